@@ -1,0 +1,27 @@
+//! # qrbridge — a cross-border QR unified gateway
+//!
+//! A foreign wallet scans a domestic merchant's EMVCo QR code; qrbridge parses it, prices the payment
+//! in the payer's currency, forwards the authorisation to the domestic acquirer and answers the wallet.
+//!
+//! ## Layout (one room per folder; dependencies point one way)
+//!
+//! ```text
+//! emv/       EMVCo merchant-presented QR: TLV tokenizer (nom), CRC, profiles, typed MerchantQr, encoder
+//! money/     ISO 4217 currencies and integer minor-unit amounts            (leaf)
+//! fx/        rate sources, rate cache, quotes                              (uses money)
+//! acquirer/  ISO 8583 codec, TLS link, reversals, simulator                (uses money)
+//! fuzzing    hidden entry points for the cargo-fuzz targets in fuzz/
+//! ```
+//!
+//! ## Flow (one payment)
+//!
+//! decode (emv) → quote (fx) → journal → authorise (acquirer) → journal → answer.
+//! See `spec/` for the written specifications and `../shared/DESIGN.md` for the decisions.
+
+pub mod acquirer;
+pub mod emv;
+pub mod fx;
+pub mod money;
+
+#[doc(hidden)]
+pub mod fuzzing;
