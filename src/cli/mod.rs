@@ -12,8 +12,7 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {
-}
+enum Command {}
 
 /// Parses the command line and runs the chosen command.
 pub fn run() -> ExitCode {

@@ -4,3 +4,7 @@
 //! Errors: unknown currency, precision loss, overflow. Spec: `spec/fx.md`.
 //!
 //! (Filled in by the Money and FX issue.)
+
+mod currency;
+
+pub use currency::{Currency, CurrencyError};

@@ -1,0 +1,128 @@
+//! ISO 4217 currencies, from the maintained `iso_currency` table (no hand-written table here).
+//!
+//! Only currencies with a defined minor unit (exponent 0–4) can hold an [`Amount`](super) in minor
+//! units; metals, testing and "no currency" codes (XAU, XTS, XXX, ...) are refused with their own error.
+
+use std::fmt;
+
+/// An ISO 4217 currency that has a minor unit: alpha-3 code, numeric code and exponent.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Currency {
+    iso: iso_currency::Currency,
+    exponent: u8,
+}
+
+/// Why a currency code was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CurrencyError {
+    /// The numeric code is not in ISO 4217.
+    #[error("{0:03} is not an ISO 4217 numeric currency code")]
+    UnknownNumeric(u16),
+    /// The alphabetic code is not in ISO 4217.
+    #[error("{0:?} is not an ISO 4217 alphabetic currency code")]
+    UnknownCode(String),
+    /// The currency exists but has no minor unit (precious metals, testing code, "no currency").
+    #[error("{0} has no minor unit in ISO 4217 and cannot carry an amount")]
+    NoMinorUnit(&'static str),
+}
+
+impl Currency {
+    fn from_iso(iso: iso_currency::Currency) -> Result<Self, CurrencyError> {
+        match iso.exponent() {
+            Some(e) if e <= 4 => Ok(Currency {
+                iso,
+                exponent: e as u8,
+            }),
+            _ => Err(CurrencyError::NoMinorUnit(iso.code())),
+        }
+    }
+
+    /// Looks a currency up by its ISO 4217 numeric code (764 → THB).
+    pub fn from_numeric(numeric: u16) -> Result<Self, CurrencyError> {
+        match iso_currency::Currency::from_numeric(numeric) {
+            Some(iso) => Self::from_iso(iso),
+            None => Err(CurrencyError::UnknownNumeric(numeric)),
+        }
+    }
+
+    /// Looks a currency up by its ISO 4217 alphabetic code ("THB"); exact upper-case match.
+    pub fn from_code(code: &str) -> Result<Self, CurrencyError> {
+        match iso_currency::Currency::from_code(code) {
+            Some(iso) => Self::from_iso(iso),
+            None => Err(CurrencyError::UnknownCode(code.to_owned())),
+        }
+    }
+
+    /// The alphabetic code, e.g. "THB".
+    pub fn code(self) -> &'static str {
+        self.iso.code()
+    }
+
+    /// The numeric code, e.g. 764.
+    pub fn numeric(self) -> u16 {
+        self.iso.numeric()
+    }
+
+    /// Digits after the decimal point of the minor unit: JPY 0, THB 2, KWD 3, CLF 4.
+    pub fn exponent(self) -> u8 {
+        self.exponent
+    }
+
+    /// The English name, e.g. "Thai baht".
+    pub fn name(&self) -> &str {
+        self.iso.name()
+    }
+}
+
+impl fmt::Debug for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}({:03}, exp {})",
+            self.code(),
+            self.numeric(),
+            self.exponent
+        )
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exponents_follow_iso_4217() {
+        for (numeric, code, exp) in [
+            (392, "JPY", 0),
+            (764, "THB", 2),
+            (414, "KWD", 3),
+            (990, "CLF", 4),
+        ] {
+            let c = Currency::from_numeric(numeric).unwrap();
+            assert_eq!((c.code(), c.exponent()), (code, exp));
+            assert_eq!(Currency::from_code(code).unwrap(), c);
+        }
+    }
+
+    #[test]
+    fn refuses_unknown_and_unitless_currencies() {
+        assert_eq!(
+            Currency::from_numeric(1),
+            Err(CurrencyError::UnknownNumeric(1))
+        );
+        assert_eq!(
+            Currency::from_numeric(959),
+            Err(CurrencyError::NoMinorUnit("XAU"))
+        );
+        assert!(matches!(
+            Currency::from_code("thb"),
+            Err(CurrencyError::UnknownCode(_))
+        ));
+    }
+}
