@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod emv;
+
 #[derive(Parser)]
 #[command(name = "qrbridge", version, about = "Cross-border QR unified gateway")]
 struct Cli {
@@ -12,10 +14,28 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Decode and validate EMVCo merchant-presented QR payloads.
+    Decode(emv::DecodeArgs),
+    /// Encode a payload from a `fields` JSON object (as printed by `decode --json`).
+    Encode(emv::EncodeArgs),
+}
 
 /// Parses the command line and runs the chosen command.
 pub fn run() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {}
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match cli.command {
+        Command::Decode(args) => emv::decode(args),
+        Command::Encode(args) => emv::encode(args),
+    }
 }

@@ -1,3 +1,44 @@
-//! EMVCo merchant-presented QR codes (MPM).
+//! EMVCo merchant-presented QR codes (MPM v1.1) with national profiles.
 //!
-//! (Being written by the QR core issue.)
+//! - **In**: the scanned payload text (`&str`).
+//! - **Out**: [`MerchantQr`], a validated zero-copy view (initiation, merchant accounts with their
+//!   scheme, MCC, currency with its ISO 4217 exponent, amount in minor units, tip/fee, country, name,
+//!   city, additional data, language template, unreserved templates), plus warnings; and the encoder
+//!   [`encode`] from the owned model [`QrData`].
+//! - **Errors**: [`EmvError`] — a kind (`crc`, `truncated`, `bad_length`, `order`, `duplicate`,
+//!   `missing_mandatory`, `bad_value`, `bad_char`, `too_long`), the ID path ("62.05") and the
+//!   character offset.
+//! - **Spec**: `spec/emv.md` (every rule we enforce, and which profile relaxes what); the national
+//!   registry is data in `profiles.toml`.
+//!
+//! Lengths count characters (Unicode code points), not bytes. Parsing does not allocate.
+
+pub mod arbitrary;
+pub mod crc;
+mod encode;
+mod error;
+pub mod ids;
+mod mpm;
+pub mod profiles;
+mod rules;
+mod templates;
+pub mod tlv;
+
+pub use encode::{DataObject, EncodeError, QrData, Value, encode, encode_with};
+pub use error::{Detail, EmvError, ErrorKind, Path, Rule, Warning, WarningCode, Warnings};
+pub use mpm::{Initiation, MAX_CHARS, MerchantQr, Mode, Tip};
+pub use profiles::{Profile, Role, Scheme};
+pub use templates::{
+    AdditionalData, ConsumerDataRequest, DataValue, LanguageTemplate, MerchantAccount, Template,
+};
+
+/// Parses a payload under the default rules: EMVCo v1.1 with the recognised profile's deviations
+/// allowed as warnings.
+pub fn parse(payload: &str) -> Result<MerchantQr<'_>, EmvError> {
+    MerchantQr::parse(payload, Mode::Profiles)
+}
+
+/// Parses a payload under pure EMVCo v1.1 (`--strict`).
+pub fn parse_strict(payload: &str) -> Result<MerchantQr<'_>, EmvError> {
+    MerchantQr::parse(payload, Mode::Strict)
+}

@@ -1,0 +1,689 @@
+//! The semantic layer: EMVCo MPM v1.1 formats, presence and dependency rules, applied after the
+//! structure is known to be sound. A rule the recognised profile relaxes becomes a warning
+//! (unless the mode is strict). Offsets here are byte offsets; `mpm.rs` converts them.
+
+use super::error::{Detail, EmvError, ErrorKind, Path, Rule, Warning, WarningCode};
+use super::ids;
+use super::mpm::{Frame, Mode, Semantics, Tip, is_nested};
+use super::profiles::{RuleSet, Scheme, registry};
+use super::tlv::{Element, Tokens};
+use crate::money::{Currency, CurrencyError};
+
+struct Ctx<'f, 'a> {
+    frame: &'f mut Frame<'a>,
+    strict: bool,
+    relax: RuleSet,
+}
+
+fn err(kind: ErrorKind, path: Path, at: usize, detail: Detail) -> EmvError {
+    EmvError::new(kind, path, at, detail)
+}
+
+/// Runs every semantic rule; returns the typed values the rules computed.
+pub(crate) fn check(frame: &mut Frame<'_>, mode: Mode) -> Result<Semantics, EmvError> {
+    let relax = frame.scheme.map(|s| s.profile().relax).unwrap_or_default();
+    let mut cx = Ctx {
+        frame,
+        strict: mode == Mode::Strict,
+        relax,
+    };
+    cx.run()
+}
+
+impl<'a> Ctx<'_, 'a> {
+    /// A deviation: a warning if the profile relaxes `rule` (and the mode is not strict), else an error.
+    fn deviate(
+        &mut self,
+        rule: Rule,
+        kind: ErrorKind,
+        path: Path,
+        at: usize,
+        detail: Detail,
+    ) -> Result<(), EmvError> {
+        if self.relax.contains(rule) {
+            if self.strict {
+                return Err(err(kind, path, at, Detail::Broke { rule }));
+            }
+            self.frame.warnings.push(Warning {
+                code: WarningCode::Relaxed(rule),
+                path,
+                offset: at,
+            });
+            return Ok(());
+        }
+        Err(err(kind, path, at, detail))
+    }
+
+    fn warn(&mut self, code: WarningCode, path: Path, at: usize) {
+        self.frame.warnings.push(Warning {
+            code,
+            path,
+            offset: at,
+        });
+    }
+
+    fn chars(&self, s: &str) -> usize {
+        if self.frame.ascii {
+            s.len()
+        } else {
+            s.chars().count()
+        }
+    }
+
+    /// Printable ASCII only (control characters were refused for the whole payload already).
+    fn ascii_only(&self, path: Path, el: Element<'_>) -> Result<(), EmvError> {
+        if self.frame.ascii {
+            return Ok(());
+        }
+        match el.value.char_indices().find(|(_, c)| !c.is_ascii()) {
+            Some((i, ch)) => Err(err(
+                ErrorKind::BadChar,
+                path,
+                el.value_at() + i,
+                Detail::NonAscii { ch },
+            )),
+            None => Ok(()),
+        }
+    }
+
+    fn max_len(&self, path: Path, el: Element<'_>, max: usize) -> Result<(), EmvError> {
+        let len = self.chars(el.value);
+        if len > max {
+            return Err(err(
+                ErrorKind::TooLong,
+                path,
+                el.value_at(),
+                Detail::Longer { len, max },
+            ));
+        }
+        Ok(())
+    }
+
+    fn run(&mut self) -> Result<Semantics, EmvError> {
+        let mut currency = None;
+        let mut mcc = None;
+        let mut has_account = false;
+        let country = self.frame.raw(ids::COUNTRY);
+        for i in 0..self.frame.len() {
+            let Some(el) = self.frame.element_at(i) else {
+                break;
+            };
+            let path = Path::id(el.id);
+            if !ids::is_root_template(el.id) {
+                self.ascii_only(path, el)?;
+            }
+            if let Some(max) = ids::root_max(el.id) {
+                self.max_len(path, el, max)?;
+            }
+            match el.id {
+                ids::PAYLOAD_FORMAT => match el.value {
+                    "01" => {}
+                    "02" => self.deviate(
+                        Rule::Pfi02,
+                        ErrorKind::BadValue,
+                        path,
+                        el.value_at(),
+                        Detail::Expected { what: "\"01\"" },
+                    )?,
+                    _ => {
+                        return Err(err(
+                            ErrorKind::BadValue,
+                            path,
+                            el.value_at(),
+                            Detail::Expected { what: "\"01\"" },
+                        ));
+                    }
+                },
+                ids::INITIATION => {
+                    if el.value != "11" && el.value != "12" {
+                        return Err(err(
+                            ErrorKind::BadValue,
+                            path,
+                            el.value_at(),
+                            Detail::Expected {
+                                what: "\"11\" (static) or \"12\" (dynamic)",
+                            },
+                        ));
+                    }
+                }
+                2..=25 => has_account = true,
+                26..=51 => {
+                    has_account = true;
+                    self.guid_template(el, country)?;
+                }
+                80..=99 => self.guid_template(el, country)?,
+                ids::MCC => mcc = Some(digits_exact(el, 4, path, "4 digits")?),
+                ids::CURRENCY => {
+                    let numeric = digits_exact(el, 3, path, "3 digits (ISO 4217 numeric)")?;
+                    currency = Some(Currency::from_numeric(numeric).map_err(|e| {
+                        let detail = match e {
+                            CurrencyError::NoMinorUnit(code) => Detail::NoMinorUnit { code },
+                            _ => Detail::UnknownCurrency { numeric },
+                        };
+                        err(ErrorKind::BadValue, path, el.value_at(), detail)
+                    })?);
+                }
+                ids::TIP_INDICATOR => {
+                    if !matches!(el.value, "01" | "02" | "03") {
+                        return Err(err(
+                            ErrorKind::BadValue,
+                            path,
+                            el.value_at(),
+                            Detail::Expected {
+                                what: "\"01\" (prompt), \"02\" (fixed fee) or \"03\" (percentage fee)",
+                            },
+                        ));
+                    }
+                }
+                ids::COUNTRY => check_country(el, path)?,
+                ids::ADDITIONAL_DATA => self.additional_data(el)?,
+                ids::LANGUAGE => self.language(el)?,
+                _ => {}
+            }
+        }
+
+        let end = self.frame.payload.len();
+        let missing = |id: u8| {
+            err(
+                ErrorKind::MissingMandatory,
+                Path::id(id),
+                end,
+                Detail::Missing,
+            )
+        };
+        if !has_account {
+            return Err(err(
+                ErrorKind::MissingMandatory,
+                Path::ROOT,
+                end,
+                Detail::Missing,
+            ));
+        }
+        if mcc.is_none() {
+            self.deviate(
+                Rule::MccAbsent,
+                ErrorKind::MissingMandatory,
+                Path::id(ids::MCC),
+                end,
+                Detail::Missing,
+            )?;
+        }
+        let Some(currency) = currency else {
+            return Err(missing(ids::CURRENCY));
+        };
+        if country.is_none() {
+            return Err(missing(ids::COUNTRY));
+        }
+        if self.frame.raw(ids::NAME).is_none() {
+            self.deviate(
+                Rule::NameAbsent,
+                ErrorKind::MissingMandatory,
+                Path::id(ids::NAME),
+                end,
+                Detail::Missing,
+            )?;
+        }
+        if self.frame.raw(ids::CITY).is_none() {
+            self.deviate(
+                Rule::CityAbsent,
+                ErrorKind::MissingMandatory,
+                Path::id(ids::CITY),
+                end,
+                Detail::Missing,
+            )?;
+        }
+
+        let amount = match self.element(ids::AMOUNT) {
+            Some(el) => Some(self.amount(el, currency, true)?),
+            None => None,
+        };
+        let tip = self.tip(currency)?;
+
+        if let (Some(scheme), Some(c)) = (self.frame.scheme, country)
+            && let Some(home) = &scheme.country
+            && home != c
+        {
+            let at = self.frame.at(ids::COUNTRY).unwrap_or(0);
+            self.warn(WarningCode::CountryMismatch, Path::id(ids::COUNTRY), at);
+        }
+        Ok(Semantics {
+            currency,
+            amount,
+            tip,
+            mcc,
+        })
+    }
+
+    fn element(&self, id: u8) -> Option<Element<'a>> {
+        let at = self.frame.at(id)?;
+        Some(Element {
+            id,
+            value: self.frame.raw(id)?,
+            at,
+        })
+    }
+
+    fn subs(&self, el: Element<'a>) -> impl Iterator<Item = Element<'a>> + use<'a> {
+        Tokens::new(el.value, el.value_at(), self.frame.ascii).map_while(Result::ok)
+    }
+
+    /// A template with a GUID in 00 (26–51, 80–99, 62.50–99): 00 present, ≤ 32, GUID-shaped;
+    /// every value printable ASCII; nested sub-templates too.
+    fn guid_template(&mut self, el: Element<'a>, country: Option<&str>) -> Result<(), EmvError> {
+        let path = Path::id(el.id);
+        let scheme: Option<&Scheme> = self
+            .subs(el)
+            .find(|s| s.id == 0)
+            .and_then(|g| registry().match_template(el.id, g.value, country))
+            .filter(|_| ids::is_merchant_account(el.id));
+        self.guid_subs(path, el, |sub| is_nested(el.id, sub, scheme))
+    }
+
+    fn guid_subs(
+        &mut self,
+        path: Path,
+        el: Element<'a>,
+        nested: impl Fn(u8) -> bool,
+    ) -> Result<(), EmvError> {
+        let mut guid = None;
+        for sub in self.subs(el) {
+            let sub_path = path.child(sub.id);
+            if nested(sub.id) {
+                for inner in self.subs(sub) {
+                    self.ascii_only(sub_path.child(inner.id), inner)?;
+                }
+            } else {
+                self.ascii_only(sub_path, sub)?;
+            }
+            if sub.id == 0 {
+                guid = Some(sub);
+            }
+        }
+        let Some(g) = guid else {
+            return Err(err(
+                ErrorKind::MissingMandatory,
+                path.child(0),
+                el.value_at(),
+                Detail::Missing,
+            ));
+        };
+        let gpath = path.child(0);
+        self.max_len(gpath, g, 32)?;
+        if !is_guid_shaped(g.value) {
+            self.deviate(
+                Rule::AccountIdAsGuid,
+                ErrorKind::BadValue,
+                gpath,
+                g.value_at(),
+                Detail::Expected {
+                    what: "a GUID: an AID (10-32 hex digits), a UUID or a reverse domain name",
+                },
+            )?;
+        }
+        Ok(())
+    }
+
+    fn additional_data(&mut self, el: Element<'a>) -> Result<(), EmvError> {
+        let root = Path::id(el.id);
+        for sub in self.subs(el) {
+            let path = root.child(sub.id);
+            if sub.id >= 50 {
+                self.guid_subs(path, sub, |_| false)?;
+                continue;
+            }
+            self.ascii_only(path, sub)?;
+            if let Some(max) = ids::additional_data_max(sub.id) {
+                self.max_len(path, sub, max)?;
+            }
+            match sub.id {
+                0 => self.deviate(
+                    Rule::AdditionalData00,
+                    ErrorKind::BadValue,
+                    path,
+                    sub.at,
+                    Detail::Expected {
+                        what: "sub-IDs 01-99; 00 is not defined",
+                    },
+                )?,
+                9 => {
+                    let mut seen = 0u8;
+                    for (i, c) in sub.value.bytes().enumerate() {
+                        let bit = match c {
+                            b'A' => 1,
+                            b'M' => 2,
+                            b'E' => 4,
+                            _ => 0,
+                        };
+                        if bit == 0 || seen & bit != 0 {
+                            return Err(err(
+                                ErrorKind::BadValue,
+                                path,
+                                sub.value_at() + i,
+                                Detail::Expected {
+                                    what: "the letters A, M, E, each at most once",
+                                },
+                            ));
+                        }
+                        seen |= bit;
+                    }
+                }
+                11 => {
+                    let len = sub.value.len();
+                    if len > 3 {
+                        return Err(err(
+                            ErrorKind::TooLong,
+                            path,
+                            sub.value_at(),
+                            Detail::Longer { len, max: 3 },
+                        ));
+                    }
+                    if len < 3 {
+                        return Err(err(
+                            ErrorKind::BadValue,
+                            path,
+                            sub.value_at(),
+                            Detail::Shorter { len, min: 3 },
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn language(&mut self, el: Element<'a>) -> Result<(), EmvError> {
+        let root = Path::id(el.id);
+        let mut has = [false; 2];
+        for sub in self.subs(el) {
+            let path = root.child(sub.id);
+            match sub.id {
+                0 => {
+                    has[0] = true;
+                    let b = sub.value.as_bytes();
+                    if b.len() != 2 || !b.iter().all(u8::is_ascii_alphabetic) {
+                        return Err(err(
+                            ErrorKind::BadValue,
+                            path,
+                            sub.value_at(),
+                            Detail::Expected {
+                                what: "an ISO 639-1 two-letter language code",
+                            },
+                        ));
+                    }
+                }
+                1 => {
+                    has[1] = true;
+                    self.max_len(path, sub, 25)?;
+                }
+                2 => self.max_len(path, sub, 15)?,
+                _ => {}
+            }
+        }
+        for (i, present) in has.into_iter().enumerate() {
+            if !present {
+                return Err(err(
+                    ErrorKind::MissingMandatory,
+                    root.child(i as u8),
+                    el.value_at(),
+                    Detail::Missing,
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// 54 or 56: digits with at most one '.', no sign, ≤ 13; exact in minor units.
+    fn amount(
+        &mut self,
+        el: Element<'a>,
+        currency: Currency,
+        nonzero: bool,
+    ) -> Result<u64, EmvError> {
+        let path = Path::id(el.id);
+        let bad = |what| {
+            err(
+                ErrorKind::BadValue,
+                path,
+                el.value_at(),
+                Detail::Expected { what },
+            )
+        };
+        let (minor, decimals) = match parse_decimal(el.value, currency.exponent()) {
+            Ok(v) => v,
+            Err(DecimalError::Syntax) => {
+                return Err(bad("digits with at most one '.' as decimal mark"));
+            }
+            Err(DecimalError::TooPrecise(decimals)) => {
+                return Err(err(
+                    ErrorKind::BadValue,
+                    path,
+                    el.value_at(),
+                    Detail::TooPrecise {
+                        decimals,
+                        exponent: currency.exponent(),
+                    },
+                ));
+            }
+        };
+        if nonzero && minor == 0 {
+            return Err(err(ErrorKind::BadValue, path, el.value_at(), Detail::Zero));
+        }
+        if decimals.is_some_and(|d| d != currency.exponent() as usize) {
+            self.warn(WarningCode::AmountDecimals, path, el.value_at());
+        }
+        Ok(minor)
+    }
+
+    fn tip(&mut self, currency: Currency) -> Result<Option<Tip>, EmvError> {
+        let indicator = self.frame.raw(ids::TIP_INDICATOR);
+        let fixed = self.element(ids::FEE_FIXED);
+        let pct = self.element(ids::FEE_PERCENTAGE);
+        let requires = |el: Element<'_>, value| {
+            err(
+                ErrorKind::BadValue,
+                Path::id(el.id),
+                el.at,
+                Detail::Requires {
+                    other: Path::id(ids::TIP_INDICATOR),
+                    value,
+                },
+            )
+        };
+        if let Some(f) = fixed
+            && indicator != Some("02")
+        {
+            return Err(requires(f, "\"02\""));
+        }
+        if let Some(p) = pct
+            && indicator != Some("03")
+        {
+            return Err(requires(p, "\"03\""));
+        }
+        let end = self.frame.payload.len();
+        Ok(match indicator {
+            None => None,
+            Some("01") => Some(Tip::Prompt),
+            Some("02") => match fixed {
+                Some(f) => Some(Tip::Fixed(self.amount(f, currency, false)?)),
+                None => {
+                    return Err(err(
+                        ErrorKind::MissingMandatory,
+                        Path::id(ids::FEE_FIXED),
+                        end,
+                        Detail::Missing,
+                    ));
+                }
+            },
+            Some(_) => match pct {
+                Some(p) => Some(Tip::Percentage(percentage(p)?)),
+                None => {
+                    return Err(err(
+                        ErrorKind::MissingMandatory,
+                        Path::id(ids::FEE_PERCENTAGE),
+                        end,
+                        Detail::Missing,
+                    ));
+                }
+            },
+        })
+    }
+}
+
+fn digits_exact(
+    el: Element<'_>,
+    n: usize,
+    path: Path,
+    what: &'static str,
+) -> Result<u16, EmvError> {
+    let b = el.value.as_bytes();
+    if b.len() != n || !b.iter().all(u8::is_ascii_digit) {
+        return Err(err(
+            ErrorKind::BadValue,
+            path,
+            el.value_at(),
+            Detail::Expected { what },
+        ));
+    }
+    Ok(b.iter().fold(0u16, |acc, d| acc * 10 + (d - b'0') as u16))
+}
+
+fn check_country(el: Element<'_>, path: Path) -> Result<(), EmvError> {
+    let b = el.value.as_bytes();
+    if b.len() != 2 || !b.iter().all(u8::is_ascii_uppercase) {
+        return Err(err(
+            ErrorKind::BadValue,
+            path,
+            el.value_at(),
+            Detail::Expected {
+                what: "an upper-case ISO 3166-1 alpha-2 code",
+            },
+        ));
+    }
+    if el.value.parse::<iso_currency::Country>().is_err() {
+        return Err(err(
+            ErrorKind::BadValue,
+            path,
+            el.value_at(),
+            Detail::UnknownCountry,
+        ));
+    }
+    Ok(())
+}
+
+/// 57: a percentage 0.01–99.99 with at most two decimals, in hundredths.
+fn percentage(el: Element<'_>) -> Result<u16, EmvError> {
+    let bad = || {
+        err(
+            ErrorKind::BadValue,
+            Path::id(el.id),
+            el.value_at(),
+            Detail::Expected {
+                what: "a percentage from 0.01 to 99.99",
+            },
+        )
+    };
+    let (hundredths, _) = parse_decimal(el.value, 2).map_err(|_| bad())?;
+    if !(1..=9999).contains(&hundredths) {
+        return Err(bad());
+    }
+    Ok(hundredths as u16)
+}
+
+/// Why a decimal string was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum DecimalError {
+    /// Not digits with at most one '.'.
+    Syntax,
+    /// More decimals than `exponent`, and the extra ones are not zeros.
+    TooPrecise(usize),
+}
+
+/// Parses EMV amount syntax ("35", "35.00", "35.5", "0.5") into units of 10^-`exponent`.
+/// Returns the value and the number of decimals written (`None` without a '.').
+pub(crate) fn parse_decimal(s: &str, exponent: u8) -> Result<(u64, Option<usize>), DecimalError> {
+    let (int, frac) = match s.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (s, None),
+    };
+    let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+    let frac_str = frac.unwrap_or("");
+    if !digits(int) || !digits(frac_str) || int.len() + frac_str.len() == 0 || int.len() > 18 {
+        return Err(DecimalError::Syntax);
+    }
+    let exp = exponent as usize;
+    if frac_str.len() > exp && frac_str.bytes().skip(exp).any(|b| b != b'0') {
+        return Err(DecimalError::TooPrecise(frac_str.len()));
+    }
+    let mut v: u64 = 0;
+    for b in int.bytes() {
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add((b - b'0') as u64))
+            .ok_or(DecimalError::Syntax)?;
+    }
+    let frac_bytes = frac_str.as_bytes();
+    for i in 0..exp {
+        let d = frac_bytes.get(i).map_or(0, |b| (b - b'0') as u64);
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(d))
+            .ok_or(DecimalError::Syntax)?;
+    }
+    Ok((v, frac.map(str::len)))
+}
+
+/// An AID (10–32 hex digits), a UUID without hyphens (32 hex digits, covered by the AID rule), or a
+/// reverse domain name (labels of letters, digits, '-' or '_' separated by '.', at least two labels).
+pub(crate) fn is_guid_shaped(g: &str) -> bool {
+    let b = g.as_bytes();
+    if (10..=32).contains(&b.len()) && b.iter().all(u8::is_ascii_hexdigit) {
+        return true;
+    }
+    b.contains(&b'.')
+        && g.split('.').all(|l| {
+            !l.is_empty()
+                && l.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_scale_exactly_at_every_exponent() {
+        assert_eq!(parse_decimal("35", 2), Ok((3500, None)));
+        assert_eq!(parse_decimal("35.5", 2), Ok((3550, Some(1))));
+        assert_eq!(parse_decimal("100.00", 0), Ok((100, Some(2))));
+        assert_eq!(parse_decimal("1.234", 3), Ok((1234, Some(3))));
+        assert_eq!(parse_decimal("0.0001", 4), Ok((1, Some(4))));
+        assert_eq!(parse_decimal("1.235", 2), Err(DecimalError::TooPrecise(3)));
+        for bad in ["", ".", "1.2.3", "-1", "+1", "1,00", " 1"] {
+            assert_eq!(parse_decimal(bad, 2), Err(DecimalError::Syntax), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn guid_shapes() {
+        for good in [
+            "A000000677010111",
+            "SG.PAYNOW",
+            "br.gov.bcb.pix",
+            "ID.CO.QRIS.WWW",
+            "COM.GO-JEK.WWW",
+        ] {
+            assert!(is_guid_shaped(good), "{good}");
+        }
+        for bad in [
+            "john_smith@devb",
+            "1700000000000x",
+            "A0000",
+            "SG..PAYNOW",
+            "PAYNOW",
+        ] {
+            assert!(!is_guid_shaped(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! The EMV MPM TLV grammar, zero-copy over `&str` with nom:
+//!
+//! ```text
+//! element = id length value      id, length: two ASCII digits; length 01-99
+//! value   = length × character   characters are Unicode code points, not bytes
+//! ```
+//!
+//! The tokenizer knows nothing of meanings; it yields elements in order or the first framing fault.
+//! Offsets are byte offsets into the whole payload; the caller turns them into character offsets
+//! when it reports an error.
+
+use nom::bytes::complete::{take, take_while_m_n};
+use nom::error::{ErrorKind as NomKind, ParseError};
+use nom::{IResult, Parser};
+
+use super::error::{Detail, ErrorKind};
+
+/// One data object: its ID, its value, and the byte offset of its ID in the payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Element<'a> {
+    /// Two-digit ID, 0–99.
+    pub id: u8,
+    /// The value, exactly as in the payload.
+    pub value: &'a str,
+    /// Byte offset of the ID's first character in the payload.
+    pub at: usize,
+}
+
+impl Element<'_> {
+    /// Byte offset of the value's first character in the payload.
+    pub fn value_at(&self) -> usize {
+        self.at + 4
+    }
+}
+
+/// A framing fault at a byte offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fault {
+    /// `BadLength` or `Truncated`.
+    pub kind: ErrorKind,
+    /// Byte offset in the payload of the character the fault points at.
+    pub at: usize,
+    /// What was wrong.
+    pub detail: Detail,
+}
+
+/// nom error type: where in the input, and what.
+#[derive(Debug)]
+struct Bad<'a> {
+    input: &'a str,
+    kind: ErrorKind,
+    detail: Detail,
+}
+
+impl<'a> ParseError<&'a str> for Bad<'a> {
+    fn from_error_kind(input: &'a str, _kind: NomKind) -> Self {
+        Bad {
+            input,
+            kind: ErrorKind::BadLength,
+            detail: Detail::IdNotDigits,
+        }
+    }
+
+    fn append(_input: &'a str, _kind: NomKind, other: Self) -> Self {
+        other
+    }
+}
+
+fn two_digits(input: &str, detail: Detail) -> IResult<&str, u8, Bad<'_>> {
+    let (rest, digits) = take_while_m_n(2, 2, |c: char| c.is_ascii_digit())
+        .parse(input)
+        .map_err(|e| {
+            e.map(|b: Bad<'_>| Bad {
+                kind: ErrorKind::BadLength,
+                detail,
+                ..b
+            })
+        })?;
+    let n = digits.bytes().fold(0u8, |acc, d| acc * 10 + (d - b'0'));
+    Ok((rest, n))
+}
+
+/// Takes `n` characters; on ASCII input a byte slice, otherwise nom's character-counting `take`.
+fn take_chars(input: &str, n: usize, ascii: bool) -> IResult<&str, &str, Bad<'_>> {
+    let short = |input| {
+        nom::Err::Error(Bad {
+            input,
+            kind: ErrorKind::Truncated,
+            detail: Detail::RunsPast {
+                declared: n,
+                available: if ascii {
+                    input.len()
+                } else {
+                    input.chars().count()
+                },
+            },
+        })
+    };
+    if ascii {
+        match (input.get(..n), input.get(n..)) {
+            (Some(value), Some(rest)) => Ok((rest, value)),
+            _ => Err(short(input)),
+        }
+    } else {
+        take(n)
+            .parse(input)
+            .map(|(rest, value)| (rest, value))
+            .map_err(|_: nom::Err<Bad<'_>>| short(input))
+    }
+}
+
+/// One element: `id length value`.
+fn element(input: &str, ascii: bool) -> IResult<&str, (u8, &str), Bad<'_>> {
+    if input.len() < 4 && input.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(nom::Err::Error(Bad {
+            input,
+            kind: ErrorKind::Truncated,
+            detail: Detail::HeaderCut,
+        }));
+    }
+    let (after_id, id) = two_digits(input, Detail::IdNotDigits)?;
+    let (rest, len) = two_digits(after_id, Detail::LengthNotDigits)?;
+    if len == 0 {
+        return Err(nom::Err::Error(Bad {
+            input: after_id,
+            kind: ErrorKind::BadLength,
+            detail: Detail::LengthZero,
+        }));
+    }
+    let (rest, value) = take_chars(rest, len as usize, ascii)?;
+    Ok((rest, (id, value)))
+}
+
+/// Iterates over the elements of a payload or template value. Stops after the first fault.
+#[derive(Clone, Debug)]
+pub struct Tokens<'a> {
+    rest: &'a str,
+    at: usize,
+    ascii: bool,
+}
+
+impl<'a> Tokens<'a> {
+    /// Tokens of `input`, which starts at byte offset `at` of the payload. `ascii` must be true only
+    /// if `input` is all ASCII (a fast path: byte lengths equal character lengths).
+    pub fn new(input: &'a str, at: usize, ascii: bool) -> Self {
+        Tokens {
+            rest: input,
+            at,
+            ascii,
+        }
+    }
+}
+
+impl<'a> Iterator for Tokens<'a> {
+    type Item = Result<Element<'a>, Fault>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let start = self.rest;
+        match element(start, self.ascii) {
+            Ok((rest, (id, value))) => {
+                let el = Element {
+                    id,
+                    value,
+                    at: self.at,
+                };
+                self.at += start.len() - rest.len();
+                self.rest = rest;
+                Some(Ok(el))
+            }
+            Err(nom::Err::Error(bad) | nom::Err::Failure(bad)) => {
+                let fault = Fault {
+                    kind: bad.kind,
+                    // Truncation points at the element; framing faults at the bad characters.
+                    at: if bad.kind == ErrorKind::Truncated {
+                        self.at
+                    } else {
+                        self.at + (start.len() - bad.input.len())
+                    },
+                    detail: bad.detail,
+                };
+                self.rest = "";
+                Some(Err(fault))
+            }
+            Err(nom::Err::Incomplete(_)) => {
+                let fault = Fault {
+                    kind: ErrorKind::Truncated,
+                    at: self.at,
+                    detail: Detail::HeaderCut,
+                };
+                self.rest = "";
+                Some(Err(fault))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(s: &str) -> Vec<Result<Element<'_>, Fault>> {
+        Tokens::new(s, 0, s.is_ascii()).collect()
+    }
+
+    #[test]
+    fn splits_elements_and_counts_characters_not_bytes() {
+        let toks = all("0002015904ร้านA");
+        assert_eq!(toks.len(), 2);
+        let el = toks[1].unwrap();
+        assert_eq!((el.id, el.value, el.at), (59, "ร้านA", 6));
+    }
+
+    #[test]
+    fn reports_a_length_running_past_the_end_at_the_element() {
+        let toks = all("00020159105ABC");
+        assert_eq!(
+            toks[1],
+            Err(Fault {
+                kind: ErrorKind::Truncated,
+                at: 6,
+                detail: Detail::RunsPast {
+                    declared: 10,
+                    available: 4
+                }
+            })
+        );
+    }
+
+    #[test]
+    fn reports_non_digit_ids_and_lengths_where_they_are() {
+        assert_eq!(all("0A0201")[0].unwrap_err().at, 0);
+        assert_eq!(
+            all("000X01")[0].unwrap_err().detail,
+            Detail::LengthNotDigits
+        );
+        assert_eq!(all("000X01")[0].unwrap_err().at, 2);
+        assert_eq!(all("0000")[0].unwrap_err().detail, Detail::LengthZero);
+        assert_eq!(all("000201590")[1].unwrap_err().kind, ErrorKind::Truncated);
+    }
+}
