@@ -1,1 +1,76 @@
-fn main() {}
+//! Parse benchmarks over fixtures chosen from `testdata/emv/valid`: an all-ASCII code of about 150
+//! characters, the longest SGQR code (several merchant templates), and a code with non-ASCII
+//! characters (Thai/Chinese/Khmer names); plus the CRC alone over the ASCII code, the floor.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use qrbridge::emv;
+
+fn payloads() -> Vec<String> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/emv/valid");
+    let mut out: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.unwrap().path()).ok())
+        .filter_map(|t| {
+            t.lines()
+                .find(|l| !l.starts_with('#') && !l.is_empty())
+                .map(str::to_owned)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// (name, payload) for each benchmark case.
+pub fn cases() -> Vec<(&'static str, String)> {
+    let all = payloads();
+    let ascii = all
+        .iter()
+        .filter(|p| p.is_ascii())
+        .min_by_key(|p| p.len().abs_diff(150))
+        .cloned()
+        .unwrap();
+    let sgqr = all
+        .iter()
+        .filter(|p| emv::parse(p).is_ok_and(|q| q.profile().is_some_and(|pr| pr.name == "SGQR")))
+        .max_by_key(|p| emv::parse(p).map(|q| q.accounts().count()).unwrap_or(0) * 1000 + p.len())
+        .cloned()
+        .unwrap();
+    let unicode = all
+        .iter()
+        .filter(|p| !p.is_ascii())
+        .max_by_key(|p| p.len() - p.chars().count())
+        .cloned()
+        .unwrap();
+    vec![("ascii", ascii), ("sgqr", sgqr), ("unicode", unicode)]
+}
+
+fn bench(c: &mut Criterion) {
+    let cases = cases();
+    let mut g = c.benchmark_group("emv");
+    for (name, p) in &cases {
+        eprintln!(
+            "{name}: {} characters, {} bytes: {p}",
+            p.chars().count(),
+            p.len()
+        );
+        assert!(emv::parse(p).is_ok());
+        g.bench_function(format!("parse/{name}"), |b| {
+            b.iter(|| emv::parse(black_box(p)).map(|q| q.amount()))
+        });
+    }
+    let (_, ascii) = &cases[0];
+    let through_6304 = &ascii.as_bytes()[..ascii.len() - 4];
+    g.bench_function("crc_only/ascii", |b| {
+        b.iter(|| emv::crc::checksum(black_box(through_6304)))
+    });
+    g.bench_function("parse_strict/ascii", |b| {
+        b.iter(|| emv::parse_strict(black_box(ascii)).is_ok())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

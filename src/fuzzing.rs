@@ -1,8 +1,99 @@
 //! Entry points for the cargo-fuzz targets in `fuzz/`. Each target is one line calling a function here,
-//! so `cargo test` can replay the corpus through the same code. Not a stable API.
+//! so `cargo test` can replay the corpus and the crash files through the same code. Not a stable API.
+//! A failed property is a panic here on purpose: that is how a fuzzer reports a finding.
+#![allow(clippy::panic)]
 
-/// Raw bytes → EMV parser: must never panic; an accepted payload must round-trip through the encoder.
-pub fn emv_parse(_data: &[u8]) {}
+use arbitrary::{Arbitrary, Unstructured};
 
-/// An `Arbitrary` model → encode → parse must give the model back.
-pub fn emv_structured(_data: &[u8]) {}
+use crate::emv::{self, MerchantQr, Mode, arbitrary::ArbitraryQr};
+
+/// Raw bytes → EMV parser, in both modes: must never panic; an accepted payload must re-encode to
+/// itself (with the CRC in upper case).
+pub fn emv_parse(data: &[u8]) {
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
+    for mode in [Mode::Profiles, Mode::Strict] {
+        let Ok(qr) = MerchantQr::parse(s, mode) else {
+            continue;
+        };
+        touch(&qr);
+        let again = match emv::encode_with(&qr.to_data(), mode) {
+            Ok(p) => p,
+            Err(e) => panic!("accepted payload {s:?} does not re-encode: {e}"),
+        };
+        let split = s.len() - 4;
+        let expected = format!("{}{}", &s[..split], s[split..].to_ascii_uppercase());
+        assert_eq!(again, expected, "round trip changed the payload");
+    }
+}
+
+/// Calls every accessor, so a panic in any of them is found.
+fn touch(qr: &MerchantQr<'_>) {
+    let _ = (
+        qr.initiation(),
+        qr.mcc(),
+        qr.amount(),
+        qr.tip(),
+        qr.name(),
+        qr.city(),
+        qr.postal_code(),
+    );
+    let _ = (
+        qr.country(),
+        qr.currency().exponent(),
+        qr.profile(),
+        qr.crc(),
+        qr.format_indicator(),
+    );
+    for a in qr.accounts() {
+        let _ = (
+            a.guid(),
+            a.scheme(),
+            a.subs().count(),
+            a.role(emv::Role::MerchantId),
+            a.nested(1).count(),
+        );
+    }
+    if let Some(ad) = qr.additional_data() {
+        let _ = (
+            ad.reference_label(),
+            ad.consumer_data_request(),
+            ad.merchant_channel(),
+            ad.subs().count(),
+        );
+    }
+    if let Some(l) = qr.language() {
+        let _ = (l.language(), l.name(), l.city());
+    }
+    let _ = (
+        qr.unreserved().filter_map(|t| t.guid()).count(),
+        qr.rfu().count(),
+        qr.fields().len(),
+    );
+    for w in qr.warnings().iter() {
+        let _ = w.to_string();
+    }
+}
+
+/// An `Arbitrary` valid model → encode → parse must give the model back.
+pub fn emv_structured(data: &[u8]) {
+    let mut u = Unstructured::new(data);
+    let Ok(ArbitraryQr(model)) = ArbitraryQr::arbitrary(&mut u) else {
+        return;
+    };
+    let payload = match emv::encode(&model) {
+        Ok(p) => p,
+        Err(e) => panic!("a valid model failed to encode: {e}\n{model:?}"),
+    };
+    let qr = match emv::parse(&payload) {
+        Ok(qr) => qr,
+        Err(e) => panic!("encoded model does not parse: {e}\n{payload}"),
+    };
+    touch(&qr);
+    assert_eq!(
+        qr.to_data(),
+        model,
+        "model → encode → parse changed the model: {payload}"
+    );
+}

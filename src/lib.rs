@@ -18,6 +18,8 @@
 //! decode (emv) → quote (fx) → journal → authorise (acquirer) → journal → answer.
 //! See `spec/` for the written specifications and `../shared/DESIGN.md` for the decisions.
 
+#![forbid(unsafe_code)]
+
 pub mod acquirer;
 pub mod emv;
 pub mod fx;

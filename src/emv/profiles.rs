@@ -103,7 +103,7 @@ impl RuleSet {
 }
 
 /// A national rule set.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Profile {
     /// Its name, e.g. "PromptPay", reported as `profile`.
     pub name: String,
@@ -166,15 +166,6 @@ pub struct Registry {
     primitives: Vec<(u8, usize)>,
     accounts: Vec<AccountMatch>,
     empty: Profile,
-}
-
-impl Default for Profile {
-    fn default() -> Self {
-        Profile {
-            name: String::new(),
-            relax: RuleSet::default(),
-        }
-    }
 }
 
 static REGISTRY: LazyLock<Result<Registry, String>> =
@@ -349,6 +340,11 @@ impl Registry {
     /// All schemes, in file order.
     pub fn schemes(&self) -> &[Scheme] {
         &self.schemes
+    }
+
+    /// Every GUID/AID the registry matches, as written in it.
+    pub fn guids(&self) -> impl Iterator<Item = &str> {
+        self.guids.iter().map(|(g, _)| g.as_str())
     }
 
     /// All profiles.

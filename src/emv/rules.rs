@@ -134,17 +134,15 @@ impl<'a> Ctx<'_, 'a> {
                         ));
                     }
                 },
-                ids::INITIATION => {
-                    if el.value != "11" && el.value != "12" {
-                        return Err(err(
-                            ErrorKind::BadValue,
-                            path,
-                            el.value_at(),
-                            Detail::Expected {
-                                what: "\"11\" (static) or \"12\" (dynamic)",
-                            },
-                        ));
-                    }
+                ids::INITIATION if el.value != "11" && el.value != "12" => {
+                    return Err(err(
+                        ErrorKind::BadValue,
+                        path,
+                        el.value_at(),
+                        Detail::Expected {
+                            what: "\"11\" (static) or \"12\" (dynamic)",
+                        },
+                    ));
                 }
                 2..=25 => has_account = true,
                 26..=51 => {
@@ -163,17 +161,15 @@ impl<'a> Ctx<'_, 'a> {
                         err(ErrorKind::BadValue, path, el.value_at(), detail)
                     })?);
                 }
-                ids::TIP_INDICATOR => {
-                    if !matches!(el.value, "01" | "02" | "03") {
-                        return Err(err(
-                            ErrorKind::BadValue,
-                            path,
-                            el.value_at(),
-                            Detail::Expected {
-                                what: "\"01\" (prompt), \"02\" (fixed fee) or \"03\" (percentage fee)",
-                            },
-                        ));
-                    }
+                ids::TIP_INDICATOR if !matches!(el.value, "01" | "02" | "03") => {
+                    return Err(err(
+                        ErrorKind::BadValue,
+                        path,
+                        el.value_at(),
+                        Detail::Expected {
+                            what: "\"01\" (prompt), \"02\" (fixed fee) or \"03\" (percentage fee)",
+                        },
+                    ));
                 }
                 ids::COUNTRY => check_country(el, path)?,
                 ids::ADDITIONAL_DATA => self.additional_data(el)?,

@@ -10,7 +10,7 @@ fn subs<'a>(value: &'a str, at: usize, ascii: bool) -> impl Iterator<Item = Elem
     Tokens::new(value, at, ascii).map_while(Result::ok)
 }
 
-fn sub<'a>(value: &'a str, at: usize, ascii: bool, id: u8) -> Option<&'a str> {
+fn sub(value: &str, at: usize, ascii: bool, id: u8) -> Option<&str> {
     subs(value, at, ascii).find(|e| e.id == id).map(|e| e.value)
 }
 

@@ -104,7 +104,6 @@ fn take_chars(input: &str, n: usize, ascii: bool) -> IResult<&str, &str, Bad<'_>
     } else {
         take(n)
             .parse(input)
-            .map(|(rest, value)| (rest, value))
             .map_err(|_: nom::Err<Bad<'_>>| short(input))
     }
 }

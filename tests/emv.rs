@@ -1,0 +1,681 @@
+//! The EMV room's integration tests: the fixture folders, the round trip, the CLI contract, property
+//! tests, the allocation count, and replay of the fuzz corpus and crash files.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path as FsPath, PathBuf};
+use std::process::{Command, Stdio};
+
+use proptest::prelude::*;
+use qrbridge::emv::{self, ErrorKind, MerchantQr, Mode};
+use serde_json::Value as Json;
+
+// ---------------------------------------------------------------------------------------------
+// Counting allocator: counts allocations made by the current thread only, so parallel tests do
+// not disturb the count.
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY-free: we only forward to the system allocator; `unsafe impl` is required by the trait.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations() -> usize {
+    ALLOCATIONS.with(Cell::get)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures
+
+struct Fixture {
+    file: PathBuf,
+    payload: String,
+    expect: Vec<(String, String)>,
+}
+
+impl Fixture {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.expect
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn fixtures(dir: &str) -> Vec<Fixture> {
+    let root = FsPath::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata/emv")
+        .join(dir);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|file| {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let mut payload = None;
+            let mut expect = Vec::new();
+            for line in text.split('\n') {
+                if let Some(rest) = line.strip_prefix("# expect:") {
+                    for kv in rest.split_whitespace() {
+                        let (k, v) = kv
+                            .split_once('=')
+                            .unwrap_or_else(|| panic!("{}: bad expect {kv:?}", file.display()));
+                        expect.push((k.to_owned(), v.to_owned()));
+                    }
+                } else if !line.starts_with('#') && !line.is_empty() {
+                    assert!(
+                        payload.is_none(),
+                        "{}: more than one payload line",
+                        file.display()
+                    );
+                    payload = Some(line.to_owned());
+                }
+            }
+            let payload = payload.unwrap_or_else(|| panic!("{}: no payload line", file.display()));
+            Fixture {
+                file,
+                payload,
+                expect,
+            }
+        })
+        .collect()
+}
+
+fn name(f: &Fixture) -> String {
+    f.file.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+#[test]
+fn every_valid_fixture_parses_with_its_expected_profile_and_warnings() {
+    let all = fixtures("valid");
+    assert!(all.len() >= 40, "only {} valid fixtures", all.len());
+    let mut countries = BTreeSet::new();
+    let mut failures = Vec::new();
+    for f in &all {
+        let qr = match emv::parse(&f.payload) {
+            Ok(qr) => qr,
+            Err(e) => {
+                failures.push(format!(
+                    "{}: {} at {} offset {}: {e}",
+                    name(f),
+                    e.kind,
+                    e.path,
+                    e.offset
+                ));
+                continue;
+            }
+        };
+        countries.insert(qr.country().to_owned());
+        if let Some(p) = f.get("profile") {
+            let got = qr.profile().map_or("none", |p| p.name.as_str());
+            if got.replace(' ', "_") != p.replace(' ', "_") {
+                failures.push(format!("{}: profile {got}, expected {p}", name(f)));
+            }
+        }
+        if let Some(w) = f.get("warnings") {
+            let want: BTreeSet<&str> = if w == "none" {
+                BTreeSet::new()
+            } else {
+                w.split(',').collect()
+            };
+            let got: BTreeSet<&str> = qr.warnings().iter().map(|w| w.code.as_str()).collect();
+            if want != got {
+                failures.push(format!("{}: warnings {got:?}, expected {want:?}", name(f)));
+            }
+        }
+        if let Some(c) = f.get("country") {
+            if qr.country() != c {
+                failures.push(format!(
+                    "{}: country {}, expected {c}",
+                    name(f),
+                    qr.country()
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(
+        countries.len() >= 12,
+        "valid fixtures cover only {countries:?}"
+    );
+}
+
+#[test]
+fn every_invalid_fixture_fails_with_its_expected_kind_and_path() {
+    let all = fixtures("invalid");
+    assert!(all.len() >= 30, "only {} invalid fixtures", all.len());
+    let mut kinds = BTreeSet::new();
+    let mut failures = Vec::new();
+    for f in &all {
+        let strict = f.get("mode") == Some("strict");
+        let mode = if strict { Mode::Strict } else { Mode::Profiles };
+        let want_kind = f
+            .get("kind")
+            .unwrap_or_else(|| panic!("{}: no kind", name(f)));
+        let want_path = f.get("path").unwrap_or("");
+        match MerchantQr::parse(&f.payload, mode) {
+            Ok(_) => failures.push(format!(
+                "{}: accepted, expected {want_kind} at {want_path}",
+                name(f)
+            )),
+            Err(e) => {
+                kinds.insert(e.kind.as_str());
+                if e.kind.as_str() != want_kind || e.path.to_string() != want_path {
+                    failures.push(format!(
+                        "{}: got {} at {:?} ({e}), expected {want_kind} at {want_path:?}",
+                        name(f),
+                        e.kind,
+                        e.path.to_string()
+                    ));
+                }
+                if let Some(off) = f.get("offset")
+                    && off.parse::<usize>().ok() != Some(e.offset)
+                {
+                    failures.push(format!("{}: offset {}, expected {off}", name(f), e.offset));
+                }
+            }
+        }
+        if strict && emv::parse(&f.payload).is_err() {
+            failures.push(format!(
+                "{}: strict-only fixture is invalid in default mode too",
+                name(f)
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    for k in [
+        ErrorKind::Crc,
+        ErrorKind::Truncated,
+        ErrorKind::BadLength,
+        ErrorKind::Order,
+        ErrorKind::Duplicate,
+        ErrorKind::MissingMandatory,
+        ErrorKind::BadValue,
+        ErrorKind::BadChar,
+        ErrorKind::TooLong,
+    ] {
+        assert!(kinds.contains(k.as_str()), "no invalid fixture of kind {k}");
+    }
+}
+
+#[test]
+fn encoding_a_parsed_fixture_gives_back_the_same_bytes() {
+    for f in fixtures("valid") {
+        let qr = emv::parse(&f.payload).unwrap();
+        let again = emv::encode(&qr.to_data()).unwrap_or_else(|e| panic!("{}: {e}", name(&f)));
+        let split = f.payload.len() - 4;
+        let upper = format!(
+            "{}{}",
+            &f.payload[..split],
+            f.payload[split..].to_ascii_uppercase()
+        );
+        assert_eq!(again, upper, "{}", name(&f));
+    }
+}
+
+#[test]
+fn parsing_a_valid_payload_does_not_allocate() {
+    let all = fixtures("valid");
+    for f in &all {
+        let before = allocations();
+        let qr = emv::parse(&f.payload);
+        let after = allocations();
+        assert!(qr.is_ok());
+        assert_eq!(
+            after - before,
+            0,
+            "{}: parse allocated {} times",
+            name(f),
+            after - before
+        );
+    }
+    // A rejected payload does not allocate either.
+    for f in fixtures("invalid") {
+        let before = allocations();
+        let r = MerchantQr::parse(&f.payload, Mode::Strict);
+        let after = allocations();
+        assert!(r.is_err() || f.get("mode").is_none());
+        assert_eq!(after - before, 0, "{}: parse allocated", name(&f));
+    }
+    // The counter itself works: this allocates.
+    let before = allocations();
+    let v = std::hint::black_box(vec![1u8; 10]);
+    assert!(allocations() > before && v.len() == 10);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Specific behaviours
+
+const PIX_BCB: &str = "00020126580014br.gov.bcb.pix0136123e4567-e12b-12d1-a456-4266554400005204000053039865802BR5913Fulano de Tal6008BRASILIA62070503***63041D3D";
+
+/// Builds a payload with a CRC computed here (bit by bit, independently of the crate's table code).
+fn with_crc(body: &str) -> String {
+    let mut s = format!("{body}6304");
+    let mut crc: u16 = 0xFFFF;
+    for b in s.bytes() {
+        crc ^= (b as u16) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    s.push_str(&format!("{crc:04X}"));
+    s
+}
+
+fn tlv(id: u8, v: &str) -> String {
+    format!("{id:02}{:02}{v}", v.chars().count())
+}
+
+#[test]
+fn accepts_the_central_bank_of_brazil_pix_example() {
+    let qr = emv::parse(PIX_BCB).unwrap();
+    assert_eq!(qr.profile().unwrap().name, "PIX");
+    assert_eq!(qr.currency().code(), "BRL");
+    assert_eq!(qr.name(), Some("Fulano de Tal"));
+    assert_eq!(
+        qr.additional_data().unwrap().reference_label(),
+        Some(emv::DataValue::Prompt)
+    );
+    assert_eq!(with_crc(&PIX_BCB[..PIX_BCB.len() - 8]), PIX_BCB);
+}
+
+#[test]
+fn counts_thai_characters_not_bytes_in_the_language_template() {
+    let lang = tlv(64, &(tlv(0, "th") + &tlv(1, "ร้านกาแฟดี")));
+    let body = format!(
+        "{}{}{}{}{}{}{}{}{}",
+        tlv(0, "01"),
+        tlv(1, "12"),
+        tlv(29, &(tlv(0, "A000000677010111") + &tlv(1, "0066812345678"))),
+        tlv(52, "5812"),
+        tlv(53, "764"),
+        tlv(54, "35.00"),
+        tlv(58, "TH"),
+        tlv(59, "GOOD COFFEE") + &tlv(60, "BANGKOK"),
+        lang
+    );
+    let p = with_crc(&body);
+    let qr = emv::parse(&p).unwrap();
+    assert_eq!(qr.language().unwrap().name(), "ร้านกาแฟดี");
+    assert_eq!(qr.amount(), Some(3500));
+    assert!(qr.warnings().is_empty());
+    // A byte-counting length would not frame: make the length count bytes and see it rejected.
+    let bytes_len = "ร้านกาแฟดี".len();
+    let wrong = body.replace(&tlv(1, "ร้านกาแฟดี"), &format!("01{bytes_len:02}ร้านกาแฟดี"));
+    assert!(emv::parse(&with_crc(&wrong)).is_err());
+}
+
+#[test]
+fn rejects_payload_with_lowercase_country() {
+    let body = tlv(0, "01")
+        + &tlv(26, &tlv(0, "SG.PAYNOW"))
+        + &tlv(52, "0000")
+        + &tlv(53, "702")
+        + &tlv(58, "sg")
+        + &tlv(59, "A")
+        + &tlv(60, "B");
+    let e = emv::parse(&with_crc(&body)).unwrap_err();
+    assert_eq!(
+        (e.kind, e.path.to_string()),
+        (ErrorKind::BadValue, "58".to_owned())
+    );
+}
+
+#[test]
+fn reports_wrong_crc_with_the_computed_value() {
+    let good = with_crc(
+        &(tlv(0, "01")
+            + &tlv(26, &tlv(0, "SG.PAYNOW"))
+            + &tlv(52, "0000")
+            + &tlv(53, "702")
+            + &tlv(58, "SG")
+            + &tlv(59, "A")
+            + &tlv(60, "B")),
+    );
+    let bad = format!("{}0000", &good[..good.len() - 4]);
+    let e = emv::parse(&bad).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Crc);
+    assert_eq!(e.offset, good.len() - 4);
+    assert!(e.to_string().contains(&good[good.len() - 4..]), "{e}");
+}
+
+#[test]
+fn a_lowercase_crc_is_accepted_with_a_warning_and_emitted_upper_case() {
+    let good = with_crc(
+        &(tlv(0, "01")
+            + &tlv(26, &tlv(0, "SG.PAYNOW"))
+            + &tlv(52, "0000")
+            + &tlv(53, "702")
+            + &tlv(58, "SG")
+            + &tlv(59, "A")
+            + &tlv(60, "B")),
+    );
+    let lower = format!(
+        "{}{}",
+        &good[..good.len() - 4],
+        good[good.len() - 4..].to_ascii_lowercase()
+    );
+    if lower == good {
+        return; // this CRC has no letters; nothing to test
+    }
+    let qr = emv::parse(&lower).unwrap();
+    assert_eq!(
+        qr.warnings().iter().next().unwrap().code.as_str(),
+        "crc_lowercase"
+    );
+    assert_eq!(emv::encode(&qr.to_data()).unwrap(), good);
+}
+
+#[test]
+fn the_amount_is_exact_in_minor_units_of_each_exponent() {
+    for (currency, amount, minor, warns) in [
+        ("392", "1500", 1500u64, false), // JPY, exponent 0
+        ("764", "35.00", 3500, false),   // THB, 2
+        ("764", "35.5", 3550, true),     // THB with one decimal: exact, warned
+        ("414", "1.250", 1250, false),   // KWD, 3
+        ("990", "0.0001", 1, false),     // CLF, 4
+        ("392", "100.00", 100, true),    // JPY written with decimals: exact, warned
+    ] {
+        let body = tlv(0, "01")
+            + &tlv(15, "9999")
+            + &tlv(52, "5812")
+            + &tlv(53, currency)
+            + &tlv(54, amount)
+            + &tlv(58, "JP")
+            + &tlv(59, "A")
+            + &tlv(60, "B");
+        let p = with_crc(&body);
+        let qr = emv::parse(&p).unwrap_or_else(|e| panic!("{currency} {amount}: {e}"));
+        assert_eq!(qr.amount(), Some(minor), "{currency} {amount}");
+        assert_eq!(
+            qr.warnings()
+                .iter()
+                .any(|w| w.code.as_str() == "amount_decimals"),
+            warns,
+            "{currency} {amount}"
+        );
+    }
+    let body = tlv(0, "01")
+        + &tlv(15, "9999")
+        + &tlv(52, "5812")
+        + &tlv(53, "764")
+        + &tlv(54, "1.235")
+        + &tlv(58, "TH")
+        + &tlv(59, "A")
+        + &tlv(60, "B");
+    assert_eq!(
+        emv::parse(&with_crc(&body)).unwrap_err().kind,
+        ErrorKind::BadValue
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The CLI contract
+
+fn qrbridge(args: &[&str], stdin: &str) -> (i32, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_qrbridge"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn decode_json_prints_one_object_per_input_line_in_order() {
+    let valid = fixtures("valid");
+    let invalid = fixtures("invalid");
+    let inputs: Vec<&Fixture> = valid
+        .iter()
+        .take(5)
+        .chain(invalid.iter().filter(|f| f.get("mode").is_none()).take(5))
+        .collect();
+    let stdin: String = inputs.iter().map(|f| format!("{}\n", f.payload)).collect();
+    let (code, out, _) = qrbridge(&["decode", "--json"], &stdin);
+    assert_eq!(code, 1, "an invalid input makes the exit status 1");
+    let lines: Vec<Json> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), inputs.len());
+    for (f, j) in inputs.iter().zip(&lines) {
+        let want_valid = f.file.parent().unwrap().ends_with("valid");
+        assert_eq!(j["valid"], Json::Bool(want_valid), "{}", name(f));
+        for key in ["valid", "profile", "fields", "warnings", "error"] {
+            assert!(j.get(key).is_some(), "{}: no {key}", name(f));
+        }
+        if want_valid {
+            assert!(j["error"].is_null());
+            // Every root element appears with its raw value, exactly as in the payload.
+            let fields = j["fields"].as_object().unwrap();
+            let rebuilt: String = fields
+                .iter()
+                .filter(|(k, _)| !k.contains('.'))
+                .map(|(k, v)| {
+                    let v = v.as_str().unwrap();
+                    format!("{k}{:02}{v}", v.chars().count())
+                })
+                .collect();
+            assert_eq!(rebuilt, f.payload, "{}", name(f));
+        } else {
+            assert_eq!(
+                j["error"]["kind"],
+                Json::String(f.get("kind").unwrap().into()),
+                "{}",
+                name(f)
+            );
+            assert_eq!(
+                j["error"]["path"],
+                Json::String(f.get("path").unwrap_or("").into()),
+                "{}",
+                name(f)
+            );
+            assert!(j["error"]["offset"].is_u64() && j["error"]["message"].is_string());
+        }
+    }
+}
+
+#[test]
+fn decode_exit_status_is_0_when_all_valid_and_2_on_usage_error() {
+    let f = &fixtures("valid")[0];
+    let (code, out, _) = qrbridge(&["decode", "--json", &f.payload], "");
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().count(), 1);
+    let (code, _, err) = qrbridge(&["decode", "--no-such-flag"], "");
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn decode_strict_refuses_a_profile_deviation_that_default_mode_warns_about() {
+    let f = fixtures("invalid")
+        .into_iter()
+        .find(|f| f.get("mode") == Some("strict"))
+        .expect("a strict-only fixture");
+    let (code, out, _) = qrbridge(&["decode", "--json", &f.payload], "");
+    assert_eq!(code, 0, "{out}");
+    let j: Json = serde_json::from_str(out.trim()).unwrap();
+    assert!(!j["warnings"].as_array().unwrap().is_empty());
+    let (code, out, _) = qrbridge(&["decode", "--json", "--strict", &f.payload], "");
+    assert_eq!(code, 1);
+    let j: Json = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        j["error"]["kind"],
+        Json::String(f.get("kind").unwrap().into())
+    );
+}
+
+#[test]
+fn decode_tree_shows_a_caret_under_the_offending_character() {
+    let body = tlv(0, "01")
+        + &tlv(26, &tlv(0, "SG.PAYNOW"))
+        + &tlv(52, "0000")
+        + &tlv(53, "702")
+        + &tlv(58, "SG")
+        + &tlv(59, "A\tB")
+        + &tlv(60, "B");
+    let p = with_crc(&body);
+    let (code, out, _) = qrbridge(&["decode", &p], "");
+    assert_eq!(code, 1);
+    let lines: Vec<&str> = out.lines().collect();
+    let caret = lines
+        .iter()
+        .position(|l| l.trim_end().ends_with('^'))
+        .expect("a caret line");
+    let col = lines[caret].find('^').unwrap();
+    let payload_line = lines[caret - 1];
+    assert_eq!(payload_line.chars().nth(col), Some('\t'), "{out}");
+}
+
+#[test]
+fn encode_reads_decode_output_and_gives_back_each_payload() {
+    let valid = fixtures("valid");
+    let stdin: String = valid.iter().map(|f| format!("{}\n", f.payload)).collect();
+    let (code, decoded, _) = qrbridge(&["decode", "--json"], &stdin);
+    assert_eq!(code, 0);
+    let (code, encoded, err) = qrbridge(&["encode"], &decoded);
+    assert_eq!(code, 0, "{err}");
+    for (f, line) in valid.iter().zip(encoded.lines()) {
+        assert_eq!(
+            line.to_ascii_uppercase(),
+            f.payload.to_ascii_uppercase(),
+            "{}",
+            name(f)
+        );
+        assert_eq!(
+            &line[..line.len() - 4],
+            &f.payload[..f.payload.len() - 4],
+            "{}",
+            name(f)
+        );
+    }
+    assert_eq!(encoded.lines().count(), valid.len());
+}
+
+#[test]
+fn encode_refuses_fields_that_do_not_make_a_valid_payload() {
+    let (code, out, err) = qrbridge(&["encode"], r#"{"00":"01","52":"5812"}"#);
+    assert_eq!(code, 1);
+    assert!(out.is_empty());
+    assert!(err.contains("not valid"), "{err}");
+    let (code, _, err) = qrbridge(&["encode"], r#"{"00":"01","62":"0503abc","62.05":"xyz"}"#);
+    assert_eq!(code, 1);
+    assert!(err.contains("disagrees"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Properties
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_generated_model_survives_encode_then_parse(bytes in proptest::collection::vec(any::<u8>(), 64..2048)) {
+        qrbridge::fuzzing::emv_structured(&bytes);
+    }
+
+    #[test]
+    fn arbitrary_strings_never_panic(s in "\\PC{0,600}") {
+        let _ = emv::parse(&s);
+        let _ = emv::parse_strict(&s);
+    }
+
+    #[test]
+    fn mutated_valid_payloads_never_panic_and_round_trip_when_accepted(
+        which in 0usize..1000, at in 0usize..600, ch in proptest::char::any(), op in 0u8..3
+    ) {
+        let all = fixtures("valid");
+        let mut chars: Vec<char> = all[which % all.len()].payload.chars().collect();
+        let i = at % (chars.len() + 1);
+        match op {
+            0 if i < chars.len() => { chars[i] = ch; }
+            1 => chars.insert(i, ch),
+            _ if i < chars.len() => { chars.remove(i); }
+            _ => {}
+        }
+        let s: String = chars.into_iter().collect();
+        qrbridge::fuzzing::emv_parse(s.as_bytes());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fuzz corpus and crash files replay
+
+#[test]
+fn the_fuzz_corpus_and_crash_files_replay_without_failure() {
+    let root = FsPath::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let mut replayed = 0;
+    for (target, run) in [
+        ("emv_parse", qrbridge::fuzzing::emv_parse as fn(&[u8])),
+        ("emv_structured", qrbridge::fuzzing::emv_structured),
+    ] {
+        for dir in [
+            root.join("corpus").join(target),
+            root.join("artifacts").join(target),
+        ] {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries {
+                let p = e.unwrap().path();
+                if p.is_file() {
+                    run(&std::fs::read(&p).unwrap());
+                    replayed += 1;
+                }
+            }
+        }
+    }
+    assert!(replayed > 0, "no corpus found under {}", root.display());
+}
