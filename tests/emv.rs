@@ -82,11 +82,19 @@ fn fixtures(dir: &str) -> Vec<Fixture> {
             let mut expect = Vec::new();
             for line in text.split('\n') {
                 if let Some(rest) = line.strip_prefix("# expect:") {
-                    for kv in rest.split_whitespace() {
-                        let (k, v) = kv
-                            .split_once('=')
-                            .unwrap_or_else(|| panic!("{}: bad expect {kv:?}", file.display()));
-                        expect.push((k.to_owned(), v.to_owned()));
+                    // `key=value` pairs; a value may contain spaces ("profile=QR Ph").
+                    for word in rest.split_whitespace() {
+                        match word.split_once('=') {
+                            Some((k, v)) => expect.push((k.to_owned(), v.to_owned())),
+                            None => {
+                                let (_, v): &mut (String, String) =
+                                    expect.last_mut().unwrap_or_else(|| {
+                                        panic!("{}: bad expect {word:?}", file.display())
+                                    });
+                                v.push(' ');
+                                v.push_str(word);
+                            }
+                        }
                     }
                 } else if !line.starts_with('#') && !line.is_empty() {
                     assert!(
@@ -251,6 +259,8 @@ fn encoding_a_parsed_fixture_gives_back_the_same_bytes() {
 
 #[test]
 fn parsing_a_valid_payload_does_not_allocate() {
+    // The registry is loaded (and allocated) once per process, on first use; not per parse.
+    assert!(qrbridge::emv::profiles::registry_error().is_none());
     let all = fixtures("valid");
     for f in &all {
         let before = allocations();

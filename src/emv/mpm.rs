@@ -167,7 +167,7 @@ impl<'a> MerchantQr<'a> {
         self.scheme.map(Scheme::profile)
     }
 
-    /// The scheme that picked the profile: the first recognised merchant account.
+    /// The scheme that picked the profile (see `spec/emv.md` §4: domestic first, then payload order).
     pub fn scheme(&self) -> Option<&'static Scheme> {
         self.scheme
     }
@@ -364,7 +364,8 @@ impl<'a> Frame<'a> {
     fn read_root(&mut self) -> Result<(), EmvError> {
         let mut seen: u128 = 0;
         for el in Tokens::new(self.payload, 0, self.ascii) {
-            let el = el.map_err(|f| err(f.kind, Path::ROOT, f.at, f.detail))?;
+            let el =
+                el.map_err(|f| err(f.kind, f.id.map_or(Path::ROOT, Path::id), f.at, f.detail))?;
             let bit = 1u128 << el.id;
             if seen & bit != 0 {
                 return Err(err(
@@ -480,9 +481,7 @@ impl<'a> Frame<'a> {
                 at: s.at as usize,
             };
             if (2..=25).contains(&el.id) {
-                if self.scheme.is_none() {
-                    self.scheme = reg.match_primitive(el.id);
-                }
+                self.consider(reg.match_primitive(el.id), country);
                 continue;
             }
             if !ids::is_root_template(el.id) {
@@ -505,11 +504,25 @@ impl<'a> Frame<'a> {
                     }
                 }
             }
-            if self.scheme.is_none() {
-                self.scheme = scheme;
-            }
+            self.consider(scheme, country);
         }
         Ok(())
+    }
+
+    /// Picks the profile: a scheme domestic to the payload's country (58) beats a scheme domestic
+    /// elsewhere, which beats an international one (UnionPay co-badging a national code); among
+    /// equals, the first in payload order.
+    fn consider(&mut self, candidate: Option<&'static Scheme>, country: Option<&str>) {
+        let rank = |s: &Scheme| match &s.country {
+            Some(c) if Some(c.as_str()) == country => 0,
+            Some(_) => 1,
+            None => 2,
+        };
+        if let Some(c) = candidate
+            && self.scheme.is_none_or(|cur| rank(c) < rank(cur))
+        {
+            self.scheme = Some(c);
+        }
     }
 
     /// Checks that `el`'s value is a well-formed template without duplicate IDs.
@@ -521,7 +534,14 @@ impl<'a> Frame<'a> {
     ) -> Result<(), EmvError> {
         let mut seen: u128 = 0;
         for sub in Tokens::new(el.value, el.value_at(), self.ascii) {
-            let sub = sub.map_err(|f| err(f.kind, path, f.at, f.detail))?;
+            let sub = sub.map_err(|f| {
+                err(
+                    f.kind,
+                    f.id.map_or(path, |id| path.child(id)),
+                    f.at,
+                    f.detail,
+                )
+            })?;
             let bit = 1u128 << sub.id;
             if seen & bit != 0 {
                 return Err(err(
@@ -601,10 +621,33 @@ fn check_size_and_characters(payload: &str, ascii: bool) -> Result<(), EmvError>
     {
         return Err(err(
             ErrorKind::BadChar,
-            Path::ROOT,
+            locate(payload, at, ascii),
             at,
             Detail::ControlChar { ch },
         ));
     }
     Ok(())
+}
+
+/// The path of the innermost data object (root or template level) whose value holds byte `at`,
+/// as far as the payload frames; the whole payload if none does.
+fn locate(payload: &str, at: usize, ascii: bool) -> Path {
+    let holds = |e: &Element<'_>| (e.value_at()..e.value_at() + e.value.len()).contains(&at);
+    let Some(el) = Tokens::new(payload, 0, ascii)
+        .map_while(Result::ok)
+        .find(holds)
+    else {
+        return Path::ROOT;
+    };
+    let path = Path::id(el.id);
+    if !ids::is_root_template(el.id) {
+        return path;
+    }
+    match Tokens::new(el.value, el.value_at(), ascii)
+        .map_while(Result::ok)
+        .find(holds)
+    {
+        Some(sub) => path.child(sub.id),
+        None => path,
+    }
 }

@@ -3,8 +3,8 @@
 //! A *scheme* is recognised from a merchant account: a GUID/AID in sub-ID 00 of a template 26–51
 //! (matched case-insensitively), a root primitive ID 02–25, or the shape of an account id where a GUID
 //! belongs. Each scheme belongs to a *profile*, the national rule set: the semantic rules (see
-//! [`Rule`]) its real codes deviate from. The first recognised merchant account of a payload, in
-//! payload order, picks the profile.
+//! [`Rule`]) its real codes deviate from. A scheme domestic to the payload's country picks the
+//! profile before one domestic elsewhere, before an international one; ties go to payload order.
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;

@@ -465,7 +465,7 @@ impl<'a> Ctx<'_, 'a> {
         if nonzero && minor == 0 {
             return Err(err(ErrorKind::BadValue, path, el.value_at(), Detail::Zero));
         }
-        if decimals.is_some_and(|d| d != currency.exponent() as usize) {
+        if decimals.unwrap_or(0) != currency.exponent() as usize {
             self.warn(WarningCode::AmountDecimals, path, el.value_at());
         }
         Ok(minor)

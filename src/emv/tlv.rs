@@ -38,6 +38,8 @@ impl Element<'_> {
 pub struct Fault {
     /// `BadLength` or `Truncated`.
     pub kind: ErrorKind,
+    /// The ID of the element at fault, when its two ID digits could be read.
+    pub id: Option<u8>,
     /// Byte offset in the payload of the character the fault points at.
     pub at: usize,
     /// What was wrong.
@@ -50,6 +52,7 @@ struct Bad<'a> {
     input: &'a str,
     kind: ErrorKind,
     detail: Detail,
+    id: Option<u8>,
 }
 
 impl<'a> ParseError<&'a str> for Bad<'a> {
@@ -58,6 +61,7 @@ impl<'a> ParseError<&'a str> for Bad<'a> {
             input,
             kind: ErrorKind::BadLength,
             detail: Detail::IdNotDigits,
+            id: None,
         }
     }
 
@@ -94,6 +98,7 @@ fn take_chars(input: &str, n: usize, ascii: bool) -> IResult<&str, &str, Bad<'_>
                     input.chars().count()
                 },
             },
+            id: None,
         })
     };
     if ascii {
@@ -108,6 +113,10 @@ fn take_chars(input: &str, n: usize, ascii: bool) -> IResult<&str, &str, Bad<'_>
     }
 }
 
+fn tag_id(e: nom::Err<Bad<'_>>, id: u8) -> nom::Err<Bad<'_>> {
+    e.map(|b| Bad { id: Some(id), ..b })
+}
+
 /// One element: `id length value`.
 fn element(input: &str, ascii: bool) -> IResult<&str, (u8, &str), Bad<'_>> {
     if input.len() < 4 && input.bytes().all(|b| b.is_ascii_digit()) {
@@ -115,18 +124,20 @@ fn element(input: &str, ascii: bool) -> IResult<&str, (u8, &str), Bad<'_>> {
             input,
             kind: ErrorKind::Truncated,
             detail: Detail::HeaderCut,
+            id: None,
         }));
     }
     let (after_id, id) = two_digits(input, Detail::IdNotDigits)?;
-    let (rest, len) = two_digits(after_id, Detail::LengthNotDigits)?;
+    let (rest, len) = two_digits(after_id, Detail::LengthNotDigits).map_err(|e| tag_id(e, id))?;
     if len == 0 {
         return Err(nom::Err::Error(Bad {
             input: after_id,
             kind: ErrorKind::BadLength,
             detail: Detail::LengthZero,
+            id: Some(id),
         }));
     }
-    let (rest, value) = take_chars(rest, len as usize, ascii)?;
+    let (rest, value) = take_chars(rest, len as usize, ascii).map_err(|e| tag_id(e, id))?;
     Ok((rest, (id, value)))
 }
 
@@ -173,6 +184,7 @@ impl<'a> Iterator for Tokens<'a> {
             Err(nom::Err::Error(bad) | nom::Err::Failure(bad)) => {
                 let fault = Fault {
                     kind: bad.kind,
+                    id: bad.id,
                     // Truncation points at the element; framing faults at the bad characters.
                     at: if bad.kind == ErrorKind::Truncated {
                         self.at
@@ -187,6 +199,7 @@ impl<'a> Iterator for Tokens<'a> {
             Err(nom::Err::Incomplete(_)) => {
                 let fault = Fault {
                     kind: ErrorKind::Truncated,
+                    id: None,
                     at: self.at,
                     detail: Detail::HeaderCut,
                 };
@@ -220,6 +233,7 @@ mod tests {
             toks[1],
             Err(Fault {
                 kind: ErrorKind::Truncated,
+                id: Some(59),
                 at: 6,
                 detail: Detail::RunsPast {
                     declared: 10,
