@@ -259,9 +259,10 @@ fn encoding_a_parsed_fixture_gives_back_the_same_bytes() {
 
 #[test]
 fn parsing_a_valid_payload_does_not_allocate() {
-    // The registry is loaded (and allocated) once per process, on first use; not per parse.
-    assert!(qrbridge::emv::profiles::registry_error().is_none());
+    // The registry and the country table are loaded (and allocated) once per process, on first
+    // use; not per parse. Parsing one payload first loads both.
     let all = fixtures("valid");
+    assert!(emv::parse(&all[0].payload).is_ok());
     for f in &all {
         let before = allocations();
         let qr = emv::parse(&f.payload);
@@ -688,4 +689,41 @@ fn the_fuzz_corpus_and_crash_files_replay_without_failure() {
         }
     }
     assert!(replayed > 0, "no corpus found under {}", root.display());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The spec and the registry stay in step
+
+#[test]
+fn spec_lists_every_registry_scheme_and_every_rule() {
+    let spec = std::fs::read_to_string(FsPath::new(env!("CARGO_MANIFEST_DIR")).join("spec/emv.md"))
+        .unwrap();
+    let start = spec.find("<!-- schemes:start -->").unwrap();
+    let end = spec.find("<!-- schemes:end -->").unwrap();
+    let table = &spec[start..end];
+    let reg = qrbridge::emv::profiles::registry();
+    let rows = table
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| scheme") && !l.starts_with("|---"))
+        .count();
+    assert_eq!(
+        rows,
+        reg.schemes().len(),
+        "spec/emv.md lists {rows} schemes, the registry has {}",
+        reg.schemes().len()
+    );
+    for s in reg.schemes() {
+        assert!(
+            table.contains(&format!("| {} | {} |", s.name, s.profile().name)),
+            "spec/emv.md does not list {}",
+            s.name
+        );
+    }
+    for r in qrbridge::emv::Rule::ALL {
+        assert!(
+            spec.contains(&format!("`{}`", r.as_str())),
+            "spec/emv.md does not describe {}",
+            r.as_str()
+        );
+    }
 }

@@ -115,10 +115,13 @@ fn guid(u: &mut Unstructured<'_>) -> Result<String> {
             }
         }
         1 => {
+            // An AID: the first digit is a RID category (A, D, F).
             let n = u.int_in_range(5..=16usize)? * 2;
-            (0..n)
-                .map(|_| Ok(*u.choose(b"0123456789ABCDEFabcdef")? as char))
-                .collect()
+            let mut s = String::from(*u.choose(b"ADFadf")? as char);
+            for _ in 1..n {
+                s.push(*u.choose(b"0123456789ABCDEFabcdef")? as char);
+            }
+            Ok(s)
         }
         _ => {
             let labels = u.int_in_range(2..=4usize)?;

@@ -312,7 +312,7 @@ impl<'a> Ctx<'_, 'a> {
                 gpath,
                 g.value_at(),
                 Detail::Expected {
-                    what: "a GUID: an AID (10-32 hex digits), a UUID or a reverse domain name",
+                    what: "a GUID: an AID (10-32 hex digits starting A, D or F), a UUID or a reverse domain name",
                 },
             )?;
         }
@@ -544,6 +544,20 @@ fn digits_exact(
     Ok(b.iter().fold(0u16, |acc, d| acc * 10 + (d - b'0') as u16))
 }
 
+/// ISO 3166-1 alpha-2 codes from the `iso_country` table, sorted once (the parse path then never
+/// allocates, not even for an unknown code).
+static ASSIGNED_COUNTRIES: std::sync::LazyLock<Vec<[u8; 2]>> = std::sync::LazyLock::new(|| {
+    let mut v: Vec<[u8; 2]> = iso_country::data::all()
+        .iter()
+        .filter_map(|c| match c.alpha2.as_bytes() {
+            &[a, b] => Some([a, b]),
+            _ => None,
+        })
+        .collect();
+    v.sort_unstable();
+    v
+});
+
 fn check_country(el: Element<'_>, path: Path) -> Result<(), EmvError> {
     let b = el.value.as_bytes();
     if b.len() != 2 || !b.iter().all(u8::is_ascii_uppercase) {
@@ -556,7 +570,7 @@ fn check_country(el: Element<'_>, path: Path) -> Result<(), EmvError> {
             },
         ));
     }
-    if el.value.parse::<iso_currency::Country>().is_err() {
+    if ASSIGNED_COUNTRIES.binary_search(&[b[0], b[1]]).is_err() {
         return Err(err(
             ErrorKind::BadValue,
             path,
@@ -629,12 +643,16 @@ pub(crate) fn parse_decimal(s: &str, exponent: u8) -> Result<(u64, Option<usize>
     Ok((v, frac.map(str::len)))
 }
 
-/// An AID (10–32 hex digits), a UUID without hyphens (32 hex digits, covered by the AID rule), or a
+/// An AID (10–32 hex digits starting with a RID category A, D or F), a UUID without hyphens
+/// (32 hex digits), or a
 /// reverse domain name (labels of letters, digits, '-' or '_' separated by '.', at least two labels).
 pub(crate) fn is_guid_shaped(g: &str) -> bool {
     let b = g.as_bytes();
-    if (10..=32).contains(&b.len()) && b.iter().all(u8::is_ascii_hexdigit) {
-        return true;
+    if b.iter().all(u8::is_ascii_hexdigit) {
+        // An AID's RID is registered internationally ('A'), nationally ('D') or proprietary ('F'):
+        // an all-digit account id or timestamp is not an AID. 32 hex digits: a UUID.
+        let rid = matches!(b.first(), Some(b'A' | b'a' | b'D' | b'd' | b'F' | b'f'));
+        return b.len() == 32 || (rid && (10..=32).contains(&b.len()));
     }
     b.contains(&b'.')
         && g.split('.').all(|l| {
