@@ -47,8 +47,39 @@ pub fn cases() -> Vec<(&'static str, String)> {
     vec![("ascii", ascii), ("sgqr", sgqr), ("unicode", unicode)]
 }
 
+/// With `QRBRIDGE_CALLGRIND=N` set, parse each case N times and exit instead of benchmarking: run
+/// under `valgrind --tool=callgrind` with N and with 0, the difference / N is instructions per parse,
+/// a figure that does not depend on how busy the machine is.
+fn callgrind_loop(cases: &[(&'static str, String)]) -> bool {
+    let Some(n) = std::env::var("QRBRIDGE_CALLGRIND")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    else {
+        return false;
+    };
+    let which = std::env::var("QRBRIDGE_CASE").unwrap_or_else(|_| "ascii".into());
+    for (name, p) in cases {
+        let through_6304 = &p.as_bytes()[..p.len() - 4];
+        for _ in 0..n {
+            match which.strip_prefix("crc-") {
+                Some(c) if c == *name => {
+                    black_box(emv::crc::checksum(black_box(through_6304)));
+                }
+                _ if which == *name => {
+                    let _ = black_box(emv::parse(black_box(p)).map(|q| q.amount()));
+                }
+                _ => {}
+            }
+        }
+    }
+    true
+}
+
 fn bench(c: &mut Criterion) {
     let cases = cases();
+    if callgrind_loop(&cases) {
+        return;
+    }
     let mut g = c.benchmark_group("emv");
     for (name, p) in &cases {
         eprintln!(

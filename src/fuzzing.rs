@@ -10,13 +10,11 @@ use crate::emv::{self, MerchantQr, Mode, arbitrary::ArbitraryQr};
 /// Raw bytes → EMV parser, in both modes: must never panic; an accepted payload must re-encode to
 /// itself (with the CRC in upper case).
 pub fn emv_parse(data: &[u8]) {
-    let Ok(s) = std::str::from_utf8(data) else {
-        return;
-    };
     for mode in [Mode::Profiles, Mode::Strict] {
-        let Ok(qr) = MerchantQr::parse(s, mode) else {
+        let Ok(qr) = emv::parse_bytes(data, mode) else {
             continue;
         };
+        let s = qr.as_str();
         touch(&qr);
         let again = match emv::encode_with(&qr.to_data(), mode) {
             Ok(p) => p,

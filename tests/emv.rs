@@ -727,3 +727,29 @@ fn spec_lists_every_registry_scheme_and_every_rule() {
         );
     }
 }
+
+#[test]
+fn decode_reports_invalid_utf8_as_bad_char_and_goes_on_with_the_next_line() {
+    let good = &fixtures("valid")[0].payload;
+    let mut input = b"0002\xff\xfe01\n".to_vec();
+    input.extend_from_slice(good.as_bytes());
+    input.push(b'\n');
+    let mut child = Command::new(env!("CARGO_BIN_EXE_qrbridge"))
+        .args(["decode", "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let lines: Vec<Json> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["error"]["kind"], "bad_char");
+    assert_eq!(lines[0]["error"]["offset"], 4);
+    assert_eq!(lines[1]["valid"], true);
+}

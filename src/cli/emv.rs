@@ -8,7 +8,7 @@
 //! - `encode`: reads `fields` JSON objects (or whole decode objects) from stdin, prints one payload
 //!   per object. Exit 0 all encoded, 1 any refused, 2 I/O error.
 
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, Read, Write};
 use std::process::ExitCode;
 
 use clap::Args;
@@ -47,36 +47,36 @@ pub fn decode(args: DecodeArgs) -> ExitCode {
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let mut any_invalid = false;
-    let mut each = |payload: &str, out: &mut dyn Write| -> io::Result<()> {
-        let result = MerchantQr::parse(payload, mode);
+    let mut each = |bytes: &[u8], out: &mut dyn Write| -> io::Result<()> {
+        let result = emv::parse_bytes(bytes, mode);
         any_invalid |= result.is_err();
+        // Invalid UTF-8 is reported as an error; its text is shown with replacement characters.
+        let text = String::from_utf8_lossy(bytes);
         if args.json {
-            writeln!(out, "{}", decode_json(payload, &result))
+            writeln!(out, "{}", decode_json(&text, &result))
         } else {
-            write_tree(out, payload, &result)
+            write_tree(out, &text, &result)
         }
     };
     let io_result = if args.payloads.is_empty() {
-        let stdin = io::stdin();
-        let mut r = Ok(());
-        for line in stdin.lock().lines() {
-            match line {
-                Ok(l) => {
-                    let l = l.strip_suffix('\r').unwrap_or(&l).to_owned();
-                    if let Err(e) = each(&l, &mut out) {
-                        r = Err(e);
-                        break;
-                    }
-                }
-                Err(e) => {
-                    r = Err(e);
-                    break;
+        let mut input = Vec::new();
+        match io::stdin().lock().read_to_end(&mut input) {
+            Ok(_) => {
+                let body = input.strip_suffix(b"\n").unwrap_or(&input);
+                if body.is_empty() && input.is_empty() {
+                    Ok(())
+                } else {
+                    body.split(|&b| b == b'\n').try_for_each(|line| {
+                        each(line.strip_suffix(b"\r").unwrap_or(line), &mut out)
+                    })
                 }
             }
+            Err(e) => Err(e),
         }
-        r
     } else {
-        args.payloads.iter().try_for_each(|p| each(p, &mut out))
+        args.payloads
+            .iter()
+            .try_for_each(|p| each(p.as_bytes(), &mut out))
     };
     match io_result.and_then(|()| out.flush()) {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::from(2),

@@ -210,6 +210,8 @@ pub enum Detail {
     Empty,
     /// A control character (CR, LF, tab, ...).
     ControlChar { ch: char },
+    /// Bytes that are not UTF-8 (the payload arrived as raw bytes).
+    InvalidUtf8 { byte: u8 },
     /// A non-ASCII character where EMV allows only printable ASCII.
     NonAscii { ch: char },
     /// The two ID characters are not digits.
@@ -305,6 +307,7 @@ impl fmt::Display for EmvError {
                 "character {ch:?} (U+{:04X}) not allowed: only printable ASCII outside template 64",
                 ch as u32
             ),
+            Detail::InvalidUtf8 { byte } => write!(f, "byte 0x{byte:02X} is not valid UTF-8"),
             Detail::IdNotDigits => f.write_str("ID is not two digits"),
             Detail::LengthNotDigits => f.write_str("length is not two digits"),
             Detail::LengthZero => f.write_str("length 00 is not allowed"),

@@ -38,6 +38,26 @@ pub fn parse(payload: &str) -> Result<MerchantQr<'_>, EmvError> {
     MerchantQr::parse(payload, Mode::Profiles)
 }
 
+/// Parses a payload that arrived as bytes: invalid UTF-8 is a `bad_char` error at the character
+/// offset where the valid text ends.
+pub fn parse_bytes(payload: &[u8], mode: Mode) -> Result<MerchantQr<'_>, EmvError> {
+    match std::str::from_utf8(payload) {
+        Ok(s) => MerchantQr::parse(s, mode),
+        Err(e) => {
+            let valid = e.valid_up_to();
+            let offset =
+                std::str::from_utf8(&payload[..valid]).map_or(valid, |s| s.chars().count());
+            let byte = payload.get(valid).copied().unwrap_or_default();
+            Err(EmvError::new(
+                ErrorKind::BadChar,
+                Path::ROOT,
+                offset,
+                Detail::InvalidUtf8 { byte },
+            ))
+        }
+    }
+}
+
 /// Parses a payload under pure EMVCo v1.1 (`--strict`).
 pub fn parse_strict(payload: &str) -> Result<MerchantQr<'_>, EmvError> {
     MerchantQr::parse(payload, Mode::Strict)

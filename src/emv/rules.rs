@@ -147,9 +147,9 @@ impl<'a> Ctx<'_, 'a> {
                 2..=25 => has_account = true,
                 26..=51 => {
                     has_account = true;
-                    self.guid_template(el, country)?;
+                    self.guid_template(path, el, country)?;
                 }
-                80..=99 => self.guid_template(el, country)?,
+                80..=99 => self.guid_template(path, el, country)?,
                 ids::MCC => mcc = Some(digits_exact(el, 4, path, "4 digits")?),
                 ids::CURRENCY => {
                     let numeric = digits_exact(el, 3, path, "3 digits (ISO 4217 numeric)")?;
@@ -264,35 +264,33 @@ impl<'a> Ctx<'_, 'a> {
     }
 
     /// A template with a GUID in 00 (26–51, 80–99, 62.50–99): 00 present, ≤ 32, GUID-shaped;
-    /// every value printable ASCII; nested sub-templates too.
-    fn guid_template(&mut self, el: Element<'a>, country: Option<&str>) -> Result<(), EmvError> {
-        let path = Path::id(el.id);
-        let scheme: Option<&Scheme> = self
-            .subs(el)
-            .find(|s| s.id == 0)
-            .and_then(|g| registry().match_template(el.id, g.value, country))
-            .filter(|_| ids::is_merchant_account(el.id));
-        self.guid_subs(path, el, |sub| is_nested(el.id, sub, scheme))
-    }
-
-    fn guid_subs(
+    /// every value printable ASCII, inside a recognised scheme's nested sub-templates too.
+    /// One pass over the sub-elements.
+    fn guid_template(
         &mut self,
         path: Path,
         el: Element<'a>,
-        nested: impl Fn(u8) -> bool,
+        country: Option<&str>,
     ) -> Result<(), EmvError> {
+        // Only merchant accounts (26–51) belong to a scheme that may nest; and nesting matters here
+        // only for the character check, which an all-ASCII payload has passed already.
+        let look_up = !self.frame.ascii && path.ids().len() == 1 && ids::is_merchant_account(el.id);
+        let mut scheme: Option<&Scheme> = None;
         let mut guid = None;
         for sub in self.subs(el) {
             let sub_path = path.child(sub.id);
-            if nested(sub.id) {
+            if sub.id == 0 {
+                guid = Some(sub);
+                if look_up {
+                    scheme = registry().match_template(el.id, sub.value, country);
+                }
+            }
+            if look_up && is_nested(el.id, sub.id, scheme) {
                 for inner in self.subs(sub) {
                     self.ascii_only(sub_path.child(inner.id), inner)?;
                 }
             } else {
                 self.ascii_only(sub_path, sub)?;
-            }
-            if sub.id == 0 {
-                guid = Some(sub);
             }
         }
         let Some(g) = guid else {
@@ -324,7 +322,7 @@ impl<'a> Ctx<'_, 'a> {
         for sub in self.subs(el) {
             let path = root.child(sub.id);
             if sub.id >= 50 {
-                self.guid_subs(path, sub, |_| false)?;
+                self.guid_template(path, sub, None)?;
                 continue;
             }
             self.ascii_only(path, sub)?;

@@ -9,7 +9,7 @@
 //! Offsets are byte offsets into the whole payload; the caller turns them into character offsets
 //! when it reports an error.
 
-use nom::bytes::complete::{take, take_while_m_n};
+use nom::bytes::complete::take;
 use nom::error::{ErrorKind as NomKind, ParseError};
 use nom::{IResult, Parser};
 
@@ -70,18 +70,20 @@ impl<'a> ParseError<&'a str> for Bad<'a> {
     }
 }
 
+/// Two ASCII digits as a number (a nom parser over `&str`; byte-wise, the hot path of the tokenizer).
+#[inline]
 fn two_digits(input: &str, detail: Detail) -> IResult<&str, u8, Bad<'_>> {
-    let (rest, digits) = take_while_m_n(2, 2, |c: char| c.is_ascii_digit())
-        .parse(input)
-        .map_err(|e| {
-            e.map(|b: Bad<'_>| Bad {
-                kind: ErrorKind::BadLength,
-                detail,
-                ..b
-            })
-        })?;
-    let n = digits.bytes().fold(0u8, |acc, d| acc * 10 + (d - b'0'));
-    Ok((rest, n))
+    match (input.as_bytes(), input.get(2..)) {
+        ([a @ b'0'..=b'9', b @ b'0'..=b'9', ..], Some(rest)) => {
+            Ok((rest, (a - b'0') * 10 + (b - b'0')))
+        }
+        _ => Err(nom::Err::Error(Bad {
+            input,
+            kind: ErrorKind::BadLength,
+            detail,
+            id: None,
+        })),
+    }
 }
 
 /// Takes `n` characters; on ASCII input a byte slice, otherwise nom's character-counting `take`.
@@ -161,6 +163,37 @@ impl<'a> Tokens<'a> {
     }
 }
 
+impl<'a> Tokens<'a> {
+    /// The well-formed ASCII element, decoded byte-wise: the same grammar as [`element`] (a test
+    /// checks that both agree), without the error plumbing. `None` sends the caller to the nom
+    /// grammar, which then reports the fault.
+    #[inline]
+    fn ascii_fast_path(&mut self) -> Option<Element<'a>> {
+        let [i0, i1, l0, l1, ..] = *self.rest.as_bytes() else {
+            return None;
+        };
+        let digit = |b: u8| b.wrapping_sub(b'0');
+        let (i0, i1, l0, l1) = (digit(i0), digit(i1), digit(l0), digit(l1));
+        if i0 > 9 || i1 > 9 || l0 > 9 || l1 > 9 {
+            return None;
+        }
+        let len = (l0 * 10 + l1) as usize;
+        if len == 0 {
+            return None;
+        }
+        let value = self.rest.get(4..4 + len)?;
+        let rest = self.rest.get(4 + len..)?;
+        let el = Element {
+            id: i0 * 10 + i1,
+            value,
+            at: self.at,
+        };
+        self.at += 4 + len;
+        self.rest = rest;
+        Some(el)
+    }
+}
+
 impl<'a> Iterator for Tokens<'a> {
     type Item = Result<Element<'a>, Fault>;
 
@@ -168,6 +201,11 @@ impl<'a> Iterator for Tokens<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         if self.rest.is_empty() {
             return None;
+        }
+        if self.ascii
+            && let Some(el) = self.ascii_fast_path()
+        {
+            return Some(Ok(el));
         }
         let start = self.rest;
         match element(start, self.ascii) {
@@ -220,10 +258,39 @@ mod tests {
 
     #[test]
     fn splits_elements_and_counts_characters_not_bytes() {
-        let toks = all("0002015904ร้านA");
+        let toks = all("0002015905ร้านA");
         assert_eq!(toks.len(), 2);
         let el = toks[1].unwrap();
         assert_eq!((el.id, el.value, el.at), (59, "ร้านA", 6));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_ascii_fast_path_and_the_nom_grammar_agree(s in "[0-9]{0,3}([0-9]{2}[0-2][0-9][ -~]{0,20}){0,6}[0-9A-Z ]{0,3}") {
+            let fast: Vec<_> = Tokens::new(&s, 0, true).collect();
+            let mut slow = Tokens::new(&s, 0, true);
+            let slow: Vec<_> = std::iter::from_fn(|| {
+                if slow.rest.is_empty() {
+                    return None;
+                }
+                let start = slow.rest;
+                Some(match element(start, true) {
+                    Ok((rest, (id, value))) => {
+                        let el = Element { id, value, at: slow.at };
+                        slow.at += start.len() - rest.len();
+                        slow.rest = rest;
+                        Ok(el)
+                    }
+                    Err(_) => {
+                        slow.rest = "";
+                        Err(())
+                    }
+                })
+            })
+            .collect();
+            let fast_ok: Vec<_> = fast.iter().map(|r| r.map_err(|_| ())).collect();
+            proptest::prop_assert_eq!(fast_ok, slow);
+        }
     }
 
     #[test]
