@@ -59,11 +59,24 @@ fn callgrind_loop(cases: &[(&'static str, String)]) -> bool {
     };
     let which = std::env::var("QRBRIDGE_CASE").unwrap_or_else(|_| "ascii".into());
     for (name, p) in cases {
+        let (tok, tokall) = (format!("tok-{name}"), format!("tokall-{name}"));
         let through_6304 = &p.as_bytes()[..p.len() - 4];
         for _ in 0..n {
             match which.strip_prefix("crc-") {
                 Some(c) if c == *name => {
                     black_box(emv::crc::checksum(black_box(through_6304)));
+                }
+                _ if which == tok => {
+                    black_box(emv::tlv::Tokens::new(black_box(p), 0, true).count());
+                }
+                _ if which == tokall => {
+                    let mut n = 0;
+                    for e in emv::tlv::Tokens::new(black_box(p), 0, true).flatten() {
+                        if emv::ids::is_root_template(e.id) {
+                            n += emv::tlv::Tokens::new(e.value, e.value_at(), true).count();
+                        }
+                    }
+                    black_box(n);
                 }
                 _ if which == *name => {
                     let _ = black_box(emv::parse(black_box(p)).map(|q| q.amount()));
