@@ -1,5 +1,7 @@
 //! Command-line front end. One file per command family; each returns the process exit code.
 
+mod fx;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -12,10 +14,15 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// FX tools: price an amount from a rates file.
+    Fx(fx::FxArgs),
+}
 
 /// Parses the command line and runs the chosen command.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::Fx(args) => fx::run(args),
+    }
 }

@@ -23,6 +23,9 @@ use super::rate::{Pair, Rate, RateTable};
 use super::source::RateSource;
 use super::time::{Clock, elapsed};
 
+/// The longest a pair nobody asks for stays cached.
+const MAX_IDLE: Duration = Duration::from_secs(30 * 86_400);
+
 /// Timings of a [`RateCache`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CacheConfig {
@@ -117,8 +120,9 @@ impl RateCache {
         let source_name: Arc<str> = source.name().into();
         let pairs = moka::sync::Cache::builder()
             .max_capacity(config.capacity)
-            // Pairs nobody asked for during a whole staleness period are dropped.
-            .time_to_idle(config.max_age.max(config.ttl))
+            // Pairs nobody asked for during a whole staleness period are dropped. Clamped: moka
+            // panics on idle times beyond 1000 years, and "no staleness limit" is Duration::MAX.
+            .time_to_idle(config.max_age.max(config.ttl).min(MAX_IDLE))
             .build();
         RateCache {
             inner: Arc::new(Inner {

@@ -74,7 +74,7 @@ pub enum FxError {
         bps: u32,
     },
     /// A conversion exceeds the exact-arithmetic range (astronomical amount or rate).
-    #[error("converting {amount} at {rate} is out of the exact arithmetic range")]
+    #[error("converting {amount} at {rate} gives an amount out of range")]
     ConversionOverflow {
         /// The amount, formatted.
         amount: String,

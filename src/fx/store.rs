@@ -18,6 +18,9 @@ use super::time::{Clock, elapsed, format_rfc3339};
 /// How long an expired or consumed quote is still recognised: 10 minutes.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(600);
 
+/// The longest any quote is held, whatever its lifetime says.
+const MAX_HOLD: Duration = Duration::from_secs(7 * 86_400);
+
 struct Slot {
     quote: Arc<Quote>,
     consumed: AtomicBool,
@@ -36,7 +39,8 @@ impl moka::Expiry<QuoteId, Arc<Slot>> for UntilExpiry {
         _created_at: Instant,
     ) -> Option<Duration> {
         let left = elapsed(self.clock.now(), slot.quote.expires_at);
-        Some(left.saturating_add(self.grace))
+        // Clamped: moka refuses expiry times beyond 1000 years.
+        Some(left.saturating_add(self.grace).min(MAX_HOLD))
     }
 }
 
