@@ -10,6 +10,7 @@
 //!
 //! See `spec/fx.md` for the rules and worked examples.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -38,14 +39,42 @@ pub const DEFAULT_QUOTE_LIFETIME: Duration = Duration::from_secs(120);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct QuoteId(Uuid);
 
+/// Random bytes from the operating system, fetched a block at a time: one `getrandom` call per
+/// 128 ids instead of one per id (the call costs more than the rest of a quote).
+struct RandomPool {
+    bytes: [u8; 1280],
+    used: usize,
+}
+
+thread_local! {
+    static RANDOM: RefCell<RandomPool> = const {
+        RefCell::new(RandomPool { bytes: [0; 1280], used: 1280 })
+    };
+}
+
+fn random_10(rng: &SystemRandom) -> Result<[u8; 10], FxError> {
+    RANDOM.with_borrow_mut(|pool| {
+        if pool.used + 10 > pool.bytes.len() {
+            rng.fill(&mut pool.bytes)
+                .map_err(|_| FxError::SourceUnavailable {
+                    source_name: "system random".into(),
+                    detail: "the operating system's random generator failed".into(),
+                })?;
+            pool.used = 0;
+        }
+        let mut out = [0u8; 10];
+        let taken = &mut pool.bytes[pool.used..pool.used + 10];
+        out.copy_from_slice(taken);
+        // Handed-out bytes do not stay in the pool.
+        taken.fill(0);
+        pool.used += 10;
+        Ok(out)
+    })
+}
+
 impl QuoteId {
     fn generate(now: SystemTime, rng: &SystemRandom) -> Result<Self, FxError> {
-        let mut random = [0u8; 10];
-        rng.fill(&mut random)
-            .map_err(|_| FxError::SourceUnavailable {
-                source_name: "system random".into(),
-                detail: "the operating system's random generator failed".into(),
-            })?;
+        let random = random_10(rng)?;
         let millis = now
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
@@ -127,7 +156,8 @@ pub struct Quote {
     pub mid_rate: Decimal,
     /// Markup over the mid rate, basis points.
     pub markup_bps: u32,
-    /// `mid_rate` marked up: what the payer is charged per merchant unit.
+    /// `mid_rate` marked up: what the payer is charged per merchant unit (28 significant digits;
+    /// amounts are computed from the exact ratio, not from this value).
     pub rate: Decimal,
     /// What the merchant is paid.
     pub merchant_amount: Amount,
@@ -264,7 +294,16 @@ impl Quoter {
             amount: merchant_amount.to_string(),
             rate: rate.mid.to_string(),
         };
-        let marked_up = rate.cross.value(markup_bps).ok_or_else(overflow)?;
+        // The mid rate is already held to 28 significant digits; one multiplication by
+        // 1.xxxx is as good as the exact ratio for a rate that is displayed, never computed with
+        // (amounts come from `convert`), and skips a 96-bit division on the hot path.
+        let marked_up = if markup_bps == 0 {
+            rate.mid
+        } else {
+            rate.mid
+                .checked_mul(Decimal::new(i64::from(10_000 + markup_bps), 4))
+                .ok_or_else(overflow)?
+        };
         let effective_rate = payer_total
             .to_decimal()
             .checked_div(merchant_amount.to_decimal())
