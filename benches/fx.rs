@@ -10,8 +10,7 @@ use std::time::{Duration, SystemTime};
 use criterion::{Criterion, criterion_group, criterion_main};
 use qrbridge::fx::time::SystemClock;
 use qrbridge::fx::{
-    CacheConfig, Pair, Pricing, QuotePolicy, QuoteStore, Quoter, RateCache, RateTable,
-    StaticSource,
+    CacheConfig, Pair, Pricing, QuotePolicy, QuoteStore, Quoter, RateCache, RateTable, StaticSource,
 };
 use qrbridge::money::{Amount, Currency, Rounding};
 use rust_decimal::Decimal;
@@ -24,11 +23,20 @@ fn bench(c: &mut Criterion) {
     let (eur, thb, jpy) = (currency("EUR"), currency("THB"), currency("JPY"));
     // A table dated now, so the real system clock finds it fresh.
     let mut table = RateTable::new(eur, SystemTime::now(), "bench");
-    for (cur, rate) in [(thb, Decimal::new(37_545, 3)), (jpy, Decimal::new(17_845, 2))] {
-        table.insert(cur, rate).unwrap_or_else(|e| unreachable!("{e}"));
+    for (cur, rate) in [
+        (thb, Decimal::new(37_545, 3)),
+        (jpy, Decimal::new(17_845, 2)),
+    ] {
+        table
+            .insert(cur, rate)
+            .unwrap_or_else(|e| unreachable!("{e}"));
     }
     let clock = Arc::new(SystemClock);
-    let cache = RateCache::new(StaticSource::new(table), clock.clone(), CacheConfig::daily_feed());
+    let cache = RateCache::new(
+        StaticSource::new(table),
+        clock.clone(),
+        CacheConfig::daily_feed(),
+    );
     let quoter = Quoter::new(cache.clone(), QuotePolicy::default(), clock.clone());
     let store = QuoteStore::new(clock, 1_000_000);
     let pair = Pair::new(thb, jpy);
