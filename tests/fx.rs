@@ -582,6 +582,30 @@ proptest! {
         }
     }
 
+    /// Every amount in every currency comes back unchanged from each of its text forms.
+    #[test]
+    fn amounts_round_trip_through_every_text_form(
+        minor in 0u64..=Amount::MAX_MINOR,
+        code in 0usize..CURRENCIES.len(),
+    ) {
+        let currency = cur(CURRENCIES[code]);
+        let a = Amount::from_minor(minor, currency).unwrap();
+        let text = a.to_decimal_string();
+        prop_assert_eq!(Amount::parse(&text, currency), Ok(a));
+        let decimals = text.split_once('.').map_or(0, |(_, f)| f.len());
+        prop_assert_eq!(decimals, usize::from(currency.exponent()));
+        if let Ok(emv) = a.to_emv() {
+            prop_assert!(emv.len() <= 13);
+            prop_assert_eq!(Amount::parse_emv(&emv, currency), Ok(a));
+        } else {
+            prop_assert!(text.len() > 13);
+        }
+        match a.to_n12() {
+            Ok(n12) => prop_assert_eq!(Amount::parse_n12(&n12, currency), Ok(a)),
+            Err(_) => prop_assert!(minor > 999_999_999_999),
+        }
+    }
+
     /// Refunds in any number of parts add up to exactly the quoted payer amount.
     #[test]
     fn partial_refunds_add_up_to_the_payer_amount(

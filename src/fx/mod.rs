@@ -12,6 +12,28 @@
 //! ecb.rs: feed codec   rate.rs: tables, pairs, exact cross rates   time.rs: clock, dates
 //! ```
 //!
+//! ```
+//! use std::sync::Arc;
+//! use qrbridge::fx::time::SystemClock;
+//! use qrbridge::fx::{CacheConfig, EcbFile, Pricing, QuotePolicy, QuoteStore, Quoter, RateCache};
+//! use qrbridge::money::{Amount, Currency};
+//!
+//! let clock = Arc::new(SystemClock);
+//! // The bundled sample feed is dated; lift the staleness limit for this example.
+//! let config = CacheConfig { max_age: std::time::Duration::MAX, ..CacheConfig::daily_feed() };
+//! let rates = RateCache::new(EcbFile::new("testdata/fx/eurofxref-daily.xml"), clock.clone(), config);
+//! let quoter = Quoter::new(rates, QuotePolicy::default(), clock.clone());
+//! let store = QuoteStore::new(clock, 100_000);
+//!
+//! let thb = Currency::from_code("THB")?;
+//! let jpy = Currency::from_code("JPY")?;
+//! let quote = store.insert(quoter.quote(Amount::parse("350.00", thb)?, jpy, Pricing::markup(150))?);
+//! assert_eq!(quote.payer_amount.currency(), jpy);
+//! assert!(store.consume(&quote.id).is_ok());
+//! assert!(store.consume(&quote.id).unwrap_err().is_consumed());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! Only `source/` does I/O. No floating point anywhere: rates are `rust_decimal::Decimal`, amounts
 //! integer minor units, and conversions exact integer arithmetic with one final rounding.
 #![deny(

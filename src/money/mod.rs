@@ -7,6 +7,19 @@
 //!
 //! No floating point anywhere in this room: amounts are `u64` minor units, exact values are
 //! `rust_decimal::Decimal`.
+//!
+//! ```
+//! use qrbridge::money::{Amount, Currency};
+//!
+//! let thb = Currency::from_code("THB")?;
+//! let price = Amount::parse("350.00", thb)?;
+//! assert_eq!(price.minor(), 35000);
+//! assert_eq!(price.to_n12()?, "000000035000");
+//! assert_eq!(Amount::parse_emv("350.5", thb)?.to_decimal_string(), "350.50");
+//! // more decimals than the currency has is an error, not a rounding
+//! assert!(Amount::parse("350.001", thb).is_err());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![deny(
     clippy::float_arithmetic,
     clippy::float_cmp,
