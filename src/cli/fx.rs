@@ -45,14 +45,19 @@ struct QuoteArgs {
     #[arg(long, value_name = "CURRENCY")]
     to: String,
     /// Markup over the mid rate in basis points (100 bps = 1 %); the payer pays more.
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    markup_bps: u32,
+    #[arg(
+        long,
+        default_value = "0",
+        value_name = "N",
+        allow_hyphen_values = true
+    )]
+    markup_bps: String,
     /// Rounding of the payer amount: half-up, half-even, down or up.
     #[arg(long, default_value = "half-up", value_name = "RULE")]
     rounding: String,
     /// Refuse rates whose as-of date is older than this many days (default: quote the file as it is).
-    #[arg(long, value_name = "DAYS")]
-    max_age_days: Option<u64>,
+    #[arg(long, value_name = "DAYS", allow_hyphen_values = true)]
+    max_age_days: Option<String>,
     /// Print the quote as JSON.
     #[arg(long)]
     json: bool,
@@ -77,6 +82,17 @@ pub fn run(args: FxArgs) -> ExitCode {
 
 fn currency(code: &str, flag: &str) -> Result<Currency, String> {
     Currency::from_code(&code.to_ascii_uppercase()).map_err(|e| format!("{flag}: {e}"))
+}
+
+/// Parses a flag that takes a whole number, so a bad value is our error (exit 1), not a usage error.
+fn whole_number<T: std::str::FromStr>(text: &str, flag: &str, unit: &str) -> Result<T, String> {
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        if let Ok(value) = text.parse() {
+            return Ok(value);
+        }
+        return Err(format!("{flag}: {text} {unit} is out of range"));
+    }
+    Err(format!("{flag}: {text:?} is not a whole number of {unit}"))
 }
 
 fn rates(path: &Path, max_age: Duration) -> Result<RateCache, String> {
@@ -107,16 +123,21 @@ fn run_quote(args: &QuoteArgs) -> Result<String, String> {
         .parse()
         .map_err(|e| format!("--rounding: {e}"))?;
     let amount = Amount::parse(&args.amount, from).map_err(|e| format!("--amount: {e}"))?;
-    let max_age = args.max_age_days.map_or(Duration::MAX, |d| {
-        Duration::from_secs(d.saturating_mul(86_400))
-    });
+    let markup_bps: u32 = whole_number(&args.markup_bps, "--markup-bps", "basis points")?;
+    let max_age = match &args.max_age_days {
+        None => Duration::MAX,
+        Some(days) => {
+            let days: u64 = whole_number(days, "--max-age-days", "days")?;
+            Duration::from_secs(days.saturating_mul(86_400))
+        }
+    };
     let policy = QuotePolicy {
         rounding,
         ..QuotePolicy::default()
     };
     let quoter = Quoter::new(rates(&args.rates, max_age)?, policy, Arc::new(SystemClock));
     let quote = quoter
-        .quote(amount, to, Pricing::markup(args.markup_bps))
+        .quote(amount, to, Pricing::markup(markup_bps))
         .map_err(|e: FxError| e.to_string())?;
     let as_of = format_rfc3339(quote.rate_as_of);
     if args.json {

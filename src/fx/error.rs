@@ -91,6 +91,9 @@ pub enum FxError {
         /// The rate as given.
         rate: String,
     },
+    /// The operating system's random generator failed (quote ids cannot be made).
+    #[error("the operating system's random generator failed; cannot make a quote id")]
+    RandomUnavailable,
     /// No quote with this id (never issued, mistyped, or long expired and forgotten).
     #[error("quote {id} not found")]
     QuoteNotFound {
@@ -137,6 +140,7 @@ impl FxError {
             FxError::MarkupTooHigh { .. } => "markup_too_high",
             FxError::ConversionOverflow { .. } => "amount_out_of_range",
             FxError::NonPositiveRate { .. } => "rate_invalid",
+            FxError::RandomUnavailable => "internal_random_unavailable",
             FxError::QuoteNotFound { .. } => "quote_not_found",
             FxError::QuoteExpired { .. } => "quote_expired",
             FxError::QuoteConsumed { .. } => "quote_consumed",

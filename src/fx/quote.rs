@@ -56,10 +56,7 @@ fn random_10(rng: &SystemRandom) -> Result<[u8; 10], FxError> {
     RANDOM.with_borrow_mut(|pool| {
         if pool.used + 10 > pool.bytes.len() {
             rng.fill(&mut pool.bytes)
-                .map_err(|_| FxError::SourceUnavailable {
-                    source_name: "system random".into(),
-                    detail: "the operating system's random generator failed".into(),
-                })?;
+                .map_err(|_| FxError::RandomUnavailable)?;
             pool.used = 0;
         }
         let mut out = [0u8; 10];
