@@ -173,25 +173,11 @@ impl RateCache {
         let inner = &self.inner;
         let age = elapsed(cached.fetched_at, now);
         if age >= inner.config.ttl {
-            let observed = cached.fetched_at;
-            let result = inner
-                .pairs
-                .entry(pair)
-                .and_compute_with(|current| match current {
-                    // Someone refreshed it while we waited for the key.
-                    Some(c) if c.value().fetched_at > observed => Op::Nop,
-                    _ => match inner.load(pair, Some(observed), now) {
-                        Ok(fresh) => Op::Put(Arc::new(fresh)),
-                        // Keep the last good rate; `check_age` decides whether it may still serve.
-                        Err(_) => Op::Nop,
-                    },
-                });
-            match result {
-                CompResult::Inserted(e)
-                | CompResult::ReplacedWith(e)
-                | CompResult::Unchanged(e) => e.into_value(),
-                CompResult::Removed(_) | CompResult::StillNone(_) => cached,
-            }
+            // Expired: refresh now (one caller per pair; on failure keep the last good rate and
+            // let `check_age` decide whether it may still serve).
+            inner
+                .refresh(pair, cached.fetched_at, now)
+                .unwrap_or(cached)
         } else {
             if age.saturating_add(inner.config.refresh_ahead) >= inner.config.ttl {
                 self.refresh_in_background(pair, &cached, now);
@@ -224,21 +210,35 @@ impl RateCache {
             .name("fx-rate-refresh".into())
             .spawn(move || {
                 let now = inner.clock.now();
-                inner
-                    .pairs
-                    .entry(pair)
-                    .and_compute_with(|current| match current {
-                        Some(c) if c.value().fetched_at > observed => Op::Nop,
-                        _ => match inner.load(pair, Some(observed), now) {
-                            Ok(fresh) => Op::Put(Arc::new(fresh)),
-                            Err(_) => Op::Nop,
-                        },
-                    });
+                inner.refresh(pair, observed, now);
             });
     }
 }
 
 impl Inner {
+    /// Replaces `pair`'s entry fetched at `observed` by a freshly loaded one. moka runs one
+    /// computation per key at a time, so concurrent refreshers of a pair queue up and the later
+    /// ones find the entry already replaced. Returns the entry now cached (the old one when the
+    /// load failed), or `None` if the pair is no longer cached.
+    fn refresh(&self, pair: Pair, observed: SystemTime, now: SystemTime) -> Option<Arc<Cached>> {
+        let result = self
+            .pairs
+            .entry(pair)
+            .and_compute_with(|current| match current {
+                Some(c) if c.value().fetched_at > observed => Op::Nop,
+                _ => match self.load(pair, Some(observed), now) {
+                    Ok(fresh) => Op::Put(Arc::new(fresh)),
+                    Err(_) => Op::Nop,
+                },
+            });
+        match result {
+            CompResult::Inserted(e) | CompResult::ReplacedWith(e) | CompResult::Unchanged(e) => {
+                Some(e.into_value())
+            }
+            CompResult::Removed(_) | CompResult::StillNone(_) => None,
+        }
+    }
+
     fn state(&self) -> MutexGuard<'_, TableState> {
         self.table.lock().unwrap_or_else(|p| p.into_inner())
     }
