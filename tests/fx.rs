@@ -897,6 +897,27 @@ fn the_bundled_feed_and_static_table_load() {
     assert!(err.to_string().contains("no-such-file.xml"), "{err}");
 }
 
+#[test]
+fn every_invalid_feed_is_refused_as_malformed() {
+    let mut checked = 0;
+    for entry in std::fs::read_dir("testdata/fx/invalid").unwrap() {
+        let path = entry.unwrap().path();
+        let err = EcbFile::new(&path).fetch().unwrap_err();
+        assert_eq!(
+            err.code(),
+            "rate_feed_malformed",
+            "{}: {err}",
+            path.display()
+        );
+        assert!(
+            err.to_string().contains(&path.display().to_string()),
+            "{err}"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 8, "only {checked} invalid feeds");
+}
+
 struct TestPki {
     ca_pem: String,
     server: Arc<rustls::ServerConfig>,
