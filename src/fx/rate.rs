@@ -58,13 +58,19 @@ impl RateTable {
     }
 
     /// Adds `currency`'s rate: units of `currency` per one unit of the base. Refuses rates that
-    /// are not positive. A rate for the base itself must be exactly 1.
+    /// are not positive, and a rate other than 1 for the base itself.
     pub fn insert(&mut self, currency: Currency, per_base: Decimal) -> Result<(), FxError> {
-        if per_base <= Decimal::ZERO || (currency == self.base && per_base != Decimal::ONE) {
+        if per_base <= Decimal::ZERO {
             return Err(FxError::NonPositiveRate {
                 currency,
                 source_name: self.source.to_string(),
                 rate: per_base.to_string(),
+            });
+        }
+        if currency == self.base && per_base != Decimal::ONE {
+            return Err(FxError::MalformedFeed {
+                source_name: self.source.to_string(),
+                detail: format!("the base {currency} must have rate 1, got {per_base}"),
             });
         }
         self.per_base.insert(currency, per_base.normalize());
