@@ -838,6 +838,42 @@ fn an_unknown_quote_is_not_found() {
 }
 
 #[test]
+fn expired_quotes_are_forgotten_after_the_grace_period() {
+    // Real time here: moka evicts on its own clock. Lifetime 50 ms, grace 100 ms.
+    let clock = Arc::new(qrbridge::fx::time::SystemClock);
+    let rates = table("2026-11-20", RATES);
+    let cache = RateCache::new(
+        StaticSource::new(rates),
+        clock.clone(),
+        CacheConfig {
+            max_age: Duration::MAX,
+            ..CacheConfig::daily_feed()
+        },
+    );
+    let policy = QuotePolicy {
+        lifetime: Duration::from_millis(50),
+        ..QuotePolicy::default()
+    };
+    let q = Quoter::new(cache, policy, clock.clone());
+    let store = QuoteStore::with_grace(clock, 1000, Duration::from_millis(100));
+    let quote = store.insert(
+        q.quote(amount("1.00", "THB"), cur("JPY"), Pricing::default())
+            .unwrap(),
+    );
+    assert!(store.get(&quote.id).is_ok());
+    wait_until("expiry", || {
+        store.get(&quote.id).is_err_and(|e| e.is_expired())
+    });
+    wait_until("eviction", || {
+        store
+            .get(&quote.id)
+            .is_err_and(|e| e.code() == "quote_not_found")
+    });
+    // moka's timer wheel works in ~1 s buckets: the count follows shortly after.
+    wait_until("the entry count", || store.is_empty());
+}
+
+#[test]
 fn concurrent_consume_of_one_quote_succeeds_exactly_once() {
     let (q, store, _) = store_setup();
     let store = Arc::new(store);
