@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod emv;
+mod fx;
 
 #[derive(Parser)]
 #[command(name = "qrbridge", version, about = "Cross-border QR unified gateway")]
@@ -19,6 +20,8 @@ enum Command {
     Decode(emv::DecodeArgs),
     /// Encode a payload from a `fields` JSON object (as printed by `decode --json`).
     Encode(emv::EncodeArgs),
+    /// FX tools: price an amount from a rates file.
+    Fx(fx::FxArgs),
 }
 
 /// Parses the command line and runs the chosen command.
@@ -37,5 +40,6 @@ pub fn run() -> ExitCode {
     match cli.command {
         Command::Decode(args) => emv::decode(args),
         Command::Encode(args) => emv::encode(args),
+        Command::Fx(args) => fx::run(args),
     }
 }
