@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod iso8583;
+
 #[derive(Parser)]
 #[command(name = "qrbridge", version, about = "Cross-border QR unified gateway")]
 struct Cli {
@@ -12,10 +14,16 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// ISO 8583 messages: decode hex captures to JSON, encode JSON to hex.
+    #[command(subcommand)]
+    Iso8583(iso8583::Iso8583Command),
+}
 
 /// Parses the command line and runs the chosen command.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::Iso8583(cmd) => iso8583::run(cmd),
+    }
 }
