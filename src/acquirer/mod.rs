@@ -12,5 +12,10 @@
 //! message    typed builders: 0800/0810, 0200/0210, 0400/0401/0410, DE48 private sub-fields
 //! ```
 
+pub mod clock;
 pub mod frame;
 pub mod iso8583;
+pub mod message;
+pub mod pki;
+pub mod reversal;
+pub mod tls;
