@@ -13,6 +13,9 @@ use crate::money::Currency;
 pub struct Stan(u32);
 
 impl Stan {
+    /// The lowest STAN, 000001.
+    pub const MIN: Stan = Stan(1);
+
     /// A STAN from 1..=999_999.
     pub fn new(n: u32) -> Option<Stan> {
         (1..=999_999).contains(&n).then_some(Stan(n))

@@ -15,7 +15,9 @@
 pub mod clock;
 pub mod frame;
 pub mod iso8583;
+pub mod link;
 pub mod message;
 pub mod pki;
 pub mod reversal;
+pub mod sim;
 pub mod tls;
