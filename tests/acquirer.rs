@@ -557,3 +557,169 @@ fn a_server_certificate_from_another_ca_is_refused() {
         );
     });
 }
+
+#[test]
+fn the_acquirer_sim_command_serves_a_link_and_exports_its_ledger_on_ctrl_c() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+
+    let dir = std::env::temp_dir().join(format!(
+        "qrbridge-acquirer-sim-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("sim.toml"),
+        "[by_amount]\n\"5100\" = { kind = \"decline\", code = \"51\" }\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_qrbridge"))
+        .arg("acquirer-sim")
+        .args(["--listen", "127.0.0.1:0"])
+        .arg("--pki-dir")
+        .arg(dir.join("pki"))
+        .arg("--config")
+        .arg(dir.join("sim.toml"))
+        .arg("--ledger")
+        .arg(dir.join("ledger.json"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let addr: SocketAddr = first.rsplit(' ').next().unwrap().parse().unwrap();
+    let pem = |name: &str| std::fs::read_to_string(dir.join("pki").join(name)).unwrap();
+
+    run(async {
+        let mut cfg = link_config(
+            &Pki {
+                ca_cert: pem("ca.pem"),
+                client_cert: pem("client.pem"),
+                client_key: pem("client.key"),
+                server_cert: String::new(),
+                server_key: String::new(),
+            },
+            addr,
+        );
+        cfg.server_name = "127.0.0.1".to_owned();
+        let link = Link::start(cfg, Arc::new(MemoryReversalStore::new())).unwrap();
+        link.ready(Duration::from_secs(10)).await.unwrap();
+        assert!(matches!(
+            link.authorise(&purchase(2_500)).await.unwrap(),
+            Outcome::Approved(_)
+        ));
+        assert!(matches!(
+            link.authorise(&purchase(5_100)).await.unwrap(),
+            Outcome::Declined(_)
+        ));
+    });
+
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let mut exited = None;
+    for _ in 0..1_000 {
+        if let Some(status) = child.try_wait().unwrap() {
+            exited = Some(status);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let Some(status) = exited else {
+        child.kill().unwrap();
+        panic!("acquirer-sim did not stop on SIGINT");
+    };
+    assert!(status.success());
+    let ledger: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("ledger.json")).unwrap()).unwrap();
+    let entries = ledger["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0]["amount"], 2_500);
+    assert_eq!(entries[0]["status"], "approved");
+    assert_eq!(entries[1]["status"], "declined");
+    assert_eq!(entries[1]["response_code"], "51");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_idle_link_sends_echoes_and_stays_signed_on() {
+    run(async {
+        let f = fixture_with(SimConfig::default(), |c| {
+            c.timers.echo_idle = Duration::from_millis(100);
+        })
+        .await;
+        for _ in 0..1_000 {
+            if f.link.stats().echoes >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(f.link.stats().echoes >= 2);
+        assert!(f.link.is_ready());
+        assert_eq!(f.link.stats().connects, 1);
+        assert!(matches!(
+            f.link.authorise(&purchase(3)).await.unwrap(),
+            Outcome::Approved(_)
+        ));
+    });
+}
+
+#[test]
+fn pending_reversals_in_the_store_resume_when_a_link_starts() {
+    use qrbridge::acquirer::clock::Instant;
+    use qrbridge::acquirer::message::{
+        ReversalReason, Stan, Trace, purchase_request, reversal_request,
+    };
+    use qrbridge::acquirer::reversal::{NewReversal, ReversalStore};
+
+    run(async {
+        let pki = Pki::generate(&["localhost"], "qrbridge-test").unwrap();
+        let sim = Simulator::start(
+            "127.0.0.1:0".parse().unwrap(),
+            sim_tls(&pki),
+            SimConfig::default(),
+        )
+        .await
+        .unwrap();
+        // A reversal left pending by an earlier run (e.g. recovered from the journal).
+        let cfg = link_config(&pki, sim.addr());
+        let at = Instant::from_unix(1_795_256_130);
+        let original = purchase_request(
+            &purchase(42),
+            &cfg.terminal,
+            &Trace::new(Stan::new(900_001).unwrap(), &at),
+        )
+        .unwrap();
+        let reversal = reversal_request(
+            &original,
+            &Trace::new(Stan::new(900_002).unwrap(), &at),
+            ReversalReason::Timeout,
+        )
+        .unwrap();
+        let store = Arc::new(MemoryReversalStore::new());
+        let id = store
+            .enqueue(NewReversal {
+                reason: ReversalReason::Timeout,
+                request: iso8583::encode(&reversal, Spec::iso1987_ascii()).unwrap(),
+                original_stan: "900001".into(),
+                original_rrn: original.text(37).unwrap().into(),
+            })
+            .unwrap();
+        let _link = Link::start(cfg, store.clone()).unwrap();
+        let r = store
+            .wait_for(id, Duration::from_secs(20), |r| {
+                r.state != ReversalState::Pending
+            })
+            .await
+            .unwrap();
+        // The simulator never saw the original: it acknowledges with 25 (unable to locate).
+        assert_eq!(r.state, ReversalState::Acknowledged { code: "25".into() });
+        assert_eq!(sim.ledger().unmatched_reversals, 1);
+    });
+}

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod acquirer_sim;
 mod iso8583;
 
 #[derive(Parser)]
@@ -18,6 +19,8 @@ enum Command {
     /// ISO 8583 messages: decode hex captures to JSON, encode JSON to hex.
     #[command(subcommand)]
     Iso8583(iso8583::Iso8583Command),
+    /// Run the acquirer simulator (ISO 8583 over mutual TLS) with a JSON-exportable ledger.
+    AcquirerSim(acquirer_sim::Args),
 }
 
 /// Parses the command line and runs the chosen command.
@@ -25,5 +28,6 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Iso8583(cmd) => iso8583::run(cmd),
+        Command::AcquirerSim(args) => acquirer_sim::run(args),
     }
 }
