@@ -82,7 +82,7 @@ fn random_doc(rng: &mut Rng) -> (String, serde_json::Map<String, Value>) {
 fn message_from(mti: &str, fields: &serde_json::Map<String, Value>) -> Message {
     let mut m = Message::new(Mti::new(mti.as_bytes().try_into().unwrap()).unwrap());
     for (k, v) in fields {
-        m.set(k.parse().unwrap(), v.as_str().unwrap().as_bytes().to_vec());
+        m.set(k.parse().unwrap(), v.as_str().unwrap().as_bytes());
     }
     m
 }

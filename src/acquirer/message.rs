@@ -381,7 +381,7 @@ pub fn reversal_request(
     let mut m = Message::new(Mti::REVERSAL);
     for n in [3u8, 4, 6, 10, 32, 37, 41, 42, 48, 49, 51] {
         if let Some(v) = original.get(n) {
-            m.set(n, v.to_vec());
+            m.set(n, v);
         }
     }
     m.set(7, trace.transmitted.as_str())
@@ -453,7 +453,7 @@ pub fn response_to(request: &Message, code: &ResponseCode) -> Message {
     let mut m = Message::new(request.mti().response());
     for n in [3u8, 4, 6, 7, 11, 32, 37, 41, 42, 49, 51, 70, 90] {
         if let Some(v) = request.get(n) {
-            m.set(n, v.to_vec());
+            m.set(n, v);
         }
     }
     m.set(39, code.as_str());
@@ -467,6 +467,10 @@ pub struct ResponseCode([u8; 2]);
 impl ResponseCode {
     /// Approved.
     pub const APPROVED: ResponseCode = ResponseCode(*b"00");
+    /// Do not honour.
+    pub const DO_NOT_HONOUR: ResponseCode = ResponseCode(*b"05");
+    /// Unable to locate the original (answer to a reversal of an unknown transaction).
+    pub const ORIGINAL_NOT_FOUND: ResponseCode = ResponseCode(*b"25");
 
     /// From two alphanumeric ASCII characters.
     pub fn parse(text: &[u8]) -> Option<Self> {

@@ -41,7 +41,7 @@ pub fn decode(input: &[u8], spec: &Spec) -> Result<Message, CodecError> {
     };
 
     let count = (primary.count_ones() + secondary.count_ones()) as usize;
-    let mut fields = Vec::with_capacity(count);
+    let mut message = Message::with_capacity(mti, input.len(), count);
     for n in 2u8..=128 {
         let set = if n <= 64 {
             bitmap::is_set(primary, n)
@@ -94,7 +94,7 @@ pub fn decode(input: &[u8], spec: &Spec) -> Result<Message, CodecError> {
                 },
             ));
         }
-        fields.push((n, value.to_vec()));
+        message.push_ascending(n, value);
     }
 
     if !d.input.is_empty() {
@@ -106,7 +106,7 @@ pub fn decode(input: &[u8], spec: &Spec) -> Result<Message, CodecError> {
             },
         ));
     }
-    Ok(Message::from_parts(mti, fields))
+    Ok(message)
 }
 
 struct Decoder<'a> {

@@ -70,10 +70,14 @@ impl fmt::Display for Mti {
 }
 
 /// A message: MTI plus data elements (numbers 2..=128; bitmaps are computed by the encoder).
-#[derive(Clone, PartialEq, Eq)]
+///
+/// Values live in one buffer (`data`) indexed by `fields` (ascending field numbers), so decoding costs
+/// two allocations whatever the number of fields.
+#[derive(Clone)]
 pub struct Message {
     mti: Mti,
-    fields: Vec<(u8, Vec<u8>)>,
+    data: Vec<u8>,
+    fields: Vec<(u8, u32, u32)>,
 }
 
 impl Message {
@@ -81,12 +85,25 @@ impl Message {
     pub fn new(mti: Mti) -> Self {
         Message {
             mti,
-            fields: Vec::with_capacity(16),
+            data: Vec::with_capacity(256),
+            fields: Vec::with_capacity(24),
         }
     }
 
-    pub(crate) fn from_parts(mti: Mti, fields: Vec<(u8, Vec<u8>)>) -> Self {
-        Message { mti, fields }
+    /// A message from values appended in ascending field order (used by the decoder).
+    pub(crate) fn with_capacity(mti: Mti, bytes: usize, fields: usize) -> Self {
+        Message {
+            mti,
+            data: Vec::with_capacity(bytes),
+            fields: Vec::with_capacity(fields),
+        }
+    }
+
+    /// Appends a field known to be above every field present (decoder fast path).
+    pub(crate) fn push_ascending(&mut self, number: u8, value: &[u8]) {
+        let start = self.data.len() as u32;
+        self.data.extend_from_slice(value);
+        self.fields.push((number, start, self.data.len() as u32));
     }
 
     /// The message type.
@@ -100,37 +117,36 @@ impl Message {
     }
 
     /// Sets data element `number` (replacing any earlier value). Validity is checked by the encoder.
-    pub fn set(&mut self, number: u8, value: impl Into<Vec<u8>>) -> &mut Self {
-        let value = value.into();
-        match self.fields.binary_search_by_key(&number, |(n, _)| *n) {
-            Ok(i) => self.fields[i].1 = value,
-            Err(i) => self.fields.insert(i, (number, value)),
+    pub fn set(&mut self, number: u8, value: impl AsRef<[u8]>) -> &mut Self {
+        let value = value.as_ref();
+        let start = self.data.len() as u32;
+        self.data.extend_from_slice(value);
+        let entry = (number, start, self.data.len() as u32);
+        match self.fields.binary_search_by_key(&number, |f| f.0) {
+            Ok(i) => self.fields[i] = entry,
+            Err(i) => self.fields.insert(i, entry),
         }
         self
     }
 
     /// Builder form of [`Message::set`].
-    pub fn with(mut self, number: u8, value: impl Into<Vec<u8>>) -> Self {
+    pub fn with(mut self, number: u8, value: impl AsRef<[u8]>) -> Self {
         self.set(number, value);
         self
     }
 
     /// Removes data element `number`, returning its value.
     pub fn remove(&mut self, number: u8) -> Option<Vec<u8>> {
-        let i = self
-            .fields
-            .binary_search_by_key(&number, |(n, _)| *n)
-            .ok()?;
-        Some(self.fields.remove(i).1)
+        let i = self.fields.binary_search_by_key(&number, |f| f.0).ok()?;
+        let (_, a, b) = self.fields.remove(i);
+        self.data.get(a as usize..b as usize).map(<[u8]>::to_vec)
     }
 
     /// The raw value of data element `number`.
     pub fn get(&self, number: u8) -> Option<&[u8]> {
-        let i = self
-            .fields
-            .binary_search_by_key(&number, |(n, _)| *n)
-            .ok()?;
-        Some(&self.fields[i].1)
+        let i = self.fields.binary_search_by_key(&number, |f| f.0).ok()?;
+        let (_, a, b) = self.fields[i];
+        self.data.get(a as usize..b as usize)
     }
 
     /// The value of data element `number` as text (None if absent or not UTF-8).
@@ -140,20 +156,30 @@ impl Message {
 
     /// Whether data element `number` is present.
     pub fn has(&self, number: u8) -> bool {
-        self.get(number).is_some()
+        self.fields.binary_search_by_key(&number, |f| f.0).is_ok()
     }
 
     /// Data elements in ascending order.
     pub fn fields(&self) -> impl Iterator<Item = (u8, &[u8])> {
-        self.fields.iter().map(|(n, v)| (*n, v.as_slice()))
+        self.fields
+            .iter()
+            .map(|&(n, a, b)| (n, self.data.get(a as usize..b as usize).unwrap_or_default()))
     }
 }
+
+impl PartialEq for Message {
+    fn eq(&self, other: &Self) -> bool {
+        self.mti == other.mti && self.fields().eq(other.fields())
+    }
+}
+
+impl Eq for Message {}
 
 impl fmt::Debug for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut m = f.debug_struct("Message");
         m.field("mti", &self.mti);
-        for (n, v) in &self.fields {
+        for (n, v) in self.fields() {
             // DE2 (PAN), DE35/45 (tracks) and DE52 (PIN) never reach logs.
             let shown = match n {
                 2 | 35 | 36 | 45 | 52 => "<redacted>".to_owned(),
@@ -188,6 +214,16 @@ mod tests {
         assert_eq!(m.text(41), Some("T2"));
         assert_eq!(m.remove(3), Some(b"000000".to_vec()));
         assert!(!m.has(3));
+    }
+
+    #[test]
+    fn equality_looks_at_values_not_at_replaced_bytes() {
+        let mut a = Message::new(Mti::FINANCIAL_REQUEST);
+        a.set(4, "000000000001").set(4, "000000000002");
+        let b = Message::new(Mti::FINANCIAL_REQUEST).with(4, "000000000002");
+        assert_eq!(a, b);
+        assert_ne!(a, b.clone().with(11, "000001"));
+        assert_ne!(a, Message::new(Mti::REVERSAL).with(4, "000000000002"));
     }
 
     #[test]

@@ -85,6 +85,8 @@ async fn connect_and_run(shared: &Arc<Shared>) -> (bool, LinkError) {
         read_loop(rd, Arc::clone(shared), tx.clone()),
     ));
     *lock(&shared.outbox) = Some(tx);
+    // If this future is dropped (link shut down), the I/O tasks must not outlive it.
+    let _io = AbortOnDrop([reader.abort_handle(), writer.abort_handle()]);
 
     let result = match network(shared, NetworkFunction::SignOn).await {
         Ok(()) => {
@@ -111,6 +113,16 @@ async fn connect_and_run(shared: &Arc<Shared>) -> (bool, LinkError) {
     writer.abort();
     lock(&shared.inflight).clear();
     result
+}
+
+struct AbortOnDrop([tokio::task::AbortHandle; 2]);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for h in &self.0 {
+            h.abort();
+        }
+    }
 }
 
 /// Runs an I/O loop; when it ends, the connection is unusable: stop taking requests and release every

@@ -197,6 +197,9 @@ pub enum LinkError {
     /// The link was shut down.
     #[error("link shut down")]
     Shutdown,
+    /// The link configuration is unusable.
+    #[error("link configuration: {0}")]
+    Config(String),
 }
 
 impl LinkError {
@@ -216,7 +219,8 @@ impl LinkError {
             | LinkError::Codec(_)
             | LinkError::Busy
             | LinkError::Store(_)
-            | LinkError::Shutdown => Side::Ours,
+            | LinkError::Shutdown
+            | LinkError::Config(_) => Side::Ours,
         }
     }
 
@@ -545,10 +549,10 @@ impl Link {
     /// Must be called inside a tokio runtime.
     pub fn start(config: LinkConfig, store: Arc<dyn ReversalStore>) -> Result<Link, LinkError> {
         let server_name = ServerName::try_from(config.server_name.clone()).map_err(|_| {
-            LinkError::Message(MessageError::Field {
-                field: 0,
-                reason: "server name is neither a DNS name nor an IP address",
-            })
+            LinkError::Config(format!(
+                "server name {:?} is neither a DNS name nor an IP address",
+                config.server_name
+            ))
         })?;
         let pending = store.pending().map_err(LinkError::Store)?;
         let shutdown = watch::Sender::new(false);
@@ -570,7 +574,11 @@ impl Link {
         for record in pending {
             match iso8583::decode(&record.reversal.request, shared.spec()) {
                 Ok(request) => {
-                    let done = record.attempts.len() as u32;
+                    let done = record
+                        .attempts
+                        .iter()
+                        .filter(|a| saf::transmitted(&a.result))
+                        .count() as u32;
                     tokio::spawn(saf::drive(Arc::clone(&shared), record.id, request, done));
                 }
                 Err(e) => log::error!(

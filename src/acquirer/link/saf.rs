@@ -21,16 +21,25 @@ fn still_pending(shared: &Shared, id: ReversalId) -> bool {
     matches!(shared.store.get(id), Ok(Some(r)) if r.state == ReversalState::Pending)
 }
 
-/// Runs the reversal `id` (its 0400 is `request`), `done` attempts having been made already.
-pub(super) async fn drive(shared: Arc<Shared>, id: ReversalId, request: Message, done: u32) {
+/// Whether an attempt put bytes on the wire (only those count toward the attempt bound).
+pub(super) fn transmitted(result: &AttemptResult) -> bool {
+    !matches!(result, AttemptResult::NotSent(_))
+}
+
+/// Runs the reversal `id` (its 0400 is `request`), `sent` transmissions having been made already.
+///
+/// The first transmission is the 0400, later ones 0401. Attempts that could not be sent (link down)
+/// are recorded and retried but do not use up the bound: only transmissions do.
+pub(super) async fn drive(shared: Arc<Shared>, id: ReversalId, request: Message, mut sent: u32) {
     let policy = shared.config.reversal;
     let mut down = shared.shutdown.subscribe();
-    for number in done + 1..=policy.max_attempts {
+    let mut failures = 0u32;
+    while sent < policy.max_attempts {
         if shared.is_shut_down() || !still_pending(&shared, id) {
             return;
         }
         let mut msg = request.clone();
-        if number > 1 {
+        if sent > 0 {
             msg.set_mti(Mti::REVERSAL_REPEAT);
         }
         let at_unix_ms = now_ms();
@@ -50,30 +59,36 @@ pub(super) async fn drive(shared: Arc<Shared>, id: ReversalId, request: Message,
             }
             Exchange::Lost(_, _) => AttemptResult::ConnectionLost,
         };
+        if transmitted(&result) {
+            sent += 1;
+        }
         let acknowledged = match &result {
             AttemptResult::Acknowledged(code) => Some(code.clone()),
             _ => None,
         };
         log::info!(
-            "reversal {id:?} attempt {number} ({}): {result:?}",
+            "reversal {id:?} attempt {} ({}): {result:?}",
+            sent.max(1),
             msg.mti()
         );
+        let number = if transmitted(&result) { sent } else { sent + 1 };
         record(&shared, id, number, msg.mti(), at_unix_ms, result);
         if let Some(code) = acknowledged {
             resolve(&shared, id, ReversalState::Acknowledged { code });
             return;
         }
-        if number == policy.max_attempts {
+        if sent >= policy.max_attempts {
             break;
         }
+        failures += 1;
         tokio::select! {
-            _ = tokio::time::sleep(policy.backoff(number)) => {}
+            _ = tokio::time::sleep(policy.backoff(failures)) => {}
             _ = super::until(&mut down, true) => return,
         }
     }
     if !shared.is_shut_down() && still_pending(&shared, id) {
         log::error!(
-            "reversal {id:?}: no 0410 after {} attempts; flagged for manual review",
+            "reversal {id:?}: no 0410 after {} transmissions; flagged for manual review",
             policy.max_attempts
         );
         resolve(&shared, id, ReversalState::ManualReview);

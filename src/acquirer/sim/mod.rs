@@ -331,14 +331,13 @@ fn reverse(state: &State, msg: &Message) -> Action {
             Some(entry) => {
                 entry.reversal_messages += 1;
                 entry.status = Status::Reversed;
-                "00"
+                ResponseCode::APPROVED
             }
             None => {
                 ledger.unmatched_reversals += 1;
-                "25"
+                ResponseCode::ORIGINAL_NOT_FOUND
             }
         }
     };
-    let rc = ResponseCode::parse(code.as_bytes()).unwrap_or(ResponseCode::APPROVED);
-    Action::Reply(response_to(msg, &rc), Duration::ZERO)
+    Action::Reply(response_to(msg, &code), Duration::ZERO)
 }
