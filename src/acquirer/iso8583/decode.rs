@@ -42,15 +42,22 @@ pub fn decode(input: &[u8], spec: &Spec) -> Result<Message, CodecError> {
 
     let count = (primary.count_ones() + secondary.count_ones()) as usize;
     let mut message = Message::with_capacity(mti, input.len(), count);
-    for n in 2u8..=128 {
-        let set = if n <= 64 {
-            bitmap::is_set(primary, n)
+    // Visit only the set bits, in ascending order (bit 1, the secondary bitmap, is not a field).
+    let present = (0..2u8).flat_map(|half| {
+        let mut bits = if half == 0 {
+            primary & !(1 << 63)
         } else {
-            bitmap::is_set(secondary, n - 64)
+            secondary
         };
-        if !set {
-            continue;
-        }
+        std::iter::from_fn(move || {
+            (bits != 0).then(|| {
+                let lz = bits.leading_zeros() as u8;
+                bits &= !(1u64 << (63 - lz));
+                half * 64 + lz + 1
+            })
+        })
+    });
+    for n in present {
         let loc = Location::Field(n);
         let start = d.offset();
         let field = spec
@@ -84,7 +91,7 @@ pub fn decode(input: &[u8], spec: &Spec) -> Result<Message, CodecError> {
         };
         let value_at = d.offset();
         let value = d.take(len, loc)?;
-        if let Some(i) = value.iter().position(|&b| !field.format.allows(b)) {
+        if let Some(i) = field.format.first_invalid(value) {
             return Err(CodecError::new(
                 loc,
                 value_at + i,

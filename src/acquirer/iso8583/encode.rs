@@ -75,7 +75,7 @@ pub fn encode_into(message: &Message, spec: &Spec, out: &mut Vec<u8>) -> Result<
             }
         }
         let value_at = out.len() - base;
-        if let Some(i) = value.iter().position(|&b| !field.format.allows(b)) {
+        if let Some(i) = field.format.first_invalid(value) {
             return Err(CodecError::new(
                 loc,
                 value_at + i,

@@ -37,6 +37,17 @@ impl Format {
         }
     }
 
+    /// Index of the first byte of `value` this format does not allow (one tight loop per format).
+    pub fn first_invalid(self, value: &[u8]) -> Option<usize> {
+        match self {
+            Format::N => value.iter().position(|b| !b.is_ascii_digit()),
+            Format::An => value.iter().position(|b| !b.is_ascii_alphanumeric()),
+            Format::Ans => value.iter().position(|b| !(0x20..=0x7E).contains(b)),
+            Format::H => value.iter().position(|b| !b.is_ascii_hexdigit()),
+            Format::B => None,
+        }
+    }
+
     /// Short name used in error messages and the written spec.
     pub fn name(self) -> &'static str {
         match self {
