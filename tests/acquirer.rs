@@ -723,3 +723,75 @@ fn pending_reversals_in_the_store_resume_when_a_link_starts() {
         assert_eq!(sim.ledger().unmatched_reversals, 1);
     });
 }
+
+/// A hand-written acquirer for matching tests: answers the sign-on, then for each 0200 first sends
+/// decoys (a 0210 with another STAN, one with another DE7, one with another terminal) and then the
+/// real answer with authorisation code `REAL01`.
+async fn decoy_acquirer(pki: &Pki) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(sim_tls(pki));
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut s = acceptor.accept(tcp).await.unwrap();
+        let spec = Spec::iso1987_ascii();
+        let mut reader = FrameReader::new(Framing::Binary2, DEFAULT_MAX_FRAME);
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = s.read(&mut buf).await.unwrap_or(0);
+            if n == 0 {
+                return;
+            }
+            reader.push(&buf[..n]);
+            while let Some(frame) = reader.next_frame().unwrap() {
+                let req = iso8583::decode(frame, spec).unwrap();
+                let answer = |m: &Message| {
+                    let mut r = Message::new(m.mti().response());
+                    for f in [3u8, 4, 7, 11, 37, 41, 49, 70] {
+                        if let Some(v) = m.get(f) {
+                            r.set(f, v);
+                        }
+                    }
+                    r.with(39, "00")
+                };
+                let mut replies = Vec::new();
+                if req.mti() == Mti::FINANCIAL_REQUEST {
+                    replies.push(answer(&req).with(11, "999999").with(38, "DECOY1"));
+                    replies.push(answer(&req).with(7, "0101000000").with(38, "DECOY2"));
+                    replies.push(answer(&req).with(41, "OTHER001").with(38, "DECOY3"));
+                    replies.push(answer(&req).with(38, "REAL01"));
+                } else {
+                    replies.push(answer(&req));
+                }
+                let mut wire = Vec::new();
+                for r in replies {
+                    Framing::Binary2
+                        .wrap(&iso8583::encode(&r, spec).unwrap(), &mut wire)
+                        .unwrap();
+                }
+                s.write_all(&wire).await.unwrap();
+            }
+        }
+    });
+    addr
+}
+
+#[test]
+fn responses_matching_nothing_are_dropped_and_never_reach_a_caller() {
+    run(async {
+        let pki = Pki::generate(&["localhost"], "qrbridge-test").unwrap();
+        let addr = decoy_acquirer(&pki).await;
+        let link = Link::start(
+            link_config(&pki, addr),
+            Arc::new(MemoryReversalStore::new()),
+        )
+        .unwrap();
+        link.ready(Duration::from_secs(10)).await.unwrap();
+        let outcome = link.authorise(&purchase(1_234)).await.unwrap();
+        let Outcome::Approved(a) = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert_eq!(a.auth_code.as_deref(), Some("REAL01"));
+        assert_eq!(link.stats().unmatched, 3);
+    });
+}
