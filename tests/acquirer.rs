@@ -795,3 +795,75 @@ fn responses_matching_nothing_are_dropped_and_never_reach_a_caller() {
         assert_eq!(link.stats().unmatched, 3);
     });
 }
+
+#[test]
+fn four_digit_ascii_length_framing_works_end_to_end() {
+    run(async {
+        let cfg = SimConfig {
+            framing: Framing::Ascii4,
+            ..SimConfig::default()
+        };
+        let f = fixture_with(cfg, |c| c.framing = Framing::Ascii4).await;
+        assert!(matches!(
+            f.link.authorise(&purchase(77)).await.unwrap(),
+            Outcome::Approved(_)
+        ));
+        assert_eq!(f.sim.ledger().entries[0].amount, 77);
+    });
+}
+
+#[test]
+fn attempts_that_could_not_be_sent_do_not_use_up_the_reversal_bound() {
+    run(async {
+        let mut cfg = triggers(&[(7_777, Behaviour::NeverAnswer)]);
+        cfg.drop_reversals = 1_000;
+        let f = fixture_with(cfg, |c| {
+            c.reversal.max_attempts = 2;
+            c.reversal.answer_timeout = Duration::from_secs(2);
+        })
+        .await;
+        let outcome = f
+            .link
+            .authorise_within(&purchase(7_777), Duration::from_millis(300))
+            .await
+            .unwrap();
+        let Outcome::Unknown(u) = &outcome else {
+            panic!("{outcome:?}")
+        };
+        let id = u.reversal.unwrap();
+        // The acquirer goes away while the 0400 waits for its answer.
+        let addr = f.sim.addr();
+        f.sim.stop().await;
+        let r = f
+            .store
+            .wait_for(id, Duration::from_secs(30), |r| {
+                r.attempts
+                    .iter()
+                    .filter(|a| matches!(a.result, AttemptResult::NotSent(_)))
+                    .count()
+                    >= 2
+            })
+            .await
+            .unwrap_or_else(|| panic!("{:?}", f.store.all()));
+        assert_eq!(
+            r.state,
+            ReversalState::Pending,
+            "unsent attempts must not end in manual review"
+        );
+        // Back again: the repeat goes through (this simulator never saw the original: code 25).
+        let sim = Simulator::start(addr, sim_tls(&f.pki), SimConfig::default())
+            .await
+            .unwrap();
+        let r = f
+            .store
+            .wait_for(id, Duration::from_secs(30), |r| {
+                r.state != ReversalState::Pending
+            })
+            .await
+            .unwrap_or_else(|| panic!("{:?}", f.store.all()));
+        assert_eq!(r.state, ReversalState::Acknowledged { code: "25".into() });
+        assert_eq!(r.attempts.first().map(|a| a.mti.as_str()), Some("0400"));
+        assert_eq!(r.attempts.last().map(|a| a.mti.as_str()), Some("0401"));
+        assert_eq!(sim.ledger().unmatched_reversals, 1);
+    });
+}

@@ -67,7 +67,7 @@ pub struct Attempt {
 }
 
 /// What is needed to queue a reversal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct NewReversal {
     /// Why.
     pub reason: ReversalReason,
@@ -77,6 +77,17 @@ pub struct NewReversal {
     pub original_stan: String,
     /// DE37 of the original 0200.
     pub original_rrn: String,
+}
+
+impl std::fmt::Debug for NewReversal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewReversal")
+            .field("reason", &self.reason)
+            .field("request", &String::from_utf8_lossy(&self.request))
+            .field("original_stan", &self.original_stan)
+            .field("original_rrn", &self.original_rrn)
+            .finish()
+    }
 }
 
 /// A queued reversal with its history.

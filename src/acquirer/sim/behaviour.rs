@@ -44,6 +44,20 @@ pub enum Behaviour {
     Garbage,
 }
 
+/// A simulator configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SimConfigError {
+    /// Not valid TOML or unknown keys.
+    #[error("simulator config: {0}")]
+    Toml(#[from] toml::de::Error),
+    /// A decline code that is not two letters or digits.
+    #[error("simulator config: decline code {0:?} must be two letters or digits")]
+    BadCode(String),
+    /// A `by_amount` key that is not an integer amount in minor units.
+    #[error("simulator config: by_amount key {0:?} must be an integer amount in minor units")]
+    BadAmount(String),
+}
+
 /// Simulator configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -94,9 +108,23 @@ impl Default for SimConfig {
 }
 
 impl SimConfig {
-    /// Parses the TOML form.
-    pub fn from_toml(text: &str) -> Result<Self, toml::de::Error> {
-        toml::from_str(text)
+    /// Parses the TOML form and checks it (decline codes must be two letters or digits).
+    pub fn from_toml(text: &str) -> Result<Self, SimConfigError> {
+        let config: SimConfig = toml::from_str(text)?;
+        let all = std::iter::once(&config.default)
+            .chain(config.by_amount.values())
+            .chain(config.by_merchant.values());
+        for b in all {
+            if let Behaviour::Decline { code } = b {
+                if code.len() != 2 || !code.bytes().all(|c| c.is_ascii_alphanumeric()) {
+                    return Err(SimConfigError::BadCode(code.clone()));
+                }
+            }
+        }
+        if let Some(k) = config.by_amount.keys().find(|k| k.parse::<u64>().is_err()) {
+            return Err(SimConfigError::BadAmount(k.clone()));
+        }
+        Ok(config)
     }
 
     /// The behaviour for a 0200 with amount `de4` (12 digits) and merchant `de42`.
@@ -145,7 +173,15 @@ mod tests {
     }
 
     #[test]
-    fn unknown_keys_are_refused() {
+    fn unknown_keys_bad_codes_and_bad_amounts_are_refused() {
         assert!(SimConfig::from_toml("defualt = { kind = \"approve\" }").is_err());
+        assert!(matches!(
+            SimConfig::from_toml("default = { kind = \"decline\", code = \"5\" }"),
+            Err(SimConfigError::BadCode(_))
+        ));
+        assert!(matches!(
+            SimConfig::from_toml("[by_amount]\n\"12.50\" = { kind = \"approve\" }"),
+            Err(SimConfigError::BadAmount(_))
+        ));
     }
 }

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
-pub use behaviour::{Behaviour, SimConfig};
+pub use behaviour::{Behaviour, SimConfig, SimConfigError};
 pub use ledger::{Entry, Ledger, Status};
 
 use super::frame::{DEFAULT_MAX_FRAME, FrameReader};
