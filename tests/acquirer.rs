@@ -867,3 +867,27 @@ fn attempts_that_could_not_be_sent_do_not_use_up_the_reversal_bound() {
         assert_eq!(sim.ledger().unmatched_reversals, 1);
     });
 }
+
+#[test]
+fn cancelling_an_approved_payment_reverses_it_at_the_acquirer() {
+    run(async {
+        let f = fixture(SimConfig::default()).await;
+        let Outcome::Approved(a) = f.link.authorise(&purchase(1_999)).await.unwrap() else {
+            panic!("not approved")
+        };
+        let id = f.link.cancel(&a).unwrap();
+        let r = f
+            .store
+            .wait_for(id, Duration::from_secs(20), |r| {
+                r.state != ReversalState::Pending
+            })
+            .await
+            .unwrap();
+        assert_eq!(r.state, ReversalState::Acknowledged { code: "00".into() });
+        assert_eq!(r.reversal.original_stan, a.stan.to_string());
+        let sent = iso8583::decode(&r.reversal.request, Spec::iso1987_ascii()).unwrap();
+        assert_eq!(sent.text(39), Some("17"));
+        let e = f.sim.ledger().by_rrn(&a.rrn).cloned().unwrap();
+        assert_eq!(e.status, Status::Reversed);
+    });
+}

@@ -556,6 +556,8 @@ pub struct Approval {
     pub rrn: String,
     /// DE11 of our request.
     pub stan: Stan,
+    /// The 0200 that was approved: what a cancellation before cut-off reverses.
+    pub request: Message,
 }
 
 /// A decline (a value, not an error).
@@ -604,6 +606,7 @@ pub fn read_answer(request: &Message, response: &Message) -> Answer {
                 .unwrap_or_default()
                 .to_owned(),
             stan,
+            request: request.clone(),
         }),
         (ResponseClass::Declined(reason), _) => Answer::Declined(Decline { code, reason }),
         (ResponseClass::Unknown, _) | (ResponseClass::Approved, None) => {

@@ -130,6 +130,11 @@ pub enum StoreError {
 }
 
 /// The store-and-forward queue. Implemented in memory here and by the durable journal later.
+///
+/// Contract: `enqueue` is durable before it returns (the wallet is told "unknown" right after);
+/// `resolve` changes only a Pending reversal; `pending` returns what a restarted link must resume.
+/// Methods are called from async tasks (including the link's reader when a late response arrives), so
+/// they must return quickly; a durable implementation batches or hands its fsync to a blocking pool.
 pub trait ReversalStore: Send + Sync + 'static {
     /// Queues a reversal (state Pending).
     fn enqueue(&self, reversal: NewReversal) -> Result<ReversalId, StoreError>;

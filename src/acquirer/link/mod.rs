@@ -680,7 +680,14 @@ impl Link {
         }))
     }
 
-    /// Reverses a 0200 this link sent earlier (e.g. a cancellation before cut-off).
+    /// Cancels an approved payment before cut-off: queues its reversal (DE39 `17`), driven like any
+    /// other to a 0410 or to manual review. After cut-off, refund instead (a 0200 of kind `Refund`).
+    pub fn cancel(&self, approval: &Approval) -> Result<ReversalId, LinkError> {
+        self.shared
+            .reverse(&approval.request, ReversalReason::Cancelled)
+    }
+
+    /// Reverses a 0200 this link sent earlier, for `reason`.
     pub fn reverse(
         &self,
         original: &Message,
