@@ -136,17 +136,7 @@ async fn settled(store: &MemoryReversalStore, outcome: &Outcome) -> ReversalReco
             r.state != ReversalState::Pending
         })
         .await
-        .unwrap_or_else(|| panic!("reversal never settled: {:?}", store.get_all_for_debug()))
-}
-
-trait DebugAll {
-    fn get_all_for_debug(&self) -> Vec<ReversalRecord>;
-}
-
-impl DebugAll for MemoryReversalStore {
-    fn get_all_for_debug(&self) -> Vec<ReversalRecord> {
-        self.all()
-    }
+        .unwrap_or_else(|| panic!("reversal never settled: {:?}", store.all()))
 }
 
 // ---------------------------------------------------------------------------------------------
