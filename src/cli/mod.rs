@@ -4,8 +4,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod acquirer_sim;
 mod emv;
 mod fx;
+mod iso8583;
 
 #[derive(Parser)]
 #[command(name = "qrbridge", version, about = "Cross-border QR unified gateway")]
@@ -22,6 +24,11 @@ enum Command {
     Encode(emv::EncodeArgs),
     /// FX tools: price an amount from a rates file.
     Fx(fx::FxArgs),
+    /// ISO 8583 messages: decode hex captures to JSON, encode JSON to hex.
+    #[command(subcommand)]
+    Iso8583(iso8583::Iso8583Command),
+    /// Run the acquirer simulator (ISO 8583 over mutual TLS) with a JSON-exportable ledger.
+    AcquirerSim(acquirer_sim::Args),
 }
 
 /// Parses the command line and runs the chosen command.
@@ -41,5 +48,7 @@ pub fn run() -> ExitCode {
         Command::Decode(args) => emv::decode(args),
         Command::Encode(args) => emv::encode(args),
         Command::Fx(args) => fx::run(args),
+        Command::Iso8583(cmd) => iso8583::run(cmd),
+        Command::AcquirerSim(args) => acquirer_sim::run(args),
     }
 }

@@ -1,0 +1,165 @@
+//! Acquirer benchmarks: ISO 8583 encode + decode of a 0200, and authorisations over one TLS link
+//! against the simulator on loopback (sequential and 64 in flight). Prints the link's connection reuse.
+//!
+//! Run briefly: `cargo bench --bench acquirer -- --measurement-time 3 --warm-up-time 1`
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use qrbridge::acquirer::clock;
+use qrbridge::acquirer::iso8583::{self, Spec};
+use qrbridge::acquirer::link::{Link, LinkConfig, Outcome};
+use qrbridge::acquirer::message::{
+    Billing, ConversionRate, Kind, PrivateData, Purchase, Stan, Terminal, Trace, purchase_request,
+};
+use qrbridge::acquirer::pki::Pki;
+use qrbridge::acquirer::reversal::MemoryReversalStore;
+use qrbridge::acquirer::sim::{SimConfig, Simulator};
+use qrbridge::acquirer::tls;
+use qrbridge::money::Currency;
+
+fn purchase(amount: u64) -> Option<Purchase> {
+    Some(Purchase {
+        kind: Kind::Purchase,
+        amount,
+        currency: Currency::from_code("MYR").ok()?,
+        billing: Some(Billing {
+            amount: amount * 2,
+            currency: Currency::from_code("HKD").ok()?,
+            rate: ConversionRate::new(1_749_543, 6)?,
+        }),
+        merchant_id: "M0001".to_owned(),
+        mcc: "5812".to_owned(),
+        merchant_name: "Nasi Lemak Stall".to_owned(),
+        merchant_city: "Kuala Lumpur".to_owned(),
+        merchant_country: "MY".to_owned(),
+        private: PrivateData {
+            quote_id: Some("Q-0000000001".to_owned()),
+            wallet_scheme: Some("ALIPAYHK".to_owned()),
+            wallet_request_id: Some("WR-000000001".to_owned()),
+            reference_label: Some("RL-1".to_owned()),
+            other: vec![],
+        },
+    })
+}
+
+fn terminal() -> Terminal {
+    Terminal {
+        acquiring_institution: "12345678".to_owned(),
+        terminal_id: "QRB00001".to_owned(),
+    }
+}
+
+fn codec(c: &mut Criterion) {
+    let spec = Spec::iso1987_ascii();
+    let Some(p) = purchase(35_000) else { return };
+    let Some(stan) = Stan::new(123) else { return };
+    let Ok(msg) = purchase_request(&p, &terminal(), &Trace::new(stan, &clock::Instant::now()))
+    else {
+        return;
+    };
+    let Ok(wire) = iso8583::encode(&msg, spec) else {
+        return;
+    };
+    let mut g = c.benchmark_group("iso8583_0200");
+    g.throughput(Throughput::Bytes(wire.len() as u64));
+    g.bench_function("encode", |b| {
+        b.iter(|| iso8583::encode(black_box(&msg), spec))
+    });
+    g.bench_function("decode", |b| {
+        b.iter(|| iso8583::decode(black_box(&wire), spec))
+    });
+    g.bench_function("encode_decode", |b| {
+        b.iter(|| iso8583::encode(black_box(&msg), spec).and_then(|w| iso8583::decode(&w, spec)))
+    });
+    g.finish();
+}
+
+fn link(c: &mut Criterion) {
+    let Ok(rt) = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    let Ok(pki) = Pki::generate(&["localhost"], "bench") else {
+        return;
+    };
+    let (Ok(server), Ok(client)) = (
+        tls::server_config(&pki.ca_cert, &pki.server_cert, &pki.server_key),
+        tls::client_config(&pki.ca_cert, &pki.client_cert, &pki.client_key),
+    ) else {
+        return;
+    };
+    let Some((sim, link)) = rt.block_on(async {
+        let sim = Simulator::start("127.0.0.1:0".parse().ok()?, server, SimConfig::default())
+            .await
+            .ok()?;
+        let cfg = LinkConfig::new(sim.addr().to_string(), "localhost", client, terminal());
+        let link = Link::start(cfg, Arc::new(MemoryReversalStore::new())).ok()?;
+        link.ready(Duration::from_secs(10)).await.ok()?;
+        Some((sim, link))
+    }) else {
+        eprintln!("bench setup failed");
+        return;
+    };
+    let Some(p) = purchase(1_000) else { return };
+
+    let mut g = c.benchmark_group("link_authorise");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("sequential", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let ok = matches!(link.authorise(&p).await, Ok(Outcome::Approved(_)));
+                    assert!(ok, "authorisation not approved");
+                }
+                start.elapsed()
+            })
+        })
+    });
+    const IN_FLIGHT: u64 = 64;
+    g.bench_function("64_in_flight", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                let mut done = 0;
+                while done < iters {
+                    let batch = IN_FLIGHT.min(iters - done);
+                    let mut set = tokio::task::JoinSet::new();
+                    for _ in 0..batch {
+                        let (link, p) = (link.clone(), p.clone());
+                        set.spawn(async move { link.authorise(&p).await });
+                    }
+                    while let Some(r) = set.join_next().await {
+                        let ok = matches!(r, Ok(Ok(Outcome::Approved(_))));
+                        assert!(ok, "authorisation not approved");
+                    }
+                    done += batch;
+                }
+                start.elapsed()
+            })
+        })
+    });
+    g.finish();
+
+    let s = link.stats();
+    let reuse = 1.0 - s.connects as f64 / s.authorisations.max(1) as f64;
+    eprintln!(
+        "link: {} authorisations over {} TLS connection(s): connection reuse {:.4} %; unmatched {}, sim ledger {} entries",
+        s.authorisations,
+        s.connects,
+        reuse * 100.0,
+        s.unmatched,
+        sim.ledger().entries.len()
+    );
+    drop(link);
+    drop(sim);
+}
+
+criterion_group!(benches, codec, link);
+criterion_main!(benches);

@@ -1,0 +1,312 @@
+//! One connection at a time: connect (TCP + TLS), sign on, then read, write and echo until something
+//! fails; then tear down (every caller still waiting learns the connection was lost) and reconnect
+//! with exponential backoff.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::{Exchange, LateKind, LinkError, Shared, Waiter, bump, lock};
+use crate::acquirer::frame::FrameReader;
+use crate::acquirer::iso8583::{self, Message, Mti};
+use crate::acquirer::message::{self, NetworkFunction, ResponseCode};
+
+/// Runs until the link is shut down.
+pub(super) async fn supervise(shared: Arc<Shared>) {
+    let timers = shared.config.timers;
+    let mut backoff = timers.reconnect_min;
+    let mut down = shared.shutdown.subscribe();
+    loop {
+        if shared.is_shut_down() {
+            return;
+        }
+        let (signed_on, error) = connect_and_run(&shared).await;
+        log::warn!("acquirer link {}: {error}", shared.config.addr);
+        *lock(&shared.last_error) = Some(error);
+        if signed_on {
+            backoff = timers.reconnect_min;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = super::until(&mut down, true) => return,
+        }
+        backoff = backoff.saturating_mul(2).min(timers.reconnect_max);
+    }
+}
+
+/// One connection's life; returns whether it signed on, and why it ended.
+async fn connect_and_run(shared: &Arc<Shared>) -> (bool, LinkError) {
+    let addr = shared.config.addr.clone();
+    let limit = shared.config.timers.connect;
+    let tcp = match tokio::time::timeout(limit, TcpStream::connect(&addr)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            return (
+                false,
+                LinkError::Connect {
+                    addr,
+                    source: Arc::new(e),
+                },
+            );
+        }
+        Err(_) => return (false, LinkError::ConnectTimeout { addr }),
+    };
+    // Small request/response messages: do not wait to coalesce.
+    let _ = tcp.set_nodelay(true);
+    let tls = match tokio::time::timeout(
+        limit,
+        shared.connector.connect(shared.server_name.clone(), tcp),
+    )
+    .await
+    {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            return (
+                false,
+                LinkError::Tls {
+                    addr,
+                    source: Arc::new(e),
+                },
+            );
+        }
+        Err(_) => return (false, LinkError::ConnectTimeout { addr }),
+    };
+    bump(&shared.counters.connects);
+    let (rd, wr) = tokio::io::split(tls);
+    let (tx, rx) = mpsc::channel::<Vec<u8>>(4096);
+    let mut writer = tokio::spawn(released(Arc::clone(shared), write_loop(wr, rx)));
+    let mut reader = tokio::spawn(released(
+        Arc::clone(shared),
+        read_loop(rd, Arc::clone(shared), tx.clone()),
+    ));
+    *lock(&shared.outbox) = Some(tx);
+    // If this future is dropped (link shut down), the I/O tasks must not outlive it.
+    let _io = AbortOnDrop([reader.abort_handle(), writer.abort_handle()]);
+
+    let result = match network(shared, NetworkFunction::SignOn).await {
+        Ok(()) => {
+            bump(&shared.counters.sign_ons);
+            shared.ready.send_replace(true);
+            log::info!("acquirer link {addr}: signed on");
+            (true, monitor(shared, &mut reader, &mut writer).await)
+        }
+        Err(e) => {
+            // A refused client certificate shows up as a TLS alert on the first read: prefer it.
+            let from_reader =
+                match tokio::time::timeout(Duration::from_millis(200), &mut reader).await {
+                    Ok(Ok(err)) => Some(err),
+                    _ => None,
+                };
+            (false, from_reader.unwrap_or(e))
+        }
+    };
+
+    // Teardown: no new requests, stop I/O, release every waiter (they see ConnectionLost).
+    shared.ready.send_replace(false);
+    *lock(&shared.outbox) = None;
+    reader.abort();
+    writer.abort();
+    lock(&shared.inflight).clear();
+    result
+}
+
+struct AbortOnDrop([tokio::task::AbortHandle; 2]);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for h in &self.0 {
+            h.abort();
+        }
+    }
+}
+
+/// Runs an I/O loop; when it ends, the connection is unusable: stop taking requests and release every
+/// waiter at once (they learn the connection was lost) instead of letting them run to their deadlines.
+async fn released(
+    shared: Arc<Shared>,
+    io: impl std::future::Future<Output = LinkError>,
+) -> LinkError {
+    let error = io.await;
+    shared.ready.send_replace(false);
+    *lock(&shared.outbox) = None;
+    lock(&shared.inflight).retain(|_, w| !matches!(w, Waiter::Waiting(_)));
+    error
+}
+
+/// Watches the reader and writer and sends echoes when idle.
+async fn monitor(
+    shared: &Arc<Shared>,
+    reader: &mut tokio::task::JoinHandle<LinkError>,
+    writer: &mut tokio::task::JoinHandle<LinkError>,
+) -> LinkError {
+    let idle = shared.config.timers.echo_idle;
+    let mut down = shared.shutdown.subscribe();
+    loop {
+        tokio::select! {
+            r = &mut *reader => return r.unwrap_or(LinkError::Closed),
+            w = &mut *writer => return w.unwrap_or(LinkError::Closed),
+            _ = super::until(&mut down, true) => return LinkError::Shutdown,
+            _ = tokio::time::sleep(idle / 2) => {
+                let now_ms = shared.started.elapsed().as_millis() as u64;
+                let last = shared.last_rx_ms.load(Ordering::Relaxed);
+                if now_ms.saturating_sub(last) >= idle.as_millis() as u64 {
+                    bump(&shared.counters.echoes);
+                    if let Err(e) = network(shared, NetworkFunction::Echo).await {
+                        return e;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Sends an 0800 and requires an 0810 with DE39 = 00.
+async fn network(shared: &Arc<Shared>, function: NetworkFunction) -> Result<(), LinkError> {
+    let what = match function {
+        NetworkFunction::SignOn => "sign-on",
+        NetworkFunction::SignOff => "sign-off",
+        NetworkFunction::Echo => "echo",
+    };
+    let request = message::network_request(function, &shared.config.terminal, &shared.trace());
+    let deadline = Instant::now() + shared.config.timers.sign_on;
+    match shared
+        .exchange(&request, deadline, false, LateKind::Network)
+        .await
+    {
+        Exchange::Answer(r) => match r.get(39).and_then(ResponseCode::parse) {
+            Some(ResponseCode::APPROVED) => Ok(()),
+            other => Err(LinkError::SignOnRefused {
+                code: other
+                    .map(|c| c.as_str().to_owned())
+                    .unwrap_or_else(|| "none".to_owned()),
+            }),
+        },
+        Exchange::NotSent(e) => Err(e),
+        Exchange::Lost(super::UnknownCause::Timeout, _) => Err(LinkError::NoAnswer { what }),
+        Exchange::Lost(_, _) => Err(LinkError::Closed),
+    }
+}
+
+/// Writes queued frames, batching what is already waiting into one TLS write.
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut wr: W,
+    mut rx: mpsc::Receiver<Vec<u8>>,
+) -> LinkError {
+    let mut batch = Vec::with_capacity(64 * 1024);
+    while let Some(first) = rx.recv().await {
+        batch.clear();
+        batch.extend_from_slice(&first);
+        while batch.len() < 64 * 1024 {
+            match rx.try_recv() {
+                Ok(more) => batch.extend_from_slice(&more),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = wr.write_all(&batch).await {
+            return LinkError::Io(Arc::new(e));
+        }
+        if let Err(e) = wr.flush().await {
+            return LinkError::Io(Arc::new(e));
+        }
+    }
+    LinkError::Shutdown
+}
+
+/// Reads frames and hands each response to its waiter.
+async fn read_loop<R: AsyncRead + Unpin>(
+    mut rd: R,
+    shared: Arc<Shared>,
+    tx: mpsc::Sender<Vec<u8>>,
+) -> LinkError {
+    let mut frames = FrameReader::new(shared.config.framing, shared.config.max_frame);
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match rd.read(&mut buf).await {
+            Ok(0) => return LinkError::Closed,
+            Ok(n) => n,
+            Err(e) => return LinkError::Io(Arc::new(e)),
+        };
+        shared.last_rx_ms.store(
+            shared.started.elapsed().as_millis() as u64,
+            Ordering::Relaxed,
+        );
+        frames.push(&buf[..n]);
+        loop {
+            let decoded = match frames.next_frame() {
+                Ok(Some(frame)) => iso8583::decode(frame, shared.spec()),
+                Ok(None) => break,
+                Err(e) => return LinkError::Frame(e),
+            };
+            match decoded {
+                Ok(msg) => dispatch(&shared, msg, &tx),
+                Err(e) => {
+                    bump(&shared.counters.undecodable);
+                    log::warn!("acquirer link: undecodable frame dropped: {e}");
+                }
+            }
+        }
+    }
+}
+
+fn dispatch(shared: &Arc<Shared>, msg: Message, tx: &mpsc::Sender<Vec<u8>>) {
+    if !msg.mti().is_response() {
+        if msg.mti() == Mti::NETWORK_REQUEST {
+            // The acquirer's own echo: answer it.
+            let answer = message::response_to(&msg, &ResponseCode::APPROVED);
+            let mut wire = Vec::new();
+            if let Ok(payload) = iso8583::encode(&answer, shared.spec()) {
+                if shared.config.framing.wrap(&payload, &mut wire).is_ok() {
+                    let _ = tx.try_send(wire);
+                }
+            }
+        } else {
+            bump(&shared.counters.unmatched);
+            log::warn!("acquirer link: unexpected request {} dropped", msg.mti());
+        }
+        return;
+    }
+    let Some(key) = super::Key::of(msg.mti(), &msg) else {
+        bump(&shared.counters.unmatched);
+        log::warn!("acquirer link: {} without STAN/DE7/DE41 dropped", msg.mti());
+        return;
+    };
+    let waiter = lock(&shared.inflight).remove(&key);
+    let code = msg.text(39).unwrap_or("--").to_owned();
+    match waiter {
+        Some(Waiter::Waiting(tx)) => {
+            let _ = tx.send(msg);
+        }
+        Some(Waiter::Late(LateKind::Authorisation, id)) => {
+            bump(&shared.counters.late);
+            log::warn!(
+                "acquirer link: late {} (DE39 {code}) after the reversal started; ignored",
+                msg.mti()
+            );
+            if let Some(id) = id {
+                if let Err(e) = shared.store.note_late_response(id, code) {
+                    log::error!("reversal {id:?}: {e}");
+                }
+            }
+        }
+        Some(Waiter::Late(LateKind::Reversal, id)) => {
+            bump(&shared.counters.late);
+            if let Some(id) = id {
+                super::saf::late_acknowledgement(shared, id, code);
+            }
+        }
+        Some(Waiter::Late(LateKind::Network, _)) => {}
+        None => {
+            bump(&shared.counters.unmatched);
+            log::warn!(
+                "acquirer link: {} STAN {} matches nothing in flight; dropped",
+                msg.mti(),
+                msg.text(11).unwrap_or("?")
+            );
+        }
+    }
+}

@@ -1,0 +1,698 @@
+//! The link to the domestic acquirer: one persistent TLS 1.3 connection with mutual TLS, many
+//! requests in flight on it, each matched to its caller by STAN + DE7 + DE41 (and the response MTI).
+//!
+//! * Connect → sign-on (0800, DE70 = 001) before any request; echo (0800, DE70 = 301) when the link
+//!   has been idle; reconnect with exponential backoff after any failure.
+//! * A response that matches nothing waiting is logged and dropped, never handed to another caller.
+//! * STAN unique per link per UTC day.
+//! * [`Link::authorise`] has a deadline. If nothing was sent, the caller gets a [`LinkError`] (nothing
+//!   reached the acquirer). Once bytes may have reached the acquirer, every failure (deadline,
+//!   connection lost, an unusable answer) gives [`Outcome::Unknown`] and a reversal is queued in the
+//!   [`ReversalStore`] and driven to a 0410 or to manual review (`saf.rs`). Never a blind resend.
+//!
+//! This module and the simulator are the only places in `acquirer/` doing I/O.
+
+mod conn;
+mod saf;
+mod stan;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rustls_pki_types::ServerName;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::clock;
+use super::frame::{DEFAULT_MAX_FRAME, FrameError, Framing};
+use super::iso8583::{self, CodecError, Message, Mti, Spec};
+use super::message::{
+    self, Answer, Approval, Decline, MessageError, Purchase, ReversalReason, Stan, Terminal, Trace,
+};
+use super::reversal::{NewReversal, RetryPolicy, ReversalId, ReversalStore, StoreError};
+
+/// Timers of the link (see `spec/acquirer-iso8583.md`, "Timers and retries").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timers {
+    /// TCP connect + TLS handshake.
+    pub connect: Duration,
+    /// Waiting for the 0810 to a sign-on.
+    pub sign_on: Duration,
+    /// Default deadline of an authorisation (from the call to the 0210).
+    pub request: Duration,
+    /// Send an echo after this long without receiving anything; its 0810 must come within `sign_on`.
+    pub echo_idle: Duration,
+    /// First pause before reconnecting; doubles up to `reconnect_max`.
+    pub reconnect_min: Duration,
+    /// Longest pause before reconnecting.
+    pub reconnect_max: Duration,
+}
+
+impl Default for Timers {
+    fn default() -> Self {
+        Timers {
+            connect: Duration::from_secs(5),
+            sign_on: Duration::from_secs(5),
+            request: Duration::from_secs(10),
+            echo_idle: Duration::from_secs(30),
+            reconnect_min: Duration::from_millis(100),
+            reconnect_max: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Everything a link needs.
+#[derive(Clone)]
+pub struct LinkConfig {
+    /// `host:port` of the acquirer.
+    pub addr: String,
+    /// Name the acquirer's certificate must carry (DNS name or IP address).
+    pub server_name: String,
+    /// Client TLS configuration (see [`crate::acquirer::tls::client_config`]).
+    pub tls: Arc<rustls::ClientConfig>,
+    /// DE32 / DE41.
+    pub terminal: Terminal,
+    /// Length framing.
+    pub framing: Framing,
+    /// Largest frame accepted.
+    pub max_frame: usize,
+    /// Timers.
+    pub timers: Timers,
+    /// Reversal repeats.
+    pub reversal: RetryPolicy,
+}
+
+impl LinkConfig {
+    /// A configuration with default framing, limits and timers.
+    pub fn new(
+        addr: impl Into<String>,
+        server_name: impl Into<String>,
+        tls: Arc<rustls::ClientConfig>,
+        terminal: Terminal,
+    ) -> Self {
+        LinkConfig {
+            addr: addr.into(),
+            server_name: server_name.into(),
+            tls,
+            terminal,
+            framing: Framing::Binary2,
+            max_frame: DEFAULT_MAX_FRAME,
+            timers: Timers::default(),
+            reversal: RetryPolicy::default(),
+        }
+    }
+}
+
+impl fmt::Debug for LinkConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LinkConfig")
+            .field("addr", &self.addr)
+            .field("server_name", &self.server_name)
+            .field("terminal", &self.terminal)
+            .field("framing", &self.framing)
+            .field("timers", &self.timers)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which side a failure came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// Our configuration, data or state.
+    Ours,
+    /// The acquirer answered wrongly or refused.
+    Acquirer,
+    /// The network or TLS between us.
+    Network,
+}
+
+/// Link failures. When [`Link::authorise`] returns one, nothing reached the acquirer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LinkError {
+    /// The link was not signed on before the deadline.
+    #[error("link not signed on within the deadline{}", last.as_ref().map(|e| format!(" (last error: {e})")).unwrap_or_default())]
+    NotConnected {
+        /// The last connection error, if any.
+        last: Option<Box<LinkError>>,
+    },
+    /// TCP connect failed.
+    #[error("connecting to {addr}: {source}")]
+    Connect {
+        /// Address.
+        addr: String,
+        /// Cause.
+        source: Arc<std::io::Error>,
+    },
+    /// TCP connect or TLS handshake did not finish in time.
+    #[error("connecting to {addr}: timed out")]
+    ConnectTimeout {
+        /// Address.
+        addr: String,
+    },
+    /// The TLS handshake failed (certificate refused on either side, protocol error).
+    #[error("TLS with {addr}: {source}")]
+    Tls {
+        /// Address.
+        addr: String,
+        /// Cause.
+        source: Arc<std::io::Error>,
+    },
+    /// The acquirer answered the sign-on with a non-approval.
+    #[error("sign-on refused with response code {code}")]
+    SignOnRefused {
+        /// DE39.
+        code: String,
+    },
+    /// No 0810 to a sign-on or echo in time.
+    #[error("no answer to the {what} in time")]
+    NoAnswer {
+        /// `"sign-on"` or `"echo"`.
+        what: &'static str,
+    },
+    /// Reading or writing the connection failed (a TLS alert from the acquirer lands here too).
+    #[error("connection: {0}")]
+    Io(Arc<std::io::Error>),
+    /// The acquirer closed the connection.
+    #[error("connection closed by the acquirer")]
+    Closed,
+    /// The acquirer broke the framing; the connection was dropped.
+    #[error("framing: {0}")]
+    Frame(FrameError),
+    /// Our request could not be built.
+    #[error("building the request: {0}")]
+    Message(MessageError),
+    /// Our request could not be encoded.
+    #[error("encoding the request: {0}")]
+    Codec(CodecError),
+    /// Too many requests queued for the connection before the deadline.
+    #[error("link busy: request not sent before the deadline")]
+    Busy,
+    /// The reversal store failed.
+    #[error("reversal store: {0}")]
+    Store(StoreError),
+    /// The link was shut down.
+    #[error("link shut down")]
+    Shutdown,
+    /// The link configuration is unusable.
+    #[error("link configuration: {0}")]
+    Config(String),
+}
+
+impl LinkError {
+    /// Which side failed.
+    pub fn side(&self) -> Side {
+        match self {
+            LinkError::NotConnected { last } => last.as_ref().map_or(Side::Network, |e| e.side()),
+            LinkError::Connect { .. }
+            | LinkError::ConnectTimeout { .. }
+            | LinkError::Tls { .. }
+            | LinkError::Io(_) => Side::Network,
+            LinkError::SignOnRefused { .. }
+            | LinkError::NoAnswer { .. }
+            | LinkError::Closed
+            | LinkError::Frame(_) => Side::Acquirer,
+            LinkError::Message(_)
+            | LinkError::Codec(_)
+            | LinkError::Busy
+            | LinkError::Store(_)
+            | LinkError::Shutdown
+            | LinkError::Config(_) => Side::Ours,
+        }
+    }
+
+    /// Whether a deadline expired.
+    pub fn is_timeout(&self) -> bool {
+        matches!(
+            self,
+            LinkError::NotConnected { .. }
+                | LinkError::ConnectTimeout { .. }
+                | LinkError::NoAnswer { .. }
+                | LinkError::Busy
+        )
+    }
+}
+
+/// Why an outcome is unknown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnknownCause {
+    /// No 0210 before the deadline.
+    Timeout,
+    /// The connection dropped after the 0200 was handed to it.
+    ConnectionLost,
+    /// A 0210 that cannot be trusted or that says "unknown" (e.g. 91, 96, a different amount).
+    UnusableAnswer(String),
+}
+
+impl UnknownCause {
+    /// Whether the deadline expired.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, UnknownCause::Timeout)
+    }
+
+    fn reason(&self) -> ReversalReason {
+        match self {
+            UnknownCause::Timeout => ReversalReason::Timeout,
+            UnknownCause::ConnectionLost => ReversalReason::ConnectionLost,
+            UnknownCause::UnusableAnswer(_) => ReversalReason::UnusableAnswer,
+        }
+    }
+}
+
+/// An unknown outcome: the payment is being reversed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unknown {
+    /// Why.
+    pub cause: UnknownCause,
+    /// The queued reversal; `None` only if the store refused it (then a person must look).
+    pub reversal: Option<ReversalId>,
+    /// DE11 of the 0200.
+    pub stan: Stan,
+}
+
+/// The result of an authorisation. A decline is a value, not an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Approved by the acquirer.
+    Approved(Approval),
+    /// Declined by the acquirer; no money moved.
+    Declined(Decline),
+    /// Unknown; a reversal runs until acknowledged or flagged for manual review.
+    Unknown(Unknown),
+}
+
+/// Counters of one link (since it started).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LinkStats {
+    /// TLS connections established.
+    pub connects: u64,
+    /// Successful sign-ons.
+    pub sign_ons: u64,
+    /// Authorisations attempted (0200 handed to a connection).
+    pub authorisations: u64,
+    /// Echo tests sent.
+    pub echoes: u64,
+    /// Responses that matched nothing waiting (dropped).
+    pub unmatched: u64,
+    /// Frames that did not decode (dropped).
+    pub undecodable: u64,
+    /// Late responses recorded against a running reversal.
+    pub late: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    connects: AtomicU64,
+    sign_ons: AtomicU64,
+    authorisations: AtomicU64,
+    echoes: AtomicU64,
+    unmatched: AtomicU64,
+    undecodable: AtomicU64,
+    late: AtomicU64,
+}
+
+fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Matching key: response MTI, STAN, DE7, DE41.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Key {
+    mti: Mti,
+    stan: u32,
+    de7: [u8; 10],
+    de41: [u8; 8],
+}
+
+impl Key {
+    fn of(mti: Mti, m: &Message) -> Option<Key> {
+        Some(Key {
+            mti,
+            stan: Stan::parse(m.get(11)?)?.get(),
+            de7: m.get(7)?.try_into().ok()?,
+            de41: m.get(41)?.try_into().ok()?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum LateKind {
+    /// A 0210 for an authorisation being reversed: recorded, never acted on.
+    Authorisation,
+    /// A 0410 for a reversal attempt that timed out: it still acknowledges the reversal.
+    Reversal,
+    /// Network management: ignored.
+    Network,
+}
+
+enum Waiter {
+    Waiting(oneshot::Sender<Message>),
+    Late(LateKind, Option<ReversalId>),
+}
+
+enum Exchange {
+    Answer(Message),
+    NotSent(LinkError),
+    Lost(UnknownCause, Key),
+}
+
+struct Shared {
+    config: LinkConfig,
+    connector: tokio_rustls::TlsConnector,
+    server_name: ServerName<'static>,
+    outbox: Mutex<Option<mpsc::Sender<Vec<u8>>>>,
+    ready: watch::Sender<bool>,
+    shutdown: watch::Sender<bool>,
+    inflight: Mutex<HashMap<Key, Waiter>>,
+    stans: Mutex<stan::StanClock>,
+    store: Arc<dyn ReversalStore>,
+    counters: Counters,
+    last_error: Mutex<Option<LinkError>>,
+    started: Instant,
+    last_rx_ms: AtomicU64,
+}
+
+/// Resolves once `rx` holds `want` (false if the sender is gone). Holds no watch guard across awaits.
+async fn until(rx: &mut watch::Receiver<bool>, want: bool) -> bool {
+    rx.wait_for(|v| *v == want).await.is_ok()
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Shared {
+    fn spec(&self) -> &'static Spec {
+        Spec::iso1987_ascii()
+    }
+
+    fn trace(&self) -> Trace {
+        let now = clock::Instant::now();
+        let stan = {
+            let mut clock = lock(&self.stans);
+            let inflight = lock(&self.inflight);
+            clock.next(now.day, |s| inflight.keys().any(|k| k.stan == s.get()))
+        };
+        Trace::new(stan, &now)
+    }
+
+    fn is_shut_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    async fn wait_ready(&self, deadline: Instant) -> Result<(), LinkError> {
+        let mut rx = self.ready.subscribe();
+        let mut down = self.shutdown.subscribe();
+        let wait = async {
+            tokio::select! {
+                ok = until(&mut rx, true) => if ok { Ok(()) } else { Err(LinkError::Shutdown) },
+                _ = until(&mut down, true) => Err(LinkError::Shutdown),
+            }
+        };
+        match tokio::time::timeout_at(deadline, wait).await {
+            Ok(r) => r,
+            Err(_) => Err(LinkError::NotConnected {
+                last: lock(&self.last_error).clone().map(Box::new),
+            }),
+        }
+    }
+
+    /// Sends `msg` and waits for its matched response until `deadline`.
+    async fn exchange(
+        &self,
+        msg: &Message,
+        deadline: Instant,
+        need_ready: bool,
+        late: LateKind,
+    ) -> Exchange {
+        if need_ready {
+            if let Err(e) = self.wait_ready(deadline).await {
+                return Exchange::NotSent(e);
+            }
+        }
+        let Some(key) = Key::of(msg.mti().response(), msg) else {
+            return Exchange::NotSent(LinkError::Message(MessageError::Field {
+                field: 11,
+                reason: "request lacks STAN, DE7 or DE41",
+            }));
+        };
+        let payload = match iso8583::encode(msg, self.spec()) {
+            Ok(p) => p,
+            Err(e) => return Exchange::NotSent(LinkError::Codec(e)),
+        };
+        let mut wire = Vec::with_capacity(payload.len() + 4);
+        if let Err(e) = self.config.framing.wrap(&payload, &mut wire) {
+            return Exchange::NotSent(LinkError::Frame(e));
+        }
+        let Some(tx) = lock(&self.outbox).clone() else {
+            return Exchange::NotSent(LinkError::NotConnected {
+                last: lock(&self.last_error).clone().map(Box::new),
+            });
+        };
+        let (otx, mut orx) = oneshot::channel();
+        {
+            let mut inflight = lock(&self.inflight);
+            // A late marker under the same key is our own earlier attempt (a 0401 repeats the 0400's
+            // STAN/DE7): the new waiter replaces it. A live waiter means a STAN collision.
+            if let Some(Waiter::Waiting(_)) = inflight.get(&key) {
+                return Exchange::NotSent(LinkError::Message(MessageError::Field {
+                    field: 11,
+                    reason: "STAN already in flight",
+                }));
+            }
+            inflight.insert(key.clone(), Waiter::Waiting(otx));
+        }
+        let sent = match tokio::time::timeout_at(deadline, tx.send(wire)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(LinkError::Closed),
+            Err(_) => Err(LinkError::Busy),
+        };
+        if let Err(e) = sent {
+            lock(&self.inflight).remove(&key);
+            return Exchange::NotSent(e);
+        }
+        match tokio::time::timeout_at(deadline, &mut orx).await {
+            Ok(Ok(resp)) => Exchange::Answer(resp),
+            Ok(Err(_)) => Exchange::Lost(UnknownCause::ConnectionLost, key),
+            Err(_) => {
+                let mut inflight = lock(&self.inflight);
+                if let Some(w) = inflight.get_mut(&key) {
+                    *w = Waiter::Late(late, None);
+                    return Exchange::Lost(UnknownCause::Timeout, key);
+                }
+                drop(inflight);
+                // The response (or the connection's end) raced the deadline.
+                match orx.try_recv() {
+                    Ok(resp) => Exchange::Answer(resp),
+                    Err(_) => Exchange::Lost(UnknownCause::ConnectionLost, key),
+                }
+            }
+        }
+    }
+
+    /// Points a late marker at the reversal now running for it.
+    fn mark_late(&self, key: &Key, id: ReversalId) {
+        if let Some(Waiter::Late(_, slot)) = lock(&self.inflight).get_mut(key) {
+            *slot = Some(id);
+        }
+    }
+
+    /// Queues and starts the reversal of `original`.
+    fn reverse(
+        self: &Arc<Self>,
+        original: &Message,
+        reason: ReversalReason,
+    ) -> Result<ReversalId, LinkError> {
+        let trace = self.trace();
+        let request =
+            message::reversal_request(original, &trace, reason).map_err(LinkError::Message)?;
+        let wire = iso8583::encode(&request, self.spec()).map_err(LinkError::Codec)?;
+        let id = self
+            .store
+            .enqueue(NewReversal {
+                reason,
+                request: wire,
+                original_stan: original.text(11).unwrap_or_default().to_owned(),
+                original_rrn: original.text(37).unwrap_or_default().to_owned(),
+            })
+            .map_err(LinkError::Store)?;
+        tokio::spawn(saf::drive(Arc::clone(self), id, request, 0));
+        Ok(id)
+    }
+}
+
+/// A running link. Clones share the connection; dropping the last clone stops it (pending reversals
+/// stay in the store and resume when a link starts on the same store).
+#[derive(Clone)]
+pub struct Link {
+    shared: Arc<Shared>,
+    _guard: Arc<Guard>,
+}
+
+struct Guard {
+    shutdown: watch::Sender<bool>,
+    supervisor: JoinHandle<()>,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.shutdown.send_replace(true);
+        self.supervisor.abort();
+    }
+}
+
+impl Link {
+    /// Starts the link (connects in the background) and resumes the store's pending reversals.
+    /// Must be called inside a tokio runtime.
+    pub fn start(config: LinkConfig, store: Arc<dyn ReversalStore>) -> Result<Link, LinkError> {
+        let server_name = ServerName::try_from(config.server_name.clone()).map_err(|_| {
+            LinkError::Config(format!(
+                "server name {:?} is neither a DNS name nor an IP address",
+                config.server_name
+            ))
+        })?;
+        let pending = store.pending().map_err(LinkError::Store)?;
+        let shutdown = watch::Sender::new(false);
+        let shared = Arc::new(Shared {
+            connector: tokio_rustls::TlsConnector::from(Arc::clone(&config.tls)),
+            server_name,
+            config,
+            outbox: Mutex::new(None),
+            ready: watch::Sender::new(false),
+            shutdown: shutdown.clone(),
+            inflight: Mutex::new(HashMap::new()),
+            stans: Mutex::new(stan::StanClock::new()),
+            store,
+            counters: Counters::default(),
+            last_error: Mutex::new(None),
+            started: Instant::now(),
+            last_rx_ms: AtomicU64::new(0),
+        });
+        for record in pending {
+            match iso8583::decode(&record.reversal.request, shared.spec()) {
+                Ok(request) => {
+                    let done = record
+                        .attempts
+                        .iter()
+                        .filter(|a| saf::transmitted(&a.result))
+                        .count() as u32;
+                    tokio::spawn(saf::drive(Arc::clone(&shared), record.id, request, done));
+                }
+                Err(e) => log::error!(
+                    "reversal {:?}: stored request does not decode: {e}",
+                    record.id
+                ),
+            }
+        }
+        let supervisor = tokio::spawn(conn::supervise(Arc::clone(&shared)));
+        Ok(Link {
+            shared,
+            _guard: Arc::new(Guard {
+                shutdown,
+                supervisor,
+            }),
+        })
+    }
+
+    /// Waits until the link is signed on, at most `limit`.
+    pub async fn ready(&self, limit: Duration) -> Result<(), LinkError> {
+        self.shared.wait_ready(Instant::now() + limit).await
+    }
+
+    /// Whether the link is signed on now.
+    pub fn is_ready(&self) -> bool {
+        *self.shared.ready.borrow()
+    }
+
+    /// The last connection error, if any.
+    pub fn last_error(&self) -> Option<LinkError> {
+        lock(&self.shared.last_error).clone()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> LinkStats {
+        let c = &self.shared.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        LinkStats {
+            connects: get(&c.connects),
+            sign_ons: get(&c.sign_ons),
+            authorisations: get(&c.authorisations),
+            echoes: get(&c.echoes),
+            unmatched: get(&c.unmatched),
+            undecodable: get(&c.undecodable),
+            late: get(&c.late),
+        }
+    }
+
+    /// Authorises with the default deadline ([`Timers::request`]).
+    pub async fn authorise(&self, purchase: &Purchase) -> Result<Outcome, LinkError> {
+        self.authorise_within(purchase, self.shared.config.timers.request)
+            .await
+    }
+
+    /// Authorises (0200 → 0210) within `deadline` (covering the wait for a connection too).
+    pub async fn authorise_within(
+        &self,
+        purchase: &Purchase,
+        deadline: Duration,
+    ) -> Result<Outcome, LinkError> {
+        let s = &self.shared;
+        let deadline = Instant::now() + deadline;
+        s.wait_ready(deadline).await?;
+        let trace = s.trace();
+        let request = message::purchase_request(purchase, &s.config.terminal, &trace)
+            .map_err(LinkError::Message)?;
+        bump(&s.counters.authorisations);
+        let (cause, key) = match s
+            .exchange(&request, deadline, false, LateKind::Authorisation)
+            .await
+        {
+            Exchange::NotSent(e) => return Err(e),
+            Exchange::Answer(response) => match message::read_answer(&request, &response) {
+                Answer::Approved(a) => return Ok(Outcome::Approved(a)),
+                Answer::Declined(d) => return Ok(Outcome::Declined(d)),
+                Answer::Unusable(why) => (UnknownCause::UnusableAnswer(why), None),
+            },
+            Exchange::Lost(cause, key) => (cause, Some(key)),
+        };
+        let reversal = match s.reverse(&request, cause.reason()) {
+            Ok(id) => {
+                if let Some(key) = &key {
+                    s.mark_late(key, id);
+                }
+                Some(id)
+            }
+            Err(e) => {
+                log::error!(
+                    "STAN {}: reversal could not be queued ({e}); manual review needed",
+                    trace.stan
+                );
+                None
+            }
+        };
+        Ok(Outcome::Unknown(Unknown {
+            cause,
+            reversal,
+            stan: trace.stan,
+        }))
+    }
+
+    /// Cancels an approved payment before cut-off: queues its reversal (DE39 `17`), driven like any
+    /// other to a 0410 or to manual review. After cut-off, refund instead (a 0200 of kind `Refund`).
+    pub fn cancel(&self, approval: &Approval) -> Result<ReversalId, LinkError> {
+        self.shared
+            .reverse(&approval.request, ReversalReason::Cancelled)
+    }
+
+    /// Reverses a 0200 this link sent earlier, for `reason`.
+    pub fn reverse(
+        &self,
+        original: &Message,
+        reason: ReversalReason,
+    ) -> Result<ReversalId, LinkError> {
+        self.shared.reverse(original, reason)
+    }
+}
