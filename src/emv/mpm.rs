@@ -65,20 +65,12 @@ struct Slot {
 /// A valid EMVCo MPM payload, borrowed from its text.
 #[derive(Clone, Debug)]
 pub struct MerchantQr<'a> {
-    payload: &'a str,
-    ascii: bool,
-    slots: [Slot; 100],
-    count: u8,
-    index: [u8; 100],
-    scheme: Option<&'static Scheme>,
-    currency: Currency,
-    amount: Option<u64>,
-    tip: Option<Tip>,
-    mcc: Option<u16>,
-    warnings: Warnings,
+    frame: Frame<'a>,
+    sem: Semantics,
 }
 
 /// The part of the parse that precedes the semantic layer: root slots, CRC checked.
+#[derive(Clone, Debug)]
 pub(crate) struct Frame<'a> {
     pub payload: &'a str,
     pub ascii: bool,
@@ -90,6 +82,7 @@ pub(crate) struct Frame<'a> {
 }
 
 /// What the semantic layer adds.
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Semantics {
     pub currency: Currency,
     pub amount: Option<u64>,
@@ -107,7 +100,9 @@ impl<'a> MerchantQr<'a> {
             }
             e
         };
-        let mut frame = Frame::read(payload, ascii).map_err(to_chars)?;
+        // Built in place and moved once: the frame is most of a MerchantQr's size.
+        let mut frame = Frame::new(payload, ascii);
+        frame.read().map_err(to_chars)?;
         let sem = rules::check(&mut frame, mode).map_err(to_chars)?;
         if !ascii {
             let mut converted = Warnings::default();
@@ -119,38 +114,28 @@ impl<'a> MerchantQr<'a> {
             }
             frame.warnings = converted;
         }
-        Ok(MerchantQr {
-            payload,
-            ascii,
-            slots: frame.slots,
-            count: frame.count,
-            index: frame.index,
-            scheme: frame.scheme,
-            currency: sem.currency,
-            amount: sem.amount,
-            tip: sem.tip,
-            mcc: sem.mcc,
-            warnings: frame.warnings,
-        })
+        Ok(MerchantQr { frame, sem })
     }
 
     /// The payload text.
     pub fn as_str(&self) -> &'a str {
-        self.payload
+        self.frame.payload
     }
 
     /// The raw value of root ID `id`, exactly as in the payload.
     pub fn raw(&self, id: u8) -> Option<&'a str> {
-        slot_of(&self.index, &self.slots, id).map(|s| value_of(self.payload, s))
+        self.frame.raw(id)
     }
 
     /// Root data objects in payload order, 63 included.
     pub fn elements(&self) -> impl Iterator<Item = Element<'a>> + '_ {
-        self.slots[..self.count as usize].iter().map(|s| Element {
-            id: s.id,
-            value: value_of(self.payload, *s),
-            at: s.at as usize,
-        })
+        self.frame.slots[..self.frame.count as usize]
+            .iter()
+            .map(|s| Element {
+                id: s.id,
+                value: value_of(self.frame.payload, *s),
+                at: s.at as usize,
+            })
     }
 
     /// Tokens inside a template value (validated, so they never fail).
@@ -159,22 +144,22 @@ impl<'a> MerchantQr<'a> {
         value: &'a str,
         at: usize,
     ) -> impl Iterator<Item = Element<'a>> + use<'a> {
-        Tokens::new(value, at, self.ascii).map_while(Result::ok)
+        Tokens::new(value, at, self.frame.ascii).map_while(Result::ok)
     }
 
     /// The national profile recognised from the merchant accounts, if any.
     pub fn profile(&self) -> Option<&'static Profile> {
-        self.scheme.map(Scheme::profile)
+        self.frame.scheme.map(Scheme::profile)
     }
 
     /// The scheme that picked the profile (see `spec/emv.md` §4: domestic first, then payload order).
     pub fn scheme(&self) -> Option<&'static Scheme> {
-        self.scheme
+        self.frame.scheme
     }
 
     /// Warnings: deviations the profile allows, lower-case CRC, amount decimals, ...
     pub fn warnings(&self) -> &Warnings {
-        &self.warnings
+        &self.frame.warnings
     }
 
     /// Payload format indicator (00), "01" (or "02" where a profile allows it).
@@ -195,28 +180,28 @@ impl<'a> MerchantQr<'a> {
         let country = self.raw(ids::COUNTRY);
         self.elements()
             .filter(|e| ids::is_merchant_account(e.id))
-            .map(move |e| MerchantAccount::new(e, country, self.ascii))
+            .map(move |e| MerchantAccount::new(e, country, self.frame.ascii))
     }
 
     /// Merchant category code (52); absent only where the profile allows it.
     pub fn mcc(&self) -> Option<u16> {
-        self.mcc
+        self.sem.mcc
     }
 
     /// Transaction currency (53) with its ISO 4217 exponent.
     pub fn currency(&self) -> Currency {
-        self.currency
+        self.sem.currency
     }
 
     /// Transaction amount (54) in minor units of [`currency`](Self::currency); `None` when the payer
     /// enters the amount.
     pub fn amount(&self) -> Option<u64> {
-        self.amount
+        self.sem.amount
     }
 
     /// Tip or convenience fee (55–57).
     pub fn tip(&self) -> Option<Tip> {
-        self.tip
+        self.sem.tip
     }
 
     /// Country code (58), ISO 3166-1 alpha-2.
@@ -241,21 +226,21 @@ impl<'a> MerchantQr<'a> {
 
     /// Additional data field template (62).
     pub fn additional_data(&self) -> Option<AdditionalData<'a>> {
-        let s = slot_of(&self.index, &self.slots, ids::ADDITIONAL_DATA)?;
+        let s = self.frame.slot(ids::ADDITIONAL_DATA)?;
         Some(AdditionalData::new(
-            value_of(self.payload, s),
+            value_of(self.frame.payload, s),
             s.at as usize + 4,
-            self.ascii,
+            self.frame.ascii,
         ))
     }
 
     /// Merchant information — language template (64).
     pub fn language(&self) -> Option<LanguageTemplate<'a>> {
-        let s = slot_of(&self.index, &self.slots, ids::LANGUAGE)?;
+        let s = self.frame.slot(ids::LANGUAGE)?;
         Some(LanguageTemplate::new(
-            value_of(self.payload, s),
+            value_of(self.frame.payload, s),
             s.at as usize + 4,
-            self.ascii,
+            self.frame.ascii,
         ))
     }
 
@@ -263,7 +248,7 @@ impl<'a> MerchantQr<'a> {
     pub fn unreserved(&self) -> impl Iterator<Item = Template<'a>> + '_ {
         self.elements()
             .filter(|e| (80..=99).contains(&e.id))
-            .map(|e| Template::new(e, self.ascii))
+            .map(|e| Template::new(e, self.frame.ascii))
     }
 
     /// RFU data objects (65–79), kept as they are.
@@ -288,7 +273,7 @@ impl<'a> MerchantQr<'a> {
                 continue;
             }
             let scheme = if ids::is_merchant_account(e.id) {
-                MerchantAccount::new(e, country, self.ascii).scheme()
+                MerchantAccount::new(e, country, self.frame.ascii).scheme()
             } else {
                 None
             };
@@ -343,10 +328,8 @@ fn err(kind: ErrorKind, path: Path, at: usize, detail: Detail) -> EmvError {
 }
 
 impl<'a> Frame<'a> {
-    /// Steps 1–4 of the pipeline. Offsets in errors are byte offsets.
-    fn read(payload: &'a str, ascii: bool) -> Result<Frame<'a>, EmvError> {
-        check_size_and_characters(payload, ascii)?;
-        let mut f = Frame {
+    fn new(payload: &'a str, ascii: bool) -> Frame<'a> {
+        Frame {
             payload,
             ascii,
             slots: [Slot::default(); 100],
@@ -354,11 +337,15 @@ impl<'a> Frame<'a> {
             index: [0; 100],
             scheme: None,
             warnings: Warnings::default(),
-        };
-        f.read_root()?;
-        f.check_crc()?;
-        f.read_templates()?;
-        Ok(f)
+        }
+    }
+
+    /// Steps 1–4 of the pipeline. Offsets in errors are byte offsets.
+    fn read(&mut self) -> Result<(), EmvError> {
+        check_size_and_characters(self.payload, self.ascii)?;
+        self.read_root()?;
+        self.check_crc()?;
+        self.read_templates()
     }
 
     fn read_root(&mut self) -> Result<(), EmvError> {
