@@ -141,7 +141,7 @@ pub fn decode_json(payload: &str, result: &Result<MerchantQr<'_>, EmvError>) -> 
 fn lenient_fields(payload: &str) -> Vec<(Path, &str)> {
     let ascii = payload.is_ascii();
     let mut out = Vec::new();
-    for el in Tokens::new(payload, 0, ascii).map_while(Result::ok) {
+    for el in Tokens::new(payload, 0, ascii).valid() {
         out.push((Path::id(el.id), el.value));
         if ids::is_root_template(el.id) {
             let subs: Vec<_> = Tokens::new(el.value, el.value_at(), ascii).collect();

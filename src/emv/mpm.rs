@@ -144,7 +144,7 @@ impl<'a> MerchantQr<'a> {
         value: &'a str,
         at: usize,
     ) -> impl Iterator<Item = Element<'a>> + use<'a> {
-        Tokens::new(value, at, self.frame.ascii).map_while(Result::ok)
+        Tokens::new(value, at, self.frame.ascii).valid()
     }
 
     /// The national profile recognised from the merchant accounts, if any.
@@ -350,9 +350,23 @@ impl<'a> Frame<'a> {
 
     fn read_root(&mut self) -> Result<(), EmvError> {
         let mut seen: u128 = 0;
-        for el in Tokens::new(self.payload, 0, self.ascii) {
-            let el =
-                el.map_err(|f| err(f.kind, f.id.map_or(Path::ROOT, Path::id), f.at, f.detail))?;
+        let mut tokens = Tokens::new(self.payload, 0, self.ascii);
+        loop {
+            let el = match tokens.fast() {
+                Some(el) => el,
+                None => match tokens.next() {
+                    None => break,
+                    Some(Ok(el)) => el,
+                    Some(Err(f)) => {
+                        return Err(err(
+                            f.kind,
+                            f.id.map_or(Path::ROOT, Path::id),
+                            f.at,
+                            f.detail,
+                        ));
+                    }
+                },
+            };
             let bit = 1u128 << el.id;
             if seen & bit != 0 {
                 return Err(err(
@@ -485,7 +499,7 @@ impl<'a> Frame<'a> {
                 }
             })?;
             if nested != 0 {
-                for sub in Tokens::new(el.value, el.value_at(), self.ascii).map_while(Result::ok) {
+                for sub in Tokens::new(el.value, el.value_at(), self.ascii).valid() {
                     if nested & (1u128 << sub.id) != 0 {
                         self.frame_template(Path::sub(el.id, sub.id), sub, |_| {})?;
                     }
@@ -520,15 +534,19 @@ impl<'a> Frame<'a> {
         mut each: impl FnMut(Element<'a>),
     ) -> Result<(), EmvError> {
         let mut seen: u128 = 0;
-        for sub in Tokens::new(el.value, el.value_at(), self.ascii) {
-            let sub = sub.map_err(|f| {
-                err(
-                    f.kind,
-                    f.id.map_or(path, |id| path.child(id)),
-                    f.at,
-                    f.detail,
-                )
-            })?;
+        let mut tokens = Tokens::new(el.value, el.value_at(), self.ascii);
+        loop {
+            let sub = match tokens.fast() {
+                Some(sub) => sub,
+                None => match tokens.next() {
+                    None => break,
+                    Some(Ok(sub)) => sub,
+                    Some(Err(f)) => {
+                        let at = f.id.map_or(path, |id| path.child(id));
+                        return Err(err(f.kind, at, f.at, f.detail));
+                    }
+                },
+            };
             let bit = 1u128 << sub.id;
             if seen & bit != 0 {
                 return Err(err(
@@ -620,10 +638,7 @@ fn check_size_and_characters(payload: &str, ascii: bool) -> Result<(), EmvError>
 /// as far as the payload frames; the whole payload if none does.
 fn locate(payload: &str, at: usize, ascii: bool) -> Path {
     let holds = |e: &Element<'_>| (e.value_at()..e.value_at() + e.value.len()).contains(&at);
-    let Some(el) = Tokens::new(payload, 0, ascii)
-        .map_while(Result::ok)
-        .find(holds)
-    else {
+    let Some(el) = Tokens::new(payload, 0, ascii).valid().find(holds) else {
         return Path::ROOT;
     };
     let path = Path::id(el.id);
@@ -631,7 +646,7 @@ fn locate(payload: &str, at: usize, ascii: bool) -> Path {
         return path;
     }
     match Tokens::new(el.value, el.value_at(), ascii)
-        .map_while(Result::ok)
+        .valid()
         .find(holds)
     {
         Some(sub) => path.child(sub.id),

@@ -260,7 +260,7 @@ impl<'a> Ctx<'_, 'a> {
     }
 
     fn subs(&self, el: Element<'a>) -> impl Iterator<Item = Element<'a>> + use<'a> {
-        Tokens::new(el.value, el.value_at(), self.frame.ascii).map_while(Result::ok)
+        Tokens::new(el.value, el.value_at(), self.frame.ascii).valid()
     }
 
     /// A template with a GUID in 00 (26–51, 80–99, 62.50–99): 00 present, ≤ 32, GUID-shaped;

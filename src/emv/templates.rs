@@ -7,7 +7,7 @@ use super::profiles::{Role, Scheme, registry};
 use super::tlv::{Element, Tokens};
 
 fn subs<'a>(value: &'a str, at: usize, ascii: bool) -> impl Iterator<Item = Element<'a>> + use<'a> {
-    Tokens::new(value, at, ascii).map_while(Result::ok)
+    Tokens::new(value, at, ascii).valid()
 }
 
 fn sub(value: &str, at: usize, ascii: bool, id: u8) -> Option<&str> {

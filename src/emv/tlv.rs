@@ -167,7 +167,7 @@ impl<'a> Tokens<'a> {
     /// The well-formed ASCII element, decoded byte-wise: the same grammar as [`element`] (a test
     /// checks that both agree), without the error plumbing. `None` sends the caller to the nom
     /// grammar, which then reports the fault.
-    #[inline]
+    #[inline(always)]
     fn ascii_fast_path(&mut self) -> Option<Element<'a>> {
         let [i0, i1, l0, l1, ..] = *self.rest.as_bytes() else {
             return None;
@@ -194,10 +194,45 @@ impl<'a> Tokens<'a> {
     }
 }
 
+impl<'a> Tokens<'a> {
+    /// The next element if it is a well-formed ASCII one, else `None` (then call `next()`, which
+    /// also reports the end and faults). Hot loops call this first: an `Option<Element>` stays in
+    /// registers, where the iterator's `Option<Result<..>>` goes through memory.
+    #[inline(always)]
+    pub fn fast(&mut self) -> Option<Element<'a>> {
+        if self.ascii && !self.rest.is_empty() {
+            self.ascii_fast_path()
+        } else {
+            None
+        }
+    }
+
+    /// The elements of input already validated: stops (rather than fails) at a fault.
+    pub fn valid(self) -> Valid<'a> {
+        Valid(self)
+    }
+}
+
+/// See [`Tokens::valid`].
+#[derive(Clone, Debug)]
+pub struct Valid<'a>(Tokens<'a>);
+
+impl<'a> Iterator for Valid<'a> {
+    type Item = Element<'a>;
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<Element<'a>> {
+        match self.0.fast() {
+            Some(el) => Some(el),
+            None => self.0.next().and_then(Result::ok),
+        }
+    }
+}
+
 impl<'a> Iterator for Tokens<'a> {
     type Item = Result<Element<'a>, Fault>;
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         if self.rest.is_empty() {
             return None;
@@ -207,6 +242,15 @@ impl<'a> Iterator for Tokens<'a> {
         {
             return Some(Ok(el));
         }
+        self.next_by_grammar()
+    }
+}
+
+impl<'a> Tokens<'a> {
+    /// Non-ASCII elements and every fault: the nom grammar. Kept out of line so the fast path
+    /// inlines into its callers and its result stays in registers.
+    #[inline(never)]
+    fn next_by_grammar(&mut self) -> Option<Result<Element<'a>, Fault>> {
         let start = self.rest;
         match element(start, self.ascii) {
             Ok((rest, (id, value))) => {
