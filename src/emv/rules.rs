@@ -542,19 +542,25 @@ fn digits_exact(
     Ok(b.iter().fold(0u16, |acc, d| acc * 10 + (d - b'0') as u16))
 }
 
-/// ISO 3166-1 alpha-2 codes from the `iso_country` table, sorted once (the parse path then never
-/// allocates, not even for an unknown code).
-static ASSIGNED_COUNTRIES: std::sync::LazyLock<Vec<[u8; 2]>> = std::sync::LazyLock::new(|| {
-    let mut v: Vec<[u8; 2]> = iso_country::data::all()
-        .iter()
-        .filter_map(|c| match c.alpha2.as_bytes() {
-            &[a, b] => Some([a, b]),
-            _ => None,
-        })
-        .collect();
-    v.sort_unstable();
-    v
+/// ISO 3166-1 alpha-2 codes from the `iso_country` table as a 26×26 bitmap (bit (a-'A')*26+(b-'A')),
+/// built once: the parse path then never allocates and looks a code up in O(1).
+static ASSIGNED_COUNTRIES: std::sync::LazyLock<[u64; 11]> = std::sync::LazyLock::new(|| {
+    let mut bits = [0u64; 11];
+    for c in iso_country::data::all() {
+        if let &[a @ b'A'..=b'Z', b @ b'A'..=b'Z'] = c.alpha2.as_bytes() {
+            let i = (a - b'A') as usize * 26 + (b - b'A') as usize;
+            bits[i / 64] |= 1 << (i % 64);
+        }
+    }
+    bits
 });
+
+fn is_assigned_country(a: u8, b: u8) -> bool {
+    let i = a.wrapping_sub(b'A') as usize * 26 + b.wrapping_sub(b'A') as usize;
+    ASSIGNED_COUNTRIES
+        .get(i / 64)
+        .is_some_and(|w| w & (1 << (i % 64)) != 0)
+}
 
 fn check_country(el: Element<'_>, path: Path) -> Result<(), EmvError> {
     let b = el.value.as_bytes();
@@ -568,7 +574,7 @@ fn check_country(el: Element<'_>, path: Path) -> Result<(), EmvError> {
             },
         ));
     }
-    if ASSIGNED_COUNTRIES.binary_search(&[b[0], b[1]]).is_err() {
+    if !is_assigned_country(b[0], b[1]) {
         return Err(err(
             ErrorKind::BadValue,
             path,
@@ -674,6 +680,22 @@ mod tests {
         assert_eq!(parse_decimal("1.235", 2), Err(DecimalError::TooPrecise(3)));
         for bad in ["", ".", "1.2.3", "-1", "+1", "1,00", " 1"] {
             assert_eq!(parse_decimal(bad, 2), Err(DecimalError::Syntax), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn country_codes_come_from_the_iso_3166_table() {
+        for assigned in ["TH", "SG", "KH", "GB", "ZW", "AD"] {
+            assert!(
+                is_assigned_country(assigned.as_bytes()[0], assigned.as_bytes()[1]),
+                "{assigned}"
+            );
+        }
+        for unassigned in ["UK", "XX", "ZZ", "AA"] {
+            assert!(
+                !is_assigned_country(unassigned.as_bytes()[0], unassigned.as_bytes()[1]),
+                "{unassigned}"
+            );
         }
     }
 
