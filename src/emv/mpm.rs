@@ -55,11 +55,14 @@ pub enum Tip {
     Percentage(u16),
 }
 
+/// A root element's place: byte offset of its ID, byte length of its value, its ID. No padding
+/// (`_pad` is explicit), so the array of 100 zero-initialises as one memset.
 #[derive(Clone, Copy, Default, Debug)]
 struct Slot {
     at: u16,
     len: u16,
     id: u8,
+    _pad: u8,
 }
 
 /// A valid EMVCo MPM payload, borrowed from its text.
@@ -386,6 +389,7 @@ impl<'a> Frame<'a> {
                     at: el.at as u16,
                     len: el.value.len() as u16,
                     id: el.id,
+                    _pad: 0,
                 };
                 *ix = n as u8 + 1;
                 self.count += 1;
