@@ -5,9 +5,9 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::{Path as FsPath, PathBuf};
-use std::process::{Command, Stdio};
+
+mod common;
 
 use proptest::prelude::*;
 use qrbridge::emv::{self, ErrorKind, MerchantQr, Mode};
@@ -464,20 +464,7 @@ fn the_amount_is_exact_in_minor_units_of_each_exponent() {
 // The CLI contract
 
 fn qrbridge(args: &[&str], stdin: &str) -> (i32, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_qrbridge"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = common::run_qrbridge(args, stdin.as_bytes());
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8(out.stdout).unwrap(),
@@ -734,14 +721,7 @@ fn decode_reports_invalid_utf8_as_bad_char_and_goes_on_with_the_next_line() {
     let mut input = b"0002\xff\xfe01\n".to_vec();
     input.extend_from_slice(good.as_bytes());
     input.push(b'\n');
-    let mut child = Command::new(env!("CARGO_BIN_EXE_qrbridge"))
-        .args(["decode", "--json"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(&input).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = common::run_qrbridge(&["decode", "--json"], &input);
     assert_eq!(out.status.code(), Some(1));
     let lines: Vec<Json> = String::from_utf8(out.stdout)
         .unwrap()

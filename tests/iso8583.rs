@@ -2,6 +2,8 @@
 //! the independent pyiso8583 peer (its default ASCII spec), and property tests.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 
@@ -230,20 +232,7 @@ fn truncated_or_padded_messages_are_refused_by_both() {
 // CLI contract
 
 fn cli(args: &[&str], stdin: &str) -> (i32, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_qrbridge"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = common::run_qrbridge(args, stdin.as_bytes());
     (
         out.status.code().unwrap(),
         String::from_utf8(out.stdout).unwrap(),
