@@ -174,15 +174,17 @@ impl<'a> Tokens<'a> {
         };
         let digit = |b: u8| b.wrapping_sub(b'0');
         let (i0, i1, l0, l1) = (digit(i0), digit(i1), digit(l0), digit(l1));
-        if i0 > 9 || i1 > 9 || l0 > 9 || l1 > 9 {
+        // Bitwise, not short-circuit: one branch instead of four.
+        if (i0 > 9) | (i1 > 9) | (l0 > 9) | (l1 > 9) {
             return None;
         }
         let len = (l0 * 10 + l1) as usize;
         if len == 0 {
             return None;
         }
-        let value = self.rest.get(4..4 + len)?;
-        let rest = self.rest.get(4 + len..)?;
+        // One boundary check: the rest starts where the value ends.
+        let (head, rest) = self.rest.split_at_checked(4 + len)?;
+        let value = head.get(4..)?;
         let el = Element {
             id: i0 * 10 + i1,
             value,
