@@ -425,11 +425,8 @@ impl Authenticator {
             header: headers::REQUEST_TIME,
             reason: format!("{reason}, got {time:?}"),
         };
-        if !time.contains('T') {
-            return Err(bad("expected RFC 3339 UTC like 2026-11-21T10:40:00Z"));
-        }
-        let at = parse_timestamp(time)
-            .ok_or_else(|| bad("expected RFC 3339 UTC like 2026-11-21T10:40:00Z"))?;
+        let at = parse_request_time(time)
+            .ok_or_else(|| bad("expected RFC 3339 UTC like 2026-11-21T10:40:00.123Z"))?;
         let now = self.clock.now();
         let distance = match at.duration_since(now) {
             Ok(ahead) => ahead,
@@ -454,7 +451,7 @@ impl Authenticator {
         body: &[u8],
     ) -> Option<ResponseSignature> {
         let (algorithm, version) = who.key?;
-        let response_time = format_rfc3339(self.clock.now());
+        let response_time = request_time(self.clock.now());
         let message = canonical_string(
             Direction::Response,
             method,
@@ -500,8 +497,8 @@ pub fn generate_ed25519_pkcs8() -> Option<Secret> {
         .map(|d| Secret::new(d.as_ref().to_vec()))
 }
 
-/// Signs a request the way a wallet must (for the wallet CLI and tests): the three header values
-/// (`client-id`, `request-time`, `signature`) for an HMAC-SHA256 key.
+/// Signs a request the way a wallet must (for the wallet CLI and tests): the `signature` header
+/// value for an HMAC-SHA256 key; send it with `client-id` and `request-time` set to the same values.
 pub fn sign_request_hmac(
     key: &Secret,
     key_version: u32,
@@ -554,7 +551,40 @@ pub fn verify_response_hmac(
     hmac::verify(&k, message.as_bytes(), &header.signature).map_err(|_| AuthFault::Mismatch)
 }
 
-/// `now` as a `request-time` value.
+/// `now` as a `request-time` / `response-time` value: RFC 3339 UTC with milliseconds,
+/// `2026-11-21T10:40:00.123Z`.
 pub fn request_time(now: SystemTime) -> String {
-    format_rfc3339(now)
+    let millis = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_millis());
+    let whole = format_rfc3339(now);
+    match whole.strip_suffix('Z') {
+        Some(base) => format!("{base}.{millis:03}Z"),
+        None => whole,
+    }
 }
+
+/// Parses a `request-time`: `YYYY-MM-DDTHH:MM:SS[.fraction]Z` (UTC, 1–9 fraction digits).
+pub fn parse_request_time(text: &str) -> Option<SystemTime> {
+    let base = text.strip_suffix('Z')?;
+    let (whole, nanos) = match base.split_once('.') {
+        None => (base, 0u32),
+        Some((whole, fraction)) => {
+            if fraction.is_empty()
+                || fraction.len() > 9
+                || !fraction.bytes().all(|b| b.is_ascii_digit())
+            {
+                return None;
+            }
+            let scaled = format!("{fraction:0<9}");
+            (whole, scaled.parse().ok()?)
+        }
+    };
+    if whole.len() != 19 || !whole.contains('T') {
+        return None;
+    }
+    parse_timestamp(&format!("{whole}Z"))?.checked_add(Duration::from_nanos(u64::from(nanos)))
+}
+
+#[cfg(test)]
+mod tests;
