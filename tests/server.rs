@@ -1276,3 +1276,19 @@ fn errors_md_lists_every_code_with_its_http_status_and_s_f_u() {
         assert_eq!(cells[3], format!("{:?}", code.status()), "{code}");
     }
 }
+
+#[tokio::test]
+async fn out_of_range_limits_and_windows_are_refused_at_start() {
+    let mut c = config(Transport::PlaintextLoopback);
+    c.limits.max_header_bytes = 1024;
+    let err = RunningServer::start(c, Arc::new(TestApi::default()), health::always_ready())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("max_header_bytes"), "{err}");
+    let mut c = config(Transport::PlaintextLoopback);
+    c.auth.window = Duration::MAX;
+    let err = RunningServer::start(c, Arc::new(TestApi::default()), health::always_ready())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("window"), "{err}");
+}

@@ -68,7 +68,9 @@ pub struct Limits {
     pub max_header_bytes: usize,
     /// Most header fields in an HTTP/1.1 request (default 64).
     pub max_headers: usize,
-    /// Time for a client to send the request head (default 10 s).
+    /// Time for a client to complete the TLS handshake, and to send each HTTP/1.1 request head
+    /// (the clock starts when the connection waits for a head, so idle keep-alive connections
+    /// close after it too). Default 10 s.
     pub header_read_timeout: Duration,
     /// Time from the request head to our response: reading the body (408 past it) and the
     /// handler (past it: `UNKNOWN_EXCEPTION`, U, while the handler goes on to its end). Default 30 s

@@ -100,8 +100,11 @@ fn check(limits: &Limits) -> Result<(), ServerError> {
     if limits.max_body_bytes == 0 {
         return bad("max_body_bytes must be at least 1");
     }
-    if limits.request_timeout.is_zero() || limits.header_read_timeout.is_zero() {
-        return bad("timeouts must be positive");
+    let day = Duration::from_secs(86_400);
+    for t in [limits.request_timeout, limits.header_read_timeout] {
+        if t.is_zero() || t > day {
+            return bad("timeouts must be positive and at most a day");
+        }
     }
     Ok(())
 }
@@ -166,7 +169,9 @@ impl RunningServer {
             .http2()
             .timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
-            .max_concurrent_streams(limits.max_concurrent_streams);
+            .max_concurrent_streams(limits.max_concurrent_streams)
+            .keep_alive_interval(Duration::from_secs(30))
+            .keep_alive_timeout(Duration::from_secs(10));
         let accept = tokio::spawn(accept_loop(AcceptState {
             listener,
             acceptor,

@@ -124,7 +124,12 @@ async fn wallet<A: WalletApi>(
     route: Route,
     req: Request<Incoming>,
 ) -> Reply {
-    let deadline = Instant::now() + shared.limits.request_timeout;
+    // request_timeout is at most a day (checked at start), so this cannot overflow in practice;
+    // checked all the same.
+    let start = Instant::now();
+    let deadline = start
+        .checked_add(shared.limits.request_timeout)
+        .unwrap_or(start);
     let method = req.method().as_str().to_owned();
     let target = req
         .uri()

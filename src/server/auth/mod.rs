@@ -227,6 +227,9 @@ pub enum AuthConfigError {
     /// Ed25519 clients but no response key.
     #[error("client {0} uses Ed25519: a response signing key (Ed25519, PKCS#8) is required")]
     MissingResponseKey(String),
+    /// The time window is out of range.
+    #[error("time window must be between 1 s and 1 h, got {0:?}")]
+    Window(Duration),
     /// An HMAC key that is too short to be a key.
     #[error("client {client_id}: HMAC key must be at least 16 bytes, got {len}")]
     ShortHmacKey {
@@ -301,6 +304,9 @@ impl std::fmt::Debug for Authenticator {
 impl Authenticator {
     /// Builds the verifiers; checks key sizes and that Ed25519 clients can be answered.
     pub fn new(config: AuthConfig) -> Result<Self, AuthConfigError> {
+        if config.window < Duration::from_secs(1) || config.window > Duration::from_secs(3600) {
+            return Err(AuthConfigError::Window(config.window));
+        }
         let response_key = match &config.response_key {
             None => None,
             Some((v, pkcs8)) => Some((
