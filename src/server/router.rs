@@ -179,7 +179,16 @@ async fn wallet<A: WalletApi>(
         .map_err(|e| (e, None))?;
         let signer = Some(who.clone());
 
-        if let Some(ct) = header(&parts.headers, "content-type").map_err(|e| (e, signer.clone()))? {
+        let content_type = match parts.headers.get(CONTENT_TYPE) {
+            None => None,
+            Some(v) => Some(v.to_str().map_err(|_| {
+                (
+                    ApiError::param("content-type", "not visible ASCII"),
+                    signer.clone(),
+                )
+            })?),
+        };
+        if let Some(ct) = content_type {
             if !ct
                 .trim_start()
                 .to_ascii_lowercase()
