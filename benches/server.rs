@@ -92,6 +92,13 @@ fn credentials() -> Credentials {
 }
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
+static FAILED: AtomicU64 = AtomicU64::new(0);
+
+fn failed(why: impl std::fmt::Display) {
+    if FAILED.fetch_add(1, Ordering::Relaxed) == 0 {
+        eprintln!("first failed request: {why}");
+    }
+}
 
 /// A fresh signed inquiry (unique body, so never a replay).
 fn signed() -> (Vec<u8>, String, String) {
@@ -168,6 +175,7 @@ async fn tls_stream(
             .with_no_client_auth();
     config.alpn_protocols = vec![alpn.to_vec()];
     let tcp = TcpStream::connect(addr).await.ok()?;
+    tcp.set_nodelay(true).ok()?;
     tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(ServerName::try_from("localhost").ok()?, tcp)
         .await
@@ -221,9 +229,18 @@ fn server(c: &mut Criterion) {
                     let Some(req) = request(body, time, sig, false) else {
                         break;
                     };
-                    if let Ok(resp) = h1.send_request(req).await {
-                        black_box(resp.status());
-                        let _ = resp.into_body().collect().await;
+                    if let Err(e) = h1.ready().await {
+                        failed(e);
+                        break;
+                    }
+                    match h1.send_request(req).await {
+                        Ok(resp) => {
+                            if !resp.status().is_success() {
+                                failed(resp.status());
+                            }
+                            let _ = black_box(resp.into_body().collect().await);
+                        }
+                        Err(e) => failed(e),
                     }
                 }
                 start.elapsed()
@@ -257,8 +274,17 @@ fn server(c: &mut Criterion) {
                         let req = request(body, time, sig, true);
                         set.spawn(async move {
                             let Some(req) = req else { return };
-                            if let Ok(resp) = sender.send_request(req).await {
-                                let _ = resp.into_body().collect().await;
+                            if let Err(e) = sender.ready().await {
+                                return failed(e);
+                            }
+                            match sender.send_request(req).await {
+                                Ok(resp) => {
+                                    if !resp.status().is_success() {
+                                        failed(resp.status());
+                                    }
+                                    let _ = resp.into_body().collect().await;
+                                }
+                                Err(e) => failed(e),
                             }
                         });
                     }
@@ -270,7 +296,11 @@ fn server(c: &mut Criterion) {
     });
     group.finish();
     let report = rt.block_on(running.shutdown(Duration::from_secs(5)));
-    println!("shutdown: {report:?}");
+    println!(
+        "shutdown: {report:?}; requests sent: {}, failed: {}",
+        COUNTER.load(Ordering::Relaxed),
+        FAILED.load(Ordering::Relaxed)
+    );
 }
 
 criterion_group!(benches, auth, server);

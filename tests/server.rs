@@ -363,8 +363,14 @@ async fn send(
     }
     let req = req.body(Full::new(Bytes::copy_from_slice(body))).unwrap();
     let resp = match sender {
-        Sender::H1(s) => s.send_request(req).await,
-        Sender::H2(s) => s.send_request(req).await,
+        Sender::H1(s) => {
+            s.ready().await.map_err(|e| e.to_string())?;
+            s.send_request(req).await
+        }
+        Sender::H2(s) => {
+            s.ready().await.map_err(|e| e.to_string())?;
+            s.send_request(req).await
+        }
     }
     .map_err(|e| e.to_string())?;
     let (parts, body) = resp.into_parts();
