@@ -41,6 +41,7 @@ struct TestApi {
     calls: Mutex<Vec<(&'static str, String)>>,
     entered: Notify,
     release: Notify,
+    slow_finished: std::sync::atomic::AtomicUsize,
 }
 
 fn money(code: &str, minor: u64) -> Money {
@@ -133,6 +134,7 @@ impl WalletApi for TestApi {
             "Q-SLOW" => {
                 self.entered.notify_one();
                 self.release.notified().await;
+                self.slow_finished.fetch_add(1, Ordering::SeqCst);
                 Ok(Answer::ok(payment(
                     &req.payment_request_id,
                     PaymentStatus::Success,
@@ -1297,4 +1299,67 @@ async fn out_of_range_limits_and_windows_are_refused_at_start() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("window"), "{err}");
+}
+
+#[tokio::test]
+async fn concurrent_http2_streams_each_get_their_own_answer() {
+    let r = start_tls().await;
+    let Sender::H2(h2) = connect(&r, true).await else {
+        panic!("expected HTTP/2")
+    };
+    let mut set = tokio::task::JoinSet::new();
+    for n in 0..64 {
+        let mut c = Sender::H2(h2.clone());
+        set.spawn(async move {
+            let id = format!("PR-{n:03}");
+            let reply = post(
+                &mut c,
+                "/v1/payments/inquiry",
+                &json!({"paymentRequestId": id}),
+            )
+            .await;
+            (id, reply.status, reply.json()["paymentRequestId"].clone())
+        });
+    }
+    let mut seen = 0;
+    while let Some(done) = set.join_next().await {
+        let (id, status, echoed) = done.unwrap();
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(echoed, json!(id));
+        seen += 1;
+    }
+    assert_eq!(seen, 64);
+}
+
+#[tokio::test]
+async fn a_client_that_disconnects_does_not_cancel_the_handler() {
+    let r = start_tls().await;
+    let mut c = connect(&r, true).await;
+    let body = json!({"paymentRequestId":"PR-GONE","quoteId":"Q-SLOW","customerId":"cust-42"});
+    let request = tokio::spawn(async move { post(&mut c, "/v1/payments", &body).await });
+    r.api.entered.notified().await;
+    request.abort(); // drops the client's connection with the request in flight
+    let _ = request.await;
+    let mut closed = false;
+    for _ in 0..500 {
+        if r.server.open_connections() == 0 {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(closed, "the server did not notice the disconnect");
+    assert_eq!(
+        r.server.handlers().count(),
+        1,
+        "the handler is still running"
+    );
+    r.api.release.notify_one();
+    assert!(
+        r.server
+            .handlers()
+            .wait_idle_within(Duration::from_secs(10))
+            .await
+    );
+    assert_eq!(r.api.slow_finished.load(Ordering::SeqCst), 1);
 }
