@@ -1363,3 +1363,27 @@ async fn a_client_that_disconnects_does_not_cancel_the_handler() {
     );
     assert_eq!(r.api.slow_finished.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn a_configured_certificate_must_have_an_ecdsa_key() {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let settings = TlsSettings {
+        identity: Some(Identity {
+            cert_pem: cert.pem(),
+            key_pem: Secret::new(key.serialize_pem().into_bytes()),
+        }),
+        mutual: None,
+    };
+    let err = RunningServer::start(
+        config(Transport::Tls(settings)),
+        Arc::new(TestApi::default()),
+        health::always_ready(),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("ECDSA"), "{err}");
+}

@@ -44,7 +44,7 @@ pub struct TlsSettings {
 pub struct Identity {
     /// PEM certificate chain, leaf first.
     pub cert_pem: String,
-    /// PEM private key (PKCS#8, ECDSA recommended).
+    /// PEM private key (ECDSA P-256 or P-384; anything else is refused at start).
     pub key_pem: Secret,
 }
 

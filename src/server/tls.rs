@@ -24,6 +24,9 @@ pub enum ServerTlsError {
     /// Generating the default certificate failed.
     #[error(transparent)]
     Generate(#[from] PkiError),
+    /// The configured key is not an ECDSA key.
+    #[error("server key must be ECDSA (P-256 or P-384), got {0}")]
+    NotEcdsa(String),
     /// A client-certificate fingerprint in the mapping is not 64 lower-case hex digits.
     #[error("mutual TLS: fingerprint {0:?} is not a lower-case hex SHA-256 (64 digits)")]
     Fingerprint(String),
@@ -67,6 +70,14 @@ pub(crate) fn build(settings: &TlsSettings) -> Result<ServerTls, ServerTlsError>
     let key_text = String::from_utf8_lossy(identity.key_pem.expose()).into_owned();
     let chain = certs("server certificate", &identity.cert_pem)?;
     let private = key("server key", &key_text)?;
+    let algorithm = provider()
+        .key_provider
+        .load_private_key(private.clone_key())
+        .map_err(TlsConfigError::from)?
+        .algorithm();
+    if algorithm != rustls::SignatureAlgorithm::ECDSA {
+        return Err(ServerTlsError::NotEcdsa(format!("{algorithm:?}")));
+    }
     let builder = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(TlsConfigError::from)?;
