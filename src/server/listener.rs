@@ -65,7 +65,8 @@ pub struct ShutdownReport {
     pub handlers_running: usize,
 }
 
-/// A started server.
+/// A started server. Keep it for as long as the server should run: dropping it stops accepting and
+/// closes connections gracefully, without waiting (use [`RunningServer::shutdown`] to wait).
 pub struct RunningServer {
     local_addr: SocketAddr,
     generated: Option<Pki>,

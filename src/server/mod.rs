@@ -26,16 +26,19 @@
 //! ```no_run
 //! # use std::sync::Arc;
 //! # use qrbridge::server::*;
-//! # async fn run<G: WalletApi>(gateway: Arc<G>) -> Result<(), ServerError> {
+//! # async fn run<G: WalletApi>(gateway: Arc<G>) -> Result<(), Box<dyn std::error::Error>> {
 //! let config = ServerConfig {
-//!     listen: "127.0.0.1:8443".parse().map_err(|_| ServerError::Limits("addr".into()))?,
+//!     listen: "127.0.0.1:8443".parse()?,
 //!     transport: Transport::Tls(TlsSettings::default()), // generated ECDSA certificate
 //!     limits: Limits::default(),
 //!     auth: auth::AuthConfig::off("demo-wallet"),        // demo only: say so in the banner
 //! };
 //! let server = RunningServer::start(config, gateway, health::always_ready()).await?;
-//! // ... on SIGTERM:
+//! let handlers = server.handlers();
+//! // ... on SIGTERM: stop accepting, let requests in flight finish (10 s at most) ...
 //! let report = server.shutdown(std::time::Duration::from_secs(10)).await;
+//! // ... then let handler tasks that outlived their requests finish before closing the journal.
+//! handlers.wait_idle().await;
 //! # let _ = report;
 //! # Ok(()) }
 //! ```
