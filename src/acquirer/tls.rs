@@ -28,11 +28,14 @@ pub enum TlsConfigError {
     Verifier(#[from] rustls::server::VerifierBuilderError),
 }
 
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn certs(what: &'static str, pem: &str) -> Result<Vec<CertificateDer<'static>>, TlsConfigError> {
+pub(crate) fn certs(
+    what: &'static str,
+    pem: &str,
+) -> Result<Vec<CertificateDer<'static>>, TlsConfigError> {
     let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| TlsConfigError::Pem {
@@ -48,14 +51,14 @@ fn certs(what: &'static str, pem: &str) -> Result<Vec<CertificateDer<'static>>, 
     Ok(certs)
 }
 
-fn key(what: &'static str, pem: &str) -> Result<PrivateKeyDer<'static>, TlsConfigError> {
+pub(crate) fn key(what: &'static str, pem: &str) -> Result<PrivateKeyDer<'static>, TlsConfigError> {
     PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|e| TlsConfigError::Pem {
         what,
         reason: e.to_string(),
     })
 }
 
-fn roots(ca_pem: &str) -> Result<RootCertStore, TlsConfigError> {
+pub(crate) fn roots(ca_pem: &str) -> Result<RootCertStore, TlsConfigError> {
     let mut roots = RootCertStore::empty();
     for c in certs("CA certificate", ca_pem)? {
         roots.add(c)?;

@@ -1,0 +1,69 @@
+//! The wallet's side of the scheme, for the wallet CLI, integrators' tests and ours: sign a request,
+//! verify a response, make an Ed25519 key.
+
+use ring::{hmac, rand, signature::Ed25519KeyPair};
+
+use super::canonical::{Direction, canonical_string};
+use super::header::{Algorithm, SignatureHeader};
+use super::{AuthFault, Secret};
+
+/// A fresh Ed25519 key pair as PKCS#8 (for the demo and tests).
+pub fn generate_ed25519_pkcs8() -> Option<Secret> {
+    Ed25519KeyPair::generate_pkcs8(&rand::SystemRandom::new())
+        .ok()
+        .map(|d| Secret::new(d.as_ref().to_vec()))
+}
+
+/// Signs a request the way a wallet must (for the wallet CLI and tests): the `signature` header
+/// value for an HMAC-SHA256 key; send it with `client-id` and `request-time` set to the same values.
+pub fn sign_request_hmac(
+    key: &Secret,
+    key_version: u32,
+    method: &str,
+    path: &str,
+    client_id: &str,
+    request_time: &str,
+    body: &[u8],
+) -> String {
+    let k = hmac::Key::new(hmac::HMAC_SHA256, key.expose());
+    let message = canonical_string(
+        Direction::Request,
+        method,
+        path,
+        client_id,
+        request_time,
+        body,
+    );
+    SignatureHeader {
+        algorithm: Algorithm::HmacSha256,
+        key_version,
+        signature: hmac::sign(&k, message.as_bytes()).as_ref().to_vec(),
+    }
+    .format()
+}
+
+/// Verifies a response signature with an HMAC key the way a wallet must (wallet CLI and tests).
+pub fn verify_response_hmac(
+    key: &Secret,
+    method: &str,
+    path: &str,
+    client_id: &str,
+    response_time: &str,
+    signature: &str,
+    body: &[u8],
+) -> Result<(), AuthFault> {
+    let header = SignatureHeader::parse(signature)?;
+    if header.algorithm != Algorithm::HmacSha256 {
+        return Err(AuthFault::Mismatch);
+    }
+    let k = hmac::Key::new(hmac::HMAC_SHA256, key.expose());
+    let message = canonical_string(
+        Direction::Response,
+        method,
+        path,
+        client_id,
+        response_time,
+        body,
+    );
+    hmac::verify(&k, message.as_bytes(), &header.signature).map_err(|_| AuthFault::Mismatch)
+}

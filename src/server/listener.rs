@@ -1,0 +1,351 @@
+//! The listener: bind, accept (at most `max_connections` at once), TLS handshake (bounded by the
+//! header-read timeout), serve HTTP/1.1 or HTTP/2 (hyper-util's auto builder) and shut down
+//! gracefully: stop accepting, let in-flight requests finish within a grace period, then drop the
+//! remaining connections. Handler tasks are never aborted; the gateway awaits them.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_rustls::TlsAcceptor;
+
+use super::api::WalletApi;
+use super::auth::{AuthConfigError, Authenticator};
+use super::config::{Limits, ServerConfig, Transport};
+use super::health::Readiness;
+use super::inflight::InFlight;
+use super::router::{self, Shared};
+use super::tls::{self, PeerIdentity, ServerTlsError};
+use crate::acquirer::pki::Pki;
+
+/// The server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// Plaintext asked for on an address that is not loopback.
+    #[error(
+        "refusing plaintext HTTP on {0}: plaintext is allowed only on a loopback address \
+         (127.0.0.0/8 or ::1); configure TLS for anything else"
+    )]
+    PlaintextNotLoopback(SocketAddr),
+    /// Binding failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// TLS material unusable.
+    #[error("TLS: {0}")]
+    Tls(#[from] ServerTlsError),
+    /// Authentication settings unusable.
+    #[error("authentication: {0}")]
+    Auth(#[from] AuthConfigError),
+    /// A limit is out of range.
+    #[error("limits: {0}")]
+    Limits(String),
+}
+
+/// What a graceful shutdown achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Every connection finished its in-flight requests within the grace period.
+    pub drained: bool,
+    /// Connections dropped at the end of the grace period.
+    pub connections_dropped: usize,
+    /// Handler tasks still running (they go on; await [`RunningServer::handlers`]).
+    pub handlers_running: usize,
+}
+
+/// A started server. Keep it for as long as the server should run: dropping it stops accepting and
+/// closes connections gracefully, without waiting (use [`RunningServer::shutdown`] to wait).
+pub struct RunningServer {
+    local_addr: SocketAddr,
+    generated: Option<Pki>,
+    stop: watch::Sender<bool>,
+    accept: JoinHandle<JoinSet<()>>,
+    handlers: InFlight,
+    connections: InFlight,
+}
+
+impl std::fmt::Debug for RunningServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningServer")
+            .field("local_addr", &self.local_addr)
+            .field("connections", &self.connections.count())
+            .field("handlers", &self.handlers.count())
+            .finish()
+    }
+}
+
+fn check(limits: &Limits) -> Result<(), ServerError> {
+    let bad = |s: &str| Err(ServerError::Limits(s.to_owned()));
+    if limits.max_header_bytes < 8192 {
+        return bad("max_header_bytes must be at least 8192");
+    }
+    if u32::try_from(limits.max_header_bytes).is_err() {
+        return bad("max_header_bytes must fit in 32 bits");
+    }
+    if limits.max_headers == 0 || limits.max_connections == 0 || limits.max_concurrent_streams == 0
+    {
+        return bad("max_headers, max_connections and max_concurrent_streams must be at least 1");
+    }
+    if limits.max_body_bytes == 0 {
+        return bad("max_body_bytes must be at least 1");
+    }
+    let day = Duration::from_secs(86_400);
+    for t in [limits.request_timeout, limits.header_read_timeout] {
+        if t.is_zero() || t > day {
+            return bad("timeouts must be positive and at most a day");
+        }
+    }
+    Ok(())
+}
+
+impl RunningServer {
+    /// Binds and starts serving `api`. Plaintext only on loopback; TLS 1.3 otherwise.
+    pub async fn start<A: WalletApi>(
+        config: ServerConfig,
+        api: Arc<A>,
+        readiness: Readiness,
+    ) -> Result<RunningServer, ServerError> {
+        check(&config.limits)?;
+        let (acceptor, generated, clients) = match &config.transport {
+            Transport::PlaintextLoopback => {
+                if !config.listen.ip().is_loopback() {
+                    return Err(ServerError::PlaintextNotLoopback(config.listen));
+                }
+                (None, None, None)
+            }
+            Transport::Tls(settings) => {
+                let built = tls::build(settings)?;
+                (
+                    Some(TlsAcceptor::from(built.config)),
+                    built.generated,
+                    built.clients,
+                )
+            }
+        };
+        let auth = Authenticator::new(config.auth)?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        let local_addr = listener.local_addr().map_err(|source| ServerError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+
+        let (stop, stopping) = watch::channel(false);
+        let handlers = InFlight::new();
+        let connections = InFlight::new();
+        let limits = config.limits;
+        let shared = Arc::new(Shared {
+            api,
+            auth,
+            limits,
+            readiness,
+            stopping: stopping.clone(),
+            handlers: handlers.clone(),
+        });
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            .max_buf_size(limits.max_header_bytes)
+            .max_headers(limits.max_headers);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+            .max_concurrent_streams(limits.max_concurrent_streams)
+            .keep_alive_interval(Duration::from_secs(30))
+            .keep_alive_timeout(Duration::from_secs(10));
+        let accept = tokio::spawn(accept_loop(AcceptState {
+            listener,
+            acceptor,
+            clients: clients.map(Arc::new),
+            shared,
+            builder: Arc::new(builder),
+            stopping,
+            slots: Arc::new(Semaphore::new(limits.max_connections)),
+            connections: connections.clone(),
+            handshake_timeout: limits.header_read_timeout,
+        }));
+        Ok(RunningServer {
+            local_addr,
+            generated,
+            stop,
+            accept,
+            handlers,
+            connections,
+        })
+    }
+
+    /// The bound address (the real port when `:0` was asked).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The private CA and certificates generated at start when TLS had no configured identity
+    /// (`ca_cert` is what clients must trust).
+    pub fn generated_pki(&self) -> Option<&Pki> {
+        self.generated.as_ref()
+    }
+
+    /// Handler tasks in flight. After [`RunningServer::shutdown`], the gateway awaits
+    /// `handlers().wait_idle()` before closing its journal.
+    pub fn handlers(&self) -> InFlight {
+        self.handlers.clone()
+    }
+
+    /// Open connections now.
+    pub fn open_connections(&self) -> usize {
+        self.connections.count()
+    }
+
+    /// Stops accepting, asks every connection to finish (HTTP/1.1: after the current response;
+    /// HTTP/2: GOAWAY, open streams complete), waits up to `grace`, then drops what is left.
+    pub async fn shutdown(self, grace: Duration) -> ShutdownReport {
+        let _ = self.stop.send(true);
+        let mut tasks = self.accept.await.unwrap_or_default();
+        let drained =
+            tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} })
+                .await
+                .is_ok();
+        let connections_dropped = tasks.len();
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
+        ShutdownReport {
+            drained,
+            connections_dropped,
+            handlers_running: self.handlers.count(),
+        }
+    }
+}
+
+struct AcceptState<A> {
+    listener: TcpListener,
+    acceptor: Option<TlsAcceptor>,
+    clients: Option<Arc<std::collections::BTreeMap<String, String>>>,
+    shared: Arc<Shared<A>>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    stopping: watch::Receiver<bool>,
+    slots: Arc<Semaphore>,
+    connections: InFlight,
+    handshake_timeout: Duration,
+}
+
+async fn accept_loop<A: WalletApi>(mut s: AcceptState<A>) -> JoinSet<()> {
+    let mut tasks = JoinSet::new();
+    loop {
+        while tasks.try_join_next().is_some() {}
+        let permit = tokio::select! {
+            () = stopped(&mut s.stopping) => break,
+            p = s.slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+        };
+        let (tcp, _peer) = tokio::select! {
+            () = stopped(&mut s.stopping) => break,
+            r = s.listener.accept() => match r {
+                Ok(pair) => pair,
+                Err(e) => {
+                    log::warn!("accept: {e}");
+                    // EMFILE and friends: back off instead of spinning.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let shared = s.shared.clone();
+        let builder = s.builder.clone();
+        let stopping = s.stopping.clone();
+        let counted = s.connections.enter();
+        let acceptor = s.acceptor.clone();
+        let clients = s.clients.clone();
+        let handshake_timeout = s.handshake_timeout;
+        tasks.spawn(async move {
+            let _slot = permit;
+            let _counted = counted;
+            match acceptor {
+                None => {
+                    serve(
+                        TokioIo::new(tcp),
+                        PeerIdentity::None,
+                        shared,
+                        builder,
+                        stopping,
+                    )
+                    .await
+                }
+                Some(acceptor) => {
+                    let tls =
+                        match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+                            Ok(Ok(tls)) => tls,
+                            Ok(Err(e)) => {
+                                log::debug!("TLS handshake refused: {e}");
+                                return;
+                            }
+                            Err(_) => return,
+                        };
+                    let peer =
+                        tls::peer_identity(clients.as_deref(), tls.get_ref().1.peer_certificates());
+                    serve(TokioIo::new(tls), peer, shared, builder, stopping).await;
+                }
+            }
+        });
+    }
+    tasks
+}
+
+async fn serve<A, I>(
+    io: TokioIo<I>,
+    peer: PeerIdentity,
+    shared: Arc<Shared<A>>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    mut stopping: watch::Receiver<bool>,
+) where
+    A: WalletApi,
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let peer = Arc::new(peer);
+    let service = service_fn(move |req| {
+        let shared = shared.clone();
+        let peer = peer.clone();
+        async move { Ok::<_, Infallible>(router::handle(shared, peer, req).await) }
+    });
+    let conn = builder.serve_connection(io, service);
+    tokio::pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => {
+            if let Err(e) = r {
+                log::debug!("connection: {e}");
+            }
+        }
+        () = stopped(&mut stopping) => {
+            conn.as_mut().graceful_shutdown();
+            if let Err(e) = conn.await {
+                log::debug!("connection during shutdown: {e}");
+            }
+        }
+    }
+}
+
+/// Resolves once shutdown was asked for (the watch guard is dropped before returning).
+async fn stopped(rx: &mut watch::Receiver<bool>) {
+    if rx.wait_for(|stop| *stop).await.is_err() {
+        // The sender is gone: the server handle was dropped, which also means stop.
+    }
+}
