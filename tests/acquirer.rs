@@ -821,7 +821,17 @@ fn attempts_that_could_not_be_sent_do_not_use_up_the_reversal_bound() {
             panic!("{outcome:?}")
         };
         let id = u.reversal.unwrap();
-        // The acquirer goes away while the 0400 waits for its answer.
+        // The acquirer goes away while the 0400 waits for its answer. Wait until the simulator has
+        // really received (and dropped) the 0400 first: on a loaded machine stopping too early left
+        // the 0400 unsent, so the repeat was rightly another 0400, not a 0401 (a flaky failure).
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while f.sim.stats().dropped_reversals == 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the 0400 never reached the simulator"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let addr = f.sim.addr();
         f.sim.stop().await;
         let r = f
