@@ -94,7 +94,7 @@ impl EcbHttps {
         })
     }
 
-    /// Sets the time limit for one fetch (default [`DEFAULT_TIMEOUT`]).
+    /// Sets the time limit for one fetch (default 10 s).
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
