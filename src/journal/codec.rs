@@ -59,10 +59,10 @@ pub(crate) fn decode<T: DeserializeOwned>(
 
 /// A key for messages: printable ASCII as is, anything else as hex.
 pub(crate) fn key_text(key: &[u8]) -> String {
-    if key.len() == 16 {
-        if let Ok(u) = uuid::Uuid::from_slice(key) {
-            return u.hyphenated().to_string();
-        }
+    if key.len() == 16
+        && let Ok(u) = uuid::Uuid::from_slice(key)
+    {
+        return u.hyphenated().to_string();
     }
     if key.iter().all(|b| (0x20..0x7f).contains(b)) {
         String::from_utf8_lossy(key).into_owned()

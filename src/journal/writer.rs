@@ -192,11 +192,11 @@ fn commit_batch(
         let mut t = Tables::open(&txn)?;
         for op in ops {
             let result = t.apply(op, ctx);
-            if let Err(e) = &result {
-                if e.is_unavailable() {
-                    // The transaction may hold half an op: drop it all.
-                    return Err(e.clone());
-                }
+            if let Err(e) = &result
+                && e.is_unavailable()
+            {
+                // The transaction may hold half an op: drop it all.
+                return Err(e.clone());
             }
             results.push(result);
         }
