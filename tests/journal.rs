@@ -518,6 +518,40 @@ fn payment_ids_are_distinct_uuid_v7() {
     });
 }
 
+#[test]
+fn without_group_commit_every_write_is_its_own_commit() {
+    let dir = TempDir::new("stats");
+    let single = Arc::new(
+        RedbJournal::open(JournalConfig {
+            max_batch: 1,
+            ..JournalConfig::new(dir.0.join("single.redb"))
+        })
+        .unwrap(),
+    );
+    let grouped = Arc::new(open(&dir.0.join("grouped.redb")));
+    rt().block_on(async {
+        for j in [&single, &grouped] {
+            let tasks: Vec<_> = (0..20)
+                .map(|i| {
+                    let j = Arc::clone(j);
+                    tokio::spawn(async move {
+                        j.record_intent(new_payment("w1", &format!("s{i}"))).await
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap().unwrap();
+            }
+        }
+    });
+    let s = single.stats();
+    assert_eq!((s.writes, s.commits, s.largest_batch), (20, 20, 1));
+    let g = grouped.stats();
+    assert_eq!(g.writes, 20);
+    assert!((1..=20).contains(&g.commits), "{g:?}");
+    assert_eq!(g.failed_batches, 0);
+}
+
 // ---- refunds ------------------------------------------------------------------------------
 
 #[test]

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Sender};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -65,9 +66,23 @@ impl std::fmt::Debug for JournalConfig {
     }
 }
 
+/// What the writer has done since the journal was opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JournalStats {
+    /// Writes committed (acknowledged), including refused ones (a refusal is an answer too).
+    pub writes: u64,
+    /// Durable transactions committed: `writes / commits` is the mean group size.
+    pub commits: u64,
+    /// Batches that failed to commit (every write in them was answered with the error).
+    pub failed_batches: u64,
+    /// The most writes committed in one transaction.
+    pub largest_batch: u64,
+}
+
 /// The embedded journal on redb.
 pub struct RedbJournal {
     db: Arc<Database>,
+    counters: Arc<writer::Counters>,
     path: PathBuf,
     tx: Option<Sender<Request>>,
     writer: Option<JoinHandle<()>>,
@@ -116,10 +131,12 @@ impl RedbJournal {
         let db = Arc::new(db);
         let (tx, rx) = mpsc::channel();
         let writer_db = Arc::clone(&db);
+        let counters = Arc::new(writer::Counters::default());
         let writer_config = WriterConfig {
             max_batch: config.max_batch,
             retention: config.idempotency_retention,
             clock: config.clock,
+            counters: Arc::clone(&counters),
         };
         let writer = std::thread::Builder::new()
             .name("journal-writer".to_owned())
@@ -127,6 +144,7 @@ impl RedbJournal {
             .map_err(|e| JournalError::storage("start writer thread", e))?;
         Ok(RedbJournal {
             db,
+            counters,
             path: config.path,
             tx: Some(tx),
             writer: Some(writer),
@@ -136,6 +154,17 @@ impl RedbJournal {
     /// The file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The writer's counters.
+    pub fn stats(&self) -> JournalStats {
+        let c = &self.counters;
+        JournalStats {
+            writes: c.writes.load(Ordering::Relaxed),
+            commits: c.commits.load(Ordering::Relaxed),
+            failed_batches: c.failed_batches.load(Ordering::Relaxed),
+            largest_batch: c.largest_batch.load(Ordering::Relaxed),
+        }
     }
 
     /// Stops the writer after the queued writes and releases the file.
@@ -246,7 +275,10 @@ impl Snapshot {
             Some(g) => g.value().to_vec(),
             None => return Ok(None),
         };
-        self.record(records, kind, &id)
+        // An index entry without its record is damage, not absence.
+        self.record(records, kind, &id)?
+            .map(Some)
+            .ok_or_else(|| corrupt_key(kind, &id))
     }
 
     /// A payment.

@@ -66,7 +66,9 @@ mod reversal;
 mod writer;
 
 pub use codec::RECORD_VERSION;
-pub use embedded::{FORMAT_VERSION, JournalConfig, PURGE_LIMIT, RedbJournal, Snapshot};
+pub use embedded::{
+    FORMAT_VERSION, JournalConfig, JournalStats, PURGE_LIMIT, RedbJournal, Snapshot,
+};
 pub use error::{JournalError, RecordKind};
 pub use idempotency::{Begin, BodyHash, IdempotencyKey, RequestKind, StoredResponse};
 pub use ids::{CustomerId, PaymentId, RefundId};

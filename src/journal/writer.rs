@@ -13,6 +13,7 @@
 //! ones, which is what serialises concurrent refunds and concurrent idempotency `begin`s.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::time::{Duration, SystemTime};
 
@@ -127,6 +128,16 @@ pub(crate) struct WriterConfig {
     pub(crate) max_batch: usize,
     pub(crate) retention: Duration,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) counters: Arc<Counters>,
+}
+
+/// The writer's counters (read through `RedbJournal::stats`).
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) writes: AtomicU64,
+    pub(crate) commits: AtomicU64,
+    pub(crate) failed_batches: AtomicU64,
+    pub(crate) largest_batch: AtomicU64,
 }
 
 /// The writer loop; returns when every sender is gone and the queue is drained.
@@ -151,13 +162,22 @@ pub(crate) fn run(db: Arc<Database>, rx: Receiver<Request>, config: WriterConfig
         };
         let (ops, replies): (Vec<Op>, Vec<Reply>) =
             batch.drain(..).map(|r| (r.op, r.reply)).unzip();
+        let n = u64::try_from(replies.len()).unwrap_or(u64::MAX);
         match commit_batch(&db, ops, &mut ctx) {
             Ok(results) => {
+                let c = &config.counters;
+                c.writes.fetch_add(n, Ordering::Relaxed);
+                c.commits.fetch_add(1, Ordering::Relaxed);
+                c.largest_batch.fetch_max(n, Ordering::Relaxed);
                 for (reply, result) in replies.into_iter().zip(results) {
                     reply.send(result);
                 }
             }
             Err(e) => {
+                config
+                    .counters
+                    .failed_batches
+                    .fetch_add(1, Ordering::Relaxed);
                 log::error!(
                     "journal: batch of {} writes not committed: {e}",
                     replies.len()
