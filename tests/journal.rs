@@ -499,6 +499,16 @@ fn the_customer_id_never_shows_in_debug_output() {
     });
 }
 
+#[cfg(unix)]
+#[test]
+fn a_new_journal_file_is_private_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("perm");
+    drop(open(&dir.file()));
+    let mode = std::fs::metadata(dir.file()).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+}
+
 #[test]
 fn payment_ids_are_distinct_uuid_v7() {
     let dir = TempDir::new("ids");

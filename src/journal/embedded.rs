@@ -101,6 +101,7 @@ impl RedbJournal {
     /// an unknown format version. redb recovers an interrupted file on open (its commit protocol
     /// never exposes a half-written transaction).
     pub fn open(config: JournalConfig) -> Result<Self, JournalError> {
+        create_private(&config.path)?;
         let db = Database::create(&config.path).map_err(|e| JournalError::storage("open", e))?;
         let txn = db
             .begin_write()
@@ -411,6 +412,20 @@ impl Snapshot {
             }
         }
         Ok(out)
+    }
+}
+
+/// Creates the file readable and writable by its owner only (it holds payer identifiers); an
+/// existing file is left as it is.
+fn create_private(path: &Path) -> Result<(), JournalError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(JournalError::storage("create file", e)),
     }
 }
 
