@@ -1307,6 +1307,183 @@ fn the_reversal_store_can_be_called_from_runtime_tasks() {
     assert_eq!(unique.len(), 8);
 }
 
+// ---- with the acquirer link ---------------------------------------------------------------
+
+/// The pipeline's journal calls around a timed-out authorisation, with the journal as the link's
+/// reversal store: intent → sent → unknown → reversing → reversed, and the reversal's history
+/// durable across a reopen.
+#[test]
+fn a_timed_out_payment_is_reversed_through_the_durable_queue() {
+    use qrbridge::acquirer::link::{Link, LinkConfig, Outcome, Timers};
+    use qrbridge::acquirer::message::{Kind, PrivateData, Purchase, Terminal};
+    use qrbridge::acquirer::pki::Pki;
+    use qrbridge::acquirer::reversal::RetryPolicy;
+    use qrbridge::acquirer::sim::{Behaviour, SimConfig, Simulator, Status};
+    use qrbridge::acquirer::tls;
+
+    let dir = TempDir::new("link");
+    let journal = Arc::new(open(&dir.file()));
+    let (payment_id, reversal_id) = rt().block_on(async {
+        tokio::time::timeout(Duration::from_secs(60), async {
+            let pki = Pki::generate(&["localhost"], "qrbridge-test").unwrap();
+            let server =
+                tls::server_config(&pki.ca_cert, &pki.server_cert, &pki.server_key).unwrap();
+            let mut sim_config = SimConfig::default();
+            sim_config
+                .by_amount
+                .insert("10000".to_owned(), Behaviour::NeverAnswer);
+            let sim = Simulator::start("127.0.0.1:0".parse().unwrap(), server, sim_config)
+                .await
+                .unwrap();
+            let client =
+                tls::client_config(&pki.ca_cert, &pki.client_cert, &pki.client_key).unwrap();
+            let mut config = LinkConfig::new(
+                sim.addr().to_string(),
+                "localhost",
+                client,
+                Terminal {
+                    acquiring_institution: "12345678".to_owned(),
+                    terminal_id: "QRB00001".to_owned(),
+                },
+            );
+            config.timers = Timers {
+                connect: Duration::from_secs(5),
+                sign_on: Duration::from_secs(5),
+                request: Duration::from_secs(10),
+                echo_idle: Duration::from_secs(30),
+                reconnect_min: Duration::from_millis(20),
+                reconnect_max: Duration::from_millis(200),
+            };
+            config.reversal = RetryPolicy {
+                answer_timeout: Duration::from_millis(400),
+                first_backoff: Duration::from_millis(20),
+                max_backoff: Duration::from_millis(100),
+                max_attempts: 5,
+            };
+            let link = Link::start(config, journal.clone()).unwrap();
+            link.ready(Duration::from_secs(10)).await.unwrap();
+
+            let p = journal
+                .record_intent(new_payment("w1", "timeout"))
+                .await
+                .unwrap();
+            let p = journal
+                .update_payment(
+                    p.id,
+                    PaymentEvent::Sent {
+                        acquirer: AcquirerData::default(),
+                    },
+                )
+                .await
+                .unwrap();
+            let purchase = Purchase {
+                kind: Kind::Purchase,
+                amount: p.quote.merchant_amount.minor(),
+                currency: p.quote.merchant_amount.currency(),
+                billing: None,
+                merchant_id: p.routing.merchant_id.clone(),
+                mcc: "5812".to_owned(),
+                merchant_name: "Hawker".to_owned(),
+                merchant_city: "Singapore".to_owned(),
+                merchant_country: "SG".to_owned(),
+                private: PrivateData::default(),
+            };
+            let outcome = link
+                .authorise_within(&purchase, Duration::from_millis(300))
+                .await
+                .unwrap();
+            let Outcome::Unknown(u) = outcome else {
+                panic!("{outcome:?}")
+            };
+            let reversal = u
+                .reversal
+                .expect("the link queued a reversal in the journal");
+            let p = journal
+                .update_payment(
+                    p.id,
+                    PaymentEvent::Unknown {
+                        cause: "timeout".to_owned(),
+                        acquirer: AcquirerData {
+                            stan: Some(u.stan.to_string()),
+                            ..AcquirerData::default()
+                        },
+                    },
+                )
+                .await
+                .unwrap();
+            journal
+                .update_payment(
+                    p.id,
+                    PaymentEvent::Reversing {
+                        reversal_id: Some(reversal.0),
+                    },
+                )
+                .await
+                .unwrap();
+            // The queue entry is durable and visible to recovery while it is pending or after.
+            let record = loop {
+                let r = journal.get(reversal).unwrap().expect("queued");
+                if r.state != ReversalState::Pending {
+                    break r;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            };
+            assert_eq!(
+                record.state,
+                ReversalState::Acknowledged { code: "00".into() }
+            );
+            assert_eq!(record.reversal.original_stan, u.stan.to_string());
+            assert_eq!(record.attempts[0].mti, "0400");
+            let ReversalState::Acknowledged { code } = record.state else {
+                unreachable!()
+            };
+            let p = journal
+                .update_payment(
+                    p.id,
+                    PaymentEvent::Reversed {
+                        response_code: code,
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(p.state, PaymentState::Reversed);
+            assert_eq!(sim.ledger().entries[0].status, Status::Reversed);
+            drop(link);
+            (p.id, reversal)
+        })
+        .await
+        .expect("bounded")
+    });
+    // The link's tasks may still hold the journal for a moment; reopen from a fresh handle.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut journal = Some(journal);
+    let reopened = loop {
+        journal = match Arc::try_unwrap(journal.take().unwrap()) {
+            Ok(j) => {
+                j.close();
+                break open(&dir.file());
+            }
+            Err(arc) => Some(arc),
+        };
+        assert!(
+            Instant::now() < deadline,
+            "the link never released the journal"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let p = rt()
+        .block_on(reopened.payment(payment_id))
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.state, PaymentState::Reversed);
+    assert_eq!(p.reversal.unwrap().reversal_id, Some(reversal_id.0));
+    assert!(reopened.pending().unwrap().is_empty());
+    assert!(matches!(
+        reopened.get(reversal_id).unwrap().unwrap().state,
+        ReversalState::Acknowledged { .. }
+    ));
+}
+
 // ---- crash test ---------------------------------------------------------------------------
 
 const CRASH_ENV: &str = "QRBRIDGE_JOURNAL_CRASH_FILE";
