@@ -49,6 +49,7 @@ fn payment(request: String) -> NewPayment {
             scheme: "SG.PAYNOW".to_owned(),
             qr_reference: None,
         },
+        limits: qrbridge::journal::DailyLimits::default(),
     }
 }
 

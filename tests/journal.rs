@@ -98,6 +98,7 @@ fn new_payment(client: &str, request: &str) -> NewPayment {
             scheme: "SG.PAYNOW".to_owned(),
             qr_reference: Some("INV-42".to_owned()),
         },
+        limits: DailyLimits::default(),
     }
 }
 
@@ -560,6 +561,170 @@ fn without_group_commit_every_write_is_its_own_commit() {
     assert_eq!(g.writes, 20);
     assert!((1..=20).contains(&g.commits), "{g:?}");
     assert_eq!(g.failed_batches, 0);
+}
+
+fn limited(request: &str, customer: &str, limits: DailyLimits) -> NewPayment {
+    NewPayment {
+        customer: CustomerId::new(customer),
+        limits,
+        ..new_payment("w1", request)
+    }
+}
+
+#[test]
+fn daily_limits_count_amount_and_give_back_what_did_not_move_money() {
+    let dir = TempDir::new("limits");
+    let start = SystemTime::UNIX_EPOCH + Duration::from_secs(20_000 * 86_400 + 3_600);
+    let clock = Arc::new(ManualClock::new(start));
+    let j = RedbJournal::open(JournalConfig {
+        clock: clock.clone(),
+        ..JournalConfig::new(dir.file())
+    })
+    .unwrap();
+    let alice = CustomerId::new("alice");
+    let sgd = cur("SGD");
+    rt().block_on(async {
+        // Each payment is SGD 100.00; at most 3 a day and SGD 250.00.
+        let three = DailyLimits {
+            max_count: Some(3),
+            max_amount: None,
+        };
+        let a1 = j
+            .record_intent(limited("a1", "alice", three))
+            .await
+            .unwrap();
+        let a2 = j
+            .record_intent(limited("a2", "alice", three))
+            .await
+            .unwrap();
+        j.record_intent(limited("a3", "alice", three))
+            .await
+            .unwrap();
+        let e = j
+            .record_intent(limited("a4", "alice", three))
+            .await
+            .unwrap_err();
+        assert!(e.is_limit_exceeded(), "{e}");
+        assert_eq!(
+            e,
+            JournalError::LimitExceeded {
+                limit: "count",
+                used: 3,
+                requested: 1,
+                max: 3
+            }
+        );
+        assert!(j.payment_by_request("w1", "a4").await.unwrap().is_none());
+        // Another customer is not affected.
+        j.record_intent(limited("b1", "bob", three)).await.unwrap();
+        assert_eq!(
+            j.daily_usage("w1", &alice, sgd, 20_000).await.unwrap(),
+            DailyUsage {
+                count: 3,
+                amount: 30_000
+            }
+        );
+
+        // A declined payment gives its share back; an approved one does not.
+        j.update_payment(a1.id, sent()).await.unwrap();
+        j.update_payment(
+            a1.id,
+            PaymentEvent::Declined {
+                acquirer: AcquirerData::default(),
+            },
+        )
+        .await
+        .unwrap();
+        j.update_payment(a2.id, sent()).await.unwrap();
+        j.update_payment(a2.id, approved()).await.unwrap();
+        assert_eq!(
+            j.daily_usage("w1", &alice, sgd, 20_000).await.unwrap(),
+            DailyUsage {
+                count: 2,
+                amount: 20_000
+            }
+        );
+        j.record_intent(limited("a4", "alice", three))
+            .await
+            .unwrap();
+
+        // The amount limit: 300.00 used, 250.00 allowed → refused (on a new day it fits).
+        let amount = DailyLimits {
+            max_count: None,
+            max_amount: Some(35_000),
+        };
+        let e = j
+            .record_intent(limited("a5", "alice", amount))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e,
+            JournalError::LimitExceeded {
+                limit: "amount",
+                used: 30_000,
+                requested: 10_000,
+                max: 35_000
+            }
+        );
+        clock.advance(Duration::from_secs(86_400));
+        j.record_intent(limited("a5", "alice", amount))
+            .await
+            .unwrap();
+        assert_eq!(
+            j.daily_usage("w1", &alice, sgd, 20_001).await.unwrap(),
+            DailyUsage {
+                count: 1,
+                amount: 10_000
+            }
+        );
+        // A payment of yesterday that fails now gives back yesterday's allowance.
+        let a3 = j.payment_by_request("w1", "a3").await.unwrap().unwrap();
+        j.update_payment(
+            a3.id,
+            PaymentEvent::NotSent {
+                reason: "link down".into(),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            j.daily_usage("w1", &alice, sgd, 20_000)
+                .await
+                .unwrap()
+                .count,
+            2
+        );
+        assert_eq!(utc_day(start), 20_000);
+    });
+}
+
+#[test]
+fn concurrent_payments_never_overshoot_a_daily_limit() {
+    let dir = TempDir::new("limits-race");
+    let j = Arc::new(open(&dir.file()));
+    rt().block_on(async {
+        let limits = DailyLimits {
+            max_count: Some(5),
+            max_amount: None,
+        };
+        let tasks: Vec<_> = (0..30)
+            .map(|i| {
+                let j = Arc::clone(&j);
+                tokio::spawn(async move {
+                    j.record_intent(limited(&format!("c{i}"), "carol", limits))
+                        .await
+                })
+            })
+            .collect();
+        let mut ok = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(_) => ok += 1,
+                Err(e) => assert!(e.is_limit_exceeded(), "{e}"),
+            }
+        }
+        assert_eq!(ok, 5);
+    });
 }
 
 // ---- refunds ------------------------------------------------------------------------------

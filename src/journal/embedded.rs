@@ -12,14 +12,15 @@ use redb::{Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableT
 
 use super::codec;
 use super::idempotency::{Begin, BodyHash, IdempotencyKey, StoredResponse};
-use super::ids::{PaymentId, RefundId};
-use super::payment::{NewPayment, Payment, PaymentEvent};
+use super::ids::{CustomerId, PaymentId, RefundId};
+use super::payment::{DailyUsage, NewPayment, Payment, PaymentEvent};
 use super::refund::{NewRefund, Refund, RefundEvent};
 use super::reversal::StoredReversal;
 use super::writer::{self, Done, Op, Reply, Request, WriterConfig};
 use super::{Journal, JournalError, JournalFuture, RecordKind, Unresolved};
 use crate::acquirer::reversal::ReversalRecord;
 use crate::fx::time::{Clock, SystemClock};
+use crate::money::Currency;
 
 /// The file format version this build writes (stored in the `meta` table as `format`).
 pub const FORMAT_VERSION: u64 = 1;
@@ -381,6 +382,26 @@ impl Snapshot {
             .is_some())
     }
 
+    /// What a customer used of their daily limits on `day` (see [`utc_day`](super::utc_day)) in
+    /// merchant `currency`.
+    pub fn daily_usage(
+        &self,
+        client_id: &str,
+        customer: &CustomerId,
+        currency: Currency,
+        day: u64,
+    ) -> Result<DailyUsage, JournalError> {
+        let key = writer::usage_key(client_id, customer.expose(), currency.code(), day)?;
+        match self
+            .table(writer::DAILY_USAGE)?
+            .get(key.as_slice())
+            .map_err(read_err("read daily usage"))?
+        {
+            Some(g) => codec::decode(RecordKind::Payment, &key, g.value()),
+            None => Ok(DailyUsage::default()),
+        }
+    }
+
     /// Everything recovery must act on, from the `open` index (not a scan of all records).
     pub fn unresolved(&self) -> Result<Unresolved, JournalError> {
         let mut out = Unresolved::default();
@@ -561,6 +582,19 @@ impl Journal for RedbJournal {
     fn refunds_of(&self, payment: PaymentId) -> JournalFuture<'_, Vec<Refund>> {
         Box::pin(std::future::ready(
             self.snapshot().and_then(|s| s.refunds_of(payment)),
+        ))
+    }
+
+    fn daily_usage<'a>(
+        &'a self,
+        client_id: &'a str,
+        customer: &'a CustomerId,
+        currency: Currency,
+        day: u64,
+    ) -> JournalFuture<'a, DailyUsage> {
+        Box::pin(std::future::ready(
+            self.snapshot()
+                .and_then(|s| s.daily_usage(client_id, customer, currency, day)),
         ))
     }
 

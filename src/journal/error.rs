@@ -92,6 +92,18 @@ pub enum JournalError {
         /// What is left to refund (original minus non-failed refunds), merchant minor units.
         remaining: u64,
     },
+    /// A daily limit of the customer would be exceeded (wallet result AMOUNT_EXCEED_LIMIT).
+    #[error("daily {limit} limit: {used} used + {requested} requested exceeds {max}")]
+    LimitExceeded {
+        /// `count` or `amount`.
+        limit: &'static str,
+        /// Already used today.
+        used: u64,
+        /// This payment's share (1 for count, its merchant minor units for amount).
+        requested: u64,
+        /// The limit.
+        max: u64,
+    },
     /// The idempotency record is not in flight (never begun, or already completed).
     #[error("request {key} is not in flight")]
     NotInFlight {
@@ -155,6 +167,11 @@ impl JournalError {
     /// The refund would exceed the payment's original amount (wallet result REFUND_AMOUNT_EXCEED).
     pub fn is_refund_exceeded(&self) -> bool {
         matches!(self, JournalError::RefundExceedsPayment { .. })
+    }
+
+    /// A customer's daily limit would be exceeded.
+    pub fn is_limit_exceeded(&self) -> bool {
+        matches!(self, JournalError::LimitExceeded { .. })
     }
 
     /// The record does not exist.

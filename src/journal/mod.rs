@@ -73,8 +73,8 @@ pub use error::{JournalError, RecordKind};
 pub use idempotency::{Begin, BodyHash, IdempotencyKey, RequestKind, StoredResponse};
 pub use ids::{CustomerId, PaymentId, RefundId};
 pub use payment::{
-    AcquirerData, NewPayment, Payment, PaymentEvent, PaymentState, QuoteSnapshot, ReversalLink,
-    ReversalPurpose, Routing, StateChange,
+    AcquirerData, DailyLimits, DailyUsage, NewPayment, Payment, PaymentEvent, PaymentState,
+    QuoteSnapshot, ReversalLink, ReversalPurpose, Routing, StateChange, utc_day,
 };
 pub use refund::{NewRefund, Refund, RefundEvent, RefundState, payer_share};
 
@@ -111,7 +111,8 @@ impl Unresolved {
 /// (an `Err` that is not `is_unavailable()`) changed nothing.
 pub trait Journal: Send + Sync + 'static {
     /// Records a payment intent (state QUOTED) before anything is sent. One payment per
-    /// (client id, request id): a second is [`JournalError::Duplicate`].
+    /// (client id, request id): a second is [`JournalError::Duplicate`]. The customer's daily
+    /// limits are checked and used in the same transaction ([`JournalError::LimitExceeded`]).
     fn record_intent(&self, new: NewPayment) -> JournalFuture<'_, Payment>;
     /// Applies a state-machine event to a payment.
     fn update_payment(&self, id: PaymentId, event: PaymentEvent) -> JournalFuture<'_, Payment>;
@@ -148,6 +149,14 @@ pub trait Journal: Send + Sync + 'static {
     ) -> JournalFuture<'a, Option<Refund>>;
     /// Every refund of a payment, oldest first.
     fn refunds_of(&self, payment: PaymentId) -> JournalFuture<'_, Vec<Refund>>;
+    /// What a customer used of their daily limits on a UTC day ([`utc_day`]).
+    fn daily_usage<'a>(
+        &'a self,
+        client_id: &'a str,
+        customer: &'a CustomerId,
+        currency: crate::money::Currency,
+        day: u64,
+    ) -> JournalFuture<'a, DailyUsage>;
     /// What recovery must act on.
     fn unresolved(&self) -> JournalFuture<'_, Unresolved>;
 }

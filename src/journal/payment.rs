@@ -208,6 +208,42 @@ pub struct NewPayment {
     pub quote: QuoteSnapshot,
     /// Where it goes.
     pub routing: Routing,
+    /// The customer's daily limits, checked in the same transaction that records the intent.
+    pub limits: DailyLimits,
+}
+
+/// Daily limits per (client, customer, merchant currency, UTC day). Checked atomically when the
+/// intent is recorded, so concurrent payments cannot overshoot them. A payment counts from its
+/// intent; it stops counting when it ends FAILED, REVERSED or CANCELLED (no money moved or it went
+/// back). Refunds do not give the allowance back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DailyLimits {
+    /// Most payments a day.
+    pub max_count: Option<u32>,
+    /// Most merchant-currency minor units a day.
+    pub max_amount: Option<u64>,
+}
+
+/// What a customer used on one day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DailyUsage {
+    /// Payments counted.
+    pub count: u32,
+    /// Their merchant amounts, minor units.
+    pub amount: u64,
+}
+
+/// The UTC day of `t`: days since 1970-01-01.
+pub fn utc_day(t: std::time::SystemTime) -> u64 {
+    super::unix_ms(t) / 86_400_000
+}
+
+/// Whether a payment in `state` still counts against its customer's daily limits.
+pub(crate) fn counts_against_limits(state: PaymentState) -> bool {
+    !matches!(
+        state,
+        PaymentState::Failed | PaymentState::Reversed | PaymentState::Cancelled
+    )
 }
 
 /// Why a reversal runs.

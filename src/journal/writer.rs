@@ -25,7 +25,9 @@ use super::idempotency::{
     Begin, BodyHash, IdempotencyKey, IdempotencyRecord, IdempotencyState, StoredResponse,
 };
 use super::ids::{PaymentId, RefundId};
-use super::payment::{NewPayment, Payment, PaymentEvent, PaymentState};
+use super::payment::{
+    DailyUsage, NewPayment, Payment, PaymentEvent, PaymentState, counts_against_limits,
+};
 use super::refund::{NewRefund, Refund, RefundEvent, RefundState, payer_share};
 use super::reversal::{StoredReversal, StoredState};
 use super::{JournalError, RecordKind};
@@ -52,6 +54,8 @@ pub(crate) const IDEMPOTENCY: TableDefinition<Bytes, Bytes> = TableDefinition::n
 /// completed-at ms (u64 big-endian) ‖ idempotency key → (): what retention purges, oldest first.
 pub(crate) const IDEMPOTENCY_EXPIRY: TableDefinition<Bytes, ()> =
     TableDefinition::new("idempotency_expiry");
+/// (client id, customer id, currency, UTC day) → daily usage.
+pub(crate) const DAILY_USAGE: TableDefinition<Bytes, Bytes> = TableDefinition::new("daily_usage");
 pub(crate) const META: TableDefinition<&'static str, u64> = TableDefinition::new("meta");
 
 pub(crate) const OPEN_PAYMENT: u8 = b'P';
@@ -60,6 +64,15 @@ pub(crate) const OPEN_REQUEST: u8 = b'I';
 pub(crate) const OPEN_REVERSAL: u8 = b'V';
 
 const NEXT_REVERSAL: &str = "next_reversal";
+
+pub(crate) fn usage_key(
+    client_id: &str,
+    customer: &str,
+    currency: &str,
+    day: u64,
+) -> Result<Vec<u8>, JournalError> {
+    composite(&[client_id, customer, currency, &day.to_string()])
+}
 
 pub(crate) fn open_key(tag: u8, rest: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(rest.len() + 1);
@@ -248,6 +261,7 @@ struct Tables<'t> {
     reversals: Table<'t, u64, Bytes>,
     idempotency: Table<'t, Bytes, Bytes>,
     expiry: Table<'t, Bytes, ()>,
+    usage: Table<'t, Bytes, Bytes>,
     meta: Table<'t, &'static str, u64>,
 }
 
@@ -268,6 +282,7 @@ impl<'t> Tables<'t> {
             reversals: txn.open_table(REVERSALS).map_err(o)?,
             idempotency: txn.open_table(IDEMPOTENCY).map_err(o)?,
             expiry: txn.open_table(IDEMPOTENCY_EXPIRY).map_err(o)?,
+            usage: txn.open_table(DAILY_USAGE).map_err(o)?,
             meta: meta_table(txn)?,
         })
     }
@@ -350,6 +365,37 @@ impl<'t> Tables<'t> {
                 key: format!("{}/{}", new.client_id, new.request_id),
             });
         }
+        let usage_key = usage_key(
+            &new.client_id,
+            new.customer.expose(),
+            new.quote.merchant_amount.currency().code(),
+            ctx.now_ms / 86_400_000,
+        )?;
+        let mut usage = self.load_usage(&usage_key)?;
+        let minor = new.quote.merchant_amount.minor();
+        if let Some(max) = new.limits.max_count
+            && usage.count >= max
+        {
+            return Err(JournalError::LimitExceeded {
+                limit: "count",
+                used: u64::from(usage.count),
+                requested: 1,
+                max: u64::from(max),
+            });
+        }
+        if let Some(max) = new.limits.max_amount
+            && usage.amount.saturating_add(minor) > max
+        {
+            return Err(JournalError::LimitExceeded {
+                limit: "amount",
+                used: usage.amount,
+                requested: minor,
+                max,
+            });
+        }
+        usage.count = usage.count.saturating_add(1);
+        usage.amount = usage.amount.saturating_add(minor);
+        let usage_bytes = codec::encode(RecordKind::Payment, &usage)?;
         let id = PaymentId::generate(ctx.now, ctx.rng)?;
         let payment = Payment::new(id, new, ctx.now_ms);
         // Encode before the first write, so a refusal leaves nothing behind.
@@ -364,7 +410,17 @@ impl<'t> Tables<'t> {
         self.open
             .insert(open_key(OPEN_PAYMENT, &key).as_slice(), ())
             .map_err(st("write open"))?;
+        self.usage
+            .insert(usage_key.as_slice(), usage_bytes.as_slice())
+            .map_err(st("write daily usage"))?;
         Ok(payment)
+    }
+
+    fn load_usage(&self, key: &[u8]) -> Result<DailyUsage, JournalError> {
+        match self.usage.get(key).map_err(st("read daily usage"))? {
+            Some(g) => codec::decode(RecordKind::Payment, key, g.value()),
+            None => Ok(DailyUsage::default()),
+        }
     }
 
     fn payment_event(
@@ -373,8 +429,31 @@ impl<'t> Tables<'t> {
         event: PaymentEvent,
         ctx: &Ctx<'_>,
     ) -> Result<Payment, JournalError> {
-        let next = self.load_payment(id)?.apply(event, ctx.now_ms)?;
+        let before = self.load_payment(id)?;
+        let next = before.apply(event, ctx.now_ms)?;
+        // A payment that ends without moving money gives its share of the daily limits back.
+        let release = if counts_against_limits(before.state) && !counts_against_limits(next.state) {
+            let key = usage_key(
+                &next.client_id,
+                next.customer.expose(),
+                next.quote.merchant_amount.currency().code(),
+                next.created_at_ms / 86_400_000,
+            )?;
+            let mut usage = self.load_usage(&key)?;
+            usage.count = usage.count.saturating_sub(1);
+            usage.amount = usage
+                .amount
+                .saturating_sub(next.quote.merchant_amount.minor());
+            Some((key, codec::encode(RecordKind::Payment, &usage)?))
+        } else {
+            None
+        };
         self.store_payment(&next)?;
+        if let Some((key, bytes)) = release {
+            self.usage
+                .insert(key.as_slice(), bytes.as_slice())
+                .map_err(st("write daily usage"))?;
+        }
         Ok(next)
     }
 
