@@ -205,6 +205,41 @@ pub fn payer_share(
 #[cfg(test)]
 mod tests {
     use super::payer_share;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2_000, ..ProptestConfig::default() })]
+
+        /// However the merchant amount is split, the payer pieces add up to the payer amount and
+        /// each is within one minor unit of its exact proportion.
+        #[test]
+        fn any_split_adds_up_and_each_piece_is_proportional(
+            merchant in 1u64..1_000_000_000_000,
+            payer in 0u64..1_000_000_000_000,
+            cuts in proptest::collection::vec(any::<u64>(), 0..8),
+        ) {
+            // Cut points in 0..=merchant → pieces.
+            let mut points: Vec<u64> = cuts
+                .iter()
+                .map(|c| c % (merchant + 1))
+                .chain([0, merchant])
+                .collect();
+            points.sort_unstable();
+            let mut sum = 0u64;
+            for w in points.windows(2) {
+                let (before, piece) = (w[0], w[1] - w[0]);
+                let share = payer_share(merchant, payer, before, piece).unwrap();
+                // |share − payer × piece / merchant| ≤ 1, in integers.
+                let exact_num = u128::from(payer) * u128::from(piece);
+                let m = u128::from(merchant);
+                let lo = u128::from(share).saturating_sub(1) * m;
+                let hi = (u128::from(share) + 1) * m;
+                prop_assert!(lo <= exact_num && exact_num <= hi, "piece {piece} share {share}");
+                sum += share;
+            }
+            prop_assert_eq!(sum, payer);
+        }
+    }
 
     #[test]
     fn pieces_add_up_to_the_whole_payer_amount() {
