@@ -5,8 +5,10 @@
 //! refund events, refund requests, idempotency keys with body hashes, reversals (through
 //! [`ReversalStore`](crate::acquirer::reversal::ReversalStore)). Out: [`Payment`], [`Refund`],
 //! [`Begin`] (new / replay / inconsistent / in flight), [`Unresolved`] for start-up recovery.
+//! Per-customer [`DailyLimits`] are checked atomically with the intent.
 //! Errors: [`JournalError`] names the record and the transition; ask `is_conflict()`,
-//! `is_refund_exceeded()`, `is_not_found()`, `is_corrupt()`, `is_unavailable()`.
+//! `is_refund_exceeded()`, `is_limit_exceeded()`, `is_not_found()`, `is_corrupt()`,
+//! `is_unavailable()`.
 //! Spec: `spec/journal.md`.
 //!
 //! Every write returns only once it is committed durably (redb, `Durability::Immediate`).
