@@ -1236,6 +1236,25 @@ fn a_reopened_journal_has_everything_that_was_acknowledged() {
 }
 
 #[test]
+fn a_write_whose_future_is_dropped_after_the_first_poll_still_commits() {
+    let dir = TempDir::new("dropped");
+    let j = open(&dir.file());
+    rt().block_on(async {
+        let write = j.record_intent(new_payment("w1", "dropped"));
+        tokio::select! {
+            biased;
+            // (Finishing within one poll would need a commit in nanoseconds; fine if it did.)
+            _ = write => {}
+            () = std::future::ready(()) => {}
+        }
+        // The write was queued; a later write is committed after it (one writer, in order).
+        j.record_intent(new_payment("w1", "after")).await.unwrap();
+        let p = j.payment_by_request("w1", "dropped").await.unwrap();
+        assert_eq!(p.unwrap().state, PaymentState::Quoted);
+    });
+}
+
+#[test]
 fn the_journal_works_behind_dyn_journal() {
     let dir = TempDir::new("dyn");
     let j: Arc<dyn Journal> = Arc::new(open(&dir.file()));

@@ -117,6 +117,10 @@ impl Unresolved {
 
 /// The durable journal. Every write resolves only after it is durably committed; a refused write
 /// (an `Err` that is not `is_unavailable()`) changed nothing.
+///
+/// A write is queued when its future is first polled; once queued it is carried out even if the
+/// future is dropped (a request timeout does not withdraw it), so after a timeout read the record
+/// back to learn what happened.
 pub trait Journal: Send + Sync + 'static {
     /// Records a payment intent (state QUOTED) before anything is sent. One payment per
     /// (client id, request id): a second is [`JournalError::Duplicate`]. The customer's daily
