@@ -1,12 +1,13 @@
-//! The payment record and its state machine (`spec/journal.md` §2).
+//! The payment record and its state machine (`spec/journal.md` §3).
 //!
 //! ```text
-//! QUOTED ──Sent──► SENT ──Approved──► SUCCESS ──refund ok──► PARTIALLY_REFUNDED ──► REFUNDED
-//!   │               ├──Declined──► FAILED         │                     (refunds total = original)
-//!   └─NotSent─► FAILED                            └─Reversing (cancel)─► REVERSING ─Reversed─► CANCELLED
-//!                   └──Unknown──► UNKNOWN ──Reversing──► REVERSING ──Reversed──► REVERSED
-//!                                    └──ManualReview──┐      └──ManualReview──► MANUAL_REVIEW
-//!                                                     └──────────────────────► MANUAL_REVIEW
+//! QUOTED ─Sent─► SENT ─Approved─► SUCCESS ─refund ok─► PARTIALLY_REFUNDED ─refunds = original─► REFUNDED
+//!   │              │                 │        (one refund of the whole amount: SUCCESS ─► REFUNDED)
+//!   NotSent        ├─Declined─► FAILED
+//!   ▼              │                 └─Reversing (a cancel; no refund reserved)─► REVERSING ─Reversed─► CANCELLED
+//! FAILED           └─Unknown─► UNKNOWN ─Reversing─► REVERSING ─Reversed─► REVERSED
+//!                                │                      │
+//!                                └─ManualReview─► MANUAL_REVIEW ◄─ManualReview─┘
 //! ```
 //!
 //! [`Payment::apply`] is pure: it checks the transition and returns the new record, or
