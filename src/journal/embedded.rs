@@ -323,7 +323,8 @@ impl Snapshot {
         )
     }
 
-    /// Every refund of a payment, oldest first.
+    /// Every refund of a payment, in id order (UUIDv7: by creation millisecond; refunds made in the
+    /// same millisecond in no particular order).
     pub fn refunds_of(&self, payment: PaymentId) -> Result<Vec<Refund>, JournalError> {
         let start = payment.key();
         let mut end = [0xffu8; 33];

@@ -95,9 +95,9 @@ pub type JournalFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, JournalErr
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Unresolved {
     /// Payments in QUOTED (nothing sent: mark failed), SENT or UNKNOWN (queue a reversal), or
-    /// REVERSING (make sure the reversal is queued), oldest first.
+    /// REVERSING (make sure the reversal is queued), in id order (by creation millisecond).
     pub payments: Vec<Payment>,
-    /// Refunds in PENDING or UNKNOWN, oldest first.
+    /// Refunds in PENDING or UNKNOWN, in id order (by creation millisecond).
     pub refunds: Vec<Refund>,
     /// Wallet requests begun and never completed or abandoned.
     pub in_flight: Vec<IdempotencyKey>,
@@ -159,7 +159,8 @@ pub trait Journal: Send + Sync + 'static {
         client_id: &'a str,
         request_id: &'a str,
     ) -> JournalFuture<'a, Option<Refund>>;
-    /// Every refund of a payment, oldest first.
+    /// Every refund of a payment, in id order (UUIDv7: by creation millisecond; refunds made in the
+    /// same millisecond in no particular order).
     fn refunds_of(&self, payment: PaymentId) -> JournalFuture<'_, Vec<Refund>>;
     /// What a customer used of their daily limits on a UTC day ([`utc_day`]).
     fn daily_usage<'a>(
