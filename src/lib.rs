@@ -10,6 +10,7 @@
 //! money/     ISO 4217 currencies and integer minor-unit amounts            (leaf)
 //! fx/        rate sources, rate cache, quotes                              (uses money)
 //! acquirer/  ISO 8583 codec, TLS link, reversals, simulator                (uses money)
+//! journal/   durable payments, refunds, reversal queue, idempotency (redb)  (uses money, fx, acquirer)
 //! server/    wallet HTTPS API: TLS listeners, signatures, limits, the one error->response
 //!            mapping, and the WalletApi seam the gateway implements  (uses money, fx, acquirer)
 //! fuzzing    hidden entry points for the cargo-fuzz targets in fuzz/
@@ -25,6 +26,7 @@
 pub mod acquirer;
 pub mod emv;
 pub mod fx;
+pub mod journal;
 pub mod money;
 pub mod server;
 

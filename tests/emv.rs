@@ -157,14 +157,14 @@ fn every_valid_fixture_parses_with_its_expected_profile_and_warnings() {
                 failures.push(format!("{}: warnings {got:?}, expected {want:?}", name(f)));
             }
         }
-        if let Some(c) = f.get("country") {
-            if qr.country() != c {
-                failures.push(format!(
-                    "{}: country {}, expected {c}",
-                    name(f),
-                    qr.country()
-                ));
-            }
+        if let Some(c) = f.get("country")
+            && qr.country() != c
+        {
+            failures.push(format!(
+                "{}: country {}, expected {c}",
+                name(f),
+                qr.country()
+            ));
         }
     }
     assert!(

@@ -586,10 +586,10 @@ pub fn read_answer(request: &Message, response: &Message) -> Answer {
         return Answer::Unusable(format!("MTI {} answers a 0200", response.mti()));
     }
     for n in [4u8, 49] {
-        if let Some(v) = response.get(n) {
-            if request.get(n) != Some(v) {
-                return Answer::Unusable(format!("DE{n} differs from the request"));
-            }
+        if let Some(v) = response.get(n)
+            && request.get(n) != Some(v)
+        {
+            return Answer::Unusable(format!("DE{n} differs from the request"));
         }
     }
     let Some(code) = response.get(39).and_then(ResponseCode::parse) else {

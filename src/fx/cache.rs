@@ -251,15 +251,16 @@ impl Inner {
         now: SystemTime,
     ) -> Result<(Arc<RateTable>, SystemTime), FxError> {
         let mut state = self.state();
-        if let Some((table, at)) = &state.last {
-            if elapsed(*at, now) < self.config.ttl && newer_than.is_none_or(|t| *at > t) {
-                return Ok((Arc::clone(table), *at));
-            }
+        if let Some((table, at)) = &state.last
+            && elapsed(*at, now) < self.config.ttl
+            && newer_than.is_none_or(|t| *at > t)
+        {
+            return Ok((Arc::clone(table), *at));
         }
-        if let Some((at, error)) = &state.failure {
-            if elapsed(*at, now) < self.config.retry_after {
-                return Err(error.clone());
-            }
+        if let Some((at, error)) = &state.failure
+            && elapsed(*at, now) < self.config.retry_after
+        {
+            return Err(error.clone());
         }
         self.fetches.fetch_add(1, Ordering::Relaxed);
         match self.source.fetch() {

@@ -188,20 +188,19 @@ async fn wallet<A: WalletApi>(
                 )
             })?),
         };
-        if let Some(ct) = content_type {
-            if !ct
+        if let Some(ct) = content_type
+            && !ct
                 .trim_start()
                 .to_ascii_lowercase()
                 .starts_with("application/json")
-            {
-                return Err((
-                    ApiError::param(
-                        "content-type",
-                        format!("must be application/json, got {ct:?}"),
-                    ),
-                    signer,
-                ));
-            }
+        {
+            return Err((
+                ApiError::param(
+                    "content-type",
+                    format!("must be application/json, got {ct:?}"),
+                ),
+                signer,
+            ));
         }
         let ctx = RequestContext {
             client_id: who.client_id.clone(),

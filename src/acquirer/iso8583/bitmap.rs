@@ -53,7 +53,7 @@ pub fn to_hex(bytes: &[u8]) -> String {
 /// Bytes from hexadecimal text (either case); `None` on odd length or a non-hex character.
 pub fn from_hex(text: &str) -> Option<Vec<u8>> {
     let t = text.as_bytes();
-    if t.len() % 2 != 0 {
+    if !t.len().is_multiple_of(2) {
         return None;
     }
     let nib = |c: u8| -> Option<u8> {

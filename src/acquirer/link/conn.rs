@@ -259,10 +259,10 @@ fn dispatch(shared: &Arc<Shared>, msg: Message, tx: &mpsc::Sender<Vec<u8>>) {
             // The acquirer's own echo: answer it.
             let answer = message::response_to(&msg, &ResponseCode::APPROVED);
             let mut wire = Vec::new();
-            if let Ok(payload) = iso8583::encode(&answer, shared.spec()) {
-                if shared.config.framing.wrap(&payload, &mut wire).is_ok() {
-                    let _ = tx.try_send(wire);
-                }
+            if let Ok(payload) = iso8583::encode(&answer, shared.spec())
+                && shared.config.framing.wrap(&payload, &mut wire).is_ok()
+            {
+                let _ = tx.try_send(wire);
             }
         } else {
             bump(&shared.counters.unmatched);
@@ -287,10 +287,10 @@ fn dispatch(shared: &Arc<Shared>, msg: Message, tx: &mpsc::Sender<Vec<u8>>) {
                 "acquirer link: late {} (DE39 {code}) after the reversal started; ignored",
                 msg.mti()
             );
-            if let Some(id) = id {
-                if let Err(e) = shared.store.note_late_response(id, code) {
-                    log::error!("reversal {id:?}: {e}");
-                }
+            if let Some(id) = id
+                && let Err(e) = shared.store.note_late_response(id, code)
+            {
+                log::error!("reversal {id:?}: {e}");
             }
         }
         Some(Waiter::Late(LateKind::Reversal, id)) => {

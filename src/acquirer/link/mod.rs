@@ -428,10 +428,8 @@ impl Shared {
         need_ready: bool,
         late: LateKind,
     ) -> Exchange {
-        if need_ready {
-            if let Err(e) = self.wait_ready(deadline).await {
-                return Exchange::NotSent(e);
-            }
+        if need_ready && let Err(e) = self.wait_ready(deadline).await {
+            return Exchange::NotSent(e);
         }
         let Some(key) = Key::of(msg.mti().response(), msg) else {
             return Exchange::NotSent(LinkError::Message(MessageError::Field {

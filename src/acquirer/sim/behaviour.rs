@@ -115,10 +115,10 @@ impl SimConfig {
             .chain(config.by_amount.values())
             .chain(config.by_merchant.values());
         for b in all {
-            if let Behaviour::Decline { code } = b {
-                if code.len() != 2 || !code.bytes().all(|c| c.is_ascii_alphanumeric()) {
-                    return Err(SimConfigError::BadCode(code.clone()));
-                }
+            if let Behaviour::Decline { code } = b
+                && (code.len() != 2 || !code.bytes().all(|c| c.is_ascii_alphanumeric()))
+            {
+                return Err(SimConfigError::BadCode(code.clone()));
             }
         }
         if let Some(k) = config.by_amount.keys().find(|k| k.parse::<u64>().is_err()) {

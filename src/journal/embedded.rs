@@ -1,0 +1,607 @@
+//! [`RedbJournal`]: the embedded journal, one redb file, one writer thread (group commit), reads
+//! from any thread through consistent [`Snapshot`]s.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, Sender};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use redb::{Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable};
+
+use super::codec;
+use super::idempotency::{Begin, BodyHash, IdempotencyKey, StoredResponse};
+use super::ids::{CustomerId, PaymentId, RefundId};
+use super::payment::{DailyUsage, NewPayment, Payment, PaymentEvent};
+use super::refund::{NewRefund, Refund, RefundEvent};
+use super::reversal::StoredReversal;
+use super::writer::{self, Done, Op, Reply, Request, WriterConfig};
+use super::{Journal, JournalError, JournalFuture, RecordKind, Unresolved};
+use crate::acquirer::reversal::ReversalRecord;
+use crate::fx::time::{Clock, SystemClock};
+use crate::money::Currency;
+
+/// The file format version this build writes (stored in the `meta` table as `format`).
+pub const FORMAT_VERSION: u64 = 1;
+
+/// How many idempotency records one [`Journal::purge_expired`] call removes at most, so one purge
+/// never holds the writer for long.
+pub const PURGE_LIMIT: usize = 10_000;
+
+/// How to open a [`RedbJournal`].
+#[derive(Clone)]
+pub struct JournalConfig {
+    /// The redb file (created if missing).
+    pub path: PathBuf,
+    /// Most writes committed in one transaction (default 256). `1` turns group commit off: one
+    /// transaction, one fsync per write (the benchmark's baseline).
+    pub max_batch: usize,
+    /// How long a completed idempotency record is kept after its response was stored (default
+    /// 7 days). A wallet retrying later than this gets a new request, so it must be longer than
+    /// any wallet's retry horizon.
+    pub idempotency_retention: Duration,
+    /// Where timestamps come from.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl JournalConfig {
+    /// Defaults for a journal at `path`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        JournalConfig {
+            path: path.into(),
+            max_batch: 256,
+            idempotency_retention: Duration::from_secs(7 * 24 * 3600),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl std::fmt::Debug for JournalConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JournalConfig")
+            .field("path", &self.path)
+            .field("max_batch", &self.max_batch)
+            .field("idempotency_retention", &self.idempotency_retention)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the writer has done since the journal was opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JournalStats {
+    /// Writes committed (acknowledged), including refused ones (a refusal is an answer too).
+    pub writes: u64,
+    /// Durable transactions committed: `writes / commits` is the mean group size.
+    pub commits: u64,
+    /// Batches that failed to commit (every write in them was answered with the error).
+    pub failed_batches: u64,
+    /// The most writes committed in one transaction.
+    pub largest_batch: u64,
+}
+
+/// The embedded journal on redb.
+pub struct RedbJournal {
+    db: Arc<Database>,
+    counters: Arc<writer::Counters>,
+    path: PathBuf,
+    tx: Option<Sender<Request>>,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for RedbJournal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedbJournal")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedbJournal {
+    /// Opens (or creates) the journal file and starts its writer thread. Refuses a file written in
+    /// an unknown format version. redb recovers an interrupted file on open (its commit protocol
+    /// never exposes a half-written transaction).
+    pub fn open(config: JournalConfig) -> Result<Self, JournalError> {
+        create_private(&config.path)?;
+        let db = Database::create(&config.path).map_err(|e| JournalError::storage("open", e))?;
+        let txn = db
+            .begin_write()
+            .map_err(|e| JournalError::storage("begin write", e))?;
+        {
+            writer::create_tables(&txn)?;
+            let mut meta = writer::meta_table(&txn)?;
+            let found = meta
+                .get("format")
+                .map_err(|e| JournalError::storage("read meta", e))?
+                .map(|g| g.value());
+            match found {
+                None => {
+                    meta.insert("format", FORMAT_VERSION)
+                        .map_err(|e| JournalError::storage("write meta", e))?;
+                }
+                Some(FORMAT_VERSION) => {}
+                Some(other) => {
+                    return Err(JournalError::UnsupportedFormat {
+                        found: other,
+                        supported: FORMAT_VERSION,
+                    });
+                }
+            }
+        }
+        txn.commit()
+            .map_err(|e| JournalError::storage("commit", e))?;
+        let db = Arc::new(db);
+        let (tx, rx) = mpsc::channel();
+        let writer_db = Arc::clone(&db);
+        let counters = Arc::new(writer::Counters::default());
+        let writer_config = WriterConfig {
+            max_batch: config.max_batch,
+            retention: config.idempotency_retention,
+            clock: config.clock,
+            counters: Arc::clone(&counters),
+        };
+        let writer = std::thread::Builder::new()
+            .name("journal-writer".to_owned())
+            .spawn(move || writer::run(writer_db, rx, writer_config))
+            .map_err(|e| JournalError::storage("start writer thread", e))?;
+        Ok(RedbJournal {
+            db,
+            counters,
+            path: config.path,
+            tx: Some(tx),
+            writer: Some(writer),
+        })
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The writer's counters.
+    pub fn stats(&self) -> JournalStats {
+        let c = &self.counters;
+        JournalStats {
+            writes: c.writes.load(Ordering::Relaxed),
+            commits: c.commits.load(Ordering::Relaxed),
+            failed_batches: c.failed_batches.load(Ordering::Relaxed),
+            largest_batch: c.largest_batch.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Stops the writer after the queued writes and releases the file.
+    pub fn close(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.tx = None;
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+    }
+
+    fn submit(&self, op: Op, reply: Reply) -> Result<(), JournalError> {
+        let tx = self.tx.as_ref().ok_or(JournalError::Closed)?;
+        tx.send(Request { op, reply })
+            .map_err(|_| JournalError::Closed)
+    }
+
+    /// Queues a write and awaits its commit without blocking the runtime.
+    pub(crate) async fn write(&self, op: Op) -> Result<Done, JournalError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.submit(op, Reply::Async(tx))?;
+        rx.await.map_err(|_| JournalError::Closed)?
+    }
+
+    /// Queues a write and blocks the calling thread until it is committed.
+    pub(crate) fn write_blocking(&self, op: Op) -> Result<Done, JournalError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.submit(op, Reply::Blocking(tx))?;
+        rx.recv().map_err(|_| JournalError::Closed)?
+    }
+
+    /// A consistent view of everything committed so far.
+    pub fn snapshot(&self) -> Result<Snapshot, JournalError> {
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|e| JournalError::storage("begin read", e))?;
+        Ok(Snapshot { txn })
+    }
+
+    /// One reversal (the `ReversalStore` view).
+    pub(crate) fn reversal(&self, id: u64) -> Result<Option<ReversalRecord>, JournalError> {
+        self.snapshot()?.reversal(id)
+    }
+
+    /// Every pending reversal, in id order.
+    pub(crate) fn pending_reversals(&self) -> Result<Vec<ReversalRecord>, JournalError> {
+        Ok(self.snapshot()?.unresolved()?.reversals)
+    }
+}
+
+impl Drop for RedbJournal {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// A read transaction: every read through one snapshot sees the same committed state.
+pub struct Snapshot {
+    txn: ReadTransaction,
+}
+
+type Bytes = &'static [u8];
+
+fn read_err(op: &'static str) -> impl Fn(redb::StorageError) -> JournalError {
+    move |e| JournalError::storage(op, e)
+}
+
+impl Snapshot {
+    fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        def: redb::TableDefinition<K, V>,
+    ) -> Result<ReadOnlyTable<K, V>, JournalError> {
+        self.txn
+            .open_table(def)
+            .map_err(|e| JournalError::storage("open table", e))
+    }
+
+    fn record<T: serde::de::DeserializeOwned>(
+        &self,
+        def: redb::TableDefinition<Bytes, Bytes>,
+        kind: RecordKind,
+        key: &[u8],
+    ) -> Result<Option<T>, JournalError> {
+        match self.table(def)?.get(key).map_err(read_err("read"))? {
+            Some(g) => codec::decode(kind, key, g.value()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn by_request<T: serde::de::DeserializeOwned>(
+        &self,
+        index: redb::TableDefinition<Bytes, Bytes>,
+        records: redb::TableDefinition<Bytes, Bytes>,
+        kind: RecordKind,
+        client_id: &str,
+        request_id: &str,
+    ) -> Result<Option<T>, JournalError> {
+        let key = codec::composite(&[client_id, request_id])?;
+        let id = match self
+            .table(index)?
+            .get(key.as_slice())
+            .map_err(read_err("read"))?
+        {
+            Some(g) => g.value().to_vec(),
+            None => return Ok(None),
+        };
+        // An index entry without its record is damage, not absence.
+        self.record(records, kind, &id)?
+            .map(Some)
+            .ok_or_else(|| corrupt_key(kind, &id))
+    }
+
+    /// A payment.
+    pub fn payment(&self, id: PaymentId) -> Result<Option<Payment>, JournalError> {
+        self.record(writer::PAYMENTS, RecordKind::Payment, &id.key())
+    }
+
+    /// The payment made for a wallet's payment request.
+    pub fn payment_by_request(
+        &self,
+        client_id: &str,
+        request_id: &str,
+    ) -> Result<Option<Payment>, JournalError> {
+        self.by_request(
+            writer::PAYMENT_REQUESTS,
+            writer::PAYMENTS,
+            RecordKind::Payment,
+            client_id,
+            request_id,
+        )
+    }
+
+    /// A refund.
+    pub fn refund(&self, id: RefundId) -> Result<Option<Refund>, JournalError> {
+        self.record(writer::REFUNDS, RecordKind::Refund, &id.key())
+    }
+
+    /// The refund made for a wallet's refund request.
+    pub fn refund_by_request(
+        &self,
+        client_id: &str,
+        request_id: &str,
+    ) -> Result<Option<Refund>, JournalError> {
+        self.by_request(
+            writer::REFUND_REQUESTS,
+            writer::REFUNDS,
+            RecordKind::Refund,
+            client_id,
+            request_id,
+        )
+    }
+
+    /// Every refund of a payment, in id order (UUIDv7: by creation millisecond; refunds made in the
+    /// same millisecond in no particular order).
+    pub fn refunds_of(&self, payment: PaymentId) -> Result<Vec<Refund>, JournalError> {
+        let start = payment.key();
+        let mut end = [0xffu8; 33];
+        end[..16].copy_from_slice(&start);
+        let index = self.table(writer::PAYMENT_REFUNDS)?;
+        let mut out = Vec::new();
+        for entry in index
+            .range::<&[u8]>(start.as_slice()..end.as_slice())
+            .map_err(read_err("read payment refunds"))?
+        {
+            let (k, _) = entry.map_err(read_err("read payment refunds"))?;
+            let id = k
+                .value()
+                .get(16..)
+                .and_then(RefundId::from_key)
+                .ok_or_else(|| corrupt_key(RecordKind::Refund, k.value()))?;
+            let refund = self
+                .refund(id)?
+                .ok_or_else(|| corrupt_key(RecordKind::Refund, k.value()))?;
+            out.push(refund);
+        }
+        Ok(out)
+    }
+
+    /// A reversal.
+    pub fn reversal(&self, id: u64) -> Result<Option<ReversalRecord>, JournalError> {
+        let key = id.to_be_bytes();
+        match self
+            .table(writer::REVERSALS)?
+            .get(id)
+            .map_err(read_err("read reversal"))?
+        {
+            Some(g) => codec::decode::<StoredReversal>(RecordKind::Reversal, &key, g.value())?
+                .into_record(&key)
+                .map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Whether a wallet request was begun and not yet completed or abandoned.
+    pub fn is_in_flight(&self, key: &IdempotencyKey) -> Result<bool, JournalError> {
+        let open = writer::open_key(writer::OPEN_REQUEST, &key.to_bytes()?);
+        Ok(self
+            .table(writer::OPEN)?
+            .get(open.as_slice())
+            .map_err(read_err("read open"))?
+            .is_some())
+    }
+
+    /// Whether an idempotency record exists for `key` (in flight or completed, not purged).
+    pub fn has_request(&self, key: &IdempotencyKey) -> Result<bool, JournalError> {
+        Ok(self
+            .table(writer::IDEMPOTENCY)?
+            .get(key.to_bytes()?.as_slice())
+            .map_err(read_err("read idempotency"))?
+            .is_some())
+    }
+
+    /// What a customer used of their daily limits on `day` (see [`utc_day`](super::utc_day)) in
+    /// merchant `currency`.
+    pub fn daily_usage(
+        &self,
+        client_id: &str,
+        customer: &CustomerId,
+        currency: Currency,
+        day: u64,
+    ) -> Result<DailyUsage, JournalError> {
+        let key = writer::usage_key(client_id, customer.expose(), currency.code(), day)?;
+        match self
+            .table(writer::DAILY_USAGE)?
+            .get(key.as_slice())
+            .map_err(read_err("read daily usage"))?
+        {
+            Some(g) => codec::decode(RecordKind::Payment, &key, g.value()),
+            None => Ok(DailyUsage::default()),
+        }
+    }
+
+    /// Everything recovery must act on, from the `open` index (not a scan of all records).
+    pub fn unresolved(&self) -> Result<Unresolved, JournalError> {
+        let mut out = Unresolved::default();
+        let open = self.table(writer::OPEN)?;
+        for entry in open.iter().map_err(read_err("read open"))? {
+            let (k, _) = entry.map_err(read_err("read open"))?;
+            let key = k.value();
+            let bad = || corrupt_key(RecordKind::Meta, key);
+            match key.split_first() {
+                Some((&writer::OPEN_PAYMENT, id)) => {
+                    let id = PaymentId::from_key(id).ok_or_else(bad)?;
+                    out.payments.push(self.payment(id)?.ok_or_else(bad)?);
+                }
+                Some((&writer::OPEN_REFUND, id)) => {
+                    let id = RefundId::from_key(id).ok_or_else(bad)?;
+                    out.refunds.push(self.refund(id)?.ok_or_else(bad)?);
+                }
+                Some((&writer::OPEN_REQUEST, rest)) => {
+                    out.in_flight
+                        .push(IdempotencyKey::from_bytes(rest).ok_or_else(bad)?);
+                }
+                Some((&writer::OPEN_REVERSAL, id)) => {
+                    let id = <[u8; 8]>::try_from(id)
+                        .map(u64::from_be_bytes)
+                        .map_err(|_| bad())?;
+                    out.reversals.push(self.reversal(id)?.ok_or_else(bad)?);
+                }
+                _ => return Err(bad()),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Creates the file readable and writable by its owner only (it holds payer identifiers); an
+/// existing file is left as it is.
+fn create_private(path: &Path) -> Result<(), JournalError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(JournalError::storage("create file", e)),
+    }
+}
+
+fn corrupt_key(kind: RecordKind, key: &[u8]) -> JournalError {
+    JournalError::Corrupt {
+        kind,
+        key: codec::key_text(key),
+        detail: "index entry without a valid record".to_owned(),
+    }
+}
+
+fn expect<T>(done: Done, pick: impl FnOnce(Done) -> Option<T>) -> Result<T, JournalError> {
+    let text = format!("{done:?}");
+    pick(done).ok_or(JournalError::Storage {
+        op: "writer answer",
+        detail: format!("unexpected {text}"),
+    })
+}
+
+impl Journal for RedbJournal {
+    fn record_intent(&self, new: NewPayment) -> JournalFuture<'_, Payment> {
+        Box::pin(async move {
+            expect(self.write(Op::Intent(new)).await?, |d| match d {
+                Done::Payment(p) => Some(*p),
+                _ => None,
+            })
+        })
+    }
+
+    fn update_payment(&self, id: PaymentId, event: PaymentEvent) -> JournalFuture<'_, Payment> {
+        Box::pin(async move {
+            expect(self.write(Op::Payment(id, event)).await?, |d| match d {
+                Done::Payment(p) => Some(*p),
+                _ => None,
+            })
+        })
+    }
+
+    fn reserve_refund(&self, new: NewRefund) -> JournalFuture<'_, Refund> {
+        Box::pin(async move {
+            expect(self.write(Op::Refund(new)).await?, |d| match d {
+                Done::Refund(r) => Some(*r),
+                _ => None,
+            })
+        })
+    }
+
+    fn update_refund(&self, id: RefundId, event: RefundEvent) -> JournalFuture<'_, Refund> {
+        Box::pin(async move {
+            expect(self.write(Op::RefundEvent(id, event)).await?, |d| match d {
+                Done::Refund(r) => Some(*r),
+                _ => None,
+            })
+        })
+    }
+
+    fn begin(&self, key: IdempotencyKey, body: BodyHash) -> JournalFuture<'_, Begin> {
+        Box::pin(async move {
+            expect(self.write(Op::Begin(key, body)).await?, |d| match d {
+                Done::Begin(b) => Some(b),
+                _ => None,
+            })
+        })
+    }
+
+    fn complete(&self, key: IdempotencyKey, response: StoredResponse) -> JournalFuture<'_, ()> {
+        Box::pin(async move {
+            expect(
+                self.write(Op::Complete(key, response)).await?,
+                |d| match d {
+                    Done::Unit => Some(()),
+                    _ => None,
+                },
+            )
+        })
+    }
+
+    fn abandon(&self, key: IdempotencyKey) -> JournalFuture<'_, bool> {
+        Box::pin(async move {
+            expect(self.write(Op::Abandon(key)).await?, |d| match d {
+                Done::Flag(b) => Some(b),
+                _ => None,
+            })
+        })
+    }
+
+    fn purge_expired(&self) -> JournalFuture<'_, usize> {
+        Box::pin(async move {
+            expect(
+                self.write(Op::Purge { limit: PURGE_LIMIT }).await?,
+                |d| match d {
+                    Done::Count(n) => Some(n),
+                    _ => None,
+                },
+            )
+        })
+    }
+
+    fn payment(&self, id: PaymentId) -> JournalFuture<'_, Option<Payment>> {
+        Box::pin(std::future::ready(
+            self.snapshot().and_then(|s| s.payment(id)),
+        ))
+    }
+
+    fn payment_by_request<'a>(
+        &'a self,
+        client_id: &'a str,
+        request_id: &'a str,
+    ) -> JournalFuture<'a, Option<Payment>> {
+        Box::pin(std::future::ready(
+            self.snapshot()
+                .and_then(|s| s.payment_by_request(client_id, request_id)),
+        ))
+    }
+
+    fn refund(&self, id: RefundId) -> JournalFuture<'_, Option<Refund>> {
+        Box::pin(std::future::ready(
+            self.snapshot().and_then(|s| s.refund(id)),
+        ))
+    }
+
+    fn refund_by_request<'a>(
+        &'a self,
+        client_id: &'a str,
+        request_id: &'a str,
+    ) -> JournalFuture<'a, Option<Refund>> {
+        Box::pin(std::future::ready(
+            self.snapshot()
+                .and_then(|s| s.refund_by_request(client_id, request_id)),
+        ))
+    }
+
+    fn refunds_of(&self, payment: PaymentId) -> JournalFuture<'_, Vec<Refund>> {
+        Box::pin(std::future::ready(
+            self.snapshot().and_then(|s| s.refunds_of(payment)),
+        ))
+    }
+
+    fn daily_usage<'a>(
+        &'a self,
+        client_id: &'a str,
+        customer: &'a CustomerId,
+        currency: Currency,
+        day: u64,
+    ) -> JournalFuture<'a, DailyUsage> {
+        Box::pin(std::future::ready(
+            self.snapshot()
+                .and_then(|s| s.daily_usage(client_id, customer, currency, day)),
+        ))
+    }
+
+    fn unresolved(&self) -> JournalFuture<'_, Unresolved> {
+        Box::pin(std::future::ready(
+            self.snapshot().and_then(|s| s.unresolved()),
+        ))
+    }
+}

@@ -1,0 +1,181 @@
+//! Durable payment journal: payments and their state machine, refunds, the reversal queue and
+//! idempotency records, behind the [`Journal`] trait; embedded default [`RedbJournal`] on redb.
+//!
+//! In: payment intents ([`NewPayment`], with a [`QuoteSnapshot`] and [`Routing`]), payment and
+//! refund events, refund requests, idempotency keys with body hashes, reversals (through
+//! [`ReversalStore`](crate::acquirer::reversal::ReversalStore)). Out: [`Payment`], [`Refund`],
+//! [`Begin`] (new / replay / inconsistent / in flight), [`Unresolved`] for start-up recovery.
+//! Per-customer [`DailyLimits`] are checked atomically with the intent.
+//! Errors: [`JournalError`] names the record and the transition; ask `is_conflict()`,
+//! `is_refund_exceeded()`, `is_limit_exceeded()`, `is_not_found()`, `is_corrupt()`,
+//! `is_unavailable()`.
+//! Spec: `spec/journal.md`.
+//!
+//! Every write returns only once it is committed durably (redb, `Durability::Immediate`).
+//! Concurrent writes share one commit (group commit, `writer.rs`): one writer thread drains the
+//! queue into a single transaction, so durability does not cap throughput. Async callers await a
+//! oneshot and never block the runtime; the `ReversalStore` methods (a synchronous trait) block
+//! their thread for one commit.
+//!
+//! ```text
+//! mod.rs        the Journal trait, Unresolved
+//! payment.rs    Payment, PaymentState, PaymentEvent: the state machine (pure)
+//! refund.rs     Refund, RefundState, RefundEvent, payer_share (pure)
+//! idempotency.rs keys, body hashes, Begin, stored responses
+//! reversal.rs   stored reversals; ReversalStore for RedbJournal
+//! ids.rs        PaymentId, RefundId (UUIDv7), CustomerId (redacted)
+//! codec.rs      record encoding (version byte + JSON), key layout
+//! writer.rs     tables; the group-commit writer thread and every write op
+//! embedded.rs   RedbJournal: open, snapshots (reads), the trait impl
+//! error.rs      JournalError
+//! ```
+//!
+//! ```
+//! # use qrbridge::journal::*;
+//! # use qrbridge::money::{Amount, Currency};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = std::env::temp_dir().join(format!("qrbridge-doc-{}", std::process::id()));
+//! # std::fs::create_dir_all(&dir)?;
+//! let journal = RedbJournal::open(JournalConfig::new(dir.join("journal.redb")))?;
+//! let rt = tokio::runtime::Builder::new_current_thread().build()?;
+//! rt.block_on(async {
+//!     let key = IdempotencyKey::new("wallet-1", RequestKind::Payment, "req-1");
+//!     let hash = BodyHash::of(br#"{"quoteId":"..."}"#);
+//!     assert_eq!(journal.begin(key.clone(), hash).await?, Begin::New);
+//!     assert_eq!(journal.begin(key.clone(), hash).await?, Begin::InFlight);
+//!     let other = BodyHash::of(b"{}");
+//!     assert_eq!(journal.begin(key, other).await?, Begin::Inconsistent);
+//!     Ok::<_, JournalError>(())
+//! })?;
+//! # drop(journal);
+//! # std::fs::remove_dir_all(&dir)?;
+//! # Ok(())
+//! # }
+//! ```
+
+#![deny(
+    clippy::float_arithmetic,
+    clippy::float_cmp,
+    clippy::cast_precision_loss
+)]
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+mod codec;
+mod embedded;
+mod error;
+mod idempotency;
+mod ids;
+mod payment;
+mod refund;
+mod reversal;
+mod writer;
+
+pub use codec::RECORD_VERSION;
+pub use embedded::{
+    FORMAT_VERSION, JournalConfig, JournalStats, PURGE_LIMIT, RedbJournal, Snapshot,
+};
+pub use error::{JournalError, RecordKind};
+pub use idempotency::{Begin, BodyHash, IdempotencyKey, RequestKind, StoredResponse};
+pub use ids::{CustomerId, PaymentId, RefundId};
+pub use payment::{
+    AcquirerData, DailyLimits, DailyUsage, NewPayment, Payment, PaymentEvent, PaymentState,
+    QuoteSnapshot, ReversalLink, ReversalPurpose, Routing, StateChange, utc_day,
+};
+pub use refund::{NewRefund, Refund, RefundEvent, RefundState, payer_share};
+
+use crate::acquirer::reversal::ReversalRecord;
+
+/// A journal operation in progress. Boxed so [`Journal`] can be used as `dyn Journal`.
+pub type JournalFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, JournalError>> + Send + 'a>>;
+
+/// What recovery must act on at start-up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Unresolved {
+    /// Payments in QUOTED (nothing sent: mark failed), SENT or UNKNOWN (queue a reversal), or
+    /// REVERSING (make sure the reversal is queued), in id order (by creation millisecond).
+    pub payments: Vec<Payment>,
+    /// Refunds in PENDING or UNKNOWN, in id order (by creation millisecond).
+    pub refunds: Vec<Refund>,
+    /// Wallet requests begun and never completed or abandoned.
+    pub in_flight: Vec<IdempotencyKey>,
+    /// Reversals still pending (what `ReversalStore::pending` returns), in id order.
+    pub reversals: Vec<ReversalRecord>,
+}
+
+impl Unresolved {
+    /// Whether there is nothing to recover.
+    pub fn is_empty(&self) -> bool {
+        self.payments.is_empty()
+            && self.refunds.is_empty()
+            && self.in_flight.is_empty()
+            && self.reversals.is_empty()
+    }
+}
+
+/// The durable journal. Every write resolves only after it is durably committed; a refused write
+/// (an `Err` that is not `is_unavailable()`) changed nothing.
+///
+/// A write is queued when its future is first polled; once queued it is carried out even if the
+/// future is dropped (a request timeout does not withdraw it), so after a timeout read the record
+/// back to learn what happened.
+pub trait Journal: Send + Sync + 'static {
+    /// Records a payment intent (state QUOTED) before anything is sent. One payment per
+    /// (client id, request id): a second is [`JournalError::Duplicate`]. The customer's daily
+    /// limits are checked and used in the same transaction ([`JournalError::LimitExceeded`]).
+    fn record_intent(&self, new: NewPayment) -> JournalFuture<'_, Payment>;
+    /// Applies a state-machine event to a payment.
+    fn update_payment(&self, id: PaymentId, event: PaymentEvent) -> JournalFuture<'_, Payment>;
+    /// Reserves a refund (state PENDING) if the payment's non-failed refunds plus this one stay
+    /// within the original amount; computes its payer amount at the original quote.
+    fn reserve_refund(&self, new: NewRefund) -> JournalFuture<'_, Refund>;
+    /// Applies an event to a refund (and to its payment's refunded total and state).
+    fn update_refund(&self, id: RefundId, event: RefundEvent) -> JournalFuture<'_, Refund>;
+    /// Starts a wallet request, or says why not (replay, inconsistent, in flight).
+    fn begin(&self, key: IdempotencyKey, body: BodyHash) -> JournalFuture<'_, Begin>;
+    /// Stores the response of a request begun with [`Journal::begin`].
+    fn complete(&self, key: IdempotencyKey, response: StoredResponse) -> JournalFuture<'_, ()>;
+    /// Forgets an in-flight request that had no effect, so the wallet may retry it; false if
+    /// there was none.
+    fn abandon(&self, key: IdempotencyKey) -> JournalFuture<'_, bool>;
+    /// Removes completed idempotency records older than the retention; returns how many (at
+    /// most [`PURGE_LIMIT`] per call: call again while it returns the limit).
+    fn purge_expired(&self) -> JournalFuture<'_, usize>;
+    /// A payment.
+    fn payment(&self, id: PaymentId) -> JournalFuture<'_, Option<Payment>>;
+    /// The payment made for a wallet's payment request.
+    fn payment_by_request<'a>(
+        &'a self,
+        client_id: &'a str,
+        request_id: &'a str,
+    ) -> JournalFuture<'a, Option<Payment>>;
+    /// A refund.
+    fn refund(&self, id: RefundId) -> JournalFuture<'_, Option<Refund>>;
+    /// The refund made for a wallet's refund request.
+    fn refund_by_request<'a>(
+        &'a self,
+        client_id: &'a str,
+        request_id: &'a str,
+    ) -> JournalFuture<'a, Option<Refund>>;
+    /// Every refund of a payment, in id order (UUIDv7: by creation millisecond; refunds made in the
+    /// same millisecond in no particular order).
+    fn refunds_of(&self, payment: PaymentId) -> JournalFuture<'_, Vec<Refund>>;
+    /// What a customer used of their daily limits on a UTC day ([`utc_day`]).
+    fn daily_usage<'a>(
+        &'a self,
+        client_id: &'a str,
+        customer: &'a CustomerId,
+        currency: crate::money::Currency,
+        day: u64,
+    ) -> JournalFuture<'a, DailyUsage>;
+    /// What recovery must act on.
+    fn unresolved(&self) -> JournalFuture<'_, Unresolved>;
+}
+
+/// Milliseconds since the Unix epoch (0 before it, saturating far after it).
+pub(crate) fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}

@@ -1,0 +1,840 @@
+//! Group commit: the one thread that writes.
+//!
+//! Every write is a [`Request`] (an [`Op`] and where to send the answer) on a channel. The writer
+//! thread takes the first request, then whatever else is already queued (up to `max_batch`), runs
+//! them in order in **one** redb write transaction with [`Durability::Immediate`], commits once,
+//! and only then answers each caller. N concurrent writers therefore share one fsync; a lone writer
+//! pays one fsync, as it would anyway.
+//!
+//! Each op checks everything it needs (reads) before it writes, so an op refused for a logical
+//! reason (illegal transition, refund too large, ...) leaves the transaction untouched and the
+//! rest of the batch commits. A storage failure aborts the whole batch: every caller in it gets
+//! the error, and nothing of it was acknowledged. Later ops in a batch see the writes of earlier
+//! ones, which is what serialises concurrent refunds and concurrent idempotency `begin`s.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::time::{Duration, SystemTime};
+
+use redb::{Database, Durability, ReadableTable, Table, TableDefinition, WriteTransaction};
+use ring::rand::SystemRandom;
+
+use super::codec::{self, composite};
+use super::idempotency::{
+    Begin, BodyHash, IdempotencyKey, IdempotencyRecord, IdempotencyState, StoredResponse,
+};
+use super::ids::{PaymentId, RefundId};
+use super::payment::{
+    DailyUsage, NewPayment, Payment, PaymentEvent, PaymentState, counts_against_limits,
+};
+use super::refund::{NewRefund, Refund, RefundEvent, RefundState, payer_share};
+use super::reversal::{StoredReversal, StoredState};
+use super::{JournalError, RecordKind};
+use crate::acquirer::reversal::{Attempt, NewReversal, ReversalState};
+use crate::fx::time::Clock;
+use crate::money::Amount;
+
+type Bytes = &'static [u8];
+
+pub(crate) const PAYMENTS: TableDefinition<Bytes, Bytes> = TableDefinition::new("payments");
+pub(crate) const PAYMENT_REQUESTS: TableDefinition<Bytes, Bytes> =
+    TableDefinition::new("payment_requests");
+pub(crate) const REFUNDS: TableDefinition<Bytes, Bytes> = TableDefinition::new("refunds");
+pub(crate) const REFUND_REQUESTS: TableDefinition<Bytes, Bytes> =
+    TableDefinition::new("refund_requests");
+/// payment id ‖ refund id → ().
+pub(crate) const PAYMENT_REFUNDS: TableDefinition<Bytes, ()> =
+    TableDefinition::new("payment_refunds");
+/// Everything recovery must look at: `P`‖payment id, `R`‖refund id, `I`‖idempotency key,
+/// `V`‖reversal id (u64 big-endian) → ().
+pub(crate) const OPEN: TableDefinition<Bytes, ()> = TableDefinition::new("open");
+pub(crate) const REVERSALS: TableDefinition<u64, Bytes> = TableDefinition::new("reversals");
+pub(crate) const IDEMPOTENCY: TableDefinition<Bytes, Bytes> = TableDefinition::new("idempotency");
+/// completed-at ms (u64 big-endian) ‖ idempotency key → (): what retention purges, oldest first.
+pub(crate) const IDEMPOTENCY_EXPIRY: TableDefinition<Bytes, ()> =
+    TableDefinition::new("idempotency_expiry");
+/// (client id, customer id, currency, UTC day) → daily usage.
+pub(crate) const DAILY_USAGE: TableDefinition<Bytes, Bytes> = TableDefinition::new("daily_usage");
+pub(crate) const META: TableDefinition<&'static str, u64> = TableDefinition::new("meta");
+
+pub(crate) const OPEN_PAYMENT: u8 = b'P';
+pub(crate) const OPEN_REFUND: u8 = b'R';
+pub(crate) const OPEN_REQUEST: u8 = b'I';
+pub(crate) const OPEN_REVERSAL: u8 = b'V';
+
+const NEXT_REVERSAL: &str = "next_reversal";
+
+pub(crate) fn usage_key(
+    client_id: &str,
+    customer: &str,
+    currency: &str,
+    day: u64,
+) -> Result<Vec<u8>, JournalError> {
+    composite(&[client_id, customer, currency, &day.to_string()])
+}
+
+pub(crate) fn open_key(tag: u8, rest: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(rest.len() + 1);
+    k.push(tag);
+    k.extend_from_slice(rest);
+    k
+}
+
+/// A write.
+#[derive(Debug)]
+pub(crate) enum Op {
+    Intent(NewPayment),
+    Payment(PaymentId, PaymentEvent),
+    Refund(NewRefund),
+    RefundEvent(RefundId, RefundEvent),
+    Begin(IdempotencyKey, BodyHash),
+    Complete(IdempotencyKey, StoredResponse),
+    Abandon(IdempotencyKey),
+    Purge { limit: usize },
+    Enqueue(NewReversal),
+    Attempt(u64, Attempt),
+    Resolve(u64, ReversalState),
+    Late(u64, String),
+}
+
+/// What a write produced.
+#[derive(Debug)]
+pub(crate) enum Done {
+    Payment(Box<Payment>),
+    Refund(Box<Refund>),
+    Begin(Begin),
+    Unit,
+    Flag(bool),
+    Count(usize),
+    Reversal(u64),
+}
+
+/// Where to send the answer: an async caller awaits a oneshot, a blocking caller a channel.
+pub(crate) enum Reply {
+    Async(tokio::sync::oneshot::Sender<Result<Done, JournalError>>),
+    Blocking(SyncSender<Result<Done, JournalError>>),
+}
+
+impl Reply {
+    fn send(self, result: Result<Done, JournalError>) {
+        // The caller may have gone away (a cancelled request): the write stands regardless.
+        match self {
+            Reply::Async(tx) => {
+                let _ = tx.send(result);
+            }
+            Reply::Blocking(tx) => {
+                let _ = tx.send(result);
+            }
+        }
+    }
+}
+
+/// One queued write.
+pub(crate) struct Request {
+    pub(crate) op: Op,
+    pub(crate) reply: Reply,
+}
+
+/// What the writer needs besides the database.
+pub(crate) struct WriterConfig {
+    pub(crate) max_batch: usize,
+    pub(crate) retention: Duration,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) counters: Arc<Counters>,
+}
+
+/// The writer's counters (read through `RedbJournal::stats`).
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) writes: AtomicU64,
+    pub(crate) commits: AtomicU64,
+    pub(crate) failed_batches: AtomicU64,
+    pub(crate) largest_batch: AtomicU64,
+}
+
+/// The writer loop; returns when every sender is gone and the queue is drained.
+pub(crate) fn run(db: Arc<Database>, rx: Receiver<Request>, config: WriterConfig) {
+    let rng = SystemRandom::new();
+    let max = config.max_batch.max(1);
+    let mut batch: Vec<Request> = Vec::with_capacity(max);
+    while let Ok(first) = rx.recv() {
+        batch.push(first);
+        while batch.len() < max {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        let now = config.clock.now();
+        let mut ctx = Ctx {
+            now,
+            now_ms: super::unix_ms(now),
+            rng: &rng,
+            retention: config.retention,
+        };
+        let (ops, replies): (Vec<Op>, Vec<Reply>) =
+            batch.drain(..).map(|r| (r.op, r.reply)).unzip();
+        let n = u64::try_from(replies.len()).unwrap_or(u64::MAX);
+        match commit_batch(&db, ops, &mut ctx) {
+            Ok(results) => {
+                let c = &config.counters;
+                c.writes.fetch_add(n, Ordering::Relaxed);
+                c.commits.fetch_add(1, Ordering::Relaxed);
+                c.largest_batch.fetch_max(n, Ordering::Relaxed);
+                for (reply, result) in replies.into_iter().zip(results) {
+                    reply.send(result);
+                }
+            }
+            Err(e) => {
+                config
+                    .counters
+                    .failed_batches
+                    .fetch_add(1, Ordering::Relaxed);
+                log::error!(
+                    "journal: batch of {} writes not committed: {e}",
+                    replies.len()
+                );
+                for reply in replies {
+                    reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+struct Ctx<'a> {
+    now: SystemTime,
+    now_ms: u64,
+    rng: &'a SystemRandom,
+    retention: Duration,
+}
+
+fn commit_batch(
+    db: &Database,
+    ops: Vec<Op>,
+    ctx: &mut Ctx<'_>,
+) -> Result<Vec<Result<Done, JournalError>>, JournalError> {
+    let mut txn = db
+        .begin_write()
+        .map_err(|e| JournalError::storage("begin write", e))?;
+    txn.set_durability(Durability::Immediate)
+        .map_err(|e| JournalError::storage("set durability", e))?;
+    let mut results = Vec::with_capacity(ops.len());
+    {
+        let mut t = Tables::open(&txn)?;
+        for op in ops {
+            let result = t.apply(op, ctx);
+            if let Err(e) = &result
+                && e.is_unavailable()
+            {
+                // The transaction may hold half an op: drop it all.
+                return Err(e.clone());
+            }
+            results.push(result);
+        }
+    }
+    txn.commit()
+        .map_err(|e| JournalError::storage("commit", e))?;
+    Ok(results)
+}
+
+/// Creates every table (in a fresh file) inside `txn`.
+pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), JournalError> {
+    Tables::open(txn).map(drop)
+}
+
+pub(crate) fn meta_table(
+    txn: &WriteTransaction,
+) -> Result<Table<'_, &'static str, u64>, JournalError> {
+    txn.open_table(META)
+        .map_err(|e| JournalError::storage("open table meta", e))
+}
+
+struct Tables<'t> {
+    payments: Table<'t, Bytes, Bytes>,
+    payment_requests: Table<'t, Bytes, Bytes>,
+    refunds: Table<'t, Bytes, Bytes>,
+    refund_requests: Table<'t, Bytes, Bytes>,
+    payment_refunds: Table<'t, Bytes, ()>,
+    open: Table<'t, Bytes, ()>,
+    reversals: Table<'t, u64, Bytes>,
+    idempotency: Table<'t, Bytes, Bytes>,
+    expiry: Table<'t, Bytes, ()>,
+    usage: Table<'t, Bytes, Bytes>,
+    meta: Table<'t, &'static str, u64>,
+}
+
+fn st(op: &'static str) -> impl Fn(redb::StorageError) -> JournalError {
+    move |e| JournalError::storage(op, e)
+}
+
+impl<'t> Tables<'t> {
+    fn open(txn: &'t WriteTransaction) -> Result<Self, JournalError> {
+        let o = |e: redb::TableError| JournalError::storage("open table", e);
+        Ok(Tables {
+            payments: txn.open_table(PAYMENTS).map_err(o)?,
+            payment_requests: txn.open_table(PAYMENT_REQUESTS).map_err(o)?,
+            refunds: txn.open_table(REFUNDS).map_err(o)?,
+            refund_requests: txn.open_table(REFUND_REQUESTS).map_err(o)?,
+            payment_refunds: txn.open_table(PAYMENT_REFUNDS).map_err(o)?,
+            open: txn.open_table(OPEN).map_err(o)?,
+            reversals: txn.open_table(REVERSALS).map_err(o)?,
+            idempotency: txn.open_table(IDEMPOTENCY).map_err(o)?,
+            expiry: txn.open_table(IDEMPOTENCY_EXPIRY).map_err(o)?,
+            usage: txn.open_table(DAILY_USAGE).map_err(o)?,
+            meta: meta_table(txn)?,
+        })
+    }
+
+    fn apply(&mut self, op: Op, ctx: &mut Ctx<'_>) -> Result<Done, JournalError> {
+        match op {
+            Op::Intent(new) => self.intent(new, ctx).map(|p| Done::Payment(Box::new(p))),
+            Op::Payment(id, event) => self
+                .payment_event(id, event, ctx)
+                .map(|p| Done::Payment(Box::new(p))),
+            Op::Refund(new) => self.refund(new, ctx).map(|r| Done::Refund(Box::new(r))),
+            Op::RefundEvent(id, event) => self
+                .refund_event(id, event, ctx)
+                .map(|r| Done::Refund(Box::new(r))),
+            Op::Begin(key, hash) => self.begin(&key, hash, ctx).map(Done::Begin),
+            Op::Complete(key, response) => self.complete(&key, response, ctx).map(|()| Done::Unit),
+            Op::Abandon(key) => self.abandon(&key).map(Done::Flag),
+            Op::Purge { limit } => self.purge(limit, ctx).map(Done::Count),
+            Op::Enqueue(r) => self.enqueue(r).map(Done::Reversal),
+            Op::Attempt(id, a) => self
+                .update_reversal(id, |r| r.record_attempt(a))
+                .map(|_| Done::Unit),
+            Op::Resolve(id, state) => self.resolve(id, state).map(Done::Flag),
+            Op::Late(id, code) => self
+                .update_reversal(id, |r| r.note_late(code))
+                .map(|_| Done::Unit),
+        }
+    }
+
+    // ---- payments -------------------------------------------------------------------------
+
+    fn load_payment(&self, id: PaymentId) -> Result<Payment, JournalError> {
+        let key = id.key();
+        let guard = self
+            .payments
+            .get(key.as_slice())
+            .map_err(st("read payment"))?
+            .ok_or_else(|| JournalError::NotFound {
+                kind: RecordKind::Payment,
+                key: id.to_string(),
+            })?;
+        codec::decode(RecordKind::Payment, &key, guard.value())
+    }
+
+    fn store_payment(&mut self, p: &Payment) -> Result<(), JournalError> {
+        let bytes = codec::encode(RecordKind::Payment, p)?;
+        let key = p.id.key();
+        self.payments
+            .insert(key.as_slice(), bytes.as_slice())
+            .map_err(st("write payment"))?;
+        let open = open_key(OPEN_PAYMENT, &key);
+        if p.state.is_unresolved() {
+            self.open
+                .insert(open.as_slice(), ())
+                .map_err(st("write open"))?;
+        } else {
+            self.open
+                .remove(open.as_slice())
+                .map_err(st("write open"))?;
+        }
+        Ok(())
+    }
+
+    fn intent(&mut self, new: NewPayment, ctx: &Ctx<'_>) -> Result<Payment, JournalError> {
+        let request = composite(&[&new.client_id, &new.request_id])?;
+        if new.quote.merchant_amount.is_zero() {
+            return Err(JournalError::Invalid {
+                what: "payment",
+                detail: "the merchant amount is zero".to_owned(),
+            });
+        }
+        if self
+            .payment_requests
+            .get(request.as_slice())
+            .map_err(st("read payment request"))?
+            .is_some()
+        {
+            return Err(JournalError::Duplicate {
+                kind: RecordKind::Payment,
+                key: format!("{}/{}", new.client_id, new.request_id),
+            });
+        }
+        let usage_key = usage_key(
+            &new.client_id,
+            new.customer.expose(),
+            new.quote.merchant_amount.currency().code(),
+            ctx.now_ms / 86_400_000,
+        )?;
+        let mut usage = self.load_usage(&usage_key)?;
+        let minor = new.quote.merchant_amount.minor();
+        if let Some(max) = new.limits.max_count
+            && usage.count >= max
+        {
+            return Err(JournalError::LimitExceeded {
+                limit: "count",
+                used: u64::from(usage.count),
+                requested: 1,
+                max: u64::from(max),
+            });
+        }
+        if let Some(max) = new.limits.max_amount
+            && usage.amount.saturating_add(minor) > max
+        {
+            return Err(JournalError::LimitExceeded {
+                limit: "amount",
+                used: usage.amount,
+                requested: minor,
+                max,
+            });
+        }
+        usage.count = usage.count.saturating_add(1);
+        usage.amount = usage.amount.saturating_add(minor);
+        let usage_bytes = codec::encode(RecordKind::Payment, &usage)?;
+        let id = PaymentId::generate(ctx.now, ctx.rng)?;
+        let payment = Payment::new(id, new, ctx.now_ms);
+        // Encode before the first write, so a refusal leaves nothing behind.
+        let bytes = codec::encode(RecordKind::Payment, &payment)?;
+        let key = id.key();
+        self.payments
+            .insert(key.as_slice(), bytes.as_slice())
+            .map_err(st("write payment"))?;
+        self.payment_requests
+            .insert(request.as_slice(), key.as_slice())
+            .map_err(st("write payment request"))?;
+        self.open
+            .insert(open_key(OPEN_PAYMENT, &key).as_slice(), ())
+            .map_err(st("write open"))?;
+        self.usage
+            .insert(usage_key.as_slice(), usage_bytes.as_slice())
+            .map_err(st("write daily usage"))?;
+        Ok(payment)
+    }
+
+    fn load_usage(&self, key: &[u8]) -> Result<DailyUsage, JournalError> {
+        match self.usage.get(key).map_err(st("read daily usage"))? {
+            Some(g) => codec::decode(RecordKind::Payment, key, g.value()),
+            None => Ok(DailyUsage::default()),
+        }
+    }
+
+    fn payment_event(
+        &mut self,
+        id: PaymentId,
+        event: PaymentEvent,
+        ctx: &Ctx<'_>,
+    ) -> Result<Payment, JournalError> {
+        let before = self.load_payment(id)?;
+        let next = before.apply(event, ctx.now_ms)?;
+        // A payment that ends without moving money gives its share of the daily limits back.
+        let release = if counts_against_limits(before.state) && !counts_against_limits(next.state) {
+            let key = usage_key(
+                &next.client_id,
+                next.customer.expose(),
+                next.quote.merchant_amount.currency().code(),
+                next.created_at_ms / 86_400_000,
+            )?;
+            let mut usage = self.load_usage(&key)?;
+            usage.count = usage.count.saturating_sub(1);
+            usage.amount = usage
+                .amount
+                .saturating_sub(next.quote.merchant_amount.minor());
+            Some((key, codec::encode(RecordKind::Payment, &usage)?))
+        } else {
+            None
+        };
+        self.store_payment(&next)?;
+        if let Some((key, bytes)) = release {
+            self.usage
+                .insert(key.as_slice(), bytes.as_slice())
+                .map_err(st("write daily usage"))?;
+        }
+        Ok(next)
+    }
+
+    // ---- refunds --------------------------------------------------------------------------
+
+    fn load_refund(&self, id: RefundId) -> Result<Refund, JournalError> {
+        let key = id.key();
+        let guard = self
+            .refunds
+            .get(key.as_slice())
+            .map_err(st("read refund"))?
+            .ok_or_else(|| JournalError::NotFound {
+                kind: RecordKind::Refund,
+                key: id.to_string(),
+            })?;
+        codec::decode(RecordKind::Refund, &key, guard.value())
+    }
+
+    fn refund(&mut self, new: NewRefund, ctx: &Ctx<'_>) -> Result<Refund, JournalError> {
+        let request = composite(&[&new.client_id, &new.request_id])?;
+        if self
+            .refund_requests
+            .get(request.as_slice())
+            .map_err(st("read refund request"))?
+            .is_some()
+        {
+            return Err(JournalError::Duplicate {
+                kind: RecordKind::Refund,
+                key: format!("{}/{}", new.client_id, new.request_id),
+            });
+        }
+        let mut payment = self.load_payment(new.payment_id)?;
+        if payment.client_id != new.client_id {
+            // Another client's payment does not exist for this one.
+            return Err(JournalError::NotFound {
+                kind: RecordKind::Payment,
+                key: new.payment_id.to_string(),
+            });
+        }
+        if !matches!(
+            payment.state,
+            PaymentState::Success | PaymentState::PartiallyRefunded
+        ) {
+            return Err(JournalError::NotRefundable {
+                payment: payment.id,
+                state: payment.state,
+            });
+        }
+        let merchant = payment.quote.merchant_amount;
+        if new.amount.currency() != merchant.currency() {
+            return Err(JournalError::Invalid {
+                what: "refund amount",
+                detail: format!(
+                    "{} is not the payment's currency {}",
+                    new.amount.currency(),
+                    merchant.currency()
+                ),
+            });
+        }
+        if new.amount.is_zero() {
+            return Err(JournalError::Invalid {
+                what: "refund amount",
+                detail: "zero".to_owned(),
+            });
+        }
+        let remaining = payment.refundable();
+        if new.amount.minor() > remaining {
+            return Err(JournalError::RefundExceedsPayment {
+                payment: payment.id,
+                requested: new.amount.minor(),
+                remaining,
+            });
+        }
+        let before = payment.refunds_reserved.minor();
+        let payer = payment.quote.payer_amount;
+        let payer_minor = payer_share(merchant.minor(), payer.minor(), before, new.amount.minor())
+            .ok_or_else(|| JournalError::Invalid {
+                what: "refund amount",
+                detail: "payer share out of range".to_owned(),
+            })?;
+        let payer_amount = Amount::from_minor(payer_minor, payer.currency()).map_err(|e| {
+            JournalError::Invalid {
+                what: "refund amount",
+                detail: e.to_string(),
+            }
+        })?;
+        payment.refunds_reserved =
+            payment
+                .refunds_reserved
+                .checked_add(new.amount)
+                .map_err(|e| JournalError::Invalid {
+                    what: "refund amount",
+                    detail: e.to_string(),
+                })?;
+        payment.updated_at_ms = ctx.now_ms;
+        let id = RefundId::generate(ctx.now, ctx.rng)?;
+        let refund = Refund {
+            id,
+            client_id: new.client_id,
+            request_id: new.request_id,
+            payment_id: payment.id,
+            amount: new.amount,
+            payer_amount,
+            reason: new.reason,
+            state: RefundState::Pending,
+            acquirer: Default::default(),
+            note: None,
+            created_at_ms: ctx.now_ms,
+            updated_at_ms: ctx.now_ms,
+        };
+        let bytes = codec::encode(RecordKind::Refund, &refund)?;
+        let payment_bytes = codec::encode(RecordKind::Payment, &payment)?;
+        let key = id.key();
+        let pkey = payment.id.key();
+        self.refunds
+            .insert(key.as_slice(), bytes.as_slice())
+            .map_err(st("write refund"))?;
+        self.refund_requests
+            .insert(request.as_slice(), key.as_slice())
+            .map_err(st("write refund request"))?;
+        self.payment_refunds
+            .insert([pkey, key].concat().as_slice(), ())
+            .map_err(st("write payment refunds"))?;
+        self.open
+            .insert(open_key(OPEN_REFUND, &key).as_slice(), ())
+            .map_err(st("write open"))?;
+        self.payments
+            .insert(pkey.as_slice(), payment_bytes.as_slice())
+            .map_err(st("write payment"))?;
+        Ok(refund)
+    }
+
+    fn refund_event(
+        &mut self,
+        id: RefundId,
+        event: RefundEvent,
+        ctx: &Ctx<'_>,
+    ) -> Result<Refund, JournalError> {
+        let refund = self.load_refund(id)?;
+        let next = refund.apply(event, ctx.now_ms)?;
+        let mut payment = self.load_payment(refund.payment_id)?;
+        let invalid = |e: crate::money::AmountError| JournalError::Invalid {
+            what: "refund amount",
+            detail: e.to_string(),
+        };
+        match next.state {
+            RefundState::Success => {
+                if !matches!(
+                    payment.state,
+                    PaymentState::Success | PaymentState::PartiallyRefunded
+                ) {
+                    return Err(JournalError::IllegalTransition {
+                        payment: payment.id,
+                        from: payment.state,
+                        event: "RefundApproved",
+                    });
+                }
+                payment.refunded = payment
+                    .refunded
+                    .checked_add(refund.amount)
+                    .map_err(invalid)?;
+                let state = if payment.refunded.minor() >= payment.quote.merchant_amount.minor() {
+                    PaymentState::Refunded
+                } else {
+                    PaymentState::PartiallyRefunded
+                };
+                if state != payment.state {
+                    payment.enter(state, ctx.now_ms);
+                }
+            }
+            RefundState::Failed => {
+                payment.refunds_reserved = payment
+                    .refunds_reserved
+                    .checked_sub(refund.amount)
+                    .map_err(invalid)?;
+            }
+            RefundState::Pending | RefundState::Unknown => {}
+        }
+        payment.updated_at_ms = ctx.now_ms;
+        let bytes = codec::encode(RecordKind::Refund, &next)?;
+        self.store_payment(&payment)?;
+        let key = id.key();
+        self.refunds
+            .insert(key.as_slice(), bytes.as_slice())
+            .map_err(st("write refund"))?;
+        let open = open_key(OPEN_REFUND, &key);
+        if next.state.is_unresolved() {
+            self.open
+                .insert(open.as_slice(), ())
+                .map_err(st("write open"))?;
+        } else {
+            self.open
+                .remove(open.as_slice())
+                .map_err(st("write open"))?;
+        }
+        Ok(next)
+    }
+
+    // ---- idempotency ----------------------------------------------------------------------
+
+    fn load_request(&self, key: &[u8]) -> Result<Option<IdempotencyRecord>, JournalError> {
+        match self.idempotency.get(key).map_err(st("read idempotency"))? {
+            Some(g) => codec::decode(RecordKind::Idempotency, key, g.value()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn begin(
+        &mut self,
+        key: &IdempotencyKey,
+        hash: BodyHash,
+        ctx: &Ctx<'_>,
+    ) -> Result<Begin, JournalError> {
+        let kb = key.to_bytes()?;
+        match self.load_request(&kb)? {
+            Some(rec) if rec.body_hash != hash.0 => Ok(Begin::Inconsistent),
+            Some(IdempotencyRecord {
+                state: IdempotencyState::InFlight,
+                ..
+            }) => Ok(Begin::InFlight),
+            Some(IdempotencyRecord {
+                state: IdempotencyState::Done { response, .. },
+                ..
+            }) => Ok(Begin::Replay(response)),
+            None => {
+                let rec = IdempotencyRecord {
+                    body_hash: hash.0.to_vec(),
+                    created_at_ms: ctx.now_ms,
+                    state: IdempotencyState::InFlight,
+                };
+                let bytes = codec::encode(RecordKind::Idempotency, &rec)?;
+                self.idempotency
+                    .insert(kb.as_slice(), bytes.as_slice())
+                    .map_err(st("write idempotency"))?;
+                self.open
+                    .insert(open_key(OPEN_REQUEST, &kb).as_slice(), ())
+                    .map_err(st("write open"))?;
+                Ok(Begin::New)
+            }
+        }
+    }
+
+    fn complete(
+        &mut self,
+        key: &IdempotencyKey,
+        response: StoredResponse,
+        ctx: &Ctx<'_>,
+    ) -> Result<(), JournalError> {
+        let kb = key.to_bytes()?;
+        let mut rec = match self.load_request(&kb)? {
+            Some(rec) if rec.state == IdempotencyState::InFlight => rec,
+            _ => {
+                return Err(JournalError::NotInFlight {
+                    key: key.to_string(),
+                });
+            }
+        };
+        rec.state = IdempotencyState::Done {
+            response,
+            completed_at_ms: ctx.now_ms,
+        };
+        let bytes = codec::encode(RecordKind::Idempotency, &rec)?;
+        self.idempotency
+            .insert(kb.as_slice(), bytes.as_slice())
+            .map_err(st("write idempotency"))?;
+        let expiry = [ctx.now_ms.to_be_bytes().as_slice(), &kb].concat();
+        self.expiry
+            .insert(expiry.as_slice(), ())
+            .map_err(st("write idempotency expiry"))?;
+        self.open
+            .remove(open_key(OPEN_REQUEST, &kb).as_slice())
+            .map_err(st("write open"))?;
+        Ok(())
+    }
+
+    fn abandon(&mut self, key: &IdempotencyKey) -> Result<bool, JournalError> {
+        let kb = key.to_bytes()?;
+        match self.load_request(&kb)? {
+            None => Ok(false),
+            Some(rec) if rec.state == IdempotencyState::InFlight => {
+                self.idempotency
+                    .remove(kb.as_slice())
+                    .map_err(st("write idempotency"))?;
+                self.open
+                    .remove(open_key(OPEN_REQUEST, &kb).as_slice())
+                    .map_err(st("write open"))?;
+                Ok(true)
+            }
+            Some(_) => Err(JournalError::NotInFlight {
+                key: key.to_string(),
+            }),
+        }
+    }
+
+    fn purge(&mut self, limit: usize, ctx: &Ctx<'_>) -> Result<usize, JournalError> {
+        let retention_ms = u64::try_from(ctx.retention.as_millis()).unwrap_or(u64::MAX);
+        let cutoff = ctx.now_ms.saturating_sub(retention_ms);
+        let end = cutoff.to_be_bytes();
+        let mut expired: Vec<Vec<u8>> = Vec::new();
+        for entry in self
+            .expiry
+            .range::<&[u8]>(..end.as_slice())
+            .map_err(st("read idempotency expiry"))?
+            .take(limit)
+        {
+            let (k, _) = entry.map_err(st("read idempotency expiry"))?;
+            expired.push(k.value().to_vec());
+        }
+        for k in &expired {
+            self.expiry
+                .remove(k.as_slice())
+                .map_err(st("write idempotency expiry"))?;
+            if let Some(kb) = k.get(8..) {
+                self.idempotency
+                    .remove(kb)
+                    .map_err(st("write idempotency"))?;
+            }
+        }
+        Ok(expired.len())
+    }
+
+    // ---- reversals ------------------------------------------------------------------------
+
+    fn enqueue(&mut self, r: NewReversal) -> Result<u64, JournalError> {
+        let id = self
+            .meta
+            .get(NEXT_REVERSAL)
+            .map_err(st("read meta"))?
+            .map_or(1, |g| g.value());
+        let rec = StoredReversal::new(id, r);
+        let bytes = codec::encode(RecordKind::Reversal, &rec)?;
+        self.reversals
+            .insert(id, bytes.as_slice())
+            .map_err(st("write reversal"))?;
+        self.meta
+            .insert(NEXT_REVERSAL, id.saturating_add(1))
+            .map_err(st("write meta"))?;
+        self.open
+            .insert(open_key(OPEN_REVERSAL, &id.to_be_bytes()).as_slice(), ())
+            .map_err(st("write open"))?;
+        Ok(id)
+    }
+
+    fn load_reversal(&self, id: u64) -> Result<StoredReversal, JournalError> {
+        let guard = self
+            .reversals
+            .get(id)
+            .map_err(st("read reversal"))?
+            .ok_or_else(|| JournalError::NotFound {
+                kind: RecordKind::Reversal,
+                key: id.to_string(),
+            })?;
+        codec::decode(RecordKind::Reversal, &id.to_be_bytes(), guard.value())
+    }
+
+    fn update_reversal(
+        &mut self,
+        id: u64,
+        change: impl FnOnce(&mut StoredReversal),
+    ) -> Result<StoredReversal, JournalError> {
+        let mut rec = self.load_reversal(id)?;
+        change(&mut rec);
+        let bytes = codec::encode(RecordKind::Reversal, &rec)?;
+        self.reversals
+            .insert(id, bytes.as_slice())
+            .map_err(st("write reversal"))?;
+        Ok(rec)
+    }
+
+    fn resolve(&mut self, id: u64, state: ReversalState) -> Result<bool, JournalError> {
+        if self.load_reversal(id)?.state != StoredState::Pending {
+            return Ok(false);
+        }
+        let next = StoredState::of(state);
+        let still_pending = next == StoredState::Pending;
+        self.update_reversal(id, |r| r.state = next)?;
+        if !still_pending {
+            self.open
+                .remove(open_key(OPEN_REVERSAL, &id.to_be_bytes()).as_slice())
+                .map_err(st("write open"))?;
+        }
+        Ok(true)
+    }
+}
