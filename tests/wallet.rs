@@ -4,19 +4,22 @@
 //! wrong, tampered, stale or missing response signature, or never answer. Every wait is bounded.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use qrbridge::acquirer::pki::Pki;
 use qrbridge::money::{Amount, Currency};
 use qrbridge::server::auth::{
     AuthConfig, ClientKey, Credentials, Direction, Secret, canonical_string, request_time,
 };
 use qrbridge::server::wire::*;
 use qrbridge::server::*;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -700,6 +703,68 @@ async fn a_tls_gateway_whose_ca_we_do_not_trust_is_not_reached() {
     assert!(r.stderr.contains("TLS handshake"), "{r:?}");
     g.server.shutdown(Duration::from_secs(5)).await;
     other.server.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_presents_the_client_certificate_given_with_cert_and_key() {
+    let pki = Pki::generate(&["localhost", "127.0.0.1"], CLIENT).unwrap();
+    let der = CertificateDer::from_pem_slice(pki.client_cert.as_bytes()).unwrap();
+    let clients = BTreeMap::from([(
+        tls::certificate_fingerprint(der.as_ref()),
+        CLIENT.to_owned(),
+    )]);
+    let settings = TlsSettings {
+        identity: Some(Identity {
+            cert_pem: pki.server_cert.clone(),
+            key_pem: Secret::new(pki.server_key.clone().into_bytes()),
+        }),
+        mutual: Some(MutualTls {
+            client_ca_pem: pki.ca_cert.clone(),
+            clients,
+        }),
+    };
+    let api = Arc::new(StubApi::default());
+    let config = ServerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        transport: Transport::Tls(settings),
+        limits: Limits::default(),
+        auth: AuthConfig::signatures(Credentials::new().with_key(
+            CLIENT,
+            1,
+            ClientKey::HmacSha256(Secret::new(KEY.to_vec())),
+        )),
+    };
+    let server = RunningServer::start(config, api.clone(), health::always_ready())
+        .await
+        .unwrap();
+    let dir = TempDir::new("mtls");
+    let g = Gateway {
+        url: format!("https://127.0.0.1:{}", server.local_addr().port()),
+        ca_file: Some(dir.file("ca.pem", pki.ca_cert.as_bytes())),
+        server,
+        api,
+        _dir: TempDir::new("mtls-unused"),
+    };
+    let cert = dir.file("client.pem", pki.client_cert.as_bytes());
+    let key = dir.file("client.key", pki.client_key.as_bytes());
+    let (cert, key) = (cert.display().to_string(), key.display().to_string());
+    let r = g
+        .wallet(&["--cert", &cert, "--key", &key, "pay", "--quote-id", "Q-1"])
+        .await;
+    expect(&r, 0);
+    assert_eq!(g.api.authorisations.load(Ordering::SeqCst), 1);
+    // Without the certificate the handshake is refused: no answer, never a success.
+    let r = g.wallet(&["pay", "--quote-id", "Q-1"]).await;
+    assert!(matches!(r.code, 2 | 3), "{r:?}");
+    assert!(r.stderr.contains("CertificateRequired"), "{r:?}");
+    assert!(r.stdout.is_empty(), "{r:?}");
+    // --cert without --key is a usage error.
+    let r = g
+        .wallet(&["--cert", &cert, "pay", "--quote-id", "Q-1"])
+        .await;
+    expect(&r, 2);
+    assert_eq!(g.api.authorisations.load(Ordering::SeqCst), 1);
+    g.server.shutdown(Duration::from_secs(5)).await;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -255,13 +255,13 @@ impl Client {
                 let stream = tokio_rustls::TlsConnector::from(config.clone())
                     .connect(name, tcp)
                     .await
-                    .map_err(|e| not_sent("TLS handshake", &e))?;
+                    .map_err(|e| not_sent("TLS handshake", &chain(&e)))?;
                 handshake(TokioIo::new(stream)).await
             }
             (None, true) => return Err(not_sent("TLS", &"no TLS settings")),
             (_, false) => handshake(TokioIo::new(tcp)).await,
         }
-        .map_err(|e| not_sent("HTTP", &e))?;
+        .map_err(|e| not_sent("HTTP", &chain(&e)))?;
         Ok(sender)
     }
 
@@ -331,12 +331,12 @@ impl Client {
             let resp = sender
                 .send_request(req)
                 .await
-                .map_err(|e| format!("no answer: {e}"))?;
+                .map_err(|e| format!("no answer: {}", chain(&e)))?;
             let (parts, incoming) = resp.into_parts();
             let bytes = incoming
                 .collect()
                 .await
-                .map_err(|e| format!("answer cut short: {e}"))?
+                .map_err(|e| format!("answer cut short: {}", chain(&e)))?
                 .to_bytes();
             Ok::<_, String>((parts.status, parts.headers, bytes))
         };
@@ -468,6 +468,18 @@ impl Client {
         )
         .map_err(|e| format!("does not verify with our key: {e}"))
     }
+}
+
+/// `e` and its sources: hyper's "connection error" alone does not say that TLS refused us.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 async fn handshake<T>(io: TokioIo<T>) -> Result<Sender, hyper::Error>
