@@ -1,0 +1,73 @@
+-- wrk script for scripts/load: one mode per run, chosen by the environment.
+--
+--   LOAD_MODE=decode   POST /v1/qr/decode with a fresh decodeRequestId per request (so every request
+--                      is a real decode, not an idempotent replay); LOAD_CODE is the QR payload,
+--                      LOAD_PAYER_CURRENCY the payer's currency (default MYR).
+--   LOAD_MODE=healthz  GET /healthz: the HTTP floor of the same server (routing, hyper, the socket).
+--
+-- Requests are unsigned: the embedded demo (`qrbridge serve`) runs with authentication off. At the
+-- end it prints one machine-readable line, `QRB key=value ...`, that scripts/load turns into a table.
+
+local mode = os.getenv("LOAD_MODE") or "decode"
+local code = os.getenv("LOAD_CODE") or ""
+local payer = os.getenv("LOAD_PAYER_CURRENCY") or "MYR"
+local run_id = os.getenv("LOAD_RUN_ID") or tostring(os.time())
+local threads = {}
+
+local function json_string(s)
+  return (s:gsub('[%c"\\]', function(c)
+    if c == '"' then return '\\"' end
+    if c == "\\" then return "\\\\" end
+    return string.format("\\u%04x", string.byte(c))
+  end))
+end
+
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("tid", #threads)
+end
+
+function init(args)
+  counter = 0
+  statuses = {}
+  escaped_code = json_string(code)
+end
+
+function request()
+  if mode == "healthz" then
+    return wrk.format("GET", "/healthz")
+  end
+  counter = counter + 1
+  local body = string.format(
+    '{"decodeRequestId":"load-%s-%d-%d","customerId":"load-customer-%d","codeValue":"%s","payerCurrency":"%s"}',
+    run_id, tid, counter, tid, escaped_code, payer)
+  return wrk.format("POST", "/v1/qr/decode", { ["content-type"] = "application/json" }, body)
+end
+
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+
+function done(summary, latency, requests)
+  local by_status = {}
+  for _, t in ipairs(threads) do
+    -- thread:get copies the table out of the thread's Lua state
+    local s = t:get("statuses") or {}
+    for k, v in pairs(s) do by_status[k] = (by_status[k] or 0) + v end
+  end
+  local ok, other, shown = 0, 0, {}
+  for k, v in pairs(by_status) do
+    if k == 200 then ok = ok + v else other = other + v end
+    table.insert(shown, string.format("%d:%d", k, v))
+  end
+  table.sort(shown)
+  local e = summary.errors
+  local seconds = summary.duration / 1e6
+  io.write(string.format(
+    "QRB mode=%s requests=%d seconds=%.2f rps=%.1f ok=%d non200=%d socket_errors=%d " ..
+    "p50_us=%d p90_us=%d p99_us=%d max_us=%d statuses=%s\n",
+    mode, summary.requests, seconds, summary.requests / seconds, ok, other,
+    e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
+    table.concat(shown, ",")))
+end
