@@ -4,6 +4,11 @@
 --                      is a real decode, not an idempotent replay); LOAD_CODE is the QR payload,
 --                      LOAD_PAYER_CURRENCY the payer's currency (default MYR).
 --   LOAD_MODE=healthz  GET /healthz: the HTTP floor of the same server (routing, hyper, the socket).
+--   LOAD_MODE=pay      whole payments: decode -> quote -> pay, chained on each connection (run it
+--                      with one connection per wrk thread, so a thread's responses come back in
+--                      the order of its requests); a new customer for each payment, so the demo's
+--                      per-customer daily limits are not what is measured. Dynamic codes only
+--                      (the quote carries no amount).
 --
 -- Requests are unsigned: the embedded demo (`qrbridge serve`) runs with authentication off. At the
 -- end it prints one machine-readable line, `QRB key=value ...`, that scripts/load turns into a table.
@@ -31,26 +36,65 @@ function init(args)
   counter = 0
   statuses = {}
   escaped_code = json_string(code)
+  step = "decode"  -- pay mode: the next request of this thread's connection
+  paid = 0         -- pay mode: payments answered SUCCESS
+  broken = 0       -- pay mode: flows abandoned on a non-200 answer
+end
+
+local json_headers = { ["content-type"] = "application/json" }
+
+local function decode_request(customer)
+  counter = counter + 1
+  local body = string.format(
+    '{"decodeRequestId":"load-%s-%d-%d","customerId":"%s","codeValue":"%s","payerCurrency":"%s"}',
+    run_id, tid, counter, customer, escaped_code, payer)
+  return wrk.format("POST", "/v1/qr/decode", json_headers, body)
 end
 
 function request()
   if mode == "healthz" then
     return wrk.format("GET", "/healthz")
   end
-  counter = counter + 1
-  local body = string.format(
-    '{"decodeRequestId":"load-%s-%d-%d","customerId":"load-customer-%d","codeValue":"%s","payerCurrency":"%s"}',
-    run_id, tid, counter, tid, escaped_code, payer)
-  return wrk.format("POST", "/v1/qr/decode", { ["content-type"] = "application/json" }, body)
+  if mode ~= "pay" then
+    return decode_request("load-customer-" .. tid)
+  end
+  if step == "quote" then
+    local body = string.format(
+      '{"quoteRequestId":"load-q-%s-%d-%d","decodeId":"%s","payerCurrency":"%s"}',
+      run_id, tid, counter, decode_id, payer)
+    return wrk.format("POST", "/v1/quotes", json_headers, body)
+  elseif step == "pay" then
+    local body = string.format(
+      '{"paymentRequestId":"load-p-%s-%d-%d","quoteId":"%s","customerId":"c-%s-%d-%d"}',
+      run_id, tid, counter, quote_id, run_id, tid, counter)
+    return wrk.format("POST", "/v1/payments", json_headers, body)
+  end
+  return decode_request(string.format("c-%s-%d-%d", run_id, tid, counter + 1))
 end
 
 function response(status, headers, body)
   statuses[status] = (statuses[status] or 0) + 1
+  if mode ~= "pay" then return end
+  if status ~= 200 then
+    broken = broken + 1
+    step = "decode"
+  elseif step == "decode" then
+    decode_id = body:match('"decodeId":"([^"]+)"')
+    step = decode_id and "quote" or "decode"
+  elseif step == "quote" then
+    quote_id = body:match('"quoteId":"([^"]+)"')
+    step = quote_id and "pay" or "decode"
+  else
+    if body:find('"paymentStatus":"SUCCESS"', 1, true) then paid = paid + 1 end
+    step = "decode"
+  end
 end
 
 function done(summary, latency, requests)
-  local by_status = {}
+  local by_status, payments, abandoned = {}, 0, 0
   for _, t in ipairs(threads) do
+    payments = payments + (t:get("paid") or 0)
+    abandoned = abandoned + (t:get("broken") or 0)
     -- thread:get copies the table out of the thread's Lua state
     local s = t:get("statuses") or {}
     for k, v in pairs(s) do by_status[k] = (by_status[k] or 0) + v end
@@ -65,9 +109,10 @@ function done(summary, latency, requests)
   local seconds = summary.duration / 1e6
   io.write(string.format(
     "QRB mode=%s requests=%d seconds=%.2f rps=%.1f ok=%d non200=%d socket_errors=%d " ..
-    "p50_us=%d p90_us=%d p99_us=%d max_us=%d statuses=%s\n",
+    "p50_us=%d p90_us=%d p99_us=%d max_us=%d payments=%d payments_per_s=%.1f abandoned=%d " ..
+    "statuses=%s\n",
     mode, summary.requests, seconds, summary.requests / seconds, ok, other,
     e.connect + e.read + e.write + e.timeout,
     latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
-    table.concat(shown, ",")))
+    payments, payments / seconds, abandoned, table.concat(shown, ",")))
 end
