@@ -14,7 +14,8 @@ use std::time::{Duration, Instant, SystemTime};
 use qrbridge::acquirer::pki::Pki;
 use qrbridge::money::{Amount, Currency};
 use qrbridge::server::auth::{
-    AuthConfig, ClientKey, Credentials, Direction, Secret, canonical_string, request_time,
+    AuthConfig, ClientKey, Credentials, Direction, Secret, canonical_string,
+    generate_ed25519_pkcs8, request_time,
 };
 use qrbridge::server::wire::*;
 use qrbridge::server::*;
@@ -27,7 +28,8 @@ use tokio::net::TcpListener;
 const CLIENT: &str = "wallet-my-01";
 const KEY: &[u8] = b"test-key-for-wallet-my-01-32byte";
 const OTHER_KEY: &[u8] = b"another-key-not-the-wallets-32by";
-const CODE: &str = "00020101021226370009SG.PAYNOW010120213200312345678W0303000520454995303702540512.505802SG5910Kopi Stall6009Singapore6304ABCD";
+/// A dynamic SG PayNow code (SGD 12.80) from testdata/emv/valid/.
+const CODE: &str = "00020101021226500009SG.PAYNOW010100211+659123456703010040820261231520458125303702540512.805802SG5910TAN AH KOW6009SINGAPORE62420110ORDER123450903AME1010M90312345X110321163042634";
 
 fn b64(key: &[u8]) -> String {
     use base64::Engine;
@@ -765,6 +767,95 @@ async fn mutual_tls_presents_the_client_certificate_given_with_cert_and_key() {
     expect(&r, 2);
     assert_eq!(g.api.authorisations.load(Ordering::SeqCst), 1);
     g.server.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ed25519_wallets_sign_with_their_key_and_verify_the_gateways() {
+    use ring::signature::{Ed25519KeyPair, KeyPair};
+    let wallet_pkcs8 = generate_ed25519_pkcs8().unwrap();
+    let wallet = Ed25519KeyPair::from_pkcs8(wallet_pkcs8.expose()).unwrap();
+    let gateway_pkcs8 = generate_ed25519_pkcs8().unwrap();
+    let gateway_public = b64(Ed25519KeyPair::from_pkcs8(gateway_pkcs8.expose())
+        .unwrap()
+        .public_key()
+        .as_ref());
+    let credentials = Credentials::new().with_key(
+        "wallet-ed",
+        3,
+        ClientKey::Ed25519 {
+            public_key: wallet.public_key().as_ref().to_vec(),
+        },
+    );
+    let api = Arc::new(StubApi::default());
+    let config = ServerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        transport: Transport::PlaintextLoopback,
+        limits: Limits::default(),
+        auth: AuthConfig {
+            response_key: Some((7, gateway_pkcs8)),
+            ..AuthConfig::signatures(credentials)
+        },
+    };
+    let server = RunningServer::start(config, api.clone(), health::always_ready())
+        .await
+        .unwrap();
+    let url = format!("http://127.0.0.1:{}", server.local_addr().port());
+    let dir = TempDir::new("ed25519");
+    let der = dir.file("wallet.der", wallet_pkcs8.expose());
+    let pem = dir.file(
+        "wallet.pem",
+        format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+            b64(wallet_pkcs8.expose())
+        )
+        .as_bytes(),
+    );
+    let call = |key_file: &PathBuf, gateway_key: &str, version: &str| {
+        [
+            "wallet",
+            "--url",
+            &url,
+            "--client-id",
+            "wallet-ed",
+            "--ed25519-key-file",
+            &key_file.display().to_string(),
+            "--gateway-public-key",
+            gateway_key,
+            "--key-version",
+            version,
+            "pay",
+            "--quote-id",
+            "Q-1",
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    };
+    for file in [&der, &pem] {
+        let r = run(call(file, &gateway_public, "3")).await;
+        expect(&r, 0);
+        assert!(r.stderr.contains("response signature verified"), "{r:?}");
+    }
+    assert_eq!(api.authorisations.load(Ordering::SeqCst), 2);
+    // Another gateway key: the (genuine) answer cannot be verified, so it is not trusted.
+    let stranger = b64(wallet.public_key().as_ref());
+    let r = run(call(&der, &stranger, "3")).await;
+    expect(&r, 4);
+    assert!(r.stdout.is_empty(), "{r:?}");
+    // A key version the gateway does not know: refused before authentication.
+    let r = run(call(&der, &gateway_public, "4")).await;
+    expect(&r, 1);
+    assert_eq!(r.result_code(), "INVALID_SIGNATURE");
+    // Usage: the Ed25519 key without the gateway's key, or with an HMAC key too.
+    let mut no_gateway = call(&der, &gateway_public, "3");
+    no_gateway.drain(7..9);
+    let r = run(no_gateway).await;
+    expect(&r, 2);
+    assert!(r.stderr.contains("--gateway-public-key"), "{r:?}");
+    let mut both = call(&der, &gateway_public, "3");
+    both.extend(["--key-base64".to_owned(), b64(KEY)]);
+    expect(&run(both).await, 2);
+    assert_eq!(api.authorisations.load(Ordering::SeqCst), 3);
+    server.shutdown(Duration::from_secs(5)).await;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -13,10 +13,11 @@ use hyper::body::Bytes;
 use hyper::{HeaderMap, Request, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
 use qrbridge::server::auth::{
-    Direction, Secret, canonical_string, headers, parse_request_time, request_time,
-    sign_request_hmac, verify_response_hmac,
+    AuthFault, Direction, Secret, canonical_string, headers, parse_request_time, request_time,
+    sign_request_ed25519, sign_request_hmac, verify_response_ed25519, verify_response_hmac,
 };
 use qrbridge::server::wire::ResultStatus;
+use ring::signature::Ed25519KeyPair;
 use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -50,13 +51,64 @@ pub enum Failure {
     Untrusted(String),
 }
 
-/// The wallet's HMAC key and its version. `Debug` never shows the key.
-#[derive(Debug)]
-pub struct Signer {
-    /// The shared key.
-    pub key: Secret,
-    /// `keyVersion`.
-    pub version: u32,
+/// How the wallet signs requests and verifies responses. `Debug` never shows a key.
+pub enum Signer {
+    /// A shared HMAC-SHA256 key: signs requests and verifies responses.
+    Hmac {
+        /// The shared key.
+        key: Secret,
+        /// `keyVersion`.
+        version: u32,
+    },
+    /// The wallet's Ed25519 key signs requests; the gateway's Ed25519 public key verifies responses.
+    Ed25519 {
+        /// The wallet's key pair.
+        pair: Ed25519KeyPair,
+        /// `keyVersion` of the wallet's key.
+        version: u32,
+        /// The gateway's response-signing public key (32 bytes).
+        gateway_key: Vec<u8>,
+    },
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Signer::Hmac { version, .. } => write!(f, "Signer(HMAC-SHA256 v{version}, <redacted>)"),
+            Signer::Ed25519 { version, .. } => write!(f, "Signer(Ed25519 v{version}, <redacted>)"),
+        }
+    }
+}
+
+impl Signer {
+    fn sign(&self, path: &str, client_id: &str, time: &str, body: &[u8]) -> String {
+        match self {
+            Signer::Hmac { key, version } => {
+                sign_request_hmac(key, *version, "POST", path, client_id, time, body)
+            }
+            Signer::Ed25519 { pair, version, .. } => {
+                sign_request_ed25519(pair, *version, "POST", path, client_id, time, body)
+            }
+        }
+    }
+
+    fn verify(
+        &self,
+        path: &str,
+        client_id: &str,
+        time: &str,
+        signature: &str,
+        body: &[u8],
+    ) -> Result<(), AuthFault> {
+        match self {
+            Signer::Hmac { key, .. } => {
+                verify_response_hmac(key, "POST", path, client_id, time, signature, body)
+            }
+            Signer::Ed25519 { gateway_key, .. } => {
+                verify_response_ed25519(gateway_key, "POST", path, client_id, time, signature, body)
+            }
+        }
+    }
 }
 
 /// Where the gateway is.
@@ -168,7 +220,7 @@ pub struct Client {
     pub tls: Option<Arc<ClientConfig>>,
     /// `client-id`.
     pub client_id: String,
-    /// The HMAC key; `None`: unsigned requests (demo mode).
+    /// The signing key; `None`: unsigned requests (demo mode).
     pub signer: Option<Signer>,
     /// Bound on connecting, and separately on the exchange.
     pub timeout: Duration,
@@ -179,7 +231,7 @@ pub struct Client {
 /// How far the response can be trusted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trust {
-    /// Signed with our key, for this request, recently.
+    /// Signed for this request, recently, verifiably (our HMAC key or the gateway's Ed25519 key).
     Verified,
     /// No key given: nothing to verify with.
     NoKey,
@@ -269,17 +321,10 @@ impl Client {
     pub async fn post(&self, route_path: &str, body: Vec<u8>) -> Result<Reply, Failure> {
         let path = self.target.path(route_path);
         let time = request_time(SystemTime::now());
-        let signature = self.signer.as_ref().map(|s| {
-            sign_request_hmac(
-                &s.key,
-                s.version,
-                "POST",
-                &path,
-                &self.client_id,
-                &time,
-                &body,
-            )
-        });
+        let signature = self
+            .signer
+            .as_ref()
+            .map(|s| s.sign(&path, &self.client_id, &time, &body));
         let mut req = Request::builder()
             .method("POST")
             .uri(path.as_str())
@@ -457,16 +502,9 @@ impl Client {
             ));
         }
         let signature = text(headers::SIGNATURE)?;
-        verify_response_hmac(
-            &signer.key,
-            "POST",
-            path,
-            &self.client_id,
-            time,
-            signature,
-            body,
-        )
-        .map_err(|e| format!("does not verify with our key: {e}"))
+        signer
+            .verify(path, &self.client_id, time, signature, body)
+            .map_err(|e| format!("does not verify: {e}"))
     }
 }
 

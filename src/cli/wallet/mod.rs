@@ -35,6 +35,9 @@ use qrbridge::server::wire::{
     RefundRequest, RequestId, ResultStatus, Text,
 };
 use ring::rand::{SecureRandom, SystemRandom};
+use ring::signature::Ed25519KeyPair;
+use rustls_pki_types::PrivatePkcs8KeyDer;
+use rustls_pki_types::pem::PemObject;
 use serde::Serialize;
 
 use client::{Client, Failure, Signer, Target, Trust};
@@ -85,7 +88,15 @@ struct Connection {
     /// File holding the HMAC-SHA256 key in standard base64.
     #[arg(long, global = true, value_name = "FILE")]
     key_file: Option<PathBuf>,
-    /// Version of the HMAC key (`keyVersion`).
+    /// The wallet's Ed25519 private key, PKCS#8 (PEM `PRIVATE KEY` or DER), instead of an HMAC
+    /// key. Needs --gateway-public-key.
+    #[arg(long, global = true, value_name = "FILE")]
+    ed25519_key_file: Option<PathBuf>,
+    /// The gateway's Ed25519 response-signing public key (32 bytes, standard base64), to verify
+    /// responses to Ed25519-signed requests.
+    #[arg(long, global = true, value_name = "BASE64")]
+    gateway_public_key: Option<String>,
+    /// Version of the wallet's key (`keyVersion`), HMAC or Ed25519.
     #[arg(long, global = true, default_value_t = 1)]
     key_version: u32,
     /// Seconds allowed to connect, and then to get the answer.
@@ -237,17 +248,38 @@ fn run_inner(args: Args) -> Result<ExitCode, Failure> {
         }
         None
     };
-    let signer = hmac_key(c.key_base64.as_deref(), c.key_file.as_ref())?.map(|key| Signer {
-        key,
-        version: c.key_version,
-    });
+    let hmac = hmac_key(c.key_base64.as_deref(), c.key_file.as_ref())?;
+    let signer = match (hmac, &c.ed25519_key_file, &c.gateway_public_key) {
+        (Some(_), Some(_), _) => {
+            return Err(usage("give an HMAC key or --ed25519-key-file, not both"));
+        }
+        (Some(key), None, None) => Some(Signer::Hmac {
+            key,
+            version: c.key_version,
+        }),
+        (_, None, Some(_)) => {
+            return Err(usage("--gateway-public-key goes with --ed25519-key-file"));
+        }
+        (None, Some(_), None) => {
+            return Err(usage(
+                "--ed25519-key-file needs --gateway-public-key (the gateway's Ed25519 \
+                 response-signing key) to verify the answers",
+            ));
+        }
+        (None, Some(file), Some(public)) => Some(Signer::Ed25519 {
+            pair: ed25519_key(file)?,
+            version: c.key_version,
+            gateway_key: gateway_key(public)?,
+        }),
+        (None, None, None) => None,
+    };
     if c.client_id.is_empty() || !c.client_id.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(usage("--client-id: printable ASCII without spaces, please"));
     }
     let (route, body) = request(args.command)?;
     if signer.is_none() {
         eprintln!(
-            "note: no HMAC key (--key-file, --key-base64 or {KEY_ENV}): sending an UNSIGNED \
+            "note: no key (--key-file, --key-base64, {KEY_ENV} or --ed25519-key-file): sending an UNSIGNED \
              request, as the embedded demo (authentication off) accepts; responses are not verified"
         );
     }
@@ -325,6 +357,35 @@ fn hmac_key(base64: Option<&str>, file: Option<&PathBuf>) -> Result<Option<Secre
         )));
     }
     Ok(Some(key))
+}
+
+/// The wallet's Ed25519 key pair from a PKCS#8 file (PEM or DER; v1 as `openssl genpkey
+/// -algorithm ed25519` writes it, or v2).
+fn ed25519_key(path: &PathBuf) -> Result<Ed25519KeyPair, Failure> {
+    let what = || format!("--ed25519-key-file {}", path.display());
+    let bytes = Secret::new(std::fs::read(path).map_err(|e| usage(format!("{}: {e}", what())))?);
+    let der = if bytes.expose().starts_with(b"-----BEGIN") {
+        let der = PrivatePkcs8KeyDer::from_pem_slice(bytes.expose())
+            .map_err(|e| usage(format!("{}: {e}", what())))?;
+        Secret::new(der.secret_pkcs8_der().to_vec())
+    } else {
+        bytes
+    };
+    Ed25519KeyPair::from_pkcs8_maybe_unchecked(der.expose())
+        .map_err(|_| usage(format!("{}: not a PKCS#8 Ed25519 private key", what())))
+}
+
+/// The gateway's Ed25519 public key: 32 bytes in standard base64.
+fn gateway_key(text: &str) -> Result<Vec<u8>, Failure> {
+    let key = Secret::from_base64(text)
+        .map_err(|e| usage(format!("--gateway-public-key: not standard base64: {e}")))?;
+    if key.expose().len() != 32 {
+        return Err(usage(format!(
+            "--gateway-public-key: an Ed25519 public key is 32 bytes, this one has {}",
+            key.expose().len()
+        )));
+    }
+    Ok(key.expose().to_vec())
 }
 
 /// A fresh request id: a UUIDv7 (time-ordered, 74 random bits from the OS).
