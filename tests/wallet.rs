@@ -876,6 +876,8 @@ enum Rogue {
     Honest,
     /// Accepts, reads the request, never answers.
     Silent,
+    /// Answers 2 MiB (correctly signed): more than the client reads.
+    Huge,
 }
 
 const GENUINE: &str = r#"{"result":{"resultStatus":"F","resultCode":"ACQUIRER_DECLINED","resultMessage":"declined"},"paymentId":"P-1","paymentStatus":"FAIL"}"#;
@@ -938,26 +940,31 @@ async fn rogue(mode: Rogue) -> (String, tokio::task::JoinHandle<()>) {
                 let hour_ago = request_time(SystemTime::now() - Duration::from_secs(3600));
                 let (body, sig, time) = match mode {
                     Rogue::OtherKey => (
-                        GENUINE,
+                        GENUINE.to_owned(),
                         Some(sign(OTHER_KEY, &path, &now, GENUINE.as_bytes())),
                         now,
                     ),
                     Rogue::TamperedBody => (
-                        TAMPERED,
+                        TAMPERED.to_owned(),
                         Some(sign(KEY, &path, &now, GENUINE.as_bytes())),
                         now,
                     ),
                     Rogue::Stale => (
-                        TAMPERED,
+                        TAMPERED.to_owned(),
                         Some(sign(KEY, &path, &hour_ago, TAMPERED.as_bytes())),
                         hour_ago,
                     ),
-                    Rogue::Unsigned => (TAMPERED, None, now),
+                    Rogue::Unsigned => (TAMPERED.to_owned(), None, now),
                     Rogue::Honest | Rogue::Silent => (
-                        TAMPERED,
+                        TAMPERED.to_owned(),
                         Some(sign(KEY, &path, &now, TAMPERED.as_bytes())),
                         now,
                     ),
+                    Rogue::Huge => {
+                        let body = format!("{}{TAMPERED}", " ".repeat(2 << 20));
+                        let sig = sign(KEY, &path, &now, body.as_bytes());
+                        (body, Some(sig), now)
+                    }
                 };
                 let mut head = format!(
                     "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
@@ -1032,6 +1039,14 @@ async fn a_gateway_that_never_answers_is_an_unknown_outcome_exit_3() {
     assert!(r.stderr.contains("no answer within 1 s"), "{r:?}");
     assert!(r.stderr.contains("inquiry"), "{r:?}");
     assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_larger_than_a_mebibyte_is_cut_short_as_an_unknown_outcome() {
+    let r = against_rogue(Rogue::Huge, &[]).await;
+    expect(&r, 3);
+    assert!(r.stderr.contains("answer cut short"), "{r:?}");
+    assert!(r.stdout.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper::{HeaderMap, Request, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
@@ -26,6 +26,9 @@ use tokio::net::TcpStream;
 
 /// How far a `response-time` may be from our clock (the gateway's request window, spec/auth.md §4).
 const RESPONSE_TIME_WINDOW: Duration = Duration::from_secs(300);
+
+/// Largest answer read (real ones are well under 4 KiB); a longer one is cut short: unknown outcome.
+const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
 /// Result codes the gateway answers *before* authenticating a request, unsigned by design
 /// (spec/auth.md §5, spec/errors.md): each is an F where nothing was done.
@@ -378,10 +381,10 @@ impl Client {
                 .await
                 .map_err(|e| format!("no answer: {}", chain(&e)))?;
             let (parts, incoming) = resp.into_parts();
-            let bytes = incoming
+            let bytes = Limited::new(incoming, MAX_RESPONSE_BYTES)
                 .collect()
                 .await
-                .map_err(|e| format!("answer cut short: {}", chain(&e)))?
+                .map_err(|e| format!("answer cut short: {}", chain(e.as_ref())))?
                 .to_bytes();
             Ok::<_, String>((parts.status, parts.headers, bytes))
         };

@@ -1,7 +1,8 @@
 //! `qrbridge wallet ...`: the reference wallet-side client of Wallet API v1. It builds each request
 //! from the server's own wire types, signs it exactly as a wallet backend must (`spec/auth.md`,
-//! `qrbridge::server::auth::sign_request_hmac`), verifies the response signature, prints the JSON
-//! response on stdout and a one-line summary on stderr.
+//! `qrbridge::server::auth::sign_request_hmac` or `sign_request_ed25519`), verifies the response
+//! signature, prints the JSON response on stdout and a one-line summary on stderr. The HTTP side
+//! (plaintext loopback or TLS 1.3, signing, verification) is in [`client`].
 //!
 //! Exit codes (the contract scripts rely on):
 //!
