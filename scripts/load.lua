@@ -19,6 +19,24 @@ local payer = os.getenv("LOAD_PAYER_CURRENCY") or "MYR"
 local run_id = os.getenv("LOAD_RUN_ID") or tostring(os.time())
 local threads = {}
 
+-- Per-step latency in pay mode needs a microsecond clock: LuaJIT's FFI (Debian's wrk is built on
+-- LuaJIT). Without it the pay run still counts payments, only the per-step figures are missing.
+local have_clock, ffi = pcall(require, "ffi")
+local now_us = function() return 0 end
+if have_clock then
+  have_clock = pcall(ffi.cdef, [[
+    typedef struct { long tv_sec; long tv_nsec; } qrb_timespec;
+    int clock_gettime(int clk_id, qrb_timespec *tp);
+  ]])
+  if have_clock then
+    local ts = ffi.new("qrb_timespec")
+    now_us = function()
+      ffi.C.clock_gettime(1, ts) -- CLOCK_MONOTONIC
+      return tonumber(ts.tv_sec) * 1e6 + tonumber(ts.tv_nsec) / 1e3
+    end
+  end
+end
+
 local function json_string(s)
   return (s:gsub('[%c"\\]', function(c)
     if c == '"' then return '\\"' end
@@ -39,6 +57,10 @@ function init(args)
   step = "decode"  -- pay mode: the next request of this thread's connection
   paid = 0         -- pay mode: payments answered SUCCESS
   broken = 0       -- pay mode: flows abandoned on a non-200 answer
+  sent_at = 0      -- pay mode: when the request in flight was handed to wrk
+  -- pay mode: microseconds per request, one flat list per step (wrk copies only flat tables
+  -- out of a thread)
+  samples_decode, samples_quote, samples_pay = {}, {}, {}
 end
 
 local json_headers = { ["content-type"] = "application/json" }
@@ -58,6 +80,7 @@ function request()
   if mode ~= "pay" then
     return decode_request("load-customer-" .. tid)
   end
+  sent_at = now_us()
   if step == "quote" then
     local body = string.format(
       '{"quoteRequestId":"load-q-%s-%d-%d","decodeId":"%s","payerCurrency":"%s"}',
@@ -75,6 +98,11 @@ end
 function response(status, headers, body)
   statuses[status] = (statuses[status] or 0) + 1
   if mode ~= "pay" then return end
+  if have_clock then
+    local list = (step == "decode" and samples_decode) or (step == "quote" and samples_quote)
+      or samples_pay
+    list[#list + 1] = now_us() - sent_at
+  end
   if status ~= 200 then
     broken = broken + 1
     step = "decode"
@@ -105,14 +133,30 @@ function done(summary, latency, requests)
     table.insert(shown, string.format("%d:%d", k, v))
   end
   table.sort(shown)
+  local steps = ""
+  if mode == "pay" and have_clock then
+    for _, step in ipairs({ "decode", "quote", "pay" }) do
+      local all = {}
+      for _, t in ipairs(threads) do
+        for _, v in ipairs(t:get("samples_" .. step) or {}) do all[#all + 1] = v end
+      end
+      table.sort(all)
+      local function pct(p)
+        if #all == 0 then return 0 end
+        return all[math.max(1, math.ceil(#all * p / 100))]
+      end
+      steps = steps .. string.format("%s_n=%d %s_p50_us=%d %s_p99_us=%d ",
+        step, #all, step, pct(50), step, pct(99))
+    end
+  end
   local e = summary.errors
   local seconds = summary.duration / 1e6
   io.write(string.format(
     "QRB mode=%s requests=%d seconds=%.2f rps=%.1f ok=%d non200=%d socket_errors=%d " ..
     "p50_us=%d p90_us=%d p99_us=%d max_us=%d payments=%d payments_per_s=%.1f abandoned=%d " ..
-    "statuses=%s\n",
+    "%sstatuses=%s\n",
     mode, summary.requests, seconds, summary.requests / seconds, ok, other,
     e.connect + e.read + e.write + e.timeout,
     latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
-    payments, payments / seconds, abandoned, table.concat(shown, ",")))
+    payments, payments / seconds, abandoned, steps, table.concat(shown, ",")))
 end
