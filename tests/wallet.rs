@@ -349,15 +349,24 @@ impl Run {
 
 /// Runs the built binary off the runtime's threads, killing it if it outlives 30 s.
 async fn run(args: Vec<String>) -> Run {
+    run_with_stdin(args, Vec::new()).await
+}
+
+async fn run_with_stdin(args: Vec<String>, stdin: Vec<u8>) -> Run {
     tokio::task::spawn_blocking(move || {
         let mut child = Command::new(env!("CARGO_BIN_EXE_qrbridge"))
             .args(&args)
             .env_remove("QRBRIDGE_WALLET_KEY")
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("the qrbridge binary starts");
+        {
+            use std::io::Write;
+            let mut input = child.stdin.take().unwrap();
+            let _ = input.write_all(&stdin); // a child that does not read stdin may close it
+        }
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if child.try_wait().unwrap().is_some() {
@@ -491,6 +500,22 @@ async fn signed_requests_over_plaintext_loopback_are_accepted() {
     let g = start(false).await;
     assert!(g.url.starts_with("http://"));
     walkthrough(&g).await;
+    g.server.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_code_can_come_from_stdin_byte_for_byte() {
+    let g = start(false).await;
+    let mut args = vec!["wallet".to_owned()];
+    args.extend(g.options(KEY));
+    args.extend(["decode", "--code", "-", "--payer-currency", "MYR"].map(str::to_owned));
+    let r = run_with_stdin(args.clone(), format!("{CODE}\r\n").into_bytes()).await;
+    expect(&r, 0);
+    assert_eq!(r.json()["decodeId"], "D-1");
+    // A character more (here a trailing space) is a different code: nothing is trimmed.
+    let r = run_with_stdin(args, format!("{CODE} \n").into_bytes()).await;
+    expect(&r, 1);
+    assert_eq!(r.result_code(), "QR_INVALID");
     g.server.shutdown(Duration::from_secs(5)).await;
 }
 
