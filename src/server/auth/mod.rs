@@ -32,7 +32,10 @@ pub use header::{Algorithm, SignatureHeader};
 pub use replay::ReplayGuard;
 pub use secret::Secret;
 pub use time::{parse_request_time, request_time};
-pub use wallet::{generate_ed25519_pkcs8, sign_request_hmac, verify_response_hmac};
+pub use wallet::{
+    generate_ed25519_pkcs8, sign_request_ed25519, sign_request_hmac, verify_response_ed25519,
+    verify_response_hmac,
+};
 
 use std::time::Duration;
 

@@ -1,7 +1,8 @@
 //! The wallet's side of the scheme, for the wallet CLI, integrators' tests and ours: sign a request,
 //! verify a response, make an Ed25519 key.
 
-use ring::{hmac, rand, signature::Ed25519KeyPair};
+use ring::signature::{ED25519, Ed25519KeyPair, UnparsedPublicKey};
+use ring::{hmac, rand};
 
 use super::canonical::{Direction, canonical_string};
 use super::header::{Algorithm, SignatureHeader};
@@ -66,4 +67,58 @@ pub fn verify_response_hmac(
         body,
     );
     hmac::verify(&k, message.as_bytes(), &header.signature).map_err(|_| AuthFault::Mismatch)
+}
+
+/// Signs a request with the wallet's Ed25519 key (spec/auth.md §3): the `signature` header value.
+pub fn sign_request_ed25519(
+    key: &Ed25519KeyPair,
+    key_version: u32,
+    method: &str,
+    path: &str,
+    client_id: &str,
+    request_time: &str,
+    body: &[u8],
+) -> String {
+    let message = canonical_string(
+        Direction::Request,
+        method,
+        path,
+        client_id,
+        request_time,
+        body,
+    );
+    SignatureHeader {
+        algorithm: Algorithm::Ed25519,
+        key_version,
+        signature: key.sign(message.as_bytes()).as_ref().to_vec(),
+    }
+    .format()
+}
+
+/// Verifies a response to an Ed25519-signed request with the gateway's Ed25519 public key
+/// (32 bytes, given to the wallet by the operator).
+pub fn verify_response_ed25519(
+    gateway_public_key: &[u8],
+    method: &str,
+    path: &str,
+    client_id: &str,
+    response_time: &str,
+    signature: &str,
+    body: &[u8],
+) -> Result<(), AuthFault> {
+    let header = SignatureHeader::parse(signature)?;
+    if header.algorithm != Algorithm::Ed25519 {
+        return Err(AuthFault::Mismatch);
+    }
+    let message = canonical_string(
+        Direction::Response,
+        method,
+        path,
+        client_id,
+        response_time,
+        body,
+    );
+    UnparsedPublicKey::new(&ED25519, gateway_public_key)
+        .verify(message.as_bytes(), &header.signature)
+        .map_err(|_| AuthFault::Mismatch)
 }
