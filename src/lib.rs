@@ -24,8 +24,10 @@
 #![forbid(unsafe_code)]
 
 pub mod acquirer;
+pub mod config;
 pub mod emv;
 pub mod fx;
+pub mod gateway;
 pub mod journal;
 pub mod money;
 pub mod server;

@@ -8,6 +8,7 @@ mod acquirer_sim;
 mod emv;
 mod fx;
 mod iso8583;
+mod serve;
 
 #[derive(Parser)]
 #[command(name = "qrbridge", version, about = "Cross-border QR unified gateway")]
@@ -29,6 +30,8 @@ enum Command {
     Iso8583(iso8583::Iso8583Command),
     /// Run the acquirer simulator (ISO 8583 over mutual TLS) with a JSON-exportable ledger.
     AcquirerSim(acquirer_sim::Args),
+    /// Run the gateway; without --config, the embedded Singapore demo (authentication off).
+    Serve(serve::Args),
 }
 
 /// Parses the command line and runs the chosen command.
@@ -50,5 +53,6 @@ pub fn run() -> ExitCode {
         Command::Fx(args) => fx::run(args),
         Command::Iso8583(cmd) => iso8583::run(cmd),
         Command::AcquirerSim(args) => acquirer_sim::run(args),
+        Command::Serve(args) => serve::run(args),
     }
 }

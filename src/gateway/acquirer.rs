@@ -1,0 +1,96 @@
+//! The 0200 a payment or refund becomes: our canonical [`Purchase`] from the decoded merchant, the
+//! routing and the locked quote (DE4/49 merchant amount, DE6/10/51 payer amount and rate, DE42
+//! merchant id, DE18 MCC, DE43 name/city/country, DE48 quote id, wallet client and request id).
+
+use rust_decimal::Decimal;
+
+use crate::acquirer::message::{Billing, ConversionRate, Kind, PrivateData, Purchase};
+use crate::money::Amount;
+
+use super::decode::Decoded;
+
+/// DE10: the largest precision of `rate` that fits 7 digits (rate = digits / 10^decimals).
+pub fn conversion_rate(rate: Decimal) -> Option<ConversionRate> {
+    for decimals in (0u8..=7).rev() {
+        let scaled = (rate * Decimal::from(10u64.pow(u32::from(decimals)))).round();
+        if let Ok(digits) = u32::try_from(scaled.mantissa() / 10i128.pow(scaled.scale()))
+            && digits <= 9_999_999
+        {
+            return ConversionRate::new(digits, decimals);
+        }
+    }
+    None
+}
+
+/// DE43 text: printable ASCII (others become `?`), cut to `width` characters.
+fn ascii(text: &str, width: usize) -> String {
+    text.chars()
+        .map(|c| if (' '..='~').contains(&c) { c } else { '?' })
+        .take(width)
+        .collect()
+}
+
+/// What goes to the acquirer.
+pub struct Request<'a> {
+    /// Purchase or refund.
+    pub kind: Kind,
+    /// Merchant amount.
+    pub merchant: Amount,
+    /// Payer amount.
+    pub payer: Amount,
+    /// Merchant → payer rate (with markup).
+    pub rate: Decimal,
+    /// The decoded merchant and its routing.
+    pub decoded: &'a Decoded,
+    /// Quote id for DE48.
+    pub quote_id: &'a str,
+    /// Wallet client id.
+    pub client_id: &'a str,
+    /// Wallet request id.
+    pub request_id: &'a str,
+}
+
+/// The canonical purchase for the link.
+pub fn purchase(r: &Request<'_>) -> Purchase {
+    let billing = (r.payer.currency() != r.merchant.currency())
+        .then(|| conversion_rate(r.rate))
+        .flatten()
+        .map(|rate| Billing {
+            amount: r.payer.minor(),
+            currency: r.payer.currency(),
+            rate,
+        });
+    let d = r.decoded;
+    Purchase {
+        kind: r.kind,
+        amount: r.merchant.minor(),
+        currency: r.merchant.currency(),
+        billing,
+        merchant_id: ascii(&d.routed.merchant_id, 15),
+        mcc: d.mcc.clone(),
+        merchant_name: ascii(&d.name, 25),
+        merchant_city: ascii(&d.city, 13),
+        merchant_country: d.country.clone(),
+        private: PrivateData {
+            quote_id: Some(ascii(r.quote_id, 99)),
+            wallet_scheme: Some(ascii(r.client_id, 99)),
+            wallet_request_id: Some(ascii(r.request_id, 99)),
+            reference_label: d.reference_label.clone(),
+            other: Vec::new(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    #[test]
+    fn conversion_rate_keeps_seven_significant_digits() {
+        let r = conversion_rate(Decimal::from_str("3.21712345").unwrap()).unwrap();
+        assert_eq!(r, ConversionRate::new(3_217_123, 6).unwrap());
+        let r = conversion_rate(Decimal::from_str("162.84").unwrap()).unwrap();
+        assert_eq!(r, ConversionRate::new(1_628_400, 4).unwrap());
+    }
+}

@@ -1,0 +1,111 @@
+//! `decode`: the scanned string → a domestic, routable merchant kept under a decode id.
+//!
+//! parse (EMVCo MPM; refusals are QR_INVALID with kind, path and offset) → domestic check (58 and
+//! 53 must be the deployment's; else QR_NOT_SUPPORTED) → routing (else MERCHANT_NOT_ROUTABLE) →
+//! kept in memory under a decode id until it expires.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::emv::{self, Initiation};
+use crate::fx::time::format_rfc3339;
+use crate::money::Amount;
+use crate::server::wire::{CodeType, DecodeRequest, DecodeResponse, Merchant, Money};
+use crate::server::{Answer, ApiError, Handled, RequestContext};
+
+use super::routing::{self, Routed};
+use super::{Gateway, errors, ids};
+
+/// A decoded, routable merchant code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decoded {
+    /// The wallet client that decoded it (only it may quote it).
+    pub client_id: String,
+    /// STATIC or DYNAMIC (EMV 01).
+    pub code_type: CodeType,
+    /// Routing.
+    pub routed: Routed,
+    /// EMV 59.
+    pub name: String,
+    /// EMV 60.
+    pub city: String,
+    /// EMV 58.
+    pub country: String,
+    /// EMV 52, 4 digits (`0000` when absent).
+    pub mcc: String,
+    /// EMV 54: a fixed amount; `None` when the payer enters it.
+    pub amount: Option<Amount>,
+    /// EMV 62.05, when present.
+    pub reference_label: Option<String>,
+}
+
+impl Gateway {
+    pub(super) async fn decode_code(
+        &self,
+        ctx: RequestContext,
+        req: DecodeRequest,
+    ) -> Handled<DecodeResponse> {
+        self.policy(&ctx)?;
+        let s = &self.inner.settings;
+        let qr = emv::parse(req.code_value.as_str()).map_err(|e| errors::qr_invalid(&e))?;
+        if qr.country() != s.country || qr.currency() != s.currency {
+            return Err(ApiError::QrNotSupported {
+                reason: format!(
+                    "a {} code in {}; this gateway takes {} codes in {}",
+                    qr.country(),
+                    qr.currency().code(),
+                    s.country,
+                    s.currency.code()
+                ),
+            });
+        }
+        let routed = routing::route(&s.routes, &qr)
+            .map_err(|reason| ApiError::MerchantNotRoutable { reason })?;
+        let amount = match qr.amount() {
+            Some(minor) => Some(
+                Amount::from_minor(minor, qr.currency())
+                    .map_err(|e| errors::internal(format!("QR amount: {e}")))?,
+            ),
+            None => None,
+        };
+        let reference_label = qr
+            .additional_data()
+            .and_then(|a| a.get(5))
+            .filter(|r| r.len() <= 99 && r.bytes().all(|b| (0x20..=0x7E).contains(&b)))
+            .map(str::to_owned);
+        let decoded = Decoded {
+            client_id: ctx.client_id.clone(),
+            code_type: match qr.initiation() {
+                Some(Initiation::Dynamic) => CodeType::Dynamic,
+                _ => CodeType::Static,
+            },
+            routed,
+            name: qr.name().unwrap_or_default().to_owned(),
+            city: qr.city().unwrap_or_default().to_owned(),
+            country: qr.country().to_owned(),
+            mcc: qr
+                .mcc()
+                .map_or_else(|| "0000".to_owned(), |m| format!("{m:04}")),
+            amount,
+            reference_label,
+        };
+        let decode_id = ids::new_id()?;
+        let expires_at = SystemTime::now() + s.decode_ttl;
+        let body = DecodeResponse {
+            decode_id: ids::wire(&decode_id)?,
+            code_type: decoded.code_type,
+            scheme: decoded.routed.scheme.clone(),
+            merchant: Merchant {
+                name: decoded.name.clone(),
+                city: decoded.city.clone(),
+                country: decoded.country.clone(),
+                mcc: decoded.mcc.clone(),
+                merchant_id: decoded.routed.merchant_id.clone(),
+            },
+            amount: decoded.amount.map(Money),
+            expires_at: format_rfc3339(expires_at),
+        };
+        self.inner.decodes.insert(decode_id, Arc::new(decoded));
+        Ok(Answer::ok(body))
+    }
+}

@@ -1,0 +1,738 @@
+//! The gateway pipeline end to end over real sockets on 127.0.0.1: the wallet API server
+//! (plaintext loopback, authentication off for the test client), the pipeline, a redb journal in a
+//! temporary directory, and the acquirer simulator over mutual TLS 1.3 with rcgen certificates.
+//! Plus the real `qrbridge serve` binary running its banner's example flow. Every wait is bounded.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use qrbridge::acquirer::link::{LinkConfig, Timers};
+use qrbridge::acquirer::message::Terminal;
+use qrbridge::acquirer::pki::Pki;
+use qrbridge::acquirer::reversal::RetryPolicy;
+use qrbridge::acquirer::sim::{Behaviour, Ledger, SimConfig, Simulator, Status};
+use qrbridge::acquirer::tls;
+use qrbridge::fx::source::StaticSource;
+use qrbridge::fx::time::ManualClock;
+use qrbridge::fx::{CacheConfig, QuotePolicy, QuoteStore, Quoter, RateCache, parse_ecb};
+use qrbridge::gateway::{ClientPolicy, Gateway, Matcher, RouteRule, Settings};
+use qrbridge::journal::{DailyLimits, JournalConfig, RedbJournal};
+use qrbridge::money::Currency;
+use qrbridge::server::auth::AuthConfig;
+use qrbridge::server::{Limits, RunningServer, ServerConfig, Transport};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const CLIENT: &str = "wallet-my";
+const RATES: &str = include_str!("../testdata/fx/eurofxref-daily.xml");
+
+/// Static SGQR code with PayNow, NETS, GrabPay and SGQR templates (no amount).
+const SGQR_STATIC: &str = "00020101021126370009SG.PAYNOW010120210201912345K0301127730011SG.COM.NETS01231201912345K991231235900021511111686614000303088686614028260008COM.GRAB0110A93FO3230Q51380007SG.SGQR0112180907512345020701.00015204581253037025802SG5917SOBA NOODLE HOUSE6009Singapore63048499";
+/// Dynamic PayNow code, SGD 12.80.
+const PAYNOW_DYNAMIC: &str = "00020101021226500009SG.PAYNOW010100211+659123456703010040820261231520458125303702540512.805802SG5910TAN AH KOW6009SINGAPORE62420110ORDER123450903AME1010M90312345X110321163042634";
+/// Thai PromptPay code.
+const THAI: &str = "00020101021129370016A000000677010111011300668123456785802TH530376463045D82";
+
+fn with_crc(body: &str) -> String {
+    let data = format!("{body}6304");
+    let crc = crc::Crc::<u16>::new(&crc::CRC_16_IBM_3740).checksum(data.as_bytes());
+    format!("{data}{crc:04X}")
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "qrbridge-gateway-test-{}-{tag}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+struct Fixture {
+    addr: SocketAddr,
+    sim: Simulator,
+    clock: Arc<ManualClock>,
+    gateway: Gateway,
+    server: Option<RunningServer>,
+    dir: PathBuf,
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn sim_config() -> SimConfig {
+    let mut c = SimConfig::default();
+    c.by_amount.insert(
+        "5100".to_owned(),
+        Behaviour::Decline {
+            code: "51".to_owned(),
+        },
+    );
+    c.by_amount
+        .insert("7777".to_owned(), Behaviour::NeverAnswer);
+    c
+}
+
+fn routes() -> Vec<RouteRule> {
+    let rule = |guid: &str, mid: u8, tid: Option<u8>, priority| RouteRule {
+        matcher: Matcher::Guid(guid.to_owned()),
+        acquirer: "sg".to_owned(),
+        merchant_id_sub: mid,
+        terminal_id_sub: tid,
+        priority,
+    };
+    vec![
+        rule("SG.SGQR", 1, None, 30),
+        rule("SG.COM.NETS", 2, Some(3), 10),
+        rule("SG.PAYNOW", 2, None, 20),
+    ]
+}
+
+async fn fixture() -> Fixture {
+    fixture_with(|_| {}).await
+}
+
+async fn fixture_with(tweak: impl FnOnce(&mut Settings)) -> Fixture {
+    let dir = temp_dir("gw");
+    let pki = Pki::generate(&["localhost"], "qrbridge-test").unwrap();
+    let sim = Simulator::start(
+        "127.0.0.1:0".parse().unwrap(),
+        tls::server_config(&pki.ca_cert, &pki.server_cert, &pki.server_key).unwrap(),
+        sim_config(),
+    )
+    .await
+    .unwrap();
+    let client = tls::client_config(&pki.ca_cert, &pki.client_cert, &pki.client_key).unwrap();
+    let mut link = LinkConfig::new(
+        sim.addr().to_string(),
+        "localhost",
+        client,
+        Terminal {
+            acquiring_institution: "70200001".to_owned(),
+            terminal_id: "QRB00001".to_owned(),
+        },
+    );
+    link.timers = Timers {
+        reconnect_min: Duration::from_millis(20),
+        reconnect_max: Duration::from_millis(200),
+        ..Timers::default()
+    };
+    link.reversal = RetryPolicy {
+        answer_timeout: Duration::from_millis(400),
+        first_backoff: Duration::from_millis(20),
+        max_backoff: Duration::from_millis(100),
+        max_attempts: 5,
+    };
+    let clock = Arc::new(ManualClock::new(SystemTime::now()));
+    let table = parse_ecb(RATES.as_bytes(), "test").unwrap();
+    let rates = RateCache::new(
+        StaticSource::new(table),
+        clock.clone(),
+        CacheConfig {
+            max_age: Duration::MAX,
+            ..CacheConfig::daily_feed()
+        },
+    );
+    let quoter = Quoter::new(rates, QuotePolicy::default(), clock.clone());
+    let quotes = QuoteStore::new(clock.clone(), 10_000);
+    let journal =
+        Arc::new(RedbJournal::open(JournalConfig::new(dir.join("journal.redb"))).unwrap());
+    let mut clients = HashMap::new();
+    clients.insert(
+        CLIENT.to_owned(),
+        ClientPolicy {
+            markup_bps: 150,
+            max_per_transaction: Some(500_000),
+            daily: DailyLimits::default(),
+        },
+    );
+    let mut settings = Settings {
+        country: "SG".to_owned(),
+        currency: Currency::from_code("SGD").unwrap(),
+        clients,
+        routes: routes(),
+        decode_ttl: Duration::from_secs(600),
+        pay_budget: Duration::from_millis(1500),
+        cancel_window: Duration::from_secs(1800),
+    };
+    tweak(&mut settings);
+    let (gateway, report) = Gateway::start(
+        settings,
+        journal,
+        quoter,
+        quotes,
+        vec![("sg".to_owned(), link)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(report, Default::default());
+    gateway.ready(Duration::from_secs(10)).await.unwrap();
+    let server = RunningServer::start(
+        ServerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            transport: Transport::PlaintextLoopback,
+            limits: Limits::default(),
+            auth: AuthConfig::off(CLIENT),
+        },
+        Arc::new(gateway.clone()),
+        gateway.readiness(),
+    )
+    .await
+    .unwrap();
+    Fixture {
+        addr: server.local_addr(),
+        sim,
+        clock,
+        gateway,
+        server: Some(server),
+        dir,
+    }
+}
+
+/// One HTTP/1.1 request on its own connection: (status, JSON body).
+async fn post_raw(addr: SocketAddr, path: &str, body: &str) -> (u16, Value) {
+    let fut = async {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let req = format!(
+            "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).await.unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    };
+    tokio::time::timeout(Duration::from_secs(30), fut)
+        .await
+        .expect("request answered within 30 s")
+}
+
+async fn post(addr: SocketAddr, path: &str, body: Value) -> (u16, Value) {
+    post_raw(addr, path, &body.to_string()).await
+}
+
+fn code(v: &Value) -> &str {
+    v["result"]["resultCode"].as_str().unwrap_or("")
+}
+
+fn status(v: &Value) -> &str {
+    v["result"]["resultStatus"].as_str().unwrap_or("")
+}
+
+async fn decode(f: &Fixture, qr: &str) -> (u16, Value) {
+    post(
+        f.addr,
+        "/v1/qr/decode",
+        json!({"decodeRequestId":"d-1","customerId":"cust-1","codeValue":qr,"payerCurrency":"MYR"}),
+    )
+    .await
+}
+
+async fn quote_for(f: &Fixture, qr: &str, sgd_minor: Option<u64>) -> String {
+    let (s, d) = decode(f, qr).await;
+    assert_eq!(s, 200, "{d}");
+    let mut req = json!({"quoteRequestId":"q-1","decodeId":d["decodeId"],"payerCurrency":"MYR"});
+    if let Some(v) = sgd_minor {
+        req["amount"] = json!({"currency":"SGD","value":v.to_string()});
+    }
+    let (s, q) = post(f.addr, "/v1/quotes", req).await;
+    assert_eq!(s, 200, "{q}");
+    q["quoteId"].as_str().unwrap().to_owned()
+}
+
+async fn pay(f: &Fixture, request_id: &str, quote_id: &str) -> (u16, Value) {
+    post(
+        f.addr,
+        "/v1/payments",
+        json!({"paymentRequestId":request_id,"quoteId":quote_id,"customerId":"cust-1"}),
+    )
+    .await
+}
+
+async fn inquiry(f: &Fixture, request_id: &str) -> Value {
+    let (s, v) = post(
+        f.addr,
+        "/v1/payments/inquiry",
+        json!({"paymentRequestId": request_id}),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    v
+}
+
+/// Polls the payment until `status` (at most 20 s).
+async fn wait_status(f: &Fixture, request_id: &str, want: &str) -> Value {
+    for _ in 0..400 {
+        let v = inquiry(f, request_id).await;
+        if v["paymentStatus"] == want {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "payment {request_id} never reached {want}: {}",
+        inquiry(f, request_id).await
+    );
+}
+
+fn entries_for<'a>(
+    ledger: &'a Ledger,
+    request_id: &str,
+) -> Vec<&'a qrbridge::acquirer::sim::Entry> {
+    ledger
+        .entries
+        .iter()
+        .filter(|e| e.private_data.contains(request_id))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pays_a_static_sgqr_code_from_a_malaysian_wallet() {
+    let f = fixture().await;
+    let (s, d) = decode(&f, SGQR_STATIC).await;
+    assert_eq!(s, 200, "{d}");
+    assert_eq!(d["codeType"], "STATIC");
+    assert_eq!(d["scheme"], "NETS", "NETS has the best priority: {d}");
+    assert_eq!(d["merchant"]["merchantId"], "111116866140003");
+    assert_eq!(d["merchant"]["name"], "SOBA NOODLE HOUSE");
+    assert_eq!(d["merchant"]["country"], "SG");
+    assert_eq!(d["merchant"]["mcc"], "5812");
+    assert!(d.get("amount").is_none());
+
+    let (s, q) = post(
+        f.addr,
+        "/v1/quotes",
+        json!({"quoteRequestId":"q-1","decodeId":d["decodeId"],"amount":{"currency":"SGD","value":"1250"},"payerCurrency":"MYR"}),
+    )
+    .await;
+    assert_eq!(s, 200, "{q}");
+    assert_eq!(
+        q["merchantAmount"],
+        json!({"currency":"SGD","value":"1250"})
+    );
+    assert_eq!(q["payerAmount"]["currency"], "MYR");
+    assert_eq!(q["markupBps"], 150);
+    // 12.50 SGD × (4.8066 / 1.5087) × 1.015 = 40.4237... MYR → 4042 minor units (half-up).
+    assert_eq!(q["payerAmount"]["value"], "4042", "{q}");
+
+    let (s, p) = pay(&f, "pay-static-1", q["quoteId"].as_str().unwrap()).await;
+    assert_eq!(s, 200, "{p}");
+    assert_eq!(status(&p), "S");
+    assert_eq!(p["paymentStatus"], "SUCCESS");
+    assert_eq!(p["acquirer"]["responseCode"], "00");
+    assert_eq!(p["payerAmount"], json!({"currency":"MYR","value":"4042"}));
+
+    let i = inquiry(&f, "pay-static-1").await;
+    assert_eq!(i["paymentStatus"], "SUCCESS");
+    assert_eq!(i["paymentId"], p["paymentId"]);
+    let (_, by_id) = post(
+        f.addr,
+        "/v1/payments/inquiry",
+        json!({"paymentId": p["paymentId"]}),
+    )
+    .await;
+    assert_eq!(by_id["paymentRequestId"], "pay-static-1");
+
+    let ledger = f.sim.ledger();
+    let e = entries_for(&ledger, "pay-static-1");
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].status, Status::Approved);
+    assert_eq!(e[0].amount, 1250);
+    assert_eq!(e[0].currency, "702");
+    assert_eq!(e[0].merchant, "111116866140003");
+    assert_eq!(e[0].processing_code, "000000");
+    assert_eq!(Some(e[0].rrn.as_str()), p["acquirer"]["rrn"].as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pays_a_dynamic_paynow_code_at_its_fixed_amount() {
+    let f = fixture().await;
+    let (s, d) = decode(&f, PAYNOW_DYNAMIC).await;
+    assert_eq!(s, 200, "{d}");
+    assert_eq!(d["codeType"], "DYNAMIC");
+    assert_eq!(d["scheme"], "PayNow");
+    assert_eq!(d["amount"], json!({"currency":"SGD","value":"1280"}));
+    assert_eq!(d["merchant"]["merchantId"], "+6591234567");
+    // Another amount than the code's is refused.
+    let (s, q) = post(
+        f.addr,
+        "/v1/quotes",
+        json!({"quoteRequestId":"q-1","decodeId":d["decodeId"],"amount":{"currency":"SGD","value":"1"},"payerCurrency":"MYR"}),
+    )
+    .await;
+    assert_eq!((s, code(&q)), (400, "PARAM_ILLEGAL"), "{q}");
+    let (s, q) = post(
+        f.addr,
+        "/v1/quotes",
+        json!({"quoteRequestId":"q-2","decodeId":d["decodeId"],"payerCurrency":"MYR"}),
+    )
+    .await;
+    assert_eq!(s, 200, "{q}");
+    assert_eq!(q["merchantAmount"]["value"], "1280");
+    let (s, p) = pay(&f, "pay-dyn-1", q["quoteId"].as_str().unwrap()).await;
+    assert_eq!((s, status(&p)), (200, "S"), "{p}");
+    let ledger = f.sim.ledger();
+    let e = entries_for(&ledger, "pay-dyn-1");
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].merchant, "+6591234567");
+    assert_eq!(e[0].amount, 1280);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decline_is_f_with_the_acquirer_code_and_a_body() {
+    let f = fixture().await;
+    let q = quote_for(&f, SGQR_STATIC, Some(5100)).await;
+    let (s, p) = pay(&f, "pay-decline", &q).await;
+    assert_eq!(s, 200, "{p}");
+    assert_eq!((status(&p), code(&p)), ("F", "ACQUIRER_DECLINED"), "{p}");
+    assert_eq!(p["paymentStatus"], "FAIL");
+    assert!(p["paymentId"].is_string());
+    assert!(
+        p["result"]["resultMessage"]
+            .as_str()
+            .unwrap()
+            .contains("51")
+    );
+    assert_eq!(inquiry(&f, "pay-decline").await["paymentStatus"], "FAIL");
+    // Graceful shutdown: nothing in flight, drained; the journal holds the payment.
+    let mut f = f;
+    let report = f
+        .server
+        .take()
+        .unwrap()
+        .shutdown(Duration::from_secs(5))
+        .await;
+    assert!(report.drained, "{report:?}");
+    let snapshot = f.gateway.journal().snapshot().unwrap();
+    let p = snapshot
+        .payment_by_request(CLIENT, "pay-decline")
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.state.as_str(), "FAILED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acquirer_timeout_is_u_and_a_later_inquiry_shows_reversed() {
+    let f = fixture().await;
+    let q = quote_for(&f, SGQR_STATIC, Some(7777)).await;
+    let (s, p) = pay(&f, "pay-timeout", &q).await;
+    assert_eq!(s, 202, "{p}");
+    assert_eq!((status(&p), code(&p)), ("U", "ACQUIRER_TIMEOUT"), "{p}");
+    assert_eq!(p["paymentStatus"], "PROCESSING");
+    let v = wait_status(&f, "pay-timeout", "REVERSED").await;
+    assert_eq!(status(&v), "S");
+    let ledger = f.sim.ledger();
+    let e = entries_for(&ledger, "pay-timeout");
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].status, Status::Reversed);
+    assert!(e[0].reversal_messages >= 1);
+    // The idempotent replay of the pay is the same U answer (resolved by inquiry).
+    let (s, again) = pay(&f, "pay-timeout", &q).await;
+    assert_eq!((s, code(&again)), (202, "ACQUIRER_TIMEOUT"), "{again}");
+    assert_eq!(again["paymentId"], p["paymentId"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_before_the_cut_off_reverses_and_after_it_is_refused() {
+    let f = fixture().await;
+    let q = quote_for(&f, SGQR_STATIC, Some(2000)).await;
+    let (_, p) = pay(&f, "pay-cancel", &q).await;
+    assert_eq!(status(&p), "S", "{p}");
+    let (s, c) = post(
+        f.addr,
+        "/v1/payments/cancel",
+        json!({"paymentRequestId":"pay-cancel"}),
+    )
+    .await;
+    assert_eq!((s, status(&c)), (200, "S"), "{c}");
+    assert_eq!(c["paymentStatus"], "CANCELLED");
+    assert_eq!(
+        inquiry(&f, "pay-cancel").await["paymentStatus"],
+        "CANCELLED"
+    );
+    let ledger = f.sim.ledger();
+    assert_eq!(
+        entries_for(&ledger, "pay-cancel")[0].status,
+        Status::Reversed
+    );
+    // Cancelling again answers the same.
+    let (s, c) = post(
+        f.addr,
+        "/v1/payments/cancel",
+        json!({"paymentRequestId":"pay-cancel"}),
+    )
+    .await;
+    assert_eq!(
+        (s, c["paymentStatus"].as_str()),
+        (200, Some("CANCELLED")),
+        "{c}"
+    );
+    // Unknown payment.
+    let (s, c) = post(
+        f.addr,
+        "/v1/payments/cancel",
+        json!({"paymentRequestId":"nope"}),
+    )
+    .await;
+    assert_eq!((s, code(&c)), (404, "ORDER_NOT_FOUND"), "{c}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_after_the_window_is_cancel_window_exceed() {
+    let f = fixture_with(|s| s.cancel_window = Duration::ZERO).await;
+    let q = quote_for(&f, SGQR_STATIC, Some(2000)).await;
+    let (_, p) = pay(&f, "pay-late-cancel", &q).await;
+    assert_eq!(status(&p), "S", "{p}");
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let (s, c) = post(
+        f.addr,
+        "/v1/payments/cancel",
+        json!({"paymentRequestId":"pay-late-cancel"}),
+    )
+    .await;
+    assert_eq!((s, code(&c)), (409, "CANCEL_WINDOW_EXCEED"), "{c}");
+    assert_eq!(
+        inquiry(&f, "pay-late-cancel").await["paymentStatus"],
+        "SUCCESS"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partial_refunds_add_up_to_the_total_and_one_beyond_is_refused() {
+    let f = fixture().await;
+    let q = quote_for(&f, SGQR_STATIC, Some(10_000)).await;
+    let (_, p) = pay(&f, "pay-refund", &q).await;
+    assert_eq!(status(&p), "S", "{p}");
+    let payer_total: u64 = p["payerAmount"]["value"].as_str().unwrap().parse().unwrap();
+    let pid = p["paymentId"].as_str().unwrap();
+    let mut payer_sum = 0u64;
+    for (i, amount) in [3000u64, 3000, 4000].into_iter().enumerate() {
+        if i == 2 {
+            // More than what is left (40.00) is refused before anything is sent.
+            let (s, r) = post(
+                f.addr,
+                "/v1/refunds",
+                json!({"refundRequestId":"refund-over","paymentId":pid,"refundAmount":{"currency":"SGD","value":"4001"}}),
+            )
+            .await;
+            assert_eq!((s, code(&r)), (422, "REFUND_AMOUNT_EXCEED"), "{r}");
+        }
+        let (s, r) = post(
+            f.addr,
+            "/v1/refunds",
+            json!({"refundRequestId":format!("refund-{i}"),"paymentId":pid,"refundAmount":{"currency":"SGD","value":amount.to_string()},"reason":"returned"}),
+        )
+        .await;
+        assert_eq!((s, status(&r)), (200, "S"), "{r}");
+        assert_eq!(r["refundStatus"], "SUCCESS");
+        payer_sum += r["payerRefundAmount"]["value"]
+            .as_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap();
+    }
+    assert_eq!(
+        payer_sum, payer_total,
+        "refunds at the original rate add up exactly"
+    );
+    let (s, r) = post(
+        f.addr,
+        "/v1/refunds",
+        json!({"refundRequestId":"refund-too-much","paymentId":pid,"refundAmount":{"currency":"SGD","value":"1"}}),
+    )
+    .await;
+    assert_eq!(code(&r), "REFUND_AMOUNT_EXCEED", "{s} {r}");
+    let i = inquiry(&f, "pay-refund").await;
+    assert_eq!(
+        i["refundedAmount"],
+        json!({"currency":"SGD","value":"10000"})
+    );
+    let (s, ri) = post(
+        f.addr,
+        "/v1/refunds/inquiry",
+        json!({"refundRequestId":"refund-1"}),
+    )
+    .await;
+    assert_eq!(
+        (s, ri["refundStatus"].as_str()),
+        (200, Some("SUCCESS")),
+        "{ri}"
+    );
+    let ledger = f.sim.ledger();
+    let refunds: Vec<_> = ledger
+        .entries
+        .iter()
+        .filter(|e| e.processing_code == "200000")
+        .collect();
+    assert_eq!(refunds.len(), 3);
+    assert_eq!(refunds.iter().map(|e| e.amount).sum::<u64>(), 10_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replays_are_idempotent_and_fifty_concurrent_duplicates_authorise_once() {
+    let f = fixture().await;
+    let q = quote_for(&f, SGQR_STATIC, Some(3000)).await;
+    let addr = f.addr;
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let q = q.clone();
+        tasks.push(tokio::spawn(async move {
+            post(
+                addr,
+                "/v1/payments",
+                json!({"paymentRequestId":"pay-dup","quoteId":q,"customerId":"cust-1"}),
+            )
+            .await
+        }));
+    }
+    let mut payment_ids = std::collections::BTreeSet::new();
+    for t in tasks {
+        let (s, v) = t.await.unwrap();
+        match code(&v) {
+            "SUCCESS" => {
+                payment_ids.insert(v["paymentId"].as_str().unwrap().to_owned());
+            }
+            "RETRY_LATER" => assert_eq!(s, 409),
+            other => panic!("unexpected {other}: {v}"),
+        }
+    }
+    assert_eq!(payment_ids.len(), 1, "one payment: {payment_ids:?}");
+    // A replay after completion: the same answer.
+    let (s, again) = pay(&f, "pay-dup", &q).await;
+    assert_eq!((s, code(&again)), (200, "SUCCESS"), "{again}");
+    assert!(payment_ids.contains(again["paymentId"].as_str().unwrap()));
+    // Same request id, another body: refused.
+    let q2 = quote_for(&f, SGQR_STATIC, Some(3000)).await;
+    let (s, v) = pay(&f, "pay-dup", &q2).await;
+    assert_eq!((s, code(&v)), (409, "REPEAT_REQ_INCONSISTENT"), "{v}");
+    let ledger = f.sim.ledger();
+    assert_eq!(
+        entries_for(&ledger, "pay-dup").len(),
+        1,
+        "exactly one authorisation"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_and_reused_quotes_are_refused() {
+    let f = fixture().await;
+    let q = quote_for(&f, SGQR_STATIC, Some(1000)).await;
+    let (_, p) = pay(&f, "pay-q-1", &q).await;
+    assert_eq!(status(&p), "S", "{p}");
+    let (s, v) = pay(&f, "pay-q-2", &q).await;
+    assert_eq!((s, code(&v)), (409, "QUOTE_CONSUMED"), "{v}");
+    let q = quote_for(&f, SGQR_STATIC, Some(1000)).await;
+    f.clock.advance(Duration::from_secs(121));
+    let (_, v) = pay(&f, "pay-q-3", &q).await;
+    assert_eq!(code(&v), "QUOTE_EXPIRED", "{v}");
+    // Nothing was recorded: the request id can be used again with a fresh quote.
+    let q = quote_for(&f, SGQR_STATIC, Some(1000)).await;
+    let (_, v) = pay(&f, "pay-q-3", &q).await;
+    assert_eq!(status(&v), "S", "{v}");
+    assert_eq!(entries_for(&f.sim.ledger(), "pay-q-").len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_unroutable_and_invalid_codes_are_refused_with_their_reason() {
+    let f = fixture().await;
+    let (s, v) = decode(&f, THAI).await;
+    assert_eq!((s, code(&v)), (422, "QR_NOT_SUPPORTED"), "{v}");
+    assert!(
+        v["result"]["resultMessage"]
+            .as_str()
+            .unwrap()
+            .contains("TH")
+    );
+    let unroutable = with_crc(
+        "00020101021128260008COM.GRAB0110A93FO3230Q5204581253037025802SG5917SOBA NOODLE HOUSE6009Singapore",
+    );
+    let (s, v) = decode(&f, &unroutable).await;
+    assert_eq!(code(&v), "MERCHANT_NOT_ROUTABLE", "{s} {v}");
+    assert!(
+        v["result"]["resultMessage"]
+            .as_str()
+            .unwrap()
+            .contains("COM.GRAB"),
+        "{v}"
+    );
+    let broken = SGQR_STATIC.replace("63048499", "63040000");
+    let (s, v) = decode(&f, &broken).await;
+    assert_eq!(code(&v), "QR_INVALID", "{s} {v}");
+    let msg = v["result"]["resultMessage"].as_str().unwrap();
+    assert!(msg.contains("crc") && msg.contains("offset"), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_requests_are_4xx_never_5xx() {
+    let f = fixture().await;
+    for (path, body) in [
+        ("/v1/qr/decode", "{not json"),
+        ("/v1/quotes", r#"{"quoteRequestId":1}"#),
+        ("/v1/payments", r#"{"paymentRequestId":"a","quoteId":"b"}"#),
+        (
+            "/v1/payments",
+            r#"{"paymentRequestId":"a","quoteId":"not-a-uuid","customerId":"c"}"#,
+        ),
+        ("/v1/payments/inquiry", r#"{"paymentId":"not-a-uuid"}"#),
+        (
+            "/v1/refunds",
+            r#"{"refundRequestId":"r","paymentId":"x","refundAmount":{"currency":"SGD","value":"1.5"}}"#,
+        ),
+        (
+            "/v1/refunds",
+            r#"{"refundRequestId":"r","paymentId":"x","refundAmount":{"currency":"SGD","value":"15"}}"#,
+        ),
+        (
+            "/v1/quotes",
+            r#"{"quoteRequestId":"q","decodeId":"unknown","payerCurrency":"MYR"}"#,
+        ),
+        (
+            "/v1/qr/decode",
+            r#"{"decodeRequestId":"d","customerId":"c","codeValue":"000201","payerCurrency":"MYR"}"#,
+        ),
+    ] {
+        let (s, v) = post_raw(f.addr, path, body).await;
+        assert!((400..500).contains(&s), "{path} {body}: {s} {v}");
+        assert_eq!(status(&v), "F", "{path} {body}: {v}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_transaction_and_daily_limits_are_amount_exceed_limit() {
+    let f = fixture_with(|s| {
+        if let Some(c) = s.clients.get_mut(CLIENT) {
+            c.daily.max_count = Some(1);
+        }
+    })
+    .await;
+    let (_, d) = decode(&f, SGQR_STATIC).await;
+    let (s, v) = post(
+        f.addr,
+        "/v1/quotes",
+        json!({"quoteRequestId":"q","decodeId":d["decodeId"],"amount":{"currency":"SGD","value":"500001"},"payerCurrency":"MYR"}),
+    )
+    .await;
+    assert_eq!(code(&v), "AMOUNT_EXCEED_LIMIT", "{s} {v}");
+    let q = quote_for(&f, SGQR_STATIC, Some(1000)).await;
+    let (_, v) = pay(&f, "pay-limit-1", &q).await;
+    assert_eq!(status(&v), "S", "{v}");
+    let q = quote_for(&f, SGQR_STATIC, Some(1000)).await;
+    let (_, v) = pay(&f, "pay-limit-2", &q).await;
+    assert_eq!(code(&v), "AMOUNT_EXCEED_LIMIT", "{v}");
+    assert_eq!(entries_for(&f.sim.ledger(), "pay-limit-").len(), 1);
+}
