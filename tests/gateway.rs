@@ -105,7 +105,15 @@ async fn fixture() -> Fixture {
 }
 
 async fn fixture_with(tweak: impl FnOnce(&mut Settings)) -> Fixture {
-    let dir = temp_dir("gw");
+    let (f, report) = fixture_at(temp_dir("gw"), tweak).await;
+    assert_eq!(report, Default::default());
+    f
+}
+
+async fn fixture_at(
+    dir: PathBuf,
+    tweak: impl FnOnce(&mut Settings),
+) -> (Fixture, qrbridge::gateway::RecoveryReport) {
     let pki = Pki::generate(&["localhost"], "qrbridge-test").unwrap();
     let sim = Simulator::start(
         "127.0.0.1:0".parse().unwrap(),
@@ -177,7 +185,6 @@ async fn fixture_with(tweak: impl FnOnce(&mut Settings)) -> Fixture {
     )
     .await
     .unwrap();
-    assert_eq!(report, Default::default());
     gateway.ready(Duration::from_secs(10)).await.unwrap();
     let server = RunningServer::start(
         ServerConfig {
@@ -191,14 +198,15 @@ async fn fixture_with(tweak: impl FnOnce(&mut Settings)) -> Fixture {
     )
     .await
     .unwrap();
-    Fixture {
+    let f = Fixture {
         addr: server.local_addr(),
         sim,
         clock,
         gateway,
         server: Some(server),
         dir,
-    }
+    };
+    (f, report)
 }
 
 /// One HTTP/1.1 request on its own connection: (status, JSON body).
@@ -735,4 +743,358 @@ async fn per_transaction_and_daily_limits_are_amount_exceed_limit() {
     let (_, v) = pay(&f, "pay-limit-2", &q).await;
     assert_eq!(code(&v), "AMOUNT_EXCEED_LIMIT", "{v}");
     assert_eq!(entries_for(&f.sim.ledger(), "pay-limit-").len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Configuration
+// ---------------------------------------------------------------------------------------------
+
+fn example_config() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/qrbridge.toml")).unwrap()
+}
+
+#[test]
+fn the_example_configuration_loads_and_maps_onto_the_rooms() {
+    let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/qrbridge.toml"));
+    let c = qrbridge::config::Config::load(&path).unwrap();
+    let s = c.settings().unwrap();
+    assert_eq!(s.country, "SG");
+    assert_eq!(s.currency.code(), "SGD");
+    assert_eq!(s.routes.len(), 3);
+    assert_eq!(s.pay_budget, Duration::from_secs(8));
+    let client = s.clients["wallet-my-01"];
+    assert_eq!(client.markup_bps, 150);
+    assert_eq!(client.max_per_transaction, Some(500_000));
+    assert_eq!(client.daily.max_count, Some(50));
+    let nets = &s.routes[0];
+    assert_eq!(nets.matcher, Matcher::Guid("SG.COM.NETS".to_owned()));
+    assert_eq!((nets.merchant_id_sub, nets.terminal_id_sub), (2, Some(3)));
+    let server = c.server().unwrap();
+    assert_eq!(server.listen.port(), 8443);
+    assert!(matches!(server.transport, Transport::Tls(_)));
+    assert_eq!(
+        c.resolve(&c.journal.path),
+        path.parent().unwrap().join("data/journal.redb")
+    );
+    // Every documented key is a real key: the file has no key the loader ignores (deny_unknown_fields
+    // refuses unknown ones), and each section's keys appear in the example.
+    for key in [
+        "country",
+        "currency",
+        "listen",
+        "transport",
+        "tls_cert",
+        "tls_key",
+        "auth",
+        "demo_client",
+        "max_body_bytes",
+        "request_timeout_ms",
+        "max_connections",
+        "pay_budget_ms",
+        "decode_ttl_secs",
+        "cancel_window_secs",
+        "id",
+        "hmac_key_base64",
+        "key_version",
+        "markup_bps",
+        "max_per_transaction_minor",
+        "daily_max_count",
+        "daily_max_amount_minor",
+        "name",
+        "address",
+        "server_name",
+        "tls_ca",
+        "embedded_simulator",
+        "acquiring_institution",
+        "terminal_id",
+        "connect_timeout_ms",
+        "reversal_answer_timeout_ms",
+        "reversal_max_attempts",
+        "guid",
+        "primitive",
+        "acquirer",
+        "merchant_id_sub",
+        "terminal_id_sub",
+        "priority",
+        "rates_file",
+        "ttl_secs",
+        "max_age_secs",
+        "quote_lifetime_secs",
+        "path",
+    ] {
+        assert!(
+            example_config().contains(&format!("{key} =")),
+            "{key} is not documented"
+        );
+    }
+}
+
+#[test]
+fn broken_configurations_name_the_key() {
+    let cases: [(&str, &str, &str); 9] = [
+        ("country = \"SG\"", "country = \"sg\"", "deployment.country"),
+        (
+            "currency = \"SGD\"",
+            "currency = \"XXQ\"",
+            "deployment.currency",
+        ),
+        (
+            "transport = \"tls\"",
+            "transport = \"plaintext-loopback\"",
+            "server.listen",
+        ),
+        (
+            "acquirer = \"sg-acquirer\"             # an",
+            "acquirer = \"nope\" #",
+            "routes[0].acquirer",
+        ),
+        (
+            "merchant_id_sub = \"02\"               # sub-ID",
+            "merchant_id_sub = \"2\" #",
+            "routes[0].merchant_id_sub",
+        ),
+        (
+            "markup_bps = 150",
+            "markup_bps = 99999",
+            "clients[0].markup_bps",
+        ),
+        (
+            "hmac_key_base64 = \"dGVz",
+            "hmac_key_base64 = \"!!!!\" # \"",
+            "clients[0].hmac_key_base64",
+        ),
+        (
+            "terminal_id = \"QRB00001\"",
+            "terminal_id = \"QRB1\"",
+            "acquirers[0].terminal_id",
+        ),
+        (
+            "[journal]",
+            "[journal]\ncolour = \"blue\"",
+            "unknown field `colour`",
+        ),
+    ];
+    for (from, to, key) in cases {
+        let text = example_config();
+        assert!(text.contains(from), "{from}");
+        let broken = text.replacen(from, to, 1);
+        let err = qrbridge::config::Config::parse(&broken, std::path::Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(key), "{to}: expected {key} in {err}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recovery
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_up_recovery_fails_unsent_payments_and_flags_sent_ones() {
+    use qrbridge::journal::{
+        Begin, BodyHash, CustomerId, IdempotencyKey, Journal, NewPayment, PaymentEvent,
+        QuoteSnapshot, RequestKind, Routing,
+    };
+    let dir = temp_dir("recovery");
+    {
+        let journal = RedbJournal::open(JournalConfig::new(dir.join("journal.redb"))).unwrap();
+        let clock = Arc::new(ManualClock::new(SystemTime::now()));
+        let rates = RateCache::new(
+            StaticSource::new(parse_ecb(RATES.as_bytes(), "test").unwrap()),
+            clock.clone(),
+            CacheConfig {
+                max_age: Duration::MAX,
+                ..CacheConfig::daily_feed()
+            },
+        );
+        let quoter = Quoter::new(rates, QuotePolicy::default(), clock);
+        let sgd = Currency::from_code("SGD").unwrap();
+        let myr = Currency::from_code("MYR").unwrap();
+        for (request, sent) in [("crash-quoted", false), ("crash-sent", true)] {
+            let key = IdempotencyKey::new(CLIENT, RequestKind::Payment, request);
+            assert_eq!(
+                journal
+                    .begin(key, BodyHash::of(request.as_bytes()))
+                    .await
+                    .unwrap(),
+                Begin::New
+            );
+            let quote = quoter
+                .quote(
+                    qrbridge::money::Amount::from_minor(1000, sgd).unwrap(),
+                    myr,
+                    qrbridge::fx::Pricing::markup(150),
+                )
+                .unwrap();
+            let p = journal
+                .record_intent(NewPayment {
+                    client_id: CLIENT.to_owned(),
+                    request_id: request.to_owned(),
+                    customer: CustomerId::new("cust-1"),
+                    quote: QuoteSnapshot::of(&quote),
+                    routing: Routing {
+                        acquirer: "sg".to_owned(),
+                        merchant_id: "111116866140003".to_owned(),
+                        scheme: "SG.COM.NETS".to_owned(),
+                        ..Routing::default()
+                    },
+                    limits: DailyLimits::default(),
+                })
+                .await
+                .unwrap();
+            if sent {
+                journal
+                    .update_payment(
+                        p.id,
+                        PaymentEvent::Sent {
+                            acquirer: Default::default(),
+                        },
+                    )
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    let (f, report) = fixture_at(dir, |_| {}).await;
+    assert_eq!(report.failed_unsent, 1, "{report:?}");
+    assert_eq!(report.manual_review, 1, "{report:?}");
+    assert_eq!(report.requests_closed, 2, "{report:?}");
+    assert_eq!(inquiry(&f, "crash-quoted").await["paymentStatus"], "FAIL");
+    assert_eq!(
+        inquiry(&f, "crash-sent").await["paymentStatus"],
+        "PROCESSING"
+    );
+    let snapshot = f.gateway.journal().snapshot().unwrap();
+    let sent = snapshot
+        .payment_by_request(CLIENT, "crash-sent")
+        .unwrap()
+        .unwrap();
+    assert_eq!(sent.state.as_str(), "MANUAL_REVIEW");
+    assert!(snapshot.unresolved().unwrap().in_flight.is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The real binary: `qrbridge serve` (embedded demo) and its banner's example flow
+// ---------------------------------------------------------------------------------------------
+
+fn have(cmd: &str) -> bool {
+    std::process::Command::new(cmd)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn serve_runs_the_embedded_demo_and_its_banner_flow_pays() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    use std::sync::mpsc;
+
+    let dir = temp_dir("serve");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_qrbridge"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel::<String>();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut banner = Vec::new();
+    loop {
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) if line == "ready" => break,
+            Ok(line) => banner.push(line),
+            Err(e) => {
+                let _ = child.kill();
+                panic!("no 'ready' from qrbridge serve ({e}); got: {banner:#?}");
+            }
+        }
+    }
+    let text = banner.join("\n");
+    assert!(text.contains("AUTHENTICATION IS OFF"), "{text}");
+    assert!(text.contains("SG, SGD"), "{text}");
+    let addr: SocketAddr = banner
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("wallet API"))
+        .and_then(|rest| rest.trim().strip_prefix("http://"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in the banner: {text}"));
+    assert_ne!(addr.port(), 0);
+
+    let start = banner.iter().position(|l| l.starts_with("Q=")).unwrap();
+    let end = banner
+        .iter()
+        .position(|l| l.contains("/v1/payments/inquiry"))
+        .unwrap();
+    let script = banner[start..=end].join("\n");
+    if have("curl") && have("bash") {
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{script}\n{stdout}");
+        assert!(stdout.contains("\"decodeId\""), "{stdout}");
+        assert!(
+            stdout.contains("\"payerAmount\":{\"currency\":\"MYR\""),
+            "{stdout}"
+        );
+        assert_eq!(
+            stdout.matches("\"paymentStatus\":\"SUCCESS\"").count(),
+            2,
+            "pay and inquiry both SUCCESS: {stdout}"
+        );
+    } else {
+        eprintln!("notice: curl or bash missing; the banner's script was not run");
+    }
+    // The same flow without curl, checking the gateway answers over its socket.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (s, v) = post(
+            addr,
+            "/v1/qr/decode",
+            json!({"decodeRequestId":"d","customerId":"c","codeValue":THAI,"payerCurrency":"MYR"}),
+        )
+        .await;
+        assert_eq!((s, code(&v)), (422, "QR_NOT_SUPPORTED"), "{v}");
+    });
+
+    // SIGTERM: graceful shutdown.
+    let pid = child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let mut status = None;
+    for _ in 0..400 {
+        if let Some(s) = child.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let Some(status) = status else {
+        let _ = child.kill();
+        panic!("qrbridge serve did not stop within 20 s of SIGTERM");
+    };
+    assert!(status.success(), "{status}");
+    let rest: Vec<String> = rx.try_iter().collect();
+    reader.join().unwrap();
+    let rest: Vec<String> = rest.into_iter().chain(rx.try_iter()).collect();
+    assert!(rest.iter().any(|l| l.starts_with("stopped")), "{rest:#?}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
