@@ -910,7 +910,11 @@ async fn start_up_recovery_fails_unsent_payments_and_flags_sent_ones() {
         let quoter = Quoter::new(rates, QuotePolicy::default(), clock);
         let sgd = Currency::from_code("SGD").unwrap();
         let myr = Currency::from_code("MYR").unwrap();
-        for (request, sent) in [("crash-quoted", false), ("crash-sent", true)] {
+        for (request, sent) in [
+            ("crash-quoted", false),
+            ("crash-sent", true),
+            ("crash-sent-traced", true),
+        ] {
             let key = IdempotencyKey::new(CLIENT, RequestKind::Payment, request);
             assert_eq!(
                 journal
@@ -947,7 +951,18 @@ async fn start_up_recovery_fails_unsent_payments_and_flags_sent_ones() {
                     .update_payment(
                         p.id,
                         PaymentEvent::Sent {
-                            acquirer: Default::default(),
+                            // The gateway journals the trace before sending; the bare SENT
+                            // stands for a journal written before that was so.
+                            acquirer: if request == "crash-sent-traced" {
+                                qrbridge::journal::AcquirerData {
+                                    stan: Some("000777".to_owned()),
+                                    transmitted: Some("1121101500".to_owned()),
+                                    rrn: Some("632511000777".to_owned()),
+                                    ..Default::default()
+                                }
+                            } else {
+                                Default::default()
+                            },
                         },
                     )
                     .await
@@ -958,7 +973,15 @@ async fn start_up_recovery_fails_unsent_payments_and_flags_sent_ones() {
     let (f, report) = fixture_at(dir, |_| {}).await;
     assert_eq!(report.failed_unsent, 1, "{report:?}");
     assert_eq!(report.manual_review, 1, "{report:?}");
-    assert_eq!(report.requests_closed, 2, "{report:?}");
+    assert_eq!(report.reversing, 1, "{report:?}");
+    assert_eq!(report.requests_closed, 3, "{report:?}");
+    // The traced one is reversed with the 0200 rebuilt from the journal.
+    wait_status(&f, "crash-sent-traced", "REVERSED").await;
+    let ledger = f.sim.ledger();
+    assert_eq!(
+        ledger.unmatched_reversals, 1,
+        "the simulator never saw that 0200"
+    );
     assert_eq!(inquiry(&f, "crash-quoted").await["paymentStatus"], "FAIL");
     assert_eq!(
         inquiry(&f, "crash-sent").await["paymentStatus"],

@@ -4,7 +4,11 @@
 
 use rust_decimal::Decimal;
 
-use crate::acquirer::message::{Billing, ConversionRate, Kind, PrivateData, Purchase};
+use crate::acquirer::iso8583::Message;
+use crate::acquirer::message::{
+    self, Billing, ConversionRate, Kind, MessageError, PrivateData, Purchase, Stan, Terminal, Trace,
+};
+use crate::journal::{AcquirerData, Payment};
 use crate::money::Amount;
 
 use super::decode::Decoded;
@@ -79,6 +83,76 @@ pub fn purchase(r: &Request<'_>) -> Purchase {
             other: Vec::new(),
         },
     }
+}
+
+/// The trace journaled for a request (STAN, DE7, RRN), if complete.
+pub fn trace_of(a: &AcquirerData) -> Option<Trace> {
+    let stan = Stan::parse(a.stan.as_deref()?.as_bytes())?;
+    let transmitted = a.transmitted.clone()?;
+    if transmitted.len() != 10 || !transmitted.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(Trace {
+        stan,
+        local_time: transmitted[4..].to_owned(),
+        local_date: transmitted[..4].to_owned(),
+        transmitted,
+        rrn: a.rrn.clone()?,
+    })
+}
+
+/// The trace to journal before sending.
+pub fn data_of(trace: &Trace) -> AcquirerData {
+    AcquirerData {
+        stan: Some(trace.stan.de11()),
+        transmitted: Some(trace.transmitted.clone()),
+        rrn: Some(trace.rrn.clone()),
+        ..AcquirerData::default()
+    }
+}
+
+/// The 0200 a journaled payment was sent as, rebuilt from the journal (amounts, rate, merchant
+/// id, DE48 and the trace): what a reversal after a restart reverses. DE18/DE43 come from
+/// `decoded` when this process still holds it; otherwise they are placeholders (a 0400 does not
+/// carry them).
+pub fn rebuild(
+    p: &Payment,
+    decoded: Option<&Decoded>,
+    country: &str,
+    terminal: &Terminal,
+) -> Result<Message, MessageError> {
+    let trace = trace_of(&p.acquirer).ok_or(MessageError::Field {
+        field: 11,
+        reason: "no STAN / DE7 / RRN journaled",
+    })?;
+    let q = &p.quote;
+    let billing = (q.payer_amount.currency() != q.merchant_amount.currency())
+        .then(|| conversion_rate(q.rate))
+        .flatten()
+        .map(|rate| Billing {
+            amount: q.payer_amount.minor(),
+            currency: q.payer_amount.currency(),
+            rate,
+        });
+    let purchase = Purchase {
+        kind: Kind::Purchase,
+        amount: q.merchant_amount.minor(),
+        currency: q.merchant_amount.currency(),
+        billing,
+        merchant_id: ascii(&p.routing.merchant_id, 15),
+        mcc: decoded.map_or_else(|| "0000".to_owned(), |d| d.mcc.clone()),
+        merchant_name: decoded.map_or_else(String::new, |d| ascii(&d.name, 25)),
+        merchant_city: decoded.map_or_else(String::new, |d| ascii(&d.city, 13)),
+        merchant_country: country.to_owned(),
+        private: PrivateData {
+            quote_id: Some(ascii(&q.quote_id, 99)),
+            wallet_scheme: Some(ascii(&p.client_id, 99)),
+            wallet_request_id: Some(ascii(&p.request_id, 99)),
+            reference_label: p.routing.qr_reference.clone(),
+            other: Vec::new(),
+        },
+    };
+    message::purchase_request(&purchase, terminal, &trace)
 }
 
 #[cfg(test)]

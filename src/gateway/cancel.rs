@@ -10,6 +10,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
 
+use crate::acquirer::message::ReversalReason;
+
 use crate::fx::time::format_rfc3339;
 use crate::journal::{
     Begin, IdempotencyKey, Journal, Payment, PaymentEvent, PaymentState, RequestKind,
@@ -114,16 +116,13 @@ impl Gateway {
                 cut_off: format_rfc3339(cut_off),
             });
         }
-        let Some(approval) = self.inner.approvals.get(&p.id) else {
-            return Err(ApiError::Unavailable {
-                reason: format!(
-                    "payment {}: the approved 0200 is not held by this gateway process (restarted since); refund it instead",
-                    p.id
-                ),
-            });
-        };
         let link = self.link(&p.routing.acquirer)?;
-        let rid = link.cancel(&approval).map_err(|e| errors::link(None, &e))?;
+        let queued = match self.inner.approvals.get(&p.id) {
+            Some(approval) => link.cancel(&approval),
+            // Approved before a restart: the 0200 rebuilt from the journal.
+            None => link.reverse(&self.rebuild_request(&p)?, ReversalReason::Cancelled),
+        };
+        let rid = queued.map_err(|e| errors::link(None, &e))?;
         self.track(rid, Reverses::Payment(p.id));
         let mut p = self
             .apply(

@@ -46,8 +46,9 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use crate::acquirer::iso8583::Message;
 use crate::acquirer::link::{Link, LinkConfig, LinkError};
-use crate::acquirer::message::Approval;
+use crate::acquirer::message::{Approval, Terminal};
 use crate::acquirer::reversal::{ReversalId, ReversalState, ReversalStore};
 use crate::fx::{QuoteStore, Quoter};
 use crate::journal::{
@@ -101,6 +102,8 @@ struct Inner {
     quoter: Quoter,
     quotes: QuoteStore,
     links: HashMap<String, Link>,
+    /// DE32 / DE41 per acquirer (to rebuild a journaled 0200).
+    terminals: HashMap<String, Terminal>,
     /// decode id → decoded merchant.
     decodes: moka::sync::Cache<String, Arc<Decoded>>,
     /// quote id → the decoded merchant it prices.
@@ -149,6 +152,10 @@ impl Gateway {
                 return Err(GatewayError::UnknownAcquirer(r.acquirer.clone()));
             }
         }
+        let terminals = acquirers
+            .iter()
+            .map(|(n, c)| (n.clone(), c.terminal.clone()))
+            .collect();
         let (store, resolved) = WatchedStore::new(Arc::clone(&journal));
         let unresolved = journal.unresolved().await?;
         let mut links = HashMap::new();
@@ -183,6 +190,7 @@ impl Gateway {
             quoter,
             quotes,
             links,
+            terminals,
         });
         let gateway = Gateway { inner };
         let report = gateway.recover(unresolved).await?;
@@ -245,6 +253,46 @@ impl Gateway {
             .links
             .get(name)
             .ok_or_else(|| errors::internal(format!("no acquirer link {name:?}")))
+    }
+
+    /// The 0200 a journaled payment was sent as (see `acquirer::rebuild`).
+    fn rebuild_request(&self, p: &Payment) -> Result<Message, ApiError> {
+        let terminal = self
+            .inner
+            .terminals
+            .get(&p.routing.acquirer)
+            .ok_or_else(|| errors::internal(format!("no acquirer {:?}", p.routing.acquirer)))?;
+        let decoded = self.inner.merchants.get(&p.id);
+        acquirer::rebuild(
+            p,
+            decoded.as_deref(),
+            &self.inner.settings.country,
+            terminal,
+        )
+        .map_err(|e| errors::internal(format!("rebuilding the 0200 of {}: {e}", p.id)))
+    }
+
+    /// The merchant of a payment: as decoded, or (after a restart) what the journal holds.
+    fn merchant_of(&self, p: &Payment) -> Arc<Decoded> {
+        self.inner.merchants.get(&p.id).unwrap_or_else(|| {
+            Arc::new(Decoded {
+                client_id: p.client_id.clone(),
+                code_type: crate::server::wire::CodeType::Static,
+                routed: Routed {
+                    acquirer: p.routing.acquirer.clone(),
+                    merchant_id: p.routing.merchant_id.clone(),
+                    terminal_id: p.routing.terminal_id.clone(),
+                    scheme: p.routing.scheme.clone(),
+                    matched: p.routing.scheme.clone(),
+                },
+                name: String::new(),
+                city: String::new(),
+                country: self.inner.settings.country.clone(),
+                mcc: "0000".to_owned(),
+                amount: None,
+                reference_label: p.routing.qr_reference.clone(),
+            })
+        })
     }
 
     fn track(&self, id: ReversalId, what: Reverses) {

@@ -294,17 +294,18 @@ impl Gateway {
             client_id: &ctx.client_id,
             request_id: req.payment_request_id.as_str(),
         });
+        let trace = link.next_trace();
         j.update_payment(
             id,
             PaymentEvent::Sent {
-                acquirer: AcquirerData::default(),
+                acquirer: acquirer::data_of(&trace),
             },
         )
         .await
         .map_err(errors::journal)
         .map_err(after)?;
         let outcome = link
-            .authorise_within(&purchase, self.inner.settings.pay_budget)
+            .authorise_traced(&purchase, trace, self.inner.settings.pay_budget)
             .await;
         let (payment, outcome_error) = match outcome {
             Err(e) => {
@@ -367,7 +368,12 @@ impl Gateway {
                 )
             }
         };
-        let body = response_of(&payment).map_err(after)?;
+        let mut body = response_of(&payment).map_err(after)?;
+        if matches!(outcome_error, Some(ApiError::AcquirerTimeout { .. })) {
+            // The answer to this pay is "unknown, inquire": PROCESSING even if the reversal has
+            // already been acknowledged (the inquiry then shows REVERSED).
+            body.payment_status = PaymentStatus::Processing;
+        }
         Ok(Answer {
             body,
             outcome: outcome_error,

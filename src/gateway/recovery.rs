@@ -3,13 +3,15 @@
 //! | found | done |
 //! | --- | --- |
 //! | payment QUOTED | `NotSent` → FAILED (nothing reached the acquirer) |
-//! | payment SENT | the 0200 may have gone out, STAN unknown → UNKNOWN → MANUAL_REVIEW |
+//! | payment SENT | the 0200 may have gone out → UNKNOWN → reversal of the 0200 rebuilt from the journal → REVERSING |
 //! | payment UNKNOWN with a pending reversal of its STAN | → REVERSING (the link resumes the reversal) |
-//! | payment UNKNOWN without one | → MANUAL_REVIEW |
+//! | payment UNKNOWN without one | reversal of the rebuilt 0200 → REVERSING |
+//! | (no trace journaled, no link) | → MANUAL_REVIEW |
 //! | payment REVERSING | watched; settled at once if its reversal was resolved meanwhile |
 //! | refund PENDING | → UNKNOWN (its 0200 may have gone out; an operator resolves it) |
 //! | wallet request in flight | completed with the current answer if its payment / refund exists, else abandoned |
 
+use crate::acquirer::message::ReversalReason;
 use crate::acquirer::reversal::ReversalId;
 use crate::journal::{
     AcquirerData, IdempotencyKey, Journal, JournalError, PaymentEvent, PaymentState, RefundEvent,
@@ -40,9 +42,6 @@ impl Gateway {
         let j = &self.inner.journal;
         let mut report = RecoveryReport::default();
         for p in u.payments {
-            let review = |note: &str| PaymentEvent::ManualReview {
-                note: note.to_owned(),
-            };
             match p.state {
                 PaymentState::Quoted => {
                     j.update_payment(
@@ -55,20 +54,17 @@ impl Gateway {
                     report.failed_unsent += 1;
                 }
                 PaymentState::Sent => {
-                    j.update_payment(
-                        p.id,
-                        PaymentEvent::Unknown {
-                            cause: "the gateway stopped while the 0200 was in flight".to_owned(),
-                            acquirer: AcquirerData::default(),
-                        },
-                    )
-                    .await?;
-                    j.update_payment(
-                        p.id,
-                        review("stopped with the 0200 in flight; STAN unknown: check with the acquirer"),
-                    )
-                    .await?;
-                    report.manual_review += 1;
+                    let p = j
+                        .update_payment(
+                            p.id,
+                            PaymentEvent::Unknown {
+                                cause: "the gateway stopped while the 0200 was in flight"
+                                    .to_owned(),
+                                acquirer: AcquirerData::default(),
+                            },
+                        )
+                        .await?;
+                    self.reverse_after_restart(&p, &mut report).await?;
                 }
                 PaymentState::Unknown => {
                     let pending = u.reversals.iter().find(|r| {
@@ -86,11 +82,7 @@ impl Gateway {
                             .await?;
                             report.reversing += 1;
                         }
-                        None => {
-                            j.update_payment(p.id, review("no reversal found after a restart"))
-                                .await?;
-                            report.manual_review += 1;
-                        }
+                        None => self.reverse_after_restart(&p, &mut report).await?,
                     }
                 }
                 PaymentState::Reversing => {
@@ -123,6 +115,45 @@ impl Gateway {
             report.requests_closed += 1;
         }
         Ok(report)
+    }
+
+    /// Queues a reversal of an UNKNOWN payment's 0200 rebuilt from the journal (REVERSING), or
+    /// flags it for manual review when the journal lacks its trace.
+    async fn reverse_after_restart(
+        &self,
+        p: &crate::journal::Payment,
+        report: &mut RecoveryReport,
+    ) -> Result<(), JournalError> {
+        let j = &self.inner.journal;
+        let queued = self.rebuild_request(p).and_then(|m| {
+            self.link(&p.routing.acquirer)?
+                .reverse(&m, ReversalReason::ConnectionLost)
+                .map_err(|e| super::errors::link(None, &e))
+        });
+        match queued {
+            Ok(id) => {
+                self.track(id, Reverses::Payment(p.id));
+                j.update_payment(
+                    p.id,
+                    PaymentEvent::Reversing {
+                        reversal_id: Some(id.0),
+                    },
+                )
+                .await?;
+                report.reversing += 1;
+            }
+            Err(e) => {
+                j.update_payment(
+                    p.id,
+                    PaymentEvent::ManualReview {
+                        note: format!("no reversal could be queued after a restart: {e}"),
+                    },
+                )
+                .await?;
+                report.manual_review += 1;
+            }
+        }
+        Ok(())
     }
 
     async fn close_request(&self, key: IdempotencyKey) -> Result<(), JournalError> {

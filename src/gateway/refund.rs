@@ -148,13 +148,7 @@ impl Gateway {
                 ),
             }));
         }
-        let decoded = self.inner.merchants.get(&pid).ok_or_else(|| {
-            before(ApiError::Unavailable {
-                reason: format!(
-                    "payment {pid}: the merchant's details are not held by this gateway process (restarted since)"
-                ),
-            })
-        })?;
+        let decoded = self.merchant_of(&payment);
         let link = self.link(&payment.routing.acquirer).map_err(before)?;
         let refund = j
             .reserve_refund(NewRefund {
