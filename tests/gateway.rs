@@ -1121,3 +1121,249 @@ fn serve_runs_the_embedded_demo_and_its_banner_flow_pays() {
     assert!(rest.iter().any(|l| l.starts_with("stopped")), "{rest:#?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Crash: SIGKILL the gateway with payments in flight, restart, journal and ledger agree
+// ---------------------------------------------------------------------------------------------
+
+/// A child process whose stdout lines arrive on a channel; killed when dropped.
+struct Child {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Child {
+    fn spawn(args: &[&str]) -> Child {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_qrbridge"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Child { child, lines }
+    }
+
+    /// The first line starting with `prefix` (rest of the line), within 60 s.
+    fn wait_for(&self, prefix: &str) -> String {
+        loop {
+            match self.lines.recv_timeout(Duration::from_secs(60)) {
+                Ok(line) => {
+                    if let Some(rest) = line.strip_prefix(prefix) {
+                        return rest.trim().to_owned();
+                    }
+                }
+                Err(e) => panic!("no line starting with {prefix:?}: {e}"),
+            }
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = self.child.id().to_string();
+        assert!(
+            std::process::Command::new("kill")
+                .args([sig, &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+
+    fn wait_exit(&mut self) -> std::process::ExitStatus {
+        for _ in 0..600 {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        panic!("process did not exit within 30 s");
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn sigkill_with_payments_in_flight_then_restart_leaves_journal_and_ledger_agreeing() {
+    let dir = temp_dir("crash");
+    std::fs::write(
+        dir.join("sim.toml"),
+        "default = { kind = \"delay\", ms = 300 }\n",
+    )
+    .unwrap();
+    let pki = dir.join("pki");
+    let ledger_path = dir.join("ledger.json");
+    let mut sim = Child::spawn(&[
+        "acquirer-sim",
+        "--listen",
+        "127.0.0.1:0",
+        "--pki-dir",
+        pki.to_str().unwrap(),
+        "--config",
+        dir.join("sim.toml").to_str().unwrap(),
+        "--ledger",
+        ledger_path.to_str().unwrap(),
+    ]);
+    let sim_addr = sim.wait_for("acquirer simulator listening on");
+    let config = example_config()
+        .replace("0.0.0.0:8443", "127.0.0.1:0")
+        .replace("transport = \"tls\"", "transport = \"plaintext-loopback\"")
+        .replace("auth = \"signatures\"", "auth = \"off\"")
+        .replace(
+            "# demo_client = \"demo-wallet\"",
+            "demo_client = \"wallet-my-01\"",
+        )
+        .replace("acquirer.example.sg:8583", &sim_addr)
+        .replace(
+            "server_name = \"acquirer.example.sg\"",
+            "server_name = \"localhost\"",
+        )
+        .replace("certs/acquirer-ca.pem", "pki/ca.pem")
+        .replace("certs/qrbridge-client.pem", "pki/client.pem")
+        .replace("certs/qrbridge-client.key", "pki/client.key")
+        .replace(
+            "reversal_answer_timeout_ms = 10000",
+            "reversal_answer_timeout_ms = 1000",
+        )
+        .replace(
+            "rates_file = \"testdata/fx/eurofxref-daily.xml\"",
+            "# bundled rates",
+        )
+        .replace("max_age_secs = 345600", "max_age_secs = 0");
+    let config_path = dir.join("gateway.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let serve = |dir: &PathBuf| {
+        let g = Child::spawn(&["serve", "--config", config_path.to_str().unwrap()]);
+        let addr: SocketAddr = g.wait_for("qrbridge gateway listening on").parse().unwrap();
+        g.wait_for("ready");
+        let _ = dir;
+        (g, addr)
+    };
+    let (gateway, addr) = serve(&dir);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    const N: usize = 16;
+    let ids: Vec<String> = (0..N).map(|i| format!("crash-pay-{i}")).collect();
+    rt.block_on(async {
+        let mut quotes = Vec::new();
+        for _ in 0..N {
+            let (_, d) = post(
+                addr,
+                "/v1/qr/decode",
+                json!({"decodeRequestId":"d","customerId":"c","codeValue":SGQR_STATIC,"payerCurrency":"MYR"}),
+            )
+            .await;
+            let (_, q) = post(
+                addr,
+                "/v1/quotes",
+                json!({"quoteRequestId":"q","decodeId":d["decodeId"],"amount":{"currency":"SGD","value":"1000"},"payerCurrency":"MYR"}),
+            )
+            .await;
+            quotes.push(q["quoteId"].as_str().unwrap().to_owned());
+        }
+        for (id, q) in ids.iter().zip(quotes) {
+            let body = json!({"paymentRequestId":id,"quoteId":q,"customerId":"c"}).to_string();
+            tokio::spawn(async move {
+                // The connection dies with the gateway: no answer is expected.
+                let _ = tokio::time::timeout(Duration::from_secs(5), async move {
+                    if let Ok(mut s) = TcpStream::connect(addr).await {
+                        let req = format!(
+                            "POST /v1/payments HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        let _ = s.write_all(req.as_bytes()).await;
+                        let mut buf = Vec::new();
+                        let _ = s.read_to_end(&mut buf).await;
+                    }
+                })
+                .await;
+            });
+        }
+        // The simulator holds each 0200 for 300 ms: kill while many are in flight.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    });
+    let mut gateway = gateway;
+    gateway.signal("-KILL");
+    gateway.wait_exit();
+
+    let (gateway, addr) = serve(&dir);
+    let mut states = HashMap::new();
+    rt.block_on(async {
+        for id in &ids {
+            let mut last = Value::Null;
+            for _ in 0..400 {
+                let (s, v) = post(
+                    addr,
+                    "/v1/payments/inquiry",
+                    json!({"paymentRequestId": id}),
+                )
+                .await;
+                last = v;
+                if s == 404 || last["paymentStatus"] != "PROCESSING" {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let state = last["paymentStatus"]
+                .as_str()
+                .unwrap_or("ABSENT")
+                .to_owned();
+            states.insert(id.clone(), state);
+        }
+    });
+    drop(gateway);
+    sim.signal("-INT");
+    assert!(sim.wait_exit().success());
+    let ledger: Value =
+        serde_json::from_str(&std::fs::read_to_string(&ledger_path).unwrap()).unwrap();
+    let entries = ledger["entries"].as_array().unwrap();
+    let mut seen_processing = 0;
+    for id in &ids {
+        let mine: Vec<&Value> = entries
+            .iter()
+            .filter(|e| {
+                // crash-pay-1 is a prefix of crash-pay-10..15: match the DE48 sub-field exactly.
+                let de48 = e["private_data"].as_str().unwrap_or("");
+                de48.contains(&format!("03{:02}{id}", id.len()))
+            })
+            .collect();
+        assert!(mine.len() <= 1, "{id}: one authorisation at most: {mine:?}");
+        let ledger_status = mine
+            .first()
+            .map_or("none", |e| e["status"].as_str().unwrap_or(""));
+        let state = states[id].as_str();
+        if state == "PROCESSING" {
+            seen_processing += 1;
+        }
+        let agree = matches!(
+            (state, ledger_status),
+            ("SUCCESS", "approved")
+                | ("REVERSED", "reversed")
+                | ("REVERSED", "none")
+                | ("FAIL", "none")
+                | ("ABSENT", "none")
+        );
+        assert!(agree, "{id}: journal {state} but simulator {ledger_status}");
+    }
+    assert_eq!(seen_processing, 0, "every payment resolved: {states:?}");
+    eprintln!("after the crash: {states:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

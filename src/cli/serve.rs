@@ -166,6 +166,10 @@ async fn serve(args: Args) -> Result<(), String> {
     let quotes = QuoteStore::new(clock, 1_000_000);
 
     let journal_path = config.resolve(&config.journal.path);
+    if let Some(parent) = journal_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("journal directory {}: {e}", parent.display()))?;
+    }
     let journal = Arc::new(
         RedbJournal::open(JournalConfig::new(journal_path.clone()))
             .map_err(|e| format!("journal {}: {e}", journal_path.display()))?,
