@@ -23,13 +23,14 @@ use qrbridge::fx::{CacheConfig, QuotePolicy, QuoteStore, Quoter, RateCache, pars
 use qrbridge::gateway::{ClientPolicy, Gateway, Matcher, RouteRule, Settings};
 use qrbridge::journal::{DailyLimits, JournalConfig, RedbJournal};
 use qrbridge::money::Currency;
-use qrbridge::server::auth::AuthConfig;
-use qrbridge::server::{Limits, RunningServer, ServerConfig, Transport};
+use qrbridge::server::auth::{self, AuthConfig, ClientKey, Credentials, Secret, sign_request_hmac};
+use qrbridge::server::{Limits, RunningServer, ServerConfig, TlsSettings, Transport};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const CLIENT: &str = "wallet-my";
+const KEY: &[u8] = b"test-key-for-wallet-my-32-bytes!";
 const RATES: &str = include_str!("../testdata/fx/eurofxref-daily.xml");
 
 /// Static SGQR code with PayNow, NETS, GrabPay and SGQR templates (no amount).
@@ -105,7 +106,7 @@ async fn fixture() -> Fixture {
 }
 
 async fn fixture_with(tweak: impl FnOnce(&mut Settings)) -> Fixture {
-    let (f, report) = fixture_at(temp_dir("gw"), tweak).await;
+    let (f, report) = fixture_at(temp_dir("gw"), tweak, false).await;
     assert_eq!(report, Default::default());
     f
 }
@@ -113,6 +114,7 @@ async fn fixture_with(tweak: impl FnOnce(&mut Settings)) -> Fixture {
 async fn fixture_at(
     dir: PathBuf,
     tweak: impl FnOnce(&mut Settings),
+    tls_and_signatures: bool,
 ) -> (Fixture, qrbridge::gateway::RecoveryReport) {
     let pki = Pki::generate(&["localhost"], "qrbridge-test").unwrap();
     let sim = Simulator::start(
@@ -187,11 +189,24 @@ async fn fixture_at(
     .unwrap();
     gateway.ready(Duration::from_secs(10)).await.unwrap();
     let server = RunningServer::start(
-        ServerConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            transport: Transport::PlaintextLoopback,
-            limits: Limits::default(),
-            auth: AuthConfig::off(CLIENT),
+        if tls_and_signatures {
+            ServerConfig {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                transport: Transport::Tls(TlsSettings::default()),
+                limits: Limits::default(),
+                auth: AuthConfig::signatures(Credentials::new().with_key(
+                    CLIENT,
+                    1,
+                    ClientKey::HmacSha256(Secret::new(KEY.to_vec())),
+                )),
+            }
+        } else {
+            ServerConfig {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                transport: Transport::PlaintextLoopback,
+                limits: Limits::default(),
+                auth: AuthConfig::off(CLIENT),
+            }
         },
         Arc::new(gateway.clone()),
         gateway.readiness(),
@@ -970,7 +985,7 @@ async fn start_up_recovery_fails_unsent_payments_and_flags_sent_ones() {
             }
         }
     }
-    let (f, report) = fixture_at(dir, |_| {}).await;
+    let (f, report) = fixture_at(dir, |_| {}, false).await;
     assert_eq!(report.failed_unsent, 1, "{report:?}");
     assert_eq!(report.manual_review, 1, "{report:?}");
     assert_eq!(report.reversing, 1, "{report:?}");
@@ -1366,4 +1381,107 @@ fn sigkill_with_payments_in_flight_then_restart_leaves_journal_and_ledger_agreei
     assert_eq!(seen_processing, 0, "every payment resolved: {states:?}");
     eprintln!("after the crash: {states:?}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS 1.3 to the gateway (rcgen certificate) with signed requests
+// ---------------------------------------------------------------------------------------------
+
+/// One signed HTTP/1.1 request over TLS 1.3 (trusting `ca_pem` only): (status, JSON body).
+async fn post_tls(
+    addr: SocketAddr,
+    ca_pem: &str,
+    path: &str,
+    body: &Value,
+    sign: bool,
+) -> (u16, Value) {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let body = body.to_string();
+    let time = auth::request_time(SystemTime::now());
+    let signature = sign_request_hmac(
+        &Secret::new(KEY.to_vec()),
+        1,
+        "POST",
+        path,
+        CLIENT,
+        &time,
+        body.as_bytes(),
+    );
+    let fut = async {
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+        let mut s = connector.connect(name, tcp).await.unwrap();
+        let auth_headers = if sign {
+            format!("client-id: {CLIENT}\r\nrequest-time: {time}\r\nsignature: {signature}\r\n")
+        } else {
+            String::new()
+        };
+        let req = format!(
+            "POST {path} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n{auth_headers}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out).await;
+        let text = String::from_utf8(out).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    };
+    tokio::time::timeout(Duration::from_secs(30), fut)
+        .await
+        .expect("answered within 30 s")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pays_over_tls_with_signed_requests_and_refuses_unsigned_ones() {
+    let (f, _) = fixture_at(temp_dir("tls"), |_| {}, true).await;
+    let ca = f
+        .server
+        .as_ref()
+        .unwrap()
+        .generated_pki()
+        .unwrap()
+        .ca_cert
+        .clone();
+    let (s, d) = post_tls(
+        f.addr,
+        &ca,
+        "/v1/qr/decode",
+        &json!({"decodeRequestId":"d","customerId":"c","codeValue":SGQR_STATIC,"payerCurrency":"MYR"}),
+        true,
+    )
+    .await;
+    assert_eq!((s, status(&d)), (200, "S"), "{d}");
+    let (s, q) = post_tls(
+        f.addr,
+        &ca,
+        "/v1/quotes",
+        &json!({"quoteRequestId":"q","decodeId":d["decodeId"],"amount":{"currency":"SGD","value":"1250"},"payerCurrency":"MYR"}),
+        true,
+    )
+    .await;
+    assert_eq!((s, status(&q)), (200, "S"), "{q}");
+    let pay_body = json!({"paymentRequestId":"tls-pay","quoteId":q["quoteId"],"customerId":"c"});
+    let (s, v) = post_tls(f.addr, &ca, "/v1/payments", &pay_body, false).await;
+    assert_eq!((s, code(&v)), (401, "INVALID_SIGNATURE"), "{v}");
+    let (s, p) = post_tls(f.addr, &ca, "/v1/payments", &pay_body, true).await;
+    assert_eq!(
+        (s, p["paymentStatus"].as_str()),
+        (200, Some("SUCCESS")),
+        "{p}"
+    );
+    assert_eq!(entries_for(&f.sim.ledger(), "tls-pay").len(), 1);
 }
