@@ -64,6 +64,8 @@ struct Fixture {
     clock: Arc<ManualClock>,
     gateway: Gateway,
     server: Option<RunningServer>,
+    /// A link to the same simulator that does not go through the gateway (for measurements).
+    direct_link: qrbridge::acquirer::link::Link,
     dir: PathBuf,
 }
 
@@ -145,6 +147,11 @@ async fn fixture_at(
         max_backoff: Duration::from_millis(100),
         max_attempts: 5,
     };
+    let direct_link = qrbridge::acquirer::link::Link::start(
+        link.clone(),
+        Arc::new(qrbridge::acquirer::reversal::MemoryReversalStore::new()),
+    )
+    .unwrap();
     let clock = Arc::new(ManualClock::new(SystemTime::now()));
     let table = parse_ecb(RATES.as_bytes(), "test").unwrap();
     let rates = RateCache::new(
@@ -219,6 +226,7 @@ async fn fixture_at(
         clock,
         gateway,
         server: Some(server),
+        direct_link,
         dir,
     };
     (f, report)
@@ -1484,4 +1492,67 @@ async fn pays_over_tls_with_signed_requests_and_refuses_unsigned_ones() {
         "{p}"
     );
     assert_eq!(entries_for(&f.sim.ledger(), "tls-pay").len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A figure (ignored by default): what the pipeline adds to an authorisation
+// ---------------------------------------------------------------------------------------------
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// `cargo test --release --test gateway measure -- --ignored --nocapture`: sequential medians of
+/// (a) an authorisation on a link straight to the simulator, (b) a pay through the gateway (HTTP on
+/// loopback, idempotency, quote, journal writes, the same simulator), (c) a decode.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a test: run it on purpose"]
+async fn measure_pipeline_overhead() {
+    use qrbridge::acquirer::message::{Kind, PrivateData, Purchase};
+    let f = fixture().await;
+    const N: usize = 300;
+    let q0 = quote_for(&f, SGQR_STATIC, Some(1000)).await;
+    let (_, _) = pay(&f, "warm-up", &q0).await;
+    let mut direct = Vec::new();
+    {
+        // A link to the same simulator, built like the gateway's, used directly.
+        let link = f.direct_link.clone();
+        link.ready(Duration::from_secs(10)).await.unwrap();
+        let purchase = Purchase {
+            kind: Kind::Purchase,
+            amount: 1000,
+            currency: Currency::from_code("SGD").unwrap(),
+            billing: None,
+            merchant_id: "111116866140003".to_owned(),
+            mcc: "5812".to_owned(),
+            merchant_name: "SOBA NOODLE HOUSE".to_owned(),
+            merchant_city: "Singapore".to_owned(),
+            merchant_country: "SG".to_owned(),
+            private: PrivateData::default(),
+        };
+        for _ in 0..N {
+            let t = std::time::Instant::now();
+            link.authorise(&purchase).await.unwrap();
+            direct.push(t.elapsed());
+        }
+    }
+    let mut pays = Vec::new();
+    let mut decodes = Vec::new();
+    for i in 0..N {
+        let t = std::time::Instant::now();
+        let (s, _) = decode(&f, SGQR_STATIC).await;
+        decodes.push(t.elapsed());
+        assert_eq!(s, 200);
+        let q = quote_for(&f, SGQR_STATIC, Some(1000)).await;
+        let t = std::time::Instant::now();
+        let (s, p) = pay(&f, &format!("measure-{i}"), &q).await;
+        pays.push(t.elapsed());
+        assert_eq!((s, status(&p)), (200, "S"), "{p}");
+    }
+    let (d, p, c) = (median(direct), median(pays), median(decodes));
+    println!(
+        "sequential medians over {N}: link authorisation {d:?}; pay through the gateway {p:?} ({:.1}x); decode {c:?}",
+        p.as_secs_f64() / d.as_secs_f64()
+    );
 }

@@ -195,6 +195,7 @@ impl Gateway {
         let gateway = Gateway { inner };
         let report = gateway.recover(unresolved).await?;
         tokio::spawn(watch_reversals(Arc::downgrade(&gateway.inner), resolved));
+        tokio::spawn(purge_idempotency(Arc::downgrade(&gateway.inner)));
         Ok((gateway, report))
     }
 
@@ -393,6 +394,25 @@ async fn watch_reversals(
     while let Some((id, state)) = resolved.recv().await {
         let Some(inner) = inner.upgrade() else { return };
         Gateway { inner }.on_resolved(id, state).await;
+    }
+}
+
+/// Removes expired idempotency records once an hour (the journal keeps them 7 days by default).
+async fn purge_idempotency(inner: Weak<Inner>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        let Some(inner) = inner.upgrade() else { return };
+        loop {
+            match inner.journal.purge_expired().await {
+                Ok(n) if n == crate::journal::PURGE_LIMIT => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    log::warn!("purging idempotency records: {e}");
+                    break;
+                }
+            }
+        }
     }
 }
 
