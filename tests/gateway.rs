@@ -1082,9 +1082,14 @@ fn serve_runs_the_embedded_demo_and_its_banner_flow_pays() {
     let start = banner.iter().position(|l| l.starts_with("Q=")).unwrap();
     let end = banner
         .iter()
-        .position(|l| l.contains("/v1/payments/inquiry"))
+        .position(|l| l.contains("/v1/refunds"))
         .unwrap();
-    let script = banner[start..=end].join("\n");
+    let script = banner[start..=end]
+        .iter()
+        .filter(|l| !l.starts_with(' '))
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("\n");
     if have("curl") && have("bash") {
         let out = Command::new("bash")
             .arg("-c")
@@ -1103,6 +1108,7 @@ fn serve_runs_the_embedded_demo_and_its_banner_flow_pays() {
             2,
             "pay and inquiry both SUCCESS: {stdout}"
         );
+        assert!(stdout.contains("\"refundStatus\":\"SUCCESS\""), "{stdout}");
     } else {
         eprintln!("notice: curl or bash missing; the banner's script was not run");
     }

@@ -261,10 +261,12 @@ pub fn banner(addr: SocketAddr, journal: &std::path::Path, sim: Option<SocketAdd
 Q={base}
 R=$(curl -s -X POST $Q/v1/qr/decode -H 'content-type: application/json' -d '{{"decodeRequestId":"demo-decode-1","customerId":"my-customer-1","codeValue":"{DEMO_CODE}","payerCurrency":"MYR"}}'); echo "$R"; DECODE_ID=$(echo "$R" | sed -E 's/.*"decodeId":"([^"]+)".*/\1/')
 R=$(curl -s -X POST $Q/v1/quotes -H 'content-type: application/json' -d '{{"quoteRequestId":"demo-quote-1","decodeId":"'$DECODE_ID'","amount":{{"currency":"SGD","value":"1250"}},"payerCurrency":"MYR"}}'); echo "$R"; QUOTE_ID=$(echo "$R" | sed -E 's/.*"quoteId":"([^"]+)".*/\1/')
-PAY_ID=demo-pay-$RANDOM; curl -s -X POST $Q/v1/payments -H 'content-type: application/json' -d '{{"paymentRequestId":"'$PAY_ID'","quoteId":"'$QUOTE_ID'","customerId":"my-customer-1"}}'; echo
+PAY_ID=demo-pay-$RANDOM; R=$(curl -s -X POST $Q/v1/payments -H 'content-type: application/json' -d '{{"paymentRequestId":"'$PAY_ID'","quoteId":"'$QUOTE_ID'","customerId":"my-customer-1"}}'); echo "$R"; PAYMENT_ID=$(echo "$R" | sed -E 's/.*"paymentId":"([^"]+)".*/\1/')
 curl -s -X POST $Q/v1/payments/inquiry -H 'content-type: application/json' -d '{{"paymentRequestId":"'$PAY_ID'"}}'; echo
 
- Then cancel it (a reversal) or refund part of it:
+ Then refund part of it (SGD 5.00, at the quote's rate; repeatable up to the total):
+curl -s -X POST $Q/v1/refunds -H 'content-type: application/json' -d '{{"refundRequestId":"'$PAY_ID'-r1","paymentId":"'$PAYMENT_ID'","refundAmount":{{"currency":"SGD","value":"500"}},"reason":"demo"}}'; echo
+ or, before any refund, cancel it (a reversal to the acquirer):
 curl -s -X POST $Q/v1/payments/cancel -H 'content-type: application/json' -d '{{"paymentRequestId":"'$PAY_ID'"}}'; echo
 
  Health: curl -s $Q/healthz ; curl -s $Q/readyz        Stop: Ctrl-C

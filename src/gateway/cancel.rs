@@ -37,10 +37,7 @@ fn answer(p: &Payment) -> Handled<CancelResponse> {
             },
         ),
         _ => Answer::failed(
-            CancelResponse {
-                payment_status: PaymentStatus::Success,
-                ..body
-            },
+            body,
             ApiError::ParamIllegal {
                 field: "paymentRequestId".to_owned(),
                 reason: format!("payment {} is {} and cannot be cancelled", p.id, p.state),
