@@ -701,6 +701,18 @@ async fn foreign_unroutable_and_invalid_codes_are_refused_with_their_reason() {
             .contains("COM.GRAB"),
         "{v}"
     );
+    let long_id = with_crc(
+        "00020101021126420009SG.PAYNOW010120220ABCDEFGHIJKLMNOPQRST5204581253037025802SG5917SOBA NOODLE HOUSE6009Singapore",
+    );
+    let (s, v) = decode(&f, &long_id).await;
+    assert_eq!(code(&v), "MERCHANT_NOT_ROUTABLE", "{s} {v}");
+    assert!(
+        v["result"]["resultMessage"]
+            .as_str()
+            .unwrap()
+            .contains("DE42"),
+        "{v}"
+    );
     let broken = SGQR_STATIC.replace("63048499", "63040000");
     let (s, v) = decode(&f, &broken).await;
     assert_eq!(code(&v), "QR_INVALID", "{s} {v}");

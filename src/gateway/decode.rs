@@ -61,6 +61,15 @@ impl Gateway {
         }
         let routed = routing::route(&s.routes, &qr)
             .map_err(|reason| ApiError::MerchantNotRoutable { reason })?;
+        let mid = &routed.merchant_id;
+        if mid.len() > 15 || !mid.bytes().all(|b| (0x21..=0x7E).contains(&b)) {
+            return Err(ApiError::MerchantNotRoutable {
+                reason: format!(
+                    "merchant id {mid:?} ({}) does not fit the acquirer's DE42 (1 to 15 printable ASCII characters)",
+                    routed.matched
+                ),
+            });
+        }
         let amount = match qr.amount() {
             Some(minor) => Some(
                 Amount::from_minor(minor, qr.currency())

@@ -105,3 +105,72 @@ pub fn route(rules: &[RouteRule], qr: &MerchantQr<'_>) -> Result<Routed, String>
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SGQR: &str = "00020101021126370009SG.PAYNOW010120210201912345K0301127730011SG.COM.NETS01231201912345K991231235900021511111686614000303088686614028260008COM.GRAB0110A93FO3230Q51380007SG.SGQR0112180907512345020701.00015204581253037025802SG5917SOBA NOODLE HOUSE6009Singapore63048499";
+
+    fn rule(m: Matcher, mid: u8, tid: Option<u8>, priority: u32) -> RouteRule {
+        RouteRule {
+            matcher: m,
+            acquirer: format!("acq-{priority}"),
+            merchant_id_sub: mid,
+            terminal_id_sub: tid,
+            priority,
+        }
+    }
+
+    #[test]
+    fn the_lowest_priority_routable_template_wins_whatever_the_order() {
+        let qr = crate::emv::parse(SGQR).unwrap();
+        let rules = vec![
+            rule(Matcher::Guid("sg.sgqr".to_owned()), 1, None, 5),
+            rule(Matcher::Guid("SG.COM.NETS".to_owned()), 2, Some(3), 1),
+            rule(Matcher::Guid("SG.PAYNOW".to_owned()), 2, None, 3),
+        ];
+        let r = route(&rules, &qr).unwrap();
+        assert_eq!(r.acquirer, "acq-1");
+        assert_eq!(r.merchant_id, "111116866140003");
+        assert_eq!(r.terminal_id.as_deref(), Some("86866140"));
+        assert_eq!(r.scheme, "NETS");
+        // GUIDs compare case-insensitively; without NETS, SGQR (priority 5) loses to PayNow (3).
+        let r = route(&rules[..1], &qr).unwrap();
+        assert_eq!(r.merchant_id, "180907512345");
+        let r = route(&[rules[0].clone(), rules[2].clone()], &qr).unwrap();
+        assert_eq!(r.scheme, "PayNow");
+    }
+
+    #[test]
+    fn a_rule_whose_merchant_id_sub_is_absent_is_skipped() {
+        let qr = crate::emv::parse(SGQR).unwrap();
+        let rules = vec![
+            rule(Matcher::Guid("SG.COM.NETS".to_owned()), 42, None, 1),
+            rule(Matcher::Guid("SG.SGQR".to_owned()), 1, None, 9),
+        ];
+        assert_eq!(route(&rules, &qr).unwrap().acquirer, "acq-9");
+    }
+
+    #[test]
+    fn no_matching_rule_names_what_the_code_carries() {
+        let qr = crate::emv::parse(SGQR).unwrap();
+        let rules = vec![rule(Matcher::Primitive(15), 0, None, 1)];
+        let why = route(&rules, &qr).unwrap_err();
+        assert!(
+            why.contains("SG.PAYNOW") && why.contains("COM.GRAB"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn a_primitive_rule_takes_the_whole_value_as_merchant_id() {
+        let qr = crate::emv::parse(
+            "00020101021215316200012345678901234567890123456520454115303156540588.005802CN5909BEST MART6008SHANGHAI64200002ZH0104百佳超市0202上海6304B2C0",
+        )
+        .unwrap();
+        let r = route(&[rule(Matcher::Primitive(15), 0, None, 1)], &qr).unwrap();
+        assert_eq!(r.merchant_id, "6200012345678901234567890123456");
+        assert_eq!(r.matched, "ID 15");
+    }
+}
