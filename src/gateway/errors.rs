@@ -123,6 +123,14 @@ pub fn link(payment: Option<PaymentId>, e: &LinkError) -> ApiError {
     }
 }
 
+/// The acquirer may have acted but its answer could not be journaled: U, never F.
+pub fn unknown_outcome(what: impl std::fmt::Display, e: &ApiError) -> ApiError {
+    ApiError::Unknown {
+        side: Side::Gateway,
+        reason: format!("{what}: the outcome could not be recorded ({e}); inquire later"),
+    }
+}
+
 /// Something that cannot happen with consistent data (an id that does not fit the wire, ...).
 pub fn internal(reason: impl Into<String>) -> ApiError {
     ApiError::Unknown {

@@ -307,6 +307,7 @@ impl Gateway {
         let outcome = link
             .authorise_traced(&purchase, trace, self.inner.settings.pay_budget)
             .await;
+        let unknown = |e: ApiError| (errors::unknown_outcome(format!("payment {id}"), &e), true);
         let (payment, outcome_error) = match outcome {
             Err(e) => {
                 let p = j
@@ -318,7 +319,7 @@ impl Gateway {
                     )
                     .await
                     .map_err(errors::journal)
-                    .map_err(after)?;
+                    .map_err(unknown)?;
                 (p, Some(errors::link(Some(id), &e)))
             }
             Ok(Outcome::Approved(a)) => {
@@ -333,7 +334,7 @@ impl Gateway {
                     .update_payment(id, PaymentEvent::Approved { acquirer: data })
                     .await
                     .map_err(errors::journal)
-                    .map_err(after)?;
+                    .map_err(unknown)?;
                 self.inner.approvals.insert(id, a);
                 (p, None)
             }
@@ -347,7 +348,7 @@ impl Gateway {
                     .update_payment(id, PaymentEvent::Declined { acquirer: data })
                     .await
                     .map_err(errors::journal)
-                    .map_err(after)?;
+                    .map_err(unknown)?;
                 (
                     p,
                     Some(ApiError::AcquirerDeclined {
@@ -359,7 +360,7 @@ impl Gateway {
                 let p = self
                     .record_unknown(id, format!("{:?}", u.cause), u.stan.de11(), u.reversal)
                     .await
-                    .map_err(after)?;
+                    .map_err(unknown)?;
                 (
                     p,
                     Some(ApiError::AcquirerTimeout {

@@ -221,11 +221,12 @@ impl Gateway {
                 )
             }
         };
+        let rid = refund.id;
         let refund = j
-            .update_refund(refund.id, event)
+            .update_refund(rid, event)
             .await
             .map_err(errors::journal)
-            .map_err(after)?;
+            .map_err(|e| after(errors::unknown_outcome(format!("refund {rid}"), &e)))?;
         let mut answer = answer_of(&refund).map_err(after)?;
         if let Some(e) = link_error {
             answer.outcome = Some(e);
