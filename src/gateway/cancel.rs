@@ -121,18 +121,21 @@ impl Gateway {
         };
         let rid = queued.map_err(|e| errors::link(None, &e))?;
         self.track(rid, Reverses::Payment(p.id));
+        let pid = p.id;
+        let unknown = |e: ApiError| errors::unknown_outcome(format!("cancel of payment {pid}"), &e);
         let mut p = self
             .apply(
-                p.id,
+                pid,
                 PaymentEvent::Reversing {
                     reversal_id: Some(rid.0),
                 },
             )
-            .await?;
+            .await
+            .map_err(unknown)?;
         self.inner.approvals.invalidate(&p.id);
         let deadline = Instant::now() + self.inner.settings.pay_budget;
         loop {
-            p = self.settle(p).await?;
+            p = self.settle(p).await.map_err(unknown)?;
             if p.state != PaymentState::Reversing || Instant::now() >= deadline {
                 break;
             }
