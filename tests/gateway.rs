@@ -1574,3 +1574,54 @@ async fn measure_pipeline_overhead() {
         p.as_secs_f64() / d.as_secs_f64()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_the_acquirer_does_not_answer_is_u_then_reversed_and_released() {
+    let f = fixture().await;
+    let q = quote_for(&f, SGQR_STATIC, Some(10_000)).await;
+    let (_, p) = pay(&f, "pay-refund-timeout", &q).await;
+    assert_eq!(status(&p), "S", "{p}");
+    let pid = p["paymentId"].as_str().unwrap();
+    let (s, r) = post(
+        f.addr,
+        "/v1/refunds",
+        json!({"refundRequestId":"refund-silent","paymentId":pid,"refundAmount":{"currency":"SGD","value":"7777"}}),
+    )
+    .await;
+    assert_eq!((s, code(&r)), (202, "ACQUIRER_TIMEOUT"), "{r}");
+    assert_eq!(r["refundStatus"], "PROCESSING");
+    let mut last = Value::Null;
+    for _ in 0..400 {
+        let (_, v) = post(
+            f.addr,
+            "/v1/refunds/inquiry",
+            json!({"refundRequestId":"refund-silent"}),
+        )
+        .await;
+        last = v;
+        if last["refundStatus"] != "PROCESSING" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        last["refundStatus"], "FAIL",
+        "the refund's 0200 was reversed: {last}"
+    );
+    // Its amount is released: the whole payment can still be refunded.
+    let (s, r) = post(
+        f.addr,
+        "/v1/refunds",
+        json!({"refundRequestId":"refund-all","paymentId":pid,"refundAmount":{"currency":"SGD","value":"10000"}}),
+    )
+    .await;
+    assert_eq!((s, status(&r)), (200, "S"), "{r}");
+    let ledger = f.sim.ledger();
+    let silent: Vec<_> = ledger
+        .entries
+        .iter()
+        .filter(|e| e.processing_code == "200000" && e.amount == 7777)
+        .collect();
+    assert_eq!(silent.len(), 1);
+    assert_eq!(silent[0].status, Status::Reversed);
+}
