@@ -103,6 +103,8 @@ pub struct ServerSection {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key (TLS).
     pub tls_key: Option<PathBuf>,
+    /// PEM CA of wallet client certificates: mutual TLS (clients map by `certificate_sha256`).
+    pub client_ca: Option<PathBuf>,
     /// `signatures` or `off` (demo only).
     pub auth: String,
     /// With `auth = "off"`: the client every request is attributed to.
@@ -123,6 +125,7 @@ impl Default for ServerSection {
             transport: "tls".to_owned(),
             tls_cert: None,
             tls_key: None,
+            client_ca: None,
             auth: "signatures".to_owned(),
             demo_client: None,
             max_body_bytes: limits.max_body_bytes,
@@ -166,6 +169,9 @@ pub struct ClientSection {
     /// Its version (the signature header's `keyVersion`).
     #[serde(default = "one")]
     pub key_version: u32,
+    /// With `server.client_ca`: lower-case hex SHA-256 of its client certificate (DER).
+    #[serde(default)]
+    pub certificate_sha256: Option<String>,
     /// FX markup, basis points.
     #[serde(default)]
     pub markup_bps: u32,
@@ -263,9 +269,13 @@ pub struct RouteSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FxSection {
-    /// ECB-format XML, or a static table (`*.toml`). Absent: the bundled reference rates.
+    /// ECB-format XML, or a static table (`*.toml`). Absent (and no `rates_url`): the bundled
+    /// reference rates.
     #[serde(default)]
     pub rates_file: Option<PathBuf>,
+    /// Or an ECB-format feed over HTTPS.
+    #[serde(default)]
+    pub rates_url: Option<String>,
     /// How long a fetched rate is fresh, s.
     #[serde(default = "ttl")]
     pub ttl_secs: u64,
@@ -358,6 +368,12 @@ impl Config {
                 }
             }
             "plaintext-loopback" => {
+                if s.client_ca.is_some() {
+                    return Err(invalid(
+                        "server.client_ca",
+                        "mutual TLS needs transport = \"tls\"",
+                    ));
+                }
                 if !listen.ip().is_loopback() {
                     return Err(invalid(
                         "server.listen",
@@ -421,6 +437,20 @@ impl Config {
                     key("markup_bps"),
                     format!("{} is above the limit of {MAX_MARKUP_BPS}", c.markup_bps),
                 ));
+            }
+            if let Some(fp) = &c.certificate_sha256 {
+                if s.client_ca.is_none() {
+                    return Err(invalid(
+                        key("certificate_sha256"),
+                        "only with server.client_ca",
+                    ));
+                }
+                if fp.len() != 64 || !fp.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+                    return Err(invalid(
+                        key("certificate_sha256"),
+                        "must be 64 lower-case hex digits (SHA-256 of the certificate's DER)",
+                    ));
+                }
             }
             match &c.hmac_key_base64 {
                 Some(k) => {
@@ -486,6 +516,20 @@ impl Config {
             return Err(invalid("routes", "at least one [[routes]] is needed"));
         }
         self.route_rules()?;
+        if self.fx.rates_file.is_some() && self.fx.rates_url.is_some() {
+            return Err(invalid(
+                "fx.rates_url",
+                "give rates_file or rates_url, not both",
+            ));
+        }
+        if let Some(url) = &self.fx.rates_url
+            && !url.starts_with("https://")
+        {
+            return Err(invalid(
+                "fx.rates_url",
+                format!("must be an https:// URL, got {url:?}"),
+            ));
+        }
         if self.fx.quote_lifetime_secs == 0 {
             return Err(invalid("fx.quote_lifetime_secs", "must be above 0"));
         }
@@ -607,10 +651,18 @@ impl Config {
                 }),
                 _ => None,
             };
-            Transport::Tls(TlsSettings {
-                identity,
-                mutual: None,
-            })
+            let mutual = match &s.client_ca {
+                Some(ca) => Some(crate::server::MutualTls {
+                    client_ca_pem: read("server.client_ca", ca)?,
+                    clients: self
+                        .clients
+                        .iter()
+                        .filter_map(|c| Some((c.certificate_sha256.clone()?, c.id.clone())))
+                        .collect(),
+                }),
+                None => None,
+            };
+            Transport::Tls(TlsSettings { identity, mutual })
         };
         let auth = match &s.demo_client {
             Some(c) if s.auth == "off" => AuthConfig::off(c.clone()),

@@ -866,7 +866,17 @@ fn the_example_configuration_loads_and_maps_onto_the_rooms() {
 
 #[test]
 fn broken_configurations_name_the_key() {
-    let cases: [(&str, &str, &str); 9] = [
+    let cases: [(&str, &str, &str); 11] = [
+        (
+            "# rates_url = \"https://www.ecb",
+            "rates_url = \"http://x\" # ",
+            "fx.rates_url",
+        ),
+        (
+            "# certificate_sha256 = ",
+            "certificate_sha256 = \"ab\" # ",
+            "clients[0].certificate_sha256",
+        ),
         ("country = \"SG\"", "country = \"sg\"", "deployment.country"),
         (
             "currency = \"SGD\"",

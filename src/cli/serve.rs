@@ -17,7 +17,7 @@ use qrbridge::acquirer::reversal::RetryPolicy;
 use qrbridge::acquirer::sim::{SimConfig, Simulator};
 use qrbridge::acquirer::tls;
 use qrbridge::config::{AcquirerSection, Config};
-use qrbridge::fx::source::StaticSource;
+use qrbridge::fx::source::{EcbHttps, StaticSource};
 use qrbridge::fx::time::SystemClock;
 use qrbridge::fx::{EcbFile, QuoteStore, Quoter, RateCache, parse_ecb};
 use qrbridge::gateway::Gateway;
@@ -141,6 +141,11 @@ async fn serve(args: Args) -> Result<(), String> {
 
     let clock = Arc::new(SystemClock);
     let rates = match &config.fx.rates_file {
+        None if config.fx.rates_url.is_some() => {
+            let url = config.fx.rates_url.as_deref().unwrap_or_default();
+            let source = EcbHttps::new(url).map_err(|e| format!("fx.rates_url: {e}"))?;
+            RateCache::new(source, clock.clone(), config.cache())
+        }
         None => {
             let table = parse_ecb(BUNDLED_RATES.as_bytes(), "bundled:eurofxref-daily.xml")
                 .map_err(|e| e.to_string())?;
