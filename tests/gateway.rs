@@ -1583,6 +1583,56 @@ async fn measure_pipeline_overhead() {
         "sequential medians over {N}: link authorisation {d:?}; pay through the gateway {p:?} ({:.1}x); decode {c:?}",
         p.as_secs_f64() / d.as_secs_f64()
     );
+    // Throughput with 32 wallets paying at once (quotes made beforehand).
+    const WORKERS: usize = 32;
+    const EACH: usize = 20;
+    let mut quotes = Vec::new();
+    for _ in 0..WORKERS * EACH {
+        quotes.push(quote_for(&f, SGQR_STATIC, Some(1000)).await);
+    }
+    let addr = f.addr;
+    let t = std::time::Instant::now();
+    let mut tasks = Vec::new();
+    for (w, chunk) in quotes.chunks(EACH).enumerate() {
+        let chunk = chunk.to_vec();
+        tasks.push(tokio::spawn(async move {
+            for (i, q) in chunk.iter().enumerate() {
+                let (s, _) = post(
+                    addr,
+                    "/v1/payments",
+                    json!({"paymentRequestId":format!("load-{w}-{i}"),"quoteId":q,"customerId":format!("c{w}")}),
+                )
+                .await;
+                assert_eq!(s, 200);
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let pay_rate = (WORKERS * EACH) as f64 / t.elapsed().as_secs_f64();
+    let t = std::time::Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..WORKERS {
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..EACH {
+                let (s, _) = post(
+                    addr,
+                    "/v1/qr/decode",
+                    json!({"decodeRequestId":"d","customerId":"c","codeValue":SGQR_STATIC,"payerCurrency":"MYR"}),
+                )
+                .await;
+                assert_eq!(s, 200);
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let decode_rate = (WORKERS * EACH) as f64 / t.elapsed().as_secs_f64();
+    println!(
+        "{WORKERS} concurrent wallets: {pay_rate:.0} payments/s, {decode_rate:.0} decodes/s (a new connection per request)"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
