@@ -157,8 +157,8 @@ impl Default for GatewaySection {
     }
 }
 
-/// `[[clients]]`.
-#[derive(Debug, Clone, Deserialize)]
+/// `[[clients]]`. Its `Debug` does not show the key.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientSection {
     /// Client id (the `client-id` header).
@@ -184,6 +184,24 @@ pub struct ClientSection {
     /// Amount per customer per UTC day, minor units of the deployment currency.
     #[serde(default)]
     pub daily_max_amount_minor: Option<u64>,
+}
+
+impl std::fmt::Debug for ClientSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientSection")
+            .field("id", &self.id)
+            .field(
+                "hmac_key_base64",
+                &self.hmac_key_base64.as_ref().map(|_| "<redacted>"),
+            )
+            .field("key_version", &self.key_version)
+            .field("certificate_sha256", &self.certificate_sha256)
+            .field("markup_bps", &self.markup_bps)
+            .field("max_per_transaction_minor", &self.max_per_transaction_minor)
+            .field("daily_max_count", &self.daily_max_count)
+            .field("daily_max_amount_minor", &self.daily_max_amount_minor)
+            .finish()
+    }
 }
 
 fn one() -> u32 {

@@ -804,6 +804,10 @@ fn the_example_configuration_loads_and_maps_onto_the_rooms() {
     let nets = &s.routes[0];
     assert_eq!(nets.matcher, Matcher::Guid("SG.COM.NETS".to_owned()));
     assert_eq!((nets.merchant_id_sub, nets.terminal_id_sub), (2, Some(3)));
+    assert!(
+        !format!("{c:?}").contains("dGVzdC1rZXkt"),
+        "Debug must not show client keys"
+    );
     let server = c.server().unwrap();
     assert_eq!(server.listen.port(), 8443);
     assert!(matches!(server.transport, Transport::Tls(_)));
