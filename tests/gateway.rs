@@ -1174,6 +1174,11 @@ fn serve_runs_the_embedded_demo_and_its_banner_flow_pays() {
     reader.join().unwrap();
     let rest: Vec<String> = rest.into_iter().chain(rx.try_iter()).collect();
     assert!(rest.iter().any(|l| l.starts_with("stopped")), "{rest:#?}");
+    assert_eq!(
+        rest.last().map(String::as_str),
+        Some("journal closed"),
+        "{rest:#?}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

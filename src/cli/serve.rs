@@ -56,8 +56,19 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match rt.block_on(serve(args)) {
-        Ok(()) => ExitCode::SUCCESS,
+    let result = rt.block_on(serve(args));
+    // Background tasks (links, reversal drivers) end with the runtime; then the journal is the
+    // last owner of its file and closes it (its writer thread finishes the queue first).
+    rt.shutdown_timeout(Duration::from_secs(5));
+    match result {
+        Ok(journal) => {
+            match Arc::try_unwrap(journal) {
+                Ok(journal) => journal.close(),
+                Err(still_shared) => drop(still_shared),
+            }
+            println!("journal closed");
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(2)
@@ -120,7 +131,7 @@ async fn link_config(
     Ok(c)
 }
 
-async fn serve(args: Args) -> Result<(), String> {
+async fn serve(args: Args) -> Result<Arc<RedbJournal>, String> {
     let demo = args.config.is_none();
     let mut config = match &args.config {
         Some(path) => Config::load(path).map_err(|e| format!("{}: {e}", path.display()))?,
@@ -223,7 +234,7 @@ async fn serve(args: Args) -> Result<(), String> {
     for sim in sims {
         sim.stop().await;
     }
-    Ok(())
+    Ok(journal)
 }
 
 async fn wait_for_signal() {
