@@ -160,6 +160,120 @@ mod tests {
     use super::*;
     use std::str::FromStr;
 
+    /// What a reversal after a restart sends must reverse exactly what was sent: the rebuilt 0200
+    /// carries the same fields a 0400 copies (and DE7/DE11 for DE90) as the original.
+    #[test]
+    fn a_rebuilt_request_matches_the_original_in_every_field_a_reversal_uses() {
+        use crate::fx::source::StaticSource;
+        use crate::fx::time::SystemClock;
+        use crate::fx::{CacheConfig, Pricing, QuotePolicy, Quoter, RateCache, parse_ecb};
+        use crate::journal::{CustomerId, PaymentId, PaymentState, QuoteSnapshot, Routing};
+        use crate::money::Currency;
+        use crate::server::wire::CodeType;
+        use std::sync::Arc;
+
+        let table =
+            parse_ecb(include_bytes!("../../testdata/fx/eurofxref-daily.xml"), "t").unwrap();
+        let clock = Arc::new(SystemClock);
+        let rates = RateCache::new(
+            StaticSource::new(table),
+            clock.clone(),
+            CacheConfig {
+                max_age: std::time::Duration::MAX,
+                ..CacheConfig::daily_feed()
+            },
+        );
+        let quoter = Quoter::new(rates, QuotePolicy::default(), clock);
+        let sgd = Currency::from_code("SGD").unwrap();
+        let myr = Currency::from_code("MYR").unwrap();
+        let quote = quoter
+            .quote(
+                Amount::from_minor(1250, sgd).unwrap(),
+                myr,
+                Pricing::markup(150),
+            )
+            .unwrap();
+        let decoded = Decoded {
+            client_id: "wallet-my".to_owned(),
+            code_type: CodeType::Static,
+            routed: super::super::Routed {
+                acquirer: "sg".to_owned(),
+                merchant_id: "111116866140003".to_owned(),
+                terminal_id: Some("86866140".to_owned()),
+                scheme: "NETS".to_owned(),
+                matched: "SG.COM.NETS".to_owned(),
+            },
+            name: "SOBA NOODLE HOUSE".to_owned(),
+            city: "Singapore".to_owned(),
+            country: "SG".to_owned(),
+            mcc: "5812".to_owned(),
+            amount: None,
+            reference_label: Some("REF-1".to_owned()),
+        };
+        let quote_id = quote.id.to_string();
+        let original_purchase = purchase(&Request {
+            kind: Kind::Purchase,
+            merchant: quote.merchant_amount,
+            payer: quote.payer_amount,
+            rate: quote.rate,
+            decoded: &decoded,
+            quote_id: &quote_id,
+            client_id: "wallet-my",
+            request_id: "pay-1",
+        });
+        let terminal = Terminal {
+            acquiring_institution: "70200001".to_owned(),
+            terminal_id: "QRB00001".to_owned(),
+        };
+        let trace = Trace {
+            stan: Stan::new(42).unwrap(),
+            transmitted: "1121101500".to_owned(),
+            local_time: "101500".to_owned(),
+            local_date: "1121".to_owned(),
+            rrn: "632510000042".to_owned(),
+        };
+        let original = message::purchase_request(&original_purchase, &terminal, &trace).unwrap();
+        let payment = Payment {
+            id: "01a1fdd6-efb2-740c-98db-67a1ace616e9"
+                .parse::<PaymentId>()
+                .unwrap(),
+            client_id: "wallet-my".to_owned(),
+            request_id: "pay-1".to_owned(),
+            customer: CustomerId::new("c"),
+            quote: QuoteSnapshot::of(&quote),
+            routing: Routing {
+                acquirer: "sg".to_owned(),
+                merchant_id: "111116866140003".to_owned(),
+                terminal_id: Some("86866140".to_owned()),
+                scheme: "SG.COM.NETS".to_owned(),
+                qr_reference: Some("REF-1".to_owned()),
+            },
+            acquirer: data_of(&trace),
+            state: PaymentState::Sent,
+            reversal: None,
+            note: None,
+            refunded: Amount::zero(sgd),
+            refunds_reserved: Amount::zero(sgd),
+            created_at_ms: 0,
+            updated_at_ms: 0,
+            history: Vec::new(),
+        };
+        for held in [Some(&decoded), None] {
+            let rebuilt = rebuild(&payment, held, "SG", &terminal).unwrap();
+            for de in [3u8, 4, 6, 7, 10, 11, 32, 37, 41, 42, 48, 49, 51] {
+                assert_eq!(rebuilt.get(de), original.get(de), "DE{de}");
+            }
+            assert_eq!(
+                message::original_data(&rebuilt).unwrap(),
+                message::original_data(&original).unwrap()
+            );
+        }
+        assert_eq!(
+            rebuild(&payment, Some(&decoded), "SG", &terminal).unwrap(),
+            original
+        );
+    }
+
     #[test]
     fn conversion_rate_keeps_seven_significant_digits() {
         let r = conversion_rate(Decimal::from_str("3.21712345").unwrap()).unwrap();
