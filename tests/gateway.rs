@@ -476,6 +476,10 @@ async fn an_acquirer_timeout_is_u_and_a_later_inquiry_shows_reversed() {
     let (s, again) = pay(&f, "pay-timeout", &q).await;
     assert_eq!((s, code(&again)), (202, "ACQUIRER_TIMEOUT"), "{again}");
     assert_eq!(again["paymentId"], p["paymentId"]);
+    assert_eq!(
+        again["paymentStatus"], "REVERSED",
+        "the replay shows where it stands: {again}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -182,7 +182,8 @@ impl Gateway {
         }
     }
 
-    /// A repeat of a completed request: the stored answer (a U answer is resolved by inquiry).
+    /// A repeat of a completed request: the stored answer; for a U answer, with the payment's
+    /// current status (REVERSED once the reversal is acknowledged).
     async fn replay(
         &self,
         ctx: &RequestContext,
@@ -199,9 +200,28 @@ impl Gateway {
                         .as_ref()
                         .map_or_else(String::new, |a| a.response_code.clone()),
                 }),
-                "ACQUIRER_TIMEOUT" => Some(ApiError::AcquirerTimeout {
-                    payment_id: s.body.payment_id.to_string(),
-                }),
+                "ACQUIRER_TIMEOUT" => {
+                    // Same code, but the payment as it stands now: a wallet resending the request
+                    // sees PROCESSING turn into REVERSED.
+                    let now = self
+                        .inner
+                        .journal
+                        .payment_by_request(&ctx.client_id, req.payment_request_id.as_str())
+                        .await
+                        .map_err(errors::journal)?;
+                    if let Some(p) = now {
+                        let p = self.settle(p).await?;
+                        return Ok(Answer::failed(
+                            response_of(&p)?,
+                            ApiError::AcquirerTimeout {
+                                payment_id: p.id.to_string(),
+                            },
+                        ));
+                    }
+                    Some(ApiError::AcquirerTimeout {
+                        payment_id: s.body.payment_id.to_string(),
+                    })
+                }
                 _ => Some(ApiError::Unavailable {
                     reason: s.result_message,
                 }),
