@@ -1698,3 +1698,27 @@ async fn a_refund_the_acquirer_does_not_answer_is_u_then_reversed_and_released()
     assert_eq!(silent.len(), 1);
     assert_eq!(silent[0].status, Status::Reversed);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_codes_fixed_convenience_fee_is_added_to_what_the_payer_pays() {
+    let f = fixture().await;
+    // PayNow, SGD 12.80 with 55=02 / 56=0.50 (testdata/emv/valid/sg-paynow-convenience-fee-fixed.txt).
+    let code = "00020101021226490009SG.PAYNOW010120210201912345K03010040820991231520400005303702540512.8055020256040.505802SG5910TAN AH KOW6009SINGAPORE63045EFF";
+    let (s, d) = decode(&f, code).await;
+    assert_eq!(s, 200, "{d}");
+    assert_eq!(d["amount"]["value"], "1280");
+    let (s, q) = post(
+        f.addr,
+        "/v1/quotes",
+        json!({"quoteRequestId":"q","decodeId":d["decodeId"],"payerCurrency":"MYR"}),
+    )
+    .await;
+    assert_eq!(s, 200, "{q}");
+    assert_eq!(
+        q["merchantAmount"],
+        json!({"currency":"SGD","value":"1330"})
+    );
+    let (_, p) = pay(&f, "pay-fee", q["quoteId"].as_str().unwrap()).await;
+    assert_eq!(status(&p), "S", "{p}");
+    assert_eq!(entries_for(&f.sim.ledger(), "pay-fee")[0].amount, 1330);
+}

@@ -209,6 +209,7 @@ mod tests {
             mcc: "5812".to_owned(),
             amount: None,
             reference_label: Some("REF-1".to_owned()),
+            fee: None,
         };
         let quote_id = quote.id.to_string();
         let original_purchase = purchase(&Request {

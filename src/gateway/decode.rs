@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::emv::{self, Initiation};
+use crate::emv::{self, Initiation, Tip};
 use crate::fx::time::format_rfc3339;
 use crate::money::Amount;
 use crate::server::wire::{CodeType, DecodeRequest, DecodeResponse, Merchant, Money};
@@ -37,6 +37,30 @@ pub struct Decoded {
     pub amount: Option<Amount>,
     /// EMV 62.05, when present.
     pub reference_label: Option<String>,
+    /// EMV 55–57: a convenience fee the payer pays on top (a tip prompt is not offered: the API
+    /// has no tip field).
+    pub fee: Option<Tip>,
+}
+
+impl Decoded {
+    /// `base` plus the code's convenience fee (fixed, or a percentage rounded half up).
+    pub fn with_fee(&self, base: Amount) -> Result<Amount, ApiError> {
+        let fee = match self.fee {
+            Some(Tip::Fixed(minor)) => minor,
+            Some(Tip::Percentage(hundredths)) => {
+                let x = u128::from(base.minor()) * u128::from(hundredths);
+                u64::try_from((x + 5_000) / 10_000)
+                    .map_err(|_| errors::internal("convenience fee out of range"))?
+            }
+            Some(Tip::Prompt) | None => 0,
+        };
+        Amount::from_minor(fee, base.currency())
+            .and_then(|f| base.checked_add(f))
+            .map_err(|e| ApiError::ParamIllegal {
+                field: "amount".to_owned(),
+                reason: format!("with the code's convenience fee: {e}"),
+            })
+    }
 }
 
 impl Gateway {
@@ -97,6 +121,7 @@ impl Gateway {
                 .map_or_else(|| "0000".to_owned(), |m| format!("{m:04}")),
             amount,
             reference_label,
+            fee: qr.tip(),
         };
         let decode_id = ids::new_id()?;
         let expires_at = SystemTime::now() + s.decode_ttl;

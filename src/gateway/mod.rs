@@ -292,6 +292,7 @@ impl Gateway {
                 mcc: "0000".to_owned(),
                 amount: None,
                 reference_label: p.routing.qr_reference.clone(),
+                fee: None,
             })
         })
     }

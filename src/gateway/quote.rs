@@ -55,6 +55,7 @@ impl Gateway {
                 });
             }
         };
+        let amount = decoded.with_fee(amount)?;
         if let Some(max) = policy.max_per_transaction
             && amount.minor() > max
         {
