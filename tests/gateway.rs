@@ -35,8 +35,12 @@ const RATES: &str = include_str!("../testdata/fx/eurofxref-daily.xml");
 
 /// Static SGQR code with PayNow, NETS, GrabPay and SGQR templates (no amount).
 const SGQR_STATIC: &str = "00020101021126370009SG.PAYNOW010120210201912345K0301127730011SG.COM.NETS01231201912345K991231235900021511111686614000303088686614028260008COM.GRAB0110A93FO3230Q51380007SG.SGQR0112180907512345020701.00015204581253037025802SG5917SOBA NOODLE HOUSE6009Singapore63048499";
-/// Dynamic PayNow code, SGD 12.80.
-const PAYNOW_DYNAMIC: &str = "00020101021226500009SG.PAYNOW010100211+659123456703010040820261231520458125303702540512.805802SG5910TAN AH KOW6009SINGAPORE62420110ORDER123450903AME1010M90312345X110321163042634";
+/// Dynamic PayNow code, SGD 12.80 (testdata/emv/valid/sg-paynow-mobile-dynamic-additional-data.txt
+/// with its expiry 26.04 moved from 20261231 to 20991231, so the test does not expire).
+fn paynow_dynamic() -> String {
+    let fixture = "00020101021226500009SG.PAYNOW010100211+659123456703010040820261231520458125303702540512.805802SG5910TAN AH KOW6009SINGAPORE62420110ORDER123450903AME1010M90312345X110321163042634";
+    with_crc(&fixture[..fixture.len() - 8].replace("0820261231", "0820991231"))
+}
 /// Thai PromptPay code.
 const THAI: &str = "00020101021129370016A000000677010111011300668123456785802TH530376463045D82";
 
@@ -393,7 +397,7 @@ async fn pays_a_static_sgqr_code_from_a_malaysian_wallet() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pays_a_dynamic_paynow_code_at_its_fixed_amount() {
     let f = fixture().await;
-    let (s, d) = decode(&f, PAYNOW_DYNAMIC).await;
+    let (s, d) = decode(&f, &paynow_dynamic()).await;
     assert_eq!(s, 200, "{d}");
     assert_eq!(d["codeType"], "DYNAMIC");
     assert_eq!(d["scheme"], "PayNow");
@@ -715,6 +719,17 @@ async fn foreign_unroutable_and_invalid_codes_are_refused_with_their_reason() {
             .as_str()
             .unwrap()
             .contains("DE42"),
+        "{v}"
+    );
+    let fee_code = "00020101021226490009SG.PAYNOW010120210201912345K03010040820991231520400005303702540512.8055020256040.505802SG5910TAN AH KOW6009SINGAPORE63045EFF";
+    let expired = with_crc(&fee_code[..fee_code.len() - 8].replace("0820991231", "0820200101"));
+    let (s, v) = decode(&f, &expired).await;
+    assert_eq!((s, code(&v)), (422, "QR_NOT_SUPPORTED"), "{v}");
+    assert!(
+        v["result"]["resultMessage"]
+            .as_str()
+            .unwrap()
+            .contains("20200101"),
         "{v}"
     );
     let broken = SGQR_STATIC.replace("63048499", "63040000");

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::emv::{self, Initiation, Tip};
+use crate::emv::{self, Initiation, Role, Tip};
 use crate::fx::time::format_rfc3339;
 use crate::money::Amount;
 use crate::server::wire::{CodeType, DecodeRequest, DecodeResponse, Merchant, Money};
@@ -81,6 +81,20 @@ impl Gateway {
                     s.country,
                     s.currency.code()
                 ),
+            });
+        }
+        let today: String = format_rfc3339(SystemTime::now())
+            .chars()
+            .filter(char::is_ascii_digit)
+            .take(8)
+            .collect();
+        if let Some(expiry) = qr
+            .accounts()
+            .filter_map(|a| a.role(Role::Expiry))
+            .find(|e| e.len() == 8 && e.bytes().all(|b| b.is_ascii_digit()) && **e < *today)
+        {
+            return Err(ApiError::QrNotSupported {
+                reason: format!("the code expired on {expiry} (YYYYMMDD)"),
             });
         }
         let routed = routing::route(&s.routes, &qr)
