@@ -16,7 +16,10 @@ use super::decode::Decoded;
 /// DE10: the largest precision of `rate` that fits 7 digits (rate = digits / 10^decimals).
 pub fn conversion_rate(rate: Decimal) -> Option<ConversionRate> {
     for decimals in (0u8..=7).rev() {
-        let scaled = (rate * Decimal::from(10u64.pow(u32::from(decimals)))).round();
+        let Some(scaled) = rate.checked_mul(Decimal::from(10u64.pow(u32::from(decimals)))) else {
+            continue;
+        };
+        let scaled = scaled.round();
         if let Ok(digits) = u32::try_from(scaled.mantissa() / 10i128.pow(scaled.scale()))
             && digits <= 9_999_999
         {
