@@ -13,6 +13,9 @@
 //! journal/   durable payments, refunds, reversal queue, idempotency (redb)  (uses money, fx, acquirer)
 //! server/    wallet HTTPS API: TLS listeners, signatures, limits, the one error->response
 //!            mapping, and the WalletApi seam the gateway implements  (uses money, fx, acquirer)
+//! gateway/   the pipeline: decode → quote → pay → inquiry / cancel / refund, routing, recovery
+//!            (implements server::WalletApi; uses emv, fx, journal, acquirer)
+//! config     the TOML configuration of `qrbridge serve`, validated at load  (uses gateway, server)
 //! fuzzing    hidden entry points for the cargo-fuzz targets in fuzz/
 //! ```
 //!
@@ -24,8 +27,10 @@
 #![forbid(unsafe_code)]
 
 pub mod acquirer;
+pub mod config;
 pub mod emv;
 pub mod fx;
+pub mod gateway;
 pub mod journal;
 pub mod money;
 pub mod server;

@@ -8,6 +8,7 @@ mod acquirer_sim;
 mod emv;
 mod fx;
 mod iso8583;
+mod serve;
 mod wallet;
 
 #[derive(Parser)]
@@ -30,6 +31,8 @@ enum Command {
     Iso8583(iso8583::Iso8583Command),
     /// Run the acquirer simulator (ISO 8583 over mutual TLS) with a JSON-exportable ledger.
     AcquirerSim(acquirer_sim::Args),
+    /// Run the gateway; without --config, the embedded Singapore demo (authentication off).
+    Serve(serve::Args),
     /// Wallet API v1 client: signed decode, quote, pay, inquiry, cancel, refund requests.
     Wallet(wallet::Args),
 }
@@ -53,6 +56,7 @@ pub fn run() -> ExitCode {
         Command::Fx(args) => fx::run(args),
         Command::Iso8583(cmd) => iso8583::run(cmd),
         Command::AcquirerSim(args) => acquirer_sim::run(args),
+        Command::Serve(args) => serve::run(args),
         Command::Wallet(args) => wallet::run(args),
     }
 }

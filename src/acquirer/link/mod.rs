@@ -637,10 +637,36 @@ impl Link {
         purchase: &Purchase,
         deadline: Duration,
     ) -> Result<Outcome, LinkError> {
+        self.authorise_with(purchase, deadline, None).await
+    }
+
+    /// A fresh trace (STAN, DE7, DE12/13, RRN) for a request about to be sent with
+    /// [`Link::authorise_traced`]: the caller can journal it before anything is sent, so a crash
+    /// in between leaves enough to reverse the request.
+    pub fn next_trace(&self) -> Trace {
+        self.shared.trace()
+    }
+
+    /// As [`Link::authorise_within`], with a trace from [`Link::next_trace`].
+    pub async fn authorise_traced(
+        &self,
+        purchase: &Purchase,
+        trace: Trace,
+        deadline: Duration,
+    ) -> Result<Outcome, LinkError> {
+        self.authorise_with(purchase, deadline, Some(trace)).await
+    }
+
+    async fn authorise_with(
+        &self,
+        purchase: &Purchase,
+        deadline: Duration,
+        trace: Option<Trace>,
+    ) -> Result<Outcome, LinkError> {
         let s = &self.shared;
         let deadline = Instant::now() + deadline;
         s.wait_ready(deadline).await?;
-        let trace = s.trace();
+        let trace = trace.unwrap_or_else(|| s.trace());
         let request = message::purchase_request(purchase, &s.config.terminal, &trace)
             .map_err(LinkError::Message)?;
         bump(&s.counters.authorisations);

@@ -1,0 +1,292 @@
+//! `qrbridge serve [--config FILE]`: the gateway. Without a config file, the embedded demo of a
+//! Singapore deployment: plaintext on loopback, authentication OFF for `demo-wallet`, the acquirer
+//! simulator in-process on loopback TLS (certificates generated at start), SGQR / PayNow / NETS
+//! routes, the bundled reference rates and a journal in a data directory. Prints a banner with
+//! ready-to-paste requests. Ctrl-C / SIGTERM: stop accepting, drain, then close the journal.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use qrbridge::acquirer::link::{LinkConfig, Timers};
+use qrbridge::acquirer::message::Terminal;
+use qrbridge::acquirer::pki::Pki;
+use qrbridge::acquirer::reversal::RetryPolicy;
+use qrbridge::acquirer::sim::{SimConfig, Simulator};
+use qrbridge::acquirer::tls;
+use qrbridge::config::{AcquirerSection, Config};
+use qrbridge::fx::source::{EcbHttps, StaticSource};
+use qrbridge::fx::time::SystemClock;
+use qrbridge::fx::{EcbFile, QuoteStore, Quoter, RateCache, parse_ecb};
+use qrbridge::gateway::Gateway;
+use qrbridge::journal::{JournalConfig, RedbJournal};
+use qrbridge::server::RunningServer;
+
+/// The embedded demo's configuration.
+const DEMO: &str = include_str!("serve_demo.toml");
+/// The bundled reference rates (ECB format; illustrative figures).
+const BUNDLED_RATES: &str = include_str!("../../testdata/fx/eurofxref-daily.xml");
+/// A valid SGQR code with PayNow, NETS, GrabPay and SGQR templates (testdata/emv/valid).
+pub const DEMO_CODE: &str = "00020101021126370009SG.PAYNOW010120210201912345K0301127730011SG.COM.NETS01231201912345K991231235900021511111686614000303088686614028260008COM.GRAB0110A93FO3230Q51380007SG.SGQR0112180907512345020701.00015204581253037025802SG5917SOBA NOODLE HOUSE6009Singapore63048499";
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The configuration (TOML; every key documented in qrbridge.toml). Default: the embedded demo.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Listen here instead of the configured address (port 0 picks a free port).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Demo only: the data directory for the journal (default: a new temporary directory).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+pub fn run(args: Args) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = rt.block_on(serve(args));
+    // Background tasks (links, reversal drivers) end with the runtime; then the journal is the
+    // last owner of its file and closes it (its writer thread finishes the queue first).
+    rt.shutdown_timeout(Duration::from_secs(5));
+    match result {
+        Ok(journal) => {
+            match Arc::try_unwrap(journal) {
+                Ok(journal) => journal.close(),
+                Err(still_shared) => drop(still_shared),
+            }
+            println!("journal closed");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn read(config: &Config, key: &str, p: &Option<PathBuf>) -> Result<String, String> {
+    let p = p.as_ref().ok_or_else(|| format!("{key}: missing"))?;
+    let path = config.resolve(p);
+    std::fs::read_to_string(&path).map_err(|e| format!("{key}: {}: {e}", path.display()))
+}
+
+async fn link_config(
+    config: &Config,
+    i: usize,
+    a: &AcquirerSection,
+    sims: &mut Vec<Simulator>,
+) -> Result<LinkConfig, String> {
+    let (addr, server_name, client) = if a.embedded_simulator {
+        let pki = Pki::generate(&["localhost"], "qrbridge").map_err(|e| e.to_string())?;
+        let server = tls::server_config(&pki.ca_cert, &pki.server_cert, &pki.server_key)
+            .map_err(|e| e.to_string())?;
+        let sim = Simulator::start(([127, 0, 0, 1], 0).into(), server, SimConfig::default())
+            .await
+            .map_err(|e| format!("acquirer simulator: {e}"))?;
+        let client = tls::client_config(&pki.ca_cert, &pki.client_cert, &pki.client_key)
+            .map_err(|e| e.to_string())?;
+        let addr = sim.addr().to_string();
+        sims.push(sim);
+        (addr, "localhost".to_owned(), client)
+    } else {
+        let k = |s: &str| format!("acquirers[{i}].{s}");
+        let client = tls::client_config(
+            &read(config, &k("tls_ca"), &a.tls_ca)?,
+            &read(config, &k("tls_cert"), &a.tls_cert)?,
+            &read(config, &k("tls_key"), &a.tls_key)?,
+        )
+        .map_err(|e| format!("acquirers[{i}]: {e}"))?;
+        (a.address.clone(), a.server_name.clone(), client)
+    };
+    let mut c = LinkConfig::new(
+        addr,
+        server_name,
+        client,
+        Terminal {
+            acquiring_institution: a.acquiring_institution.clone(),
+            terminal_id: a.terminal_id.clone(),
+        },
+    );
+    c.timers = Timers {
+        connect: Duration::from_millis(a.connect_timeout_ms),
+        ..Timers::default()
+    };
+    c.reversal = RetryPolicy {
+        answer_timeout: Duration::from_millis(a.reversal_answer_timeout_ms),
+        max_attempts: a.reversal_max_attempts,
+        ..RetryPolicy::default()
+    };
+    Ok(c)
+}
+
+async fn serve(args: Args) -> Result<Arc<RedbJournal>, String> {
+    let demo = args.config.is_none();
+    let mut config = match &args.config {
+        Some(path) => Config::load(path).map_err(|e| format!("{}: {e}", path.display()))?,
+        None => {
+            let dir = match &args.data_dir {
+                Some(d) => d.clone(),
+                None => std::env::temp_dir().join(format!("qrbridge-demo-{}", std::process::id())),
+            };
+            std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            Config::parse(DEMO, &dir).map_err(|e| format!("embedded demo config: {e}"))?
+        }
+    };
+    if let Some(listen) = args.listen {
+        config.server.listen = listen.to_string();
+    }
+    let settings = config.settings().map_err(|e| e.to_string())?;
+    let server_config = config.server().map_err(|e| e.to_string())?;
+
+    let clock = Arc::new(SystemClock);
+    let rates = match &config.fx.rates_file {
+        None if config.fx.rates_url.is_some() => {
+            let url = config.fx.rates_url.as_deref().unwrap_or_default();
+            let source = EcbHttps::new(url).map_err(|e| format!("fx.rates_url: {e}"))?;
+            RateCache::new(source, clock.clone(), config.cache())
+        }
+        None => {
+            let table = parse_ecb(BUNDLED_RATES.as_bytes(), "bundled:eurofxref-daily.xml")
+                .map_err(|e| e.to_string())?;
+            RateCache::new(StaticSource::new(table), clock.clone(), config.cache())
+        }
+        Some(p) => {
+            let path = config.resolve(p);
+            if path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("toml"))
+            {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("fx.rates_file: {}: {e}", path.display()))?;
+                let source = StaticSource::from_toml(&text, &format!("static:{}", path.display()))
+                    .map_err(|e| format!("fx.rates_file: {e}"))?;
+                RateCache::new(source, clock.clone(), config.cache())
+            } else {
+                RateCache::new(EcbFile::new(path), clock.clone(), config.cache())
+            }
+        }
+    };
+    let quoter = Quoter::new(rates, config.quote_policy(), clock.clone());
+    let quotes = QuoteStore::new(clock, 1_000_000);
+
+    let journal_path = config.resolve(&config.journal.path);
+    if let Some(parent) = journal_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("journal directory {}: {e}", parent.display()))?;
+    }
+    let journal = Arc::new(
+        RedbJournal::open(JournalConfig::new(journal_path.clone()))
+            .map_err(|e| format!("journal {}: {e}", journal_path.display()))?,
+    );
+    let mut sims = Vec::new();
+    let mut links = Vec::new();
+    for (i, a) in config.acquirers.iter().enumerate() {
+        links.push((a.name.clone(), link_config(&config, i, a, &mut sims).await?));
+    }
+    let (gateway, recovery) = Gateway::start(settings, Arc::clone(&journal), quoter, quotes, links)
+        .await
+        .map_err(|e| e.to_string())?;
+    if recovery != Default::default() {
+        println!("recovered from the journal: {recovery:?}");
+    }
+    if let Err(e) = gateway.ready(Duration::from_secs(10)).await {
+        eprintln!("warning: {e} (payments wait for the link; /readyz says not ready)");
+    }
+    let readiness = gateway.readiness();
+    let server = RunningServer::start(server_config, Arc::new(gateway.clone()), readiness)
+        .await
+        .map_err(|e| e.to_string())?;
+    let addr = server.local_addr();
+    if demo {
+        print!(
+            "{}",
+            banner(addr, &journal_path, sims.first().map(Simulator::addr))
+        );
+    } else {
+        println!("qrbridge gateway listening on {addr}");
+    }
+    println!("ready");
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+
+    wait_for_signal().await;
+    println!("shutting down: draining requests in flight");
+    let handlers = server.handlers();
+    let report = server.shutdown(Duration::from_secs(10)).await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), handlers.wait_idle()).await;
+    println!(
+        "stopped (drained: {}, connections dropped: {}, handlers still running: {})",
+        report.drained, report.connections_dropped, report.handlers_running
+    );
+    drop(gateway);
+    for sim in sims {
+        sim.stop().await;
+    }
+    Ok(journal)
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// The demo banner: what runs where, and a pasteable payment (decode → quote → pay → inquiry).
+pub fn banner(addr: SocketAddr, journal: &std::path::Path, sim: Option<SocketAddr>) -> String {
+    let base = format!("http://{addr}");
+    let sim = sim.map_or_else(|| "-".to_owned(), |a| a.to_string());
+    let journal = journal.display();
+    format!(
+        r#"
+================================================================================
+ qrbridge gateway: EMBEDDED DEMO of a Singapore deployment (SG, SGD)
+ !! AUTHENTICATION IS OFF: every request is accepted as client "demo-wallet". !!
+ !! Demo only: plaintext HTTP on loopback. Use --config FILE for the real thing. !!
+================================================================================
+ wallet API     {base}  (plaintext, loopback only)
+ acquirer       built-in simulator on {sim} (ISO 8583 over mutual TLS 1.3,
+                certificates generated at start; approves everything)
+ routes         SG.COM.NETS (priority 10), SG.PAYNOW (20), SG.SGQR (30)
+ rates          bundled reference rates (illustrative), markup 150 bps
+ journal        {journal}
+
+ Pay an SGQR code (SOBA NOODLE HOUSE) SGD 12.50 from a Malaysian wallet in MYR.
+ Paste into a shell (bash; needs curl and sed):
+
+Q={base}
+R=$(curl -s -X POST $Q/v1/qr/decode -H 'content-type: application/json' -d '{{"decodeRequestId":"demo-decode-1","customerId":"my-customer-1","codeValue":"{DEMO_CODE}","payerCurrency":"MYR"}}'); echo "$R"; DECODE_ID=$(echo "$R" | sed -E 's/.*"decodeId":"([^"]+)".*/\1/')
+R=$(curl -s -X POST $Q/v1/quotes -H 'content-type: application/json' -d '{{"quoteRequestId":"demo-quote-1","decodeId":"'$DECODE_ID'","amount":{{"currency":"SGD","value":"1250"}},"payerCurrency":"MYR"}}'); echo "$R"; QUOTE_ID=$(echo "$R" | sed -E 's/.*"quoteId":"([^"]+)".*/\1/')
+PAY_ID=demo-pay-$RANDOM; R=$(curl -s -X POST $Q/v1/payments -H 'content-type: application/json' -d '{{"paymentRequestId":"'$PAY_ID'","quoteId":"'$QUOTE_ID'","customerId":"my-customer-1"}}'); echo "$R"; PAYMENT_ID=$(echo "$R" | sed -E 's/.*"paymentId":"([^"]+)".*/\1/')
+curl -s -X POST $Q/v1/payments/inquiry -H 'content-type: application/json' -d '{{"paymentRequestId":"'$PAY_ID'"}}'; echo
+
+ Then refund part of it (SGD 5.00, at the quote's rate; repeatable up to the total):
+curl -s -X POST $Q/v1/refunds -H 'content-type: application/json' -d '{{"refundRequestId":"'$PAY_ID'-r1","paymentId":"'$PAYMENT_ID'","refundAmount":{{"currency":"SGD","value":"500"}},"reason":"demo"}}'; echo
+ or, before any refund, cancel it (a reversal to the acquirer):
+curl -s -X POST $Q/v1/payments/cancel -H 'content-type: application/json' -d '{{"paymentRequestId":"'$PAY_ID'"}}'; echo
+
+ Health: curl -s $Q/healthz ; curl -s $Q/readyz        Stop: Ctrl-C
+================================================================================
+"#
+    )
+}

@@ -1,0 +1,737 @@
+//! The one configuration file (TOML) of `qrbridge serve --config FILE`, validated at load with
+//! messages that name the key. Every key is documented in the example `qrbridge.toml` at the
+//! repository root; the embedded demo is such a file too (`src/cli/serve_demo.toml`).
+//!
+//! In: TOML text (and the directory relative paths are taken from). Out: [`Config`], plus the
+//! settings each room takes ([`Config::settings`], [`Config::server`], ...).
+//! Errors: [`ConfigError`], naming the key (`routes[2].acquirer: no acquirer named "x"`).
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::fx::{CacheConfig, MAX_MARKUP_BPS, QuotePolicy};
+use crate::gateway::{ClientPolicy, Matcher, RouteRule, Settings};
+use crate::journal::DailyLimits;
+use crate::money::Currency;
+use crate::server::auth::{AuthConfig, ClientKey, Credentials, Secret};
+use crate::server::{Limits, ServerConfig, TlsSettings, Transport};
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not TOML, an unknown key, or a value of the wrong type.
+    #[error("{0}")]
+    Syntax(String),
+    /// A value that parses but cannot be used.
+    #[error("{key}: {reason}")]
+    Invalid {
+        /// The key, e.g. `routes[1].merchant_id_sub`.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        reason: reason.into(),
+    }
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The domestic market served.
+    pub deployment: Deployment,
+    /// The wallet-facing server.
+    #[serde(default)]
+    pub server: ServerSection,
+    /// Pipeline timers.
+    #[serde(default)]
+    pub gateway: GatewaySection,
+    /// Wallet clients.
+    #[serde(default)]
+    pub clients: Vec<ClientSection>,
+    /// Acquirer links.
+    #[serde(default)]
+    pub acquirers: Vec<AcquirerSection>,
+    /// The routing table.
+    #[serde(default)]
+    pub routes: Vec<RouteSection>,
+    /// Rates and quotes.
+    pub fx: FxSection,
+    /// The journal.
+    pub journal: JournalSection,
+    /// Where relative paths are resolved from (the file's directory); not a key.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+/// `[deployment]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Deployment {
+    /// ISO 3166 alpha-2, e.g. `SG`.
+    pub country: String,
+    /// ISO 4217 alpha, e.g. `SGD`.
+    pub currency: String,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    /// `host:port`.
+    pub listen: String,
+    /// `tls` or `plaintext-loopback`.
+    pub transport: String,
+    /// PEM certificate chain (TLS); absent: generated at start.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (TLS).
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA of wallet client certificates: mutual TLS (clients map by `certificate_sha256`).
+    pub client_ca: Option<PathBuf>,
+    /// `signatures` or `off` (demo only).
+    pub auth: String,
+    /// With `auth = "off"`: the client every request is attributed to.
+    pub demo_client: Option<String>,
+    /// Largest body, bytes.
+    pub max_body_bytes: u64,
+    /// Time for a request (body + handler), ms.
+    pub request_timeout_ms: u64,
+    /// Most open connections.
+    pub max_connections: usize,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        let limits = Limits::default();
+        ServerSection {
+            listen: "127.0.0.1:8443".to_owned(),
+            transport: "tls".to_owned(),
+            tls_cert: None,
+            tls_key: None,
+            client_ca: None,
+            auth: "signatures".to_owned(),
+            demo_client: None,
+            max_body_bytes: limits.max_body_bytes,
+            request_timeout_ms: 30_000,
+            max_connections: limits.max_connections,
+        }
+    }
+}
+
+/// `[gateway]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewaySection {
+    /// Acquirer deadline of a payment, ms (then U / PROCESSING and a reversal).
+    pub pay_budget_ms: u64,
+    /// Lifetime of a decode id, s.
+    pub decode_ttl_secs: u64,
+    /// Cancel cut-off after the payment, s.
+    pub cancel_window_secs: u64,
+}
+
+impl Default for GatewaySection {
+    fn default() -> Self {
+        GatewaySection {
+            pay_budget_ms: 8_000,
+            decode_ttl_secs: 600,
+            cancel_window_secs: 1_800,
+        }
+    }
+}
+
+/// `[[clients]]`. Its `Debug` does not show the key.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSection {
+    /// Client id (the `client-id` header).
+    pub id: String,
+    /// HMAC-SHA256 key, base64 (required with `auth = "signatures"`).
+    #[serde(default)]
+    pub hmac_key_base64: Option<String>,
+    /// Its version (the signature header's `keyVersion`).
+    #[serde(default = "one")]
+    pub key_version: u32,
+    /// With `server.client_ca`: lower-case hex SHA-256 of its client certificate (DER).
+    #[serde(default)]
+    pub certificate_sha256: Option<String>,
+    /// FX markup, basis points.
+    #[serde(default)]
+    pub markup_bps: u32,
+    /// Largest payment, minor units of the deployment currency.
+    #[serde(default)]
+    pub max_per_transaction_minor: Option<u64>,
+    /// Payments per customer per UTC day.
+    #[serde(default)]
+    pub daily_max_count: Option<u32>,
+    /// Amount per customer per UTC day, minor units of the deployment currency.
+    #[serde(default)]
+    pub daily_max_amount_minor: Option<u64>,
+}
+
+impl std::fmt::Debug for ClientSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientSection")
+            .field("id", &self.id)
+            .field(
+                "hmac_key_base64",
+                &self.hmac_key_base64.as_ref().map(|_| "<redacted>"),
+            )
+            .field("key_version", &self.key_version)
+            .field("certificate_sha256", &self.certificate_sha256)
+            .field("markup_bps", &self.markup_bps)
+            .field("max_per_transaction_minor", &self.max_per_transaction_minor)
+            .field("daily_max_count", &self.daily_max_count)
+            .field("daily_max_amount_minor", &self.daily_max_amount_minor)
+            .finish()
+    }
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// `[[acquirers]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcquirerSection {
+    /// Name routes refer to.
+    pub name: String,
+    /// `host:port` (ignored with `embedded_simulator`).
+    #[serde(default)]
+    pub address: String,
+    /// The name its certificate carries.
+    #[serde(default = "localhost")]
+    pub server_name: String,
+    /// PEM CA that issued its certificate.
+    #[serde(default)]
+    pub tls_ca: Option<PathBuf>,
+    /// Our PEM client certificate.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// Our PEM client key.
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// Start the built-in simulator on loopback TLS (certificates generated) instead.
+    #[serde(default)]
+    pub embedded_simulator: bool,
+    /// DE32.
+    pub acquiring_institution: String,
+    /// DE41 (8 characters).
+    pub terminal_id: String,
+    /// TCP + TLS connect timeout, ms.
+    #[serde(default = "connect_ms")]
+    pub connect_timeout_ms: u64,
+    /// Wait for each 0410, ms.
+    #[serde(default = "reversal_ms")]
+    pub reversal_answer_timeout_ms: u64,
+    /// 0400 + 0401s before manual review.
+    #[serde(default = "reversal_attempts")]
+    pub reversal_max_attempts: u32,
+}
+
+fn localhost() -> String {
+    "localhost".to_owned()
+}
+fn connect_ms() -> u64 {
+    5_000
+}
+fn reversal_ms() -> u64 {
+    10_000
+}
+fn reversal_attempts() -> u32 {
+    10
+}
+
+/// `[[routes]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSection {
+    /// GUID / AID in sub-ID 00 of a merchant-account template (case-insensitive).
+    #[serde(default)]
+    pub guid: Option<String>,
+    /// Or a root primitive merchant-account ID, 2 to 25.
+    #[serde(default)]
+    pub primitive: Option<u8>,
+    /// Acquirer name.
+    pub acquirer: String,
+    /// Sub-ID with the merchant id, e.g. `"02"`.
+    #[serde(default)]
+    pub merchant_id_sub: Option<String>,
+    /// Sub-ID with the terminal id.
+    #[serde(default)]
+    pub terminal_id_sub: Option<String>,
+    /// Lower wins when a code has several routable templates.
+    #[serde(default)]
+    pub priority: u32,
+}
+
+/// `[fx]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FxSection {
+    /// ECB-format XML, or a static table (`*.toml`). Absent (and no `rates_url`): the bundled
+    /// reference rates.
+    #[serde(default)]
+    pub rates_file: Option<PathBuf>,
+    /// Or an ECB-format feed over HTTPS.
+    #[serde(default)]
+    pub rates_url: Option<String>,
+    /// How long a fetched rate is fresh, s.
+    #[serde(default = "ttl")]
+    pub ttl_secs: u64,
+    /// Refuse to quote on rates older than this, s (0: no limit).
+    #[serde(default = "max_age")]
+    pub max_age_secs: u64,
+    /// How long a quote holds, s.
+    #[serde(default = "quote_lifetime")]
+    pub quote_lifetime_secs: u64,
+}
+
+fn ttl() -> u64 {
+    3_600
+}
+fn max_age() -> u64 {
+    4 * 86_400
+}
+fn quote_lifetime() -> u64 {
+    120
+}
+
+/// `[journal]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalSection {
+    /// The redb file (created if missing).
+    pub path: PathBuf,
+}
+
+fn sub_id(key: &str, value: &str) -> Result<u8, ConfigError> {
+    match value.parse::<u8>() {
+        Ok(n) if value.len() == 2 && n <= 99 => Ok(n),
+        _ => Err(invalid(
+            key,
+            format!("must be a two-digit sub-ID such as \"02\", got {value:?}"),
+        )),
+    }
+}
+
+impl Config {
+    /// Reads and validates `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Config::parse(&text, &base)
+    }
+
+    /// Parses and validates TOML text; relative paths are taken from `base_dir`.
+    pub fn parse(text: &str, base_dir: &Path) -> Result<Config, ConfigError> {
+        let mut config: Config =
+            toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+        config.base_dir = base_dir.to_path_buf();
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// A path from the file, resolved against its directory.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let d = &self.deployment;
+        if d.country.len() != 2 || !d.country.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(invalid(
+                "deployment.country",
+                format!(
+                    "must be two upper-case letters (ISO 3166), got {:?}",
+                    d.country
+                ),
+            ));
+        }
+        self.currency()?;
+        let s = &self.server;
+        let listen = self.listen()?;
+        match s.transport.as_str() {
+            "tls" => {
+                if s.tls_cert.is_some() != s.tls_key.is_some() {
+                    return Err(invalid(
+                        "server.tls_cert",
+                        "tls_cert and tls_key go together (or neither: generated at start)",
+                    ));
+                }
+            }
+            "plaintext-loopback" => {
+                if s.client_ca.is_some() {
+                    return Err(invalid(
+                        "server.client_ca",
+                        "mutual TLS needs transport = \"tls\"",
+                    ));
+                }
+                if !listen.ip().is_loopback() {
+                    return Err(invalid(
+                        "server.listen",
+                        format!("plaintext-loopback needs a loopback address, got {listen}"),
+                    ));
+                }
+            }
+            other => {
+                return Err(invalid(
+                    "server.transport",
+                    format!("must be \"tls\" or \"plaintext-loopback\", got {other:?}"),
+                ));
+            }
+        }
+        match (s.auth.as_str(), &s.demo_client) {
+            ("signatures", None) => {}
+            ("signatures", Some(_)) => {
+                return Err(invalid("server.demo_client", "only with auth = \"off\""));
+            }
+            ("off", Some(c)) => {
+                if !self.clients.iter().any(|x| &x.id == c) {
+                    return Err(invalid(
+                        "server.demo_client",
+                        format!("{c:?} is not in [[clients]]"),
+                    ));
+                }
+            }
+            ("off", None) => {
+                return Err(invalid(
+                    "server.demo_client",
+                    "required with auth = \"off\"",
+                ));
+            }
+            (other, _) => {
+                return Err(invalid(
+                    "server.auth",
+                    format!("must be \"signatures\" or \"off\", got {other:?}"),
+                ));
+            }
+        }
+        if self.gateway.pay_budget_ms == 0 {
+            return Err(invalid("gateway.pay_budget_ms", "must be above 0"));
+        }
+        if self.clients.is_empty() {
+            return Err(invalid("clients", "at least one [[clients]] is needed"));
+        }
+        let mut ids = BTreeSet::new();
+        for (i, c) in self.clients.iter().enumerate() {
+            let key = |k: &str| format!("clients[{i}].{k}");
+            if c.id.is_empty() || c.id.len() > 64 || !c.id.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(invalid(
+                    key("id"),
+                    "must be 1 to 64 printable ASCII characters",
+                ));
+            }
+            if !ids.insert(c.id.as_str()) {
+                return Err(invalid(key("id"), format!("{:?} appears twice", c.id)));
+            }
+            if c.markup_bps > MAX_MARKUP_BPS {
+                return Err(invalid(
+                    key("markup_bps"),
+                    format!("{} is above the limit of {MAX_MARKUP_BPS}", c.markup_bps),
+                ));
+            }
+            if let Some(fp) = &c.certificate_sha256 {
+                if s.client_ca.is_none() {
+                    return Err(invalid(
+                        key("certificate_sha256"),
+                        "only with server.client_ca",
+                    ));
+                }
+                if fp.len() != 64 || !fp.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+                    return Err(invalid(
+                        key("certificate_sha256"),
+                        "must be 64 lower-case hex digits (SHA-256 of the certificate's DER)",
+                    ));
+                }
+            }
+            match &c.hmac_key_base64 {
+                Some(k) => {
+                    let secret = Secret::from_base64(k)
+                        .map_err(|e| invalid(key("hmac_key_base64"), format!("not base64: {e}")))?;
+                    if secret.expose().len() < 16 {
+                        return Err(invalid(key("hmac_key_base64"), "must be at least 16 bytes"));
+                    }
+                }
+                None if s.auth == "signatures" => {
+                    return Err(invalid(
+                        key("hmac_key_base64"),
+                        "required with server.auth = \"signatures\"",
+                    ));
+                }
+                None => {}
+            }
+        }
+        if self.acquirers.is_empty() {
+            return Err(invalid("acquirers", "at least one [[acquirers]] is needed"));
+        }
+        let mut names = BTreeSet::new();
+        for (i, a) in self.acquirers.iter().enumerate() {
+            let key = |k: &str| format!("acquirers[{i}].{k}");
+            if !names.insert(a.name.as_str()) {
+                return Err(invalid(key("name"), format!("{:?} appears twice", a.name)));
+            }
+            if !a.embedded_simulator {
+                if a.address.parse::<SocketAddr>().is_err() && !a.address.contains(':') {
+                    return Err(invalid(
+                        key("address"),
+                        format!("must be host:port, got {:?}", a.address),
+                    ));
+                }
+                for (k, v) in [
+                    ("tls_ca", &a.tls_ca),
+                    ("tls_cert", &a.tls_cert),
+                    ("tls_key", &a.tls_key),
+                ] {
+                    if v.is_none() {
+                        return Err(invalid(
+                            key(k),
+                            "required (mutual TLS) unless embedded_simulator = true",
+                        ));
+                    }
+                }
+            }
+            if a.terminal_id.len() != 8 || !a.terminal_id.bytes().all(|b| b.is_ascii_alphanumeric())
+            {
+                return Err(invalid(key("terminal_id"), "must be 8 letters or digits"));
+            }
+            if a.acquiring_institution.is_empty()
+                || a.acquiring_institution.len() > 11
+                || !a.acquiring_institution.bytes().all(|b| b.is_ascii_digit())
+            {
+                return Err(invalid(
+                    key("acquiring_institution"),
+                    "must be 1 to 11 digits",
+                ));
+            }
+        }
+        if self.routes.is_empty() {
+            return Err(invalid("routes", "at least one [[routes]] is needed"));
+        }
+        self.route_rules()?;
+        if self.fx.rates_file.is_some() && self.fx.rates_url.is_some() {
+            return Err(invalid(
+                "fx.rates_url",
+                "give rates_file or rates_url, not both",
+            ));
+        }
+        if let Some(url) = &self.fx.rates_url
+            && !url.starts_with("https://")
+        {
+            return Err(invalid(
+                "fx.rates_url",
+                format!("must be an https:// URL, got {url:?}"),
+            ));
+        }
+        if self.fx.quote_lifetime_secs == 0 {
+            return Err(invalid("fx.quote_lifetime_secs", "must be above 0"));
+        }
+        Ok(())
+    }
+
+    /// The deployment currency.
+    pub fn currency(&self) -> Result<Currency, ConfigError> {
+        Currency::from_code(&self.deployment.currency)
+            .map_err(|e| invalid("deployment.currency", e.to_string()))
+    }
+
+    /// The listen address.
+    pub fn listen(&self) -> Result<SocketAddr, ConfigError> {
+        self.server.listen.parse().map_err(|e| {
+            invalid(
+                "server.listen",
+                format!("must be ip:port, got {:?} ({e})", self.server.listen),
+            )
+        })
+    }
+
+    /// The routing table.
+    pub fn route_rules(&self) -> Result<Vec<RouteRule>, ConfigError> {
+        let mut rules = Vec::new();
+        for (i, r) in self.routes.iter().enumerate() {
+            let key = |k: &str| format!("routes[{i}].{k}");
+            let matcher = match (&r.guid, r.primitive) {
+                (Some(g), None) if !g.is_empty() && g.len() <= 32 => Matcher::Guid(g.clone()),
+                (Some(_), None) => return Err(invalid(key("guid"), "must be 1 to 32 characters")),
+                (None, Some(p)) if (2..=25).contains(&p) => Matcher::Primitive(p),
+                (None, Some(p)) => {
+                    return Err(invalid(
+                        key("primitive"),
+                        format!("must be 2 to 25, got {p}"),
+                    ));
+                }
+                _ => {
+                    return Err(invalid(
+                        key("guid"),
+                        "exactly one of guid, primitive is required",
+                    ));
+                }
+            };
+            if !self.acquirers.iter().any(|a| a.name == r.acquirer) {
+                return Err(invalid(
+                    key("acquirer"),
+                    format!("no acquirer named {:?} in [[acquirers]]", r.acquirer),
+                ));
+            }
+            let merchant_id_sub = match (&matcher, &r.merchant_id_sub) {
+                (Matcher::Guid(_), Some(s)) => sub_id(&key("merchant_id_sub"), s)?,
+                (Matcher::Guid(_), None) => {
+                    return Err(invalid(key("merchant_id_sub"), "required with guid"));
+                }
+                (Matcher::Primitive(_), _) => 0,
+            };
+            let terminal_id_sub = r
+                .terminal_id_sub
+                .as_deref()
+                .map(|s| sub_id(&key("terminal_id_sub"), s))
+                .transpose()?;
+            rules.push(RouteRule {
+                matcher,
+                acquirer: r.acquirer.clone(),
+                merchant_id_sub,
+                terminal_id_sub,
+                priority: r.priority,
+            });
+        }
+        Ok(rules)
+    }
+
+    /// The pipeline's settings.
+    pub fn settings(&self) -> Result<Settings, ConfigError> {
+        let clients: HashMap<String, ClientPolicy> = self
+            .clients
+            .iter()
+            .map(|c| {
+                (
+                    c.id.clone(),
+                    ClientPolicy {
+                        markup_bps: c.markup_bps,
+                        max_per_transaction: c.max_per_transaction_minor,
+                        daily: DailyLimits {
+                            max_count: c.daily_max_count,
+                            max_amount: c.daily_max_amount_minor,
+                        },
+                    },
+                )
+            })
+            .collect();
+        let g = &self.gateway;
+        Ok(Settings {
+            country: self.deployment.country.clone(),
+            currency: self.currency()?,
+            clients,
+            routes: self.route_rules()?,
+            decode_ttl: Duration::from_secs(g.decode_ttl_secs),
+            pay_budget: Duration::from_millis(g.pay_budget_ms),
+            cancel_window: Duration::from_secs(g.cancel_window_secs),
+        })
+    }
+
+    /// The server's settings (reads the TLS files, if any).
+    pub fn server(&self) -> Result<ServerConfig, ConfigError> {
+        let s = &self.server;
+        let read = |key: &str, p: &Path| {
+            std::fs::read_to_string(self.resolve(p))
+                .map_err(|e| invalid(key, format!("{}: {e}", p.display())))
+        };
+        let transport = if s.transport == "plaintext-loopback" {
+            Transport::PlaintextLoopback
+        } else {
+            let identity = match (&s.tls_cert, &s.tls_key) {
+                (Some(c), Some(k)) => Some(crate::server::Identity {
+                    cert_pem: read("server.tls_cert", c)?,
+                    key_pem: Secret::new(read("server.tls_key", k)?.into_bytes()),
+                }),
+                _ => None,
+            };
+            let mutual = match &s.client_ca {
+                Some(ca) => Some(crate::server::MutualTls {
+                    client_ca_pem: read("server.client_ca", ca)?,
+                    clients: self
+                        .clients
+                        .iter()
+                        .filter_map(|c| Some((c.certificate_sha256.clone()?, c.id.clone())))
+                        .collect(),
+                }),
+                None => None,
+            };
+            Transport::Tls(TlsSettings { identity, mutual })
+        };
+        let auth = match &s.demo_client {
+            Some(c) if s.auth == "off" => AuthConfig::off(c.clone()),
+            _ => {
+                let mut creds = Credentials::new();
+                for (i, c) in self.clients.iter().enumerate() {
+                    if let Some(k) = &c.hmac_key_base64 {
+                        let secret = Secret::from_base64(k).map_err(|e| {
+                            invalid(format!("clients[{i}].hmac_key_base64"), e.to_string())
+                        })?;
+                        creds = creds.with_key(
+                            c.id.clone(),
+                            c.key_version,
+                            ClientKey::HmacSha256(secret),
+                        );
+                    }
+                }
+                AuthConfig::signatures(creds)
+            }
+        };
+        Ok(ServerConfig {
+            listen: self.listen()?,
+            transport,
+            limits: Limits {
+                max_body_bytes: s.max_body_bytes,
+                request_timeout: Duration::from_millis(s.request_timeout_ms),
+                max_connections: s.max_connections,
+                ..Limits::default()
+            },
+            auth,
+        })
+    }
+
+    /// The rate cache's timings.
+    pub fn cache(&self) -> CacheConfig {
+        CacheConfig {
+            ttl: Duration::from_secs(self.fx.ttl_secs),
+            max_age: if self.fx.max_age_secs == 0 {
+                Duration::MAX
+            } else {
+                Duration::from_secs(self.fx.max_age_secs)
+            },
+            ..CacheConfig::daily_feed()
+        }
+    }
+
+    /// The quoting policy.
+    pub fn quote_policy(&self) -> QuotePolicy {
+        QuotePolicy {
+            lifetime: Duration::from_secs(self.fx.quote_lifetime_secs),
+            ..QuotePolicy::default()
+        }
+    }
+}

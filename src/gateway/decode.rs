@@ -1,0 +1,159 @@
+//! `decode`: the scanned string → a domestic, routable merchant kept under a decode id.
+//!
+//! parse (EMVCo MPM; refusals are QR_INVALID with kind, path and offset) → domestic check (58 and
+//! 53 must be the deployment's; else QR_NOT_SUPPORTED) → routing (else MERCHANT_NOT_ROUTABLE) →
+//! kept in memory under a decode id until it expires.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::emv::{self, Initiation, Role, Tip};
+use crate::fx::time::format_rfc3339;
+use crate::money::Amount;
+use crate::server::wire::{CodeType, DecodeRequest, DecodeResponse, Merchant, Money};
+use crate::server::{Answer, ApiError, Handled, RequestContext};
+
+use super::routing::{self, Routed};
+use super::{Gateway, errors, ids};
+
+/// A decoded, routable merchant code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decoded {
+    /// The wallet client that decoded it (only it may quote it).
+    pub client_id: String,
+    /// STATIC or DYNAMIC (EMV 01).
+    pub code_type: CodeType,
+    /// Routing.
+    pub routed: Routed,
+    /// EMV 59.
+    pub name: String,
+    /// EMV 60.
+    pub city: String,
+    /// EMV 58.
+    pub country: String,
+    /// EMV 52, 4 digits (`0000` when absent).
+    pub mcc: String,
+    /// EMV 54: a fixed amount; `None` when the payer enters it.
+    pub amount: Option<Amount>,
+    /// EMV 62.05, when present.
+    pub reference_label: Option<String>,
+    /// EMV 55–57: a convenience fee the payer pays on top (a tip prompt is not offered: the API
+    /// has no tip field).
+    pub fee: Option<Tip>,
+}
+
+impl Decoded {
+    /// `base` plus the code's convenience fee (fixed, or a percentage rounded half up).
+    pub fn with_fee(&self, base: Amount) -> Result<Amount, ApiError> {
+        let fee = match self.fee {
+            Some(Tip::Fixed(minor)) => minor,
+            Some(Tip::Percentage(hundredths)) => {
+                let x = u128::from(base.minor()) * u128::from(hundredths);
+                u64::try_from((x + 5_000) / 10_000)
+                    .map_err(|_| errors::internal("convenience fee out of range"))?
+            }
+            Some(Tip::Prompt) | None => 0,
+        };
+        Amount::from_minor(fee, base.currency())
+            .and_then(|f| base.checked_add(f))
+            .map_err(|e| ApiError::ParamIllegal {
+                field: "amount".to_owned(),
+                reason: format!("with the code's convenience fee: {e}"),
+            })
+    }
+}
+
+impl Gateway {
+    pub(super) async fn decode_code(
+        &self,
+        ctx: RequestContext,
+        req: DecodeRequest,
+    ) -> Handled<DecodeResponse> {
+        self.policy(&ctx)?;
+        let s = &self.inner.settings;
+        let qr = emv::parse(req.code_value.as_str()).map_err(|e| errors::qr_invalid(&e))?;
+        if qr.country() != s.country || qr.currency() != s.currency {
+            return Err(ApiError::QrNotSupported {
+                reason: format!(
+                    "a {} code in {}; this gateway takes {} codes in {}",
+                    qr.country(),
+                    qr.currency().code(),
+                    s.country,
+                    s.currency.code()
+                ),
+            });
+        }
+        let today: String = format_rfc3339(SystemTime::now())
+            .chars()
+            .filter(char::is_ascii_digit)
+            .take(8)
+            .collect();
+        if let Some(expiry) = qr
+            .accounts()
+            .filter_map(|a| a.role(Role::Expiry))
+            .find(|e| e.len() == 8 && e.bytes().all(|b| b.is_ascii_digit()) && **e < *today)
+        {
+            return Err(ApiError::QrNotSupported {
+                reason: format!("the code expired on {expiry} (YYYYMMDD)"),
+            });
+        }
+        let routed = routing::route(&s.routes, &qr)
+            .map_err(|reason| ApiError::MerchantNotRoutable { reason })?;
+        let mid = &routed.merchant_id;
+        if mid.len() > 15 || !mid.bytes().all(|b| (0x21..=0x7E).contains(&b)) {
+            return Err(ApiError::MerchantNotRoutable {
+                reason: format!(
+                    "merchant id {mid:?} ({}) does not fit the acquirer's DE42 (1 to 15 printable ASCII characters)",
+                    routed.matched
+                ),
+            });
+        }
+        let amount = match qr.amount() {
+            Some(minor) => Some(
+                Amount::from_minor(minor, qr.currency())
+                    .map_err(|e| errors::internal(format!("QR amount: {e}")))?,
+            ),
+            None => None,
+        };
+        let reference_label = qr
+            .additional_data()
+            .and_then(|a| a.get(5))
+            .filter(|r| r.len() <= 99 && r.bytes().all(|b| (0x20..=0x7E).contains(&b)))
+            .map(str::to_owned);
+        let decoded = Decoded {
+            client_id: ctx.client_id.clone(),
+            code_type: match qr.initiation() {
+                Some(Initiation::Dynamic) => CodeType::Dynamic,
+                _ => CodeType::Static,
+            },
+            routed,
+            name: qr.name().unwrap_or_default().to_owned(),
+            city: qr.city().unwrap_or_default().to_owned(),
+            country: qr.country().to_owned(),
+            mcc: qr
+                .mcc()
+                .map_or_else(|| "0000".to_owned(), |m| format!("{m:04}")),
+            amount,
+            reference_label,
+            fee: qr.tip(),
+        };
+        let decode_id = ids::new_id()?;
+        let expires_at = SystemTime::now() + s.decode_ttl;
+        let body = DecodeResponse {
+            decode_id: ids::wire(&decode_id)?,
+            code_type: decoded.code_type,
+            scheme: decoded.routed.scheme.clone(),
+            merchant: Merchant {
+                name: decoded.name.clone(),
+                city: decoded.city.clone(),
+                country: decoded.country.clone(),
+                mcc: decoded.mcc.clone(),
+                merchant_id: decoded.routed.merchant_id.clone(),
+            },
+            amount: decoded.amount.map(Money),
+            expires_at: format_rfc3339(expires_at),
+        };
+        self.inner.decodes.insert(decode_id, Arc::new(decoded));
+        Ok(Answer::ok(body))
+    }
+}

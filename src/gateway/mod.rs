@@ -1,0 +1,456 @@
+//! The payment pipeline: the [`WalletApi`] the server calls, wiring the QR parser, the routing
+//! table, FX quotes, the durable journal and the acquirer links together.
+//!
+//! In: typed Wallet API v1 requests with their [`RequestContext`] (client id, body hash).
+//! Out: typed answers (S / F / U with the response fields); ISO 8583 0200s (purchases and refunds)
+//! and 0400s (reversals, cancels) through the acquirer links; journal records.
+//! Errors: every room's error becomes an [`ApiError`] in `errors.rs` (and nowhere else); a decline
+//! is an answer with a body, an unknown outcome is U with `paymentStatus` PROCESSING.
+//! Spec: `spec/gateway.md` (pipeline, routing, state → answer mapping, recovery).
+//!
+//! ```text
+//! settings   Settings, ClientPolicy: deployment, clients (markup, limits), timers
+//! routing    RouteRule, route(): GUID/AID or primitive → acquirer, merchant / terminal sub-IDs
+//! decode     parse → domestic check → route → decode id (moka, expiring)
+//! quote      decode id + amount → locked single-use quote (fx)
+//! pay        idempotency → quote → limits → journal intent → authorise → journal → answer; inquiry
+//! cancel     a reversal before the cut-off
+//! refund     partial / repeated refunds (0200, DE3 200000) at the original quote; refund inquiry
+//! reversal   the journal as the links' reversal store, reporting resolutions
+//! recovery   what start-up does with the journal's unresolved records
+//! acquirer   canonical Purchase from the decoded merchant and the quote
+//! errors     room errors → ApiError
+//! ids        decode ids
+//! ```
+//!
+//! Order of a payment (DESIGN §3, "nothing acknowledged from memory only"): the intent (QUOTED)
+//! and SENT are durable before the 0200 is handed to the link; the outcome is durable before the
+//! wallet is answered; the answer is stored in the idempotency record.
+
+mod acquirer;
+mod cancel;
+mod decode;
+mod errors;
+mod ids;
+mod pay;
+mod quote;
+mod recovery;
+mod refund;
+mod reversal;
+mod routing;
+mod settings;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::acquirer::iso8583::Message;
+use crate::acquirer::link::{Link, LinkConfig, LinkError};
+use crate::acquirer::message::{Approval, Terminal};
+use crate::acquirer::reversal::{ReversalId, ReversalState, ReversalStore};
+use crate::fx::{QuoteStore, Quoter};
+use crate::journal::{
+    Journal, JournalError, Payment, PaymentEvent, PaymentId, PaymentState, RedbJournal,
+    RefundEvent, RefundId,
+};
+use crate::server::health::Readiness;
+use crate::server::wire::{
+    CancelRequest, CancelResponse, DecodeRequest, DecodeResponse, PaymentInquiryRequest,
+    PaymentRequest, PaymentResponse, QuoteRequest, QuoteResponse, RefundInquiryRequest,
+    RefundRequest, RefundResponse,
+};
+use crate::server::{ApiError, Handled, RequestContext, WalletApi};
+
+pub use decode::Decoded;
+pub use recovery::RecoveryReport;
+pub use reversal::WatchedStore;
+pub use routing::{Matcher, RouteRule, Routed, route};
+pub use settings::{ClientPolicy, Settings};
+
+/// The gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// An acquirer link could not start.
+    #[error("acquirer {name}: {source}")]
+    Link {
+        /// Its name.
+        name: String,
+        /// Why.
+        source: LinkError,
+    },
+    /// A route names an acquirer that is not configured.
+    #[error("a route names acquirer {0:?}, which is not configured")]
+    UnknownAcquirer(String),
+    /// Start-up recovery could not read or write the journal.
+    #[error("recovery: {0}")]
+    Recovery(#[from] JournalError),
+}
+
+/// What a reversal undoes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reverses {
+    Payment(PaymentId),
+    Refund(RefundId),
+}
+
+struct Inner {
+    settings: Settings,
+    journal: Arc<RedbJournal>,
+    store: Arc<WatchedStore>,
+    quoter: Quoter,
+    quotes: QuoteStore,
+    links: HashMap<String, Link>,
+    /// DE32 / DE41 per acquirer (to rebuild a journaled 0200).
+    terminals: HashMap<String, Terminal>,
+    /// decode id → decoded merchant.
+    decodes: moka::sync::Cache<String, Arc<Decoded>>,
+    /// quote id → the decoded merchant it prices.
+    quoted: moka::sync::Cache<String, Arc<Decoded>>,
+    /// Approved payments still inside the cancel window: what a cancel reverses.
+    approvals: moka::sync::Cache<PaymentId, Approval>,
+    /// Paid merchants, for their refunds' 0200s.
+    merchants: moka::sync::Cache<PaymentId, Arc<Decoded>>,
+    /// Queued reversal → what it undoes.
+    reversals: Mutex<HashMap<ReversalId, Reverses>>,
+}
+
+/// The pipeline. Cheap to clone; implements [`WalletApi`].
+#[derive(Clone)]
+pub struct Gateway {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("country", &self.inner.settings.country)
+            .field("currency", &self.inner.settings.currency)
+            .field("acquirers", &self.inner.links.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Gateway {
+    /// Starts the pipeline: recovers the journal's unresolved work, starts one link per acquirer
+    /// (with the journal as its durable reversal queue; pending reversals resume), and watches
+    /// reversals. Must be called inside a tokio runtime.
+    pub async fn start(
+        settings: Settings,
+        journal: Arc<RedbJournal>,
+        quoter: Quoter,
+        quotes: QuoteStore,
+        acquirers: Vec<(String, LinkConfig)>,
+    ) -> Result<(Gateway, RecoveryReport), GatewayError> {
+        for r in &settings.routes {
+            if !acquirers.iter().any(|(n, _)| *n == r.acquirer) {
+                return Err(GatewayError::UnknownAcquirer(r.acquirer.clone()));
+            }
+        }
+        let terminals = acquirers
+            .iter()
+            .map(|(n, c)| (n.clone(), c.terminal.clone()))
+            .collect();
+        let (store, resolved) = WatchedStore::new(Arc::clone(&journal));
+        let unresolved = journal.unresolved().await?;
+        let mut links = HashMap::new();
+        for (name, config) in acquirers {
+            let link = Link::start(config, Arc::clone(&store) as Arc<dyn ReversalStore>).map_err(
+                |source| GatewayError::Link {
+                    name: name.clone(),
+                    source,
+                },
+            )?;
+            links.insert(name, link);
+        }
+        let cancel_window = settings.cancel_window;
+        let inner = Arc::new(Inner {
+            decodes: moka::sync::Cache::builder()
+                .max_capacity(1_000_000)
+                .time_to_live(settings.decode_ttl)
+                .build(),
+            quoted: moka::sync::Cache::builder()
+                .max_capacity(1_000_000)
+                .time_to_live(quotes_ttl(&quoter))
+                .build(),
+            approvals: moka::sync::Cache::builder()
+                .max_capacity(1_000_000)
+                .time_to_live(cancel_window.max(Duration::from_secs(1)))
+                .build(),
+            merchants: moka::sync::Cache::builder().max_capacity(1_000_000).build(),
+            reversals: Mutex::new(HashMap::new()),
+            settings,
+            journal,
+            store,
+            quoter,
+            quotes,
+            links,
+            terminals,
+        });
+        let gateway = Gateway { inner };
+        let report = gateway.recover(unresolved).await?;
+        tokio::spawn(watch_reversals(Arc::downgrade(&gateway.inner), resolved));
+        tokio::spawn(purge_idempotency(Arc::downgrade(&gateway.inner)));
+        Ok((gateway, report))
+    }
+
+    /// Ready when every acquirer link is signed on.
+    pub fn readiness(&self) -> Readiness {
+        let weak = Arc::downgrade(&self.inner);
+        Arc::new(move || {
+            let inner = weak.upgrade().ok_or_else(|| "gateway stopped".to_owned())?;
+            match inner.links.iter().find(|(_, l)| !l.is_ready()) {
+                Some((name, link)) => Err(format!(
+                    "acquirer {name} not signed on{}",
+                    link.last_error()
+                        .map(|e| format!(" ({e})"))
+                        .unwrap_or_default()
+                )),
+                None => Ok(()),
+            }
+        })
+    }
+
+    /// Waits until every acquirer link is signed on, at most `limit` each.
+    pub async fn ready(&self, limit: Duration) -> Result<(), GatewayError> {
+        for (name, link) in &self.inner.links {
+            link.ready(limit)
+                .await
+                .map_err(|source| GatewayError::Link {
+                    name: name.clone(),
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// The journal.
+    pub fn journal(&self) -> &Arc<RedbJournal> {
+        &self.inner.journal
+    }
+
+    /// The calling client's policy; a client not configured is refused.
+    fn policy(&self, ctx: &RequestContext) -> Result<settings::ClientPolicy, ApiError> {
+        self.inner
+            .settings
+            .clients
+            .get(&ctx.client_id)
+            .copied()
+            .ok_or_else(|| ApiError::AccessDenied {
+                reason: format!(
+                    "client {} is not configured for this gateway",
+                    ctx.client_id
+                ),
+            })
+    }
+
+    fn link(&self, name: &str) -> Result<&Link, ApiError> {
+        self.inner
+            .links
+            .get(name)
+            .ok_or_else(|| errors::internal(format!("no acquirer link {name:?}")))
+    }
+
+    /// The 0200 a journaled payment was sent as (see `acquirer::rebuild`).
+    fn rebuild_request(&self, p: &Payment) -> Result<Message, ApiError> {
+        let terminal = self
+            .inner
+            .terminals
+            .get(&p.routing.acquirer)
+            .ok_or_else(|| errors::internal(format!("no acquirer {:?}", p.routing.acquirer)))?;
+        let decoded = self.inner.merchants.get(&p.id);
+        acquirer::rebuild(
+            p,
+            decoded.as_deref(),
+            &self.inner.settings.country,
+            terminal,
+        )
+        .map_err(|e| errors::internal(format!("rebuilding the 0200 of {}: {e}", p.id)))
+    }
+
+    /// The merchant of a payment: as decoded, or (after a restart) what the journal holds.
+    fn merchant_of(&self, p: &Payment) -> Arc<Decoded> {
+        self.inner.merchants.get(&p.id).unwrap_or_else(|| {
+            Arc::new(Decoded {
+                client_id: p.client_id.clone(),
+                code_type: crate::server::wire::CodeType::Static,
+                routed: Routed {
+                    acquirer: p.routing.acquirer.clone(),
+                    merchant_id: p.routing.merchant_id.clone(),
+                    terminal_id: p.routing.terminal_id.clone(),
+                    scheme: p.routing.scheme.clone(),
+                    matched: p.routing.scheme.clone(),
+                },
+                name: String::new(),
+                city: String::new(),
+                country: self.inner.settings.country.clone(),
+                mcc: "0000".to_owned(),
+                amount: None,
+                reference_label: p.routing.qr_reference.clone(),
+                fee: None,
+            })
+        })
+    }
+
+    fn track(&self, id: ReversalId, what: Reverses) {
+        lock(&self.inner.reversals).insert(id, what);
+    }
+
+    /// Brings a REVERSING payment up to date with its reversal in the store.
+    async fn settle(&self, payment: Payment) -> Result<Payment, ApiError> {
+        if payment.state != PaymentState::Reversing {
+            return Ok(payment);
+        }
+        let Some(id) = payment.reversal.as_ref().and_then(|r| r.reversal_id) else {
+            return Ok(payment);
+        };
+        let record = self
+            .inner
+            .store
+            .get(ReversalId(id))
+            .map_err(|e| errors::internal(format!("reversal store: {e}")))?;
+        let event = match record.map(|r| r.state) {
+            Some(ReversalState::Acknowledged { code }) => PaymentEvent::Reversed {
+                response_code: code,
+            },
+            Some(ReversalState::ManualReview) => PaymentEvent::ManualReview {
+                note: format!("reversal {id} reached its attempt bound without a 0410"),
+            },
+            Some(ReversalState::Pending) | None => return Ok(payment),
+        };
+        self.apply(payment.id, event).await
+    }
+
+    /// Applies `event`; if another path applied it first, reads the payment back.
+    async fn apply(&self, id: PaymentId, event: PaymentEvent) -> Result<Payment, ApiError> {
+        let j = &self.inner.journal;
+        match j.update_payment(id, event).await {
+            Ok(p) => Ok(p),
+            Err(e @ JournalError::IllegalTransition { .. }) => j
+                .payment(id)
+                .await
+                .map_err(errors::journal)?
+                .ok_or_else(|| errors::journal(e)),
+            Err(e) => Err(errors::journal(e)),
+        }
+    }
+
+    async fn on_resolved(&self, id: ReversalId, state: ReversalState) {
+        let what = lock(&self.inner.reversals).remove(&id);
+        let result = match (what, state) {
+            (Some(Reverses::Payment(p)), ReversalState::Acknowledged { code }) => self
+                .apply(
+                    p,
+                    PaymentEvent::Reversed {
+                        response_code: code,
+                    },
+                )
+                .await
+                .map(drop),
+            (Some(Reverses::Payment(p)), ReversalState::ManualReview) => self
+                .apply(
+                    p,
+                    PaymentEvent::ManualReview {
+                        note: format!("reversal {} reached its attempt bound", id.0),
+                    },
+                )
+                .await
+                .map(drop),
+            (Some(Reverses::Refund(r)), ReversalState::Acknowledged { code }) => self
+                .inner
+                .journal
+                .update_refund(
+                    r,
+                    RefundEvent::Declined {
+                        acquirer: crate::journal::AcquirerData {
+                            response_code: Some(code),
+                            ..Default::default()
+                        },
+                    },
+                )
+                .await
+                .map(drop)
+                .map_err(errors::journal),
+            _ => Ok(()),
+        };
+        if let Err(e) = result {
+            log::warn!("reversal {}: recording its resolution: {e}", id.0);
+        }
+    }
+}
+
+fn quotes_ttl(quoter: &Quoter) -> Duration {
+    quoter.policy().lifetime + Duration::from_secs(60)
+}
+
+async fn watch_reversals(
+    inner: Weak<Inner>,
+    mut resolved: mpsc::UnboundedReceiver<(ReversalId, ReversalState)>,
+) {
+    while let Some((id, state)) = resolved.recv().await {
+        let Some(inner) = inner.upgrade() else { return };
+        Gateway { inner }.on_resolved(id, state).await;
+    }
+}
+
+/// Removes expired idempotency records once an hour (the journal keeps them 7 days by default).
+async fn purge_idempotency(inner: Weak<Inner>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        let Some(inner) = inner.upgrade() else { return };
+        loop {
+            match inner.journal.purge_expired().await {
+                Ok(n) if n == crate::journal::PURGE_LIMIT => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    log::warn!("purging idempotency records: {e}");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+impl WalletApi for Gateway {
+    async fn decode(&self, ctx: RequestContext, req: DecodeRequest) -> Handled<DecodeResponse> {
+        self.decode_code(ctx, req).await
+    }
+
+    async fn quote(&self, ctx: RequestContext, req: QuoteRequest) -> Handled<QuoteResponse> {
+        self.make_quote(ctx, req).await
+    }
+
+    async fn pay(&self, ctx: RequestContext, req: PaymentRequest) -> Handled<PaymentResponse> {
+        self.pay_quote(ctx, req).await
+    }
+
+    async fn inquire_payment(
+        &self,
+        ctx: RequestContext,
+        req: PaymentInquiryRequest,
+    ) -> Handled<PaymentResponse> {
+        self.inquire(ctx, req).await
+    }
+
+    async fn cancel(&self, ctx: RequestContext, req: CancelRequest) -> Handled<CancelResponse> {
+        self.cancel_payment(ctx, req).await
+    }
+
+    async fn refund(&self, ctx: RequestContext, req: RefundRequest) -> Handled<RefundResponse> {
+        self.refund_payment(ctx, req).await
+    }
+
+    async fn inquire_refund(
+        &self,
+        ctx: RequestContext,
+        req: RefundInquiryRequest,
+    ) -> Handled<RefundResponse> {
+        self.inquire_refund_of(ctx, req).await
+    }
+}

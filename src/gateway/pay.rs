@@ -1,0 +1,487 @@
+//! `pay` and payment `inquiry`.
+//!
+//! ```text
+//! begin (client, paymentRequestId, body hash) ─ Replay → the stored answer
+//!   │                                          ─ Inconsistent → REPEAT_REQ_INCONSISTENT
+//!   │                                          ─ InFlight → RETRY_LATER
+//!   New → quote (QUOTE_EXPIRED / QUOTE_CONSUMED) → per-transaction limit → consume the quote
+//!       → journal intent QUOTED (+ daily limits, atomically) → SENT
+//!       → link.authorise_within(pay budget)
+//!       → journal SUCCESS / FAILED / UNKNOWN (+ REVERSING with the queued reversal)
+//!       → answer S / F (ACQUIRER_DECLINED) / U (ACQUIRER_TIMEOUT, PROCESSING) → complete(begin)
+//! ```
+//! Errors before the intent leave nothing behind: the idempotency record is abandoned so the
+//! wallet may retry the same request id.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::acquirer::link::Outcome;
+use crate::acquirer::message::Kind;
+use crate::fx::QuoteId;
+use crate::journal::{
+    AcquirerData, Begin, BodyHash, CustomerId, IdempotencyKey, Journal, NewPayment, Payment,
+    PaymentEvent, PaymentId, PaymentState, QuoteSnapshot, RequestKind, Routing, StoredResponse,
+};
+use crate::server::wire::{
+    AcquirerResult, Money, PaymentInquiryRequest, PaymentRef, PaymentRequest, PaymentResponse,
+    PaymentStatus,
+};
+use crate::server::{Answer, ApiError, Handled, RequestContext};
+
+use super::acquirer::{self, Request};
+use super::{Gateway, Reverses, errors, ids};
+
+/// What the idempotency record keeps of an answer.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Stored<T> {
+    result_code: String,
+    result_message: String,
+    body: T,
+}
+
+pub(super) fn body_hash(ctx: &RequestContext) -> BodyHash {
+    BodyHash::of(ctx.body_sha256.as_bytes())
+}
+
+pub(super) fn store<T: Serialize>(answer: &Answer<T>) -> StoredResponse {
+    let (code, message) = match &answer.outcome {
+        None => ("SUCCESS", String::new()),
+        Some(e) => (e.code().as_str(), e.to_string()),
+    };
+    let status = answer
+        .outcome
+        .as_ref()
+        .map_or(200, |e| e.code().http_status().as_u16());
+    let stored = Stored {
+        result_code: code.to_owned(),
+        result_message: message,
+        body: &answer.body,
+    };
+    StoredResponse {
+        status,
+        body: serde_json::to_vec(&stored).unwrap_or_default(),
+    }
+}
+
+/// The wallet-facing status of a payment state.
+pub(super) fn status_of(state: PaymentState) -> PaymentStatus {
+    match state {
+        PaymentState::Success | PaymentState::PartiallyRefunded | PaymentState::Refunded => {
+            PaymentStatus::Success
+        }
+        PaymentState::Failed => PaymentStatus::Fail,
+        PaymentState::Reversed => PaymentStatus::Reversed,
+        PaymentState::Cancelled => PaymentStatus::Cancelled,
+        PaymentState::Quoted
+        | PaymentState::Sent
+        | PaymentState::Unknown
+        | PaymentState::Reversing
+        | PaymentState::ManualReview => PaymentStatus::Processing,
+    }
+}
+
+/// The response fields for a journaled payment.
+pub(super) fn response_of(p: &Payment) -> Result<PaymentResponse, ApiError> {
+    let a = &p.acquirer;
+    let acquirer = match (&a.stan, &a.rrn, &a.response_code) {
+        (Some(stan), Some(rrn), Some(code)) => Some(AcquirerResult {
+            stan: stan.clone(),
+            rrn: rrn.clone(),
+            auth_code: a.auth_code.clone(),
+            response_code: code.clone(),
+        }),
+        _ => None,
+    };
+    Ok(PaymentResponse {
+        payment_id: ids::wire(&p.id.to_string())?,
+        payment_request_id: ids::wire(&p.request_id)?,
+        payment_status: status_of(p.state),
+        merchant_amount: Money(p.quote.merchant_amount),
+        payer_amount: Money(p.quote.payer_amount),
+        refunded_amount: (!p.refunded.is_zero()).then_some(Money(p.refunded)),
+        acquirer,
+    })
+}
+
+/// The answer for a payment's current state, as a new pay would have given it.
+pub(super) fn answer_of(p: &Payment) -> Handled<PaymentResponse> {
+    let body = response_of(p)?;
+    let outcome = match body.payment_status {
+        PaymentStatus::Success => None,
+        PaymentStatus::Fail => Some(match &p.acquirer.response_code {
+            Some(code) => ApiError::AcquirerDeclined {
+                response_code: code.clone(),
+            },
+            None => ApiError::Unavailable {
+                reason: p
+                    .note
+                    .clone()
+                    .unwrap_or_else(|| "not sent to the acquirer".to_owned()),
+            },
+        }),
+        PaymentStatus::Processing | PaymentStatus::Reversed | PaymentStatus::Cancelled => {
+            Some(ApiError::AcquirerTimeout {
+                payment_id: p.id.to_string(),
+            })
+        }
+    };
+    Ok(Answer { body, outcome })
+}
+
+impl Gateway {
+    pub(super) async fn pay_quote(
+        &self,
+        ctx: RequestContext,
+        req: PaymentRequest,
+    ) -> Handled<PaymentResponse> {
+        self.policy(&ctx)?;
+        let j = &self.inner.journal;
+        let key = IdempotencyKey::new(
+            ctx.client_id.as_str(),
+            RequestKind::Payment,
+            req.payment_request_id.as_str(),
+        );
+        match j
+            .begin(key.clone(), body_hash(&ctx))
+            .await
+            .map_err(errors::journal)?
+        {
+            Begin::New => {}
+            Begin::Replay(stored) => return self.replay(&ctx, &req, &stored).await,
+            Begin::Inconsistent => {
+                return Err(ApiError::RepeatRequestInconsistent {
+                    request_id: req.payment_request_id.to_string(),
+                });
+            }
+            Begin::InFlight => {
+                return Err(ApiError::RetryLater {
+                    request_id: req.payment_request_id.to_string(),
+                });
+            }
+        }
+        match self.pay_new(&ctx, &req).await {
+            Ok(answer) => {
+                if let Err(e) = j.complete(key, store(&answer)).await {
+                    log::error!(
+                        "payment {}: storing the answer: {e}",
+                        req.payment_request_id
+                    );
+                }
+                Ok(answer)
+            }
+            Err((e, recorded)) => {
+                if !recorded && let Err(a) = j.abandon(key).await {
+                    log::error!("payment {}: abandoning: {a}", req.payment_request_id);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// A repeat of a completed request: the stored answer; for a U answer, with the payment's
+    /// current status (REVERSED once the reversal is acknowledged).
+    async fn replay(
+        &self,
+        ctx: &RequestContext,
+        req: &PaymentRequest,
+        stored: &StoredResponse,
+    ) -> Handled<PaymentResponse> {
+        if let Ok(s) = serde_json::from_slice::<Stored<PaymentResponse>>(&stored.body) {
+            let outcome = match s.result_code.as_str() {
+                "SUCCESS" => None,
+                "ACQUIRER_DECLINED" => Some(ApiError::AcquirerDeclined {
+                    response_code: s
+                        .body
+                        .acquirer
+                        .as_ref()
+                        .map_or_else(String::new, |a| a.response_code.clone()),
+                }),
+                "ACQUIRER_TIMEOUT" => {
+                    // Same code, but the payment as it stands now: a wallet resending the request
+                    // sees PROCESSING turn into REVERSED.
+                    let now = self
+                        .inner
+                        .journal
+                        .payment_by_request(&ctx.client_id, req.payment_request_id.as_str())
+                        .await
+                        .map_err(errors::journal)?;
+                    if let Some(p) = now {
+                        let p = self.settle(p).await?;
+                        return Ok(Answer::failed(
+                            response_of(&p)?,
+                            ApiError::AcquirerTimeout {
+                                payment_id: p.id.to_string(),
+                            },
+                        ));
+                    }
+                    Some(ApiError::AcquirerTimeout {
+                        payment_id: s.body.payment_id.to_string(),
+                    })
+                }
+                _ => Some(ApiError::Unavailable {
+                    reason: s.result_message,
+                }),
+            };
+            return Ok(Answer {
+                body: s.body,
+                outcome,
+            });
+        }
+        let p = self
+            .inner
+            .journal
+            .payment_by_request(&ctx.client_id, req.payment_request_id.as_str())
+            .await
+            .map_err(errors::journal)?
+            .ok_or_else(|| errors::internal("stored answer unreadable and no payment"))?;
+        answer_of(&p)
+    }
+
+    /// A first request. `Err((e, true))`: the payment was journaled, keep the request in flight
+    /// (recovery completes it).
+    async fn pay_new(
+        &self,
+        ctx: &RequestContext,
+        req: &PaymentRequest,
+    ) -> Result<Answer<PaymentResponse>, (ApiError, bool)> {
+        let before = |e| (e, false);
+        let after = |e| (e, true);
+        let policy = self.policy(ctx).map_err(before)?;
+        let quote_id = QuoteId::from_str(req.quote_id.as_str())
+            .map_err(errors::fx)
+            .map_err(before)?;
+        let quotes = &self.inner.quotes;
+        let quote = quotes.get(&quote_id).map_err(errors::fx).map_err(before)?;
+        let decoded = self
+            .inner
+            .quoted
+            .get(req.quote_id.as_str())
+            .filter(|d| d.client_id == ctx.client_id)
+            .ok_or_else(|| {
+                before(ApiError::OrderNotFound {
+                    what: "quote",
+                    id: req.quote_id.to_string(),
+                })
+            })?;
+        if let Some(max) = policy.max_per_transaction
+            && quote.merchant_amount.minor() > max
+        {
+            return Err(before(ApiError::AmountExceedLimit {
+                limit: format!(
+                    "per transaction: {} is above {max} minor units",
+                    quote.merchant_amount
+                ),
+            }));
+        }
+        let quote = quotes
+            .consume(&quote_id)
+            .map_err(errors::fx)
+            .map_err(before)?;
+        let link = self.link(&decoded.routed.acquirer).map_err(before)?;
+        let j = &self.inner.journal;
+        let intent = NewPayment {
+            client_id: ctx.client_id.clone(),
+            request_id: req.payment_request_id.to_string(),
+            customer: CustomerId::new(req.customer_id.expose()),
+            quote: QuoteSnapshot::of(&quote),
+            routing: Routing {
+                acquirer: decoded.routed.acquirer.clone(),
+                merchant_id: decoded.routed.merchant_id.clone(),
+                terminal_id: decoded.routed.terminal_id.clone(),
+                scheme: decoded.routed.matched.clone(),
+                qr_reference: decoded.reference_label.clone(),
+            },
+            limits: policy.daily,
+        };
+        let payment = j
+            .record_intent(intent)
+            .await
+            .map_err(errors::journal)
+            .map_err(before)?;
+        let id = payment.id;
+        self.inner.merchants.insert(id, Arc::clone(&decoded));
+        let purchase = acquirer::purchase(&Request {
+            kind: Kind::Purchase,
+            merchant: quote.merchant_amount,
+            payer: quote.payer_amount,
+            rate: quote.rate,
+            decoded: &decoded,
+            quote_id: req.quote_id.as_str(),
+            client_id: &ctx.client_id,
+            request_id: req.payment_request_id.as_str(),
+        });
+        let trace = link.next_trace();
+        j.update_payment(
+            id,
+            PaymentEvent::Sent {
+                acquirer: acquirer::data_of(&trace),
+            },
+        )
+        .await
+        .map_err(errors::journal)
+        .map_err(after)?;
+        let outcome = link
+            .authorise_traced(&purchase, trace, self.inner.settings.pay_budget)
+            .await;
+        let unknown = |e: ApiError| (errors::unknown_outcome(format!("payment {id}"), &e), true);
+        let (payment, outcome_error) = match outcome {
+            Err(e) => {
+                let p = j
+                    .update_payment(
+                        id,
+                        PaymentEvent::NotSent {
+                            reason: e.to_string(),
+                        },
+                    )
+                    .await
+                    .map_err(errors::journal)
+                    .map_err(unknown)?;
+                (p, Some(errors::link(Some(id), &e)))
+            }
+            Ok(Outcome::Approved(a)) => {
+                let data = AcquirerData {
+                    stan: Some(a.stan.de11()),
+                    transmitted: a.request.text(7).map(str::to_owned),
+                    rrn: Some(a.rrn.clone()),
+                    auth_code: a.auth_code.clone(),
+                    response_code: Some(a.code.as_str().to_owned()),
+                };
+                let p = j
+                    .update_payment(id, PaymentEvent::Approved { acquirer: data })
+                    .await
+                    .map_err(errors::journal)
+                    .map_err(unknown)?;
+                self.inner.approvals.insert(id, a);
+                (p, None)
+            }
+            Ok(Outcome::Declined(d)) => {
+                let code = d.code.as_str().to_owned();
+                let data = AcquirerData {
+                    response_code: Some(code.clone()),
+                    ..AcquirerData::default()
+                };
+                let p = j
+                    .update_payment(id, PaymentEvent::Declined { acquirer: data })
+                    .await
+                    .map_err(errors::journal)
+                    .map_err(unknown)?;
+                (
+                    p,
+                    Some(ApiError::AcquirerDeclined {
+                        response_code: code,
+                    }),
+                )
+            }
+            Ok(Outcome::Unknown(u)) => {
+                let p = self
+                    .record_unknown(id, format!("{:?}", u.cause), u.stan.de11(), u.reversal)
+                    .await
+                    .map_err(unknown)?;
+                (
+                    p,
+                    Some(ApiError::AcquirerTimeout {
+                        payment_id: id.to_string(),
+                    }),
+                )
+            }
+        };
+        let mut body = response_of(&payment).map_err(after)?;
+        if matches!(outcome_error, Some(ApiError::AcquirerTimeout { .. })) {
+            // The answer to this pay is "unknown, inquire": PROCESSING even if the reversal has
+            // already been acknowledged (the inquiry then shows REVERSED).
+            body.payment_status = PaymentStatus::Processing;
+        }
+        Ok(Answer {
+            body,
+            outcome: outcome_error,
+        })
+    }
+
+    /// UNKNOWN, then REVERSING with the queued reversal (or MANUAL_REVIEW without one).
+    async fn record_unknown(
+        &self,
+        id: PaymentId,
+        cause: String,
+        stan: String,
+        reversal: Option<crate::acquirer::reversal::ReversalId>,
+    ) -> Result<Payment, ApiError> {
+        let j = &self.inner.journal;
+        j.update_payment(
+            id,
+            PaymentEvent::Unknown {
+                cause,
+                acquirer: AcquirerData {
+                    stan: Some(stan),
+                    ..AcquirerData::default()
+                },
+            },
+        )
+        .await
+        .map_err(errors::journal)?;
+        let Some(rid) = reversal else {
+            return self
+                .apply(
+                    id,
+                    PaymentEvent::ManualReview {
+                        note: "the reversal could not be queued".to_owned(),
+                    },
+                )
+                .await;
+        };
+        self.track(rid, Reverses::Payment(id));
+        let p = self
+            .apply(
+                id,
+                PaymentEvent::Reversing {
+                    reversal_id: Some(rid.0),
+                },
+            )
+            .await?;
+        self.settle(p).await
+    }
+
+    pub(super) async fn find_payment(
+        &self,
+        ctx: &RequestContext,
+        by: &PaymentRef,
+    ) -> Result<Payment, ApiError> {
+        let j = &self.inner.journal;
+        let (found, id) = match by {
+            PaymentRef::RequestId(r) => (
+                j.payment_by_request(&ctx.client_id, r.as_str())
+                    .await
+                    .map_err(errors::journal)?,
+                r,
+            ),
+            PaymentRef::PaymentId(p) => match PaymentId::from_str(p.as_str()) {
+                Ok(pid) => (
+                    j.payment(pid)
+                        .await
+                        .map_err(errors::journal)?
+                        .filter(|x| x.client_id == ctx.client_id),
+                    p,
+                ),
+                Err(_) => (None, p),
+            },
+        };
+        found.ok_or_else(|| ApiError::OrderNotFound {
+            what: "payment",
+            id: id.to_string(),
+        })
+    }
+
+    pub(super) async fn inquire(
+        &self,
+        ctx: RequestContext,
+        req: PaymentInquiryRequest,
+    ) -> Handled<PaymentResponse> {
+        self.policy(&ctx)?;
+        let p = self.find_payment(&ctx, &req.payment).await?;
+        let p = self.settle(p).await?;
+        Ok(Answer::ok(response_of(&p)?))
+    }
+}

@@ -1,0 +1,1739 @@
+//! The gateway pipeline end to end over real sockets on 127.0.0.1: the wallet API server
+//! (plaintext loopback, authentication off for the test client), the pipeline, a redb journal in a
+//! temporary directory, and the acquirer simulator over mutual TLS 1.3 with rcgen certificates.
+//! Plus the real `qrbridge serve` binary running its banner's example flow. Every wait is bounded.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use qrbridge::acquirer::link::{LinkConfig, Timers};
+use qrbridge::acquirer::message::Terminal;
+use qrbridge::acquirer::pki::Pki;
+use qrbridge::acquirer::reversal::RetryPolicy;
+use qrbridge::acquirer::sim::{Behaviour, Ledger, SimConfig, Simulator, Status};
+use qrbridge::acquirer::tls;
+use qrbridge::fx::source::StaticSource;
+use qrbridge::fx::time::ManualClock;
+use qrbridge::fx::{CacheConfig, QuotePolicy, QuoteStore, Quoter, RateCache, parse_ecb};
+use qrbridge::gateway::{ClientPolicy, Gateway, Matcher, RouteRule, Settings};
+use qrbridge::journal::{DailyLimits, JournalConfig, RedbJournal};
+use qrbridge::money::Currency;
+use qrbridge::server::auth::{self, AuthConfig, ClientKey, Credentials, Secret, sign_request_hmac};
+use qrbridge::server::{Limits, RunningServer, ServerConfig, TlsSettings, Transport};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const CLIENT: &str = "wallet-my";
+const KEY: &[u8] = b"test-key-for-wallet-my-32-bytes!";
+const RATES: &str = include_str!("../testdata/fx/eurofxref-daily.xml");
+
+/// Static SGQR code with PayNow, NETS, GrabPay and SGQR templates (no amount).
+const SGQR_STATIC: &str = "00020101021126370009SG.PAYNOW010120210201912345K0301127730011SG.COM.NETS01231201912345K991231235900021511111686614000303088686614028260008COM.GRAB0110A93FO3230Q51380007SG.SGQR0112180907512345020701.00015204581253037025802SG5917SOBA NOODLE HOUSE6009Singapore63048499";
+/// Dynamic PayNow code, SGD 12.80 (testdata/emv/valid/sg-paynow-mobile-dynamic-additional-data.txt
+/// with its expiry 26.04 moved from 20261231 to 20991231, so the test does not expire).
+fn paynow_dynamic() -> String {
+    let fixture = "00020101021226500009SG.PAYNOW010100211+659123456703010040820261231520458125303702540512.805802SG5910TAN AH KOW6009SINGAPORE62420110ORDER123450903AME1010M90312345X110321163042634";
+    with_crc(&fixture[..fixture.len() - 8].replace("0820261231", "0820991231"))
+}
+/// Thai PromptPay code.
+const THAI: &str = "00020101021129370016A000000677010111011300668123456785802TH530376463045D82";
+
+fn with_crc(body: &str) -> String {
+    let data = format!("{body}6304");
+    let crc = crc::Crc::<u16>::new(&crc::CRC_16_IBM_3740).checksum(data.as_bytes());
+    format!("{data}{crc:04X}")
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "qrbridge-gateway-test-{}-{tag}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+struct Fixture {
+    addr: SocketAddr,
+    sim: Simulator,
+    clock: Arc<ManualClock>,
+    gateway: Gateway,
+    server: Option<RunningServer>,
+    /// A link to the same simulator that does not go through the gateway (for measurements).
+    direct_link: qrbridge::acquirer::link::Link,
+    dir: PathBuf,
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn sim_config() -> SimConfig {
+    let mut c = SimConfig::default();
+    c.by_amount.insert(
+        "5100".to_owned(),
+        Behaviour::Decline {
+            code: "51".to_owned(),
+        },
+    );
+    c.by_amount
+        .insert("7777".to_owned(), Behaviour::NeverAnswer);
+    c
+}
+
+fn routes() -> Vec<RouteRule> {
+    let rule = |guid: &str, mid: u8, tid: Option<u8>, priority| RouteRule {
+        matcher: Matcher::Guid(guid.to_owned()),
+        acquirer: "sg".to_owned(),
+        merchant_id_sub: mid,
+        terminal_id_sub: tid,
+        priority,
+    };
+    vec![
+        rule("SG.SGQR", 1, None, 30),
+        rule("SG.COM.NETS", 2, Some(3), 10),
+        rule("SG.PAYNOW", 2, None, 20),
+    ]
+}
+
+async fn fixture() -> Fixture {
+    fixture_with(|_| {}).await
+}
+
+async fn fixture_with(tweak: impl FnOnce(&mut Settings)) -> Fixture {
+    let (f, report) = fixture_at(temp_dir("gw"), tweak, false).await;
+    assert_eq!(report, Default::default());
+    f
+}
+
+async fn fixture_at(
+    dir: PathBuf,
+    tweak: impl FnOnce(&mut Settings),
+    tls_and_signatures: bool,
+) -> (Fixture, qrbridge::gateway::RecoveryReport) {
+    let pki = Pki::generate(&["localhost"], "qrbridge-test").unwrap();
+    let sim = Simulator::start(
+        "127.0.0.1:0".parse().unwrap(),
+        tls::server_config(&pki.ca_cert, &pki.server_cert, &pki.server_key).unwrap(),
+        sim_config(),
+    )
+    .await
+    .unwrap();
+    let client = tls::client_config(&pki.ca_cert, &pki.client_cert, &pki.client_key).unwrap();
+    let mut link = LinkConfig::new(
+        sim.addr().to_string(),
+        "localhost",
+        client,
+        Terminal {
+            acquiring_institution: "70200001".to_owned(),
+            terminal_id: "QRB00001".to_owned(),
+        },
+    );
+    link.timers = Timers {
+        reconnect_min: Duration::from_millis(20),
+        reconnect_max: Duration::from_millis(200),
+        ..Timers::default()
+    };
+    link.reversal = RetryPolicy {
+        answer_timeout: Duration::from_millis(400),
+        first_backoff: Duration::from_millis(20),
+        max_backoff: Duration::from_millis(100),
+        max_attempts: 5,
+    };
+    let direct_link = qrbridge::acquirer::link::Link::start(
+        link.clone(),
+        Arc::new(qrbridge::acquirer::reversal::MemoryReversalStore::new()),
+    )
+    .unwrap();
+    let clock = Arc::new(ManualClock::new(SystemTime::now()));
+    let table = parse_ecb(RATES.as_bytes(), "test").unwrap();
+    let rates = RateCache::new(
+        StaticSource::new(table),
+        clock.clone(),
+        CacheConfig {
+            max_age: Duration::MAX,
+            ..CacheConfig::daily_feed()
+        },
+    );
+    let quoter = Quoter::new(rates, QuotePolicy::default(), clock.clone());
+    let quotes = QuoteStore::new(clock.clone(), 10_000);
+    let journal =
+        Arc::new(RedbJournal::open(JournalConfig::new(dir.join("journal.redb"))).unwrap());
+    let mut clients = HashMap::new();
+    clients.insert(
+        CLIENT.to_owned(),
+        ClientPolicy {
+            markup_bps: 150,
+            max_per_transaction: Some(500_000),
+            daily: DailyLimits::default(),
+        },
+    );
+    let mut settings = Settings {
+        country: "SG".to_owned(),
+        currency: Currency::from_code("SGD").unwrap(),
+        clients,
+        routes: routes(),
+        decode_ttl: Duration::from_secs(600),
+        pay_budget: Duration::from_millis(1500),
+        cancel_window: Duration::from_secs(1800),
+    };
+    tweak(&mut settings);
+    let (gateway, report) = Gateway::start(
+        settings,
+        journal,
+        quoter,
+        quotes,
+        vec![("sg".to_owned(), link)],
+    )
+    .await
+    .unwrap();
+    gateway.ready(Duration::from_secs(10)).await.unwrap();
+    let server = RunningServer::start(
+        if tls_and_signatures {
+            ServerConfig {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                transport: Transport::Tls(TlsSettings::default()),
+                limits: Limits::default(),
+                auth: AuthConfig::signatures(Credentials::new().with_key(
+                    CLIENT,
+                    1,
+                    ClientKey::HmacSha256(Secret::new(KEY.to_vec())),
+                )),
+            }
+        } else {
+            ServerConfig {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                transport: Transport::PlaintextLoopback,
+                limits: Limits::default(),
+                auth: AuthConfig::off(CLIENT),
+            }
+        },
+        Arc::new(gateway.clone()),
+        gateway.readiness(),
+    )
+    .await
+    .unwrap();
+    let f = Fixture {
+        addr: server.local_addr(),
+        sim,
+        clock,
+        gateway,
+        server: Some(server),
+        direct_link,
+        dir,
+    };
+    (f, report)
+}
+
+/// One HTTP/1.1 request on its own connection: (status, JSON body).
+async fn post_raw(addr: SocketAddr, path: &str, body: &str) -> (u16, Value) {
+    let fut = async {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let req = format!(
+            "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).await.unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    };
+    tokio::time::timeout(Duration::from_secs(30), fut)
+        .await
+        .expect("request answered within 30 s")
+}
+
+async fn post(addr: SocketAddr, path: &str, body: Value) -> (u16, Value) {
+    post_raw(addr, path, &body.to_string()).await
+}
+
+fn code(v: &Value) -> &str {
+    v["result"]["resultCode"].as_str().unwrap_or("")
+}
+
+fn status(v: &Value) -> &str {
+    v["result"]["resultStatus"].as_str().unwrap_or("")
+}
+
+async fn decode(f: &Fixture, qr: &str) -> (u16, Value) {
+    post(
+        f.addr,
+        "/v1/qr/decode",
+        json!({"decodeRequestId":"d-1","customerId":"cust-1","codeValue":qr,"payerCurrency":"MYR"}),
+    )
+    .await
+}
+
+async fn quote_for(f: &Fixture, qr: &str, sgd_minor: Option<u64>) -> String {
+    let (s, d) = decode(f, qr).await;
+    assert_eq!(s, 200, "{d}");
+    let mut req = json!({"quoteRequestId":"q-1","decodeId":d["decodeId"],"payerCurrency":"MYR"});
+    if let Some(v) = sgd_minor {
+        req["amount"] = json!({"currency":"SGD","value":v.to_string()});
+    }
+    let (s, q) = post(f.addr, "/v1/quotes", req).await;
+    assert_eq!(s, 200, "{q}");
+    q["quoteId"].as_str().unwrap().to_owned()
+}
+
+async fn pay(f: &Fixture, request_id: &str, quote_id: &str) -> (u16, Value) {
+    post(
+        f.addr,
+        "/v1/payments",
+        json!({"paymentRequestId":request_id,"quoteId":quote_id,"customerId":"cust-1"}),
+    )
+    .await
+}
+
+async fn inquiry(f: &Fixture, request_id: &str) -> Value {
+    let (s, v) = post(
+        f.addr,
+        "/v1/payments/inquiry",
+        json!({"paymentRequestId": request_id}),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    v
+}
+
+/// Polls the payment until `status` (at most 20 s).
+async fn wait_status(f: &Fixture, request_id: &str, want: &str) -> Value {
+    for _ in 0..400 {
+        let v = inquiry(f, request_id).await;
+        if v["paymentStatus"] == want {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "payment {request_id} never reached {want}: {}",
+        inquiry(f, request_id).await
+    );
+}
+
+fn entries_for<'a>(
+    ledger: &'a Ledger,
+    request_id: &str,
+) -> Vec<&'a qrbridge::acquirer::sim::Entry> {
+    ledger
+        .entries
+        .iter()
+        .filter(|e| e.private_data.contains(request_id))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pays_a_static_sgqr_code_from_a_malaysian_wallet() {
+    let f = fixture().await;
+    let (s, d) = decode(&f, SGQR_STATIC).await;
+    assert_eq!(s, 200, "{d}");
+    assert_eq!(d["codeType"], "STATIC");
+    assert_eq!(d["scheme"], "NETS", "NETS has the best priority: {d}");
+    assert_eq!(d["merchant"]["merchantId"], "111116866140003");
+    assert_eq!(d["merchant"]["name"], "SOBA NOODLE HOUSE");
+    assert_eq!(d["merchant"]["country"], "SG");
+    assert_eq!(d["merchant"]["mcc"], "5812");
+    assert!(d.get("amount").is_none());
+
+    let (s, q) = post(
+        f.addr,
+        "/v1/quotes",
+        json!({"quoteRequestId":"q-1","decodeId":d["decodeId"],"amount":{"currency":"SGD","value":"1250"},"payerCurrency":"MYR"}),
+    )
+    .await;
+    assert_eq!(s, 200, "{q}");
+    assert_eq!(
+        q["merchantAmount"],
+        json!({"currency":"SGD","value":"1250"})
+    );
+    assert_eq!(q["payerAmount"]["currency"], "MYR");
+    assert_eq!(q["markupBps"], 150);
+    // 12.50 SGD × (4.8066 / 1.5087) × 1.015 = 40.4237... MYR → 4042 minor units (half-up).
+    assert_eq!(q["payerAmount"]["value"], "4042", "{q}");
+
+    let (s, p) = pay(&f, "pay-static-1", q["quoteId"].as_str().unwrap()).await;
+    assert_eq!(s, 200, "{p}");
+    assert_eq!(status(&p), "S");
+    assert_eq!(p["paymentStatus"], "SUCCESS");
+    assert_eq!(p["acquirer"]["responseCode"], "00");
+    assert_eq!(p["payerAmount"], json!({"currency":"MYR","value":"4042"}));
+
+    let i = inquiry(&f, "pay-static-1").await;
+    assert_eq!(i["paymentStatus"], "SUCCESS");
+    assert_eq!(i["paymentId"], p["paymentId"]);
+    let (_, by_id) = post(
+        f.addr,
+        "/v1/payments/inquiry",
+        json!({"paymentId": p["paymentId"]}),
+    )
+    .await;
+    assert_eq!(by_id["paymentRequestId"], "pay-static-1");
+
+    let ledger = f.sim.ledger();
+    let e = entries_for(&ledger, "pay-static-1");
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].status, Status::Approved);
+    assert_eq!(e[0].amount, 1250);
+    assert_eq!(e[0].currency, "702");
+    assert_eq!(e[0].merchant, "111116866140003");
+    assert_eq!(e[0].processing_code, "000000");
+    assert_eq!(Some(e[0].rrn.as_str()), p["acquirer"]["rrn"].as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pays_a_dynamic_paynow_code_at_its_fixed_amount() {
+    let f = fixture().await;
+    let (s, d) = decode(&f, &paynow_dynamic()).await;
+    assert_eq!(s, 200, "{d}");
+    assert_eq!(d["codeType"], "DYNAMIC");
+    assert_eq!(d["scheme"], "PayNow");
+    assert_eq!(d["amount"], json!({"currency":"SGD","value":"1280"}));
+    assert_eq!(d["merchant"]["merchantId"], "+6591234567");
+    // Another amount than the code's is refused.
+    let (s, q) = post(
+        f.addr,
+        "/v1/quotes",
+        json!({"quoteRequestId":"q-1","decodeId":d["decodeId"],"amount":{"currency":"SGD","value":"1"},"payerCurrency":"MYR"}),
+    )
+    .await;
+    assert_eq!((s, code(&q)), (400, "PARAM_ILLEGAL"), "{q}");
+    let (s, q) = post(
+        f.addr,
+        "/v1/quotes",
+        json!({"quoteRequestId":"q-2","decodeId":d["decodeId"],"payerCurrency":"MYR"}),
+    )
+    .await;
+    assert_eq!(s, 200, "{q}");
+    assert_eq!(q["merchantAmount"]["value"], "1280");
+    let (s, p) = pay(&f, "pay-dyn-1", q["quoteId"].as_str().unwrap()).await;
+    assert_eq!((s, status(&p)), (200, "S"), "{p}");
+    let ledger = f.sim.ledger();
+    let e = entries_for(&ledger, "pay-dyn-1");
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].merchant, "+6591234567");
+    assert_eq!(e[0].amount, 1280);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decline_is_f_with_the_acquirer_code_and_a_body() {
+    let f = fixture().await;
+    let q = quote_for(&f, SGQR_STATIC, Some(5100)).await;
+    let (s, p) = pay(&f, "pay-decline", &q).await;
+    assert_eq!(s, 200, "{p}");
+    assert_eq!((status(&p), code(&p)), ("F", "ACQUIRER_DECLINED"), "{p}");
+    assert_eq!(p["paymentStatus"], "FAIL");
+    assert!(p["paymentId"].is_string());
+    assert!(
+        p["result"]["resultMessage"]
+            .as_str()
+            .unwrap()
+            .contains("51")
+    );
+    assert_eq!(inquiry(&f, "pay-decline").await["paymentStatus"], "FAIL");
+    // Graceful shutdown: nothing in flight, drained; the journal holds the payment.
+    let mut f = f;
+    let report = f
+        .server
+        .take()
+        .unwrap()
+        .shutdown(Duration::from_secs(5))
+        .await;
+    assert!(report.drained, "{report:?}");
+    let snapshot = f.gateway.journal().snapshot().unwrap();
+    let p = snapshot
+        .payment_by_request(CLIENT, "pay-decline")
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.state.as_str(), "FAILED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acquirer_timeout_is_u_and_a_later_inquiry_shows_reversed() {
+    let f = fixture().await;
+    let q = quote_for(&f, SGQR_STATIC, Some(7777)).await;
+    let (s, p) = pay(&f, "pay-timeout", &q).await;
+    assert_eq!(s, 202, "{p}");
+    assert_eq!((status(&p), code(&p)), ("U", "ACQUIRER_TIMEOUT"), "{p}");
+    assert_eq!(p["paymentStatus"], "PROCESSING");
+    let v = wait_status(&f, "pay-timeout", "REVERSED").await;
+    assert_eq!(status(&v), "S");
+    let ledger = f.sim.ledger();
+    let e = entries_for(&ledger, "pay-timeout");
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].status, Status::Reversed);
+    assert!(e[0].reversal_messages >= 1);
+    // The idempotent replay of the pay is the same U answer (resolved by inquiry).
+    let (s, again) = pay(&f, "pay-timeout", &q).await;
+    assert_eq!((s, code(&again)), (202, "ACQUIRER_TIMEOUT"), "{again}");
+    assert_eq!(again["paymentId"], p["paymentId"]);
+    assert_eq!(
+        again["paymentStatus"], "REVERSED",
+        "the replay shows where it stands: {again}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_before_the_cut_off_reverses_and_after_it_is_refused() {
+    let f = fixture().await;
+    let q = quote_for(&f, SGQR_STATIC, Some(2000)).await;
+    let (_, p) = pay(&f, "pay-cancel", &q).await;
+    assert_eq!(status(&p), "S", "{p}");
+    let (s, c) = post(
+        f.addr,
+        "/v1/payments/cancel",
+        json!({"paymentRequestId":"pay-cancel"}),
+    )
+    .await;
+    assert_eq!((s, status(&c)), (200, "S"), "{c}");
+    assert_eq!(c["paymentStatus"], "CANCELLED");
+    assert_eq!(
+        inquiry(&f, "pay-cancel").await["paymentStatus"],
+        "CANCELLED"
+    );
+    let ledger = f.sim.ledger();
+    assert_eq!(
+        entries_for(&ledger, "pay-cancel")[0].status,
+        Status::Reversed
+    );
+    // Cancelling again answers the same.
+    let (s, c) = post(
+        f.addr,
+        "/v1/payments/cancel",
+        json!({"paymentRequestId":"pay-cancel"}),
+    )
+    .await;
+    assert_eq!(
+        (s, c["paymentStatus"].as_str()),
+        (200, Some("CANCELLED")),
+        "{c}"
+    );
+    // Unknown payment.
+    let (s, c) = post(
+        f.addr,
+        "/v1/payments/cancel",
+        json!({"paymentRequestId":"nope"}),
+    )
+    .await;
+    assert_eq!((s, code(&c)), (404, "ORDER_NOT_FOUND"), "{c}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_after_the_window_is_cancel_window_exceed() {
+    let f = fixture_with(|s| s.cancel_window = Duration::ZERO).await;
+    let q = quote_for(&f, SGQR_STATIC, Some(2000)).await;
+    let (_, p) = pay(&f, "pay-late-cancel", &q).await;
+    assert_eq!(status(&p), "S", "{p}");
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let (s, c) = post(
+        f.addr,
+        "/v1/payments/cancel",
+        json!({"paymentRequestId":"pay-late-cancel"}),
+    )
+    .await;
+    assert_eq!((s, code(&c)), (409, "CANCEL_WINDOW_EXCEED"), "{c}");
+    assert_eq!(
+        inquiry(&f, "pay-late-cancel").await["paymentStatus"],
+        "SUCCESS"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partial_refunds_add_up_to_the_total_and_one_beyond_is_refused() {
+    let f = fixture().await;
+    let q = quote_for(&f, SGQR_STATIC, Some(10_000)).await;
+    let (_, p) = pay(&f, "pay-refund", &q).await;
+    assert_eq!(status(&p), "S", "{p}");
+    let payer_total: u64 = p["payerAmount"]["value"].as_str().unwrap().parse().unwrap();
+    let pid = p["paymentId"].as_str().unwrap();
+    let mut payer_sum = 0u64;
+    for (i, amount) in [3000u64, 3000, 4000].into_iter().enumerate() {
+        if i == 2 {
+            // More than what is left (40.00) is refused before anything is sent.
+            let (s, r) = post(
+                f.addr,
+                "/v1/refunds",
+                json!({"refundRequestId":"refund-over","paymentId":pid,"refundAmount":{"currency":"SGD","value":"4001"}}),
+            )
+            .await;
+            assert_eq!((s, code(&r)), (422, "REFUND_AMOUNT_EXCEED"), "{r}");
+        }
+        let (s, r) = post(
+            f.addr,
+            "/v1/refunds",
+            json!({"refundRequestId":format!("refund-{i}"),"paymentId":pid,"refundAmount":{"currency":"SGD","value":amount.to_string()},"reason":"returned"}),
+        )
+        .await;
+        assert_eq!((s, status(&r)), (200, "S"), "{r}");
+        assert_eq!(r["refundStatus"], "SUCCESS");
+        payer_sum += r["payerRefundAmount"]["value"]
+            .as_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap();
+    }
+    assert_eq!(
+        payer_sum, payer_total,
+        "refunds at the original rate add up exactly"
+    );
+    let (s, r) = post(
+        f.addr,
+        "/v1/refunds",
+        json!({"refundRequestId":"refund-too-much","paymentId":pid,"refundAmount":{"currency":"SGD","value":"1"}}),
+    )
+    .await;
+    assert_eq!(code(&r), "REFUND_AMOUNT_EXCEED", "{s} {r}");
+    let i = inquiry(&f, "pay-refund").await;
+    assert_eq!(
+        i["refundedAmount"],
+        json!({"currency":"SGD","value":"10000"})
+    );
+    let (s, ri) = post(
+        f.addr,
+        "/v1/refunds/inquiry",
+        json!({"refundRequestId":"refund-1"}),
+    )
+    .await;
+    assert_eq!(
+        (s, ri["refundStatus"].as_str()),
+        (200, Some("SUCCESS")),
+        "{ri}"
+    );
+    let ledger = f.sim.ledger();
+    let refunds: Vec<_> = ledger
+        .entries
+        .iter()
+        .filter(|e| e.processing_code == "200000")
+        .collect();
+    assert_eq!(refunds.len(), 3);
+    assert_eq!(refunds.iter().map(|e| e.amount).sum::<u64>(), 10_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replays_are_idempotent_and_fifty_concurrent_duplicates_authorise_once() {
+    let f = fixture().await;
+    let q = quote_for(&f, SGQR_STATIC, Some(3000)).await;
+    let addr = f.addr;
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let q = q.clone();
+        tasks.push(tokio::spawn(async move {
+            post(
+                addr,
+                "/v1/payments",
+                json!({"paymentRequestId":"pay-dup","quoteId":q,"customerId":"cust-1"}),
+            )
+            .await
+        }));
+    }
+    let mut payment_ids = std::collections::BTreeSet::new();
+    for t in tasks {
+        let (s, v) = t.await.unwrap();
+        match code(&v) {
+            "SUCCESS" => {
+                payment_ids.insert(v["paymentId"].as_str().unwrap().to_owned());
+            }
+            "RETRY_LATER" => assert_eq!(s, 409),
+            other => panic!("unexpected {other}: {v}"),
+        }
+    }
+    assert_eq!(payment_ids.len(), 1, "one payment: {payment_ids:?}");
+    // A replay after completion: the same answer.
+    let (s, again) = pay(&f, "pay-dup", &q).await;
+    assert_eq!((s, code(&again)), (200, "SUCCESS"), "{again}");
+    assert!(payment_ids.contains(again["paymentId"].as_str().unwrap()));
+    // Same request id, another body: refused.
+    let q2 = quote_for(&f, SGQR_STATIC, Some(3000)).await;
+    let (s, v) = pay(&f, "pay-dup", &q2).await;
+    assert_eq!((s, code(&v)), (409, "REPEAT_REQ_INCONSISTENT"), "{v}");
+    let ledger = f.sim.ledger();
+    assert_eq!(
+        entries_for(&ledger, "pay-dup").len(),
+        1,
+        "exactly one authorisation"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_and_reused_quotes_are_refused() {
+    let f = fixture().await;
+    let q = quote_for(&f, SGQR_STATIC, Some(1000)).await;
+    let (_, p) = pay(&f, "pay-q-1", &q).await;
+    assert_eq!(status(&p), "S", "{p}");
+    let (s, v) = pay(&f, "pay-q-2", &q).await;
+    assert_eq!((s, code(&v)), (409, "QUOTE_CONSUMED"), "{v}");
+    let q = quote_for(&f, SGQR_STATIC, Some(1000)).await;
+    f.clock.advance(Duration::from_secs(121));
+    let (_, v) = pay(&f, "pay-q-3", &q).await;
+    assert_eq!(code(&v), "QUOTE_EXPIRED", "{v}");
+    // Nothing was recorded: the request id can be used again with a fresh quote.
+    let q = quote_for(&f, SGQR_STATIC, Some(1000)).await;
+    let (_, v) = pay(&f, "pay-q-3", &q).await;
+    assert_eq!(status(&v), "S", "{v}");
+    assert_eq!(entries_for(&f.sim.ledger(), "pay-q-").len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_unroutable_and_invalid_codes_are_refused_with_their_reason() {
+    let f = fixture().await;
+    let (s, v) = decode(&f, THAI).await;
+    assert_eq!((s, code(&v)), (422, "QR_NOT_SUPPORTED"), "{v}");
+    assert!(
+        v["result"]["resultMessage"]
+            .as_str()
+            .unwrap()
+            .contains("TH")
+    );
+    let unroutable = with_crc(
+        "00020101021128260008COM.GRAB0110A93FO3230Q5204581253037025802SG5917SOBA NOODLE HOUSE6009Singapore",
+    );
+    let (s, v) = decode(&f, &unroutable).await;
+    assert_eq!(code(&v), "MERCHANT_NOT_ROUTABLE", "{s} {v}");
+    assert!(
+        v["result"]["resultMessage"]
+            .as_str()
+            .unwrap()
+            .contains("COM.GRAB"),
+        "{v}"
+    );
+    let long_id = with_crc(
+        "00020101021126420009SG.PAYNOW010120220ABCDEFGHIJKLMNOPQRST5204581253037025802SG5917SOBA NOODLE HOUSE6009Singapore",
+    );
+    let (s, v) = decode(&f, &long_id).await;
+    assert_eq!(code(&v), "MERCHANT_NOT_ROUTABLE", "{s} {v}");
+    assert!(
+        v["result"]["resultMessage"]
+            .as_str()
+            .unwrap()
+            .contains("DE42"),
+        "{v}"
+    );
+    let fee_code = "00020101021226490009SG.PAYNOW010120210201912345K03010040820991231520400005303702540512.8055020256040.505802SG5910TAN AH KOW6009SINGAPORE63045EFF";
+    let expired = with_crc(&fee_code[..fee_code.len() - 8].replace("0820991231", "0820200101"));
+    let (s, v) = decode(&f, &expired).await;
+    assert_eq!((s, code(&v)), (422, "QR_NOT_SUPPORTED"), "{v}");
+    assert!(
+        v["result"]["resultMessage"]
+            .as_str()
+            .unwrap()
+            .contains("20200101"),
+        "{v}"
+    );
+    let broken = SGQR_STATIC.replace("63048499", "63040000");
+    let (s, v) = decode(&f, &broken).await;
+    assert_eq!(code(&v), "QR_INVALID", "{s} {v}");
+    let msg = v["result"]["resultMessage"].as_str().unwrap();
+    assert!(msg.contains("crc") && msg.contains("offset"), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_requests_are_4xx_never_5xx() {
+    let f = fixture().await;
+    for (path, body) in [
+        ("/v1/qr/decode", "{not json"),
+        ("/v1/quotes", r#"{"quoteRequestId":1}"#),
+        ("/v1/payments", r#"{"paymentRequestId":"a","quoteId":"b"}"#),
+        (
+            "/v1/payments",
+            r#"{"paymentRequestId":"a","quoteId":"not-a-uuid","customerId":"c"}"#,
+        ),
+        ("/v1/payments/inquiry", r#"{"paymentId":"not-a-uuid"}"#),
+        (
+            "/v1/refunds",
+            r#"{"refundRequestId":"r","paymentId":"x","refundAmount":{"currency":"SGD","value":"1.5"}}"#,
+        ),
+        (
+            "/v1/refunds",
+            r#"{"refundRequestId":"r","paymentId":"x","refundAmount":{"currency":"SGD","value":"15"}}"#,
+        ),
+        (
+            "/v1/quotes",
+            r#"{"quoteRequestId":"q","decodeId":"unknown","payerCurrency":"MYR"}"#,
+        ),
+        (
+            "/v1/qr/decode",
+            r#"{"decodeRequestId":"d","customerId":"c","codeValue":"000201","payerCurrency":"MYR"}"#,
+        ),
+    ] {
+        let (s, v) = post_raw(f.addr, path, body).await;
+        assert!((400..500).contains(&s), "{path} {body}: {s} {v}");
+        assert_eq!(status(&v), "F", "{path} {body}: {v}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_transaction_and_daily_limits_are_amount_exceed_limit() {
+    let f = fixture_with(|s| {
+        if let Some(c) = s.clients.get_mut(CLIENT) {
+            c.daily.max_count = Some(1);
+        }
+    })
+    .await;
+    let (_, d) = decode(&f, SGQR_STATIC).await;
+    let (s, v) = post(
+        f.addr,
+        "/v1/quotes",
+        json!({"quoteRequestId":"q","decodeId":d["decodeId"],"amount":{"currency":"SGD","value":"500001"},"payerCurrency":"MYR"}),
+    )
+    .await;
+    assert_eq!(code(&v), "AMOUNT_EXCEED_LIMIT", "{s} {v}");
+    let q = quote_for(&f, SGQR_STATIC, Some(1000)).await;
+    let (_, v) = pay(&f, "pay-limit-1", &q).await;
+    assert_eq!(status(&v), "S", "{v}");
+    let q = quote_for(&f, SGQR_STATIC, Some(1000)).await;
+    let (_, v) = pay(&f, "pay-limit-2", &q).await;
+    assert_eq!(code(&v), "AMOUNT_EXCEED_LIMIT", "{v}");
+    assert_eq!(entries_for(&f.sim.ledger(), "pay-limit-").len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Configuration
+// ---------------------------------------------------------------------------------------------
+
+fn example_config() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/qrbridge.toml")).unwrap()
+}
+
+#[test]
+fn the_example_configuration_loads_and_maps_onto_the_rooms() {
+    let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/qrbridge.toml"));
+    let c = qrbridge::config::Config::load(&path).unwrap();
+    let s = c.settings().unwrap();
+    assert_eq!(s.country, "SG");
+    assert_eq!(s.currency.code(), "SGD");
+    assert_eq!(s.routes.len(), 3);
+    assert_eq!(s.pay_budget, Duration::from_secs(8));
+    let client = s.clients["wallet-my-01"];
+    assert_eq!(client.markup_bps, 150);
+    assert_eq!(client.max_per_transaction, Some(500_000));
+    assert_eq!(client.daily.max_count, Some(50));
+    let nets = &s.routes[0];
+    assert_eq!(nets.matcher, Matcher::Guid("SG.COM.NETS".to_owned()));
+    assert_eq!((nets.merchant_id_sub, nets.terminal_id_sub), (2, Some(3)));
+    assert!(
+        !format!("{c:?}").contains("dGVzdC1rZXkt"),
+        "Debug must not show client keys"
+    );
+    let server = c.server().unwrap();
+    assert_eq!(server.listen.port(), 8443);
+    assert!(matches!(server.transport, Transport::Tls(_)));
+    assert_eq!(
+        c.resolve(&c.journal.path),
+        path.parent().unwrap().join("data/journal.redb")
+    );
+    // Every documented key is a real key: the file has no key the loader ignores (deny_unknown_fields
+    // refuses unknown ones), and each section's keys appear in the example.
+    for key in [
+        "country",
+        "currency",
+        "listen",
+        "transport",
+        "tls_cert",
+        "tls_key",
+        "auth",
+        "demo_client",
+        "max_body_bytes",
+        "request_timeout_ms",
+        "max_connections",
+        "pay_budget_ms",
+        "decode_ttl_secs",
+        "cancel_window_secs",
+        "id",
+        "hmac_key_base64",
+        "key_version",
+        "markup_bps",
+        "max_per_transaction_minor",
+        "daily_max_count",
+        "daily_max_amount_minor",
+        "name",
+        "address",
+        "server_name",
+        "tls_ca",
+        "embedded_simulator",
+        "acquiring_institution",
+        "terminal_id",
+        "connect_timeout_ms",
+        "reversal_answer_timeout_ms",
+        "reversal_max_attempts",
+        "guid",
+        "primitive",
+        "acquirer",
+        "merchant_id_sub",
+        "terminal_id_sub",
+        "priority",
+        "rates_file",
+        "ttl_secs",
+        "max_age_secs",
+        "quote_lifetime_secs",
+        "path",
+    ] {
+        assert!(
+            example_config().contains(&format!("{key} =")),
+            "{key} is not documented"
+        );
+    }
+}
+
+#[test]
+fn broken_configurations_name_the_key() {
+    let cases: [(&str, &str, &str); 11] = [
+        (
+            "# rates_url = \"https://www.ecb",
+            "rates_url = \"http://x\" # ",
+            "fx.rates_url",
+        ),
+        (
+            "# certificate_sha256 = ",
+            "certificate_sha256 = \"ab\" # ",
+            "clients[0].certificate_sha256",
+        ),
+        ("country = \"SG\"", "country = \"sg\"", "deployment.country"),
+        (
+            "currency = \"SGD\"",
+            "currency = \"XXQ\"",
+            "deployment.currency",
+        ),
+        (
+            "transport = \"tls\"",
+            "transport = \"plaintext-loopback\"",
+            "server.listen",
+        ),
+        (
+            "acquirer = \"sg-acquirer\"             # an",
+            "acquirer = \"nope\" #",
+            "routes[0].acquirer",
+        ),
+        (
+            "merchant_id_sub = \"02\"               # sub-ID",
+            "merchant_id_sub = \"2\" #",
+            "routes[0].merchant_id_sub",
+        ),
+        (
+            "markup_bps = 150",
+            "markup_bps = 99999",
+            "clients[0].markup_bps",
+        ),
+        (
+            "hmac_key_base64 = \"dGVz",
+            "hmac_key_base64 = \"!!!!\" # \"",
+            "clients[0].hmac_key_base64",
+        ),
+        (
+            "terminal_id = \"QRB00001\"",
+            "terminal_id = \"QRB1\"",
+            "acquirers[0].terminal_id",
+        ),
+        (
+            "[journal]",
+            "[journal]\ncolour = \"blue\"",
+            "unknown field `colour`",
+        ),
+    ];
+    for (from, to, key) in cases {
+        let text = example_config();
+        assert!(text.contains(from), "{from}");
+        let broken = text.replacen(from, to, 1);
+        let err = qrbridge::config::Config::parse(&broken, std::path::Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(key), "{to}: expected {key} in {err}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recovery
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_up_recovery_fails_unsent_payments_and_flags_sent_ones() {
+    use qrbridge::journal::{
+        Begin, BodyHash, CustomerId, IdempotencyKey, Journal, NewPayment, PaymentEvent,
+        QuoteSnapshot, RequestKind, Routing,
+    };
+    let dir = temp_dir("recovery");
+    {
+        let journal = RedbJournal::open(JournalConfig::new(dir.join("journal.redb"))).unwrap();
+        let clock = Arc::new(ManualClock::new(SystemTime::now()));
+        let rates = RateCache::new(
+            StaticSource::new(parse_ecb(RATES.as_bytes(), "test").unwrap()),
+            clock.clone(),
+            CacheConfig {
+                max_age: Duration::MAX,
+                ..CacheConfig::daily_feed()
+            },
+        );
+        let quoter = Quoter::new(rates, QuotePolicy::default(), clock);
+        let sgd = Currency::from_code("SGD").unwrap();
+        let myr = Currency::from_code("MYR").unwrap();
+        for (request, sent) in [
+            ("crash-quoted", false),
+            ("crash-sent", true),
+            ("crash-sent-traced", true),
+        ] {
+            let key = IdempotencyKey::new(CLIENT, RequestKind::Payment, request);
+            assert_eq!(
+                journal
+                    .begin(key, BodyHash::of(request.as_bytes()))
+                    .await
+                    .unwrap(),
+                Begin::New
+            );
+            let quote = quoter
+                .quote(
+                    qrbridge::money::Amount::from_minor(1000, sgd).unwrap(),
+                    myr,
+                    qrbridge::fx::Pricing::markup(150),
+                )
+                .unwrap();
+            let p = journal
+                .record_intent(NewPayment {
+                    client_id: CLIENT.to_owned(),
+                    request_id: request.to_owned(),
+                    customer: CustomerId::new("cust-1"),
+                    quote: QuoteSnapshot::of(&quote),
+                    routing: Routing {
+                        acquirer: "sg".to_owned(),
+                        merchant_id: "111116866140003".to_owned(),
+                        scheme: "SG.COM.NETS".to_owned(),
+                        ..Routing::default()
+                    },
+                    limits: DailyLimits::default(),
+                })
+                .await
+                .unwrap();
+            if sent {
+                journal
+                    .update_payment(
+                        p.id,
+                        PaymentEvent::Sent {
+                            // The gateway journals the trace before sending; the bare SENT
+                            // stands for a journal written before that was so.
+                            acquirer: if request == "crash-sent-traced" {
+                                qrbridge::journal::AcquirerData {
+                                    stan: Some("000777".to_owned()),
+                                    transmitted: Some("1121101500".to_owned()),
+                                    rrn: Some("632511000777".to_owned()),
+                                    ..Default::default()
+                                }
+                            } else {
+                                Default::default()
+                            },
+                        },
+                    )
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    let (f, report) = fixture_at(dir, |_| {}, false).await;
+    assert_eq!(report.failed_unsent, 1, "{report:?}");
+    assert_eq!(report.manual_review, 1, "{report:?}");
+    assert_eq!(report.reversing, 1, "{report:?}");
+    assert_eq!(report.requests_closed, 3, "{report:?}");
+    // The traced one is reversed with the 0200 rebuilt from the journal.
+    wait_status(&f, "crash-sent-traced", "REVERSED").await;
+    let ledger = f.sim.ledger();
+    assert_eq!(
+        ledger.unmatched_reversals, 1,
+        "the simulator never saw that 0200"
+    );
+    assert_eq!(inquiry(&f, "crash-quoted").await["paymentStatus"], "FAIL");
+    assert_eq!(
+        inquiry(&f, "crash-sent").await["paymentStatus"],
+        "PROCESSING"
+    );
+    let snapshot = f.gateway.journal().snapshot().unwrap();
+    let sent = snapshot
+        .payment_by_request(CLIENT, "crash-sent")
+        .unwrap()
+        .unwrap();
+    assert_eq!(sent.state.as_str(), "MANUAL_REVIEW");
+    assert!(snapshot.unresolved().unwrap().in_flight.is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The real binary: `qrbridge serve` (embedded demo) and its banner's example flow
+// ---------------------------------------------------------------------------------------------
+
+fn have(cmd: &str) -> bool {
+    std::process::Command::new(cmd)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn serve_runs_the_embedded_demo_and_its_banner_flow_pays() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    use std::sync::mpsc;
+
+    let dir = temp_dir("serve");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_qrbridge"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel::<String>();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut banner = Vec::new();
+    loop {
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) if line == "ready" => break,
+            Ok(line) => banner.push(line),
+            Err(e) => {
+                let _ = child.kill();
+                panic!("no 'ready' from qrbridge serve ({e}); got: {banner:#?}");
+            }
+        }
+    }
+    let text = banner.join("\n");
+    assert!(text.contains("AUTHENTICATION IS OFF"), "{text}");
+    assert!(text.contains("SG, SGD"), "{text}");
+    let addr: SocketAddr = banner
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("wallet API"))
+        .and_then(|rest| rest.trim().strip_prefix("http://"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in the banner: {text}"));
+    assert_ne!(addr.port(), 0);
+
+    let start = banner.iter().position(|l| l.starts_with("Q=")).unwrap();
+    let end = banner
+        .iter()
+        .position(|l| l.contains("/v1/refunds"))
+        .unwrap();
+    let script = banner[start..=end]
+        .iter()
+        .filter(|l| !l.starts_with(' '))
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("\n");
+    if have("curl") && have("bash") {
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{script}\n{stdout}");
+        assert!(stdout.contains("\"decodeId\""), "{stdout}");
+        assert!(
+            stdout.contains("\"payerAmount\":{\"currency\":\"MYR\""),
+            "{stdout}"
+        );
+        assert_eq!(
+            stdout.matches("\"paymentStatus\":\"SUCCESS\"").count(),
+            2,
+            "pay and inquiry both SUCCESS: {stdout}"
+        );
+        assert!(stdout.contains("\"refundStatus\":\"SUCCESS\""), "{stdout}");
+    } else {
+        eprintln!("notice: curl or bash missing; the banner's script was not run");
+    }
+    // The same flow without curl, checking the gateway answers over its socket.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (s, v) = post(
+            addr,
+            "/v1/qr/decode",
+            json!({"decodeRequestId":"d","customerId":"c","codeValue":THAI,"payerCurrency":"MYR"}),
+        )
+        .await;
+        assert_eq!((s, code(&v)), (422, "QR_NOT_SUPPORTED"), "{v}");
+    });
+
+    // SIGTERM: graceful shutdown.
+    let pid = child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let mut status = None;
+    for _ in 0..400 {
+        if let Some(s) = child.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let Some(status) = status else {
+        let _ = child.kill();
+        panic!("qrbridge serve did not stop within 20 s of SIGTERM");
+    };
+    assert!(status.success(), "{status}");
+    let rest: Vec<String> = rx.try_iter().collect();
+    reader.join().unwrap();
+    let rest: Vec<String> = rest.into_iter().chain(rx.try_iter()).collect();
+    assert!(rest.iter().any(|l| l.starts_with("stopped")), "{rest:#?}");
+    assert_eq!(
+        rest.last().map(String::as_str),
+        Some("journal closed"),
+        "{rest:#?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Crash: SIGKILL the gateway with payments in flight, restart, journal and ledger agree
+// ---------------------------------------------------------------------------------------------
+
+/// A child process whose stdout lines arrive on a channel; killed when dropped.
+struct Child {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Child {
+    fn spawn(args: &[&str]) -> Child {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_qrbridge"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Child { child, lines }
+    }
+
+    /// The first line starting with `prefix` (rest of the line), within 60 s.
+    fn wait_for(&self, prefix: &str) -> String {
+        loop {
+            match self.lines.recv_timeout(Duration::from_secs(60)) {
+                Ok(line) => {
+                    if let Some(rest) = line.strip_prefix(prefix) {
+                        return rest.trim().to_owned();
+                    }
+                }
+                Err(e) => panic!("no line starting with {prefix:?}: {e}"),
+            }
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = self.child.id().to_string();
+        assert!(
+            std::process::Command::new("kill")
+                .args([sig, &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+
+    fn wait_exit(&mut self) -> std::process::ExitStatus {
+        for _ in 0..600 {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        panic!("process did not exit within 30 s");
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn sigkill_with_payments_in_flight_then_restart_leaves_journal_and_ledger_agreeing() {
+    let dir = temp_dir("crash");
+    std::fs::write(
+        dir.join("sim.toml"),
+        "default = { kind = \"delay\", ms = 300 }\n",
+    )
+    .unwrap();
+    let pki = dir.join("pki");
+    let ledger_path = dir.join("ledger.json");
+    let mut sim = Child::spawn(&[
+        "acquirer-sim",
+        "--listen",
+        "127.0.0.1:0",
+        "--pki-dir",
+        pki.to_str().unwrap(),
+        "--config",
+        dir.join("sim.toml").to_str().unwrap(),
+        "--ledger",
+        ledger_path.to_str().unwrap(),
+    ]);
+    let sim_addr = sim.wait_for("acquirer simulator listening on");
+    let config = example_config()
+        .replace("0.0.0.0:8443", "127.0.0.1:0")
+        .replace("transport = \"tls\"", "transport = \"plaintext-loopback\"")
+        .replace("auth = \"signatures\"", "auth = \"off\"")
+        .replace(
+            "# demo_client = \"demo-wallet\"",
+            "demo_client = \"wallet-my-01\"",
+        )
+        .replace("acquirer.example.sg:8583", &sim_addr)
+        .replace(
+            "server_name = \"acquirer.example.sg\"",
+            "server_name = \"localhost\"",
+        )
+        .replace("certs/acquirer-ca.pem", "pki/ca.pem")
+        .replace("certs/qrbridge-client.pem", "pki/client.pem")
+        .replace("certs/qrbridge-client.key", "pki/client.key")
+        .replace(
+            "reversal_answer_timeout_ms = 10000",
+            "reversal_answer_timeout_ms = 1000",
+        )
+        .replace(
+            "rates_file = \"testdata/fx/eurofxref-daily.xml\"",
+            "# bundled rates",
+        )
+        .replace("max_age_secs = 345600", "max_age_secs = 0");
+    let config_path = dir.join("gateway.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let serve = |dir: &PathBuf| {
+        let g = Child::spawn(&["serve", "--config", config_path.to_str().unwrap()]);
+        let addr: SocketAddr = g.wait_for("qrbridge gateway listening on").parse().unwrap();
+        g.wait_for("ready");
+        let _ = dir;
+        (g, addr)
+    };
+    let (gateway, addr) = serve(&dir);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    const N: usize = 16;
+    let ids: Vec<String> = (0..N).map(|i| format!("crash-pay-{i}")).collect();
+    rt.block_on(async {
+        let mut quotes = Vec::new();
+        for _ in 0..N {
+            let (_, d) = post(
+                addr,
+                "/v1/qr/decode",
+                json!({"decodeRequestId":"d","customerId":"c","codeValue":SGQR_STATIC,"payerCurrency":"MYR"}),
+            )
+            .await;
+            let (_, q) = post(
+                addr,
+                "/v1/quotes",
+                json!({"quoteRequestId":"q","decodeId":d["decodeId"],"amount":{"currency":"SGD","value":"1000"},"payerCurrency":"MYR"}),
+            )
+            .await;
+            quotes.push(q["quoteId"].as_str().unwrap().to_owned());
+        }
+        for (id, q) in ids.iter().zip(quotes) {
+            let body = json!({"paymentRequestId":id,"quoteId":q,"customerId":"c"}).to_string();
+            tokio::spawn(async move {
+                // The connection dies with the gateway: no answer is expected.
+                let _ = tokio::time::timeout(Duration::from_secs(5), async move {
+                    if let Ok(mut s) = TcpStream::connect(addr).await {
+                        let req = format!(
+                            "POST /v1/payments HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        let _ = s.write_all(req.as_bytes()).await;
+                        let mut buf = Vec::new();
+                        let _ = s.read_to_end(&mut buf).await;
+                    }
+                })
+                .await;
+            });
+        }
+        // The simulator holds each 0200 for 300 ms: kill while many are in flight.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    });
+    let mut gateway = gateway;
+    gateway.signal("-KILL");
+    gateway.wait_exit();
+
+    let (gateway, addr) = serve(&dir);
+    let mut states = HashMap::new();
+    rt.block_on(async {
+        for id in &ids {
+            let mut last = Value::Null;
+            for _ in 0..400 {
+                let (s, v) = post(
+                    addr,
+                    "/v1/payments/inquiry",
+                    json!({"paymentRequestId": id}),
+                )
+                .await;
+                last = v;
+                if s == 404 || last["paymentStatus"] != "PROCESSING" {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let state = last["paymentStatus"]
+                .as_str()
+                .unwrap_or("ABSENT")
+                .to_owned();
+            states.insert(id.clone(), state);
+        }
+    });
+    drop(gateway);
+    sim.signal("-INT");
+    assert!(sim.wait_exit().success());
+    let ledger: Value =
+        serde_json::from_str(&std::fs::read_to_string(&ledger_path).unwrap()).unwrap();
+    let entries = ledger["entries"].as_array().unwrap();
+    let mut seen_processing = 0;
+    for id in &ids {
+        let mine: Vec<&Value> = entries
+            .iter()
+            .filter(|e| {
+                // crash-pay-1 is a prefix of crash-pay-10..15: match the DE48 sub-field exactly.
+                let de48 = e["private_data"].as_str().unwrap_or("");
+                de48.contains(&format!("03{:02}{id}", id.len()))
+            })
+            .collect();
+        assert!(mine.len() <= 1, "{id}: one authorisation at most: {mine:?}");
+        let ledger_status = mine
+            .first()
+            .map_or("none", |e| e["status"].as_str().unwrap_or(""));
+        let state = states[id].as_str();
+        if state == "PROCESSING" {
+            seen_processing += 1;
+        }
+        let agree = matches!(
+            (state, ledger_status),
+            ("SUCCESS", "approved")
+                | ("REVERSED", "reversed")
+                | ("REVERSED", "none")
+                | ("FAIL", "none")
+                | ("ABSENT", "none")
+        );
+        assert!(agree, "{id}: journal {state} but simulator {ledger_status}");
+    }
+    assert_eq!(seen_processing, 0, "every payment resolved: {states:?}");
+    eprintln!("after the crash: {states:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS 1.3 to the gateway (rcgen certificate) with signed requests
+// ---------------------------------------------------------------------------------------------
+
+/// One signed HTTP/1.1 request over TLS 1.3 (trusting `ca_pem` only): (status, JSON body).
+async fn post_tls(
+    addr: SocketAddr,
+    ca_pem: &str,
+    path: &str,
+    body: &Value,
+    sign: bool,
+) -> (u16, Value) {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let body = body.to_string();
+    let time = auth::request_time(SystemTime::now());
+    let signature = sign_request_hmac(
+        &Secret::new(KEY.to_vec()),
+        1,
+        "POST",
+        path,
+        CLIENT,
+        &time,
+        body.as_bytes(),
+    );
+    let fut = async {
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+        let mut s = connector.connect(name, tcp).await.unwrap();
+        let auth_headers = if sign {
+            format!("client-id: {CLIENT}\r\nrequest-time: {time}\r\nsignature: {signature}\r\n")
+        } else {
+            String::new()
+        };
+        let req = format!(
+            "POST {path} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n{auth_headers}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out).await;
+        let text = String::from_utf8(out).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    };
+    tokio::time::timeout(Duration::from_secs(30), fut)
+        .await
+        .expect("answered within 30 s")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pays_over_tls_with_signed_requests_and_refuses_unsigned_ones() {
+    let (f, _) = fixture_at(temp_dir("tls"), |_| {}, true).await;
+    let ca = f
+        .server
+        .as_ref()
+        .unwrap()
+        .generated_pki()
+        .unwrap()
+        .ca_cert
+        .clone();
+    let (s, d) = post_tls(
+        f.addr,
+        &ca,
+        "/v1/qr/decode",
+        &json!({"decodeRequestId":"d","customerId":"c","codeValue":SGQR_STATIC,"payerCurrency":"MYR"}),
+        true,
+    )
+    .await;
+    assert_eq!((s, status(&d)), (200, "S"), "{d}");
+    let (s, q) = post_tls(
+        f.addr,
+        &ca,
+        "/v1/quotes",
+        &json!({"quoteRequestId":"q","decodeId":d["decodeId"],"amount":{"currency":"SGD","value":"1250"},"payerCurrency":"MYR"}),
+        true,
+    )
+    .await;
+    assert_eq!((s, status(&q)), (200, "S"), "{q}");
+    let pay_body = json!({"paymentRequestId":"tls-pay","quoteId":q["quoteId"],"customerId":"c"});
+    let (s, v) = post_tls(f.addr, &ca, "/v1/payments", &pay_body, false).await;
+    assert_eq!((s, code(&v)), (401, "INVALID_SIGNATURE"), "{v}");
+    let (s, p) = post_tls(f.addr, &ca, "/v1/payments", &pay_body, true).await;
+    assert_eq!(
+        (s, p["paymentStatus"].as_str()),
+        (200, Some("SUCCESS")),
+        "{p}"
+    );
+    assert_eq!(entries_for(&f.sim.ledger(), "tls-pay").len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A figure (ignored by default): what the pipeline adds to an authorisation
+// ---------------------------------------------------------------------------------------------
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// `cargo test --release --test gateway measure -- --ignored --nocapture`: sequential medians of
+/// (a) an authorisation on a link straight to the simulator, (b) a pay through the gateway (HTTP on
+/// loopback, idempotency, quote, journal writes, the same simulator), (c) a decode.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a test: run it on purpose"]
+async fn measure_pipeline_overhead() {
+    use qrbridge::acquirer::message::{Kind, PrivateData, Purchase};
+    let f = fixture().await;
+    const N: usize = 300;
+    let q0 = quote_for(&f, SGQR_STATIC, Some(1000)).await;
+    let (_, _) = pay(&f, "warm-up", &q0).await;
+    let mut direct = Vec::new();
+    {
+        // A link to the same simulator, built like the gateway's, used directly.
+        let link = f.direct_link.clone();
+        link.ready(Duration::from_secs(10)).await.unwrap();
+        let purchase = Purchase {
+            kind: Kind::Purchase,
+            amount: 1000,
+            currency: Currency::from_code("SGD").unwrap(),
+            billing: None,
+            merchant_id: "111116866140003".to_owned(),
+            mcc: "5812".to_owned(),
+            merchant_name: "SOBA NOODLE HOUSE".to_owned(),
+            merchant_city: "Singapore".to_owned(),
+            merchant_country: "SG".to_owned(),
+            private: PrivateData::default(),
+        };
+        for _ in 0..N {
+            let t = std::time::Instant::now();
+            link.authorise(&purchase).await.unwrap();
+            direct.push(t.elapsed());
+        }
+    }
+    let mut pays = Vec::new();
+    let mut decodes = Vec::new();
+    for i in 0..N {
+        let t = std::time::Instant::now();
+        let (s, _) = decode(&f, SGQR_STATIC).await;
+        decodes.push(t.elapsed());
+        assert_eq!(s, 200);
+        let q = quote_for(&f, SGQR_STATIC, Some(1000)).await;
+        let t = std::time::Instant::now();
+        let (s, p) = pay(&f, &format!("measure-{i}"), &q).await;
+        pays.push(t.elapsed());
+        assert_eq!((s, status(&p)), (200, "S"), "{p}");
+    }
+    let (d, p, c) = (median(direct), median(pays), median(decodes));
+    println!(
+        "sequential medians over {N}: link authorisation {d:?}; pay through the gateway {p:?} ({:.1}x); decode {c:?}",
+        p.as_secs_f64() / d.as_secs_f64()
+    );
+    // Throughput with 32 wallets paying at once (quotes made beforehand).
+    const WORKERS: usize = 32;
+    const EACH: usize = 20;
+    let mut quotes = Vec::new();
+    for _ in 0..WORKERS * EACH {
+        quotes.push(quote_for(&f, SGQR_STATIC, Some(1000)).await);
+    }
+    let addr = f.addr;
+    let t = std::time::Instant::now();
+    let mut tasks = Vec::new();
+    for (w, chunk) in quotes.chunks(EACH).enumerate() {
+        let chunk = chunk.to_vec();
+        tasks.push(tokio::spawn(async move {
+            for (i, q) in chunk.iter().enumerate() {
+                let (s, _) = post(
+                    addr,
+                    "/v1/payments",
+                    json!({"paymentRequestId":format!("load-{w}-{i}"),"quoteId":q,"customerId":format!("c{w}")}),
+                )
+                .await;
+                assert_eq!(s, 200);
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let pay_rate = (WORKERS * EACH) as f64 / t.elapsed().as_secs_f64();
+    let t = std::time::Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..WORKERS {
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..EACH {
+                let (s, _) = post(
+                    addr,
+                    "/v1/qr/decode",
+                    json!({"decodeRequestId":"d","customerId":"c","codeValue":SGQR_STATIC,"payerCurrency":"MYR"}),
+                )
+                .await;
+                assert_eq!(s, 200);
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let decode_rate = (WORKERS * EACH) as f64 / t.elapsed().as_secs_f64();
+    println!(
+        "{WORKERS} concurrent wallets: {pay_rate:.0} payments/s, {decode_rate:.0} decodes/s (a new connection per request)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_the_acquirer_does_not_answer_is_u_then_reversed_and_released() {
+    let f = fixture().await;
+    let q = quote_for(&f, SGQR_STATIC, Some(10_000)).await;
+    let (_, p) = pay(&f, "pay-refund-timeout", &q).await;
+    assert_eq!(status(&p), "S", "{p}");
+    let pid = p["paymentId"].as_str().unwrap();
+    let (s, r) = post(
+        f.addr,
+        "/v1/refunds",
+        json!({"refundRequestId":"refund-silent","paymentId":pid,"refundAmount":{"currency":"SGD","value":"7777"}}),
+    )
+    .await;
+    assert_eq!((s, code(&r)), (202, "ACQUIRER_TIMEOUT"), "{r}");
+    assert_eq!(r["refundStatus"], "PROCESSING");
+    let mut last = Value::Null;
+    for _ in 0..400 {
+        let (_, v) = post(
+            f.addr,
+            "/v1/refunds/inquiry",
+            json!({"refundRequestId":"refund-silent"}),
+        )
+        .await;
+        last = v;
+        if last["refundStatus"] != "PROCESSING" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        last["refundStatus"], "FAIL",
+        "the refund's 0200 was reversed: {last}"
+    );
+    // Its amount is released: the whole payment can still be refunded.
+    let (s, r) = post(
+        f.addr,
+        "/v1/refunds",
+        json!({"refundRequestId":"refund-all","paymentId":pid,"refundAmount":{"currency":"SGD","value":"10000"}}),
+    )
+    .await;
+    assert_eq!((s, status(&r)), (200, "S"), "{r}");
+    let ledger = f.sim.ledger();
+    let silent: Vec<_> = ledger
+        .entries
+        .iter()
+        .filter(|e| e.processing_code == "200000" && e.amount == 7777)
+        .collect();
+    assert_eq!(silent.len(), 1);
+    assert_eq!(silent[0].status, Status::Reversed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_codes_fixed_convenience_fee_is_added_to_what_the_payer_pays() {
+    let f = fixture().await;
+    // PayNow, SGD 12.80 with 55=02 / 56=0.50 (testdata/emv/valid/sg-paynow-convenience-fee-fixed.txt).
+    let code = "00020101021226490009SG.PAYNOW010120210201912345K03010040820991231520400005303702540512.8055020256040.505802SG5910TAN AH KOW6009SINGAPORE63045EFF";
+    let (s, d) = decode(&f, code).await;
+    assert_eq!(s, 200, "{d}");
+    assert_eq!(d["amount"]["value"], "1280");
+    let (s, q) = post(
+        f.addr,
+        "/v1/quotes",
+        json!({"quoteRequestId":"q","decodeId":d["decodeId"],"payerCurrency":"MYR"}),
+    )
+    .await;
+    assert_eq!(s, 200, "{q}");
+    assert_eq!(
+        q["merchantAmount"],
+        json!({"currency":"SGD","value":"1330"})
+    );
+    let (_, p) = pay(&f, "pay-fee", q["quoteId"].as_str().unwrap()).await;
+    assert_eq!(status(&p), "S", "{p}");
+    assert_eq!(entries_for(&f.sim.ledger(), "pay-fee")[0].amount, 1330);
+}
