@@ -313,6 +313,17 @@ fn with_crc(body: &str) -> String {
     s
 }
 
+/// A minimal valid PayNow body (no CRC) with country `country` in 58.
+fn paynow_body(country: &str) -> String {
+    tlv(0, "01")
+        + &tlv(26, &tlv(0, "SG.PAYNOW"))
+        + &tlv(52, "0000")
+        + &tlv(53, "702")
+        + &tlv(58, country)
+        + &tlv(59, "A")
+        + &tlv(60, "B")
+}
+
 fn tlv(id: u8, v: &str) -> String {
     format!("{id:02}{:02}{v}", v.chars().count())
 }
@@ -358,14 +369,7 @@ fn counts_thai_characters_not_bytes_in_the_language_template() {
 
 #[test]
 fn rejects_payload_with_lowercase_country() {
-    let body = tlv(0, "01")
-        + &tlv(26, &tlv(0, "SG.PAYNOW"))
-        + &tlv(52, "0000")
-        + &tlv(53, "702")
-        + &tlv(58, "sg")
-        + &tlv(59, "A")
-        + &tlv(60, "B");
-    let e = emv::parse(&with_crc(&body)).unwrap_err();
+    let e = emv::parse(&with_crc(&paynow_body("sg"))).unwrap_err();
     assert_eq!(
         (e.kind, e.path.to_string()),
         (ErrorKind::BadValue, "58".to_owned())
@@ -374,15 +378,7 @@ fn rejects_payload_with_lowercase_country() {
 
 #[test]
 fn reports_wrong_crc_with_the_computed_value() {
-    let good = with_crc(
-        &(tlv(0, "01")
-            + &tlv(26, &tlv(0, "SG.PAYNOW"))
-            + &tlv(52, "0000")
-            + &tlv(53, "702")
-            + &tlv(58, "SG")
-            + &tlv(59, "A")
-            + &tlv(60, "B")),
-    );
+    let good = with_crc(&paynow_body("SG"));
     let bad = format!("{}0000", &good[..good.len() - 4]);
     let e = emv::parse(&bad).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Crc);
@@ -392,15 +388,7 @@ fn reports_wrong_crc_with_the_computed_value() {
 
 #[test]
 fn a_lowercase_crc_is_accepted_with_a_warning_and_emitted_upper_case() {
-    let good = with_crc(
-        &(tlv(0, "01")
-            + &tlv(26, &tlv(0, "SG.PAYNOW"))
-            + &tlv(52, "0000")
-            + &tlv(53, "702")
-            + &tlv(58, "SG")
-            + &tlv(59, "A")
-            + &tlv(60, "B")),
-    );
+    let good = with_crc(&paynow_body("SG"));
     let lower = format!(
         "{}{}",
         &good[..good.len() - 4],
@@ -557,13 +545,7 @@ fn decode_strict_refuses_a_profile_deviation_that_default_mode_warns_about() {
 
 #[test]
 fn decode_tree_shows_a_caret_under_the_offending_character() {
-    let body = tlv(0, "01")
-        + &tlv(26, &tlv(0, "SG.PAYNOW"))
-        + &tlv(52, "0000")
-        + &tlv(53, "702")
-        + &tlv(58, "SG")
-        + &tlv(59, "A\tB")
-        + &tlv(60, "B");
+    let body = paynow_body("SG").replace(&tlv(59, "A"), &tlv(59, "A\tB"));
     let p = with_crc(&body);
     let (code, out, _) = qrbridge(&["decode", &p], "");
     assert_eq!(code, 1);

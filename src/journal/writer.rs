@@ -333,8 +333,13 @@ impl<'t> Tables<'t> {
         self.payments
             .insert(key.as_slice(), bytes.as_slice())
             .map_err(st("write payment"))?;
-        let open = open_key(OPEN_PAYMENT, &key);
-        if p.state.is_unresolved() {
+        self.mark_open(OPEN_PAYMENT, &key, p.state.is_unresolved())
+    }
+
+    /// Keeps the index of unresolved records in step with a record's state.
+    fn mark_open(&mut self, prefix: u8, key: &[u8], unresolved: bool) -> Result<(), JournalError> {
+        let open = open_key(prefix, key);
+        if unresolved {
             self.open
                 .insert(open.as_slice(), ())
                 .map_err(st("write open"))?;
@@ -639,16 +644,7 @@ impl<'t> Tables<'t> {
         self.refunds
             .insert(key.as_slice(), bytes.as_slice())
             .map_err(st("write refund"))?;
-        let open = open_key(OPEN_REFUND, &key);
-        if next.state.is_unresolved() {
-            self.open
-                .insert(open.as_slice(), ())
-                .map_err(st("write open"))?;
-        } else {
-            self.open
-                .remove(open.as_slice())
-                .map_err(st("write open"))?;
-        }
+        self.mark_open(OPEN_REFUND, &key, next.state.is_unresolved())?;
         Ok(next)
     }
 
