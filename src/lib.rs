@@ -33,6 +33,7 @@ pub mod fx;
 pub mod gateway;
 pub mod journal;
 pub mod money;
+pub mod scheme;
 pub mod server;
 
 #[doc(hidden)]

@@ -27,6 +27,11 @@ pub struct RequestContext {
     pub received_at: SystemTime,
     /// True when authentication is off (demo mode).
     pub unauthenticated_demo: bool,
+    /// The scheme the request came in (`native`, `aplus`, `iso20022`): notifications go back in it.
+    pub scheme: &'static str,
+    /// What the scheme wants kept with a payment or refund for its notifications (e.g. the
+    /// pacs.008 MsgId); opaque to the pipeline.
+    pub scheme_ref: Option<String>,
 }
 
 /// A handler's answer: the response fields, and the error when the request was processed but the

@@ -18,13 +18,14 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
 use super::api::WalletApi;
-use super::auth::{AuthConfigError, Authenticator};
+use super::auth::AuthConfigError;
 use super::config::{Limits, ServerConfig, Transport};
 use super::health::Readiness;
 use super::inflight::InFlight;
 use super::router::{self, Shared};
 use super::tls::{self, PeerIdentity, ServerTlsError};
 use crate::acquirer::pki::Pki;
+use crate::scheme::{Scheme, native};
 
 /// The server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +47,9 @@ pub enum ServerError {
     /// TLS material unusable.
     #[error("TLS: {0}")]
     Tls(#[from] ServerTlsError),
+    /// The schemes cannot be served together.
+    #[error("schemes: {0}")]
+    Schemes(String),
     /// Authentication settings unusable.
     #[error("authentication: {0}")]
     Auth(#[from] AuthConfigError),
@@ -111,13 +115,41 @@ fn check(limits: &Limits) -> Result<(), ServerError> {
 }
 
 impl RunningServer {
-    /// Binds and starts serving `api`. Plaintext only on loopback; TLS 1.3 otherwise.
+    /// Binds and starts serving `api` in the native scheme (Wallet API v1) only. Plaintext only
+    /// on loopback; TLS 1.3 otherwise.
     pub async fn start<A: WalletApi>(
         config: ServerConfig,
         api: Arc<A>,
         readiness: Readiness,
     ) -> Result<RunningServer, ServerError> {
+        RunningServer::start_with_schemes(config, Vec::new(), api, readiness).await
+    }
+
+    /// Binds and starts serving `api` in the native scheme (built from `config.auth`) and in each
+    /// of `schemes` (foreign wallet schemes from the registry). Prefixes must not overlap.
+    pub async fn start_with_schemes<A: WalletApi>(
+        config: ServerConfig,
+        schemes: Vec<Arc<dyn Scheme>>,
+        api: Arc<A>,
+        readiness: Readiness,
+    ) -> Result<RunningServer, ServerError> {
         check(&config.limits)?;
+        let mut all = vec![native::shared(config.auth.clone())?];
+        for s in schemes {
+            if let Some(other) = all
+                .iter()
+                .find(|o| o.prefix().starts_with(s.prefix()) || s.prefix().starts_with(o.prefix()))
+            {
+                return Err(ServerError::Schemes(format!(
+                    "scheme {} (prefix {}) overlaps scheme {} (prefix {})",
+                    s.name(),
+                    s.prefix(),
+                    other.name(),
+                    other.prefix()
+                )));
+            }
+            all.push(s);
+        }
         let (acceptor, generated, clients) = match &config.transport {
             Transport::PlaintextLoopback => {
                 if !config.listen.ip().is_loopback() {
@@ -134,7 +166,6 @@ impl RunningServer {
                 )
             }
         };
-        let auth = Authenticator::new(config.auth)?;
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -153,7 +184,7 @@ impl RunningServer {
         let limits = config.limits;
         let shared = Arc::new(Shared {
             api,
-            auth,
+            schemes: all,
             limits,
             readiness,
             stopping: stopping.clone(),

@@ -1,0 +1,381 @@
+//! Foreign wallet schemes: each wallet network's own request language, translated to and from the
+//! canonical payment operations the gateway implements ([`WalletApi`]).
+//!
+//! In: one HTTP request addressed to a scheme (method, path and query, headers, the body already
+//! read within the server's limits, the TLS peer identity), and a [`Dispatch`] to call the pipeline.
+//! Out: the scheme's own response ([`Outbound`]); for notifications, the scheme's own signed
+//! message ([`NoticeMessage`]) and the test of its acknowledgement.
+//! Errors: the pipeline's [`ApiError`]s, rendered by each scheme in its own form (result codes,
+//! ISO 20022 reason codes); configuration problems are [`SchemeConfigError`].
+//! Spec: `spec/schemes/README.md` (how to add a scheme), `spec/schemes/<name>.md` (each mapping).
+//!
+//! ```text
+//! mod.rs      Scheme (the trait), Registry, Inbound / Outbound, Dispatch, Notice
+//! native/     Wallet API v1: /v1/...  JSON envelope, HMAC-SHA256 / Ed25519 signatures
+//! aplus/      Alipay+-shaped MPP interface: /schemes/aplus/v1/payments/<name>, RSA-SHA256
+//! iso20022/   Nexus-shaped: quotes (JSON), pacs.008 in, pacs.002 out (XML)
+//! ```
+//!
+//! The canonical payment is the typed request/response set of `server::wire` and the seam
+//! `server::WalletApi` (decode, quote, pay, inquiry, cancel, refund, refund inquiry). A scheme's
+//! `transformers.rs` holds its wire types (prefixed with its name) and converts them with
+//! `TryFrom`/`From`; its `mod.rs` holds its routes, credentials and signature check.
+//!
+//! Adding a scheme: one folder with `mod.rs` + `transformers.rs`, and one line in [`REGISTRY`].
+
+pub mod native;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use hyper::StatusCode;
+use hyper::header::HeaderMap;
+use tokio::time::Instant;
+
+use crate::server::error::{ApiError, Side};
+use crate::server::wire::{
+    CancelRequest, CancelResponse, DecodeRequest, DecodeResponse, PaymentInquiryRequest,
+    PaymentRequest, PaymentResponse, QuoteRequest, QuoteResponse, RefundInquiryRequest,
+    RefundRequest, RefundResponse,
+};
+use crate::server::{Handled, InFlight, RequestContext, WalletApi};
+
+/// A boxed, sendable future.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The registry: every scheme the gateway can speak, by name. Adding a scheme is one line here.
+/// The native scheme (Wallet API v1) is not listed: the server builds it from `[server]` and
+/// `[[clients]]`, and serves it through the same seam.
+pub const REGISTRY: &[Entry] = &[];
+
+/// One registry line: a scheme's name and how to build it from its configuration table.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry {
+    /// The scheme's name: the `[schemes.<name>]` table and the `/schemes/<name>/` path segment.
+    pub name: &'static str,
+    /// Builds the scheme from its configuration.
+    pub build: fn(&SchemeSettings) -> Result<Arc<dyn Scheme>, SchemeConfigError>,
+}
+
+/// What a scheme is built from.
+#[derive(Debug, Clone)]
+pub struct SchemeSettings {
+    /// The scheme's own configuration table (`[schemes.<name>]`), empty when absent.
+    pub table: toml::Table,
+    /// Demo mode: authentication off for this client id (the banner says so).
+    pub demo_client: Option<String>,
+    /// Where relative paths in `table` are resolved from.
+    pub base_dir: std::path::PathBuf,
+}
+
+/// A scheme's configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+#[error("scheme {scheme}: {key}: {reason}")]
+pub struct SchemeConfigError {
+    /// Which scheme.
+    pub scheme: &'static str,
+    /// Which key (`clients.wallet-a.public_key_pem`).
+    pub key: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// How the TLS layer identified the peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Peer {
+    /// No client certificate in use (plaintext, or TLS without mTLS).
+    Anonymous,
+    /// A mapped client certificate: this client id.
+    Certified(String),
+    /// A certificate from the client CA that the mapping does not list (its fingerprint).
+    Unmapped(String),
+}
+
+/// One request addressed to a scheme. The body has been read within the server's size and time
+/// limits; everything else (method, route, authentication, parsing) is the scheme's to check.
+#[derive(Debug, Clone, Copy)]
+pub struct Inbound<'a> {
+    /// `GET`, `POST`, ...
+    pub method: &'a str,
+    /// The path (`/schemes/aplus/v1/payments/pay`).
+    pub path: &'a str,
+    /// The query string without `?`, if any.
+    pub query: Option<&'a str>,
+    /// The request headers.
+    pub headers: &'a HeaderMap,
+    /// The body bytes.
+    pub body: &'a [u8],
+    /// The TLS peer.
+    pub peer: &'a Peer,
+    /// When the server received the request.
+    pub received_at: SystemTime,
+}
+
+impl Inbound<'_> {
+    /// The path with its query, as a signature covers it.
+    pub fn target(&self) -> String {
+        match self.query {
+            Some(q) => format!("{}?{q}", self.path),
+            None => self.path.to_owned(),
+        }
+    }
+
+    /// A header's value as visible ASCII; `Err` names the header when it is not.
+    pub fn header(&self, name: &'static str) -> Result<Option<&str>, ApiError> {
+        match self.headers.get(name) {
+            None => Ok(None),
+            Some(v) => v
+                .to_str()
+                .map(Some)
+                .map_err(|_| ApiError::param(name, "not visible ASCII")),
+        }
+    }
+}
+
+/// A scheme's response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outbound {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// `application/json; charset=UTF-8`, `application/xml`, ...
+    pub content_type: &'static str,
+    /// Extra headers (signatures), name in lower case.
+    pub headers: Vec<(&'static str, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// A wallet-facing scheme: routes, credentials, signature check, and the translation of its wire
+/// types to and from the canonical operations.
+pub trait Scheme: std::fmt::Debug + Send + Sync + 'static {
+    /// The registry name (`native`, `aplus`, `iso20022`).
+    fn name(&self) -> &'static str;
+
+    /// The path prefix this scheme owns (`/v1/`, `/schemes/aplus/`). Prefixes never overlap.
+    fn prefix(&self) -> &'static str;
+
+    /// True when authentication is off for a demo client (the banner must say so).
+    fn is_demo(&self) -> bool;
+
+    /// Serves one request under [`Scheme::prefix`]: routing (404/405 in the scheme's own form),
+    /// authentication, parsing, the pipeline call through `dispatch`, the signed response.
+    fn serve<'a>(&'a self, req: Inbound<'a>, dispatch: Dispatch) -> BoxFuture<'a, Outbound>;
+
+    /// Renders a refusal the server decided before the scheme saw the body (too large, too slow),
+    /// in the scheme's own form. Unsigned: the request was not authenticated.
+    fn refuse(&self, req: &Inbound<'_>, error: &ApiError) -> Outbound;
+
+    /// The signed message that tells the wallet `notice`, or `Ok(None)` when this client takes no
+    /// notifications (no endpoint configured).
+    fn notification(&self, notice: &Notice) -> Result<Option<NoticeMessage>, ApiError>;
+
+    /// True when the wallet's reply to a notification acknowledges it (only then is it marked sent).
+    fn acknowledged(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> bool;
+}
+
+/// What a notification tells: a payment or refund reached a final state after the wallet's request
+/// was answered. Journaled (durable) before the first delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// The scheme the original request came in (`aplus`).
+    pub scheme: String,
+    /// The wallet client to notify.
+    pub client_id: String,
+    /// What the scheme recorded with the original request (e.g. the pacs.008 MsgId); opaque here.
+    pub scheme_ref: Option<String>,
+    /// Our notice id (stable across retries: the wallet dedupes on it).
+    pub notice_id: String,
+    /// What happened.
+    pub event: NoticeEvent,
+}
+
+/// The final state a notice carries, in canonical form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoticeEvent {
+    /// A payment's final state (SUCCESS, FAIL, REVERSED, CANCELLED).
+    Payment(PaymentResponse),
+    /// A refund's final state (SUCCESS, FAIL, REVERSED).
+    Refund(RefundResponse),
+}
+
+/// A notification ready to send: where, what, signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoticeMessage {
+    /// `https://wallet.example/notify` (or `http://127.0.0.1:...` for loopback tests).
+    pub url: String,
+    /// `application/json; charset=UTF-8`, `application/xml`.
+    pub content_type: &'static str,
+    /// Signature headers, name in lower case.
+    pub headers: Vec<(&'static str, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// The canonical pipeline, object-safe: [`WalletApi`] with boxed futures that own their receiver.
+/// Every `WalletApi` is a `Pipeline`.
+pub trait Pipeline: Send + Sync + 'static {
+    /// Decode.
+    fn decode(
+        self: Arc<Self>,
+        ctx: RequestContext,
+        req: DecodeRequest,
+    ) -> BoxFuture<'static, Handled<DecodeResponse>>;
+    /// Quote.
+    fn quote(
+        self: Arc<Self>,
+        ctx: RequestContext,
+        req: QuoteRequest,
+    ) -> BoxFuture<'static, Handled<QuoteResponse>>;
+    /// Pay.
+    fn pay(
+        self: Arc<Self>,
+        ctx: RequestContext,
+        req: PaymentRequest,
+    ) -> BoxFuture<'static, Handled<PaymentResponse>>;
+    /// Payment inquiry.
+    fn inquire_payment(
+        self: Arc<Self>,
+        ctx: RequestContext,
+        req: PaymentInquiryRequest,
+    ) -> BoxFuture<'static, Handled<PaymentResponse>>;
+    /// Cancel.
+    fn cancel(
+        self: Arc<Self>,
+        ctx: RequestContext,
+        req: CancelRequest,
+    ) -> BoxFuture<'static, Handled<CancelResponse>>;
+    /// Refund.
+    fn refund(
+        self: Arc<Self>,
+        ctx: RequestContext,
+        req: RefundRequest,
+    ) -> BoxFuture<'static, Handled<RefundResponse>>;
+    /// Refund inquiry.
+    fn inquire_refund(
+        self: Arc<Self>,
+        ctx: RequestContext,
+        req: RefundInquiryRequest,
+    ) -> BoxFuture<'static, Handled<RefundResponse>>;
+}
+
+impl<A: WalletApi> Pipeline for A {
+    fn decode(
+        self: Arc<Self>,
+        ctx: RequestContext,
+        req: DecodeRequest,
+    ) -> BoxFuture<'static, Handled<DecodeResponse>> {
+        Box::pin(async move { WalletApi::decode(&*self, ctx, req).await })
+    }
+    fn quote(
+        self: Arc<Self>,
+        ctx: RequestContext,
+        req: QuoteRequest,
+    ) -> BoxFuture<'static, Handled<QuoteResponse>> {
+        Box::pin(async move { WalletApi::quote(&*self, ctx, req).await })
+    }
+    fn pay(
+        self: Arc<Self>,
+        ctx: RequestContext,
+        req: PaymentRequest,
+    ) -> BoxFuture<'static, Handled<PaymentResponse>> {
+        Box::pin(async move { WalletApi::pay(&*self, ctx, req).await })
+    }
+    fn inquire_payment(
+        self: Arc<Self>,
+        ctx: RequestContext,
+        req: PaymentInquiryRequest,
+    ) -> BoxFuture<'static, Handled<PaymentResponse>> {
+        Box::pin(async move { WalletApi::inquire_payment(&*self, ctx, req).await })
+    }
+    fn cancel(
+        self: Arc<Self>,
+        ctx: RequestContext,
+        req: CancelRequest,
+    ) -> BoxFuture<'static, Handled<CancelResponse>> {
+        Box::pin(async move { WalletApi::cancel(&*self, ctx, req).await })
+    }
+    fn refund(
+        self: Arc<Self>,
+        ctx: RequestContext,
+        req: RefundRequest,
+    ) -> BoxFuture<'static, Handled<RefundResponse>> {
+        Box::pin(async move { WalletApi::refund(&*self, ctx, req).await })
+    }
+    fn inquire_refund(
+        self: Arc<Self>,
+        ctx: RequestContext,
+        req: RefundInquiryRequest,
+    ) -> BoxFuture<'static, Handled<RefundResponse>> {
+        Box::pin(async move { WalletApi::inquire_refund(&*self, ctx, req).await })
+    }
+}
+
+/// How a scheme calls the pipeline: each call runs in its own task (a disconnect or the request
+/// deadline never cancels a payment midway), counted for shutdown, bounded by the request deadline
+/// (past it the caller gets U: "processing goes on, query before retrying").
+#[derive(Clone)]
+pub struct Dispatch {
+    pipeline: Arc<dyn Pipeline>,
+    handlers: InFlight,
+    deadline: Instant,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Dispatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatch")
+            .field("handlers", &self.handlers.count())
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Dispatch {
+    /// A dispatcher whose calls must answer before `deadline` (`timeout` after the request began).
+    pub fn new(
+        pipeline: Arc<dyn Pipeline>,
+        handlers: InFlight,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Self {
+        Dispatch {
+            pipeline,
+            handlers,
+            deadline,
+            timeout,
+        }
+    }
+
+    /// Runs one pipeline call in its own task and waits for it until the deadline.
+    pub async fn run<T, F>(&self, call: F) -> Handled<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Arc<dyn Pipeline>) -> BoxFuture<'static, Handled<T>>,
+    {
+        let guard = self.handlers.enter();
+        let work = call(Arc::clone(&self.pipeline));
+        let task = tokio::spawn(async move {
+            let _counted = guard;
+            work.await
+        });
+        match tokio::time::timeout_at(self.deadline, task).await {
+            Err(_) => Err(ApiError::Unknown {
+                side: Side::Gateway,
+                reason: format!(
+                    "no answer within {} ms; processing goes on: query before retrying",
+                    self.timeout.as_millis()
+                ),
+            }),
+            Ok(Err(join)) => {
+                log::error!("handler task failed: {join}");
+                Err(ApiError::Unknown {
+                    side: Side::Gateway,
+                    reason: "the handler stopped unexpectedly: query before retrying".to_owned(),
+                })
+            }
+            Ok(Ok(handled)) => handled,
+        }
+    }
+}

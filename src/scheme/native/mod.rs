@@ -1,0 +1,234 @@
+//! The native scheme: Wallet API v1 (`/v1/...`), our own dialect. JSON in and out, every answer in
+//! the `{"result": ...}` envelope, requests and responses signed with HMAC-SHA256 or Ed25519 over
+//! the six-line canonical string (`spec/auth.md`). Routes and shapes: `spec/openapi.yaml`;
+//! mapping: `spec/schemes/native.md`.
+//!
+//! It is built by the server from `[server]` and `[[clients]]` (its credentials predate the
+//! registry), and served through the same [`Scheme`] seam as every other scheme.
+
+pub mod transformers;
+
+use std::sync::Arc;
+
+use hyper::StatusCode;
+use hyper::header::HeaderMap;
+
+use super::{BoxFuture, Dispatch, Inbound, Notice, NoticeMessage, Outbound, Peer, Scheme};
+use crate::server::auth::{
+    AuthConfig, AuthConfigError, Authenticated, Authenticator, SignedParts, body_digest, headers,
+};
+use crate::server::error::ApiError;
+use crate::server::{RequestContext, Route, parse_json};
+use transformers::{NativeReply, render};
+
+/// The registry name.
+pub const NAME: &str = "native";
+
+/// Wallet API v1.
+pub struct Native {
+    auth: Authenticator,
+}
+
+impl std::fmt::Debug for Native {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Native").field("auth", &self.auth).finish()
+    }
+}
+
+impl Native {
+    /// The native scheme with these credentials.
+    pub fn new(auth: AuthConfig) -> Result<Native, AuthConfigError> {
+        Ok(Native {
+            auth: Authenticator::new(auth)?,
+        })
+    }
+
+    fn authenticate(&self, req: &Inbound<'_>, target: &str) -> Result<Authenticated, ApiError> {
+        let certified = match req.peer {
+            Peer::Anonymous => None,
+            Peer::Certified(id) => Some(id.as_str()),
+            Peer::Unmapped(fp) => {
+                return Err(ApiError::AccessDenied {
+                    reason: format!("client certificate {fp} is not mapped to a client id"),
+                });
+            }
+        };
+        let header = |name: &'static str| {
+            req.header(name).map_err(|_| {
+                ApiError::InvalidSignature(crate::server::auth::AuthFault::MalformedHeader {
+                    header: name,
+                    reason: "not visible ASCII".to_owned(),
+                })
+            })
+        };
+        let parts = SignedParts {
+            method: req.method,
+            path: target,
+            client_id: header(headers::CLIENT_ID)?,
+            request_time: header(headers::REQUEST_TIME)?,
+            signature: header(headers::SIGNATURE)?,
+            body: req.body,
+        };
+        let mut who = self.auth.verify(&parts)?;
+        match certified {
+            Some(cert_id) if self.auth.is_off() => who.client_id = cert_id.to_owned(),
+            Some(cert_id) if cert_id != who.client_id => {
+                return Err(ApiError::AccessDenied {
+                    reason: format!(
+                        "client-id {:?} does not match the client certificate ({cert_id:?})",
+                        who.client_id
+                    ),
+                });
+            }
+            _ => {}
+        }
+        Ok(who)
+    }
+
+    async fn answer(
+        &self,
+        req: &Inbound<'_>,
+        route: Route,
+        ctx: RequestContext,
+        dispatch: Dispatch,
+    ) -> Result<NativeReply, ApiError> {
+        if let Some(ct) = req.header("content-type")?
+            && !ct
+                .trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        {
+            return Err(ApiError::param(
+                "content-type",
+                format!("must be application/json, got {ct:?}"),
+            ));
+        }
+        let body = req.body;
+        Ok(match route {
+            Route::Decode => {
+                let r = parse_json(body)?;
+                render(dispatch.run(|p| p.decode(ctx, r)).await)
+            }
+            Route::Quote => {
+                let r = parse_json(body)?;
+                render(dispatch.run(|p| p.quote(ctx, r)).await)
+            }
+            Route::Pay => {
+                let r = parse_json(body)?;
+                render(dispatch.run(|p| p.pay(ctx, r)).await)
+            }
+            Route::PaymentInquiry => {
+                let r = parse_json(body)?;
+                render(dispatch.run(|p| p.inquire_payment(ctx, r)).await)
+            }
+            Route::Cancel => {
+                let r = parse_json(body)?;
+                render(dispatch.run(|p| p.cancel(ctx, r)).await)
+            }
+            Route::Refund => {
+                let r = parse_json(body)?;
+                render(dispatch.run(|p| p.refund(ctx, r)).await)
+            }
+            Route::RefundInquiry => {
+                let r = parse_json(body)?;
+                render(dispatch.run(|p| p.inquire_refund(ctx, r)).await)
+            }
+        })
+    }
+
+    async fn respond(&self, req: Inbound<'_>, dispatch: Dispatch) -> Outbound {
+        let target = req.target();
+        let Some(route) = Route::from_path(req.path) else {
+            return reply(
+                NativeReply::from(&ApiError::NotFound {
+                    path: req.path.to_owned(),
+                }),
+                None,
+            );
+        };
+        if req.method != route.method() {
+            return reply(
+                NativeReply::from(&ApiError::MethodNotAllowed {
+                    method: req.method.to_owned(),
+                    path: req.path.to_owned(),
+                    allowed: "POST",
+                }),
+                None,
+            );
+        }
+        let who = match self.authenticate(&req, &target) {
+            Ok(who) => who,
+            Err(e) => return reply(NativeReply::from(&e), None),
+        };
+        let ctx = RequestContext {
+            client_id: who.client_id.clone(),
+            body_sha256: body_digest(req.body),
+            received_at: req.received_at,
+            unauthenticated_demo: self.auth.is_off(),
+            scheme: NAME,
+            scheme_ref: None,
+        };
+        let native = match self.answer(&req, route, ctx, dispatch).await {
+            Ok(r) => r,
+            Err(e) => NativeReply::from(&e),
+        };
+        let signature = self
+            .auth
+            .sign_response(&who, req.method, &target, &native.body);
+        let headers = signature
+            .map(|sig| {
+                vec![
+                    (headers::CLIENT_ID, sig.client_id),
+                    (headers::RESPONSE_TIME, sig.response_time),
+                    (headers::SIGNATURE, sig.signature),
+                ]
+            })
+            .unwrap_or_default();
+        reply(native, Some(headers))
+    }
+}
+
+fn reply(native: NativeReply, headers: Option<Vec<(&'static str, String)>>) -> Outbound {
+    Outbound {
+        status: native.status,
+        content_type: "application/json",
+        headers: headers.unwrap_or_default(),
+        body: native.body,
+    }
+}
+
+impl Scheme for Native {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn prefix(&self) -> &'static str {
+        "/v1/"
+    }
+
+    fn is_demo(&self) -> bool {
+        self.auth.is_off()
+    }
+
+    fn serve<'a>(&'a self, req: Inbound<'a>, dispatch: Dispatch) -> BoxFuture<'a, Outbound> {
+        Box::pin(self.respond(req, dispatch))
+    }
+
+    fn refuse(&self, _req: &Inbound<'_>, error: &ApiError) -> Outbound {
+        reply(NativeReply::from(error), None)
+    }
+
+    /// Wallet API v1 has no notification endpoint yet: its wallets resolve U by inquiry.
+    fn notification(&self, _notice: &Notice) -> Result<Option<NoticeMessage>, ApiError> {
+        Ok(None)
+    }
+
+    fn acknowledged(&self, status: StatusCode, _headers: &HeaderMap, _body: &[u8]) -> bool {
+        status.is_success()
+    }
+}
+
+/// Builds the native scheme from its credentials, shared for the server.
+pub fn shared(auth: AuthConfig) -> Result<Arc<dyn Scheme>, AuthConfigError> {
+    Ok(Arc::new(Native::new(auth)?))
+}
