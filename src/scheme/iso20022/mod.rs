@@ -1,0 +1,907 @@
+//! The `iso20022` scheme, shaped like the Nexus cross-border instant-payment model: quotes fetched
+//! with `GET /schemes/iso20022/v1/quotes?...` (JSON, decimal amounts), a pacs.008 posted to
+//! `/schemes/iso20022/v1/payments` answered with a pacs.002 (ACCC, RJCT with a reason code, ACWP
+//! while unknown), a pacs.028 for the status, a camt.056 to cancel (camt.029 back), a pacs.004 to
+//! refund (pacs.002 back), and pushed pacs.002 notifications for final states.
+//!
+//! In: [`Inbound`] under `/schemes/iso20022/`. Out: [`Outbound`] (XML or, for quotes, JSON),
+//! signed like the native scheme's (`client-id`, `response-time`, `signature`).
+//! Errors: a document that cannot be read is a 400 group-level pacs.002 (`FF01`, `CH16`); one
+//! that disagrees with its quote a 422 (`AM09`, `AM03`, `AC03`, `BE01`); pipeline errors map to
+//! status and reason codes in [`transformers::reason_for`].
+//! Spec: `spec/schemes/iso20022.md`.
+//!
+//! Configuration, `[schemes.iso20022]`:
+//!
+//! ```toml
+//! window_secs = 300                      # optional: request-time window
+//! [schemes.iso20022.clients.wallet-my]
+//! hmac_key_base64 = "..."                # HMAC-SHA256 key (at least 16 bytes)
+//! key_version = 1                        # optional, default 1
+//! notify_url = "https://wallet.example/iso20022/notify"   # optional
+//! ```
+
+pub mod transformers;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use hyper::StatusCode;
+use hyper::header::HeaderMap;
+use serde::Deserialize;
+
+use super::{
+    BoxFuture, Dispatch, Inbound, Notice, NoticeEvent, NoticeMessage, Outbound, Peer, Scheme,
+    SchemeConfigError, SchemeSettings,
+};
+use crate::fx::time::format_rfc3339;
+use crate::server::auth::{
+    Algorithm, AuthConfig, AuthFault, Authenticated, Authenticator, ClientKey, Credentials, Secret,
+    SignedParts, body_digest, headers,
+};
+use crate::server::error::{ApiError, Side};
+use crate::server::wire::{
+    CancelRequest, DecodeRequest, Money, PaymentInquiryRequest, PaymentRef, PaymentRequest,
+    QuoteRequest, RefundRequest, RequestId,
+};
+use crate::server::{Answer, Handled, RequestContext};
+use transformers::{
+    Iso20022Camt056, Iso20022CancelRequest, Iso20022Fault, Iso20022Original, Iso20022Pacs004,
+    Iso20022Pacs008, Iso20022Pacs028, Iso20022Payment, Iso20022Quote, Iso20022QuoteQuery,
+    Iso20022Reason, Iso20022Ref, Iso20022Resolution, Iso20022Return, Iso20022Status,
+    Iso20022StatusRequest, Iso20022Terms, Iso20022TxSts,
+};
+
+/// The registry name.
+pub const NAME: &str = "iso20022";
+/// The path prefix.
+pub const PREFIX: &str = "/schemes/iso20022/";
+
+const XML: &str = "application/xml";
+const JSON: &str = "application/json";
+
+/// The routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Iso20022Route {
+    /// `GET  /schemes/iso20022/v1/quotes?...` → JSON quote.
+    Quotes,
+    /// `POST /schemes/iso20022/v1/payments` pacs.008 → pacs.002.
+    Payments,
+    /// `POST /schemes/iso20022/v1/payments/status` pacs.028 → pacs.002.
+    Status,
+    /// `POST /schemes/iso20022/v1/cancellations` camt.056 → camt.029.
+    Cancellations,
+    /// `POST /schemes/iso20022/v1/returns` pacs.004 → pacs.002.
+    Returns,
+}
+
+impl Iso20022Route {
+    /// The route for a path.
+    pub fn from_path(path: &str) -> Option<Self> {
+        match path.strip_prefix(PREFIX)? {
+            "v1/quotes" => Some(Iso20022Route::Quotes),
+            "v1/payments" => Some(Iso20022Route::Payments),
+            "v1/payments/status" => Some(Iso20022Route::Status),
+            "v1/cancellations" => Some(Iso20022Route::Cancellations),
+            "v1/returns" => Some(Iso20022Route::Returns),
+            _ => None,
+        }
+    }
+
+    /// Its method.
+    pub fn method(self) -> &'static str {
+        match self {
+            Iso20022Route::Quotes => "GET",
+            Iso20022Route::Payments
+            | Iso20022Route::Status
+            | Iso20022Route::Cancellations
+            | Iso20022Route::Returns => "POST",
+        }
+    }
+
+    /// The message identifier of the document it reads (`None`: the JSON route).
+    pub fn message(self) -> Option<&'static str> {
+        match self {
+            Iso20022Route::Quotes => None,
+            Iso20022Route::Payments => Some(transformers::MSG_PACS008),
+            Iso20022Route::Status => Some(transformers::MSG_PACS028),
+            Iso20022Route::Cancellations => Some(transformers::MSG_CAMT056),
+            Iso20022Route::Returns => Some(transformers::MSG_PACS004),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Table {
+    #[serde(default)]
+    window_secs: Option<u64>,
+    #[serde(default)]
+    clients: BTreeMap<String, ClientTable>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientTable {
+    #[serde(default)]
+    hmac_key_base64: Option<String>,
+    #[serde(default)]
+    key_version: Option<u32>,
+    #[serde(default)]
+    notify_url: Option<String>,
+}
+
+impl std::fmt::Debug for ClientTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientTable")
+            .field(
+                "hmac_key_base64",
+                &self.hmac_key_base64.as_ref().map(|_| "<redacted>"),
+            )
+            .field("key_version", &self.key_version)
+            .field("notify_url", &self.notify_url)
+            .finish()
+    }
+}
+
+/// Where a client's notifications go and which key signs them.
+#[derive(Debug, Clone)]
+struct Client {
+    key_version: Option<u32>,
+    notify_url: Option<String>,
+}
+
+/// The ISO 20022 scheme.
+pub struct Iso20022 {
+    auth: Authenticator,
+    clients: BTreeMap<String, Client>,
+    /// Quote id → the terms the quote gave (a pacs.008 naming it must agree). Kept as long as a
+    /// quote can live; a quote not found here (restart) is left to the pipeline.
+    terms: moka::sync::Cache<String, Iso20022Terms>,
+    sequence: AtomicU64,
+}
+
+impl std::fmt::Debug for Iso20022 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Iso20022")
+            .field("auth", &self.auth)
+            .field("clients", &self.clients.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The notification target's path (and query), which the notification signature covers.
+fn url_target(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))?;
+    let host_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    if host_end == 0 {
+        return None;
+    }
+    match &rest[host_end..] {
+        "" => Some("/"),
+        t if t.starts_with('/') => Some(t),
+        _ => None,
+    }
+}
+
+/// Builds the scheme from `[schemes.iso20022]` (the registry's constructor).
+pub fn build(settings: &SchemeSettings) -> Result<Arc<dyn Scheme>, SchemeConfigError> {
+    Ok(Arc::new(Iso20022::new(settings)?))
+}
+
+impl Iso20022 {
+    /// The scheme from its settings.
+    pub fn new(settings: &SchemeSettings) -> Result<Self, SchemeConfigError> {
+        let error = |key: String, reason: String| SchemeConfigError {
+            scheme: NAME,
+            key,
+            reason,
+        };
+        let table: Table = toml::Value::Table(settings.table.clone())
+            .try_into()
+            .map_err(|e: toml::de::Error| error(String::new(), e.message().to_owned()))?;
+        let mut credentials = Credentials::new();
+        let mut clients = BTreeMap::new();
+        for (id, c) in &table.clients {
+            let key = |k: &str| format!("clients.{id}.{k}");
+            if let Some(url) = &c.notify_url
+                && url_target(url).is_none()
+            {
+                return Err(error(
+                    key("notify_url"),
+                    format!("must be an http:// or https:// URL with a host, got {url:?}"),
+                ));
+            }
+            let version = c.key_version.unwrap_or(1);
+            let key_version = match &c.hmac_key_base64 {
+                Some(b64) => {
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(b64.trim())
+                        .map_err(|e| error(key("hmac_key_base64"), format!("not base64: {e}")))?;
+                    if bytes.len() < 16 {
+                        return Err(error(
+                            key("hmac_key_base64"),
+                            format!("at least 16 bytes are required, got {}", bytes.len()),
+                        ));
+                    }
+                    credentials = credentials.with_key(
+                        id.clone(),
+                        version,
+                        ClientKey::HmacSha256(Secret::new(bytes)),
+                    );
+                    Some(version)
+                }
+                None if settings.demo_client.as_deref() == Some(id.as_str()) => None,
+                None => {
+                    return Err(error(key("hmac_key_base64"), "missing".to_owned()));
+                }
+            };
+            clients.insert(
+                id.clone(),
+                Client {
+                    key_version,
+                    notify_url: c.notify_url.clone(),
+                },
+            );
+        }
+        let mut auth = match &settings.demo_client {
+            Some(demo) => AuthConfig::off(demo.clone()),
+            None if clients.is_empty() => {
+                return Err(error(
+                    "clients".to_owned(),
+                    "no client is configured: nobody could call this scheme".to_owned(),
+                ));
+            }
+            None => AuthConfig::signatures(credentials),
+        };
+        if let Some(secs) = table.window_secs {
+            auth.window = Duration::from_secs(secs);
+        }
+        let auth =
+            Authenticator::new(auth).map_err(|e| error("clients".to_owned(), e.to_string()))?;
+        Ok(Iso20022 {
+            auth,
+            clients,
+            terms: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(3600))
+                .build(),
+            sequence: AtomicU64::new(0),
+        })
+    }
+
+    fn authenticate(&self, req: &Inbound<'_>, target: &str) -> Result<Authenticated, ApiError> {
+        let certified = match req.peer {
+            Peer::Anonymous => None,
+            Peer::Certified(id) => Some(id.as_str()),
+            Peer::Unmapped(fp) => {
+                return Err(ApiError::AccessDenied {
+                    reason: format!("client certificate {fp} is not mapped to a client id"),
+                });
+            }
+        };
+        let header = |name: &'static str| {
+            req.header(name).map_err(|_| {
+                ApiError::InvalidSignature(AuthFault::MalformedHeader {
+                    header: name,
+                    reason: "not visible ASCII".to_owned(),
+                })
+            })
+        };
+        let parts = SignedParts {
+            method: req.method,
+            path: target,
+            client_id: header(headers::CLIENT_ID)?,
+            request_time: header(headers::REQUEST_TIME)?,
+            signature: header(headers::SIGNATURE)?,
+            body: req.body,
+        };
+        let mut who = self.auth.verify(&parts)?;
+        match certified {
+            Some(cert_id) if self.auth.is_off() => who.client_id = cert_id.to_owned(),
+            Some(cert_id) if cert_id != who.client_id => {
+                return Err(ApiError::AccessDenied {
+                    reason: format!(
+                        "client-id {:?} does not match the client certificate ({cert_id:?})",
+                        who.client_id
+                    ),
+                });
+            }
+            _ => {}
+        }
+        Ok(who)
+    }
+
+    fn context(
+        &self,
+        req: &Inbound<'_>,
+        who: &Authenticated,
+        body_sha256: String,
+        scheme_ref: Option<String>,
+    ) -> RequestContext {
+        RequestContext {
+            client_id: who.client_id.clone(),
+            body_sha256,
+            received_at: req.received_at,
+            unauthenticated_demo: self.auth.is_off(),
+            scheme: NAME,
+            scheme_ref,
+        }
+    }
+
+    async fn respond(&self, req: Inbound<'_>, dispatch: Dispatch) -> Outbound {
+        let Some(route) = Iso20022Route::from_path(req.path) else {
+            return json_error(&ApiError::NotFound {
+                path: req.path.to_owned(),
+            });
+        };
+        if req.method != route.method() {
+            return json_error(&ApiError::MethodNotAllowed {
+                method: req.method.to_owned(),
+                path: req.path.to_owned(),
+                allowed: route.method(),
+            });
+        }
+        let target = req.target();
+        let who = match self.authenticate(&req, &target) {
+            Ok(who) => who,
+            Err(e) => return self.refuse(&req, &e),
+        };
+        let mut out = match route {
+            Iso20022Route::Quotes => self.quote(&req, &who, dispatch).await,
+            Iso20022Route::Payments
+            | Iso20022Route::Status
+            | Iso20022Route::Cancellations
+            | Iso20022Route::Returns => match check_xml_content_type(&req) {
+                Err(fault) => group_fault(route, &fault, req.received_at),
+                Ok(()) => match route {
+                    Iso20022Route::Payments => self.pay(&req, &who, dispatch).await,
+                    Iso20022Route::Status => self.status(&req, &who, dispatch).await,
+                    Iso20022Route::Cancellations => self.cancel(&req, &who, dispatch).await,
+                    Iso20022Route::Returns | Iso20022Route::Quotes => {
+                        self.return_payment(&req, &who, dispatch).await
+                    }
+                },
+            },
+        };
+        if let Some(sig) = self
+            .auth
+            .sign_response(&who, req.method, &target, &out.body)
+        {
+            out.headers = vec![
+                (headers::CLIENT_ID, sig.client_id),
+                (headers::RESPONSE_TIME, sig.response_time),
+                (headers::SIGNATURE, sig.signature),
+            ];
+        }
+        out
+    }
+
+    /// A fresh request id for the decode and quote behind one GET (each GET is a new quote): a
+    /// hash of the client, the query, the receipt time and a per-process sequence number.
+    fn quote_ids(&self, req: &Inbound<'_>, who: &Authenticated) -> String {
+        let n = self.sequence.fetch_add(1, Ordering::Relaxed);
+        let at = req
+            .received_at
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let digest = body_digest(
+            format!("{}\n{}\n{at}\n{n}", who.client_id, req.query.unwrap_or("")).as_bytes(),
+        );
+        digest[..32].to_owned()
+    }
+
+    async fn quote(&self, req: &Inbound<'_>, who: &Authenticated, dispatch: Dispatch) -> Outbound {
+        let query = match Iso20022QuoteQuery::try_from(req.query.unwrap_or("")) {
+            Ok(q) => q,
+            Err(fault) => return json_fault(&fault),
+        };
+        let id = self.quote_ids(req, who);
+        let ids = |tag: &str| {
+            RequestId::new(format!("iso-{tag}-{id}")).map_err(|e| ApiError::Unknown {
+                side: Side::Gateway,
+                reason: format!("request id: {e}"),
+            })
+        };
+        let result = async {
+            let hash = body_digest(req.query.unwrap_or("").as_bytes());
+            let decode_req = DecodeRequest {
+                decode_request_id: ids("d")?,
+                customer_id: query.customer_id.clone(),
+                code_value: query.code_value.clone(),
+                payer_currency: query.source_currency,
+            };
+            let ctx = self.context(req, who, hash.clone(), None);
+            let decoded = answered(dispatch.run(|p| p.decode(ctx, decode_req)).await)?;
+            let quote_req = QuoteRequest {
+                quote_request_id: ids("q")?,
+                decode_id: decoded.decode_id.clone(),
+                amount: query.amount.map(Money),
+                payer_currency: query.source_currency,
+            };
+            let ctx = self.context(req, who, hash, None);
+            let quoted = answered(dispatch.run(|p| p.quote(ctx, quote_req)).await)?;
+            let terms = Iso20022Quote::terms(&decoded, &quoted)?;
+            self.terms.insert(quoted.quote_id.to_string(), terms);
+            Ok::<_, ApiError>(Iso20022Quote::new(&decoded, &quoted))
+        }
+        .await;
+        match result.and_then(|q| {
+            serde_json::to_vec(&q).map_err(|e| ApiError::Unknown {
+                side: Side::Gateway,
+                reason: format!("quote not serialisable: {e}"),
+            })
+        }) {
+            Ok(body) => Outbound {
+                status: StatusCode::OK,
+                content_type: JSON,
+                headers: Vec::new(),
+                body,
+            },
+            Err(e) => json_error(&e),
+        }
+    }
+
+    async fn pay(&self, req: &Inbound<'_>, who: &Authenticated, dispatch: Dispatch) -> Outbound {
+        let route = Iso20022Route::Payments;
+        let payment = match transformers::parse_document::<Iso20022Pacs008>(
+            req.body,
+            transformers::NS_PACS008,
+            "FIToFICstmrCdtTrf",
+        )
+        .and_then(Iso20022Payment::try_from)
+        {
+            Ok(p) => p,
+            Err(fault) => return group_fault(route, &fault, req.received_at),
+        };
+        let original = Iso20022Original {
+            msg_id: payment.msg_id.clone(),
+            msg_nm_id: transformers::MSG_PACS008,
+            instr_id: None,
+            end_to_end_id: Some(payment.end_to_end_id.clone()),
+            uetr: Some(payment.uetr.to_string()),
+        };
+        let created_at = payment.accepted_at.clone();
+        let ctx = self.context(req, who, body_digest(req.body), Some(payment.scheme_ref()));
+        if let Some(terms) = self.terms.get(payment.quote_id.as_str())
+            && let Err(fault) = payment.agrees_with(&terms)
+        {
+            // A body that disagrees with its quote, under a UETR that was already paid, is
+            // another body for the same request id: say so rather than what disagrees.
+            let by = PaymentInquiryRequest {
+                payment: PaymentRef::RequestId(payment.uetr.clone()),
+            };
+            let seen = dispatch
+                .run(|p| p.inquire_payment(ctx.clone(), by))
+                .await
+                .is_ok();
+            if seen {
+                let e = ApiError::RepeatRequestInconsistent {
+                    request_id: payment.uetr.to_string(),
+                };
+                return tx_error(&original, &e, &created_at);
+            }
+            let status = Iso20022Status {
+                tx_sts: Iso20022TxSts::Rjct,
+                reason: Some(Iso20022Reason::Code(fault.code)),
+                info: Some(fault.message()),
+                accepted_at: Some(created_at.clone()),
+                reference: None,
+                amount: None,
+            };
+            return xml(
+                status_code(fault.http),
+                transformers::render_pacs002(&original, &status, &created_at),
+            );
+        }
+        let pay = PaymentRequest {
+            payment_request_id: payment.uetr.clone(),
+            quote_id: payment.quote_id.clone(),
+            customer_id: payment.customer_id.clone(),
+        };
+        match dispatch.run(|p| p.pay(ctx, pay)).await {
+            Ok(Answer { body, outcome }) => {
+                let (tx_sts, reason) = transformers::payment_status(&body);
+                let status = Iso20022Status {
+                    tx_sts,
+                    reason: outcome
+                        .as_ref()
+                        .map(|e| transformers::reason_for(e).1)
+                        .or(reason),
+                    info: outcome.as_ref().map(ToString::to_string),
+                    accepted_at: Some(payment.accepted_at.clone()),
+                    reference: Some(body.payment_id.to_string()),
+                    amount: Some(body.merchant_amount.0),
+                };
+                xml(
+                    outcome.as_ref().map_or(StatusCode::OK, http_status),
+                    transformers::render_pacs002(&original, &status, &created_at),
+                )
+            }
+            Err(e) => tx_error(&original, &e, &created_at),
+        }
+    }
+
+    async fn status(&self, req: &Inbound<'_>, who: &Authenticated, dispatch: Dispatch) -> Outbound {
+        let route = Iso20022Route::Status;
+        let request = match transformers::parse_document::<Iso20022Pacs028>(
+            req.body,
+            transformers::NS_PACS028,
+            "FIToFIPmtStsReq",
+        )
+        .and_then(Iso20022StatusRequest::try_from)
+        {
+            Ok(r) => r,
+            Err(fault) => return group_fault(route, &fault, req.received_at),
+        };
+        let original = Iso20022Original {
+            msg_id: request
+                .orgnl_msg_id
+                .clone()
+                .unwrap_or_else(|| transformers::NOT_PROVIDED.to_owned()),
+            msg_nm_id: transformers::MSG_PACS008,
+            instr_id: None,
+            end_to_end_id: request.orgnl_end_to_end_id.clone(),
+            uetr: Some(request.uetr.to_string()),
+        };
+        let created_at = format_rfc3339(req.received_at);
+        let ctx = self.context(req, who, body_digest(req.body), None);
+        let by = PaymentInquiryRequest {
+            payment: PaymentRef::RequestId(request.uetr.clone()),
+        };
+        match dispatch.run(|p| p.inquire_payment(ctx, by)).await {
+            Ok(Answer { body, .. }) => {
+                let (tx_sts, reason) = transformers::payment_status(&body);
+                let status = Iso20022Status {
+                    tx_sts,
+                    reason,
+                    info: None,
+                    accepted_at: None,
+                    reference: Some(body.payment_id.to_string()),
+                    amount: Some(body.merchant_amount.0),
+                };
+                xml(
+                    StatusCode::OK,
+                    transformers::render_pacs002(&original, &status, &created_at),
+                )
+            }
+            Err(e) => tx_error(&original, &e, &created_at),
+        }
+    }
+
+    async fn cancel(&self, req: &Inbound<'_>, who: &Authenticated, dispatch: Dispatch) -> Outbound {
+        let route = Iso20022Route::Cancellations;
+        let request = match transformers::parse_document::<Iso20022Camt056>(
+            req.body,
+            transformers::NS_CAMT056,
+            "FIToFIPmtCxlReq",
+        )
+        .and_then(Iso20022CancelRequest::try_from)
+        {
+            Ok(r) => r,
+            Err(fault) => return group_fault(route, &fault, req.received_at),
+        };
+        let created_at = format_rfc3339(req.received_at);
+        let ctx = self.context(req, who, body_digest(req.body), None);
+        let cancel = CancelRequest {
+            payment_request_id: request.uetr.clone(),
+        };
+        let (status, result, info) = match dispatch.run(|p| p.cancel(ctx, cancel)).await {
+            Ok(Answer { body, outcome }) => {
+                let result = match (transformers::resolution(body.payment_status), &outcome) {
+                    (Iso20022Resolution::Rjcr(_), Some(e)) => {
+                        Iso20022Resolution::Rjcr(transformers::reason_for(e).1)
+                    }
+                    (r, _) => r,
+                };
+                (
+                    outcome.as_ref().map_or(StatusCode::OK, http_status),
+                    result,
+                    outcome.as_ref().map(ToString::to_string),
+                )
+            }
+            Err(e) => (
+                http_status(&e),
+                Iso20022Resolution::Rjcr(transformers::reason_for(&e).1),
+                Some(e.to_string()),
+            ),
+        };
+        xml(
+            status,
+            transformers::render_camt029(&request, result, info, &created_at),
+        )
+    }
+
+    async fn return_payment(
+        &self,
+        req: &Inbound<'_>,
+        who: &Authenticated,
+        dispatch: Dispatch,
+    ) -> Outbound {
+        let route = Iso20022Route::Returns;
+        let ret = match transformers::parse_document::<Iso20022Pacs004>(
+            req.body,
+            transformers::NS_PACS004,
+            "PmtRtr",
+        )
+        .and_then(Iso20022Return::try_from)
+        {
+            Ok(r) => r,
+            Err(fault) => return group_fault(route, &fault, req.received_at),
+        };
+        let original = Iso20022Original {
+            msg_id: ret.msg_id.clone(),
+            msg_nm_id: transformers::MSG_PACS004,
+            instr_id: Some(ret.rtr_id.to_string()),
+            end_to_end_id: ret.orgnl_end_to_end_id.clone(),
+            uetr: Some(ret.uetr.to_string()),
+        };
+        let created_at = ret.created_at.clone();
+        let ctx = self.context(req, who, body_digest(req.body), Some(ret.scheme_ref()));
+        let by = PaymentInquiryRequest {
+            payment: PaymentRef::RequestId(ret.uetr.clone()),
+        };
+        let payment_id = match dispatch.run(|p| p.inquire_payment(ctx.clone(), by)).await {
+            Ok(Answer { body, .. }) => body.payment_id,
+            Err(e) => return tx_error(&original, &e, &created_at),
+        };
+        let refund = RefundRequest {
+            refund_request_id: ret.rtr_id.clone(),
+            payment_id,
+            refund_amount: Money(ret.amount),
+            reason: ret.reason.clone(),
+        };
+        match dispatch.run(|p| p.refund(ctx, refund)).await {
+            Ok(Answer { body, outcome }) => {
+                let (tx_sts, reason) = transformers::refund_status(&body);
+                let status = Iso20022Status {
+                    tx_sts,
+                    reason: outcome
+                        .as_ref()
+                        .map(|e| transformers::reason_for(e).1)
+                        .or(reason),
+                    info: outcome.as_ref().map(ToString::to_string),
+                    accepted_at: None,
+                    reference: Some(body.refund_id.to_string()),
+                    amount: Some(body.refund_amount.0),
+                };
+                xml(
+                    outcome.as_ref().map_or(StatusCode::OK, http_status),
+                    transformers::render_pacs002(&original, &status, &created_at),
+                )
+            }
+            Err(e) => tx_error(&original, &e, &created_at),
+        }
+    }
+
+    fn render_notice(&self, notice: &Notice) -> Result<Vec<u8>, ApiError> {
+        let r = Iso20022Ref::from_json(notice.scheme_ref.as_deref());
+        let now = format_rfc3339(SystemTime::now());
+        match &notice.event {
+            NoticeEvent::Payment(p) => {
+                let (tx_sts, reason) = transformers::payment_status(p);
+                let original = Iso20022Original::from_ref(
+                    r,
+                    p.payment_request_id.as_str(),
+                    transformers::MSG_PACS008,
+                );
+                let status = Iso20022Status {
+                    tx_sts,
+                    reason,
+                    info: None,
+                    accepted_at: None,
+                    reference: Some(p.payment_id.to_string()),
+                    amount: Some(p.merchant_amount.0),
+                };
+                transformers::render_pacs002(&original, &status, &now)
+            }
+            NoticeEvent::Refund(refund) => {
+                let (tx_sts, reason) = transformers::refund_status(refund);
+                let mut original = Iso20022Original::from_ref(r, "", transformers::MSG_PACS004);
+                if original.instr_id.is_none() {
+                    original.instr_id = Some(refund.refund_request_id.to_string());
+                }
+                if original.uetr.as_deref() == Some("") {
+                    original.uetr = None;
+                }
+                let status = Iso20022Status {
+                    tx_sts,
+                    reason,
+                    info: None,
+                    accepted_at: None,
+                    reference: Some(refund.refund_id.to_string()),
+                    amount: Some(refund.refund_amount.0),
+                };
+                transformers::render_pacs002(&original, &status, &now)
+            }
+        }
+    }
+}
+
+fn answered<T>(handled: Handled<T>) -> Result<T, ApiError> {
+    match handled? {
+        Answer {
+            body,
+            outcome: None,
+        } => Ok(body),
+        Answer {
+            outcome: Some(e), ..
+        } => Err(e),
+    }
+}
+
+fn status_code(http: u16) -> StatusCode {
+    StatusCode::from_u16(http).unwrap_or(StatusCode::BAD_REQUEST)
+}
+
+fn http_status(e: &ApiError) -> StatusCode {
+    e.code().http_status()
+}
+
+fn check_xml_content_type(req: &Inbound<'_>) -> Result<(), Iso20022Fault> {
+    let ct = req
+        .header("content-type")
+        .map_err(|_| Iso20022Fault::format("content-type", "not visible ASCII"))?;
+    match ct {
+        None => Ok(()),
+        Some(ct) => {
+            let ct = ct.trim_start().to_ascii_lowercase();
+            if ct.starts_with("application/xml") || ct.starts_with("text/xml") {
+                Ok(())
+            } else {
+                Err(Iso20022Fault::format(
+                    "content-type",
+                    format!("must be application/xml, got {ct:?}"),
+                ))
+            }
+        }
+    }
+}
+
+fn xml(status: StatusCode, body: Result<Vec<u8>, ApiError>) -> Outbound {
+    match body {
+        Ok(body) => Outbound {
+            status,
+            content_type: XML,
+            headers: Vec::new(),
+            body,
+        },
+        Err(e) => {
+            log::error!("iso20022: {e}");
+            json_error(&e)
+        }
+    }
+}
+
+fn tx_error(original: &Iso20022Original, e: &ApiError, created_at: &str) -> Outbound {
+    if e.side() != Side::Wallet {
+        log::warn!("iso20022: {e}");
+    }
+    let (tx_sts, reason) = transformers::reason_for(e);
+    let status = Iso20022Status {
+        tx_sts,
+        reason: Some(reason),
+        info: Some(e.to_string()),
+        accepted_at: None,
+        reference: None,
+        amount: None,
+    };
+    xml(
+        http_status(e),
+        transformers::render_pacs002(original, &status, created_at),
+    )
+}
+
+fn group_fault(route: Iso20022Route, fault: &Iso20022Fault, at: SystemTime) -> Outbound {
+    xml(
+        status_code(fault.http),
+        transformers::render_group_refusal(
+            route.message().unwrap_or(transformers::MSG_PACS008),
+            Iso20022Reason::Code(fault.code),
+            &fault.message(),
+            &format_rfc3339(at),
+        ),
+    )
+}
+
+fn json_body(status: StatusCode, code: &str, message: &str) -> Outbound {
+    Outbound {
+        status,
+        content_type: JSON,
+        headers: Vec::new(),
+        body: serde_json::json!({ "error": { "code": code, "message": message } })
+            .to_string()
+            .into_bytes(),
+    }
+}
+
+fn json_error(e: &ApiError) -> Outbound {
+    json_body(http_status(e), e.code().as_str(), &e.to_string())
+}
+
+fn json_fault(fault: &Iso20022Fault) -> Outbound {
+    json_body(status_code(fault.http), fault.code, &fault.message())
+}
+
+impl Scheme for Iso20022 {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn prefix(&self) -> &'static str {
+        PREFIX
+    }
+
+    fn is_demo(&self) -> bool {
+        self.auth.is_off()
+    }
+
+    fn serve<'a>(&'a self, req: Inbound<'a>, dispatch: Dispatch) -> BoxFuture<'a, Outbound> {
+        Box::pin(self.respond(req, dispatch))
+    }
+
+    /// XML routes: a group-level pacs.002 (`GrpSts` RJCT) with the reason of
+    /// [`transformers::reason_for`]; elsewhere the JSON error.
+    fn refuse(&self, req: &Inbound<'_>, error: &ApiError) -> Outbound {
+        match Iso20022Route::from_path(req.path).and_then(Iso20022Route::message) {
+            Some(message) => {
+                let (_, reason) = transformers::reason_for(error);
+                xml(
+                    http_status(error),
+                    transformers::render_group_refusal(
+                        message,
+                        reason,
+                        &error.to_string(),
+                        &format_rfc3339(req.received_at),
+                    ),
+                )
+            }
+            None => json_error(error),
+        }
+    }
+
+    fn notification(&self, notice: &Notice) -> Result<Option<NoticeMessage>, ApiError> {
+        let Some(client) = self.clients.get(&notice.client_id) else {
+            return Ok(None);
+        };
+        let Some(url) = &client.notify_url else {
+            return Ok(None);
+        };
+        let body = self.render_notice(notice)?;
+        let target = url_target(url).unwrap_or("/");
+        let who = Authenticated {
+            client_id: notice.client_id.clone(),
+            key: client.key_version.map(|v| (Algorithm::HmacSha256, v)),
+        };
+        let headers = self
+            .auth
+            .sign_response(&who, "POST", target, &body)
+            .map(|sig| {
+                vec![
+                    (headers::CLIENT_ID, sig.client_id),
+                    (headers::RESPONSE_TIME, sig.response_time),
+                    (headers::SIGNATURE, sig.signature),
+                ]
+            })
+            .unwrap_or_default();
+        Ok(Some(NoticeMessage {
+            url: url.clone(),
+            content_type: XML,
+            headers,
+            body,
+        }))
+    }
+
+    /// HTTP 200, 202 or 204: the wallet has the notification.
+    fn acknowledged(&self, status: StatusCode, _headers: &HeaderMap, _body: &[u8]) -> bool {
+        matches!(status.as_u16(), 200 | 202 | 204)
+    }
+}
+
+#[cfg(test)]
+mod tests;

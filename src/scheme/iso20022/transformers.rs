@@ -1,0 +1,1986 @@
+//! ISO 20022 on the wire (the subset this scheme reads and writes), and its translation to and from
+//! the canonical payment: quick-xml serde structs whose field names are the ISO 20022 XML element
+//! names, the quote query and quote JSON, the screening every inbound document passes before it
+//! is deserialised, and the status / reason-code tables. Mapping: `spec/schemes/iso20022.md`.
+//!
+//! ```text
+//! screen            UTF-8, size, depth, no DOCTYPE / PI / custom entities, root Document + xmlns
+//! Iso20022Pacs008   FIToFICstmrCdtTrf          in   → Iso20022Payment (canonical pay + terms)
+//! Iso20022Pacs028   FIToFIPmtStsReq            in   → Iso20022StatusRequest
+//! Iso20022Camt056   FIToFIPmtCxlReq            in   → Iso20022CancelRequest
+//! Iso20022Pacs004   PmtRtr                     in   → Iso20022Return
+//! Iso20022Pacs002   FIToFIPmtStsRpt            out  ← payment / return status, refusals
+//! Iso20022Camt029   RsltnOfInvstgtn            out  ← cancel result
+//! Iso20022QuoteQuery / Iso20022Quote           GET query in, JSON out
+//! ```
+
+use std::str::FromStr;
+
+use quick_xml::events::Event;
+use rust_decimal::Decimal;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::money::{Amount, Currency};
+use crate::server::auth::{AuthFault, body_digest};
+use crate::server::error::ApiError;
+use crate::server::wire::{
+    CodeValue, CustomerId, DecodeResponse, Money, PaymentResponse, PaymentStatus, QuoteResponse,
+    RefundResponse, RefundStatus, RequestId, Text,
+};
+
+/// `pacs.008.001.08`: FI to FI customer credit transfer.
+pub const NS_PACS008: &str = "urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08";
+/// `pacs.002.001.10`: FI to FI payment status report.
+pub const NS_PACS002: &str = "urn:iso:std:iso:20022:tech:xsd:pacs.002.001.10";
+/// `pacs.028.001.03`: FI to FI payment status request.
+pub const NS_PACS028: &str = "urn:iso:std:iso:20022:tech:xsd:pacs.028.001.03";
+/// `pacs.004.001.09`: payment return.
+pub const NS_PACS004: &str = "urn:iso:std:iso:20022:tech:xsd:pacs.004.001.09";
+/// `camt.056.001.08`: FI to FI payment cancellation request.
+pub const NS_CAMT056: &str = "urn:iso:std:iso:20022:tech:xsd:camt.056.001.08";
+/// `camt.029.001.09`: resolution of investigation.
+pub const NS_CAMT029: &str = "urn:iso:std:iso:20022:tech:xsd:camt.029.001.09";
+
+/// The message identifier of a pacs.008 (what `OrgnlMsgNmId` says).
+pub const MSG_PACS008: &str = "pacs.008.001.08";
+/// The message identifier of a pacs.004.
+pub const MSG_PACS004: &str = "pacs.004.001.09";
+/// The message identifier of a pacs.028.
+pub const MSG_PACS028: &str = "pacs.028.001.03";
+/// The message identifier of a camt.056.
+pub const MSG_CAMT056: &str = "camt.056.001.08";
+
+/// The largest document we read (the server's body limit is usually smaller).
+pub const MAX_DOCUMENT_BYTES: usize = 128 * 1024;
+/// The deepest element nesting we read (a pacs.008 needs 7).
+pub const MAX_DEPTH: usize = 16;
+/// The most elements a document may have.
+pub const MAX_ELEMENTS: usize = 2_000;
+/// The prefix of the quote reference in `RmtInf/Strd/AddtlRmtInf`.
+pub const QUOTE_PREFIX: &str = "QUOTE/";
+/// `OrgnlMsgId` when the original message could not be read.
+pub const NOT_PROVIDED: &str = "NOTPROVIDED";
+
+// ---------------------------------------------------------------------------------------------
+// Faults: what is wrong with a document, where, and the reason code that says so.
+
+/// A refusal of the scheme's own (before or beside the pipeline): an ISO 20022 reason code, the
+/// element path it concerns and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Iso20022Fault {
+    /// HTTP status: 400 (the document is wrong), 422 (it disagrees with the quote).
+    pub http: u16,
+    /// The reason code (`FF01`, `CH16`, `AM09`, ...).
+    pub code: &'static str,
+    /// Element path (`FIToFICstmrCdtTrf/CdtTrfTxInf/IntrBkSttlmAmt`) or query parameter.
+    pub path: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl Iso20022Fault {
+    /// The document cannot be read (not XML, not our profile, an element missing): 400 `FF01`.
+    pub fn format(path: impl Into<String>, reason: impl Into<String>) -> Self {
+        Iso20022Fault {
+            http: 400,
+            code: "FF01",
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// An element's content is formally incorrect (amount, UETR, date, currency): 400 `CH16`.
+    pub fn content(path: impl Into<String>, reason: impl Into<String>) -> Self {
+        Iso20022Fault {
+            http: 400,
+            code: "CH16",
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The document disagrees with the quote it names: 422 with `code`.
+    pub fn terms(code: &'static str, path: impl Into<String>, reason: impl Into<String>) -> Self {
+        Iso20022Fault {
+            http: 422,
+            code,
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The text for `AddtlInf`: `path: reason`.
+    pub fn message(&self) -> String {
+        format!("{}: {}", self.path, self.reason)
+    }
+}
+
+impl std::fmt::Display for Iso20022Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.code, self.message())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Screening and deserialisation.
+
+/// Checks an inbound document before deserialisation: UTF-8, at most [`MAX_DOCUMENT_BYTES`], no
+/// DOCTYPE, no processing instructions, no entity other than the five predefined ones and
+/// character references, nesting at most [`MAX_DEPTH`], at most [`MAX_ELEMENTS`] elements, no
+/// namespace prefixes on elements, one root `Document` whose `xmlns` is `namespace` and whose one
+/// child is `message`. Returns the text.
+pub fn screen<'a>(
+    body: &'a [u8],
+    namespace: &str,
+    message: &str,
+) -> Result<&'a str, Iso20022Fault> {
+    let fault = |reason: String| Iso20022Fault::format("Document", reason);
+    if body.len() > MAX_DOCUMENT_BYTES {
+        return Err(fault(format!(
+            "document of {} bytes exceeds {MAX_DOCUMENT_BYTES}",
+            body.len()
+        )));
+    }
+    let text = std::str::from_utf8(body)
+        .map_err(|e| fault(format!("not UTF-8 at byte {}", e.valid_up_to())))?;
+    let mut reader = quick_xml::Reader::from_str(text);
+    let mut depth = 0usize;
+    let mut elements = 0usize;
+    let mut roots = 0usize;
+    let mut children = 0usize;
+    loop {
+        let at = reader.buffer_position();
+        let event = reader
+            .read_event()
+            .map_err(|e| fault(format!("not well-formed XML near byte {at}: {e}")))?;
+        let (start, empty) = match &event {
+            Event::Start(s) => (Some(s), false),
+            Event::Empty(s) => (Some(s), true),
+            _ => (None, false),
+        };
+        if let Some(s) = start {
+            elements += 1;
+            if elements > MAX_ELEMENTS {
+                return Err(fault(format!("more than {MAX_ELEMENTS} elements")));
+            }
+            let name = s.name();
+            let name = String::from_utf8_lossy(name.as_ref()).into_owned();
+            if name.contains(':') {
+                return Err(fault(format!(
+                    "element {name:?}: namespace prefixes are not accepted; use the default namespace"
+                )));
+            }
+            match depth {
+                0 => {
+                    roots += 1;
+                    if roots > 1 || name != "Document" {
+                        return Err(fault(format!(
+                            "the root must be one Document element, found {name:?}"
+                        )));
+                    }
+                    let mut xmlns = None;
+                    for attr in s.attributes() {
+                        let attr = attr.map_err(|e| fault(format!("attribute: {e}")))?;
+                        if attr.key.as_ref() == b"xmlns" {
+                            xmlns = Some(String::from_utf8_lossy(&attr.value).into_owned());
+                        }
+                    }
+                    if xmlns.as_deref() != Some(namespace) {
+                        return Err(fault(format!(
+                            "xmlns must be {namespace:?}, found {:?}",
+                            xmlns.unwrap_or_default()
+                        )));
+                    }
+                }
+                1 => {
+                    children += 1;
+                    if children > 1 || name != message {
+                        return Err(Iso20022Fault::format(
+                            format!("Document/{name}"),
+                            format!("Document must hold exactly one {message}"),
+                        ));
+                    }
+                }
+                _ => {}
+            }
+            if !empty {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(fault(format!("elements nested deeper than {MAX_DEPTH}")));
+                }
+            }
+        }
+        match event {
+            Event::End(_) => depth = depth.saturating_sub(1),
+            Event::DocType(_) => {
+                return Err(fault(
+                    "DOCTYPE is not accepted (no DTDs, no entities)".to_owned(),
+                ));
+            }
+            Event::PI(_) => {
+                return Err(fault("processing instructions are not accepted".to_owned()));
+            }
+            Event::GeneralRef(r) => {
+                let allowed = match r.is_char_ref() {
+                    true => matches!(r.resolve_char_ref(), Ok(Some(_))),
+                    false => {
+                        let name: &[u8] = r.as_ref();
+                        matches!(name, b"lt" | b"gt" | b"amp" | b"apos" | b"quot")
+                    }
+                };
+                if !allowed {
+                    return Err(fault(format!(
+                        "entity &{};  is not accepted (only the five predefined ones and character references)",
+                        String::from_utf8_lossy(r.as_ref())
+                    )));
+                }
+            }
+            Event::Text(t) if depth == 0 => {
+                if !t.iter().all(u8::is_ascii_whitespace) {
+                    return Err(fault("text outside the Document element".to_owned()));
+                }
+            }
+            Event::CData(_) if depth == 0 => {
+                return Err(fault("text outside the Document element".to_owned()));
+            }
+            Event::Eof => break,
+            Event::Start(_)
+            | Event::Empty(_)
+            | Event::Text(_)
+            | Event::CData(_)
+            | Event::Comment(_)
+            | Event::Decl(_) => {}
+        }
+    }
+    if roots == 0 || children == 0 {
+        return Err(fault(format!("no Document/{message}")));
+    }
+    Ok(text)
+}
+
+/// Screens and deserialises a document whose root child is `message`; errors name the element path.
+pub fn parse_document<T: DeserializeOwned>(
+    body: &[u8],
+    namespace: &str,
+    message: &str,
+) -> Result<T, Iso20022Fault> {
+    let text = screen(body, namespace, message)?;
+    let mut de = quick_xml::de::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = element_path(&e.path().to_string());
+        let path = if path.is_empty() || path == "?" {
+            message.to_owned()
+        } else {
+            path
+        };
+        Iso20022Fault::format(path, e.into_inner().to_string())
+    })
+}
+
+/// `a.b[0].c` (serde's path) → `a/b/c` (an element path; the one transaction needs no index).
+fn element_path(serde_path: &str) -> String {
+    let mut out = String::with_capacity(serde_path.len());
+    let mut in_index = false;
+    for c in serde_path.chars() {
+        match c {
+            '[' => in_index = true,
+            ']' => in_index = false,
+            _ if in_index => {}
+            '.' => out.push('/'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn render_document<T: Serialize>(doc: &T) -> Result<Vec<u8>, ApiError> {
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let mut ser =
+        quick_xml::se::Serializer::with_root(&mut out, Some("Document")).map_err(|e| {
+            ApiError::Unknown {
+                side: crate::server::error::Side::Gateway,
+                reason: format!("ISO 20022 document not serialisable: {e}"),
+            }
+        })?;
+    ser.indent(' ', 2);
+    doc.serialize(ser).map_err(|e| ApiError::Unknown {
+        side: crate::server::error::Side::Gateway,
+        reason: format!("ISO 20022 document not serialisable: {e}"),
+    })?;
+    out.push('\n');
+    Ok(out.into_bytes())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared element types.
+
+/// An amount with its currency: `<IntrBkSttlmAmt Ccy="SGD">12.50</IntrBkSttlmAmt>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Iso20022Amount {
+    /// ISO 4217 alpha-3.
+    #[serde(rename = "@Ccy")]
+    pub ccy: String,
+    /// Decimal in major units.
+    #[serde(rename = "$text")]
+    pub value: String,
+}
+
+impl Iso20022Amount {
+    /// The exact amount: a known currency and a decimal with at most its exponent of decimals.
+    pub fn to_amount(&self, path: &str) -> Result<Amount, Iso20022Fault> {
+        let currency = Currency::from_code(&self.ccy)
+            .map_err(|e| Iso20022Fault::content(format!("{path}/@Ccy"), e.to_string()))?;
+        Amount::parse(&self.value, currency)
+            .map_err(|e| Iso20022Fault::content(path, e.to_string()))
+    }
+}
+
+impl From<Amount> for Iso20022Amount {
+    fn from(a: Amount) -> Self {
+        Iso20022Amount {
+            ccy: a.currency().code().to_owned(),
+            value: a.to_decimal_string(),
+        }
+    }
+}
+
+/// `Othr/Id` inside an account `Id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Iso20022Other {
+    /// The identification.
+    #[serde(rename = "Id")]
+    pub id: String,
+}
+
+/// An account identification: `Id/Othr/Id` (IBAN is not used by QR merchants or wallets).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Iso20022AccountId {
+    /// `Othr`.
+    #[serde(rename = "Othr")]
+    pub othr: Iso20022Other,
+}
+
+/// An account: `DbtrAcct`, `CdtrAcct`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Iso20022Account {
+    /// `Id`.
+    #[serde(rename = "Id")]
+    pub id: Iso20022AccountId,
+}
+
+/// `FinInstnId`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Iso20022FinInstnId {
+    /// `BICFI`.
+    #[serde(rename = "BICFI", default, skip_serializing_if = "Option::is_none")]
+    pub bicfi: Option<String>,
+}
+
+/// An agent: `DbtrAgt`, `CdtrAgt`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Iso20022Agent {
+    /// `FinInstnId`.
+    #[serde(rename = "FinInstnId")]
+    pub fin_instn_id: Iso20022FinInstnId,
+}
+
+/// A party: `Dbtr`, `Cdtr` (the name is what we read).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Iso20022Party {
+    /// `Nm`.
+    #[serde(rename = "Nm", default, skip_serializing_if = "Option::is_none")]
+    pub nm: Option<String>,
+}
+
+/// `SttlmInf`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Iso20022SttlmInf {
+    /// `SttlmMtd`: `CLRG` (clearing system) is what this gateway does.
+    #[serde(rename = "SttlmMtd")]
+    pub sttlm_mtd: String,
+}
+
+/// A group header of a request (`GrpHdr`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Iso20022GrpHdr {
+    /// `MsgId`.
+    #[serde(rename = "MsgId")]
+    pub msg_id: String,
+    /// `CreDtTm`.
+    #[serde(rename = "CreDtTm")]
+    pub cre_dt_tm: String,
+    /// `NbOfTxs` (pacs.008, pacs.004).
+    #[serde(rename = "NbOfTxs", default, skip_serializing_if = "Option::is_none")]
+    pub nb_of_txs: Option<String>,
+    /// `SttlmInf` (pacs.008, pacs.004).
+    #[serde(rename = "SttlmInf", default, skip_serializing_if = "Option::is_none")]
+    pub sttlm_inf: Option<Iso20022SttlmInf>,
+}
+
+/// A reason: `Rsn/Cd` (an ISO external code) or `Rsn/Prtry` (ours).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Iso20022Rsn {
+    /// `Cd`.
+    #[serde(rename = "Cd", default, skip_serializing_if = "Option::is_none")]
+    pub cd: Option<String>,
+    /// `Prtry`.
+    #[serde(rename = "Prtry", default, skip_serializing_if = "Option::is_none")]
+    pub prtry: Option<String>,
+}
+
+impl Iso20022Rsn {
+    /// The code, whichever form it has.
+    pub fn code(&self) -> Option<&str> {
+        self.cd.as_deref().or(self.prtry.as_deref())
+    }
+}
+
+/// `StsRsnInf`, `CxlStsRsnInf`, `RtrRsnInf`, `CxlRsnInf`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Iso20022RsnInf {
+    /// `Rsn`.
+    #[serde(rename = "Rsn", default, skip_serializing_if = "Option::is_none")]
+    pub rsn: Option<Iso20022Rsn>,
+    /// `AddtlInf`.
+    #[serde(rename = "AddtlInf", default, skip_serializing_if = "Option::is_none")]
+    pub addtl_inf: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// pacs.008
+
+/// `Document` of a pacs.008.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Iso20022Pacs008 {
+    /// `xmlns` (checked by [`screen`]).
+    #[serde(rename = "@xmlns", default)]
+    pub xmlns: String,
+    /// `FIToFICstmrCdtTrf`.
+    #[serde(rename = "FIToFICstmrCdtTrf")]
+    pub transfer: Iso20022CdtTrf,
+}
+
+/// `FIToFICstmrCdtTrf`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Iso20022CdtTrf {
+    /// `GrpHdr`.
+    #[serde(rename = "GrpHdr")]
+    pub grp_hdr: Iso20022GrpHdr,
+    /// `CdtTrfTxInf` (exactly one in our profile).
+    #[serde(rename = "CdtTrfTxInf", default)]
+    pub tx: Vec<Iso20022CdtTrfTxInf>,
+}
+
+/// `PmtId`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Iso20022PmtId {
+    /// `InstrId`.
+    #[serde(rename = "InstrId", default, skip_serializing_if = "Option::is_none")]
+    pub instr_id: Option<String>,
+    /// `EndToEndId`.
+    #[serde(rename = "EndToEndId")]
+    pub end_to_end_id: String,
+    /// `TxId`.
+    #[serde(rename = "TxId", default, skip_serializing_if = "Option::is_none")]
+    pub tx_id: Option<String>,
+    /// `UETR`.
+    #[serde(rename = "UETR")]
+    pub uetr: String,
+}
+
+/// `Strd` remittance information.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Iso20022Strd {
+    /// `AddtlRmtInf` (up to three).
+    #[serde(rename = "AddtlRmtInf", default)]
+    pub addtl_rmt_inf: Vec<String>,
+}
+
+/// `RmtInf`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Iso20022RmtInf {
+    /// `Ustrd`.
+    #[serde(rename = "Ustrd", default)]
+    pub ustrd: Vec<String>,
+    /// `Strd`.
+    #[serde(rename = "Strd", default)]
+    pub strd: Vec<Iso20022Strd>,
+}
+
+/// `CdtTrfTxInf`: the one transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Iso20022CdtTrfTxInf {
+    /// `PmtId`.
+    #[serde(rename = "PmtId")]
+    pub pmt_id: Iso20022PmtId,
+    /// `IntrBkSttlmAmt`: what the merchant receives (merchant currency).
+    #[serde(rename = "IntrBkSttlmAmt")]
+    pub intr_bk_sttlm_amt: Iso20022Amount,
+    /// `AccptncDtTm`: when the payer accepted the quote.
+    #[serde(rename = "AccptncDtTm")]
+    pub accptnc_dt_tm: String,
+    /// `InstdAmt`: what the payer pays (payer currency).
+    #[serde(rename = "InstdAmt")]
+    pub instd_amt: Iso20022Amount,
+    /// `XchgRate`: the quoted rate.
+    #[serde(rename = "XchgRate")]
+    pub xchg_rate: String,
+    /// `ChrgBr`.
+    #[serde(rename = "ChrgBr")]
+    pub chrg_br: String,
+    /// `Dbtr`.
+    #[serde(rename = "Dbtr", default)]
+    pub dbtr: Iso20022Party,
+    /// `DbtrAcct`: `Id/Othr/Id` is the payer's id at the wallet.
+    #[serde(rename = "DbtrAcct")]
+    pub dbtr_acct: Iso20022Account,
+    /// `DbtrAgt`.
+    #[serde(rename = "DbtrAgt", default)]
+    pub dbtr_agt: Iso20022Agent,
+    /// `CdtrAgt`.
+    #[serde(rename = "CdtrAgt", default)]
+    pub cdtr_agt: Iso20022Agent,
+    /// `Cdtr`: the merchant's name as quoted.
+    #[serde(rename = "Cdtr")]
+    pub cdtr: Iso20022Party,
+    /// `CdtrAcct`: `Id/Othr/Id` is the merchant account from the QR code as quoted.
+    #[serde(rename = "CdtrAcct")]
+    pub cdtr_acct: Iso20022Account,
+    /// `RmtInf`: carries `QUOTE/<quoteId>`.
+    #[serde(rename = "RmtInf", default)]
+    pub rmt_inf: Iso20022RmtInf,
+}
+
+/// A quote's terms as the scheme gave them to the wallet; a pacs.008 naming the quote must agree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Iso20022Terms {
+    /// Merchant currency.
+    pub merchant_amount: Amount,
+    /// Payer currency.
+    pub payer_amount: Amount,
+    /// The quoted `exchangeRate` (payer units per merchant unit).
+    pub rate: Decimal,
+    /// The creditor account (merchant id from the QR).
+    pub account: String,
+    /// The creditor name.
+    pub name: String,
+}
+
+/// A validated pacs.008: the canonical pay and what it must agree with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Iso20022Payment {
+    /// `GrpHdr/MsgId`.
+    pub msg_id: String,
+    /// `PmtId/EndToEndId`.
+    pub end_to_end_id: String,
+    /// `PmtId/UETR`: the canonical payment request id.
+    pub uetr: RequestId,
+    /// `AccptncDtTm`, verbatim.
+    pub accepted_at: String,
+    /// The quote id from `RmtInf`.
+    pub quote_id: RequestId,
+    /// `DbtrAcct/Id/Othr/Id`.
+    pub customer_id: CustomerId,
+    /// `IntrBkSttlmAmt`.
+    pub settlement: Amount,
+    /// `InstdAmt`.
+    pub instructed: Amount,
+    /// `XchgRate`.
+    pub rate: Decimal,
+    /// `CdtrAcct/Id/Othr/Id`.
+    pub creditor_account: String,
+    /// `Cdtr/Nm`.
+    pub creditor_name: String,
+}
+
+const TX: &str = "FIToFICstmrCdtTrf/CdtTrfTxInf";
+
+impl TryFrom<Iso20022Pacs008> for Iso20022Payment {
+    type Error = Iso20022Fault;
+    fn try_from(doc: Iso20022Pacs008) -> Result<Self, Iso20022Fault> {
+        let t = doc.transfer;
+        let hdr = "FIToFICstmrCdtTrf/GrpHdr";
+        let msg_id = max35(&t.grp_hdr.msg_id, &format!("{hdr}/MsgId"))?;
+        date_time(&t.grp_hdr.cre_dt_tm, &format!("{hdr}/CreDtTm"))?;
+        match t.grp_hdr.nb_of_txs.as_deref() {
+            Some("1") => {}
+            Some(n) => {
+                return Err(Iso20022Fault::format(
+                    format!("{hdr}/NbOfTxs"),
+                    format!("must be 1 (one transaction per message), got {n:?}"),
+                ));
+            }
+            None => return Err(Iso20022Fault::format(format!("{hdr}/NbOfTxs"), "missing")),
+        }
+        match &t.grp_hdr.sttlm_inf {
+            Some(s) if s.sttlm_mtd == "CLRG" => {}
+            Some(s) => {
+                return Err(Iso20022Fault::content(
+                    format!("{hdr}/SttlmInf/SttlmMtd"),
+                    format!("must be CLRG, got {:?}", s.sttlm_mtd),
+                ));
+            }
+            None => return Err(Iso20022Fault::format(format!("{hdr}/SttlmInf"), "missing")),
+        }
+        let mut txs = t.tx.into_iter();
+        let (Some(tx), None) = (txs.next(), txs.next()) else {
+            return Err(Iso20022Fault::format(
+                TX,
+                "exactly one CdtTrfTxInf is required",
+            ));
+        };
+        let end_to_end_id = max35(&tx.pmt_id.end_to_end_id, &format!("{TX}/PmtId/EndToEndId"))?;
+        let uetr = uetr(&tx.pmt_id.uetr, &format!("{TX}/PmtId/UETR"))?;
+        let settlement = tx
+            .intr_bk_sttlm_amt
+            .to_amount(&format!("{TX}/IntrBkSttlmAmt"))?;
+        let instructed = tx.instd_amt.to_amount(&format!("{TX}/InstdAmt"))?;
+        date_time(&tx.accptnc_dt_tm, &format!("{TX}/AccptncDtTm"))?;
+        let rate = rate(&tx.xchg_rate, &format!("{TX}/XchgRate"))?;
+        if !matches!(tx.chrg_br.as_str(), "DEBT" | "CRED" | "SHAR" | "SLEV") {
+            return Err(Iso20022Fault::content(
+                format!("{TX}/ChrgBr"),
+                format!("must be DEBT, CRED, SHAR or SLEV, got {:?}", tx.chrg_br),
+            ));
+        }
+        let customer_id = CustomerId::new(tx.dbtr_acct.id.othr.id.clone())
+            .map_err(|e| Iso20022Fault::content(format!("{TX}/DbtrAcct/Id/Othr/Id"), e))?;
+        let creditor_account = tx.cdtr_acct.id.othr.id.clone();
+        if creditor_account.is_empty() {
+            return Err(Iso20022Fault::content(
+                format!("{TX}/CdtrAcct/Id/Othr/Id"),
+                "empty",
+            ));
+        }
+        let creditor_name = match tx.cdtr.nm {
+            Some(n) if !n.is_empty() => n,
+            _ => return Err(Iso20022Fault::format(format!("{TX}/Cdtr/Nm"), "missing")),
+        };
+        let quote_id = quote_reference(&tx.rmt_inf)?;
+        Ok(Iso20022Payment {
+            msg_id,
+            end_to_end_id,
+            uetr,
+            accepted_at: tx.accptnc_dt_tm,
+            quote_id,
+            customer_id,
+            settlement,
+            instructed,
+            rate,
+            creditor_account,
+            creditor_name,
+        })
+    }
+}
+
+impl Iso20022Payment {
+    /// Checks the transaction against the quote's terms; the first disagreement is the refusal.
+    pub fn agrees_with(&self, terms: &Iso20022Terms) -> Result<(), Iso20022Fault> {
+        let amount = |path: &str, got: Amount, want: Amount| {
+            if got.currency() != want.currency() {
+                return Err(Iso20022Fault::terms(
+                    "AM03",
+                    format!("{TX}/{path}/@Ccy"),
+                    format!(
+                        "the quote is in {}, got {}",
+                        want.currency(),
+                        got.currency()
+                    ),
+                ));
+            }
+            if got != want {
+                return Err(Iso20022Fault::terms(
+                    "AM09",
+                    format!("{TX}/{path}"),
+                    format!(
+                        "the quote says {}, got {}",
+                        want.to_decimal_string(),
+                        got.to_decimal_string()
+                    ),
+                ));
+            }
+            Ok(())
+        };
+        amount("IntrBkSttlmAmt", self.settlement, terms.merchant_amount)?;
+        amount("InstdAmt", self.instructed, terms.payer_amount)?;
+        if self.rate != terms.rate {
+            return Err(Iso20022Fault::terms(
+                "AM09",
+                format!("{TX}/XchgRate"),
+                format!("the quote's rate is {}, got {}", terms.rate, self.rate),
+            ));
+        }
+        if self.creditor_account != terms.account {
+            return Err(Iso20022Fault::terms(
+                "AC03",
+                format!("{TX}/CdtrAcct/Id/Othr/Id"),
+                format!(
+                    "the quoted merchant account is {:?}, got {:?}",
+                    terms.account, self.creditor_account
+                ),
+            ));
+        }
+        if self.creditor_name != terms.name {
+            return Err(Iso20022Fault::terms(
+                "BE01",
+                format!("{TX}/Cdtr/Nm"),
+                format!(
+                    "the quoted merchant is {:?}, got {:?}",
+                    terms.name, self.creditor_name
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// What the gateway journals with the payment for its notifications.
+    pub fn scheme_ref(&self) -> String {
+        Iso20022Ref {
+            msg_id: self.msg_id.clone(),
+            msg_nm_id: MSG_PACS008.to_owned(),
+            end_to_end_id: Some(self.end_to_end_id.clone()),
+            uetr: self.uetr.as_str().to_owned(),
+            rtr_id: None,
+        }
+        .to_json()
+    }
+}
+
+fn quote_reference(rmt: &Iso20022RmtInf) -> Result<RequestId, Iso20022Fault> {
+    let path = format!("{TX}/RmtInf/Strd/AddtlRmtInf");
+    let mut found = rmt
+        .strd
+        .iter()
+        .flat_map(|s| s.addtl_rmt_inf.iter())
+        .filter_map(|s| s.strip_prefix(QUOTE_PREFIX));
+    let (Some(id), None) = (found.next(), found.next()) else {
+        return Err(Iso20022Fault::format(
+            path,
+            format!("exactly one {QUOTE_PREFIX}<quoteId> is required"),
+        ));
+    };
+    RequestId::new(id).map_err(|e| Iso20022Fault::content(path, format!("quote id: {e}")))
+}
+
+/// What the scheme keeps with a payment or return (JSON in `scheme_ref`): the original message and
+/// transaction identification for its notifications.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Iso20022Ref {
+    /// The original `GrpHdr/MsgId`.
+    pub msg_id: String,
+    /// `pacs.008.001.08` or `pacs.004.001.09`.
+    pub msg_nm_id: String,
+    /// The original `EndToEndId` (pacs.008).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_to_end_id: Option<String>,
+    /// The payment's UETR.
+    pub uetr: String,
+    /// The return's `RtrId` (pacs.004).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtr_id: Option<String>,
+}
+
+impl Iso20022Ref {
+    /// As journaled.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Reads a journaled reference; `None` when absent or not ours.
+    pub fn from_json(s: Option<&str>) -> Option<Self> {
+        serde_json::from_str(s?).ok()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Field checks.
+
+fn max35(s: &str, path: &str) -> Result<String, Iso20022Fault> {
+    let n = s.chars().count();
+    if n == 0 || n > 35 || s.chars().any(char::is_control) {
+        return Err(Iso20022Fault::content(
+            path,
+            format!("must be 1 to 35 characters without control characters, got {n}"),
+        ));
+    }
+    Ok(s.to_owned())
+}
+
+/// A UETR: a UUID version 4 in lower-case hyphenated form (the ISO 20022 `UUIDv4Identifier`).
+pub fn uetr(s: &str, path: &str) -> Result<RequestId, Iso20022Fault> {
+    let b = s.as_bytes();
+    let hex = |c: &u8| c.is_ascii_digit() || (b'a'..=b'f').contains(c);
+    let ok = b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            14 => *c == b'4',
+            19 => matches!(c, b'8' | b'9' | b'a' | b'b'),
+            _ => hex(c),
+        });
+    if !ok {
+        return Err(Iso20022Fault::content(
+            path,
+            format!(
+                "must be a version 4 UUID in lower case (xxxxxxxx-xxxx-4xxx-[89ab]xxx-xxxxxxxxxxxx), got {:?}",
+                excerpt(s)
+            ),
+        ));
+    }
+    RequestId::new(s).map_err(|e| Iso20022Fault::content(path, e))
+}
+
+/// An ISO date-time: `YYYY-MM-DDThh:mm:ss[.fff][Z|±hh:mm]`.
+pub fn date_time(s: &str, path: &str) -> Result<(), Iso20022Fault> {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| {
+        b.get(r.clone())
+            .is_some_and(|d| d.len() == r.len() && d.iter().all(u8::is_ascii_digit))
+    };
+    let mut ok = b.len() >= 19
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && b[10] == b'T'
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16)
+        && b[16] == b':'
+        && digits(17..19);
+    if ok {
+        let mut rest = &s[19..];
+        if let Some(frac) = rest.strip_prefix('.') {
+            let n = frac.bytes().take_while(u8::is_ascii_digit).count();
+            ok = (1..=9).contains(&n);
+            rest = &frac[n..];
+        }
+        let zone = rest.as_bytes();
+        ok = ok
+            && (rest.is_empty()
+                || rest == "Z"
+                || (zone.len() == 6
+                    && matches!(zone[0], b'+' | b'-')
+                    && zone[1..3].iter().all(u8::is_ascii_digit)
+                    && zone[3] == b':'
+                    && zone[4..6].iter().all(u8::is_ascii_digit)));
+    }
+    if !ok {
+        return Err(Iso20022Fault::content(
+            path,
+            format!(
+                "must be an ISO date-time like 2026-11-21T10:40:00Z, got {:?}",
+                excerpt(s)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A positive decimal rate: digits with at most one '.', no sign or exponent.
+pub fn rate(s: &str, path: &str) -> Result<Decimal, Iso20022Fault> {
+    let bad = |why: &str| Iso20022Fault::content(path, format!("{why}, got {:?}", excerpt(s)));
+    let mut parts = s.split('.');
+    let int = parts.next().unwrap_or("");
+    let frac = parts.next();
+    if parts.next().is_some()
+        || int.is_empty()
+        || frac.is_some_and(str::is_empty)
+        || !int.bytes().all(|c| c.is_ascii_digit())
+        || !frac.unwrap_or("").bytes().all(|c| c.is_ascii_digit())
+    {
+        return Err(bad(
+            "must be a decimal number like 3.2336 (digits, at most one '.')",
+        ));
+    }
+    if int.len() + frac.map_or(0, str::len) > 18 {
+        return Err(bad("more than 18 digits"));
+    }
+    let d = Decimal::from_str(s).map_err(|_| bad("not a decimal number"))?;
+    if d.is_zero() {
+        return Err(bad("must be greater than zero"));
+    }
+    Ok(d)
+}
+
+fn excerpt(s: &str) -> String {
+    s.chars().take(48).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// pacs.028, camt.056, pacs.004 (inbound).
+
+/// `Document` of a pacs.028.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Iso20022Pacs028 {
+    /// `FIToFIPmtStsReq`.
+    #[serde(rename = "FIToFIPmtStsReq")]
+    pub request: Iso20022StsReq,
+}
+
+/// `FIToFIPmtStsReq`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Iso20022StsReq {
+    /// `GrpHdr`.
+    #[serde(rename = "GrpHdr")]
+    pub grp_hdr: Iso20022GrpHdr,
+    /// `TxInf` (exactly one).
+    #[serde(rename = "TxInf", default)]
+    pub tx: Vec<Iso20022OrgnlTx>,
+}
+
+/// `OrgnlGrpInf`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Iso20022OrgnlGrpInf {
+    /// `OrgnlMsgId`.
+    #[serde(rename = "OrgnlMsgId")]
+    pub orgnl_msg_id: String,
+    /// `OrgnlMsgNmId`.
+    #[serde(rename = "OrgnlMsgNmId")]
+    pub orgnl_msg_nm_id: String,
+}
+
+/// A transaction reference to an original pacs.008 (`TxInf` of pacs.028 / camt.056 / pacs.004).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Iso20022OrgnlTx {
+    /// `CxlId` (camt.056).
+    #[serde(rename = "CxlId", default, skip_serializing_if = "Option::is_none")]
+    pub cxl_id: Option<String>,
+    /// `RtrId` (pacs.004): the canonical refund request id.
+    #[serde(rename = "RtrId", default, skip_serializing_if = "Option::is_none")]
+    pub rtr_id: Option<String>,
+    /// `OrgnlGrpInf`.
+    #[serde(
+        rename = "OrgnlGrpInf",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub orgnl_grp_inf: Option<Iso20022OrgnlGrpInf>,
+    /// `OrgnlEndToEndId`.
+    #[serde(
+        rename = "OrgnlEndToEndId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub orgnl_end_to_end_id: Option<String>,
+    /// `OrgnlUETR`: the payment.
+    #[serde(rename = "OrgnlUETR")]
+    pub orgnl_uetr: String,
+    /// `RtrdIntrBkSttlmAmt` (pacs.004): the refund amount, merchant currency.
+    #[serde(
+        rename = "RtrdIntrBkSttlmAmt",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub rtrd_intr_bk_sttlm_amt: Option<Iso20022Amount>,
+    /// `CxlRsnInf` (camt.056).
+    #[serde(rename = "CxlRsnInf", default, skip_serializing_if = "Option::is_none")]
+    pub cxl_rsn_inf: Option<Iso20022RsnInf>,
+    /// `RtrRsnInf` (pacs.004).
+    #[serde(rename = "RtrRsnInf", default, skip_serializing_if = "Option::is_none")]
+    pub rtr_rsn_inf: Option<Iso20022RsnInf>,
+}
+
+/// A validated pacs.028: which payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Iso20022StatusRequest {
+    /// `GrpHdr/MsgId`.
+    pub msg_id: String,
+    /// `TxInf/OrgnlUETR`.
+    pub uetr: RequestId,
+    /// `TxInf/OrgnlGrpInf/OrgnlMsgId`, when given.
+    pub orgnl_msg_id: Option<String>,
+    /// `TxInf/OrgnlEndToEndId`, when given.
+    pub orgnl_end_to_end_id: Option<String>,
+}
+
+fn one_tx(txs: Vec<Iso20022OrgnlTx>, path: &str) -> Result<Iso20022OrgnlTx, Iso20022Fault> {
+    let mut it = txs.into_iter();
+    match (it.next(), it.next()) {
+        (Some(tx), None) => Ok(tx),
+        _ => Err(Iso20022Fault::format(path, "exactly one is required")),
+    }
+}
+
+impl TryFrom<Iso20022Pacs028> for Iso20022StatusRequest {
+    type Error = Iso20022Fault;
+    fn try_from(doc: Iso20022Pacs028) -> Result<Self, Iso20022Fault> {
+        let r = doc.request;
+        let msg_id = max35(&r.grp_hdr.msg_id, "FIToFIPmtStsReq/GrpHdr/MsgId")?;
+        date_time(&r.grp_hdr.cre_dt_tm, "FIToFIPmtStsReq/GrpHdr/CreDtTm")?;
+        let tx = one_tx(r.tx, "FIToFIPmtStsReq/TxInf")?;
+        Ok(Iso20022StatusRequest {
+            msg_id,
+            uetr: uetr(&tx.orgnl_uetr, "FIToFIPmtStsReq/TxInf/OrgnlUETR")?,
+            orgnl_msg_id: tx.orgnl_grp_inf.map(|g| g.orgnl_msg_id),
+            orgnl_end_to_end_id: tx.orgnl_end_to_end_id,
+        })
+    }
+}
+
+/// `Document` of a camt.056.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Iso20022Camt056 {
+    /// `FIToFIPmtCxlReq`.
+    #[serde(rename = "FIToFIPmtCxlReq")]
+    pub request: Iso20022CxlReq,
+}
+
+/// `Assgnmt`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Iso20022Assgnmt {
+    /// `Id`.
+    #[serde(rename = "Id")]
+    pub id: String,
+    /// `CreDtTm`.
+    #[serde(rename = "CreDtTm")]
+    pub cre_dt_tm: String,
+}
+
+/// `Undrlyg`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Iso20022Undrlyg {
+    /// `TxInf` (exactly one).
+    #[serde(rename = "TxInf", default)]
+    pub tx: Vec<Iso20022OrgnlTx>,
+}
+
+/// `FIToFIPmtCxlReq`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Iso20022CxlReq {
+    /// `Assgnmt`.
+    #[serde(rename = "Assgnmt")]
+    pub assgnmt: Iso20022Assgnmt,
+    /// `Undrlyg`.
+    #[serde(rename = "Undrlyg")]
+    pub undrlyg: Iso20022Undrlyg,
+}
+
+/// A validated camt.056: which payment to cancel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Iso20022CancelRequest {
+    /// `Assgnmt/Id`.
+    pub assignment_id: String,
+    /// `TxInf/CxlId`, when given.
+    pub cxl_id: Option<String>,
+    /// `TxInf/OrgnlUETR`.
+    pub uetr: RequestId,
+    /// `TxInf/OrgnlEndToEndId`, when given.
+    pub orgnl_end_to_end_id: Option<String>,
+}
+
+impl TryFrom<Iso20022Camt056> for Iso20022CancelRequest {
+    type Error = Iso20022Fault;
+    fn try_from(doc: Iso20022Camt056) -> Result<Self, Iso20022Fault> {
+        let r = doc.request;
+        let assignment_id = max35(&r.assgnmt.id, "FIToFIPmtCxlReq/Assgnmt/Id")?;
+        date_time(&r.assgnmt.cre_dt_tm, "FIToFIPmtCxlReq/Assgnmt/CreDtTm")?;
+        let tx = one_tx(r.undrlyg.tx, "FIToFIPmtCxlReq/Undrlyg/TxInf")?;
+        Ok(Iso20022CancelRequest {
+            assignment_id,
+            cxl_id: tx.cxl_id,
+            uetr: uetr(&tx.orgnl_uetr, "FIToFIPmtCxlReq/Undrlyg/TxInf/OrgnlUETR")?,
+            orgnl_end_to_end_id: tx.orgnl_end_to_end_id,
+        })
+    }
+}
+
+/// `Document` of a pacs.004.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Iso20022Pacs004 {
+    /// `PmtRtr`.
+    #[serde(rename = "PmtRtr")]
+    pub rtr: Iso20022PmtRtr,
+}
+
+/// `PmtRtr`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Iso20022PmtRtr {
+    /// `GrpHdr`.
+    #[serde(rename = "GrpHdr")]
+    pub grp_hdr: Iso20022GrpHdr,
+    /// `TxInf` (exactly one).
+    #[serde(rename = "TxInf", default)]
+    pub tx: Vec<Iso20022OrgnlTx>,
+}
+
+/// A validated pacs.004: refund `amount` of the payment `uetr` with request id `rtr_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Iso20022Return {
+    /// `GrpHdr/MsgId`.
+    pub msg_id: String,
+    /// `GrpHdr/CreDtTm`, verbatim.
+    pub created_at: String,
+    /// `TxInf/RtrId`: the canonical refund request id.
+    pub rtr_id: RequestId,
+    /// `TxInf/OrgnlUETR`.
+    pub uetr: RequestId,
+    /// `TxInf/OrgnlEndToEndId`, when given.
+    pub orgnl_end_to_end_id: Option<String>,
+    /// `TxInf/RtrdIntrBkSttlmAmt`.
+    pub amount: Amount,
+    /// `TxInf/RtrRsnInf`: `Rsn/Cd` and `AddtlInf` as the canonical refund reason.
+    pub reason: Option<Text>,
+}
+
+impl TryFrom<Iso20022Pacs004> for Iso20022Return {
+    type Error = Iso20022Fault;
+    fn try_from(doc: Iso20022Pacs004) -> Result<Self, Iso20022Fault> {
+        let r = doc.rtr;
+        let msg_id = max35(&r.grp_hdr.msg_id, "PmtRtr/GrpHdr/MsgId")?;
+        date_time(&r.grp_hdr.cre_dt_tm, "PmtRtr/GrpHdr/CreDtTm")?;
+        if r.grp_hdr.nb_of_txs.as_deref() != Some("1") {
+            return Err(Iso20022Fault::format(
+                "PmtRtr/GrpHdr/NbOfTxs",
+                "must be 1 (one return per message)",
+            ));
+        }
+        let tx = one_tx(r.tx, "PmtRtr/TxInf")?;
+        let rtr_id = match &tx.rtr_id {
+            Some(id) => RequestId::new(max35(id, "PmtRtr/TxInf/RtrId")?)
+                .map_err(|e| Iso20022Fault::content("PmtRtr/TxInf/RtrId", e))?,
+            None => return Err(Iso20022Fault::format("PmtRtr/TxInf/RtrId", "missing")),
+        };
+        let amount = match &tx.rtrd_intr_bk_sttlm_amt {
+            Some(a) => a.to_amount("PmtRtr/TxInf/RtrdIntrBkSttlmAmt")?,
+            None => {
+                return Err(Iso20022Fault::format(
+                    "PmtRtr/TxInf/RtrdIntrBkSttlmAmt",
+                    "missing",
+                ));
+            }
+        };
+        let reason = match &tx.rtr_rsn_inf {
+            None => None,
+            Some(inf) => {
+                let text = [
+                    inf.rsn.as_ref().and_then(Iso20022Rsn::code),
+                    inf.addtl_inf.as_deref(),
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ");
+                Some(
+                    Text::try_from(text)
+                        .map_err(|e| Iso20022Fault::content("PmtRtr/TxInf/RtrRsnInf", e))?,
+                )
+            }
+        };
+        Ok(Iso20022Return {
+            msg_id,
+            created_at: r.grp_hdr.cre_dt_tm,
+            rtr_id,
+            uetr: uetr(&tx.orgnl_uetr, "PmtRtr/TxInf/OrgnlUETR")?,
+            orgnl_end_to_end_id: tx.orgnl_end_to_end_id,
+            amount,
+            reason,
+        })
+    }
+}
+
+impl Iso20022Return {
+    /// What the gateway journals with the refund for its notification.
+    pub fn scheme_ref(&self) -> String {
+        Iso20022Ref {
+            msg_id: self.msg_id.clone(),
+            msg_nm_id: MSG_PACS004.to_owned(),
+            end_to_end_id: self.orgnl_end_to_end_id.clone(),
+            uetr: self.uetr.as_str().to_owned(),
+            rtr_id: Some(self.rtr_id.as_str().to_owned()),
+        }
+        .to_json()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Status and reason codes.
+
+/// `TxSts` / `GrpSts` values this scheme sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Iso20022TxSts {
+    /// Settlement completed: the acquirer approved.
+    Accc,
+    /// Rejected: nothing was charged (or it was undone).
+    Rjct,
+    /// Accepted, outcome not known yet (U): query with a pacs.028 or wait for the notification.
+    Acwp,
+}
+
+impl Iso20022TxSts {
+    /// The code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Iso20022TxSts::Accc => "ACCC",
+            Iso20022TxSts::Rjct => "RJCT",
+            Iso20022TxSts::Acwp => "ACWP",
+        }
+    }
+}
+
+/// A status reason: an ISO 20022 external code (`Rsn/Cd`) or one of ours (`Rsn/Prtry`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Iso20022Reason {
+    /// `Rsn/Cd`.
+    Code(&'static str),
+    /// `Rsn/Prtry`.
+    Proprietary(&'static str),
+}
+
+impl Iso20022Reason {
+    /// The code text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Iso20022Reason::Code(c) | Iso20022Reason::Proprietary(c) => c,
+        }
+    }
+
+    fn to_rsn(self) -> Iso20022Rsn {
+        match self {
+            Iso20022Reason::Code(c) => Iso20022Rsn {
+                cd: Some(c.to_owned()),
+                prtry: None,
+            },
+            Iso20022Reason::Proprietary(p) => Iso20022Rsn {
+                cd: None,
+                prtry: Some(p.to_owned()),
+            },
+        }
+    }
+}
+
+/// The reason code for an acquirer decline (ISO 8583 DE39).
+pub fn decline_reason(response_code: &str) -> Iso20022Reason {
+    match response_code {
+        "51" => Iso20022Reason::Code("AM04"),
+        "05" | "57" | "62" => Iso20022Reason::Code("AG01"),
+        "14" => Iso20022Reason::Code("AC01"),
+        "13" => Iso20022Reason::Code("AM12"),
+        "61" | "65" => Iso20022Reason::Code("AM02"),
+        "91" | "96" => Iso20022Reason::Code("AB09"),
+        _ => Iso20022Reason::Code("MS03"),
+    }
+}
+
+/// Reversed after an unknown outcome (acquirer timeout): settlement aborted on time-out.
+pub const REASON_REVERSED: Iso20022Reason = Iso20022Reason::Code("AB03");
+/// Cancelled by the wallet's camt.056.
+pub const REASON_CANCELLED: Iso20022Reason = Iso20022Reason::Code("FOCR");
+
+/// The status and reason for every canonical error (the table of `spec/schemes/iso20022.md`).
+pub fn reason_for(error: &ApiError) -> (Iso20022TxSts, Iso20022Reason) {
+    use Iso20022Reason::{Code, Proprietary};
+    use Iso20022TxSts::{Acwp, Rjct};
+    match error {
+        ApiError::ParamIllegal { .. } => (Rjct, Code("FF01")),
+        ApiError::AccessDenied { .. } => (Rjct, Code("AG01")),
+        ApiError::InvalidSignature(AuthFault::StaleRequestTime { .. }) => {
+            (Rjct, Proprietary("STALE_REQUEST_TIME"))
+        }
+        ApiError::InvalidSignature(
+            AuthFault::MissingHeader(_)
+            | AuthFault::MalformedHeader { .. }
+            | AuthFault::UnknownClient(_)
+            | AuthFault::UnknownKey { .. }
+            | AuthFault::Mismatch
+            | AuthFault::Replayed,
+        ) => (Rjct, Proprietary("INVALID_SIGNATURE")),
+        ApiError::RepeatRequestInconsistent { .. } => (Rjct, Code("AM05")),
+        ApiError::RetryLater { .. } => (Acwp, Proprietary("RETRY_LATER")),
+        ApiError::QrInvalid { .. } => (Rjct, Proprietary("QR_INVALID")),
+        ApiError::QrNotSupported { .. } => (Rjct, Code("AG03")),
+        ApiError::MerchantNotRoutable { .. } => (Rjct, Code("CNOR")),
+        ApiError::QuoteExpired { .. } => (Rjct, Proprietary("QUOTE_EXPIRED")),
+        ApiError::QuoteConsumed { .. } => (Rjct, Code("DUPL")),
+        ApiError::RateUnavailable { .. } => (Rjct, Proprietary("RATE_UNAVAILABLE")),
+        ApiError::AmountExceedLimit { .. } => (Rjct, Code("AM02")),
+        ApiError::AcquirerDeclined { response_code } => (Rjct, decline_reason(response_code)),
+        ApiError::AcquirerTimeout { .. } => (Acwp, Proprietary("ACQUIRER_TIMEOUT")),
+        ApiError::CancelWindowExceed { .. } => (Rjct, Code("TM01")),
+        ApiError::RefundAmountExceed { .. } => (Rjct, Code("AM09")),
+        ApiError::OrderNotFound { .. } => (Rjct, Code("NOOR")),
+        ApiError::RequestTooLarge { .. } => (Rjct, Proprietary("REQUEST_TOO_LARGE")),
+        ApiError::RequestTimeout { .. } => (Rjct, Proprietary("REQUEST_TIMEOUT")),
+        ApiError::NotFound { .. } => (Rjct, Proprietary("NOT_FOUND")),
+        ApiError::MethodNotAllowed { .. } => (Rjct, Proprietary("METHOD_NOT_ALLOWED")),
+        ApiError::Unavailable { .. } => (Rjct, Proprietary("SERVICE_UNAVAILABLE")),
+        ApiError::Unknown { .. } => (Acwp, Proprietary("UNKNOWN_EXCEPTION")),
+    }
+}
+
+/// A payment's status as `TxSts` and reason (no reason for ACCC and plain ACWP).
+pub fn payment_status(p: &PaymentResponse) -> (Iso20022TxSts, Option<Iso20022Reason>) {
+    match p.payment_status {
+        PaymentStatus::Success => (Iso20022TxSts::Accc, None),
+        PaymentStatus::Fail => (
+            Iso20022TxSts::Rjct,
+            Some(
+                p.acquirer
+                    .as_ref()
+                    .map_or(Iso20022Reason::Code("MS03"), |a| {
+                        decline_reason(&a.response_code)
+                    }),
+            ),
+        ),
+        PaymentStatus::Processing => (Iso20022TxSts::Acwp, None),
+        PaymentStatus::Reversed => (Iso20022TxSts::Rjct, Some(REASON_REVERSED)),
+        PaymentStatus::Cancelled => (Iso20022TxSts::Rjct, Some(REASON_CANCELLED)),
+    }
+}
+
+/// A refund's status as `TxSts` and reason.
+pub fn refund_status(r: &RefundResponse) -> (Iso20022TxSts, Option<Iso20022Reason>) {
+    match r.refund_status {
+        RefundStatus::Success => (Iso20022TxSts::Accc, None),
+        RefundStatus::Fail => (Iso20022TxSts::Rjct, Some(Iso20022Reason::Code("MS03"))),
+        RefundStatus::Processing => (Iso20022TxSts::Acwp, None),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// pacs.002 (outbound).
+
+/// `Document` of a pacs.002.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Iso20022Pacs002 {
+    /// `xmlns`.
+    #[serde(rename = "@xmlns", default)]
+    pub xmlns: String,
+    /// `FIToFIPmtStsRpt`.
+    #[serde(rename = "FIToFIPmtStsRpt")]
+    pub report: Iso20022StsRpt,
+}
+
+/// The group header of a report: `MsgId`, `CreDtTm`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Iso20022RptHdr {
+    /// `MsgId`.
+    #[serde(rename = "MsgId")]
+    pub msg_id: String,
+    /// `CreDtTm`.
+    #[serde(rename = "CreDtTm")]
+    pub cre_dt_tm: String,
+}
+
+/// `FIToFIPmtStsRpt`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Iso20022StsRpt {
+    /// `GrpHdr`.
+    #[serde(rename = "GrpHdr")]
+    pub grp_hdr: Iso20022RptHdr,
+    /// `OrgnlGrpInfAndSts`.
+    #[serde(rename = "OrgnlGrpInfAndSts")]
+    pub orgnl_grp_inf_and_sts: Iso20022OrgnlGrpInfAndSts,
+    /// `TxInfAndSts` (absent for a group-level refusal).
+    #[serde(
+        rename = "TxInfAndSts",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub tx_inf_and_sts: Option<Iso20022TxInfAndSts>,
+}
+
+/// `OrgnlGrpInfAndSts`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Iso20022OrgnlGrpInfAndSts {
+    /// `OrgnlMsgId`.
+    #[serde(rename = "OrgnlMsgId")]
+    pub orgnl_msg_id: String,
+    /// `OrgnlMsgNmId`.
+    #[serde(rename = "OrgnlMsgNmId")]
+    pub orgnl_msg_nm_id: String,
+    /// `GrpSts` (group-level refusals only).
+    #[serde(rename = "GrpSts", default, skip_serializing_if = "Option::is_none")]
+    pub grp_sts: Option<String>,
+    /// `StsRsnInf` (group-level refusals only).
+    #[serde(rename = "StsRsnInf", default, skip_serializing_if = "Option::is_none")]
+    pub sts_rsn_inf: Option<Iso20022RsnInf>,
+}
+
+/// `OrgnlTxRef`: the amount the status is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Iso20022OrgnlTxRef {
+    /// `IntrBkSttlmAmt`.
+    #[serde(rename = "IntrBkSttlmAmt")]
+    pub intr_bk_sttlm_amt: Iso20022Amount,
+}
+
+/// `TxInfAndSts`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Iso20022TxInfAndSts {
+    /// `OrgnlInstrId`: a return's `RtrId`.
+    #[serde(
+        rename = "OrgnlInstrId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub orgnl_instr_id: Option<String>,
+    /// `OrgnlEndToEndId`.
+    #[serde(
+        rename = "OrgnlEndToEndId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub orgnl_end_to_end_id: Option<String>,
+    /// `OrgnlUETR`.
+    #[serde(rename = "OrgnlUETR", default, skip_serializing_if = "Option::is_none")]
+    pub orgnl_uetr: Option<String>,
+    /// `TxSts`.
+    #[serde(rename = "TxSts")]
+    pub tx_sts: String,
+    /// `StsRsnInf`.
+    #[serde(rename = "StsRsnInf", default, skip_serializing_if = "Option::is_none")]
+    pub sts_rsn_inf: Option<Iso20022RsnInf>,
+    /// `AccptncDtTm`.
+    #[serde(
+        rename = "AccptncDtTm",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub accptnc_dt_tm: Option<String>,
+    /// `ClrSysRef`: our payment (or refund) id without hyphens.
+    #[serde(rename = "ClrSysRef", default, skip_serializing_if = "Option::is_none")]
+    pub clr_sys_ref: Option<String>,
+    /// `OrgnlTxRef`.
+    #[serde(
+        rename = "OrgnlTxRef",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub orgnl_tx_ref: Option<Iso20022OrgnlTxRef>,
+}
+
+/// Which original a transaction status is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Iso20022Original {
+    /// `OrgnlMsgId`.
+    pub msg_id: String,
+    /// `OrgnlMsgNmId`.
+    pub msg_nm_id: &'static str,
+    /// `OrgnlInstrId` (a return's `RtrId`).
+    pub instr_id: Option<String>,
+    /// `OrgnlEndToEndId`.
+    pub end_to_end_id: Option<String>,
+    /// `OrgnlUETR`.
+    pub uetr: Option<String>,
+}
+
+impl Iso20022Original {
+    /// From a journaled [`Iso20022Ref`]; `fallback_uetr` when there is none.
+    pub fn from_ref(r: Option<Iso20022Ref>, fallback_uetr: &str, msg_nm_id: &'static str) -> Self {
+        match r {
+            Some(r) => Iso20022Original {
+                msg_id: r.msg_id,
+                msg_nm_id,
+                instr_id: r.rtr_id,
+                end_to_end_id: r.end_to_end_id,
+                uetr: Some(r.uetr),
+            },
+            None => Iso20022Original {
+                msg_id: NOT_PROVIDED.to_owned(),
+                msg_nm_id,
+                instr_id: None,
+                end_to_end_id: None,
+                uetr: Some(fallback_uetr.to_owned()),
+            },
+        }
+    }
+}
+
+/// A transaction status to report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Iso20022Status {
+    /// `TxSts`.
+    pub tx_sts: Iso20022TxSts,
+    /// `StsRsnInf/Rsn`.
+    pub reason: Option<Iso20022Reason>,
+    /// `StsRsnInf/AddtlInf`.
+    pub info: Option<String>,
+    /// `AccptncDtTm`.
+    pub accepted_at: Option<String>,
+    /// `ClrSysRef` (our id; hyphens are removed to fit 35 characters).
+    pub reference: Option<String>,
+    /// `OrgnlTxRef/IntrBkSttlmAmt`.
+    pub amount: Option<Amount>,
+}
+
+/// `GrpHdr/MsgId` of a report: `QRB` and 32 hex digits of a SHA-256 over what it says, so the same
+/// answer always has the same id.
+pub fn report_msg_id(parts: &[&str]) -> String {
+    let digest = body_digest(parts.join("\n").as_bytes());
+    format!("QRB{}", &digest[..32])
+}
+
+fn rsn_inf(reason: Option<Iso20022Reason>, info: Option<String>) -> Option<Iso20022RsnInf> {
+    if reason.is_none() && info.is_none() {
+        return None;
+    }
+    Some(Iso20022RsnInf {
+        rsn: reason.map(Iso20022Reason::to_rsn),
+        addtl_inf: info.map(|s| s.chars().take(105).collect()),
+    })
+}
+
+/// Renders a pacs.002 reporting `status` of `original`, created at `created_at`.
+pub fn render_pacs002(
+    original: &Iso20022Original,
+    status: &Iso20022Status,
+    created_at: &str,
+) -> Result<Vec<u8>, ApiError> {
+    let msg_id = report_msg_id(&[
+        &original.msg_id,
+        original.uetr.as_deref().unwrap_or(""),
+        original.instr_id.as_deref().unwrap_or(""),
+        status.tx_sts.as_str(),
+        status.reason.map_or("", Iso20022Reason::as_str),
+        status.reference.as_deref().unwrap_or(""),
+    ]);
+    let doc = Iso20022Pacs002 {
+        xmlns: NS_PACS002.to_owned(),
+        report: Iso20022StsRpt {
+            grp_hdr: Iso20022RptHdr {
+                msg_id,
+                cre_dt_tm: created_at.to_owned(),
+            },
+            orgnl_grp_inf_and_sts: Iso20022OrgnlGrpInfAndSts {
+                orgnl_msg_id: original.msg_id.clone(),
+                orgnl_msg_nm_id: original.msg_nm_id.to_owned(),
+                grp_sts: None,
+                sts_rsn_inf: None,
+            },
+            tx_inf_and_sts: Some(Iso20022TxInfAndSts {
+                orgnl_instr_id: original.instr_id.clone(),
+                orgnl_end_to_end_id: original.end_to_end_id.clone(),
+                orgnl_uetr: original.uetr.clone(),
+                tx_sts: status.tx_sts.as_str().to_owned(),
+                sts_rsn_inf: rsn_inf(status.reason, status.info.clone()),
+                accptnc_dt_tm: status.accepted_at.clone(),
+                clr_sys_ref: status.reference.as_deref().map(|r| r.replace('-', "")),
+                orgnl_tx_ref: status.amount.map(|a| Iso20022OrgnlTxRef {
+                    intr_bk_sttlm_amt: a.into(),
+                }),
+            }),
+        },
+    };
+    render_document(&doc)
+}
+
+/// Renders a group-level refusal (the document could not be read or authenticated).
+pub fn render_group_refusal(
+    msg_nm_id: &str,
+    reason: Iso20022Reason,
+    info: &str,
+    created_at: &str,
+) -> Result<Vec<u8>, ApiError> {
+    let doc = Iso20022Pacs002 {
+        xmlns: NS_PACS002.to_owned(),
+        report: Iso20022StsRpt {
+            grp_hdr: Iso20022RptHdr {
+                msg_id: report_msg_id(&[NOT_PROVIDED, msg_nm_id, reason.as_str(), created_at]),
+                cre_dt_tm: created_at.to_owned(),
+            },
+            orgnl_grp_inf_and_sts: Iso20022OrgnlGrpInfAndSts {
+                orgnl_msg_id: NOT_PROVIDED.to_owned(),
+                orgnl_msg_nm_id: msg_nm_id.to_owned(),
+                grp_sts: Some(Iso20022TxSts::Rjct.as_str().to_owned()),
+                sts_rsn_inf: rsn_inf(Some(reason), Some(info.to_owned())),
+            },
+            tx_inf_and_sts: None,
+        },
+    };
+    render_document(&doc)
+}
+
+/// Reads a pacs.002 (the wallet's side: tests, the driver).
+pub fn parse_pacs002(body: &[u8]) -> Result<Iso20022Pacs002, Iso20022Fault> {
+    parse_document(body, NS_PACS002, "FIToFIPmtStsRpt")
+}
+
+// ---------------------------------------------------------------------------------------------
+// camt.029 (outbound).
+
+/// `Document` of a camt.029.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Iso20022Camt029 {
+    /// `xmlns`.
+    #[serde(rename = "@xmlns", default)]
+    pub xmlns: String,
+    /// `RsltnOfInvstgtn`.
+    #[serde(rename = "RsltnOfInvstgtn")]
+    pub resolution: Iso20022Rsltn,
+}
+
+/// `RsltnOfInvstgtn`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Iso20022Rsltn {
+    /// `Assgnmt`.
+    #[serde(rename = "Assgnmt")]
+    pub assgnmt: Iso20022Assgnmt,
+    /// `Sts`.
+    #[serde(rename = "Sts")]
+    pub sts: Iso20022InvstgtnSts,
+    /// `CxlDtls`.
+    #[serde(rename = "CxlDtls")]
+    pub cxl_dtls: Iso20022CxlDtls,
+}
+
+/// `Sts`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Iso20022InvstgtnSts {
+    /// `Conf`: `CNCL`, `RJCR`, `PDCR`.
+    #[serde(rename = "Conf")]
+    pub conf: String,
+}
+
+/// `CxlDtls`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Iso20022CxlDtls {
+    /// `TxInfAndSts`.
+    #[serde(rename = "TxInfAndSts")]
+    pub tx: Iso20022CxlTxInfAndSts,
+}
+
+/// `CxlDtls/TxInfAndSts`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Iso20022CxlTxInfAndSts {
+    /// `CxlStsId`: the camt.056's `CxlId`, when it had one.
+    #[serde(rename = "CxlStsId", default, skip_serializing_if = "Option::is_none")]
+    pub cxl_sts_id: Option<String>,
+    /// `OrgnlEndToEndId`.
+    #[serde(
+        rename = "OrgnlEndToEndId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub orgnl_end_to_end_id: Option<String>,
+    /// `OrgnlUETR`.
+    #[serde(rename = "OrgnlUETR")]
+    pub orgnl_uetr: String,
+    /// `TxCxlSts`.
+    #[serde(rename = "TxCxlSts")]
+    pub tx_cxl_sts: String,
+    /// `CxlStsRsnInf`.
+    #[serde(
+        rename = "CxlStsRsnInf",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cxl_sts_rsn_inf: Option<Iso20022RsnInf>,
+}
+
+/// A cancellation's resolution: `CNCL` (reversed), `PDCR` (reversal not yet acknowledged),
+/// `RJCR` (refused, with a reason).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Iso20022Resolution {
+    /// Cancelled.
+    Cncl,
+    /// Pending.
+    Pdcr,
+    /// Rejected.
+    Rjcr(Iso20022Reason),
+}
+
+/// The resolution for a canonical payment status after a cancel.
+pub fn resolution(status: PaymentStatus) -> Iso20022Resolution {
+    match status {
+        PaymentStatus::Cancelled => Iso20022Resolution::Cncl,
+        PaymentStatus::Processing => Iso20022Resolution::Pdcr,
+        PaymentStatus::Reversed => Iso20022Resolution::Rjcr(REASON_REVERSED),
+        PaymentStatus::Fail => Iso20022Resolution::Rjcr(Iso20022Reason::Code("ARDT")),
+        PaymentStatus::Success => Iso20022Resolution::Rjcr(Iso20022Reason::Code("NOAS")),
+    }
+}
+
+/// Renders a camt.029 answering `request`.
+pub fn render_camt029(
+    request: &Iso20022CancelRequest,
+    result: Iso20022Resolution,
+    info: Option<String>,
+    created_at: &str,
+) -> Result<Vec<u8>, ApiError> {
+    let (conf, reason) = match result {
+        Iso20022Resolution::Cncl => ("CNCL", None),
+        Iso20022Resolution::Pdcr => ("PDCR", None),
+        Iso20022Resolution::Rjcr(r) => ("RJCR", Some(r)),
+    };
+    let doc = Iso20022Camt029 {
+        xmlns: NS_CAMT029.to_owned(),
+        resolution: Iso20022Rsltn {
+            assgnmt: Iso20022Assgnmt {
+                id: report_msg_id(&[
+                    &request.assignment_id,
+                    request.uetr.as_str(),
+                    conf,
+                    reason.map_or("", Iso20022Reason::as_str),
+                ]),
+                cre_dt_tm: created_at.to_owned(),
+            },
+            sts: Iso20022InvstgtnSts {
+                conf: conf.to_owned(),
+            },
+            cxl_dtls: Iso20022CxlDtls {
+                tx: Iso20022CxlTxInfAndSts {
+                    cxl_sts_id: request.cxl_id.clone(),
+                    orgnl_end_to_end_id: request.orgnl_end_to_end_id.clone(),
+                    orgnl_uetr: request.uetr.as_str().to_owned(),
+                    tx_cxl_sts: conf.to_owned(),
+                    cxl_sts_rsn_inf: rsn_inf(reason, info),
+                },
+            },
+        },
+    };
+    render_document(&doc)
+}
+
+/// Reads a camt.029 (the wallet's side).
+pub fn parse_camt029(body: &[u8]) -> Result<Iso20022Camt029, Iso20022Fault> {
+    parse_document(body, NS_CAMT029, "RsltnOfInvstgtn")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Quotes: the GET query and the JSON answer.
+
+/// `GET /schemes/iso20022/v1/quotes?codeValue=..&customerId=..&sourceCurrency=MYR
+/// [&amount=12.50&destinationCurrency=SGD]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Iso20022QuoteQuery {
+    /// The scanned code.
+    pub code_value: CodeValue,
+    /// The payer.
+    pub customer_id: CustomerId,
+    /// The payer's currency.
+    pub source_currency: Currency,
+    /// The merchant-currency amount (static codes).
+    pub amount: Option<Amount>,
+}
+
+fn hex_value(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Decodes one `application/x-www-form-urlencoded` component (`+` is a space, `%XX` a byte).
+pub fn form_decode(s: &str) -> Result<String, String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let byte = b
+                    .get(i + 1)
+                    .copied()
+                    .and_then(hex_value)
+                    .zip(b.get(i + 2).copied().and_then(hex_value))
+                    .map(|(h, l)| h * 16 + l)
+                    .ok_or_else(|| format!("bad percent escape at character {i}"))?;
+                out.push(byte);
+                i += 2;
+            }
+            _ => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).map_err(|_| "not UTF-8 after percent-decoding".to_owned())
+}
+
+/// Encodes one query component (everything but unreserved characters is `%XX`).
+pub fn form_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+impl TryFrom<&str> for Iso20022QuoteQuery {
+    type Error = Iso20022Fault;
+    fn try_from(query: &str) -> Result<Self, Iso20022Fault> {
+        let mut code = None;
+        let mut customer = None;
+        let mut source = None;
+        let mut amount = None;
+        let mut destination = None;
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let key = form_decode(k).map_err(|e| Iso20022Fault::format("query", e))?;
+            let value = form_decode(v).map_err(|e| Iso20022Fault::format(key.clone(), e))?;
+            let slot = match key.as_str() {
+                "codeValue" => &mut code,
+                "customerId" => &mut customer,
+                "sourceCurrency" => &mut source,
+                "amount" => &mut amount,
+                "destinationCurrency" => &mut destination,
+                other => {
+                    return Err(Iso20022Fault::format(
+                        format!("query/{}", excerpt(other)),
+                        "unknown parameter (codeValue, customerId, sourceCurrency, amount, destinationCurrency)",
+                    ));
+                }
+            };
+            if slot.replace(value).is_some() {
+                return Err(Iso20022Fault::format(format!("query/{key}"), "given twice"));
+            }
+        }
+        let need = |v: Option<String>, name: &str| {
+            v.ok_or_else(|| Iso20022Fault::format(format!("query/{name}"), "missing"))
+        };
+        let code_value = CodeValue::try_from(need(code, "codeValue")?)
+            .map_err(|e| Iso20022Fault::content("query/codeValue", e))?;
+        let customer_id = CustomerId::new(need(customer, "customerId")?)
+            .map_err(|e| Iso20022Fault::content("query/customerId", e))?;
+        let source_currency = Currency::from_code(&need(source, "sourceCurrency")?)
+            .map_err(|e| Iso20022Fault::content("query/sourceCurrency", e.to_string()))?;
+        let amount = match (amount, destination) {
+            (None, None) => None,
+            (Some(a), Some(d)) => {
+                let currency = Currency::from_code(&d).map_err(|e| {
+                    Iso20022Fault::content("query/destinationCurrency", e.to_string())
+                })?;
+                Some(
+                    Amount::parse(&a, currency)
+                        .map_err(|e| Iso20022Fault::content("query/amount", e.to_string()))?,
+                )
+            }
+            (Some(_), None) => {
+                return Err(Iso20022Fault::format(
+                    "query/destinationCurrency",
+                    "required with amount (the amount's currency: the merchant's)",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(Iso20022Fault::format(
+                    "query/amount",
+                    "destinationCurrency given without an amount",
+                ));
+            }
+        };
+        Ok(Iso20022QuoteQuery {
+            code_value,
+            customer_id,
+            source_currency,
+            amount,
+        })
+    }
+}
+
+/// `{ccy, value}` with a decimal value in major units.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Iso20022JsonAmount {
+    /// ISO 4217 alpha-3.
+    pub ccy: String,
+    /// Decimal in major units, with the currency's exponent of decimals.
+    pub value: String,
+}
+
+impl From<Amount> for Iso20022JsonAmount {
+    fn from(a: Amount) -> Self {
+        Iso20022JsonAmount {
+            ccy: a.currency().code().to_owned(),
+            value: a.to_decimal_string(),
+        }
+    }
+}
+
+/// The creditor as the quote gives it (from the merchant QR code).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Iso20022Creditor {
+    /// `Cdtr/Nm`.
+    pub name: String,
+    /// The merchant's city.
+    pub city: String,
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+    /// Merchant category code.
+    pub mcc: String,
+    /// `CdtrAcct/Id/Othr/Id`: the merchant id of the routed template.
+    pub account: String,
+}
+
+/// The quote, as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Iso20022Quote {
+    /// Single use; goes into `RmtInf/Strd/AddtlRmtInf` as `QUOTE/<quoteId>`.
+    pub quote_id: String,
+    /// RFC 3339 UTC.
+    pub expires_at: String,
+    /// The payer's currency.
+    pub source_currency: String,
+    /// The merchant's currency.
+    pub destination_currency: String,
+    /// `XchgRate`: payer units per merchant unit (the effective rate after rounding).
+    pub exchange_rate: String,
+    /// The reference mid rate.
+    pub mid_rate: String,
+    /// The wallet's markup.
+    pub markup_bps: u32,
+    /// `InstdAmt`: what the payer pays.
+    pub instructed_amount: Iso20022JsonAmount,
+    /// `IntrBkSttlmAmt`: what the merchant receives.
+    pub interbank_settlement_amount: Iso20022JsonAmount,
+    /// `Cdtr`, `CdtrAcct`.
+    pub creditor: Iso20022Creditor,
+    /// The exact `AddtlRmtInf` text to send.
+    pub remittance_information: String,
+}
+
+impl Iso20022Quote {
+    /// The quote from the canonical decode and quote.
+    pub fn new(decode: &DecodeResponse, quote: &QuoteResponse) -> Self {
+        let Money(merchant) = quote.merchant_amount;
+        let Money(payer) = quote.payer_amount;
+        Iso20022Quote {
+            quote_id: quote.quote_id.to_string(),
+            expires_at: quote.expires_at.clone(),
+            source_currency: payer.currency().code().to_owned(),
+            destination_currency: merchant.currency().code().to_owned(),
+            exchange_rate: quote.effective_rate.clone(),
+            mid_rate: quote.mid_rate.clone(),
+            markup_bps: quote.markup_bps,
+            instructed_amount: payer.into(),
+            interbank_settlement_amount: merchant.into(),
+            creditor: Iso20022Creditor {
+                name: decode.merchant.name.clone(),
+                city: decode.merchant.city.clone(),
+                country: decode.merchant.country.clone(),
+                mcc: decode.merchant.mcc.clone(),
+                account: decode.merchant.merchant_id.clone(),
+            },
+            remittance_information: format!("{QUOTE_PREFIX}{}", quote.quote_id),
+        }
+    }
+
+    /// The terms a pacs.008 naming this quote must agree with.
+    pub fn terms(
+        decode: &DecodeResponse,
+        quote: &QuoteResponse,
+    ) -> Result<Iso20022Terms, ApiError> {
+        let rate = Decimal::from_str(&quote.effective_rate).map_err(|e| ApiError::Unknown {
+            side: crate::server::error::Side::Gateway,
+            reason: format!(
+                "quote rate {:?} is not a decimal: {e}",
+                quote.effective_rate
+            ),
+        })?;
+        Ok(Iso20022Terms {
+            merchant_amount: quote.merchant_amount.0,
+            payer_amount: quote.payer_amount.0,
+            rate,
+            account: decode.merchant.merchant_id.clone(),
+            name: decode.merchant.name.clone(),
+        })
+    }
+}
