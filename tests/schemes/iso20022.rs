@@ -1,0 +1,677 @@
+//! The `iso20022` scheme's driver: a wallet that fetches a quote with `GET .../quotes?...` (JSON),
+//! builds a pacs.008 from it, posts it and reads the pacs.002; pacs.028 for the status, camt.056
+//! to cancel, pacs.004 to refund; HMAC-SHA256 request signatures; notifications are pacs.002
+//! signed with the wallet's key. Plus the scheme's own end-to-end checks (byte-identical replay,
+//! a pacs.008 that disagrees with its quote, the quote's content).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+use hyper::header::HeaderMap;
+use qrbridge::scheme::iso20022::transformers::{
+    Iso20022Pacs002, form_encode, parse_camt029, parse_pacs002,
+};
+use qrbridge::scheme::{Scheme, SchemeSettings};
+use qrbridge::server::auth::{Secret, request_time, sign_request_hmac, verify_response_hmac};
+use serde_json::Value;
+
+use crate::harness::{
+    self, APPROVE, CLIENT, CUSTOMER, DECLINE, Driver, Env, Final, Noticed, Paid, Refused,
+    SGQR_STATIC, Sfu, Tamper,
+};
+
+const KEY: &[u8] = b"test-key-for-wallet-my-32-bytes!";
+const QUOTES: &str = "/schemes/iso20022/v1/quotes";
+const PAYMENTS: &str = "/schemes/iso20022/v1/payments";
+const STATUS: &str = "/schemes/iso20022/v1/payments/status";
+const CANCELLATIONS: &str = "/schemes/iso20022/v1/cancellations";
+const RETURNS: &str = "/schemes/iso20022/v1/returns";
+const NS: &str = "urn:iso:std:iso:20022:tech:xsd:";
+
+fn key() -> Secret {
+    Secret::new(KEY.to_vec())
+}
+
+/// The wallet's request id → a UETR (a version 4 UUID made from a hash of the id).
+fn uetr(id: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, id.as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest.as_ref()[..16]);
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .hyphenated()
+        .to_string()
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn now() -> String {
+    request_time(SystemTime::now())
+}
+
+/// A pacs.008 paying `quote` (the JSON the scheme returned) with UETR `uetr`.
+fn pacs008(msg_id: &str, uetr: &str, quote: &Value, settlement: &str) -> Vec<u8> {
+    let s = |v: &Value| esc(v.as_str().unwrap());
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="{NS}pacs.008.001.08">
+  <FIToFICstmrCdtTrf>
+    <GrpHdr>
+      <MsgId>{msg_id}</MsgId>
+      <CreDtTm>2026-11-21T10:40:00Z</CreDtTm>
+      <NbOfTxs>1</NbOfTxs>
+      <SttlmInf><SttlmMtd>CLRG</SttlmMtd></SttlmInf>
+    </GrpHdr>
+    <CdtTrfTxInf>
+      <PmtId><EndToEndId>E2E-{msg_id}</EndToEndId><UETR>{uetr}</UETR></PmtId>
+      <IntrBkSttlmAmt Ccy="{sccy}">{settlement}</IntrBkSttlmAmt>
+      <AccptncDtTm>2026-11-21T10:39:58Z</AccptncDtTm>
+      <InstdAmt Ccy="{iccy}">{ival}</InstdAmt>
+      <XchgRate>{rate}</XchgRate>
+      <ChrgBr>SLEV</ChrgBr>
+      <Dbtr><Nm>Siti Aminah</Nm></Dbtr>
+      <DbtrAcct><Id><Othr><Id>{CUSTOMER}</Id></Othr></Id></DbtrAcct>
+      <DbtrAgt><FinInstnId><BICFI>MYWLMYKLXXX</BICFI></FinInstnId></DbtrAgt>
+      <CdtrAgt><FinInstnId/></CdtrAgt>
+      <Cdtr><Nm>{name}</Nm></Cdtr>
+      <CdtrAcct><Id><Othr><Id>{account}</Id></Othr></Id></CdtrAcct>
+      <RmtInf><Strd><AddtlRmtInf>{rmt}</AddtlRmtInf></Strd></RmtInf>
+    </CdtTrfTxInf>
+  </FIToFICstmrCdtTrf>
+</Document>
+"#,
+        sccy = s(&quote["interbankSettlementAmount"]["ccy"]),
+        iccy = s(&quote["instructedAmount"]["ccy"]),
+        ival = s(&quote["instructedAmount"]["value"]),
+        rate = s(&quote["exchangeRate"]),
+        name = s(&quote["creditor"]["name"]),
+        account = s(&quote["creditor"]["account"]),
+        rmt = s(&quote["remittanceInformation"]),
+    )
+    .into_bytes()
+}
+
+fn pacs028(uetr: &str) -> Vec<u8> {
+    format!(
+        r#"<Document xmlns="{NS}pacs.028.001.03"><FIToFIPmtStsReq><GrpHdr><MsgId>STS-1</MsgId><CreDtTm>{t}</CreDtTm></GrpHdr><TxInf><OrgnlUETR>{uetr}</OrgnlUETR></TxInf></FIToFIPmtStsReq></Document>"#,
+        t = now()
+    )
+    .into_bytes()
+}
+
+fn camt056(uetr: &str) -> Vec<u8> {
+    format!(
+        r#"<Document xmlns="{NS}camt.056.001.08"><FIToFIPmtCxlReq><Assgnmt><Id>CXL-1</Id><CreDtTm>{t}</CreDtTm></Assgnmt><Undrlyg><TxInf><OrgnlUETR>{uetr}</OrgnlUETR><CxlRsnInf><Rsn><Cd>CUST</Cd></Rsn></CxlRsnInf></TxInf></Undrlyg></FIToFIPmtCxlReq></Document>"#,
+        t = now()
+    )
+    .into_bytes()
+}
+
+fn pacs004(uetr: &str, rtr_id: &str, sgd_minor: u64) -> Vec<u8> {
+    format!(
+        r#"<Document xmlns="{NS}pacs.004.001.09"><PmtRtr><GrpHdr><MsgId>RTR-{rtr_id}</MsgId><CreDtTm>2026-11-21T11:00:00Z</CreDtTm><NbOfTxs>1</NbOfTxs><SttlmInf><SttlmMtd>CLRG</SttlmMtd></SttlmInf></GrpHdr><TxInf><RtrId>{rtr_id}</RtrId><OrgnlUETR>{uetr}</OrgnlUETR><RtrdIntrBkSttlmAmt Ccy="SGD">{}</RtrdIntrBkSttlmAmt><RtrRsnInf><Rsn><Cd>CUST</Cd></Rsn></RtrRsnInf></TxInf></PmtRtr></Document>"#,
+        sgd(sgd_minor)
+    )
+    .into_bytes()
+}
+
+fn sgd(minor: u64) -> String {
+    format!("{}.{:02}", minor / 100, minor % 100)
+}
+
+/// A status report's TxSts and reason code (transaction level, else group level).
+fn status_and_reason(doc: &Iso20022Pacs002) -> (String, Option<String>) {
+    match &doc.report.tx_inf_and_sts {
+        Some(tx) => (
+            tx.tx_sts.clone(),
+            tx.sts_rsn_inf
+                .as_ref()
+                .and_then(|r| r.rsn.as_ref())
+                .and_then(|r| r.code())
+                .map(str::to_owned),
+        ),
+        None => {
+            let g = &doc.report.orgnl_grp_inf_and_sts;
+            (
+                g.grp_sts.clone().unwrap_or_default(),
+                g.sts_rsn_inf
+                    .as_ref()
+                    .and_then(|r| r.rsn.as_ref())
+                    .and_then(|r| r.code())
+                    .map(str::to_owned),
+            )
+        }
+    }
+}
+
+fn final_of(doc: &Iso20022Pacs002) -> Final {
+    match status_and_reason(doc) {
+        (s, _) if s == "ACCC" => Final::Success,
+        (s, _) if s == "ACWP" => Final::Processing,
+        (s, Some(r)) if s == "RJCT" && r == "AB03" => Final::Reversed,
+        (s, Some(r)) if s == "RJCT" && r == "FOCR" => Final::Cancelled,
+        (s, _) if s == "RJCT" => Final::Fail,
+        other => panic!("unexpected status {other:?}"),
+    }
+}
+
+fn sfu(doc: &Iso20022Pacs002) -> Sfu {
+    match status_and_reason(doc).0.as_str() {
+        "ACCC" => Sfu::S,
+        "RJCT" => Sfu::F,
+        "ACWP" => Sfu::U,
+        other => panic!("TxSts {other:?}"),
+    }
+}
+
+/// What the wallet sent for one pay: the pacs.008 and the quote it was built from.
+#[derive(Clone)]
+struct Sent {
+    body: Vec<u8>,
+    quote: Value,
+}
+
+pub struct Iso20022Driver {
+    addr: SocketAddr,
+    sent: Mutex<HashMap<String, Sent>>,
+    /// UETR → the wallet's request id.
+    ids: Mutex<HashMap<String, String>>,
+}
+
+/// An answer: status, headers, body.
+type Reply = (u16, HeaderMap, Vec<u8>);
+
+impl Iso20022Driver {
+    async fn send(&self, method: &str, target: &str, body: &[u8], time: SystemTime) -> Reply {
+        let t = request_time(time);
+        let sig = sign_request_hmac(&key(), 1, method, target, CLIENT, &t, body);
+        self.send_signed(method, target, body, t, sig).await
+    }
+
+    async fn send_signed(
+        &self,
+        method: &str,
+        target: &str,
+        body: &[u8],
+        t: String,
+        sig: String,
+    ) -> Reply {
+        let mut headers = vec![
+            ("client-id", CLIENT.to_owned()),
+            ("request-time", t),
+            ("signature", sig),
+        ];
+        if method == "POST" {
+            headers.push(("content-type", "application/xml".to_owned()));
+        }
+        let (status, h, bytes) = harness::http(self.addr, method, target, &headers, body).await;
+        // Every answer to an authenticated request is signed: check it as a wallet must. (Refused
+        // before authentication: 401, 404, 405, 413 are not.)
+        if !matches!(status, 401 | 404 | 405 | 413) {
+            let header = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).unwrap_or("");
+            verify_response_hmac(
+                &key(),
+                method,
+                target,
+                CLIENT,
+                header("response-time"),
+                header("signature"),
+                &bytes,
+            )
+            .unwrap_or_else(|e| panic!("{method} {target}: response signature: {e}"));
+        }
+        (status, h, bytes)
+    }
+
+    async fn post(&self, target: &str, body: &[u8]) -> (u16, Iso20022Pacs002) {
+        let (status, _, bytes) = self.send("POST", target, body, SystemTime::now()).await;
+        let doc = parse_pacs002(&bytes).unwrap_or_else(|e| {
+            panic!(
+                "{target}: {status} not a pacs.002 ({e}): {}",
+                String::from_utf8_lossy(&bytes)
+            )
+        });
+        (status, doc)
+    }
+
+    async fn quote(&self, code: &str, amount: Option<u64>) -> Value {
+        let mut target = format!(
+            "{QUOTES}?codeValue={}&customerId={CUSTOMER}&sourceCurrency=MYR",
+            form_encode(code)
+        );
+        if let Some(a) = amount {
+            target.push_str(&format!("&amount={}&destinationCurrency=SGD", sgd(a)));
+        }
+        let (status, _, bytes) = self.send("GET", &target, b"", SystemTime::now()).await;
+        let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+        v
+    }
+
+    fn paid(doc: &Iso20022Pacs002) -> Paid {
+        Paid {
+            result: sfu(doc),
+            payment_id: doc
+                .report
+                .tx_inf_and_sts
+                .as_ref()
+                .and_then(|t| t.clr_sys_ref.clone()),
+        }
+    }
+
+    fn refused(status: u16, bytes: &[u8]) -> Refused {
+        let code = match parse_pacs002(bytes) {
+            Ok(doc) => status_and_reason(&doc).1.unwrap_or_default(),
+            Err(e) => panic!(
+                "{status}: not a pacs.002 ({e}): {}",
+                String::from_utf8_lossy(bytes)
+            ),
+        };
+        Refused { http: status, code }
+    }
+
+    fn sent(&self, id: &str) -> Sent {
+        self.sent.lock().unwrap().get(id).cloned().unwrap()
+    }
+
+    /// A well-formed pacs.008 for a quote that does not exist (for the refusals).
+    fn unquoted_pacs008(id: &str) -> Vec<u8> {
+        let quote = serde_json::json!({
+            "interbankSettlementAmount": {"ccy": "SGD", "value": "12.50"},
+            "instructedAmount": {"ccy": "MYR", "value": "40.42"},
+            "exchangeRate": "3.2336",
+            "creditor": {"name": "SOBA NOODLE HOUSE", "account": "111116866140003"},
+            "remittanceInformation": "QUOTE/no-such-quote",
+        });
+        pacs008(id, &uetr(id), &quote, "12.50")
+    }
+}
+
+impl Driver for Iso20022Driver {
+    const NAME: &'static str = "iso20022";
+    const CODE_BAD_SIGNATURE: &'static str = "INVALID_SIGNATURE";
+    const CODE_STALE: &'static str = "STALE_REQUEST_TIME";
+    const CODE_MALFORMED: &'static str = "FF01";
+    const CODE_OVERSIZE: &'static str = "REQUEST_TOO_LARGE";
+    const CODE_INCONSISTENT: &'static str = "AM05";
+
+    fn scheme(notify_url: &str) -> Arc<dyn Scheme> {
+        let table = format!(
+            "[clients.{CLIENT}]\nhmac_key_base64 = \"{}\"\nkey_version = 1\nnotify_url = \"{notify_url}\"\n",
+            base64::engine::general_purpose::STANDARD.encode(KEY)
+        );
+        qrbridge::scheme::iso20022::build(&SchemeSettings {
+            table: toml::from_str(&table).unwrap(),
+            demo_client: None,
+            base_dir: ".".into(),
+        })
+        .unwrap()
+    }
+
+    fn client(addr: SocketAddr) -> Self {
+        Iso20022Driver {
+            addr,
+            sent: Mutex::new(HashMap::new()),
+            ids: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn pay(&self, code: &str, amount: Option<u64>, id: &str) -> Paid {
+        let quote = self.quote(code, amount).await;
+        let settlement = quote["interbankSettlementAmount"]["value"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let u = uetr(id);
+        let body = pacs008(id, &u, &quote, &settlement);
+        self.ids.lock().unwrap().insert(u, id.to_owned());
+        self.sent.lock().unwrap().insert(
+            id.to_owned(),
+            Sent {
+                body: body.clone(),
+                quote,
+            },
+        );
+        let (_, doc) = self.post(PAYMENTS, &body).await;
+        Self::paid(&doc)
+    }
+
+    async fn repay(&self, id: &str) -> Paid {
+        let (_, doc) = self.post(PAYMENTS, &self.sent(id).body).await;
+        Self::paid(&doc)
+    }
+
+    async fn pay_inconsistent(&self, id: &str) -> Refused {
+        let sent = self.sent(id);
+        let body = pacs008(id, &uetr(id), &sent.quote, "99.99");
+        let (status, _, bytes) = self.send("POST", PAYMENTS, &body, SystemTime::now()).await;
+        Self::refused(status, &bytes)
+    }
+
+    async fn inquire(&self, id: &str) -> Final {
+        let (status, doc) = self.post(STATUS, &pacs028(&uetr(id))).await;
+        assert_eq!(status, 200, "{doc:?}");
+        final_of(&doc)
+    }
+
+    async fn cancel(&self, id: &str) -> Final {
+        let (_, _, bytes) = self
+            .send(
+                "POST",
+                CANCELLATIONS,
+                &camt056(&uetr(id)),
+                SystemTime::now(),
+            )
+            .await;
+        let doc = parse_camt029(&bytes).unwrap();
+        let tx = &doc.resolution.cxl_dtls.tx;
+        assert_eq!(tx.orgnl_uetr, uetr(id));
+        assert_eq!(tx.tx_cxl_sts, doc.resolution.sts.conf);
+        match doc.resolution.sts.conf.as_str() {
+            "CNCL" => Final::Cancelled,
+            "PDCR" => Final::Processing,
+            "RJCR" => Final::Fail,
+            other => panic!("Conf {other:?}"),
+        }
+    }
+
+    async fn refund(&self, id: &str, refund_id: &str, amount: u64) -> Sfu {
+        let (_, doc) = self
+            .post(RETURNS, &pacs004(&uetr(id), refund_id, amount))
+            .await;
+        let tx = doc.report.tx_inf_and_sts.as_ref().unwrap();
+        assert_eq!(tx.orgnl_instr_id.as_deref(), Some(refund_id));
+        sfu(&doc)
+    }
+
+    async fn tampered(&self, how: Tamper, limit: u64) -> Refused {
+        let body = Self::unquoted_pacs008("tampered-1");
+        let (status, _, bytes) = match how {
+            Tamper::BadSignature => {
+                let t = now();
+                // Signed over another body.
+                let sig = sign_request_hmac(&key(), 1, "POST", PAYMENTS, CLIENT, &t, b"<x/>");
+                let mut headers = vec![
+                    ("client-id", CLIENT.to_owned()),
+                    ("request-time", t),
+                    ("signature", sig),
+                ];
+                headers.push(("content-type", "application/xml".to_owned()));
+                harness::http(self.addr, "POST", PAYMENTS, &headers, &body).await
+            }
+            Tamper::StaleTime => {
+                let t = request_time(SystemTime::now() - Duration::from_secs(3600));
+                let sig = sign_request_hmac(&key(), 1, "POST", PAYMENTS, CLIENT, &t, &body);
+                let headers = vec![
+                    ("client-id", CLIENT.to_owned()),
+                    ("request-time", t),
+                    ("signature", sig),
+                    ("content-type", "application/xml".to_owned()),
+                ];
+                harness::http(self.addr, "POST", PAYMENTS, &headers, &body).await
+            }
+            Tamper::Malformed => {
+                let broken = &body[..body.len() / 2];
+                self.send("POST", PAYMENTS, broken, SystemTime::now()).await
+            }
+            Tamper::Oversize => {
+                let big = vec![b' '; usize::try_from(limit).unwrap() + 1];
+                self.send("POST", PAYMENTS, &big, SystemTime::now()).await
+            }
+        };
+        Self::refused(status, &bytes)
+    }
+
+    fn read_notice(&self, headers: &HeaderMap, body: &[u8]) -> Result<Noticed, String> {
+        let header = |n: &str| {
+            headers
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .ok_or(format!("no {n} header"))
+        };
+        verify_response_hmac(
+            &key(),
+            "POST",
+            "/notify",
+            header("client-id")?,
+            header("response-time")?,
+            header("signature")?,
+            body,
+        )
+        .map_err(|e| format!("notification signature: {e}"))?;
+        let doc = parse_pacs002(body).map_err(|e| e.to_string())?;
+        let tx = doc.report.tx_inf_and_sts.as_ref().ok_or("no TxInfAndSts")?;
+        if doc
+            .report
+            .orgnl_grp_inf_and_sts
+            .orgnl_msg_nm_id
+            .starts_with("pacs.004")
+        {
+            return Ok(Noticed::Refund {
+                refund_request_id: tx.orgnl_instr_id.clone().ok_or("no OrgnlInstrId")?,
+                result: sfu(&doc),
+            });
+        }
+        let u = tx.orgnl_uetr.clone().ok_or("no OrgnlUETR")?;
+        let request_id = self
+            .ids
+            .lock()
+            .unwrap()
+            .get(&u)
+            .cloned()
+            .ok_or(format!("UETR {u} was not sent by this wallet"))?;
+        Ok(Noticed::Payment {
+            request_id,
+            status: final_of(&doc),
+        })
+    }
+
+    fn ack() -> (u16, &'static str, Vec<u8>) {
+        (204, "text/plain", Vec::new())
+    }
+}
+
+crate::battery!(crate::iso20022::Iso20022Driver);
+
+// ---------------------------------------------------------------------------------------------
+// The scheme's own end-to-end checks.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_quote_gives_decimal_amounts_the_rate_and_the_creditor_from_the_code() {
+    let env = Env::<Iso20022Driver>::start().await;
+    let q = env.wallet.quote(SGQR_STATIC, Some(APPROVE)).await;
+    assert_eq!(
+        q["interbankSettlementAmount"],
+        serde_json::json!({"ccy": "SGD", "value": "12.50"})
+    );
+    // 12.50 SGD × (4.8066 / 1.5087) × 1.015 = 40.4237... MYR → 40.42 (half-up).
+    assert_eq!(
+        q["instructedAmount"],
+        serde_json::json!({"ccy": "MYR", "value": "40.42"})
+    );
+    assert_eq!(q["sourceCurrency"], "MYR");
+    assert_eq!(q["destinationCurrency"], "SGD");
+    assert_eq!(q["markupBps"], 150);
+    // The effective rate is what the payer pays per merchant unit: 40.42 / 12.50.
+    assert_eq!(q["exchangeRate"], "3.2336", "{q}");
+    assert_eq!(q["creditor"]["name"], "SOBA NOODLE HOUSE");
+    assert_eq!(q["creditor"]["account"], "111116866140003");
+    assert_eq!(q["creditor"]["mcc"], "5812");
+    let id = q["quoteId"].as_str().unwrap();
+    assert_eq!(q["remittanceInformation"], format!("QUOTE/{id}"));
+    // Each GET is a new quote.
+    let again = env.wallet.quote(SGQR_STATIC, Some(APPROVE)).await;
+    assert_ne!(again["quoteId"], q["quoteId"]);
+    // A bad query is a 400 naming the parameter.
+    let (status, _, body) = env
+        .wallet
+        .send("GET", &format!("{QUOTES}?codeValue=x&customerId=c&sourceCurrency=MYR&amount=1.234&destinationCurrency=SGD"), b"", SystemTime::now())
+        .await;
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (400, Some("CH16")),
+        "{v}"
+    );
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("query/amount"),
+        "{v}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_identical_resend_returns_the_identical_pacs002_and_authorises_once() {
+    let env = Env::<Iso20022Driver>::start().await;
+    let w = &env.wallet;
+    let paid = w.pay(SGQR_STATIC, Some(APPROVE), "pay-bytes-1").await;
+    assert_eq!(paid.result, Sfu::S);
+    let body = w.sent("pay-bytes-1").body;
+    let (s1, _, first) = w.send("POST", PAYMENTS, &body, SystemTime::now()).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (s2, _, second) = w.send("POST", PAYMENTS, &body, SystemTime::now()).await;
+    assert_eq!((s1, s2), (200, 200));
+    assert_eq!(first, second, "the replayed pacs.002 differs");
+    let doc = parse_pacs002(&first).unwrap();
+    let tx = doc.report.tx_inf_and_sts.unwrap();
+    assert_eq!(tx.tx_sts, "ACCC");
+    assert_eq!(tx.orgnl_uetr.as_deref(), Some(uetr("pay-bytes-1").as_str()));
+    assert_eq!(tx.orgnl_end_to_end_id.as_deref(), Some("E2E-pay-bytes-1"));
+    assert_eq!(tx.accptnc_dt_tm.as_deref(), Some("2026-11-21T10:39:58Z"));
+    assert_eq!(doc.report.orgnl_grp_inf_and_sts.orgnl_msg_id, "pay-bytes-1");
+    assert_eq!(
+        doc.report.orgnl_grp_inf_and_sts.orgnl_msg_nm_id,
+        "pacs.008.001.08"
+    );
+    let ledger = env.ledger();
+    let mine: Vec<_> = ledger
+        .entries
+        .iter()
+        .filter(|e| e.processing_code.starts_with("00"))
+        .collect();
+    assert_eq!(mine.len(), 1, "{ledger:?}");
+    assert_eq!(
+        (mine[0].amount, mine[0].merchant.as_str()),
+        (APPROVE, "111116866140003")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decline_is_rjct_am04_and_a_pacs008_that_disagrees_with_its_quote_never_reaches_the_acquirer()
+ {
+    let env = Env::<Iso20022Driver>::start().await;
+    let w = &env.wallet;
+    let paid = w.pay(SGQR_STATIC, Some(DECLINE), "pay-am04").await;
+    assert_eq!(paid.result, Sfu::F);
+    let (status, _, bytes) = w
+        .send(
+            "POST",
+            PAYMENTS,
+            &w.sent("pay-am04").body,
+            SystemTime::now(),
+        )
+        .await;
+    let doc = parse_pacs002(&bytes).unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(
+        status_and_reason(&doc),
+        ("RJCT".to_owned(), Some("AM04".to_owned()))
+    );
+
+    let q = w.quote(SGQR_STATIC, Some(APPROVE)).await;
+    let id = "pay-wrong-amount";
+    let body = pacs008(id, &uetr(id), &q, "12.49");
+    let (status, _, bytes) = w.send("POST", PAYMENTS, &body, SystemTime::now()).await;
+    let doc = parse_pacs002(&bytes).unwrap();
+    assert_eq!(status, 422);
+    assert_eq!(
+        status_and_reason(&doc),
+        ("RJCT".to_owned(), Some("AM09".to_owned()))
+    );
+    let info = doc
+        .report
+        .tx_inf_and_sts
+        .unwrap()
+        .sts_rsn_inf
+        .unwrap()
+        .addtl_inf
+        .unwrap();
+    assert!(
+        info.starts_with("FIToFICstmrCdtTrf/CdtTrfTxInf/IntrBkSttlmAmt"),
+        "{info}"
+    );
+    // The quote was not consumed: the right document still pays with it.
+    let body = pacs008(id, &uetr(id), &q, "12.50");
+    let (status, _, bytes) = w.send("POST", PAYMENTS, &body, SystemTime::now()).await;
+    assert_eq!(status, 200);
+    assert_eq!(status_and_reason(&parse_pacs002(&bytes).unwrap()).0, "ACCC");
+    let purchases = env
+        .ledger()
+        .entries
+        .iter()
+        .filter(|e| e.processing_code.starts_with("00"))
+        .count();
+    assert_eq!(purchases, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_routes_methods_and_content_types_are_refused_in_the_schemes_form() {
+    let env = Env::<Iso20022Driver>::start().await;
+    let w = &env.wallet;
+    let (status, _, body) = w
+        .send(
+            "GET",
+            "/schemes/iso20022/v1/nothing",
+            b"",
+            SystemTime::now(),
+        )
+        .await;
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (404, Some("NOT_FOUND"))
+    );
+    let (status, _, _) = w.send("GET", PAYMENTS, b"", SystemTime::now()).await;
+    assert_eq!(status, 405);
+    // An unsigned request: 401, group-level rejection.
+    let (status, _, body) = harness::http(
+        env.addr,
+        "POST",
+        PAYMENTS,
+        &[],
+        &Iso20022Driver::unquoted_pacs008("x"),
+    )
+    .await;
+    assert_eq!(
+        Iso20022Driver::refused(status, &body).code,
+        "INVALID_SIGNATURE"
+    );
+    assert_eq!(status, 401);
+    // A pacs.008 for a quote the gateway never gave: RJCT NOOR, nothing authorised.
+    let (status, _, body) = w
+        .send(
+            "POST",
+            PAYMENTS,
+            &Iso20022Driver::unquoted_pacs008("nq"),
+            SystemTime::now(),
+        )
+        .await;
+    assert_eq!(
+        Iso20022Driver::refused(status, &body),
+        Refused {
+            http: 404,
+            code: "NOOR".to_owned()
+        }
+    );
+    assert!(env.ledger().entries.is_empty());
+}
