@@ -192,3 +192,57 @@ pub fn iso8583_frame(data: &[u8]) {
         "frames do not re-wrap to the bytes consumed"
     );
 }
+
+/// Raw bytes → the `iso20022` scheme's parsers (pacs.008, pacs.028, camt.056, pacs.004 and the
+/// quote query): must never panic; an accepted pacs.008's amounts must print back to themselves,
+/// and the pacs.002 answering it must read back with its identifiers.
+pub fn iso20022_request(data: &[u8]) {
+    use crate::scheme::iso20022::transformers as iso;
+    let payment =
+        iso::parse_document::<iso::Iso20022Pacs008>(data, iso::NS_PACS008, "FIToFICstmrCdtTrf")
+            .and_then(iso::Iso20022Payment::try_from);
+    if let Ok(p) = payment {
+        for a in [p.settlement, p.instructed] {
+            let again = Amount::parse(&a.to_decimal_string(), a.currency());
+            assert_eq!(again, Ok(a), "amount does not print back");
+        }
+        let original = iso::Iso20022Original {
+            msg_id: p.msg_id.clone(),
+            msg_nm_id: iso::MSG_PACS008,
+            instr_id: None,
+            end_to_end_id: Some(p.end_to_end_id.clone()),
+            uetr: Some(p.uetr.to_string()),
+        };
+        let status = iso::Iso20022Status {
+            tx_sts: iso::Iso20022TxSts::Accc,
+            reason: None,
+            info: None,
+            accepted_at: Some(p.accepted_at.clone()),
+            reference: None,
+            amount: Some(p.settlement),
+        };
+        let rendered = match iso::render_pacs002(&original, &status, &p.accepted_at) {
+            Ok(r) => r,
+            Err(e) => panic!("pacs.002 for an accepted pacs.008 not rendered: {e}"),
+        };
+        let report = match iso::parse_pacs002(&rendered) {
+            Ok(r) => r.report,
+            Err(e) => panic!("our pacs.002 does not read back: {e}"),
+        };
+        assert_eq!(report.orgnl_grp_inf_and_sts.orgnl_msg_id, p.msg_id);
+        let tx = report.tx_inf_and_sts;
+        assert_eq!(
+            tx.as_ref().and_then(|t| t.orgnl_end_to_end_id.clone()),
+            Some(p.end_to_end_id.clone())
+        );
+    }
+    let _ = iso::parse_document::<iso::Iso20022Pacs028>(data, iso::NS_PACS028, "FIToFIPmtStsReq")
+        .and_then(iso::Iso20022StatusRequest::try_from);
+    let _ = iso::parse_document::<iso::Iso20022Camt056>(data, iso::NS_CAMT056, "FIToFIPmtCxlReq")
+        .and_then(iso::Iso20022CancelRequest::try_from);
+    let _ = iso::parse_document::<iso::Iso20022Pacs004>(data, iso::NS_PACS004, "PmtRtr")
+        .and_then(iso::Iso20022Return::try_from);
+    if let Ok(query) = std::str::from_utf8(data) {
+        let _ = iso::Iso20022QuoteQuery::try_from(query);
+    }
+}

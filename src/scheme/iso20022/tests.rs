@@ -610,3 +610,23 @@ fn routes_and_their_methods() {
     assert_eq!(url_target("https://h/a?b"), Some("/a?b"));
     assert_eq!(url_target("http:///a"), None);
 }
+
+#[test]
+fn the_fuzz_corpus_and_any_crash_files_replay_without_panicking() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut replayed = 0;
+    for dir in [
+        "fuzz/corpus/iso20022_pacs008",
+        "fuzz/artifacts/iso20022_pacs008",
+    ] {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+            continue;
+        };
+        for entry in entries {
+            let data = std::fs::read(entry.unwrap().path()).unwrap();
+            crate::fuzzing::iso20022_request(&data);
+            replayed += 1;
+        }
+    }
+    assert!(replayed >= 5, "only {replayed} corpus files");
+}
