@@ -657,6 +657,22 @@ async fn unknown_routes_methods_and_content_types_are_refused_in_the_schemes_for
         "INVALID_SIGNATURE"
     );
     assert_eq!(status, 401);
+    // A signed pacs.008 sent as JSON: 400 FF01 naming the header.
+    let body = Iso20022Driver::unquoted_pacs008("ct");
+    let t = now();
+    let sig = sign_request_hmac(&key(), 1, "POST", PAYMENTS, CLIENT, &t, &body);
+    let headers = [
+        ("client-id", CLIENT.to_owned()),
+        ("request-time", t),
+        ("signature", sig),
+        ("content-type", "application/json".to_owned()),
+    ];
+    let (status, _, bytes) = harness::http(env.addr, "POST", PAYMENTS, &headers, &body).await;
+    let doc = parse_pacs002(&bytes).unwrap();
+    assert_eq!(status, 400);
+    let group = doc.report.orgnl_grp_inf_and_sts.sts_rsn_inf.unwrap();
+    assert_eq!(group.rsn.unwrap().cd.as_deref(), Some("FF01"));
+    assert!(group.addtl_inf.unwrap().starts_with("content-type"));
     // A pacs.008 for a quote the gateway never gave: RJCT NOOR, nothing authorised.
     let (status, _, body) = w
         .send(
