@@ -8,8 +8,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -748,9 +748,10 @@ impl Config {
                 demo_client: demo_client.clone(),
                 base_dir: self.base_dir.clone(),
             };
-            out.push((entry.build)(&settings).map_err(|e| {
-                invalid(format!("schemes.{}.{}", entry.name, e.key), e.reason)
-            })?);
+            out.push(
+                (entry.build)(&settings)
+                    .map_err(|e| invalid(format!("schemes.{}.{}", entry.name, e.key), e.reason))?,
+            );
         }
         Ok(out)
     }
