@@ -1011,6 +1011,7 @@ async fn start_up_recovery_fails_unsent_payments_and_flags_sent_ones() {
                         ..Routing::default()
                     },
                     limits: DailyLimits::default(),
+                    origin: qrbridge::journal::Origin::default(),
                 })
                 .await
                 .unwrap();

@@ -8,16 +8,19 @@
 
 pub mod transformers;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use hyper::StatusCode;
 use hyper::header::HeaderMap;
 
-use super::{BoxFuture, Dispatch, Inbound, Notice, NoticeMessage, Outbound, Peer, Scheme};
+use super::{
+    BoxFuture, Dispatch, Inbound, Notice, NoticeEvent, NoticeMessage, Outbound, Peer, Scheme,
+};
 use crate::server::auth::{
     AuthConfig, AuthConfigError, Authenticated, Authenticator, SignedParts, body_digest, headers,
 };
-use crate::server::error::ApiError;
+use crate::server::error::{ApiError, Side};
 use crate::server::{RequestContext, Route, parse_json};
 use transformers::{NativeReply, render};
 
@@ -27,11 +30,19 @@ pub const NAME: &str = "native";
 /// Wallet API v1.
 pub struct Native {
     auth: Authenticator,
+    /// client id → notify URL (clients without one resolve U by inquiry only).
+    notify_urls: BTreeMap<String, String>,
 }
 
 impl std::fmt::Debug for Native {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Native").field("auth", &self.auth).finish()
+        f.debug_struct("Native")
+            .field("auth", &self.auth)
+            .field(
+                "notify_clients",
+                &self.notify_urls.keys().collect::<Vec<_>>(),
+            )
+            .finish()
     }
 }
 
@@ -40,6 +51,67 @@ impl Native {
     pub fn new(auth: AuthConfig) -> Result<Native, AuthConfigError> {
         Ok(Native {
             auth: Authenticator::new(auth)?,
+            notify_urls: BTreeMap::new(),
+        })
+    }
+
+    /// Notifies these clients (client id → notify URL, `https://...`, or `http://` to a loopback
+    /// address) when a payment or refund reaches its final state after the answer
+    /// (`spec/schemes/native.md`, notifications).
+    pub fn with_notify_urls(mut self, urls: BTreeMap<String, String>) -> Self {
+        self.notify_urls = urls;
+        self
+    }
+
+    fn render_notice(&self, notice: &Notice, url: &str) -> Result<NoticeMessage, ApiError> {
+        let internal = |reason: String| ApiError::Unknown {
+            side: Side::Gateway,
+            reason,
+        };
+        let (kind, key, value) = match &notice.event {
+            NoticeEvent::Payment(p) => (
+                "PAYMENT_RESULT",
+                "payment",
+                serde_json::to_value(p).map_err(|e| internal(format!("notice payment: {e}")))?,
+            ),
+            NoticeEvent::Refund(r) => (
+                "REFUND_RESULT",
+                "refund",
+                serde_json::to_value(r).map_err(|e| internal(format!("notice refund: {e}")))?,
+            ),
+        };
+        let mut body = serde_json::Map::new();
+        body.insert("noticeId".to_owned(), notice.notice_id.clone().into());
+        body.insert("notifyType".to_owned(), kind.into());
+        body.insert(key.to_owned(), value);
+        let body = serde_json::to_vec(&serde_json::Value::Object(body))
+            .map_err(|e| internal(format!("notice body: {e}")))?;
+        let target = url
+            .parse::<hyper::Uri>()
+            .ok()
+            .and_then(|u| u.path_and_query().map(|p| p.as_str().to_owned()))
+            .ok_or_else(|| {
+                internal(format!(
+                    "notify URL of client {:?} is not an absolute URL",
+                    notice.client_id
+                ))
+            })?;
+        let headers = self
+            .auth
+            .sign_notification(&notice.client_id, "POST", &target, &body)
+            .map(|sig| {
+                vec![
+                    (headers::CLIENT_ID, sig.client_id),
+                    (headers::RESPONSE_TIME, sig.response_time),
+                    (headers::SIGNATURE, sig.signature),
+                ]
+            })
+            .unwrap_or_default();
+        Ok(NoticeMessage {
+            url: url.to_owned(),
+            content_type: "application/json; charset=UTF-8",
+            headers,
+            body,
         })
     }
 
@@ -218,13 +290,24 @@ impl Scheme for Native {
         reply(NativeReply::from(error), None)
     }
 
-    /// Wallet API v1 has no notification endpoint yet: its wallets resolve U by inquiry.
-    fn notification(&self, _notice: &Notice) -> Result<Option<NoticeMessage>, ApiError> {
-        Ok(None)
+    /// `POST <notify URL>` with `{"noticeId", "notifyType", "payment" | "refund"}`, signed with the
+    /// client's key over the `QRB1-NOTIFY` canonical string; `None` for clients without a URL.
+    fn notification(&self, notice: &Notice) -> Result<Option<NoticeMessage>, ApiError> {
+        match self.notify_urls.get(&notice.client_id) {
+            None => Ok(None),
+            Some(url) => self.render_notice(notice, url).map(Some),
+        }
     }
 
-    fn acknowledged(&self, status: StatusCode, _headers: &HeaderMap, _body: &[u8]) -> bool {
+    /// A 2xx answer whose body is `{"result": {"resultStatus": "S", ...}, ...}`.
+    fn acknowledged(&self, status: StatusCode, _headers: &HeaderMap, body: &[u8]) -> bool {
         status.is_success()
+            && serde_json::from_slice::<serde_json::Value>(body)
+                .ok()
+                .as_ref()
+                .and_then(|v| v.pointer("/result/resultStatus"))
+                .and_then(|s| s.as_str())
+                == Some("S")
     }
 }
 
