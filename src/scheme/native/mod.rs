@@ -315,3 +315,94 @@ impl Scheme for Native {
 pub fn shared(auth: AuthConfig) -> Result<Arc<dyn Scheme>, AuthConfigError> {
     Ok(Arc::new(Native::new(auth)?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fx::time::{ManualClock, parse_timestamp};
+    use crate::server::auth::{ClientKey, Credentials, Secret};
+
+    /// spec/auth.md §9 (computed with Python's `hmac` and `hashlib`).
+    const BODY: &[u8] = br#"{"noticeId":"N-019aa5e2-8c40-7000-8000-0000000000aa-REVERSED","notifyType":"PAYMENT_RESULT","payment":{"paymentId":"019aa5e2-8c40-7000-8000-0000000000aa","paymentRequestId":"PR-20261121-0002","paymentStatus":"REVERSED","merchantAmount":{"currency":"SGD","value":"7777"},"payerAmount":{"currency":"MYR","value":"25930"}}}"#;
+    const SIGNATURE: &str =
+        "algorithm=HMAC-SHA256,keyVersion=1,signature=oJM/yCwAXHk6layacMLsVLzO0rKIlOdfxsQ2ApsNslc=";
+
+    fn native() -> Native {
+        let key = Secret::from_base64("cXJicmlkZ2Utc3BlYy1leGFtcGxlLWtleS0wMDAxISE=").unwrap();
+        let credentials = Credentials::new()
+            .with_key("wallet-my-01", 1, ClientKey::HmacSha256(key.clone()))
+            .with_key("wallet-quiet", 1, ClientKey::HmacSha256(key));
+        let clock = Arc::new(ManualClock::new(
+            parse_timestamp("2026-11-21T10:45:00Z").unwrap(),
+        ));
+        Native::new(AuthConfig {
+            clock,
+            ..AuthConfig::signatures(credentials)
+        })
+        .unwrap()
+        .with_notify_urls(BTreeMap::from([(
+            "wallet-my-01".to_owned(),
+            "https://wallet.example/qrb/notify?v=1".to_owned(),
+        )]))
+    }
+
+    fn notice(client: &str) -> Notice {
+        let payment: serde_json::Value = serde_json::from_slice(BODY).unwrap();
+        Notice {
+            scheme: NAME.to_owned(),
+            client_id: client.to_owned(),
+            scheme_ref: None,
+            notice_id: "N-019aa5e2-8c40-7000-8000-0000000000aa-REVERSED".to_owned(),
+            event: NoticeEvent::Payment(
+                serde_json::from_value(payment["payment"].clone()).unwrap(),
+            ),
+        }
+    }
+
+    #[test]
+    fn the_spec_notification_is_what_the_native_scheme_sends() {
+        let m = native()
+            .notification(&notice("wallet-my-01"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.url, "https://wallet.example/qrb/notify?v=1");
+        assert_eq!(
+            String::from_utf8(m.body).unwrap(),
+            String::from_utf8_lossy(BODY)
+        );
+        assert_eq!(
+            m.headers,
+            vec![
+                ("client-id", "wallet-my-01".to_owned()),
+                ("response-time", "2026-11-21T10:45:00.000Z".to_owned()),
+                ("signature", SIGNATURE.to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_client_without_a_notify_url_takes_no_notifications() {
+        assert_eq!(
+            native().notification(&notice("wallet-quiet")).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn only_a_2xx_with_result_status_s_acknowledges() {
+        let n = native();
+        let h = HeaderMap::new();
+        let s = br#"{"result":{"resultStatus":"S","resultCode":"SUCCESS"}}"#;
+        assert!(n.acknowledged(StatusCode::OK, &h, s));
+        assert!(n.acknowledged(StatusCode::ACCEPTED, &h, s));
+        assert!(!n.acknowledged(StatusCode::INTERNAL_SERVER_ERROR, &h, s));
+        for body in [
+            &br#"{"result":{"resultStatus":"F","resultCode":"PROCESS_FAIL"}}"#[..],
+            br#"{"resultStatus":"S"}"#,
+            b"OK",
+            b"",
+        ] {
+            assert!(!n.acknowledged(StatusCode::OK, &h, body), "{body:?}");
+        }
+    }
+}

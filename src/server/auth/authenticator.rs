@@ -264,7 +264,7 @@ impl Authenticator {
         })
     }
 
-    /// Signs a notification to `client_id` (`POST path`, spec/auth.md §7) with the client's newest
+    /// Signs a notification to `client_id` (`POST path`, spec/auth.md §9) with the client's newest
     /// key: its HMAC key itself, or for an Ed25519 client the gateway's response key. `None` in
     /// demo mode or for a client without keys.
     pub fn sign_notification(

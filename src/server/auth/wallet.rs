@@ -69,7 +69,7 @@ pub fn verify_response_hmac(
     hmac::verify(&k, message.as_bytes(), &header.signature).map_err(|_| AuthFault::Mismatch)
 }
 
-/// Verifies a notification the gateway POSTed to the wallet's notify URL (spec/auth.md §7) with
+/// Verifies a notification the gateway POSTed to the wallet's notify URL (spec/auth.md §9) with
 /// the wallet's HMAC key: `path` is the notify URL's path (and query) as the wallet received it,
 /// `client_id`, `response_time` and `signature` the headers of that name.
 pub fn verify_notification_hmac(

@@ -10,7 +10,7 @@
 //! maximum age.
 //! Errors: a failed attempt is a value (recorded as the notice's `last_error`); start-up problems
 //! are [`NotifyError`].
-//! Spec: `spec/gateway.md` (notifications), `spec/auth.md` §7 (the native signature).
+//! Spec: `spec/gateway.md` (notifications), `spec/auth.md` §9 (the native signature).
 //!
 //! Delivery is at least once: a crash or a shutdown between the wallet's acknowledgement and the
 //! journal's SENT sends the notice again after the restart, with the same notice id.
