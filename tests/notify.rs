@@ -1,9 +1,10 @@
 //! Wallet notifications end to end over real sockets on 127.0.0.1: the gateway (plaintext loopback
 //! server, authentication off for the test client, the acquirer simulator over mutual TLS), the
 //! notice outbox in a redb journal, the deliverer, and a loopback "wallet" HTTP server that records
-//! every notification and answers per a script (fail, drop the connection, wrong acknowledgement,
-//! acknowledge). Plus the outbox's state machine and its same-transaction guarantee on the journal
-//! alone. Every wait is bounded; expected values are worked out here, not copied from the code.
+//! every notification (plain HTTP, or TLS under a private CA) and answers per a script (fail, drop
+//! the connection, wrong acknowledgement, slow or prompt acknowledgement). Plus the outbox's state
+//! machine and its same-transaction guarantee on the journal alone. Every wait is bounded; expected
+//! values are worked out here, not copied from the code.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -88,6 +89,8 @@ enum Reply {
     WrongAck,
     /// HTTP 200 `{"result":{"resultStatus":"S",...}}`.
     Ack,
+    /// `Ack` after this many milliseconds.
+    SlowAck(u64),
 }
 
 #[derive(Debug, Clone)]
@@ -117,6 +120,9 @@ struct WalletState {
     /// When the script is used up.
     otherwise: Mutex<Reply>,
     probe: Mutex<Option<Probe>>,
+    /// Requests being answered now, and the most at once.
+    busy: std::sync::atomic::AtomicUsize,
+    most_busy: std::sync::atomic::AtomicUsize,
 }
 
 struct Wallet {
@@ -133,6 +139,34 @@ impl Drop for Wallet {
 
 impl Wallet {
     async fn start(script: Vec<Reply>, otherwise: Reply) -> Wallet {
+        Wallet::start_with(script, otherwise, None).await
+    }
+
+    /// Over TLS with a certificate for `localhost` from `pki`'s private CA.
+    async fn start_tls(script: Vec<Reply>, otherwise: Reply, pki: &Pki) -> Wallet {
+        use rustls_pki_types::pem::PemObject;
+        let certs = rustls_pki_types::CertificateDer::pem_slice_iter(pki.server_cert.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key =
+            rustls_pki_types::PrivateKeyDer::from_pem_slice(pki.server_key.as_bytes()).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        Wallet::start_with(script, otherwise, Some(acceptor)).await
+    }
+
+    async fn start_with(
+        script: Vec<Reply>,
+        otherwise: Reply,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> Wallet {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(WalletState {
@@ -140,6 +174,8 @@ impl Wallet {
             script: Mutex::new(script.into()),
             otherwise: Mutex::new(otherwise),
             probe: Mutex::new(None),
+            busy: Default::default(),
+            most_busy: Default::default(),
         });
         let shared = Arc::clone(&state);
         let task = tokio::spawn(async move {
@@ -148,14 +184,23 @@ impl Wallet {
                     return;
                 };
                 let state = Arc::clone(&shared);
+                let tls = tls.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                         let state = Arc::clone(&state);
                         async move { answer(&state, req).await }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let http = hyper::server::conn::http1::Builder::new();
+                    match tls {
+                        None => {
+                            let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                        }
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                            }
+                        }
+                    }
                 });
             }
         });
@@ -218,6 +263,12 @@ async fn answer(
         .unwrap()
         .pop_front()
         .unwrap_or(*state.otherwise.lock().unwrap());
+    let busy = state.busy.fetch_add(1, Ordering::SeqCst) + 1;
+    state.most_busy.fetch_max(busy, Ordering::SeqCst);
+    if let Reply::SlowAck(ms) = reply {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    state.busy.fetch_sub(1, Ordering::SeqCst);
     let ok = |body: &str| {
         Response::builder()
             .status(200)
@@ -234,7 +285,7 @@ async fn answer(
         Reply::WrongAck => Ok(ok(
             r#"{"result":{"resultStatus":"F","resultCode":"PROCESS_FAIL","resultMessage":"no"}}"#,
         )),
-        Reply::Ack => Ok(ok(
+        Reply::Ack | Reply::SlowAck(_) => Ok(ok(
             r#"{"result":{"resultStatus":"S","resultCode":"SUCCESS","resultMessage":"ok"}}"#,
         )),
     }
@@ -1257,6 +1308,113 @@ async fn the_outbox_state_machine_schedules_sends_and_parks() {
         NoticeState::NotNeeded
     );
     assert!(j.snapshot().unwrap().pending_notices().unwrap().is_empty());
+    close(j);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_to_a_wallet_with_a_private_ca_is_delivered_only_when_that_ca_is_configured() {
+    let dir = temp_dir("https");
+    let pki = Pki::generate(&["localhost"], "unused-client").unwrap();
+    let wallet = Wallet::start_tls(vec![], Reply::Ack, &pki).await;
+    let url = format!("https://localhost:{}{NOTIFY_PATH}", wallet.addr.port());
+    let j = open(&dir);
+    let p = reversed(&j, "pay-https", Origin::default()).await;
+    let id = format!("N-{}-REVERSED", p[0].id);
+    // The public roots do not know the wallet's CA: the handshake fails and nothing is delivered.
+    let deliverer =
+        Deliverer::start(Arc::clone(&j), native(Some(url.clone())), quick_policy()).unwrap();
+    let failed = eventually("a failed TLS attempt", Duration::from_secs(20), || {
+        notice_state(&j, &id).filter(|n| n.attempts >= 1)
+    })
+    .await;
+    deliverer.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(failed.state, NoticeState::Pending);
+    let error = failed.last_error.unwrap();
+    assert!(error.contains("TLS handshake"), "{error}");
+    assert!(wallet.received().is_empty());
+    // With the wallet's CA as an extra trust anchor it goes through.
+    let ca = dir.join("wallet-ca.pem");
+    std::fs::write(&ca, &pki.ca_cert).unwrap();
+    let policy = NotifyPolicy {
+        extra_ca_pem: Some(ca),
+        ..quick_policy()
+    };
+    let deliverer = Deliverer::start(Arc::clone(&j), native(Some(url)), policy).unwrap();
+    let sent = wait_notice(&j, &id, NoticeState::Sent).await;
+    assert!(sent.attempts >= 1);
+    let got = wallet.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(verified(&got[0])["noticeId"], id.as_str());
+    deliverer.shutdown(Duration::from_secs(5)).await;
+    close(j);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_extra_ca_file_stops_the_deliverer_from_starting() {
+    let dir = temp_dir("badca");
+    let j = open(&dir);
+    let missing = dir.join("missing.pem");
+    let e = Deliverer::start(
+        Arc::clone(&j),
+        native(None),
+        NotifyPolicy {
+            extra_ca_pem: Some(missing.clone()),
+            ..quick_policy()
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("missing.pem"), "{e}");
+    let empty = dir.join("empty.pem");
+    std::fs::write(&empty, "no certificates here\n").unwrap();
+    let e = Deliverer::start(
+        Arc::clone(&j),
+        native(None),
+        NotifyPolicy {
+            extra_ca_pem: Some(empty),
+            ..quick_policy()
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("no CERTIFICATE"), "{e}");
+    close(j);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attempts_in_flight_never_exceed_the_concurrency_bound() {
+    let dir = temp_dir("concurrency");
+    let wallet = Wallet::start(vec![], Reply::SlowAck(150)).await;
+    let j = open(&dir);
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        let p = reversed(&j, &format!("pay-many-{i}"), Origin::default()).await;
+        ids.push(format!("N-{}-REVERSED", p[0].id));
+    }
+    let policy = NotifyPolicy {
+        concurrency: 3,
+        ..quick_policy()
+    };
+    let started = Instant::now();
+    let deliverer = Deliverer::start(Arc::clone(&j), native(Some(wallet.url())), policy).unwrap();
+    for id in &ids {
+        wait_notice(&j, id, NoticeState::Sent).await;
+    }
+    let took = started.elapsed();
+    let stats = deliverer.shutdown(Duration::from_secs(5)).await;
+    assert_eq!((stats.sent, stats.failed), (12, 0));
+    assert_eq!(wallet.received().len(), 12);
+    let most = wallet.state.most_busy.load(Ordering::SeqCst);
+    assert_eq!(most, 3, "at most 3 at once, and the bound is used");
+    // 12 notices, 3 at a time, 150 ms each: at least 4 rounds.
+    assert!(took >= Duration::from_millis(600), "{took:?}");
+    println!(
+        "12 notices, concurrency 3, 150 ms per answer: all sent in {} ms",
+        took.as_millis()
+    );
     close(j);
     let _ = std::fs::remove_dir_all(&dir);
 }
