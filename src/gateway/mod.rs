@@ -139,7 +139,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Gateway {
-    /// Starts the pipeline: recovers the journal's unresolved work, starts one link per acquirer
+    /// Starts the pipeline: installs the notice rules on the journal (`notices.rs`; what recovery
+    /// resolves notifies too), recovers the journal's unresolved work, starts one link per acquirer
     /// (with the journal as its durable reversal queue; pending reversals resume), and watches
     /// reversals. Must be called inside a tokio runtime.
     pub async fn start(

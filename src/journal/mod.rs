@@ -5,7 +5,10 @@
 //! In: payment intents ([`NewPayment`], with a [`QuoteSnapshot`] and [`Routing`]), payment and
 //! refund events, refund requests, idempotency keys with body hashes, reversals (through
 //! [`ReversalStore`](crate::acquirer::reversal::ReversalStore)). Out: [`Payment`], [`Refund`],
-//! [`Begin`] (new / replay / inconsistent / in flight), [`Unresolved`] for start-up recovery.
+//! [`Begin`] (new / replay / inconsistent / in flight), [`Unresolved`] for start-up recovery; the
+//! notice outbox ([`OutboxNotice`]): notices written by [`NoticeRules`] in the transaction of the
+//! state change that causes them, read through [`Snapshot`], their attempts recorded with
+//! [`RedbJournal::notice_attempt`].
 //! Per-customer [`DailyLimits`] are checked atomically with the intent.
 //! Errors: [`JournalError`] names the record and the transition; ask `is_conflict()`,
 //! `is_refund_exceeded()`, `is_limit_exceeded()`, `is_not_found()`, `is_corrupt()`,

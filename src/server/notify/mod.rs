@@ -378,10 +378,22 @@ async fn attempt(shared: &Shared, n: OutboxNotice) {
                 done.next_attempt_at_ms.saturating_sub(now_ms())
             ),
         },
-        Err(e) => log::error!(
-            "notice {}: recording the attempt: {e} (it stays due and is tried again)",
-            n.notice_id
-        ),
+        Err(e) => {
+            log::error!(
+                "notice {}: recording the attempt: {e} (it stays due and is tried again)",
+                n.notice_id
+            );
+            // Hold the slot for a backoff, so a journal that cannot record attempts does not turn
+            // into a tight loop of POSTs to the wallet.
+            let mut jitter = [0u8; 4];
+            let _ = shared.rng.fill(&mut jitter);
+            tokio::time::sleep(backoff(
+                &shared.policy,
+                n.attempts.saturating_add(1),
+                u32::from_be_bytes(jitter),
+            ))
+            .await;
+        }
     }
 }
 
