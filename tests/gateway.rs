@@ -1084,6 +1084,19 @@ async fn start_up_recovery_fails_unsent_payments_and_flags_sent_ones() {
         .unwrap();
     assert_eq!(sent.state.as_str(), "MANUAL_REVIEW");
     assert!(snapshot.unresolved().unwrap().in_flight.is_empty());
+    // What recovery resolved notifies the wallet like any late resolution: one notice, for the
+    // reversed payment only (QUOTED → FAILED sent nothing, MANUAL_REVIEW is not final).
+    let traced = snapshot
+        .payment_by_request(CLIENT, "crash-sent-traced")
+        .unwrap()
+        .unwrap();
+    let notices: Vec<String> = snapshot
+        .pending_notices()
+        .unwrap()
+        .into_iter()
+        .map(|n| n.notice_id)
+        .collect();
+    assert_eq!(notices, vec![format!("N-{}-REVERSED", traced.id)]);
 }
 
 // ---------------------------------------------------------------------------------------------

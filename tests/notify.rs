@@ -1299,6 +1299,24 @@ async fn the_outbox_state_machine_schedules_sends_and_parks() {
         vec![c.clone()]
     );
     drop(snap);
+    // An operator re-queues the parked one: due now, its history kept; only PARKED ones qualify.
+    let back = j.requeue_notice(&c).await.unwrap();
+    assert_eq!(
+        (back.state, back.attempts, back.last_error.as_deref()),
+        (NoticeState::Pending, 1, Some("gave up"))
+    );
+    let snap = j.snapshot().unwrap();
+    assert!(snap.parked_notices().unwrap().is_empty());
+    let due_now = snap.due_notices(back.next_attempt_at_ms, 10).unwrap();
+    assert_eq!(
+        due_now.into_iter().map(|n| n.notice_id).collect::<Vec<_>>(),
+        vec![c.clone()]
+    );
+    drop(snap);
+    for id in [&b, &c] {
+        assert!(j.requeue_notice(id).await.is_err(), "{id} is not parked");
+    }
+    j.notice_attempt(&c, NoticeOutcome::Sent).await.unwrap();
     // NOT_NEEDED is final as well.
     assert_eq!(
         j.notice_attempt(&a, NoticeOutcome::NotNeeded)

@@ -239,6 +239,18 @@ impl RedbJournal {
         rx.recv().map_err(|_| JournalError::Closed)?
     }
 
+    /// Puts a PARKED notice back to PENDING, due now (for an operator, once the wallet's endpoint
+    /// works again); any other state is [`JournalError::Invalid`]. The deliverer is signalled.
+    pub async fn requeue_notice(&self, notice_id: &str) -> Result<OutboxNotice, JournalError> {
+        expect(
+            self.write(Op::Requeue(notice_id.to_owned())).await?,
+            |d| match d {
+                Done::Notice(n) => Some(*n),
+                _ => None,
+            },
+        )
+    }
+
     /// A consistent view of everything committed so far.
     pub fn snapshot(&self) -> Result<Snapshot, JournalError> {
         let txn = self

@@ -209,6 +209,24 @@ impl OutboxNotice {
     }
 }
 
+impl OutboxNotice {
+    /// A PARKED notice put back to PENDING, due at `now_ms` (an operator's decision: the wallet's
+    /// endpoint is fixed). Its attempts and last error are kept.
+    pub(crate) fn requeued(&self, now_ms: u64) -> Result<Self, String> {
+        if self.state != NoticeState::Parked {
+            return Err(format!(
+                "notice {} is {}; only PARKED notices are re-queued",
+                self.notice_id, self.state
+            ));
+        }
+        let mut next = self.clone();
+        next.state = NoticeState::Pending;
+        next.next_attempt_at_ms = now_ms;
+        next.updated_at_ms = now_ms;
+        Ok(next)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

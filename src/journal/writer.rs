@@ -108,6 +108,7 @@ pub(crate) enum Op {
     Resolve(u64, ReversalState),
     Late(u64, String),
     Notice(String, NoticeOutcome),
+    Requeue(String),
 }
 
 /// What a write produced.
@@ -347,6 +348,9 @@ impl<'t> Tables<'t> {
                 .map(|_| Done::Unit),
             Op::Notice(id, outcome) => self
                 .notice_attempt(&id, &outcome, ctx)
+                .map(|n| Done::Notice(Box::new(n))),
+            Op::Requeue(id) => self
+                .requeue_notice(&id, ctx)
                 .map(|n| Done::Notice(Box::new(n))),
         }
     }
@@ -969,12 +973,20 @@ impl<'t> Tables<'t> {
         self.notices
             .insert(id, bytes.as_slice())
             .map_err(st("write notice"))?;
-        if let Some(b) = before
-            && b.state == NoticeState::Pending
-        {
-            self.notices_due
-                .remove(due_key(b.next_attempt_at_ms, &b.notice_id).as_slice())
-                .map_err(st("write notice due"))?;
+        if let Some(b) = before {
+            match b.state {
+                NoticeState::Pending => {
+                    self.notices_due
+                        .remove(due_key(b.next_attempt_at_ms, &b.notice_id).as_slice())
+                        .map_err(st("write notice due"))?;
+                }
+                NoticeState::Parked => {
+                    self.notices_parked
+                        .remove(id)
+                        .map_err(st("write notice parked"))?;
+                }
+                NoticeState::Sent | NoticeState::NotNeeded => {}
+            }
         }
         match n.state {
             NoticeState::Pending => {
@@ -990,6 +1002,24 @@ impl<'t> Tables<'t> {
             NoticeState::Sent | NoticeState::NotNeeded => {}
         }
         Ok(())
+    }
+
+    fn requeue_notice(&mut self, id: &str, ctx: &Ctx<'_>) -> Result<OutboxNotice, JournalError> {
+        let before = self
+            .load_notice(id)?
+            .ok_or_else(|| JournalError::NotFound {
+                kind: RecordKind::Notice,
+                key: id.to_owned(),
+            })?;
+        let next = before
+            .requeued(ctx.now_ms)
+            .map_err(|detail| JournalError::Invalid {
+                what: "notice re-queue",
+                detail,
+            })?;
+        self.store_notice(&next, Some(&before))?;
+        ctx.noticed.set(true);
+        Ok(next)
     }
 
     fn notice_attempt(
