@@ -1405,7 +1405,7 @@ async fn an_unreadable_extra_ca_file_stops_the_deliverer_from_starting() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attempts_in_flight_never_exceed_the_concurrency_bound() {
     let dir = temp_dir("concurrency");
-    let wallet = Wallet::start(vec![], Reply::SlowAck(150)).await;
+    let wallet = Wallet::start(vec![], Reply::SlowAck(300)).await;
     let j = open(&dir);
     let mut ids = Vec::new();
     for i in 0..12 {
@@ -1427,10 +1427,10 @@ async fn attempts_in_flight_never_exceed_the_concurrency_bound() {
     assert_eq!(wallet.received().len(), 12);
     let most = wallet.state.most_busy.load(Ordering::SeqCst);
     assert_eq!(most, 3, "at most 3 at once, and the bound is used");
-    // 12 notices, 3 at a time, 150 ms each: at least 4 rounds.
-    assert!(took >= Duration::from_millis(600), "{took:?}");
+    // 12 notices, 3 at a time, 300 ms each: at least 4 rounds.
+    assert!(took >= Duration::from_millis(1200), "{took:?}");
     println!(
-        "12 notices, concurrency 3, 150 ms per answer: all sent in {} ms",
+        "12 notices, concurrency 3, 300 ms per answer: all sent in {} ms",
         took.as_millis()
     );
     close(j);
