@@ -419,3 +419,52 @@ fn notifications_are_signed_with_the_newest_key_version() {
     let off = Authenticator::new(AuthConfig::off("demo")).unwrap();
     assert!(off.sign_notification("demo", "POST", "/n", b"{}").is_none());
 }
+
+#[test]
+fn ed25519_clients_get_notifications_signed_with_our_ed25519_key() {
+    let wallet_pkcs8 = generate_ed25519_pkcs8().unwrap();
+    let wallet = Ed25519KeyPair::from_pkcs8(wallet_pkcs8.expose()).unwrap();
+    let credentials = Credentials::new().with_key(
+        "wallet-ed",
+        3,
+        ClientKey::Ed25519 {
+            public_key: wallet.public_key().as_ref().to_vec(),
+        },
+    );
+    let auth = Authenticator::new(AuthConfig {
+        clock: clock_at(TIME),
+        response_key: Some((7, generate_ed25519_pkcs8().unwrap())),
+        ..AuthConfig::signatures(credentials)
+    })
+    .unwrap();
+    let sig = auth
+        .sign_notification("wallet-ed", "POST", "/n?x=1", NOTIFY_BODY)
+        .unwrap();
+    assert!(sig.signature.starts_with("algorithm=Ed25519,keyVersion=7,"));
+    let ours = auth.response_public_key().unwrap();
+    let check = |path: &str, body: &[u8]| {
+        verify_notification_ed25519(
+            ours,
+            path,
+            "wallet-ed",
+            &sig.response_time,
+            &sig.signature,
+            body,
+        )
+    };
+    check("/n?x=1", NOTIFY_BODY).unwrap();
+    assert!(check("/n", NOTIFY_BODY).is_err());
+    assert!(check("/n?x=1", b"{}").is_err());
+    // The wallet's own key is not the signer.
+    assert!(
+        verify_notification_ed25519(
+            wallet.public_key().as_ref(),
+            "/n?x=1",
+            "wallet-ed",
+            &sig.response_time,
+            &sig.signature,
+            NOTIFY_BODY,
+        )
+        .is_err()
+    );
+}
