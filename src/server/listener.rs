@@ -78,6 +78,7 @@ pub struct RunningServer {
     accept: JoinHandle<JoinSet<()>>,
     handlers: InFlight,
     connections: InFlight,
+    schemes: Vec<Arc<dyn Scheme>>,
 }
 
 impl std::fmt::Debug for RunningServer {
@@ -187,6 +188,7 @@ impl RunningServer {
         let handlers = InFlight::new();
         let connections = InFlight::new();
         let limits = config.limits;
+        let served = all.clone();
         let shared = Arc::new(Shared {
             api,
             schemes: all,
@@ -227,7 +229,13 @@ impl RunningServer {
             accept,
             handlers,
             connections,
+            schemes: served,
         })
+    }
+
+    /// The schemes served, the native one first (for the notification deliverer).
+    pub fn schemes(&self) -> Vec<Arc<dyn Scheme>> {
+        self.schemes.clone()
     }
 
     /// The bound address (the real port when `:0` was asked).

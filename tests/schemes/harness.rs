@@ -1,7 +1,6 @@
 //! The shared environment and the battery. `battery!(Driver)` expands to the same eleven tests for a
 //! scheme's driver: happy path, decline, unknown → reversed → notified, cancel, refund, idempotent
 //! replay, inconsistent replay, bad signature, stale time, malformed body, oversize body.
-#![allow(dead_code)] // until notification delivery lands: parts used only by the notified tests
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -31,6 +30,7 @@ use qrbridge::journal::{DailyLimits, JournalConfig, RedbJournal};
 use qrbridge::money::Currency;
 use qrbridge::scheme::Scheme;
 use qrbridge::server::auth::AuthConfig;
+use qrbridge::server::notify::{Deliverer, NotifyPolicy};
 use qrbridge::server::{Limits, RunningServer, ServerConfig, Transport};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -249,7 +249,14 @@ impl Inbox {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
             let waiter = self.arrived.notified();
-            if let Some(t) = self.received().iter().find_map(&mut pick) {
+            let got = self.received();
+            if let Some(bad) = got.iter().find(|r| r.path != "/notify") {
+                panic!(
+                    "a notification went to {:?}, not the configured /notify",
+                    bad.path
+                );
+            }
+            if let Some(t) = got.iter().find_map(&mut pick) {
                 return t;
             }
             if tokio::time::timeout_at(deadline, waiter).await.is_err() {
@@ -276,18 +283,18 @@ fn temp_dir() -> PathBuf {
 
 /// Simulator + gateway + server (native and the driver's scheme) + the wallet's inbox.
 pub struct Env<D: Driver> {
-    pub addr: SocketAddr,
     pub sim: Simulator,
-    pub gateway: Gateway,
     pub inbox: Inbox,
     pub wallet: D,
-    _server: RunningServer,
-    _extra: Vec<Box<dyn std::any::Any + Send>>,
+    server: Option<RunningServer>,
+    deliverer: Option<Deliverer>,
     dir: PathBuf,
 }
 
 impl<D: Driver> Drop for Env<D> {
     fn drop(&mut self) {
+        drop(self.deliverer.take());
+        drop(self.server.take());
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -379,7 +386,7 @@ impl<D: Driver> Env<D> {
         };
         let (gateway, _report) = Gateway::start(
             settings,
-            journal,
+            Arc::clone(&journal),
             quoter,
             quotes,
             vec![("sg".to_owned(), link)],
@@ -406,14 +413,23 @@ impl<D: Driver> Env<D> {
         .await
         .unwrap();
         let addr = server.local_addr();
+        let deliverer = Deliverer::start(
+            journal,
+            server.schemes(),
+            NotifyPolicy {
+                first_delay: Duration::from_millis(50),
+                max_delay: Duration::from_millis(500),
+                attempt_timeout: Duration::from_secs(5),
+                ..NotifyPolicy::default()
+            },
+        )
+        .unwrap();
         Env {
-            addr,
             sim,
-            gateway,
             inbox,
             wallet: D::client(addr),
-            _server: server,
-            _extra: Vec::new(),
+            server: Some(server),
+            deliverer: Some(deliverer),
             dir,
         }
     }
@@ -464,6 +480,13 @@ pub async fn happy_path<D: Driver>() {
     assert_eq!((p[0].amount, p[0].currency.as_str()), (APPROVE, "702"));
     assert_eq!(p[0].status, Status::Approved);
     assert_eq!(env.wallet.inquire("pay-happy-1").await, Final::Success);
+    // The answer was final: nothing to notify.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        env.inbox.received().is_empty(),
+        "{:?}",
+        env.inbox.received()
+    );
 }
 
 pub async fn decline<D: Driver>() {
@@ -517,6 +540,17 @@ pub async fn cancel<D: Driver>() {
     env.wait_status("pay-cancel-1", Final::Cancelled).await;
     let ledger = env.ledger();
     assert_eq!(purchases(&ledger)[0].status, Status::Reversed, "{ledger:?}");
+    let noticed = env
+        .inbox
+        .wait_for(|r| env.wallet.read_notice(&r.headers, &r.body).ok())
+        .await;
+    assert_eq!(
+        noticed,
+        Noticed::Payment {
+            request_id: "pay-cancel-1".to_owned(),
+            status: Final::Cancelled
+        }
+    );
 }
 
 pub async fn refund<D: Driver>() {
@@ -539,6 +573,17 @@ pub async fn refund<D: Driver>() {
     let r = refunds(&ledger);
     assert_eq!(r.len(), 1, "{ledger:?}");
     assert_eq!(r[0].amount, 500);
+    let noticed = env
+        .inbox
+        .wait_for(|r| env.wallet.read_notice(&r.headers, &r.body).ok())
+        .await;
+    assert_eq!(
+        noticed,
+        Noticed::Refund {
+            refund_request_id: "refund-1".to_owned(),
+            result: Sfu::S
+        }
+    );
 }
 
 pub async fn idempotent_replay<D: Driver>() {
@@ -568,8 +613,8 @@ pub async fn inconsistent_replay<D: Driver>() {
 async fn refused_without_trace<D: Driver>(how: Tamper, code: &str) -> Refused {
     let env = Env::<D>::start().await;
     let refused = env.wallet.tampered(how, BODY_LIMIT).await;
-    assert_eq!(refused.code, code, "{how:?}: {refused:?}");
-    assert!(refused.http < 500, "{how:?}: {refused:?}");
+    assert_eq!(refused.code, code, "{} {how:?}: {refused:?}", D::NAME);
+    assert!(refused.http < 500, "{} {how:?}: {refused:?}", D::NAME);
     assert!(env.ledger().entries.is_empty());
     refused
 }
@@ -606,7 +651,6 @@ macro_rules! battery {
                 harness::decline::<$driver>().await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            #[ignore = "needs notification delivery (lands with the notify branch)"]
             async fn unknown_is_reversed_and_notified() {
                 harness::unknown_is_reversed_and_notified::<$driver>().await
             }

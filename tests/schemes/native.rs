@@ -9,6 +9,7 @@ use qrbridge::scheme::Scheme;
 use qrbridge::scheme::native::Native;
 use qrbridge::server::auth::{
     AuthConfig, ClientKey, Credentials, Secret, request_time, sign_request_hmac,
+    verify_notification_hmac,
 };
 use serde_json::{Value, json};
 
@@ -144,9 +145,14 @@ impl Driver for NativeDriver {
     const CODE_OVERSIZE: &'static str = "REQUEST_TOO_LARGE";
     const CODE_INCONSISTENT: &'static str = "REPEAT_REQ_INCONSISTENT";
 
-    fn scheme(_notify_url: &str) -> Arc<dyn Scheme> {
+    fn scheme(notify_url: &str) -> Arc<dyn Scheme> {
         let creds = Credentials::new().with_key(CLIENT, 1, ClientKey::HmacSha256(key()));
-        Arc::new(Native::new(AuthConfig::signatures(creds)).unwrap())
+        let urls = [(CLIENT.to_owned(), notify_url.to_owned())].into();
+        Arc::new(
+            Native::new(AuthConfig::signatures(creds))
+                .unwrap()
+                .with_notify_urls(urls),
+        )
     }
 
     fn client(addr: SocketAddr) -> Self {
@@ -254,8 +260,44 @@ impl Driver for NativeDriver {
         }
     }
 
-    fn read_notice(&self, _headers: &HeaderMap, _body: &[u8]) -> Result<Noticed, String> {
-        Err("the native scheme sends no notifications yet".to_owned())
+    fn read_notice(&self, headers: &HeaderMap, body: &[u8]) -> Result<Noticed, String> {
+        let h = |n: &str| {
+            headers
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .ok_or(format!("header {n} missing"))
+        };
+        verify_notification_hmac(
+            &key(),
+            "/notify",
+            h("client-id")?,
+            h("response-time")?,
+            h("signature")?,
+            body,
+        )
+        .map_err(|e| format!("signature: {e}"))?;
+        let v: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+        match v["notifyType"].as_str() {
+            Some("PAYMENT_RESULT") => Ok(Noticed::Payment {
+                request_id: v["payment"]["paymentRequestId"]
+                    .as_str()
+                    .ok_or("no paymentRequestId")?
+                    .to_owned(),
+                status: status_of(&v["payment"]),
+            }),
+            Some("REFUND_RESULT") => Ok(Noticed::Refund {
+                refund_request_id: v["refund"]["refundRequestId"]
+                    .as_str()
+                    .ok_or("no refundRequestId")?
+                    .to_owned(),
+                result: match v["refund"]["refundStatus"].as_str() {
+                    Some("SUCCESS") => Sfu::S,
+                    Some("FAIL") => Sfu::F,
+                    _ => Sfu::U,
+                },
+            }),
+            other => Err(format!("notifyType {other:?}")),
+        }
     }
 
     fn ack() -> (u16, &'static str, Vec<u8>) {
