@@ -9,6 +9,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -17,6 +18,7 @@ use crate::fx::{CacheConfig, MAX_MARKUP_BPS, QuotePolicy};
 use crate::gateway::{ClientPolicy, Matcher, RouteRule, Settings};
 use crate::journal::DailyLimits;
 use crate::money::Currency;
+use crate::scheme::{Scheme, SchemeSettings};
 use crate::server::auth::{AuthConfig, ClientKey, Credentials, Secret};
 use crate::server::{Limits, ServerConfig, TlsSettings, Transport};
 
@@ -76,6 +78,10 @@ pub struct Config {
     pub fx: FxSection,
     /// The journal.
     pub journal: JournalSection,
+    /// Foreign wallet schemes served beside the native API: `[schemes.<name>]`, one table per
+    /// registered scheme (`scheme::REGISTRY`), its keys the scheme's own. A table present = served.
+    #[serde(default)]
+    pub schemes: std::collections::BTreeMap<String, toml::Table>,
     /// Where relative paths are resolved from (the file's directory); not a key.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -363,6 +369,15 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        for name in self.schemes.keys() {
+            if !crate::scheme::REGISTRY.iter().any(|e| e.name == name) {
+                let known: Vec<&str> = crate::scheme::REGISTRY.iter().map(|e| e.name).collect();
+                return Err(invalid(
+                    format!("schemes.{name}"),
+                    format!("no such scheme (registered: {})", known.join(", ")),
+                ));
+            }
+        }
         let d = &self.deployment;
         if d.country.len() != 2 || !d.country.bytes().all(|b| b.is_ascii_uppercase()) {
             return Err(invalid(
@@ -712,6 +727,33 @@ impl Config {
             },
             auth,
         })
+    }
+
+    /// The foreign wallet schemes to serve, built from their tables. With `server.auth = "off"`
+    /// (demo) every registered scheme is served, authentication off for `server.demo_client`;
+    /// otherwise the schemes that have a `[schemes.<name>]` table.
+    pub fn schemes(&self) -> Result<Vec<Arc<dyn Scheme>>, ConfigError> {
+        let demo_client = match (self.server.auth.as_str(), &self.server.demo_client) {
+            ("off", Some(c)) => Some(c.clone()),
+            _ => None,
+        };
+        let mut out = Vec::new();
+        for entry in crate::scheme::REGISTRY {
+            let table = self.schemes.get(entry.name);
+            if table.is_none() && demo_client.is_none() {
+                continue;
+            }
+            let settings = SchemeSettings {
+                table: table.cloned().unwrap_or_default(),
+                demo_client: demo_client.clone(),
+                base_dir: self.base_dir.clone(),
+            };
+            out.push(
+                (entry.build)(&settings)
+                    .map_err(|e| invalid(format!("schemes.{}.{}", entry.name, e.key), e.reason))?,
+            );
+        }
+        Ok(out)
     }
 
     /// The rate cache's timings.

@@ -149,6 +149,7 @@ async fn serve(args: Args) -> Result<Arc<RedbJournal>, String> {
     }
     let settings = config.settings().map_err(|e| e.to_string())?;
     let server_config = config.server().map_err(|e| e.to_string())?;
+    let schemes = config.schemes().map_err(|e| e.to_string())?;
 
     let clock = Arc::new(SystemClock);
     let rates = match &config.fx.rates_file {
@@ -205,17 +206,36 @@ async fn serve(args: Args) -> Result<Arc<RedbJournal>, String> {
         eprintln!("warning: {e} (payments wait for the link; /readyz says not ready)");
     }
     let readiness = gateway.readiness();
-    let server = RunningServer::start(server_config, Arc::new(gateway.clone()), readiness)
-        .await
-        .map_err(|e| e.to_string())?;
+    let server = RunningServer::start_with_schemes(
+        server_config,
+        schemes.clone(),
+        Arc::new(gateway.clone()),
+        readiness,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let addr = server.local_addr();
     if demo {
         print!(
             "{}",
             banner(addr, &journal_path, sims.first().map(Simulator::addr))
         );
+        let base = format!("http://{addr}");
+        for s in &schemes {
+            if let Some(walk) = s.demo_walkthrough(&base, DEMO_CODE) {
+                print!("{walk}");
+            }
+        }
     } else {
         println!("qrbridge gateway listening on {addr}");
+    }
+    for s in &schemes {
+        let auth = if s.is_demo() {
+            "AUTHENTICATION OFF (demo client)"
+        } else {
+            "signatures required"
+        };
+        println!("scheme {:<9} {}{}  ({auth})", s.name(), addr, s.prefix());
     }
     println!("ready");
     use std::io::Write as _;

@@ -177,6 +177,12 @@ pub trait Scheme: std::fmt::Debug + Send + Sync + 'static {
 
     /// True when the wallet's reply to a notification acknowledges it (only then is it marked sent).
     fn acknowledged(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> bool;
+
+    /// For the embedded demo's banner: pasteable requests that pay `code` through this scheme on
+    /// the server at `base` (`http://127.0.0.1:8080`). `None`: nothing to show.
+    fn demo_walkthrough(&self, _base: &str, _code: &str) -> Option<String> {
+        None
+    }
 }
 
 /// What a notification tells: a payment or refund reached a final state after the wallet's request

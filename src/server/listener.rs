@@ -125,8 +125,9 @@ impl RunningServer {
         RunningServer::start_with_schemes(config, Vec::new(), api, readiness).await
     }
 
-    /// Binds and starts serving `api` in the native scheme (built from `config.auth`) and in each
-    /// of `schemes` (foreign wallet schemes from the registry). Prefixes must not overlap.
+    /// Binds and starts serving `api` in the native scheme (built from `config.auth`, unless
+    /// `schemes` holds one) and in each of `schemes` (wallet schemes from the registry). Prefixes
+    /// must not overlap.
     pub async fn start_with_schemes<A: WalletApi>(
         config: ServerConfig,
         schemes: Vec<Arc<dyn Scheme>>,
@@ -134,7 +135,11 @@ impl RunningServer {
         readiness: Readiness,
     ) -> Result<RunningServer, ServerError> {
         check(&config.limits)?;
-        let mut all = vec![native::shared(config.auth.clone())?];
+        // A native scheme in `schemes` replaces the one built from `config.auth`.
+        let mut all: Vec<Arc<dyn Scheme>> = Vec::new();
+        if !schemes.iter().any(|s| s.name() == native::NAME) {
+            all.push(native::shared(config.auth.clone())?);
+        }
         for s in schemes {
             if let Some(other) = all
                 .iter()
