@@ -290,17 +290,17 @@ pub fn code_of(e: &ApiError, route: AplusRoute) -> AplusCode {
 }
 
 /// The HTTP status of a canonical error: 200 for every business result (Alipay+ style), 4xx only
-/// when the request was not authenticated, not routed, or not read.
+/// when the request was malformed, not authenticated, not routed, or not read.
 pub fn http_of(e: &ApiError) -> StatusCode {
     match e {
+        ApiError::ParamIllegal { .. } => StatusCode::BAD_REQUEST,
         ApiError::InvalidSignature(_) => StatusCode::UNAUTHORIZED,
         ApiError::AccessDenied { .. } => StatusCode::FORBIDDEN,
         ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
         ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
         ApiError::RequestTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
-        ApiError::ParamIllegal { .. }
-        | ApiError::RepeatRequestInconsistent { .. }
+        ApiError::RepeatRequestInconsistent { .. }
         | ApiError::RetryLater { .. }
         | ApiError::QrInvalid { .. }
         | ApiError::QrNotSupported { .. }
@@ -1172,7 +1172,8 @@ mod tests {
             let http = http_of(&e);
             let refusal = matches!(
                 e,
-                ApiError::InvalidSignature(_)
+                ApiError::ParamIllegal { .. }
+                    | ApiError::InvalidSignature(_)
                     | ApiError::AccessDenied { .. }
                     | ApiError::NotFound { .. }
                     | ApiError::MethodNotAllowed { .. }
