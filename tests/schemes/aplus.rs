@@ -809,3 +809,29 @@ async fn unknown_is_payment_in_process_then_reversed_by_inquiry_and_replay() {
     assert_eq!(again.v["paymentStatus"], "REVERSED", "{}", again.v);
     assert_eq!(again.status(), Sfu::F, "{}", again.v);
 }
+
+#[test]
+fn the_fuzz_corpus_replays_and_the_example_requests_parse() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut n = 0;
+    for dir in ["fuzz/corpus/aplus_request", "fuzz/artifacts/aplus_request"] {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+            continue;
+        };
+        for e in entries {
+            let bytes = std::fs::read(e.unwrap().path()).unwrap();
+            qrbridge::fuzzing::aplus_request(&bytes);
+            n += 1;
+        }
+    }
+    assert!(n >= 9, "seed corpus present ({n} files)");
+    use qrbridge::scheme::aplus::transformers as t;
+    use qrbridge::server::parse_json;
+    let req = |name: &str| std::fs::read(testdata().join("requests").join(name)).unwrap();
+    parse_json::<t::AplusUserInitiatedPayRequest>(&req("userInitiatedPay.json")).unwrap();
+    parse_json::<t::AplusPayRequest>(&req("pay.json")).unwrap();
+    parse_json::<t::AplusInquiryPaymentRequest>(&req("inquiryPayment.json")).unwrap();
+    parse_json::<t::AplusCancelPaymentRequest>(&req("cancelPayment.json")).unwrap();
+    parse_json::<t::AplusRefundRequest>(&req("refund.json")).unwrap();
+    parse_json::<t::AplusInquiryRefundRequest>(&req("inquiryRefund.json")).unwrap();
+}
