@@ -812,6 +812,23 @@ impl Scheme for Aplus {
         }))
     }
 
+    fn demo_walkthrough(&self, base: &str, code: &str) -> Option<String> {
+        if !self.is_demo() {
+            return None;
+        }
+        let ct = "-H 'content-type: application/json'";
+        Some(format!(
+            r#"
+ The same through the aplus scheme (Alipay+-shaped; unsigned in the demo):
+
+A={base}{ROUTES}
+R=$(curl -s -X POST ${{A}}userInitiatedPay {ct} -d '{{"codeValue":"{code}","customerId":"my-customer-1","payToCurrency":"MYR","orderAmount":{{"currency":"SGD","value":"1250"}}}}'); echo "$R"; QUOTE_ID=$(echo "$R" | sed -E 's/.*"quoteId":"([^"]+)".*/\1/'); MYR=$(echo "$R" | sed -E 's/.*"payToAmount":\{{"currency":"MYR","value":"([0-9]+)"\}}.*/\1/')
+PAY_ID=aplus-pay-$RANDOM; curl -s -X POST ${{A}}pay {ct} -d '{{"paymentRequestId":"'$PAY_ID'","paymentQuote":{{"quoteId":"'$QUOTE_ID'"}},"paymentAmount":{{"currency":"SGD","value":"1250"}},"payToAmount":{{"currency":"MYR","value":"'$MYR'"}},"customerId":"my-customer-1"}}'; echo
+curl -s -X POST ${{A}}inquiryPayment {ct} -d '{{"paymentRequestId":"'$PAY_ID'"}}'; echo
+"#
+        ))
+    }
+
     fn acknowledged(&self, status: StatusCode, _headers: &HeaderMap, body: &[u8]) -> bool {
         status == StatusCode::OK
             && serde_json::from_slice::<AplusNotifyAck>(body)

@@ -112,6 +112,18 @@ fn demo_mode_needs_no_keys_and_says_so() {
     assert!(s.is_demo());
     assert!(!scheme().is_demo());
     assert_eq!(s.prefix(), "/schemes/aplus/");
+    // The banner's walkthrough (run by hand against `qrbridge serve`: userInitiatedPay → pay →
+    // inquiryPayment all S) only in the demo.
+    let walk = s.demo_walkthrough("http://127.0.0.1:1", "CODE").unwrap();
+    for route in ["userInitiatedPay", "pay", "inquiryPayment"] {
+        assert!(walk.contains(&format!("${{A}}{route} ")), "{walk}");
+    }
+    assert!(walk.contains("A=http://127.0.0.1:1/schemes/aplus/v1/payments/"));
+    assert!(
+        scheme()
+            .demo_walkthrough("http://127.0.0.1:1", "CODE")
+            .is_none()
+    );
 }
 
 /// Headers of a request signed with the wallet's key (`openssl`-checked in `sign.rs`).
