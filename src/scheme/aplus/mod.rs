@@ -39,7 +39,8 @@ use crate::money::{Amount, Currency};
 use crate::server::auth::{AuthFault, ReplayGuard, body_digest};
 use crate::server::error::{ApiError, Side};
 use crate::server::wire::{
-    DecodeRequest, PaymentInquiryRequest, PaymentRef, QuoteRequest, RequestId,
+    DecodeRequest, PaymentInquiryRequest, PaymentRef, PaymentStatus, QuoteRequest, RequestId,
+    ResultStatus,
 };
 use crate::server::{Answer, Handled, RequestContext, parse_json};
 use sign::{
@@ -671,9 +672,7 @@ impl Aplus {
             |a, result| {
                 // A replayed U whose payment has since reached its end says the end.
                 let result = match (result.result_status, a.body.payment_status) {
-                    (crate::server::wire::ResultStatus::U, s)
-                        if s != crate::server::wire::PaymentStatus::Processing =>
-                    {
+                    (ResultStatus::U, s) if s != PaymentStatus::Processing => {
                         transformers::payment_result(&a.body)
                     }
                     _ => result,
@@ -832,7 +831,7 @@ curl -s -X POST ${{A}}inquiryPayment {ct} -d '{{"paymentRequestId":"'$PAY_ID'"}}
     fn acknowledged(&self, status: StatusCode, _headers: &HeaderMap, body: &[u8]) -> bool {
         status == StatusCode::OK
             && serde_json::from_slice::<AplusNotifyAck>(body)
-                .is_ok_and(|a| a.result.result_status == crate::server::wire::ResultStatus::S)
+                .is_ok_and(|a| a.result.result_status == ResultStatus::S)
     }
 }
 
