@@ -23,6 +23,7 @@
 //!
 //! Adding a scheme: one folder with `mod.rs` + `transformers.rs`, and one line in [`REGISTRY`].
 
+pub mod aplus;
 pub mod native;
 
 use std::future::Future;
@@ -48,7 +49,10 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// The registry: every scheme the gateway can speak, by name. Adding a scheme is one line here.
 /// The native scheme (Wallet API v1) is not listed: the server builds it from `[server]` and
 /// `[[clients]]`, and serves it through the same seam.
-pub const REGISTRY: &[Entry] = &[];
+pub const REGISTRY: &[Entry] = &[Entry {
+    name: aplus::NAME,
+    build: aplus::build,
+}];
 
 /// One registry line: a scheme's name and how to build it from its configuration table.
 #[derive(Debug, Clone, Copy)]

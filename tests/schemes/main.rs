@@ -5,6 +5,7 @@
 //! one scheme's driver.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod aplus;
 mod harness;
 mod native;
 
