@@ -51,6 +51,7 @@ fn payment(request: String) -> NewPayment {
             qr_reference: None,
         },
         limits: qrbridge::journal::DailyLimits::default(),
+        origin: qrbridge::journal::Origin::default(),
     }
 }
 

@@ -9,6 +9,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -17,7 +18,9 @@ use crate::fx::{CacheConfig, MAX_MARKUP_BPS, QuotePolicy};
 use crate::gateway::{ClientPolicy, Matcher, RouteRule, Settings};
 use crate::journal::DailyLimits;
 use crate::money::Currency;
+use crate::scheme::{Scheme, SchemeSettings};
 use crate::server::auth::{AuthConfig, ClientKey, Credentials, Secret};
+use crate::server::notify::NotifyPolicy;
 use crate::server::{Limits, ServerConfig, TlsSettings, Transport};
 
 /// A configuration that cannot be used.
@@ -76,6 +79,13 @@ pub struct Config {
     pub fx: FxSection,
     /// The journal.
     pub journal: JournalSection,
+    /// Foreign wallet schemes served beside the native API: `[schemes.<name>]`, one table per
+    /// registered scheme (`scheme::REGISTRY`), its keys the scheme's own. A table present = served.
+    #[serde(default)]
+    pub schemes: std::collections::BTreeMap<String, toml::Table>,
+    /// Wallet notifications (delivery of the notice outbox).
+    #[serde(default)]
+    pub notifications: NotificationsSection,
     /// Where relative paths are resolved from (the file's directory); not a key.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -184,6 +194,43 @@ pub struct ClientSection {
     /// Amount per customer per UTC day, minor units of the deployment currency.
     #[serde(default)]
     pub daily_max_amount_minor: Option<u64>,
+    /// Where the native scheme notifies this client of final states reached after the answer
+    /// (`https://...`; `http://` to a loopback address only). Absent: no notifications.
+    #[serde(default)]
+    pub notify_url: Option<String>,
+}
+
+/// `[notifications]`: how the notice outbox is delivered.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotificationsSection {
+    /// Delay before the second attempt, ms (doubles after every failure).
+    pub first_delay_ms: u64,
+    /// Longest delay between attempts, s.
+    pub max_delay_secs: u64,
+    /// Unacknowledged this long after the state change: PARKED, s.
+    pub max_age_secs: u64,
+    /// Bound on one attempt, ms.
+    pub attempt_timeout_ms: u64,
+    /// Most attempts in flight.
+    pub concurrency: usize,
+    /// Extra CA certificates (PEM) for wallets' notify URLs, besides the public roots.
+    pub extra_ca_pem: Option<PathBuf>,
+}
+
+impl Default for NotificationsSection {
+    fn default() -> Self {
+        let p = NotifyPolicy::default();
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        NotificationsSection {
+            first_delay_ms: ms(p.first_delay),
+            max_delay_secs: p.max_delay.as_secs(),
+            max_age_secs: p.max_age.as_secs(),
+            attempt_timeout_ms: ms(p.attempt_timeout),
+            concurrency: p.concurrency,
+            extra_ca_pem: None,
+        }
+    }
 }
 
 impl std::fmt::Debug for ClientSection {
@@ -200,6 +247,7 @@ impl std::fmt::Debug for ClientSection {
             .field("max_per_transaction_minor", &self.max_per_transaction_minor)
             .field("daily_max_count", &self.daily_max_count)
             .field("daily_max_amount_minor", &self.daily_max_amount_minor)
+            .field("notify_url", &self.notify_url)
             .finish()
     }
 }
@@ -363,6 +411,15 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        for name in self.schemes.keys() {
+            if !crate::scheme::REGISTRY.iter().any(|e| e.name == name) {
+                let known: Vec<&str> = crate::scheme::REGISTRY.iter().map(|e| e.name).collect();
+                return Err(invalid(
+                    format!("schemes.{name}"),
+                    format!("no such scheme (registered: {})", known.join(", ")),
+                ));
+            }
+        }
         let d = &self.deployment;
         if d.country.len() != 2 || !d.country.bytes().all(|b| b.is_ascii_uppercase()) {
             return Err(invalid(
@@ -438,6 +495,19 @@ impl Config {
         if self.clients.is_empty() {
             return Err(invalid("clients", "at least one [[clients]] is needed"));
         }
+        let n = &self.notifications;
+        if n.first_delay_ms == 0 || n.attempt_timeout_ms == 0 || n.concurrency == 0 {
+            return Err(invalid(
+                "notifications",
+                "first_delay_ms, attempt_timeout_ms and concurrency must be above 0",
+            ));
+        }
+        if n.max_age_secs == 0 || n.max_delay_secs.saturating_mul(1000) < n.first_delay_ms {
+            return Err(invalid(
+                "notifications",
+                "max_age_secs must be above 0 and max_delay_secs at least first_delay_ms",
+            ));
+        }
         let mut ids = BTreeSet::new();
         for (i, c) in self.clients.iter().enumerate() {
             let key = |k: &str| format!("clients[{i}].{k}");
@@ -449,6 +519,9 @@ impl Config {
             }
             if !ids.insert(c.id.as_str()) {
                 return Err(invalid(key("id"), format!("{:?} appears twice", c.id)));
+            }
+            if let Some(url) = &c.notify_url {
+                crate::server::notify::target(url).map_err(|e| invalid(key("notify_url"), e))?;
             }
             if c.markup_bps > MAX_MARKUP_BPS {
                 return Err(invalid(
@@ -712,6 +785,54 @@ impl Config {
             },
             auth,
         })
+    }
+
+    /// The foreign wallet schemes to serve, built from their tables. With `server.auth = "off"`
+    /// (demo) every registered scheme is served, authentication off for `server.demo_client`;
+    /// otherwise the schemes that have a `[schemes.<name>]` table.
+    pub fn schemes(&self) -> Result<Vec<Arc<dyn Scheme>>, ConfigError> {
+        let demo_client = match (self.server.auth.as_str(), &self.server.demo_client) {
+            ("off", Some(c)) => Some(c.clone()),
+            _ => None,
+        };
+        let mut out = Vec::new();
+        for entry in crate::scheme::REGISTRY {
+            let table = self.schemes.get(entry.name);
+            if table.is_none() && demo_client.is_none() {
+                continue;
+            }
+            let settings = SchemeSettings {
+                table: table.cloned().unwrap_or_default(),
+                demo_client: demo_client.clone(),
+                base_dir: self.base_dir.clone(),
+            };
+            out.push(
+                (entry.build)(&settings)
+                    .map_err(|e| invalid(format!("schemes.{}.{}", entry.name, e.key), e.reason))?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// Client id → notify URL, for the native scheme's notifications.
+    pub fn notify_urls(&self) -> std::collections::BTreeMap<String, String> {
+        self.clients
+            .iter()
+            .filter_map(|c| Some((c.id.clone(), c.notify_url.clone()?)))
+            .collect()
+    }
+
+    /// How notices are delivered.
+    pub fn notify_policy(&self) -> NotifyPolicy {
+        let n = &self.notifications;
+        NotifyPolicy {
+            first_delay: Duration::from_millis(n.first_delay_ms),
+            max_delay: Duration::from_secs(n.max_delay_secs),
+            max_age: Duration::from_secs(n.max_age_secs),
+            attempt_timeout: Duration::from_millis(n.attempt_timeout_ms),
+            concurrency: n.concurrency,
+            extra_ca_pem: n.extra_ca_pem.as_ref().map(|p| self.resolve(p)),
+        }
     }
 
     /// The rate cache's timings.

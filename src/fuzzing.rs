@@ -193,6 +193,60 @@ pub fn iso8583_frame(data: &[u8]) {
     );
 }
 
+/// Raw bytes → every aplus request parser (all routes), the `signature` header parser, the
+/// request-time parser and the PEM/DER key readers: must never panic; an accepted signature header
+/// formats back to a header that parses to the same value; an accepted pay request re-serialises
+/// to a body that parses to the same request.
+pub fn aplus_request(data: &[u8]) {
+    use crate::scheme::aplus::sign;
+    use crate::scheme::aplus::transformers::{
+        AplusCancelPaymentRequest, AplusInquiryPaymentRequest, AplusInquiryRefundRequest,
+        AplusPayRequest, AplusRefundRequest, AplusUserInitiatedPayRequest,
+    };
+    use crate::server::parse_json;
+    use crate::server::wire::{PaymentInquiryRequest, RefundInquiryRequest};
+
+    let _ = parse_json::<AplusUserInitiatedPayRequest>(data);
+    if let Ok(pay) = parse_json::<AplusPayRequest>(data) {
+        let again = match serde_json::to_vec(&pay) {
+            Ok(bytes) => bytes,
+            Err(e) => panic!("accepted pay request does not serialise: {e}"),
+        };
+        match parse_json::<AplusPayRequest>(&again) {
+            Ok(back) => assert_eq!(back, pay, "pay request round trip changed it"),
+            Err(e) => panic!("re-serialised pay request refused: {e}"),
+        }
+    }
+    if let Ok(r) = parse_json::<AplusInquiryPaymentRequest>(data) {
+        let _ = PaymentInquiryRequest::try_from(r);
+    }
+    let _ = parse_json::<AplusCancelPaymentRequest>(data);
+    let _ = parse_json::<AplusRefundRequest>(data);
+    if let Ok(r) = parse_json::<AplusInquiryRefundRequest>(data) {
+        let _ = RefundInquiryRequest::try_from(r);
+    }
+    let _ = sign::spki_to_pkcs1(data);
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(h) = sign::AplusSignatureHeader::parse(text) {
+        match sign::AplusSignatureHeader::parse(&h.format()) {
+            Ok(back) => assert_eq!(back, h, "signature header round trip changed it"),
+            Err(e) => panic!("formatted signature header refused: {e}"),
+        }
+    }
+    let _ = sign::parse_time(text).map(sign::format_time);
+    if let Ok(bytes) = sign::percent_decode(text)
+        && let Ok(s) = std::str::from_utf8(&bytes)
+    {
+        assert_eq!(
+            sign::percent_decode(&sign::percent_encode(s)).ok(),
+            Some(bytes.clone())
+        );
+    }
+    let _ = sign::AplusPublicKey::from_pem(text);
+}
+
 /// Raw bytes → the `iso20022` scheme's parsers (pacs.008, pacs.028, camt.056, pacs.004 and the
 /// quote query): must never panic; an accepted pacs.008's amounts must print back to themselves,
 /// and the pacs.002 answering it must read back with its identifiers.

@@ -820,6 +820,15 @@ fn the_example_configuration_loads_and_maps_onto_the_rooms() {
     assert_eq!(client.markup_bps, 150);
     assert_eq!(client.max_per_transaction, Some(500_000));
     assert_eq!(client.daily.max_count, Some(50));
+    assert_eq!(
+        c.notify_urls().get("wallet-my-01").map(String::as_str),
+        Some("https://wallet-my.example/qrbridge/notify")
+    );
+    let notify = c.notify_policy();
+    assert_eq!(
+        (notify.first_delay, notify.max_age, notify.concurrency),
+        (Duration::from_secs(1), Duration::from_secs(86_400), 8)
+    );
     let nets = &s.routes[0];
     assert_eq!(nets.matcher, Matcher::Guid("SG.COM.NETS".to_owned()));
     assert_eq!((nets.merchant_id_sub, nets.terminal_id_sub), (2, Some(3)));
@@ -879,6 +888,12 @@ fn the_example_configuration_loads_and_maps_onto_the_rooms() {
         "max_age_secs",
         "quote_lifetime_secs",
         "path",
+        "notify_url",
+        "first_delay_ms",
+        "max_delay_secs",
+        "attempt_timeout_ms",
+        "concurrency",
+        "extra_ca_pem",
     ] {
         assert!(
             example_config().contains(&format!("{key} =")),
@@ -889,7 +904,7 @@ fn the_example_configuration_loads_and_maps_onto_the_rooms() {
 
 #[test]
 fn broken_configurations_name_the_key() {
-    let cases: [(&str, &str, &str); 11] = [
+    let cases: [(&str, &str, &str); 13] = [
         (
             "# rates_url = \"https://www.ecb",
             "rates_url = \"http://x\" # ",
@@ -941,6 +956,12 @@ fn broken_configurations_name_the_key() {
             "[journal]\ncolour = \"blue\"",
             "unknown field `colour`",
         ),
+        (
+            "notify_url = \"https://wallet-my.example",
+            "notify_url = \"http://wallet-my.example",
+            "clients[0].notify_url",
+        ),
+        ("concurrency = 8", "concurrency = 0", "notifications"),
     ];
     for (from, to, key) in cases {
         let text = example_config();
@@ -1011,6 +1032,7 @@ async fn start_up_recovery_fails_unsent_payments_and_flags_sent_ones() {
                         ..Routing::default()
                     },
                     limits: DailyLimits::default(),
+                    origin: qrbridge::journal::Origin::default(),
                 })
                 .await
                 .unwrap();
@@ -1062,6 +1084,19 @@ async fn start_up_recovery_fails_unsent_payments_and_flags_sent_ones() {
         .unwrap();
     assert_eq!(sent.state.as_str(), "MANUAL_REVIEW");
     assert!(snapshot.unresolved().unwrap().in_flight.is_empty());
+    // What recovery resolved notifies the wallet like any late resolution: one notice, for the
+    // reversed payment only (QUOTED → FAILED sent nothing, MANUAL_REVIEW is not final).
+    let traced = snapshot
+        .payment_by_request(CLIENT, "crash-sent-traced")
+        .unwrap()
+        .unwrap();
+    let notices: Vec<String> = snapshot
+        .pending_notices()
+        .unwrap()
+        .into_iter()
+        .map(|n| n.notice_id)
+        .collect();
+    assert_eq!(notices, vec![format!("N-{}-REVERSED", traced.id)]);
 }
 
 // ---------------------------------------------------------------------------------------------

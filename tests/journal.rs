@@ -99,6 +99,7 @@ fn new_payment(client: &str, request: &str) -> NewPayment {
             qr_reference: Some("INV-42".to_owned()),
         },
         limits: DailyLimits::default(),
+        origin: qrbridge::journal::Origin::default(),
     }
 }
 
@@ -158,6 +159,7 @@ fn refund_req(payment: PaymentId, request: &str, minor: u64) -> NewRefund {
         payment_id: payment,
         amount: amt(minor, "SGD"),
         reason: "customer request".to_owned(),
+        origin: qrbridge::journal::Origin::default(),
     }
 }
 

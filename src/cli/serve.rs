@@ -22,7 +22,10 @@ use qrbridge::fx::time::SystemClock;
 use qrbridge::fx::{EcbFile, QuoteStore, Quoter, RateCache, parse_ecb};
 use qrbridge::gateway::Gateway;
 use qrbridge::journal::{JournalConfig, RedbJournal};
+use qrbridge::scheme::Scheme;
+use qrbridge::scheme::native::Native;
 use qrbridge::server::RunningServer;
+use qrbridge::server::notify::Deliverer;
 
 /// The embedded demo's configuration.
 const DEMO: &str = include_str!("serve_demo.toml");
@@ -149,6 +152,7 @@ async fn serve(args: Args) -> Result<Arc<RedbJournal>, String> {
     }
     let settings = config.settings().map_err(|e| e.to_string())?;
     let server_config = config.server().map_err(|e| e.to_string())?;
+    let schemes = config.schemes().map_err(|e| e.to_string())?;
 
     let clock = Arc::new(SystemClock);
     let rates = match &config.fx.rates_file {
@@ -205,17 +209,49 @@ async fn serve(args: Args) -> Result<Arc<RedbJournal>, String> {
         eprintln!("warning: {e} (payments wait for the link; /readyz says not ready)");
     }
     let readiness = gateway.readiness();
-    let server = RunningServer::start(server_config, Arc::new(gateway.clone()), readiness)
-        .await
-        .map_err(|e| e.to_string())?;
+    // The native scheme with its clients' notify URLs, then the registry's schemes. The deliverer
+    // notifies in every scheme served; pending notices from before a restart resume at once.
+    let native = Native::new(server_config.auth.clone())
+        .map_err(|e| e.to_string())?
+        .with_notify_urls(config.notify_urls());
+    let mut served: Vec<Arc<dyn Scheme>> = vec![Arc::new(native)];
+    served.extend(schemes.iter().cloned());
+    let server = RunningServer::start_with_schemes(
+        server_config,
+        served,
+        Arc::new(gateway.clone()),
+        readiness,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let deliverer = Deliverer::start(
+        Arc::clone(&journal),
+        server.schemes(),
+        config.notify_policy(),
+    )
+    .map_err(|e| e.to_string())?;
     let addr = server.local_addr();
     if demo {
         print!(
             "{}",
             banner(addr, &journal_path, sims.first().map(Simulator::addr))
         );
+        let base = format!("http://{addr}");
+        for s in &schemes {
+            if let Some(walk) = s.demo_walkthrough(&base, DEMO_CODE) {
+                print!("{walk}");
+            }
+        }
     } else {
         println!("qrbridge gateway listening on {addr}");
+    }
+    for s in &schemes {
+        let auth = if s.is_demo() {
+            "AUTHENTICATION OFF (demo client)"
+        } else {
+            "signatures required"
+        };
+        println!("scheme {:<9} {}{}  ({auth})", s.name(), addr, s.prefix());
     }
     println!("ready");
     use std::io::Write as _;
@@ -229,6 +265,13 @@ async fn serve(args: Args) -> Result<Arc<RedbJournal>, String> {
     println!(
         "stopped (drained: {}, connections dropped: {}, handlers still running: {})",
         report.drained, report.connections_dropped, report.handlers_running
+    );
+    // After the server drained: attempts in flight finish (5 s at most); whatever is still
+    // unacknowledged stays PENDING in the journal for the next start.
+    let notified = deliverer.shutdown(Duration::from_secs(5)).await;
+    println!(
+        "notifications stopped (sent: {}, failed attempts: {}, parked: {})",
+        notified.sent, notified.failed, notified.parked
     );
     drop(gateway);
     for sim in sims {

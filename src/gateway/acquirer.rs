@@ -245,6 +245,7 @@ mod tests {
             request_id: "pay-1".to_owned(),
             customer: CustomerId::new("c"),
             quote: QuoteSnapshot::of(&quote),
+            origin: crate::journal::Origin::default(),
             routing: Routing {
                 acquirer: "sg".to_owned(),
                 merchant_id: "111116866140003".to_owned(),

@@ -17,6 +17,7 @@
 //! cancel     a reversal before the cut-off
 //! refund     partial / repeated refunds (0200, DE3 200000) at the original quote; refund inquiry
 //! reversal   the journal as the links' reversal store, reporting resolutions
+//! notices    which state changes notify the wallet (journal NoticeRules), and what they say
 //! recovery   what start-up does with the journal's unresolved records
 //! acquirer   canonical Purchase from the decoded merchant and the quote
 //! errors     room errors → ApiError
@@ -32,6 +33,7 @@ mod cancel;
 mod decode;
 mod errors;
 mod ids;
+pub mod notices;
 mod pay;
 mod quote;
 mod recovery;
@@ -137,7 +139,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Gateway {
-    /// Starts the pipeline: recovers the journal's unresolved work, starts one link per acquirer
+    /// Starts the pipeline: installs the notice rules on the journal (`notices.rs`; what recovery
+    /// resolves notifies too), recovers the journal's unresolved work, starts one link per acquirer
     /// (with the journal as its durable reversal queue; pending reversals resume), and watches
     /// reversals. Must be called inside a tokio runtime.
     pub async fn start(
@@ -156,6 +159,8 @@ impl Gateway {
             .iter()
             .map(|(n, c)| (n.clone(), c.terminal.clone()))
             .collect();
+        // Before recovery: what recovery resolves notifies the wallet too.
+        journal.set_notice_rules(notices::rules());
         let (store, resolved) = WatchedStore::new(Arc::clone(&journal));
         let unresolved = journal.unresolved().await?;
         let mut links = HashMap::new();

@@ -22,8 +22,9 @@ use crate::acquirer::link::Outcome;
 use crate::acquirer::message::Kind;
 use crate::fx::QuoteId;
 use crate::journal::{
-    AcquirerData, Begin, BodyHash, CustomerId, IdempotencyKey, Journal, NewPayment, Payment,
-    PaymentEvent, PaymentId, PaymentState, QuoteSnapshot, RequestKind, Routing, StoredResponse,
+    AcquirerData, Begin, BodyHash, CustomerId, IdempotencyKey, Journal, NewPayment, Origin,
+    Payment, PaymentEvent, PaymentId, PaymentState, QuoteSnapshot, RequestKind, Routing,
+    StoredResponse,
 };
 use crate::server::wire::{
     AcquirerResult, Money, PaymentInquiryRequest, PaymentRef, PaymentRequest, PaymentResponse,
@@ -296,6 +297,7 @@ impl Gateway {
                 qr_reference: decoded.reference_label.clone(),
             },
             limits: policy.daily,
+            origin: Origin::new(ctx.scheme, ctx.scheme_ref.clone()),
         };
         let payment = j
             .record_intent(intent)

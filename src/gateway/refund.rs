@@ -12,8 +12,8 @@ use std::str::FromStr;
 use crate::acquirer::link::Outcome;
 use crate::acquirer::message::Kind;
 use crate::journal::{
-    AcquirerData, Begin, IdempotencyKey, Journal, NewRefund, PaymentId, Refund, RefundEvent,
-    RefundId, RefundState, RequestKind,
+    AcquirerData, Begin, IdempotencyKey, Journal, NewRefund, Origin, PaymentId, Refund,
+    RefundEvent, RefundId, RefundState, RequestKind,
 };
 use crate::money::Amount;
 use crate::server::wire::{
@@ -25,7 +25,7 @@ use super::acquirer::{self, Request};
 use super::pay::{body_hash, store};
 use super::{Gateway, Reverses, errors, ids};
 
-fn response_of(r: &Refund) -> Result<RefundResponse, ApiError> {
+pub(super) fn response_of(r: &Refund) -> Result<RefundResponse, ApiError> {
     Ok(RefundResponse {
         refund_id: ids::wire(&r.id.to_string())?,
         refund_request_id: ids::wire(&r.request_id)?,
@@ -160,6 +160,7 @@ impl Gateway {
                     .reason
                     .as_ref()
                     .map_or_else(String::new, |r| r.as_str().to_owned()),
+                origin: Origin::new(ctx.scheme, ctx.scheme_ref.clone()),
             })
             .await
             .map_err(errors::journal)

@@ -1,7 +1,7 @@
 //! How records are stored: one byte of schema version, then the record as JSON.
 //!
 //! ```text
-//! value = version (1 byte, currently 0x01) ‖ JSON of the record (serde_json)
+//! value = version (1 byte, currently 0x02) ‖ JSON of the record (serde_json)
 //! money = {"currency":"SGD","minor":1250}     integer minor units + ISO 4217 alpha code
 //! rate  = "1.0452"                            decimal string (rust_decimal), never a float
 //! time  = 1763721600000                       milliseconds since the Unix epoch, UTC
@@ -23,8 +23,14 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer, de::DeserializeOwn
 use super::{JournalError, RecordKind};
 use crate::money::{Amount, Currency};
 
-/// The record schema version this build writes and reads.
-pub const RECORD_VERSION: u8 = 1;
+/// The record schema version this build writes. Version 2 added `origin` to payments and refunds
+/// and the notice outbox; version 1 records still decode (their `origin` is the native scheme).
+/// A build that knows only version 1 refuses version 2 records instead of rewriting them without
+/// their origin.
+pub const RECORD_VERSION: u8 = 2;
+
+/// The oldest record schema version this build reads.
+pub const OLDEST_RECORD_VERSION: u8 = 1;
 
 /// Encodes a record.
 pub(crate) fn encode<T: Serialize>(kind: RecordKind, record: &T) -> Result<Vec<u8>, JournalError> {
@@ -49,7 +55,7 @@ pub(crate) fn decode<T: DeserializeOwned>(
         detail,
     };
     match bytes.split_first() {
-        Some((&RECORD_VERSION, body)) => {
+        Some((v, body)) if (OLDEST_RECORD_VERSION..=RECORD_VERSION).contains(v) => {
             serde_json::from_slice(body).map_err(|e| corrupt(e.to_string()))
         }
         Some((v, _)) => Err(corrupt(format!("unknown record version {v}"))),
@@ -194,10 +200,23 @@ mod tests {
 
     #[test]
     fn unknown_versions_and_garbage_are_corrupt_not_panics() {
-        for bytes in [&b""[..], b"\x02{}", b"\x01{not json", b"\x01"] {
+        for bytes in [&b""[..], b"\x03{}", b"\x00{}", b"\x01{not json", b"\x01"] {
             let e = decode::<u64>(RecordKind::Payment, b"k1", bytes).unwrap_err();
             assert!(e.is_corrupt(), "{e}");
             assert!(e.to_string().contains("k1"), "{e}");
         }
+    }
+
+    #[test]
+    fn version_1_records_still_decode_and_new_ones_are_version_2() {
+        assert_eq!(
+            decode::<u64>(RecordKind::Payment, b"k", b"\x017").unwrap(),
+            7
+        );
+        assert_eq!(
+            decode::<u64>(RecordKind::Payment, b"k", b"\x027").unwrap(),
+            7
+        );
+        assert_eq!(encode(RecordKind::Payment, &7u64).unwrap(), b"\x027");
     }
 }

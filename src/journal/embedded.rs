@@ -2,9 +2,9 @@
 //! from any thread through consistent [`Snapshot`]s.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -13,6 +13,7 @@ use redb::{Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableT
 use super::codec;
 use super::idempotency::{Begin, BodyHash, IdempotencyKey, StoredResponse};
 use super::ids::{CustomerId, PaymentId, RefundId};
+use super::outbox::{NoticeOutcome, NoticeRules, OutboxNotice};
 use super::payment::{DailyUsage, NewPayment, Payment, PaymentEvent};
 use super::refund::{NewRefund, Refund, RefundEvent};
 use super::reversal::StoredReversal;
@@ -87,6 +88,8 @@ pub struct RedbJournal {
     path: PathBuf,
     tx: Option<Sender<Request>>,
     writer: Option<JoinHandle<()>>,
+    rules: Arc<Mutex<Option<Arc<dyn NoticeRules>>>>,
+    noticed: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for RedbJournal {
@@ -134,11 +137,15 @@ impl RedbJournal {
         let (tx, rx) = mpsc::channel();
         let writer_db = Arc::clone(&db);
         let counters = Arc::new(writer::Counters::default());
+        let rules = Arc::new(Mutex::new(None));
+        let noticed = Arc::new(tokio::sync::Notify::new());
         let writer_config = WriterConfig {
             max_batch: config.max_batch,
             retention: config.idempotency_retention,
             clock: config.clock,
             counters: Arc::clone(&counters),
+            rules: Arc::clone(&rules),
+            noticed: Arc::clone(&noticed),
         };
         let writer = std::thread::Builder::new()
             .name("journal-writer".to_owned())
@@ -150,7 +157,38 @@ impl RedbJournal {
             path: config.path,
             tx: Some(tx),
             writer: Some(writer),
+            rules,
+            noticed,
         })
+    }
+
+    /// Installs the rules that decide which payment and refund state changes create a notice
+    /// (replacing any installed before). Every later state change asks them inside its own write
+    /// transaction, so a notice exists if and only if its state change committed.
+    pub fn set_notice_rules(&self, rules: Arc<dyn NoticeRules>) {
+        *self.rules.lock().unwrap_or_else(|p| p.into_inner()) = Some(rules);
+    }
+
+    /// Signalled (a stored permit if nobody waits) after every commit that created a notice.
+    pub fn notice_signal(&self) -> Arc<tokio::sync::Notify> {
+        Arc::clone(&self.noticed)
+    }
+
+    /// Records how a delivery attempt ended; only a PENDING notice changes (otherwise
+    /// [`JournalError::Invalid`]). Mark a notice SENT only after the wallet acknowledged it.
+    pub async fn notice_attempt(
+        &self,
+        notice_id: &str,
+        outcome: NoticeOutcome,
+    ) -> Result<OutboxNotice, JournalError> {
+        expect(
+            self.write(Op::Notice(notice_id.to_owned(), outcome))
+                .await?,
+            |d| match d {
+                Done::Notice(n) => Some(*n),
+                _ => None,
+            },
+        )
     }
 
     /// The file.
@@ -199,6 +237,18 @@ impl RedbJournal {
         let (tx, rx) = mpsc::sync_channel(1);
         self.submit(op, Reply::Blocking(tx))?;
         rx.recv().map_err(|_| JournalError::Closed)?
+    }
+
+    /// Puts a PARKED notice back to PENDING, due now (for an operator, once the wallet's endpoint
+    /// works again); any other state is [`JournalError::Invalid`]. The deliverer is signalled.
+    pub async fn requeue_notice(&self, notice_id: &str) -> Result<OutboxNotice, JournalError> {
+        expect(
+            self.write(Op::Requeue(notice_id.to_owned())).await?,
+            |d| match d {
+                Done::Notice(n) => Some(*n),
+                _ => None,
+            },
+        )
     }
 
     /// A consistent view of everything committed so far.
@@ -364,6 +414,80 @@ impl Snapshot {
         }
     }
 
+    /// A notice in the outbox.
+    pub fn notice(&self, notice_id: &str) -> Result<Option<OutboxNotice>, JournalError> {
+        self.record(writer::NOTICES, RecordKind::Notice, notice_id.as_bytes())
+    }
+
+    /// PENDING notices due at or before `now_ms`, soonest first, at most `limit`.
+    pub fn due_notices(
+        &self,
+        now_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<OutboxNotice>, JournalError> {
+        let end = now_ms.saturating_add(1).to_be_bytes();
+        let due = self.table(writer::NOTICES_DUE)?;
+        let mut out = Vec::new();
+        for entry in due
+            .range::<&[u8]>(..end.as_slice())
+            .map_err(read_err("read notice due"))?
+            .take(limit)
+        {
+            let (k, _) = entry.map_err(read_err("read notice due"))?;
+            let id = k.value().get(8..).unwrap_or_default();
+            out.push(
+                self.record(writer::NOTICES, RecordKind::Notice, id)?
+                    .ok_or_else(|| corrupt_key(RecordKind::Notice, k.value()))?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// When the first PENDING notice due after `after_ms` is due (ms since the Unix epoch).
+    pub fn next_notice_due_after(&self, after_ms: u64) -> Result<Option<u64>, JournalError> {
+        let start = after_ms.saturating_add(1).to_be_bytes();
+        let due = self.table(writer::NOTICES_DUE)?;
+        let mut range = due
+            .range::<&[u8]>(start.as_slice()..)
+            .map_err(read_err("read notice due"))?;
+        match range.next() {
+            None => Ok(None),
+            Some(entry) => {
+                let (k, _) = entry.map_err(read_err("read notice due"))?;
+                let at = k
+                    .value()
+                    .get(..8)
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map(u64::from_be_bytes)
+                    .ok_or_else(|| corrupt_key(RecordKind::Notice, k.value()))?;
+                Ok(Some(at))
+            }
+        }
+    }
+
+    /// Every PENDING notice, soonest first.
+    pub fn pending_notices(&self) -> Result<Vec<OutboxNotice>, JournalError> {
+        self.due_notices(u64::MAX - 1, usize::MAX)
+    }
+
+    /// Every PARKED notice, by notice id: what an operator must look at.
+    pub fn parked_notices(&self) -> Result<Vec<OutboxNotice>, JournalError> {
+        let parked = self.table(writer::NOTICES_PARKED)?;
+        let mut out = Vec::new();
+        for entry in parked.iter().map_err(read_err("read notices parked"))? {
+            let (k, _) = entry.map_err(read_err("read notices parked"))?;
+            out.push(
+                self.notice_by_key(k.value())?
+                    .ok_or_else(|| corrupt_key(RecordKind::Notice, k.value()))?,
+            );
+        }
+        Ok(out)
+    }
+
+    fn notice_by_key(&self, key: &[u8]) -> Result<Option<OutboxNotice>, JournalError> {
+        self.record(writer::NOTICES, RecordKind::Notice, key)
+    }
+
     /// Whether a wallet request was begun and not yet completed or abandoned.
     pub fn is_in_flight(&self, key: &IdempotencyKey) -> Result<bool, JournalError> {
         let open = writer::open_key(writer::OPEN_REQUEST, &key.to_bytes()?);
@@ -470,7 +594,7 @@ fn expect<T>(done: Done, pick: impl FnOnce(Done) -> Option<T>) -> Result<T, Jour
 impl Journal for RedbJournal {
     fn record_intent(&self, new: NewPayment) -> JournalFuture<'_, Payment> {
         Box::pin(async move {
-            expect(self.write(Op::Intent(new)).await?, |d| match d {
+            expect(self.write(Op::Intent(Box::new(new))).await?, |d| match d {
                 Done::Payment(p) => Some(*p),
                 _ => None,
             })

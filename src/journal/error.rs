@@ -17,6 +17,8 @@ pub enum RecordKind {
     Reversal,
     /// An idempotency record.
     Idempotency,
+    /// A notice in the outbox.
+    Notice,
     /// The journal's own metadata.
     Meta,
 }
@@ -28,6 +30,7 @@ impl std::fmt::Display for RecordKind {
             RecordKind::Refund => "refund",
             RecordKind::Reversal => "reversal",
             RecordKind::Idempotency => "idempotency record",
+            RecordKind::Notice => "notice",
             RecordKind::Meta => "journal metadata",
         })
     }

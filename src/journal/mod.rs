@@ -1,10 +1,14 @@
-//! Durable payment journal: payments and their state machine, refunds, the reversal queue and
-//! idempotency records, behind the [`Journal`] trait; embedded default [`RedbJournal`] on redb.
+//! Durable payment journal: payments and their state machine, refunds, the reversal queue,
+//! idempotency records and the notice outbox, behind the [`Journal`] trait; embedded default
+//! [`RedbJournal`] on redb.
 //!
 //! In: payment intents ([`NewPayment`], with a [`QuoteSnapshot`] and [`Routing`]), payment and
 //! refund events, refund requests, idempotency keys with body hashes, reversals (through
 //! [`ReversalStore`](crate::acquirer::reversal::ReversalStore)). Out: [`Payment`], [`Refund`],
-//! [`Begin`] (new / replay / inconsistent / in flight), [`Unresolved`] for start-up recovery.
+//! [`Begin`] (new / replay / inconsistent / in flight), [`Unresolved`] for start-up recovery; the
+//! notice outbox ([`OutboxNotice`]): notices written by [`NoticeRules`] in the transaction of the
+//! state change that causes them, read through [`Snapshot`], their attempts recorded with
+//! [`RedbJournal::notice_attempt`].
 //! Per-customer [`DailyLimits`] are checked atomically with the intent.
 //! Errors: [`JournalError`] names the record and the transition; ask `is_conflict()`,
 //! `is_refund_exceeded()`, `is_limit_exceeded()`, `is_not_found()`, `is_corrupt()`,
@@ -23,6 +27,7 @@
 //! refund.rs     Refund, RefundState, RefundEvent, payer_share (pure)
 //! idempotency.rs keys, body hashes, Begin, stored responses
 //! reversal.rs   stored reversals; ReversalStore for RedbJournal
+//! outbox.rs     Origin (scheme + reference), the notice outbox, NoticeRules
 //! ids.rs        PaymentId, RefundId (UUIDv7), CustomerId (redacted)
 //! codec.rs      record encoding (version byte + JSON), key layout
 //! writer.rs     tables; the group-commit writer thread and every write op
@@ -68,18 +73,23 @@ mod embedded;
 mod error;
 mod idempotency;
 mod ids;
+mod outbox;
 mod payment;
 mod refund;
 mod reversal;
 mod writer;
 
-pub use codec::RECORD_VERSION;
+pub use codec::{OLDEST_RECORD_VERSION, RECORD_VERSION};
 pub use embedded::{
     FORMAT_VERSION, JournalConfig, JournalStats, PURGE_LIMIT, RedbJournal, Snapshot,
 };
 pub use error::{JournalError, RecordKind};
 pub use idempotency::{Begin, BodyHash, IdempotencyKey, RequestKind, StoredResponse};
 pub use ids::{CustomerId, PaymentId, RefundId};
+pub use outbox::{
+    NATIVE_SCHEME, NoticeDraft, NoticeKind, NoticeOutcome, NoticeRules, NoticeState, Origin,
+    OutboxNotice, Retry,
+};
 pub use payment::{
     AcquirerData, DailyLimits, DailyUsage, NewPayment, Payment, PaymentEvent, PaymentState,
     QuoteSnapshot, ReversalLink, ReversalPurpose, Routing, StateChange, utc_day,

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::JournalError;
 use super::codec;
 use super::ids::{CustomerId, PaymentId};
+use super::outbox::Origin;
 use crate::fx::Quote;
 use crate::money::Amount;
 
@@ -211,6 +212,8 @@ pub struct NewPayment {
     pub routing: Routing,
     /// The customer's daily limits, checked in the same transaction that records the intent.
     pub limits: DailyLimits,
+    /// The scheme the request came in, for notifications.
+    pub origin: Origin,
 }
 
 /// Daily limits per (client, customer, merchant currency, UTC day). Checked atomically when the
@@ -290,6 +293,9 @@ pub struct Payment {
     pub quote: QuoteSnapshot,
     /// Where it went.
     pub routing: Routing,
+    /// The scheme the request came in (records from before schemes: native, no reference).
+    #[serde(default)]
+    pub origin: Origin,
     /// What the acquirer said.
     #[serde(default)]
     pub acquirer: AcquirerData,
@@ -391,6 +397,7 @@ impl Payment {
             customer: new.customer,
             quote: new.quote,
             routing: new.routing,
+            origin: new.origin,
             acquirer: AcquirerData::default(),
             state: PaymentState::Quoted,
             reversal: None,

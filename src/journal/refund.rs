@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::JournalError;
 use super::codec;
 use super::ids::{PaymentId, RefundId};
+use super::outbox::Origin;
 use super::payment::AcquirerData;
 use crate::money::Amount;
 
@@ -71,6 +72,8 @@ pub struct NewRefund {
     pub amount: Amount,
     /// Why (free text from the wallet).
     pub reason: String,
+    /// The scheme the request came in, for notifications.
+    pub origin: Origin,
 }
 
 /// What happened to a refund.
@@ -125,6 +128,9 @@ pub struct Refund {
     pub payer_amount: Amount,
     /// Why.
     pub reason: String,
+    /// The scheme the request came in (records from before schemes: native, no reference).
+    #[serde(default)]
+    pub origin: Origin,
     /// Where it stands.
     pub state: RefundState,
     /// What the acquirer said.

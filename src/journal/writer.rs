@@ -12,9 +12,10 @@
 //! the error, and nothing of it was acknowledged. Later ops in a batch see the writes of earlier
 //! ones, which is what serialises concurrent refunds and concurrent idempotency `begin`s.
 
-use std::sync::Arc;
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use redb::{Database, Durability, ReadableTable, Table, TableDefinition, WriteTransaction};
@@ -25,6 +26,9 @@ use super::idempotency::{
     Begin, BodyHash, IdempotencyKey, IdempotencyRecord, IdempotencyState, StoredResponse,
 };
 use super::ids::{PaymentId, RefundId};
+use super::outbox::{
+    NoticeDraft, NoticeOutcome, NoticeRules, NoticeState, Origin, OutboxNotice, due_key,
+};
 use super::payment::{
     DailyUsage, NewPayment, Payment, PaymentEvent, PaymentState, counts_against_limits,
 };
@@ -56,6 +60,13 @@ pub(crate) const IDEMPOTENCY_EXPIRY: TableDefinition<Bytes, ()> =
     TableDefinition::new("idempotency_expiry");
 /// (client id, customer id, currency, UTC day) → daily usage.
 pub(crate) const DAILY_USAGE: TableDefinition<Bytes, Bytes> = TableDefinition::new("daily_usage");
+/// notice id → outbox notice.
+pub(crate) const NOTICES: TableDefinition<Bytes, Bytes> = TableDefinition::new("notices");
+/// next attempt ms (u64 big-endian) ‖ notice id → (): PENDING notices, soonest first.
+pub(crate) const NOTICES_DUE: TableDefinition<Bytes, ()> = TableDefinition::new("notices_due");
+/// notice id → (): PARKED notices, for operators.
+pub(crate) const NOTICES_PARKED: TableDefinition<Bytes, ()> =
+    TableDefinition::new("notices_parked");
 pub(crate) const META: TableDefinition<&'static str, u64> = TableDefinition::new("meta");
 
 pub(crate) const OPEN_PAYMENT: u8 = b'P';
@@ -84,7 +95,7 @@ pub(crate) fn open_key(tag: u8, rest: &[u8]) -> Vec<u8> {
 /// A write.
 #[derive(Debug)]
 pub(crate) enum Op {
-    Intent(NewPayment),
+    Intent(Box<NewPayment>),
     Payment(PaymentId, PaymentEvent),
     Refund(NewRefund),
     RefundEvent(RefundId, RefundEvent),
@@ -96,6 +107,8 @@ pub(crate) enum Op {
     Attempt(u64, Attempt),
     Resolve(u64, ReversalState),
     Late(u64, String),
+    Notice(String, NoticeOutcome),
+    Requeue(String),
 }
 
 /// What a write produced.
@@ -108,6 +121,7 @@ pub(crate) enum Done {
     Flag(bool),
     Count(usize),
     Reversal(u64),
+    Notice(Box<OutboxNotice>),
 }
 
 /// Where to send the answer: an async caller awaits a oneshot, a blocking caller a channel.
@@ -142,6 +156,10 @@ pub(crate) struct WriterConfig {
     pub(crate) retention: Duration,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) counters: Arc<Counters>,
+    /// The pipeline's notice rules, once installed.
+    pub(crate) rules: Arc<Mutex<Option<Arc<dyn NoticeRules>>>>,
+    /// Signalled after a commit that created a notice.
+    pub(crate) noticed: Arc<tokio::sync::Notify>,
 }
 
 /// The writer's counters (read through `RedbJournal::stats`).
@@ -167,11 +185,18 @@ pub(crate) fn run(db: Arc<Database>, rx: Receiver<Request>, config: WriterConfig
             }
         }
         let now = config.clock.now();
+        let rules = config
+            .rules
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let mut ctx = Ctx {
             now,
             now_ms: super::unix_ms(now),
             rng: &rng,
             retention: config.retention,
+            rules,
+            noticed: Cell::new(false),
         };
         let (ops, replies): (Vec<Op>, Vec<Reply>) =
             batch.drain(..).map(|r| (r.op, r.reply)).unzip();
@@ -184,6 +209,9 @@ pub(crate) fn run(db: Arc<Database>, rx: Receiver<Request>, config: WriterConfig
                 c.largest_batch.fetch_max(n, Ordering::Relaxed);
                 for (reply, result) in replies.into_iter().zip(results) {
                     reply.send(result);
+                }
+                if ctx.noticed.get() {
+                    config.noticed.notify_one();
                 }
             }
             Err(e) => {
@@ -208,6 +236,9 @@ struct Ctx<'a> {
     now_ms: u64,
     rng: &'a SystemRandom,
     retention: Duration,
+    rules: Option<Arc<dyn NoticeRules>>,
+    /// Whether this batch created a notice.
+    noticed: Cell<bool>,
 }
 
 fn commit_batch(
@@ -262,6 +293,9 @@ struct Tables<'t> {
     idempotency: Table<'t, Bytes, Bytes>,
     expiry: Table<'t, Bytes, ()>,
     usage: Table<'t, Bytes, Bytes>,
+    notices: Table<'t, Bytes, Bytes>,
+    notices_due: Table<'t, Bytes, ()>,
+    notices_parked: Table<'t, Bytes, ()>,
     meta: Table<'t, &'static str, u64>,
 }
 
@@ -283,13 +317,16 @@ impl<'t> Tables<'t> {
             idempotency: txn.open_table(IDEMPOTENCY).map_err(o)?,
             expiry: txn.open_table(IDEMPOTENCY_EXPIRY).map_err(o)?,
             usage: txn.open_table(DAILY_USAGE).map_err(o)?,
+            notices: txn.open_table(NOTICES).map_err(o)?,
+            notices_due: txn.open_table(NOTICES_DUE).map_err(o)?,
+            notices_parked: txn.open_table(NOTICES_PARKED).map_err(o)?,
             meta: meta_table(txn)?,
         })
     }
 
     fn apply(&mut self, op: Op, ctx: &mut Ctx<'_>) -> Result<Done, JournalError> {
         match op {
-            Op::Intent(new) => self.intent(new, ctx).map(|p| Done::Payment(Box::new(p))),
+            Op::Intent(new) => self.intent(*new, ctx).map(|p| Done::Payment(Box::new(p))),
             Op::Payment(id, event) => self
                 .payment_event(id, event, ctx)
                 .map(|p| Done::Payment(Box::new(p))),
@@ -309,6 +346,12 @@ impl<'t> Tables<'t> {
             Op::Late(id, code) => self
                 .update_reversal(id, |r| r.note_late(code))
                 .map(|_| Done::Unit),
+            Op::Notice(id, outcome) => self
+                .notice_attempt(&id, &outcome, ctx)
+                .map(|n| Done::Notice(Box::new(n))),
+            Op::Requeue(id) => self
+                .requeue_notice(&id, ctx)
+                .map(|n| Done::Notice(Box::new(n))),
         }
     }
 
@@ -436,6 +479,16 @@ impl<'t> Tables<'t> {
     ) -> Result<Payment, JournalError> {
         let before = self.load_payment(id)?;
         let next = before.apply(event, ctx.now_ms)?;
+        let notice = match ctx.rules.as_ref().and_then(|r| r.payment(&before, &next)) {
+            Some(draft) => self.draft_notice(
+                draft,
+                &next.client_id,
+                &next.origin,
+                next.id.to_string(),
+                ctx,
+            )?,
+            None => None,
+        };
         // A payment that ends without moving money gives its share of the daily limits back.
         let release = if counts_against_limits(before.state) && !counts_against_limits(next.state) {
             let key = usage_key(
@@ -458,6 +511,9 @@ impl<'t> Tables<'t> {
             self.usage
                 .insert(key.as_slice(), bytes.as_slice())
                 .map_err(st("write daily usage"))?;
+        }
+        if let Some(n) = notice {
+            self.insert_notice(&n, ctx)?;
         }
         Ok(next)
     }
@@ -563,6 +619,7 @@ impl<'t> Tables<'t> {
             amount: new.amount,
             payer_amount,
             reason: new.reason,
+            origin: new.origin,
             state: RefundState::Pending,
             acquirer: Default::default(),
             note: None,
@@ -599,6 +656,16 @@ impl<'t> Tables<'t> {
     ) -> Result<Refund, JournalError> {
         let refund = self.load_refund(id)?;
         let next = refund.apply(event, ctx.now_ms)?;
+        let notice = match ctx.rules.as_ref().and_then(|r| r.refund(&refund, &next)) {
+            Some(draft) => self.draft_notice(
+                draft,
+                &next.client_id,
+                &next.origin,
+                next.id.to_string(),
+                ctx,
+            )?,
+            None => None,
+        };
         let mut payment = self.load_payment(refund.payment_id)?;
         let invalid = |e: crate::money::AmountError| JournalError::Invalid {
             what: "refund amount",
@@ -645,6 +712,9 @@ impl<'t> Tables<'t> {
             .insert(key.as_slice(), bytes.as_slice())
             .map_err(st("write refund"))?;
         self.mark_open(OPEN_REFUND, &key, next.state.is_unresolved())?;
+        if let Some(n) = notice {
+            self.insert_notice(&n, ctx)?;
+        }
         Ok(next)
     }
 
@@ -832,5 +902,145 @@ impl<'t> Tables<'t> {
                 .map_err(st("write open"))?;
         }
         Ok(true)
+    }
+
+    // ---- notice outbox --------------------------------------------------------------------
+
+    fn load_notice(&self, id: &str) -> Result<Option<OutboxNotice>, JournalError> {
+        match self.notices.get(id.as_bytes()).map_err(st("read notice"))? {
+            Some(g) => codec::decode(RecordKind::Notice, id.as_bytes(), g.value()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The notice a state change creates (checked before anything is written); `None` when a
+    /// notice with its id exists already (the state change is not refused for it).
+    fn draft_notice(
+        &self,
+        draft: NoticeDraft,
+        client_id: &str,
+        origin: &Origin,
+        subject: String,
+        ctx: &Ctx<'_>,
+    ) -> Result<Option<OutboxNotice>, JournalError> {
+        if draft.notice_id.is_empty() || draft.notice_id.len() > 200 {
+            return Err(JournalError::Invalid {
+                what: "notice",
+                detail: format!("notice id of {} bytes (1 to 200)", draft.notice_id.len()),
+            });
+        }
+        if self.load_notice(&draft.notice_id)?.is_some() {
+            log::warn!(
+                "journal: notice {} exists already; not created again",
+                draft.notice_id
+            );
+            return Ok(None);
+        }
+        let notice = OutboxNotice {
+            notice_id: draft.notice_id,
+            scheme: origin.scheme.clone(),
+            client_id: client_id.to_owned(),
+            scheme_ref: origin.scheme_ref.clone(),
+            kind: draft.kind,
+            subject,
+            event: draft.event,
+            state: NoticeState::Pending,
+            attempts: 0,
+            next_attempt_at_ms: ctx.now_ms,
+            last_error: None,
+            created_at_ms: ctx.now_ms,
+            updated_at_ms: ctx.now_ms,
+        };
+        // Encodes now so that a refusal comes before any write.
+        codec::encode(RecordKind::Notice, &notice)?;
+        Ok(Some(notice))
+    }
+
+    fn insert_notice(&mut self, n: &OutboxNotice, ctx: &Ctx<'_>) -> Result<(), JournalError> {
+        self.store_notice(n, None)?;
+        ctx.noticed.set(true);
+        Ok(())
+    }
+
+    /// Writes a notice and keeps the due and parked indexes in step with its state.
+    fn store_notice(
+        &mut self,
+        n: &OutboxNotice,
+        before: Option<&OutboxNotice>,
+    ) -> Result<(), JournalError> {
+        let bytes = codec::encode(RecordKind::Notice, n)?;
+        let id = n.notice_id.as_bytes();
+        self.notices
+            .insert(id, bytes.as_slice())
+            .map_err(st("write notice"))?;
+        if let Some(b) = before {
+            match b.state {
+                NoticeState::Pending => {
+                    self.notices_due
+                        .remove(due_key(b.next_attempt_at_ms, &b.notice_id).as_slice())
+                        .map_err(st("write notice due"))?;
+                }
+                NoticeState::Parked => {
+                    self.notices_parked
+                        .remove(id)
+                        .map_err(st("write notice parked"))?;
+                }
+                NoticeState::Sent | NoticeState::NotNeeded => {}
+            }
+        }
+        match n.state {
+            NoticeState::Pending => {
+                self.notices_due
+                    .insert(due_key(n.next_attempt_at_ms, &n.notice_id).as_slice(), ())
+                    .map_err(st("write notice due"))?;
+            }
+            NoticeState::Parked => {
+                self.notices_parked
+                    .insert(id, ())
+                    .map_err(st("write notice parked"))?;
+            }
+            NoticeState::Sent | NoticeState::NotNeeded => {}
+        }
+        Ok(())
+    }
+
+    fn requeue_notice(&mut self, id: &str, ctx: &Ctx<'_>) -> Result<OutboxNotice, JournalError> {
+        let before = self
+            .load_notice(id)?
+            .ok_or_else(|| JournalError::NotFound {
+                kind: RecordKind::Notice,
+                key: id.to_owned(),
+            })?;
+        let next = before
+            .requeued(ctx.now_ms)
+            .map_err(|detail| JournalError::Invalid {
+                what: "notice re-queue",
+                detail,
+            })?;
+        self.store_notice(&next, Some(&before))?;
+        ctx.noticed.set(true);
+        Ok(next)
+    }
+
+    fn notice_attempt(
+        &mut self,
+        id: &str,
+        outcome: &NoticeOutcome,
+        ctx: &Ctx<'_>,
+    ) -> Result<OutboxNotice, JournalError> {
+        let before = self
+            .load_notice(id)?
+            .ok_or_else(|| JournalError::NotFound {
+                kind: RecordKind::Notice,
+                key: id.to_owned(),
+            })?;
+        let next = before
+            .after(outcome, ctx.now_ms)
+            .map_err(|detail| JournalError::Invalid {
+                what: "notice attempt",
+                detail,
+            })?;
+        self.store_notice(&next, Some(&before))?;
+        Ok(next)
     }
 }

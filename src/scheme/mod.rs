@@ -23,6 +23,7 @@
 //!
 //! Adding a scheme: one folder with `mod.rs` + `transformers.rs`, and one line in [`REGISTRY`].
 
+pub mod aplus;
 pub mod iso20022;
 pub mod native;
 
@@ -49,10 +50,16 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// The registry: every scheme the gateway can speak, by name. Adding a scheme is one line here.
 /// The native scheme (Wallet API v1) is not listed: the server builds it from `[server]` and
 /// `[[clients]]`, and serves it through the same seam.
-pub const REGISTRY: &[Entry] = &[Entry {
-    name: iso20022::NAME,
-    build: iso20022::build,
-}];
+pub const REGISTRY: &[Entry] = &[
+    Entry {
+        name: aplus::NAME,
+        build: aplus::build,
+    },
+    Entry {
+        name: iso20022::NAME,
+        build: iso20022::build,
+    },
+];
 
 /// One registry line: a scheme's name and how to build it from its configuration table.
 #[derive(Debug, Clone, Copy)]
@@ -177,6 +184,12 @@ pub trait Scheme: std::fmt::Debug + Send + Sync + 'static {
 
     /// True when the wallet's reply to a notification acknowledges it (only then is it marked sent).
     fn acknowledged(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> bool;
+
+    /// For the embedded demo's banner: pasteable requests that pay `code` through this scheme on
+    /// the server at `base` (`http://127.0.0.1:8080`). `None`: nothing to show.
+    fn demo_walkthrough(&self, _base: &str, _code: &str) -> Option<String> {
+        None
+    }
 }
 
 /// What a notification tells: a payment or refund reached a final state after the wallet's request

@@ -78,6 +78,7 @@ pub struct RunningServer {
     accept: JoinHandle<JoinSet<()>>,
     handlers: InFlight,
     connections: InFlight,
+    schemes: Vec<Arc<dyn Scheme>>,
 }
 
 impl std::fmt::Debug for RunningServer {
@@ -125,8 +126,9 @@ impl RunningServer {
         RunningServer::start_with_schemes(config, Vec::new(), api, readiness).await
     }
 
-    /// Binds and starts serving `api` in the native scheme (built from `config.auth`) and in each
-    /// of `schemes` (foreign wallet schemes from the registry). Prefixes must not overlap.
+    /// Binds and starts serving `api` in the native scheme (built from `config.auth`, unless
+    /// `schemes` holds one) and in each of `schemes` (wallet schemes from the registry). Prefixes
+    /// must not overlap.
     pub async fn start_with_schemes<A: WalletApi>(
         config: ServerConfig,
         schemes: Vec<Arc<dyn Scheme>>,
@@ -134,7 +136,11 @@ impl RunningServer {
         readiness: Readiness,
     ) -> Result<RunningServer, ServerError> {
         check(&config.limits)?;
-        let mut all = vec![native::shared(config.auth.clone())?];
+        // A native scheme in `schemes` replaces the one built from `config.auth`.
+        let mut all: Vec<Arc<dyn Scheme>> = Vec::new();
+        if !schemes.iter().any(|s| s.name() == native::NAME) {
+            all.push(native::shared(config.auth.clone())?);
+        }
         for s in schemes {
             if let Some(other) = all
                 .iter()
@@ -182,6 +188,7 @@ impl RunningServer {
         let handlers = InFlight::new();
         let connections = InFlight::new();
         let limits = config.limits;
+        let served = all.clone();
         let shared = Arc::new(Shared {
             api,
             schemes: all,
@@ -222,7 +229,13 @@ impl RunningServer {
             accept,
             handlers,
             connections,
+            schemes: served,
         })
+    }
+
+    /// The schemes served, the native one first (for the notification deliverer).
+    pub fn schemes(&self) -> Vec<Arc<dyn Scheme>> {
+        self.schemes.clone()
     }
 
     /// The bound address (the real port when `:0` was asked).

@@ -21,6 +21,7 @@
 //! error      ApiError → ResultCode → HTTP status + result JSON (exhaustive)
 //! health     /healthz, /readyz and the Readiness predicate
 //! inflight   counters that shutdown waits on
+//! notify/    the notice outbox's delivery worker: POST, backoff, acknowledgement, parking
 //! ```
 //!
 //! ```no_run
@@ -50,6 +51,7 @@ pub mod error;
 pub mod health;
 mod inflight;
 mod listener;
+pub mod notify;
 mod router;
 pub mod tls;
 pub mod wire;

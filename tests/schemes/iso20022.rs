@@ -15,7 +15,9 @@ use qrbridge::scheme::iso20022::transformers::{
     Iso20022Pacs002, form_encode, parse_camt029, parse_pacs002,
 };
 use qrbridge::scheme::{Scheme, SchemeSettings};
-use qrbridge::server::auth::{Secret, request_time, sign_request_hmac, verify_response_hmac};
+use qrbridge::server::auth::{
+    Secret, request_time, sign_request_hmac, verify_notification_hmac, verify_response_hmac,
+};
 use serde_json::Value;
 
 use crate::harness::{
@@ -437,9 +439,8 @@ impl Driver for Iso20022Driver {
                 .and_then(|v| v.to_str().ok())
                 .ok_or(format!("no {n} header"))
         };
-        verify_response_hmac(
+        verify_notification_hmac(
             &key(),
-            "POST",
             "/notify",
             header("client-id")?,
             header("response-time")?,

@@ -39,7 +39,7 @@ use super::{
 };
 use crate::fx::time::format_rfc3339;
 use crate::server::auth::{
-    Algorithm, AuthConfig, AuthFault, Authenticated, Authenticator, ClientKey, Credentials, Secret,
+    AuthConfig, AuthFault, Authenticated, Authenticator, ClientKey, Credentials, Secret,
     SignedParts, body_digest, headers,
 };
 use crate::server::error::{ApiError, Side};
@@ -147,10 +147,9 @@ impl std::fmt::Debug for ClientTable {
     }
 }
 
-/// Where a client's notifications go and which key signs them.
+/// Where a client's notifications go.
 #[derive(Debug, Clone)]
 struct Client {
-    key_version: Option<u32>,
     notify_url: Option<String>,
 }
 
@@ -170,22 +169,6 @@ impl std::fmt::Debug for Iso20022 {
             .field("auth", &self.auth)
             .field("clients", &self.clients.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
-    }
-}
-
-/// The notification target's path (and query), which the notification signature covers.
-fn url_target(url: &str) -> Option<&str> {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))?;
-    let host_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    if host_end == 0 {
-        return None;
-    }
-    match &rest[host_end..] {
-        "" => Some("/"),
-        t if t.starts_with('/') => Some(t),
-        _ => None,
     }
 }
 
@@ -209,16 +192,11 @@ impl Iso20022 {
         let mut clients = BTreeMap::new();
         for (id, c) in &table.clients {
             let key = |k: &str| format!("clients.{id}.{k}");
-            if let Some(url) = &c.notify_url
-                && url_target(url).is_none()
-            {
-                return Err(error(
-                    key("notify_url"),
-                    format!("must be an http:// or https:// URL with a host, got {url:?}"),
-                ));
+            if let Some(url) = &c.notify_url {
+                crate::server::notify::target(url).map_err(|e| error(key("notify_url"), e))?;
             }
             let version = c.key_version.unwrap_or(1);
-            let key_version = match &c.hmac_key_base64 {
+            match &c.hmac_key_base64 {
                 Some(b64) => {
                     let bytes = base64::engine::general_purpose::STANDARD
                         .decode(b64.trim())
@@ -234,17 +212,15 @@ impl Iso20022 {
                         version,
                         ClientKey::HmacSha256(Secret::new(bytes)),
                     );
-                    Some(version)
                 }
-                None if settings.demo_client.as_deref() == Some(id.as_str()) => None,
+                None if settings.demo_client.as_deref() == Some(id.as_str()) => {}
                 None => {
                     return Err(error(key("hmac_key_base64"), "missing".to_owned()));
                 }
-            };
+            }
             clients.insert(
                 id.clone(),
                 Client {
-                    key_version,
                     notify_url: c.notify_url.clone(),
                 },
             );
@@ -870,15 +846,14 @@ impl Scheme for Iso20022 {
         let Some(url) = &client.notify_url else {
             return Ok(None);
         };
+        let target = crate::server::notify::target(url).map_err(|e| ApiError::Unknown {
+            side: Side::Gateway,
+            reason: e,
+        })?;
         let body = self.render_notice(notice)?;
-        let target = url_target(url).unwrap_or("/");
-        let who = Authenticated {
-            client_id: notice.client_id.clone(),
-            key: client.key_version.map(|v| (Algorithm::HmacSha256, v)),
-        };
         let headers = self
             .auth
-            .sign_response(&who, "POST", target, &body)
+            .sign_notification(&notice.client_id, "POST", &target.path, &body)
             .map(|sig| {
                 vec![
                     (headers::CLIENT_ID, sig.client_id),

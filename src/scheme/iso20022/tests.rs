@@ -8,7 +8,7 @@ use hyper::header::HeaderMap;
 use super::transformers::*;
 use super::*;
 use crate::money::{Amount, Currency};
-use crate::server::auth::verify_response_hmac;
+use crate::server::auth::verify_notification_hmac;
 use crate::server::wire::{AcquirerResult, PaymentResponse, PaymentStatus, RefundResponse};
 
 const KEY: &[u8] = b"test-key-for-wallet-my-32-bytes!";
@@ -447,12 +447,13 @@ fn configuration_errors_name_the_key() {
     assert!(err("[clients.w]\nhmac_key_base64 = \"!!\"\n").contains("not base64"));
     assert!(err("[clients.w]\nhmac_key_base64 = \"c2hvcnQ=\"\n").contains("at least 16 bytes"));
     assert!(err(&table("ftp://x/")).contains("clients.wallet-my.notify_url"));
+    assert!(err(&table("http://wallet.example/n")).contains("loopback"));
     assert!(err("colour = 1\n").contains("colour"));
     let demo = Iso20022::new(&settings("", Some("demo"))).unwrap();
     assert!(demo.is_demo());
     let signed = Iso20022::new(&settings(&table("http://127.0.0.1:9/notify"), None)).unwrap();
     assert!(!signed.is_demo());
-    assert_eq!(crate::scheme::REGISTRY[0].name, NAME);
+    assert!(crate::scheme::REGISTRY.iter().any(|e| e.name == NAME));
 }
 
 #[test]
@@ -488,9 +489,8 @@ fn a_notification_is_a_signed_pacs002_the_wallet_can_verify() {
     );
     let key = Secret::new(KEY.to_vec());
     let verify = |body: &[u8]| {
-        verify_response_hmac(
+        verify_notification_hmac(
             &key,
-            "POST",
             "/wallet/notify?x=1",
             "wallet-my",
             &h("response-time"),
@@ -607,9 +607,6 @@ fn routes_and_their_methods() {
     assert_eq!(Iso20022Route::from_path("/schemes/iso20022/v1/pay"), None);
     assert_eq!(Iso20022Route::Quotes.method(), "GET");
     assert_eq!(Iso20022Route::Returns.method(), "POST");
-    assert_eq!(url_target("http://h:1"), Some("/"));
-    assert_eq!(url_target("https://h/a?b"), Some("/a?b"));
-    assert_eq!(url_target("http:///a"), None);
 }
 
 #[test]

@@ -8,16 +8,19 @@
 
 pub mod transformers;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use hyper::StatusCode;
 use hyper::header::HeaderMap;
 
-use super::{BoxFuture, Dispatch, Inbound, Notice, NoticeMessage, Outbound, Peer, Scheme};
+use super::{
+    BoxFuture, Dispatch, Inbound, Notice, NoticeEvent, NoticeMessage, Outbound, Peer, Scheme,
+};
 use crate::server::auth::{
     AuthConfig, AuthConfigError, Authenticated, Authenticator, SignedParts, body_digest, headers,
 };
-use crate::server::error::ApiError;
+use crate::server::error::{ApiError, Side};
 use crate::server::{RequestContext, Route, parse_json};
 use transformers::{NativeReply, render};
 
@@ -27,11 +30,19 @@ pub const NAME: &str = "native";
 /// Wallet API v1.
 pub struct Native {
     auth: Authenticator,
+    /// client id → notify URL (clients without one resolve U by inquiry only).
+    notify_urls: BTreeMap<String, String>,
 }
 
 impl std::fmt::Debug for Native {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Native").field("auth", &self.auth).finish()
+        f.debug_struct("Native")
+            .field("auth", &self.auth)
+            .field(
+                "notify_clients",
+                &self.notify_urls.keys().collect::<Vec<_>>(),
+            )
+            .finish()
     }
 }
 
@@ -40,6 +51,67 @@ impl Native {
     pub fn new(auth: AuthConfig) -> Result<Native, AuthConfigError> {
         Ok(Native {
             auth: Authenticator::new(auth)?,
+            notify_urls: BTreeMap::new(),
+        })
+    }
+
+    /// Notifies these clients (client id → notify URL, `https://...`, or `http://` to a loopback
+    /// address) when a payment or refund reaches its final state after the answer
+    /// (`spec/schemes/native.md`, notifications).
+    pub fn with_notify_urls(mut self, urls: BTreeMap<String, String>) -> Self {
+        self.notify_urls = urls;
+        self
+    }
+
+    fn render_notice(&self, notice: &Notice, url: &str) -> Result<NoticeMessage, ApiError> {
+        let internal = |reason: String| ApiError::Unknown {
+            side: Side::Gateway,
+            reason,
+        };
+        let (kind, key, value) = match &notice.event {
+            NoticeEvent::Payment(p) => (
+                "PAYMENT_RESULT",
+                "payment",
+                serde_json::to_value(p).map_err(|e| internal(format!("notice payment: {e}")))?,
+            ),
+            NoticeEvent::Refund(r) => (
+                "REFUND_RESULT",
+                "refund",
+                serde_json::to_value(r).map_err(|e| internal(format!("notice refund: {e}")))?,
+            ),
+        };
+        let mut body = serde_json::Map::new();
+        body.insert("noticeId".to_owned(), notice.notice_id.clone().into());
+        body.insert("notifyType".to_owned(), kind.into());
+        body.insert(key.to_owned(), value);
+        let body = serde_json::to_vec(&serde_json::Value::Object(body))
+            .map_err(|e| internal(format!("notice body: {e}")))?;
+        let target = url
+            .parse::<hyper::Uri>()
+            .ok()
+            .and_then(|u| u.path_and_query().map(|p| p.as_str().to_owned()))
+            .ok_or_else(|| {
+                internal(format!(
+                    "notify URL of client {:?} is not an absolute URL",
+                    notice.client_id
+                ))
+            })?;
+        let headers = self
+            .auth
+            .sign_notification(&notice.client_id, "POST", &target, &body)
+            .map(|sig| {
+                vec![
+                    (headers::CLIENT_ID, sig.client_id),
+                    (headers::RESPONSE_TIME, sig.response_time),
+                    (headers::SIGNATURE, sig.signature),
+                ]
+            })
+            .unwrap_or_default();
+        Ok(NoticeMessage {
+            url: url.to_owned(),
+            content_type: "application/json; charset=UTF-8",
+            headers,
+            body,
         })
     }
 
@@ -218,17 +290,119 @@ impl Scheme for Native {
         reply(NativeReply::from(error), None)
     }
 
-    /// Wallet API v1 has no notification endpoint yet: its wallets resolve U by inquiry.
-    fn notification(&self, _notice: &Notice) -> Result<Option<NoticeMessage>, ApiError> {
-        Ok(None)
+    /// `POST <notify URL>` with `{"noticeId", "notifyType", "payment" | "refund"}`, signed with the
+    /// client's key over the `QRB1-NOTIFY` canonical string; `None` for clients without a URL.
+    fn notification(&self, notice: &Notice) -> Result<Option<NoticeMessage>, ApiError> {
+        match self.notify_urls.get(&notice.client_id) {
+            None => Ok(None),
+            Some(url) => self.render_notice(notice, url).map(Some),
+        }
     }
 
-    fn acknowledged(&self, status: StatusCode, _headers: &HeaderMap, _body: &[u8]) -> bool {
+    /// A 2xx answer whose body is `{"result": {"resultStatus": "S", ...}, ...}`.
+    fn acknowledged(&self, status: StatusCode, _headers: &HeaderMap, body: &[u8]) -> bool {
         status.is_success()
+            && serde_json::from_slice::<serde_json::Value>(body)
+                .ok()
+                .as_ref()
+                .and_then(|v| v.pointer("/result/resultStatus"))
+                .and_then(|s| s.as_str())
+                == Some("S")
     }
 }
 
 /// Builds the native scheme from its credentials, shared for the server.
 pub fn shared(auth: AuthConfig) -> Result<Arc<dyn Scheme>, AuthConfigError> {
     Ok(Arc::new(Native::new(auth)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fx::time::{ManualClock, parse_timestamp};
+    use crate::server::auth::{ClientKey, Credentials, Secret};
+
+    /// spec/auth.md §9 (computed with Python's `hmac` and `hashlib`).
+    const BODY: &[u8] = br#"{"noticeId":"N-019aa5e2-8c40-7000-8000-0000000000aa-REVERSED","notifyType":"PAYMENT_RESULT","payment":{"paymentId":"019aa5e2-8c40-7000-8000-0000000000aa","paymentRequestId":"PR-20261121-0002","paymentStatus":"REVERSED","merchantAmount":{"currency":"SGD","value":"7777"},"payerAmount":{"currency":"MYR","value":"25930"}}}"#;
+    const SIGNATURE: &str =
+        "algorithm=HMAC-SHA256,keyVersion=1,signature=oJM/yCwAXHk6layacMLsVLzO0rKIlOdfxsQ2ApsNslc=";
+
+    fn native() -> Native {
+        let key = Secret::from_base64("cXJicmlkZ2Utc3BlYy1leGFtcGxlLWtleS0wMDAxISE=").unwrap();
+        let credentials = Credentials::new()
+            .with_key("wallet-my-01", 1, ClientKey::HmacSha256(key.clone()))
+            .with_key("wallet-quiet", 1, ClientKey::HmacSha256(key));
+        let clock = Arc::new(ManualClock::new(
+            parse_timestamp("2026-11-21T10:45:00Z").unwrap(),
+        ));
+        Native::new(AuthConfig {
+            clock,
+            ..AuthConfig::signatures(credentials)
+        })
+        .unwrap()
+        .with_notify_urls(BTreeMap::from([(
+            "wallet-my-01".to_owned(),
+            "https://wallet.example/qrb/notify?v=1".to_owned(),
+        )]))
+    }
+
+    fn notice(client: &str) -> Notice {
+        let payment: serde_json::Value = serde_json::from_slice(BODY).unwrap();
+        Notice {
+            scheme: NAME.to_owned(),
+            client_id: client.to_owned(),
+            scheme_ref: None,
+            notice_id: "N-019aa5e2-8c40-7000-8000-0000000000aa-REVERSED".to_owned(),
+            event: NoticeEvent::Payment(
+                serde_json::from_value(payment["payment"].clone()).unwrap(),
+            ),
+        }
+    }
+
+    #[test]
+    fn the_spec_notification_is_what_the_native_scheme_sends() {
+        let m = native()
+            .notification(&notice("wallet-my-01"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.url, "https://wallet.example/qrb/notify?v=1");
+        assert_eq!(
+            String::from_utf8(m.body).unwrap(),
+            String::from_utf8_lossy(BODY)
+        );
+        assert_eq!(
+            m.headers,
+            vec![
+                ("client-id", "wallet-my-01".to_owned()),
+                ("response-time", "2026-11-21T10:45:00.000Z".to_owned()),
+                ("signature", SIGNATURE.to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_client_without_a_notify_url_takes_no_notifications() {
+        assert_eq!(
+            native().notification(&notice("wallet-quiet")).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn only_a_2xx_with_result_status_s_acknowledges() {
+        let n = native();
+        let h = HeaderMap::new();
+        let s = br#"{"result":{"resultStatus":"S","resultCode":"SUCCESS"}}"#;
+        assert!(n.acknowledged(StatusCode::OK, &h, s));
+        assert!(n.acknowledged(StatusCode::ACCEPTED, &h, s));
+        assert!(!n.acknowledged(StatusCode::INTERNAL_SERVER_ERROR, &h, s));
+        for body in [
+            &br#"{"result":{"resultStatus":"F","resultCode":"PROCESS_FAIL"}}"#[..],
+            br#"{"resultStatus":"S"}"#,
+            b"OK",
+            b"",
+        ] {
+            assert!(!n.acknowledged(StatusCode::OK, &h, body), "{body:?}");
+        }
+    }
 }

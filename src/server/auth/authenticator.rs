@@ -264,6 +264,56 @@ impl Authenticator {
         })
     }
 
+    /// Signs a notification to `client_id` (`POST path`, spec/auth.md §9) with the client's newest
+    /// key: its HMAC key itself, or for an Ed25519 client the gateway's response key. `None` in
+    /// demo mode or for a client without keys.
+    pub fn sign_notification(
+        &self,
+        client_id: &str,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> Option<ResponseSignature> {
+        let (&(_, version), verifier) = self
+            .keys
+            .range((client_id.to_owned(), 0)..=(client_id.to_owned(), u32::MAX))
+            .next_back()?;
+        let response_time = request_time(self.clock.now());
+        let message = canonical_string(
+            Direction::Notify,
+            method,
+            path,
+            client_id,
+            &response_time,
+            body,
+        );
+        let (algorithm, key_version, signature) = match verifier {
+            Verifier::Hmac(k) => (
+                Algorithm::HmacSha256,
+                version,
+                hmac::sign(k, message.as_bytes()).as_ref().to_vec(),
+            ),
+            Verifier::Ed25519(_) => {
+                let (v, pair) = self.response_key.as_ref()?;
+                (
+                    Algorithm::Ed25519,
+                    *v,
+                    pair.sign(message.as_bytes()).as_ref().to_vec(),
+                )
+            }
+        };
+        Some(ResponseSignature {
+            client_id: client_id.to_owned(),
+            response_time,
+            signature: SignatureHeader {
+                algorithm,
+                key_version,
+                signature,
+            }
+            .format(),
+        })
+    }
+
     /// Our Ed25519 response-signing public key, for wallets that verify Ed25519 responses.
     pub fn response_public_key(&self) -> Option<&[u8]> {
         self.response_key

@@ -2,7 +2,7 @@
 //! newline:
 //!
 //! ```text
-//! QRB1-REQUEST                      (or QRB1-RESPONSE)
+//! QRB1-REQUEST                      (or QRB1-RESPONSE, QRB1-NOTIFY)
 //! POST                              the request method, upper case
 //! /v1/payments                      the request path as sent (with ?query if any)
 //! wallet-my-01                      the client-id header
@@ -19,6 +19,8 @@ pub enum Direction {
     Request,
     /// Gateway → wallet.
     Response,
+    /// Gateway → wallet, unasked: a notification POSTed to the wallet's notify URL.
+    Notify,
 }
 
 impl Direction {
@@ -26,6 +28,7 @@ impl Direction {
         match self {
             Direction::Request => "QRB1-REQUEST",
             Direction::Response => "QRB1-RESPONSE",
+            Direction::Notify => "QRB1-NOTIFY",
         }
     }
 }

@@ -9,7 +9,7 @@
 //! time           request-time / response-time text (RFC 3339 UTC, optional fraction)
 //! replay         moka cache of accepted signatures (lifetime > the window)
 //! authenticator  verifies requests, signs responses
-//! wallet         the wallet's side: sign a request, verify a response (CLI, tests)
+//! wallet         the wallet's side: sign a request, verify a response or a notification
 //! ```
 //!
 //! Verification order: headers present and well-formed → client and key known → request time in
@@ -33,8 +33,8 @@ pub use replay::ReplayGuard;
 pub use secret::Secret;
 pub use time::{parse_request_time, request_time};
 pub use wallet::{
-    generate_ed25519_pkcs8, sign_request_ed25519, sign_request_hmac, verify_response_ed25519,
-    verify_response_hmac,
+    generate_ed25519_pkcs8, sign_request_ed25519, sign_request_hmac, verify_notification_ed25519,
+    verify_notification_hmac, verify_response_ed25519, verify_response_hmac,
 };
 
 use std::time::Duration;

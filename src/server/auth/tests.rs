@@ -327,3 +327,144 @@ fn request_times_take_an_optional_fraction_and_nothing_else() {
         "2026-11-21T10:40:00.007Z"
     );
 }
+
+/// spec/auth.md §9: a notification, computed independently with Python's `hmac` and `hashlib`.
+pub(crate) const NOTIFY_BODY: &[u8] = br#"{"noticeId":"N-019aa5e2-8c40-7000-8000-0000000000aa-REVERSED","notifyType":"PAYMENT_RESULT","payment":{"paymentId":"019aa5e2-8c40-7000-8000-0000000000aa","paymentRequestId":"PR-20261121-0002","paymentStatus":"REVERSED","merchantAmount":{"currency":"SGD","value":"7777"},"payerAmount":{"currency":"MYR","value":"25930"}}}"#;
+pub(crate) const NOTIFY_SIGNATURE: &str =
+    "algorithm=HMAC-SHA256,keyVersion=1,signature=oJM/yCwAXHk6layacMLsVLzO0rKIlOdfxsQ2ApsNslc=";
+
+#[test]
+fn worked_notification_example_verifies_and_is_what_we_sign() {
+    assert_eq!(NOTIFY_BODY.len(), 320);
+    assert_eq!(
+        body_digest(NOTIFY_BODY),
+        "9b5e835a0c638a0088a8addb102a624ce0a46edc9b7b4860d0ac3768796f62f3"
+    );
+    let time = "2026-11-21T10:45:00.000Z";
+    verify_notification_hmac(
+        &key(),
+        "/qrb/notify?v=1",
+        "wallet-my-01",
+        time,
+        NOTIFY_SIGNATURE,
+        NOTIFY_BODY,
+    )
+    .unwrap();
+    let auth = authenticator(clock_at("2026-11-21T10:45:00Z"));
+    let sig = auth
+        .sign_notification("wallet-my-01", "POST", "/qrb/notify?v=1", NOTIFY_BODY)
+        .unwrap();
+    assert_eq!(sig.response_time, time);
+    assert_eq!(sig.signature, NOTIFY_SIGNATURE);
+    // Neither a response nor a request signature over the same parts: the first line differs.
+    assert!(
+        verify_response_hmac(
+            &key(),
+            "POST",
+            "/qrb/notify?v=1",
+            "wallet-my-01",
+            time,
+            NOTIFY_SIGNATURE,
+            NOTIFY_BODY
+        )
+        .is_err()
+    );
+    assert_ne!(
+        sign_request_hmac(
+            &key(),
+            1,
+            "POST",
+            "/qrb/notify?v=1",
+            "wallet-my-01",
+            time,
+            NOTIFY_BODY
+        ),
+        NOTIFY_SIGNATURE
+    );
+    // Another path, or a client without keys, does not get this signature.
+    assert!(
+        verify_notification_hmac(
+            &key(),
+            "/qrb/notify",
+            "wallet-my-01",
+            time,
+            NOTIFY_SIGNATURE,
+            NOTIFY_BODY
+        )
+        .is_err()
+    );
+    assert!(
+        auth.sign_notification("wallet-unknown", "POST", "/n", NOTIFY_BODY)
+            .is_none()
+    );
+}
+
+#[test]
+fn notifications_are_signed_with_the_newest_key_version() {
+    let credentials = Credentials::new()
+        .with_key("w", 1, ClientKey::HmacSha256(key()))
+        .with_key(
+            "w",
+            3,
+            ClientKey::HmacSha256(Secret::new(b"another-key-of-32-bytes-for-w-v3".to_vec())),
+        )
+        .with_key("x", 9, ClientKey::HmacSha256(key()));
+    let auth = Authenticator::new(AuthConfig {
+        clock: clock_at("2026-11-21T10:45:00Z"),
+        ..AuthConfig::signatures(credentials)
+    })
+    .unwrap();
+    let sig = auth.sign_notification("w", "POST", "/n", b"{}").unwrap();
+    assert!(sig.signature.contains("keyVersion=3"), "{}", sig.signature);
+    let off = Authenticator::new(AuthConfig::off("demo")).unwrap();
+    assert!(off.sign_notification("demo", "POST", "/n", b"{}").is_none());
+}
+
+#[test]
+fn ed25519_clients_get_notifications_signed_with_our_ed25519_key() {
+    let wallet_pkcs8 = generate_ed25519_pkcs8().unwrap();
+    let wallet = Ed25519KeyPair::from_pkcs8(wallet_pkcs8.expose()).unwrap();
+    let credentials = Credentials::new().with_key(
+        "wallet-ed",
+        3,
+        ClientKey::Ed25519 {
+            public_key: wallet.public_key().as_ref().to_vec(),
+        },
+    );
+    let auth = Authenticator::new(AuthConfig {
+        clock: clock_at(TIME),
+        response_key: Some((7, generate_ed25519_pkcs8().unwrap())),
+        ..AuthConfig::signatures(credentials)
+    })
+    .unwrap();
+    let sig = auth
+        .sign_notification("wallet-ed", "POST", "/n?x=1", NOTIFY_BODY)
+        .unwrap();
+    assert!(sig.signature.starts_with("algorithm=Ed25519,keyVersion=7,"));
+    let ours = auth.response_public_key().unwrap();
+    let check = |path: &str, body: &[u8]| {
+        verify_notification_ed25519(
+            ours,
+            path,
+            "wallet-ed",
+            &sig.response_time,
+            &sig.signature,
+            body,
+        )
+    };
+    check("/n?x=1", NOTIFY_BODY).unwrap();
+    assert!(check("/n", NOTIFY_BODY).is_err());
+    assert!(check("/n?x=1", b"{}").is_err());
+    // The wallet's own key is not the signer.
+    assert!(
+        verify_notification_ed25519(
+            wallet.public_key().as_ref(),
+            "/n?x=1",
+            "wallet-ed",
+            &sig.response_time,
+            &sig.signature,
+            NOTIFY_BODY,
+        )
+        .is_err()
+    );
+}

@@ -69,6 +69,59 @@ pub fn verify_response_hmac(
     hmac::verify(&k, message.as_bytes(), &header.signature).map_err(|_| AuthFault::Mismatch)
 }
 
+/// Verifies a notification the gateway POSTed to the wallet's notify URL (spec/auth.md §9) with
+/// the wallet's HMAC key: `path` is the notify URL's path (and query) as the wallet received it,
+/// `client_id`, `response_time` and `signature` the headers of that name.
+pub fn verify_notification_hmac(
+    key: &Secret,
+    path: &str,
+    client_id: &str,
+    response_time: &str,
+    signature: &str,
+    body: &[u8],
+) -> Result<(), AuthFault> {
+    let header = SignatureHeader::parse(signature)?;
+    if header.algorithm != Algorithm::HmacSha256 {
+        return Err(AuthFault::Mismatch);
+    }
+    let k = hmac::Key::new(hmac::HMAC_SHA256, key.expose());
+    let message = canonical_string(
+        Direction::Notify,
+        "POST",
+        path,
+        client_id,
+        response_time,
+        body,
+    );
+    hmac::verify(&k, message.as_bytes(), &header.signature).map_err(|_| AuthFault::Mismatch)
+}
+
+/// Verifies a notification to an Ed25519 client with the gateway's Ed25519 public key.
+pub fn verify_notification_ed25519(
+    gateway_public_key: &[u8],
+    path: &str,
+    client_id: &str,
+    response_time: &str,
+    signature: &str,
+    body: &[u8],
+) -> Result<(), AuthFault> {
+    let header = SignatureHeader::parse(signature)?;
+    if header.algorithm != Algorithm::Ed25519 {
+        return Err(AuthFault::Mismatch);
+    }
+    let message = canonical_string(
+        Direction::Notify,
+        "POST",
+        path,
+        client_id,
+        response_time,
+        body,
+    );
+    UnparsedPublicKey::new(&ED25519, gateway_public_key)
+        .verify(message.as_bytes(), &header.signature)
+        .map_err(|_| AuthFault::Mismatch)
+}
+
 /// Signs a request with the wallet's Ed25519 key (spec/auth.md §3): the `signature` header value.
 pub fn sign_request_ed25519(
     key: &Ed25519KeyPair,

@@ -1,0 +1,83 @@
+//! Which state changes the wallet is told about after its request was answered, and what it is
+//! told: the journal asks these rules inside the write transaction of every payment and refund
+//! event (`journal::NoticeRules`), so the notice and the state change commit together.
+//!
+//! * A payment that ends REVERSED (its pay was answered U / PROCESSING, or never answered before a
+//!   restart) or CANCELLED (whether the cancel was answered S or PROCESSING).
+//! * A refund that ends SUCCESS or FAILED, every time: wallets treat refunds as asynchronous.
+//! * Not a payment whose pay answer carried its final state (SUCCESS, FAIL).
+//!
+//! The notice id is `N-<payment or refund id>-<state>`: one state change, one id, stable across
+//! retries and restarts (the wallet dedupes on it).
+
+use std::sync::Arc;
+
+use crate::journal::{
+    NoticeDraft, NoticeKind, NoticeRules, Payment, PaymentState, Refund, RefundState,
+};
+
+/// The gateway's notice rules.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Notices;
+
+/// The rules, shared for [`RedbJournal::set_notice_rules`](crate::journal::RedbJournal::set_notice_rules).
+pub fn rules() -> Arc<dyn NoticeRules> {
+    Arc::new(Notices)
+}
+
+fn draft<T: serde::Serialize>(
+    kind: NoticeKind,
+    id: String,
+    state: &str,
+    body: Result<T, crate::server::ApiError>,
+) -> Option<NoticeDraft> {
+    let rendered = body
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::to_string(&b).map_err(|e| e.to_string()));
+    match rendered {
+        Ok(event) => Some(NoticeDraft {
+            notice_id: format!("N-{id}-{state}"),
+            kind,
+            event,
+        }),
+        Err(e) => {
+            // Ids were checked when the request came in: this is a bug, and the wallet can still
+            // learn the state by inquiry. The state change must not be refused for it.
+            log::error!("notice for {id} ({state}) not rendered: {e}");
+            None
+        }
+    }
+}
+
+impl NoticeRules for Notices {
+    fn payment(&self, before: &Payment, after: &Payment) -> Option<NoticeDraft> {
+        if before.state == after.state
+            || !matches!(
+                after.state,
+                PaymentState::Reversed | PaymentState::Cancelled
+            )
+        {
+            return None;
+        }
+        draft(
+            NoticeKind::Payment,
+            after.id.to_string(),
+            after.state.as_str(),
+            super::pay::response_of(after),
+        )
+    }
+
+    fn refund(&self, before: &Refund, after: &Refund) -> Option<NoticeDraft> {
+        if !before.state.is_unresolved()
+            || !matches!(after.state, RefundState::Success | RefundState::Failed)
+        {
+            return None;
+        }
+        draft(
+            NoticeKind::Refund,
+            after.id.to_string(),
+            after.state.as_str(),
+            super::refund::response_of(after),
+        )
+    }
+}

@@ -1,0 +1,480 @@
+//! Wallet notifications: the worker that delivers the journal's notice outbox, in each notice's own
+//! scheme, until the wallet acknowledges it.
+//!
+//! In: PENDING notices from the journal ([`RedbJournal::due_notices`](crate::journal::Snapshot::due_notices)),
+//! woken by the journal's notice signal (a notice committed) or by the next due time; the schemes
+//! served (each renders and signs its notices, and judges the wallet's answer).
+//! Out: one HTTP/1.1 POST per attempt (`client.rs`); the attempt's end in the journal: SENT only after
+//! the scheme accepted the answer as an acknowledgement, NOT_NEEDED when the client takes no
+//! notifications, otherwise a retry time (exponential backoff with jitter) or PARKED past the
+//! maximum age.
+//! Errors: a failed attempt is a value (recorded as the notice's `last_error`); start-up problems
+//! are [`NotifyError`].
+//! Spec: `spec/gateway.md` (notifications), `spec/auth.md` §9 (the native signature).
+//!
+//! Delivery is at least once: a crash or a shutdown between the wallet's acknowledgement and the
+//! journal's SENT sends the notice again after the restart, with the same notice id.
+//!
+//! ```text
+//! mod.rs     NotifyPolicy, backoff, Deliverer (the worker), DeliveryStats
+//! client.rs  the POST: https (webpki roots + extra CAs) or loopback http; Target checks
+//! ```
+
+mod client;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ring::rand::{SecureRandom, SystemRandom};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::journal::{NoticeKind, NoticeOutcome, OutboxNotice, RedbJournal, Retry};
+use crate::scheme::{Notice, NoticeEvent, Scheme};
+
+pub use client::{MAX_ANSWER_BYTES, NotifyClient, Target, WalletAnswer, target};
+
+/// How notices are delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyPolicy {
+    /// Delay before the second attempt (default 1 s); it doubles after every failure.
+    pub first_delay: Duration,
+    /// The longest delay between attempts (default 10 min).
+    pub max_delay: Duration,
+    /// A notice still unacknowledged this long after its state change is PARKED (default 24 h).
+    pub max_age: Duration,
+    /// Bound on one attempt: lookup, connect, TLS, request and answer (default 10 s).
+    pub attempt_timeout: Duration,
+    /// Most attempts in flight at once (default 8).
+    pub concurrency: usize,
+    /// Extra CA certificates (PEM) trusted for wallets' notify URLs, besides the webpki roots.
+    pub extra_ca_pem: Option<PathBuf>,
+}
+
+impl Default for NotifyPolicy {
+    fn default() -> Self {
+        NotifyPolicy {
+            first_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(600),
+            max_age: Duration::from_secs(24 * 3600),
+            attempt_timeout: Duration::from_secs(10),
+            concurrency: 8,
+            extra_ca_pem: None,
+        }
+    }
+}
+
+/// The delay after the `failures`-th failed attempt (1 for the first): `first_delay × 2^(n−1)`,
+/// capped at `max_delay`, then drawn uniformly from its upper half with `jitter` (so retries of many
+/// notices spread out but never come sooner than half the nominal delay).
+pub fn backoff(policy: &NotifyPolicy, failures: u32, jitter: u32) -> Duration {
+    let first = ms(policy.first_delay).max(1);
+    let cap = ms(policy.max_delay).max(first);
+    let shift = failures.saturating_sub(1).min(40);
+    let nominal = first.saturating_mul(1u64 << shift).min(cap);
+    let half = nominal / 2;
+    let spread = nominal - half;
+    Duration::from_millis(half + u64::from(jitter) % (spread + 1))
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, ms)
+}
+
+/// The deliverer could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    /// The TLS client could not be built (extra CA file unreadable or empty).
+    #[error("notifications: {0}")]
+    Tls(String),
+    /// The policy is unusable.
+    #[error("notifications: {0}")]
+    Policy(String),
+}
+
+/// What the deliverer has done since it started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryStats {
+    /// Attempts that POSTed (or tried to).
+    pub attempts: u64,
+    /// Notices acknowledged and marked SENT.
+    pub sent: u64,
+    /// Notices marked NOT_NEEDED.
+    pub not_needed: u64,
+    /// Attempts that failed.
+    pub failed: u64,
+    /// Notices PARKED.
+    pub parked: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    attempts: AtomicU64,
+    sent: AtomicU64,
+    not_needed: AtomicU64,
+    failed: AtomicU64,
+    parked: AtomicU64,
+}
+
+struct Shared {
+    journal: Arc<RedbJournal>,
+    schemes: Vec<Arc<dyn Scheme>>,
+    policy: NotifyPolicy,
+    client: NotifyClient,
+    rng: SystemRandom,
+    counters: Counters,
+}
+
+/// The running delivery worker.
+pub struct Deliverer {
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Deliverer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deliverer")
+            .field("policy", &self.shared.policy)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A failed attempt: why, and whether retrying can help.
+struct Failure {
+    reason: String,
+    permanent: bool,
+}
+
+impl Failure {
+    fn retry(reason: String) -> Self {
+        Failure {
+            reason,
+            permanent: false,
+        }
+    }
+}
+
+enum Delivered {
+    Acknowledged,
+    NotNeeded,
+}
+
+impl Deliverer {
+    /// Starts the worker (inside a tokio runtime): it resumes every PENDING notice at once (they
+    /// are due), then waits for the journal's notice signal or the next due time.
+    pub fn start(
+        journal: Arc<RedbJournal>,
+        schemes: Vec<Arc<dyn Scheme>>,
+        policy: NotifyPolicy,
+    ) -> Result<Deliverer, NotifyError> {
+        if policy.concurrency == 0 {
+            return Err(NotifyError::Policy(
+                "concurrency must be at least 1".to_owned(),
+            ));
+        }
+        if policy.attempt_timeout.is_zero() {
+            return Err(NotifyError::Policy(
+                "attempt_timeout must be above zero".to_owned(),
+            ));
+        }
+        let client = NotifyClient::new(policy.extra_ca_pem.as_deref()).map_err(NotifyError::Tls)?;
+        let shared = Arc::new(Shared {
+            journal,
+            schemes,
+            policy,
+            client,
+            rng: SystemRandom::new(),
+            counters: Counters::default(),
+        });
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(run(Arc::clone(&shared), stopped));
+        Ok(Deliverer { shared, stop, task })
+    }
+
+    /// What it has done so far.
+    pub fn stats(&self) -> DeliveryStats {
+        let c = &self.shared.counters;
+        DeliveryStats {
+            attempts: c.attempts.load(Ordering::Relaxed),
+            sent: c.sent.load(Ordering::Relaxed),
+            not_needed: c.not_needed.load(Ordering::Relaxed),
+            failed: c.failed.load(Ordering::Relaxed),
+            parked: c.parked.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Stops starting attempts, lets those in flight finish for at most `grace`, then abandons
+    /// the rest (their notices stay PENDING and are sent again after a restart).
+    pub async fn shutdown(self, grace: Duration) -> DeliveryStats {
+        let _ = self.stop.send(true);
+        let mut task = self.task;
+        if tokio::time::timeout(grace, &mut task).await.is_err() {
+            task.abort();
+            let _ = task.await;
+        }
+        let c = &self.shared.counters;
+        DeliveryStats {
+            attempts: c.attempts.load(Ordering::Relaxed),
+            sent: c.sent.load(Ordering::Relaxed),
+            not_needed: c.not_needed.load(Ordering::Relaxed),
+            failed: c.failed.load(Ordering::Relaxed),
+            parked: c.parked.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Longest sleep without looking at the journal (a safety net; the signal wakes the worker).
+const IDLE_RECHECK: Duration = Duration::from_secs(60);
+
+async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let signal = shared.journal.notice_signal();
+    let mut tasks: JoinSet<()> = JoinSet::new();
+    let mut running: HashMap<tokio::task::Id, String> = HashMap::new();
+    let mut in_flight: HashSet<String> = HashSet::new();
+    let concurrency = shared.policy.concurrency;
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let now = now_ms();
+        let mut wake = tokio::time::Instant::now() + IDLE_RECHECK;
+        match shared.journal.snapshot() {
+            Ok(snap) => {
+                let free = concurrency.saturating_sub(in_flight.len());
+                if free > 0 {
+                    match snap.due_notices(now, free + in_flight.len()) {
+                        Ok(due) => {
+                            let fresh: Vec<OutboxNotice> = due
+                                .into_iter()
+                                .filter(|n| !in_flight.contains(&n.notice_id))
+                                .take(free)
+                                .collect();
+                            for n in fresh {
+                                in_flight.insert(n.notice_id.clone());
+                                let id = n.notice_id.clone();
+                                let s = Arc::clone(&shared);
+                                let handle = tasks.spawn(async move { attempt(&s, n).await });
+                                running.insert(handle.id(), id);
+                            }
+                        }
+                        Err(e) => {
+                            log::warn!("notifications: reading due notices: {e}");
+                            wake = tokio::time::Instant::now() + shared.policy.first_delay;
+                        }
+                    }
+                }
+                match snap.next_notice_due_after(now) {
+                    Ok(Some(at)) => {
+                        let later = Duration::from_millis(at.saturating_sub(now));
+                        wake = wake.min(tokio::time::Instant::now() + later);
+                    }
+                    Ok(None) => {}
+                    Err(e) => log::warn!("notifications: reading the next due time: {e}"),
+                }
+            }
+            Err(e) => {
+                log::warn!("notifications: reading the journal: {e}");
+                wake = tokio::time::Instant::now() + shared.policy.first_delay;
+            }
+        }
+        tokio::select! {
+            _ = stop.changed() => break,
+            () = signal.notified() => {}
+            Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => {
+                let id = match done {
+                    Ok((id, ())) => id,
+                    Err(e) => {
+                        log::error!("notifications: an attempt stopped unexpectedly: {e}");
+                        e.id()
+                    }
+                };
+                if let Some(notice) = running.remove(&id) {
+                    in_flight.remove(&notice);
+                }
+            }
+            () = tokio::time::sleep_until(wake) => {}
+        }
+    }
+    // Attempts in flight finish (the caller bounds the wait); nothing new starts.
+    while tasks.join_next().await.is_some() {}
+}
+
+async fn attempt(shared: &Shared, n: OutboxNotice) {
+    let c = &shared.counters;
+    c.attempts.fetch_add(1, Ordering::Relaxed);
+    let outcome = match deliver(shared, &n).await {
+        Ok(Delivered::Acknowledged) => NoticeOutcome::Sent,
+        Ok(Delivered::NotNeeded) => NoticeOutcome::NotNeeded,
+        Err(failure) => {
+            c.failed.fetch_add(1, Ordering::Relaxed);
+            let now = now_ms();
+            let deadline = n.created_at_ms.saturating_add(ms(shared.policy.max_age));
+            let retry = if failure.permanent || now >= deadline {
+                Retry::Park
+            } else {
+                let mut jitter = [0u8; 4];
+                let _ = shared.rng.fill(&mut jitter);
+                let delay = backoff(
+                    &shared.policy,
+                    n.attempts.saturating_add(1),
+                    u32::from_be_bytes(jitter),
+                );
+                Retry::At(now.saturating_add(ms(delay)).min(deadline))
+            };
+            NoticeOutcome::Failed {
+                error: failure.reason,
+                retry,
+            }
+        }
+    };
+    match shared.journal.notice_attempt(&n.notice_id, outcome).await {
+        Ok(done) => match done.state {
+            crate::journal::NoticeState::Sent => {
+                c.sent.fetch_add(1, Ordering::Relaxed);
+                log::info!(
+                    "notice {} ({} to {}) acknowledged after {} failed attempts",
+                    done.notice_id,
+                    done.scheme,
+                    done.client_id,
+                    done.attempts
+                );
+            }
+            crate::journal::NoticeState::NotNeeded => {
+                c.not_needed.fetch_add(1, Ordering::Relaxed);
+                log::debug!(
+                    "notice {}: client {} takes no {} notifications",
+                    done.notice_id,
+                    done.client_id,
+                    done.scheme
+                );
+            }
+            crate::journal::NoticeState::Parked => {
+                c.parked.fetch_add(1, Ordering::Relaxed);
+                log::warn!(
+                    "notice {} ({} to {}) PARKED after {} failed attempts: {}",
+                    done.notice_id,
+                    done.scheme,
+                    done.client_id,
+                    done.attempts,
+                    done.last_error.as_deref().unwrap_or("")
+                );
+            }
+            crate::journal::NoticeState::Pending => log::info!(
+                "notice {} ({} to {}): attempt {} failed ({}); next in {} ms",
+                done.notice_id,
+                done.scheme,
+                done.client_id,
+                done.attempts,
+                done.last_error.as_deref().unwrap_or(""),
+                done.next_attempt_at_ms.saturating_sub(now_ms())
+            ),
+        },
+        Err(e) => {
+            log::error!(
+                "notice {}: recording the attempt: {e} (it stays due and is tried again)",
+                n.notice_id
+            );
+            // Hold the slot for a backoff, so a journal that cannot record attempts does not turn
+            // into a tight loop of POSTs to the wallet.
+            let mut jitter = [0u8; 4];
+            let _ = shared.rng.fill(&mut jitter);
+            tokio::time::sleep(backoff(
+                &shared.policy,
+                n.attempts.saturating_add(1),
+                u32::from_be_bytes(jitter),
+            ))
+            .await;
+        }
+    }
+}
+
+async fn deliver(shared: &Shared, n: &OutboxNotice) -> Result<Delivered, Failure> {
+    let scheme = shared
+        .schemes
+        .iter()
+        .find(|s| s.name() == n.scheme)
+        .ok_or_else(|| {
+            Failure::retry(format!(
+                "scheme {:?} is not served by this gateway",
+                n.scheme
+            ))
+        })?;
+    let unreadable = |e: serde_json::Error| Failure {
+        reason: format!("stored {:?} event unreadable: {e}", n.kind),
+        permanent: true,
+    };
+    let event = match n.kind {
+        NoticeKind::Payment => {
+            NoticeEvent::Payment(serde_json::from_str(&n.event).map_err(unreadable)?)
+        }
+        NoticeKind::Refund => {
+            NoticeEvent::Refund(serde_json::from_str(&n.event).map_err(unreadable)?)
+        }
+    };
+    let notice = Notice {
+        scheme: n.scheme.clone(),
+        client_id: n.client_id.clone(),
+        scheme_ref: n.scheme_ref.clone(),
+        notice_id: n.notice_id.clone(),
+        event,
+    };
+    let message = match scheme.notification(&notice) {
+        Ok(None) => return Ok(Delivered::NotNeeded),
+        Ok(Some(m)) => m,
+        Err(e) => return Err(Failure::retry(format!("not rendered: {e}"))),
+    };
+    if let Err(refused) = target(&message.url) {
+        return Err(Failure {
+            reason: refused,
+            permanent: true,
+        });
+    }
+    let answer = shared
+        .client
+        .post(&message, shared.policy.attempt_timeout)
+        .await
+        .map_err(Failure::retry)?;
+    if scheme.acknowledged(answer.status, &answer.headers, &answer.body) {
+        Ok(Delivered::Acknowledged)
+    } else {
+        Err(Failure::retry(format!(
+            "HTTP {} from the wallet is not an acknowledgement",
+            answer.status.as_u16()
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_the_first_delay_up_to_the_cap() {
+        let p = NotifyPolicy::default();
+        // jitter 0: the lower end (half the nominal delay); u32::MAX % (spread + 1) varies.
+        assert_eq!(backoff(&p, 1, 0), Duration::from_millis(500));
+        assert_eq!(backoff(&p, 2, 0), Duration::from_millis(1_000));
+        assert_eq!(backoff(&p, 3, 0), Duration::from_millis(2_000));
+        assert_eq!(backoff(&p, 30, 0), Duration::from_millis(300_000));
+        assert_eq!(backoff(&p, u32::MAX, 0), Duration::from_millis(300_000));
+        for failures in [1, 2, 5, 11, 64] {
+            for jitter in [0, 1, 499, 500, 501, 123_456, u32::MAX] {
+                let d = backoff(&p, failures, jitter);
+                let nominal = (1_000u64 << (failures - 1).min(20)).min(600_000);
+                assert!(
+                    d >= Duration::from_millis(nominal / 2) && d <= Duration::from_millis(nominal),
+                    "{failures} {jitter} {d:?}"
+                );
+            }
+        }
+    }
+}
