@@ -283,6 +283,7 @@ fn temp_dir() -> PathBuf {
 
 /// Simulator + gateway + server (native and the driver's scheme) + the wallet's inbox.
 pub struct Env<D: Driver> {
+    pub addr: SocketAddr,
     pub sim: Simulator,
     pub inbox: Inbox,
     pub wallet: D,
@@ -425,6 +426,7 @@ impl<D: Driver> Env<D> {
         )
         .unwrap();
         Env {
+            addr,
             sim,
             inbox,
             wallet: D::client(addr),
