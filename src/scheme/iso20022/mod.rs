@@ -185,9 +185,18 @@ impl Iso20022 {
             key,
             reason,
         };
-        let table: Table = toml::Value::Table(settings.table.clone())
-            .try_into()
-            .map_err(|e: toml::de::Error| error(String::new(), e.message().to_owned()))?;
+        let table: Table = serde_path_to_error::deserialize(toml::Value::Table(
+            settings.table.clone(),
+        ))
+        .map_err(|e| {
+            let path = e.path().to_string();
+            let key = if path.is_empty() || path == "." || path == "?" {
+                "(table)".to_owned()
+            } else {
+                path
+            };
+            error(key, e.into_inner().message().to_owned())
+        })?;
         let mut credentials = Credentials::new();
         let mut clients = BTreeMap::new();
         for (id, c) in &table.clients {

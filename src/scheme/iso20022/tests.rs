@@ -449,6 +449,10 @@ fn configuration_errors_name_the_key() {
     assert!(err(&table("ftp://x/")).contains("clients.wallet-my.notify_url"));
     assert!(err(&table("http://wallet.example/n")).contains("loopback"));
     assert!(err("colour = 1\n").contains("colour"));
+    let e = err(
+        "[clients.w]\nhmac_key_base64 = \"dGVzdC1rZXktZm9yLXdhbGxldC1teS0zMi1ieXRlcyE=\"\nkey_version = \"one\"\n",
+    );
+    assert!(e.contains("clients.w.key_version"), "{e}");
     let demo = Iso20022::new(&settings("", Some("demo"))).unwrap();
     assert!(demo.is_demo());
     let signed = Iso20022::new(&settings(&table("http://127.0.0.1:9/notify"), None)).unwrap();
