@@ -879,6 +879,39 @@ impl Scheme for Iso20022 {
         }))
     }
 
+    fn demo_walkthrough(&self, base: &str, code: &str) -> Option<String> {
+        if !self.is_demo() {
+            return None;
+        }
+        let code = transformers::form_encode(code);
+        let ns = "urn:iso:std:iso:20022:tech:xsd:";
+        let xml = "-H 'content-type: application/xml' --data-binary";
+        let field = |name: &str, pattern: &str| {
+            format!("{name}=$(echo \"$R\" | sed -E 's/.*{pattern}.*/\\1/')")
+        };
+        Some(format!(
+            r#"
+ The same through the iso20022 scheme (Nexus-shaped: quote by GET, pacs.008 in, pacs.002 out;
+ unsigned in the demo):
+
+I={base}{PREFIX}v1
+R=$(curl -s "$I/quotes?codeValue={code}&customerId=my-customer-1&sourceCurrency=MYR&amount=12.50&destinationCurrency=SGD"); echo "$R"
+{quote_id}; {myr}; {rate}; {name}; {account}
+UETR=$(cat /proc/sys/kernel/random/uuid 2>/dev/null || uuidgen | tr A-F a-f); NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+curl -s -X POST $I/payments {xml} "<Document xmlns='{ns}pacs.008.001.08'><FIToFICstmrCdtTrf><GrpHdr><MsgId>DEMO-$RANDOM</MsgId><CreDtTm>$NOW</CreDtTm><NbOfTxs>1</NbOfTxs><SttlmInf><SttlmMtd>CLRG</SttlmMtd></SttlmInf></GrpHdr><CdtTrfTxInf><PmtId><EndToEndId>DEMO-E2E-1</EndToEndId><UETR>$UETR</UETR></PmtId><IntrBkSttlmAmt Ccy='SGD'>12.50</IntrBkSttlmAmt><AccptncDtTm>$NOW</AccptncDtTm><InstdAmt Ccy='MYR'>$MYR</InstdAmt><XchgRate>$RATE</XchgRate><ChrgBr>SLEV</ChrgBr><DbtrAcct><Id><Othr><Id>my-customer-1</Id></Othr></Id></DbtrAcct><Cdtr><Nm>$NAME</Nm></Cdtr><CdtrAcct><Id><Othr><Id>$ACCOUNT</Id></Othr></Id></CdtrAcct><RmtInf><Strd><AddtlRmtInf>QUOTE/$QUOTE_ID</AddtlRmtInf></Strd></RmtInf></CdtTrfTxInf></FIToFICstmrCdtTrf></Document>"; echo
+curl -s -X POST $I/payments/status {xml} "<Document xmlns='{ns}pacs.028.001.03'><FIToFIPmtStsReq><GrpHdr><MsgId>DEMO-STS-1</MsgId><CreDtTm>$NOW</CreDtTm></GrpHdr><TxInf><OrgnlUETR>$UETR</OrgnlUETR></TxInf></FIToFIPmtStsReq></Document>"; echo
+"#,
+            quote_id = field("QUOTE_ID", r#""quoteId":"([^"]+)""#),
+            myr = field(
+                "MYR",
+                r#""instructedAmount":\{"ccy":"MYR","value":"([0-9.]+)"\}"#
+            ),
+            rate = field("RATE", r#""exchangeRate":"([^"]+)""#),
+            name = field("NAME", r#""creditor":\{"name":"([^"]+)""#),
+            account = field("ACCOUNT", r#""account":"([^"]+)""#),
+        ))
+    }
+
     /// HTTP 200, 202 or 204: the wallet has the notification.
     fn acknowledged(&self, status: StatusCode, _headers: &HeaderMap, _body: &[u8]) -> bool {
         matches!(status.as_u16(), 200 | 202 | 204)

@@ -632,3 +632,22 @@ fn the_fuzz_corpus_and_any_crash_files_replay_without_panicking() {
     }
     assert!(replayed >= 5, "only {replayed} corpus files");
 }
+
+#[test]
+fn the_demo_walkthrough_is_offered_only_in_demo_mode_with_the_code_url_encoded() {
+    let signed = Iso20022::new(&settings(&table("http://127.0.0.1:9/n"), None)).unwrap();
+    assert_eq!(
+        signed.demo_walkthrough("http://127.0.0.1:8080", "A B&C"),
+        None
+    );
+    let demo = Iso20022::new(&settings("", Some("demo"))).unwrap();
+    let walk = demo
+        .demo_walkthrough("http://127.0.0.1:8080", "A B&C")
+        .unwrap();
+    assert!(
+        walk.contains("I=http://127.0.0.1:8080/schemes/iso20022/v1\n"),
+        "{walk}"
+    );
+    assert!(walk.contains("codeValue=A%20B%26C&"), "{walk}");
+    assert!(walk.contains("pacs.008.001.08") && walk.contains("pacs.028.001.03"));
+}
