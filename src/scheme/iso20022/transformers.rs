@@ -231,7 +231,7 @@ pub fn screen<'a>(
                 };
                 if !allowed {
                     return Err(fault(format!(
-                        "entity &{};  is not accepted (only the five predefined ones and character references)",
+                        "entity &{}; is not accepted (only the five predefined ones and character references)",
                         String::from_utf8_lossy(r.as_ref())
                     )));
                 }
@@ -244,13 +244,24 @@ pub fn screen<'a>(
             Event::CData(_) if depth == 0 => {
                 return Err(fault("text outside the Document element".to_owned()));
             }
+            Event::Decl(d) => {
+                let utf8 = match d.encoding() {
+                    None => true,
+                    Some(Ok(e)) => e.eq_ignore_ascii_case(b"UTF-8"),
+                    Some(Err(_)) => false,
+                };
+                if !utf8 {
+                    return Err(fault(
+                        "the XML declaration must say encoding=\"UTF-8\" (or nothing)".to_owned(),
+                    ));
+                }
+            }
             Event::Eof => break,
             Event::Start(_)
             | Event::Empty(_)
             | Event::Text(_)
             | Event::CData(_)
-            | Event::Comment(_)
-            | Event::Decl(_) => {}
+            | Event::Comment(_) => {}
         }
     }
     if roots == 0 || children == 0 {
