@@ -1189,6 +1189,39 @@ fn serve_runs_the_embedded_demo_and_its_banner_flow_pays() {
             "pay and inquiry both SUCCESS: {stdout}"
         );
         assert!(stdout.contains("\"refundStatus\":\"SUCCESS\""), "{stdout}");
+
+        // The same SGQR code paid through each foreign scheme the demo serves, with the banner's
+        // own walkthroughs (everything from `A=` / `I=` to the next blank line).
+        let block = |first: &str| {
+            let start = banner
+                .iter()
+                .position(|l| l.starts_with(first))
+                .unwrap_or_else(|| panic!("no {first} walkthrough in the banner: {text}"));
+            banner[start..]
+                .iter()
+                .take_while(|l| !l.trim().is_empty())
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        for (scheme, script, success, times) in [
+            ("aplus", block("A="), "\"paymentStatus\":\"SUCCESS\"", 2),
+            ("iso20022", block("I="), "<TxSts>ACCC</TxSts>", 2),
+        ] {
+            let out = Command::new("bash")
+                .arg("-c")
+                .arg(&script)
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "{scheme}: {script}\n{stdout}");
+            assert_eq!(
+                stdout.matches(success).count(),
+                times,
+                "{scheme}: pay and inquiry both succeed: {stdout}"
+            );
+            assert!(stdout.contains("SOBA NOODLE HOUSE"), "{scheme}: {stdout}");
+        }
     } else {
         eprintln!("notice: curl or bash missing; the banner's script was not run");
     }

@@ -245,6 +245,7 @@ async fn serve(args: Args) -> Result<Arc<RedbJournal>, String> {
     } else {
         println!("qrbridge gateway listening on {addr}");
     }
+    println!();
     for s in &schemes {
         let auth = if s.is_demo() {
             "AUTHENTICATION OFF (demo client)"
