@@ -82,13 +82,34 @@ pub struct Config {
     /// Foreign wallet schemes served beside the native API: `[schemes.<name>]`, one table per
     /// registered scheme (`scheme::REGISTRY`), its keys the scheme's own. A table present = served.
     #[serde(default)]
-    pub schemes: std::collections::BTreeMap<String, toml::Table>,
+    pub schemes: SchemeTables,
     /// Wallet notifications (delivery of the notice outbox).
     #[serde(default)]
     pub notifications: NotificationsSection,
     /// Where relative paths are resolved from (the file's directory); not a key.
     #[serde(skip)]
     pub base_dir: PathBuf,
+}
+
+/// The `[schemes.<name>]` tables, as written. They hold credentials (HMAC keys), so `Debug` shows
+/// only the scheme names.
+#[derive(Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct SchemeTables(pub std::collections::BTreeMap<String, toml::Table>);
+
+impl std::ops::Deref for SchemeTables {
+    type Target = std::collections::BTreeMap<String, toml::Table>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SchemeTables {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set()
+            .entries(self.0.keys().map(|k| format!("{k}: <redacted>")))
+            .finish()
+    }
 }
 
 /// `[deployment]`.

@@ -829,6 +829,31 @@ fn the_example_configuration_loads_and_maps_onto_the_rooms() {
         (notify.first_delay, notify.max_age, notify.concurrency),
         (Duration::from_secs(1), Duration::from_secs(86_400), 8)
     );
+    // Both foreign schemes are configured; the aplus key files are placeholders here, and the
+    // error names the key.
+    assert_eq!(
+        c.schemes.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["aplus", "iso20022"]
+    );
+    let err = c
+        .schemes()
+        .err()
+        .expect("the example's aplus key files do not exist")
+        .to_string();
+    assert!(
+        err.starts_with("schemes.aplus.") && err.contains("cannot read") && err.contains("keys/"),
+        "{err}"
+    );
+    // A scheme that is not registered is refused by name.
+    let text = std::fs::read_to_string(&path).unwrap() + "\n[schemes.acme]\nx = 1\n";
+    let err = qrbridge::config::Config::parse(&text, path.parent().unwrap())
+        .err()
+        .expect("an unregistered scheme")
+        .to_string();
+    assert!(
+        err.contains("schemes.acme") && err.contains("aplus, iso20022"),
+        "{err}"
+    );
     let nets = &s.routes[0];
     assert_eq!(nets.matcher, Matcher::Guid("SG.COM.NETS".to_owned()));
     assert_eq!((nets.merchant_id_sub, nets.terminal_id_sub), (2, Some(3)));
