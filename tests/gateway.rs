@@ -837,8 +837,7 @@ fn the_example_configuration_loads_and_maps_onto_the_rooms() {
     );
     let err = c
         .schemes()
-        .err()
-        .expect("the example's aplus key files do not exist")
+        .expect_err("the example's aplus key files do not exist")
         .to_string();
     assert!(
         err.starts_with("schemes.aplus.") && err.contains("cannot read") && err.contains("keys/"),
@@ -847,8 +846,7 @@ fn the_example_configuration_loads_and_maps_onto_the_rooms() {
     // A scheme that is not registered is refused by name.
     let text = std::fs::read_to_string(&path).unwrap() + "\n[schemes.acme]\nx = 1\n";
     let err = qrbridge::config::Config::parse(&text, path.parent().unwrap())
-        .err()
-        .expect("an unregistered scheme")
+        .expect_err("an unregistered scheme")
         .to_string();
     assert!(
         err.contains("schemes.acme") && err.contains("aplus, iso20022"),
