@@ -34,13 +34,12 @@ use hyper::header::HeaderMap;
 use serde::Deserialize;
 
 use super::{
-    BoxFuture, Dispatch, Inbound, Notice, NoticeEvent, NoticeMessage, Outbound, Peer, Scheme,
+    BoxFuture, Dispatch, Inbound, Notice, NoticeEvent, NoticeMessage, Outbound, Scheme,
     SchemeConfigError, SchemeSettings,
 };
 use crate::fx::time::format_rfc3339;
 use crate::server::auth::{
-    AuthConfig, AuthFault, Authenticated, Authenticator, ClientKey, Credentials, Secret,
-    SignedParts, body_digest, headers,
+    AuthConfig, Authenticated, Authenticator, ClientKey, Credentials, Secret, body_digest, headers,
 };
 use crate::server::error::{ApiError, Side};
 use crate::server::wire::{
@@ -256,48 +255,6 @@ impl Iso20022 {
         })
     }
 
-    fn authenticate(&self, req: &Inbound<'_>, target: &str) -> Result<Authenticated, ApiError> {
-        let certified = match req.peer {
-            Peer::Anonymous => None,
-            Peer::Certified(id) => Some(id.as_str()),
-            Peer::Unmapped(fp) => {
-                return Err(ApiError::AccessDenied {
-                    reason: format!("client certificate {fp} is not mapped to a client id"),
-                });
-            }
-        };
-        let header = |name: &'static str| {
-            req.header(name).map_err(|_| {
-                ApiError::InvalidSignature(AuthFault::MalformedHeader {
-                    header: name,
-                    reason: "not visible ASCII".to_owned(),
-                })
-            })
-        };
-        let parts = SignedParts {
-            method: req.method,
-            path: target,
-            client_id: header(headers::CLIENT_ID)?,
-            request_time: header(headers::REQUEST_TIME)?,
-            signature: header(headers::SIGNATURE)?,
-            body: req.body,
-        };
-        let mut who = self.auth.verify(&parts)?;
-        match certified {
-            Some(cert_id) if self.auth.is_off() => who.client_id = cert_id.to_owned(),
-            Some(cert_id) if cert_id != who.client_id => {
-                return Err(ApiError::AccessDenied {
-                    reason: format!(
-                        "client-id {:?} does not match the client certificate ({cert_id:?})",
-                        who.client_id
-                    ),
-                });
-            }
-            _ => {}
-        }
-        Ok(who)
-    }
-
     fn context(
         &self,
         req: &Inbound<'_>,
@@ -329,7 +286,7 @@ impl Iso20022 {
             });
         }
         let target = req.target();
-        let who = match self.authenticate(&req, &target) {
+        let who = match super::native::authenticate(&self.auth, &req, &target) {
             Ok(who) => who,
             Err(e) => return self.refuse(&req, &e),
         };

@@ -1,5 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use crate::scheme::Peer;
+use crate::server::auth::AuthFault;
 use std::path::PathBuf;
 
 use hyper::StatusCode;

@@ -115,48 +115,6 @@ impl Native {
         })
     }
 
-    fn authenticate(&self, req: &Inbound<'_>, target: &str) -> Result<Authenticated, ApiError> {
-        let certified = match req.peer {
-            Peer::Anonymous => None,
-            Peer::Certified(id) => Some(id.as_str()),
-            Peer::Unmapped(fp) => {
-                return Err(ApiError::AccessDenied {
-                    reason: format!("client certificate {fp} is not mapped to a client id"),
-                });
-            }
-        };
-        let header = |name: &'static str| {
-            req.header(name).map_err(|_| {
-                ApiError::InvalidSignature(crate::server::auth::AuthFault::MalformedHeader {
-                    header: name,
-                    reason: "not visible ASCII".to_owned(),
-                })
-            })
-        };
-        let parts = SignedParts {
-            method: req.method,
-            path: target,
-            client_id: header(headers::CLIENT_ID)?,
-            request_time: header(headers::REQUEST_TIME)?,
-            signature: header(headers::SIGNATURE)?,
-            body: req.body,
-        };
-        let mut who = self.auth.verify(&parts)?;
-        match certified {
-            Some(cert_id) if self.auth.is_off() => who.client_id = cert_id.to_owned(),
-            Some(cert_id) if cert_id != who.client_id => {
-                return Err(ApiError::AccessDenied {
-                    reason: format!(
-                        "client-id {:?} does not match the client certificate ({cert_id:?})",
-                        who.client_id
-                    ),
-                });
-            }
-            _ => {}
-        }
-        Ok(who)
-    }
-
     async fn answer(
         &self,
         req: &Inbound<'_>,
@@ -228,7 +186,7 @@ impl Native {
                 None,
             );
         }
-        let who = match self.authenticate(&req, &target) {
+        let who = match authenticate(&self.auth, &req, &target) {
             Ok(who) => who,
             Err(e) => return reply(NativeReply::from(&e), None),
         };
@@ -314,6 +272,55 @@ impl Scheme for Native {
 /// Builds the native scheme from its credentials, shared for the server.
 pub fn shared(auth: AuthConfig) -> Result<Arc<dyn Scheme>, AuthConfigError> {
     Ok(Arc::new(Native::new(auth)?))
+}
+
+/// Verifies a request signed the native way (`spec/auth.md`: headers `client-id`, `request-time`,
+/// `signature` over the six-line canonical string) and checks it against the TLS client certificate,
+/// if any. Shared by every scheme that signs like the native one (`iso20022`).
+pub fn authenticate(
+    auth: &Authenticator,
+    req: &Inbound<'_>,
+    target: &str,
+) -> Result<Authenticated, ApiError> {
+    let certified = match req.peer {
+        Peer::Anonymous => None,
+        Peer::Certified(id) => Some(id.as_str()),
+        Peer::Unmapped(fp) => {
+            return Err(ApiError::AccessDenied {
+                reason: format!("client certificate {fp} is not mapped to a client id"),
+            });
+        }
+    };
+    let header = |name: &'static str| {
+        req.header(name).map_err(|_| {
+            ApiError::InvalidSignature(crate::server::auth::AuthFault::MalformedHeader {
+                header: name,
+                reason: "not visible ASCII".to_owned(),
+            })
+        })
+    };
+    let parts = SignedParts {
+        method: req.method,
+        path: target,
+        client_id: header(headers::CLIENT_ID)?,
+        request_time: header(headers::REQUEST_TIME)?,
+        signature: header(headers::SIGNATURE)?,
+        body: req.body,
+    };
+    let mut who = auth.verify(&parts)?;
+    match certified {
+        Some(cert_id) if auth.is_off() => who.client_id = cert_id.to_owned(),
+        Some(cert_id) if cert_id != who.client_id => {
+            return Err(ApiError::AccessDenied {
+                reason: format!(
+                    "client-id {:?} does not match the client certificate ({cert_id:?})",
+                    who.client_id
+                ),
+            });
+        }
+        _ => {}
+    }
+    Ok(who)
 }
 
 #[cfg(test)]
