@@ -4,6 +4,9 @@
 //! Plus the real `qrbridge serve` binary running its banner's example flow. Every wait is bounded.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "common/stack.rs"]
+mod stack;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,16 +14,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use qrbridge::acquirer::link::{LinkConfig, Timers};
-use qrbridge::acquirer::message::Terminal;
-use qrbridge::acquirer::pki::Pki;
-use qrbridge::acquirer::reversal::RetryPolicy;
 use qrbridge::acquirer::sim::{Behaviour, Ledger, SimConfig, Simulator, Status};
-use qrbridge::acquirer::tls;
 use qrbridge::fx::source::StaticSource;
 use qrbridge::fx::time::ManualClock;
-use qrbridge::fx::{CacheConfig, QuotePolicy, QuoteStore, Quoter, RateCache, parse_ecb};
-use qrbridge::gateway::{ClientPolicy, Gateway, Matcher, RouteRule, Settings};
+use qrbridge::fx::{CacheConfig, QuotePolicy, Quoter, RateCache, parse_ecb};
+use qrbridge::gateway::{Gateway, Matcher, RouteRule, Settings};
 use qrbridge::journal::{DailyLimits, JournalConfig, RedbJournal};
 use qrbridge::money::Currency;
 use qrbridge::server::auth::{self, AuthConfig, ClientKey, Credentials, Secret, sign_request_hmac};
@@ -31,7 +29,6 @@ use tokio::net::TcpStream;
 
 const CLIENT: &str = "wallet-my";
 const KEY: &[u8] = b"test-key-for-wallet-my-32-bytes!";
-const RATES: &str = include_str!("../testdata/fx/eurofxref-daily.xml");
 
 /// Static SGQR code with PayNow, NETS, GrabPay and SGQR templates (no amount).
 const SGQR_STATIC: &str = "00020101021126370009SG.PAYNOW010120210201912345K0301127730011SG.COM.NETS01231201912345K991231235900021511111686614000303088686614028260008COM.GRAB0110A93FO3230Q51380007SG.SGQR0112180907512345020701.00015204581253037025802SG5917SOBA NOODLE HOUSE6009Singapore63048499";
@@ -93,18 +90,7 @@ fn sim_config() -> SimConfig {
 }
 
 fn routes() -> Vec<RouteRule> {
-    let rule = |guid: &str, mid: u8, tid: Option<u8>, priority| RouteRule {
-        matcher: Matcher::Guid(guid.to_owned()),
-        acquirer: "sg".to_owned(),
-        merchant_id_sub: mid,
-        terminal_id_sub: tid,
-        priority,
-    };
-    vec![
-        rule("SG.SGQR", 1, None, 30),
-        rule("SG.COM.NETS", 2, Some(3), 10),
-        rule("SG.PAYNOW", 2, None, 20),
-    ]
+    stack::sg_routes()
 }
 
 async fn fixture() -> Fixture {
@@ -122,72 +108,16 @@ async fn fixture_at(
     tweak: impl FnOnce(&mut Settings),
     tls_and_signatures: bool,
 ) -> (Fixture, qrbridge::gateway::RecoveryReport) {
-    let pki = Pki::generate(&["localhost"], "qrbridge-test").unwrap();
-    let sim = Simulator::start(
-        "127.0.0.1:0".parse().unwrap(),
-        tls::server_config(&pki.ca_cert, &pki.server_cert, &pki.server_key).unwrap(),
-        sim_config(),
-    )
-    .await
-    .unwrap();
-    let client = tls::client_config(&pki.ca_cert, &pki.client_cert, &pki.client_key).unwrap();
-    let mut link = LinkConfig::new(
-        sim.addr().to_string(),
-        "localhost",
-        client,
-        Terminal {
-            acquiring_institution: "70200001".to_owned(),
-            terminal_id: "QRB00001".to_owned(),
-        },
-    );
-    link.timers = Timers {
-        reconnect_min: Duration::from_millis(20),
-        reconnect_max: Duration::from_millis(200),
-        ..Timers::default()
-    };
-    link.reversal = RetryPolicy {
-        answer_timeout: Duration::from_millis(400),
-        first_backoff: Duration::from_millis(20),
-        max_backoff: Duration::from_millis(100),
-        max_attempts: 5,
-    };
+    let (sim, link) = stack::acquirer(sim_config()).await;
     let direct_link = qrbridge::acquirer::link::Link::start(
         link.clone(),
         Arc::new(qrbridge::acquirer::reversal::MemoryReversalStore::new()),
     )
     .unwrap();
-    let clock = Arc::new(ManualClock::new(SystemTime::now()));
-    let table = parse_ecb(RATES.as_bytes(), "test").unwrap();
-    let rates = RateCache::new(
-        StaticSource::new(table),
-        clock.clone(),
-        CacheConfig {
-            max_age: Duration::MAX,
-            ..CacheConfig::daily_feed()
-        },
-    );
-    let quoter = Quoter::new(rates, QuotePolicy::default(), clock.clone());
-    let quotes = QuoteStore::new(clock.clone(), 10_000);
+    let (quoter, quotes, clock) = stack::quoting();
     let journal =
         Arc::new(RedbJournal::open(JournalConfig::new(dir.join("journal.redb"))).unwrap());
-    let mut clients = HashMap::new();
-    clients.insert(
-        CLIENT.to_owned(),
-        ClientPolicy {
-            markup_bps: 150,
-            max_per_transaction: Some(500_000),
-            daily: DailyLimits::default(),
-        },
-    );
-    let mut settings = Settings {
-        country: "SG".to_owned(),
-        currency: Currency::from_code("SGD").unwrap(),
-        clients,
-        routes: routes(),
-        decode_ttl: Duration::from_secs(600),
-        pay_budget: Duration::from_millis(1500),
-        cancel_window: Duration::from_secs(1800),
-    };
+    let mut settings = stack::sg_settings(&[CLIENT], routes());
     tweak(&mut settings);
     let (gateway, report) = Gateway::start(
         settings,
@@ -1012,7 +942,7 @@ async fn start_up_recovery_fails_unsent_payments_and_flags_sent_ones() {
         let journal = RedbJournal::open(JournalConfig::new(dir.join("journal.redb"))).unwrap();
         let clock = Arc::new(ManualClock::new(SystemTime::now()));
         let rates = RateCache::new(
-            StaticSource::new(parse_ecb(RATES.as_bytes(), "test").unwrap()),
+            StaticSource::new(parse_ecb(stack::RATES.as_bytes(), "test").unwrap()),
             clock.clone(),
             CacheConfig {
                 max_age: Duration::MAX,
@@ -1390,7 +1320,10 @@ fn sigkill_with_payments_in_flight_then_restart_leaves_journal_and_ledger_agreei
         ledger_path.to_str().unwrap(),
     ]);
     let sim_addr = sim.wait_for("acquirer simulator listening on");
-    let config = example_config()
+    // Without the example's [schemes.*] tables: their key files are placeholders.
+    let example = example_config();
+    let without_schemes = example.split("\n[schemes.").next().unwrap().to_owned();
+    let config = without_schemes
         .replace("0.0.0.0:8443", "127.0.0.1:0")
         .replace("transport = \"tls\"", "transport = \"plaintext-loopback\"")
         .replace("auth = \"signatures\"", "auth = \"off\"")

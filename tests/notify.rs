@@ -7,7 +7,10 @@
 //! values are worked out here, not copied from the code.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+#[path = "common/stack.rs"]
+mod stack;
+
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,15 +22,9 @@ use hyper::body::{Bytes, Incoming};
 use hyper::header::HeaderMap;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use qrbridge::acquirer::link::{LinkConfig, Timers};
-use qrbridge::acquirer::message::Terminal;
 use qrbridge::acquirer::pki::Pki;
-use qrbridge::acquirer::reversal::RetryPolicy;
 use qrbridge::acquirer::sim::{Behaviour, SimConfig, Simulator};
-use qrbridge::acquirer::tls;
-use qrbridge::fx::time::ManualClock;
-use qrbridge::fx::{CacheConfig, QuotePolicy, QuoteStore, Quoter, RateCache, parse_ecb};
-use qrbridge::gateway::{ClientPolicy, Gateway, Matcher, RouteRule, Settings};
+use qrbridge::gateway::Gateway;
 use qrbridge::journal::*;
 use qrbridge::money::{Amount, Currency};
 use qrbridge::scheme::Scheme;
@@ -47,7 +44,6 @@ const CLIENT: &str = "wallet-my";
 const QUIET: &str = "wallet-quiet";
 const KEY: &[u8] = b"test-key-for-wallet-my-32-bytes!";
 const QUIET_KEY: &[u8] = b"test-key-for-wallet-quiet-32-byt";
-const RATES: &str = include_str!("../testdata/fx/eurofxref-daily.xml");
 const SGQR_STATIC: &str = "00020101021126370009SG.PAYNOW010120210201912345K0301127730011SG.COM.NETS01231201912345K991231235900021511111686614000303088686614028260008COM.GRAB0110A93FO3230Q51380007SG.SGQR0112180907512345020701.00015204581253037025802SG5917SOBA NOODLE HOUSE6009Singapore63048499";
 const NOTIFY_PATH: &str = "/wallet/notify?v=1";
 
@@ -370,75 +366,14 @@ fn sim_config() -> SimConfig {
 /// The gateway with its server answering as `client` (authentication off).
 async fn fixture(client: &str) -> Fixture {
     let dir = temp_dir("gw");
-    let pki = Pki::generate(&["localhost"], "qrbridge-test").unwrap();
-    let sim = Simulator::start(
-        "127.0.0.1:0".parse().unwrap(),
-        tls::server_config(&pki.ca_cert, &pki.server_cert, &pki.server_key).unwrap(),
-        sim_config(),
-    )
-    .await
-    .unwrap();
-    let tls_client = tls::client_config(&pki.ca_cert, &pki.client_cert, &pki.client_key).unwrap();
-    let mut link = LinkConfig::new(
-        sim.addr().to_string(),
-        "localhost",
-        tls_client,
-        Terminal {
-            acquiring_institution: "70200001".to_owned(),
-            terminal_id: "QRB00001".to_owned(),
-        },
-    );
-    link.timers = Timers {
-        reconnect_min: Duration::from_millis(20),
-        reconnect_max: Duration::from_millis(200),
-        ..Timers::default()
-    };
-    link.reversal = RetryPolicy {
-        answer_timeout: Duration::from_millis(400),
-        first_backoff: Duration::from_millis(20),
-        max_backoff: Duration::from_millis(100),
-        max_attempts: 5,
-    };
-    let clock = Arc::new(ManualClock::new(SystemTime::now()));
-    let table = parse_ecb(RATES.as_bytes(), "test").unwrap();
-    let rates = RateCache::new(
-        qrbridge::fx::source::StaticSource::new(table),
-        clock.clone(),
-        CacheConfig {
-            max_age: Duration::MAX,
-            ..CacheConfig::daily_feed()
-        },
-    );
-    let quoter = Quoter::new(rates, QuotePolicy::default(), clock.clone());
-    let quotes = QuoteStore::new(clock, 10_000);
+    let (sim, link) = stack::acquirer(sim_config()).await;
+    let (quoter, quotes, _clock) = stack::quoting();
     let journal =
         Arc::new(RedbJournal::open(JournalConfig::new(dir.join("journal.redb"))).unwrap());
-    let mut clients = HashMap::new();
-    for c in [CLIENT, QUIET] {
-        clients.insert(
-            c.to_owned(),
-            ClientPolicy {
-                markup_bps: 150,
-                max_per_transaction: Some(500_000),
-                daily: DailyLimits::default(),
-            },
-        );
-    }
-    let settings = Settings {
-        country: "SG".to_owned(),
-        currency: Currency::from_code("SGD").unwrap(),
-        clients,
-        routes: vec![RouteRule {
-            matcher: Matcher::Guid("SG.PAYNOW".to_owned()),
-            acquirer: "sg".to_owned(),
-            merchant_id_sub: 2,
-            terminal_id_sub: None,
-            priority: 20,
-        }],
-        decode_ttl: Duration::from_secs(600),
-        pay_budget: Duration::from_millis(1500),
-        cancel_window: Duration::from_secs(1800),
-    };
+    let settings = stack::sg_settings(
+        &[CLIENT, QUIET],
+        vec![stack::route("SG.PAYNOW", 2, None, 20)],
+    );
     let (gateway, _) = Gateway::start(
         settings,
         journal,

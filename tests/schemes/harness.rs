@@ -2,43 +2,35 @@
 //! scheme's driver: happy path, decline, unknown → reversed → notified, cancel, refund, idempotent
 //! replay, inconsistent replay, bad signature, stale time, malformed body, oversize body.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::header::HeaderMap;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use qrbridge::acquirer::link::{LinkConfig, Timers};
-use qrbridge::acquirer::message::Terminal;
-use qrbridge::acquirer::pki::Pki;
-use qrbridge::acquirer::reversal::RetryPolicy;
+
 use qrbridge::acquirer::sim::{Behaviour, Ledger, SimConfig, Simulator, Status};
-use qrbridge::acquirer::tls;
-use qrbridge::fx::source::StaticSource;
-use qrbridge::fx::time::ManualClock;
-use qrbridge::fx::{CacheConfig, QuotePolicy, QuoteStore, Quoter, RateCache, parse_ecb};
-use qrbridge::gateway::{ClientPolicy, Gateway, Matcher, RouteRule, Settings};
-use qrbridge::journal::{DailyLimits, JournalConfig, RedbJournal};
-use qrbridge::money::Currency;
+use qrbridge::gateway::Gateway;
+use qrbridge::journal::{JournalConfig, RedbJournal};
 use qrbridge::scheme::Scheme;
 use qrbridge::server::auth::AuthConfig;
 use qrbridge::server::notify::{Deliverer, NotifyPolicy};
 use qrbridge::server::{Limits, RunningServer, ServerConfig, Transport};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::stack;
+
 /// The wallet client every driver authenticates as.
 pub const CLIENT: &str = "wallet-my";
 /// The payer.
 pub const CUSTOMER: &str = "cust-1";
-const RATES: &str = include_str!("../../testdata/fx/eurofxref-daily.xml");
 /// The server's body limit in the battery (small, so the oversize test is cheap).
 pub const BODY_LIMIT: u64 = 64 * 1024;
 
@@ -303,7 +295,6 @@ impl<D: Driver> Drop for Env<D> {
 impl<D: Driver> Env<D> {
     pub async fn start() -> Env<D> {
         let dir = temp_dir();
-        let pki = Pki::generate(&["localhost"], "qrbridge-test").unwrap();
         let mut sim_config = SimConfig::default();
         sim_config.by_amount.insert(
             DECLINE.to_string(),
@@ -314,77 +305,11 @@ impl<D: Driver> Env<D> {
         sim_config
             .by_amount
             .insert(NO_ANSWER.to_string(), Behaviour::NeverAnswer);
-        let sim = Simulator::start(
-            "127.0.0.1:0".parse().unwrap(),
-            tls::server_config(&pki.ca_cert, &pki.server_cert, &pki.server_key).unwrap(),
-            sim_config,
-        )
-        .await
-        .unwrap();
-        let client = tls::client_config(&pki.ca_cert, &pki.client_cert, &pki.client_key).unwrap();
-        let mut link = LinkConfig::new(
-            sim.addr().to_string(),
-            "localhost",
-            client,
-            Terminal {
-                acquiring_institution: "70200001".to_owned(),
-                terminal_id: "QRB00001".to_owned(),
-            },
-        );
-        link.timers = Timers {
-            reconnect_min: Duration::from_millis(20),
-            reconnect_max: Duration::from_millis(200),
-            ..Timers::default()
-        };
-        link.reversal = RetryPolicy {
-            answer_timeout: Duration::from_millis(400),
-            first_backoff: Duration::from_millis(20),
-            max_backoff: Duration::from_millis(100),
-            max_attempts: 5,
-        };
-        let clock = Arc::new(ManualClock::new(SystemTime::now()));
-        let table = parse_ecb(RATES.as_bytes(), "test").unwrap();
-        let rates = RateCache::new(
-            StaticSource::new(table),
-            clock.clone(),
-            CacheConfig {
-                max_age: Duration::MAX,
-                ..CacheConfig::daily_feed()
-            },
-        );
-        let quoter = Quoter::new(rates, QuotePolicy::default(), clock.clone());
-        let quotes = QuoteStore::new(clock, 10_000);
+        let (sim, link) = stack::acquirer(sim_config).await;
+        let (quoter, quotes, _clock) = stack::quoting();
         let journal =
             Arc::new(RedbJournal::open(JournalConfig::new(dir.join("journal.redb"))).unwrap());
-        let mut clients = HashMap::new();
-        clients.insert(
-            CLIENT.to_owned(),
-            ClientPolicy {
-                markup_bps: 150,
-                max_per_transaction: Some(500_000),
-                daily: DailyLimits::default(),
-            },
-        );
-        let rule = |guid: &str, mid: u8, tid: Option<u8>, priority| RouteRule {
-            matcher: Matcher::Guid(guid.to_owned()),
-            acquirer: "sg".to_owned(),
-            merchant_id_sub: mid,
-            terminal_id_sub: tid,
-            priority,
-        };
-        let settings = Settings {
-            country: "SG".to_owned(),
-            currency: Currency::from_code("SGD").unwrap(),
-            clients,
-            routes: vec![
-                rule("SG.SGQR", 1, None, 30),
-                rule("SG.COM.NETS", 2, Some(3), 10),
-                rule("SG.PAYNOW", 2, None, 20),
-            ],
-            decode_ttl: Duration::from_secs(600),
-            pay_budget: Duration::from_millis(1500),
-            cancel_window: Duration::from_secs(1800),
-        };
+        let settings = stack::sg_settings(&[CLIENT], stack::sg_routes());
         let (gateway, _report) = Gateway::start(
             settings,
             Arc::clone(&journal),

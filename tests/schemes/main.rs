@@ -6,6 +6,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod aplus;
+#[path = "../common/stack.rs"]
+mod stack;
+
 mod harness;
 mod iso20022;
 mod native;
