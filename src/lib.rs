@@ -11,8 +11,13 @@
 //! fx/        rate sources, rate cache, quotes                              (uses money)
 //! acquirer/  ISO 8583 codec, TLS link, reversals, simulator                (uses money)
 //! journal/   durable payments, refunds, reversal queue, idempotency (redb)  (uses money, fx, acquirer)
-//! server/    wallet HTTPS API: TLS listeners, signatures, limits, the one error->response
-//!            mapping, and the WalletApi seam the gateway implements  (uses money, fx, acquirer)
+//! server/    wallet HTTPS API: TLS listeners, limits, native signatures, the canonical
+//!            operations (wire/, the WalletApi seam the gateway implements) and their one
+//!            error -> result-code mapping; notify/ delivers wallet notifications
+//!            (uses money, fx, acquirer, journal; hands each request to its scheme)
+//! scheme/    wallet schemes: the Scheme seam and REGISTRY; native/ (Wallet API v1), aplus/
+//!            (Alipay+-shaped, RSA256), iso20022/ (pacs.008 -> pacs.002). Each translates its wire
+//!            types to the canonical operations in server::wire and back (uses server's types)
 //! gateway/   the pipeline: decode → quote → pay → inquiry / cancel / refund, routing, recovery
 //!            (implements server::WalletApi; uses emv, fx, journal, acquirer)
 //! config     the TOML configuration of `qrbridge serve`, validated at load  (uses gateway, server)
