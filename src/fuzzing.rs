@@ -193,6 +193,52 @@ pub fn iso8583_frame(data: &[u8]) {
     );
 }
 
+/// Raw bytes → every native (Wallet API v1) request parser, the `signature` header parser and the
+/// request-time parser: must never panic; an accepted request re-serialises to a body that parses
+/// to the same request; an accepted request time prints back to the same instant.
+pub fn native_request(data: &[u8]) {
+    use crate::server::auth::{SignatureHeader, parse_request_time, request_time};
+    use crate::server::parse_json;
+    use crate::server::wire::{
+        CancelRequest, DecodeRequest, PaymentInquiryRequest, PaymentRequest, QuoteRequest,
+        RefundInquiryRequest, RefundRequest,
+    };
+
+    fn round_trip<T>(data: &[u8])
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+    {
+        if let Ok(req) = parse_json::<T>(data) {
+            let again = match serde_json::to_vec(&req) {
+                Ok(bytes) => bytes,
+                Err(e) => panic!("accepted request does not serialise: {e}"),
+            };
+            match parse_json::<T>(&again) {
+                Ok(back) => assert_eq!(back, req, "request round trip changed it"),
+                Err(e) => panic!("re-serialised request refused: {e}"),
+            }
+        }
+    }
+    round_trip::<DecodeRequest>(data);
+    round_trip::<QuoteRequest>(data);
+    round_trip::<PaymentRequest>(data);
+    round_trip::<CancelRequest>(data);
+    round_trip::<RefundRequest>(data);
+    let _ = parse_json::<PaymentInquiryRequest>(data);
+    let _ = parse_json::<RefundInquiryRequest>(data);
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let _ = SignatureHeader::parse(text);
+    if let Some(t) = parse_request_time(text) {
+        assert_eq!(
+            parse_request_time(&request_time(t)),
+            Some(t),
+            "request time round trip changed it"
+        );
+    }
+}
+
 /// Raw bytes → every aplus request parser (all routes), the `signature` header parser, the
 /// request-time parser and the PEM/DER key readers: must never panic; an accepted signature header
 /// formats back to a header that parses to the same value; an accepted pay request re-serialises

@@ -48,12 +48,10 @@ fn every_registered_scheme_has_its_folder_spec_driver_and_fuzz_target() {
             main.contains(&format!("mod {name};")),
             "{name}: driver not in main.rs"
         );
-        if *name != qrbridge::scheme::native::NAME {
-            assert!(
-                fuzz.contains(&format!("name = \"{name}_")),
-                "{name}: no fuzz target named {name}_* in fuzz/Cargo.toml"
-            );
-        }
+        assert!(
+            fuzz.contains(&format!("name = \"{name}_")),
+            "{name}: no fuzz target named {name}_* in fuzz/Cargo.toml"
+        );
     }
     // And no scheme folder that the registry does not know.
     for entry in std::fs::read_dir(root.join("src/scheme")).unwrap() {

@@ -311,3 +311,42 @@ impl Driver for NativeDriver {
 }
 
 crate::battery!(crate::native::NativeDriver);
+
+/// `cargo test` replays the native fuzz target's corpus (and any crash files), and each seed is a
+/// request its route accepts.
+#[test]
+fn the_fuzz_corpus_replays_and_its_seeds_are_accepted_requests() {
+    use qrbridge::server::parse_json;
+    use qrbridge::server::wire::{
+        DecodeRequest, PaymentInquiryRequest, PaymentRequest, QuoteRequest, RefundInquiryRequest,
+        RefundRequest,
+    };
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut n = 0;
+    for dir in [
+        "fuzz/corpus/native_request",
+        "fuzz/artifacts/native_request",
+    ] {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+            continue;
+        };
+        for e in entries {
+            let bytes = std::fs::read(e.unwrap().path()).unwrap();
+            qrbridge::fuzzing::native_request(&bytes);
+            n += 1;
+        }
+    }
+    assert!(n >= 8, "seed corpus present ({n} files)");
+    let seed =
+        |name: &str| std::fs::read(root.join("fuzz/corpus/native_request").join(name)).unwrap();
+    parse_json::<DecodeRequest>(&seed("decode.json")).unwrap();
+    parse_json::<QuoteRequest>(&seed("quote.json")).unwrap();
+    parse_json::<PaymentRequest>(&seed("pay.json")).unwrap();
+    parse_json::<PaymentInquiryRequest>(&seed("inquiry.json")).unwrap();
+    parse_json::<RefundRequest>(&seed("refund.json")).unwrap();
+    parse_json::<RefundInquiryRequest>(&seed("refund-inquiry.json")).unwrap();
+    let header = String::from_utf8(seed("signature-header")).unwrap();
+    qrbridge::server::auth::SignatureHeader::parse(&header).unwrap();
+    let time = String::from_utf8(seed("request-time")).unwrap();
+    assert!(qrbridge::server::auth::parse_request_time(&time).is_some());
+}
