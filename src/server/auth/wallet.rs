@@ -53,20 +53,16 @@ pub fn verify_response_hmac(
     signature: &str,
     body: &[u8],
 ) -> Result<(), AuthFault> {
-    let header = SignatureHeader::parse(signature)?;
-    if header.algorithm != Algorithm::HmacSha256 {
-        return Err(AuthFault::Mismatch);
-    }
-    let k = hmac::Key::new(hmac::HMAC_SHA256, key.expose());
-    let message = canonical_string(
+    verify_hmac(
+        key,
         Direction::Response,
         method,
         path,
         client_id,
         response_time,
+        signature,
         body,
-    );
-    hmac::verify(&k, message.as_bytes(), &header.signature).map_err(|_| AuthFault::Mismatch)
+    )
 }
 
 /// Verifies a notification the gateway POSTed to the wallet's notify URL (spec/auth.md §9) with
@@ -80,20 +76,16 @@ pub fn verify_notification_hmac(
     signature: &str,
     body: &[u8],
 ) -> Result<(), AuthFault> {
-    let header = SignatureHeader::parse(signature)?;
-    if header.algorithm != Algorithm::HmacSha256 {
-        return Err(AuthFault::Mismatch);
-    }
-    let k = hmac::Key::new(hmac::HMAC_SHA256, key.expose());
-    let message = canonical_string(
+    verify_hmac(
+        key,
         Direction::Notify,
         "POST",
         path,
         client_id,
         response_time,
+        signature,
         body,
-    );
-    hmac::verify(&k, message.as_bytes(), &header.signature).map_err(|_| AuthFault::Mismatch)
+    )
 }
 
 /// Verifies a notification to an Ed25519 client with the gateway's Ed25519 public key.
@@ -105,21 +97,16 @@ pub fn verify_notification_ed25519(
     signature: &str,
     body: &[u8],
 ) -> Result<(), AuthFault> {
-    let header = SignatureHeader::parse(signature)?;
-    if header.algorithm != Algorithm::Ed25519 {
-        return Err(AuthFault::Mismatch);
-    }
-    let message = canonical_string(
+    verify_ed25519(
+        gateway_public_key,
         Direction::Notify,
         "POST",
         path,
         client_id,
         response_time,
+        signature,
         body,
-    );
-    UnparsedPublicKey::new(&ED25519, gateway_public_key)
-        .verify(message.as_bytes(), &header.signature)
-        .map_err(|_| AuthFault::Mismatch)
+    )
 }
 
 /// Signs a request with the wallet's Ed25519 key (spec/auth.md §3): the `signature` header value.
@@ -159,18 +146,57 @@ pub fn verify_response_ed25519(
     signature: &str,
     body: &[u8],
 ) -> Result<(), AuthFault> {
-    let header = SignatureHeader::parse(signature)?;
-    if header.algorithm != Algorithm::Ed25519 {
-        return Err(AuthFault::Mismatch);
-    }
-    let message = canonical_string(
+    verify_ed25519(
+        gateway_public_key,
         Direction::Response,
         method,
         path,
         client_id,
         response_time,
+        signature,
         body,
-    );
+    )
+}
+
+/// The one HMAC-SHA256 check behind the wallet-side verifiers: header, algorithm, canonical string
+/// of `direction`, constant-time comparison.
+#[allow(clippy::too_many_arguments)]
+fn verify_hmac(
+    key: &Secret,
+    direction: Direction,
+    method: &str,
+    path: &str,
+    client_id: &str,
+    time: &str,
+    signature: &str,
+    body: &[u8],
+) -> Result<(), AuthFault> {
+    let header = SignatureHeader::parse(signature)?;
+    if header.algorithm != Algorithm::HmacSha256 {
+        return Err(AuthFault::Mismatch);
+    }
+    let k = hmac::Key::new(hmac::HMAC_SHA256, key.expose());
+    let message = canonical_string(direction, method, path, client_id, time, body);
+    hmac::verify(&k, message.as_bytes(), &header.signature).map_err(|_| AuthFault::Mismatch)
+}
+
+/// The one Ed25519 check behind the wallet-side verifiers, with the gateway's public key.
+#[allow(clippy::too_many_arguments)]
+fn verify_ed25519(
+    gateway_public_key: &[u8],
+    direction: Direction,
+    method: &str,
+    path: &str,
+    client_id: &str,
+    time: &str,
+    signature: &str,
+    body: &[u8],
+) -> Result<(), AuthFault> {
+    let header = SignatureHeader::parse(signature)?;
+    if header.algorithm != Algorithm::Ed25519 {
+        return Err(AuthFault::Mismatch);
+    }
+    let message = canonical_string(direction, method, path, client_id, time, body);
     UnparsedPublicKey::new(&ED25519, gateway_public_key)
         .verify(message.as_bytes(), &header.signature)
         .map_err(|_| AuthFault::Mismatch)
