@@ -376,19 +376,14 @@ impl Iso20022 {
     }
 
     async fn pay(&self, req: &Inbound<'_>, who: &Authenticated, dispatch: Dispatch) -> Outbound {
-        let route = Iso20022Route::Payments;
-        if let Err(fault) = check_xml_content_type(req) {
-            return group_fault(route, &fault, req.received_at);
-        }
-        let payment = match transformers::parse_document::<Iso20022Pacs008>(
-            req.body,
+        let payment = match read_document::<Iso20022Pacs008, Iso20022Payment>(
+            req,
+            Iso20022Route::Payments,
             transformers::NS_PACS008,
             "FIToFICstmrCdtTrf",
-        )
-        .and_then(Iso20022Payment::try_from)
-        {
-            Ok(p) => p,
-            Err(fault) => return group_fault(route, &fault, req.received_at),
+        ) {
+            Ok(r) => r,
+            Err(refused) => return refused,
         };
         let original = Iso20022Original {
             msg_id: payment.msg_id.clone(),
@@ -459,19 +454,14 @@ impl Iso20022 {
     }
 
     async fn status(&self, req: &Inbound<'_>, who: &Authenticated, dispatch: Dispatch) -> Outbound {
-        let route = Iso20022Route::Status;
-        if let Err(fault) = check_xml_content_type(req) {
-            return group_fault(route, &fault, req.received_at);
-        }
-        let request = match transformers::parse_document::<Iso20022Pacs028>(
-            req.body,
+        let request = match read_document::<Iso20022Pacs028, Iso20022StatusRequest>(
+            req,
+            Iso20022Route::Status,
             transformers::NS_PACS028,
             "FIToFIPmtStsReq",
-        )
-        .and_then(Iso20022StatusRequest::try_from)
-        {
+        ) {
             Ok(r) => r,
-            Err(fault) => return group_fault(route, &fault, req.received_at),
+            Err(refused) => return refused,
         };
         let original = Iso20022Original {
             msg_id: request
@@ -509,19 +499,14 @@ impl Iso20022 {
     }
 
     async fn cancel(&self, req: &Inbound<'_>, who: &Authenticated, dispatch: Dispatch) -> Outbound {
-        let route = Iso20022Route::Cancellations;
-        if let Err(fault) = check_xml_content_type(req) {
-            return group_fault(route, &fault, req.received_at);
-        }
-        let request = match transformers::parse_document::<Iso20022Camt056>(
-            req.body,
+        let request = match read_document::<Iso20022Camt056, Iso20022CancelRequest>(
+            req,
+            Iso20022Route::Cancellations,
             transformers::NS_CAMT056,
             "FIToFIPmtCxlReq",
-        )
-        .and_then(Iso20022CancelRequest::try_from)
-        {
+        ) {
             Ok(r) => r,
-            Err(fault) => return group_fault(route, &fault, req.received_at),
+            Err(refused) => return refused,
         };
         let created_at = format_rfc3339(req.received_at);
         let ctx = self.context(req, who, body_digest(req.body), None);
@@ -560,19 +545,14 @@ impl Iso20022 {
         who: &Authenticated,
         dispatch: Dispatch,
     ) -> Outbound {
-        let route = Iso20022Route::Returns;
-        if let Err(fault) = check_xml_content_type(req) {
-            return group_fault(route, &fault, req.received_at);
-        }
-        let ret = match transformers::parse_document::<Iso20022Pacs004>(
-            req.body,
+        let ret = match read_document::<Iso20022Pacs004, Iso20022Return>(
+            req,
+            Iso20022Route::Returns,
             transformers::NS_PACS004,
             "PmtRtr",
-        )
-        .and_then(Iso20022Return::try_from)
-        {
+        ) {
             Ok(r) => r,
-            Err(fault) => return group_fault(route, &fault, req.received_at),
+            Err(refused) => return refused,
         };
         let original = Iso20022Original {
             msg_id: ret.msg_id.clone(),
@@ -681,6 +661,25 @@ fn status_code(http: u16) -> StatusCode {
 
 fn http_status(e: &ApiError) -> StatusCode {
     e.code().http_status()
+}
+
+/// Reads an XML request: the content type, then the document (`root` in `namespace`) into its
+/// wire type `W`, then into the scheme's request `T`. Any fault becomes the group-level refusal of
+/// `route`, in the form the sender's message expects.
+fn read_document<W, T>(
+    req: &Inbound<'_>,
+    route: Iso20022Route,
+    namespace: &str,
+    root: &str,
+) -> Result<T, Outbound>
+where
+    W: serde::de::DeserializeOwned,
+    T: TryFrom<W, Error = Iso20022Fault>,
+{
+    check_xml_content_type(req)
+        .and_then(|()| transformers::parse_document::<W>(req.body, namespace, root))
+        .and_then(T::try_from)
+        .map_err(|fault| group_fault(route, &fault, req.received_at))
 }
 
 fn check_xml_content_type(req: &Inbound<'_>) -> Result<(), Iso20022Fault> {
