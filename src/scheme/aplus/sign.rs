@@ -7,8 +7,6 @@
 //! header:          signature: algorithm=RSA256,keyVersion=1,signature=<percent-encoded base64>
 //! ```
 
-use std::time::{Duration, SystemTime};
-
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use ring::rand::SystemRandom;
@@ -17,7 +15,6 @@ use ring::signature::{
 };
 
 use crate::scheme::native::auth::AuthFault;
-use crate::time::{format_rfc3339, parse_timestamp};
 
 /// The only algorithm name the header may carry.
 pub const ALGORITHM: &str = "RSA256";
@@ -322,67 +319,14 @@ impl AplusSigner {
     }
 }
 
-/// Parses an ISO 8601 time with seconds, an optional fraction (1–9 digits) and an offset (`Z` or
-/// `±HH:MM`): `2026-11-21T20:40:00+08:00`, `2026-11-21T12:40:00.123Z`.
-pub fn parse_time(text: &str) -> Option<SystemTime> {
-    if text.len() < 20 || !text.is_ascii() {
-        return None;
-    }
-    let (base, offset) = text.split_at(19);
-    let (fraction, zone) = match offset.strip_prefix('.') {
-        Some(rest) => {
-            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-            rest.split_at(digits)
-        }
-        None => ("", offset),
-    };
-    if offset.starts_with('.') && (fraction.is_empty() || fraction.len() > 9) {
-        return None;
-    }
-    let nanos: u64 = if fraction.is_empty() {
-        0
-    } else {
-        format!("{fraction:0<9}").parse().ok()?
-    };
-    let at = parse_timestamp(&format!("{base}Z"))?.checked_add(Duration::from_nanos(nanos))?;
-    if zone == "Z" {
-        return Some(at);
-    }
-    let zb = zone.as_bytes();
-    if zb.len() != 6 || zb[3] != b':' {
-        return None;
-    }
-    let hh: u64 = zone.get(1..3)?.parse().ok()?;
-    let mm: u64 = zone.get(4..6)?.parse().ok()?;
-    if !zone[1..3].bytes().all(|b| b.is_ascii_digit())
-        || !zone[4..6].bytes().all(|b| b.is_ascii_digit())
-        || hh > 14
-        || mm > 59
-    {
-        return None;
-    }
-    let shift = Duration::from_secs(hh * 3600 + mm * 60);
-    match zb[0] {
-        b'+' => at.checked_sub(shift),
-        b'-' => at.checked_add(shift),
-        _ => None,
-    }
-}
-
-/// `now` as ISO 8601 UTC with milliseconds: `2026-11-21T12:40:00.123Z`.
-pub fn format_time(now: SystemTime) -> String {
-    let millis = now
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_millis());
-    let whole = format_rfc3339(now);
-    match whole.strip_suffix('Z') {
-        Some(base) => format!("{base}.{millis:03}Z"),
-        None => whole,
-    }
-}
+/// Times of this scheme: read as ISO 8601 with seconds, an optional fraction (1–9 digits) and a
+/// zone (`Z` or `±HH:MM`), written as UTC with milliseconds (the time leaf).
+pub use crate::time::{format_rfc3339_millis as format_time, parse_iso_offset as parse_time};
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     const WALLET_PRIVATE: &str =

@@ -28,6 +28,7 @@ use crate::payment::{
     RefundResponse, RefundStatus, RequestId, Text,
 };
 use crate::scheme::native::auth::{AuthFault, body_digest};
+use crate::time::{Syntax, parse_date_time};
 
 /// `pacs.008.001.08`: FI to FI customer credit transfer.
 pub const NS_PACS008: &str = "urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08";
@@ -842,52 +843,19 @@ pub fn uetr(s: &str, path: &str) -> Result<RequestId, Iso20022Fault> {
     RequestId::new(s).map_err(|e| Iso20022Fault::content(path, e))
 }
 
-/// An ISO date-time: `YYYY-MM-DDThh:mm:ss[.fff][Z|±hh:mm]`.
+/// An ISO date-time (`ISODateTime`): `YYYY-MM-DDThh:mm:ss[.fff][Z|±hh:mm]`, a real calendar date
+/// and time of day (the time leaf's [`Syntax::ISO_DATE_TIME`]).
 pub fn date_time(s: &str, path: &str) -> Result<(), Iso20022Fault> {
-    let b = s.as_bytes();
-    let digits = |r: std::ops::Range<usize>| {
-        b.get(r.clone())
-            .is_some_and(|d| d.len() == r.len() && d.iter().all(u8::is_ascii_digit))
-    };
-    let mut ok = b.len() >= 19
-        && digits(0..4)
-        && b[4] == b'-'
-        && digits(5..7)
-        && b[7] == b'-'
-        && digits(8..10)
-        && b[10] == b'T'
-        && digits(11..13)
-        && b[13] == b':'
-        && digits(14..16)
-        && b[16] == b':'
-        && digits(17..19);
-    if ok {
-        let mut rest = &s[19..];
-        if let Some(frac) = rest.strip_prefix('.') {
-            let n = frac.bytes().take_while(u8::is_ascii_digit).count();
-            ok = (1..=9).contains(&n);
-            rest = &frac[n..];
-        }
-        let zone = rest.as_bytes();
-        ok = ok
-            && (rest.is_empty()
-                || rest == "Z"
-                || (zone.len() == 6
-                    && matches!(zone[0], b'+' | b'-')
-                    && zone[1..3].iter().all(u8::is_ascii_digit)
-                    && zone[3] == b':'
-                    && zone[4..6].iter().all(u8::is_ascii_digit)));
-    }
-    if !ok {
-        return Err(Iso20022Fault::content(
+    match parse_date_time(s, Syntax::ISO_DATE_TIME) {
+        Some(_) => Ok(()),
+        None => Err(Iso20022Fault::content(
             path,
             format!(
                 "must be an ISO date-time like 2026-11-21T10:40:00Z, got {:?}",
                 excerpt(s)
             ),
-        ));
+        )),
     }
-    Ok(())
 }
 
 /// A positive decimal rate: digits with at most one '.', no sign or exponent.
