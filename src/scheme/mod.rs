@@ -28,6 +28,7 @@ mod dispatch;
 pub mod iso20022;
 mod json;
 pub mod native;
+pub mod percent;
 
 use std::sync::Arc;
 use std::time::SystemTime;
