@@ -4,10 +4,13 @@
 //! begin (client, paymentRequestId, body hash) ─ Replay → the stored answer
 //!   │                                          ─ Inconsistent → REPEAT_REQ_INCONSISTENT
 //!   │                                          ─ InFlight → RETRY_LATER
-//!   New → quote (QUOTE_EXPIRED / QUOTE_CONSUMED) → per-transaction limit → consume the quote
-//!       → journal intent QUOTED (+ daily limits, atomically) → SENT
-//!       → link.authorise_within(pay budget)
-//!       → journal SUCCESS / FAILED / UNKNOWN (+ REVERSING with the queued reversal)
+//!   New → quote (QUOTE_EXPIRED / QUOTE_CONSUMED) → per-transaction limit
+//!       → the link signed on within the pay budget (else F SERVICE_UNAVAILABLE, nothing kept)
+//!       → consume the quote → journal intent QUOTED (+ daily limits, atomically) → SENT
+//!       → link.authorise_within(what is left of the pay budget)
+//!       → journal SUCCESS / FAILED / UNKNOWN (+ REVERSING with the queued reversal);
+//!         FAILED too when the link sent nothing after all (it went down in between):
+//!         F SERVICE_UNAVAILABLE, the daily limits released, nothing to reverse
 //!       → answer S / F (ACQUIRER_DECLINED) / U (ACQUIRER_TIMEOUT, PROCESSING) → complete(begin)
 //! ```
 //! Errors before the intent leave nothing behind: the idempotency record is abandoned so the
@@ -278,11 +281,18 @@ impl Gateway {
                 ),
             }));
         }
+        // The pay budget starts now and covers the wait for the link too. A link that is down
+        // answers F SERVICE_UNAVAILABLE before anything is journaled: the quote stays usable and
+        // the wallet may retry the same request.
+        let deadline = tokio::time::Instant::now() + self.inner.settings.pay_budget;
+        let link = self.link(&decoded.routed.acquirer).map_err(before)?;
+        link.ready(self.inner.settings.pay_budget)
+            .await
+            .map_err(|e| before(errors::link(None, &e)))?;
         let quote = quotes
             .consume(&quote_id)
             .map_err(errors::fx)
             .map_err(before)?;
-        let link = self.link(&decoded.routed.acquirer).map_err(before)?;
         let j = &self.inner.journal;
         let intent = NewPayment {
             client_id: ctx.client_id.clone(),
@@ -326,9 +336,8 @@ impl Gateway {
         .await
         .map_err(errors::journal)
         .map_err(after)?;
-        let outcome = link
-            .authorise_traced(&purchase, trace, self.inner.settings.pay_budget)
-            .await;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let outcome = link.authorise_traced(&purchase, trace, left).await;
         let unknown = |e: ApiError| (errors::unknown_outcome(format!("payment {id}"), &e), true);
         let (payment, outcome_error) = match outcome {
             Err(e) => {

@@ -149,7 +149,12 @@ impl Gateway {
             }));
         }
         let decoded = self.merchant_of(&payment);
+        let deadline = tokio::time::Instant::now() + self.inner.settings.pay_budget;
         let link = self.link(&payment.routing.acquirer).map_err(before)?;
+        // A link that is down: F SERVICE_UNAVAILABLE before anything is reserved.
+        link.ready(self.inner.settings.pay_budget)
+            .await
+            .map_err(|e| before(errors::link(None, &e)))?;
         let refund = j
             .reserve_refund(NewRefund {
                 client_id: ctx.client_id.clone(),
@@ -175,9 +180,8 @@ impl Gateway {
             client_id: &ctx.client_id,
             request_id: req.refund_request_id.as_str(),
         });
-        let outcome = link
-            .authorise_within(&purchase, self.inner.settings.pay_budget)
-            .await;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let outcome = link.authorise_within(&purchase, left).await;
         let (event, link_error) = match outcome {
             Err(e) => (
                 RefundEvent::Declined {

@@ -371,6 +371,8 @@ struct Shared {
     store: Arc<dyn ReversalStore>,
     counters: Counters,
     last_error: Mutex<Option<LinkError>>,
+    /// While the link waits to reconnect after a failure: when the next attempt starts.
+    retry_at: Mutex<Option<Instant>>,
     started: Instant,
     last_rx_ms: AtomicU64,
 }
@@ -403,7 +405,16 @@ impl Shared {
         *self.shutdown.borrow()
     }
 
+    /// Waits until the link is signed on, at most until `deadline`; fails at once when the link is
+    /// down and its next connection attempt starts after `deadline` (an outage answers at once
+    /// instead of holding every caller for its whole deadline).
     async fn wait_ready(&self, deadline: Instant) -> Result<(), LinkError> {
+        let not_connected = || LinkError::NotConnected {
+            last: lock(&self.last_error).clone().map(Box::new),
+        };
+        if !*self.ready.borrow() && lock(&self.retry_at).is_some_and(|at| at >= deadline) {
+            return Err(not_connected());
+        }
         let mut rx = self.ready.subscribe();
         let mut down = self.shutdown.subscribe();
         let wait = async {
@@ -414,9 +425,7 @@ impl Shared {
         };
         match tokio::time::timeout_at(deadline, wait).await {
             Ok(r) => r,
-            Err(_) => Err(LinkError::NotConnected {
-                last: lock(&self.last_error).clone().map(Box::new),
-            }),
+            Err(_) => Err(not_connected()),
         }
     }
 
@@ -566,6 +575,7 @@ impl Link {
             store,
             counters: Counters::default(),
             last_error: Mutex::new(None),
+            retry_at: Mutex::new(None),
             started: Instant::now(),
             last_rx_ms: AtomicU64::new(0),
         });
@@ -595,7 +605,8 @@ impl Link {
         })
     }
 
-    /// Waits until the link is signed on, at most `limit`.
+    /// Waits until the link is signed on, at most `limit`. Fails at once (`NotConnected` with the
+    /// last connection error) when the link is down and will not try to reconnect within `limit`.
     pub async fn ready(&self, limit: Duration) -> Result<(), LinkError> {
         self.shared.wait_ready(Instant::now() + limit).await
     }
