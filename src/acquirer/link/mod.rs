@@ -4,7 +4,7 @@
 //! * Connect → sign-on (0800, DE70 = 001) before any request; echo (0800, DE70 = 301) when the link
 //!   has been idle; reconnect with exponential backoff after any failure.
 //! * A response that matches nothing waiting is logged and dropped, never handed to another caller.
-//! * STAN unique per link per UTC day.
+//! * STAN unique per link per UTC day, across restarts too (blocks reserved in the store, `stan.rs`).
 //! * [`Link::authorise`] has a deadline. If nothing was sent, the caller gets a [`LinkError`] (nothing
 //!   reached the acquirer). Once bytes may have reached the acquirer, every failure (deadline,
 //!   connection lost, an unusable answer) gives [`Outcome::Unknown`] and a reversal is queued in the
@@ -368,6 +368,8 @@ struct Shared {
     shutdown: watch::Sender<bool>,
     inflight: Mutex<HashMap<Key, Waiter>>,
     stans: Mutex<stan::StanClock>,
+    /// The STAN sequence's name in the store: DE32 / DE41.
+    stan_scope: String,
     store: Arc<dyn ReversalStore>,
     counters: Counters,
     last_error: Mutex<Option<LinkError>>,
@@ -393,11 +395,11 @@ impl Shared {
 
     fn trace(&self) -> Trace {
         let now = clock::Instant::now();
-        let stan = {
-            let mut clock = lock(&self.stans);
-            let inflight = lock(&self.inflight);
-            clock.next(now.day, |s| inflight.keys().any(|k| k.stan == s.get()))
-        };
+        let stan = lock(&self.stans).next(
+            now.day,
+            |day, count| self.store.reserve_stans(&self.stan_scope, day, count),
+            |s| lock(&self.inflight).keys().any(|k| k.stan == s.get()),
+        );
         Trace::new(stan, &now)
     }
 
@@ -562,6 +564,10 @@ impl Link {
             ))
         })?;
         let pending = store.pending().map_err(LinkError::Store)?;
+        let stan_scope = format!(
+            "{}/{}",
+            config.terminal.acquiring_institution, config.terminal.terminal_id
+        );
         let shutdown = watch::Sender::new(false);
         let shared = Arc::new(Shared {
             connector: tokio_rustls::TlsConnector::from(Arc::clone(&config.tls)),
@@ -572,6 +578,7 @@ impl Link {
             shutdown: shutdown.clone(),
             inflight: Mutex::new(HashMap::new()),
             stans: Mutex::new(stan::StanClock::new()),
+            stan_scope,
             store,
             counters: Counters::default(),
             last_error: Mutex::new(None),
