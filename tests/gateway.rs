@@ -88,6 +88,13 @@ fn sim_config() -> SimConfig {
     );
     c.by_amount
         .insert("7777".to_owned(), Behaviour::NeverAnswer);
+    c.by_amount.insert("7700".to_owned(), Behaviour::Close);
+    c.by_amount.insert(
+        "9191".to_owned(),
+        Behaviour::Decline {
+            code: "91".to_owned(),
+        },
+    );
     c
 }
 
@@ -1913,4 +1920,25 @@ async fn pays_racing_an_acquirer_outage_each_end_s_f_or_u_and_nothing_stays_open
     }
     let open = f.gateway.journal().unresolved().await.unwrap();
     assert!(open.payments.is_empty(), "left open: {:?}", open.payments);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_connection_or_a_de39_91_is_reported_as_such_not_as_a_timeout() {
+    let f = fixture().await;
+    for (amount, request, said) in [
+        (7700, "pay-closed", "closed after the request was sent"),
+        (9191, "pay-91", "response code 91"),
+    ] {
+        let q = quote_for(&f, SGQR_STATIC, Some(amount)).await;
+        let (s, v) = pay(&f, request, &q).await;
+        assert_eq!(
+            (s, status(&v), code(&v)),
+            (202, "U", "ACQUIRER_TIMEOUT"),
+            "{v}"
+        );
+        let message = v["result"]["resultMessage"].as_str().unwrap();
+        assert!(message.contains(said), "{request}: {message}");
+        assert!(!message.contains("in time"), "{request}: {message}");
+        wait_status(&f, request, "REVERSED").await;
+    }
 }

@@ -865,8 +865,13 @@ async fn unknown_paths_and_wrong_methods_get_404_and_405() {
     let reply = send(&mut c, "GET", "/v1/payments", &[], b"").await.unwrap();
     assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(reply.code(), "METHOD_NOT_ALLOWED");
+    assert_eq!(
+        reply.headers["allow"], "POST",
+        "RFC 9110 §15.5.6: a 405 lists Allow"
+    );
     let reply = send(&mut c, "POST", "/healthz", &[], b"").await.unwrap();
     assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(reply.headers["allow"], "GET");
 }
 
 // ---------------------------------------------------------------------------------------------

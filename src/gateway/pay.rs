@@ -130,10 +130,18 @@ pub(super) fn answer_of(p: &Payment) -> Handled<PaymentResponse> {
         PaymentStatus::Processing | PaymentStatus::Reversed | PaymentStatus::Cancelled => {
             Some(ApiError::AcquirerTimeout {
                 payment_id: p.id.to_string(),
+                cause: open_cause(p),
             })
         }
     };
     Ok(Answer { body, outcome })
+}
+
+/// Why a payment's outcome was (or is) open, as journaled with its last state change.
+fn open_cause(p: &Payment) -> String {
+    p.note
+        .clone()
+        .unwrap_or_else(|| "the outcome is not known yet".to_owned())
 }
 
 impl Gateway {
@@ -219,11 +227,13 @@ impl Gateway {
                             response_of(&p)?,
                             ApiError::AcquirerTimeout {
                                 payment_id: p.id.to_string(),
+                                cause: open_cause(&p),
                             },
                         ));
                     }
                     Some(ApiError::AcquirerTimeout {
                         payment_id: s.body.payment_id.to_string(),
+                        cause: "the outcome is not known yet".to_owned(),
                     })
                 }
                 _ => Some(ApiError::Unavailable {
@@ -389,13 +399,14 @@ impl Gateway {
             }
             Ok(Outcome::Unknown(u)) => {
                 let p = self
-                    .record_unknown(id, format!("{:?}", u.cause), u.stan.de11(), u.reversal)
+                    .record_unknown(id, u.cause.to_string(), u.stan.de11(), u.reversal)
                     .await
                     .map_err(unknown)?;
                 (
                     p,
                     Some(ApiError::AcquirerTimeout {
                         payment_id: id.to_string(),
+                        cause: u.cause.to_string(),
                     }),
                 )
             }

@@ -57,6 +57,10 @@ pub(super) fn answer_of(r: &Refund) -> Handled<RefundResponse> {
         }),
         RefundState::Pending | RefundState::Unknown => Some(ApiError::AcquirerTimeout {
             payment_id: r.payment_id.to_string(),
+            cause: r
+                .note
+                .clone()
+                .unwrap_or_else(|| "the refund's outcome is not known yet".to_owned()),
         }),
     };
     Ok(Answer { body, outcome })
@@ -216,7 +220,7 @@ impl Gateway {
                 }
                 (
                     RefundEvent::Unknown {
-                        cause: format!("{:?}", u.cause),
+                        cause: u.cause.to_string(),
                         acquirer: AcquirerData {
                             stan: Some(u.stan.de11()),
                             ..AcquirerData::default()

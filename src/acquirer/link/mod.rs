@@ -247,6 +247,20 @@ pub enum UnknownCause {
     UnusableAnswer(String),
 }
 
+impl fmt::Display for UnknownCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UnknownCause::Timeout => f.write_str("no answer from the acquirer within the deadline"),
+            UnknownCause::ConnectionLost => {
+                f.write_str("the connection to the acquirer closed after the request was sent")
+            }
+            UnknownCause::UnusableAnswer(why) => {
+                write!(f, "the acquirer's answer leaves the outcome open: {why}")
+            }
+        }
+    }
+}
+
 impl UnknownCause {
     /// Whether the deadline expired.
     pub fn is_timeout(&self) -> bool {
