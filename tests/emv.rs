@@ -214,11 +214,32 @@ fn every_invalid_fixture_fails_with_its_expected_kind_and_path() {
                 }
             }
         }
-        if strict && emv::parse(&f.payload).is_err() {
-            failures.push(format!(
-                "{}: strict-only fixture is invalid in default mode too",
-                name(f)
-            ));
+        if strict {
+            match emv::parse(&f.payload) {
+                Err(e) => failures.push(format!(
+                    "{}: strict-only fixture is invalid in default mode too: {e}",
+                    name(f)
+                )),
+                // The default mode names the deviation: its warning code, at the error's path.
+                Ok(qr) => {
+                    if let Some(w) = f.get("warning")
+                        && !qr
+                            .warnings()
+                            .iter()
+                            .any(|x| x.code.as_str() == w && x.path.to_string() == want_path)
+                    {
+                        let got: Vec<String> = qr
+                            .warnings()
+                            .iter()
+                            .map(|x| format!("{}@{}", x.code.as_str(), x.path))
+                            .collect();
+                        failures.push(format!(
+                            "{}: default mode warns {got:?}, expected {w}@{want_path}",
+                            name(f)
+                        ));
+                    }
+                }
+            }
         }
     }
     assert!(
@@ -434,6 +455,8 @@ fn the_amount_is_exact_in_minor_units_of_each_exponent() {
             "{currency} {amount}"
         );
     }
+    // Non-zero digits below the minor unit: the default mode keeps the code (the gateway decides,
+    // and refuses to pay it) with no amount and the warning; strict refuses it.
     let body = tlv(0, "01")
         + &tlv(15, "9999")
         + &tlv(52, "5812")
@@ -442,8 +465,28 @@ fn the_amount_is_exact_in_minor_units_of_each_exponent() {
         + &tlv(58, "TH")
         + &tlv(59, "A")
         + &tlv(60, "B");
+    let p = with_crc(&body);
+    let qr = emv::parse(&p).unwrap();
+    assert_eq!(qr.amount(), None);
+    assert_eq!(qr.amount_too_precise(), Some((3, 2)));
+    assert!(
+        qr.warnings()
+            .iter()
+            .any(|w| w.code.as_str() == "amount_too_precise" && w.path.to_string() == "54")
+    );
+    assert_eq!(emv::parse_strict(&p).unwrap_err().kind, ErrorKind::BadValue);
+    // A fixed fee (56) with such digits stays an error in both modes: fee rules are payment terms.
+    let fee = tlv(0, "01")
+        + &tlv(15, "9999")
+        + &tlv(52, "5812")
+        + &tlv(53, "764")
+        + &tlv(55, "02")
+        + &tlv(56, "1.235")
+        + &tlv(58, "TH")
+        + &tlv(59, "A")
+        + &tlv(60, "B");
     assert_eq!(
-        emv::parse(&with_crc(&body)).unwrap_err().kind,
+        emv::parse(&with_crc(&fee)).unwrap_err().kind,
         ErrorKind::BadValue
     );
 }
