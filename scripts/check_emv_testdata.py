@@ -8,7 +8,7 @@ A second implementation, so no payload is vouched for only by the code under tes
     payload at the root and inside templates 26-51, 62, 64 and 80-99, counting code points;
     at most 512 characters; a lower-case CRC is expected to warn crc_lowercase;
   - invalid files not of kind "crc": the CRC is correct where it stands, so each file tests what its
-    "expect" line says and not the checksum; mode=strict files also say "# default: valid".
+    "expect" line says and not the checksum; mode=strict files also say "# default: valid" (and may name the default mode's warning=).
 Exits 1 with one line per problem, else prints e.g. "emv testdata: 48 valid, 37 invalid checked".
 """
 
@@ -21,8 +21,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent / "testdata" / "emv"
 KINDS = {"crc", "truncated", "bad_length", "order", "duplicate", "missing_mandatory",
          "bad_value", "bad_char", "too_long"}
-WARNINGS = {"mcc_absent", "name_absent", "city_absent", "pfi_02", "additional_data_00",
-            "account_id_as_guid", "crc_lowercase", "amount_decimals", "country_mismatch"}
+DEVIATIONS = {"mcc_absent", "name_absent", "city_absent", "pfi_02", "additional_data_00",
+              "account_id_as_guid", "opaque_template", "guid_absent", "text_too_long",
+              "non_ascii_text", "mcc_format", "currency_alpha", "amount_too_precise",
+              "consumer_data_request", "channel_undefined"}
+WARNINGS = DEVIATIONS | {"crc_lowercase", "amount_decimals", "country_mismatch"}
 PATH = re.compile(r"^$|^\d\d(\.\d\d){0,2}$")
 HEX4 = re.compile(r"^[0-9A-Fa-f]{4}$")
 
@@ -102,7 +105,7 @@ def check_invalid(payload: str, expect: dict) -> list[str]:
 
 
 def parse_expect(text: str, folder: str) -> tuple[dict, list[str]]:
-    allowed = {"profile", "warnings", "country"} if folder == "valid" else {"kind", "path", "offset", "mode"}
+    allowed = {"profile", "warnings", "country"} if folder == "valid" else {"kind", "path", "offset", "mode", "warning"}
     required = {"profile", "warnings"} if folder == "valid" else {"kind", "path"}
     expect, errs = {}, []
     # key=value pairs; a value runs to the next " key=" (profile names may hold spaces: "QR Ph")
@@ -128,6 +131,8 @@ def parse_expect(text: str, folder: str) -> tuple[dict, list[str]]:
             errs.append("expect: offset must be a number")
         if expect.get("mode", "strict") != "strict":
             errs.append("expect: mode can only be strict")
+        if "warning" in expect and (expect.get("mode") != "strict" or expect["warning"] not in DEVIATIONS):
+            errs.append("expect: warning= names a deviation, and only in a mode=strict file")
     return expect, errs
 
 
@@ -156,7 +161,7 @@ def check_file(path: Path, folder: str) -> list[str]:
         errs += check_invalid(payload, expect)
         if "offset" in expect and expect["offset"].isdigit() and int(expect["offset"]) >= len(payload):
             errs.append(f"offset {expect['offset']} is past the payload ({len(payload)} characters)")
-        if expect.get("mode") == "strict" and "# default: valid" not in lines:
+        if expect.get("mode") == "strict" and not any(l.startswith("# default: valid") for l in lines):
             errs.append("mode=strict needs a '# default: valid' line")
     return errs
 
