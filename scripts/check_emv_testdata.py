@@ -166,8 +166,54 @@ def check_file(path: Path, folder: str) -> list[str]:
     return errs
 
 
+def check_real(path: Path) -> tuple[int, list[str]]:
+    """A corpus file of testdata/emv/real: a first line naming the source, then entries of
+    "# at: FILE", "# expect: accept warnings=..|refuse kind=K path=P", one payload line. An accepted
+    code has a correct CRC and frames at the root; a code refused for its CRC has a wrong one."""
+    text = path.read_text(encoding="utf-8")
+    errs, n = [], 0
+    if not text.startswith("# Codes found in https://"):
+        errs.append("first line must name the source: '# Codes found in https://...'")
+    at = expect = None
+    for line in text.split("\n"):
+        if line.startswith("# at: "):
+            at = line[6:]
+        elif line.startswith("# expect: "):
+            expect = line[10:]
+        elif line and not line.startswith("#"):
+            n += 1
+            if not at or not expect:
+                errs.append(f"code {n}: needs '# at:' and '# expect:' before it")
+            elif expect.startswith("accept warnings="):
+                warns = expect[len("accept warnings="):]
+                unknown = set(warns.split(",")) - WARNINGS if warns != "none" else set()
+                if unknown:
+                    errs.append(f"code {n}: unknown warnings {sorted(unknown)}")
+                if not crc_ok(line, len(line)):
+                    errs.append(f"code {n}: accepted, but its CRC is wrong")
+                try:
+                    list(frame(line))
+                except ValueError as e:
+                    errs.append(f"code {n}: accepted, but it does not frame: {e}")
+            elif expect.startswith("refuse kind="):
+                kind = expect[len("refuse kind="):].split(" ")[0]
+                if kind not in KINDS:
+                    errs.append(f"code {n}: unknown kind {kind!r}")
+                if kind == "crc" and len(line) >= 8 and line[-8:-4] == "6304" and crc_ok(line, len(line)):
+                    errs.append(f"code {n}: refused for its CRC, but the CRC is right")
+            else:
+                errs.append(f"code {n}: bad expect {expect!r}")
+            at = expect = None
+    return n, errs
+
+
 def main() -> int:
     problems, counts = [], {}
+    counts["real"] = 0
+    for path in sorted((ROOT / "real").glob("*.txt")):
+        n, errs = check_real(path)
+        counts["real"] += n
+        problems += [f"{path.relative_to(ROOT.parent.parent)}: {e}" for e in errs]
     for folder in ("valid", "invalid"):
         files = sorted((ROOT / folder).glob("*"))
         counts[folder] = 0
@@ -183,7 +229,7 @@ def main() -> int:
         print("\n".join(problems), file=sys.stderr)
         print(f"emv testdata: {len(problems)} problem(s)", file=sys.stderr)
         return 1
-    print(f"emv testdata: {counts['valid']} valid, {counts['invalid']} invalid checked")
+    print(f"emv testdata: {counts['valid']} valid, {counts['invalid']} invalid, {counts['real']} real-world codes checked")
     return 0
 
 

@@ -312,6 +312,165 @@ fn parsing_a_valid_payload_does_not_allocate() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The real-world corpus: codes other people produced (testdata/emv/real/, one file per source)
+
+struct RealCode {
+    file: String,
+    at: String,
+    expect: String,
+    payload: String,
+}
+
+fn real_codes() -> Vec<RealCode> {
+    let root = FsPath::new(env!("CARGO_MANIFEST_DIR")).join("testdata/emv/real");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            text.starts_with("# Codes found in https://"),
+            "{name}: the first line names the source"
+        );
+        let (mut at, mut expect) = (None, None);
+        for line in text.split('\n') {
+            if let Some(rest) = line.strip_prefix("# at: ") {
+                at = Some(rest.to_owned());
+            } else if let Some(rest) = line.strip_prefix("# expect: ") {
+                expect = Some(rest.to_owned());
+            } else if !line.starts_with('#') && !line.is_empty() {
+                out.push(RealCode {
+                    file: name.clone(),
+                    at: at
+                        .take()
+                        .unwrap_or_else(|| panic!("{name}: a code without '# at:'")),
+                    expect: expect
+                        .take()
+                        .unwrap_or_else(|| panic!("{name}: a code without '# expect:'")),
+                    payload: line.to_owned(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Every corpus code is classified as its file says: accepted with exactly the listed warnings, or
+/// refused with the listed kind and path. Prints the acceptance figure, which the README states.
+#[test]
+fn every_real_world_code_is_classified_as_its_file_says() {
+    let codes = real_codes();
+    let mut failures = Vec::new();
+    let mut accepted = 0;
+    let mut countries = BTreeSet::new();
+    for c in &codes {
+        let what = format!("{} ({}): {}", c.file, c.at, c.payload);
+        let got = emv::parse(&c.payload);
+        if let Some(ws) = c.expect.strip_prefix("accept warnings=") {
+            let want: BTreeSet<&str> = if ws == "none" {
+                BTreeSet::new()
+            } else {
+                ws.split(',').collect()
+            };
+            match got {
+                Ok(qr) => {
+                    accepted += 1;
+                    countries.insert(qr.country().to_owned());
+                    let got: BTreeSet<&str> =
+                        qr.warnings().iter().map(|w| w.code.as_str()).collect();
+                    if got != want {
+                        failures.push(format!("{what}: warnings {got:?}, expected {want:?}"));
+                    }
+                }
+                Err(e) => failures.push(format!("{what}: refused ({} at {}: {e})", e.kind, e.path)),
+            }
+        } else if let Some(rest) = c.expect.strip_prefix("refuse kind=") {
+            let (kind, path) = rest
+                .split_once(" path=")
+                .unwrap_or_else(|| panic!("{what}: bad expect {:?}", c.expect));
+            match got {
+                Ok(_) => failures.push(format!("{what}: accepted, expected {kind} at {path:?}")),
+                Err(e) if e.kind.as_str() != kind || e.path.to_string() != path => {
+                    failures.push(format!(
+                        "{what}: {} at {:?} ({e}), expected {kind} at {path:?}",
+                        e.kind,
+                        e.path.to_string()
+                    ))
+                }
+                Err(_) => {}
+            }
+        } else {
+            failures.push(format!("{what}: bad expect {:?}", c.expect));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    let sources: BTreeSet<&str> = codes.iter().map(|c| c.file.as_str()).collect();
+    let figure = format!(
+        "accepts {accepted} of {} codes ({} sources, {} countries)",
+        codes.len(),
+        sources.len(),
+        countries.len()
+    );
+    eprintln!("real-world corpus: {figure}");
+    assert!(codes.len() >= 150, "only {} corpus codes", codes.len());
+    assert!(
+        countries.len() >= 18,
+        "accepted codes cover only {countries:?}"
+    );
+    let readme =
+        std::fs::read_to_string(FsPath::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let docs = FsPath::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    let guides: String = std::fs::read_dir(&docs)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+        .collect();
+    assert!(
+        readme.contains(&figure) || guides.contains(&figure),
+        "README.md (or docs/) should state: {figure}"
+    );
+}
+
+/// Strict mode refuses every corpus code that the default mode accepts with a deviation warning.
+#[test]
+fn strict_mode_refuses_every_real_world_deviation() {
+    for c in real_codes() {
+        let Ok(qr) = emv::parse(&c.payload) else {
+            continue;
+        };
+        let deviates = qr
+            .warnings()
+            .iter()
+            .any(|w| matches!(w.code, emv::WarningCode::Deviation(_)));
+        if deviates {
+            assert!(
+                emv::parse_strict(&c.payload).is_err(),
+                "{} ({}): strict accepted a code with deviations",
+                c.file,
+                c.at
+            );
+        } else {
+            assert!(
+                emv::parse_strict(&c.payload).is_ok(),
+                "{} ({}): strict refused a code without deviations",
+                c.file,
+                c.at
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Specific behaviours
 
 const PIX_BCB: &str = "00020126580014br.gov.bcb.pix0136123e4567-e12b-12d1-a456-4266554400005204000053039865802BR5913Fulano de Tal6008BRASILIA62070503***63041D3D";
