@@ -26,11 +26,11 @@ use crate::journal::{
     Payment, PaymentEvent, PaymentId, PaymentState, QuoteSnapshot, RequestKind, Routing,
     StoredResponse,
 };
-use crate::server::wire::{
+use crate::payment::{
     AcquirerResult, Money, PaymentInquiryRequest, PaymentRef, PaymentRequest, PaymentResponse,
     PaymentStatus,
 };
-use crate::server::{Answer, ApiError, Handled, RequestContext};
+use crate::payment::{Answer, ApiError, Handled, RequestContext};
 
 use super::acquirer::{self, Request};
 use super::{Gateway, Reverses, errors, ids};
