@@ -650,6 +650,72 @@ fn the_amount_is_exact_in_minor_units_of_each_exponent() {
     );
 }
 
+#[test]
+fn an_alphabetic_currency_code_maps_to_the_currency_and_an_unknown_one_is_refused() {
+    let body = |c: &str| {
+        tlv(0, "01")
+            + &tlv(15, "9999")
+            + &tlv(52, "5812")
+            + &tlv(53, c)
+            + &tlv(54, "1500")
+            + &tlv(58, "MM")
+            + &tlv(59, "A")
+            + &tlv(60, "B")
+    };
+    let mmk = with_crc(&body("MMK"));
+    let qr = emv::parse(&mmk).unwrap();
+    assert_eq!(qr.currency().code(), "MMK");
+    assert_eq!(
+        qr.amount(),
+        Some(150_000),
+        "MMK has two decimals: 1500 is 150000 minor units"
+    );
+    let w: Vec<_> = qr.warnings().iter().map(|w| w.code.as_str()).collect();
+    assert!(w.contains(&"currency_alpha"), "{w:?}");
+    for bad in ["ABC", "mmk", "XAU", "MM"] {
+        let e = emv::parse(&with_crc(&body(bad))).unwrap_err();
+        assert_eq!(
+            (e.kind, e.path.to_string()),
+            (ErrorKind::BadValue, "53".to_owned()),
+            "{bad}"
+        );
+    }
+    assert!(emv::parse_strict(&with_crc(&body("MMK"))).is_err());
+}
+
+#[test]
+fn opaque_templates_keep_their_text_and_a_broken_tlv_template_is_refused() {
+    // 82: a hex blob (as RHB/Maybank codes carry); 26: an ordinary PayNow template.
+    let body = paynow_body("SG") + &tlv(82, "3C10E7B548543BC9");
+    let p = with_crc(&body);
+    let qr = emv::parse(&p).unwrap();
+    assert!(qr.is_opaque(82));
+    let t = qr.unreserved().next().unwrap();
+    assert!(t.is_opaque() && t.guid().is_none());
+    assert_eq!(t.value(), "3C10E7B548543BC9");
+    assert!(qr.fields().iter().all(|(p, _)| p.to_string() != "82.3C"));
+    let w = qr.warnings().iter().next().unwrap();
+    assert_eq!(
+        (w.code.as_str(), w.path.to_string()),
+        ("opaque_template", "82".to_owned())
+    );
+    assert_eq!(w.offset, body.find("8216").unwrap() + 4);
+    // Round trip, byte for byte.
+    assert_eq!(emv::encode(&qr.to_data()).unwrap(), with_crc(&body));
+    // Strict: a framing error.
+    assert_eq!(
+        emv::parse_strict(&with_crc(&body)).unwrap_err().kind,
+        ErrorKind::BadLength
+    );
+    // A template that starts with a well-formed 00 and then breaks is TLV gone wrong: refused.
+    let broken = paynow_body("SG") + &tlv(82, "0004ABCD01");
+    let e = emv::parse(&with_crc(&broken)).unwrap_err();
+    assert_eq!(
+        (e.kind, e.path.to_string()),
+        (ErrorKind::Truncated, "82".to_owned())
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // The CLI contract
 
