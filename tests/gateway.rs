@@ -681,6 +681,80 @@ async fn foreign_unroutable_and_invalid_codes_are_refused_with_their_reason() {
     assert!(msg.contains("crc") && msg.contains("offset"), "{msg}");
 }
 
+/// A dynamic PayNow code (SGD 12.80 by default) the way real issuers deviate from EMVCo v1.1: no 52,
+/// a 17-character city, and an unreserved template 80 holding a hex blob instead of TLV.
+fn paynow_with_deviations(currency: &str, amount: &str, account: &str) -> String {
+    with_crc(&format!(
+        "000201010212{account}5303{currency}54{:02}{amount}5802SG5910TAN AH KOW6017SINGAPORE CENTRAL8012A1B2C3D4E5F6",
+        amount.len()
+    ))
+}
+
+const PAYNOW_ACCOUNT: &str = "26500009SG.PAYNOW010100211+659123456703010040820991231";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_with_warnings_pays() {
+    let f = fixture().await;
+    let qr = paynow_with_deviations("702", "12.80", PAYNOW_ACCOUNT);
+    let parsed = qrbridge::emv::parse(&qr).unwrap();
+    let mut warnings: Vec<&str> = parsed.warnings().iter().map(|w| w.code.as_str()).collect();
+    warnings.sort_unstable();
+    assert_eq!(
+        warnings,
+        ["mcc_absent", "opaque_template", "text_too_long"],
+        "the test code should carry these deviations"
+    );
+    assert!(qrbridge::emv::parse_strict(&qr).is_err());
+    let (s, d) = decode(&f, &qr).await;
+    assert_eq!(s, 200, "{d}");
+    assert_eq!(d["merchant"]["city"], "SINGAPORE CENTRAL");
+    assert_eq!(d["merchant"]["mcc"], "0000");
+    let (s, q) = post(
+        f.addr,
+        "/v1/quotes",
+        json!({"quoteRequestId":"q-w","decodeId":d["decodeId"],"payerCurrency":"MYR"}),
+    )
+    .await;
+    assert_eq!(s, 200, "{q}");
+    let (s, p) = pay(&f, "pay-warn-1", q["quoteId"].as_str().unwrap()).await;
+    assert_eq!((s, status(&p)), (200, "S"), "{p}");
+    let ledger = f.sim.ledger();
+    let e = entries_for(&ledger, "pay-warn-1");
+    assert_eq!(e.len(), 1);
+    assert_eq!((e[0].merchant.as_str(), e[0].amount), ("+6591234567", 1280));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unpayable_codes_are_refused_with_a_reason_a_wallet_can_act_on() {
+    let f = fixture().await;
+    // An amount finer than the currency's minor unit: parsed (with a warning), never paid.
+    let (s, v) = decode(&f, &paynow_with_deviations("702", "12.805", PAYNOW_ACCOUNT)).await;
+    assert_eq!((s, code(&v)), (422, "QR_NOT_SUPPORTED"), "{v}");
+    let msg = v["result"]["resultMessage"].as_str().unwrap();
+    assert!(
+        msg.contains("\"12.805\"") && msg.contains("minor unit") && msg.contains("SGD"),
+        "{msg}"
+    );
+    // Trailing zeros below the minor unit are exact: that code pays.
+    let (s, d) = decode(&f, &paynow_with_deviations("702", "12.800", PAYNOW_ACCOUNT)).await;
+    assert_eq!(s, 200, "{d}");
+    assert_eq!(d["amount"], json!({"currency":"SGD","value":"1280"}));
+    // A Singapore code in another currency: the currency is named, not the country.
+    let (s, v) = decode(&f, &paynow_with_deviations("458", "12.80", PAYNOW_ACCOUNT)).await;
+    assert_eq!((s, code(&v)), (422, "QR_NOT_SUPPORTED"), "{v}");
+    let msg = v["result"]["resultMessage"].as_str().unwrap();
+    assert!(msg.contains("MYR (53)") && msg.contains("SGD"), "{msg}");
+    // The only merchant account is opaque (not TLV): nothing to route, and the message says why.
+    let (s, v) = decode(
+        &f,
+        &paynow_with_deviations("702", "12.80", "2620A1B2C3D4E5F6A7B8C9D0"),
+    )
+    .await;
+    assert_eq!(code(&v), "MERCHANT_NOT_ROUTABLE", "{s} {v}");
+    let msg = v["result"]["resultMessage"].as_str().unwrap();
+    assert!(msg.contains("ID 26 (content not TLV)"), "{msg}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_requests_are_4xx_never_5xx() {
     let f = fixture().await;
