@@ -38,6 +38,7 @@ pub mod fx;
 pub mod gateway;
 pub mod journal;
 pub mod money;
+pub mod ops;
 pub mod scheme;
 pub mod server;
 

@@ -122,6 +122,8 @@ pub struct Inbound<'a> {
     pub peer: &'a Peer,
     /// When the server received the request.
     pub received_at: SystemTime,
+    /// The request id (`x-request-id`; spec/operations.md §2), for the [`RequestContext`].
+    pub request_id: &'a str,
 }
 
 impl Inbound<'_> {
@@ -373,11 +375,16 @@ impl Dispatch {
     {
         let guard = self.handlers.enter();
         let work = call(Arc::clone(&self.pipeline));
-        let task = tokio::spawn(async move {
-            let _counted = guard;
-            work.await
-        });
-        match tokio::time::timeout_at(self.deadline, task).await {
+        // The handler task keeps the request's span: its log lines carry the request id.
+        let span = tracing::Span::current();
+        let task = tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                let _counted = guard;
+                work.await
+            },
+            span,
+        ));
+        let handled = match tokio::time::timeout_at(self.deadline, task).await {
             Err(_) => Err(ApiError::Unknown {
                 side: Side::Gateway,
                 reason: format!(
@@ -386,13 +393,23 @@ impl Dispatch {
                 ),
             }),
             Ok(Err(join)) => {
-                log::error!("handler task failed: {join}");
+                tracing::error!("handler task failed: {join}");
                 Err(ApiError::Unknown {
                     side: Side::Gateway,
                     reason: "the handler stopped unexpectedly: query before retrying".to_owned(),
                 })
             }
             Ok(Ok(handled)) => handled,
-        }
+        };
+        // The result code, for the request metrics (outside a request: nothing to record).
+        let code = match &handled {
+            Ok(answer) => answer
+                .outcome
+                .as_ref()
+                .map_or("SUCCESS", |e| e.code().as_str()),
+            Err(e) => e.code().as_str(),
+        };
+        let _ = crate::server::router::RESULT_CODE.try_with(|c| c.set(Some(code)));
+        handled
     }
 }

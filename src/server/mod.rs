@@ -52,7 +52,7 @@ pub mod health;
 mod inflight;
 mod listener;
 pub mod notify;
-mod router;
+pub(crate) mod router;
 pub mod tls;
 pub mod wire;
 
@@ -60,5 +60,5 @@ pub use api::{Answer, Handled, RequestContext, Route, WalletApi};
 pub use config::{Identity, Limits, MutualTls, ServerConfig, TlsSettings, Transport};
 pub use error::{ApiError, ResultCode, Side};
 pub use inflight::InFlight;
-pub use listener::{RunningServer, ServerError, ShutdownReport};
+pub use listener::{RunningServer, ServeOptions, ServerError, ShutdownReport};
 pub use router::parse_json;
