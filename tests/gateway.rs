@@ -16,13 +16,15 @@ use std::time::{Duration, SystemTime};
 
 use qrbridge::acquirer::sim::{Behaviour, Ledger, SimConfig, Simulator, Status};
 use qrbridge::fx::source::StaticSource;
-use qrbridge::fx::time::ManualClock;
 use qrbridge::fx::{CacheConfig, QuotePolicy, Quoter, RateCache, parse_ecb};
 use qrbridge::gateway::{Gateway, Matcher, RouteRule, Settings};
 use qrbridge::journal::{DailyLimits, JournalConfig, RedbJournal};
 use qrbridge::money::Currency;
-use qrbridge::server::auth::{self, AuthConfig, ClientKey, Credentials, Secret, sign_request_hmac};
+use qrbridge::scheme::native::auth::{
+    self, AuthConfig, ClientKey, Credentials, Secret, sign_request_hmac,
+};
 use qrbridge::server::{Limits, RunningServer, ServerConfig, TlsSettings, Transport};
+use qrbridge::time::ManualClock;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

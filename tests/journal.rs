@@ -21,9 +21,9 @@ use qrbridge::acquirer::reversal::{
     Attempt, AttemptResult, MemoryReversalStore, NewReversal, ReversalId, ReversalState,
     ReversalStore, StoreError,
 };
-use qrbridge::fx::time::ManualClock;
 use qrbridge::journal::*;
 use qrbridge::money::{Amount, Currency};
+use qrbridge::time::ManualClock;
 use rust_decimal::Decimal;
 
 // ---- helpers ------------------------------------------------------------------------------
@@ -1502,10 +1502,10 @@ fn the_reversal_store_can_be_called_from_runtime_tasks() {
 fn a_timed_out_payment_is_reversed_through_the_durable_queue() {
     use qrbridge::acquirer::link::{Link, LinkConfig, Outcome, Timers};
     use qrbridge::acquirer::message::{Kind, PrivateData, Purchase, Terminal};
-    use qrbridge::acquirer::pki::Pki;
     use qrbridge::acquirer::reversal::RetryPolicy;
     use qrbridge::acquirer::sim::{Behaviour, SimConfig, Simulator, Status};
-    use qrbridge::acquirer::tls;
+    use qrbridge::tls;
+    use qrbridge::tls::pki::Pki;
 
     let dir = TempDir::new("link");
     let journal = Arc::new(open(&dir.file()));

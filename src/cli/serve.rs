@@ -12,20 +12,20 @@ use std::time::Duration;
 
 use qrbridge::acquirer::link::{LinkConfig, Timers};
 use qrbridge::acquirer::message::Terminal;
-use qrbridge::acquirer::pki::Pki;
 use qrbridge::acquirer::reversal::RetryPolicy;
 use qrbridge::acquirer::sim::{SimConfig, Simulator};
-use qrbridge::acquirer::tls;
 use qrbridge::config::{AcquirerSection, Config};
 use qrbridge::fx::source::{EcbHttps, StaticSource};
-use qrbridge::fx::time::SystemClock;
 use qrbridge::fx::{EcbFile, QuoteStore, Quoter, RateCache, parse_ecb};
 use qrbridge::gateway::Gateway;
 use qrbridge::journal::{JournalConfig, RedbJournal};
+use qrbridge::notify::Deliverer;
 use qrbridge::scheme::Scheme;
 use qrbridge::scheme::native::Native;
-use qrbridge::server::notify::Deliverer;
 use qrbridge::server::{RunningServer, ServeOptions};
+use qrbridge::time::SystemClock;
+use qrbridge::tls;
+use qrbridge::tls::pki::Pki;
 
 /// The embedded demo's configuration.
 const DEMO: &str = include_str!("serve_demo.toml");
@@ -49,7 +49,7 @@ pub struct Args {
     /// Log format on stderr: auto (human on a terminal, JSON lines otherwise), human or json.
     /// Overrides `[log] format`; `RUST_LOG` overrides `[log] filter`.
     #[arg(long, value_name = "FORMAT")]
-    log_format: Option<qrbridge::ops::log::LogFormat>,
+    log_format: Option<qrbridge::telemetry::log::LogFormat>,
 }
 
 /// What `serve` hands back to be closed, and the demo's temporary directory to remove.
@@ -170,7 +170,7 @@ async fn serve(args: Args) -> Result<Stopped, String> {
             Config::parse(DEMO, &dir).map_err(|e| format!("embedded demo config: {e}"))?
         }
     };
-    qrbridge::ops::log::init(&config.log, args.log_format);
+    qrbridge::telemetry::log::init(&config.log, args.log_format);
     if let Some(listen) = args.listen {
         config.server.listen = listen.to_string();
     }
@@ -258,7 +258,7 @@ async fn serve(args: Args) -> Result<Stopped, String> {
             let addr: SocketAddr = addr
                 .parse()
                 .map_err(|e| format!("operator.listen: {addr:?}: {e}"))?;
-            let op = qrbridge::ops::listener::OperatorListener::start(addr, readiness.clone())
+            let op = qrbridge::server::operator::OperatorListener::start(addr, readiness.clone())
                 .await
                 .map_err(|e| format!("operator.listen: {addr}: {e}"))?;
             println!(
@@ -333,11 +333,11 @@ async fn serve(args: Args) -> Result<Stopped, String> {
 fn install_probe(gateway: &Gateway, journal: &Arc<RedbJournal>) {
     let weak_gateway = gateway.downgrade();
     let weak_journal = Arc::downgrade(journal);
-    qrbridge::ops::metrics::set_probe(Arc::new(move |m| {
+    qrbridge::telemetry::metrics::set_probe(Arc::new(move |m| {
         if let Some(g) = weak_gateway.upgrade() {
             for (name, up) in g.link_states() {
                 m.link_up
-                    .get_or_create(&qrbridge::ops::metrics::AcquirerLabels { acquirer: name })
+                    .get_or_create(&qrbridge::telemetry::metrics::AcquirerLabels { acquirer: name })
                     .set(i64::from(up));
             }
         }

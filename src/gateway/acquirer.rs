@@ -168,11 +168,11 @@ mod tests {
     #[test]
     fn a_rebuilt_request_matches_the_original_in_every_field_a_reversal_uses() {
         use crate::fx::source::StaticSource;
-        use crate::fx::time::SystemClock;
         use crate::fx::{CacheConfig, Pricing, QuotePolicy, Quoter, RateCache, parse_ecb};
         use crate::journal::{CustomerId, PaymentId, PaymentState, QuoteSnapshot, Routing};
         use crate::money::Currency;
-        use crate::server::wire::CodeType;
+        use crate::payment::CodeType;
+        use crate::time::SystemClock;
         use std::sync::Arc;
 
         let table =

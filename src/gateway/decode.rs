@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::emv::{self, Initiation, Role, Tip};
-use crate::fx::time::format_rfc3339;
 use crate::money::Amount;
-use crate::server::wire::{CodeType, DecodeRequest, DecodeResponse, Merchant, Money};
-use crate::server::{Answer, ApiError, Handled, RequestContext};
+use crate::payment::{Answer, ApiError, Handled, RequestContext};
+use crate::payment::{CodeType, DecodeRequest, DecodeResponse, Merchant, Money};
+use crate::time::format_rfc3339;
 
 use super::routing::{self, Routed};
 use super::{Gateway, errors, ids};

@@ -1,4 +1,4 @@
-//! The payment pipeline: the [`WalletApi`] the server calls, wiring the QR parser, the routing
+//! The payment pipeline: the [`Pipeline`] the schemes call, wiring the QR parser, the routing
 //! table, FX quotes, the durable journal and the acquirer links together.
 //!
 //! In: typed Wallet API v1 requests with their [`RequestContext`] (client id, body hash).
@@ -57,13 +57,13 @@ use crate::journal::{
     Journal, JournalError, Payment, PaymentEvent, PaymentId, PaymentState, RedbJournal,
     RefundEvent, RefundId,
 };
-use crate::server::health::Readiness;
-use crate::server::wire::{
+use crate::payment::Readiness;
+use crate::payment::{ApiError, BoxFuture, Handled, Pipeline, RequestContext};
+use crate::payment::{
     CancelRequest, CancelResponse, DecodeRequest, DecodeResponse, PaymentInquiryRequest,
     PaymentRequest, PaymentResponse, QuoteRequest, QuoteResponse, RefundInquiryRequest,
     RefundRequest, RefundResponse,
 };
-use crate::server::{ApiError, Handled, RequestContext, WalletApi};
 
 pub use decode::Decoded;
 pub use recovery::RecoveryReport;
@@ -118,7 +118,7 @@ struct Inner {
     reversals: Mutex<HashMap<ReversalId, Reverses>>,
 }
 
-/// The pipeline. Cheap to clone; implements [`WalletApi`].
+/// The pipeline. Cheap to clone; implements [`Pipeline`].
 #[derive(Clone)]
 pub struct Gateway {
     inner: Arc<Inner>,
@@ -300,7 +300,7 @@ impl Gateway {
         self.inner.merchants.get(&p.id).unwrap_or_else(|| {
             Arc::new(Decoded {
                 client_id: p.client_id.clone(),
-                code_type: crate::server::wire::CodeType::Static,
+                code_type: crate::payment::CodeType::Static,
                 routed: Routed {
                     acquirer: p.routing.acquirer.clone(),
                     merchant_id: p.routing.merchant_id.clone(),
@@ -450,40 +450,62 @@ async fn purge_idempotency(inner: Weak<Inner>) {
     }
 }
 
-impl WalletApi for Gateway {
-    async fn decode(&self, ctx: RequestContext, req: DecodeRequest) -> Handled<DecodeResponse> {
-        self.decode_code(ctx, req).await
+/// The pipeline's operations. Each future owns a clone of the gateway (one `Arc`), so a scheme's
+/// dispatcher can run it in its own task.
+impl Pipeline for Gateway {
+    fn decode(
+        self: Arc<Self>,
+        ctx: RequestContext,
+        req: DecodeRequest,
+    ) -> BoxFuture<'static, Handled<DecodeResponse>> {
+        Box::pin(async move { self.decode_code(ctx, req).await })
     }
 
-    async fn quote(&self, ctx: RequestContext, req: QuoteRequest) -> Handled<QuoteResponse> {
-        self.make_quote(ctx, req).await
+    fn quote(
+        self: Arc<Self>,
+        ctx: RequestContext,
+        req: QuoteRequest,
+    ) -> BoxFuture<'static, Handled<QuoteResponse>> {
+        Box::pin(async move { self.make_quote(ctx, req).await })
     }
 
-    async fn pay(&self, ctx: RequestContext, req: PaymentRequest) -> Handled<PaymentResponse> {
-        self.pay_quote(ctx, req).await
+    fn pay(
+        self: Arc<Self>,
+        ctx: RequestContext,
+        req: PaymentRequest,
+    ) -> BoxFuture<'static, Handled<PaymentResponse>> {
+        Box::pin(async move { self.pay_quote(ctx, req).await })
     }
 
-    async fn inquire_payment(
-        &self,
+    fn inquire_payment(
+        self: Arc<Self>,
         ctx: RequestContext,
         req: PaymentInquiryRequest,
-    ) -> Handled<PaymentResponse> {
-        self.inquire(ctx, req).await
+    ) -> BoxFuture<'static, Handled<PaymentResponse>> {
+        Box::pin(async move { self.inquire(ctx, req).await })
     }
 
-    async fn cancel(&self, ctx: RequestContext, req: CancelRequest) -> Handled<CancelResponse> {
-        self.cancel_payment(ctx, req).await
+    fn cancel(
+        self: Arc<Self>,
+        ctx: RequestContext,
+        req: CancelRequest,
+    ) -> BoxFuture<'static, Handled<CancelResponse>> {
+        Box::pin(async move { self.cancel_payment(ctx, req).await })
     }
 
-    async fn refund(&self, ctx: RequestContext, req: RefundRequest) -> Handled<RefundResponse> {
-        self.refund_payment(ctx, req).await
+    fn refund(
+        self: Arc<Self>,
+        ctx: RequestContext,
+        req: RefundRequest,
+    ) -> BoxFuture<'static, Handled<RefundResponse>> {
+        Box::pin(async move { self.refund_payment(ctx, req).await })
     }
 
-    async fn inquire_refund(
-        &self,
+    fn inquire_refund(
+        self: Arc<Self>,
         ctx: RequestContext,
         req: RefundInquiryRequest,
-    ) -> Handled<RefundResponse> {
-        self.inquire_refund_of(ctx, req).await
+    ) -> BoxFuture<'static, Handled<RefundResponse>> {
+        Box::pin(async move { self.inquire_refund_of(ctx, req).await })
     }
 }

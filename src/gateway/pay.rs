@@ -26,11 +26,11 @@ use crate::journal::{
     Payment, PaymentEvent, PaymentId, PaymentState, QuoteSnapshot, RequestKind, Routing,
     StoredResponse,
 };
-use crate::server::wire::{
+use crate::payment::{
     AcquirerResult, Money, PaymentInquiryRequest, PaymentRef, PaymentRequest, PaymentResponse,
     PaymentStatus,
 };
-use crate::server::{Answer, ApiError, Handled, RequestContext};
+use crate::payment::{Answer, ApiError, Handled, RequestContext};
 
 use super::acquirer::{self, Request};
 use super::{Gateway, Reverses, errors, ids};
@@ -337,7 +337,7 @@ impl Gateway {
         .await
         .map_err(errors::journal)
         .map_err(after)?;
-        let in_flight = crate::ops::metrics::global().in_flight(&decoded.routed.acquirer);
+        let in_flight = crate::telemetry::metrics::global().in_flight(&decoded.routed.acquirer);
         in_flight.inc();
         let outcome = link
             .authorise_traced(&purchase, trace, self.inner.settings.pay_budget)

@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use crate::fx::time::format_rfc3339;
 use crate::fx::{Pricing, display_rate};
-use crate::server::wire::{Money, QuoteRequest, QuoteResponse};
-use crate::server::{Answer, ApiError, Handled, RequestContext};
+use crate::payment::{Answer, ApiError, Handled, RequestContext};
+use crate::payment::{Money, QuoteRequest, QuoteResponse};
+use crate::time::format_rfc3339;
 
 use super::{Gateway, errors, ids};
 
@@ -75,9 +75,9 @@ impl Gateway {
         let age = std::time::SystemTime::now()
             .duration_since(quote.rate_as_of)
             .unwrap_or_default();
-        crate::ops::metrics::global()
+        crate::telemetry::metrics::global()
             .fx_rate_age
-            .get_or_create(&crate::ops::metrics::CurrencyLabels {
+            .get_or_create(&crate::telemetry::metrics::CurrencyLabels {
                 currency: req.payer_currency.code().to_owned(),
             })
             .set(age.as_secs_f64());

@@ -16,10 +16,10 @@ use crate::journal::{
     RefundEvent, RefundId, RefundState, RequestKind,
 };
 use crate::money::Amount;
-use crate::server::wire::{
+use crate::payment::{Answer, ApiError, Handled, RequestContext};
+use crate::payment::{
     Money, RefundInquiryRequest, RefundRef, RefundRequest, RefundResponse, RefundStatus,
 };
-use crate::server::{Answer, ApiError, Handled, RequestContext};
 
 use super::acquirer::{self, Request};
 use super::pay::{body_hash, store};

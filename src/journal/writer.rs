@@ -36,8 +36,8 @@ use super::refund::{NewRefund, Refund, RefundEvent, RefundState, payer_share};
 use super::reversal::{StoredReversal, StoredState};
 use super::{JournalError, RecordKind};
 use crate::acquirer::reversal::{Attempt, NewReversal, ReversalState};
-use crate::fx::time::Clock;
 use crate::money::Amount;
+use crate::time::Clock;
 
 type Bytes = &'static [u8];
 
@@ -201,8 +201,8 @@ pub(crate) fn run(db: Arc<Database>, rx: Receiver<Request>, config: WriterConfig
         let (ops, replies): (Vec<Op>, Vec<Reply>) =
             batch.drain(..).map(|r| (r.op, r.reply)).unzip();
         let n = u64::try_from(replies.len()).unwrap_or(u64::MAX);
-        let m = crate::ops::metrics::global();
-        let timer = crate::ops::metrics::Timer::start(&m.journal_commit);
+        let m = crate::telemetry::metrics::global();
+        let timer = crate::telemetry::metrics::Timer::start(&m.journal_commit);
         let committed = commit_batch(&db, ops, &mut ctx);
         drop(timer);
         match committed {
@@ -216,9 +216,9 @@ pub(crate) fn run(db: Arc<Database>, rx: Receiver<Request>, config: WriterConfig
                 for (reply, result) in replies.into_iter().zip(results) {
                     // Each durable state change is logged (and counted) once, here.
                     match &result {
-                        Ok(Done::Payment(p)) => crate::ops::events::payment_changed(p),
-                        Ok(Done::Refund(r)) => crate::ops::events::refund_changed(r),
-                        Ok(Done::Notice(n)) => crate::ops::events::notice_changed(n),
+                        Ok(Done::Payment(p)) => crate::journal::events::payment_changed(p),
+                        Ok(Done::Refund(r)) => crate::journal::events::refund_changed(r),
+                        Ok(Done::Notice(n)) => crate::journal::events::notice_changed(n),
                         _ => {}
                     }
                     reply.send(result);

@@ -17,15 +17,15 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
-use super::api::WalletApi;
-use super::auth::AuthConfigError;
 use super::config::{Limits, ServerConfig, Transport};
 use super::health::Readiness;
-use super::inflight::InFlight;
 use super::router::{self, Shared};
 use super::tls::{self, PeerIdentity, ServerTlsError};
-use crate::acquirer::pki::Pki;
+use crate::payment::Pipeline;
+use crate::scheme::InFlight;
+use crate::scheme::native::auth::AuthConfigError;
 use crate::scheme::{Scheme, native};
+use crate::tls::pki::Pki;
 
 /// The server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -126,7 +126,7 @@ pub struct ServeOptions {
 impl RunningServer {
     /// Binds and starts serving `api` in the native scheme (Wallet API v1) only. Plaintext only
     /// on loopback; TLS 1.3 otherwise.
-    pub async fn start<A: WalletApi>(
+    pub async fn start<A: Pipeline>(
         config: ServerConfig,
         api: Arc<A>,
         readiness: Readiness,
@@ -137,7 +137,7 @@ impl RunningServer {
     /// Binds and starts serving `api` in the native scheme (built from `config.auth`, unless
     /// `schemes` holds one) and in each of `schemes` (wallet schemes from the registry). Prefixes
     /// must not overlap.
-    pub async fn start_with_schemes<A: WalletApi>(
+    pub async fn start_with_schemes<A: Pipeline>(
         config: ServerConfig,
         schemes: Vec<Arc<dyn Scheme>>,
         api: Arc<A>,
@@ -148,7 +148,7 @@ impl RunningServer {
     }
 
     /// [`RunningServer::start_with_schemes`], with options (e.g. `GET /metrics` on this listener).
-    pub async fn start_with_options<A: WalletApi>(
+    pub async fn start_with_options<A: Pipeline>(
         config: ServerConfig,
         schemes: Vec<Arc<dyn Scheme>>,
         api: Arc<A>,
@@ -322,7 +322,7 @@ struct AcceptState<A> {
     handshake_timeout: Duration,
 }
 
-async fn accept_loop<A: WalletApi>(mut s: AcceptState<A>) -> JoinSet<()> {
+async fn accept_loop<A: Pipeline>(mut s: AcceptState<A>) -> JoinSet<()> {
     let mut tasks = JoinSet::new();
     loop {
         while tasks.try_join_next().is_some() {}
@@ -350,7 +350,7 @@ async fn accept_loop<A: WalletApi>(mut s: AcceptState<A>) -> JoinSet<()> {
         let acceptor = s.acceptor.clone();
         let clients = s.clients.clone();
         let handshake_timeout = s.handshake_timeout;
-        let open = crate::ops::metrics::global().open_connections.clone();
+        let open = crate::telemetry::metrics::global().open_connections.clone();
         open.inc();
         tasks.spawn(async move {
             let _slot = permit;
@@ -394,7 +394,7 @@ async fn serve<A, I>(
     builder: Arc<auto::Builder<TokioExecutor>>,
     mut stopping: watch::Receiver<bool>,
 ) where
-    A: WalletApi,
+    A: Pipeline,
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let peer = Arc::new(peer);

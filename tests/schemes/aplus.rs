@@ -735,8 +735,8 @@ async fn routes_methods_media_types_and_replays_are_refused_in_aplus_form() {
 #[test]
 fn notifications_render_and_verify_with_the_wallets_reader() {
     use qrbridge::money::{Amount, Currency};
+    use qrbridge::payment::{Money, PaymentResponse, PaymentStatus, RequestId};
     use qrbridge::scheme::{Notice, NoticeEvent};
-    use qrbridge::server::wire::{Money, PaymentResponse, PaymentStatus, RequestId};
     let scheme = AplusDriver::scheme("http://127.0.0.1:9/notify");
     let notice = Notice {
         scheme: "aplus".to_owned(),
@@ -826,7 +826,7 @@ fn the_fuzz_corpus_replays_and_the_example_requests_parse() {
     }
     assert!(n >= 9, "seed corpus present ({n} files)");
     use qrbridge::scheme::aplus::transformers as t;
-    use qrbridge::server::parse_json;
+    use qrbridge::scheme::parse_json;
     let req = |name: &str| std::fs::read(testdata().join("requests").join(name)).unwrap();
     parse_json::<t::AplusUserInitiatedPayRequest>(&req("userInitiatedPay.json")).unwrap();
     parse_json::<t::AplusPayRequest>(&req("pay.json")).unwrap();

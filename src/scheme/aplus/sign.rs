@@ -16,8 +16,8 @@ use ring::signature::{
     RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256, RsaKeyPair, UnparsedPublicKey,
 };
 
-use crate::fx::time::{format_rfc3339, parse_timestamp};
-use crate::server::auth::AuthFault;
+use crate::scheme::native::auth::AuthFault;
+use crate::time::{format_rfc3339, parse_timestamp};
 
 /// The only algorithm name the header may carry.
 pub const ALGORITHM: &str = "RSA256";

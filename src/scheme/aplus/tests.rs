@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::money::{Amount, Currency};
-use crate::server::wire::{Money, PaymentResponse, PaymentStatus, RefundResponse, RefundStatus};
+use crate::payment::{Money, PaymentResponse, PaymentStatus, RefundResponse, RefundStatus};
 
 const WALLET_PRIVATE: &str = include_str!("../../../testdata/schemes/aplus/wallet-my-private.pem");
 const GATEWAY_PUBLIC: &str = include_str!("../../../testdata/schemes/aplus/gateway-public.pem");
@@ -328,8 +328,8 @@ fn myr(minor: u64) -> Money {
     Money(Amount::from_minor(minor, Currency::from_code("MYR").unwrap()).unwrap())
 }
 
-fn id(s: &str) -> crate::server::wire::RequestId {
-    crate::server::wire::RequestId::new(s).unwrap()
+fn id(s: &str) -> crate::payment::RequestId {
+    crate::payment::RequestId::new(s).unwrap()
 }
 
 fn notice(client: &str, event: NoticeEvent) -> Notice {

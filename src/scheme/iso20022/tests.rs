@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::scheme::Peer;
-use crate::server::auth::AuthFault;
+use crate::scheme::native::auth::AuthFault;
 use std::path::PathBuf;
 
 use hyper::StatusCode;
@@ -10,8 +10,8 @@ use hyper::header::HeaderMap;
 use super::transformers::*;
 use super::*;
 use crate::money::{Amount, Currency};
-use crate::server::auth::verify_notification_hmac;
-use crate::server::wire::{AcquirerResult, PaymentResponse, PaymentStatus, RefundResponse};
+use crate::payment::{AcquirerResult, PaymentResponse, PaymentStatus, RefundResponse};
+use crate::scheme::native::auth::verify_notification_hmac;
 
 const KEY: &[u8] = b"test-key-for-wallet-my-32-bytes!";
 
@@ -531,7 +531,7 @@ fn a_notification_is_a_signed_pacs002_the_wallet_can_verify() {
             refund_id: RequestId::new("r-9").unwrap(),
             refund_request_id: RequestId::new("refund-1").unwrap(),
             payment_id: RequestId::new("p-1").unwrap(),
-            refund_status: crate::server::wire::RefundStatus::Success,
+            refund_status: crate::payment::RefundStatus::Success,
             refund_amount: Money(amount(500, "SGD")),
             payer_refund_amount: Money(amount(1617, "MYR")),
         }),

@@ -22,12 +22,12 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::money::{Amount, Currency};
-use crate::server::auth::{AuthFault, body_digest};
-use crate::server::error::ApiError;
-use crate::server::wire::{
+use crate::payment::ApiError;
+use crate::payment::{
     CodeValue, CustomerId, DecodeResponse, Money, PaymentResponse, PaymentStatus, QuoteResponse,
     RefundResponse, RefundStatus, RequestId, Text,
 };
+use crate::scheme::native::auth::{AuthFault, body_digest};
 
 /// `pacs.008.001.08`: FI to FI customer credit transfer.
 pub const NS_PACS008: &str = "urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08";
@@ -310,13 +310,13 @@ fn render_document<T: Serialize>(doc: &T) -> Result<Vec<u8>, ApiError> {
     let mut ser =
         quick_xml::se::Serializer::with_root(&mut out, Some("Document")).map_err(|e| {
             ApiError::Unknown {
-                side: crate::server::error::Side::Gateway,
+                side: crate::payment::Side::Gateway,
                 reason: format!("ISO 20022 document not serialisable: {e}"),
             }
         })?;
     ser.indent(' ', 2);
     doc.serialize(ser).map_err(|e| ApiError::Unknown {
-        side: crate::server::error::Side::Gateway,
+        side: crate::payment::Side::Gateway,
         reason: format!("ISO 20022 document not serialisable: {e}"),
     })?;
     out.push('\n');
@@ -1980,7 +1980,7 @@ impl Iso20022Quote {
         quote: &QuoteResponse,
     ) -> Result<Iso20022Terms, ApiError> {
         let rate = Decimal::from_str(&quote.effective_rate).map_err(|e| ApiError::Unknown {
-            side: crate::server::error::Side::Gateway,
+            side: crate::payment::Side::Gateway,
             reason: format!(
                 "quote rate {:?} is not a decimal: {e}",
                 quote.effective_rate

@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A UTC instant broken into calendar fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Instant {
+pub struct UtcFields {
     /// Days since 1970-01-01 (the STAN day).
     pub day: u64,
     /// Year, e.g. 2026.
@@ -24,15 +24,15 @@ pub struct Instant {
     pub ordinal: u16,
 }
 
-impl Instant {
+impl UtcFields {
     /// Now.
     pub fn now() -> Self {
-        Instant::from_system(SystemTime::now())
+        UtcFields::from_system(SystemTime::now())
     }
 
     /// From a system time (times before 1970 clamp to the epoch).
     pub fn from_system(t: SystemTime) -> Self {
-        Instant::from_unix(
+        UtcFields::from_unix(
             t.duration_since(UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or(0),
@@ -57,7 +57,7 @@ impl Instant {
         const CUM: [u16; 12] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
         let mi = (m - 1) as usize;
         let ordinal = CUM[mi] + d as u16 + u16::from(leap && m > 2);
-        Instant {
+        UtcFields {
             day,
             year: y.max(0) as u64,
             month: m as u8,
@@ -95,15 +95,15 @@ mod tests {
     #[test]
     fn known_instants_break_down_correctly() {
         // 2026-11-21T10:15:30Z = 1_795_256_130 (date -u -d 2026-11-21T10:15:30 +%s)
-        let t = Instant::from_unix(1_795_256_130);
+        let t = UtcFields::from_unix(1_795_256_130);
         assert_eq!((t.year, t.month, t.dom), (2026, 11, 21));
         assert_eq!(t.de7(), "1121101530");
         assert_eq!(t.de12(), "101530");
         assert_eq!(t.de13(), "1121");
         assert_eq!(t.ordinal, 325);
         // 2024-12-31 is day 366 of a leap year; 2000-03-01 follows a leap day.
-        assert_eq!(Instant::from_unix(1_735_603_200).ordinal, 366);
-        let m = Instant::from_unix(951_868_800);
+        assert_eq!(UtcFields::from_unix(1_735_603_200).ordinal, 366);
+        let m = UtcFields::from_unix(951_868_800);
         assert_eq!((m.year, m.month, m.dom), (2000, 3, 1));
     }
 }

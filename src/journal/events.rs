@@ -5,11 +5,9 @@
 //! created it (`request_id`) and the acquirer trace (`stan`, `rrn`) when known. States that need
 //! a person are logged at `error` with an `action` field saying what to do (spec/operations.md §1).
 
-use crate::journal::{
-    NoticeKind, NoticeState, OutboxNotice, Payment, PaymentState, Refund, RefundState,
-};
+use super::{NoticeKind, NoticeState, OutboxNotice, Payment, PaymentState, Refund, RefundState};
 
-use super::metrics;
+use crate::telemetry::metrics;
 
 /// What an operator does about a payment in MANUAL_REVIEW.
 pub const MANUAL_REVIEW_ACTION: &str = "ask the acquirer whether the authorisation (STAN/RRN) \

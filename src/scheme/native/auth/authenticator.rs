@@ -14,7 +14,7 @@ use super::header::{Algorithm, SignatureHeader};
 use super::replay::ReplayGuard;
 use super::time::{parse_request_time, request_time};
 use super::{AuthFault, headers};
-use crate::fx::time::{Clock, format_rfc3339};
+use crate::time::{Clock, format_rfc3339};
 
 enum Verifier {
     Hmac(hmac::Key),

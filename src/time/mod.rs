@@ -1,5 +1,8 @@
-//! Time for the FX room: an injectable clock, and the two text forms we read and write
-//! (`YYYY-MM-DD` feed dates, RFC 3339 UTC timestamps). No time zone database: everything is UTC.
+//! Time leaf: an injectable clock, and the text forms every room reads and writes (`YYYY-MM-DD`
+//! feed dates, RFC 3339 UTC timestamps; [`fields`]: ISO 8583 DE7/DE12/DE13 calendar fields). No
+//! time zone database: everything is UTC. Imports no other room.
+
+pub mod fields;
 
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -347,7 +347,7 @@ async fn attempt(shared: &Shared, n: OutboxNotice) {
                 crate::journal::NoticeState::Parked => c.parked.fetch_add(1, Ordering::Relaxed),
                 crate::journal::NoticeState::Pending => 0,
             };
-            crate::ops::events::notice_attempted(
+            crate::journal::events::notice_attempted(
                 &done,
                 done.next_attempt_at_ms.saturating_sub(now_ms()),
             );

@@ -1,16 +1,19 @@
-//! The handler seam: the routes of Wallet API v1 and the [`WalletApi`] trait the gateway implements.
-//! The server has already routed, limited, authenticated and parsed the request when a method is
-//! called; the method returns a typed answer or an [`ApiError`], and the server writes the response.
+//! The seam between the wallet schemes and the gateway: ONE trait, [`Pipeline`], with one method
+//! per canonical operation. A scheme has already routed, authenticated and translated the wallet's
+//! request when a method is called; the method returns a typed answer ([`Answer`]) or an
+//! [`ApiError`], and the scheme translates it back into its own language.
 //!
-//! Each call runs in its own task: a client that disconnects or a per-request timeout never
-//! cancels the gateway's work midway (a payment being authorised runs to its end). The server
-//! counts these tasks; see [`super::RunningServer::handlers`].
+//! Object safe (schemes hold `Arc<dyn Pipeline>`); each future owns its receiver, so a scheme's
+//! dispatcher can run a call in its own task: a client that disconnects or a per-request timeout
+//! never cancels the gateway's work midway (a payment being authorised runs to its end).
 
 use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::error::ApiError;
-use super::wire::{
+use super::ops::{
     CancelRequest, CancelResponse, DecodeRequest, DecodeResponse, PaymentInquiryRequest,
     PaymentRequest, PaymentResponse, QuoteRequest, QuoteResponse, RefundInquiryRequest,
     RefundRequest, RefundResponse,
@@ -69,103 +72,61 @@ impl<T> Answer<T> {
 /// What a handler returns.
 pub type Handled<T> = Result<Answer<T>, ApiError>;
 
-/// The Wallet API v1, one method per route. The gateway implements it.
-pub trait WalletApi: Send + Sync + 'static {
-    /// `POST /v1/qr/decode`.
+/// A boxed, sendable future.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The canonical payment operations, one method per operation. The gateway implements it; tests
+/// and benches implement it with stubs. Object safe: each future owns its receiver.
+pub trait Pipeline: Send + Sync + 'static {
+    /// Decode a scanned merchant code.
     fn decode(
-        &self,
+        self: Arc<Self>,
         ctx: RequestContext,
         req: DecodeRequest,
-    ) -> impl Future<Output = Handled<DecodeResponse>> + Send;
-    /// `POST /v1/quotes`.
+    ) -> BoxFuture<'static, Handled<DecodeResponse>>;
+    /// Lock a quote for a decoded code.
     fn quote(
-        &self,
+        self: Arc<Self>,
         ctx: RequestContext,
         req: QuoteRequest,
-    ) -> impl Future<Output = Handled<QuoteResponse>> + Send;
-    /// `POST /v1/payments`.
+    ) -> BoxFuture<'static, Handled<QuoteResponse>>;
+    /// Pay a quote.
     fn pay(
-        &self,
+        self: Arc<Self>,
         ctx: RequestContext,
         req: PaymentRequest,
-    ) -> impl Future<Output = Handled<PaymentResponse>> + Send;
-    /// `POST /v1/payments/inquiry`.
+    ) -> BoxFuture<'static, Handled<PaymentResponse>>;
+    /// A payment's status.
     fn inquire_payment(
-        &self,
+        self: Arc<Self>,
         ctx: RequestContext,
         req: PaymentInquiryRequest,
-    ) -> impl Future<Output = Handled<PaymentResponse>> + Send;
-    /// `POST /v1/payments/cancel`.
+    ) -> BoxFuture<'static, Handled<PaymentResponse>>;
+    /// Cancel a payment (a reversal before the cut-off).
     fn cancel(
-        &self,
+        self: Arc<Self>,
         ctx: RequestContext,
         req: CancelRequest,
-    ) -> impl Future<Output = Handled<CancelResponse>> + Send;
-    /// `POST /v1/refunds`.
+    ) -> BoxFuture<'static, Handled<CancelResponse>>;
+    /// Refund a payment (where the scheme lets the wallet start one).
     fn refund(
-        &self,
+        self: Arc<Self>,
         ctx: RequestContext,
         req: RefundRequest,
-    ) -> impl Future<Output = Handled<RefundResponse>> + Send;
-    /// `POST /v1/refunds/inquiry`.
+    ) -> BoxFuture<'static, Handled<RefundResponse>>;
+    /// A refund's status.
     fn inquire_refund(
-        &self,
+        self: Arc<Self>,
         ctx: RequestContext,
         req: RefundInquiryRequest,
-    ) -> impl Future<Output = Handled<RefundResponse>> + Send;
+    ) -> BoxFuture<'static, Handled<RefundResponse>>;
 }
 
-/// The Wallet API v1 routes (all `POST`, JSON in and out).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Route {
-    /// `/v1/qr/decode`.
-    Decode,
-    /// `/v1/quotes`.
-    Quote,
-    /// `/v1/payments`.
-    Pay,
-    /// `/v1/payments/inquiry`.
-    PaymentInquiry,
-    /// `/v1/payments/cancel`.
-    Cancel,
-    /// `/v1/refunds`.
-    Refund,
-    /// `/v1/refunds/inquiry`.
-    RefundInquiry,
-}
+/// The gateway's readiness predicate: `Ok(())` when ready, `Err(reason)` otherwise. Called on every
+/// `/readyz`; keep it cheap (read flags, do not do I/O).
+pub type Readiness = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
-impl Route {
-    /// Every route the server registers.
-    pub const ALL: [Route; 7] = [
-        Route::Decode,
-        Route::Quote,
-        Route::Pay,
-        Route::PaymentInquiry,
-        Route::Cancel,
-        Route::Refund,
-        Route::RefundInquiry,
-    ];
-
-    /// The path.
-    pub fn path(self) -> &'static str {
-        match self {
-            Route::Decode => "/v1/qr/decode",
-            Route::Quote => "/v1/quotes",
-            Route::Pay => "/v1/payments",
-            Route::PaymentInquiry => "/v1/payments/inquiry",
-            Route::Cancel => "/v1/payments/cancel",
-            Route::Refund => "/v1/refunds",
-            Route::RefundInquiry => "/v1/refunds/inquiry",
-        }
-    }
-
-    /// The method (all routes are `POST`).
-    pub fn method(self) -> &'static str {
-        "POST"
-    }
-
-    /// The route at `path`, if any.
-    pub fn from_path(path: &str) -> Option<Route> {
-        Route::ALL.into_iter().find(|r| r.path() == path)
-    }
+/// A predicate that is always ready.
+pub fn always_ready() -> Readiness {
+    Arc::new(|| Ok(()))
 }

@@ -20,6 +20,17 @@ pub const TRACEPARENT_HEADER: &str = "traceparent";
 /// Longest request id accepted from a wallet.
 pub const MAX_REQUEST_ID_LEN: usize = 128;
 
+tokio::task_local! {
+    /// The result code of the pipeline call of the current request: the server scopes it around
+    /// each request, the scheme's dispatcher sets it (for `qrbridge_http_requests_total`).
+    pub static RESULT_CODE: std::cell::Cell<Option<&'static str>>;
+}
+
+/// Records the current request's result code (nothing outside a request).
+pub fn set_result_code(code: &'static str) {
+    let _ = RESULT_CODE.try_with(|c| c.set(Some(code)));
+}
+
 /// The ids of one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Correlation {

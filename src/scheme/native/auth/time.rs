@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::fx::time::{format_rfc3339, parse_timestamp};
+use crate::time::{format_rfc3339, parse_timestamp};
 
 /// `now` as a `request-time` / `response-time` value: RFC 3339 UTC with milliseconds,
 /// `2026-11-21T10:40:00.123Z`.

@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 
 use crate::server::health::Readiness;
 
-use super::metrics;
+use crate::telemetry::metrics;
 
 /// A running operator listener.
 pub struct OperatorListener {
