@@ -290,6 +290,12 @@ async fn serve(args: Args) -> Result<Stopped, String> {
     } else {
         println!("qrbridge gateway listening on {addr}");
     }
+    if let Some(op) = &operator {
+        println!(
+            "operator listener (metrics, health) on http://{}",
+            op.local_addr()
+        );
+    }
     println!();
     for s in &schemes {
         let auth = if s.is_demo() {
