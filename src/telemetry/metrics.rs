@@ -309,8 +309,8 @@ pub fn set_probe(probe: Probe) {
     }
 }
 
-/// The Prometheus text exposition (OpenMetrics text, as `prometheus-client` writes it; the
-/// content type is [`CONTENT_TYPE`]).
+/// The Prometheus text exposition format 0.0.4 (content type [`CONTENT_TYPE`]), which every
+/// Prometheus version scrapes and `promtool check metrics` checks.
 pub fn render() -> String {
     let m = global();
     let probe = probe_slot().lock().ok().and_then(|s| s.clone());
@@ -321,11 +321,41 @@ pub fn render() -> String {
     if prometheus_client::encoding::text::encode(&mut out, &m.registry).is_err() {
         out.clear();
     }
+    to_prometheus_text(&out)
+}
+
+/// `prometheus-client` writes OpenMetrics text; the Prometheus 0.0.4 format differs in three
+/// ways that matter here: a counter's HELP and TYPE name the sample (`x_total`, not `x`), and
+/// there is no `# UNIT` line nor `# EOF`.
+fn to_prometheus_text(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line.starts_with("# UNIT ") || line == "# EOF" {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(name)
+                .then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        match renamed {
+            Some(l) => out.push_str(&l),
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
     out
 }
 
 /// The content type of [`render`]'s output.
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Times something and observes the seconds into a histogram when dropped.
 pub struct Timer {
@@ -346,5 +376,19 @@ impl Timer {
 impl Drop for Timer {
     fn drop(&mut self) {
         self.histogram.observe(self.start.elapsed().as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_named_by_their_sample_and_openmetrics_only_lines_go() {
+        let om = "# HELP a_b Things.\n# TYPE a_b counter\na_b_total{x=\"1\"} 2\n# HELP d_seconds Time.\n# TYPE d_seconds gauge\n# UNIT d_seconds seconds\nd_seconds 1.5\n# EOF\n";
+        assert_eq!(
+            to_prometheus_text(om),
+            "# HELP a_b_total Things.\n# TYPE a_b_total counter\na_b_total{x=\"1\"} 2\n# HELP d_seconds Time.\n# TYPE d_seconds gauge\nd_seconds 1.5\n"
+        );
     }
 }
