@@ -1443,6 +1443,8 @@ fn sigkill_with_payments_in_flight_then_restart_leaves_journal_and_ledger_agreei
         .replace("max_age_secs = 345600", "max_age_secs = 0");
     let config_path = dir.join("gateway.toml");
     std::fs::write(&config_path, config).unwrap();
+    // The journal's directory must exist (journal.create_dir is false in the example).
+    std::fs::create_dir_all(dir.join("data")).unwrap();
     let serve = |dir: &PathBuf| {
         let g = Child::spawn(&["serve", "--config", config_path.to_str().unwrap()]);
         let addr: SocketAddr = g.wait_for("qrbridge gateway listening on").parse().unwrap();

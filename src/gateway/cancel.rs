@@ -89,12 +89,12 @@ impl Gateway {
                     || matches!(a.body.payment_status, PaymentStatus::Processing) =>
             {
                 if let Err(e) = j.complete(key, store(a)).await {
-                    log::error!("cancel {}: storing the answer: {e}", req.payment_request_id);
+                    tracing::error!("cancel {}: storing the answer: {e}", req.payment_request_id);
                 }
             }
             _ => {
                 if let Err(e) = j.abandon(key).await {
-                    log::error!("cancel {}: abandoning: {e}", req.payment_request_id);
+                    tracing::error!("cancel {}: abandoning: {e}", req.payment_request_id);
                 }
             }
         }

@@ -177,10 +177,18 @@ impl Gateway {
                 });
             }
         }
-        match self.pay_new(&ctx, &req).await {
+        let span = tracing::info_span!(
+            "payment",
+            payment_request_id = %req.payment_request_id,
+            payment_id = tracing::field::Empty,
+            stan = tracing::field::Empty,
+            rrn = tracing::field::Empty,
+        );
+        let paid = tracing::Instrument::instrument(self.pay_new(&ctx, &req), span).await;
+        match paid {
             Ok(answer) => {
                 if let Err(e) = j.complete(key, store(&answer)).await {
-                    log::error!(
+                    tracing::error!(
                         "payment {}: storing the answer: {e}",
                         req.payment_request_id
                     );
@@ -189,7 +197,7 @@ impl Gateway {
             }
             Err((e, recorded)) => {
                 if !recorded && let Err(a) = j.abandon(key).await {
-                    log::error!("payment {}: abandoning: {a}", req.payment_request_id);
+                    tracing::error!("payment {}: abandoning: {a}", req.payment_request_id);
                 }
                 Err(e)
             }
@@ -319,7 +327,8 @@ impl Gateway {
                 qr_reference: decoded.reference_label.clone(),
             },
             limits: policy.daily,
-            origin: Origin::new(ctx.scheme, ctx.scheme_ref.clone()),
+            origin: Origin::new(ctx.scheme, ctx.scheme_ref.clone())
+                .with_request_id(&ctx.request_id),
             merchant: decoded.merchant(),
         };
         let payment = j
@@ -328,6 +337,7 @@ impl Gateway {
             .map_err(errors::journal)
             .map_err(before)?;
         let id = payment.id;
+        tracing::Span::current().record("payment_id", tracing::field::display(id));
         let purchase = acquirer::purchase(
             &payment,
             Kind::Purchase,
@@ -336,6 +346,7 @@ impl Gateway {
             req.payment_request_id.as_str(),
         );
         let trace = link.next_trace();
+        tracing::Span::current().record("stan", trace.stan.de11().as_str());
         j.update_payment(
             id,
             PaymentEvent::Sent {
@@ -345,8 +356,11 @@ impl Gateway {
         .await
         .map_err(errors::journal)
         .map_err(after)?;
+        let in_flight = crate::telemetry::metrics::global().in_flight(&decoded.routed.acquirer);
+        in_flight.inc();
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let outcome = link.authorise_traced(&purchase, trace, left).await;
+        in_flight.dec();
         let unknown = |e: ApiError| (errors::unknown_outcome(format!("payment {id}"), &e), true);
         let (payment, outcome_error) = match outcome {
             Err(e) => {
@@ -363,6 +377,7 @@ impl Gateway {
                 (p, Some(errors::link(Some(id), &e)))
             }
             Ok(Outcome::Approved(a)) => {
+                tracing::Span::current().record("rrn", a.rrn.as_str());
                 let data = AcquirerData {
                     stan: Some(a.stan.de11()),
                     transmitted: a.request.text(7).map(str::to_owned),

@@ -93,7 +93,7 @@ impl Gateway {
                         self.track(ReversalId(id), Reverses::Payment(p.id));
                     }
                     if let Err(e) = self.settle(p).await {
-                        log::warn!("recovery: settling a reversal: {e}");
+                        tracing::warn!("recovery: settling a reversal: {e}");
                     }
                     report.reversing += 1;
                 }

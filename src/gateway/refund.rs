@@ -107,13 +107,13 @@ impl Gateway {
         match self.refund_new(&ctx, &req).await {
             Ok(answer) => {
                 if let Err(e) = j.complete(key, store(&answer)).await {
-                    log::error!("refund {}: storing the answer: {e}", req.refund_request_id);
+                    tracing::error!("refund {}: storing the answer: {e}", req.refund_request_id);
                 }
                 Ok(answer)
             }
             Err((e, recorded)) => {
                 if !recorded && let Err(a) = j.abandon(key).await {
-                    log::error!("refund {}: abandoning: {a}", req.refund_request_id);
+                    tracing::error!("refund {}: abandoning: {a}", req.refund_request_id);
                 }
                 Err(e)
             }
@@ -168,7 +168,8 @@ impl Gateway {
                     .reason
                     .as_ref()
                     .map_or_else(String::new, |r| r.as_str().to_owned()),
-                origin: Origin::new(ctx.scheme, ctx.scheme_ref.clone()),
+                origin: Origin::new(ctx.scheme, ctx.scheme_ref.clone())
+                    .with_request_id(&ctx.request_id),
             })
             .await
             .map_err(errors::journal)
