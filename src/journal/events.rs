@@ -156,8 +156,10 @@ macro_rules! notice_line {
     ($level:ident, $n:expr, $($rest:tt)*) => {{
         let n: &OutboxNotice = $n;
         let (payment_id, refund_id) = match n.kind {
-            NoticeKind::Payment => (n.subject.as_str(), ""),
-            NoticeKind::Refund => ("", n.subject.as_str()),
+            NoticeKind::Payment | NoticeKind::PaymentInquiry | NoticeKind::PaymentCancel => {
+                (n.subject.as_str(), "")
+            }
+            NoticeKind::Refund | NoticeKind::RefundCredit => ("", n.subject.as_str()),
         };
         tracing::$level!(
             target: "qrbridge::notify",
