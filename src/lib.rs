@@ -23,6 +23,8 @@
 //!            (uses leaves only)
 //! emv/ fx/ money/ time/ tls/   leaves: QR parser, FX rates and quotes, ISO 4217 amounts, clocks
 //!            and calendar fields, rustls configurations and the private CA
+//! http_client/  leaf: the one outbound HTTP client (TLS or loopback http, timeouts, size bound)
+//!            for notify, the fx feed and the wallet CLI                      (uses tls)
 //! fuzzing    hidden entry points for the cargo-fuzz targets in fuzz/
 //! ```
 //!
@@ -40,6 +42,7 @@ pub mod config;
 pub mod emv;
 pub mod fx;
 pub mod gateway;
+pub mod http_client;
 pub mod journal;
 pub mod money;
 pub mod notify;
