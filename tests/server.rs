@@ -55,6 +55,7 @@ fn id(s: &str) -> RequestId {
 
 fn payment(request_id: &RequestId, status: PaymentStatus) -> PaymentResponse {
     PaymentResponse {
+        merchant: None,
         payment_id: id("P-1"),
         payment_request_id: request_id.clone(),
         payment_status: status,
@@ -1126,6 +1127,13 @@ fn responses() -> Vec<(&'static str, Value, &'static [&'static str])> {
         let mut p = payment(&id("PR-1"), PaymentStatus::Success);
         p.refunded_amount = Some(money("SGD", 1));
         p.acquirer.as_mut().unwrap().auth_code = Some("A1B2C3".into());
+        p.merchant = Some(Merchant {
+            name: "Kopi Stall".into(),
+            city: "Singapore".into(),
+            country: "SG".into(),
+            mcc: "5812".into(),
+            merchant_id: "M1".into(),
+        });
         p
     };
     vec![

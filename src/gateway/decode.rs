@@ -43,6 +43,17 @@ pub struct Decoded {
 }
 
 impl Decoded {
+    /// The merchant as the code named it, as the payment record keeps it.
+    pub fn merchant(&self) -> Merchant {
+        Merchant {
+            name: self.name.clone(),
+            city: self.city.clone(),
+            country: self.country.clone(),
+            mcc: self.mcc.clone(),
+            merchant_id: self.routed.merchant_id.clone(),
+        }
+    }
+
     /// `base` plus the code's convenience fee (fixed, or a percentage rounded half up).
     pub fn with_fee(&self, base: Amount) -> Result<Amount, ApiError> {
         let fee = match self.fee {

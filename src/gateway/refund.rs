@@ -21,7 +21,7 @@ use crate::payment::{
     Money, RefundInquiryRequest, RefundRef, RefundRequest, RefundResponse, RefundStatus,
 };
 
-use super::acquirer::{self, Request};
+use super::acquirer;
 use super::pay::{body_hash, store};
 use super::{Gateway, Reverses, errors, ids};
 
@@ -148,7 +148,6 @@ impl Gateway {
                 ),
             }));
         }
-        let decoded = self.merchant_of(&payment);
         let link = self.link(&payment.routing.acquirer).map_err(before)?;
         let refund = j
             .reserve_refund(NewRefund {
@@ -165,16 +164,13 @@ impl Gateway {
             .await
             .map_err(errors::journal)
             .map_err(before)?;
-        let purchase = acquirer::purchase(&Request {
-            kind: Kind::Refund,
-            merchant: refund.amount,
-            payer: refund.payer_amount,
-            rate: payment.quote.rate,
-            decoded: &decoded,
-            quote_id: &payment.quote.quote_id,
-            client_id: &ctx.client_id,
-            request_id: req.refund_request_id.as_str(),
-        });
+        let purchase = acquirer::purchase(
+            &payment,
+            Kind::Refund,
+            refund.amount,
+            refund.payer_amount,
+            req.refund_request_id.as_str(),
+        );
         let outcome = link
             .authorise_within(&purchase, self.inner.settings.pay_budget)
             .await;

@@ -207,7 +207,7 @@ pub struct Notice {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NoticeEvent {
     /// A payment's final state (SUCCESS, FAIL, REVERSED, CANCELLED).
-    Payment(PaymentResponse),
+    Payment(Box<PaymentResponse>),
     /// A refund's final state (SUCCESS, FAIL, REVERSED).
     Refund(RefundResponse),
 }

@@ -743,7 +743,8 @@ fn notifications_render_and_verify_with_the_wallets_reader() {
         client_id: CLIENT.to_owned(),
         scheme_ref: None,
         notice_id: "N-7".to_owned(),
-        event: NoticeEvent::Payment(PaymentResponse {
+        event: NoticeEvent::Payment(Box::new(PaymentResponse {
+            merchant: None,
             payment_id: RequestId::new("P7").unwrap(),
             payment_request_id: RequestId::new("pay-7").unwrap(),
             payment_status: PaymentStatus::Reversed,
@@ -755,7 +756,7 @@ fn notifications_render_and_verify_with_the_wallets_reader() {
             ),
             refunded_amount: None,
             acquirer: None,
-        }),
+        })),
     };
     let m = scheme.notification(&notice).unwrap().unwrap();
     let mut headers = HeaderMap::new();

@@ -1341,6 +1341,7 @@ mod tests {
 
     fn payment(status: PaymentStatus, de39: Option<&str>) -> PaymentResponse {
         PaymentResponse {
+            merchant: None,
             payment_id: id("P1"),
             payment_request_id: id("pay-1"),
             payment_status: status,
