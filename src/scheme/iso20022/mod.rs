@@ -21,6 +21,7 @@
 //! notify_url = "https://wallet.example/iso20022/notify"   # optional
 //! ```
 
+mod codec;
 pub mod transformers;
 
 use std::collections::BTreeMap;
