@@ -215,12 +215,14 @@ pub struct HttpClient {
 
 impl std::fmt::Debug for HttpClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpClient")
-            .field("tls", &self.tls.is_some())
-            .field("connect_timeout", &self.connect_timeout)
-            .field("answer_timeout", &self.answer_timeout)
-            .field("max_answer_bytes", &self.max_answer_bytes)
-            .finish()
+        write!(
+            f,
+            "HttpClient(https: {}, connect {:?}, answer {:?}, at most {} bytes)",
+            self.tls.is_some(),
+            self.connect_timeout,
+            self.answer_timeout,
+            self.max_answer_bytes
+        )
     }
 }
 
