@@ -312,6 +312,7 @@ fn every_transition_not_in_the_diagram_is_refused_and_changes_nothing() {
         (
             PaymentState::Sent,
             vec![
+                ("NotSent", PaymentState::Failed),
                 ("Approved", PaymentState::Success),
                 ("Declined", PaymentState::Failed),
                 ("Unknown", PaymentState::Unknown),

@@ -79,6 +79,7 @@ fn outcome_error(code: Option<&'static str>, payment_id: &str) -> Option<ApiErro
         }),
         Some(_) => Some(ApiError::AcquirerTimeout {
             payment_id: payment_id.into(),
+            cause: "no answer from the acquirer within the deadline".into(),
         }),
     }
 }

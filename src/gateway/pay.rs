@@ -4,10 +4,13 @@
 //! begin (client, paymentRequestId, body hash) ─ Replay → the stored answer
 //!   │                                          ─ Inconsistent → REPEAT_REQ_INCONSISTENT
 //!   │                                          ─ InFlight → RETRY_LATER
-//!   New → quote (QUOTE_EXPIRED / QUOTE_CONSUMED) → per-transaction limit → consume the quote
-//!       → journal intent QUOTED (+ daily limits, atomically) → SENT
-//!       → link.authorise_within(pay budget)
-//!       → journal SUCCESS / FAILED / UNKNOWN (+ REVERSING with the queued reversal)
+//!   New → quote (QUOTE_EXPIRED / QUOTE_CONSUMED) → per-transaction limit
+//!       → the link signed on within the pay budget (else F SERVICE_UNAVAILABLE, nothing kept)
+//!       → consume the quote → journal intent QUOTED (+ daily limits, atomically) → SENT
+//!       → link.authorise_within(what is left of the pay budget)
+//!       → journal SUCCESS / FAILED / UNKNOWN (+ REVERSING with the queued reversal);
+//!         FAILED too when the link sent nothing after all (it went down in between):
+//!         F SERVICE_UNAVAILABLE, the daily limits released, nothing to reverse
 //!       → answer S / F (ACQUIRER_DECLINED) / U (ACQUIRER_TIMEOUT, PROCESSING) → complete(begin)
 //! ```
 //! Errors before the intent leave nothing behind: the idempotency record is abandoned so the
@@ -129,10 +132,18 @@ pub(super) fn answer_of(p: &Payment) -> Handled<PaymentResponse> {
         PaymentStatus::Processing | PaymentStatus::Reversed | PaymentStatus::Cancelled => {
             Some(ApiError::AcquirerTimeout {
                 payment_id: p.id.to_string(),
+                cause: open_cause(p),
             })
         }
     };
     Ok(Answer { body, outcome })
+}
+
+/// Why a payment's outcome was (or is) open, as journaled with its last state change.
+fn open_cause(p: &Payment) -> String {
+    p.note
+        .clone()
+        .unwrap_or_else(|| "the outcome is not known yet".to_owned())
 }
 
 impl Gateway {
@@ -218,11 +229,13 @@ impl Gateway {
                             response_of(&p)?,
                             ApiError::AcquirerTimeout {
                                 payment_id: p.id.to_string(),
+                                cause: open_cause(&p),
                             },
                         ));
                     }
                     Some(ApiError::AcquirerTimeout {
                         payment_id: s.body.payment_id.to_string(),
+                        cause: "the outcome is not known yet".to_owned(),
                     })
                 }
                 _ => Some(ApiError::Unavailable {
@@ -280,11 +293,18 @@ impl Gateway {
                 ),
             }));
         }
+        // The pay budget starts now and covers the wait for the link too. A link that is down
+        // answers F SERVICE_UNAVAILABLE before anything is journaled: the quote stays usable and
+        // the wallet may retry the same request.
+        let deadline = tokio::time::Instant::now() + self.inner.settings.pay_budget;
+        let link = self.link(&decoded.routed.acquirer).map_err(before)?;
+        link.ready(self.inner.settings.pay_budget)
+            .await
+            .map_err(|e| before(errors::link(None, &e)))?;
         let quote = quotes
             .consume(&quote_id)
             .map_err(errors::fx)
             .map_err(before)?;
-        let link = self.link(&decoded.routed.acquirer).map_err(before)?;
         let j = &self.inner.journal;
         let intent = NewPayment {
             client_id: ctx.client_id.clone(),
@@ -325,9 +345,8 @@ impl Gateway {
         .await
         .map_err(errors::journal)
         .map_err(after)?;
-        let outcome = link
-            .authorise_traced(&purchase, trace, self.inner.settings.pay_budget)
-            .await;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let outcome = link.authorise_traced(&purchase, trace, left).await;
         let unknown = |e: ApiError| (errors::unknown_outcome(format!("payment {id}"), &e), true);
         let (payment, outcome_error) = match outcome {
             Err(e) => {
@@ -379,13 +398,14 @@ impl Gateway {
             }
             Ok(Outcome::Unknown(u)) => {
                 let p = self
-                    .record_unknown(id, format!("{:?}", u.cause), u.stan.de11(), u.reversal)
+                    .record_unknown(id, u.cause.to_string(), u.stan.de11(), u.reversal)
                     .await
                     .map_err(unknown)?;
                 (
                     p,
                     Some(ApiError::AcquirerTimeout {
                         payment_id: id.to_string(),
+                        cause: u.cause.to_string(),
                     }),
                 )
             }

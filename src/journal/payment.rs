@@ -3,7 +3,7 @@
 //! ```text
 //! QUOTED ─Sent─► SENT ─Approved─► SUCCESS ─refund ok─► PARTIALLY_REFUNDED ─refunds = original─► REFUNDED
 //!   │              │                 │        (one refund of the whole amount: SUCCESS ─► REFUNDED)
-//!   NotSent        ├─Declined─► FAILED
+//!   NotSent        ├─Declined─► FAILED   (SENT ─NotSent─► FAILED too: the link sent nothing)
 //!   ▼              │                 └─Reversing (a cancel; no refund reserved)─► REVERSING ─Reversed─► CANCELLED
 //! FAILED           └─Unknown─► UNKNOWN ─Reversing─► REVERSING ─Reversed─► REVERSED
 //!                                │                      │
@@ -336,7 +336,9 @@ pub enum PaymentEvent {
         /// Whatever is known of the message already.
         acquirer: AcquirerData,
     },
-    /// QUOTED → FAILED: nothing reached the acquirer (the link refused before sending).
+    /// QUOTED or SENT → FAILED: nothing reached the acquirer (the link refused before sending:
+    /// down, not signed on within the budget, busy). From SENT only on the link's word that
+    /// nothing was handed to a connection.
     NotSent {
         /// Why.
         reason: String,
@@ -432,7 +434,7 @@ impl Payment {
         let mut next = self.clone();
         let state = match (self.state, &event) {
             (S::Quoted, E::Sent { .. }) => S::Sent,
-            (S::Quoted, E::NotSent { .. }) => S::Failed,
+            (S::Quoted | S::Sent, E::NotSent { .. }) => S::Failed,
             (S::Sent, E::Approved { .. }) => S::Success,
             (S::Sent, E::Declined { .. }) => S::Failed,
             (S::Sent, E::Unknown { .. }) => S::Unknown,

@@ -75,11 +75,15 @@ pub(crate) async fn handle<A: Pipeline>(
     match path.as_str() {
         "/healthz" | "/readyz" => {
             if req.method() != Method::GET {
-                return native_error(&ApiError::MethodNotAllowed {
+                let mut refused = native_error(&ApiError::MethodNotAllowed {
                     method: req.method().to_string(),
                     path,
                     allowed: "GET",
                 });
+                refused
+                    .headers_mut()
+                    .insert(hyper::header::ALLOW, HeaderValue::from_static("GET"));
+                return refused;
             }
             if path == "/healthz" {
                 return json_response(StatusCode::OK, health::alive_body());

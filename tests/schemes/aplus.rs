@@ -665,12 +665,16 @@ async fn routes_methods_media_types_and_replays_are_refused_in_aplus_form() {
         (http, v["result"]["resultCode"].as_str()),
         (404, Some("NOT_FOUND"))
     );
-    let (http, _, body) =
+    let (http, headers, body) =
         harness::http(env.addr, "GET", "/schemes/aplus/v1/payments/pay", &[], b"").await;
     let v: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(
         (http, v["result"]["resultCode"].as_str()),
         (405, Some("METHOD_NOT_SUPPORTED"))
+    );
+    assert_eq!(
+        headers.get("allow").and_then(|v| v.to_str().ok()),
+        Some("POST")
     );
     // Unsigned.
     let (http, headers, body) = harness::http(

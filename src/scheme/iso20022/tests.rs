@@ -266,6 +266,7 @@ fn every_error_has_a_status_and_reason() {
     assert_eq!((s, r), (Iso20022TxSts::Rjct, Iso20022Reason::Code("AM04")));
     let (s, _) = reason_for(&ApiError::AcquirerTimeout {
         payment_id: "p".to_owned(),
+        cause: "no answer".to_owned(),
     });
     assert_eq!(s, Iso20022TxSts::Acwp);
     let (_, r) = reason_for(&ApiError::RepeatRequestInconsistent {
