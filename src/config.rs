@@ -586,7 +586,7 @@ impl Config {
                 return Err(invalid(key("id"), format!("{:?} appears twice", c.id)));
             }
             if let Some(url) = &c.notify_url {
-                crate::notify::target(url).map_err(|e| invalid(key("notify_url"), e))?;
+                crate::http_client::target(url).map_err(|e| invalid(key("notify_url"), e))?;
             }
             if c.markup_bps > MAX_MARKUP_BPS {
                 return Err(invalid(

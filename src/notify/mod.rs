@@ -17,7 +17,7 @@
 //!
 //! ```text
 //! mod.rs     NotifyPolicy, backoff, Deliverer (the worker), DeliveryStats
-//! client.rs  the POST: https (webpki roots + extra CAs) or loopback http; Target checks
+//! client.rs  the POST through the http_client leaf: https (webpki roots + extra CAs) or loopback http
 //! ```
 
 mod client;
@@ -35,7 +35,7 @@ use tokio::task::JoinSet;
 use crate::journal::{NoticeKind, NoticeOutcome, OutboxNotice, RedbJournal, Retry};
 use crate::scheme::{Notice, NoticeEvent, Scheme, WalletCall};
 
-pub use client::{MAX_ANSWER_BYTES, NotifyClient, Target, WalletAnswer, target};
+pub use client::{MAX_ANSWER_BYTES, NotifyClient, WalletAnswer, outbound};
 
 /// How notices are delivered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -424,15 +424,13 @@ async fn deliver(shared: &Shared, n: &OutboxNotice) -> Result<Delivered, Failure
         Ok(Some(m)) => m,
         Err(e) => return Err(Failure::retry(format!("not rendered: {e}"))),
     };
-    if let Err(refused) = target(&message.url) {
-        return Err(Failure {
-            reason: refused,
-            permanent: true,
-        });
-    }
+    let request = outbound(message).map_err(|refused| Failure {
+        reason: refused,
+        permanent: true,
+    })?;
     let answer = shared
         .client
-        .post(&message, shared.policy.attempt_timeout)
+        .post(request, shared.policy.attempt_timeout)
         .await
         .map_err(Failure::retry)?;
     if scheme.acknowledged(answer.status, &answer.headers, &answer.body) {
