@@ -18,7 +18,8 @@ use crate::journal::{
     RefundState, RequestKind, Unresolved,
 };
 
-use super::pay::{self, store};
+use super::once::store;
+use super::pay;
 use super::refund;
 use super::{Gateway, Reverses};
 
@@ -93,7 +94,7 @@ impl Gateway {
                         self.track(ReversalId(id), Reverses::Payment(p.id));
                     }
                     if let Err(e) = self.settle(p).await {
-                        log::warn!("recovery: settling a reversal: {e}");
+                        tracing::warn!("recovery: settling a reversal: {e}");
                     }
                     report.reversing += 1;
                 }
