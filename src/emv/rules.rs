@@ -102,10 +102,12 @@ impl<'a> Ctx<'_, 'a> {
             return Ok(());
         };
         let at = el.value_at() + i;
-        if let Some((j, bad)) = el
-            .value
-            .char_indices()
-            .find(|(_, c)| !c.is_ascii() && is_invisible(*c))
+        // Strict mode reports the first non-ASCII character, as it always did.
+        if !self.strict
+            && let Some((j, bad)) = el
+                .value
+                .char_indices()
+                .find(|(_, c)| !c.is_ascii() && is_invisible(*c))
         {
             return Err(err(
                 ErrorKind::BadChar,
