@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod acquirer_sim;
 mod admin;
+mod config_check;
 mod emv;
 mod fx;
 mod iso8583;
@@ -38,6 +39,9 @@ enum Command {
     Wallet(wallet::Args),
     /// Operator tools over the journal (offline): payments, notices, manual reviews, exports.
     Admin(admin::Args),
+    /// Configuration tools: `config check FILE` reports every problem of a file.
+    #[command(subcommand)]
+    Config(config_check::ConfigCommand),
 }
 
 /// Parses the command line and runs the chosen command.
@@ -62,5 +66,6 @@ pub fn run() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Wallet(args) => wallet::run(args),
         Command::Admin(args) => admin::run(args),
+        Command::Config(cmd) => config_check::run(cmd),
     }
 }
