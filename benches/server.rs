@@ -76,6 +76,7 @@ impl Pipeline for Instant200 {
                 return nope();
             };
             Ok(Answer::ok(PaymentResponse {
+                merchant: None,
                 payment_id: r.clone(),
                 payment_request_id: r,
                 payment_status: PaymentStatus::Success,

@@ -182,6 +182,8 @@ pub struct ServerSection {
     pub max_body_bytes: u64,
     /// Time for a request (body + handler), ms.
     pub request_timeout_ms: u64,
+    /// A connection with no request in progress this long is closed, ms.
+    pub idle_timeout_ms: u64,
     /// Most open connections.
     pub max_connections: usize,
 }
@@ -199,6 +201,7 @@ impl Default for ServerSection {
             demo_client: None,
             max_body_bytes: limits.max_body_bytes,
             request_timeout_ms: 30_000,
+            idle_timeout_ms: 10_000,
             max_connections: limits.max_connections,
         }
     }
@@ -1121,6 +1124,7 @@ impl Config {
             limits: Limits {
                 max_body_bytes: s.max_body_bytes,
                 request_timeout: Duration::from_millis(s.request_timeout_ms),
+                idle_timeout: Duration::from_millis(s.idle_timeout_ms),
                 max_connections: s.max_connections,
                 ..Limits::default()
             },

@@ -891,3 +891,54 @@ fn cancelling_an_approved_payment_reverses_it_at_the_acquirer() {
         assert_eq!(e.status, Status::Reversed);
     });
 }
+
+#[test]
+fn stans_and_rrns_stay_unique_when_the_link_restarts_on_the_same_journal() {
+    use qrbridge::journal::{JournalConfig, RedbJournal};
+    run(async {
+        let pki = Pki::generate(&["localhost"], "qrbridge-test").unwrap();
+        let sim = Simulator::start(
+            "127.0.0.1:0".parse().unwrap(),
+            sim_tls(&pki),
+            SimConfig::default(),
+        )
+        .await
+        .unwrap();
+        let dir = std::env::temp_dir().join(format!("qrbridge-stan-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        // Three process lives on one journal (closed and reopened): each signs on and pays 30.
+        for _life in 0..3 {
+            let journal =
+                Arc::new(RedbJournal::open(JournalConfig::new(dir.join("journal.redb"))).unwrap());
+            let link = Link::start(link_config(&pki, sim.addr()), journal.clone()).unwrap();
+            link.ready(Duration::from_secs(10)).await.unwrap();
+            for n in 0..30 {
+                let outcome = link.authorise(&purchase(1000 + n)).await.unwrap();
+                assert!(matches!(outcome, Outcome::Approved(_)), "{outcome:?}");
+            }
+            drop(link);
+            // The link's tasks let go of the journal before it is reopened.
+            let mut journal = journal;
+            for _ in 0..500 {
+                match Arc::try_unwrap(journal) {
+                    Ok(j) => {
+                        drop(j);
+                        break;
+                    }
+                    Err(still) => journal = still,
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        let ledger = sim.ledger();
+        assert_eq!(ledger.entries.len(), 90);
+        let stans: std::collections::HashSet<_> =
+            ledger.entries.iter().map(|e| e.stan.clone()).collect();
+        let rrns: std::collections::HashSet<_> =
+            ledger.entries.iter().map(|e| e.rrn.clone()).collect();
+        assert_eq!(stans.len(), 90, "STANs repeated across restarts");
+        assert_eq!(rrns.len(), 90, "RRNs repeated across restarts");
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+}

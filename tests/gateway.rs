@@ -64,6 +64,8 @@ fn temp_dir(tag: &str) -> PathBuf {
 struct Fixture {
     addr: SocketAddr,
     sim: Simulator,
+    /// The simulator's TLS configuration (to start another on the same address after an outage).
+    sim_tls: Arc<rustls::ServerConfig>,
     clock: Arc<ManualClock>,
     gateway: Gateway,
     server: Option<RunningServer>,
@@ -88,6 +90,13 @@ fn sim_config() -> SimConfig {
     );
     c.by_amount
         .insert("7777".to_owned(), Behaviour::NeverAnswer);
+    c.by_amount.insert("7700".to_owned(), Behaviour::Close);
+    c.by_amount.insert(
+        "9191".to_owned(),
+        Behaviour::Decline {
+            code: "91".to_owned(),
+        },
+    );
     c
 }
 
@@ -110,7 +119,7 @@ async fn fixture_at(
     tweak: impl FnOnce(&mut Settings),
     tls_and_signatures: bool,
 ) -> (Fixture, qrbridge::gateway::RecoveryReport) {
-    let (sim, link) = stack::acquirer(sim_config()).await;
+    let (sim, link, sim_tls) = stack::acquirer_tls(sim_config()).await;
     let direct_link = qrbridge::acquirer::link::Link::start(
         link.clone(),
         Arc::new(qrbridge::acquirer::reversal::MemoryReversalStore::new()),
@@ -159,6 +168,7 @@ async fn fixture_at(
     let f = Fixture {
         addr: server.local_addr(),
         sim,
+        sim_tls,
         clock,
         gateway,
         server: Some(server),
@@ -671,6 +681,80 @@ async fn foreign_unroutable_and_invalid_codes_are_refused_with_their_reason() {
     assert!(msg.contains("crc") && msg.contains("offset"), "{msg}");
 }
 
+/// A dynamic PayNow code (SGD 12.80 by default) the way real issuers deviate from EMVCo v1.1: no 52,
+/// a 17-character city, and an unreserved template 80 holding a hex blob instead of TLV.
+fn paynow_with_deviations(currency: &str, amount: &str, account: &str) -> String {
+    with_crc(&format!(
+        "000201010212{account}5303{currency}54{:02}{amount}5802SG5910TAN AH KOW6017SINGAPORE CENTRAL8012A1B2C3D4E5F6",
+        amount.len()
+    ))
+}
+
+const PAYNOW_ACCOUNT: &str = "26500009SG.PAYNOW010100211+659123456703010040820991231";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_with_warnings_pays() {
+    let f = fixture().await;
+    let qr = paynow_with_deviations("702", "12.80", PAYNOW_ACCOUNT);
+    let parsed = qrbridge::emv::parse(&qr).unwrap();
+    let mut warnings: Vec<&str> = parsed.warnings().iter().map(|w| w.code.as_str()).collect();
+    warnings.sort_unstable();
+    assert_eq!(
+        warnings,
+        ["mcc_absent", "opaque_template", "text_too_long"],
+        "the test code should carry these deviations"
+    );
+    assert!(qrbridge::emv::parse_strict(&qr).is_err());
+    let (s, d) = decode(&f, &qr).await;
+    assert_eq!(s, 200, "{d}");
+    assert_eq!(d["merchant"]["city"], "SINGAPORE CENTRAL");
+    assert_eq!(d["merchant"]["mcc"], "0000");
+    let (s, q) = post(
+        f.addr,
+        "/v1/quotes",
+        json!({"quoteRequestId":"q-w","decodeId":d["decodeId"],"payerCurrency":"MYR"}),
+    )
+    .await;
+    assert_eq!(s, 200, "{q}");
+    let (s, p) = pay(&f, "pay-warn-1", q["quoteId"].as_str().unwrap()).await;
+    assert_eq!((s, status(&p)), (200, "S"), "{p}");
+    let ledger = f.sim.ledger();
+    let e = entries_for(&ledger, "pay-warn-1");
+    assert_eq!(e.len(), 1);
+    assert_eq!((e[0].merchant.as_str(), e[0].amount), ("+6591234567", 1280));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unpayable_codes_are_refused_with_a_reason_a_wallet_can_act_on() {
+    let f = fixture().await;
+    // An amount finer than the currency's minor unit: parsed (with a warning), never paid.
+    let (s, v) = decode(&f, &paynow_with_deviations("702", "12.805", PAYNOW_ACCOUNT)).await;
+    assert_eq!((s, code(&v)), (422, "QR_NOT_SUPPORTED"), "{v}");
+    let msg = v["result"]["resultMessage"].as_str().unwrap();
+    assert!(
+        msg.contains("\"12.805\"") && msg.contains("minor unit") && msg.contains("SGD"),
+        "{msg}"
+    );
+    // Trailing zeros below the minor unit are exact: that code pays.
+    let (s, d) = decode(&f, &paynow_with_deviations("702", "12.800", PAYNOW_ACCOUNT)).await;
+    assert_eq!(s, 200, "{d}");
+    assert_eq!(d["amount"], json!({"currency":"SGD","value":"1280"}));
+    // A Singapore code in another currency: the currency is named, not the country.
+    let (s, v) = decode(&f, &paynow_with_deviations("458", "12.80", PAYNOW_ACCOUNT)).await;
+    assert_eq!((s, code(&v)), (422, "QR_NOT_SUPPORTED"), "{v}");
+    let msg = v["result"]["resultMessage"].as_str().unwrap();
+    assert!(msg.contains("MYR (53)") && msg.contains("SGD"), "{msg}");
+    // The only merchant account is opaque (not TLV): nothing to route, and the message says why.
+    let (s, v) = decode(
+        &f,
+        &paynow_with_deviations("702", "12.80", "2620A1B2C3D4E5F6A7B8C9D0"),
+    )
+    .await;
+    assert_eq!(code(&v), "MERCHANT_NOT_ROUTABLE", "{s} {v}");
+    let msg = v["result"]["resultMessage"].as_str().unwrap();
+    assert!(msg.contains("ID 26 (content not TLV)"), "{msg}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_requests_are_4xx_never_5xx() {
     let f = fixture().await;
@@ -988,6 +1072,13 @@ async fn start_up_recovery_fails_unsent_payments_and_flags_sent_ones() {
                     },
                     limits: DailyLimits::default(),
                     origin: qrbridge::journal::Origin::default(),
+                    merchant: qrbridge::payment::Merchant {
+                        name: "SOBA NOODLE HOUSE".to_owned(),
+                        city: "Singapore".to_owned(),
+                        country: "SG".to_owned(),
+                        mcc: "5812".to_owned(),
+                        merchant_id: "111116866140003".to_owned(),
+                    },
                 })
                 .await
                 .unwrap();
@@ -1369,6 +1460,7 @@ fn sigkill_with_payments_in_flight_then_restart_leaves_journal_and_ledger_agreei
         .unwrap();
     const N: usize = 16;
     let ids: Vec<String> = (0..N).map(|i| format!("crash-pay-{i}")).collect();
+    let mut decoded_merchant = Value::Null;
     rt.block_on(async {
         let mut quotes = Vec::new();
         for _ in 0..N {
@@ -1378,6 +1470,7 @@ fn sigkill_with_payments_in_flight_then_restart_leaves_journal_and_ledger_agreei
                 json!({"decodeRequestId":"d","customerId":"c","codeValue":SGQR_STATIC,"payerCurrency":"MYR"}),
             )
             .await;
+            decoded_merchant = d["merchant"].clone();
             let (_, q) = post(
                 addr,
                 "/v1/quotes",
@@ -1386,7 +1479,15 @@ fn sigkill_with_payments_in_flight_then_restart_leaves_journal_and_ledger_agreei
             .await;
             quotes.push(q["quoteId"].as_str().unwrap().to_owned());
         }
-        for (id, q) in ids.iter().zip(quotes) {
+        // The first one is paid and answered before the crash: it is refunded after the restart.
+        let (s, paid) = post(
+            addr,
+            "/v1/payments",
+            json!({"paymentRequestId":ids[0],"quoteId":quotes[0],"customerId":"c"}),
+        )
+        .await;
+        assert_eq!((s, &paid["paymentStatus"]), (200, &json!("SUCCESS")), "{paid}");
+        for (id, q) in ids.iter().zip(quotes).skip(1) {
             let body = json!({"paymentRequestId":id,"quoteId":q,"customerId":"c"}).to_string();
             tokio::spawn(async move {
                 // The connection dies with the gateway: no answer is expected.
@@ -1413,6 +1514,7 @@ fn sigkill_with_payments_in_flight_then_restart_leaves_journal_and_ledger_agreei
 
     let (gateway, addr) = serve(&dir);
     let mut states = HashMap::new();
+    let mut refunded_after_restart = None;
     rt.block_on(async {
         for id in &ids {
             let mut last = Value::Null;
@@ -1433,6 +1535,22 @@ fn sigkill_with_payments_in_flight_then_restart_leaves_journal_and_ledger_agreei
                 .as_str()
                 .unwrap_or("ABSENT")
                 .to_owned();
+            if state != "ABSENT" {
+                // The record, not a placeholder: the merchant the decode named before the crash.
+                assert_eq!(last["merchant"], decoded_merchant, "{id}: {last}");
+            }
+            if state == "SUCCESS" && refunded_after_restart.is_none() {
+                // A refund after the restart: its 0200 carries the real DE18/DE43.
+                let (s, r) = post(
+                    addr,
+                    "/v1/refunds",
+                    json!({"refundRequestId":format!("{id}-r"),"paymentId":last["paymentId"],"refundAmount":{"currency":"SGD","value":"400"}}),
+                )
+                .await;
+                assert_eq!(s, 200, "{r}");
+                assert_eq!(r["refundStatus"], "SUCCESS", "{r}");
+                refunded_after_restart = Some(id.clone());
+            }
             states.insert(id.clone(), state);
         }
     });
@@ -1442,6 +1560,32 @@ fn sigkill_with_payments_in_flight_then_restart_leaves_journal_and_ledger_agreei
     let ledger: Value =
         serde_json::from_str(&std::fs::read_to_string(&ledger_path).unwrap()).unwrap();
     let entries = ledger["entries"].as_array().unwrap();
+    assert!(
+        decoded_merchant["name"]
+            .as_str()
+            .is_some_and(|n| !n.is_empty()),
+        "{decoded_merchant}"
+    );
+    let id = refunded_after_restart.expect("the payment answered before the crash was refunded");
+    {
+        let refund = entries
+            .iter()
+            .find(|e| {
+                let de48 = e["private_data"].as_str().unwrap_or("");
+                let rid = format!("{id}-r");
+                de48.contains(&format!("03{:02}{rid}", rid.len()))
+            })
+            .expect("the refund's 0200 reached the simulator");
+        assert_eq!(refund["mcc"], decoded_merchant["mcc"], "{refund}");
+        let acceptor = refund["acceptor"].as_str().unwrap();
+        let name = decoded_merchant["name"].as_str().unwrap();
+        let city = decoded_merchant["city"].as_str().unwrap();
+        assert!(
+            acceptor.starts_with(&name[..name.len().min(25)]),
+            "{acceptor}"
+        );
+        assert!(acceptor.contains(&city[..city.len().min(13)]), "{acceptor}");
+    }
     let mut seen_processing = 0;
     for id in &ids {
         let mine: Vec<&Value> = entries
@@ -1764,4 +1908,175 @@ async fn a_codes_fixed_convenience_fee_is_added_to_what_the_payer_pays() {
     let (_, p) = pay(&f, "pay-fee", q["quoteId"].as_str().unwrap()).await;
     assert_eq!(status(&p), "S", "{p}");
     assert_eq!(entries_for(&f.sim.ledger(), "pay-fee")[0].amount, 1330);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Acquirer outage
+// ---------------------------------------------------------------------------------------------
+
+/// Stops the fixture's simulator (every connection closed, nothing listening on its address) and
+/// returns the address; a simulator on another port stands in until [`restart_acquirer`].
+async fn stop_acquirer(f: &mut Fixture) -> SocketAddr {
+    let addr = f.sim.addr();
+    let stand_in = Simulator::start(
+        "127.0.0.1:0".parse().unwrap(),
+        f.sim_tls.clone(),
+        sim_config(),
+    )
+    .await
+    .unwrap();
+    std::mem::replace(&mut f.sim, stand_in).stop().await;
+    addr
+}
+
+async fn restart_acquirer(f: &mut Fixture, addr: SocketAddr) {
+    let sim = Simulator::start(addr, f.sim_tls.clone(), sim_config())
+        .await
+        .unwrap();
+    std::mem::replace(&mut f.sim, sim).stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pay_while_the_acquirer_is_down_is_f_service_unavailable_and_leaves_nothing_open() {
+    use qrbridge::journal::{CustomerId, Journal};
+    // Two payments a day: the refused pays must not use them up.
+    let mut f = fixture_with(|s| {
+        if let Some(c) = s.clients.get_mut(CLIENT) {
+            c.daily.max_count = Some(2);
+        }
+    })
+    .await;
+    let mut quotes = Vec::new();
+    for _ in 0..4 {
+        quotes.push(quote_for(&f, SGQR_STATIC, Some(1000)).await);
+    }
+    let addr = stop_acquirer(&mut f).await;
+    // The link notices the closed connection and starts reconnecting (and failing).
+    for _ in 0..200 {
+        if (f.gateway.readiness())().is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!((f.gateway.readiness())().is_err(), "link still ready");
+    for (i, q) in quotes.iter().enumerate() {
+        let request = format!("pay-down-{i}");
+        let started = std::time::Instant::now();
+        let (s, v) = pay(&f, &request, q).await;
+        // At once or within the pay budget (1.5 s), with generous room for a loaded machine.
+        assert!(
+            started.elapsed() < Duration::from_secs(6),
+            "{request}: answered after {:?}",
+            started.elapsed()
+        );
+        assert_eq!(s, 503, "{request}: {v}");
+        assert_eq!(status(&v), "F", "{request}: {v}");
+        assert_eq!(code(&v), "SERVICE_UNAVAILABLE", "{request}: {v}");
+        // Nothing kept: no payment to inquire about (nothing PROCESSING).
+        let (_, v) = post(
+            f.addr,
+            "/v1/payments/inquiry",
+            json!({"paymentRequestId": request}),
+        )
+        .await;
+        assert_eq!(code(&v), "ORDER_NOT_FOUND", "{request}: {v}");
+    }
+    let journal = f.gateway.journal();
+    let open = journal.unresolved().await.unwrap();
+    assert!(open.is_empty(), "left open: {open:?}");
+    let sgd = Currency::from_code("SGD").unwrap();
+    let day = qrbridge::journal::utc_day(SystemTime::now());
+    let used = journal
+        .daily_usage(CLIENT, &CustomerId::new("cust-1"), sgd, day)
+        .await
+        .unwrap();
+    assert_eq!(used.count, 0, "refused pays count against the limit");
+
+    // The acquirer comes back: the same requests with the same quotes now pay (the quotes were not
+    // used up, the requests not kept), within the daily limit of two.
+    restart_acquirer(&mut f, addr).await;
+    f.gateway.ready(Duration::from_secs(10)).await.unwrap();
+    for (i, q) in quotes.iter().enumerate().take(2) {
+        let (s, v) = pay(&f, &format!("pay-down-{i}"), q).await;
+        assert_eq!((s, status(&v)), (200, "S"), "{v}");
+    }
+    let ledger = f.sim.ledger();
+    assert_eq!(ledger.entries.len(), 2, "{}", ledger.to_json());
+    assert_eq!(
+        ledger.unmatched_reversals, 0,
+        "a 0400 for a 0200 never sent"
+    );
+    assert!(ledger.entries.iter().all(|e| e.reversal_messages == 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pays_racing_an_acquirer_outage_each_end_s_f_or_u_and_nothing_stays_open() {
+    use qrbridge::journal::Journal;
+    let mut f = fixture().await;
+    let mut quotes = Vec::new();
+    for _ in 0..24 {
+        quotes.push(quote_for(&f, SGQR_STATIC, Some(1000)).await);
+    }
+    let addr = f.sim.addr();
+    let mut pays = tokio::task::JoinSet::new();
+    for (i, q) in quotes.into_iter().enumerate() {
+        let target = f.addr;
+        pays.spawn(async move {
+            tokio::time::sleep(Duration::from_millis(5 * i as u64)).await;
+            let request = format!("pay-race-{i}");
+            let (s, v) = post(
+                target,
+                "/v1/payments",
+                json!({"paymentRequestId": request, "quoteId": q, "customerId": "cust-1"}),
+            )
+            .await;
+            (request, s, v)
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(40)).await;
+    stop_acquirer(&mut f).await;
+    let mut answered = Vec::new();
+    while let Some(r) = pays.join_next().await {
+        answered.push(r.unwrap());
+    }
+    for (request, s, v) in &answered {
+        let ok = matches!(
+            (*s, status(v), code(v)),
+            (200, "S", "SUCCESS")
+                | (503, "F", "SERVICE_UNAVAILABLE")
+                | (202, "U", "ACQUIRER_TIMEOUT")
+        );
+        assert!(ok, "{request}: {s} {v}");
+    }
+    // Back up: every unknown outcome is reversed, nothing stays SENT or UNKNOWN.
+    restart_acquirer(&mut f, addr).await;
+    f.gateway.ready(Duration::from_secs(10)).await.unwrap();
+    for (request, _, v) in &answered {
+        if status(v) == "U" {
+            wait_status(&f, request, "REVERSED").await;
+        }
+    }
+    let open = f.gateway.journal().unresolved().await.unwrap();
+    assert!(open.payments.is_empty(), "left open: {:?}", open.payments);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_connection_or_a_de39_91_is_reported_as_such_not_as_a_timeout() {
+    let f = fixture().await;
+    for (amount, request, said) in [
+        (7700, "pay-closed", "closed after the request was sent"),
+        (9191, "pay-91", "response code 91"),
+    ] {
+        let q = quote_for(&f, SGQR_STATIC, Some(amount)).await;
+        let (s, v) = pay(&f, request, &q).await;
+        assert_eq!(
+            (s, status(&v), code(&v)),
+            (202, "U", "ACQUIRER_TIMEOUT"),
+            "{v}"
+        );
+        let message = v["result"]["resultMessage"].as_str().unwrap();
+        assert!(message.contains(said), "{request}: {message}");
+        assert!(!message.contains("in time"), "{request}: {message}");
+        wait_status(&f, request, "REVERSED").await;
+    }
 }

@@ -87,6 +87,13 @@ fn quote() -> QuoteSnapshot {
 
 fn new_payment(client: &str, request: &str) -> NewPayment {
     NewPayment {
+        merchant: qrbridge::payment::Merchant {
+            name: "KOPI STALL".to_owned(),
+            city: "SINGAPORE".to_owned(),
+            country: "SG".to_owned(),
+            mcc: "5812".to_owned(),
+            merchant_id: "M0001".to_owned(),
+        },
         client_id: client.to_owned(),
         request_id: request.to_owned(),
         customer: CustomerId::new("cust-secret-4711"),
@@ -305,6 +312,7 @@ fn every_transition_not_in_the_diagram_is_refused_and_changes_nothing() {
         (
             PaymentState::Sent,
             vec![
+                ("NotSent", PaymentState::Failed),
                 ("Approved", PaymentState::Success),
                 ("Declined", PaymentState::Failed),
                 ("Unknown", PaymentState::Unknown),
@@ -567,6 +575,13 @@ fn without_group_commit_every_write_is_its_own_commit() {
 
 fn limited(request: &str, customer: &str, limits: DailyLimits) -> NewPayment {
     NewPayment {
+        merchant: qrbridge::payment::Merchant {
+            name: "KOPI STALL".to_owned(),
+            city: "SINGAPORE".to_owned(),
+            country: "SG".to_owned(),
+            mcc: "5812".to_owned(),
+            merchant_id: "M0001".to_owned(),
+        },
         customer: CustomerId::new(customer),
         limits,
         ..new_payment("w1", request)

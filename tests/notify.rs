@@ -748,6 +748,13 @@ fn amt(minor: u64, code: &str) -> Amount {
 
 fn new_payment(request: &str, origin: Origin) -> NewPayment {
     NewPayment {
+        merchant: qrbridge::payment::Merchant {
+            name: "KOPI STALL".to_owned(),
+            city: "SINGAPORE".to_owned(),
+            country: "SG".to_owned(),
+            mcc: "5812".to_owned(),
+            merchant_id: "M0001".to_owned(),
+        },
         client_id: CLIENT.to_owned(),
         request_id: request.to_owned(),
         customer: CustomerId::new("cust-secret-4711"),

@@ -55,6 +55,7 @@ fn id(s: &str) -> RequestId {
 
 fn payment(request_id: &RequestId, status: PaymentStatus) -> PaymentResponse {
     PaymentResponse {
+        merchant: None,
         payment_id: id("P-1"),
         payment_request_id: request_id.clone(),
         payment_status: status,
@@ -897,8 +898,13 @@ async fn unknown_paths_and_wrong_methods_get_404_and_405() {
     let reply = send(&mut c, "GET", "/v1/payments", &[], b"").await.unwrap();
     assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(reply.code(), "METHOD_NOT_ALLOWED");
+    assert_eq!(
+        reply.headers["allow"], "POST",
+        "RFC 9110 §15.5.6: a 405 lists Allow"
+    );
     let reply = send(&mut c, "POST", "/healthz", &[], b"").await.unwrap();
     assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(reply.headers["allow"], "GET");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1126,6 +1132,13 @@ fn responses() -> Vec<(&'static str, Value, &'static [&'static str])> {
         let mut p = payment(&id("PR-1"), PaymentStatus::Success);
         p.refunded_amount = Some(money("SGD", 1));
         p.acquirer.as_mut().unwrap().auth_code = Some("A1B2C3".into());
+        p.merchant = Some(Merchant {
+            name: "Kopi Stall".into(),
+            city: "Singapore".into(),
+            country: "SG".into(),
+            mcc: "5812".into(),
+            merchant_id: "M1".into(),
+        });
         p
     };
     vec![
@@ -1418,4 +1431,152 @@ async fn a_configured_certificate_must_have_an_ecdsa_key() {
     .await
     .unwrap_err();
     assert!(err.to_string().contains("ECDSA"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connection slots
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn idle_connections_close_after_ten_seconds_by_default_as_documented() {
+    assert_eq!(Limits::default().idle_timeout, Duration::from_secs(10));
+    let readme = include_str!("../README.md");
+    assert!(readme.contains("idle 10 s (`idle_timeout_ms`)"));
+    let example = include_str!("../qrbridge.toml");
+    assert!(example.contains("idle_timeout_ms = 10000"));
+}
+
+/// Waits (at most `limit`) for the peer to close `stream`: true on EOF or a reset.
+async fn closed_by_peer<S: tokio::io::AsyncRead + Unpin>(stream: &mut S, limit: Duration) -> bool {
+    let mut buf = [0u8; 1024];
+    let until = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(until, stream.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => {} // a TLS session ticket, a SETTINGS frame, ...
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_tls_and_pinging_http2_connections_cannot_hold_every_slot() {
+    let mut c = config(Transport::Tls(TlsSettings::default()));
+    c.limits.max_connections = 5;
+    c.limits.idle_timeout = Duration::from_millis(800);
+    c.limits.header_read_timeout = Duration::from_millis(800);
+    let r = start_with(c, health::always_ready()).await;
+    let addr = r.server.local_addr();
+    // The attack fills every slot: two TLS connections that send nothing after the handshake, two
+    // HTTP/2 connections that only answer (and send) PINGs, one TCP connection that never starts
+    // its handshake.
+    let mut idle_tls = Vec::new();
+    for _ in 0..2 {
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let tls = client_tls(&r.ca, b"h2", &[&rustls::version::TLS13]);
+        let stream = tokio_rustls::TlsConnector::from(tls)
+            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+            .await
+            .unwrap();
+        idle_tls.push(stream);
+    }
+    let mut pinging = Vec::new();
+    for _ in 0..2 {
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let tls = client_tls(&r.ca, b"h2", &[&rustls::version::TLS13]);
+        let stream = tokio_rustls::TlsConnector::from(tls)
+            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+            .await
+            .unwrap();
+        let (sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+            .timer(hyper_util::rt::TokioTimer::new())
+            .keep_alive_interval(Duration::from_millis(100))
+            .keep_alive_while_idle(true)
+            .handshake::<_, Full<Bytes>>(TokioIo::new(stream))
+            .await
+            .unwrap();
+        pinging.push((sender, tokio::spawn(conn)));
+    }
+    let mut silent = TcpStream::connect(addr).await.unwrap();
+    for _ in 0..100 {
+        if r.server.open_connections() == 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        r.server.open_connections(),
+        5,
+        "the attack holds every slot"
+    );
+
+    // A new client during the attack is served once the idle connections are closed.
+    let served = tokio::spawn({
+        let ca = r.ca.clone();
+        async move {
+            let tls = client_tls(&ca, b"http/1.1", &[&rustls::version::TLS13]);
+            let mut c = connect_with(addr, Some(tls), false).await?;
+            send(&mut c, "GET", "/healthz", &[], b"").await
+        }
+    });
+    let reply = tokio::time::timeout(Duration::from_secs(15), served)
+        .await
+        .expect("a new client is served during the attack")
+        .unwrap()
+        .unwrap();
+    assert_eq!(reply.status, StatusCode::OK);
+
+    for s in &mut idle_tls {
+        assert!(
+            closed_by_peer(s, Duration::from_secs(10)).await,
+            "an idle TLS connection was never closed"
+        );
+    }
+    assert!(
+        closed_by_peer(&mut silent, Duration::from_secs(10)).await,
+        "a connection that never handshakes was never closed"
+    );
+    for (sender, conn) in pinging {
+        let ended = tokio::time::timeout(Duration::from_secs(10), conn).await;
+        assert!(
+            ended.is_ok(),
+            "an HTTP/2 connection answering PINGs was never closed"
+        );
+        assert!(sender.is_closed());
+    }
+    for _ in 0..500 {
+        if r.server.open_connections() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(r.server.open_connections(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_is_idle_only_without_a_request_in_progress() {
+    let mut c = config(Transport::Tls(TlsSettings::default()));
+    c.limits.idle_timeout = Duration::from_millis(300);
+    let r = start_with(c, health::always_ready()).await;
+    // A request held past the idle timeout keeps its connection open and is answered.
+    let mut slow = connect(&r, false).await;
+    let body = json!({"paymentRequestId":"PR-SLOW","quoteId":"Q-SLOW","customerId":"cust-42"});
+    let in_flight = tokio::spawn(async move {
+        let reply = post(&mut slow, "/v1/payments", &body).await;
+        (reply, slow)
+    });
+    r.api.entered.notified().await;
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    r.api.release.notify_one();
+    let (reply, mut slow) = tokio::time::timeout(Duration::from_secs(10), in_flight)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reply.status, StatusCode::OK);
+    // Then idle: a keep-alive connection is closed after the timeout.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert!(
+        send(&mut slow, "GET", "/healthz", &[], b"").await.is_err(),
+        "an idle keep-alive connection stayed open past the idle timeout"
+    );
 }

@@ -60,6 +60,7 @@ fn id(s: &str) -> RequestId {
 
 fn payment(payment_id: &str, request_id: &RequestId, status: PaymentStatus) -> PaymentResponse {
     PaymentResponse {
+        merchant: None,
         payment_id: id(payment_id),
         payment_request_id: request_id.clone(),
         payment_status: status,
@@ -78,6 +79,7 @@ fn outcome_error(code: Option<&'static str>, payment_id: &str) -> Option<ApiErro
         }),
         Some(_) => Some(ApiError::AcquirerTimeout {
             payment_id: payment_id.into(),
+            cause: "no answer from the acquirer within the deadline".into(),
         }),
     }
 }

@@ -149,6 +149,12 @@ pub trait ReversalStore: Send + Sync + 'static {
     fn get(&self, id: ReversalId) -> Result<Option<ReversalRecord>, StoreError>;
     /// Every Pending reversal (resumed at link start).
     fn pending(&self) -> Result<Vec<ReversalRecord>, StoreError>;
+    /// Reserves `count` message numbers of UTC day `day` (days since 1970-01-01) for `scope` (a
+    /// link's DE32 + DE41): returns the first, counting from 1; the block is `[first, first +
+    /// count)`. Each call's block follows the previous one of the same scope and day, also across
+    /// restarts for a durable store, so STANs (DE11, and the RRNs built from them) stay unique per
+    /// link per UTC day when the process restarts.
+    fn reserve_stans(&self, scope: &str, day: u64, count: u32) -> Result<u64, StoreError>;
 }
 
 /// In-memory [`ReversalStore`]; lost on restart (the durable journal replaces it).
@@ -156,6 +162,8 @@ pub trait ReversalStore: Send + Sync + 'static {
 pub struct MemoryReversalStore {
     inner: Mutex<BTreeMap<ReversalId, ReversalRecord>>,
     changes: Changes,
+    /// Scope → (day, next message number).
+    stans: Mutex<BTreeMap<String, (u64, u64)>>,
 }
 
 #[derive(Debug)]
@@ -279,6 +287,28 @@ impl ReversalStore for MemoryReversalStore {
             .cloned()
             .collect())
     }
+
+    fn reserve_stans(&self, scope: &str, day: u64, count: u32) -> Result<u64, StoreError> {
+        let mut g = self
+            .stans
+            .lock()
+            .map_err(|_| StoreError::Backend("lock poisoned".to_owned()))?;
+        Ok(next_block(
+            g.entry(scope.to_owned()).or_insert((day, 1)),
+            day,
+            count,
+        ))
+    }
+}
+
+/// Takes `count` numbers from `slot` (its day and next number) on `day`; returns the first.
+pub(crate) fn next_block(slot: &mut (u64, u64), day: u64, count: u32) -> u64 {
+    if slot.0 != day {
+        *slot = (day, 1);
+    }
+    let first = slot.1;
+    slot.1 = first.saturating_add(u64::from(count));
+    first
 }
 
 /// When to repeat and when to give up.

@@ -34,6 +34,7 @@ fn answer(p: &Payment) -> Handled<CancelResponse> {
             body,
             ApiError::AcquirerTimeout {
                 payment_id: p.id.to_string(),
+                cause: "the cancel's reversal is not acknowledged yet".to_owned(),
             },
         ),
         _ => Answer::failed(

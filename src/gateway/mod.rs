@@ -112,8 +112,6 @@ struct Inner {
     quoted: moka::sync::Cache<String, Arc<Decoded>>,
     /// Approved payments still inside the cancel window: what a cancel reverses.
     approvals: moka::sync::Cache<PaymentId, Approval>,
-    /// Paid merchants, for their refunds' 0200s.
-    merchants: moka::sync::Cache<PaymentId, Arc<Decoded>>,
     /// Queued reversal → what it undoes.
     reversals: Mutex<HashMap<ReversalId, Reverses>>,
 }
@@ -187,7 +185,6 @@ impl Gateway {
                 .max_capacity(1_000_000)
                 .time_to_live(cancel_window.max(Duration::from_secs(1)))
                 .build(),
-            merchants: moka::sync::Cache::builder().max_capacity(1_000_000).build(),
             reversals: Mutex::new(HashMap::new()),
             settings,
             journal,
@@ -285,38 +282,8 @@ impl Gateway {
             .terminals
             .get(&p.routing.acquirer)
             .ok_or_else(|| errors::internal(format!("no acquirer {:?}", p.routing.acquirer)))?;
-        let decoded = self.inner.merchants.get(&p.id);
-        acquirer::rebuild(
-            p,
-            decoded.as_deref(),
-            &self.inner.settings.country,
-            terminal,
-        )
-        .map_err(|e| errors::internal(format!("rebuilding the 0200 of {}: {e}", p.id)))
-    }
-
-    /// The merchant of a payment: as decoded, or (after a restart) what the journal holds.
-    fn merchant_of(&self, p: &Payment) -> Arc<Decoded> {
-        self.inner.merchants.get(&p.id).unwrap_or_else(|| {
-            Arc::new(Decoded {
-                client_id: p.client_id.clone(),
-                code_type: crate::payment::CodeType::Static,
-                routed: Routed {
-                    acquirer: p.routing.acquirer.clone(),
-                    merchant_id: p.routing.merchant_id.clone(),
-                    terminal_id: p.routing.terminal_id.clone(),
-                    scheme: p.routing.scheme.clone(),
-                    matched: p.routing.scheme.clone(),
-                },
-                name: String::new(),
-                city: String::new(),
-                country: self.inner.settings.country.clone(),
-                mcc: "0000".to_owned(),
-                amount: None,
-                reference_label: p.routing.qr_reference.clone(),
-                fee: None,
-            })
-        })
+        acquirer::rebuild(p, terminal)
+            .map_err(|e| errors::internal(format!("rebuilding the 0200 of {}: {e}", p.id)))
     }
 
     fn track(&self, id: ReversalId, what: Reverses) {

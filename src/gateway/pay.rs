@@ -4,17 +4,19 @@
 //! begin (client, paymentRequestId, body hash) ─ Replay → the stored answer
 //!   │                                          ─ Inconsistent → REPEAT_REQ_INCONSISTENT
 //!   │                                          ─ InFlight → RETRY_LATER
-//!   New → quote (QUOTE_EXPIRED / QUOTE_CONSUMED) → per-transaction limit → consume the quote
-//!       → journal intent QUOTED (+ daily limits, atomically) → SENT
-//!       → link.authorise_within(pay budget)
-//!       → journal SUCCESS / FAILED / UNKNOWN (+ REVERSING with the queued reversal)
+//!   New → quote (QUOTE_EXPIRED / QUOTE_CONSUMED) → per-transaction limit
+//!       → the link signed on within the pay budget (else F SERVICE_UNAVAILABLE, nothing kept)
+//!       → consume the quote → journal intent QUOTED (+ daily limits, atomically) → SENT
+//!       → link.authorise_within(what is left of the pay budget)
+//!       → journal SUCCESS / FAILED / UNKNOWN (+ REVERSING with the queued reversal);
+//!         FAILED too when the link sent nothing after all (it went down in between):
+//!         F SERVICE_UNAVAILABLE, the daily limits released, nothing to reverse
 //!       → answer S / F (ACQUIRER_DECLINED) / U (ACQUIRER_TIMEOUT, PROCESSING) → complete(begin)
 //! ```
 //! Errors before the intent leave nothing behind: the idempotency record is abandoned so the
 //! wallet may retry the same request id.
 
 use std::str::FromStr;
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -27,12 +29,12 @@ use crate::journal::{
     StoredResponse,
 };
 use crate::payment::{
-    AcquirerResult, Money, PaymentInquiryRequest, PaymentRef, PaymentRequest, PaymentResponse,
-    PaymentStatus,
+    AcquirerResult, Merchant, Money, PaymentInquiryRequest, PaymentRef, PaymentRequest,
+    PaymentResponse, PaymentStatus,
 };
 use crate::payment::{Answer, ApiError, Handled, RequestContext};
 
-use super::acquirer::{self, Request};
+use super::acquirer;
 use super::{Gateway, Reverses, errors, ids};
 
 /// What the idempotency record keeps of an answer.
@@ -97,7 +99,10 @@ pub(super) fn response_of(p: &Payment) -> Result<PaymentResponse, ApiError> {
         }),
         _ => None,
     };
+    // Records from before the merchant was journaled have an empty one: say nothing then.
+    let merchant = Some(p.merchant.clone()).filter(|m| *m != Merchant::default());
     Ok(PaymentResponse {
+        merchant,
         payment_id: ids::wire(&p.id.to_string())?,
         payment_request_id: ids::wire(&p.request_id)?,
         payment_status: status_of(p.state),
@@ -127,10 +132,18 @@ pub(super) fn answer_of(p: &Payment) -> Handled<PaymentResponse> {
         PaymentStatus::Processing | PaymentStatus::Reversed | PaymentStatus::Cancelled => {
             Some(ApiError::AcquirerTimeout {
                 payment_id: p.id.to_string(),
+                cause: open_cause(p),
             })
         }
     };
     Ok(Answer { body, outcome })
+}
+
+/// Why a payment's outcome was (or is) open, as journaled with its last state change.
+fn open_cause(p: &Payment) -> String {
+    p.note
+        .clone()
+        .unwrap_or_else(|| "the outcome is not known yet".to_owned())
 }
 
 impl Gateway {
@@ -224,11 +237,13 @@ impl Gateway {
                             response_of(&p)?,
                             ApiError::AcquirerTimeout {
                                 payment_id: p.id.to_string(),
+                                cause: open_cause(&p),
                             },
                         ));
                     }
                     Some(ApiError::AcquirerTimeout {
                         payment_id: s.body.payment_id.to_string(),
+                        cause: "the outcome is not known yet".to_owned(),
                     })
                 }
                 _ => Some(ApiError::Unavailable {
@@ -286,11 +301,18 @@ impl Gateway {
                 ),
             }));
         }
+        // The pay budget starts now and covers the wait for the link too. A link that is down
+        // answers F SERVICE_UNAVAILABLE before anything is journaled: the quote stays usable and
+        // the wallet may retry the same request.
+        let deadline = tokio::time::Instant::now() + self.inner.settings.pay_budget;
+        let link = self.link(&decoded.routed.acquirer).map_err(before)?;
+        link.ready(self.inner.settings.pay_budget)
+            .await
+            .map_err(|e| before(errors::link(None, &e)))?;
         let quote = quotes
             .consume(&quote_id)
             .map_err(errors::fx)
             .map_err(before)?;
-        let link = self.link(&decoded.routed.acquirer).map_err(before)?;
         let j = &self.inner.journal;
         let intent = NewPayment {
             client_id: ctx.client_id.clone(),
@@ -307,6 +329,7 @@ impl Gateway {
             limits: policy.daily,
             origin: Origin::new(ctx.scheme, ctx.scheme_ref.clone())
                 .with_request_id(&ctx.request_id),
+            merchant: decoded.merchant(),
         };
         let payment = j
             .record_intent(intent)
@@ -315,17 +338,13 @@ impl Gateway {
             .map_err(before)?;
         let id = payment.id;
         tracing::Span::current().record("payment_id", tracing::field::display(id));
-        self.inner.merchants.insert(id, Arc::clone(&decoded));
-        let purchase = acquirer::purchase(&Request {
-            kind: Kind::Purchase,
-            merchant: quote.merchant_amount,
-            payer: quote.payer_amount,
-            rate: quote.rate,
-            decoded: &decoded,
-            quote_id: req.quote_id.as_str(),
-            client_id: &ctx.client_id,
-            request_id: req.payment_request_id.as_str(),
-        });
+        let purchase = acquirer::purchase(
+            &payment,
+            Kind::Purchase,
+            quote.merchant_amount,
+            quote.payer_amount,
+            req.payment_request_id.as_str(),
+        );
         let trace = link.next_trace();
         tracing::Span::current().record("stan", trace.stan.de11().as_str());
         j.update_payment(
@@ -337,11 +356,10 @@ impl Gateway {
         .await
         .map_err(errors::journal)
         .map_err(after)?;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let in_flight = crate::telemetry::metrics::global().in_flight(&decoded.routed.acquirer);
         in_flight.inc();
-        let outcome = link
-            .authorise_traced(&purchase, trace, self.inner.settings.pay_budget)
-            .await;
+        let outcome = link.authorise_traced(&purchase, trace, left).await;
         in_flight.dec();
         let unknown = |e: ApiError| (errors::unknown_outcome(format!("payment {id}"), &e), true);
         let (payment, outcome_error) = match outcome {
@@ -395,13 +413,14 @@ impl Gateway {
             }
             Ok(Outcome::Unknown(u)) => {
                 let p = self
-                    .record_unknown(id, format!("{:?}", u.cause), u.stan.de11(), u.reversal)
+                    .record_unknown(id, u.cause.to_string(), u.stan.de11(), u.reversal)
                     .await
                     .map_err(unknown)?;
                 (
                     p,
                     Some(ApiError::AcquirerTimeout {
                         payment_id: id.to_string(),
+                        cause: u.cause.to_string(),
                     }),
                 )
             }

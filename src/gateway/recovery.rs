@@ -4,7 +4,7 @@
 //! | --- | --- |
 //! | payment QUOTED | `NotSent` → FAILED (nothing reached the acquirer) |
 //! | payment SENT | the 0200 may have gone out → UNKNOWN → reversal of the 0200 rebuilt from the journal → REVERSING |
-//! | payment UNKNOWN with a pending reversal of its STAN | → REVERSING (the link resumes the reversal) |
+//! | payment UNKNOWN with a pending reversal of its STAN and RRN | → REVERSING (the link resumes the reversal) |
 //! | payment UNKNOWN without one | reversal of the rebuilt 0200 → REVERSING |
 //! | (no trace journaled, no link) | → MANUAL_REVIEW |
 //! | payment REVERSING | watched; settled at once if its reversal was resolved meanwhile |
@@ -67,8 +67,11 @@ impl Gateway {
                     self.reverse_after_restart(&p, &mut report).await?;
                 }
                 PaymentState::Unknown => {
+                    // STAN and RRN together (the RRN carries the day and hour): a STAN alone
+                    // repeats every day.
                     let pending = u.reversals.iter().find(|r| {
                         p.acquirer.stan.as_deref() == Some(r.reversal.original_stan.as_str())
+                            && p.acquirer.rrn.as_deref() == Some(r.reversal.original_rrn.as_str())
                     });
                     match pending {
                         Some(r) => {

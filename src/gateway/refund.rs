@@ -21,7 +21,7 @@ use crate::payment::{
     Money, RefundInquiryRequest, RefundRef, RefundRequest, RefundResponse, RefundStatus,
 };
 
-use super::acquirer::{self, Request};
+use super::acquirer;
 use super::pay::{body_hash, store};
 use super::{Gateway, Reverses, errors, ids};
 
@@ -57,6 +57,10 @@ pub(super) fn answer_of(r: &Refund) -> Handled<RefundResponse> {
         }),
         RefundState::Pending | RefundState::Unknown => Some(ApiError::AcquirerTimeout {
             payment_id: r.payment_id.to_string(),
+            cause: r
+                .note
+                .clone()
+                .unwrap_or_else(|| "the refund's outcome is not known yet".to_owned()),
         }),
     };
     Ok(Answer { body, outcome })
@@ -148,8 +152,12 @@ impl Gateway {
                 ),
             }));
         }
-        let decoded = self.merchant_of(&payment);
+        let deadline = tokio::time::Instant::now() + self.inner.settings.pay_budget;
         let link = self.link(&payment.routing.acquirer).map_err(before)?;
+        // A link that is down: F SERVICE_UNAVAILABLE before anything is reserved.
+        link.ready(self.inner.settings.pay_budget)
+            .await
+            .map_err(|e| before(errors::link(None, &e)))?;
         let refund = j
             .reserve_refund(NewRefund {
                 client_id: ctx.client_id.clone(),
@@ -166,19 +174,15 @@ impl Gateway {
             .await
             .map_err(errors::journal)
             .map_err(before)?;
-        let purchase = acquirer::purchase(&Request {
-            kind: Kind::Refund,
-            merchant: refund.amount,
-            payer: refund.payer_amount,
-            rate: payment.quote.rate,
-            decoded: &decoded,
-            quote_id: &payment.quote.quote_id,
-            client_id: &ctx.client_id,
-            request_id: req.refund_request_id.as_str(),
-        });
-        let outcome = link
-            .authorise_within(&purchase, self.inner.settings.pay_budget)
-            .await;
+        let purchase = acquirer::purchase(
+            &payment,
+            Kind::Refund,
+            refund.amount,
+            refund.payer_amount,
+            req.refund_request_id.as_str(),
+        );
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let outcome = link.authorise_within(&purchase, left).await;
         let (event, link_error) = match outcome {
             Err(e) => (
                 RefundEvent::Declined {
@@ -213,7 +217,7 @@ impl Gateway {
                 }
                 (
                     RefundEvent::Unknown {
-                        cause: format!("{:?}", u.cause),
+                        cause: u.cause.to_string(),
                         acquirer: AcquirerData {
                             stan: Some(u.stan.de11()),
                             ..AcquirerData::default()

@@ -70,4 +70,8 @@ impl ReversalStore for WatchedStore {
     fn pending(&self) -> Result<Vec<ReversalRecord>, StoreError> {
         self.journal.pending()
     }
+
+    fn reserve_stans(&self, scope: &str, day: u64, count: u32) -> Result<u64, StoreError> {
+        self.journal.reserve_stans(scope, day, count)
+    }
 }

@@ -3,7 +3,7 @@
 //! ```text
 //! QUOTED ─Sent─► SENT ─Approved─► SUCCESS ─refund ok─► PARTIALLY_REFUNDED ─refunds = original─► REFUNDED
 //!   │              │                 │        (one refund of the whole amount: SUCCESS ─► REFUNDED)
-//!   NotSent        ├─Declined─► FAILED
+//!   NotSent        ├─Declined─► FAILED   (SENT ─NotSent─► FAILED too: the link sent nothing)
 //!   ▼              │                 └─Reversing (a cancel; no refund reserved)─► REVERSING ─Reversed─► CANCELLED
 //! FAILED           └─Unknown─► UNKNOWN ─Reversing─► REVERSING ─Reversed─► REVERSED
 //!                                │                      │
@@ -24,6 +24,7 @@ use super::ids::{CustomerId, PaymentId};
 use super::outbox::Origin;
 use crate::fx::Quote;
 use crate::money::Amount;
+use crate::payment::Merchant;
 
 /// Where a payment stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -214,6 +215,8 @@ pub struct NewPayment {
     pub limits: DailyLimits,
     /// The scheme the request came in, for notifications.
     pub origin: Origin,
+    /// The merchant as the code named it (EMV 59, 60, 58, 52; merchant id of the routed template).
+    pub merchant: Merchant,
 }
 
 /// Daily limits per (client, customer, merchant currency, UTC day). Checked atomically when the
@@ -293,6 +296,9 @@ pub struct Payment {
     pub quote: QuoteSnapshot,
     /// Where it went.
     pub routing: Routing,
+    /// The merchant as the code named it (records from before this field: empty, MCC `""`).
+    #[serde(default)]
+    pub merchant: Merchant,
     /// The scheme the request came in (records from before schemes: native, no reference).
     #[serde(default)]
     pub origin: Origin,
@@ -330,7 +336,9 @@ pub enum PaymentEvent {
         /// Whatever is known of the message already.
         acquirer: AcquirerData,
     },
-    /// QUOTED → FAILED: nothing reached the acquirer (the link refused before sending).
+    /// QUOTED or SENT → FAILED: nothing reached the acquirer (the link refused before sending:
+    /// down, not signed on within the budget, busy). From SENT only on the link's word that
+    /// nothing was handed to a connection.
     NotSent {
         /// Why.
         reason: String,
@@ -407,6 +415,7 @@ impl Payment {
             customer: new.customer,
             quote: new.quote,
             routing: new.routing,
+            merchant: new.merchant,
             origin: new.origin,
             acquirer: AcquirerData::default(),
             state: PaymentState::Quoted,
@@ -435,7 +444,7 @@ impl Payment {
         let mut next = self.clone();
         let state = match (self.state, &event) {
             (S::Quoted, E::Sent { .. }) => S::Sent,
-            (S::Quoted, E::NotSent { .. }) => S::Failed,
+            (S::Quoted | S::Sent, E::NotSent { .. }) => S::Failed,
             (S::Sent, E::Approved { .. }) => S::Success,
             (S::Sent, E::Declined { .. }) => S::Failed,
             (S::Sent, E::Unknown { .. }) => S::Unknown,

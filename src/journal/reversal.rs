@@ -245,4 +245,14 @@ impl ReversalStore for RedbJournal {
     fn pending(&self) -> Result<Vec<ReversalRecord>, StoreError> {
         self.pending_reversals().map_err(store_error)
     }
+
+    fn reserve_stans(&self, scope: &str, day: u64, count: u32) -> Result<u64, StoreError> {
+        match self
+            .write_blocking(Op::Stans(scope.to_owned(), day, count))
+            .map_err(store_error)?
+        {
+            Done::Reversal(first) => Ok(first),
+            other => Err(unexpected(&other)),
+        }
+    }
 }

@@ -102,13 +102,17 @@ pub(crate) enum Op {
     Begin(IdempotencyKey, BodyHash),
     Complete(IdempotencyKey, StoredResponse),
     Abandon(IdempotencyKey),
-    Purge { limit: usize },
+    Purge {
+        limit: usize,
+    },
     Enqueue(NewReversal),
     Attempt(u64, Attempt),
     Resolve(u64, ReversalState),
     Late(u64, String),
     Notice(String, NoticeOutcome),
     Requeue(String),
+    /// Message numbers (STANs) for a link scope on a UTC day: `(scope, day, count)`.
+    Stans(String, u64, u32),
 }
 
 /// What a write produced.
@@ -353,6 +357,9 @@ impl<'t> Tables<'t> {
             Op::Abandon(key) => self.abandon(&key).map(Done::Flag),
             Op::Purge { limit } => self.purge(limit, ctx).map(Done::Count),
             Op::Enqueue(r) => self.enqueue(r).map(Done::Reversal),
+            Op::Stans(scope, day, count) => {
+                self.reserve_stans(&scope, day, count).map(Done::Reversal)
+            }
             Op::Attempt(id, a) => self
                 .update_reversal(id, |r| r.record_attempt(a))
                 .map(|_| Done::Unit),
@@ -875,6 +882,25 @@ impl<'t> Tables<'t> {
             .insert(open_key(OPEN_REVERSAL, &id.to_be_bytes()).as_slice(), ())
             .map_err(st("write open"))?;
         Ok(id)
+    }
+
+    /// The next block of `count` message numbers of `scope` on `day` (see
+    /// `ReversalStore::reserve_stans`); kept in `meta` under `stans:<scope>` as
+    /// `day << 32 | next`, one key per scope.
+    fn reserve_stans(&mut self, scope: &str, day: u64, count: u32) -> Result<u64, JournalError> {
+        let key = format!("stans:{scope}");
+        let packed = self
+            .meta
+            .get(key.as_str())
+            .map_err(st("read meta"))?
+            .map(|g| g.value());
+        let mut slot = packed.map_or((day, 1), |v| (v >> 32, v & 0xFFFF_FFFF));
+        let first = crate::acquirer::reversal::next_block(&mut slot, day, count);
+        let next = slot.1.min(0xFFFF_FFFF);
+        self.meta
+            .insert(key.as_str(), (day << 32) | next)
+            .map_err(st("write meta"))?;
+        Ok(first)
     }
 
     fn load_reversal(&self, id: u64) -> Result<StoredReversal, JournalError> {

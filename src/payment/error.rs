@@ -154,11 +154,17 @@ pub enum ApiError {
         /// ISO 8583 DE39.
         response_code: String,
     },
-    /// The acquirer did not answer in time; a reversal is running. Outcome unknown until inquiry.
-    #[error("payment {payment_id}: the acquirer did not answer in time; query the payment later")]
+    /// The acquirer's answer is unknown (no answer in time, the connection closed after the
+    /// request was sent, or an answer that leaves the outcome open such as DE39 91/96/68); a
+    /// reversal is running. Outcome unknown until inquiry.
+    #[error(
+        "payment {payment_id}: outcome unknown ({cause}); a reversal is running, query the payment later"
+    )]
     AcquirerTimeout {
         /// Our payment id.
         payment_id: String,
+        /// What happened, as the link saw it (`no answer within the deadline`, ...).
+        cause: String,
     },
     /// Cancel requested after the cut-off: refund instead.
     #[error("payment {payment_id} can no longer be cancelled (cut-off {cut_off}); refund it")]
@@ -533,6 +539,7 @@ mod tests {
     fn acquirer_timeout_is_unknown_not_failed() {
         let e = ApiError::AcquirerTimeout {
             payment_id: "P1".into(),
+            cause: "no answer from the acquirer within the deadline".into(),
         };
         assert!(e.is_unknown());
         assert_eq!(e.to_result().1.result_status, ResultStatus::U);

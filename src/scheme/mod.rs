@@ -28,6 +28,7 @@ mod dispatch;
 pub mod iso20022;
 mod json;
 pub mod native;
+pub mod percent;
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -208,7 +209,7 @@ pub struct Notice {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NoticeEvent {
     /// A payment's final state (SUCCESS, FAIL, REVERSED, CANCELLED).
-    Payment(PaymentResponse),
+    Payment(Box<PaymentResponse>),
     /// A refund's final state (SUCCESS, FAIL, REVERSED).
     Refund(RefundResponse),
 }

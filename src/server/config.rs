@@ -76,6 +76,11 @@ pub struct Limits {
     /// handler (past it: `UNKNOWN_EXCEPTION`, U, while the handler goes on to its end). Default 30 s
     /// — above the gateway's own payment budget (8 s), which answers PROCESSING in time.
     pub request_timeout: Duration,
+    /// A connection with no request in progress for this long is closed (default 10 s): an
+    /// HTTP/1.1 keep-alive connection, an HTTP/2 connection even while it answers PINGs, and a
+    /// connection that sends nothing after its TLS handshake. HTTP/2 gets a GOAWAY first; whatever
+    /// is still open 2 s later is dropped.
+    pub idle_timeout: Duration,
     /// Most open connections (default 1024); further ones wait in the accept queue.
     pub max_connections: usize,
     /// Most concurrent HTTP/2 streams per connection (default 128).
@@ -90,6 +95,7 @@ impl Default for Limits {
             max_headers: 64,
             header_read_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(10),
             max_connections: 1024,
             max_concurrent_streams: 128,
         }

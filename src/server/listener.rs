@@ -1,11 +1,14 @@
 //! The listener: bind, accept (at most `max_connections` at once), TLS handshake (bounded by the
-//! header-read timeout), serve HTTP/1.1 or HTTP/2 (hyper-util's auto builder) and shut down
-//! gracefully: stop accepting, let in-flight requests finish within a grace period, then drop the
-//! remaining connections. Handler tasks are never aborted; the gateway awaits them.
+//! header-read timeout), serve HTTP/1.1 or HTTP/2 (hyper-util's auto builder), close connections
+//! idle for `idle_timeout` (no request in progress: keep-alive, PINGs only, or nothing at all after
+//! the handshake, so idle connections cannot hold every slot), and shut down gracefully: stop
+//! accepting, let in-flight requests finish within a grace period, then drop the remaining
+//! connections. Handler tasks are never aborted; the gateway awaits them.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hyper::service::service_fn;
@@ -15,6 +18,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
 use super::config::{Limits, ServerConfig, Transport};
@@ -107,7 +111,11 @@ fn check(limits: &Limits) -> Result<(), ServerError> {
         return bad("max_body_bytes must be at least 1");
     }
     let day = Duration::from_secs(86_400);
-    for t in [limits.request_timeout, limits.header_read_timeout] {
+    for t in [
+        limits.request_timeout,
+        limits.header_read_timeout,
+        limits.idle_timeout,
+    ] {
         if t.is_zero() || t > day {
             return bad("timeouts must be positive and at most a day");
         }
@@ -242,6 +250,7 @@ impl RunningServer {
             slots: Arc::new(Semaphore::new(limits.max_connections)),
             connections: connections.clone(),
             handshake_timeout: limits.header_read_timeout,
+            idle_timeout: limits.idle_timeout,
         }));
         Ok(RunningServer {
             local_addr,
@@ -320,6 +329,7 @@ struct AcceptState<A> {
     slots: Arc<Semaphore>,
     connections: InFlight,
     handshake_timeout: Duration,
+    idle_timeout: Duration,
 }
 
 async fn accept_loop<A: Pipeline>(mut s: AcceptState<A>) -> JoinSet<()> {
@@ -350,6 +360,7 @@ async fn accept_loop<A: Pipeline>(mut s: AcceptState<A>) -> JoinSet<()> {
         let acceptor = s.acceptor.clone();
         let clients = s.clients.clone();
         let handshake_timeout = s.handshake_timeout;
+        let idle = s.idle_timeout;
         let open = crate::telemetry::metrics::global().open_connections.clone();
         open.inc();
         tasks.spawn(async move {
@@ -364,6 +375,7 @@ async fn accept_loop<A: Pipeline>(mut s: AcceptState<A>) -> JoinSet<()> {
                         shared,
                         builder,
                         stopping,
+                        idle,
                     )
                     .await
                 }
@@ -379,12 +391,58 @@ async fn accept_loop<A: Pipeline>(mut s: AcceptState<A>) -> JoinSet<()> {
                         };
                     let peer =
                         tls::peer_identity(clients.as_deref(), tls.get_ref().1.peer_certificates());
-                    serve(TokioIo::new(tls), peer, shared, builder, stopping).await;
+                    serve(TokioIo::new(tls), peer, shared, builder, stopping, idle).await;
                 }
             }
         });
     }
     tasks
+}
+
+/// How long a connection asked to close (GOAWAY for HTTP/2) may take before it is dropped.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// Requests in progress on one connection and when the last one ended.
+struct Activity {
+    opened: Instant,
+    busy: AtomicUsize,
+    /// Milliseconds after `opened` when the last request ended (0: none yet).
+    last_ms: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Arc<Activity> {
+        Arc::new(Activity {
+            opened: Instant::now(),
+            busy: AtomicUsize::new(0),
+            last_ms: AtomicU64::new(0),
+        })
+    }
+
+    fn start(self: &Arc<Self>) -> Busy {
+        self.busy.fetch_add(1, Ordering::AcqRel);
+        Busy(self.clone())
+    }
+
+    /// When the connection becomes idle for `idle`, or `None` while a request is in progress.
+    fn idle_at(&self, idle: Duration) -> Option<Instant> {
+        if self.busy.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        let last = Duration::from_millis(self.last_ms.load(Ordering::Acquire));
+        Some(self.opened + last + idle)
+    }
+}
+
+/// A request in progress; its end is the connection's latest activity.
+struct Busy(Arc<Activity>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let ms = u64::try_from(self.0.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.0.last_ms.fetch_max(ms, Ordering::AcqRel);
+        self.0.busy.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 async fn serve<A, I>(
@@ -393,28 +451,59 @@ async fn serve<A, I>(
     shared: Arc<Shared<A>>,
     builder: Arc<auto::Builder<TokioExecutor>>,
     mut stopping: watch::Receiver<bool>,
+    idle: Duration,
 ) where
     A: Pipeline,
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let peer = Arc::new(peer);
+    let activity = Activity::new();
+    let seen = activity.clone();
     let service = service_fn(move |req| {
         let shared = shared.clone();
         let peer = peer.clone();
-        async move { Ok::<_, Infallible>(router::handle(shared, peer, req).await) }
+        let busy = seen.start();
+        async move {
+            let response = router::handle(shared, peer, req).await;
+            drop(busy);
+            Ok::<_, Infallible>(response)
+        }
     });
     let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
-    tokio::select! {
-        r = conn.as_mut() => {
-            if let Err(e) = r {
-                tracing::debug!("connection: {e}");
+    // Checked at most every second of `idle` (and when the last request would make it idle).
+    let mut check = Instant::now() + idle;
+    loop {
+        tokio::select! {
+            r = conn.as_mut() => {
+                if let Err(e) = r {
+                    tracing::debug!("connection: {e}");
+                }
+                return;
             }
-        }
-        () = stopped(&mut stopping) => {
-            conn.as_mut().graceful_shutdown();
-            if let Err(e) = conn.await {
-                tracing::debug!("connection during shutdown: {e}");
+            () = stopped(&mut stopping) => {
+                conn.as_mut().graceful_shutdown();
+                if let Err(e) = conn.await {
+                    tracing::debug!("connection during shutdown: {e}");
+                }
+                return;
+            }
+            () = tokio::time::sleep_until(check) => {
+                let now = Instant::now();
+                match activity.idle_at(idle) {
+                    Some(at) if at <= now => {
+                        tracing::debug!("connection idle for {idle:?}: closing");
+                        conn.as_mut().graceful_shutdown();
+                        match tokio::time::timeout(CLOSE_GRACE, conn.as_mut()).await {
+                            Ok(Err(e)) => tracing::debug!("closing an idle connection: {e}"),
+                            Ok(Ok(())) => {}
+                            Err(_) => tracing::debug!("idle connection dropped after {CLOSE_GRACE:?}"),
+                        }
+                        return;
+                    }
+                    Some(at) => check = at,
+                    None => check = now + idle,
+                }
             }
         }
     }

@@ -146,14 +146,15 @@ async fn route<A: Pipeline>(
     match path.as_str() {
         "/healthz" | "/readyz" | "/metrics" => {
             if req.method() != Method::GET {
-                return (
-                    native_error(&ApiError::MethodNotAllowed {
-                        method: req.method().to_string(),
-                        path,
-                        allowed: "GET",
-                    }),
-                    None,
-                );
+                let mut refused = native_error(&ApiError::MethodNotAllowed {
+                    method: req.method().to_string(),
+                    path,
+                    allowed: "GET",
+                });
+                refused
+                    .headers_mut()
+                    .insert(hyper::header::ALLOW, HeaderValue::from_static("GET"));
+                return (refused, None);
             }
             if path == "/healthz" {
                 return (json_response(StatusCode::OK, health::alive_body()), None);

@@ -3,6 +3,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use ::time::{OffsetDateTime, PrimitiveDateTime};
+
 /// A UTC instant broken into calendar fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UtcFields {
@@ -39,33 +41,21 @@ impl UtcFields {
         )
     }
 
-    /// From seconds since the Unix epoch.
+    /// From seconds since the Unix epoch (beyond year 9999 clamps to its last second).
     pub fn from_unix(secs: u64) -> Self {
-        let day = secs / 86_400;
-        let rem = secs % 86_400;
-        // Civil-from-days (proleptic Gregorian), after H. Hinnant's algorithm.
-        let z = day as i64 + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z.rem_euclid(146_097);
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let d = doy - (153 * mp + 2) / 5 + 1;
-        let m = if mp < 10 { mp + 3 } else { mp - 9 };
-        let y = yoe + era * 400 + i64::from(m <= 2);
-        let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-        const CUM: [u16; 12] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
-        let mi = (m - 1) as usize;
-        let ordinal = CUM[mi] + d as u16 + u16::from(leap && m > 2);
+        let at = i64::try_from(secs)
+            .ok()
+            .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
+            .unwrap_or_else(|| PrimitiveDateTime::MAX.assume_utc());
         UtcFields {
-            day,
-            year: y.max(0) as u64,
-            month: m as u8,
-            dom: d as u8,
-            hour: (rem / 3600) as u8,
-            minute: (rem % 3600 / 60) as u8,
-            second: (rem % 60) as u8,
-            ordinal,
+            day: secs / 86_400,
+            year: u64::try_from(at.year()).unwrap_or(0),
+            month: u8::from(at.month()),
+            dom: at.day(),
+            hour: at.hour(),
+            minute: at.minute(),
+            second: at.second(),
+            ordinal: at.ordinal(),
         }
     }
 

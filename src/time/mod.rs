@@ -1,11 +1,18 @@
-//! Time leaf: an injectable clock, and the text forms every room reads and writes (`YYYY-MM-DD`
-//! feed dates, RFC 3339 UTC timestamps; [`fields`]: ISO 8583 DE7/DE12/DE13 calendar fields). No
-//! time zone database: everything is UTC. Imports no other room.
+//! Time leaf: an injectable clock, and the text forms every room reads and writes, on the `time`
+//! crate (calendar, leap years, ranges): `YYYY-MM-DD` feed dates, RFC 3339 / ISO 8601 date-times
+//! (`2026-11-21T12:40:00.123Z`, `2026-11-21T20:40:00+08:00`) in the flavours the schemes accept
+//! ([`Syntax`]), and ([`fields`]) the ISO 8583 DE7/DE12/DE13 calendar fields. No time zone
+//! database: instants are UTC. Imports no other room.
+//!
+//! Inside this crate the leaf is `crate::time`; the external crate is `::time`.
 
 pub mod fields;
 
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ::time::macros::format_description;
+use ::time::{Date, OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
 /// Where the FX room reads "now" from: the system clock in production, a hand-moved clock in tests.
 pub trait Clock: Send + Sync {
@@ -51,101 +58,182 @@ impl Clock for ManualClock {
     }
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+/// Which date-time texts a reader accepts beyond `YYYY-MM-DDThh:mm:ss` (upper-case `T`, ASCII
+/// digits, calendar-valid, seconds 00–59).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Syntax {
+    /// A fraction of a second, `.` and 1–9 digits, may follow the seconds.
+    pub fraction: bool,
+    /// What may follow the time of day.
+    pub zone: Zone,
 }
 
-/// The date of a day count since 1970-01-01 (inverse of `days_from_civil`).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+/// The zone part of a date-time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Zone {
+    /// `Z` only (UTC).
+    Utc,
+    /// `Z` or an offset `±hh:mm` (hours 00–14, minutes 00–59).
+    UtcOrOffset,
+    /// `Z`, an offset, or nothing (a local time, as ISO 20022's `ISODateTime` allows).
+    Optional,
 }
 
-fn is_leap(y: i64) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+impl Syntax {
+    /// Feed and configuration timestamps: `2026-11-20T15:00:00Z`, whole seconds.
+    pub const FEED: Syntax = Syntax {
+        fraction: false,
+        zone: Zone::Utc,
+    };
+    /// RFC 3339 UTC with an optional fraction (`request-time`, `response-time`).
+    pub const RFC3339_UTC: Syntax = Syntax {
+        fraction: true,
+        zone: Zone::Utc,
+    };
+    /// ISO 8601 with a fraction and an offset (`2026-11-21T20:40:00+08:00`).
+    pub const ISO_OFFSET: Syntax = Syntax {
+        fraction: true,
+        zone: Zone::UtcOrOffset,
+    };
+    /// ISO 20022 `ISODateTime`: as [`Syntax::ISO_OFFSET`], the zone optional.
+    pub const ISO_DATE_TIME: Syntax = Syntax {
+        fraction: true,
+        zone: Zone::Optional,
+    };
 }
 
-fn days_in_month(y: i64, m: u32) -> u32 {
-    match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if is_leap(y) => 29,
-        _ => 28,
+/// A date-time as read: the wall-clock fields and, unless it was a local time, its offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DateTime {
+    /// Date and time of day, with nanoseconds.
+    pub local: PrimitiveDateTime,
+    /// `Some(UTC)` for `Z`, `Some(offset)` for `±hh:mm`, `None` for a local time.
+    pub offset: Option<UtcOffset>,
+}
+
+impl DateTime {
+    /// The instant meant, for a zoned time in 1970 or later.
+    pub fn instant(&self) -> Option<SystemTime> {
+        let at = self.local.assume_offset(self.offset?);
+        let secs = u64::try_from(at.unix_timestamp()).ok()?;
+        UNIX_EPOCH.checked_add(Duration::new(secs, at.nanosecond()))
     }
 }
 
-fn number(s: &str) -> Option<u32> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+/// Reads `YYYY-MM-DDThh:mm:ss[.fffffffff][zone]` as `syntax` allows. `None` on anything else: a
+/// lower-case `t` or `z`, a space, a date that does not exist, hour 24, second 60, a fraction of 0
+/// or more than 9 digits, `+0800`, an offset beyond ±14:59.
+pub fn parse_date_time(text: &str, syntax: Syntax) -> Option<DateTime> {
+    let (base, rest) = (text.get(..19)?, text.get(19..)?);
+    if !base.starts_with(|c: char| c.is_ascii_digit()) {
         return None;
     }
-    s.parse().ok()
+    let local = PrimitiveDateTime::parse(
+        base,
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]"),
+    )
+    .ok()?;
+    let (nanos, zone) = match rest.strip_prefix('.') {
+        Some(after) if syntax.fraction => {
+            let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+            if !(1..=9).contains(&digits) {
+                return None;
+            }
+            let (fraction, zone) = after.split_at(digits);
+            (format!("{fraction:0<9}").parse::<u32>().ok()?, zone)
+        }
+        Some(_) => return None,
+        None => (0, rest),
+    };
+    let local = local.replace_nanosecond(nanos).ok()?;
+    let offset = match (zone, syntax.zone) {
+        ("Z", _) => Some(UtcOffset::UTC),
+        ("", Zone::Optional) => None,
+        (_, Zone::Utc) | ("", _) => return None,
+        (offset, _) => Some(parse_offset(offset)?),
+    };
+    Some(DateTime { local, offset })
+}
+
+/// `±hh:mm`, hours 00–14.
+fn parse_offset(text: &str) -> Option<UtcOffset> {
+    if text.len() != 6 {
+        return None;
+    }
+    let offset = UtcOffset::parse(
+        text,
+        format_description!("[offset_hour sign:mandatory]:[offset_minute]"),
+    )
+    .ok()?;
+    (offset.whole_hours().unsigned_abs() <= 14).then_some(offset)
 }
 
 /// Parses `YYYY-MM-DD` (a feed date) as midnight UTC of that day. Years 1970–9999 only.
 pub fn parse_date(s: &str) -> Option<SystemTime> {
-    let b = s.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+    if s.len() != 10 || !s.starts_with(|c: char| c.is_ascii_digit()) {
         return None;
     }
-    let y = number(s.get(0..4)?)?;
-    let m = number(s.get(5..7)?)?;
-    let d = number(s.get(8..10)?)?;
-    if y < 1970 || !(1..=12).contains(&m) || d < 1 || d > days_in_month(i64::from(y), m) {
-        return None;
+    let date = Date::parse(s, format_description!("[year]-[month]-[day]")).ok()?;
+    DateTime {
+        local: date.midnight(),
+        offset: Some(UtcOffset::UTC),
     }
-    let days = u64::try_from(days_from_civil(i64::from(y), m, d)).ok()?;
-    UNIX_EPOCH.checked_add(Duration::from_secs(days * 86_400))
+    .instant()
 }
 
-/// Parses a feed time: a date (`2026-11-20`, midnight UTC) or a UTC timestamp
+/// Parses a feed time: a date (`2026-11-20`, midnight UTC) or a UTC timestamp with whole seconds
 /// (`2026-11-20T15:00:00Z`).
 pub fn parse_timestamp(s: &str) -> Option<SystemTime> {
-    let (date, time) = match s.split_once('T') {
-        None => return parse_date(s),
-        Some(parts) => parts,
-    };
-    let day = parse_date(date)?;
-    let time = time.strip_suffix('Z')?;
-    let mut parts = time.split(':');
-    let (h, m, sec) = (
-        number(parts.next()?)?,
-        number(parts.next()?)?,
-        number(parts.next()?)?,
-    );
-    if parts.next().is_some() || time.len() != 8 || h > 23 || m > 59 || sec > 59 {
-        return None;
+    if s.contains('T') {
+        parse_date_time(s, Syntax::FEED)?.instant()
+    } else {
+        parse_date(s)
     }
-    day.checked_add(Duration::from_secs(u64::from(h * 3600 + m * 60 + sec)))
+}
+
+/// Parses RFC 3339 UTC: `YYYY-MM-DDThh:mm:ss[.fraction]Z` (1–9 fraction digits), 1970 or later.
+pub fn parse_rfc3339_utc(text: &str) -> Option<SystemTime> {
+    parse_date_time(text, Syntax::RFC3339_UTC)?.instant()
+}
+
+/// Parses ISO 8601 with seconds, an optional fraction (1–9 digits) and a zone (`Z` or `±hh:mm`):
+/// `2026-11-21T20:40:00+08:00`, `2026-11-21T12:40:00.123Z`.
+pub fn parse_iso_offset(text: &str) -> Option<SystemTime> {
+    parse_date_time(text, Syntax::ISO_OFFSET)?.instant()
+}
+
+/// `t` in UTC, clamped to 1970-01-01 .. 9999-12-31T23:59:59.999999999.
+fn utc(t: SystemTime) -> OffsetDateTime {
+    let nanos = t
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i128::try_from(d.as_nanos()).unwrap_or(i128::MAX));
+    OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .unwrap_or_else(|_| PrimitiveDateTime::MAX.assume_utc())
+}
+
+fn whole_seconds(at: OffsetDateTime) -> String {
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    )
 }
 
 /// Formats a time as an RFC 3339 UTC timestamp with whole seconds: `2026-11-20T00:00:00Z`.
 /// Times before 1970 print as the epoch.
 pub fn format_rfc3339(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    format!("{}Z", whole_seconds(utc(t)))
+}
+
+/// Formats a time as RFC 3339 UTC with milliseconds: `2026-11-21T10:40:00.123Z` (the
+/// `request-time` / `response-time` of the schemes). Times before 1970 print as the epoch.
+pub fn format_rfc3339_millis(t: SystemTime) -> String {
+    let at = utc(t);
+    format!("{}.{:03}Z", whole_seconds(at), at.millisecond())
 }
 
 /// `later - earlier`, or zero when `later` is not later.
@@ -207,5 +295,51 @@ mod tests {
         ] {
             assert_eq!(parse_timestamp(s), None, "{s}");
         }
+    }
+
+    #[test]
+    fn each_syntax_accepts_its_own_flavour_only() {
+        let utc = parse_rfc3339_utc("2026-11-21T10:40:00.5Z").unwrap();
+        assert_eq!(
+            utc.duration_since(parse_timestamp("2026-11-21T10:40:00Z").unwrap())
+                .ok(),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(format_rfc3339_millis(utc), "2026-11-21T10:40:00.500Z");
+        assert_eq!(parse_rfc3339_utc("2026-11-21T10:40:00+00:00"), None);
+        assert_eq!(parse_rfc3339_utc("2026-11-21T10:40:00.1234567890Z"), None);
+        assert_eq!(parse_rfc3339_utc("2026-11-21t10:40:00Z"), None);
+        assert_eq!(parse_rfc3339_utc("2026-11-21T10:40:00z"), None);
+        assert_eq!(parse_rfc3339_utc("2026-11-21T10:40:60Z"), None);
+        assert_eq!(parse_rfc3339_utc("+026-11-21T10:40:00Z"), None);
+        assert_eq!(
+            parse_iso_offset("2026-11-21T23:40:00+14:00"),
+            parse_timestamp("2026-11-21T09:40:00Z")
+        );
+        assert_eq!(parse_iso_offset("2026-11-21T23:40:00-15:00"), None);
+        assert_eq!(parse_iso_offset("2026-11-21T23:40:00"), None);
+        // A local time is a valid ISODateTime but names no instant.
+        let local = parse_date_time("2024-02-29T10:40:00.123", Syntax::ISO_DATE_TIME).unwrap();
+        assert_eq!(local.offset, None);
+        assert_eq!(local.instant(), None);
+        assert_eq!(local.local.nanosecond(), 123_000_000);
+        assert_eq!(
+            parse_date_time("2026-02-29T10:40:00", Syntax::ISO_DATE_TIME),
+            None
+        );
+        // Before 1970 is a valid date-time but not an instant of ours.
+        let old = parse_date_time("1969-12-31T23:59:59Z", Syntax::RFC3339_UTC).unwrap();
+        assert_eq!(old.instant(), None);
+    }
+
+    #[test]
+    fn formatting_clamps_to_the_representable_range() {
+        assert_eq!(
+            format_rfc3339(UNIX_EPOCH - Duration::from_secs(1)),
+            "1970-01-01T00:00:00Z"
+        );
+        let far = UNIX_EPOCH + Duration::from_secs(400_000_000_000);
+        assert_eq!(format_rfc3339(far), "9999-12-31T23:59:59Z");
+        assert_eq!(format_rfc3339_millis(far), "9999-12-31T23:59:59.999Z");
     }
 }

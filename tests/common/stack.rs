@@ -27,14 +27,18 @@ pub const RATES: &str = include_str!("../../testdata/fx/eurofxref-daily.xml");
 /// The simulator (with `config`) on loopback mutual TLS, and a link to it with short timers:
 /// reconnect 20–200 ms, reversal answers awaited 400 ms, backoff 20–100 ms, 5 attempts.
 pub async fn acquirer(config: SimConfig) -> (Simulator, LinkConfig) {
+    let (sim, link, _) = acquirer_tls(config).await;
+    (sim, link)
+}
+
+/// As [`acquirer`], with the simulator's TLS configuration, so a test can stop the simulator and
+/// start another on the same address (an acquirer outage and its end).
+pub async fn acquirer_tls(config: SimConfig) -> (Simulator, LinkConfig, Arc<rustls::ServerConfig>) {
     let pki = Pki::generate(&["localhost"], "qrbridge-test").unwrap();
-    let sim = Simulator::start(
-        "127.0.0.1:0".parse().unwrap(),
-        tls::server_config(&pki.ca_cert, &pki.server_cert, &pki.server_key).unwrap(),
-        config,
-    )
-    .await
-    .unwrap();
+    let server = tls::server_config(&pki.ca_cert, &pki.server_cert, &pki.server_key).unwrap();
+    let sim = Simulator::start("127.0.0.1:0".parse().unwrap(), server.clone(), config)
+        .await
+        .unwrap();
     let client = tls::client_config(&pki.ca_cert, &pki.client_cert, &pki.client_key).unwrap();
     let mut link = LinkConfig::new(
         sim.addr().to_string(),
@@ -56,7 +60,7 @@ pub async fn acquirer(config: SimConfig) -> (Simulator, LinkConfig) {
         max_backoff: Duration::from_millis(100),
         max_attempts: 5,
     };
-    (sim, link)
+    (sim, link, server)
 }
 
 /// Quoting on the bundled rates (never stale) with a manual clock starting now.

@@ -665,12 +665,16 @@ async fn routes_methods_media_types_and_replays_are_refused_in_aplus_form() {
         (http, v["result"]["resultCode"].as_str()),
         (404, Some("NOT_FOUND"))
     );
-    let (http, _, body) =
+    let (http, headers, body) =
         harness::http(env.addr, "GET", "/schemes/aplus/v1/payments/pay", &[], b"").await;
     let v: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(
         (http, v["result"]["resultCode"].as_str()),
         (405, Some("METHOD_NOT_SUPPORTED"))
+    );
+    assert_eq!(
+        headers.get("allow").and_then(|v| v.to_str().ok()),
+        Some("POST")
     );
     // Unsigned.
     let (http, headers, body) = harness::http(
@@ -743,7 +747,8 @@ fn notifications_render_and_verify_with_the_wallets_reader() {
         client_id: CLIENT.to_owned(),
         scheme_ref: None,
         notice_id: "N-7".to_owned(),
-        event: NoticeEvent::Payment(PaymentResponse {
+        event: NoticeEvent::Payment(Box::new(PaymentResponse {
+            merchant: None,
             payment_id: RequestId::new("P7").unwrap(),
             payment_request_id: RequestId::new("pay-7").unwrap(),
             payment_status: PaymentStatus::Reversed,
@@ -755,7 +760,7 @@ fn notifications_render_and_verify_with_the_wallets_reader() {
             ),
             refunded_amount: None,
             acquirer: None,
-        }),
+        })),
     };
     let m = scheme.notification(&notice).unwrap().unwrap();
     let mut headers = HeaderMap::new();

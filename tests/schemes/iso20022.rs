@@ -642,8 +642,12 @@ async fn unknown_routes_methods_and_content_types_are_refused_in_the_schemes_for
         (status, v["error"]["code"].as_str()),
         (404, Some("NOT_FOUND"))
     );
-    let (status, _, _) = w.send("GET", PAYMENTS, b"", SystemTime::now()).await;
+    let (status, headers, _) = w.send("GET", PAYMENTS, b"", SystemTime::now()).await;
     assert_eq!(status, 405);
+    assert_eq!(
+        headers.get("allow").and_then(|v| v.to_str().ok()),
+        Some("POST")
+    );
     // An unsigned request: 401, group-level rejection.
     let (status, _, body) = harness::http(
         env.addr,

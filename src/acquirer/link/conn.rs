@@ -43,10 +43,12 @@ pub(super) async fn supervise(shared: Arc<Shared>) {
         if signed_on {
             backoff = timers.reconnect_min;
         }
+        *lock(&shared.retry_at) = Some(Instant::now() + backoff);
         tokio::select! {
             _ = tokio::time::sleep(backoff) => {}
             _ = super::until(&mut down, true) => return,
         }
+        *lock(&shared.retry_at) = None;
         backoff = backoff.saturating_mul(2).min(timers.reconnect_max);
     }
 }

@@ -4,7 +4,7 @@
 //! * Connect → sign-on (0800, DE70 = 001) before any request; echo (0800, DE70 = 301) when the link
 //!   has been idle; reconnect with exponential backoff after any failure.
 //! * A response that matches nothing waiting is logged and dropped, never handed to another caller.
-//! * STAN unique per link per UTC day.
+//! * STAN unique per link per UTC day, across restarts too (blocks reserved in the store, `stan.rs`).
 //! * [`Link::authorise`] has a deadline. If nothing was sent, the caller gets a [`LinkError`] (nothing
 //!   reached the acquirer). Once bytes may have reached the acquirer, every failure (deadline,
 //!   connection lost, an unusable answer) gives [`Outcome::Unknown`] and a reversal is queued in the
@@ -247,6 +247,20 @@ pub enum UnknownCause {
     UnusableAnswer(String),
 }
 
+impl fmt::Display for UnknownCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UnknownCause::Timeout => f.write_str("no answer from the acquirer within the deadline"),
+            UnknownCause::ConnectionLost => {
+                f.write_str("the connection to the acquirer closed after the request was sent")
+            }
+            UnknownCause::UnusableAnswer(why) => {
+                write!(f, "the acquirer's answer leaves the outcome open: {why}")
+            }
+        }
+    }
+}
+
 impl UnknownCause {
     /// Whether the deadline expired.
     pub fn is_timeout(&self) -> bool {
@@ -368,9 +382,13 @@ struct Shared {
     shutdown: watch::Sender<bool>,
     inflight: Mutex<HashMap<Key, Waiter>>,
     stans: Mutex<stan::StanClock>,
+    /// The STAN sequence's name in the store: DE32 / DE41.
+    stan_scope: String,
     store: Arc<dyn ReversalStore>,
     counters: Counters,
     last_error: Mutex<Option<LinkError>>,
+    /// While the link waits to reconnect after a failure: when the next attempt starts.
+    retry_at: Mutex<Option<Instant>>,
     started: Instant,
     last_rx_ms: AtomicU64,
 }
@@ -391,11 +409,11 @@ impl Shared {
 
     fn trace(&self) -> Trace {
         let now = clock::UtcFields::now();
-        let stan = {
-            let mut clock = lock(&self.stans);
-            let inflight = lock(&self.inflight);
-            clock.next(now.day, |s| inflight.keys().any(|k| k.stan == s.get()))
-        };
+        let stan = lock(&self.stans).next(
+            now.day,
+            |day, count| self.store.reserve_stans(&self.stan_scope, day, count),
+            |s| lock(&self.inflight).keys().any(|k| k.stan == s.get()),
+        );
         Trace::new(stan, &now)
     }
 
@@ -403,7 +421,16 @@ impl Shared {
         *self.shutdown.borrow()
     }
 
+    /// Waits until the link is signed on, at most until `deadline`; fails at once when the link is
+    /// down and its next connection attempt starts after `deadline` (an outage answers at once
+    /// instead of holding every caller for its whole deadline).
     async fn wait_ready(&self, deadline: Instant) -> Result<(), LinkError> {
+        let not_connected = || LinkError::NotConnected {
+            last: lock(&self.last_error).clone().map(Box::new),
+        };
+        if !*self.ready.borrow() && lock(&self.retry_at).is_some_and(|at| at >= deadline) {
+            return Err(not_connected());
+        }
         let mut rx = self.ready.subscribe();
         let mut down = self.shutdown.subscribe();
         let wait = async {
@@ -414,9 +441,7 @@ impl Shared {
         };
         match tokio::time::timeout_at(deadline, wait).await {
             Ok(r) => r,
-            Err(_) => Err(LinkError::NotConnected {
-                last: lock(&self.last_error).clone().map(Box::new),
-            }),
+            Err(_) => Err(not_connected()),
         }
     }
 
@@ -553,6 +578,10 @@ impl Link {
             ))
         })?;
         let pending = store.pending().map_err(LinkError::Store)?;
+        let stan_scope = format!(
+            "{}/{}",
+            config.terminal.acquiring_institution, config.terminal.terminal_id
+        );
         let shutdown = watch::Sender::new(false);
         let shared = Arc::new(Shared {
             connector: tokio_rustls::TlsConnector::from(Arc::clone(&config.tls)),
@@ -563,9 +592,11 @@ impl Link {
             shutdown: shutdown.clone(),
             inflight: Mutex::new(HashMap::new()),
             stans: Mutex::new(stan::StanClock::new()),
+            stan_scope,
             store,
             counters: Counters::default(),
             last_error: Mutex::new(None),
+            retry_at: Mutex::new(None),
             started: Instant::now(),
             last_rx_ms: AtomicU64::new(0),
         });
@@ -595,7 +626,8 @@ impl Link {
         })
     }
 
-    /// Waits until the link is signed on, at most `limit`.
+    /// Waits until the link is signed on, at most `limit`. Fails at once (`NotConnected` with the
+    /// last connection error) when the link is down and will not try to reconnect within `limit`.
     pub async fn ready(&self, limit: Duration) -> Result<(), LinkError> {
         self.shared.wait_ready(Instant::now() + limit).await
     }

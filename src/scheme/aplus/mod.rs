@@ -411,7 +411,9 @@ impl Aplus {
                 path: req.path.to_owned(),
                 allowed: "POST",
             };
-            return unsigned(result_of(&e.into(), route));
+            let mut refused = unsigned(result_of(&e.into(), route));
+            refused.headers.push(("allow", "POST".to_owned()));
+            return refused;
         }
         let (client_id, signed) = match self.authenticate(&req) {
             Ok(who) => who,

@@ -364,6 +364,7 @@ fn check_signed(m: &NoticeMessage, path: &str, client: &str) -> Value {
 fn payment_notification_is_rendered_and_signed_for_the_notify_url() {
     let s = scheme();
     let p = PaymentResponse {
+        merchant: None,
         payment_id: id("P9"),
         payment_request_id: id("pay-9"),
         payment_status: PaymentStatus::Reversed,
@@ -373,7 +374,7 @@ fn payment_notification_is_rendered_and_signed_for_the_notify_url() {
         acquirer: None,
     };
     let m = s
-        .notification(&notice("wallet-my", NoticeEvent::Payment(p)))
+        .notification(&notice("wallet-my", NoticeEvent::Payment(Box::new(p))))
         .unwrap()
         .unwrap();
     assert_eq!(m.url, "http://127.0.0.1:9/aplus/notify?x=1");

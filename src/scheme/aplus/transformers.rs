@@ -1118,6 +1118,7 @@ mod tests {
             },
             ApiError::AcquirerTimeout {
                 payment_id: "p".into(),
+                cause: "no answer".into(),
             },
             ApiError::CancelWindowExceed {
                 payment_id: "p".into(),
@@ -1198,6 +1199,7 @@ mod tests {
             (
                 ApiError::AcquirerTimeout {
                     payment_id: "p".into(),
+                    cause: "no answer".into(),
                 },
                 "PAYMENT_IN_PROCESS",
             ),
@@ -1251,7 +1253,8 @@ mod tests {
         assert_eq!(
             code_of(
                 &ApiError::AcquirerTimeout {
-                    payment_id: "p".into()
+                    payment_id: "p".into(),
+                    cause: "no answer".into(),
                 },
                 AplusRoute::Refund
             )
@@ -1341,6 +1344,7 @@ mod tests {
 
     fn payment(status: PaymentStatus, de39: Option<&str>) -> PaymentResponse {
         PaymentResponse {
+            merchant: None,
             payment_id: id("P1"),
             payment_request_id: id("pay-1"),
             payment_status: status,

@@ -281,11 +281,13 @@ impl Iso20022 {
             });
         };
         if req.method != route.method() {
-            return json_error(&ApiError::MethodNotAllowed {
+            let mut refused = json_error(&ApiError::MethodNotAllowed {
                 method: req.method.to_owned(),
                 path: req.path.to_owned(),
                 allowed: route.method(),
             });
+            refused.headers.push(("allow", route.method().to_owned()));
+            return refused;
         }
         let target = req.target();
         let who = match super::native::authenticate(&self.auth, &req, &target) {

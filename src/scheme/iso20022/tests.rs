@@ -266,6 +266,7 @@ fn every_error_has_a_status_and_reason() {
     assert_eq!((s, r), (Iso20022TxSts::Rjct, Iso20022Reason::Code("AM04")));
     let (s, _) = reason_for(&ApiError::AcquirerTimeout {
         payment_id: "p".to_owned(),
+        cause: "no answer".to_owned(),
     });
     assert_eq!(s, Iso20022TxSts::Acwp);
     let (_, r) = reason_for(&ApiError::RepeatRequestInconsistent {
@@ -286,6 +287,7 @@ fn every_error_has_a_status_and_reason() {
 
 fn response(status: PaymentStatus, code: &str) -> PaymentResponse {
     PaymentResponse {
+        merchant: None,
         payment_id: RequestId::new("7d1c2b3a-4d5e-4f60-8a7b-9c0d1e2f3a4b").unwrap(),
         payment_request_id: RequestId::new("6f1c2b3a-4d5e-4f60-8a7b-9c0d1e2f3a4b").unwrap(),
         payment_status: status,
@@ -475,7 +477,7 @@ fn a_notification_is_a_signed_pacs002_the_wallet_can_verify() {
         client_id: "wallet-my".to_owned(),
         scheme_ref: Some(p.scheme_ref()),
         notice_id: "n-1".to_owned(),
-        event: NoticeEvent::Payment(response(PaymentStatus::Reversed, "")),
+        event: NoticeEvent::Payment(Box::new(response(PaymentStatus::Reversed, ""))),
     };
     let msg = scheme.notification(&notice).unwrap().unwrap();
     assert_eq!(msg.url, "http://127.0.0.1:9/wallet/notify?x=1");

@@ -185,9 +185,9 @@ impl Native {
                 NativeReply::from(&ApiError::MethodNotAllowed {
                     method: req.method.to_owned(),
                     path: req.path.to_owned(),
-                    allowed: "POST",
+                    allowed: route.method(),
                 }),
-                None,
+                Some(vec![("allow", route.method().to_owned())]),
             );
         }
         let who = match authenticate(&self.auth, &req, &target) {

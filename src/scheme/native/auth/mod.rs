@@ -6,7 +6,6 @@
 //! credentials    per-client keys (HMAC-SHA256, Ed25519) by version; AuthMode; AuthConfig
 //! canonical      the string to sign (six lines) and the body digest
 //! header         the `signature` header: algorithm, keyVersion, base64 signature
-//! time           request-time / response-time text (RFC 3339 UTC, optional fraction)
 //! replay         moka cache of accepted signatures (lifetime > the window)
 //! authenticator  verifies requests, signs responses
 //! wallet         the wallet's side: sign a request, verify a response or a notification
@@ -21,17 +20,20 @@ mod canonical;
 mod credentials;
 mod header;
 mod replay;
-mod time;
 mod wallet;
 
 pub use crate::payment::AuthFault;
+/// `request-time` / `response-time` text (spec/auth.md §4): written as RFC 3339 UTC with
+/// milliseconds, read as RFC 3339 UTC with `Z` and an optional 1–9 digit fraction (the time leaf).
+pub use crate::time::{
+    format_rfc3339_millis as request_time, parse_rfc3339_utc as parse_request_time,
+};
 pub use crate::tls::Secret;
 pub use authenticator::{Authenticated, Authenticator, ResponseSignature, SignedParts};
 pub use canonical::{Direction, body_digest, canonical_string};
 pub use credentials::{AuthConfig, AuthConfigError, AuthMode, ClientKey, Credentials};
 pub use header::{Algorithm, SignatureHeader};
 pub use replay::ReplayGuard;
-pub use time::{parse_request_time, request_time};
 pub use wallet::{
     generate_ed25519_pkcs8, sign_request_ed25519, sign_request_hmac, verify_notification_ed25519,
     verify_notification_hmac, verify_response_ed25519, verify_response_hmac,
