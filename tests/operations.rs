@@ -395,6 +395,7 @@ fn json_logs_metrics_and_admin_follow_a_decline_a_timeout_and_a_parked_notice() 
         0.0
     );
     assert!(value(&after, "qrbridge_journal_commit_duration_seconds_count") >= 9.0);
+    assert_eq!(moved("qrbridge_payment_duration_seconds_count"), 3.0);
     // Scrapes come through the operator listener; the wallet connections were closed.
     assert!(after.contains_key("qrbridge_http_open_connections"));
     if have("promtool") {
