@@ -845,7 +845,7 @@ impl Config {
                 errs.push(invalid(key("id"), format!("{:?} appears twice", c.id)));
             }
             if let Some(url) = &c.notify_url
-                && let Err(e) = crate::notify::target(url)
+                && let Err(e) = crate::http_client::target(url)
             {
                 errs.push(invalid(key("notify_url"), e));
             }

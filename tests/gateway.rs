@@ -473,6 +473,35 @@ async fn cancel_before_the_cut_off_reverses_and_after_it_is_refused() {
     assert_eq!((s, code(&c)), (404, "ORDER_NOT_FOUND"), "{c}");
 }
 
+/// Pay, refund and cancel share one idempotency path: a repeat is answered from the journaled
+/// record exactly as the first answer was, and a reused request id with another body is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pay_refund_and_cancel_replay_alike_and_refuse_a_changed_body() {
+    let f = fixture().await;
+    let q = quote_for(&f, SGQR_STATIC, Some(2000)).await;
+    let (_, first) = pay(&f, "pay-once", &q).await;
+    assert_eq!(status(&first), "S", "{first}");
+    let (s, again) = pay(&f, "pay-once", &q).await;
+    assert_eq!((s, &again), (200, &first));
+    let refund = json!({"refundRequestId":"ref-once","paymentId":first["paymentId"],"refundAmount":{"currency":"SGD","value":"500"}});
+    let (s, r1) = post(f.addr, "/v1/refunds", refund.clone()).await;
+    assert_eq!((s, status(&r1)), (200, "S"), "{r1}");
+    let (s, r2) = post(f.addr, "/v1/refunds", refund).await;
+    assert_eq!((s, &r2), (200, &r1));
+    let changed = json!({"refundRequestId":"ref-once","paymentId":first["paymentId"],"refundAmount":{"currency":"SGD","value":"600"}});
+    let (s, r3) = post(f.addr, "/v1/refunds", changed).await;
+    assert_eq!((s, code(&r3)), (409, "REPEAT_REQ_INCONSISTENT"), "{r3}");
+    // One refund reached the acquirer, once.
+    let refunds = f
+        .sim
+        .ledger()
+        .entries
+        .iter()
+        .filter(|e| e.processing_code == "200000")
+        .count();
+    assert_eq!(refunds, 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_after_the_window_is_cancel_window_exceed() {
     let f = fixture_with(|s| s.cancel_window = Duration::ZERO).await;

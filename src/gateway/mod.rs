@@ -34,6 +34,7 @@ mod decode;
 mod errors;
 mod ids;
 pub mod notices;
+mod once;
 mod pay;
 mod quote;
 mod recovery;

@@ -18,7 +18,8 @@ use crate::journal::{
     RefundState, RequestKind, Unresolved,
 };
 
-use super::pay::{self, store};
+use super::once::store;
+use super::pay;
 use super::refund;
 use super::{Gateway, Reverses};
 
