@@ -278,6 +278,36 @@ impl Gateway {
         .map_err(|e| errors::internal(format!("rebuilding the 0200 of {}: {e}", p.id)))
     }
 
+    /// The 0200 a journaled refund of `p` was sent as: the refund's amounts and request id, the
+    /// payment's merchant and rate, the refund's journaled trace.
+    fn rebuild_refund_request(
+        &self,
+        p: &Payment,
+        r: &crate::journal::Refund,
+    ) -> Result<Message, ApiError> {
+        let terminal = self
+            .inner
+            .terminals
+            .get(&p.routing.acquirer)
+            .ok_or_else(|| errors::internal(format!("no acquirer {:?}", p.routing.acquirer)))?;
+        let trace = acquirer::trace_of(&r.acquirer).ok_or_else(|| {
+            errors::internal(format!("refund {}: no STAN / DE7 / RRN journaled", r.id))
+        })?;
+        let decoded = self.merchant_of(p);
+        let purchase = acquirer::purchase(&acquirer::Request {
+            kind: crate::acquirer::message::Kind::Refund,
+            merchant: r.amount,
+            payer: r.payer_amount,
+            rate: p.quote.rate,
+            decoded: &decoded,
+            quote_id: &p.quote.quote_id,
+            client_id: &r.client_id,
+            request_id: &r.request_id,
+        });
+        crate::acquirer::message::purchase_request(&purchase, terminal, &trace)
+            .map_err(|e| errors::internal(format!("rebuilding the 0200 of refund {}: {e}", r.id)))
+    }
+
     /// The merchant of a payment: as decoded, or (after a restart) what the journal holds.
     fn merchant_of(&self, p: &Payment) -> Arc<Decoded> {
         self.inner.merchants.get(&p.id).unwrap_or_else(|| {

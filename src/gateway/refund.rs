@@ -159,6 +159,7 @@ impl Gateway {
         link.ready(self.inner.settings.pay_budget)
             .await
             .map_err(|e| before(errors::link(None, &e)))?;
+        let trace = link.next_trace();
         let refund = j
             .reserve_refund(NewRefund {
                 client_id: ctx.client_id.clone(),
@@ -170,6 +171,7 @@ impl Gateway {
                     .as_ref()
                     .map_or_else(String::new, |r| r.as_str().to_owned()),
                 origin: Origin::new(ctx.scheme, ctx.scheme_ref.clone()),
+                trace: acquirer::data_of(&trace),
             })
             .await
             .map_err(errors::journal)
@@ -185,7 +187,7 @@ impl Gateway {
             request_id: req.refund_request_id.as_str(),
         });
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let outcome = link.authorise_within(&purchase, left).await;
+        let outcome = link.authorise_traced(&purchase, trace, left).await;
         let (event, link_error) = match outcome {
             Err(e) => (
                 RefundEvent::Declined {
