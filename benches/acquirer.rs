@@ -8,17 +8,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use qrbridge::acquirer::clock;
 use qrbridge::acquirer::iso8583::{self, Spec};
 use qrbridge::acquirer::link::{Link, LinkConfig, Outcome};
 use qrbridge::acquirer::message::{
     Billing, ConversionRate, Kind, PrivateData, Purchase, Stan, Terminal, Trace, purchase_request,
 };
-use qrbridge::acquirer::pki::Pki;
 use qrbridge::acquirer::reversal::MemoryReversalStore;
 use qrbridge::acquirer::sim::{SimConfig, Simulator};
-use qrbridge::acquirer::tls;
 use qrbridge::money::Currency;
+use qrbridge::time::fields as clock;
+use qrbridge::tls;
+use qrbridge::tls::pki::Pki;
 
 fn purchase(amount: u64) -> Option<Purchase> {
     Some(Purchase {
@@ -56,7 +56,7 @@ fn codec(c: &mut Criterion) {
     let spec = Spec::iso1987_ascii();
     let Some(p) = purchase(35_000) else { return };
     let Some(stan) = Stan::new(123) else { return };
-    let Ok(msg) = purchase_request(&p, &terminal(), &Trace::new(stan, &clock::Instant::now()))
+    let Ok(msg) = purchase_request(&p, &terminal(), &Trace::new(stan, &clock::UtcFields::now()))
     else {
         return;
     };

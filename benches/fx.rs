@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use qrbridge::fx::time::SystemClock;
 use qrbridge::fx::{
     CacheConfig, Pair, Pricing, QuotePolicy, QuoteStore, Quoter, RateCache, RateTable, StaticSource,
 };
 use qrbridge::money::{Amount, Currency, Rounding};
+use qrbridge::time::SystemClock;
 use rust_decimal::Decimal;
 
 fn currency(code: &str) -> Currency {

@@ -29,6 +29,13 @@ fn payment(request: String) -> NewPayment {
     let sgd = ok(Currency::from_code("SGD"));
     let myr = ok(Currency::from_code("MYR"));
     NewPayment {
+        merchant: qrbridge::payment::Merchant {
+            name: "KOPI STALL".to_owned(),
+            city: "SINGAPORE".to_owned(),
+            country: "SG".to_owned(),
+            mcc: "5812".to_owned(),
+            merchant_id: "M0001".to_owned(),
+        },
         client_id: "bench-wallet".to_owned(),
         request_id: request,
         customer: CustomerId::new("customer-1"),

@@ -18,14 +18,14 @@ use base64::Engine as _;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use qrbridge::money::{Amount, Currency};
+use qrbridge::payment::*;
+use qrbridge::scheme::InFlight;
 use qrbridge::scheme::aplus::sign::{AplusSignatureHeader, AplusSigner, string_to_sign};
 use qrbridge::scheme::native::Native;
-use qrbridge::scheme::{Dispatch, Inbound, Peer, Pipeline, Scheme, SchemeSettings};
-use qrbridge::server::auth::{
+use qrbridge::scheme::native::auth::{
     AuthConfig, ClientKey, Credentials, Secret, request_time, sign_request_hmac,
 };
-use qrbridge::server::wire::*;
-use qrbridge::server::*;
+use qrbridge::scheme::{Dispatch, Inbound, Peer, Pipeline, Scheme, SchemeSettings};
 
 const CLIENT: &str = "wallet-my";
 const KEY: &[u8] = b"bench-key-bench-key-bench-key-32";
@@ -43,47 +43,70 @@ fn nope<T>() -> Handled<T> {
     Err(ApiError::NotFound { path: "-".into() })
 }
 
-impl WalletApi for Instant200 {
-    async fn decode(&self, _: RequestContext, _: DecodeRequest) -> Handled<DecodeResponse> {
-        nope()
+impl Pipeline for Instant200 {
+    fn decode(
+        self: Arc<Self>,
+        _: RequestContext,
+        _: DecodeRequest,
+    ) -> BoxFuture<'static, Handled<DecodeResponse>> {
+        Box::pin(async move { nope() })
     }
-    async fn quote(&self, _: RequestContext, _: QuoteRequest) -> Handled<QuoteResponse> {
-        nope()
+    fn quote(
+        self: Arc<Self>,
+        _: RequestContext,
+        _: QuoteRequest,
+    ) -> BoxFuture<'static, Handled<QuoteResponse>> {
+        Box::pin(async move { nope() })
     }
-    async fn pay(&self, _: RequestContext, _: PaymentRequest) -> Handled<PaymentResponse> {
-        nope()
+    fn pay(
+        self: Arc<Self>,
+        _: RequestContext,
+        _: PaymentRequest,
+    ) -> BoxFuture<'static, Handled<PaymentResponse>> {
+        Box::pin(async move { nope() })
     }
-    async fn inquire_payment(
-        &self,
+    fn inquire_payment(
+        self: Arc<Self>,
         _: RequestContext,
         req: PaymentInquiryRequest,
-    ) -> Handled<PaymentResponse> {
-        let r = match req.payment {
-            PaymentRef::RequestId(r) | PaymentRef::PaymentId(r) => r,
-        };
-        Ok(Answer::ok(PaymentResponse {
-            payment_id: RequestId::new("01a1fe39-60f7-7e64-8e68-c97a0ee2d865")
-                .map_err(|e| ApiError::param("id", e))?,
-            payment_request_id: r,
-            payment_status: PaymentStatus::Success,
-            merchant_amount: money(1250, "SGD")?,
-            payer_amount: money(4042, "MYR")?,
-            refunded_amount: None,
-            acquirer: None,
-        }))
+    ) -> BoxFuture<'static, Handled<PaymentResponse>> {
+        Box::pin(async move {
+            let r = match req.payment {
+                PaymentRef::RequestId(r) | PaymentRef::PaymentId(r) => r,
+            };
+            Ok(Answer::ok(PaymentResponse {
+                merchant: None,
+                payment_id: RequestId::new("01a1fe39-60f7-7e64-8e68-c97a0ee2d865")
+                    .map_err(|e| ApiError::param("id", e))?,
+                payment_request_id: r,
+                payment_status: PaymentStatus::Success,
+                merchant_amount: money(1250, "SGD")?,
+                payer_amount: money(4042, "MYR")?,
+                refunded_amount: None,
+                acquirer: None,
+            }))
+        })
     }
-    async fn cancel(&self, _: RequestContext, _: CancelRequest) -> Handled<CancelResponse> {
-        nope()
+    fn cancel(
+        self: Arc<Self>,
+        _: RequestContext,
+        _: CancelRequest,
+    ) -> BoxFuture<'static, Handled<CancelResponse>> {
+        Box::pin(async move { nope() })
     }
-    async fn refund(&self, _: RequestContext, _: RefundRequest) -> Handled<RefundResponse> {
-        nope()
+    fn refund(
+        self: Arc<Self>,
+        _: RequestContext,
+        _: RefundRequest,
+    ) -> BoxFuture<'static, Handled<RefundResponse>> {
+        Box::pin(async move { nope() })
     }
-    async fn inquire_refund(
-        &self,
+    fn inquire_refund(
+        self: Arc<Self>,
         _: RequestContext,
         _: RefundInquiryRequest,
-    ) -> Handled<RefundResponse> {
-        nope()
+    ) -> BoxFuture<'static, Handled<RefundResponse>> {
+        Box::pin(async move { nope() })
     }
 }
 

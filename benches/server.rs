@@ -16,11 +16,11 @@ use hyper::Request;
 use hyper::body::Bytes;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use qrbridge::money::{Amount, Currency};
-use qrbridge::server::auth::{
+use qrbridge::payment::*;
+use qrbridge::scheme::native::auth::{
     AuthConfig, Authenticator, ClientKey, Credentials, Secret, SignedParts, request_time,
     sign_request_hmac,
 };
-use qrbridge::server::wire::*;
 use qrbridge::server::*;
 use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::pem::PemObject;
@@ -44,46 +44,69 @@ fn nope<T>() -> Handled<T> {
     Err(ApiError::NotFound { path: "-".into() })
 }
 
-impl WalletApi for Instant200 {
-    async fn decode(&self, _: RequestContext, _: DecodeRequest) -> Handled<DecodeResponse> {
-        nope()
+impl Pipeline for Instant200 {
+    fn decode(
+        self: Arc<Self>,
+        _: RequestContext,
+        _: DecodeRequest,
+    ) -> BoxFuture<'static, Handled<DecodeResponse>> {
+        Box::pin(async move { nope() })
     }
-    async fn quote(&self, _: RequestContext, _: QuoteRequest) -> Handled<QuoteResponse> {
-        nope()
+    fn quote(
+        self: Arc<Self>,
+        _: RequestContext,
+        _: QuoteRequest,
+    ) -> BoxFuture<'static, Handled<QuoteResponse>> {
+        Box::pin(async move { nope() })
     }
-    async fn pay(&self, _: RequestContext, _: PaymentRequest) -> Handled<PaymentResponse> {
-        nope()
+    fn pay(
+        self: Arc<Self>,
+        _: RequestContext,
+        _: PaymentRequest,
+    ) -> BoxFuture<'static, Handled<PaymentResponse>> {
+        Box::pin(async move { nope() })
     }
-    async fn inquire_payment(
-        &self,
+    fn inquire_payment(
+        self: Arc<Self>,
         _: RequestContext,
         req: PaymentInquiryRequest,
-    ) -> Handled<PaymentResponse> {
-        let PaymentRef::RequestId(r) = req.payment else {
-            return nope();
-        };
-        Ok(Answer::ok(PaymentResponse {
-            payment_id: r.clone(),
-            payment_request_id: r,
-            payment_status: PaymentStatus::Success,
-            merchant_amount: money(1250)?,
-            payer_amount: money(1250)?,
-            refunded_amount: None,
-            acquirer: None,
-        }))
+    ) -> BoxFuture<'static, Handled<PaymentResponse>> {
+        Box::pin(async move {
+            let PaymentRef::RequestId(r) = req.payment else {
+                return nope();
+            };
+            Ok(Answer::ok(PaymentResponse {
+                merchant: None,
+                payment_id: r.clone(),
+                payment_request_id: r,
+                payment_status: PaymentStatus::Success,
+                merchant_amount: money(1250)?,
+                payer_amount: money(1250)?,
+                refunded_amount: None,
+                acquirer: None,
+            }))
+        })
     }
-    async fn cancel(&self, _: RequestContext, _: CancelRequest) -> Handled<CancelResponse> {
-        nope()
+    fn cancel(
+        self: Arc<Self>,
+        _: RequestContext,
+        _: CancelRequest,
+    ) -> BoxFuture<'static, Handled<CancelResponse>> {
+        Box::pin(async move { nope() })
     }
-    async fn refund(&self, _: RequestContext, _: RefundRequest) -> Handled<RefundResponse> {
-        nope()
+    fn refund(
+        self: Arc<Self>,
+        _: RequestContext,
+        _: RefundRequest,
+    ) -> BoxFuture<'static, Handled<RefundResponse>> {
+        Box::pin(async move { nope() })
     }
-    async fn inquire_refund(
-        &self,
+    fn inquire_refund(
+        self: Arc<Self>,
         _: RequestContext,
         _: RefundInquiryRequest,
-    ) -> Handled<RefundResponse> {
-        nope()
+    ) -> BoxFuture<'static, Handled<RefundResponse>> {
+        Box::pin(async move { nope() })
     }
 }
 

@@ -18,9 +18,9 @@ use crate::fx::{CacheConfig, MAX_MARKUP_BPS, QuotePolicy};
 use crate::gateway::{ClientPolicy, Matcher, RouteRule, Settings};
 use crate::journal::DailyLimits;
 use crate::money::Currency;
+use crate::notify::NotifyPolicy;
+use crate::scheme::native::auth::{AuthConfig, ClientKey, Credentials, Secret};
 use crate::scheme::{Scheme, SchemeSettings};
-use crate::server::auth::{AuthConfig, ClientKey, Credentials, Secret};
-use crate::server::notify::NotifyPolicy;
 use crate::server::{Limits, ServerConfig, TlsSettings, Transport};
 
 /// A configuration that cannot be used.
@@ -545,7 +545,7 @@ impl Config {
                 return Err(invalid(key("id"), format!("{:?} appears twice", c.id)));
             }
             if let Some(url) = &c.notify_url {
-                crate::server::notify::target(url).map_err(|e| invalid(key("notify_url"), e))?;
+                crate::notify::target(url).map_err(|e| invalid(key("notify_url"), e))?;
             }
             if c.markup_bps > MAX_MARKUP_BPS {
                 return Err(invalid(

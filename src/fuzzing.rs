@@ -197,12 +197,12 @@ pub fn iso8583_frame(data: &[u8]) {
 /// request-time parser: must never panic; an accepted request re-serialises to a body that parses
 /// to the same request; an accepted request time prints back to the same instant.
 pub fn native_request(data: &[u8]) {
-    use crate::server::auth::{SignatureHeader, parse_request_time, request_time};
-    use crate::server::parse_json;
-    use crate::server::wire::{
+    use crate::payment::{
         CancelRequest, DecodeRequest, PaymentInquiryRequest, PaymentRequest, QuoteRequest,
         RefundInquiryRequest, RefundRequest,
     };
+    use crate::scheme::native::auth::{SignatureHeader, parse_request_time, request_time};
+    use crate::scheme::parse_json;
 
     fn round_trip<T>(data: &[u8])
     where
@@ -244,13 +244,13 @@ pub fn native_request(data: &[u8]) {
 /// formats back to a header that parses to the same value; an accepted pay request re-serialises
 /// to a body that parses to the same request.
 pub fn aplus_request(data: &[u8]) {
+    use crate::payment::{PaymentInquiryRequest, RefundInquiryRequest};
     use crate::scheme::aplus::sign;
     use crate::scheme::aplus::transformers::{
         AplusCancelPaymentRequest, AplusInquiryPaymentRequest, AplusInquiryRefundRequest,
         AplusPayRequest, AplusRefundRequest, AplusUserInitiatedPayRequest,
     };
-    use crate::server::parse_json;
-    use crate::server::wire::{PaymentInquiryRequest, RefundInquiryRequest};
+    use crate::scheme::parse_json;
 
     let _ = parse_json::<AplusUserInitiatedPayRequest>(data);
     if let Ok(pay) = parse_json::<AplusPayRequest>(data) {

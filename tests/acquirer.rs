@@ -11,13 +11,13 @@ use qrbridge::acquirer::frame::{DEFAULT_MAX_FRAME, FrameReader, Framing};
 use qrbridge::acquirer::iso8583::{self, Message, Mti, Spec};
 use qrbridge::acquirer::link::{Link, LinkConfig, LinkError, Outcome, Side, Timers, UnknownCause};
 use qrbridge::acquirer::message::{DeclineReason, Kind, PrivateData, Purchase, Terminal};
-use qrbridge::acquirer::pki::Pki;
 use qrbridge::acquirer::reversal::{
     AttemptResult, MemoryReversalStore, RetryPolicy, ReversalRecord, ReversalState,
 };
 use qrbridge::acquirer::sim::{Behaviour, SimConfig, Simulator, Status};
-use qrbridge::acquirer::tls;
 use qrbridge::money::Currency;
+use qrbridge::tls;
+use qrbridge::tls::pki::Pki;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -662,11 +662,11 @@ fn an_idle_link_sends_echoes_and_stays_signed_on() {
 
 #[test]
 fn pending_reversals_in_the_store_resume_when_a_link_starts() {
-    use qrbridge::acquirer::clock::Instant;
     use qrbridge::acquirer::message::{
         ReversalReason, Stan, Trace, purchase_request, reversal_request,
     };
     use qrbridge::acquirer::reversal::{NewReversal, ReversalStore};
+    use qrbridge::time::fields::UtcFields;
 
     run(async {
         let pki = Pki::generate(&["localhost"], "qrbridge-test").unwrap();
@@ -679,7 +679,7 @@ fn pending_reversals_in_the_store_resume_when_a_link_starts() {
         .unwrap();
         // A reversal left pending by an earlier run (e.g. recovered from the journal).
         let cfg = link_config(&pki, sim.addr());
-        let at = Instant::from_unix(1_795_256_130);
+        let at = UtcFields::from_unix(1_795_256_130);
         let original = purchase_request(
             &purchase(42),
             &cfg.terminal,

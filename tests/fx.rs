@@ -15,12 +15,12 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use proptest::prelude::*;
-use qrbridge::fx::time::{Clock, ManualClock, format_rfc3339, parse_timestamp};
 use qrbridge::fx::{
     CacheConfig, EcbFile, EcbHttps, FxError, Pair, Pricing, QuotePolicy, QuoteStore, Quoter,
     RateCache, RateSource, RateTable, StaticSource, display_rate,
 };
 use qrbridge::money::{Amount, Currency, CurrencyError, Rounding};
+use qrbridge::time::{Clock, ManualClock, format_rfc3339, parse_timestamp};
 use rust_decimal::Decimal;
 
 const FEED: &str = "testdata/fx/eurofxref-daily.xml";
@@ -840,7 +840,7 @@ fn an_unknown_quote_is_not_found() {
 #[test]
 fn expired_quotes_are_forgotten_after_the_grace_period() {
     // Real time here: moka evicts on its own clock. Lifetime 50 ms, grace 100 ms.
-    let clock = Arc::new(qrbridge::fx::time::SystemClock);
+    let clock = Arc::new(qrbridge::time::SystemClock);
     let rates = table("2026-11-20", RATES);
     let cache = RateCache::new(
         StaticSource::new(rates),

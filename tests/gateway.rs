@@ -16,13 +16,15 @@ use std::time::{Duration, SystemTime};
 
 use qrbridge::acquirer::sim::{Behaviour, Ledger, SimConfig, Simulator, Status};
 use qrbridge::fx::source::StaticSource;
-use qrbridge::fx::time::ManualClock;
 use qrbridge::fx::{CacheConfig, QuotePolicy, Quoter, RateCache, parse_ecb};
 use qrbridge::gateway::{Gateway, Matcher, RouteRule, Settings};
 use qrbridge::journal::{DailyLimits, JournalConfig, RedbJournal};
 use qrbridge::money::Currency;
-use qrbridge::server::auth::{self, AuthConfig, ClientKey, Credentials, Secret, sign_request_hmac};
+use qrbridge::scheme::native::auth::{
+    self, AuthConfig, ClientKey, Credentials, Secret, sign_request_hmac,
+};
 use qrbridge::server::{Limits, RunningServer, ServerConfig, TlsSettings, Transport};
+use qrbridge::time::ManualClock;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -996,6 +998,13 @@ async fn start_up_recovery_fails_unsent_payments_and_flags_sent_ones() {
                     },
                     limits: DailyLimits::default(),
                     origin: qrbridge::journal::Origin::default(),
+                    merchant: qrbridge::payment::Merchant {
+                        name: "SOBA NOODLE HOUSE".to_owned(),
+                        city: "Singapore".to_owned(),
+                        country: "SG".to_owned(),
+                        mcc: "5812".to_owned(),
+                        merchant_id: "111116866140003".to_owned(),
+                    },
                 })
                 .await
                 .unwrap();
@@ -1375,6 +1384,7 @@ fn sigkill_with_payments_in_flight_then_restart_leaves_journal_and_ledger_agreei
         .unwrap();
     const N: usize = 16;
     let ids: Vec<String> = (0..N).map(|i| format!("crash-pay-{i}")).collect();
+    let mut decoded_merchant = Value::Null;
     rt.block_on(async {
         let mut quotes = Vec::new();
         for _ in 0..N {
@@ -1384,6 +1394,7 @@ fn sigkill_with_payments_in_flight_then_restart_leaves_journal_and_ledger_agreei
                 json!({"decodeRequestId":"d","customerId":"c","codeValue":SGQR_STATIC,"payerCurrency":"MYR"}),
             )
             .await;
+            decoded_merchant = d["merchant"].clone();
             let (_, q) = post(
                 addr,
                 "/v1/quotes",
@@ -1392,7 +1403,15 @@ fn sigkill_with_payments_in_flight_then_restart_leaves_journal_and_ledger_agreei
             .await;
             quotes.push(q["quoteId"].as_str().unwrap().to_owned());
         }
-        for (id, q) in ids.iter().zip(quotes) {
+        // The first one is paid and answered before the crash: it is refunded after the restart.
+        let (s, paid) = post(
+            addr,
+            "/v1/payments",
+            json!({"paymentRequestId":ids[0],"quoteId":quotes[0],"customerId":"c"}),
+        )
+        .await;
+        assert_eq!((s, &paid["paymentStatus"]), (200, &json!("SUCCESS")), "{paid}");
+        for (id, q) in ids.iter().zip(quotes).skip(1) {
             let body = json!({"paymentRequestId":id,"quoteId":q,"customerId":"c"}).to_string();
             tokio::spawn(async move {
                 // The connection dies with the gateway: no answer is expected.
@@ -1419,6 +1438,7 @@ fn sigkill_with_payments_in_flight_then_restart_leaves_journal_and_ledger_agreei
 
     let (gateway, addr) = serve(&dir);
     let mut states = HashMap::new();
+    let mut refunded_after_restart = None;
     rt.block_on(async {
         for id in &ids {
             let mut last = Value::Null;
@@ -1439,6 +1459,22 @@ fn sigkill_with_payments_in_flight_then_restart_leaves_journal_and_ledger_agreei
                 .as_str()
                 .unwrap_or("ABSENT")
                 .to_owned();
+            if state != "ABSENT" {
+                // The record, not a placeholder: the merchant the decode named before the crash.
+                assert_eq!(last["merchant"], decoded_merchant, "{id}: {last}");
+            }
+            if state == "SUCCESS" && refunded_after_restart.is_none() {
+                // A refund after the restart: its 0200 carries the real DE18/DE43.
+                let (s, r) = post(
+                    addr,
+                    "/v1/refunds",
+                    json!({"refundRequestId":format!("{id}-r"),"paymentId":last["paymentId"],"refundAmount":{"currency":"SGD","value":"400"}}),
+                )
+                .await;
+                assert_eq!(s, 200, "{r}");
+                assert_eq!(r["refundStatus"], "SUCCESS", "{r}");
+                refunded_after_restart = Some(id.clone());
+            }
             states.insert(id.clone(), state);
         }
     });
@@ -1448,6 +1484,32 @@ fn sigkill_with_payments_in_flight_then_restart_leaves_journal_and_ledger_agreei
     let ledger: Value =
         serde_json::from_str(&std::fs::read_to_string(&ledger_path).unwrap()).unwrap();
     let entries = ledger["entries"].as_array().unwrap();
+    assert!(
+        decoded_merchant["name"]
+            .as_str()
+            .is_some_and(|n| !n.is_empty()),
+        "{decoded_merchant}"
+    );
+    let id = refunded_after_restart.expect("the payment answered before the crash was refunded");
+    {
+        let refund = entries
+            .iter()
+            .find(|e| {
+                let de48 = e["private_data"].as_str().unwrap_or("");
+                let rid = format!("{id}-r");
+                de48.contains(&format!("03{:02}{rid}", rid.len()))
+            })
+            .expect("the refund's 0200 reached the simulator");
+        assert_eq!(refund["mcc"], decoded_merchant["mcc"], "{refund}");
+        let acceptor = refund["acceptor"].as_str().unwrap();
+        let name = decoded_merchant["name"].as_str().unwrap();
+        let city = decoded_merchant["city"].as_str().unwrap();
+        assert!(
+            acceptor.starts_with(&name[..name.len().min(25)]),
+            "{acceptor}"
+        );
+        assert!(acceptor.contains(&city[..city.len().min(13)]), "{acceptor}");
+    }
     let mut seen_processing = 0;
     for id in &ids {
         let mine: Vec<&Value> = entries
@@ -1979,6 +2041,13 @@ async fn a_refund_in_flight_at_a_crash_is_reversed_after_the_restart_and_release
                 },
                 limits: DailyLimits::default(),
                 origin: qrbridge::journal::Origin::default(),
+                merchant: qrbridge::payment::Merchant {
+                    name: "SOBA NOODLE HOUSE".to_owned(),
+                    city: "Singapore".to_owned(),
+                    country: "SG".to_owned(),
+                    mcc: "5812".to_owned(),
+                    merchant_id: "111116866140003".to_owned(),
+                },
             })
             .await
             .unwrap();

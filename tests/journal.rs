@@ -21,9 +21,9 @@ use qrbridge::acquirer::reversal::{
     Attempt, AttemptResult, MemoryReversalStore, NewReversal, ReversalId, ReversalState,
     ReversalStore, StoreError,
 };
-use qrbridge::fx::time::ManualClock;
 use qrbridge::journal::*;
 use qrbridge::money::{Amount, Currency};
+use qrbridge::time::ManualClock;
 use rust_decimal::Decimal;
 
 // ---- helpers ------------------------------------------------------------------------------
@@ -87,6 +87,13 @@ fn quote() -> QuoteSnapshot {
 
 fn new_payment(client: &str, request: &str) -> NewPayment {
     NewPayment {
+        merchant: qrbridge::payment::Merchant {
+            name: "KOPI STALL".to_owned(),
+            city: "SINGAPORE".to_owned(),
+            country: "SG".to_owned(),
+            mcc: "5812".to_owned(),
+            merchant_id: "M0001".to_owned(),
+        },
         client_id: client.to_owned(),
         request_id: request.to_owned(),
         customer: CustomerId::new("cust-secret-4711"),
@@ -569,6 +576,13 @@ fn without_group_commit_every_write_is_its_own_commit() {
 
 fn limited(request: &str, customer: &str, limits: DailyLimits) -> NewPayment {
     NewPayment {
+        merchant: qrbridge::payment::Merchant {
+            name: "KOPI STALL".to_owned(),
+            city: "SINGAPORE".to_owned(),
+            country: "SG".to_owned(),
+            mcc: "5812".to_owned(),
+            merchant_id: "M0001".to_owned(),
+        },
         customer: CustomerId::new(customer),
         limits,
         ..new_payment("w1", request)
@@ -1504,10 +1518,10 @@ fn the_reversal_store_can_be_called_from_runtime_tasks() {
 fn a_timed_out_payment_is_reversed_through_the_durable_queue() {
     use qrbridge::acquirer::link::{Link, LinkConfig, Outcome, Timers};
     use qrbridge::acquirer::message::{Kind, PrivateData, Purchase, Terminal};
-    use qrbridge::acquirer::pki::Pki;
     use qrbridge::acquirer::reversal::RetryPolicy;
     use qrbridge::acquirer::sim::{Behaviour, SimConfig, Simulator, Status};
-    use qrbridge::acquirer::tls;
+    use qrbridge::tls;
+    use qrbridge::tls::pki::Pki;
 
     let dir = TempDir::new("link");
     let journal = Arc::new(open(&dir.file()));

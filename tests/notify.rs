@@ -22,18 +22,18 @@ use hyper::body::{Bytes, Incoming};
 use hyper::header::HeaderMap;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use qrbridge::acquirer::pki::Pki;
 use qrbridge::acquirer::sim::{Behaviour, SimConfig, Simulator};
 use qrbridge::gateway::Gateway;
 use qrbridge::journal::*;
 use qrbridge::money::{Amount, Currency};
+use qrbridge::notify::{Deliverer, NotifyPolicy};
 use qrbridge::scheme::Scheme;
 use qrbridge::scheme::native::Native;
-use qrbridge::server::auth::{
+use qrbridge::scheme::native::auth::{
     AuthConfig, ClientKey, Credentials, Secret, verify_notification_hmac,
 };
-use qrbridge::server::notify::{Deliverer, NotifyPolicy};
 use qrbridge::server::{Limits, RunningServer, ServerConfig, Transport};
+use qrbridge::tls::pki::Pki;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -480,7 +480,7 @@ fn verified(r: &Received) -> Value {
         .is_err()
     );
     assert!(
-        qrbridge::server::auth::verify_response_hmac(
+        qrbridge::scheme::native::auth::verify_response_hmac(
             &Secret::new(KEY.to_vec()),
             "POST",
             &r.path,
@@ -748,6 +748,13 @@ fn amt(minor: u64, code: &str) -> Amount {
 
 fn new_payment(request: &str, origin: Origin) -> NewPayment {
     NewPayment {
+        merchant: qrbridge::payment::Merchant {
+            name: "KOPI STALL".to_owned(),
+            city: "SINGAPORE".to_owned(),
+            country: "SG".to_owned(),
+            mcc: "5812".to_owned(),
+            merchant_id: "M0001".to_owned(),
+        },
         client_id: CLIENT.to_owned(),
         request_id: request.to_owned(),
         customer: CustomerId::new("cust-secret-4711"),

@@ -14,13 +14,14 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::{HeaderMap, Request, StatusCode, Version};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use qrbridge::acquirer::pki::Pki;
 use qrbridge::money::{Amount, Currency};
-use qrbridge::server::auth::{
+use qrbridge::payment::*;
+use qrbridge::scheme::native::Route;
+use qrbridge::scheme::native::auth::{
     self, AuthConfig, ClientKey, Credentials, Secret, sign_request_hmac, verify_response_hmac,
 };
-use qrbridge::server::wire::*;
 use qrbridge::server::*;
+use qrbridge::tls::pki::Pki;
 use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
@@ -54,6 +55,7 @@ fn id(s: &str) -> RequestId {
 
 fn payment(request_id: &RequestId, status: PaymentStatus) -> PaymentResponse {
     PaymentResponse {
+        merchant: None,
         payment_id: id("P-1"),
         payment_request_id: request_id.clone(),
         payment_status: status,
@@ -89,113 +91,147 @@ impl TestApi {
     }
 }
 
-impl WalletApi for TestApi {
-    async fn decode(&self, ctx: RequestContext, req: DecodeRequest) -> Handled<DecodeResponse> {
-        self.record("decode", &ctx);
-        Ok(Answer::ok(DecodeResponse {
-            decode_id: id("D-1"),
-            code_type: CodeType::Dynamic,
-            scheme: "SGQR".into(),
-            merchant: Merchant {
-                name: "Kopi Stall".into(),
-                city: "Singapore".into(),
-                country: "SG".into(),
-                mcc: "5812".into(),
-                merchant_id: req.decode_request_id.to_string(),
-            },
-            amount: Some(money("SGD", 1250)),
-            expires_at: "2026-11-21T11:00:00Z".into(),
-        }))
+impl Pipeline for TestApi {
+    fn decode(
+        self: Arc<Self>,
+        ctx: RequestContext,
+        req: DecodeRequest,
+    ) -> BoxFuture<'static, Handled<DecodeResponse>> {
+        Box::pin(async move {
+            self.record("decode", &ctx);
+            Ok(Answer::ok(DecodeResponse {
+                decode_id: id("D-1"),
+                code_type: CodeType::Dynamic,
+                scheme: "SGQR".into(),
+                merchant: Merchant {
+                    name: "Kopi Stall".into(),
+                    city: "Singapore".into(),
+                    country: "SG".into(),
+                    mcc: "5812".into(),
+                    merchant_id: req.decode_request_id.to_string(),
+                },
+                amount: Some(money("SGD", 1250)),
+                expires_at: "2026-11-21T11:00:00Z".into(),
+            }))
+        })
     }
 
-    async fn quote(&self, ctx: RequestContext, req: QuoteRequest) -> Handled<QuoteResponse> {
-        self.record("quote", &ctx);
-        if req.decode_id.as_str() == "D-EXPIRED" {
-            return Err(ApiError::OrderNotFound {
-                what: "decode",
-                id: req.decode_id.to_string(),
-            });
-        }
-        Ok(Answer::ok(QuoteResponse {
-            quote_id: id("Q-1"),
-            merchant_amount: req.amount.unwrap_or(money("SGD", 1250)),
-            payer_amount: money(req.payer_currency.code(), 4321),
-            rate: "3.4568".into(),
-            mid_rate: "3.4395".into(),
-            markup_bps: 50,
-            effective_rate: "3.4568".into(),
-            expires_at: "2026-11-21T11:00:00Z".into(),
-        }))
+    fn quote(
+        self: Arc<Self>,
+        ctx: RequestContext,
+        req: QuoteRequest,
+    ) -> BoxFuture<'static, Handled<QuoteResponse>> {
+        Box::pin(async move {
+            self.record("quote", &ctx);
+            if req.decode_id.as_str() == "D-EXPIRED" {
+                return Err(ApiError::OrderNotFound {
+                    what: "decode",
+                    id: req.decode_id.to_string(),
+                });
+            }
+            Ok(Answer::ok(QuoteResponse {
+                quote_id: id("Q-1"),
+                merchant_amount: req.amount.unwrap_or(money("SGD", 1250)),
+                payer_amount: money(req.payer_currency.code(), 4321),
+                rate: "3.4568".into(),
+                mid_rate: "3.4395".into(),
+                markup_bps: 50,
+                effective_rate: "3.4568".into(),
+                expires_at: "2026-11-21T11:00:00Z".into(),
+            }))
+        })
     }
 
-    async fn pay(&self, ctx: RequestContext, req: PaymentRequest) -> Handled<PaymentResponse> {
-        self.record("pay", &ctx);
-        match req.quote_id.as_str() {
-            "Q-SLOW" => {
-                self.entered.notify_one();
-                self.release.notified().await;
-                self.slow_finished.fetch_add(1, Ordering::SeqCst);
-                Ok(Answer::ok(payment(
+    fn pay(
+        self: Arc<Self>,
+        ctx: RequestContext,
+        req: PaymentRequest,
+    ) -> BoxFuture<'static, Handled<PaymentResponse>> {
+        Box::pin(async move {
+            self.record("pay", &ctx);
+            match req.quote_id.as_str() {
+                "Q-SLOW" => {
+                    self.entered.notify_one();
+                    self.release.notified().await;
+                    self.slow_finished.fetch_add(1, Ordering::SeqCst);
+                    Ok(Answer::ok(payment(
+                        &req.payment_request_id,
+                        PaymentStatus::Success,
+                    )))
+                }
+                "Q-DECLINE" => Ok(Answer::failed(
+                    payment(&req.payment_request_id, PaymentStatus::Fail),
+                    ApiError::AcquirerDeclined {
+                        response_code: "05".into(),
+                    },
+                )),
+                "Q-EXPIRED" => Err(ApiError::QuoteExpired {
+                    quote_id: "Q-EXPIRED".into(),
+                    expired_at: "2026-11-21T10:00:00Z".into(),
+                }),
+                "Q-PANIC" => panic!("a bug in the gateway"),
+                _ => Ok(Answer::ok(payment(
                     &req.payment_request_id,
                     PaymentStatus::Success,
-                )))
+                ))),
             }
-            "Q-DECLINE" => Ok(Answer::failed(
-                payment(&req.payment_request_id, PaymentStatus::Fail),
-                ApiError::AcquirerDeclined {
-                    response_code: "05".into(),
-                },
-            )),
-            "Q-EXPIRED" => Err(ApiError::QuoteExpired {
-                quote_id: "Q-EXPIRED".into(),
-                expired_at: "2026-11-21T10:00:00Z".into(),
-            }),
-            "Q-PANIC" => panic!("a bug in the gateway"),
-            _ => Ok(Answer::ok(payment(
-                &req.payment_request_id,
-                PaymentStatus::Success,
-            ))),
-        }
+        })
     }
 
-    async fn inquire_payment(
-        &self,
+    fn inquire_payment(
+        self: Arc<Self>,
         ctx: RequestContext,
         req: PaymentInquiryRequest,
-    ) -> Handled<PaymentResponse> {
-        self.record("inquire_payment", &ctx);
-        let request_id = match req.payment {
-            PaymentRef::RequestId(r) => r,
-            PaymentRef::PaymentId(_) => id("PR-1"),
-        };
-        Ok(Answer::ok(payment(&request_id, PaymentStatus::Reversed)))
+    ) -> BoxFuture<'static, Handled<PaymentResponse>> {
+        Box::pin(async move {
+            self.record("inquire_payment", &ctx);
+            let request_id = match req.payment {
+                PaymentRef::RequestId(r) => r,
+                PaymentRef::PaymentId(_) => id("PR-1"),
+            };
+            Ok(Answer::ok(payment(&request_id, PaymentStatus::Reversed)))
+        })
     }
 
-    async fn cancel(&self, ctx: RequestContext, req: CancelRequest) -> Handled<CancelResponse> {
-        self.record("cancel", &ctx);
-        Ok(Answer::ok(CancelResponse {
-            payment_id: id("P-1"),
-            payment_request_id: req.payment_request_id,
-            payment_status: PaymentStatus::Cancelled,
-        }))
+    fn cancel(
+        self: Arc<Self>,
+        ctx: RequestContext,
+        req: CancelRequest,
+    ) -> BoxFuture<'static, Handled<CancelResponse>> {
+        Box::pin(async move {
+            self.record("cancel", &ctx);
+            Ok(Answer::ok(CancelResponse {
+                payment_id: id("P-1"),
+                payment_request_id: req.payment_request_id,
+                payment_status: PaymentStatus::Cancelled,
+            }))
+        })
     }
 
-    async fn refund(&self, ctx: RequestContext, req: RefundRequest) -> Handled<RefundResponse> {
-        self.record("refund", &ctx);
-        Ok(Answer::ok(refund(req.refund_request_id)))
+    fn refund(
+        self: Arc<Self>,
+        ctx: RequestContext,
+        req: RefundRequest,
+    ) -> BoxFuture<'static, Handled<RefundResponse>> {
+        Box::pin(async move {
+            self.record("refund", &ctx);
+            Ok(Answer::ok(refund(req.refund_request_id)))
+        })
     }
 
-    async fn inquire_refund(
-        &self,
+    fn inquire_refund(
+        self: Arc<Self>,
         ctx: RequestContext,
         req: RefundInquiryRequest,
-    ) -> Handled<RefundResponse> {
-        self.record("inquire_refund", &ctx);
-        let request_id = match req.refund {
-            RefundRef::RequestId(r) => r,
-            RefundRef::RefundId(_) => id("RR-1"),
-        };
-        Ok(Answer::ok(refund(request_id)))
+    ) -> BoxFuture<'static, Handled<RefundResponse>> {
+        Box::pin(async move {
+            self.record("inquire_refund", &ctx);
+            let request_id = match req.refund {
+                RefundRef::RequestId(r) => r,
+                RefundRef::RefundId(_) => id("RR-1"),
+            };
+            Ok(Answer::ok(refund(request_id)))
+        })
     }
 }
 
@@ -579,9 +615,7 @@ async fn start_mtls(pki: &Pki, clients: BTreeMap<String, String>) -> Running {
 }
 
 async fn connect_mtls(r: &Running, client: &Pki) -> Result<Sender, String> {
-    let tls =
-        qrbridge::acquirer::tls::client_config(&r.ca, &client.client_cert, &client.client_key)
-            .unwrap();
+    let tls = qrbridge::tls::client_config(&r.ca, &client.client_cert, &client.client_key).unwrap();
     connect_with(r.server.local_addr(), Some(tls), false).await
 }
 
@@ -613,8 +647,7 @@ async fn a_client_certificate_from_another_ca_is_refused() {
     let map = BTreeMap::from([(fingerprint(&pki.client_cert), CLIENT.to_owned())]);
     let r = start_mtls(&pki, map).await;
     let tls =
-        qrbridge::acquirer::tls::client_config(&r.ca, &stranger.client_cert, &stranger.client_key)
-            .unwrap();
+        qrbridge::tls::client_config(&r.ca, &stranger.client_cert, &stranger.client_key).unwrap();
     // TLS 1.3: the server's refusal of the certificate surfaces at the first exchange.
     let outcome = match connect_with(r.server.local_addr(), Some(tls), false).await {
         Err(e) => Err(e),
@@ -1099,6 +1132,13 @@ fn responses() -> Vec<(&'static str, Value, &'static [&'static str])> {
         let mut p = payment(&id("PR-1"), PaymentStatus::Success);
         p.refunded_amount = Some(money("SGD", 1));
         p.acquirer.as_mut().unwrap().auth_code = Some("A1B2C3".into());
+        p.merchant = Some(Merchant {
+            name: "Kopi Stall".into(),
+            city: "Singapore".into(),
+            country: "SG".into(),
+            mcc: "5812".into(),
+            merchant_id: "M1".into(),
+        });
         p
     };
     vec![

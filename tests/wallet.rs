@@ -1,5 +1,5 @@
 //! `qrbridge wallet ...` (the built binary) against Wallet API servers over real sockets on
-//! 127.0.0.1: the real `RunningServer` with HMAC authentication ON and a stub `WalletApi` (TLS with
+//! 127.0.0.1: the real `RunningServer` with HMAC authentication ON and a stub `Pipeline` (TLS with
 //! rcgen certificates, and plaintext loopback), plus hand-written HTTP servers that answer with a
 //! wrong, tampered, stale or missing response signature, or never answer. Every wait is bounded.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -11,14 +11,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use qrbridge::acquirer::pki::Pki;
 use qrbridge::money::{Amount, Currency};
-use qrbridge::server::auth::{
+use qrbridge::payment::*;
+use qrbridge::scheme::native::auth::{
     AuthConfig, ClientKey, Credentials, Direction, Secret, canonical_string,
     generate_ed25519_pkcs8, request_time,
 };
-use qrbridge::server::wire::*;
 use qrbridge::server::*;
+use qrbridge::tls::pki::Pki;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use serde_json::Value;
@@ -60,6 +60,7 @@ fn id(s: &str) -> RequestId {
 
 fn payment(payment_id: &str, request_id: &RequestId, status: PaymentStatus) -> PaymentResponse {
     PaymentResponse {
+        merchant: None,
         payment_id: id(payment_id),
         payment_request_id: request_id.clone(),
         payment_status: status,
@@ -83,141 +84,175 @@ fn outcome_error(code: Option<&'static str>, payment_id: &str) -> Option<ApiErro
     }
 }
 
-impl WalletApi for StubApi {
-    async fn decode(&self, _ctx: RequestContext, req: DecodeRequest) -> Handled<DecodeResponse> {
-        self.seen_customers
-            .lock()
-            .unwrap()
-            .push(req.customer_id.expose().to_owned());
-        if req.code_value.as_str() != CODE {
-            return Err(ApiError::QrInvalid {
-                detail: "crc mismatch at 63".into(),
-            });
-        }
-        Ok(Answer::ok(DecodeResponse {
-            decode_id: id("D-1"),
-            code_type: CodeType::Dynamic,
-            scheme: "PAYNOW".into(),
-            merchant: Merchant {
-                name: "Kopi Stall".into(),
-                city: "Singapore".into(),
-                country: "SG".into(),
-                mcc: "5499".into(),
-                merchant_id: "M-1".into(),
-            },
-            amount: Some(money("SGD", 1250)),
-            expires_at: "2026-11-21T11:00:00Z".into(),
-        }))
-    }
-
-    async fn quote(&self, _ctx: RequestContext, req: QuoteRequest) -> Handled<QuoteResponse> {
-        Ok(Answer::ok(QuoteResponse {
-            quote_id: id("Q-1"),
-            merchant_amount: req.amount.unwrap_or(money("SGD", 1250)),
-            payer_amount: money(req.payer_currency.code(), 4321),
-            rate: "3.4568".into(),
-            mid_rate: "3.4395".into(),
-            markup_bps: 50,
-            effective_rate: "3.4568".into(),
-            expires_at: "2026-11-21T11:00:00Z".into(),
-        }))
-    }
-
-    async fn pay(&self, ctx: RequestContext, req: PaymentRequest) -> Handled<PaymentResponse> {
-        let key = (ctx.client_id.clone(), req.payment_request_id.to_string());
-        let mut payments = self.payments.lock().unwrap();
-        if let Some((hash, stored, code)) = payments.get(&key) {
-            if *hash != ctx.body_sha256 {
-                return Err(ApiError::RepeatRequestInconsistent {
-                    request_id: req.payment_request_id.to_string(),
+impl Pipeline for StubApi {
+    fn decode(
+        self: Arc<Self>,
+        _ctx: RequestContext,
+        req: DecodeRequest,
+    ) -> BoxFuture<'static, Handled<DecodeResponse>> {
+        Box::pin(async move {
+            self.seen_customers
+                .lock()
+                .unwrap()
+                .push(req.customer_id.expose().to_owned());
+            if req.code_value.as_str() != CODE {
+                return Err(ApiError::QrInvalid {
+                    detail: "crc mismatch at 63".into(),
                 });
             }
-            let err = outcome_error(*code, stored.payment_id.as_str());
-            return Ok(Answer {
-                body: stored.clone(),
-                outcome: err,
-            });
-        }
-        let n = self.authorisations.fetch_add(1, Ordering::SeqCst) + 1;
-        let payment_id = format!("P-{n}");
-        let (status, code) = match req.quote_id.as_str() {
-            "Q-DECLINE" => (PaymentStatus::Fail, Some("DECLINED")),
-            "Q-TIMEOUT" => (PaymentStatus::Processing, Some("TIMEOUT")),
-            _ => (PaymentStatus::Success, None),
-        };
-        let body = payment(&payment_id, &req.payment_request_id, status);
-        payments.insert(key, (ctx.body_sha256, body.clone(), code));
-        Ok(Answer {
-            body,
-            outcome: outcome_error(code, &payment_id),
+            Ok(Answer::ok(DecodeResponse {
+                decode_id: id("D-1"),
+                code_type: CodeType::Dynamic,
+                scheme: "PAYNOW".into(),
+                merchant: Merchant {
+                    name: "Kopi Stall".into(),
+                    city: "Singapore".into(),
+                    country: "SG".into(),
+                    mcc: "5499".into(),
+                    merchant_id: "M-1".into(),
+                },
+                amount: Some(money("SGD", 1250)),
+                expires_at: "2026-11-21T11:00:00Z".into(),
+            }))
         })
     }
 
-    async fn inquire_payment(
-        &self,
+    fn quote(
+        self: Arc<Self>,
+        _ctx: RequestContext,
+        req: QuoteRequest,
+    ) -> BoxFuture<'static, Handled<QuoteResponse>> {
+        Box::pin(async move {
+            Ok(Answer::ok(QuoteResponse {
+                quote_id: id("Q-1"),
+                merchant_amount: req.amount.unwrap_or(money("SGD", 1250)),
+                payer_amount: money(req.payer_currency.code(), 4321),
+                rate: "3.4568".into(),
+                mid_rate: "3.4395".into(),
+                markup_bps: 50,
+                effective_rate: "3.4568".into(),
+                expires_at: "2026-11-21T11:00:00Z".into(),
+            }))
+        })
+    }
+
+    fn pay(
+        self: Arc<Self>,
+        ctx: RequestContext,
+        req: PaymentRequest,
+    ) -> BoxFuture<'static, Handled<PaymentResponse>> {
+        Box::pin(async move {
+            let key = (ctx.client_id.clone(), req.payment_request_id.to_string());
+            let mut payments = self.payments.lock().unwrap();
+            if let Some((hash, stored, code)) = payments.get(&key) {
+                if *hash != ctx.body_sha256 {
+                    return Err(ApiError::RepeatRequestInconsistent {
+                        request_id: req.payment_request_id.to_string(),
+                    });
+                }
+                let err = outcome_error(*code, stored.payment_id.as_str());
+                return Ok(Answer {
+                    body: stored.clone(),
+                    outcome: err,
+                });
+            }
+            let n = self.authorisations.fetch_add(1, Ordering::SeqCst) + 1;
+            let payment_id = format!("P-{n}");
+            let (status, code) = match req.quote_id.as_str() {
+                "Q-DECLINE" => (PaymentStatus::Fail, Some("DECLINED")),
+                "Q-TIMEOUT" => (PaymentStatus::Processing, Some("TIMEOUT")),
+                _ => (PaymentStatus::Success, None),
+            };
+            let body = payment(&payment_id, &req.payment_request_id, status);
+            payments.insert(key, (ctx.body_sha256, body.clone(), code));
+            Ok(Answer {
+                body,
+                outcome: outcome_error(code, &payment_id),
+            })
+        })
+    }
+
+    fn inquire_payment(
+        self: Arc<Self>,
         ctx: RequestContext,
         req: PaymentInquiryRequest,
-    ) -> Handled<PaymentResponse> {
-        let payments = self.payments.lock().unwrap();
-        let found = payments.iter().find(|((client, rid), (_, p, _))| {
-            *client == ctx.client_id
-                && match &req.payment {
-                    PaymentRef::RequestId(r) => r.as_str() == rid,
-                    PaymentRef::PaymentId(p_id) => *p_id == p.payment_id,
-                }
-        });
-        match found {
-            Some((_, (_, p, _))) => Ok(Answer::ok(p.clone())),
-            None => Err(ApiError::OrderNotFound {
-                what: "payment",
-                id: "?".into(),
-            }),
-        }
-    }
-
-    async fn cancel(&self, _ctx: RequestContext, req: CancelRequest) -> Handled<CancelResponse> {
-        Ok(Answer::ok(CancelResponse {
-            payment_id: id("P-1"),
-            payment_request_id: req.payment_request_id,
-            payment_status: PaymentStatus::Cancelled,
-        }))
-    }
-
-    async fn refund(&self, _ctx: RequestContext, req: RefundRequest) -> Handled<RefundResponse> {
-        if req.refund_amount.0.minor() > 1250 {
-            return Err(ApiError::RefundAmountExceed {
-                payment_id: req.payment_id.to_string(),
-                requested: req.refund_amount.0.to_decimal_string(),
-                refundable: "12.50".into(),
+    ) -> BoxFuture<'static, Handled<PaymentResponse>> {
+        Box::pin(async move {
+            let payments = self.payments.lock().unwrap();
+            let found = payments.iter().find(|((client, rid), (_, p, _))| {
+                *client == ctx.client_id
+                    && match &req.payment {
+                        PaymentRef::RequestId(r) => r.as_str() == rid,
+                        PaymentRef::PaymentId(p_id) => *p_id == p.payment_id,
+                    }
             });
-        }
-        Ok(Answer::ok(RefundResponse {
-            refund_id: id("R-1"),
-            refund_request_id: req.refund_request_id,
-            payment_id: req.payment_id,
-            refund_status: RefundStatus::Success,
-            refund_amount: req.refund_amount,
-            payer_refund_amount: money("MYR", 864),
-        }))
+            match found {
+                Some((_, (_, p, _))) => Ok(Answer::ok(p.clone())),
+                None => Err(ApiError::OrderNotFound {
+                    what: "payment",
+                    id: "?".into(),
+                }),
+            }
+        })
     }
 
-    async fn inquire_refund(
-        &self,
+    fn cancel(
+        self: Arc<Self>,
+        _ctx: RequestContext,
+        req: CancelRequest,
+    ) -> BoxFuture<'static, Handled<CancelResponse>> {
+        Box::pin(async move {
+            Ok(Answer::ok(CancelResponse {
+                payment_id: id("P-1"),
+                payment_request_id: req.payment_request_id,
+                payment_status: PaymentStatus::Cancelled,
+            }))
+        })
+    }
+
+    fn refund(
+        self: Arc<Self>,
+        _ctx: RequestContext,
+        req: RefundRequest,
+    ) -> BoxFuture<'static, Handled<RefundResponse>> {
+        Box::pin(async move {
+            if req.refund_amount.0.minor() > 1250 {
+                return Err(ApiError::RefundAmountExceed {
+                    payment_id: req.payment_id.to_string(),
+                    requested: req.refund_amount.0.to_decimal_string(),
+                    refundable: "12.50".into(),
+                });
+            }
+            Ok(Answer::ok(RefundResponse {
+                refund_id: id("R-1"),
+                refund_request_id: req.refund_request_id,
+                payment_id: req.payment_id,
+                refund_status: RefundStatus::Success,
+                refund_amount: req.refund_amount,
+                payer_refund_amount: money("MYR", 864),
+            }))
+        })
+    }
+
+    fn inquire_refund(
+        self: Arc<Self>,
         _ctx: RequestContext,
         req: RefundInquiryRequest,
-    ) -> Handled<RefundResponse> {
-        let rid = match req.refund {
-            RefundRef::RequestId(r) => r,
-            RefundRef::RefundId(_) => id("RR-1"),
-        };
-        Ok(Answer::ok(RefundResponse {
-            refund_id: id("R-1"),
-            refund_request_id: rid,
-            payment_id: id("P-1"),
-            refund_status: RefundStatus::Success,
-            refund_amount: money("SGD", 250),
-            payer_refund_amount: money("MYR", 864),
-        }))
+    ) -> BoxFuture<'static, Handled<RefundResponse>> {
+        Box::pin(async move {
+            let rid = match req.refund {
+                RefundRef::RequestId(r) => r,
+                RefundRef::RefundId(_) => id("RR-1"),
+            };
+            Ok(Answer::ok(RefundResponse {
+                refund_id: id("R-1"),
+                refund_request_id: rid,
+                payment_id: id("P-1"),
+                refund_status: RefundStatus::Success,
+                refund_amount: money("SGD", 250),
+                payer_refund_amount: money("MYR", 864),
+            }))
+        })
     }
 }
 
@@ -912,8 +947,8 @@ const TAMPERED: &str = r#"{"result":{"resultStatus":"S","resultCode":"SUCCESS","
 fn sign(key: &[u8], path: &str, time: &str, body: &[u8]) -> String {
     let message = canonical_string(Direction::Response, "POST", path, CLIENT, time, body);
     let k = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
-    qrbridge::server::auth::SignatureHeader {
-        algorithm: qrbridge::server::auth::Algorithm::HmacSha256,
+    qrbridge::scheme::native::auth::SignatureHeader {
+        algorithm: qrbridge::scheme::native::auth::Algorithm::HmacSha256,
         key_version: 1,
         signature: ring::hmac::sign(&k, message.as_bytes()).as_ref().to_vec(),
     }

@@ -4,9 +4,9 @@
 
 use std::fmt;
 
-use super::clock::Instant;
 use super::iso8583::{Message, Mti};
 use crate::money::Currency;
+use crate::time::fields::UtcFields;
 
 /// System trace audit number (DE11), 1..=999_999.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -64,7 +64,7 @@ pub struct Trace {
 
 impl Trace {
     /// The trace for a transmission at `at` with `stan`.
-    pub fn new(stan: Stan, at: &Instant) -> Self {
+    pub fn new(stan: Stan, at: &UtcFields) -> Self {
         Trace {
             stan,
             transmitted: at.de7(),
@@ -653,7 +653,7 @@ mod tests {
     }
 
     fn trace() -> Trace {
-        Trace::new(Stan::new(42).unwrap(), &Instant::from_unix(1_795_256_130))
+        Trace::new(Stan::new(42).unwrap(), &UtcFields::from_unix(1_795_256_130))
     }
 
     #[test]
@@ -685,7 +685,7 @@ mod tests {
     #[test]
     fn reversal_points_at_the_original() {
         let original = purchase_request(&purchase(), &terminal(), &trace()).unwrap();
-        let t2 = Trace::new(Stan::new(43).unwrap(), &Instant::from_unix(1_795_256_160));
+        let t2 = Trace::new(Stan::new(43).unwrap(), &UtcFields::from_unix(1_795_256_160));
         let r = reversal_request(&original, &t2, ReversalReason::Timeout).unwrap();
         assert_eq!(r.mti(), Mti::REVERSAL);
         assert_eq!(r.text(11), Some("000043"));

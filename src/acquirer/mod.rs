@@ -13,18 +13,20 @@
 //! iso8583/   field layout as data (Spec, loadable from TOML), bitmaps, nom decoder, encoder, JSON view
 //! frame      length framing: 2-byte big-endian (default) or 4 ASCII digits; FrameReader
 //! message    typed messages: 0800/0810, 0200/0210, 0400/0401/0410, DE48 sub-fields, response codes
-//! clock      UTC calendar fields for DE7/DE12/DE13/RRN and the STAN day
 //! reversal   store-and-forward queue behind the ReversalStore trait; in-memory store; retry policy
 //! link/      TLS client: sign-on, echo, reconnect, matching, STAN, deadlines, reversal driver
 //! sim/       acquirer simulator: TLS server, behaviours, ledger (JSON)
-//! tls, pki   rustls configurations (TLS 1.3, ring, mTLS, private CA); rcgen certificates
 //! ```
+//!
+//! The TLS configurations and the private CA are the `tls` leaf's; DE7/DE12/DE13 calendar fields
+//! are the `time` leaf's (`time::fields`).
 //!
 //! A whole round trip against the simulator:
 //!
 //! ```
 //! # use std::{sync::Arc, time::Duration};
-//! use qrbridge::acquirer::{link::*, message::*, pki::Pki, reversal::MemoryReversalStore, sim::*, tls};
+//! use qrbridge::acquirer::{link::*, message::*, reversal::MemoryReversalStore, sim::*};
+//! use qrbridge::tls::{self, pki::Pki};
 //! use qrbridge::money::Currency;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -60,12 +62,9 @@
 //! # }
 //! ```
 
-pub mod clock;
 pub mod frame;
 pub mod iso8583;
 pub mod link;
 pub mod message;
-pub mod pki;
 pub mod reversal;
 pub mod sim;
-pub mod tls;

@@ -10,9 +10,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use qrbridge::acquirer::pki::Pki;
 use qrbridge::acquirer::sim::{SimConfig, Simulator};
-use qrbridge::acquirer::tls;
+use qrbridge::tls;
+use qrbridge::tls::pki::Pki;
 
 #[derive(clap::Args)]
 pub struct Args {

@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use qrbridge::fx::time::{SystemClock, format_rfc3339};
 use qrbridge::fx::{
     CacheConfig, EcbFile, FxError, Pricing, QuotePolicy, Quoter, RateCache, StaticSource,
     display_rate,
 };
 use qrbridge::money::{Amount, Currency, Rounding};
+use qrbridge::time::{SystemClock, format_rfc3339};
 
 /// `qrbridge fx`.
 #[derive(Args)]

@@ -12,20 +12,20 @@ use std::time::Duration;
 
 use qrbridge::acquirer::link::{LinkConfig, Timers};
 use qrbridge::acquirer::message::Terminal;
-use qrbridge::acquirer::pki::Pki;
 use qrbridge::acquirer::reversal::RetryPolicy;
 use qrbridge::acquirer::sim::{SimConfig, Simulator};
-use qrbridge::acquirer::tls;
 use qrbridge::config::{AcquirerSection, Config};
 use qrbridge::fx::source::{EcbHttps, StaticSource};
-use qrbridge::fx::time::SystemClock;
 use qrbridge::fx::{EcbFile, QuoteStore, Quoter, RateCache, parse_ecb};
 use qrbridge::gateway::Gateway;
 use qrbridge::journal::{JournalConfig, RedbJournal};
+use qrbridge::notify::Deliverer;
 use qrbridge::scheme::Scheme;
 use qrbridge::scheme::native::Native;
 use qrbridge::server::RunningServer;
-use qrbridge::server::notify::Deliverer;
+use qrbridge::time::SystemClock;
+use qrbridge::tls;
+use qrbridge::tls::pki::Pki;
 
 /// The embedded demo's configuration.
 const DEMO: &str = include_str!("serve_demo.toml");

@@ -21,7 +21,7 @@ use moka::ops::compute::{CompResult, Op};
 use super::FxError;
 use super::rate::{Pair, Rate, RateTable};
 use super::source::RateSource;
-use super::time::{Clock, elapsed};
+use crate::time::{Clock, elapsed};
 
 /// The longest a pair nobody asks for stays cached.
 const MAX_IDLE: Duration = Duration::from_secs(30 * 86_400);

@@ -25,7 +25,7 @@ use crate::money::Currency;
 
 use super::FxError;
 use super::rate::RateTable;
-use super::time::parse_date;
+use crate::time::parse_date;
 
 /// Feeds are a few kilobytes; anything far larger is not a rate feed.
 pub const MAX_FEED_BYTES: usize = 1 << 20;
@@ -129,7 +129,7 @@ pub(crate) fn parse_rate(s: &str) -> Option<Decimal> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fx::time::format_rfc3339;
+    use crate::time::format_rfc3339;
 
     const FEED: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <gesmes:Envelope xmlns:gesmes="http://www.gesmes.org/xml/2002-08-01" xmlns="http://www.ecb.int/vocabulary/2002-08-01/eurofxref">

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 use crate::money::{AmountError, Currency, CurrencyError};
 
 use super::rate::Pair;
-use super::time::format_rfc3339;
+use crate::time::format_rfc3339;
 
 /// Everything that can go wrong fetching rates, pricing a quote or using one.
 ///

@@ -14,7 +14,7 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use qrbridge::fx::time::SystemClock;
+//! use qrbridge::time::SystemClock;
 //! use qrbridge::fx::{CacheConfig, EcbFile, Pricing, QuotePolicy, QuoteStore, Quoter, RateCache};
 //! use qrbridge::money::{Amount, Currency};
 //!
@@ -49,7 +49,6 @@ mod quote;
 mod rate;
 pub mod source;
 mod store;
-pub mod time;
 
 pub use cache::{CacheConfig, RateCache};
 pub use ecb::{MAX_FEED_BYTES, parse as parse_ecb};

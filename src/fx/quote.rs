@@ -25,7 +25,7 @@ use crate::money::{Amount, Currency, Rounding};
 use super::FxError;
 use super::cache::RateCache;
 use super::rate::{CrossRate, Pair};
-use super::time::Clock;
+use crate::time::Clock;
 
 /// The highest markup accepted: 10 000 bps (100 %). Anything above is a configuration mistake.
 pub const MAX_MARKUP_BPS: u32 = 10_000;

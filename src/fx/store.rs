@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use super::FxError;
 use super::quote::{Quote, QuoteId};
-use super::time::{Clock, elapsed, format_rfc3339};
+use crate::time::{Clock, elapsed, format_rfc3339};
 
 /// How long an expired or consumed quote is still recognised: 10 minutes.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(600);

@@ -1,5 +1,5 @@
-//! The 0200 a payment or refund becomes: our canonical [`Purchase`] from the decoded merchant, the
-//! routing and the locked quote (DE4/49 merchant amount, DE6/10/51 payer amount and rate, DE42
+//! The 0200 a payment or refund becomes: our canonical [`Purchase`] from the journaled payment
+//! record (its merchant, routing and locked quote) (DE4/49 merchant amount, DE6/10/51 payer amount and rate, DE42
 //! merchant id, DE18 MCC, DE43 name/city/country, DE48 quote id, wallet client and request id).
 
 use rust_decimal::Decimal;
@@ -10,8 +10,6 @@ use crate::acquirer::message::{
 };
 use crate::journal::{AcquirerData, Payment};
 use crate::money::Amount;
-
-use super::decode::Decoded;
 
 /// DE10: the largest precision of `rate` that fits 7 digits (rate = digits / 10^decimals).
 pub fn conversion_rate(rate: Decimal) -> Option<ConversionRate> {
@@ -37,52 +35,41 @@ fn ascii(text: &str, width: usize) -> String {
         .collect()
 }
 
-/// What goes to the acquirer.
-pub struct Request<'a> {
-    /// Purchase or refund.
-    pub kind: Kind,
-    /// Merchant amount.
-    pub merchant: Amount,
-    /// Payer amount.
-    pub payer: Amount,
-    /// Merchant → payer rate (with markup).
-    pub rate: Decimal,
-    /// The decoded merchant and its routing.
-    pub decoded: &'a Decoded,
-    /// Quote id for DE48.
-    pub quote_id: &'a str,
-    /// Wallet client id.
-    pub client_id: &'a str,
-    /// Wallet request id.
-    pub request_id: &'a str,
-}
-
-/// The canonical purchase for the link.
-pub fn purchase(r: &Request<'_>) -> Purchase {
-    let billing = (r.payer.currency() != r.merchant.currency())
-        .then(|| conversion_rate(r.rate))
+/// The ONE canonical purchase for the link, built from the journaled payment record: a payment's
+/// 0200 (`Kind::Purchase`, the quote's amounts), a refund's 0200 (`Kind::Refund`, the refund's
+/// amounts) and, after a restart, the 0200 a reversal reverses all come from here.
+/// `request_id` is the wallet's request id of the operation (the payment's, or the refund's).
+pub fn purchase(
+    p: &Payment,
+    kind: Kind,
+    merchant: Amount,
+    payer: Amount,
+    request_id: &str,
+) -> Purchase {
+    let billing = (payer.currency() != merchant.currency())
+        .then(|| conversion_rate(p.quote.rate))
         .flatten()
         .map(|rate| Billing {
-            amount: r.payer.minor(),
-            currency: r.payer.currency(),
+            amount: payer.minor(),
+            currency: payer.currency(),
             rate,
         });
-    let d = r.decoded;
+    let m = &p.merchant;
     Purchase {
-        kind: r.kind,
-        amount: r.merchant.minor(),
-        currency: r.merchant.currency(),
+        kind,
+        amount: merchant.minor(),
+        currency: merchant.currency(),
         billing,
-        merchant_id: ascii(&d.routed.merchant_id, 15),
-        mcc: d.mcc.clone(),
-        merchant_name: ascii(&d.name, 25),
-        merchant_city: ascii(&d.city, 13),
-        merchant_country: d.country.clone(),
+        merchant_id: ascii(&p.routing.merchant_id, 15),
+        mcc: m.mcc.clone(),
+        merchant_name: ascii(&m.name, 25),
+        merchant_city: ascii(&m.city, 13),
+        merchant_country: m.country.clone(),
         private: PrivateData {
-            quote_id: Some(ascii(r.quote_id, 99)),
-            wallet_scheme: Some(ascii(r.client_id, 99)),
-            wallet_request_id: Some(ascii(r.request_id, 99)),
-            reference_label: d.reference_label.clone(),
+            quote_id: Some(ascii(&p.quote.quote_id, 99)),
+            wallet_scheme: Some(ascii(&p.client_id, 99)),
+            wallet_request_id: Some(ascii(request_id, 99)),
+            reference_label: p.routing.qr_reference.clone(),
             other: Vec::new(),
         },
     }
@@ -114,47 +101,21 @@ pub fn data_of(trace: &Trace) -> AcquirerData {
     }
 }
 
-/// The 0200 a journaled payment was sent as, rebuilt from the journal (amounts, rate, merchant
-/// id, DE48 and the trace): what a reversal after a restart reverses. DE18/DE43 come from
-/// `decoded` when this process still holds it; otherwise they are placeholders (a 0400 does not
-/// carry them).
-pub fn rebuild(
-    p: &Payment,
-    decoded: Option<&Decoded>,
-    country: &str,
-    terminal: &Terminal,
-) -> Result<Message, MessageError> {
+/// The 0200 a journaled payment was sent as, rebuilt from the record (amounts, rate, merchant,
+/// DE48 and the trace): what a reversal after a restart reverses.
+pub fn rebuild(p: &Payment, terminal: &Terminal) -> Result<Message, MessageError> {
     let trace = trace_of(&p.acquirer).ok_or(MessageError::Field {
         field: 11,
         reason: "no STAN / DE7 / RRN journaled",
     })?;
     let q = &p.quote;
-    let billing = (q.payer_amount.currency() != q.merchant_amount.currency())
-        .then(|| conversion_rate(q.rate))
-        .flatten()
-        .map(|rate| Billing {
-            amount: q.payer_amount.minor(),
-            currency: q.payer_amount.currency(),
-            rate,
-        });
-    let purchase = Purchase {
-        kind: Kind::Purchase,
-        amount: q.merchant_amount.minor(),
-        currency: q.merchant_amount.currency(),
-        billing,
-        merchant_id: ascii(&p.routing.merchant_id, 15),
-        mcc: decoded.map_or_else(|| "0000".to_owned(), |d| d.mcc.clone()),
-        merchant_name: decoded.map_or_else(String::new, |d| ascii(&d.name, 25)),
-        merchant_city: decoded.map_or_else(String::new, |d| ascii(&d.city, 13)),
-        merchant_country: country.to_owned(),
-        private: PrivateData {
-            quote_id: Some(ascii(&q.quote_id, 99)),
-            wallet_scheme: Some(ascii(&p.client_id, 99)),
-            wallet_request_id: Some(ascii(&p.request_id, 99)),
-            reference_label: p.routing.qr_reference.clone(),
-            other: Vec::new(),
-        },
-    };
+    let purchase = purchase(
+        p,
+        Kind::Purchase,
+        q.merchant_amount,
+        q.payer_amount,
+        &p.request_id,
+    );
     message::purchase_request(&purchase, terminal, &trace)
 }
 
@@ -163,16 +124,17 @@ mod tests {
     use super::*;
     use std::str::FromStr;
 
-    /// What a reversal after a restart sends must reverse exactly what was sent: the rebuilt 0200
-    /// carries the same fields a 0400 copies (and DE7/DE11 for DE90) as the original.
+    /// What a reversal after a restart sends must reverse exactly what was sent: the 0200 rebuilt
+    /// from the record as the journal stores it (encoded, decoded) equals the 0200 sent, in every
+    /// field — DE18 and DE43 included, which a restart used to replace with placeholders.
     #[test]
-    fn a_rebuilt_request_matches_the_original_in_every_field_a_reversal_uses() {
+    fn a_rebuilt_request_from_the_stored_record_equals_the_one_sent() {
         use crate::fx::source::StaticSource;
-        use crate::fx::time::SystemClock;
         use crate::fx::{CacheConfig, Pricing, QuotePolicy, Quoter, RateCache, parse_ecb};
         use crate::journal::{CustomerId, PaymentId, PaymentState, QuoteSnapshot, Routing};
         use crate::money::Currency;
-        use crate::server::wire::CodeType;
+        use crate::payment::Merchant;
+        use crate::time::SystemClock;
         use std::sync::Arc;
 
         let table =
@@ -196,35 +158,6 @@ mod tests {
                 Pricing::markup(150),
             )
             .unwrap();
-        let decoded = Decoded {
-            client_id: "wallet-my".to_owned(),
-            code_type: CodeType::Static,
-            routed: super::super::Routed {
-                acquirer: "sg".to_owned(),
-                merchant_id: "111116866140003".to_owned(),
-                terminal_id: Some("86866140".to_owned()),
-                scheme: "NETS".to_owned(),
-                matched: "SG.COM.NETS".to_owned(),
-            },
-            name: "SOBA NOODLE HOUSE".to_owned(),
-            city: "Singapore".to_owned(),
-            country: "SG".to_owned(),
-            mcc: "5812".to_owned(),
-            amount: None,
-            reference_label: Some("REF-1".to_owned()),
-            fee: None,
-        };
-        let quote_id = quote.id.to_string();
-        let original_purchase = purchase(&Request {
-            kind: Kind::Purchase,
-            merchant: quote.merchant_amount,
-            payer: quote.payer_amount,
-            rate: quote.rate,
-            decoded: &decoded,
-            quote_id: &quote_id,
-            client_id: "wallet-my",
-            request_id: "pay-1",
-        });
         let terminal = Terminal {
             acquiring_institution: "70200001".to_owned(),
             terminal_id: "QRB00001".to_owned(),
@@ -236,7 +169,6 @@ mod tests {
             local_date: "1121".to_owned(),
             rrn: "632510000042".to_owned(),
         };
-        let original = message::purchase_request(&original_purchase, &terminal, &trace).unwrap();
         let payment = Payment {
             id: "01a1fdd6-efb2-740c-98db-67a1ace616e9"
                 .parse::<PaymentId>()
@@ -253,6 +185,13 @@ mod tests {
                 scheme: "SG.COM.NETS".to_owned(),
                 qr_reference: Some("REF-1".to_owned()),
             },
+            merchant: Merchant {
+                name: "SOBA NOODLE HOUSE".to_owned(),
+                city: "Singapore".to_owned(),
+                country: "SG".to_owned(),
+                mcc: "5812".to_owned(),
+                merchant_id: "111116866140003".to_owned(),
+            },
             acquirer: data_of(&trace),
             state: PaymentState::Sent,
             reversal: None,
@@ -263,19 +202,29 @@ mod tests {
             updated_at_ms: 0,
             history: Vec::new(),
         };
-        for held in [Some(&decoded), None] {
-            let rebuilt = rebuild(&payment, held, "SG", &terminal).unwrap();
-            for de in [3u8, 4, 6, 7, 10, 11, 32, 37, 41, 42, 48, 49, 51] {
-                assert_eq!(rebuilt.get(de), original.get(de), "DE{de}");
-            }
-            assert_eq!(
-                message::original_data(&rebuilt).unwrap(),
-                message::original_data(&original).unwrap()
-            );
-        }
+        let sent = purchase(
+            &payment,
+            Kind::Purchase,
+            quote.merchant_amount,
+            quote.payer_amount,
+            "pay-1",
+        );
+        let original = message::purchase_request(&sent, &terminal, &trace).unwrap();
+        // The merchant as the code named it, in the fields acquirers show the cardholder.
+        assert_eq!(original.text(18), Some("5812"));
+        let de43 = original.text(43).unwrap();
+        assert!(de43.starts_with("SOBA NOODLE HOUSE"), "{de43}");
+        assert!(de43.contains("Singapore"), "{de43}");
+        assert!(de43.ends_with("SG"), "{de43}");
+
+        let kind = crate::journal::RecordKind::Payment;
+        let stored = crate::journal::codec::encode(kind, &payment).unwrap();
+        let restored: Payment = crate::journal::codec::decode(kind, b"p", &stored).unwrap();
+        let rebuilt = rebuild(&restored, &terminal).unwrap();
+        assert_eq!(rebuilt, original);
         assert_eq!(
-            rebuild(&payment, Some(&decoded), "SG", &terminal).unwrap(),
-            original
+            message::original_data(&rebuilt).unwrap(),
+            message::original_data(&original).unwrap()
         );
     }
 

@@ -12,12 +12,12 @@ use tokio::time::Instant;
 
 use crate::acquirer::message::ReversalReason;
 
-use crate::fx::time::format_rfc3339;
 use crate::journal::{
     Begin, IdempotencyKey, Journal, Payment, PaymentEvent, PaymentState, RequestKind,
 };
-use crate::server::wire::{CancelRequest, CancelResponse, PaymentRef, PaymentStatus};
-use crate::server::{Answer, ApiError, Handled, RequestContext};
+use crate::payment::{Answer, ApiError, Handled, RequestContext};
+use crate::payment::{CancelRequest, CancelResponse, PaymentRef, PaymentStatus};
+use crate::time::format_rfc3339;
 
 use super::pay::{body_hash, status_of, store};
 use super::{Gateway, Reverses, errors, ids};

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::emv::{self, Initiation, Role, Tip};
-use crate::fx::time::format_rfc3339;
 use crate::money::Amount;
-use crate::server::wire::{CodeType, DecodeRequest, DecodeResponse, Merchant, Money};
-use crate::server::{Answer, ApiError, Handled, RequestContext};
+use crate::payment::{Answer, ApiError, Handled, RequestContext};
+use crate::payment::{CodeType, DecodeRequest, DecodeResponse, Merchant, Money};
+use crate::time::format_rfc3339;
 
 use super::routing::{self, Routed};
 use super::{Gateway, errors, ids};
@@ -43,6 +43,17 @@ pub struct Decoded {
 }
 
 impl Decoded {
+    /// The merchant as the code named it, as the payment record keeps it.
+    pub fn merchant(&self) -> Merchant {
+        Merchant {
+            name: self.name.clone(),
+            city: self.city.clone(),
+            country: self.country.clone(),
+            mcc: self.mcc.clone(),
+            merchant_id: self.routed.merchant_id.clone(),
+        }
+    }
+
     /// `base` plus the code's convenience fee (fixed, or a percentage rounded half up).
     pub fn with_fee(&self, base: Amount) -> Result<Amount, ApiError> {
         let fee = match self.fee {

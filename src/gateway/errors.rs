@@ -1,12 +1,12 @@
 //! Room errors → [`ApiError`]: the one place the pipeline translates what the parser, the FX room,
 //! the journal and the acquirer link say into wallet result codes. (The server then maps each
-//! `ApiError` to a status and a response, in `server/error.rs`.)
+//! `ApiError` to a status and a response, in `payment/error.rs` and the schemes.)
 
 use crate::acquirer::link::{LinkError, Side as LinkSide};
 use crate::emv::EmvError;
 use crate::fx::FxError;
 use crate::journal::{JournalError, PaymentId, PaymentState};
-use crate::server::{ApiError, Side};
+use crate::payment::{ApiError, Side};
 
 /// A QR code the parser refused: QR_INVALID with the kind, path and offset.
 pub fn qr_invalid(e: &EmvError) -> ApiError {

@@ -2,8 +2,8 @@
 
 use ring::rand::{SecureRandom, SystemRandom};
 
-use crate::server::ApiError;
-use crate::server::wire::RequestId;
+use crate::payment::ApiError;
+use crate::payment::RequestId;
 
 use super::errors;
 

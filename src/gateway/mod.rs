@@ -1,4 +1,4 @@
-//! The payment pipeline: the [`WalletApi`] the server calls, wiring the QR parser, the routing
+//! The payment pipeline: the [`Pipeline`] the schemes call, wiring the QR parser, the routing
 //! table, FX quotes, the durable journal and the acquirer links together.
 //!
 //! In: typed Wallet API v1 requests with their [`RequestContext`] (client id, body hash).
@@ -57,13 +57,13 @@ use crate::journal::{
     Journal, JournalError, Payment, PaymentEvent, PaymentId, PaymentState, RedbJournal,
     RefundEvent, RefundId,
 };
-use crate::server::health::Readiness;
-use crate::server::wire::{
+use crate::payment::Readiness;
+use crate::payment::{ApiError, BoxFuture, Handled, Pipeline, RequestContext};
+use crate::payment::{
     CancelRequest, CancelResponse, DecodeRequest, DecodeResponse, PaymentInquiryRequest,
     PaymentRequest, PaymentResponse, QuoteRequest, QuoteResponse, RefundInquiryRequest,
     RefundRequest, RefundResponse,
 };
-use crate::server::{ApiError, Handled, RequestContext, WalletApi};
 
 pub use decode::Decoded;
 pub use recovery::RecoveryReport;
@@ -112,13 +112,11 @@ struct Inner {
     quoted: moka::sync::Cache<String, Arc<Decoded>>,
     /// Approved payments still inside the cancel window: what a cancel reverses.
     approvals: moka::sync::Cache<PaymentId, Approval>,
-    /// Paid merchants, for their refunds' 0200s.
-    merchants: moka::sync::Cache<PaymentId, Arc<Decoded>>,
     /// Queued reversal → what it undoes.
     reversals: Mutex<HashMap<ReversalId, Reverses>>,
 }
 
-/// The pipeline. Cheap to clone; implements [`WalletApi`].
+/// The pipeline. Cheap to clone; implements [`Pipeline`].
 #[derive(Clone)]
 pub struct Gateway {
     inner: Arc<Inner>,
@@ -187,7 +185,6 @@ impl Gateway {
                 .max_capacity(1_000_000)
                 .time_to_live(cancel_window.max(Duration::from_secs(1)))
                 .build(),
-            merchants: moka::sync::Cache::builder().max_capacity(1_000_000).build(),
             reversals: Mutex::new(HashMap::new()),
             settings,
             journal,
@@ -268,14 +265,8 @@ impl Gateway {
             .terminals
             .get(&p.routing.acquirer)
             .ok_or_else(|| errors::internal(format!("no acquirer {:?}", p.routing.acquirer)))?;
-        let decoded = self.inner.merchants.get(&p.id);
-        acquirer::rebuild(
-            p,
-            decoded.as_deref(),
-            &self.inner.settings.country,
-            terminal,
-        )
-        .map_err(|e| errors::internal(format!("rebuilding the 0200 of {}: {e}", p.id)))
+        acquirer::rebuild(p, terminal)
+            .map_err(|e| errors::internal(format!("rebuilding the 0200 of {}: {e}", p.id)))
     }
 
     /// The 0200 a journaled refund of `p` was sent as: the refund's amounts and request id, the
@@ -293,43 +284,15 @@ impl Gateway {
         let trace = acquirer::trace_of(&r.acquirer).ok_or_else(|| {
             errors::internal(format!("refund {}: no STAN / DE7 / RRN journaled", r.id))
         })?;
-        let decoded = self.merchant_of(p);
-        let purchase = acquirer::purchase(&acquirer::Request {
-            kind: crate::acquirer::message::Kind::Refund,
-            merchant: r.amount,
-            payer: r.payer_amount,
-            rate: p.quote.rate,
-            decoded: &decoded,
-            quote_id: &p.quote.quote_id,
-            client_id: &r.client_id,
-            request_id: &r.request_id,
-        });
+        let purchase = acquirer::purchase(
+            p,
+            crate::acquirer::message::Kind::Refund,
+            r.amount,
+            r.payer_amount,
+            &r.request_id,
+        );
         crate::acquirer::message::purchase_request(&purchase, terminal, &trace)
             .map_err(|e| errors::internal(format!("rebuilding the 0200 of refund {}: {e}", r.id)))
-    }
-
-    /// The merchant of a payment: as decoded, or (after a restart) what the journal holds.
-    fn merchant_of(&self, p: &Payment) -> Arc<Decoded> {
-        self.inner.merchants.get(&p.id).unwrap_or_else(|| {
-            Arc::new(Decoded {
-                client_id: p.client_id.clone(),
-                code_type: crate::server::wire::CodeType::Static,
-                routed: Routed {
-                    acquirer: p.routing.acquirer.clone(),
-                    merchant_id: p.routing.merchant_id.clone(),
-                    terminal_id: p.routing.terminal_id.clone(),
-                    scheme: p.routing.scheme.clone(),
-                    matched: p.routing.scheme.clone(),
-                },
-                name: String::new(),
-                city: String::new(),
-                country: self.inner.settings.country.clone(),
-                mcc: "0000".to_owned(),
-                amount: None,
-                reference_label: p.routing.qr_reference.clone(),
-                fee: None,
-            })
-        })
     }
 
     fn track(&self, id: ReversalId, what: Reverses) {
@@ -452,40 +415,62 @@ async fn purge_idempotency(inner: Weak<Inner>) {
     }
 }
 
-impl WalletApi for Gateway {
-    async fn decode(&self, ctx: RequestContext, req: DecodeRequest) -> Handled<DecodeResponse> {
-        self.decode_code(ctx, req).await
+/// The pipeline's operations. Each future owns a clone of the gateway (one `Arc`), so a scheme's
+/// dispatcher can run it in its own task.
+impl Pipeline for Gateway {
+    fn decode(
+        self: Arc<Self>,
+        ctx: RequestContext,
+        req: DecodeRequest,
+    ) -> BoxFuture<'static, Handled<DecodeResponse>> {
+        Box::pin(async move { self.decode_code(ctx, req).await })
     }
 
-    async fn quote(&self, ctx: RequestContext, req: QuoteRequest) -> Handled<QuoteResponse> {
-        self.make_quote(ctx, req).await
+    fn quote(
+        self: Arc<Self>,
+        ctx: RequestContext,
+        req: QuoteRequest,
+    ) -> BoxFuture<'static, Handled<QuoteResponse>> {
+        Box::pin(async move { self.make_quote(ctx, req).await })
     }
 
-    async fn pay(&self, ctx: RequestContext, req: PaymentRequest) -> Handled<PaymentResponse> {
-        self.pay_quote(ctx, req).await
+    fn pay(
+        self: Arc<Self>,
+        ctx: RequestContext,
+        req: PaymentRequest,
+    ) -> BoxFuture<'static, Handled<PaymentResponse>> {
+        Box::pin(async move { self.pay_quote(ctx, req).await })
     }
 
-    async fn inquire_payment(
-        &self,
+    fn inquire_payment(
+        self: Arc<Self>,
         ctx: RequestContext,
         req: PaymentInquiryRequest,
-    ) -> Handled<PaymentResponse> {
-        self.inquire(ctx, req).await
+    ) -> BoxFuture<'static, Handled<PaymentResponse>> {
+        Box::pin(async move { self.inquire(ctx, req).await })
     }
 
-    async fn cancel(&self, ctx: RequestContext, req: CancelRequest) -> Handled<CancelResponse> {
-        self.cancel_payment(ctx, req).await
+    fn cancel(
+        self: Arc<Self>,
+        ctx: RequestContext,
+        req: CancelRequest,
+    ) -> BoxFuture<'static, Handled<CancelResponse>> {
+        Box::pin(async move { self.cancel_payment(ctx, req).await })
     }
 
-    async fn refund(&self, ctx: RequestContext, req: RefundRequest) -> Handled<RefundResponse> {
-        self.refund_payment(ctx, req).await
+    fn refund(
+        self: Arc<Self>,
+        ctx: RequestContext,
+        req: RefundRequest,
+    ) -> BoxFuture<'static, Handled<RefundResponse>> {
+        Box::pin(async move { self.refund_payment(ctx, req).await })
     }
 
-    async fn inquire_refund(
-        &self,
+    fn inquire_refund(
+        self: Arc<Self>,
         ctx: RequestContext,
         req: RefundInquiryRequest,
-    ) -> Handled<RefundResponse> {
-        self.inquire_refund_of(ctx, req).await
+    ) -> BoxFuture<'static, Handled<RefundResponse>> {
+        Box::pin(async move { self.inquire_refund_of(ctx, req).await })
     }
 }

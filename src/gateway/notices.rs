@@ -29,7 +29,7 @@ fn draft<T: serde::Serialize>(
     kind: NoticeKind,
     id: String,
     state: &str,
-    body: Result<T, crate::server::ApiError>,
+    body: Result<T, crate::payment::ApiError>,
 ) -> Option<NoticeDraft> {
     let rendered = body
         .map_err(|e| e.to_string())

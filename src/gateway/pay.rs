@@ -17,7 +17,6 @@
 //! wallet may retry the same request id.
 
 use std::str::FromStr;
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -29,13 +28,13 @@ use crate::journal::{
     Payment, PaymentEvent, PaymentId, PaymentState, QuoteSnapshot, RequestKind, Routing,
     StoredResponse,
 };
-use crate::server::wire::{
-    AcquirerResult, Money, PaymentInquiryRequest, PaymentRef, PaymentRequest, PaymentResponse,
-    PaymentStatus,
+use crate::payment::{
+    AcquirerResult, Merchant, Money, PaymentInquiryRequest, PaymentRef, PaymentRequest,
+    PaymentResponse, PaymentStatus,
 };
-use crate::server::{Answer, ApiError, Handled, RequestContext};
+use crate::payment::{Answer, ApiError, Handled, RequestContext};
 
-use super::acquirer::{self, Request};
+use super::acquirer;
 use super::{Gateway, Reverses, errors, ids};
 
 /// What the idempotency record keeps of an answer.
@@ -100,7 +99,10 @@ pub(super) fn response_of(p: &Payment) -> Result<PaymentResponse, ApiError> {
         }),
         _ => None,
     };
+    // Records from before the merchant was journaled have an empty one: say nothing then.
+    let merchant = Some(p.merchant.clone()).filter(|m| *m != Merchant::default());
     Ok(PaymentResponse {
+        merchant,
         payment_id: ids::wire(&p.id.to_string())?,
         payment_request_id: ids::wire(&p.request_id)?,
         payment_status: status_of(p.state),
@@ -318,6 +320,7 @@ impl Gateway {
             },
             limits: policy.daily,
             origin: Origin::new(ctx.scheme, ctx.scheme_ref.clone()),
+            merchant: decoded.merchant(),
         };
         let payment = j
             .record_intent(intent)
@@ -325,17 +328,13 @@ impl Gateway {
             .map_err(errors::journal)
             .map_err(before)?;
         let id = payment.id;
-        self.inner.merchants.insert(id, Arc::clone(&decoded));
-        let purchase = acquirer::purchase(&Request {
-            kind: Kind::Purchase,
-            merchant: quote.merchant_amount,
-            payer: quote.payer_amount,
-            rate: quote.rate,
-            decoded: &decoded,
-            quote_id: req.quote_id.as_str(),
-            client_id: &ctx.client_id,
-            request_id: req.payment_request_id.as_str(),
-        });
+        let purchase = acquirer::purchase(
+            &payment,
+            Kind::Purchase,
+            quote.merchant_amount,
+            quote.payer_amount,
+            req.payment_request_id.as_str(),
+        );
         let trace = link.next_trace();
         j.update_payment(
             id,

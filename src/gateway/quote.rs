@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use crate::fx::time::format_rfc3339;
 use crate::fx::{Pricing, display_rate};
-use crate::server::wire::{Money, QuoteRequest, QuoteResponse};
-use crate::server::{Answer, ApiError, Handled, RequestContext};
+use crate::payment::{Answer, ApiError, Handled, RequestContext};
+use crate::payment::{Money, QuoteRequest, QuoteResponse};
+use crate::time::format_rfc3339;
 
 use super::{Gateway, errors, ids};
 

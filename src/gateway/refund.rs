@@ -16,12 +16,12 @@ use crate::journal::{
     RefundEvent, RefundId, RefundState, RequestKind,
 };
 use crate::money::Amount;
-use crate::server::wire::{
+use crate::payment::{Answer, ApiError, Handled, RequestContext};
+use crate::payment::{
     Money, RefundInquiryRequest, RefundRef, RefundRequest, RefundResponse, RefundStatus,
 };
-use crate::server::{Answer, ApiError, Handled, RequestContext};
 
-use super::acquirer::{self, Request};
+use super::acquirer;
 use super::pay::{body_hash, store};
 use super::{Gateway, Reverses, errors, ids};
 
@@ -152,7 +152,6 @@ impl Gateway {
                 ),
             }));
         }
-        let decoded = self.merchant_of(&payment);
         let deadline = tokio::time::Instant::now() + self.inner.settings.pay_budget;
         let link = self.link(&payment.routing.acquirer).map_err(before)?;
         // A link that is down: F SERVICE_UNAVAILABLE before anything is reserved.
@@ -176,16 +175,13 @@ impl Gateway {
             .await
             .map_err(errors::journal)
             .map_err(before)?;
-        let purchase = acquirer::purchase(&Request {
-            kind: Kind::Refund,
-            merchant: refund.amount,
-            payer: refund.payer_amount,
-            rate: payment.quote.rate,
-            decoded: &decoded,
-            quote_id: &payment.quote.quote_id,
-            client_id: &ctx.client_id,
-            request_id: req.refund_request_id.as_str(),
-        });
+        let purchase = acquirer::purchase(
+            &payment,
+            Kind::Refund,
+            refund.amount,
+            refund.payer_amount,
+            req.refund_request_id.as_str(),
+        );
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let outcome = link.authorise_traced(&purchase, trace, left).await;
         let (event, link_error) = match outcome {

@@ -24,10 +24,11 @@ use super::{JournalError, RecordKind};
 use crate::money::{Amount, Currency};
 
 /// The record schema version this build writes. Version 2 added `origin` to payments and refunds
-/// and the notice outbox; version 1 records still decode (their `origin` is the native scheme).
-/// A build that knows only version 1 refuses version 2 records instead of rewriting them without
-/// their origin.
-pub const RECORD_VERSION: u8 = 2;
+/// and the notice outbox; version 3 added the payment's `merchant` (name, city, country, MCC).
+/// Older records still decode (their `origin` is the native scheme, their merchant empty). A build
+/// that knows an older version refuses newer records instead of rewriting them without the fields
+/// it does not know.
+pub const RECORD_VERSION: u8 = 3;
 
 /// The oldest record schema version this build reads.
 pub const OLDEST_RECORD_VERSION: u8 = 1;
@@ -200,7 +201,7 @@ mod tests {
 
     #[test]
     fn unknown_versions_and_garbage_are_corrupt_not_panics() {
-        for bytes in [&b""[..], b"\x03{}", b"\x00{}", b"\x01{not json", b"\x01"] {
+        for bytes in [&b""[..], b"\x04{}", b"\x00{}", b"\x01{not json", b"\x01"] {
             let e = decode::<u64>(RecordKind::Payment, b"k1", bytes).unwrap_err();
             assert!(e.is_corrupt(), "{e}");
             assert!(e.to_string().contains("k1"), "{e}");
@@ -208,15 +209,10 @@ mod tests {
     }
 
     #[test]
-    fn version_1_records_still_decode_and_new_ones_are_version_2() {
-        assert_eq!(
-            decode::<u64>(RecordKind::Payment, b"k", b"\x017").unwrap(),
-            7
-        );
-        assert_eq!(
-            decode::<u64>(RecordKind::Payment, b"k", b"\x027").unwrap(),
-            7
-        );
-        assert_eq!(encode(RecordKind::Payment, &7u64).unwrap(), b"\x027");
+    fn older_records_still_decode_and_new_ones_are_version_3() {
+        for old in [b"\x017", b"\x027", b"\x037"] {
+            assert_eq!(decode::<u64>(RecordKind::Payment, b"k", old).unwrap(), 7);
+        }
+        assert_eq!(encode(RecordKind::Payment, &7u64).unwrap(), b"\x037");
     }
 }

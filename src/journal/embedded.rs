@@ -20,8 +20,8 @@ use super::reversal::StoredReversal;
 use super::writer::{self, Done, Op, Reply, Request, WriterConfig};
 use super::{Journal, JournalError, JournalFuture, RecordKind, Unresolved};
 use crate::acquirer::reversal::ReversalRecord;
-use crate::fx::time::{Clock, SystemClock};
 use crate::money::Currency;
+use crate::time::{Clock, SystemClock};
 
 /// The file format version this build writes (stored in the `meta` table as `format`).
 pub const FORMAT_VERSION: u64 = 1;

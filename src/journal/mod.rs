@@ -68,7 +68,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-mod codec;
+pub(crate) mod codec;
 mod embedded;
 mod error;
 mod idempotency;

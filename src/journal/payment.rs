@@ -24,6 +24,7 @@ use super::ids::{CustomerId, PaymentId};
 use super::outbox::Origin;
 use crate::fx::Quote;
 use crate::money::Amount;
+use crate::payment::Merchant;
 
 /// Where a payment stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -214,6 +215,8 @@ pub struct NewPayment {
     pub limits: DailyLimits,
     /// The scheme the request came in, for notifications.
     pub origin: Origin,
+    /// The merchant as the code named it (EMV 59, 60, 58, 52; merchant id of the routed template).
+    pub merchant: Merchant,
 }
 
 /// Daily limits per (client, customer, merchant currency, UTC day). Checked atomically when the
@@ -293,6 +296,9 @@ pub struct Payment {
     pub quote: QuoteSnapshot,
     /// Where it went.
     pub routing: Routing,
+    /// The merchant as the code named it (records from before this field: empty, MCC `""`).
+    #[serde(default)]
+    pub merchant: Merchant,
     /// The scheme the request came in (records from before schemes: native, no reference).
     #[serde(default)]
     pub origin: Origin,
@@ -399,6 +405,7 @@ impl Payment {
             customer: new.customer,
             quote: new.quote,
             routing: new.routing,
+            merchant: new.merchant,
             origin: new.origin,
             acquirer: AcquirerData::default(),
             state: PaymentState::Quoted,

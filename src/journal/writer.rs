@@ -36,8 +36,8 @@ use super::refund::{NewRefund, Refund, RefundEvent, RefundState, payer_share};
 use super::reversal::{StoredReversal, StoredState};
 use super::{JournalError, RecordKind};
 use crate::acquirer::reversal::{Attempt, NewReversal, ReversalState};
-use crate::fx::time::Clock;
 use crate::money::Amount;
+use crate::time::Clock;
 
 type Bytes = &'static [u8];
 

@@ -1,5 +1,5 @@
 //! Foreign wallet schemes: each wallet network's own request language, translated to and from the
-//! canonical payment operations the gateway implements ([`WalletApi`]).
+//! canonical payment operations the gateway implements ([`Pipeline`]).
 //!
 //! In: one HTTP request addressed to a scheme (method, path and query, headers, the body already
 //! read within the server's limits, the TLS peer identity), and a [`Dispatch`] to call the pipeline.
@@ -16,36 +16,31 @@
 //! iso20022/   Nexus-shaped: quotes (JSON), pacs.008 in, pacs.002 out (XML)
 //! ```
 //!
-//! The canonical payment is the typed request/response set of `server::wire` and the seam
-//! `server::WalletApi` (decode, quote, pay, inquiry, cancel, refund, refund inquiry). A scheme's
+//! The canonical payment is the typed request/response set of `payment::ops` and the seam
+//! `payment::Pipeline` (decode, quote, pay, inquiry, cancel, refund, refund inquiry). A scheme's
 //! `transformers.rs` holds its wire types (prefixed with its name) and converts them with
 //! `TryFrom`/`From`; its `mod.rs` holds its routes, credentials and signature check.
 //!
 //! Adding a scheme: one folder with `mod.rs` + `transformers.rs`, and one line in [`REGISTRY`].
 
 pub mod aplus;
+mod dispatch;
 pub mod iso20022;
+mod json;
 pub mod native;
+pub mod percent;
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use hyper::StatusCode;
 use hyper::header::HeaderMap;
-use tokio::time::Instant;
 
-use crate::server::error::{ApiError, Side};
-use crate::server::wire::{
-    CancelRequest, CancelResponse, DecodeRequest, DecodeResponse, PaymentInquiryRequest,
-    PaymentRequest, PaymentResponse, QuoteRequest, QuoteResponse, RefundInquiryRequest,
-    RefundRequest, RefundResponse,
-};
-use crate::server::{Handled, InFlight, RequestContext, WalletApi};
+pub use crate::payment::{BoxFuture, Pipeline};
+pub use dispatch::{Dispatch, InFlight, InFlightGuard};
+pub use json::parse_json;
 
-/// A boxed, sendable future.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+use crate::payment::{ApiError, PaymentResponse, RefundResponse};
 
 /// The registry: every scheme the gateway can speak, by name. Adding a scheme is one line here.
 /// The native scheme (Wallet API v1) is not listed: the server builds it from `[server]` and
@@ -212,7 +207,7 @@ pub struct Notice {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NoticeEvent {
     /// A payment's final state (SUCCESS, FAIL, REVERSED, CANCELLED).
-    Payment(PaymentResponse),
+    Payment(Box<PaymentResponse>),
     /// A refund's final state (SUCCESS, FAIL, REVERSED).
     Refund(RefundResponse),
 }
@@ -228,171 +223,4 @@ pub struct NoticeMessage {
     pub headers: Vec<(&'static str, String)>,
     /// The body.
     pub body: Vec<u8>,
-}
-
-/// The canonical pipeline, object-safe: [`WalletApi`] with boxed futures that own their receiver.
-/// Every `WalletApi` is a `Pipeline`.
-pub trait Pipeline: Send + Sync + 'static {
-    /// Decode.
-    fn decode(
-        self: Arc<Self>,
-        ctx: RequestContext,
-        req: DecodeRequest,
-    ) -> BoxFuture<'static, Handled<DecodeResponse>>;
-    /// Quote.
-    fn quote(
-        self: Arc<Self>,
-        ctx: RequestContext,
-        req: QuoteRequest,
-    ) -> BoxFuture<'static, Handled<QuoteResponse>>;
-    /// Pay.
-    fn pay(
-        self: Arc<Self>,
-        ctx: RequestContext,
-        req: PaymentRequest,
-    ) -> BoxFuture<'static, Handled<PaymentResponse>>;
-    /// Payment inquiry.
-    fn inquire_payment(
-        self: Arc<Self>,
-        ctx: RequestContext,
-        req: PaymentInquiryRequest,
-    ) -> BoxFuture<'static, Handled<PaymentResponse>>;
-    /// Cancel.
-    fn cancel(
-        self: Arc<Self>,
-        ctx: RequestContext,
-        req: CancelRequest,
-    ) -> BoxFuture<'static, Handled<CancelResponse>>;
-    /// Refund.
-    fn refund(
-        self: Arc<Self>,
-        ctx: RequestContext,
-        req: RefundRequest,
-    ) -> BoxFuture<'static, Handled<RefundResponse>>;
-    /// Refund inquiry.
-    fn inquire_refund(
-        self: Arc<Self>,
-        ctx: RequestContext,
-        req: RefundInquiryRequest,
-    ) -> BoxFuture<'static, Handled<RefundResponse>>;
-}
-
-impl<A: WalletApi> Pipeline for A {
-    fn decode(
-        self: Arc<Self>,
-        ctx: RequestContext,
-        req: DecodeRequest,
-    ) -> BoxFuture<'static, Handled<DecodeResponse>> {
-        Box::pin(async move { WalletApi::decode(&*self, ctx, req).await })
-    }
-    fn quote(
-        self: Arc<Self>,
-        ctx: RequestContext,
-        req: QuoteRequest,
-    ) -> BoxFuture<'static, Handled<QuoteResponse>> {
-        Box::pin(async move { WalletApi::quote(&*self, ctx, req).await })
-    }
-    fn pay(
-        self: Arc<Self>,
-        ctx: RequestContext,
-        req: PaymentRequest,
-    ) -> BoxFuture<'static, Handled<PaymentResponse>> {
-        Box::pin(async move { WalletApi::pay(&*self, ctx, req).await })
-    }
-    fn inquire_payment(
-        self: Arc<Self>,
-        ctx: RequestContext,
-        req: PaymentInquiryRequest,
-    ) -> BoxFuture<'static, Handled<PaymentResponse>> {
-        Box::pin(async move { WalletApi::inquire_payment(&*self, ctx, req).await })
-    }
-    fn cancel(
-        self: Arc<Self>,
-        ctx: RequestContext,
-        req: CancelRequest,
-    ) -> BoxFuture<'static, Handled<CancelResponse>> {
-        Box::pin(async move { WalletApi::cancel(&*self, ctx, req).await })
-    }
-    fn refund(
-        self: Arc<Self>,
-        ctx: RequestContext,
-        req: RefundRequest,
-    ) -> BoxFuture<'static, Handled<RefundResponse>> {
-        Box::pin(async move { WalletApi::refund(&*self, ctx, req).await })
-    }
-    fn inquire_refund(
-        self: Arc<Self>,
-        ctx: RequestContext,
-        req: RefundInquiryRequest,
-    ) -> BoxFuture<'static, Handled<RefundResponse>> {
-        Box::pin(async move { WalletApi::inquire_refund(&*self, ctx, req).await })
-    }
-}
-
-/// How a scheme calls the pipeline: each call runs in its own task (a disconnect or the request
-/// deadline never cancels a payment midway), counted for shutdown, bounded by the request deadline
-/// (past it the caller gets U: "processing goes on, query before retrying").
-#[derive(Clone)]
-pub struct Dispatch {
-    pipeline: Arc<dyn Pipeline>,
-    handlers: InFlight,
-    deadline: Instant,
-    timeout: Duration,
-}
-
-impl std::fmt::Debug for Dispatch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Dispatch")
-            .field("handlers", &self.handlers.count())
-            .field("timeout", &self.timeout)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Dispatch {
-    /// A dispatcher whose calls must answer before `deadline` (`timeout` after the request began).
-    pub fn new(
-        pipeline: Arc<dyn Pipeline>,
-        handlers: InFlight,
-        deadline: Instant,
-        timeout: Duration,
-    ) -> Self {
-        Dispatch {
-            pipeline,
-            handlers,
-            deadline,
-            timeout,
-        }
-    }
-
-    /// Runs one pipeline call in its own task and waits for it until the deadline.
-    pub async fn run<T, F>(&self, call: F) -> Handled<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(Arc<dyn Pipeline>) -> BoxFuture<'static, Handled<T>>,
-    {
-        let guard = self.handlers.enter();
-        let work = call(Arc::clone(&self.pipeline));
-        let task = tokio::spawn(async move {
-            let _counted = guard;
-            work.await
-        });
-        match tokio::time::timeout_at(self.deadline, task).await {
-            Err(_) => Err(ApiError::Unknown {
-                side: Side::Gateway,
-                reason: format!(
-                    "no answer within {} ms; processing goes on: query before retrying",
-                    self.timeout.as_millis()
-                ),
-            }),
-            Ok(Err(join)) => {
-                log::error!("handler task failed: {join}");
-                Err(ApiError::Unknown {
-                    side: Side::Gateway,
-                    reason: "the handler stopped unexpectedly: query before retrying".to_owned(),
-                })
-            }
-            Ok(Ok(handled)) => handled,
-        }
-    }
 }

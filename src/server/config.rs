@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::auth::{AuthConfig, Secret};
+use crate::scheme::native::auth::{AuthConfig, Secret};
 
 /// Everything the server needs.
 #[derive(Debug, Clone)]

@@ -21,15 +21,15 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
-use super::api::WalletApi;
-use super::auth::AuthConfigError;
 use super::config::{Limits, ServerConfig, Transport};
 use super::health::Readiness;
-use super::inflight::InFlight;
 use super::router::{self, Shared};
 use super::tls::{self, PeerIdentity, ServerTlsError};
-use crate::acquirer::pki::Pki;
+use crate::payment::Pipeline;
+use crate::scheme::InFlight;
+use crate::scheme::native::auth::AuthConfigError;
 use crate::scheme::{Scheme, native};
+use crate::tls::pki::Pki;
 
 /// The server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -126,7 +126,7 @@ fn check(limits: &Limits) -> Result<(), ServerError> {
 impl RunningServer {
     /// Binds and starts serving `api` in the native scheme (Wallet API v1) only. Plaintext only
     /// on loopback; TLS 1.3 otherwise.
-    pub async fn start<A: WalletApi>(
+    pub async fn start<A: Pipeline>(
         config: ServerConfig,
         api: Arc<A>,
         readiness: Readiness,
@@ -137,7 +137,7 @@ impl RunningServer {
     /// Binds and starts serving `api` in the native scheme (built from `config.auth`, unless
     /// `schemes` holds one) and in each of `schemes` (wallet schemes from the registry). Prefixes
     /// must not overlap.
-    pub async fn start_with_schemes<A: WalletApi>(
+    pub async fn start_with_schemes<A: Pipeline>(
         config: ServerConfig,
         schemes: Vec<Arc<dyn Scheme>>,
         api: Arc<A>,
@@ -302,7 +302,7 @@ struct AcceptState<A> {
     idle_timeout: Duration,
 }
 
-async fn accept_loop<A: WalletApi>(mut s: AcceptState<A>) -> JoinSet<()> {
+async fn accept_loop<A: Pipeline>(mut s: AcceptState<A>) -> JoinSet<()> {
     let mut tasks = JoinSet::new();
     loop {
         while tasks.try_join_next().is_some() {}
@@ -420,7 +420,7 @@ async fn serve<A, I>(
     mut stopping: watch::Receiver<bool>,
     idle: Duration,
 ) where
-    A: WalletApi,
+    A: Pipeline,
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let peer = Arc::new(peer);

@@ -1,12 +1,13 @@
 //! The wallet-facing server: hyper 1 (HTTP/1.1 and HTTP/2) over tokio-rustls (TLS 1.3, ECDSA,
-//! optional mutual TLS), request authentication, limits, health, and the ONE error → response
-//! mapping. The payment pipeline plugs in by implementing [`WalletApi`].
+//! optional mutual TLS), limits, health, and routing each request to the scheme that owns its
+//! path. Transport only: the schemes authenticate, translate and call the gateway's
+//! [`Pipeline`](crate::payment::Pipeline), which the server receives and hands on.
 //!
-//! In: TLS (or loopback plaintext) connections carrying Wallet API v1 requests (JSON, signed).
-//! Out: JSON responses `{"result":{"resultStatus","resultCode","resultMessage"}, ...}`, signed
-//! like requests; calls into the gateway's [`WalletApi`] with typed, validated requests.
-//! Errors: every failure is an [`ApiError`] (knows its [`Side`]) and becomes a response in
-//! [`error`] only; start-up problems are [`ServerError`]. Malformed input is never a 5xx.
+//! In: TLS (or loopback plaintext) connections carrying wallet requests in any served scheme.
+//! Out: each scheme's own response; transport refusals (413, 408, no such path) rendered by the
+//! scheme that owns the path, or in the native form when none does.
+//! Errors: transport refusals are [`ApiError`](crate::payment::ApiError)s; start-up problems are
+//! [`ServerError`]. Malformed input is never a 5xx.
 //! Spec: `spec/openapi.yaml` (routes and shapes), `spec/errors.md` (result codes),
 //! `spec/auth.md` (the signature scheme, with a worked example).
 //!
@@ -14,20 +15,18 @@
 //! config     ServerConfig: listen address, Transport (TLS | loopback plaintext), Limits, AuthConfig
 //! tls        rustls ServerConfig (TLS 1.3, ring, ALPN h2/http1.1), client certificate → client id
 //! listener   accept loop, connection limit, hyper-util auto builder, graceful shutdown
-//! router     one request: route, size/time limits, authentication, JSON, handler task, response
-//! api        Route, WalletApi (the seam), RequestContext, Answer
-//! wire/      Wallet API v1 request/response types (camelCase, deny_unknown_fields, Money)
-//! auth/      signatures (HMAC-SHA256, Ed25519), canonical string, replay guard, Secret
-//! error      ApiError → ResultCode → HTTP status + result JSON (exhaustive)
-//! health     /healthz, /readyz and the Readiness predicate
-//! inflight   counters that shutdown waits on
-//! notify/    the notice outbox's delivery worker: POST, backoff, acknowledgement, parking
+//! router     one request: health, or the scheme owning the path; size/time limits; response
+//! health     /healthz, /readyz (the gateway's Readiness predicate)
 //! ```
+//!
+//! Imports `payment` (the seam's types), `scheme` (the schemes it routes to) and the `tls` leaf;
+//! never `gateway` or `journal`.
 //!
 //! ```no_run
 //! # use std::sync::Arc;
 //! # use qrbridge::server::*;
-//! # async fn run<G: WalletApi>(gateway: Arc<G>) -> Result<(), Box<dyn std::error::Error>> {
+//! # use qrbridge::scheme::native::auth;
+//! # async fn run<G: qrbridge::payment::Pipeline>(gateway: Arc<G>) -> Result<(), Box<dyn std::error::Error>> {
 //! let config = ServerConfig {
 //!     listen: "127.0.0.1:8443".parse()?,
 //!     transport: Transport::Tls(TlsSettings::default()), // generated ECDSA certificate
@@ -44,21 +43,11 @@
 //! # Ok(()) }
 //! ```
 
-pub mod api;
-pub mod auth;
 pub mod config;
-pub mod error;
 pub mod health;
-mod inflight;
 mod listener;
-pub mod notify;
 mod router;
 pub mod tls;
-pub mod wire;
 
-pub use api::{Answer, Handled, RequestContext, Route, WalletApi};
 pub use config::{Identity, Limits, MutualTls, ServerConfig, TlsSettings, Transport};
-pub use error::{ApiError, ResultCode, Side};
-pub use inflight::InFlight;
 pub use listener::{RunningServer, ServerError, ShutdownReport};
-pub use router::parse_json;

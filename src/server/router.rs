@@ -11,18 +11,17 @@ use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::api::WalletApi;
 use super::config::Limits;
-use super::error::ApiError;
 use super::health::{self, Readiness};
-use super::inflight::InFlight;
 use super::tls::PeerIdentity;
+use crate::payment::ApiError;
+use crate::payment::Pipeline;
+use crate::scheme::InFlight;
 use crate::scheme::native::transformers::NativeReply;
-use crate::scheme::{Dispatch, Inbound, Outbound, Peer, Pipeline, Scheme};
+use crate::scheme::{Dispatch, Inbound, Outbound, Peer, Scheme};
 
 /// What every request needs, shared by all connections.
 pub(crate) struct Shared<A> {
@@ -67,7 +66,7 @@ fn outbound(o: Outbound) -> Reply {
 }
 
 /// Handles one request. Never fails: every outcome is a response.
-pub(crate) async fn handle<A: WalletApi>(
+pub(crate) async fn handle<A: Pipeline>(
     shared: Arc<Shared<A>>,
     peer: Arc<PeerIdentity>,
     req: Request<Incoming>,
@@ -115,7 +114,7 @@ pub(crate) async fn handle<A: WalletApi>(
     }
 }
 
-async fn to_scheme<A: WalletApi>(
+async fn to_scheme<A: Pipeline>(
     shared: Arc<Shared<A>>,
     peer: &PeerIdentity,
     scheme: Arc<dyn Scheme>,
@@ -191,26 +190,4 @@ async fn to_scheme<A: WalletApi>(
         shared.limits.request_timeout,
     );
     outbound(scheme.serve(inbound, dispatch).await)
-}
-
-/// Parses JSON into `T`, naming the offending field (`amount.value`) or `body`.
-pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if inner.is_syntax() || inner.is_eof() || path == "." {
-            let near = if path == "." {
-                String::new()
-            } else {
-                format!(" (in {path})")
-            };
-            ApiError::param("body", format!("malformed JSON{near}: {inner}"))
-        } else {
-            ApiError::param(path, inner.to_string())
-        }
-    })?;
-    de.end()
-        .map_err(|e| ApiError::param("body", format!("trailing characters: {e}")))?;
-    Ok(value)
 }

@@ -1,7 +1,7 @@
 //! The listener's rustls configuration: TLS 1.3 only, ring only, ALPN `h2` and `http/1.1`, our
 //! ECDSA certificate (configured, or generated with the acquirer room's private CA maker
 //! [`Pki`]), and optional mutual TLS whose client certificate maps to a client id by fingerprint.
-//! PEM parsing and the provider are the acquirer room's ([`crate::acquirer::tls`]).
+//! PEM parsing and the provider are the acquirer room's ([`crate::tls`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,10 +10,10 @@ use rustls::ServerConfig;
 use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::CertificateDer;
 
-use super::auth::Secret;
 use super::config::{Identity, MutualTls, TlsSettings};
-use crate::acquirer::pki::{Pki, PkiError};
-use crate::acquirer::tls::{TlsConfigError, certs, key, provider, roots};
+use crate::tls::Secret;
+use crate::tls::pki::{Pki, PkiError};
+use crate::tls::{TlsConfigError, certs, key, provider, roots};
 
 /// The TLS configuration could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +52,7 @@ pub(crate) enum PeerIdentity {
 
 /// Lower-case hex SHA-256 of a certificate's DER: the key of the client mapping.
 pub fn certificate_fingerprint(der: &[u8]) -> String {
-    super::auth::body_digest(der)
+    crate::scheme::native::auth::body_digest(der)
 }
 
 pub(crate) fn build(settings: &TlsSettings) -> Result<ServerTls, ServerTlsError> {

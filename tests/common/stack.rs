@@ -10,16 +10,16 @@ use std::time::{Duration, SystemTime};
 
 use qrbridge::acquirer::link::{LinkConfig, Timers};
 use qrbridge::acquirer::message::Terminal;
-use qrbridge::acquirer::pki::Pki;
 use qrbridge::acquirer::reversal::RetryPolicy;
 use qrbridge::acquirer::sim::{SimConfig, Simulator};
-use qrbridge::acquirer::tls;
 use qrbridge::fx::source::StaticSource;
-use qrbridge::fx::time::ManualClock;
 use qrbridge::fx::{CacheConfig, QuotePolicy, QuoteStore, Quoter, RateCache, parse_ecb};
 use qrbridge::gateway::{ClientPolicy, Matcher, RouteRule, Settings};
 use qrbridge::journal::DailyLimits;
 use qrbridge::money::Currency;
+use qrbridge::time::ManualClock;
+use qrbridge::tls;
+use qrbridge::tls::pki::Pki;
 
 /// The bundled reference rates the tests quote on.
 pub const RATES: &str = include_str!("../../testdata/fx/eurofxref-daily.xml");

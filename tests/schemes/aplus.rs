@@ -739,15 +739,16 @@ async fn routes_methods_media_types_and_replays_are_refused_in_aplus_form() {
 #[test]
 fn notifications_render_and_verify_with_the_wallets_reader() {
     use qrbridge::money::{Amount, Currency};
+    use qrbridge::payment::{Money, PaymentResponse, PaymentStatus, RequestId};
     use qrbridge::scheme::{Notice, NoticeEvent};
-    use qrbridge::server::wire::{Money, PaymentResponse, PaymentStatus, RequestId};
     let scheme = AplusDriver::scheme("http://127.0.0.1:9/notify");
     let notice = Notice {
         scheme: "aplus".to_owned(),
         client_id: CLIENT.to_owned(),
         scheme_ref: None,
         notice_id: "N-7".to_owned(),
-        event: NoticeEvent::Payment(PaymentResponse {
+        event: NoticeEvent::Payment(Box::new(PaymentResponse {
+            merchant: None,
             payment_id: RequestId::new("P7").unwrap(),
             payment_request_id: RequestId::new("pay-7").unwrap(),
             payment_status: PaymentStatus::Reversed,
@@ -759,7 +760,7 @@ fn notifications_render_and_verify_with_the_wallets_reader() {
             ),
             refunded_amount: None,
             acquirer: None,
-        }),
+        })),
     };
     let m = scheme.notification(&notice).unwrap().unwrap();
     let mut headers = HeaderMap::new();
@@ -830,7 +831,7 @@ fn the_fuzz_corpus_replays_and_the_example_requests_parse() {
     }
     assert!(n >= 9, "seed corpus present ({n} files)");
     use qrbridge::scheme::aplus::transformers as t;
-    use qrbridge::server::parse_json;
+    use qrbridge::scheme::parse_json;
     let req = |name: &str| std::fs::read(testdata().join("requests").join(name)).unwrap();
     parse_json::<t::AplusUserInitiatedPayRequest>(&req("userInitiatedPay.json")).unwrap();
     parse_json::<t::AplusPayRequest>(&req("pay.json")).unwrap();

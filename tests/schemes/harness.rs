@@ -19,9 +19,9 @@ use hyper_util::rt::TokioIo;
 use qrbridge::acquirer::sim::{Behaviour, Ledger, SimConfig, Simulator, Status};
 use qrbridge::gateway::Gateway;
 use qrbridge::journal::{JournalConfig, RedbJournal};
+use qrbridge::notify::{Deliverer, NotifyPolicy};
 use qrbridge::scheme::Scheme;
-use qrbridge::server::auth::AuthConfig;
-use qrbridge::server::notify::{Deliverer, NotifyPolicy};
+use qrbridge::scheme::native::auth::AuthConfig;
 use qrbridge::server::{Limits, RunningServer, ServerConfig, Transport};
 use tokio::net::{TcpListener, TcpStream};
 

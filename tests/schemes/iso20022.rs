@@ -14,10 +14,10 @@ use hyper::header::HeaderMap;
 use qrbridge::scheme::iso20022::transformers::{
     Iso20022Pacs002, form_encode, parse_camt029, parse_pacs002,
 };
-use qrbridge::scheme::{Scheme, SchemeSettings};
-use qrbridge::server::auth::{
+use qrbridge::scheme::native::auth::{
     Secret, request_time, sign_request_hmac, verify_notification_hmac, verify_response_hmac,
 };
+use qrbridge::scheme::{Scheme, SchemeSettings};
 use serde_json::Value;
 
 use crate::harness::{

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use hyper::header::HeaderMap;
 use qrbridge::scheme::Scheme;
 use qrbridge::scheme::native::Native;
-use qrbridge::server::auth::{
+use qrbridge::scheme::native::auth::{
     AuthConfig, ClientKey, Credentials, Secret, request_time, sign_request_hmac,
     verify_notification_hmac,
 };
@@ -316,11 +316,11 @@ crate::battery!(crate::native::NativeDriver);
 /// request its route accepts.
 #[test]
 fn the_fuzz_corpus_replays_and_its_seeds_are_accepted_requests() {
-    use qrbridge::server::parse_json;
-    use qrbridge::server::wire::{
+    use qrbridge::payment::{
         DecodeRequest, PaymentInquiryRequest, PaymentRequest, QuoteRequest, RefundInquiryRequest,
         RefundRequest,
     };
+    use qrbridge::scheme::parse_json;
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let mut n = 0;
     for dir in [
@@ -346,7 +346,7 @@ fn the_fuzz_corpus_replays_and_its_seeds_are_accepted_requests() {
     parse_json::<RefundRequest>(&seed("refund.json")).unwrap();
     parse_json::<RefundInquiryRequest>(&seed("refund-inquiry.json")).unwrap();
     let header = String::from_utf8(seed("signature-header")).unwrap();
-    qrbridge::server::auth::SignatureHeader::parse(&header).unwrap();
+    qrbridge::scheme::native::auth::SignatureHeader::parse(&header).unwrap();
     let time = String::from_utf8(seed("request-time")).unwrap();
-    assert!(qrbridge::server::auth::parse_request_time(&time).is_some());
+    assert!(qrbridge::scheme::native::auth::parse_request_time(&time).is_some());
 }

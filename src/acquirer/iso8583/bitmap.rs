@@ -2,6 +2,8 @@
 //! the secondary bitmap (data elements 65..=128). The ASCII profile carries each bitmap as 16
 //! upper-case hexadecimal characters.
 
+use data_encoding::{HEXLOWER_PERMISSIVE, HEXUPPER};
+
 /// Whether data element `n` (1..=64) is set in `bitmap`.
 pub(crate) fn is_set(bitmap: u64, n: u8) -> bool {
     (1..=64).contains(&n) && (bitmap >> (64 - u32::from(n))) & 1 == 1
@@ -16,57 +18,31 @@ pub(crate) fn with(bitmap: u64, n: u8) -> u64 {
     }
 }
 
-const UPPER_HEX: &[u8; 16] = b"0123456789ABCDEF";
-
 /// Parses 16 upper-case hexadecimal characters (lower case is refused so decode → encode is exact).
 pub(crate) fn parse_hex(text: &[u8]) -> Option<u64> {
+    let mut bytes = [0u8; 8];
     if text.len() != 16 {
         return None;
     }
-    text.iter().try_fold(0u64, |acc, &c| {
-        let v = match c {
-            b'0'..=b'9' => c - b'0',
-            b'A'..=b'F' => c - b'A' + 10,
-            _ => return None,
-        };
-        Some(acc << 4 | u64::from(v))
-    })
+    HEXUPPER.decode_mut(text, &mut bytes).ok()?;
+    Some(u64::from_be_bytes(bytes))
 }
 
 /// Appends `bitmap` as 16 upper-case hexadecimal characters.
 pub(crate) fn write_hex(bitmap: u64, out: &mut Vec<u8>) {
-    for i in (0..16).rev() {
-        out.push(UPPER_HEX[((bitmap >> (i * 4)) & 0xF) as usize]);
-    }
+    let mut text = [0u8; 16];
+    HEXUPPER.encode_mut(&bitmap.to_be_bytes(), &mut text);
+    out.extend_from_slice(&text);
 }
 
-/// Lower-case-insensitive hex of arbitrary bytes (for `b` fields in the CLI and the peers).
+/// Upper-case hex of arbitrary bytes (for `b` fields in the CLI and the peers).
 pub fn to_hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(UPPER_HEX[usize::from(b >> 4)]));
-        s.push(char::from(UPPER_HEX[usize::from(b & 0xF)]));
-    }
-    s
+    HEXUPPER.encode(bytes)
 }
 
 /// Bytes from hexadecimal text (either case); `None` on odd length or a non-hex character.
 pub fn from_hex(text: &str) -> Option<Vec<u8>> {
-    let t = text.as_bytes();
-    if !t.len().is_multiple_of(2) {
-        return None;
-    }
-    let nib = |c: u8| -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            _ => None,
-        }
-    };
-    t.chunks_exact(2)
-        .map(|p| Some(nib(p[0])? << 4 | nib(p[1])?))
-        .collect()
+    HEXLOWER_PERMISSIVE.decode(text.as_bytes()).ok()
 }
 
 #[cfg(test)]

@@ -27,13 +27,13 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::clock;
 use super::frame::{DEFAULT_MAX_FRAME, FrameError, Framing};
 use super::iso8583::{self, CodecError, Message, Mti, Spec};
 use super::message::{
     self, Answer, Approval, Decline, MessageError, Purchase, ReversalReason, Stan, Terminal, Trace,
 };
 use super::reversal::{NewReversal, RetryPolicy, ReversalId, ReversalStore, StoreError};
+use crate::time::fields as clock;
 
 /// Timers of the link (see `spec/acquirer-iso8583.md`, "Timers and retries").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +72,7 @@ pub struct LinkConfig {
     pub addr: String,
     /// Name the acquirer's certificate must carry (DNS name or IP address).
     pub server_name: String,
-    /// Client TLS configuration (see [`crate::acquirer::tls::client_config`]).
+    /// Client TLS configuration (see [`crate::tls::client_config`]).
     pub tls: Arc<rustls::ClientConfig>,
     /// DE32 / DE41.
     pub terminal: Terminal,
@@ -408,7 +408,7 @@ impl Shared {
     }
 
     fn trace(&self) -> Trace {
-        let now = clock::Instant::now();
+        let now = clock::UtcFields::now();
         let stan = lock(&self.stans).next(
             now.day,
             |day, count| self.store.reserve_stans(&self.stan_scope, day, count),

@@ -27,6 +27,10 @@ pub struct Entry {
     pub terminal: String,
     /// DE42 (trailing spaces removed).
     pub merchant: String,
+    /// DE18 merchant category code.
+    pub mcc: String,
+    /// DE43 card acceptor name/location (trailing spaces removed).
+    pub acceptor: String,
     /// DE3.
     pub processing_code: String,
     /// DE4 as an integer.

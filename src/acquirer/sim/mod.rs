@@ -297,6 +297,8 @@ fn authorise(state: &State, msg: &Message) -> Action {
         transmitted: text(7),
         terminal: text(41),
         merchant: text(42).trim_end().to_owned(),
+        mcc: text(18),
+        acceptor: text(43).trim_end().to_owned(),
         processing_code: text(3),
         amount: text(4).parse().unwrap_or(0),
         currency: text(49),

@@ -1,6 +1,6 @@
 //! The wallet's HTTP side: one request per invocation over HTTP/1.1 (hyper 1 client connection),
 //! plaintext to loopback or TLS 1.3 (rustls, ring), signed with the wallet's HMAC key exactly as
-//! `spec/auth.md` says (`qrbridge::server::auth::sign_request_hmac`), and the response's
+//! `spec/auth.md` says (`qrbridge::scheme::native::auth::sign_request_hmac`), and the response's
 //! signature verified with the same key before anything is trusted.
 
 use std::net::SocketAddr;
@@ -12,11 +12,11 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper::{HeaderMap, Request, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
-use qrbridge::server::auth::{
+use qrbridge::payment::ResultStatus;
+use qrbridge::scheme::native::auth::{
     AuthFault, Direction, Secret, canonical_string, headers, parse_request_time, request_time,
     sign_request_ed25519, sign_request_hmac, verify_response_ed25519, verify_response_hmac,
 };
-use qrbridge::server::wire::ResultStatus;
 use ring::signature::Ed25519KeyPair;
 use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::pem::PemObject;

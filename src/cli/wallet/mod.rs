@@ -1,6 +1,6 @@
 //! `qrbridge wallet ...`: the reference wallet-side client of Wallet API v1. It builds each request
 //! from the server's own wire types, signs it exactly as a wallet backend must (`spec/auth.md`,
-//! `qrbridge::server::auth::sign_request_hmac` or `sign_request_ed25519`), verifies the response
+//! `qrbridge::scheme::native::auth::sign_request_hmac` or `sign_request_ed25519`), verifies the response
 //! signature, prints the JSON response on stdout and a one-line summary on stderr. The HTTP side
 //! (plaintext loopback or TLS 1.3, signing, verification) is in [`client`].
 //!
@@ -29,12 +29,12 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use qrbridge::money::{Amount, Currency};
-use qrbridge::server::Route;
-use qrbridge::server::auth::Secret;
-use qrbridge::server::wire::{
+use qrbridge::payment::{
     CancelRequest, CodeValue, CustomerId, DecodeRequest, Money, PaymentRequest, QuoteRequest,
     RefundRequest, RequestId, ResultStatus, Text,
 };
+use qrbridge::scheme::native::Route;
+use qrbridge::scheme::native::auth::Secret;
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::Ed25519KeyPair;
 use rustls_pki_types::PrivatePkcs8KeyDer;

@@ -21,7 +21,7 @@ use crate::money::Currency;
 use super::FxError;
 use super::ecb::parse_rate;
 use super::rate::RateTable;
-use super::time::parse_timestamp;
+use crate::time::parse_timestamp;
 
 pub use file::EcbFile;
 pub use https::EcbHttps;

@@ -34,15 +34,16 @@ use super::{
     BoxFuture, Dispatch, Inbound, Notice, NoticeEvent, NoticeMessage, Outbound, Peer, Scheme,
     SchemeConfigError, SchemeSettings,
 };
-use crate::fx::time::format_rfc3339;
 use crate::money::{Amount, Currency};
-use crate::server::auth::{AuthFault, ReplayGuard, body_digest};
-use crate::server::error::{ApiError, Side};
-use crate::server::wire::{
+use crate::payment::{Answer, Handled, RequestContext};
+use crate::payment::{ApiError, Side};
+use crate::payment::{
     DecodeRequest, PaymentInquiryRequest, PaymentRef, PaymentStatus, QuoteRequest, RequestId,
     ResultStatus,
 };
-use crate::server::{Answer, Handled, RequestContext, parse_json};
+use crate::scheme::native::auth::{AuthFault, ReplayGuard, body_digest};
+use crate::scheme::parse_json;
+use crate::time::format_rfc3339;
 use sign::{
     AplusPublicKey, AplusSignatureHeader, AplusSigner, format_time, parse_time, string_to_sign,
 };

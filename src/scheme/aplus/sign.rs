@@ -7,8 +7,6 @@
 //! header:          signature: algorithm=RSA256,keyVersion=1,signature=<percent-encoded base64>
 //! ```
 
-use std::time::{Duration, SystemTime};
-
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use ring::rand::SystemRandom;
@@ -16,8 +14,10 @@ use ring::signature::{
     RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256, RsaKeyPair, UnparsedPublicKey,
 };
 
-use crate::fx::time::{format_rfc3339, parse_timestamp};
-use crate::server::auth::AuthFault;
+use rustls_pki_types::pem::{self, PemObject};
+use rustls_pki_types::{PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, SubjectPublicKeyInfoDer};
+
+use crate::scheme::native::auth::AuthFault;
 
 /// The only algorithm name the header may carry.
 pub const ALGORITHM: &str = "RSA256";
@@ -52,60 +52,7 @@ fn malformed(reason: impl Into<String>) -> AuthFault {
     }
 }
 
-/// Percent-encodes everything but the RFC 3986 unreserved characters (`A-Z a-z 0-9 - . _ ~`),
-/// with upper-case hex.
-pub fn percent_encode(s: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut out = String::with_capacity(s.len() * 3 / 2);
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 15)]));
-        }
-    }
-    out
-}
-
-/// Strict percent-decoding: only unreserved characters and `%XX` escapes (hex in either case);
-/// a raw `+`, `/`, `=`, space or a broken escape is refused with its position.
-pub fn percent_decode(s: &str) -> Result<Vec<u8>, String> {
-    fn hex(b: u8) -> Option<u8> {
-        match b {
-            b'0'..=b'9' => Some(b - b'0'),
-            b'a'..=b'f' => Some(b - b'a' + 10),
-            b'A'..=b'F' => Some(b - b'A' + 10),
-            _ => None,
-        }
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if b == b'%' {
-            let pair = (
-                bytes.get(i + 1).copied().and_then(hex),
-                bytes.get(i + 2).copied().and_then(hex),
-            );
-            match pair {
-                (Some(h), Some(l)) => out.push(h << 4 | l),
-                _ => return Err(format!("broken %-escape at offset {i}")),
-            }
-            i += 3;
-        } else if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b);
-            i += 1;
-        } else {
-            return Err(format!(
-                "character {:?} at offset {i} must be percent-encoded",
-                char::from(b)
-            ));
-        }
-    }
-    Ok(out)
-}
+pub use crate::scheme::percent::{decode_unreserved as percent_decode, encode as percent_encode};
 
 /// A parsed `signature` header.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,18 +128,33 @@ impl AplusSignatureHeader {
     }
 }
 
-/// The body of one PEM block with this label (`-----BEGIN <label>-----`), base64-decoded.
-pub fn pem_block(text: &str, label: &str) -> Option<Vec<u8>> {
-    let begin = format!("-----BEGIN {label}-----");
-    let end = format!("-----END {label}-----");
-    let start = text.find(&begin)? + begin.len();
-    let stop = start + text.get(start..)?.find(&end)?;
-    let b64: String = text
-        .get(start..stop)?
-        .chars()
-        .filter(|c| !c.is_ascii_whitespace())
-        .collect();
-    STANDARD.decode(b64).ok()
+/// The DER of the first PEM block of type `T` (`rustls-pki-types`); `Ok(None)` when there is none.
+fn pem<T: PemObject>(text: &str) -> Result<Option<T>, String> {
+    match T::from_pem_slice(text.as_bytes()) {
+        Ok(item) => Ok(Some(item)),
+        Err(pem::Error::NoItemsFound) => Ok(None),
+        Err(e) => Err(format!("PEM: {e}")),
+    }
+}
+
+/// The PKCS#1 `RSAPublicKey` of a `PUBLIC KEY` (SubjectPublicKeyInfo) or `RSA PUBLIC KEY`
+/// (PKCS#1) PEM block.
+fn public_pkcs1(text: &str) -> Result<Vec<u8>, String> {
+    if let Some(spki) = pem::<SubjectPublicKeyInfoDer<'static>>(text)? {
+        return spki_to_pkcs1(spki.as_ref());
+    }
+    // rustls-pki-types has no section kind for `RSA PUBLIC KEY`: read the block under the
+    // `PUBLIC KEY` label; the DER check of `from_pem` tells a PKCS#1 key from anything else.
+    let relabelled = text
+        .replace(
+            "-----BEGIN RSA PUBLIC KEY-----",
+            "-----BEGIN PUBLIC KEY-----",
+        )
+        .replace("-----END RSA PUBLIC KEY-----", "-----END PUBLIC KEY-----");
+    match pem::<SubjectPublicKeyInfoDer<'static>>(&relabelled)? {
+        Some(pkcs1) if relabelled != text => Ok(pkcs1.as_ref().to_vec()),
+        _ => Err("no PEM block \"PUBLIC KEY\" or \"RSA PUBLIC KEY\"".to_owned()),
+    }
 }
 
 /// One DER element at the start of `input`: (tag, contents, rest). Definite lengths only.
@@ -256,13 +218,7 @@ impl std::fmt::Debug for AplusPublicKey {
 impl AplusPublicKey {
     /// From PEM: `PUBLIC KEY` (SubjectPublicKeyInfo) or `RSA PUBLIC KEY` (PKCS#1).
     pub fn from_pem(text: &str) -> Result<Self, String> {
-        let pkcs1 = if let Some(spki) = pem_block(text, "PUBLIC KEY") {
-            spki_to_pkcs1(&spki)?
-        } else if let Some(pkcs1) = pem_block(text, "RSA PUBLIC KEY") {
-            pkcs1
-        } else {
-            return Err("no PEM block \"PUBLIC KEY\" or \"RSA PUBLIC KEY\"".to_owned());
-        };
+        let pkcs1 = public_pkcs1(text)?;
         // A PKCS#1 RSAPublicKey is a SEQUENCE of two INTEGERs.
         match der(&pkcs1) {
             Some((0x30, _, [])) => {}
@@ -295,10 +251,12 @@ impl std::fmt::Debug for AplusSigner {
 impl AplusSigner {
     /// From PEM: `PRIVATE KEY` (PKCS#8) or `RSA PRIVATE KEY` (PKCS#1), at least 2048 bits.
     pub fn from_pem(text: &str) -> Result<Self, String> {
-        let pair = if let Some(der) = pem_block(text, "PRIVATE KEY") {
-            RsaKeyPair::from_pkcs8(&der).map_err(|e| format!("not a usable RSA PKCS#8 key: {e}"))?
-        } else if let Some(der) = pem_block(text, "RSA PRIVATE KEY") {
-            RsaKeyPair::from_der(&der).map_err(|e| format!("not a usable RSA PKCS#1 key: {e}"))?
+        let pair = if let Some(der) = pem::<PrivatePkcs8KeyDer<'static>>(text)? {
+            RsaKeyPair::from_pkcs8(der.secret_pkcs8_der())
+                .map_err(|e| format!("not a usable RSA PKCS#8 key: {e}"))?
+        } else if let Some(der) = pem::<PrivatePkcs1KeyDer<'static>>(text)? {
+            RsaKeyPair::from_der(der.secret_pkcs1_der())
+                .map_err(|e| format!("not a usable RSA PKCS#1 key: {e}"))?
         } else {
             return Err("no PEM block \"PRIVATE KEY\" or \"RSA PRIVATE KEY\"".to_owned());
         };
@@ -322,67 +280,14 @@ impl AplusSigner {
     }
 }
 
-/// Parses an ISO 8601 time with seconds, an optional fraction (1–9 digits) and an offset (`Z` or
-/// `±HH:MM`): `2026-11-21T20:40:00+08:00`, `2026-11-21T12:40:00.123Z`.
-pub fn parse_time(text: &str) -> Option<SystemTime> {
-    if text.len() < 20 || !text.is_ascii() {
-        return None;
-    }
-    let (base, offset) = text.split_at(19);
-    let (fraction, zone) = match offset.strip_prefix('.') {
-        Some(rest) => {
-            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-            rest.split_at(digits)
-        }
-        None => ("", offset),
-    };
-    if offset.starts_with('.') && (fraction.is_empty() || fraction.len() > 9) {
-        return None;
-    }
-    let nanos: u64 = if fraction.is_empty() {
-        0
-    } else {
-        format!("{fraction:0<9}").parse().ok()?
-    };
-    let at = parse_timestamp(&format!("{base}Z"))?.checked_add(Duration::from_nanos(nanos))?;
-    if zone == "Z" {
-        return Some(at);
-    }
-    let zb = zone.as_bytes();
-    if zb.len() != 6 || zb[3] != b':' {
-        return None;
-    }
-    let hh: u64 = zone.get(1..3)?.parse().ok()?;
-    let mm: u64 = zone.get(4..6)?.parse().ok()?;
-    if !zone[1..3].bytes().all(|b| b.is_ascii_digit())
-        || !zone[4..6].bytes().all(|b| b.is_ascii_digit())
-        || hh > 14
-        || mm > 59
-    {
-        return None;
-    }
-    let shift = Duration::from_secs(hh * 3600 + mm * 60);
-    match zb[0] {
-        b'+' => at.checked_sub(shift),
-        b'-' => at.checked_add(shift),
-        _ => None,
-    }
-}
-
-/// `now` as ISO 8601 UTC with milliseconds: `2026-11-21T12:40:00.123Z`.
-pub fn format_time(now: SystemTime) -> String {
-    let millis = now
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_millis());
-    let whole = format_rfc3339(now);
-    match whole.strip_suffix('Z') {
-        Some(base) => format!("{base}.{millis:03}Z"),
-        None => whole,
-    }
-}
+/// Times of this scheme: read as ISO 8601 with seconds, an optional fraction (1–9 digits) and a
+/// zone (`Z` or `±HH:MM`), written as UTC with milliseconds (the time leaf).
+pub use crate::time::{format_rfc3339_millis as format_time, parse_iso_offset as parse_time};
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     const WALLET_PRIVATE: &str =

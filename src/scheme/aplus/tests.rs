@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::money::{Amount, Currency};
-use crate::server::wire::{Money, PaymentResponse, PaymentStatus, RefundResponse, RefundStatus};
+use crate::payment::{Money, PaymentResponse, PaymentStatus, RefundResponse, RefundStatus};
 
 const WALLET_PRIVATE: &str = include_str!("../../../testdata/schemes/aplus/wallet-my-private.pem");
 const GATEWAY_PUBLIC: &str = include_str!("../../../testdata/schemes/aplus/gateway-public.pem");
@@ -327,8 +327,8 @@ fn myr(minor: u64) -> Money {
     Money(Amount::from_minor(minor, Currency::from_code("MYR").unwrap()).unwrap())
 }
 
-fn id(s: &str) -> crate::server::wire::RequestId {
-    crate::server::wire::RequestId::new(s).unwrap()
+fn id(s: &str) -> crate::payment::RequestId {
+    crate::payment::RequestId::new(s).unwrap()
 }
 
 fn notice(client: &str, event: NoticeEvent) -> Notice {
@@ -363,6 +363,7 @@ fn check_signed(m: &NoticeMessage, path: &str, client: &str) -> Value {
 fn payment_notification_is_rendered_and_signed_for_the_notify_url() {
     let s = scheme();
     let p = PaymentResponse {
+        merchant: None,
         payment_id: id("P9"),
         payment_request_id: id("pay-9"),
         payment_status: PaymentStatus::Reversed,
@@ -372,7 +373,7 @@ fn payment_notification_is_rendered_and_signed_for_the_notify_url() {
         acquirer: None,
     };
     let m = s
-        .notification(&notice("wallet-my", NoticeEvent::Payment(p)))
+        .notification(&notice("wallet-my", NoticeEvent::Payment(Box::new(p))))
         .unwrap()
         .unwrap();
     assert_eq!(m.url, "http://127.0.0.1:9/aplus/notify?x=1");

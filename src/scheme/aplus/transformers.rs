@@ -7,14 +7,14 @@ use hyper::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use crate::money::{Amount, Currency};
-use crate::server::auth::AuthFault;
-use crate::server::error::ApiError;
-use crate::server::wire::{
+use crate::payment::ApiError;
+use crate::payment::{
     AcquirerResult, CancelRequest, CancelResponse, CodeType, CodeValue, CustomerId, DecodeResponse,
     Money, PaymentInquiryRequest, PaymentRef, PaymentRequest, PaymentResponse, PaymentStatus,
     QuoteResponse, RefundInquiryRequest, RefundRef, RefundRequest, RefundResponse, RefundStatus,
     RequestId, ResultStatus, Text,
 };
+use crate::scheme::native::auth::AuthFault;
 
 /// The aplus routes: `POST /schemes/aplus/v1/payments/<name>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -1071,7 +1071,7 @@ pub struct AplusAckResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::parse_json;
+    use crate::scheme::parse_json;
     use std::time::Duration;
 
     fn id(s: &str) -> RequestId {
@@ -1087,7 +1087,7 @@ mod tests {
     }
 
     fn every_error() -> Vec<ApiError> {
-        use crate::server::error::Side;
+        use crate::payment::Side;
         vec![
             ApiError::param("x", "y"),
             ApiError::AccessDenied { reason: "r".into() },
@@ -1344,6 +1344,7 @@ mod tests {
 
     fn payment(status: PaymentStatus, de39: Option<&str>) -> PaymentResponse {
         PaymentResponse {
+            merchant: None,
             payment_id: id("P1"),
             payment_request_id: id("pay-1"),
             payment_status: status,

@@ -37,16 +37,16 @@ use super::{
     BoxFuture, Dispatch, Inbound, Notice, NoticeEvent, NoticeMessage, Outbound, Scheme,
     SchemeConfigError, SchemeSettings,
 };
-use crate::fx::time::format_rfc3339;
-use crate::server::auth::{
-    AuthConfig, Authenticated, Authenticator, ClientKey, Credentials, Secret, body_digest, headers,
-};
-use crate::server::error::{ApiError, Side};
-use crate::server::wire::{
+use crate::payment::{Answer, Handled, RequestContext};
+use crate::payment::{ApiError, Side};
+use crate::payment::{
     CancelRequest, DecodeRequest, Money, PaymentInquiryRequest, PaymentRef, PaymentRequest,
     QuoteRequest, RefundRequest, RequestId,
 };
-use crate::server::{Answer, Handled, RequestContext};
+use crate::scheme::native::auth::{
+    AuthConfig, Authenticated, Authenticator, ClientKey, Credentials, Secret, body_digest, headers,
+};
+use crate::time::format_rfc3339;
 use transformers::{
     Iso20022Camt056, Iso20022CancelRequest, Iso20022Fault, Iso20022Original, Iso20022Pacs004,
     Iso20022Pacs008, Iso20022Pacs028, Iso20022Payment, Iso20022Quote, Iso20022QuoteQuery,
@@ -201,7 +201,7 @@ impl Iso20022 {
         for (id, c) in &table.clients {
             let key = |k: &str| format!("clients.{id}.{k}");
             if let Some(url) = &c.notify_url {
-                crate::server::notify::target(url).map_err(|e| error(key("notify_url"), e))?;
+                crate::notify::target(url).map_err(|e| error(key("notify_url"), e))?;
             }
             let version = c.key_version.unwrap_or(1);
             match &c.hmac_key_base64 {
@@ -813,7 +813,7 @@ impl Scheme for Iso20022 {
         let Some(url) = &client.notify_url else {
             return Ok(None);
         };
-        let target = crate::server::notify::target(url).map_err(|e| ApiError::Unknown {
+        let target = crate::notify::target(url).map_err(|e| ApiError::Unknown {
             side: Side::Gateway,
             reason: e,
         })?;

@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::scheme::Peer;
-use crate::server::auth::AuthFault;
+use crate::scheme::native::auth::AuthFault;
 use std::path::PathBuf;
 
 use hyper::StatusCode;
@@ -10,8 +10,8 @@ use hyper::header::HeaderMap;
 use super::transformers::*;
 use super::*;
 use crate::money::{Amount, Currency};
-use crate::server::auth::verify_notification_hmac;
-use crate::server::wire::{AcquirerResult, PaymentResponse, PaymentStatus, RefundResponse};
+use crate::payment::{AcquirerResult, PaymentResponse, PaymentStatus, RefundResponse};
+use crate::scheme::native::auth::verify_notification_hmac;
 
 const KEY: &[u8] = b"test-key-for-wallet-my-32-bytes!";
 
@@ -287,6 +287,7 @@ fn every_error_has_a_status_and_reason() {
 
 fn response(status: PaymentStatus, code: &str) -> PaymentResponse {
     PaymentResponse {
+        merchant: None,
         payment_id: RequestId::new("7d1c2b3a-4d5e-4f60-8a7b-9c0d1e2f3a4b").unwrap(),
         payment_request_id: RequestId::new("6f1c2b3a-4d5e-4f60-8a7b-9c0d1e2f3a4b").unwrap(),
         payment_status: status,
@@ -476,7 +477,7 @@ fn a_notification_is_a_signed_pacs002_the_wallet_can_verify() {
         client_id: "wallet-my".to_owned(),
         scheme_ref: Some(p.scheme_ref()),
         notice_id: "n-1".to_owned(),
-        event: NoticeEvent::Payment(response(PaymentStatus::Reversed, "")),
+        event: NoticeEvent::Payment(Box::new(response(PaymentStatus::Reversed, ""))),
     };
     let msg = scheme.notification(&notice).unwrap().unwrap();
     assert_eq!(msg.url, "http://127.0.0.1:9/wallet/notify?x=1");
@@ -532,7 +533,7 @@ fn a_notification_is_a_signed_pacs002_the_wallet_can_verify() {
             refund_id: RequestId::new("r-9").unwrap(),
             refund_request_id: RequestId::new("refund-1").unwrap(),
             payment_id: RequestId::new("p-1").unwrap(),
-            refund_status: crate::server::wire::RefundStatus::Success,
+            refund_status: crate::payment::RefundStatus::Success,
             refund_amount: Money(amount(500, "SGD")),
             payer_refund_amount: Money(amount(1617, "MYR")),
         }),

@@ -22,12 +22,13 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::money::{Amount, Currency};
-use crate::server::auth::{AuthFault, body_digest};
-use crate::server::error::ApiError;
-use crate::server::wire::{
+use crate::payment::ApiError;
+use crate::payment::{
     CodeValue, CustomerId, DecodeResponse, Money, PaymentResponse, PaymentStatus, QuoteResponse,
     RefundResponse, RefundStatus, RequestId, Text,
 };
+use crate::scheme::native::auth::{AuthFault, body_digest};
+use crate::time::{Syntax, parse_date_time};
 
 /// `pacs.008.001.08`: FI to FI customer credit transfer.
 pub const NS_PACS008: &str = "urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08";
@@ -310,13 +311,13 @@ fn render_document<T: Serialize>(doc: &T) -> Result<Vec<u8>, ApiError> {
     let mut ser =
         quick_xml::se::Serializer::with_root(&mut out, Some("Document")).map_err(|e| {
             ApiError::Unknown {
-                side: crate::server::error::Side::Gateway,
+                side: crate::payment::Side::Gateway,
                 reason: format!("ISO 20022 document not serialisable: {e}"),
             }
         })?;
     ser.indent(' ', 2);
     doc.serialize(ser).map_err(|e| ApiError::Unknown {
-        side: crate::server::error::Side::Gateway,
+        side: crate::payment::Side::Gateway,
         reason: format!("ISO 20022 document not serialisable: {e}"),
     })?;
     out.push('\n');
@@ -821,15 +822,11 @@ fn max35(s: &str, path: &str) -> Result<String, Iso20022Fault> {
 
 /// A UETR: a UUID version 4 in lower-case hyphenated form (the ISO 20022 `UUIDv4Identifier`).
 pub fn uetr(s: &str, path: &str) -> Result<RequestId, Iso20022Fault> {
-    let b = s.as_bytes();
-    let hex = |c: &u8| c.is_ascii_digit() || (b'a'..=b'f').contains(c);
-    let ok = b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => *c == b'-',
-            14 => *c == b'4',
-            19 => matches!(c, b'8' | b'9' | b'a' | b'b'),
-            _ => hex(c),
-        });
+    let ok = uuid::Uuid::try_parse(s).is_ok_and(|u| {
+        u.get_version_num() == 4
+            && u.get_variant() == uuid::Variant::RFC4122
+            && u.hyphenated().to_string() == s
+    });
     if !ok {
         return Err(Iso20022Fault::content(
             path,
@@ -842,52 +839,19 @@ pub fn uetr(s: &str, path: &str) -> Result<RequestId, Iso20022Fault> {
     RequestId::new(s).map_err(|e| Iso20022Fault::content(path, e))
 }
 
-/// An ISO date-time: `YYYY-MM-DDThh:mm:ss[.fff][Z|±hh:mm]`.
+/// An ISO date-time (`ISODateTime`): `YYYY-MM-DDThh:mm:ss[.fff][Z|±hh:mm]`, a real calendar date
+/// and time of day (the time leaf's [`Syntax::ISO_DATE_TIME`]).
 pub fn date_time(s: &str, path: &str) -> Result<(), Iso20022Fault> {
-    let b = s.as_bytes();
-    let digits = |r: std::ops::Range<usize>| {
-        b.get(r.clone())
-            .is_some_and(|d| d.len() == r.len() && d.iter().all(u8::is_ascii_digit))
-    };
-    let mut ok = b.len() >= 19
-        && digits(0..4)
-        && b[4] == b'-'
-        && digits(5..7)
-        && b[7] == b'-'
-        && digits(8..10)
-        && b[10] == b'T'
-        && digits(11..13)
-        && b[13] == b':'
-        && digits(14..16)
-        && b[16] == b':'
-        && digits(17..19);
-    if ok {
-        let mut rest = &s[19..];
-        if let Some(frac) = rest.strip_prefix('.') {
-            let n = frac.bytes().take_while(u8::is_ascii_digit).count();
-            ok = (1..=9).contains(&n);
-            rest = &frac[n..];
-        }
-        let zone = rest.as_bytes();
-        ok = ok
-            && (rest.is_empty()
-                || rest == "Z"
-                || (zone.len() == 6
-                    && matches!(zone[0], b'+' | b'-')
-                    && zone[1..3].iter().all(u8::is_ascii_digit)
-                    && zone[3] == b':'
-                    && zone[4..6].iter().all(u8::is_ascii_digit)));
-    }
-    if !ok {
-        return Err(Iso20022Fault::content(
+    match parse_date_time(s, Syntax::ISO_DATE_TIME) {
+        Some(_) => Ok(()),
+        None => Err(Iso20022Fault::content(
             path,
             format!(
                 "must be an ISO date-time like 2026-11-21T10:40:00Z, got {:?}",
                 excerpt(s)
             ),
-        ));
+        )),
     }
-    Ok(())
 }
 
 /// A positive decimal rate: digits with at most one '.', no sign or exponent.
@@ -1767,53 +1731,9 @@ pub struct Iso20022QuoteQuery {
     pub amount: Option<Amount>,
 }
 
-fn hex_value(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// Decodes one `application/x-www-form-urlencoded` component (`+` is a space, `%XX` a byte).
-pub fn form_decode(s: &str) -> Result<String, String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while let Some(&c) = b.get(i) {
-        match c {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let byte = b
-                    .get(i + 1)
-                    .copied()
-                    .and_then(hex_value)
-                    .zip(b.get(i + 2).copied().and_then(hex_value))
-                    .map(|(h, l)| h * 16 + l)
-                    .ok_or_else(|| format!("bad percent escape at character {i}"))?;
-                out.push(byte);
-                i += 2;
-            }
-            _ => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).map_err(|_| "not UTF-8 after percent-decoding".to_owned())
-}
-
-/// Encodes one query component (everything but unreserved characters is `%XX`).
-pub fn form_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+/// One query component: `form_decode` (`+` is a space, `%XX` a byte, strict) and `form_encode`
+/// (everything but unreserved characters as `%XX`).
+pub use crate::scheme::percent::{decode_form as form_decode, encode as form_encode};
 
 impl TryFrom<&str> for Iso20022QuoteQuery {
     type Error = Iso20022Fault;
@@ -1980,7 +1900,7 @@ impl Iso20022Quote {
         quote: &QuoteResponse,
     ) -> Result<Iso20022Terms, ApiError> {
         let rate = Decimal::from_str(&quote.effective_rate).map_err(|e| ApiError::Unknown {
-            side: crate::server::error::Side::Gateway,
+            side: crate::payment::Side::Gateway,
             reason: format!(
                 "quote rate {:?} is not a decimal: {e}",
                 quote.effective_rate

@@ -6,6 +6,8 @@
 //! It is built by the server from `[server]` and `[[clients]]` (its credentials predate the
 //! registry), and served through the same [`Scheme`] seam as every other scheme.
 
+pub mod auth;
+mod route;
 pub mod transformers;
 
 use std::collections::BTreeMap;
@@ -17,11 +19,13 @@ use hyper::header::HeaderMap;
 use super::{
     BoxFuture, Dispatch, Inbound, Notice, NoticeEvent, NoticeMessage, Outbound, Peer, Scheme,
 };
-use crate::server::auth::{
+use crate::payment::RequestContext;
+use crate::payment::{ApiError, Side};
+use crate::scheme::native::auth::{
     AuthConfig, AuthConfigError, Authenticated, Authenticator, SignedParts, body_digest, headers,
 };
-use crate::server::error::{ApiError, Side};
-use crate::server::{RequestContext, Route, parse_json};
+use crate::scheme::parse_json;
+pub use route::Route;
 use transformers::{NativeReply, render};
 
 /// The registry name.
@@ -293,7 +297,7 @@ pub fn authenticate(
     };
     let header = |name: &'static str| {
         req.header(name).map_err(|_| {
-            ApiError::InvalidSignature(crate::server::auth::AuthFault::MalformedHeader {
+            ApiError::InvalidSignature(crate::scheme::native::auth::AuthFault::MalformedHeader {
                 header: name,
                 reason: "not visible ASCII".to_owned(),
             })
@@ -326,8 +330,8 @@ pub fn authenticate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fx::time::{ManualClock, parse_timestamp};
-    use crate::server::auth::{ClientKey, Credentials, Secret};
+    use crate::scheme::native::auth::{ClientKey, Credentials, Secret};
+    use crate::time::{ManualClock, parse_timestamp};
 
     /// spec/auth.md §9 (computed with Python's `hmac` and `hashlib`).
     const BODY: &[u8] = br#"{"noticeId":"N-019aa5e2-8c40-7000-8000-0000000000aa-REVERSED","notifyType":"PAYMENT_RESULT","payment":{"paymentId":"019aa5e2-8c40-7000-8000-0000000000aa","paymentRequestId":"PR-20261121-0002","paymentStatus":"REVERSED","merchantAmount":{"currency":"SGD","value":"7777"},"payerAmount":{"currency":"MYR","value":"25930"}}}"#;

@@ -1,16 +1,16 @@
 //! Wallet API v1 on the wire. Its request and response fields are the canonical payment's own
-//! serde form (`server::wire`), so the only native wire types are the route table and the envelope
+//! serde form (`payment::ops`), so the only native wire types are the route table and the envelope
 //! around every answer: `{"result": {resultStatus, resultCode, resultMessage}, <fields>}`.
 
 use hyper::StatusCode;
 use serde::Serialize;
 
-use crate::server::error::{ApiError, ResultCode, Side};
-use crate::server::wire::{Envelope, ResultInfo};
-use crate::server::{Answer, Handled};
+use crate::payment::{Answer, Handled};
+use crate::payment::{ApiError, ResultCode, Side};
+use crate::payment::{Envelope, ResultInfo};
 
 /// The Wallet API v1 routes (all `POST`, JSON in and out).
-pub use crate::server::Route as NativeRoute;
+pub use crate::scheme::native::Route as NativeRoute;
 
 /// A rendered native response: status and JSON body.
 #[derive(Debug, Clone, PartialEq, Eq)]

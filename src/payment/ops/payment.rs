@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::WireFields;
 use super::fields::{CustomerId, Money, RequestId};
+use super::qr::Merchant;
 
 /// Pay with a quote.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,6 +115,10 @@ pub struct PaymentResponse {
     /// The acquirer's answer, once there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acquirer: Option<AcquirerResult>,
+    /// The merchant paid, as the code named it (from the journaled payment record, so the same
+    /// after a restart).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merchant: Option<Merchant>,
 }
 
 impl WireFields for PaymentResponse {
@@ -125,6 +130,7 @@ impl WireFields for PaymentResponse {
         "payerAmount",
         "refundedAmount",
         "acquirer",
+        "merchant",
     ];
 }
 

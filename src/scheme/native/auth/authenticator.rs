@@ -12,9 +12,9 @@ use super::canonical::{Direction, canonical_string};
 use super::credentials::{AuthConfig, AuthConfigError, AuthMode, ClientKey};
 use super::header::{Algorithm, SignatureHeader};
 use super::replay::ReplayGuard;
-use super::time::{parse_request_time, request_time};
 use super::{AuthFault, headers};
-use crate::fx::time::{Clock, format_rfc3339};
+use super::{parse_request_time, request_time};
+use crate::time::{Clock, format_rfc3339};
 
 enum Verifier {
     Hmac(hmac::Key),

@@ -35,17 +35,7 @@ impl Direction {
 
 /// Lower-case hex SHA-256 of `body`.
 pub fn body_digest(body: &[u8]) -> String {
-    hex(digest(&SHA256, body).as_ref())
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    s
+    data_encoding::HEXLOWER.encode(digest(&SHA256, body).as_ref())
 }
 
 /// The string to sign.

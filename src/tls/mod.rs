@@ -1,6 +1,13 @@
-//! rustls configurations for the link (client, with a client certificate) and the simulator (server,
-//! requiring a client certificate from the same private CA). TLS 1.3 only, ring provider only, no public
-//! roots. PEM parsing via `rustls-pki-types`.
+//! TLS leaf: rustls configurations for the acquirer link (client, with a client certificate) and
+//! the simulator (server, requiring a client certificate from the same private CA), the PEM readers
+//! the wallet listener shares, the private CA maker ([`pki`]) and [`Secret`] key material with a
+//! redacted `Debug`. TLS 1.3 only, ring provider only, no public roots. PEM parsing via
+//! `rustls-pki-types`. Imports no other room.
+
+pub mod pki;
+mod secret;
+
+pub use secret::Secret;
 
 use std::sync::Arc;
 
@@ -104,7 +111,7 @@ pub fn server_config(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::acquirer::pki::Pki;
+    use crate::tls::pki::Pki;
 
     #[test]
     fn generated_material_builds_both_configurations() {

@@ -31,8 +31,9 @@ pub enum CodeType {
     Dynamic,
 }
 
-/// The merchant as read from the code.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The merchant as read from the code: answered at decode, and journaled with the payment so that
+/// refunds, reversals, notifications and reports after a restart name the real merchant.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Merchant {
     /// Tag 59.

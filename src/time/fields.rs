@@ -3,9 +3,11 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use ::time::{OffsetDateTime, PrimitiveDateTime};
+
 /// A UTC instant broken into calendar fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Instant {
+pub struct UtcFields {
     /// Days since 1970-01-01 (the STAN day).
     pub day: u64,
     /// Year, e.g. 2026.
@@ -24,48 +26,36 @@ pub struct Instant {
     pub ordinal: u16,
 }
 
-impl Instant {
+impl UtcFields {
     /// Now.
     pub fn now() -> Self {
-        Instant::from_system(SystemTime::now())
+        UtcFields::from_system(SystemTime::now())
     }
 
     /// From a system time (times before 1970 clamp to the epoch).
     pub fn from_system(t: SystemTime) -> Self {
-        Instant::from_unix(
+        UtcFields::from_unix(
             t.duration_since(UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or(0),
         )
     }
 
-    /// From seconds since the Unix epoch.
+    /// From seconds since the Unix epoch (beyond year 9999 clamps to its last second).
     pub fn from_unix(secs: u64) -> Self {
-        let day = secs / 86_400;
-        let rem = secs % 86_400;
-        // Civil-from-days (proleptic Gregorian), after H. Hinnant's algorithm.
-        let z = day as i64 + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z.rem_euclid(146_097);
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let d = doy - (153 * mp + 2) / 5 + 1;
-        let m = if mp < 10 { mp + 3 } else { mp - 9 };
-        let y = yoe + era * 400 + i64::from(m <= 2);
-        let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-        const CUM: [u16; 12] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
-        let mi = (m - 1) as usize;
-        let ordinal = CUM[mi] + d as u16 + u16::from(leap && m > 2);
-        Instant {
-            day,
-            year: y.max(0) as u64,
-            month: m as u8,
-            dom: d as u8,
-            hour: (rem / 3600) as u8,
-            minute: (rem % 3600 / 60) as u8,
-            second: (rem % 60) as u8,
-            ordinal,
+        let at = i64::try_from(secs)
+            .ok()
+            .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
+            .unwrap_or_else(|| PrimitiveDateTime::MAX.assume_utc());
+        UtcFields {
+            day: secs / 86_400,
+            year: u64::try_from(at.year()).unwrap_or(0),
+            month: u8::from(at.month()),
+            dom: at.day(),
+            hour: at.hour(),
+            minute: at.minute(),
+            second: at.second(),
+            ordinal: at.ordinal(),
         }
     }
 
@@ -95,15 +85,15 @@ mod tests {
     #[test]
     fn known_instants_break_down_correctly() {
         // 2026-11-21T10:15:30Z = 1_795_256_130 (date -u -d 2026-11-21T10:15:30 +%s)
-        let t = Instant::from_unix(1_795_256_130);
+        let t = UtcFields::from_unix(1_795_256_130);
         assert_eq!((t.year, t.month, t.dom), (2026, 11, 21));
         assert_eq!(t.de7(), "1121101530");
         assert_eq!(t.de12(), "101530");
         assert_eq!(t.de13(), "1121");
         assert_eq!(t.ordinal, 325);
         // 2024-12-31 is day 366 of a leap year; 2000-03-01 follows a leap day.
-        assert_eq!(Instant::from_unix(1_735_603_200).ordinal, 366);
-        let m = Instant::from_unix(951_868_800);
+        assert_eq!(UtcFields::from_unix(1_735_603_200).ordinal, 366);
+        let m = UtcFields::from_unix(951_868_800);
         assert_eq!((m.year, m.month, m.dom), (2000, 3, 1));
     }
 }

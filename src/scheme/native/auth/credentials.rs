@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::Secret;
 use super::header::Algorithm;
-use crate::fx::time::{Clock, SystemClock};
+use crate::time::{Clock, SystemClock};
 
 /// One verification key of a client.
 #[derive(Debug, Clone)]

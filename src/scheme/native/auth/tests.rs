@@ -6,7 +6,7 @@ use std::sync::Arc;
 use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 
 use super::*;
-use crate::fx::time::{ManualClock, parse_timestamp};
+use crate::time::{ManualClock, parse_timestamp};
 
 const KEY_B64: &str = "cXJicmlkZ2Utc3BlYy1leGFtcGxlLWtleS0wMDAxISE=";
 const BODY: &[u8] =

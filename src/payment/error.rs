@@ -7,8 +7,55 @@ use std::time::Duration;
 
 use hyper::StatusCode;
 
-use super::auth::AuthFault;
-use super::wire::{ResultInfo, ResultStatus};
+use super::ops::{ResultInfo, ResultStatus};
+
+/// Why a request's authentication failed. Messages name the header and the reason, never a key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthFault {
+    /// A required header is absent.
+    #[error("missing header {0}")]
+    MissingHeader(&'static str),
+    /// A header is present but not usable.
+    #[error("header {header}: {reason}")]
+    MalformedHeader {
+        /// Which header.
+        header: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// No credentials for this client id.
+    #[error("unknown client id {0:?}")]
+    UnknownClient(String),
+    /// The client has no key with this version, or not for this algorithm.
+    #[error("client {client_id:?} has no {algorithm} key with keyVersion {key_version}")]
+    UnknownKey {
+        /// Client.
+        client_id: String,
+        /// Algorithm claimed.
+        algorithm: &'static str,
+        /// Version claimed.
+        key_version: u32,
+    },
+    /// `request-time` is further than the window from our clock.
+    #[error(
+        "request-time {request_time} is outside ±{} s of the gateway's clock ({now})",
+        window.as_secs()
+    )]
+    StaleRequestTime {
+        /// As sent.
+        request_time: String,
+        /// Our time.
+        now: String,
+        /// The window.
+        window: Duration,
+    },
+    /// The signature does not verify.
+    #[error("signature does not match the canonical request (see spec/auth.md)")]
+    Mismatch,
+    /// This exact signature was already accepted once.
+    #[error("signature already used: a replayed request")]
+    Replayed,
+}
 
 /// Who failed: drives logging and alerting, never the wire text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,153 @@
+//! How a scheme calls the pipeline ([`Dispatch`]), and counting work in flight (handler tasks,
+//! connections) so that shutdown can wait for it ([`InFlight`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::payment::{ApiError, BoxFuture, Handled, Pipeline, Side};
+
+/// A counter of running tasks that can be awaited down to zero. Cloning shares the counter.
+#[derive(Debug, Clone)]
+pub struct InFlight {
+    count: Arc<watch::Sender<usize>>,
+}
+
+impl Default for InFlight {
+    fn default() -> Self {
+        InFlight::new()
+    }
+}
+
+impl InFlight {
+    /// Zero tasks.
+    pub fn new() -> Self {
+        InFlight {
+            count: Arc::new(watch::channel(0).0),
+        }
+    }
+
+    /// Counts one task until the guard is dropped.
+    pub fn enter(&self) -> InFlightGuard {
+        self.count.send_modify(|n| *n += 1);
+        InFlightGuard {
+            count: self.count.clone(),
+        }
+    }
+
+    /// How many are running now.
+    pub fn count(&self) -> usize {
+        *self.count.borrow()
+    }
+
+    /// Waits until none is running.
+    pub async fn wait_idle(&self) {
+        let mut rx = self.count.subscribe();
+        // The sender lives in `self`, so `wait_for` cannot fail while we hold it.
+        let _ = rx.wait_for(|n| *n == 0).await;
+    }
+
+    /// Waits until none is running or `limit` passed; true when idle.
+    pub async fn wait_idle_within(&self, limit: Duration) -> bool {
+        tokio::time::timeout(limit, self.wait_idle()).await.is_ok()
+    }
+}
+
+/// Decrements the counter when dropped (also when the task panics or is aborted).
+#[derive(Debug)]
+pub struct InFlightGuard {
+    count: Arc<watch::Sender<usize>>,
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.count.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn idle_after_every_guard_is_dropped() {
+        let f = InFlight::new();
+        let a = f.enter();
+        let b = f.enter();
+        assert_eq!(f.count(), 2);
+        drop(a);
+        assert!(!f.wait_idle_within(Duration::from_millis(10)).await);
+        drop(b);
+        assert!(f.wait_idle_within(Duration::from_secs(5)).await);
+    }
+}
+
+/// How a scheme calls the pipeline: each call runs in its own task (a disconnect or the request
+/// deadline never cancels a payment midway), counted for shutdown, bounded by the request deadline
+/// (past it the caller gets U: "processing goes on, query before retrying").
+#[derive(Clone)]
+pub struct Dispatch {
+    pipeline: Arc<dyn Pipeline>,
+    handlers: InFlight,
+    deadline: Instant,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Dispatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatch")
+            .field("handlers", &self.handlers.count())
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Dispatch {
+    /// A dispatcher whose calls must answer before `deadline` (`timeout` after the request began).
+    pub fn new(
+        pipeline: Arc<dyn Pipeline>,
+        handlers: InFlight,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Self {
+        Dispatch {
+            pipeline,
+            handlers,
+            deadline,
+            timeout,
+        }
+    }
+
+    /// Runs one pipeline call in its own task and waits for it until the deadline.
+    pub async fn run<T, F>(&self, call: F) -> Handled<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Arc<dyn Pipeline>) -> BoxFuture<'static, Handled<T>>,
+    {
+        let guard = self.handlers.enter();
+        let work = call(Arc::clone(&self.pipeline));
+        let task = tokio::spawn(async move {
+            let _counted = guard;
+            work.await
+        });
+        match tokio::time::timeout_at(self.deadline, task).await {
+            Err(_) => Err(ApiError::Unknown {
+                side: Side::Gateway,
+                reason: format!(
+                    "no answer within {} ms; processing goes on: query before retrying",
+                    self.timeout.as_millis()
+                ),
+            }),
+            Ok(Err(join)) => {
+                log::error!("handler task failed: {join}");
+                Err(ApiError::Unknown {
+                    side: Side::Gateway,
+                    reason: "the handler stopped unexpectedly: query before retrying".to_owned(),
+                })
+            }
+            Ok(Ok(handled)) => handled,
+        }
+    }
+}
