@@ -47,6 +47,27 @@ pub fn cases() -> Vec<(&'static str, String)> {
     vec![("ascii", ascii), ("sgqr", sgqr), ("unicode", unicode)]
 }
 
+/// Every all-ASCII code of the real-world corpus (`testdata/emv/real`), accepted or refused: the
+/// same inputs for any parser version, so old and new can be compared on them side by side.
+pub fn real_ascii() -> Vec<String> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/emv/real");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .flat_map(|t| {
+            t.lines()
+                .filter(|l| !l.starts_with('#') && !l.is_empty() && l.is_ascii())
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 /// With `QRBRIDGE_CALLGRIND=N` set, parse each case N times and exit instead of benchmarking: run
 /// under `valgrind --tool=callgrind` with N and with 0, the difference / N is instructions per parse,
 /// a figure that does not depend on how busy the machine is.
@@ -58,6 +79,21 @@ fn callgrind_loop(cases: &[(&'static str, String)]) -> bool {
         return false;
     };
     let which = std::env::var("QRBRIDGE_CASE").unwrap_or_else(|_| "ascii".into());
+    // "real" / "crc-real": every ASCII corpus code once per round; instructions per code are the
+    // difference / N / the number of codes (scripts/emv-instructions divides).
+    if which == "real" || which == "crc-real" {
+        let real = real_ascii();
+        for _ in 0..n {
+            for p in &real {
+                if which == "real" {
+                    let _ = black_box(emv::parse(black_box(p)).map(|q| q.amount()));
+                } else if let Some(body) = p.as_bytes().get(..p.len().saturating_sub(4)) {
+                    black_box(emv::crc::checksum(black_box(body)));
+                }
+            }
+        }
+        return true;
+    }
     for (name, p) in cases {
         let (tok, tokall) = (format!("tok-{name}"), format!("tokall-{name}"));
         let through_6304 = &p.as_bytes()[..p.len() - 4];
@@ -112,6 +148,26 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("parse_strict/ascii", |b| {
         b.iter(|| emv::parse_strict(black_box(ascii)).is_ok())
+    });
+    // The real-world corpus: all its ASCII codes (accepted or refused) per iteration; divide by
+    // their number for the time per code.
+    let real = real_ascii();
+    eprintln!("real: {} ASCII corpus codes per iteration", real.len());
+    g.bench_function("parse/real_corpus", |b| {
+        b.iter(|| {
+            for p in &real {
+                let _ = black_box(emv::parse(black_box(p)).map(|q| q.amount()));
+            }
+        })
+    });
+    g.bench_function("crc_only/real_corpus", |b| {
+        b.iter(|| {
+            for p in &real {
+                black_box(emv::crc::checksum(black_box(
+                    &p.as_bytes()[..p.len().saturating_sub(4)],
+                )));
+            }
+        })
     });
     g.finish();
 }

@@ -229,6 +229,7 @@ impl Bench {
             body: &req.body,
             peer: &peer,
             received_at: SystemTime::now(),
+            request_id: "bench-request",
         };
         let timeout = Duration::from_secs(5);
         let dispatch = Dispatch::new(

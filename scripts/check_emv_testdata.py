@@ -8,7 +8,7 @@ A second implementation, so no payload is vouched for only by the code under tes
     payload at the root and inside templates 26-51, 62, 64 and 80-99, counting code points;
     at most 512 characters; a lower-case CRC is expected to warn crc_lowercase;
   - invalid files not of kind "crc": the CRC is correct where it stands, so each file tests what its
-    "expect" line says and not the checksum; mode=strict files also say "# default: valid".
+    "expect" line says and not the checksum; mode=strict files also say "# default: valid" (and may name the default mode's warning=).
 Exits 1 with one line per problem, else prints e.g. "emv testdata: 48 valid, 37 invalid checked".
 """
 
@@ -21,8 +21,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent / "testdata" / "emv"
 KINDS = {"crc", "truncated", "bad_length", "order", "duplicate", "missing_mandatory",
          "bad_value", "bad_char", "too_long"}
-WARNINGS = {"mcc_absent", "name_absent", "city_absent", "pfi_02", "additional_data_00",
-            "account_id_as_guid", "crc_lowercase", "amount_decimals", "country_mismatch"}
+DEVIATIONS = {"mcc_absent", "name_absent", "city_absent", "pfi_02", "additional_data_00",
+              "account_id_as_guid", "opaque_template", "guid_absent", "text_too_long",
+              "non_ascii_text", "mcc_format", "currency_alpha", "amount_too_precise",
+              "consumer_data_request", "channel_undefined"}
+WARNINGS = DEVIATIONS | {"crc_lowercase", "amount_decimals", "country_mismatch"}
 PATH = re.compile(r"^$|^\d\d(\.\d\d){0,2}$")
 HEX4 = re.compile(r"^[0-9A-Fa-f]{4}$")
 
@@ -102,7 +105,7 @@ def check_invalid(payload: str, expect: dict) -> list[str]:
 
 
 def parse_expect(text: str, folder: str) -> tuple[dict, list[str]]:
-    allowed = {"profile", "warnings", "country"} if folder == "valid" else {"kind", "path", "offset", "mode"}
+    allowed = {"profile", "warnings", "country"} if folder == "valid" else {"kind", "path", "offset", "mode", "warning"}
     required = {"profile", "warnings"} if folder == "valid" else {"kind", "path"}
     expect, errs = {}, []
     # key=value pairs; a value runs to the next " key=" (profile names may hold spaces: "QR Ph")
@@ -128,6 +131,8 @@ def parse_expect(text: str, folder: str) -> tuple[dict, list[str]]:
             errs.append("expect: offset must be a number")
         if expect.get("mode", "strict") != "strict":
             errs.append("expect: mode can only be strict")
+        if "warning" in expect and (expect.get("mode") != "strict" or expect["warning"] not in DEVIATIONS):
+            errs.append("expect: warning= names a deviation, and only in a mode=strict file")
     return expect, errs
 
 
@@ -156,13 +161,59 @@ def check_file(path: Path, folder: str) -> list[str]:
         errs += check_invalid(payload, expect)
         if "offset" in expect and expect["offset"].isdigit() and int(expect["offset"]) >= len(payload):
             errs.append(f"offset {expect['offset']} is past the payload ({len(payload)} characters)")
-        if expect.get("mode") == "strict" and "# default: valid" not in lines:
+        if expect.get("mode") == "strict" and not any(l.startswith("# default: valid") for l in lines):
             errs.append("mode=strict needs a '# default: valid' line")
     return errs
 
 
+def check_real(path: Path) -> tuple[int, list[str]]:
+    """A corpus file of testdata/emv/real: a first line naming the source, then entries of
+    "# at: FILE", "# expect: accept warnings=..|refuse kind=K path=P", one payload line. An accepted
+    code has a correct CRC and frames at the root; a code refused for its CRC has a wrong one."""
+    text = path.read_text(encoding="utf-8")
+    errs, n = [], 0
+    if not text.startswith("# Codes found in https://"):
+        errs.append("first line must name the source: '# Codes found in https://...'")
+    at = expect = None
+    for line in text.split("\n"):
+        if line.startswith("# at: "):
+            at = line[6:]
+        elif line.startswith("# expect: "):
+            expect = line[10:]
+        elif line and not line.startswith("#"):
+            n += 1
+            if not at or not expect:
+                errs.append(f"code {n}: needs '# at:' and '# expect:' before it")
+            elif expect.startswith("accept warnings="):
+                warns = expect[len("accept warnings="):]
+                unknown = set(warns.split(",")) - WARNINGS if warns != "none" else set()
+                if unknown:
+                    errs.append(f"code {n}: unknown warnings {sorted(unknown)}")
+                if not crc_ok(line, len(line)):
+                    errs.append(f"code {n}: accepted, but its CRC is wrong")
+                try:
+                    list(frame(line))
+                except ValueError as e:
+                    errs.append(f"code {n}: accepted, but it does not frame: {e}")
+            elif expect.startswith("refuse kind="):
+                kind = expect[len("refuse kind="):].split(" ")[0]
+                if kind not in KINDS:
+                    errs.append(f"code {n}: unknown kind {kind!r}")
+                if kind == "crc" and len(line) >= 8 and line[-8:-4] == "6304" and crc_ok(line, len(line)):
+                    errs.append(f"code {n}: refused for its CRC, but the CRC is right")
+            else:
+                errs.append(f"code {n}: bad expect {expect!r}")
+            at = expect = None
+    return n, errs
+
+
 def main() -> int:
     problems, counts = [], {}
+    counts["real"] = 0
+    for path in sorted((ROOT / "real").glob("*.txt")):
+        n, errs = check_real(path)
+        counts["real"] += n
+        problems += [f"{path.relative_to(ROOT.parent.parent)}: {e}" for e in errs]
     for folder in ("valid", "invalid"):
         files = sorted((ROOT / folder).glob("*"))
         counts[folder] = 0
@@ -178,7 +229,7 @@ def main() -> int:
         print("\n".join(problems), file=sys.stderr)
         print(f"emv testdata: {len(problems)} problem(s)", file=sys.stderr)
         return 1
-    print(f"emv testdata: {counts['valid']} valid, {counts['invalid']} invalid checked")
+    print(f"emv testdata: {counts['valid']} valid, {counts['invalid']} invalid, {counts['real']} real-world codes checked")
     return 0
 
 

@@ -86,6 +86,12 @@ pub struct Config {
     /// Wallet notifications (delivery of the notice outbox).
     #[serde(default)]
     pub notifications: NotificationsSection,
+    /// Logging: format and filter (spec/operations.md §1).
+    #[serde(default)]
+    pub log: crate::telemetry::log::LogSettings,
+    /// The operator listener: `GET /metrics`, `/healthz`, `/readyz` (spec/operations.md §3).
+    #[serde(default)]
+    pub operator: OperatorSection,
     /// Where relative paths are resolved from (the file's directory); not a key.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -387,12 +393,25 @@ fn quote_lifetime() -> u64 {
     120
 }
 
+/// `[operator]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OperatorSection {
+    /// `host:port` of the plaintext operator listener (metrics, health). Absent: none (the
+    /// embedded demo serves `/metrics` on its wallet listener instead).
+    pub listen: Option<String>,
+}
+
 /// `[journal]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JournalSection {
-    /// The redb file (created if missing).
+    /// The redb file (created if missing; its directory must exist unless `create_dir`).
     pub path: PathBuf,
+    /// Create the journal's directory when it does not exist (default false: a missing
+    /// directory is refused, as it usually means a wrong path or an unmounted volume).
+    #[serde(default)]
+    pub create_dir: bool,
 }
 
 fn sub_id(key: &str, value: &str) -> Result<u8, ConfigError> {
@@ -423,6 +442,28 @@ impl Config {
         config.base_dir = base_dir.to_path_buf();
         config.validate()?;
         Ok(config)
+    }
+
+    /// Checks that the journal's directory exists, or creates it with `journal.create_dir`.
+    pub fn prepare_journal_dir(&self) -> Result<(), ConfigError> {
+        let path = self.resolve(&self.journal.path);
+        let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) else {
+            return Ok(());
+        };
+        if dir.is_dir() {
+            return Ok(());
+        }
+        if self.journal.create_dir {
+            return std::fs::create_dir_all(dir)
+                .map_err(|e| invalid("journal.path", format!("creating {}: {e}", dir.display())));
+        }
+        Err(invalid(
+            "journal.path",
+            format!(
+                "the directory {} does not exist (create it, or set journal.create_dir = true)",
+                dir.display()
+            ),
+        ))
     }
 
     /// A path from the file, resolved against its directory.

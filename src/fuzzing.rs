@@ -78,7 +78,7 @@ fn touch(qr: &MerchantQr<'_>) {
 /// An `Arbitrary` valid model → encode → parse must give the model back.
 pub fn emv_structured(data: &[u8]) {
     let mut u = Unstructured::new(data);
-    let Ok(ArbitraryQr(model)) = ArbitraryQr::arbitrary(&mut u) else {
+    let Ok(ArbitraryQr(model, deviations)) = ArbitraryQr::arbitrary(&mut u) else {
         return;
     };
     let payload = match emv::encode(&model) {
@@ -95,6 +95,25 @@ pub fn emv_structured(data: &[u8]) {
         model,
         "model → encode → parse changed the model: {payload}"
     );
+    // Each deviation the model was built with is named by its warning (unless the warnings
+    // overflowed their inline capacity), and strict EMVCo v1.1 refuses the code.
+    if qr.warnings().dropped() == 0 {
+        for d in &deviations {
+            assert!(
+                qr.warnings().iter().any(|w| w.code.as_str() == *d),
+                "deviation {d} gave no warning: {payload}"
+            );
+        }
+    }
+    if !deviations.is_empty() {
+        assert!(
+            emv::parse_strict(&payload).is_err(),
+            "strict accepted deviations {deviations:?}: {payload}"
+        );
+    }
+    if deviations.contains(&"amount_too_precise") {
+        assert!(qr.amount().is_none() && qr.amount_too_precise().is_some());
+    }
 }
 
 /// Currencies the amount fuzzer picks from: exponents 0, 2, 3, 4, 0, 2, 3.

@@ -21,6 +21,8 @@
 //! acquirer/  ISO 8583 codec, TLS link, reversals, simulator                (uses money, time, tls)
 //! payment/   the canonical operations, ids, errors and result codes, the Pipeline seam
 //!            (uses leaves only)
+//! telemetry/ leaf: logging set-up (tracing), request ids, the Prometheus metrics registry; every
+//!            room may log and count through it
 //! emv/ fx/ money/ time/ tls/   leaves: QR parser, FX rates and quotes, ISO 4217 amounts, clocks
 //!            and calendar fields, rustls configurations and the private CA
 //! fuzzing    hidden entry points for the cargo-fuzz targets in fuzz/
@@ -46,6 +48,7 @@ pub mod notify;
 pub mod payment;
 pub mod scheme;
 pub mod server;
+pub mod telemetry;
 pub mod time;
 pub mod tls;
 

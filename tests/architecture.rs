@@ -6,33 +6,60 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// Leaves: they import no room.
-const LEAVES: &[&str] = &["money", "time", "tls"];
+const LEAVES: &[&str] = &["money", "time", "tls", "telemetry"];
 
 /// Room → the rooms it may import. Leaves are listed explicitly where a room uses them.
 const ALLOWED: &[(&str, &[&str])] = &[
     ("money", &[]),
     ("time", &[]),
     ("tls", &[]),
+    // Logging set-up, request ids and the metrics registry: every room may log and count.
+    ("telemetry", &[]),
     ("emv", &["money"]),
     ("fx", &["money", "time"]),
     // The seam: leaves only.
     ("payment", &["money", "time", "tls", "emv", "fx"]),
     ("acquirer", &["money", "time", "tls"]),
-    ("journal", &["payment", "acquirer", "fx", "money", "time"]),
+    (
+        "journal",
+        &["payment", "acquirer", "fx", "money", "time", "telemetry"],
+    ),
     // Schemes translate wallet messages to canonical operations: never server, gateway, journal.
-    ("scheme", &["payment", "money", "time", "tls", "fx", "emv"]),
+    (
+        "scheme",
+        &["payment", "money", "time", "tls", "fx", "emv", "telemetry"],
+    ),
     (
         "notify",
-        &["journal", "scheme", "payment", "money", "time", "tls"],
+        &[
+            "journal",
+            "scheme",
+            "payment",
+            "money",
+            "time",
+            "tls",
+            "telemetry",
+        ],
     ),
     (
         "gateway",
         &[
-            "payment", "journal", "acquirer", "emv", "fx", "money", "time", "tls",
+            "payment",
+            "journal",
+            "acquirer",
+            "emv",
+            "fx",
+            "money",
+            "time",
+            "tls",
+            "telemetry",
         ],
     ),
     // Transport only: never gateway or journal.
-    ("server", &["payment", "scheme", "money", "time", "tls"]),
+    (
+        "server",
+        &["payment", "scheme", "money", "time", "tls", "telemetry"],
+    ),
 ];
 
 /// Arrows that break the layout today and are being removed (each names what removes it). Empty

@@ -214,11 +214,32 @@ fn every_invalid_fixture_fails_with_its_expected_kind_and_path() {
                 }
             }
         }
-        if strict && emv::parse(&f.payload).is_err() {
-            failures.push(format!(
-                "{}: strict-only fixture is invalid in default mode too",
-                name(f)
-            ));
+        if strict {
+            match emv::parse(&f.payload) {
+                Err(e) => failures.push(format!(
+                    "{}: strict-only fixture is invalid in default mode too: {e}",
+                    name(f)
+                )),
+                // The default mode names the deviation: its warning code, at the error's path.
+                Ok(qr) => {
+                    if let Some(w) = f.get("warning")
+                        && !qr
+                            .warnings()
+                            .iter()
+                            .any(|x| x.code.as_str() == w && x.path.to_string() == want_path)
+                    {
+                        let got: Vec<String> = qr
+                            .warnings()
+                            .iter()
+                            .map(|x| format!("{}@{}", x.code.as_str(), x.path))
+                            .collect();
+                        failures.push(format!(
+                            "{}: default mode warns {got:?}, expected {w}@{want_path}",
+                            name(f)
+                        ));
+                    }
+                }
+            }
         }
     }
     assert!(
@@ -288,6 +309,165 @@ fn parsing_a_valid_payload_does_not_allocate() {
     let before = allocations();
     let v = std::hint::black_box(vec![1u8; 10]);
     assert!(allocations() > before && v.len() == 10);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The real-world corpus: codes other people produced (testdata/emv/real/, one file per source)
+
+struct RealCode {
+    file: String,
+    at: String,
+    expect: String,
+    payload: String,
+}
+
+fn real_codes() -> Vec<RealCode> {
+    let root = FsPath::new(env!("CARGO_MANIFEST_DIR")).join("testdata/emv/real");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            text.starts_with("# Codes found in https://"),
+            "{name}: the first line names the source"
+        );
+        let (mut at, mut expect) = (None, None);
+        for line in text.split('\n') {
+            if let Some(rest) = line.strip_prefix("# at: ") {
+                at = Some(rest.to_owned());
+            } else if let Some(rest) = line.strip_prefix("# expect: ") {
+                expect = Some(rest.to_owned());
+            } else if !line.starts_with('#') && !line.is_empty() {
+                out.push(RealCode {
+                    file: name.clone(),
+                    at: at
+                        .take()
+                        .unwrap_or_else(|| panic!("{name}: a code without '# at:'")),
+                    expect: expect
+                        .take()
+                        .unwrap_or_else(|| panic!("{name}: a code without '# expect:'")),
+                    payload: line.to_owned(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Every corpus code is classified as its file says: accepted with exactly the listed warnings, or
+/// refused with the listed kind and path. Prints the acceptance figure, which the README states.
+#[test]
+fn every_real_world_code_is_classified_as_its_file_says() {
+    let codes = real_codes();
+    let mut failures = Vec::new();
+    let mut accepted = 0;
+    let mut countries = BTreeSet::new();
+    for c in &codes {
+        let what = format!("{} ({}): {}", c.file, c.at, c.payload);
+        let got = emv::parse(&c.payload);
+        if let Some(ws) = c.expect.strip_prefix("accept warnings=") {
+            let want: BTreeSet<&str> = if ws == "none" {
+                BTreeSet::new()
+            } else {
+                ws.split(',').collect()
+            };
+            match got {
+                Ok(qr) => {
+                    accepted += 1;
+                    countries.insert(qr.country().to_owned());
+                    let got: BTreeSet<&str> =
+                        qr.warnings().iter().map(|w| w.code.as_str()).collect();
+                    if got != want {
+                        failures.push(format!("{what}: warnings {got:?}, expected {want:?}"));
+                    }
+                }
+                Err(e) => failures.push(format!("{what}: refused ({} at {}: {e})", e.kind, e.path)),
+            }
+        } else if let Some(rest) = c.expect.strip_prefix("refuse kind=") {
+            let (kind, path) = rest
+                .split_once(" path=")
+                .unwrap_or_else(|| panic!("{what}: bad expect {:?}", c.expect));
+            match got {
+                Ok(_) => failures.push(format!("{what}: accepted, expected {kind} at {path:?}")),
+                Err(e) if e.kind.as_str() != kind || e.path.to_string() != path => {
+                    failures.push(format!(
+                        "{what}: {} at {:?} ({e}), expected {kind} at {path:?}",
+                        e.kind,
+                        e.path.to_string()
+                    ))
+                }
+                Err(_) => {}
+            }
+        } else {
+            failures.push(format!("{what}: bad expect {:?}", c.expect));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    let sources: BTreeSet<&str> = codes.iter().map(|c| c.file.as_str()).collect();
+    let figure = format!(
+        "accepts {accepted} of {} codes ({} sources, {} countries)",
+        codes.len(),
+        sources.len(),
+        countries.len()
+    );
+    eprintln!("real-world corpus: {figure}");
+    assert!(codes.len() >= 150, "only {} corpus codes", codes.len());
+    assert!(
+        countries.len() >= 18,
+        "accepted codes cover only {countries:?}"
+    );
+    let readme =
+        std::fs::read_to_string(FsPath::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let docs = FsPath::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    let guides: String = std::fs::read_dir(&docs)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+        .collect();
+    assert!(
+        readme.contains(&figure) || guides.contains(&figure),
+        "README.md (or docs/) should state: {figure}"
+    );
+}
+
+/// Strict mode refuses every corpus code that the default mode accepts with a deviation warning.
+#[test]
+fn strict_mode_refuses_every_real_world_deviation() {
+    for c in real_codes() {
+        let Ok(qr) = emv::parse(&c.payload) else {
+            continue;
+        };
+        let deviates = qr
+            .warnings()
+            .iter()
+            .any(|w| matches!(w.code, emv::WarningCode::Deviation(_)));
+        if deviates {
+            assert!(
+                emv::parse_strict(&c.payload).is_err(),
+                "{} ({}): strict accepted a code with deviations",
+                c.file,
+                c.at
+            );
+        } else {
+            assert!(
+                emv::parse_strict(&c.payload).is_ok(),
+                "{} ({}): strict refused a code without deviations",
+                c.file,
+                c.at
+            );
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -434,6 +614,8 @@ fn the_amount_is_exact_in_minor_units_of_each_exponent() {
             "{currency} {amount}"
         );
     }
+    // Non-zero digits below the minor unit: the default mode keeps the code (the gateway decides,
+    // and refuses to pay it) with no amount and the warning; strict refuses it.
     let body = tlv(0, "01")
         + &tlv(15, "9999")
         + &tlv(52, "5812")
@@ -442,9 +624,95 @@ fn the_amount_is_exact_in_minor_units_of_each_exponent() {
         + &tlv(58, "TH")
         + &tlv(59, "A")
         + &tlv(60, "B");
+    let p = with_crc(&body);
+    let qr = emv::parse(&p).unwrap();
+    assert_eq!(qr.amount(), None);
+    assert_eq!(qr.amount_too_precise(), Some((3, 2)));
+    assert!(
+        qr.warnings()
+            .iter()
+            .any(|w| w.code.as_str() == "amount_too_precise" && w.path.to_string() == "54")
+    );
+    assert_eq!(emv::parse_strict(&p).unwrap_err().kind, ErrorKind::BadValue);
+    // A fixed fee (56) with such digits stays an error in both modes: fee rules are payment terms.
+    let fee = tlv(0, "01")
+        + &tlv(15, "9999")
+        + &tlv(52, "5812")
+        + &tlv(53, "764")
+        + &tlv(55, "02")
+        + &tlv(56, "1.235")
+        + &tlv(58, "TH")
+        + &tlv(59, "A")
+        + &tlv(60, "B");
     assert_eq!(
-        emv::parse(&with_crc(&body)).unwrap_err().kind,
+        emv::parse(&with_crc(&fee)).unwrap_err().kind,
         ErrorKind::BadValue
+    );
+}
+
+#[test]
+fn an_alphabetic_currency_code_maps_to_the_currency_and_an_unknown_one_is_refused() {
+    let body = |c: &str| {
+        tlv(0, "01")
+            + &tlv(15, "9999")
+            + &tlv(52, "5812")
+            + &tlv(53, c)
+            + &tlv(54, "1500")
+            + &tlv(58, "MM")
+            + &tlv(59, "A")
+            + &tlv(60, "B")
+    };
+    let mmk = with_crc(&body("MMK"));
+    let qr = emv::parse(&mmk).unwrap();
+    assert_eq!(qr.currency().code(), "MMK");
+    assert_eq!(
+        qr.amount(),
+        Some(150_000),
+        "MMK has two decimals: 1500 is 150000 minor units"
+    );
+    let w: Vec<_> = qr.warnings().iter().map(|w| w.code.as_str()).collect();
+    assert!(w.contains(&"currency_alpha"), "{w:?}");
+    for bad in ["ABC", "mmk", "XAU", "MM"] {
+        let e = emv::parse(&with_crc(&body(bad))).unwrap_err();
+        assert_eq!(
+            (e.kind, e.path.to_string()),
+            (ErrorKind::BadValue, "53".to_owned()),
+            "{bad}"
+        );
+    }
+    assert!(emv::parse_strict(&with_crc(&body("MMK"))).is_err());
+}
+
+#[test]
+fn opaque_templates_keep_their_text_and_a_broken_tlv_template_is_refused() {
+    // 82: a hex blob (as RHB/Maybank codes carry); 26: an ordinary PayNow template.
+    let body = paynow_body("SG") + &tlv(82, "3C10E7B548543BC9");
+    let p = with_crc(&body);
+    let qr = emv::parse(&p).unwrap();
+    assert!(qr.is_opaque(82));
+    let t = qr.unreserved().next().unwrap();
+    assert!(t.is_opaque() && t.guid().is_none());
+    assert_eq!(t.value(), "3C10E7B548543BC9");
+    assert!(qr.fields().iter().all(|(p, _)| p.to_string() != "82.3C"));
+    let w = qr.warnings().iter().next().unwrap();
+    assert_eq!(
+        (w.code.as_str(), w.path.to_string()),
+        ("opaque_template", "82".to_owned())
+    );
+    assert_eq!(w.offset, body.find("8216").unwrap() + 4);
+    // Round trip, byte for byte.
+    assert_eq!(emv::encode(&qr.to_data()).unwrap(), with_crc(&body));
+    // Strict: a framing error.
+    assert_eq!(
+        emv::parse_strict(&with_crc(&body)).unwrap_err().kind,
+        ErrorKind::BadLength
+    );
+    // A template that starts with a well-formed 00 and then breaks is TLV gone wrong: refused.
+    let broken = paynow_body("SG") + &tlv(82, "0004ABCD01");
+    let e = emv::parse(&with_crc(&broken)).unwrap_err();
+    assert_eq!(
+        (e.kind, e.path.to_string()),
+        (ErrorKind::Truncated, "82".to_owned())
     );
 }
 

@@ -473,6 +473,35 @@ async fn cancel_before_the_cut_off_reverses_and_after_it_is_refused() {
     assert_eq!((s, code(&c)), (404, "ORDER_NOT_FOUND"), "{c}");
 }
 
+/// Pay, refund and cancel share one idempotency path: a repeat is answered from the journaled
+/// record exactly as the first answer was, and a reused request id with another body is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pay_refund_and_cancel_replay_alike_and_refuse_a_changed_body() {
+    let f = fixture().await;
+    let q = quote_for(&f, SGQR_STATIC, Some(2000)).await;
+    let (_, first) = pay(&f, "pay-once", &q).await;
+    assert_eq!(status(&first), "S", "{first}");
+    let (s, again) = pay(&f, "pay-once", &q).await;
+    assert_eq!((s, &again), (200, &first));
+    let refund = json!({"refundRequestId":"ref-once","paymentId":first["paymentId"],"refundAmount":{"currency":"SGD","value":"500"}});
+    let (s, r1) = post(f.addr, "/v1/refunds", refund.clone()).await;
+    assert_eq!((s, status(&r1)), (200, "S"), "{r1}");
+    let (s, r2) = post(f.addr, "/v1/refunds", refund).await;
+    assert_eq!((s, &r2), (200, &r1));
+    let changed = json!({"refundRequestId":"ref-once","paymentId":first["paymentId"],"refundAmount":{"currency":"SGD","value":"600"}});
+    let (s, r3) = post(f.addr, "/v1/refunds", changed).await;
+    assert_eq!((s, code(&r3)), (409, "REPEAT_REQ_INCONSISTENT"), "{r3}");
+    // One refund reached the acquirer, once.
+    let refunds = f
+        .sim
+        .ledger()
+        .entries
+        .iter()
+        .filter(|e| e.processing_code == "200000")
+        .count();
+    assert_eq!(refunds, 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_after_the_window_is_cancel_window_exceed() {
     let f = fixture_with(|s| s.cancel_window = Duration::ZERO).await;
@@ -679,6 +708,80 @@ async fn foreign_unroutable_and_invalid_codes_are_refused_with_their_reason() {
     assert_eq!(code(&v), "QR_INVALID", "{s} {v}");
     let msg = v["result"]["resultMessage"].as_str().unwrap();
     assert!(msg.contains("crc") && msg.contains("offset"), "{msg}");
+}
+
+/// A dynamic PayNow code (SGD 12.80 by default) the way real issuers deviate from EMVCo v1.1: no 52,
+/// a 17-character city, and an unreserved template 80 holding a hex blob instead of TLV.
+fn paynow_with_deviations(currency: &str, amount: &str, account: &str) -> String {
+    with_crc(&format!(
+        "000201010212{account}5303{currency}54{:02}{amount}5802SG5910TAN AH KOW6017SINGAPORE CENTRAL8012A1B2C3D4E5F6",
+        amount.len()
+    ))
+}
+
+const PAYNOW_ACCOUNT: &str = "26500009SG.PAYNOW010100211+659123456703010040820991231";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_with_warnings_pays() {
+    let f = fixture().await;
+    let qr = paynow_with_deviations("702", "12.80", PAYNOW_ACCOUNT);
+    let parsed = qrbridge::emv::parse(&qr).unwrap();
+    let mut warnings: Vec<&str> = parsed.warnings().iter().map(|w| w.code.as_str()).collect();
+    warnings.sort_unstable();
+    assert_eq!(
+        warnings,
+        ["mcc_absent", "opaque_template", "text_too_long"],
+        "the test code should carry these deviations"
+    );
+    assert!(qrbridge::emv::parse_strict(&qr).is_err());
+    let (s, d) = decode(&f, &qr).await;
+    assert_eq!(s, 200, "{d}");
+    assert_eq!(d["merchant"]["city"], "SINGAPORE CENTRAL");
+    assert_eq!(d["merchant"]["mcc"], "0000");
+    let (s, q) = post(
+        f.addr,
+        "/v1/quotes",
+        json!({"quoteRequestId":"q-w","decodeId":d["decodeId"],"payerCurrency":"MYR"}),
+    )
+    .await;
+    assert_eq!(s, 200, "{q}");
+    let (s, p) = pay(&f, "pay-warn-1", q["quoteId"].as_str().unwrap()).await;
+    assert_eq!((s, status(&p)), (200, "S"), "{p}");
+    let ledger = f.sim.ledger();
+    let e = entries_for(&ledger, "pay-warn-1");
+    assert_eq!(e.len(), 1);
+    assert_eq!((e[0].merchant.as_str(), e[0].amount), ("+6591234567", 1280));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unpayable_codes_are_refused_with_a_reason_a_wallet_can_act_on() {
+    let f = fixture().await;
+    // An amount finer than the currency's minor unit: parsed (with a warning), never paid.
+    let (s, v) = decode(&f, &paynow_with_deviations("702", "12.805", PAYNOW_ACCOUNT)).await;
+    assert_eq!((s, code(&v)), (422, "QR_NOT_SUPPORTED"), "{v}");
+    let msg = v["result"]["resultMessage"].as_str().unwrap();
+    assert!(
+        msg.contains("\"12.805\"") && msg.contains("minor unit") && msg.contains("SGD"),
+        "{msg}"
+    );
+    // Trailing zeros below the minor unit are exact: that code pays.
+    let (s, d) = decode(&f, &paynow_with_deviations("702", "12.800", PAYNOW_ACCOUNT)).await;
+    assert_eq!(s, 200, "{d}");
+    assert_eq!(d["amount"], json!({"currency":"SGD","value":"1280"}));
+    // A Singapore code in another currency: the currency is named, not the country.
+    let (s, v) = decode(&f, &paynow_with_deviations("458", "12.80", PAYNOW_ACCOUNT)).await;
+    assert_eq!((s, code(&v)), (422, "QR_NOT_SUPPORTED"), "{v}");
+    let msg = v["result"]["resultMessage"].as_str().unwrap();
+    assert!(msg.contains("MYR (53)") && msg.contains("SGD"), "{msg}");
+    // The only merchant account is opaque (not TLV): nothing to route, and the message says why.
+    let (s, v) = decode(
+        &f,
+        &paynow_with_deviations("702", "12.80", "2620A1B2C3D4E5F6A7B8C9D0"),
+    )
+    .await;
+    assert_eq!(code(&v), "MERCHANT_NOT_ROUTABLE", "{s} {v}");
+    let msg = v["result"]["resultMessage"].as_str().unwrap();
+    assert!(msg.contains("ID 26 (content not TLV)"), "{msg}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1369,6 +1472,8 @@ fn sigkill_with_payments_in_flight_then_restart_leaves_journal_and_ledger_agreei
         .replace("max_age_secs = 345600", "max_age_secs = 0");
     let config_path = dir.join("gateway.toml");
     std::fs::write(&config_path, config).unwrap();
+    // The journal's directory must exist (journal.create_dir is false in the example).
+    std::fs::create_dir_all(dir.join("data")).unwrap();
     let serve = |dir: &PathBuf| {
         let g = Child::spawn(&["serve", "--config", config_path.to_str().unwrap()]);
         let addr: SocketAddr = g.wait_for("qrbridge gateway listening on").parse().unwrap();

@@ -1440,8 +1440,8 @@ async fn a_configured_certificate_must_have_an_ecdsa_key() {
 #[test]
 fn idle_connections_close_after_ten_seconds_by_default_as_documented() {
     assert_eq!(Limits::default().idle_timeout, Duration::from_secs(10));
-    let readme = include_str!("../README.md");
-    assert!(readme.contains("idle 10 s (`idle_timeout_ms`)"));
+    let guide = include_str!("../docs/operator.md");
+    assert!(guide.contains("idle 10 s (`idle_timeout_ms`)"));
     let example = include_str!("../qrbridge.toml");
     assert!(example.contains("idle_timeout_ms = 10000"));
 }

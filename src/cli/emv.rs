@@ -166,7 +166,7 @@ fn write_tree(
         Ok(qr) => {
             match qr.profile() {
                 Some(p) => writeln!(out, "valid — profile {}", p.name)?,
-                None => writeln!(out, "valid — no national profile (pure EMVCo v1.1)")?,
+                None => writeln!(out, "valid — no national profile recognised")?,
             }
             let accounts: Vec<_> = qr.accounts().collect();
             for (path, value) in qr.fields() {
@@ -184,7 +184,8 @@ fn write_tree(
                     },
                     _ => ids::name(path).to_owned(),
                 };
-                let shown = if ids::is_root_template(root) && ids_.len() == 1 {
+                let shown = if ids::is_root_template(root) && ids_.len() == 1 && !qr.is_opaque(root)
+                {
                     ""
                 } else {
                     value
@@ -199,6 +200,13 @@ fn write_tree(
                     "amount: {a} minor units of {} (exponent {})",
                     c.code(),
                     c.exponent()
+                )?;
+            } else if let Some((decimals, exponent)) = qr.amount_too_precise() {
+                writeln!(
+                    out,
+                    "amount: {} has {decimals} decimal places, finer than {} allows ({exponent}): not payable",
+                    qr.raw(54).unwrap_or_default(),
+                    qr.currency().code()
                 )?;
             } else {
                 writeln!(

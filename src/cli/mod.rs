@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod acquirer_sim;
+mod admin;
 mod emv;
 mod fx;
 mod iso8583;
@@ -35,6 +36,8 @@ enum Command {
     Serve(serve::Args),
     /// Wallet API v1 client: signed decode, quote, pay, inquiry, cancel, refund requests.
     Wallet(wallet::Args),
+    /// Operator tools over the journal (offline): payments, notices, manual reviews, exports.
+    Admin(admin::Args),
 }
 
 /// Parses the command line and runs the chosen command.
@@ -58,5 +61,6 @@ pub fn run() -> ExitCode {
         Command::AcquirerSim(args) => acquirer_sim::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Wallet(args) => wallet::run(args),
+        Command::Admin(args) => admin::run(args),
     }
 }

@@ -22,7 +22,7 @@ use qrbridge::journal::{JournalConfig, RedbJournal};
 use qrbridge::notify::Deliverer;
 use qrbridge::scheme::Scheme;
 use qrbridge::scheme::native::Native;
-use qrbridge::server::RunningServer;
+use qrbridge::server::{RunningServer, ServeOptions};
 use qrbridge::time::SystemClock;
 use qrbridge::tls;
 use qrbridge::tls::pki::Pki;
@@ -42,9 +42,20 @@ pub struct Args {
     /// Listen here instead of the configured address (port 0 picks a free port).
     #[arg(long)]
     listen: Option<SocketAddr>,
-    /// Demo only: the data directory for the journal (default: a new temporary directory).
+    /// Demo only: the data directory for the journal (default: a new temporary directory,
+    /// removed on exit).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Log format on stderr: auto (human on a terminal, JSON lines otherwise), human or json.
+    /// Overrides `[log] format`; `RUST_LOG` overrides `[log] filter`.
+    #[arg(long, value_name = "FORMAT")]
+    log_format: Option<qrbridge::telemetry::log::LogFormat>,
+}
+
+/// What `serve` hands back to be closed, and the demo's temporary directory to remove.
+struct Stopped {
+    journal: Arc<RedbJournal>,
+    temp_dir: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -64,12 +75,18 @@ pub fn run(args: Args) -> ExitCode {
     // last owner of its file and closes it (its writer thread finishes the queue first).
     rt.shutdown_timeout(Duration::from_secs(5));
     match result {
-        Ok(journal) => {
+        Ok(Stopped { journal, temp_dir }) => {
             match Arc::try_unwrap(journal) {
                 Ok(journal) => journal.close(),
                 Err(still_shared) => drop(still_shared),
             }
             println!("journal closed");
+            if let Some(dir) = temp_dir {
+                match std::fs::remove_dir_all(&dir) {
+                    Ok(()) => println!("removed the demo's data directory {}", dir.display()),
+                    Err(e) => eprintln!("warning: removing {}: {e}", dir.display()),
+                }
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -134,19 +151,26 @@ async fn link_config(
     Ok(c)
 }
 
-async fn serve(args: Args) -> Result<Arc<RedbJournal>, String> {
+async fn serve(args: Args) -> Result<Stopped, String> {
     let demo = args.config.is_none();
+    let mut temp_dir = None;
     let mut config = match &args.config {
         Some(path) => Config::load(path).map_err(|e| format!("{}: {e}", path.display()))?,
         None => {
             let dir = match &args.data_dir {
                 Some(d) => d.clone(),
-                None => std::env::temp_dir().join(format!("qrbridge-demo-{}", std::process::id())),
+                None => {
+                    let d =
+                        std::env::temp_dir().join(format!("qrbridge-demo-{}", std::process::id()));
+                    temp_dir = Some(d.clone());
+                    d
+                }
             };
             std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
             Config::parse(DEMO, &dir).map_err(|e| format!("embedded demo config: {e}"))?
         }
     };
+    qrbridge::telemetry::log::init(&config.log, args.log_format);
     if let Some(listen) = args.listen {
         config.server.listen = listen.to_string();
     }
@@ -186,10 +210,7 @@ async fn serve(args: Args) -> Result<Arc<RedbJournal>, String> {
     let quotes = QuoteStore::new(clock, 1_000_000);
 
     let journal_path = config.resolve(&config.journal.path);
-    if let Some(parent) = journal_path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| format!("journal directory {}: {e}", parent.display()))?;
-    }
+    config.prepare_journal_dir().map_err(|e| e.to_string())?;
     let journal = Arc::new(
         RedbJournal::open(JournalConfig::new(journal_path.clone()))
             .map_err(|e| format!("journal {}: {e}", journal_path.display()))?,
@@ -206,7 +227,12 @@ async fn serve(args: Args) -> Result<Arc<RedbJournal>, String> {
         println!("recovered from the journal: {recovery:?}");
     }
     if let Err(e) = gateway.ready(Duration::from_secs(10)).await {
-        eprintln!("warning: {e} (payments wait for the link; /readyz says not ready)");
+        tracing::error!(
+            error = %e,
+            action = "check the acquirer's address, certificates and reachability; payments \
+                      answer U until the link signs on, and /readyz says not ready",
+            "acquirer link not signed on at start"
+        );
     }
     let readiness = gateway.readiness();
     // The native scheme with its clients' notify URLs, then the registry's schemes. The deliverer
@@ -216,14 +242,33 @@ async fn serve(args: Args) -> Result<Arc<RedbJournal>, String> {
         .with_notify_urls(config.notify_urls());
     let mut served: Vec<Arc<dyn Scheme>> = vec![Arc::new(native)];
     served.extend(schemes.iter().cloned());
-    let server = RunningServer::start_with_schemes(
+    // The demo serves /metrics on its wallet listener; a deployment on `[operator] listen`.
+    let server = RunningServer::start_with_options(
         server_config,
         served,
         Arc::new(gateway.clone()),
-        readiness,
+        readiness.clone(),
+        ServeOptions { metrics: demo },
     )
     .await
     .map_err(|e| e.to_string())?;
+    install_probe(&gateway, &journal);
+    let operator = match &config.operator.listen {
+        Some(addr) => {
+            let addr: SocketAddr = addr
+                .parse()
+                .map_err(|e| format!("operator.listen: {addr:?}: {e}"))?;
+            let op = qrbridge::server::operator::OperatorListener::start(addr, readiness.clone())
+                .await
+                .map_err(|e| format!("operator.listen: {addr}: {e}"))?;
+            println!(
+                "operator listener (metrics, health) on http://{}",
+                op.local_addr()
+            );
+            Some(op)
+        }
+        None => None,
+    };
     let deliverer = Deliverer::start(
         Arc::clone(&journal),
         server.schemes(),
@@ -244,6 +289,12 @@ async fn serve(args: Args) -> Result<Arc<RedbJournal>, String> {
         }
     } else {
         println!("qrbridge gateway listening on {addr}");
+    }
+    if let Some(op) = &operator {
+        println!(
+            "operator listener (metrics, health) on http://{}",
+            op.local_addr()
+        );
     }
     println!();
     for s in &schemes {
@@ -274,11 +325,51 @@ async fn serve(args: Args) -> Result<Arc<RedbJournal>, String> {
         "notifications stopped (sent: {}, failed attempts: {}, parked: {})",
         notified.sent, notified.failed, notified.parked
     );
+    if let Some(op) = operator {
+        op.stop();
+    }
     drop(gateway);
     for sim in sims {
         sim.stop().await;
     }
-    Ok(journal)
+    Ok(Stopped { journal, temp_dir })
+}
+
+/// Reads the gauges that describe stored state when `/metrics` is scraped.
+fn install_probe(gateway: &Gateway, journal: &Arc<RedbJournal>) {
+    let weak_gateway = gateway.downgrade();
+    let weak_journal = Arc::downgrade(journal);
+    qrbridge::telemetry::metrics::set_probe(Arc::new(move |m| {
+        if let Some(g) = weak_gateway.upgrade() {
+            for (name, up) in g.link_states() {
+                m.link_up
+                    .get_or_create(&qrbridge::telemetry::metrics::AcquirerLabels { acquirer: name })
+                    .set(i64::from(up));
+            }
+        }
+        let Some(j) = weak_journal.upgrade() else {
+            return;
+        };
+        let Ok(snapshot) = j.snapshot() else { return };
+        if let Ok(u) = snapshot.unresolved() {
+            m.reversal_queue
+                .set(i64::try_from(u.reversals.len()).unwrap_or(i64::MAX));
+        }
+        if let Ok(pending) = snapshot.pending_notices() {
+            m.outbox_pending
+                .set(i64::try_from(pending.len()).unwrap_or(i64::MAX));
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            let oldest = pending.iter().map(|n| n.created_at_ms).min();
+            m.outbox_oldest_age
+                .set(oldest.map_or(0.0, |t| now.saturating_sub(t) as f64 / 1000.0));
+        }
+        if let Ok(parked) = snapshot.parked_notices() {
+            m.notices_parked
+                .set(i64::try_from(parked.len()).unwrap_or(i64::MAX));
+        }
+    }));
 }
 
 async fn wait_for_signal() {

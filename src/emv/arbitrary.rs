@@ -1,15 +1,17 @@
 //! A generator of *valid* payload models from unstructured bytes, for the structured fuzz target and
 //! the property tests: model → encode → parse must give the model back. Because the model is valid by
-//! construction, the fuzzer gets past the CRC and into the semantic layer.
+//! construction, the fuzzer gets past the CRC and into the semantic layer. Some models carry the
+//! deviations real national codes have (spec/emv.md §3, §7): each such model lists the warning codes
+//! the default mode must give, and `--strict` must refuse it.
 
 use arbitrary::{Arbitrary, Result, Unstructured};
 
 use super::encode::{DataObject, QrData, Value};
 use super::profiles::registry;
 
-/// A valid [`QrData`] (no 63; encoding adds it).
+/// A valid [`QrData`] (no 63; encoding adds it), and the deviation warnings it was built with.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ArbitraryQr(pub QrData);
+pub struct ArbitraryQr(pub QrData, pub Vec<&'static str>);
 
 const CURRENCIES: &[(&str, u8)] = &[
     ("764", 2),
@@ -198,9 +200,17 @@ impl<'a> Arbitrary<'a> for ArbitraryQr {
         let (currency, exponent) = *u.choose(CURRENCIES)?;
         let mut mandatory = Vec::new();
         let mut optional = Vec::new();
+        let mut deviations: Vec<&'static str> = Vec::new();
+        // One byte says which deviations this model carries (most models carry none).
+        let flags: u8 = if u.ratio(1, 3)? { u.arbitrary()? } else { 0 };
 
         // Merchant accounts: at least one.
-        let accounts = u.int_in_range(1..=3usize)?;
+        // With deviations, one account, so the mandatory part stays well within 512 characters.
+        let accounts = if flags != 0 {
+            1
+        } else {
+            u.int_in_range(1..=3usize)?
+        };
         let mut used_ids = Vec::new();
         for i in 0..accounts {
             let template = u.arbitrary::<bool>()?;
@@ -224,16 +234,69 @@ impl<'a> Arbitrary<'a> for ArbitraryQr {
         if mandatory.is_empty() {
             mandatory.push(DataObject::primitive(15, ans(u, 1, 40)?));
         }
-        mandatory.push(DataObject::primitive(52, digits(u, 4)?));
+        if flags & 1 == 0 {
+            mandatory.push(DataObject::primitive(52, digits(u, 4)?));
+        } else {
+            deviations.push("mcc_absent");
+        }
         mandatory.push(DataObject::primitive(53, currency));
         mandatory.push(DataObject::primitive(58, country));
-        mandatory.push(DataObject::primitive(59, ans(u, 1, 25)?));
+        if flags & 2 == 0 {
+            mandatory.push(DataObject::primitive(59, ans(u, 1, 25)?));
+        } else {
+            mandatory.push(DataObject::primitive(59, ans(u, 26, 40)?));
+            deviations.push("text_too_long");
+        }
         mandatory.push(DataObject::primitive(60, ans(u, 1, 15)?));
+        if flags & 4 != 0 {
+            // A template whose content is a hex blob, not TLV (it starts with a letter).
+            let n = u.int_in_range(9..=40usize)?;
+            let mut blob = String::from(*u.choose(b"ABCDEF")? as char);
+            for _ in 0..n {
+                blob.push(*u.choose(b"0123456789ABCDEF")? as char);
+            }
+            mandatory.push(DataObject::primitive(u.int_in_range(80..=99)?, blob));
+            deviations.push("opaque_template");
+        }
+        if flags & 8 != 0 {
+            // An all-digit account id where a GUID belongs (as LankaQR and Argentine codes do).
+            let id = (26..=51u8).find(|i| !used_ids.contains(i)).unwrap_or(51);
+            let n = u.int_in_range(5..=28usize)?;
+            mandatory.push(DataObject::template(
+                id,
+                vec![
+                    DataObject::primitive(0, digits(u, n)?),
+                    DataObject::primitive(1, ans(u, 1, 20)?),
+                ],
+            ));
+            deviations.push("account_id_as_guid");
+        }
+        if flags & 16 != 0 {
+            // An amount with a non-zero digit below the minor unit.
+            let int_digits = u.int_in_range(1..=6usize)?;
+            let mut a = digits(u, int_digits)?;
+            a.push('.');
+            a.push_str(&digits(u, exponent as usize)?);
+            a.push(*u.choose(b"123456789")? as char);
+            mandatory.push(DataObject::primitive(54, a));
+            deviations.push("amount_too_precise");
+        }
+        if flags & 32 != 0 {
+            // A merchant channel (62.11) with an undefined media value.
+            mandatory.push(DataObject::template(
+                62,
+                vec![DataObject::primitive(
+                    11,
+                    format!("{}00", *u.choose(b"89XZ")? as char),
+                )],
+            ));
+            deviations.push("channel_undefined");
+        }
 
         if u.arbitrary()? {
             optional.push(DataObject::primitive(1, *u.choose(&["11", "12"])?));
         }
-        if u.arbitrary()? {
+        if flags & 16 == 0 && u.arbitrary()? {
             optional.push(DataObject::primitive(54, amount(u, exponent)?));
         }
         match u.int_in_range(0..=3)? {
@@ -256,7 +319,7 @@ impl<'a> Arbitrary<'a> for ArbitraryQr {
         if u.arbitrary()? {
             optional.push(DataObject::primitive(61, ans(u, 1, 10)?));
         }
-        if u.arbitrary()? {
+        if flags & 32 == 0 && u.arbitrary()? {
             let n = u.int_in_range(1..=4)?;
             let subs = subs(
                 u,
@@ -275,7 +338,12 @@ impl<'a> Arbitrary<'a> for ArbitraryQr {
                         Ok(s)
                     }
                     10 => ans(u, 1, 20),
-                    11 => ans(u, 3, 3),
+                    11 => Ok(format!(
+                        "{}{}{}",
+                        u.int_in_range(0..=7u8)?,
+                        u.int_in_range(0..=3u8)?,
+                        u.int_in_range(0..=3u8)?
+                    )),
                     _ => ans(u, 1, 25),
                 },
                 &[],
@@ -300,7 +368,7 @@ impl<'a> Arbitrary<'a> for ArbitraryQr {
                 ans(u, 1, 20)?,
             ));
         }
-        if u.arbitrary()? {
+        if flags & 4 == 0 && u.arbitrary()? {
             let id = u.int_in_range(80..=99)?;
             optional.push(guid_template(u, id, country)?);
         }
@@ -338,6 +406,6 @@ impl<'a> Arbitrary<'a> for ArbitraryQr {
         }
         let mut objects = vec![DataObject::primitive(0, "01")];
         objects.extend(middle);
-        Ok(ArbitraryQr(QrData { objects }))
+        Ok(ArbitraryQr(QrData { objects }, deviations))
     }
 }

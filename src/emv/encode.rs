@@ -161,7 +161,7 @@ impl MerchantQr<'_> {
             if e.id == ids::CRC {
                 continue;
             }
-            if !ids::is_root_template(e.id) {
+            if !ids::is_root_template(e.id) || self.is_opaque(e.id) {
                 objects.push(DataObject::primitive(e.id, e.value));
                 continue;
             }
@@ -172,7 +172,7 @@ impl MerchantQr<'_> {
             let subs = self
                 .subs_of(e.value, e.value_at())
                 .map(|s| {
-                    if is_nested(e.id, s.id, scheme) {
+                    if is_nested(e.id, s.id, scheme) && !self.opaque_at(e.id, Some(s.id)) {
                         let inner = self
                             .subs_of(s.value, s.value_at())
                             .map(|i| DataObject::primitive(i.id, i.value))

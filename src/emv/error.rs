@@ -151,7 +151,10 @@ impl fmt::Display for ErrorKind {
     }
 }
 
-/// A semantic rule that a national profile may relax into a warning (see `profiles.toml`).
+/// A semantic rule of EMVCo MPM v1.1 that real national codes deviate from. Under the default mode
+/// a deviation is a warning whose code is the rule's name; under `--strict` it is an error. The one
+/// exception is [`Rule::Pfi02`], which only a national profile that allows it turns into a warning
+/// (the payload format indicator is part of the payment terms). See `spec/emv.md` §3 and §7.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum Rule {
     /// 52 (merchant category code) absent.
@@ -166,17 +169,44 @@ pub enum Rule {
     AdditionalData00,
     /// Sub-ID 00 of a template is not GUID-shaped (an account id, a timestamp).
     AccountIdAsGuid,
+    /// A template (26–51, 80–99, 62.50–99) whose content is not TLV: kept as raw text.
+    OpaqueTemplate,
+    /// A template (26–51, 80–99, 62.50–99) without sub-ID 00.
+    GuidAbsent,
+    /// A text value longer than its EMVCo maximum (59, 60, 61, 62.01–08, 62.10, 64.01, 64.02, a GUID).
+    TextTooLong,
+    /// A letter outside ASCII in 59 or 60 (accented city names).
+    NonAsciiText,
+    /// 52 is not four digits.
+    MccFormat,
+    /// 53 is an ISO 4217 alphabetic code instead of the numeric one.
+    CurrencyAlpha,
+    /// 54 has non-zero digits below the currency's minor unit (the gateway refuses to pay it).
+    AmountTooPrecise,
+    /// 62.09 holds something other than the letters A, M, E (each at most once).
+    ConsumerDataRequest,
+    /// 62.11 is not three characters with defined values at each position.
+    ChannelUndefined,
 }
 
 impl Rule {
     /// Every rule, for registries and documentation.
-    pub const ALL: [Rule; 6] = [
+    pub const ALL: [Rule; 15] = [
         Rule::MccAbsent,
         Rule::NameAbsent,
         Rule::CityAbsent,
         Rule::Pfi02,
         Rule::AdditionalData00,
         Rule::AccountIdAsGuid,
+        Rule::OpaqueTemplate,
+        Rule::GuidAbsent,
+        Rule::TextTooLong,
+        Rule::NonAsciiText,
+        Rule::MccFormat,
+        Rule::CurrencyAlpha,
+        Rule::AmountTooPrecise,
+        Rule::ConsumerDataRequest,
+        Rule::ChannelUndefined,
     ];
 
     /// The rule's name in `profiles.toml` and in warning codes.
@@ -188,6 +218,15 @@ impl Rule {
             Rule::Pfi02 => "pfi_02",
             Rule::AdditionalData00 => "additional_data_00",
             Rule::AccountIdAsGuid => "account_id_as_guid",
+            Rule::OpaqueTemplate => "opaque_template",
+            Rule::GuidAbsent => "guid_absent",
+            Rule::TextTooLong => "text_too_long",
+            Rule::NonAsciiText => "non_ascii_text",
+            Rule::MccFormat => "mcc_format",
+            Rule::CurrencyAlpha => "currency_alpha",
+            Rule::AmountTooPrecise => "amount_too_precise",
+            Rule::ConsumerDataRequest => "consumer_data_request",
+            Rule::ChannelUndefined => "channel_undefined",
         }
     }
 
@@ -196,8 +235,14 @@ impl Rule {
         Rule::ALL.into_iter().find(|r| r.as_str() == name)
     }
 
-    pub(crate) fn bit(self) -> u8 {
-        1 << (self as u8)
+    /// True if the default mode warns about this deviation whatever the profile; false for the rule
+    /// only a profile may relax ([`Rule::Pfi02`]).
+    pub fn is_lenient(self) -> bool {
+        self != Rule::Pfi02
+    }
+
+    pub(crate) fn bit(self) -> u32 {
+        1 << (self as u32)
     }
 }
 
@@ -376,14 +421,31 @@ fn rule_text(rule: Rule) -> &'static str {
         Rule::Pfi02 => "payload format indicator is \"02\", EMVCo v1.1 requires \"01\"",
         Rule::AdditionalData00 => "sub-ID 00 is not defined in the additional data template",
         Rule::AccountIdAsGuid => "sub-ID 00 is not a GUID (AID, UUID or reverse domain name)",
+        Rule::OpaqueTemplate => "template content is not TLV data objects; kept as raw text",
+        Rule::GuidAbsent => "template has no sub-ID 00 (globally unique identifier)",
+        Rule::TextTooLong => "value is longer than EMVCo allows",
+        Rule::NonAsciiText => "letters outside ASCII; EMVCo allows them only in template 64",
+        Rule::MccFormat => "merchant category code is not 4 digits",
+        Rule::CurrencyAlpha => {
+            "currency written as the ISO 4217 alphabetic code; EMVCo requires the numeric one"
+        }
+        Rule::AmountTooPrecise => {
+            "amount has non-zero digits below the currency's minor unit; it cannot be paid exactly"
+        }
+        Rule::ConsumerDataRequest => {
+            "additional consumer data request is not the letters A, M, E (each at most once)"
+        }
+        Rule::ChannelUndefined => {
+            "merchant channel is not 3 characters with defined values (media 0-7, location 0-3, presence 0-3)"
+        }
     }
 }
 
 /// The class of a warning (the `warnings[].code` of `qrbridge decode --json`).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum WarningCode {
-    /// A deviation from EMVCo v1.1 that the matched national profile allows.
-    Relaxed(Rule),
+    /// A deviation from EMVCo v1.1 (the default mode accepts it; `--strict` refuses it).
+    Deviation(Rule),
     /// The CRC was written in lower-case hex (accepted; we always emit upper case).
     CrcLowercase,
     /// The amount's decimal places differ from the currency's ISO 4217 exponent (value still exact).
@@ -396,7 +458,7 @@ impl WarningCode {
     /// The wire name.
     pub fn as_str(self) -> &'static str {
         match self {
-            WarningCode::Relaxed(rule) => rule.as_str(),
+            WarningCode::Deviation(rule) => rule.as_str(),
             WarningCode::CrcLowercase => "crc_lowercase",
             WarningCode::AmountDecimals => "amount_decimals",
             WarningCode::CountryMismatch => "country_mismatch",
@@ -418,9 +480,7 @@ pub struct Warning {
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.code {
-            WarningCode::Relaxed(rule) => {
-                write!(f, "{} (allowed by the national profile)", rule_text(rule))
-            }
+            WarningCode::Deviation(rule) => f.write_str(rule_text(rule)),
             WarningCode::CrcLowercase => {
                 f.write_str("CRC written in lower-case hex; encoders emit upper case")
             }

@@ -14,7 +14,7 @@
 //!
 //! The parser borrows from the payload and does not allocate.
 
-use super::error::{Detail, EmvError, ErrorKind, Path, Warning, Warnings};
+use super::error::{Detail, EmvError, ErrorKind, Path, Rule, Warning, WarningCode, Warnings};
 use super::ids;
 use super::profiles::{Profile, Scheme, registry};
 use super::rules;
@@ -82,6 +82,11 @@ pub(crate) struct Frame<'a> {
     index: [u8; 100],
     pub scheme: Option<&'static Scheme>,
     pub warnings: Warnings,
+    /// Root templates (26–51, 80–99) whose content is not TLV, kept as raw text (default mode).
+    pub opaque: u128,
+    /// Sub-templates 62.50–99 whose content is not TLV.
+    pub opaque_ad: u128,
+    strict: bool,
 }
 
 /// What the semantic layer adds.
@@ -91,6 +96,8 @@ pub(crate) struct Semantics {
     pub amount: Option<u64>,
     pub tip: Option<Tip>,
     pub mcc: Option<u16>,
+    /// 54 had non-zero digits below the minor unit: (decimals written, currency exponent).
+    pub too_precise: Option<(u8, u8)>,
 }
 
 impl<'a> MerchantQr<'a> {
@@ -104,7 +111,7 @@ impl<'a> MerchantQr<'a> {
             e
         };
         // Built in place and moved once: the frame is most of a MerchantQr's size.
-        let mut frame = Frame::new(payload, ascii);
+        let mut frame = Frame::new(payload, ascii, mode == Mode::Strict);
         frame.read().map_err(to_chars)?;
         let sem = rules::check(&mut frame, mode).map_err(to_chars)?;
         if !ascii {
@@ -150,6 +157,25 @@ impl<'a> MerchantQr<'a> {
         Tokens::new(value, at, self.frame.ascii).valid()
     }
 
+    /// True if root template `id` (26–51, 80–99) was kept as raw text because its content is not
+    /// TLV (warning `opaque_template`).
+    pub fn is_opaque(&self, id: u8) -> bool {
+        id < 100 && self.frame.opaque & (1u128 << id) != 0
+    }
+
+    /// True if sub-template 62.`sub` (50–99) was kept as raw text.
+    pub fn is_opaque_additional(&self, sub: u8) -> bool {
+        sub < 100 && self.frame.opaque_ad & (1u128 << sub) != 0
+    }
+
+    /// True if the template at `path` (root, or 62.xx) is opaque.
+    pub(crate) fn opaque_at(&self, root: u8, sub: Option<u8>) -> bool {
+        match sub {
+            None => self.is_opaque(root),
+            Some(s) => root == ids::ADDITIONAL_DATA && self.is_opaque_additional(s),
+        }
+    }
+
     /// The national profile recognised from the merchant accounts, if any.
     pub fn profile(&self) -> Option<&'static Profile> {
         self.frame.scheme.map(Scheme::profile)
@@ -183,7 +209,7 @@ impl<'a> MerchantQr<'a> {
         let country = self.raw(ids::COUNTRY);
         self.elements()
             .filter(|e| ids::is_merchant_account(e.id))
-            .map(move |e| MerchantAccount::new(e, country, self.frame.ascii))
+            .map(move |e| MerchantAccount::new(e, country, self.frame.ascii, self.is_opaque(e.id)))
     }
 
     /// Merchant category code (52); absent only where the profile allows it.
@@ -197,9 +223,16 @@ impl<'a> MerchantQr<'a> {
     }
 
     /// Transaction amount (54) in minor units of [`currency`](Self::currency); `None` when the payer
-    /// enters the amount.
+    /// enters the amount, and also when 54 is present but has non-zero digits below the minor unit
+    /// (see [`amount_too_precise`](Self::amount_too_precise)).
     pub fn amount(&self) -> Option<u64> {
         self.sem.amount
+    }
+
+    /// `Some((decimals, exponent))` when 54 is present with non-zero digits below the currency's
+    /// minor unit (warning `amount_too_precise`): the code cannot be paid exactly.
+    pub fn amount_too_precise(&self) -> Option<(u8, u8)> {
+        self.sem.too_precise
     }
 
     /// Tip or convenience fee (55–57).
@@ -234,6 +267,7 @@ impl<'a> MerchantQr<'a> {
             value_of(self.frame.payload, s),
             s.at as usize + 4,
             self.frame.ascii,
+            self.frame.opaque_ad,
         ))
     }
 
@@ -251,7 +285,7 @@ impl<'a> MerchantQr<'a> {
     pub fn unreserved(&self) -> impl Iterator<Item = Template<'a>> + '_ {
         self.elements()
             .filter(|e| (80..=99).contains(&e.id))
-            .map(|e| Template::new(e, self.frame.ascii))
+            .map(|e| Template::new(e, self.frame.ascii, self.is_opaque(e.id)))
     }
 
     /// RFU data objects (65–79), kept as they are.
@@ -272,18 +306,18 @@ impl<'a> MerchantQr<'a> {
         let country = self.raw(ids::COUNTRY);
         for e in self.elements() {
             out.push((Path::id(e.id), e.value));
-            if !ids::is_root_template(e.id) {
+            if !ids::is_root_template(e.id) || self.is_opaque(e.id) {
                 continue;
             }
             let scheme = if ids::is_merchant_account(e.id) {
-                MerchantAccount::new(e, country, self.frame.ascii).scheme()
+                MerchantAccount::new(e, country, self.frame.ascii, false).scheme()
             } else {
                 None
             };
             for sub in self.subs_of(e.value, e.value_at()) {
                 let path = Path::sub(e.id, sub.id);
                 out.push((path, sub.value));
-                if is_nested(e.id, sub.id, scheme) {
+                if is_nested(e.id, sub.id, scheme) && !self.opaque_at(e.id, Some(sub.id)) {
                     for inner in self.subs_of(sub.value, sub.value_at()) {
                         out.push((path.child(inner.id), inner.value));
                     }
@@ -331,7 +365,7 @@ fn err(kind: ErrorKind, path: Path, at: usize, detail: Detail) -> EmvError {
 }
 
 impl<'a> Frame<'a> {
-    fn new(payload: &'a str, ascii: bool) -> Frame<'a> {
+    fn new(payload: &'a str, ascii: bool, strict: bool) -> Frame<'a> {
         Frame {
             payload,
             ascii,
@@ -340,6 +374,9 @@ impl<'a> Frame<'a> {
             index: [0; 100],
             scheme: None,
             warnings: Warnings::default(),
+            opaque: 0,
+            opaque_ad: 0,
+            strict,
         }
     }
 
@@ -466,7 +503,7 @@ impl<'a> Frame<'a> {
         }
         if lower {
             self.warnings.push(Warning {
-                code: super::error::WarningCode::CrcLowercase,
+                code: WarningCode::CrcLowercase,
                 path,
                 offset: value_at,
             });
@@ -475,6 +512,9 @@ impl<'a> Frame<'a> {
     }
 
     /// Frames every template and recognises the scheme of the first recognisable merchant account.
+    /// In the default mode a template with a GUID (26–51, 80–99, 62.50–99) whose content does not
+    /// frame as TLV, and does not begin with a well-formed sub-ID 00, is kept as raw text (warning
+    /// `opaque_template`); one that begins with a well-formed 00 and then breaks is a framing error.
     fn read_templates(&mut self) -> Result<(), EmvError> {
         let country = self.raw(ids::COUNTRY);
         let reg = registry();
@@ -494,24 +534,71 @@ impl<'a> Frame<'a> {
             }
             let mut scheme = None;
             let mut nested: u128 = 0;
-            self.frame_template(Path::id(el.id), el, |sub| {
+            let framed = self.frame_template(Path::id(el.id), el, |sub| {
                 if sub.id == 0 && ids::is_merchant_account(el.id) {
                     scheme = reg.match_template(el.id, sub.value, country);
                 }
                 if is_nested(el.id, sub.id, scheme) {
                     nested |= 1u128 << sub.id;
                 }
-            })?;
+            });
+            if let Err(e) = framed {
+                if ids::has_guid(el.id) && self.may_be_opaque(el) {
+                    self.opaque |= 1u128 << el.id;
+                    self.push_opaque(Path::id(el.id), el.value_at());
+                    continue;
+                }
+                return Err(e);
+            }
             if nested != 0 {
                 for sub in Tokens::new(el.value, el.value_at(), self.ascii).valid() {
-                    if nested & (1u128 << sub.id) != 0 {
-                        self.frame_template(Path::sub(el.id, sub.id), sub, |_| {})?;
+                    if nested & (1u128 << sub.id) == 0 {
+                        continue;
+                    }
+                    let path = Path::sub(el.id, sub.id);
+                    if let Err(e) = self.frame_template(path, sub, |_| {}) {
+                        if el.id == ids::ADDITIONAL_DATA && self.may_be_opaque(sub) {
+                            self.opaque_ad |= 1u128 << sub.id;
+                            self.push_opaque(path, sub.value_at());
+                            continue;
+                        }
+                        return Err(e);
                     }
                 }
             }
             self.consider(scheme, country);
         }
         Ok(())
+    }
+
+    /// Default mode only: a template that does not begin with a well-formed sub-ID 00 (ID "00", a
+    /// length 01–99 that fits) may be opaque text. One that does begin so is TLV that broke.
+    fn may_be_opaque(&self, el: Element<'a>) -> bool {
+        if self.strict {
+            return false;
+        }
+        let b = el.value.as_bytes();
+        let starts_with_00 = match b {
+            [b'0', b'0', l0 @ b'0'..=b'9', l1 @ b'0'..=b'9', ..] => {
+                let len = ((l0 - b'0') * 10 + (l1 - b'0')) as usize;
+                let avail = if self.ascii {
+                    b.len() - 4
+                } else {
+                    el.value.get(4..).map_or(0, |r| r.chars().count())
+                };
+                len > 0 && len <= avail
+            }
+            _ => false,
+        };
+        !starts_with_00
+    }
+
+    fn push_opaque(&mut self, path: Path, at: usize) {
+        self.warnings.push(Warning {
+            code: WarningCode::Deviation(Rule::OpaqueTemplate),
+            path,
+            offset: at,
+        });
     }
 
     /// Picks the profile: a scheme domestic to the payload's country (58) beats a scheme domestic
@@ -568,6 +655,11 @@ impl<'a> Frame<'a> {
 
     fn slot(&self, id: u8) -> Option<Slot> {
         slot_of(&self.index, &self.slots, id)
+    }
+
+    /// True if root template `id` is opaque.
+    pub fn opaque(&self, id: u8) -> bool {
+        id < 100 && self.opaque & (1u128 << id) != 0
     }
 
     /// The raw value of root ID `id`.

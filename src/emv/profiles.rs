@@ -84,7 +84,7 @@ pub struct SubField {
 
 /// A set of relaxed rules.
 #[derive(Clone, Copy, PartialEq, Eq, Default, Debug)]
-pub struct RuleSet(u8);
+pub struct RuleSet(u32);
 
 impl RuleSet {
     /// True if `rule` is relaxed.

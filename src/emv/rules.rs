@@ -40,12 +40,18 @@ impl<'a> Ctx<'_, 'a> {
         at: usize,
         detail: Detail,
     ) -> Result<(), EmvError> {
-        if self.relax.contains(rule) {
-            if self.strict {
-                return Err(err(kind, path, at, Detail::Broke { rule }));
-            }
+        let profile = self.relax.contains(rule);
+        if self.strict {
+            let detail = if profile {
+                Detail::Broke { rule }
+            } else {
+                detail
+            };
+            return Err(err(kind, path, at, detail));
+        }
+        if profile || rule.is_lenient() {
             self.frame.warnings.push(Warning {
-                code: WarningCode::Relaxed(rule),
+                code: WarningCode::Deviation(rule),
                 path,
                 offset: at,
             });
@@ -86,6 +92,38 @@ impl<'a> Ctx<'_, 'a> {
         }
     }
 
+    /// 59 and 60: a visible non-ASCII character (a letter, an accent) is a deviation
+    /// (`non_ascii_text`); spaces and invisible characters outside ASCII (NBSP, zero-width) stay errors.
+    fn text(&mut self, path: Path, el: Element<'_>) -> Result<(), EmvError> {
+        if self.frame.ascii {
+            return Ok(());
+        }
+        let Some((i, ch)) = el.value.char_indices().find(|(_, c)| !c.is_ascii()) else {
+            return Ok(());
+        };
+        let at = el.value_at() + i;
+        if let Some((j, bad)) = el
+            .value
+            .char_indices()
+            .find(|(_, c)| !c.is_ascii() && is_invisible(*c))
+        {
+            return Err(err(
+                ErrorKind::BadChar,
+                path,
+                el.value_at() + j,
+                Detail::NonAscii { ch: bad },
+            ));
+        }
+        self.deviate(
+            Rule::NonAsciiText,
+            ErrorKind::BadChar,
+            path,
+            at,
+            Detail::NonAscii { ch },
+        )
+    }
+
+    /// A hard maximum (amounts, percentages): over it is an error in every mode.
     fn max_len(&self, path: Path, el: Element<'_>, max: usize) -> Result<(), EmvError> {
         let len = self.chars(el.value);
         if len > max {
@@ -99,21 +137,43 @@ impl<'a> Ctx<'_, 'a> {
         Ok(())
     }
 
+    /// A text maximum: over it is a deviation (`text_too_long`).
+    fn text_max(&mut self, path: Path, el: Element<'_>, max: usize) -> Result<(), EmvError> {
+        let len = self.chars(el.value);
+        if len > max {
+            return self.deviate(
+                Rule::TextTooLong,
+                ErrorKind::TooLong,
+                path,
+                el.value_at(),
+                Detail::Longer { len, max },
+            );
+        }
+        Ok(())
+    }
+
     fn run(&mut self) -> Result<Semantics, EmvError> {
         let mut currency = None;
         let mut mcc = None;
         let mut has_account = false;
+        let mut mcc_malformed = false;
         let country = self.frame.raw(ids::COUNTRY);
         for i in 0..self.frame.len() {
             let Some(el) = self.frame.element_at(i) else {
                 break;
             };
             let path = Path::id(el.id);
-            if !ids::is_root_template(el.id) {
+            if matches!(el.id, ids::NAME | ids::CITY) {
+                self.text(path, el)?;
+            } else if !ids::is_root_template(el.id) || self.frame.opaque(el.id) {
                 self.ascii_only(path, el)?;
             }
-            if let Some(max) = ids::root_max(el.id) {
-                self.max_len(path, el, max)?;
+            match (ids::root_max(el.id), el.id) {
+                (Some(max), ids::NAME | ids::CITY | ids::POSTAL_CODE) => {
+                    self.text_max(path, el, max)?
+                }
+                (Some(max), _) => self.max_len(path, el, max)?,
+                (None, _) => {}
             }
             match el.id {
                 ids::PAYLOAD_FORMAT => match el.value {
@@ -147,20 +207,19 @@ impl<'a> Ctx<'_, 'a> {
                 2..=25 => has_account = true,
                 26..=51 => {
                     has_account = true;
-                    self.guid_template(path, el, country)?;
+                    if !self.frame.opaque(el.id) {
+                        self.guid_template(path, el, country)?;
+                    }
                 }
-                80..=99 => self.guid_template(path, el, country)?,
-                ids::MCC => mcc = Some(digits_exact(el, 4, path, "4 digits")?),
-                ids::CURRENCY => {
-                    let numeric = digits_exact(el, 3, path, "3 digits (ISO 4217 numeric)")?;
-                    currency = Some(Currency::from_numeric(numeric).map_err(|e| {
-                        let detail = match e {
-                            CurrencyError::NoMinorUnit(code) => Detail::NoMinorUnit { code },
-                            _ => Detail::UnknownCurrency { numeric },
-                        };
-                        err(ErrorKind::BadValue, path, el.value_at(), detail)
-                    })?);
-                }
+                80..=99 if !self.frame.opaque(el.id) => self.guid_template(path, el, country)?,
+                ids::MCC => match digits_exact(el, 4, path, "4 digits") {
+                    Ok(m) => mcc = Some(m),
+                    Err(e) => {
+                        self.deviate(Rule::MccFormat, e.kind, e.path, e.offset, e.detail)?;
+                        mcc_malformed = true;
+                    }
+                },
+                ids::CURRENCY => currency = Some(self.currency(el, path)?),
                 ids::TIP_INDICATOR if !matches!(el.value, "01" | "02" | "03") => {
                     return Err(err(
                         ErrorKind::BadValue,
@@ -195,7 +254,7 @@ impl<'a> Ctx<'_, 'a> {
                 Detail::Missing,
             ));
         }
-        if mcc.is_none() {
+        if mcc.is_none() && !mcc_malformed {
             self.deviate(
                 Rule::MccAbsent,
                 ErrorKind::MissingMandatory,
@@ -229,8 +288,15 @@ impl<'a> Ctx<'_, 'a> {
             )?;
         }
 
+        let mut too_precise = None;
         let amount = match self.element(ids::AMOUNT) {
-            Some(el) => Some(self.amount(el, currency, true)?),
+            Some(el) => match self.amount(el, currency, true)? {
+                Ok(minor) => Some(minor),
+                Err(decimals) => {
+                    too_precise = Some((decimals, currency.exponent()));
+                    None
+                }
+            },
             None => None,
         };
         let tip = self.tip(currency)?;
@@ -247,6 +313,44 @@ impl<'a> Ctx<'_, 'a> {
             amount,
             tip,
             mcc,
+            too_precise,
+        })
+    }
+
+    /// 53: three digits naming an ISO 4217 currency with a minor unit; three upper-case letters
+    /// naming one are a deviation (`currency_alpha`), mapped to that currency.
+    fn currency(&mut self, el: Element<'a>, path: Path) -> Result<Currency, EmvError> {
+        let b = el.value.as_bytes();
+        if b.len() == 3
+            && b.iter().all(u8::is_ascii_uppercase)
+            && let Some(iso) = iso_currency::Currency::from_code(el.value)
+        {
+            let numeric = iso.numeric();
+            let c = Currency::from_numeric(numeric).map_err(|e| {
+                let detail = match e {
+                    CurrencyError::NoMinorUnit(code) => Detail::NoMinorUnit { code },
+                    _ => Detail::UnknownCurrency { numeric },
+                };
+                err(ErrorKind::BadValue, path, el.value_at(), detail)
+            })?;
+            self.deviate(
+                Rule::CurrencyAlpha,
+                ErrorKind::BadValue,
+                path,
+                el.value_at(),
+                Detail::Expected {
+                    what: "3 digits (ISO 4217 numeric)",
+                },
+            )?;
+            return Ok(c);
+        }
+        let numeric = digits_exact(el, 3, path, "3 digits (ISO 4217 numeric)")?;
+        Currency::from_numeric(numeric).map_err(|e| {
+            let detail = match e {
+                CurrencyError::NoMinorUnit(code) => Detail::NoMinorUnit { code },
+                _ => Detail::UnknownCurrency { numeric },
+            };
+            err(ErrorKind::BadValue, path, el.value_at(), detail)
         })
     }
 
@@ -263,9 +367,9 @@ impl<'a> Ctx<'_, 'a> {
         Tokens::new(el.value, el.value_at(), self.frame.ascii).valid()
     }
 
-    /// A template with a GUID in 00 (26–51, 80–99, 62.50–99): 00 present, ≤ 32, GUID-shaped;
-    /// every value printable ASCII, inside a recognised scheme's nested sub-templates too.
-    /// One pass over the sub-elements.
+    /// A template with a GUID in 00 (26–51, 80–99, 62.50–99): 00 present, ≤ 32, GUID-shaped
+    /// (each a deviation when broken); every value printable ASCII, inside a recognised scheme's
+    /// nested sub-templates too. One pass over the sub-elements.
     fn guid_template(
         &mut self,
         path: Path,
@@ -294,15 +398,16 @@ impl<'a> Ctx<'_, 'a> {
             }
         }
         let Some(g) = guid else {
-            return Err(err(
+            return self.deviate(
+                Rule::GuidAbsent,
                 ErrorKind::MissingMandatory,
                 path.child(0),
                 el.value_at(),
                 Detail::Missing,
-            ));
+            );
         };
         let gpath = path.child(0);
-        self.max_len(gpath, g, 32)?;
+        self.text_max(gpath, g, 32)?;
         if !is_guid_shaped(g.value) {
             self.deviate(
                 Rule::AccountIdAsGuid,
@@ -322,12 +427,16 @@ impl<'a> Ctx<'_, 'a> {
         for sub in self.subs(el) {
             let path = root.child(sub.id);
             if sub.id >= 50 {
-                self.guid_template(path, sub, None)?;
+                if self.frame.opaque_ad & (1u128 << sub.id) != 0 {
+                    self.ascii_only(path, sub)?;
+                } else {
+                    self.guid_template(path, sub, None)?;
+                }
                 continue;
             }
             self.ascii_only(path, sub)?;
-            if let Some(max) = ids::additional_data_max(sub.id) {
-                self.max_len(path, sub, max)?;
+            if let (Some(max), 1..=8 | 10) = (ids::additional_data_max(sub.id), sub.id) {
+                self.text_max(path, sub, max)?;
             }
             match sub.id {
                 0 => self.deviate(
@@ -340,44 +449,19 @@ impl<'a> Ctx<'_, 'a> {
                     },
                 )?,
                 9 => {
-                    let mut seen = 0u8;
-                    for (i, c) in sub.value.bytes().enumerate() {
-                        let bit = match c {
-                            b'A' => 1,
-                            b'M' => 2,
-                            b'E' => 4,
-                            _ => 0,
-                        };
-                        if bit == 0 || seen & bit != 0 {
-                            return Err(err(
-                                ErrorKind::BadValue,
-                                path,
-                                sub.value_at() + i,
-                                Detail::Expected {
-                                    what: "the letters A, M, E, each at most once",
-                                },
-                            ));
-                        }
-                        seen |= bit;
+                    if let Some(e) = consumer_data_request(sub, path) {
+                        self.deviate(
+                            Rule::ConsumerDataRequest,
+                            e.kind,
+                            e.path,
+                            e.offset,
+                            e.detail,
+                        )?;
                     }
                 }
                 11 => {
-                    let len = sub.value.len();
-                    if len > 3 {
-                        return Err(err(
-                            ErrorKind::TooLong,
-                            path,
-                            sub.value_at(),
-                            Detail::Longer { len, max: 3 },
-                        ));
-                    }
-                    if len < 3 {
-                        return Err(err(
-                            ErrorKind::BadValue,
-                            path,
-                            sub.value_at(),
-                            Detail::Shorter { len, min: 3 },
-                        ));
+                    if let Some(e) = merchant_channel(sub, path) {
+                        self.deviate(Rule::ChannelUndefined, e.kind, e.path, e.offset, e.detail)?;
                     }
                 }
                 _ => {}
@@ -408,9 +492,9 @@ impl<'a> Ctx<'_, 'a> {
                 }
                 1 => {
                     has[1] = true;
-                    self.max_len(path, sub, 25)?;
+                    self.text_max(path, sub, 25)?;
                 }
-                2 => self.max_len(path, sub, 15)?,
+                2 => self.text_max(path, sub, 15)?,
                 _ => {}
             }
         }
@@ -427,13 +511,15 @@ impl<'a> Ctx<'_, 'a> {
         Ok(())
     }
 
-    /// 54 or 56: digits with at most one '.', no sign, ≤ 13; exact in minor units.
+    /// 54 or 56: digits with at most one '.', no sign, ≤ 13; exact in minor units. `Ok(Err(d))`:
+    /// 54 with `d` decimals whose digits below the minor unit are not zero (a deviation; the gateway
+    /// refuses to pay it). For 56 (a fee: `nonzero` false) that is an error in every mode.
     fn amount(
         &mut self,
         el: Element<'a>,
         currency: Currency,
         nonzero: bool,
-    ) -> Result<u64, EmvError> {
+    ) -> Result<Result<u64, u8>, EmvError> {
         let path = Path::id(el.id);
         let bad = |what| {
             err(
@@ -449,15 +535,22 @@ impl<'a> Ctx<'_, 'a> {
                 return Err(bad("digits with at most one '.' as decimal mark"));
             }
             Err(DecimalError::TooPrecise(decimals)) => {
-                return Err(err(
+                let detail = Detail::TooPrecise {
+                    decimals,
+                    exponent: currency.exponent(),
+                };
+                if !nonzero {
+                    return Err(err(ErrorKind::BadValue, path, el.value_at(), detail));
+                }
+                self.deviate(
+                    Rule::AmountTooPrecise,
                     ErrorKind::BadValue,
                     path,
                     el.value_at(),
-                    Detail::TooPrecise {
-                        decimals,
-                        exponent: currency.exponent(),
-                    },
-                ));
+                    detail,
+                )?;
+                // ≤ 13 characters, so the count fits a u8.
+                return Ok(Err(decimals.min(u8::MAX as usize) as u8));
             }
         };
         if nonzero && minor == 0 {
@@ -466,7 +559,7 @@ impl<'a> Ctx<'_, 'a> {
         if decimals.unwrap_or(0) != currency.exponent() as usize {
             self.warn(WarningCode::AmountDecimals, path, el.value_at());
         }
-        Ok(minor)
+        Ok(Ok(minor))
     }
 
     fn tip(&mut self, currency: Currency) -> Result<Option<Tip>, EmvError> {
@@ -499,7 +592,11 @@ impl<'a> Ctx<'_, 'a> {
             None => None,
             Some("01") => Some(Tip::Prompt),
             Some("02") => match fixed {
-                Some(f) => Some(Tip::Fixed(self.amount(f, currency, false)?)),
+                Some(f) => match self.amount(f, currency, false)? {
+                    Ok(minor) => Some(Tip::Fixed(minor)),
+                    // Not reached: a fee's excess precision is an error in `amount`.
+                    Err(_) => None,
+                },
                 None => {
                     return Err(err(
                         ErrorKind::MissingMandatory,
@@ -540,6 +637,89 @@ fn digits_exact(
         ));
     }
     Ok(b.iter().fold(0u16, |acc, d| acc * 10 + (d - b'0') as u16))
+}
+
+/// Characters outside ASCII that are not visible text: spaces other than U+0020, zero-width and
+/// direction marks, soft hyphen, byte-order mark.
+fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(c, '\u{AD}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}')
+}
+
+/// 62.09: only the letters A, M, E, each at most once; `Some(error)` otherwise.
+fn consumer_data_request(sub: Element<'_>, path: Path) -> Option<EmvError> {
+    let len = sub.value.chars().count();
+    if len > 3 {
+        return Some(err(
+            ErrorKind::TooLong,
+            path,
+            sub.value_at(),
+            Detail::Longer { len, max: 3 },
+        ));
+    }
+    let mut seen = 0u8;
+    for (i, c) in sub.value.bytes().enumerate() {
+        let bit = match c {
+            b'A' => 1,
+            b'M' => 2,
+            b'E' => 4,
+            _ => 0,
+        };
+        if bit == 0 || seen & bit != 0 {
+            return Some(err(
+                ErrorKind::BadValue,
+                path,
+                sub.value_at() + i,
+                Detail::Expected {
+                    what: "the letters A, M, E, each at most once",
+                },
+            ));
+        }
+        seen |= bit;
+    }
+    None
+}
+
+/// 62.11 merchant channel (EMVCo MPM v1.1): three characters by position — media ("0" sticker,
+/// "1" bill/invoice, "2" magazine/poster, "3" other print, "4" merchant POS/POI screen, "5" website,
+/// "6" app, "7" other screen), transaction location ("0" at the premises, "1" not at the premises,
+/// "2" remote commerce, "3" other), merchant presence ("0" attended, "1" unattended,
+/// "2" semi-attended, "3" other). `Some(error)` when the length or a position is not defined.
+fn merchant_channel(sub: Element<'_>, path: Path) -> Option<EmvError> {
+    let b = sub.value.as_bytes();
+    let len = sub.value.chars().count();
+    if len > 3 {
+        return Some(err(
+            ErrorKind::TooLong,
+            path,
+            sub.value_at(),
+            Detail::Longer { len, max: 3 },
+        ));
+    }
+    if len < 3 {
+        return Some(err(
+            ErrorKind::BadValue,
+            path,
+            sub.value_at(),
+            Detail::Shorter { len, min: 3 },
+        ));
+    }
+    const WHAT: [&str; 3] = [
+        "media \"0\"-\"7\" (print or screen)",
+        "transaction location \"0\"-\"3\"",
+        "merchant presence \"0\"-\"3\"",
+    ];
+    for (i, (&c, max)) in b.iter().zip([b'7', b'3', b'3']).enumerate() {
+        if !(b'0'..=max).contains(&c) {
+            return Some(err(
+                ErrorKind::BadValue,
+                path,
+                sub.value_at() + i,
+                Detail::Expected { what: WHAT[i] },
+            ));
+        }
+    }
+    None
 }
 
 /// ISO 3166-1 alpha-2 codes from the `iso_country` table as a 26×26 bitmap (bit (a-'A')*26+(b-'A')),

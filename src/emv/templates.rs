@@ -20,19 +20,33 @@ fn sub(value: &str, at: usize, ascii: bool, id: u8) -> Option<&str> {
 pub struct MerchantAccount<'a> {
     el: Element<'a>,
     ascii: bool,
+    opaque: bool,
     scheme: Option<&'static Scheme>,
 }
 
 impl<'a> MerchantAccount<'a> {
-    pub(crate) fn new(el: Element<'a>, country: Option<&str>, ascii: bool) -> Self {
+    pub(crate) fn new(el: Element<'a>, country: Option<&str>, ascii: bool, opaque: bool) -> Self {
         let reg = registry();
-        let scheme = if ids::is_root_template(el.id) {
+        let scheme = if opaque {
+            None
+        } else if ids::is_root_template(el.id) {
             sub(el.value, el.value_at(), ascii, 0)
                 .and_then(|g| reg.match_template(el.id, g, country))
         } else {
             reg.match_primitive(el.id)
         };
-        MerchantAccount { el, ascii, scheme }
+        MerchantAccount {
+            el,
+            ascii,
+            opaque,
+            scheme,
+        }
+    }
+
+    /// True for a template whose content is not TLV (kept as raw text, warning `opaque_template`):
+    /// it has no sub-IDs, no GUID and no scheme; [`value`](Self::value) is its text.
+    pub fn is_opaque(&self) -> bool {
+        self.opaque
     }
 
     /// The root ID (02–51).
@@ -66,7 +80,7 @@ impl<'a> MerchantAccount<'a> {
 
     /// The value of sub-ID `id` of a template.
     pub fn sub(&self, id: u8) -> Option<&'a str> {
-        if !self.is_template() {
+        if !self.is_template() || self.opaque {
             return None;
         }
         sub(self.el.value, self.el.value_at(), self.ascii, id)
@@ -74,7 +88,7 @@ impl<'a> MerchantAccount<'a> {
 
     /// Sub-data objects of a template, in payload order.
     pub fn subs(&self) -> impl Iterator<Item = Element<'a>> + use<'a> {
-        let (value, at) = if self.is_template() {
+        let (value, at) = if self.is_template() && !self.opaque {
             (self.el.value, self.el.value_at())
         } else {
             ("", 0)
@@ -136,11 +150,23 @@ pub struct AdditionalData<'a> {
     value: &'a str,
     at: usize,
     ascii: bool,
+    opaque: u128,
 }
 
 impl<'a> AdditionalData<'a> {
-    pub(crate) fn new(value: &'a str, at: usize, ascii: bool) -> Self {
-        AdditionalData { value, at, ascii }
+    pub(crate) fn new(value: &'a str, at: usize, ascii: bool, opaque: u128) -> Self {
+        AdditionalData {
+            value,
+            at,
+            ascii,
+            opaque,
+        }
+    }
+
+    /// True if payment-system specific template 62.`id` (50–99) is not TLV and was kept as raw
+    /// text (warning `opaque_template`).
+    pub fn is_opaque(&self, id: u8) -> bool {
+        id < 100 && self.opaque & (1u128 << id) != 0
     }
 
     /// The raw value of sub-ID `id`.
@@ -240,11 +266,16 @@ impl<'a> LanguageTemplate<'a> {
 pub struct Template<'a> {
     el: Element<'a>,
     ascii: bool,
+    opaque: bool,
 }
 
 impl<'a> Template<'a> {
-    pub(crate) fn new(el: Element<'a>, ascii: bool) -> Self {
-        Template { el, ascii }
+    pub(crate) fn new(el: Element<'a>, ascii: bool, opaque: bool) -> Self {
+        Template { el, ascii, opaque }
+    }
+    /// True if the content is not TLV and was kept as raw text (warning `opaque_template`).
+    pub fn is_opaque(&self) -> bool {
+        self.opaque
     }
     /// The root ID.
     pub fn id(&self) -> u8 {
@@ -258,8 +289,11 @@ impl<'a> Template<'a> {
     pub fn guid(&self) -> Option<&'a str> {
         self.sub(0)
     }
-    /// The value of sub-ID `id`.
+    /// The value of sub-ID `id` (none in an opaque template).
     pub fn sub(&self, id: u8) -> Option<&'a str> {
+        if self.opaque {
+            return None;
+        }
         sub(self.el.value, self.el.value_at(), self.ascii, id)
     }
 }

@@ -12,14 +12,13 @@ use tokio::time::Instant;
 
 use crate::acquirer::message::ReversalReason;
 
-use crate::journal::{
-    Begin, IdempotencyKey, Journal, Payment, PaymentEvent, PaymentState, RequestKind,
-};
+use crate::journal::{Payment, PaymentEvent, PaymentState, RequestKind};
 use crate::payment::{Answer, ApiError, Handled, RequestContext};
 use crate::payment::{CancelRequest, CancelResponse, PaymentRef, PaymentStatus};
 use crate::time::format_rfc3339;
 
-use super::pay::{body_hash, status_of, store};
+use super::once::Ran;
+use super::pay::status_of;
 use super::{Gateway, Reverses, errors, ids};
 
 fn answer(p: &Payment) -> Handled<CancelResponse> {
@@ -60,45 +59,32 @@ impl Gateway {
         if matches!(p.state, PaymentState::Cancelled | PaymentState::Reversing) {
             return answer(&p);
         }
-        let j = &self.inner.journal;
-        let key = IdempotencyKey::new(
-            ctx.client_id.as_str(),
+        let first = async {
+            match self.cancel_new(p).await {
+                // Cancelled, or the reversal running: the cancel happened, repeats replay it.
+                Ok(a)
+                    if a.outcome.is_none()
+                        || matches!(a.body.payment_status, PaymentStatus::Processing) =>
+                {
+                    Ran::Answered(a)
+                }
+                // Refused for the payment's state now: asking again may be answered otherwise.
+                Ok(a) => Ran::Retryable(a),
+                Err(e) => Ran::Refused(e),
+            }
+        };
+        let replay = async || {
+            let p = self.find_payment(&ctx, &by).await?;
+            answer(&self.settle(p).await?)
+        };
+        self.once(
+            &ctx,
             RequestKind::Cancel,
             req.payment_request_id.as_str(),
-        );
-        match j
-            .begin(key.clone(), body_hash(&ctx))
-            .await
-            .map_err(errors::journal)?
-        {
-            Begin::New => {}
-            Begin::Replay(_) | Begin::Inconsistent => {
-                let p = self.find_payment(&ctx, &by).await?;
-                return answer(&self.settle(p).await?);
-            }
-            Begin::InFlight => {
-                return Err(ApiError::RetryLater {
-                    request_id: req.payment_request_id.to_string(),
-                });
-            }
-        }
-        let result = self.cancel_new(p).await;
-        match &result {
-            Ok(a)
-                if a.outcome.is_none()
-                    || matches!(a.body.payment_status, PaymentStatus::Processing) =>
-            {
-                if let Err(e) = j.complete(key, store(a)).await {
-                    log::error!("cancel {}: storing the answer: {e}", req.payment_request_id);
-                }
-            }
-            _ => {
-                if let Err(e) = j.abandon(key).await {
-                    log::error!("cancel {}: abandoning: {e}", req.payment_request_id);
-                }
-            }
-        }
-        result
+            first,
+            replay,
+        )
+        .await
     }
 
     async fn cancel_new(&self, p: Payment) -> Handled<CancelResponse> {

@@ -1,14 +1,16 @@
 //! `decode`: the scanned string → a domestic, routable merchant kept under a decode id.
 //!
-//! parse (EMVCo MPM; refusals are QR_INVALID with kind, path and offset) → domestic check (58 and
-//! 53 must be the deployment's; else QR_NOT_SUPPORTED) → routing (else MERCHANT_NOT_ROUTABLE) →
-//! kept in memory under a decode id until it expires.
+//! parse (EMVCo MPM in the default, real-world mode; refusals are QR_INVALID with kind, path and
+//! offset; a code with warnings goes on) → payability (58 and 53 must be the deployment's, a fixed
+//! amount must fit the currency's minor unit; else QR_NOT_SUPPORTED with the reason) → expiry →
+//! routing (else MERCHANT_NOT_ROUTABLE, naming the templates seen) → kept in memory under a decode
+//! id until it expires.
 
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::emv::{self, Initiation, Role, Tip};
-use crate::money::Amount;
+use crate::money::{Amount, Currency};
 use crate::payment::{Answer, ApiError, Handled, RequestContext};
 use crate::payment::{CodeType, DecodeRequest, DecodeResponse, Merchant, Money};
 use crate::time::format_rfc3339;
@@ -74,6 +76,40 @@ impl Decoded {
     }
 }
 
+/// The deployment's payability rules for a parsed code, each with a reason a wallet developer can
+/// act on: the code's country (58) and currency (53) must be the deployment's, and a fixed amount
+/// (54) must be representable in the currency's minor unit. Routing and expiry are checked after.
+fn payable(qr: &emv::MerchantQr<'_>, country: &str, currency: Currency) -> Result<(), ApiError> {
+    if qr.country() != country {
+        return Err(ApiError::QrNotSupported {
+            reason: format!(
+                "the code is from {} (58); this gateway pays merchants in {country}",
+                qr.country()
+            ),
+        });
+    }
+    if qr.currency() != currency {
+        return Err(ApiError::QrNotSupported {
+            reason: format!(
+                "the code is in {} (53); this gateway pays {} merchants in {} only",
+                qr.currency().code(),
+                country,
+                currency.code()
+            ),
+        });
+    }
+    if let Some((decimals, exponent)) = qr.amount_too_precise() {
+        return Err(ApiError::QrNotSupported {
+            reason: format!(
+                "the amount {:?} (54) has {decimals} decimal places with non-zero digits below the minor unit of {} ({exponent} decimal places): it cannot be paid exactly; the merchant must issue a new code",
+                qr.raw(54).unwrap_or_default(),
+                qr.currency().code()
+            ),
+        });
+    }
+    Ok(())
+}
+
 impl Gateway {
     pub(super) async fn decode_code(
         &self,
@@ -83,17 +119,8 @@ impl Gateway {
         self.policy(&ctx)?;
         let s = &self.inner.settings;
         let qr = emv::parse(req.code_value.as_str()).map_err(|e| errors::qr_invalid(&e))?;
-        if qr.country() != s.country || qr.currency() != s.currency {
-            return Err(ApiError::QrNotSupported {
-                reason: format!(
-                    "a {} code in {}; this gateway takes {} codes in {}",
-                    qr.country(),
-                    qr.currency().code(),
-                    s.country,
-                    s.currency.code()
-                ),
-            });
-        }
+        // Warnings (deviations from EMVCo v1.1) do not stop a payable code.
+        payable(&qr, &s.country, s.currency)?;
         let today: String = format_rfc3339(SystemTime::now())
             .chars()
             .filter(char::is_ascii_digit)

@@ -34,6 +34,7 @@ mod decode;
 mod errors;
 mod ids;
 pub mod notices;
+mod once;
 mod pay;
 mod quote;
 mod recovery;
@@ -231,6 +232,23 @@ impl Gateway {
         Ok(())
     }
 
+    /// A handle that does not keep the gateway alive (for the metrics probe).
+    pub fn downgrade(&self) -> WeakGateway {
+        WeakGateway(Arc::downgrade(&self.inner))
+    }
+
+    /// Each acquirer link by name, and whether it is signed on now (for the metrics).
+    pub fn link_states(&self) -> Vec<(String, bool)> {
+        let mut out: Vec<(String, bool)> = self
+            .inner
+            .links
+            .iter()
+            .map(|(name, link)| (name.clone(), link.is_ready()))
+            .collect();
+        out.sort();
+        out
+    }
+
     /// The journal.
     pub fn journal(&self) -> &Arc<RedbJournal> {
         &self.inner.journal
@@ -377,8 +395,19 @@ impl Gateway {
             _ => Ok(()),
         };
         if let Err(e) = result {
-            log::warn!("reversal {}: recording its resolution: {e}", id.0);
+            tracing::warn!("reversal {}: recording its resolution: {e}", id.0);
         }
+    }
+}
+
+/// A [`Gateway`] that may have stopped.
+#[derive(Clone)]
+pub struct WeakGateway(Weak<Inner>);
+
+impl WeakGateway {
+    /// The gateway, while it runs.
+    pub fn upgrade(&self) -> Option<Gateway> {
+        self.0.upgrade().map(|inner| Gateway { inner })
     }
 }
 
@@ -407,7 +436,7 @@ async fn purge_idempotency(inner: Weak<Inner>) {
                 Ok(n) if n == crate::journal::PURGE_LIMIT => continue,
                 Ok(_) => break,
                 Err(e) => {
-                    log::warn!("purging idempotency records: {e}");
+                    tracing::warn!("purging idempotency records: {e}");
                     break;
                 }
             }

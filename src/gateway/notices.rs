@@ -43,7 +43,7 @@ fn draft<T: serde::Serialize>(
         Err(e) => {
             // Ids were checked when the request came in: this is a bug, and the wallet can still
             // learn the state by inquiry. The state change must not be refused for it.
-            log::error!("notice for {id} ({state}) not rendered: {e}");
+            tracing::error!("notice for {id} ({state}) not rendered: {e}");
             None
         }
     }

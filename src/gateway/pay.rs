@@ -1,7 +1,7 @@
 //! `pay` and payment `inquiry`.
 //!
 //! ```text
-//! begin (client, paymentRequestId, body hash) ─ Replay → the stored answer
+//! once (client, paymentRequestId, body hash)   ─ Replay → the answer of the payment as it is now
 //!   │                                          ─ Inconsistent → REPEAT_REQ_INCONSISTENT
 //!   │                                          ─ InFlight → RETRY_LATER
 //!   New → quote (QUOTE_EXPIRED / QUOTE_CONSUMED) → per-transaction limit
@@ -18,15 +18,12 @@
 
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
-
 use crate::acquirer::link::Outcome;
 use crate::acquirer::message::Kind;
 use crate::fx::QuoteId;
 use crate::journal::{
-    AcquirerData, Begin, BodyHash, CustomerId, IdempotencyKey, Journal, NewPayment, Origin,
-    Payment, PaymentEvent, PaymentId, PaymentState, QuoteSnapshot, RequestKind, Routing,
-    StoredResponse,
+    AcquirerData, CustomerId, Journal, NewPayment, Origin, Payment, PaymentEvent, PaymentId,
+    PaymentState, QuoteSnapshot, RequestKind, Routing,
 };
 use crate::payment::{
     AcquirerResult, Merchant, Money, PaymentInquiryRequest, PaymentRef, PaymentRequest,
@@ -35,40 +32,8 @@ use crate::payment::{
 use crate::payment::{Answer, ApiError, Handled, RequestContext};
 
 use super::acquirer;
+use super::once::Ran;
 use super::{Gateway, Reverses, errors, ids};
-
-/// What the idempotency record keeps of an answer.
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Stored<T> {
-    result_code: String,
-    result_message: String,
-    body: T,
-}
-
-pub(super) fn body_hash(ctx: &RequestContext) -> BodyHash {
-    BodyHash::of(ctx.body_sha256.as_bytes())
-}
-
-pub(super) fn store<T: Serialize>(answer: &Answer<T>) -> StoredResponse {
-    let (code, message) = match &answer.outcome {
-        None => ("SUCCESS", String::new()),
-        Some(e) => (e.code().as_str(), e.to_string()),
-    };
-    let status = answer
-        .outcome
-        .as_ref()
-        .map_or(200, |e| e.code().http_status().as_u16());
-    let stored = Stored {
-        result_code: code.to_owned(),
-        result_message: message,
-        body: &answer.body,
-    };
-    StoredResponse {
-        status,
-        body: serde_json::to_vec(&stored).unwrap_or_default(),
-    }
-}
 
 /// The wallet-facing status of a payment state.
 pub(super) fn status_of(state: PaymentState) -> PaymentStatus {
@@ -153,108 +118,39 @@ impl Gateway {
         req: PaymentRequest,
     ) -> Handled<PaymentResponse> {
         self.policy(&ctx)?;
-        let j = &self.inner.journal;
-        let key = IdempotencyKey::new(
-            ctx.client_id.as_str(),
+        let span = tracing::info_span!(
+            "payment",
+            payment_request_id = %req.payment_request_id,
+            payment_id = tracing::field::Empty,
+            stan = tracing::field::Empty,
+            rrn = tracing::field::Empty,
+        );
+        let first = async {
+            match tracing::Instrument::instrument(self.pay_new(&ctx, &req), span).await {
+                Ok(answer) => Ran::Answered(answer),
+                Err((e, false)) => Ran::Refused(e),
+                Err((e, true)) => Ran::Journaled(e),
+            }
+        };
+        let replay = async || {
+            let p = self
+                .inner
+                .journal
+                .payment_by_request(&ctx.client_id, req.payment_request_id.as_str())
+                .await
+                .map_err(errors::journal)?
+                .ok_or_else(|| errors::internal("payment answered but not journaled"))?;
+            // The payment as it stands now: a repeat sees PROCESSING turn into REVERSED.
+            answer_of(&self.settle(p).await?)
+        };
+        self.once(
+            &ctx,
             RequestKind::Payment,
             req.payment_request_id.as_str(),
-        );
-        match j
-            .begin(key.clone(), body_hash(&ctx))
-            .await
-            .map_err(errors::journal)?
-        {
-            Begin::New => {}
-            Begin::Replay(stored) => return self.replay(&ctx, &req, &stored).await,
-            Begin::Inconsistent => {
-                return Err(ApiError::RepeatRequestInconsistent {
-                    request_id: req.payment_request_id.to_string(),
-                });
-            }
-            Begin::InFlight => {
-                return Err(ApiError::RetryLater {
-                    request_id: req.payment_request_id.to_string(),
-                });
-            }
-        }
-        match self.pay_new(&ctx, &req).await {
-            Ok(answer) => {
-                if let Err(e) = j.complete(key, store(&answer)).await {
-                    log::error!(
-                        "payment {}: storing the answer: {e}",
-                        req.payment_request_id
-                    );
-                }
-                Ok(answer)
-            }
-            Err((e, recorded)) => {
-                if !recorded && let Err(a) = j.abandon(key).await {
-                    log::error!("payment {}: abandoning: {a}", req.payment_request_id);
-                }
-                Err(e)
-            }
-        }
-    }
-
-    /// A repeat of a completed request: the stored answer; for a U answer, with the payment's
-    /// current status (REVERSED once the reversal is acknowledged).
-    async fn replay(
-        &self,
-        ctx: &RequestContext,
-        req: &PaymentRequest,
-        stored: &StoredResponse,
-    ) -> Handled<PaymentResponse> {
-        if let Ok(s) = serde_json::from_slice::<Stored<PaymentResponse>>(&stored.body) {
-            let outcome = match s.result_code.as_str() {
-                "SUCCESS" => None,
-                "ACQUIRER_DECLINED" => Some(ApiError::AcquirerDeclined {
-                    response_code: s
-                        .body
-                        .acquirer
-                        .as_ref()
-                        .map_or_else(String::new, |a| a.response_code.clone()),
-                }),
-                "ACQUIRER_TIMEOUT" => {
-                    // Same code, but the payment as it stands now: a wallet resending the request
-                    // sees PROCESSING turn into REVERSED.
-                    let now = self
-                        .inner
-                        .journal
-                        .payment_by_request(&ctx.client_id, req.payment_request_id.as_str())
-                        .await
-                        .map_err(errors::journal)?;
-                    if let Some(p) = now {
-                        let p = self.settle(p).await?;
-                        return Ok(Answer::failed(
-                            response_of(&p)?,
-                            ApiError::AcquirerTimeout {
-                                payment_id: p.id.to_string(),
-                                cause: open_cause(&p),
-                            },
-                        ));
-                    }
-                    Some(ApiError::AcquirerTimeout {
-                        payment_id: s.body.payment_id.to_string(),
-                        cause: "the outcome is not known yet".to_owned(),
-                    })
-                }
-                _ => Some(ApiError::Unavailable {
-                    reason: s.result_message,
-                }),
-            };
-            return Ok(Answer {
-                body: s.body,
-                outcome,
-            });
-        }
-        let p = self
-            .inner
-            .journal
-            .payment_by_request(&ctx.client_id, req.payment_request_id.as_str())
-            .await
-            .map_err(errors::journal)?
-            .ok_or_else(|| errors::internal("stored answer unreadable and no payment"))?;
-        answer_of(&p)
+            first,
+            replay,
+        )
+        .await
     }
 
     /// A first request. `Err((e, true))`: the payment was journaled, keep the request in flight
@@ -319,7 +215,8 @@ impl Gateway {
                 qr_reference: decoded.reference_label.clone(),
             },
             limits: policy.daily,
-            origin: Origin::new(ctx.scheme, ctx.scheme_ref.clone()),
+            origin: Origin::new(ctx.scheme, ctx.scheme_ref.clone())
+                .with_request_id(&ctx.request_id),
             merchant: decoded.merchant(),
         };
         let payment = j
@@ -328,6 +225,7 @@ impl Gateway {
             .map_err(errors::journal)
             .map_err(before)?;
         let id = payment.id;
+        tracing::Span::current().record("payment_id", tracing::field::display(id));
         let purchase = acquirer::purchase(
             &payment,
             Kind::Purchase,
@@ -336,6 +234,7 @@ impl Gateway {
             req.payment_request_id.as_str(),
         );
         let trace = link.next_trace();
+        tracing::Span::current().record("stan", trace.stan.de11().as_str());
         j.update_payment(
             id,
             PaymentEvent::Sent {
@@ -345,8 +244,11 @@ impl Gateway {
         .await
         .map_err(errors::journal)
         .map_err(after)?;
+        let in_flight = crate::telemetry::metrics::global().in_flight(&decoded.routed.acquirer);
+        in_flight.inc();
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let outcome = link.authorise_traced(&purchase, trace, left).await;
+        in_flight.dec();
         let unknown = |e: ApiError| (errors::unknown_outcome(format!("payment {id}"), &e), true);
         let (payment, outcome_error) = match outcome {
             Err(e) => {
@@ -363,6 +265,7 @@ impl Gateway {
                 (p, Some(errors::link(Some(id), &e)))
             }
             Ok(Outcome::Approved(a)) => {
+                tracing::Span::current().record("rrn", a.rrn.as_str());
                 let data = AcquirerData {
                     stan: Some(a.stan.de11()),
                     transmitted: a.request.text(7).map(str::to_owned),

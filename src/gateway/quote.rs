@@ -72,6 +72,15 @@ impl Gateway {
                 Pricing::markup(policy.markup_bps),
             )
             .map_err(errors::fx)?;
+        let age = std::time::SystemTime::now()
+            .duration_since(quote.rate_as_of)
+            .unwrap_or_default();
+        crate::telemetry::metrics::global()
+            .fx_rate_age
+            .get_or_create(&crate::telemetry::metrics::CurrencyLabels {
+                currency: req.payer_currency.code().to_owned(),
+            })
+            .set(age.as_secs_f64());
         let quote = self.inner.quotes.insert(quote);
         let id = quote.id.to_string();
         self.inner.quoted.insert(id.clone(), Arc::clone(&decoded));

@@ -21,7 +21,8 @@ use crate::journal::{
     RefundState, RequestKind, Unresolved,
 };
 
-use super::pay::{self, store};
+use super::once::store;
+use super::pay;
 use super::refund;
 use super::{Gateway, Reverses};
 
@@ -98,7 +99,7 @@ impl Gateway {
                         self.track(ReversalId(id), Reverses::Payment(p.id));
                     }
                     if let Err(e) = self.settle(p).await {
-                        log::warn!("recovery: settling a reversal: {e}");
+                        tracing::warn!("recovery: settling a reversal: {e}");
                     }
                     report.reversing += 1;
                 }
@@ -136,7 +137,7 @@ impl Gateway {
                     self.track(id, Reverses::Refund(r.id));
                     report.refunds_reversing += 1;
                 }
-                Err(e) => log::error!(
+                Err(e) => tracing::error!(
                     "recovery: refund {} stays UNKNOWN for an operator: {e}",
                     r.id
                 ),

@@ -12,8 +12,8 @@ use std::str::FromStr;
 use crate::acquirer::link::Outcome;
 use crate::acquirer::message::Kind;
 use crate::journal::{
-    AcquirerData, Begin, IdempotencyKey, Journal, NewRefund, Origin, PaymentId, Refund,
-    RefundEvent, RefundId, RefundState, RequestKind,
+    AcquirerData, Journal, NewRefund, Origin, PaymentId, Refund, RefundEvent, RefundId,
+    RefundState, RequestKind,
 };
 use crate::money::Amount;
 use crate::payment::{Answer, ApiError, Handled, RequestContext};
@@ -22,7 +22,7 @@ use crate::payment::{
 };
 
 use super::acquirer;
-use super::pay::{body_hash, store};
+use super::once::Ran;
 use super::{Gateway, Reverses, errors, ids};
 
 pub(super) fn response_of(r: &Refund) -> Result<RefundResponse, ApiError> {
@@ -73,51 +73,31 @@ impl Gateway {
         req: RefundRequest,
     ) -> Handled<RefundResponse> {
         self.policy(&ctx)?;
-        let j = &self.inner.journal;
-        let key = IdempotencyKey::new(
-            ctx.client_id.as_str(),
+        let first = async {
+            match self.refund_new(&ctx, &req).await {
+                Ok(answer) => Ran::Answered(answer),
+                Err((e, false)) => Ran::Refused(e),
+                Err((e, true)) => Ran::Journaled(e),
+            }
+        };
+        let replay = async || {
+            let r = self
+                .inner
+                .journal
+                .refund_by_request(&ctx.client_id, req.refund_request_id.as_str())
+                .await
+                .map_err(errors::journal)?
+                .ok_or_else(|| errors::internal("refund answered but not journaled"))?;
+            answer_of(&r)
+        };
+        self.once(
+            &ctx,
             RequestKind::Refund,
             req.refund_request_id.as_str(),
-        );
-        match j
-            .begin(key.clone(), body_hash(&ctx))
-            .await
-            .map_err(errors::journal)?
-        {
-            Begin::New => {}
-            Begin::Replay(_) => {
-                let r = j
-                    .refund_by_request(&ctx.client_id, req.refund_request_id.as_str())
-                    .await
-                    .map_err(errors::journal)?
-                    .ok_or_else(|| errors::internal("refund answered but not journaled"))?;
-                return answer_of(&r);
-            }
-            Begin::Inconsistent => {
-                return Err(ApiError::RepeatRequestInconsistent {
-                    request_id: req.refund_request_id.to_string(),
-                });
-            }
-            Begin::InFlight => {
-                return Err(ApiError::RetryLater {
-                    request_id: req.refund_request_id.to_string(),
-                });
-            }
-        }
-        match self.refund_new(&ctx, &req).await {
-            Ok(answer) => {
-                if let Err(e) = j.complete(key, store(&answer)).await {
-                    log::error!("refund {}: storing the answer: {e}", req.refund_request_id);
-                }
-                Ok(answer)
-            }
-            Err((e, recorded)) => {
-                if !recorded && let Err(a) = j.abandon(key).await {
-                    log::error!("refund {}: abandoning: {a}", req.refund_request_id);
-                }
-                Err(e)
-            }
-        }
+            first,
+            replay,
+        )
+        .await
     }
 
     async fn refund_new(
@@ -169,7 +149,8 @@ impl Gateway {
                     .reason
                     .as_ref()
                     .map_or_else(String::new, |r| r.as_str().to_owned()),
-                origin: Origin::new(ctx.scheme, ctx.scheme_ref.clone()),
+                origin: Origin::new(ctx.scheme, ctx.scheme_ref.clone())
+                    .with_request_id(&ctx.request_id),
                 trace: acquirer::data_of(&trace),
             })
             .await

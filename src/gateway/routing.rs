@@ -57,7 +57,11 @@ pub fn route(rules: &[RouteRule], qr: &MerchantQr<'_>) -> Result<Routed, String>
         } else {
             None
         };
-        let label = guid.map_or_else(|| format!("ID {:02}", account.id()), str::to_owned);
+        let label = match guid {
+            Some(g) => g.to_owned(),
+            None if account.is_opaque() => format!("ID {:02} (content not TLV)", account.id()),
+            None => format!("ID {:02}", account.id()),
+        };
         seen.push(label.clone());
         for rule in rules {
             let merchant_id = match &rule.matcher {

@@ -333,6 +333,28 @@ impl Snapshot {
             .ok_or_else(|| corrupt_key(kind, &id))
     }
 
+    /// Every payment, in id order (UUIDv7 ids: creation order). A scan, for operators' tools.
+    pub fn payments(&self) -> Result<Vec<Payment>, JournalError> {
+        let table = self.table(writer::PAYMENTS)?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(read_err("read payments"))? {
+            let (k, v) = entry.map_err(read_err("read payments"))?;
+            out.push(codec::decode(RecordKind::Payment, k.value(), v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Every notice, in notice id order. A scan, for operators' tools.
+    pub fn notices(&self) -> Result<Vec<OutboxNotice>, JournalError> {
+        let table = self.table(writer::NOTICES)?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(read_err("read notices"))? {
+            let (k, v) = entry.map_err(read_err("read notices"))?;
+            out.push(codec::decode(RecordKind::Notice, k.value(), v.value())?);
+        }
+        Ok(out)
+    }
+
     /// A payment.
     pub fn payment(&self, id: PaymentId) -> Result<Option<Payment>, JournalError> {
         self.record(writer::PAYMENTS, RecordKind::Payment, &id.key())

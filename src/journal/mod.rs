@@ -71,6 +71,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub(crate) mod codec;
 mod embedded;
 mod error;
+pub mod events;
 mod idempotency;
 mod ids;
 mod outbox;

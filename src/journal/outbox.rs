@@ -32,6 +32,10 @@ pub struct Origin {
     /// The scheme's reference (e.g. a pacs.008 MsgId).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheme_ref: Option<String>,
+    /// The HTTP request id (`x-request-id`, spec/operations.md §2) of the request that created
+    /// the record, to find its log lines. Absent in records from before request ids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 impl Default for Origin {
@@ -40,6 +44,7 @@ impl Default for Origin {
         Origin {
             scheme: NATIVE_SCHEME.to_owned(),
             scheme_ref: None,
+            request_id: None,
         }
     }
 }
@@ -50,7 +55,14 @@ impl Origin {
         Origin {
             scheme: scheme.into(),
             scheme_ref,
+            request_id: None,
         }
+    }
+
+    /// The same, with the HTTP request id that created the record.
+    pub fn with_request_id(mut self, request_id: impl Into<String>) -> Self {
+        self.request_id = Some(request_id.into());
+        self
     }
 }
 
@@ -147,6 +159,10 @@ pub struct OutboxNotice {
     pub created_at_ms: u64,
     /// Last change, ms since the Unix epoch.
     pub updated_at_ms: u64,
+    /// The HTTP request id of the request that created the payment or refund (to find its log
+    /// lines); absent in notices from before request ids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// The end of one delivery attempt.
@@ -246,6 +262,7 @@ mod tests {
             last_error: None,
             created_at_ms: 10,
             updated_at_ms: 10,
+            request_id: None,
         }
     }
 

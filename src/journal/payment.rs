@@ -376,6 +376,15 @@ pub enum PaymentEvent {
         /// Why.
         note: String,
     },
+    /// MANUAL_REVIEW → SUCCESS (the acquirer says the authorisation stands) or REVERSED /
+    /// CANCELLED (it does not, or its reversal went through): an operator's resolution
+    /// (`qrbridge admin review resolve`).
+    Resolved {
+        /// Whether the authorisation stands at the acquirer.
+        approved: bool,
+        /// The operator's note (who asked whom, reference).
+        note: String,
+    },
 }
 
 impl PaymentEvent {
@@ -390,6 +399,7 @@ impl PaymentEvent {
             PaymentEvent::Reversing { .. } => "Reversing",
             PaymentEvent::Reversed { .. } => "Reversed",
             PaymentEvent::ManualReview { .. } => "ManualReview",
+            PaymentEvent::Resolved { .. } => "Resolved",
         }
     }
 }
@@ -448,6 +458,19 @@ impl Payment {
                 _ => S::Reversed,
             },
             (S::Unknown | S::Reversing, E::ManualReview { .. }) => S::ManualReview,
+            (S::ManualReview, E::Resolved { approved: true, .. }) => S::Success,
+            (
+                S::ManualReview,
+                E::Resolved {
+                    approved: false, ..
+                },
+            ) => match &self.reversal {
+                Some(ReversalLink {
+                    purpose: ReversalPurpose::Cancel,
+                    ..
+                }) => S::Cancelled,
+                _ => S::Reversed,
+            },
             _ => return Err(illegal()),
         };
         match event {
@@ -473,6 +496,9 @@ impl Payment {
                 next.note = Some(format!("reversal acknowledged with DE39 {response_code}"));
             }
             E::ManualReview { note } => next.note = Some(note),
+            E::Resolved { note, .. } => {
+                next.note = Some(format!("resolved by an operator: {note}"))
+            }
         }
         next.enter(state, now_ms);
         Ok(next)

@@ -205,13 +205,26 @@ pub(crate) fn run(db: Arc<Database>, rx: Receiver<Request>, config: WriterConfig
         let (ops, replies): (Vec<Op>, Vec<Reply>) =
             batch.drain(..).map(|r| (r.op, r.reply)).unzip();
         let n = u64::try_from(replies.len()).unwrap_or(u64::MAX);
-        match commit_batch(&db, ops, &mut ctx) {
+        let m = crate::telemetry::metrics::global();
+        let timer = crate::telemetry::metrics::Timer::start(&m.journal_commit);
+        let committed = commit_batch(&db, ops, &mut ctx);
+        drop(timer);
+        match committed {
             Ok(results) => {
                 let c = &config.counters;
                 c.writes.fetch_add(n, Ordering::Relaxed);
                 c.commits.fetch_add(1, Ordering::Relaxed);
                 c.largest_batch.fetch_max(n, Ordering::Relaxed);
+                m.journal_batch
+                    .observe(f64::from(u32::try_from(n).unwrap_or(u32::MAX)));
                 for (reply, result) in replies.into_iter().zip(results) {
+                    // Each durable state change is logged (and counted) once, here.
+                    match &result {
+                        Ok(Done::Payment(p)) => crate::journal::events::payment_changed(p),
+                        Ok(Done::Refund(r)) => crate::journal::events::refund_changed(r),
+                        Ok(Done::Notice(n)) => crate::journal::events::notice_changed(n),
+                        _ => {}
+                    }
                     reply.send(result);
                 }
                 if ctx.noticed.get() {
@@ -223,7 +236,8 @@ pub(crate) fn run(db: Arc<Database>, rx: Receiver<Request>, config: WriterConfig
                     .counters
                     .failed_batches
                     .fetch_add(1, Ordering::Relaxed);
-                log::error!(
+                m.journal_failed_batches.inc();
+                tracing::error!(
                     "journal: batch of {} writes not committed: {e}",
                     replies.len()
                 );
@@ -956,7 +970,7 @@ impl<'t> Tables<'t> {
             });
         }
         if self.load_notice(&draft.notice_id)?.is_some() {
-            log::warn!(
+            tracing::warn!(
                 "journal: notice {} exists already; not created again",
                 draft.notice_id
             );
@@ -976,6 +990,7 @@ impl<'t> Tables<'t> {
             last_error: None,
             created_at_ms: ctx.now_ms,
             updated_at_ms: ctx.now_ms,
+            request_id: origin.request_id.clone(),
         };
         // Encodes now so that a refusal comes before any write.
         codec::encode(RecordKind::Notice, &notice)?;

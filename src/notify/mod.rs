@@ -267,7 +267,7 @@ async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                             }
                         }
                         Err(e) => {
-                            log::warn!("notifications: reading due notices: {e}");
+                            tracing::warn!("notifications: reading due notices: {e}");
                             wake = tokio::time::Instant::now() + shared.policy.first_delay;
                         }
                     }
@@ -278,11 +278,11 @@ async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                         wake = wake.min(tokio::time::Instant::now() + later);
                     }
                     Ok(None) => {}
-                    Err(e) => log::warn!("notifications: reading the next due time: {e}"),
+                    Err(e) => tracing::warn!("notifications: reading the next due time: {e}"),
                 }
             }
             Err(e) => {
-                log::warn!("notifications: reading the journal: {e}");
+                tracing::warn!("notifications: reading the journal: {e}");
                 wake = tokio::time::Instant::now() + shared.policy.first_delay;
             }
         }
@@ -293,7 +293,7 @@ async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 let id = match done {
                     Ok((id, ())) => id,
                     Err(e) => {
-                        log::error!("notifications: an attempt stopped unexpectedly: {e}");
+                        tracing::error!("notifications: an attempt stopped unexpectedly: {e}");
                         e.id()
                     }
                 };
@@ -337,49 +337,23 @@ async fn attempt(shared: &Shared, n: OutboxNotice) {
         }
     };
     match shared.journal.notice_attempt(&n.notice_id, outcome).await {
-        Ok(done) => match done.state {
-            crate::journal::NoticeState::Sent => {
-                c.sent.fetch_add(1, Ordering::Relaxed);
-                log::info!(
-                    "notice {} ({} to {}) acknowledged after {} failed attempts",
-                    done.notice_id,
-                    done.scheme,
-                    done.client_id,
-                    done.attempts
-                );
-            }
-            crate::journal::NoticeState::NotNeeded => {
-                c.not_needed.fetch_add(1, Ordering::Relaxed);
-                log::debug!(
-                    "notice {}: client {} takes no {} notifications",
-                    done.notice_id,
-                    done.client_id,
-                    done.scheme
-                );
-            }
-            crate::journal::NoticeState::Parked => {
-                c.parked.fetch_add(1, Ordering::Relaxed);
-                log::warn!(
-                    "notice {} ({} to {}) PARKED after {} failed attempts: {}",
-                    done.notice_id,
-                    done.scheme,
-                    done.client_id,
-                    done.attempts,
-                    done.last_error.as_deref().unwrap_or("")
-                );
-            }
-            crate::journal::NoticeState::Pending => log::info!(
-                "notice {} ({} to {}): attempt {} failed ({}); next in {} ms",
-                done.notice_id,
-                done.scheme,
-                done.client_id,
-                done.attempts,
-                done.last_error.as_deref().unwrap_or(""),
-                done.next_attempt_at_ms.saturating_sub(now_ms())
-            ),
-        },
+        Ok(done) => {
+            match done.state {
+                crate::journal::NoticeState::Sent => c.sent.fetch_add(1, Ordering::Relaxed),
+                crate::journal::NoticeState::NotNeeded => {
+                    c.not_needed.fetch_add(1, Ordering::Relaxed)
+                }
+                // Logged at error, with what to do, when the journal commits it.
+                crate::journal::NoticeState::Parked => c.parked.fetch_add(1, Ordering::Relaxed),
+                crate::journal::NoticeState::Pending => 0,
+            };
+            crate::journal::events::notice_attempted(
+                &done,
+                done.next_attempt_at_ms.saturating_sub(now_ms()),
+            );
+        }
         Err(e) => {
-            log::error!(
+            tracing::error!(
                 "notice {}: recording the attempt: {e} (it stays due and is tried again)",
                 n.notice_id
             );

@@ -35,6 +35,9 @@ pub struct RequestContext {
     /// What the scheme wants kept with a payment or refund for its notifications (e.g. the
     /// pacs.008 MsgId); opaque to the pipeline.
     pub scheme_ref: Option<String>,
+    /// The HTTP request id (`x-request-id`, taken from the wallet or made by the server;
+    /// spec/operations.md §2): in the log span of the request and in the journal records it makes.
+    pub request_id: String,
 }
 
 /// A handler's answer: the response fields, and the error when the request was processed but the

@@ -128,11 +128,16 @@ impl Dispatch {
     {
         let guard = self.handlers.enter();
         let work = call(Arc::clone(&self.pipeline));
-        let task = tokio::spawn(async move {
-            let _counted = guard;
-            work.await
-        });
-        match tokio::time::timeout_at(self.deadline, task).await {
+        // The handler task keeps the request's span: its log lines carry the request id.
+        let span = tracing::Span::current();
+        let task = tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                let _counted = guard;
+                work.await
+            },
+            span,
+        ));
+        let handled = match tokio::time::timeout_at(self.deadline, task).await {
             Err(_) => Err(ApiError::Unknown {
                 side: Side::Gateway,
                 reason: format!(
@@ -141,13 +146,22 @@ impl Dispatch {
                 ),
             }),
             Ok(Err(join)) => {
-                log::error!("handler task failed: {join}");
+                tracing::error!("handler task failed: {join}");
                 Err(ApiError::Unknown {
                     side: Side::Gateway,
                     reason: "the handler stopped unexpectedly: query before retrying".to_owned(),
                 })
             }
             Ok(Ok(handled)) => handled,
-        }
+        };
+        // The result code, for the request metrics.
+        crate::telemetry::correlation::set_result_code(match &handled {
+            Ok(answer) => answer
+                .outcome
+                .as_ref()
+                .map_or("SUCCESS", |e| e.code().as_str()),
+            Err(e) => e.code().as_str(),
+        });
+        handled
     }
 }

@@ -117,6 +117,8 @@ pub struct Inbound<'a> {
     pub peer: &'a Peer,
     /// When the server received the request.
     pub received_at: SystemTime,
+    /// The request id (`x-request-id`; spec/operations.md §2), for the `RequestContext`.
+    pub request_id: &'a str,
 }
 
 impl Inbound<'_> {

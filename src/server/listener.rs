@@ -123,6 +123,14 @@ fn check(limits: &Limits) -> Result<(), ServerError> {
     Ok(())
 }
 
+/// Options of [`RunningServer::start_with_options`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ServeOptions {
+    /// Serve `GET /metrics` (Prometheus text) on this listener. Off by default: a deployment
+    /// serves metrics on its operator listener (`[operator] listen`), not to wallets.
+    pub metrics: bool,
+}
+
 impl RunningServer {
     /// Binds and starts serving `api` in the native scheme (Wallet API v1) only. Plaintext only
     /// on loopback; TLS 1.3 otherwise.
@@ -142,6 +150,18 @@ impl RunningServer {
         schemes: Vec<Arc<dyn Scheme>>,
         api: Arc<A>,
         readiness: Readiness,
+    ) -> Result<RunningServer, ServerError> {
+        RunningServer::start_with_options(config, schemes, api, readiness, ServeOptions::default())
+            .await
+    }
+
+    /// [`RunningServer::start_with_schemes`], with options (e.g. `GET /metrics` on this listener).
+    pub async fn start_with_options<A: Pipeline>(
+        config: ServerConfig,
+        schemes: Vec<Arc<dyn Scheme>>,
+        api: Arc<A>,
+        readiness: Readiness,
+        options: ServeOptions,
     ) -> Result<RunningServer, ServerError> {
         check(&config.limits)?;
         // A native scheme in `schemes` replaces the one built from `config.auth`.
@@ -204,6 +224,7 @@ impl RunningServer {
             readiness,
             stopping: stopping.clone(),
             handlers: handlers.clone(),
+            serve_metrics: options.metrics,
         });
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
@@ -289,6 +310,15 @@ impl RunningServer {
     }
 }
 
+/// Decrements the open-connections gauge when the connection's task ends.
+struct OpenConnection(prometheus_client::metrics::gauge::Gauge);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 struct AcceptState<A> {
     listener: TcpListener,
     acceptor: Option<TlsAcceptor>,
@@ -315,7 +345,7 @@ async fn accept_loop<A: Pipeline>(mut s: AcceptState<A>) -> JoinSet<()> {
             r = s.listener.accept() => match r {
                 Ok(pair) => pair,
                 Err(e) => {
-                    log::warn!("accept: {e}");
+                    tracing::warn!("accept: {e}");
                     // EMFILE and friends: back off instead of spinning.
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
@@ -331,9 +361,12 @@ async fn accept_loop<A: Pipeline>(mut s: AcceptState<A>) -> JoinSet<()> {
         let clients = s.clients.clone();
         let handshake_timeout = s.handshake_timeout;
         let idle = s.idle_timeout;
+        let open = crate::telemetry::metrics::global().open_connections.clone();
+        open.inc();
         tasks.spawn(async move {
             let _slot = permit;
             let _counted = counted;
+            let _open = OpenConnection(open);
             match acceptor {
                 None => {
                     serve(
@@ -351,7 +384,7 @@ async fn accept_loop<A: Pipeline>(mut s: AcceptState<A>) -> JoinSet<()> {
                         match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
                             Ok(Ok(tls)) => tls,
                             Ok(Err(e)) => {
-                                log::debug!("TLS handshake refused: {e}");
+                                tracing::debug!("TLS handshake refused: {e}");
                                 return;
                             }
                             Err(_) => return,
@@ -444,14 +477,14 @@ async fn serve<A, I>(
         tokio::select! {
             r = conn.as_mut() => {
                 if let Err(e) = r {
-                    log::debug!("connection: {e}");
+                    tracing::debug!("connection: {e}");
                 }
                 return;
             }
             () = stopped(&mut stopping) => {
                 conn.as_mut().graceful_shutdown();
                 if let Err(e) = conn.await {
-                    log::debug!("connection during shutdown: {e}");
+                    tracing::debug!("connection during shutdown: {e}");
                 }
                 return;
             }
@@ -459,12 +492,12 @@ async fn serve<A, I>(
                 let now = Instant::now();
                 match activity.idle_at(idle) {
                     Some(at) if at <= now => {
-                        log::debug!("connection idle for {idle:?}: closing");
+                        tracing::debug!("connection idle for {idle:?}: closing");
                         conn.as_mut().graceful_shutdown();
                         match tokio::time::timeout(CLOSE_GRACE, conn.as_mut()).await {
-                            Ok(Err(e)) => log::debug!("closing an idle connection: {e}"),
+                            Ok(Err(e)) => tracing::debug!("closing an idle connection: {e}"),
                             Ok(Ok(())) => {}
-                            Err(_) => log::debug!("idle connection dropped after {CLOSE_GRACE:?}"),
+                            Err(_) => tracing::debug!("idle connection dropped after {CLOSE_GRACE:?}"),
                         }
                         return;
                     }

@@ -17,6 +17,7 @@
 //! listener   accept loop, connection limit, hyper-util auto builder, graceful shutdown
 //! router     one request: health, or the scheme owning the path; size/time limits; response
 //! health     /healthz, /readyz (the gateway's Readiness predicate)
+//! operator   the operator listener: GET /metrics, /healthz, /readyz apart from wallets
 //! ```
 //!
 //! Imports `payment` (the seam's types), `scheme` (the schemes it routes to) and the `tls` leaf;
@@ -46,8 +47,9 @@
 pub mod config;
 pub mod health;
 mod listener;
-mod router;
+pub mod operator;
+pub(crate) mod router;
 pub mod tls;
 
 pub use config::{Identity, Limits, MutualTls, ServerConfig, TlsSettings, Transport};
-pub use listener::{RunningServer, ServerError, ShutdownReport};
+pub use listener::{RunningServer, ServeOptions, ServerError, ShutdownReport};

@@ -22,6 +22,8 @@ use crate::payment::Pipeline;
 use crate::scheme::InFlight;
 use crate::scheme::native::transformers::NativeReply;
 use crate::scheme::{Dispatch, Inbound, Outbound, Peer, Scheme};
+use crate::telemetry::correlation::{self, REQUEST_ID_HEADER, RESULT_CODE};
+use crate::telemetry::metrics::{self, RequestLabels, RouteLabels};
 
 /// What every request needs, shared by all connections.
 pub(crate) struct Shared<A> {
@@ -32,6 +34,8 @@ pub(crate) struct Shared<A> {
     pub(crate) readiness: Readiness,
     pub(crate) stopping: watch::Receiver<bool>,
     pub(crate) handlers: InFlight,
+    /// Whether `GET /metrics` is served here (the demo; else the operator listener serves it).
+    pub(crate) serve_metrics: bool,
 }
 
 type Reply = Response<Full<Bytes>>;
@@ -59,21 +63,88 @@ fn outbound(o: Outbound) -> Reply {
             (Ok(n), Ok(v)) => {
                 r.headers_mut().insert(n, v);
             }
-            _ => log::error!("response header {name} not representable; dropped"),
+            _ => tracing::error!("response header {name} not representable; dropped"),
         }
     }
     r
 }
 
-/// Handles one request. Never fails: every outcome is a response.
+/// Handles one request. Never fails: every outcome is a response. Every response carries the
+/// request's id as `x-request-id`; the request runs in a `request` span (request id, trace id,
+/// method, path, scheme, client id) and is counted in the request metrics.
 pub(crate) async fn handle<A: Pipeline>(
     shared: Arc<Shared<A>>,
     peer: Arc<PeerIdentity>,
     req: Request<Incoming>,
 ) -> Reply {
+    let ids = correlation::from_headers(req.headers());
+    let path = req.uri().path().to_owned();
+    let span = tracing::info_span!(
+        "request",
+        request_id = %ids.request_id,
+        trace_id = ids.trace_id.as_deref().unwrap_or(""),
+        method = %req.method(),
+        path = %path,
+        scheme = tracing::field::Empty,
+        client_id = tracing::field::Empty,
+    );
+    let started = Instant::now();
+    let routed =
+        tracing::Instrument::instrument(route(shared, &peer, req, &ids.request_id), span.clone());
+    let ((mut reply, scheme), pipeline_code) = RESULT_CODE
+        .scope(std::cell::Cell::new(None), async {
+            let out = routed.await;
+            (out, RESULT_CODE.with(std::cell::Cell::get))
+        })
+        .await;
+    if let Ok(v) = HeaderValue::from_str(&ids.request_id) {
+        reply.headers_mut().insert(REQUEST_ID_HEADER, v);
+    }
+    let status = reply.status();
+    let (scheme, route) = match scheme {
+        Some(name) if status != StatusCode::NOT_FOUND => (name, path.clone()),
+        Some(name) => (name, "unmatched".to_owned()),
+        None if matches!(path.as_str(), "/healthz" | "/readyz" | "/metrics") => {
+            ("none", path.clone())
+        }
+        None => ("none", "unmatched".to_owned()),
+    };
+    let code = pipeline_code.map_or_else(|| format!("HTTP_{}", status.as_u16()), str::to_owned);
+    let elapsed = started.elapsed();
+    let m = metrics::global();
+    m.requests
+        .get_or_create(&RequestLabels {
+            scheme: scheme.to_owned(),
+            route: route.clone(),
+            result_code: code.clone(),
+        })
+        .inc();
+    m.request_duration
+        .get_or_create(&RouteLabels {
+            scheme: scheme.to_owned(),
+            route,
+        })
+        .observe(elapsed.as_secs_f64());
+    span.in_scope(|| {
+        tracing::debug!(
+            status = status.as_u16(),
+            result_code = %code,
+            elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+            "answered"
+        );
+    });
+    reply
+}
+
+async fn route<A: Pipeline>(
+    shared: Arc<Shared<A>>,
+    peer: &PeerIdentity,
+    req: Request<Incoming>,
+    request_id: &str,
+) -> (Reply, Option<&'static str>) {
     let path = req.uri().path().to_owned();
     match path.as_str() {
-        "/healthz" | "/readyz" => {
+        "/healthz" | "/readyz" | "/metrics" => {
             if req.method() != Method::GET {
                 let mut refused = native_error(&ApiError::MethodNotAllowed {
                     method: req.method().to_string(),
@@ -83,10 +154,16 @@ pub(crate) async fn handle<A: Pipeline>(
                 refused
                     .headers_mut()
                     .insert(hyper::header::ALLOW, HeaderValue::from_static("GET"));
-                return refused;
+                return (refused, None);
             }
             if path == "/healthz" {
-                return json_response(StatusCode::OK, health::alive_body());
+                return (json_response(StatusCode::OK, health::alive_body()), None);
+            }
+            if path == "/metrics" {
+                if !shared.serve_metrics {
+                    return (native_error(&ApiError::NotFound { path }), None);
+                }
+                return (metrics_response(), None);
             }
             let state = if *shared.stopping.borrow() {
                 Err("shutting down".to_owned())
@@ -98,7 +175,7 @@ pub(crate) async fn handle<A: Pipeline>(
             } else {
                 StatusCode::SERVICE_UNAVAILABLE
             };
-            json_response(status, health::ready_body(&state))
+            (json_response(status, health::ready_body(&state)), None)
         }
         _ => {
             let Some(scheme) = shared
@@ -107,11 +184,26 @@ pub(crate) async fn handle<A: Pipeline>(
                 .find(|s| path.starts_with(s.prefix()))
                 .cloned()
             else {
-                return native_error(&ApiError::NotFound { path });
+                return (native_error(&ApiError::NotFound { path }), None);
             };
-            to_scheme(shared, &peer, scheme, req).await
+            let name = scheme.name();
+            tracing::Span::current().record("scheme", name);
+            (
+                to_scheme(shared, peer, scheme, req, request_id).await,
+                Some(name),
+            )
         }
     }
+}
+
+/// `GET /metrics`: the Prometheus text exposition.
+pub(crate) fn metrics_response() -> Reply {
+    let mut r = Response::new(Full::new(Bytes::from(metrics::render())));
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(metrics::CONTENT_TYPE),
+    );
+    r
 }
 
 async fn to_scheme<A: Pipeline>(
@@ -119,6 +211,7 @@ async fn to_scheme<A: Pipeline>(
     peer: &PeerIdentity,
     scheme: Arc<dyn Scheme>,
     req: Request<Incoming>,
+    request_id: &str,
 ) -> Reply {
     // request_timeout is at most a day (checked at start), so this cannot overflow in practice;
     // checked all the same.
@@ -144,6 +237,7 @@ async fn to_scheme<A: Pipeline>(
         body: &[],
         peer: &peer,
         received_at,
+        request_id,
     };
 
     let max = shared.limits.max_body_bytes;

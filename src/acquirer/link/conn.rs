@@ -26,7 +26,19 @@ pub(super) async fn supervise(shared: Arc<Shared>) {
             return;
         }
         let (signed_on, error) = connect_and_run(&shared).await;
-        log::warn!("acquirer link {}: {error}", shared.config.addr);
+        if shared.is_shut_down() {
+            tracing::info!(acquirer_addr = %shared.config.addr, "acquirer link closed (shutdown)");
+            return;
+        }
+        tracing::error!(
+            acquirer_addr = %shared.config.addr,
+            error = %error,
+            was_signed_on = signed_on,
+            retry_in_ms = u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX),
+            action = "payments answer U (reversed later) while the link is down; check the \
+                      acquirer's host, port, certificates and its own status",
+            "acquirer link DOWN"
+        );
         *lock(&shared.last_error) = Some(error);
         if signed_on {
             backoff = timers.reconnect_min;
@@ -94,7 +106,7 @@ async fn connect_and_run(shared: &Arc<Shared>) -> (bool, LinkError) {
         Ok(()) => {
             bump(&shared.counters.sign_ons);
             shared.ready.send_replace(true);
-            log::info!("acquirer link {addr}: signed on");
+            tracing::info!(acquirer_addr = %addr, "acquirer link signed on");
             (true, monitor(shared, &mut reader, &mut writer).await)
         }
         Err(e) => {
@@ -248,7 +260,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 Ok(msg) => dispatch(&shared, msg, &tx),
                 Err(e) => {
                     bump(&shared.counters.undecodable);
-                    log::warn!("acquirer link: undecodable frame dropped: {e}");
+                    tracing::warn!("acquirer link: undecodable frame dropped: {e}");
                 }
             }
         }
@@ -268,13 +280,13 @@ fn dispatch(shared: &Arc<Shared>, msg: Message, tx: &mpsc::Sender<Vec<u8>>) {
             }
         } else {
             bump(&shared.counters.unmatched);
-            log::warn!("acquirer link: unexpected request {} dropped", msg.mti());
+            tracing::warn!("acquirer link: unexpected request {} dropped", msg.mti());
         }
         return;
     }
     let Some(key) = super::Key::of(msg.mti(), &msg) else {
         bump(&shared.counters.unmatched);
-        log::warn!("acquirer link: {} without STAN/DE7/DE41 dropped", msg.mti());
+        tracing::warn!("acquirer link: {} without STAN/DE7/DE41 dropped", msg.mti());
         return;
     };
     let waiter = lock(&shared.inflight).remove(&key);
@@ -285,14 +297,14 @@ fn dispatch(shared: &Arc<Shared>, msg: Message, tx: &mpsc::Sender<Vec<u8>>) {
         }
         Some(Waiter::Late(LateKind::Authorisation, id)) => {
             bump(&shared.counters.late);
-            log::warn!(
+            tracing::warn!(
                 "acquirer link: late {} (DE39 {code}) after the reversal started; ignored",
                 msg.mti()
             );
             if let Some(id) = id
                 && let Err(e) = shared.store.note_late_response(id, code)
             {
-                log::error!("reversal {id:?}: {e}");
+                tracing::error!("reversal {id:?}: {e}");
             }
         }
         Some(Waiter::Late(LateKind::Reversal, id)) => {
@@ -304,7 +316,7 @@ fn dispatch(shared: &Arc<Shared>, msg: Message, tx: &mpsc::Sender<Vec<u8>>) {
         Some(Waiter::Late(LateKind::Network, _)) => {}
         None => {
             bump(&shared.counters.unmatched);
-            log::warn!(
+            tracing::warn!(
                 "acquirer link: {} STAN {} matches nothing in flight; dropped",
                 msg.mti(),
                 msg.text(11).unwrap_or("?")

@@ -610,7 +610,7 @@ impl Link {
                         .count() as u32;
                     tokio::spawn(saf::drive(Arc::clone(&shared), record.id, request, done));
                 }
-                Err(e) => log::error!(
+                Err(e) => tracing::error!(
                     "reversal {:?}: stored request does not decode: {e}",
                     record.id
                 ),
@@ -722,7 +722,7 @@ impl Link {
                 Some(id)
             }
             Err(e) => {
-                log::error!(
+                tracing::error!(
                     "STAN {}: reversal could not be queued ({e}); manual review needed",
                     trace.stan
                 );

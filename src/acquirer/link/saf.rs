@@ -66,10 +66,12 @@ pub(super) async fn drive(shared: Arc<Shared>, id: ReversalId, request: Message,
             AttemptResult::Acknowledged(code) => Some(code.clone()),
             _ => None,
         };
-        log::info!(
-            "reversal {id:?} attempt {} ({}): {result:?}",
-            sent.max(1),
-            msg.mti()
+        tracing::info!(
+            reversal_id = id.0,
+            attempt = sent.max(1),
+            mti = msg.mti().as_str(),
+            result = ?result,
+            "reversal attempt"
         );
         let number = if transmitted(&result) { sent } else { sent + 1 };
         record(&shared, id, number, msg.mti(), at_unix_ms, result);
@@ -87,9 +89,12 @@ pub(super) async fn drive(shared: Arc<Shared>, id: ReversalId, request: Message,
         }
     }
     if !shared.is_shut_down() && still_pending(&shared, id) {
-        log::error!(
-            "reversal {id:?}: no 0410 after {} transmissions; flagged for manual review",
-            policy.max_attempts
+        tracing::error!(
+            reversal_id = id.0,
+            transmissions = policy.max_attempts,
+            action = "the reversal bound is reached: ask the acquirer whether the original \
+                      authorisation stands, then resolve the payment with `qrbridge admin review`",
+            "reversal bound reached without a 0410: MANUAL REVIEW"
         );
         resolve(&shared, id, ReversalState::ManualReview);
     }
@@ -127,12 +132,12 @@ fn record(
         result,
     };
     if let Err(e) = shared.store.record_attempt(id, attempt) {
-        log::error!("reversal {id:?}: attempt not recorded: {e}");
+        tracing::error!("reversal {id:?}: attempt not recorded: {e}");
     }
 }
 
 fn resolve(shared: &Shared, id: ReversalId, state: ReversalState) {
     if let Err(e) = shared.store.resolve(id, state) {
-        log::error!("reversal {id:?}: not resolved: {e}");
+        tracing::error!("reversal {id:?}: not resolved: {e}");
     }
 }

@@ -57,7 +57,7 @@ impl StanClock {
                         self.next = first.max(self.next);
                         self.end = self.next + u64::from(BLOCK);
                     }
-                    Err(e) => log::error!(
+                    Err(e) => tracing::error!(
                         "STAN block not reserved ({e}); continuing at {} in memory: STANs may \
                          repeat after a restart today",
                         self.next

@@ -155,7 +155,7 @@ async fn serve(tcp: TcpStream, acceptor: TlsAcceptor, state: Arc<State>) {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             state.handshake_failures.fetch_add(1, Ordering::Relaxed);
-            log::info!("simulator: TLS handshake refused: {e}");
+            tracing::info!("simulator: TLS handshake refused: {e}");
             return;
         }
         Err(_) => {
@@ -199,7 +199,7 @@ async fn serve(tcp: TcpStream, acceptor: TlsAcceptor, state: Arc<State>) {
                 Ok(None) => break,
                 Err(e) => {
                     state.framing_errors.fetch_add(1, Ordering::Relaxed);
-                    log::info!("simulator: framing broken ({e}); closing");
+                    tracing::info!("simulator: framing broken ({e}); closing");
                     return;
                 }
             };
@@ -207,7 +207,7 @@ async fn serve(tcp: TcpStream, acceptor: TlsAcceptor, state: Arc<State>) {
                 Ok(msg) => handle(&state, &msg),
                 Err(e) => {
                     state.undecodable.fetch_add(1, Ordering::Relaxed);
-                    log::info!("simulator: undecodable message ignored: {e}");
+                    tracing::info!("simulator: undecodable message ignored: {e}");
                     Action::Nothing
                 }
             };

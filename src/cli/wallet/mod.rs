@@ -56,7 +56,7 @@ const KEY_ENV: &str = "QRBRIDGE_WALLET_KEY";
     after_help = "Exit codes: 0 S; 1 F (failed for certain); 2 usage error or gateway unreachable \
                   (nothing sent); 3 U or no answer (unknown: inquire); 4 response signature \
                   missing/invalid (unknown: inquire). Amounts are decimal major units of \
-                  --currency (12.50 = SGD 12.50). See README.md, \"Wallet client\"."
+                  --currency (12.50 = SGD 12.50). See docs/integration-wallets.md."
 )]
 pub struct Args {
     #[command(flatten)]

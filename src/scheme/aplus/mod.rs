@@ -377,7 +377,7 @@ impl Aplus {
         let time = format_time(SystemTime::now());
         let message = string_to_sign(method, path, client_id, &time, body);
         let Some(signature) = signer.sign(&message) else {
-            log::error!("aplus: signing failed");
+            tracing::error!("aplus: signing failed");
             return Vec::new();
         };
         vec![
@@ -419,7 +419,7 @@ impl Aplus {
             Ok(who) => who,
             Err(e) => {
                 if e.side() != Side::Wallet {
-                    log::warn!("aplus: {e}");
+                    tracing::warn!("aplus: {e}");
                 }
                 return unsigned(result_of(&e.into(), route));
             }
@@ -431,7 +431,9 @@ impl Aplus {
             unauthenticated_demo: !signed,
             scheme: NAME,
             scheme_ref: None,
+            request_id: req.request_id.to_owned(),
         };
+        tracing::Span::current().record("client_id", ctx.client_id.as_str());
         let (status, body) = match self.answer(&req, route, ctx, dispatch).await {
             Ok(reply) => reply,
             Err(fault) => {
@@ -696,7 +698,7 @@ impl Aplus {
 /// JSON bytes; on the (impossible for these types) serialisation failure, an UNKNOWN_EXCEPTION.
 fn json<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).unwrap_or_else(|e| {
-        log::error!("aplus: response not serialisable: {e}");
+        tracing::error!("aplus: response not serialisable: {e}");
         br#"{"result":{"resultStatus":"U","resultCode":"UNKNOWN_EXCEPTION","resultMessage":"response not serialisable"}}"#.to_vec()
     })
 }
@@ -715,7 +717,7 @@ fn render<T, R: Serialize>(
                 None => (StatusCode::OK, AplusResult::success()),
                 Some(e) => {
                     if e.side() != Side::Wallet {
-                        log::info!("aplus {}: {e}", route.name());
+                        tracing::info!("aplus {}: {e}", route.name());
                     }
                     (
                         transformers::http_of(e),
@@ -727,7 +729,7 @@ fn render<T, R: Serialize>(
         }
         Err(e) => {
             if e.side() != Side::Wallet {
-                log::warn!("aplus {}: {e}", route.name());
+                tracing::warn!("aplus {}: {e}", route.name());
             }
             let (status, result) = result_of(&AplusFault::Api(e), route);
             (status, json(&failed(result)))

@@ -178,6 +178,7 @@ fn auth(
         body,
         peer: &peer,
         received_at: now,
+        request_id: "test-request",
     })
 }
 

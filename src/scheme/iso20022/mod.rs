@@ -262,6 +262,7 @@ impl Iso20022 {
         body_sha256: String,
         scheme_ref: Option<String>,
     ) -> RequestContext {
+        tracing::Span::current().record("client_id", who.client_id.as_str());
         RequestContext {
             client_id: who.client_id.clone(),
             body_sha256,
@@ -269,6 +270,7 @@ impl Iso20022 {
             unauthenticated_demo: self.auth.is_off(),
             scheme: NAME,
             scheme_ref,
+            request_id: req.request_id.to_owned(),
         }
     }
 
@@ -713,7 +715,7 @@ fn xml(status: StatusCode, body: Result<Vec<u8>, ApiError>) -> Outbound {
             body,
         },
         Err(e) => {
-            log::error!("iso20022: {e}");
+            tracing::error!("iso20022: {e}");
             json_error(&e)
         }
     }
@@ -721,7 +723,7 @@ fn xml(status: StatusCode, body: Result<Vec<u8>, ApiError>) -> Outbound {
 
 fn tx_error(original: &Iso20022Original, e: &ApiError, created_at: &str) -> Outbound {
     if e.side() != Side::Wallet {
-        log::warn!("iso20022: {e}");
+        tracing::warn!("iso20022: {e}");
     }
     let (tx_sts, reason) = transformers::reason_for(e);
     let status = Iso20022Status {

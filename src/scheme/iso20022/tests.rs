@@ -587,6 +587,7 @@ fn refusals_before_the_body_is_read_are_group_level_pacs002_on_xml_routes() {
         body: b"",
         peer: &Peer::Anonymous,
         received_at: SystemTime::UNIX_EPOCH,
+        request_id: "test-request",
     };
     let e = ApiError::RequestTooLarge { limit: 10 };
     let out = scheme.refuse(&inbound("/schemes/iso20022/v1/payments"), &e);

@@ -201,7 +201,9 @@ impl Native {
             unauthenticated_demo: self.auth.is_off(),
             scheme: NAME,
             scheme_ref: None,
+            request_id: req.request_id.to_owned(),
         };
+        tracing::Span::current().record("client_id", ctx.client_id.as_str());
         let native = match self.answer(&req, route, ctx, dispatch).await {
             Ok(r) => r,
             Err(e) => NativeReply::from(&e),

@@ -61,7 +61,7 @@ pub fn render<T: Serialize>(handled: Handled<T>) -> NativeReply {
         Ok(reply) => reply,
         Err(e) => {
             if e.side() != Side::Wallet {
-                log::warn!("native: {e}");
+                tracing::warn!("native: {e}");
             }
             NativeReply::from(&e)
         }

@@ -1,0 +1,170 @@
+//! Request correlation: every request gets one request id, taken from the wallet when it sends a
+//! usable one, made here otherwise, returned as `x-request-id` on every response, carried in the
+//! request's log span and into the journal records the request creates.
+//!
+//! Which id (spec/operations.md §2):
+//! 1. `x-request-id`, when 1 to 128 visible ASCII characters (`!` to `~`);
+//! 2. else the trace id of a valid W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`, not all
+//!    zeros), so the gateway's logs join the wallet's trace;
+//! 3. else a new random UUID.
+//!
+//! A `traceparent` is also kept as `trace_id` in the log span whichever id wins.
+
+use hyper::header::HeaderMap;
+use ring::rand::{SecureRandom, SystemRandom};
+
+/// The request header and response header.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// W3C Trace Context.
+pub const TRACEPARENT_HEADER: &str = "traceparent";
+/// Longest request id accepted from a wallet.
+pub const MAX_REQUEST_ID_LEN: usize = 128;
+
+tokio::task_local! {
+    /// The result code of the pipeline call of the current request: the server scopes it around
+    /// each request, the scheme's dispatcher sets it (for `qrbridge_http_requests_total`).
+    pub static RESULT_CODE: std::cell::Cell<Option<&'static str>>;
+}
+
+/// Records the current request's result code (nothing outside a request).
+pub fn set_result_code(code: &'static str) {
+    let _ = RESULT_CODE.try_with(|c| c.set(Some(code)));
+}
+
+/// The ids of one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Correlation {
+    /// The request id (returned as `x-request-id`).
+    pub request_id: String,
+    /// The W3C trace id, when a valid `traceparent` came in.
+    pub trace_id: Option<String>,
+}
+
+/// Whether a wallet's `x-request-id` value is usable as it is.
+pub fn valid_request_id(v: &str) -> bool {
+    !v.is_empty() && v.len() <= MAX_REQUEST_ID_LEN && v.bytes().all(|b| (0x21..=0x7e).contains(&b))
+}
+
+/// The trace id of a W3C `traceparent` header value, if it is valid (version 00 layout; later
+/// versions are read by the same prefix, as the recommendation asks).
+pub fn trace_id(traceparent: &str) -> Option<&str> {
+    let mut parts = traceparent.trim().split('-');
+    let version = parts.next()?;
+    let trace = parts.next()?;
+    let parent = parts.next()?;
+    let flags = parts.next()?;
+    let hex = |s: &str, n: usize| {
+        s.len() == n && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    };
+    if !hex(version, 2) || version == "ff" || !hex(trace, 32) || !hex(parent, 16) || !hex(flags, 2)
+    {
+        return None;
+    }
+    if version == "00" && parts.next().is_some() {
+        return None;
+    }
+    if trace.bytes().all(|b| b == b'0') || parent.bytes().all(|b| b == b'0') {
+        return None;
+    }
+    Some(trace)
+}
+
+/// A new random request id (UUID v4, hyphenated).
+pub fn new_request_id() -> String {
+    let mut bytes = [0u8; 16];
+    if SystemRandom::new().fill(&mut bytes).is_err() {
+        // The OS generator failing is not a reason to refuse a request: a time-based id is unique
+        // enough to correlate logs.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        bytes = nanos.to_be_bytes();
+    }
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .hyphenated()
+        .to_string()
+}
+
+/// The ids of a request, from its headers.
+pub fn from_headers(headers: &HeaderMap) -> Correlation {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let trace_id = header(TRACEPARENT_HEADER)
+        .and_then(trace_id)
+        .map(str::to_owned);
+    let request_id = match header(REQUEST_ID_HEADER).map(str::trim) {
+        Some(v) if valid_request_id(v) => v.to_owned(),
+        _ => trace_id.clone().unwrap_or_else(new_request_id),
+    };
+    Correlation {
+        request_id,
+        trace_id,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::header::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(
+                *k,
+                HeaderValue::from_str(v).unwrap_or(HeaderValue::from_static("")),
+            );
+        }
+        h
+    }
+
+    // The example of the W3C Trace Context recommendation, §3.2.
+    const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    #[test]
+    fn wallet_id_wins_then_trace_id_then_new() {
+        let c = from_headers(&headers(&[
+            ("x-request-id", "abc-123"),
+            ("traceparent", TP),
+        ]));
+        assert_eq!(c.request_id, "abc-123");
+        assert_eq!(
+            c.trace_id.as_deref(),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+        let c = from_headers(&headers(&[("traceparent", TP)]));
+        assert_eq!(c.request_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+        let a = from_headers(&HeaderMap::new());
+        let b = from_headers(&HeaderMap::new());
+        assert_eq!(a.request_id.len(), 36);
+        assert_ne!(a.request_id, b.request_id);
+        assert_eq!(a.trace_id, None);
+    }
+
+    #[test]
+    fn unusable_ids_are_replaced() {
+        let long = "x".repeat(129);
+        for bad in ["", "has space", long.as_str(), "tab\there"] {
+            let c = from_headers(&headers(&[("x-request-id", bad)]));
+            assert_ne!(c.request_id, bad, "{bad:?}");
+            assert_eq!(c.request_id.len(), 36);
+        }
+        assert!(valid_request_id(&"x".repeat(128)));
+    }
+
+    #[test]
+    fn traceparent_is_checked() {
+        assert!(trace_id(TP).is_some());
+        for bad in [
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+        ] {
+            assert_eq!(trace_id(bad), None, "{bad}");
+        }
+    }
+}
