@@ -1082,6 +1082,7 @@ async fn refunds_notify_on_every_final_state() {
         amount: amt(minor, "SGD"),
         reason: "test".to_owned(),
         origin: Origin::new("iso20022", Some("MSG-R".to_owned())),
+        trace: Default::default(),
     };
     let ok = j.reserve_refund(refund("r-ok", 3_000)).await.unwrap();
     let no = j.reserve_refund(refund("r-no", 1_000)).await.unwrap();
