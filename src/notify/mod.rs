@@ -123,6 +123,18 @@ struct Counters {
     parked: AtomicU64,
 }
 
+impl Counters {
+    fn stats(&self) -> DeliveryStats {
+        DeliveryStats {
+            attempts: self.attempts.load(Ordering::Relaxed),
+            sent: self.sent.load(Ordering::Relaxed),
+            not_needed: self.not_needed.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            parked: self.parked.load(Ordering::Relaxed),
+        }
+    }
+}
+
 struct Shared {
     journal: Arc<RedbJournal>,
     schemes: Vec<Arc<dyn Scheme>>,
@@ -202,14 +214,7 @@ impl Deliverer {
 
     /// What it has done so far.
     pub fn stats(&self) -> DeliveryStats {
-        let c = &self.shared.counters;
-        DeliveryStats {
-            attempts: c.attempts.load(Ordering::Relaxed),
-            sent: c.sent.load(Ordering::Relaxed),
-            not_needed: c.not_needed.load(Ordering::Relaxed),
-            failed: c.failed.load(Ordering::Relaxed),
-            parked: c.parked.load(Ordering::Relaxed),
-        }
+        self.shared.counters.stats()
     }
 
     /// Stops starting attempts, lets those in flight finish for at most `grace`, then abandons
@@ -221,14 +226,7 @@ impl Deliverer {
             task.abort();
             let _ = task.await;
         }
-        let c = &self.shared.counters;
-        DeliveryStats {
-            attempts: c.attempts.load(Ordering::Relaxed),
-            sent: c.sent.load(Ordering::Relaxed),
-            not_needed: c.not_needed.load(Ordering::Relaxed),
-            failed: c.failed.load(Ordering::Relaxed),
-            parked: c.parked.load(Ordering::Relaxed),
-        }
+        self.shared.counters.stats()
     }
 }
 

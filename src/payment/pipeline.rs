@@ -60,6 +60,14 @@ impl<T> Answer<T> {
         }
     }
 
+    /// The body of a success; the error of anything else (a processed non-success included).
+    pub fn into_success(self) -> Result<T, ApiError> {
+        match self.outcome {
+            None => Ok(self.body),
+            Some(e) => Err(e),
+        }
+    }
+
     /// Processed, with a non-success result that still carries the response fields.
     pub fn failed(body: T, error: ApiError) -> Self {
         Answer {

@@ -571,15 +571,13 @@ impl Aplus {
             payer_currency: currency,
         };
         let decode_ctx = ctx.clone();
-        let decoded = match dispatch.run(|p| p.decode(decode_ctx, decode)).await {
-            Ok(Answer {
-                body,
-                outcome: None,
-            }) => body,
-            Ok(Answer {
-                outcome: Some(e), ..
-            })
-            | Err(e) => return fail(e),
+        let decoded = match dispatch
+            .run(|p| p.decode(decode_ctx, decode))
+            .await
+            .and_then(Answer::into_success)
+        {
+            Ok(body) => body,
+            Err(e) => return fail(e),
         };
         let order_amount = r.order_amount.map(|a| a.amount());
         if decoded.amount.is_none() && order_amount.is_none() {
@@ -596,15 +594,13 @@ impl Aplus {
             payer_currency: currency,
         };
         let client = ctx.client_id.clone();
-        let quoted = match dispatch.run(|p| p.quote(ctx, quote)).await {
-            Ok(Answer {
-                body,
-                outcome: None,
-            }) => body,
-            Ok(Answer {
-                outcome: Some(e), ..
-            })
-            | Err(e) => return fail(e),
+        let quoted = match dispatch
+            .run(|p| p.quote(ctx, quote))
+            .await
+            .and_then(Answer::into_success)
+        {
+            Ok(body) => body,
+            Err(e) => return fail(e),
         };
         self.quotes.insert(
             (client, quoted.quote_id.to_string()),

@@ -824,13 +824,7 @@ impl Scheme for Iso20022 {
         let headers = self
             .auth
             .sign_notification(&notice.client_id, "POST", &target.path, &body)
-            .map(|sig| {
-                vec![
-                    (headers::CLIENT_ID, sig.client_id),
-                    (headers::RESPONSE_TIME, sig.response_time),
-                    (headers::SIGNATURE, sig.signature),
-                ]
-            })
+            .map(crate::scheme::native::auth::ResponseSignature::headers)
             .unwrap_or_default();
         Ok(Some(NoticeMessage {
             url: url.clone(),

@@ -19,8 +19,8 @@ use hyper::header::HeaderMap;
 use super::{
     BoxFuture, Dispatch, Inbound, Notice, NoticeEvent, NoticeMessage, Outbound, Peer, Scheme,
 };
-use crate::payment::RequestContext;
 use crate::payment::{ApiError, Side};
+use crate::payment::{Handled, Pipeline, RequestContext};
 use crate::scheme::native::auth::{
     AuthConfig, AuthConfigError, Authenticated, Authenticator, SignedParts, body_digest, headers,
 };
@@ -103,13 +103,7 @@ impl Native {
         let headers = self
             .auth
             .sign_notification(&notice.client_id, "POST", &target, &body)
-            .map(|sig| {
-                vec![
-                    (headers::CLIENT_ID, sig.client_id),
-                    (headers::RESPONSE_TIME, sig.response_time),
-                    (headers::SIGNATURE, sig.signature),
-                ]
-            })
+            .map(crate::scheme::native::auth::ResponseSignature::headers)
             .unwrap_or_default();
         Ok(NoticeMessage {
             url: url.to_owned(),
@@ -138,36 +132,19 @@ impl Native {
             ));
         }
         let body = req.body;
-        Ok(match route {
-            Route::Decode => {
-                let r = parse_json(body)?;
-                render(dispatch.run(|p| p.decode(ctx, r)).await)
-            }
-            Route::Quote => {
-                let r = parse_json(body)?;
-                render(dispatch.run(|p| p.quote(ctx, r)).await)
-            }
-            Route::Pay => {
-                let r = parse_json(body)?;
-                render(dispatch.run(|p| p.pay(ctx, r)).await)
-            }
+        match route {
+            Route::Decode => call(body, ctx, &dispatch, <dyn Pipeline>::decode).await,
+            Route::Quote => call(body, ctx, &dispatch, <dyn Pipeline>::quote).await,
+            Route::Pay => call(body, ctx, &dispatch, <dyn Pipeline>::pay).await,
             Route::PaymentInquiry => {
-                let r = parse_json(body)?;
-                render(dispatch.run(|p| p.inquire_payment(ctx, r)).await)
+                call(body, ctx, &dispatch, <dyn Pipeline>::inquire_payment).await
             }
-            Route::Cancel => {
-                let r = parse_json(body)?;
-                render(dispatch.run(|p| p.cancel(ctx, r)).await)
-            }
-            Route::Refund => {
-                let r = parse_json(body)?;
-                render(dispatch.run(|p| p.refund(ctx, r)).await)
-            }
+            Route::Cancel => call(body, ctx, &dispatch, <dyn Pipeline>::cancel).await,
+            Route::Refund => call(body, ctx, &dispatch, <dyn Pipeline>::refund).await,
             Route::RefundInquiry => {
-                let r = parse_json(body)?;
-                render(dispatch.run(|p| p.inquire_refund(ctx, r)).await)
+                call(body, ctx, &dispatch, <dyn Pipeline>::inquire_refund).await
             }
-        })
+        }
     }
 
     async fn respond(&self, req: Inbound<'_>, dispatch: Dispatch) -> Outbound {
@@ -212,13 +189,7 @@ impl Native {
             .auth
             .sign_response(&who, req.method, &target, &native.body);
         let headers = signature
-            .map(|sig| {
-                vec![
-                    (headers::CLIENT_ID, sig.client_id),
-                    (headers::RESPONSE_TIME, sig.response_time),
-                    (headers::SIGNATURE, sig.signature),
-                ]
-            })
+            .map(crate::scheme::native::auth::ResponseSignature::headers)
             .unwrap_or_default();
         reply(native, Some(headers))
     }
@@ -273,6 +244,22 @@ impl Scheme for Native {
                 .and_then(|s| s.as_str())
                 == Some("S")
     }
+}
+
+/// One native route: the JSON body parsed into the operation's request, the pipeline called
+/// through `dispatch`, the canonical answer rendered.
+async fn call<R, T>(
+    body: &[u8],
+    ctx: RequestContext,
+    dispatch: &Dispatch,
+    op: fn(Arc<dyn Pipeline>, RequestContext, R) -> BoxFuture<'static, Handled<T>>,
+) -> Result<NativeReply, ApiError>
+where
+    R: serde::de::DeserializeOwned,
+    T: serde::Serialize + Send + 'static,
+{
+    let r = parse_json(body)?;
+    Ok(render(dispatch.run(|p| op(p, ctx, r)).await))
 }
 
 /// Builds the native scheme from its credentials, shared for the server.

@@ -58,6 +58,17 @@ pub struct ResponseSignature {
     pub signature: String,
 }
 
+impl ResponseSignature {
+    /// The three headers that carry it (`client-id`, `response-time`, `signature`).
+    pub fn headers(self) -> Vec<(&'static str, String)> {
+        vec![
+            (super::headers::CLIENT_ID, self.client_id),
+            (super::headers::RESPONSE_TIME, self.response_time),
+            (super::headers::SIGNATURE, self.signature),
+        ]
+    }
+}
+
 /// Verifies requests and signs responses.
 pub struct Authenticator {
     mode: AuthMode,
