@@ -246,13 +246,16 @@ impl Scheme for Native {
     }
 }
 
+/// A canonical operation of the pipeline (`<dyn Pipeline>::pay`, ...).
+type Operation<R, T> = fn(Arc<dyn Pipeline>, RequestContext, R) -> BoxFuture<'static, Handled<T>>;
+
 /// One native route: the JSON body parsed into the operation's request, the pipeline called
 /// through `dispatch`, the canonical answer rendered.
 async fn call<R, T>(
     body: &[u8],
     ctx: RequestContext,
     dispatch: &Dispatch,
-    op: fn(Arc<dyn Pipeline>, RequestContext, R) -> BoxFuture<'static, Handled<T>>,
+    op: Operation<R, T>,
 ) -> Result<NativeReply, ApiError>
 where
     R: serde::de::DeserializeOwned,
