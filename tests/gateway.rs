@@ -68,6 +68,8 @@ struct Fixture {
     sim_tls: Arc<rustls::ServerConfig>,
     clock: Arc<ManualClock>,
     gateway: Gateway,
+    /// The gateway's journal as the engine the test opened (snapshots are the engine's).
+    journal: Arc<RedbJournal>,
     server: Option<RunningServer>,
     /// A link to the same simulator that does not go through the gateway (for measurements).
     direct_link: qrbridge::acquirer::link::Link,
@@ -132,7 +134,7 @@ async fn fixture_at(
     tweak(&mut settings);
     let (gateway, report) = Gateway::start(
         settings,
-        journal,
+        journal.clone(),
         quoter,
         quotes,
         vec![("sg".to_owned(), link)],
@@ -171,6 +173,7 @@ async fn fixture_at(
         sim_tls,
         clock,
         gateway,
+        journal,
         server: Some(server),
         direct_link,
         dir,
@@ -395,7 +398,7 @@ async fn a_decline_is_f_with_the_acquirer_code_and_a_body() {
         .shutdown(Duration::from_secs(5))
         .await;
     assert!(report.drained, "{report:?}");
-    let snapshot = f.gateway.journal().snapshot().unwrap();
+    let snapshot = f.journal.snapshot().unwrap();
     let p = snapshot
         .payment_by_request(CLIENT, "pay-decline")
         .unwrap()
@@ -1152,7 +1155,7 @@ async fn start_up_recovery_fails_unsent_payments_and_flags_sent_ones() {
         inquiry(&f, "crash-sent").await["paymentStatus"],
         "PROCESSING"
     );
-    let snapshot = f.gateway.journal().snapshot().unwrap();
+    let snapshot = f.journal.snapshot().unwrap();
     let sent = snapshot
         .payment_by_request(CLIENT, "crash-sent")
         .unwrap()
@@ -1967,7 +1970,7 @@ async fn restart_acquirer(f: &mut Fixture, addr: SocketAddr) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pay_while_the_acquirer_is_down_is_f_service_unavailable_and_leaves_nothing_open() {
-    use qrbridge::journal::{CustomerId, Journal};
+    use qrbridge::journal::CustomerId;
     // Two payments a day: the refused pays must not use them up.
     let mut f = fixture_with(|s| {
         if let Some(c) = s.clients.get_mut(CLIENT) {
@@ -2040,7 +2043,6 @@ async fn a_pay_while_the_acquirer_is_down_is_f_service_unavailable_and_leaves_no
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pays_racing_an_acquirer_outage_each_end_s_f_or_u_and_nothing_stays_open() {
-    use qrbridge::journal::Journal;
     let mut f = fixture().await;
     let mut quotes = Vec::new();
     for _ in 0..24 {

@@ -339,7 +339,10 @@ async fn wait_notice(j: &RedbJournal, id: &str, state: NoticeState) -> OutboxNot
 struct Fixture {
     addr: SocketAddr,
     _sim: Simulator,
-    gateway: Gateway,
+    /// Kept alive for the test (its links and reversal watcher).
+    _gateway: Gateway,
+    /// The gateway's journal, as the engine the test opened (its outbox reads are the engine's).
+    journal: Arc<RedbJournal>,
     server: Option<RunningServer>,
     dir: PathBuf,
 }
@@ -352,7 +355,7 @@ impl Drop for Fixture {
 
 impl Fixture {
     fn journal(&self) -> Arc<RedbJournal> {
-        Arc::clone(self.gateway.journal())
+        Arc::clone(&self.journal)
     }
 }
 
@@ -376,7 +379,7 @@ async fn fixture(client: &str) -> Fixture {
     );
     let (gateway, _) = Gateway::start(
         settings,
-        journal,
+        journal.clone(),
         quoter,
         quotes,
         vec![("sg".to_owned(), link)],
@@ -399,7 +402,8 @@ async fn fixture(client: &str) -> Fixture {
     Fixture {
         addr: server.local_addr(),
         _sim: sim,
-        gateway,
+        _gateway: gateway,
+        journal,
         server: Some(server),
         dir,
     }
@@ -574,7 +578,7 @@ async fn a_failing_wallet_is_retried_with_backoff_and_the_notice_is_sent_only_af
     }));
     let policy = quick_policy();
     let deliverer =
-        Deliverer::start(Arc::clone(&j), native(Some(wallet.url())), policy.clone()).unwrap();
+        Deliverer::start(j.clone(), native(Some(wallet.url())), policy.clone()).unwrap();
     let p = pay(&f, "pay-retried", 7777).await;
     assert_eq!(result_status(&p), "U", "{p}");
     let pid = p["paymentId"].as_str().unwrap().to_owned();
@@ -835,7 +839,7 @@ async fn a_pending_notice_survives_a_restart_and_is_delivered_then() {
     let p = reversed(&j, "pay-restart", Origin::default()).await;
     let id = format!("N-{}-REVERSED", p[0].id);
     let deliverer =
-        Deliverer::start(Arc::clone(&j), native(Some(wallet.url())), quick_policy()).unwrap();
+        Deliverer::start(j.clone(), native(Some(wallet.url())), quick_policy()).unwrap();
     wallet.wait_for(2, Duration::from_secs(20)).await;
     deliverer.shutdown(Duration::from_secs(5)).await;
     let before = notice_state(&j, &id).unwrap();
@@ -857,7 +861,7 @@ async fn a_pending_notice_survives_a_restart_and_is_delivered_then() {
     );
     let seen = wallet.received().len();
     let deliverer =
-        Deliverer::start(Arc::clone(&j), native(Some(wallet.url())), quick_policy()).unwrap();
+        Deliverer::start(j.clone(), native(Some(wallet.url())), quick_policy()).unwrap();
     let after = wait_notice(&j, &id, NoticeState::Sent).await;
     assert_eq!(
         after.attempts, before.attempts,
@@ -887,7 +891,7 @@ async fn plain_http_to_a_non_loopback_address_is_refused_and_parked_at_once() {
     let id = format!("N-{}-REVERSED", p[0].id);
     // 192.0.2.0/24 is TEST-NET-1: nothing may be sent there, and nothing is.
     let deliverer = Deliverer::start(
-        Arc::clone(&j),
+        j.clone(),
         native(Some("http://192.0.2.7:8080/notify".to_owned())),
         quick_policy(),
     )
@@ -927,7 +931,7 @@ async fn a_notice_still_failing_at_its_maximum_age_is_parked() {
         ..quick_policy()
     };
     let started = Instant::now();
-    let deliverer = Deliverer::start(Arc::clone(&j), native(Some(wallet.url())), policy).unwrap();
+    let deliverer = Deliverer::start(j.clone(), native(Some(wallet.url())), policy).unwrap();
     let parked = wait_notice(&j, &id, NoticeState::Parked).await;
     let took = started.elapsed();
     let n = wallet.received().len();
@@ -1284,7 +1288,7 @@ async fn https_to_a_wallet_with_a_private_ca_is_delivered_only_when_that_ca_is_c
     let id = format!("N-{}-REVERSED", p[0].id);
     // The public roots do not know the wallet's CA: the handshake fails and nothing is delivered.
     let deliverer =
-        Deliverer::start(Arc::clone(&j), native(Some(url.clone())), quick_policy()).unwrap();
+        Deliverer::start(j.clone(), native(Some(url.clone())), quick_policy()).unwrap();
     let failed = eventually("a failed TLS attempt", Duration::from_secs(20), || {
         notice_state(&j, &id).filter(|n| n.attempts >= 1)
     })
@@ -1301,7 +1305,7 @@ async fn https_to_a_wallet_with_a_private_ca_is_delivered_only_when_that_ca_is_c
         extra_ca_pem: Some(ca),
         ..quick_policy()
     };
-    let deliverer = Deliverer::start(Arc::clone(&j), native(Some(url)), policy).unwrap();
+    let deliverer = Deliverer::start(j.clone(), native(Some(url)), policy).unwrap();
     let sent = wait_notice(&j, &id, NoticeState::Sent).await;
     assert!(sent.attempts >= 1);
     let got = wallet.received();
@@ -1318,7 +1322,7 @@ async fn an_unreadable_extra_ca_file_stops_the_deliverer_from_starting() {
     let j = open(&dir);
     let missing = dir.join("missing.pem");
     let e = Deliverer::start(
-        Arc::clone(&j),
+        j.clone(),
         native(None),
         NotifyPolicy {
             extra_ca_pem: Some(missing.clone()),
@@ -1331,7 +1335,7 @@ async fn an_unreadable_extra_ca_file_stops_the_deliverer_from_starting() {
     let empty = dir.join("empty.pem");
     std::fs::write(&empty, "no certificates here\n").unwrap();
     let e = Deliverer::start(
-        Arc::clone(&j),
+        j.clone(),
         native(None),
         NotifyPolicy {
             extra_ca_pem: Some(empty),
@@ -1360,7 +1364,7 @@ async fn attempts_in_flight_never_exceed_the_concurrency_bound() {
         ..quick_policy()
     };
     let started = Instant::now();
-    let deliverer = Deliverer::start(Arc::clone(&j), native(Some(wallet.url())), policy).unwrap();
+    let deliverer = Deliverer::start(j.clone(), native(Some(wallet.url())), policy).unwrap();
     for id in &ids {
         wait_notice(&j, id, NoticeState::Sent).await;
     }
@@ -1505,7 +1509,7 @@ async fn a_payment_cancel_call_goes_out_durably_and_is_sent_once_acknowledged() 
         url: wallet.url(),
         calls: &[WalletCall::PaymentResult, WalletCall::PaymentCancel],
     });
-    let deliverer = Deliverer::start(Arc::clone(&j), vec![scheme], quick_policy()).unwrap();
+    let deliverer = Deliverer::start(j.clone(), vec![scheme], quick_policy()).unwrap();
     let sent = wait_notice(&j, &id, NoticeState::Sent).await;
     assert_eq!(
         sent.attempts, 1,
@@ -1538,7 +1542,7 @@ async fn a_call_the_scheme_cannot_make_or_the_wallet_refuses_is_parked_with_the_
         url: wallet.url(),
         calls: &[WalletCall::PaymentResult],
     });
-    let deliverer = Deliverer::start(Arc::clone(&j), vec![scheme], quick_policy()).unwrap();
+    let deliverer = Deliverer::start(j.clone(), vec![scheme], quick_policy()).unwrap();
     let parked = wait_notice(&j, &format!("C-{}", p.id), NoticeState::Parked).await;
     let error = parked.last_error.unwrap();
     assert!(error.contains("PAYMENT_CANCEL"), "{error}");
@@ -1557,7 +1561,7 @@ async fn a_call_the_scheme_cannot_make_or_the_wallet_refuses_is_parked_with_the_
         url: wallet.url(),
         calls: &[WalletCall::PaymentCancel],
     });
-    let deliverer = Deliverer::start(Arc::clone(&j), vec![scheme], quick_policy()).unwrap();
+    let deliverer = Deliverer::start(j.clone(), vec![scheme], quick_policy()).unwrap();
     let parked = wait_notice(&j, &format!("C-{}", p.id), NoticeState::Parked).await;
     assert_eq!(parked.attempts, 1);
     assert!(

@@ -220,7 +220,7 @@ async fn serve(args: Args) -> Result<Stopped, String> {
     for (i, a) in config.acquirers.iter().enumerate() {
         links.push((a.name.clone(), link_config(&config, i, a, &mut sims).await?));
     }
-    let (gateway, recovery) = Gateway::start(settings, Arc::clone(&journal), quoter, quotes, links)
+    let (gateway, recovery) = Gateway::start(settings, journal.clone(), quoter, quotes, links)
         .await
         .map_err(|e| e.to_string())?;
     if recovery != Default::default() {
@@ -270,7 +270,7 @@ async fn serve(args: Args) -> Result<Stopped, String> {
         None => None,
     };
     let deliverer = Deliverer::start(
-        Arc::clone(&journal),
+        journal.clone(),
         server.schemes(),
         config.notify_policy(),
     )

@@ -55,7 +55,7 @@ use crate::acquirer::message::{Approval, Terminal};
 use crate::acquirer::reversal::{ReversalId, ReversalState, ReversalStore};
 use crate::fx::{QuoteStore, Quoter};
 use crate::journal::{
-    Journal, JournalError, Payment, PaymentEvent, PaymentId, PaymentState, RedbJournal,
+    Journal, JournalError, Payment, PaymentEvent, PaymentId, PaymentState,
     RefundEvent, RefundId,
 };
 use crate::payment::Readiness;
@@ -100,7 +100,7 @@ enum Reverses {
 
 struct Inner {
     settings: Settings,
-    journal: Arc<RedbJournal>,
+    journal: Arc<dyn Journal>,
     store: Arc<WatchedStore>,
     quoter: Quoter,
     quotes: QuoteStore,
@@ -144,7 +144,7 @@ impl Gateway {
     /// reversals. Must be called inside a tokio runtime.
     pub async fn start(
         settings: Settings,
-        journal: Arc<RedbJournal>,
+        journal: Arc<dyn Journal>,
         quoter: Quoter,
         quotes: QuoteStore,
         acquirers: Vec<(String, LinkConfig)>,
@@ -250,7 +250,7 @@ impl Gateway {
     }
 
     /// The journal.
-    pub fn journal(&self) -> &Arc<RedbJournal> {
+    pub fn journal(&self) -> &Arc<dyn Journal> {
         &self.inner.journal
     }
 

@@ -19,7 +19,7 @@ use std::future::Future;
 
 use serde::Serialize;
 
-use crate::journal::{Begin, BodyHash, IdempotencyKey, Journal, RequestKind, StoredResponse};
+use crate::journal::{Begin, BodyHash, IdempotencyKey, RequestKind, StoredResponse};
 use crate::payment::{Answer, ApiError, Handled, RequestContext};
 
 use super::{Gateway, errors};

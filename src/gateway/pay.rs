@@ -22,7 +22,7 @@ use crate::acquirer::link::Outcome;
 use crate::acquirer::message::Kind;
 use crate::fx::QuoteId;
 use crate::journal::{
-    AcquirerData, CustomerId, Journal, NewPayment, Origin, Payment, PaymentEvent, PaymentId,
+    AcquirerData, CustomerId, NewPayment, Origin, Payment, PaymentEvent, PaymentId,
     PaymentState, QuoteSnapshot, RequestKind, Routing,
 };
 use crate::payment::{

@@ -17,7 +17,7 @@
 use crate::acquirer::message::ReversalReason;
 use crate::acquirer::reversal::ReversalId;
 use crate::journal::{
-    AcquirerData, IdempotencyKey, Journal, JournalError, PaymentEvent, PaymentState, RefundEvent,
+    AcquirerData, IdempotencyKey, JournalError, PaymentEvent, PaymentState, RefundEvent,
     RefundState, RequestKind, Unresolved,
 };
 

@@ -12,7 +12,7 @@ use std::str::FromStr;
 use crate::acquirer::link::Outcome;
 use crate::acquirer::message::Kind;
 use crate::journal::{
-    AcquirerData, Journal, NewRefund, Origin, PaymentId, Refund, RefundEvent, RefundId,
+    AcquirerData, NewRefund, Origin, PaymentId, Refund, RefundEvent, RefundId,
     RefundState, RequestKind,
 };
 use crate::money::Amount;

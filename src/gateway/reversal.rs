@@ -14,18 +14,18 @@ use tokio::sync::mpsc;
 use crate::acquirer::reversal::{
     Attempt, NewReversal, ReversalId, ReversalRecord, ReversalState, ReversalStore, StoreError,
 };
-use crate::journal::RedbJournal;
+use crate::journal::Journal;
 
 /// The journal as the link's reversal store, reporting resolutions on a channel.
 pub struct WatchedStore {
-    journal: Arc<RedbJournal>,
+    journal: Arc<dyn Journal>,
     resolved: mpsc::UnboundedSender<(ReversalId, ReversalState)>,
 }
 
 impl WatchedStore {
     /// The store and the receiving end of its resolution notices.
     pub fn new(
-        journal: Arc<RedbJournal>,
+        journal: Arc<dyn Journal>,
     ) -> (
         Arc<WatchedStore>,
         mpsc::UnboundedReceiver<(ReversalId, ReversalState)>,

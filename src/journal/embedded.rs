@@ -750,4 +750,32 @@ impl Journal for RedbJournal {
             self.snapshot().and_then(|s| s.unresolved()),
         ))
     }
+
+    fn set_notice_rules(&self, rules: Arc<dyn NoticeRules>) {
+        RedbJournal::set_notice_rules(self, rules);
+    }
+
+    fn notice_signal(&self) -> Arc<tokio::sync::Notify> {
+        RedbJournal::notice_signal(self)
+    }
+
+    fn due_notices(&self, now_ms: u64, limit: usize) -> JournalFuture<'_, Vec<OutboxNotice>> {
+        Box::pin(async move { self.snapshot()?.due_notices(now_ms, limit) })
+    }
+
+    fn next_notice_due_after(&self, now_ms: u64) -> JournalFuture<'_, Option<u64>> {
+        Box::pin(async move { self.snapshot()?.next_notice_due_after(now_ms) })
+    }
+
+    fn notice_attempt<'a>(
+        &'a self,
+        notice_id: &'a str,
+        outcome: NoticeOutcome,
+    ) -> JournalFuture<'a, OutboxNotice> {
+        Box::pin(RedbJournal::notice_attempt(self, notice_id, outcome))
+    }
+
+    fn requeue_notice<'a>(&'a self, notice_id: &'a str) -> JournalFuture<'a, OutboxNotice> {
+        Box::pin(RedbJournal::requeue_notice(self, notice_id))
+    }
 }

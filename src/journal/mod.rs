@@ -66,6 +66,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub(crate) mod codec;
@@ -132,7 +133,11 @@ impl Unresolved {
 /// A write is queued when its future is first polled; once queued it is carried out even if the
 /// future is dropped (a request timeout does not withdraw it), so after a timeout read the record
 /// back to learn what happened.
-pub trait Journal: Send + Sync + 'static {
+///
+/// Every engine is also the acquirer links' durable reversal store ([`ReversalStore`]: the
+/// store-and-forward queue and STAN blocks) and keeps the notice outbox: the pipeline and the
+/// deliverer hold an `Arc<dyn Journal>`, so a second engine plugs in behind this trait.
+pub trait Journal: crate::acquirer::reversal::ReversalStore + Send + Sync + 'static {
     /// Records a payment intent (state QUOTED) before anything is sent. One payment per
     /// (client id, request id): a second is [`JournalError::Duplicate`]. The customer's daily
     /// limits are checked and used in the same transaction ([`JournalError::LimitExceeded`]).
@@ -183,6 +188,26 @@ pub trait Journal: Send + Sync + 'static {
     ) -> JournalFuture<'a, DailyUsage>;
     /// What recovery must act on.
     fn unresolved(&self) -> JournalFuture<'_, Unresolved>;
+
+    // ---- the outbox (§10): notices written with the state change that causes them ----------
+
+    /// Installs the rules that decide, inside each state change's transaction, which notices it
+    /// creates (the gateway's; none until installed).
+    fn set_notice_rules(&self, rules: Arc<dyn NoticeRules>);
+    /// Woken whenever a notice was committed (the deliverer waits on it).
+    fn notice_signal(&self) -> Arc<tokio::sync::Notify>;
+    /// PENDING notices due at or before `now_ms`, soonest first, at most `limit`.
+    fn due_notices(&self, now_ms: u64, limit: usize) -> JournalFuture<'_, Vec<OutboxNotice>>;
+    /// When the first PENDING notice after `now_ms` is due, if any.
+    fn next_notice_due_after(&self, now_ms: u64) -> JournalFuture<'_, Option<u64>>;
+    /// Records the end of one delivery attempt (SENT, NOT_NEEDED, a retry time or PARKED).
+    fn notice_attempt<'a>(
+        &'a self,
+        notice_id: &'a str,
+        outcome: NoticeOutcome,
+    ) -> JournalFuture<'a, OutboxNotice>;
+    /// Puts a PARKED notice back to PENDING, due now (an operator's decision).
+    fn requeue_notice<'a>(&'a self, notice_id: &'a str) -> JournalFuture<'a, OutboxNotice>;
 }
 
 /// Milliseconds since the Unix epoch (0 before it, saturating far after it).

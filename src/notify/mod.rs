@@ -1,7 +1,7 @@
 //! Wallet notifications: the worker that delivers the journal's notice outbox, in each notice's own
 //! scheme, until the wallet acknowledges it.
 //!
-//! In: PENDING notices from the journal ([`RedbJournal::due_notices`](crate::journal::Snapshot::due_notices)),
+//! In: PENDING notices from the journal ([`Journal::due_notices`](crate::journal::Journal::due_notices)),
 //! woken by the journal's notice signal (a notice committed) or by the next due time; the schemes
 //! served (each renders and signs its notices, and judges the wallet's answer).
 //! Out: one HTTP/1.1 POST per attempt (`client.rs`); the attempt's end in the journal: SENT only after
@@ -32,7 +32,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::journal::{NoticeKind, NoticeOutcome, OutboxNotice, RedbJournal, Retry};
+use crate::journal::{Journal, NoticeKind, NoticeOutcome, OutboxNotice, Retry};
 use crate::scheme::{Notice, NoticeEvent, Scheme, WalletCall};
 
 pub use client::{MAX_ANSWER_BYTES, NotifyClient, WalletAnswer, outbound};
@@ -136,7 +136,7 @@ impl Counters {
 }
 
 struct Shared {
-    journal: Arc<RedbJournal>,
+    journal: Arc<dyn Journal>,
     schemes: Vec<Arc<dyn Scheme>>,
     policy: NotifyPolicy,
     client: NotifyClient,
@@ -184,7 +184,7 @@ impl Deliverer {
     /// Starts the worker (inside a tokio runtime): it resumes every PENDING notice at once (they
     /// are due), then waits for the journal's notice signal or the next due time.
     pub fn start(
-        journal: Arc<RedbJournal>,
+        journal: Arc<dyn Journal>,
         schemes: Vec<Arc<dyn Scheme>>,
         policy: NotifyPolicy,
     ) -> Result<Deliverer, NotifyError> {
@@ -245,43 +245,38 @@ async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         }
         let now = now_ms();
         let mut wake = tokio::time::Instant::now() + IDLE_RECHECK;
-        match shared.journal.snapshot() {
-            Ok(snap) => {
-                let free = concurrency.saturating_sub(in_flight.len());
-                if free > 0 {
-                    match snap.due_notices(now, free + in_flight.len()) {
-                        Ok(due) => {
-                            let fresh: Vec<OutboxNotice> = due
-                                .into_iter()
-                                .filter(|n| !in_flight.contains(&n.notice_id))
-                                .take(free)
-                                .collect();
-                            for n in fresh {
-                                in_flight.insert(n.notice_id.clone());
-                                let id = n.notice_id.clone();
-                                let s = Arc::clone(&shared);
-                                let handle = tasks.spawn(async move { attempt(&s, n).await });
-                                running.insert(handle.id(), id);
-                            }
-                        }
-                        Err(e) => {
-                            tracing::warn!("notifications: reading due notices: {e}");
-                            wake = tokio::time::Instant::now() + shared.policy.first_delay;
-                        }
+        let free = concurrency.saturating_sub(in_flight.len());
+        if free > 0 {
+            match shared.journal.due_notices(now, free + in_flight.len()).await {
+                Ok(due) => {
+                    let fresh: Vec<OutboxNotice> = due
+                        .into_iter()
+                        .filter(|n| !in_flight.contains(&n.notice_id))
+                        .take(free)
+                        .collect();
+                    for n in fresh {
+                        in_flight.insert(n.notice_id.clone());
+                        let id = n.notice_id.clone();
+                        let s = Arc::clone(&shared);
+                        let handle = tasks.spawn(async move { attempt(&s, n).await });
+                        running.insert(handle.id(), id);
                     }
                 }
-                match snap.next_notice_due_after(now) {
-                    Ok(Some(at)) => {
-                        let later = Duration::from_millis(at.saturating_sub(now));
-                        wake = wake.min(tokio::time::Instant::now() + later);
-                    }
-                    Ok(None) => {}
-                    Err(e) => tracing::warn!("notifications: reading the next due time: {e}"),
+                Err(e) => {
+                    tracing::warn!("notifications: reading due notices: {e}");
+                    wake = tokio::time::Instant::now() + shared.policy.first_delay;
                 }
             }
+        }
+        match shared.journal.next_notice_due_after(now).await {
+            Ok(Some(at)) => {
+                let later = Duration::from_millis(at.saturating_sub(now));
+                wake = wake.min(tokio::time::Instant::now() + later);
+            }
+            Ok(None) => {}
             Err(e) => {
-                tracing::warn!("notifications: reading the journal: {e}");
-                wake = tokio::time::Instant::now() + shared.policy.first_delay;
+                tracing::warn!("notifications: reading the next due time: {e}");
+                wake = wake.min(tokio::time::Instant::now() + shared.policy.first_delay);
             }
         }
         tokio::select! {

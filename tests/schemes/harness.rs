@@ -312,7 +312,7 @@ impl<D: Driver> Env<D> {
         let settings = stack::sg_settings(&[CLIENT], stack::sg_routes());
         let (gateway, _report) = Gateway::start(
             settings,
-            Arc::clone(&journal),
+            journal.clone(),
             quoter,
             quotes,
             vec![("sg".to_owned(), link)],
