@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::fx::{CacheConfig, MAX_MARKUP_BPS, QuotePolicy};
+use crate::fx::{CacheConfig, QuotePolicy};
 use crate::gateway::{ClientPolicy, Matcher, RouteRule, Settings};
 use crate::journal::DailyLimits;
 use crate::money::Currency;
@@ -37,20 +37,52 @@ pub enum ConfigError {
     /// Not TOML, an unknown key, or a value of the wrong type.
     #[error("{0}")]
     Syntax(String),
-    /// A value that parses but cannot be used.
-    #[error("{key}: {reason}")]
+    /// A value that parses but cannot be used, an unknown key, or a value of the wrong type.
+    #[error("{key}{}: {reason}", at_line(*.line))]
     Invalid {
         /// The key, e.g. `routes[1].merchant_id_sub`.
         key: String,
         /// Why.
         reason: String,
+        /// Its line in the file (1-based), when known.
+        line: Option<usize>,
     },
+    /// Several problems, each on its own line ([`ConfigError::all`] lists them).
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Many(Vec<ConfigError>),
 }
+
+fn at_line(line: Option<usize>) -> String {
+    line.map(|l| format!(" (line {l})")).unwrap_or_default()
+}
+
+impl ConfigError {
+    /// Every single problem (one for all but [`ConfigError::Many`]).
+    pub fn all(&self) -> Vec<&ConfigError> {
+        match self {
+            ConfigError::Many(v) => v.iter().flat_map(ConfigError::all).collect(),
+            other => vec![other],
+        }
+    }
+
+    fn from_list(mut errs: Vec<ConfigError>) -> Result<(), ConfigError> {
+        match errs.len() {
+            0 => Ok(()),
+            1 => Err(errs.remove(0)),
+            _ => Err(ConfigError::Many(errs)),
+        }
+    }
+}
+
+/// The largest FX markup a client may be configured with (10 %); the quoting library accepts up
+/// to `fx::MAX_MARKUP_BPS`, but a configuration above this is a typo, not a price.
+pub const MAX_CLIENT_MARKUP_BPS: u32 = 1_000;
 
 fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key: key.into(),
         reason: reason.into(),
+        line: None,
     }
 }
 
@@ -414,6 +446,114 @@ pub struct JournalSection {
     pub create_dir: bool,
 }
 
+/// The 1-based line of byte offset `at`.
+fn line_at(text: &str, at: usize) -> usize {
+    text.get(..at).map_or(0, |t| t.matches('\n').count()) + 1
+}
+
+/// `unknown field `colour`, expected ...` → `colour`.
+fn unknown_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    Some(rest.split('`').next()?.to_owned())
+}
+
+/// A key path (`clients[1].markup_bps`) as table names and array indexes.
+fn segments(key: &str) -> Vec<(String, Option<usize>)> {
+    key.split('.')
+        .filter(|s| !s.is_empty())
+        .map(|part| match part.split_once('[') {
+            Some((name, idx)) => (
+                name.to_owned(),
+                idx.trim_end_matches(']').parse::<usize>().ok(),
+            ),
+            None => (part.to_owned(), None),
+        })
+        .collect()
+}
+
+/// Takes `key` out of `table`; false when it is not there.
+fn remove_key(table: &mut toml::Table, key: &str) -> bool {
+    let segs = segments(key);
+    let Some(((last, last_idx), parents)) = segs.split_last() else {
+        return false;
+    };
+    if last_idx.is_some() {
+        return false;
+    }
+    let mut current = table;
+    for (name, idx) in parents {
+        let next = match (current.get_mut(name), idx) {
+            (Some(toml::Value::Table(t)), None) => t,
+            (Some(toml::Value::Array(a)), Some(i)) => match a.get_mut(*i) {
+                Some(toml::Value::Table(t)) => t,
+                _ => return false,
+            },
+            _ => return false,
+        };
+        current = next;
+    }
+    current.remove(last).is_some()
+}
+
+/// The line of `key` in the file: the line of its `key =` in the table the path names
+/// (`[[clients]]` tables counted), else the line of that table's header. Dotted keys and inline
+/// tables are not followed (the header's line is given then).
+pub fn line_of(text: &str, key: &str) -> Option<usize> {
+    let segs = segments(key);
+    // The longest prefix of the path that is a table header, and the key after it.
+    for split in (0..=segs.len()).rev() {
+        let (table, rest) = segs.split_at(split);
+        let header = table
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(".");
+        let index = table.last().and_then(|(_, i)| *i);
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut inside = table.is_empty();
+        let mut header_line = None;
+        for (n, raw) in text.lines().enumerate() {
+            let line = raw.trim();
+            if line.starts_with('[') {
+                let array = line.starts_with("[[");
+                let name = line
+                    .trim_start_matches('[')
+                    .split(']')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_owned();
+                let k = seen.entry(name.clone()).or_insert(0);
+                let this = *k;
+                if array {
+                    *k += 1;
+                }
+                inside = !table.is_empty()
+                    && name == header
+                    && (index.is_none() || (array && index == Some(this)));
+                if inside && rest.is_empty() {
+                    return Some(n + 1);
+                }
+                if inside {
+                    header_line = Some(n + 1);
+                }
+                continue;
+            }
+            if inside
+                && let Some((first, _)) = rest.first()
+                && let Some(after) = line.strip_prefix(first.as_str())
+                && after.trim_start().starts_with('=')
+            {
+                return Some(n + 1);
+            }
+        }
+        if let Some(l) = header_line {
+            return Some(l);
+        }
+    }
+    None
+}
+
 fn sub_id(key: &str, value: &str) -> Result<u8, ConfigError> {
     match value.parse::<u8>() {
         Ok(n) if value.len() == 2 && n <= 99 => Ok(n),
@@ -435,13 +575,102 @@ impl Config {
         Config::parse(&text, &base)
     }
 
-    /// Parses and validates TOML text; relative paths are taken from `base_dir`.
+    /// Parses and validates TOML text; relative paths are taken from `base_dir`. Every problem
+    /// is reported, not only the first ([`ConfigError::Many`]), each with its key and line.
     pub fn parse(text: &str, base_dir: &Path) -> Result<Config, ConfigError> {
-        let mut config: Config =
-            toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
-        config.base_dir = base_dir.to_path_buf();
-        config.validate()?;
-        Ok(config)
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|r| line_at(text, r.start));
+            let message = e.message().replace('\n', " ");
+            ConfigError::Syntax(match line {
+                Some(l) => format!("line {l}: {message}"),
+                None => message,
+            })
+        })?;
+        // Unknown keys and values of the wrong type: each is noted and taken out, and the rest
+        // is read again, so that one run reports them all (a missing required key stops it).
+        let mut errs = Vec::new();
+        let mut config = loop {
+            let value = toml::Value::Table(table.clone());
+            match serde_path_to_error::deserialize::<_, Config>(value) {
+                Ok(c) => break Some(c),
+                Err(e) => {
+                    let path = e.path().to_string();
+                    let message = e.into_inner().to_string();
+                    // toml appends a line "in `key`": the key path is given separately.
+                    let inner = message.lines().next().unwrap_or(&message).trim().to_owned();
+                    let (key, reason) = match unknown_field(&inner) {
+                        Some(field) if path == "." => (field, inner.clone()),
+                        Some(field) if !path.ends_with(&format!(".{field}")) && path != field => {
+                            (format!("{path}.{field}"), inner.clone())
+                        }
+                        _ => (path.clone(), inner.clone()),
+                    };
+                    let removed = remove_key(&mut table, &key);
+                    errs.push(ConfigError::Invalid {
+                        line: line_of(text, &key),
+                        key,
+                        reason: reason.replace('\n', " "),
+                    });
+                    if !removed || errs.len() > 100 {
+                        break None;
+                    }
+                }
+            }
+        };
+        if let Some(c) = &mut config {
+            c.base_dir = base_dir.to_path_buf();
+            for e in c.validate() {
+                errs.push(match e {
+                    ConfigError::Invalid { key, reason, line } => ConfigError::Invalid {
+                        line: line.or_else(|| line_of(text, &key)),
+                        key,
+                        reason,
+                    },
+                    other => other,
+                });
+            }
+        }
+        ConfigError::from_list(errs)?;
+        config.ok_or_else(|| ConfigError::Syntax("configuration unreadable".to_owned()))
+    }
+
+    /// Everything `qrbridge serve` would refuse in this configuration beyond the file itself:
+    /// the journal's directory, key and certificate files, the routing table, the schemes.
+    pub fn check_environment(&self) -> Vec<ConfigError> {
+        let mut errs = Vec::new();
+        let path = self.resolve(&self.journal.path);
+        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty())
+            && !dir.is_dir()
+            && !self.journal.create_dir
+        {
+            errs.push(invalid(
+                "journal.path",
+                format!(
+                    "the directory {} does not exist (create it, or set journal.create_dir = true)",
+                    dir.display()
+                ),
+            ));
+        }
+        if let Err(e) = self.settings() {
+            errs.push(e);
+        }
+        if let Err(e) = self.server() {
+            errs.push(e);
+        }
+        if let Err(e) = self.schemes() {
+            errs.push(e);
+        }
+        if let Some(addr) = &self.operator.listen
+            && addr.parse::<SocketAddr>().is_err()
+        {
+            errs.push(invalid(
+                "operator.listen",
+                format!("must be ip:port, got {addr:?}"),
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        errs.retain(|e| seen.insert(e.to_string()));
+        errs
     }
 
     /// Checks that the journal's directory exists, or creates it with `journal.create_dir`.
@@ -475,33 +704,61 @@ impl Config {
         }
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    /// Every problem of a parsed configuration, in file order of the checks.
+    fn validate(&self) -> Vec<ConfigError> {
+        let mut errs = Vec::new();
         for name in self.schemes.keys() {
             if !crate::scheme::REGISTRY.iter().any(|e| e.name == name) {
                 let known: Vec<&str> = crate::scheme::REGISTRY.iter().map(|e| e.name).collect();
-                return Err(invalid(
+                errs.push(invalid(
                     format!("schemes.{name}"),
                     format!("no such scheme (registered: {})", known.join(", ")),
                 ));
             }
         }
         let d = &self.deployment;
-        if d.country.len() != 2 || !d.country.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(invalid(
+        let country =
+            d.country.parse::<iso_country::Country>().ok().filter(|_| {
+                d.country.len() == 2 && d.country.bytes().all(|b| b.is_ascii_uppercase())
+            });
+        if country.is_none() {
+            errs.push(invalid(
                 "deployment.country",
                 format!(
-                    "must be two upper-case letters (ISO 3166), got {:?}",
+                    "{:?} is not an ISO 3166-1 alpha-2 country code (e.g. \"SG\")",
                     d.country
                 ),
             ));
         }
-        self.currency()?;
+        match self.currency() {
+            Err(e) => errs.push(e),
+            Ok(currency) => {
+                if let Some(country) = country
+                    && let Some(iso) = iso_currency::Currency::from_code(currency.code())
+                    && !iso
+                        .used_by()
+                        .iter()
+                        .any(|c| c.to_string() == country.to_string())
+                {
+                    errs.push(invalid(
+                        "deployment.currency",
+                        format!(
+                            "{} is not a currency of {} ({}): a deployment's QR codes carry its \
+                             country's currency",
+                            currency.code(),
+                            d.country,
+                            country.name()
+                        ),
+                    ));
+                }
+            }
+        }
         let s = &self.server;
-        let listen = self.listen()?;
+        let listen = self.listen().map_err(|e| errs.push(e)).ok();
         match s.transport.as_str() {
             "tls" => {
                 if s.tls_cert.is_some() != s.tls_key.is_some() {
-                    return Err(invalid(
+                    errs.push(invalid(
                         "server.tls_cert",
                         "tls_cert and tls_key go together (or neither: generated at start)",
                     ));
@@ -509,20 +766,22 @@ impl Config {
             }
             "plaintext-loopback" => {
                 if s.client_ca.is_some() {
-                    return Err(invalid(
+                    errs.push(invalid(
                         "server.client_ca",
                         "mutual TLS needs transport = \"tls\"",
                     ));
                 }
-                if !listen.ip().is_loopback() {
-                    return Err(invalid(
+                if let Some(listen) = listen
+                    && !listen.ip().is_loopback()
+                {
+                    errs.push(invalid(
                         "server.listen",
                         format!("plaintext-loopback needs a loopback address, got {listen}"),
                     ));
                 }
             }
             other => {
-                return Err(invalid(
+                errs.push(invalid(
                     "server.transport",
                     format!("must be \"tls\" or \"plaintext-loopback\", got {other:?}"),
                 ));
@@ -531,44 +790,44 @@ impl Config {
         match (s.auth.as_str(), &s.demo_client) {
             ("signatures", None) => {}
             ("signatures", Some(_)) => {
-                return Err(invalid("server.demo_client", "only with auth = \"off\""));
+                errs.push(invalid("server.demo_client", "only with auth = \"off\""));
             }
             ("off", Some(c)) => {
                 if !self.clients.iter().any(|x| &x.id == c) {
-                    return Err(invalid(
+                    errs.push(invalid(
                         "server.demo_client",
                         format!("{c:?} is not in [[clients]]"),
                     ));
                 }
             }
             ("off", None) => {
-                return Err(invalid(
+                errs.push(invalid(
                     "server.demo_client",
                     "required with auth = \"off\"",
                 ));
             }
             (other, _) => {
-                return Err(invalid(
+                errs.push(invalid(
                     "server.auth",
                     format!("must be \"signatures\" or \"off\", got {other:?}"),
                 ));
             }
         }
         if self.gateway.pay_budget_ms == 0 {
-            return Err(invalid("gateway.pay_budget_ms", "must be above 0"));
+            errs.push(invalid("gateway.pay_budget_ms", "must be above 0"));
         }
         if self.clients.is_empty() {
-            return Err(invalid("clients", "at least one [[clients]] is needed"));
+            errs.push(invalid("clients", "at least one [[clients]] is needed"));
         }
         let n = &self.notifications;
         if n.first_delay_ms == 0 || n.attempt_timeout_ms == 0 || n.concurrency == 0 {
-            return Err(invalid(
+            errs.push(invalid(
                 "notifications",
                 "first_delay_ms, attempt_timeout_ms and concurrency must be above 0",
             ));
         }
         if n.max_age_secs == 0 || n.max_delay_secs.saturating_mul(1000) < n.first_delay_ms {
-            return Err(invalid(
+            errs.push(invalid(
                 "notifications",
                 "max_age_secs must be above 0 and max_delay_secs at least first_delay_ms",
             ));
@@ -577,47 +836,54 @@ impl Config {
         for (i, c) in self.clients.iter().enumerate() {
             let key = |k: &str| format!("clients[{i}].{k}");
             if c.id.is_empty() || c.id.len() > 64 || !c.id.bytes().all(|b| b.is_ascii_graphic()) {
-                return Err(invalid(
+                errs.push(invalid(
                     key("id"),
                     "must be 1 to 64 printable ASCII characters",
                 ));
             }
             if !ids.insert(c.id.as_str()) {
-                return Err(invalid(key("id"), format!("{:?} appears twice", c.id)));
+                errs.push(invalid(key("id"), format!("{:?} appears twice", c.id)));
             }
-            if let Some(url) = &c.notify_url {
-                crate::notify::target(url).map_err(|e| invalid(key("notify_url"), e))?;
+            if let Some(url) = &c.notify_url
+                && let Err(e) = crate::http_client::target(url)
+            {
+                errs.push(invalid(key("notify_url"), e));
             }
-            if c.markup_bps > MAX_MARKUP_BPS {
-                return Err(invalid(
+            if c.markup_bps > MAX_CLIENT_MARKUP_BPS {
+                errs.push(invalid(
                     key("markup_bps"),
-                    format!("{} is above the limit of {MAX_MARKUP_BPS}", c.markup_bps),
+                    format!(
+                        "{} is above the limit of {MAX_CLIENT_MARKUP_BPS} (10 %)",
+                        c.markup_bps
+                    ),
                 ));
             }
             if let Some(fp) = &c.certificate_sha256 {
                 if s.client_ca.is_none() {
-                    return Err(invalid(
+                    errs.push(invalid(
                         key("certificate_sha256"),
                         "only with server.client_ca",
                     ));
                 }
                 if fp.len() != 64 || !fp.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-                    return Err(invalid(
+                    errs.push(invalid(
                         key("certificate_sha256"),
                         "must be 64 lower-case hex digits (SHA-256 of the certificate's DER)",
                     ));
                 }
             }
             match &c.hmac_key_base64 {
-                Some(k) => {
-                    let secret = Secret::from_base64(k)
-                        .map_err(|e| invalid(key("hmac_key_base64"), format!("not base64: {e}")))?;
-                    if secret.expose().len() < 16 {
-                        return Err(invalid(key("hmac_key_base64"), "must be at least 16 bytes"));
+                Some(k) => match Secret::from_base64(k) {
+                    Err(e) => {
+                        errs.push(invalid(key("hmac_key_base64"), format!("not base64: {e}")));
                     }
-                }
+                    Ok(secret) if secret.expose().len() < 16 => {
+                        errs.push(invalid(key("hmac_key_base64"), "must be at least 16 bytes"));
+                    }
+                    Ok(_) => {}
+                },
                 None if s.auth == "signatures" => {
-                    return Err(invalid(
+                    errs.push(invalid(
                         key("hmac_key_base64"),
                         "required with server.auth = \"signatures\"",
                     ));
@@ -626,17 +892,17 @@ impl Config {
             }
         }
         if self.acquirers.is_empty() {
-            return Err(invalid("acquirers", "at least one [[acquirers]] is needed"));
+            errs.push(invalid("acquirers", "at least one [[acquirers]] is needed"));
         }
         let mut names = BTreeSet::new();
         for (i, a) in self.acquirers.iter().enumerate() {
             let key = |k: &str| format!("acquirers[{i}].{k}");
             if !names.insert(a.name.as_str()) {
-                return Err(invalid(key("name"), format!("{:?} appears twice", a.name)));
+                errs.push(invalid(key("name"), format!("{:?} appears twice", a.name)));
             }
             if !a.embedded_simulator {
                 if a.address.parse::<SocketAddr>().is_err() && !a.address.contains(':') {
-                    return Err(invalid(
+                    errs.push(invalid(
                         key("address"),
                         format!("must be host:port, got {:?}", a.address),
                     ));
@@ -647,7 +913,7 @@ impl Config {
                     ("tls_key", &a.tls_key),
                 ] {
                     if v.is_none() {
-                        return Err(invalid(
+                        errs.push(invalid(
                             key(k),
                             "required (mutual TLS) unless embedded_simulator = true",
                         ));
@@ -656,24 +922,26 @@ impl Config {
             }
             if a.terminal_id.len() != 8 || !a.terminal_id.bytes().all(|b| b.is_ascii_alphanumeric())
             {
-                return Err(invalid(key("terminal_id"), "must be 8 letters or digits"));
+                errs.push(invalid(key("terminal_id"), "must be 8 letters or digits"));
             }
             if a.acquiring_institution.is_empty()
                 || a.acquiring_institution.len() > 11
                 || !a.acquiring_institution.bytes().all(|b| b.is_ascii_digit())
             {
-                return Err(invalid(
+                errs.push(invalid(
                     key("acquiring_institution"),
                     "must be 1 to 11 digits",
                 ));
             }
         }
         if self.routes.is_empty() {
-            return Err(invalid("routes", "at least one [[routes]] is needed"));
+            errs.push(invalid("routes", "at least one [[routes]] is needed"));
         }
-        self.route_rules()?;
+        if let Err(e) = self.route_rules() {
+            errs.push(e);
+        }
         if self.fx.rates_file.is_some() && self.fx.rates_url.is_some() {
-            return Err(invalid(
+            errs.push(invalid(
                 "fx.rates_url",
                 "give rates_file or rates_url, not both",
             ));
@@ -681,15 +949,26 @@ impl Config {
         if let Some(url) = &self.fx.rates_url
             && !url.starts_with("https://")
         {
-            return Err(invalid(
+            errs.push(invalid(
                 "fx.rates_url",
                 format!("must be an https:// URL, got {url:?}"),
             ));
         }
         if self.fx.quote_lifetime_secs == 0 {
-            return Err(invalid("fx.quote_lifetime_secs", "must be above 0"));
+            errs.push(invalid("fx.quote_lifetime_secs", "must be above 0"));
         }
-        Ok(())
+        if let Err(e) = crate::telemetry::log::check_filter(&self.log.filter) {
+            errs.push(invalid("log.filter", e));
+        }
+        if let Some(addr) = &self.operator.listen
+            && addr.parse::<SocketAddr>().is_err()
+        {
+            errs.push(invalid(
+                "operator.listen",
+                format!("must be ip:port, got {addr:?}"),
+            ));
+        }
+        errs
     }
 
     /// The deployment currency.

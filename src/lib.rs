@@ -15,7 +15,7 @@
 //! gateway/   the pipeline: decode → quote → pay → inquiry / cancel / refund, routing, recovery
 //!            (implements payment::Pipeline; uses emv, fx, journal, acquirer, payment)
 //! notify/    durable delivery of the journal's outbox to wallets, in each scheme's form
-//!            (uses journal, scheme, payment)
+//!            (uses journal, scheme, payment, http_client)
 //! journal/   durable payments, refunds, reversal queue, idempotency, outbox (redb)
 //!            (uses payment, acquirer, fx, money, time)
 //! acquirer/  ISO 8583 codec, TLS link, reversals, simulator                (uses money, time, tls)
@@ -25,6 +25,8 @@
 //!            room may log and count through it
 //! emv/ fx/ money/ time/ tls/   leaves: QR parser, FX rates and quotes, ISO 4217 amounts, clocks
 //!            and calendar fields, rustls configurations and the private CA
+//! http_client/  the one outbound HTTP client (TLS or loopback http, timeouts, size bound) for
+//!            notify, the fx feed, iso20022's notify URL check and the wallet CLI (uses tls only)
 //! fuzzing    hidden entry points for the cargo-fuzz targets in fuzz/
 //! ```
 //!
@@ -42,6 +44,7 @@ pub mod config;
 pub mod emv;
 pub mod fx;
 pub mod gateway;
+pub mod http_client;
 pub mod journal;
 pub mod money;
 pub mod notify;

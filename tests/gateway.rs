@@ -2109,3 +2109,125 @@ async fn a_closed_connection_or_a_de39_91_is_reported_as_such_not_as_a_timeout()
         wait_status(&f, request, "REVERSED").await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_in_flight_at_a_crash_is_reversed_after_the_restart_and_released() {
+    use qrbridge::journal::{
+        AcquirerData, Begin, BodyHash, CustomerId, IdempotencyKey, Journal, NewPayment, NewRefund,
+        PaymentEvent, QuoteSnapshot, RequestKind, Routing,
+    };
+    let dir = temp_dir("refund-recovery");
+    let payment_id;
+    {
+        // What a crash leaves: an approved payment and a refund reserved with its trace, its 0200
+        // perhaps sent, no outcome.
+        let journal = RedbJournal::open(JournalConfig::new(dir.join("journal.redb"))).unwrap();
+        let (quoter, _, _) = stack::quoting();
+        let sgd = Currency::from_code("SGD").unwrap();
+        let myr = Currency::from_code("MYR").unwrap();
+        let quote = quoter
+            .quote(
+                qrbridge::money::Amount::from_minor(10_000, sgd).unwrap(),
+                myr,
+                qrbridge::fx::Pricing::markup(150),
+            )
+            .unwrap();
+        let p = journal
+            .record_intent(NewPayment {
+                client_id: CLIENT.to_owned(),
+                request_id: "crash-refunded".to_owned(),
+                customer: CustomerId::new("cust-1"),
+                quote: QuoteSnapshot::of(&quote),
+                routing: Routing {
+                    acquirer: "sg".to_owned(),
+                    merchant_id: "111116866140003".to_owned(),
+                    scheme: "SG.COM.NETS".to_owned(),
+                    ..Routing::default()
+                },
+                limits: DailyLimits::default(),
+                origin: qrbridge::journal::Origin::default(),
+                merchant: qrbridge::payment::Merchant {
+                    name: "SOBA NOODLE HOUSE".to_owned(),
+                    city: "Singapore".to_owned(),
+                    country: "SG".to_owned(),
+                    mcc: "5812".to_owned(),
+                    merchant_id: "111116866140003".to_owned(),
+                },
+            })
+            .await
+            .unwrap();
+        payment_id = p.id;
+        for event in [
+            PaymentEvent::Sent {
+                acquirer: AcquirerData {
+                    stan: Some("000101".to_owned()),
+                    transmitted: Some("1121101500".to_owned()),
+                    rrn: Some("632511000101".to_owned()),
+                    ..Default::default()
+                },
+            },
+            PaymentEvent::Approved {
+                acquirer: AcquirerData {
+                    response_code: Some("00".to_owned()),
+                    auth_code: Some("A00001".to_owned()),
+                    ..Default::default()
+                },
+            },
+        ] {
+            journal.update_payment(p.id, event).await.unwrap();
+        }
+        let key = IdempotencyKey::new(CLIENT, RequestKind::Refund, "crash-refund");
+        assert_eq!(
+            journal.begin(key, BodyHash::of(b"r")).await.unwrap(),
+            Begin::New
+        );
+        journal
+            .reserve_refund(NewRefund {
+                client_id: CLIENT.to_owned(),
+                request_id: "crash-refund".to_owned(),
+                payment_id: p.id,
+                amount: qrbridge::money::Amount::from_minor(4_000, sgd).unwrap(),
+                reason: "crash".to_owned(),
+                origin: qrbridge::journal::Origin::default(),
+                trace: AcquirerData {
+                    stan: Some("000102".to_owned()),
+                    transmitted: Some("1121101501".to_owned()),
+                    rrn: Some("632511000102".to_owned()),
+                    ..Default::default()
+                },
+            })
+            .await
+            .unwrap();
+    }
+    let (f, report) = fixture_at(dir, |_| {}, false).await;
+    assert_eq!(report.refunds_unknown, 1, "{report:?}");
+    assert_eq!(report.refunds_reversing, 1, "{report:?}");
+    // It ends on its own: the reversal is acknowledged and the refund fails, releasing its amount.
+    let mut last = Value::Null;
+    for _ in 0..400 {
+        let (_, v) = post(
+            f.addr,
+            "/v1/refunds/inquiry",
+            json!({"refundRequestId":"crash-refund"}),
+        )
+        .await;
+        last = v;
+        if last["refundStatus"] != "PROCESSING" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(last["refundStatus"], "FAIL", "{last}");
+    assert_eq!(
+        f.sim.ledger().unmatched_reversals,
+        1,
+        "one 0400 for the refund's 0200 (which this simulator never saw)"
+    );
+    let (s, r) = post(
+        f.addr,
+        "/v1/refunds",
+        json!({"refundRequestId":"refund-rest","paymentId":payment_id.to_string(),"refundAmount":{"currency":"SGD","value":"10000"}}),
+    )
+    .await;
+    assert_eq!((s, status(&r)), (200, "S"), "{r}");
+}

@@ -167,6 +167,7 @@ fn refund_req(payment: PaymentId, request: &str, minor: u64) -> NewRefund {
         amount: amt(minor, "SGD"),
         reason: "customer request".to_owned(),
         origin: qrbridge::journal::Origin::default(),
+        trace: AcquirerData::default(),
     }
 }
 

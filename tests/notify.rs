@@ -1082,6 +1082,7 @@ async fn refunds_notify_on_every_final_state() {
         amount: amt(minor, "SGD"),
         reason: "test".to_owned(),
         origin: Origin::new("iso20022", Some("MSG-R".to_owned())),
+        trace: Default::default(),
     };
     let ok = j.reserve_refund(refund("r-ok", 3_000)).await.unwrap();
     let no = j.reserve_refund(refund("r-no", 1_000)).await.unwrap();
@@ -1377,4 +1378,195 @@ async fn attempts_in_flight_never_exceed_the_concurrency_bound() {
     );
     close(j);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ---- the outbound seam: calls other than result notifications ----------------------------------
+
+/// A wallet scheme that makes a payment-cancel call (as Alipay+'s `cancelPayment` does): its body
+/// names the call, the notice and the payment; a `{"refused":"..."}` answer is a definite refusal.
+#[derive(Debug)]
+struct Cancelling {
+    url: String,
+    calls: &'static [qrbridge::payment::WalletCall],
+}
+
+impl Scheme for Cancelling {
+    fn name(&self) -> &'static str {
+        "native"
+    }
+    fn prefix(&self) -> &'static str {
+        "/test/"
+    }
+    fn is_demo(&self) -> bool {
+        false
+    }
+    fn serve<'a>(
+        &'a self,
+        _req: qrbridge::scheme::Inbound<'a>,
+        _dispatch: qrbridge::scheme::Dispatch,
+    ) -> qrbridge::scheme::BoxFuture<'a, qrbridge::scheme::Outbound> {
+        Box::pin(async { unreachable!("no inbound route in this test") })
+    }
+    fn refuse(
+        &self,
+        _req: &qrbridge::scheme::Inbound<'_>,
+        _error: &qrbridge::payment::ApiError,
+    ) -> qrbridge::scheme::Outbound {
+        unreachable!("no inbound route in this test")
+    }
+    fn calls(&self) -> &'static [qrbridge::payment::WalletCall] {
+        self.calls
+    }
+    fn notification(
+        &self,
+        notice: &qrbridge::payment::Notice,
+    ) -> Result<Option<qrbridge::scheme::NoticeMessage>, qrbridge::payment::ApiError> {
+        let payment_id = match &notice.event {
+            qrbridge::payment::NoticeEvent::Payment(p) => p.payment_id.to_string(),
+            qrbridge::payment::NoticeEvent::Refund(r) => r.payment_id.to_string(),
+        };
+        let body = json!({"call": notice.call.as_str(), "noticeId": notice.notice_id, "paymentId": payment_id});
+        Ok(Some(qrbridge::scheme::NoticeMessage {
+            url: self.url.clone(),
+            content_type: "application/json",
+            headers: Vec::new(),
+            body: body.to_string().into_bytes(),
+        }))
+    }
+    fn acknowledged(&self, status: hyper::StatusCode, _headers: &HeaderMap, body: &[u8]) -> bool {
+        status.is_success() && body.starts_with(br#"{"result":{"resultStatus":"S""#)
+    }
+    fn refused(&self, status: hyper::StatusCode, _h: &HeaderMap, _body: &[u8]) -> Option<String> {
+        // The script's WrongAck (200, resultStatus F) stands for the wallet's definite "no".
+        status
+            .is_success()
+            .then(|| "the wallet answered F: it will not cancel".to_owned())
+    }
+}
+
+/// Rules that ask the wallet to cancel a payment that FAILED (the domestic side refused after the
+/// wallet debited its user): in the same transaction as the FAILED state.
+struct CancelOnFailure;
+
+impl NoticeRules for CancelOnFailure {
+    fn payment(&self, before: &Payment, after: &Payment) -> Option<NoticeDraft> {
+        (before.state != after.state && after.state == PaymentState::Failed).then(|| NoticeDraft {
+            notice_id: format!("C-{}", after.id),
+            kind: NoticeKind::PaymentCancel,
+            event: json!({
+                "paymentId": after.id.to_string(),
+                "paymentRequestId": after.request_id,
+                "paymentStatus": "FAIL",
+                "merchantAmount": {"currency": "SGD", "value": "1250"},
+                "payerAmount": {"currency": "MYR", "value": "4200"},
+            })
+            .to_string(),
+        })
+    }
+    fn refund(&self, _before: &Refund, _after: &Refund) -> Option<NoticeDraft> {
+        None
+    }
+}
+
+async fn declined(j: &RedbJournal, request: &str) -> Payment {
+    let p = j
+        .record_intent(new_payment(request, Origin::default()))
+        .await
+        .unwrap();
+    j.update_payment(
+        p.id,
+        PaymentEvent::Sent {
+            acquirer: AcquirerData::default(),
+        },
+    )
+    .await
+    .unwrap();
+    j.update_payment(
+        p.id,
+        PaymentEvent::Declined {
+            acquirer: acquirer("05"),
+        },
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_cancel_call_goes_out_durably_and_is_sent_once_acknowledged() {
+    use qrbridge::payment::WalletCall;
+    let dir = temp_dir("cancel-call");
+    let wallet = Wallet::start(vec![Reply::Fail], Reply::Ack).await;
+    let j = RedbJournal::open(JournalConfig::new(dir.join("journal.redb"))).unwrap();
+    j.set_notice_rules(Arc::new(CancelOnFailure));
+    let j = Arc::new(j);
+    let p = declined(&j, "pay-cancel-call").await;
+    let id = format!("C-{}", p.id);
+    let scheme: Arc<dyn Scheme> = Arc::new(Cancelling {
+        url: wallet.url(),
+        calls: &[WalletCall::PaymentResult, WalletCall::PaymentCancel],
+    });
+    let deliverer = Deliverer::start(Arc::clone(&j), vec![scheme], quick_policy()).unwrap();
+    let sent = wait_notice(&j, &id, NoticeState::Sent).await;
+    assert_eq!(
+        sent.attempts, 1,
+        "one failure (HTTP 500) before the acknowledgement"
+    );
+    let got = wallet.received();
+    assert_eq!(got.len(), 2);
+    for r in &got {
+        assert_eq!(
+            r.json(),
+            json!({"call":"PAYMENT_CANCEL","noticeId": id,"paymentId": p.id.to_string()})
+        );
+    }
+    deliverer.shutdown(Duration::from_secs(5)).await;
+    close(j);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_the_scheme_cannot_make_or_the_wallet_refuses_is_parked_with_the_reason() {
+    use qrbridge::payment::WalletCall;
+    // A scheme that declares no cancel call: parked at once, nothing sent.
+    let dir = temp_dir("cancel-unsupported");
+    let wallet = Wallet::start(vec![], Reply::Ack).await;
+    let j = RedbJournal::open(JournalConfig::new(dir.join("journal.redb"))).unwrap();
+    j.set_notice_rules(Arc::new(CancelOnFailure));
+    let j = Arc::new(j);
+    let p = declined(&j, "pay-unsupported").await;
+    let scheme: Arc<dyn Scheme> = Arc::new(Cancelling {
+        url: wallet.url(),
+        calls: &[WalletCall::PaymentResult],
+    });
+    let deliverer = Deliverer::start(Arc::clone(&j), vec![scheme], quick_policy()).unwrap();
+    let parked = wait_notice(&j, &format!("C-{}", p.id), NoticeState::Parked).await;
+    let error = parked.last_error.unwrap();
+    assert!(error.contains("PAYMENT_CANCEL"), "{error}");
+    assert!(wallet.received().is_empty());
+    deliverer.shutdown(Duration::from_secs(5)).await;
+    close(j);
+
+    // A wallet that answers a definite no: parked after that one attempt, with its reason.
+    let dir2 = temp_dir("cancel-refused");
+    let wallet = Wallet::start(vec![], Reply::WrongAck).await;
+    let j = RedbJournal::open(JournalConfig::new(dir2.join("journal.redb"))).unwrap();
+    j.set_notice_rules(Arc::new(CancelOnFailure));
+    let j = Arc::new(j);
+    let p = declined(&j, "pay-refused-call").await;
+    let scheme: Arc<dyn Scheme> = Arc::new(Cancelling {
+        url: wallet.url(),
+        calls: &[WalletCall::PaymentCancel],
+    });
+    let deliverer = Deliverer::start(Arc::clone(&j), vec![scheme], quick_policy()).unwrap();
+    let parked = wait_notice(&j, &format!("C-{}", p.id), NoticeState::Parked).await;
+    assert_eq!(parked.attempts, 1);
+    assert!(
+        parked.last_error.unwrap().contains("will not cancel"),
+        "the wallet's reason is kept"
+    );
+    assert_eq!(wallet.received().len(), 1);
+    deliverer.shutdown(Duration::from_secs(5)).await;
+    close(j);
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&dir2);
 }

@@ -395,6 +395,7 @@ fn json_logs_metrics_and_admin_follow_a_decline_a_timeout_and_a_parked_notice() 
         0.0
     );
     assert!(value(&after, "qrbridge_journal_commit_duration_seconds_count") >= 9.0);
+    assert_eq!(moved("qrbridge_payment_duration_seconds_count"), 3.0);
     // Scrapes come through the operator listener; the wallet connections were closed.
     assert!(after.contains_key("qrbridge_http_open_connections"));
     if have("promtool") {
@@ -531,5 +532,138 @@ fn json_logs_metrics_and_admin_follow_a_decline_a_timeout_and_a_parked_notice() 
     let (_, out, _) = admin(&["export", "--until", "2000-01-01"]);
     assert!(out.is_empty(), "{out}");
     drop(sim);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The example configuration, runnable here: no scheme key files, plaintext on loopback, the
+/// journal's directory made.
+fn runnable_example(dir: &Path) -> String {
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/qrbridge.toml")).unwrap();
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    example
+        .split("\n[schemes.")
+        .next()
+        .unwrap()
+        .replace("0.0.0.0:8443", "127.0.0.1:0")
+        .replace("transport = \"tls\"", "transport = \"plaintext-loopback\"")
+}
+
+fn config_check(path: &Path) -> (Option<i32>, String, String) {
+    let out = bin()
+        .args(["config", "check", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn config_check_reports_every_mistake_of_a_file_with_its_key_and_line() {
+    let dir = temp_dir("config");
+    let good = runnable_example(&dir);
+    let path = dir.join("good.toml");
+    std::fs::write(&path, &good).unwrap();
+    let (code, out, err) = config_check(&path);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("valid"), "{out}");
+
+    // Seven mistakes: (text, replacement, key path the error must name).
+    let mistakes = [
+        (
+            "currency = \"SGD\"",
+            "currency = \"JPY\"",
+            "deployment.currency",
+        ),
+        (
+            "transport = \"plaintext-loopback\"",
+            "transport = \"tcp\"",
+            "server.transport",
+        ),
+        (
+            "markup_bps = 150",
+            "markup_bps = 5000",
+            "clients[0].markup_bps",
+        ),
+        (
+            "terminal_id = \"QRB00001\"",
+            "terminal_id = \"QRB1\"",
+            "acquirers[0].terminal_id",
+        ),
+        ("concurrency = 8", "concurrency = 0", "notifications"),
+        (
+            "[journal]",
+            "[journal]\ncolour = \"blue\"",
+            "journal.colour",
+        ),
+        ("ttl_secs = 3600", "ttl_secs = \"soon\"", "fx.ttl_secs"),
+    ];
+    let mut bad = good.clone();
+    for (from, to, _) in mistakes {
+        assert_eq!(bad.matches(from).count(), 1, "{from}");
+        bad = bad.replacen(from, to, 1);
+    }
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, &bad).unwrap();
+    let (code, out, err) = config_check(&path);
+    assert_eq!(code, Some(2), "{out}{err}");
+    let problems: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with(path.to_str().unwrap()))
+        .collect();
+    assert_eq!(problems.len(), 7, "{err}");
+    for (_, to, key) in mistakes {
+        // The line of the mistake, found here in the text written.
+        let first = to.lines().last().unwrap();
+        let line = bad.lines().position(|l| l.contains(first)).unwrap() + 1;
+        let line = if key == "notifications" {
+            // A rule over several keys names its table.
+            bad.lines()
+                .position(|l| l.starts_with("[notifications]"))
+                .unwrap()
+                + 1
+        } else {
+            line
+        };
+        let want = format!("{key} (line {line}): ");
+        assert!(
+            problems.iter().any(|p| p.contains(&want)),
+            "no {want:?} in:\n{err}"
+        );
+    }
+
+    // A country that does not exist.
+    let path = dir.join("country.toml");
+    let text = good.replace("country = \"SG\"", "country = \"XX\"");
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("country = \"XX\""))
+        .unwrap()
+        + 1;
+    std::fs::write(&path, &text).unwrap();
+    let (code, _, err) = config_check(&path);
+    assert_eq!(code, Some(2), "{err}");
+    let want = format!("deployment.country (line {line}): \"XX\" is not an ISO 3166-1");
+    assert!(err.contains(&want), "{err}");
+    // A journal directory that does not exist: refused, unless create_dir.
+    let missing = good.replace(
+        "path = \"data/journal.redb\"",
+        "path = \"missing/journal.redb\"",
+    );
+    let path = dir.join("journal.toml");
+    std::fs::write(&path, &missing).unwrap();
+    let (code, _, err) = config_check(&path);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("journal.path (line "), "{err}");
+    assert!(err.contains("missing does not exist"), "{err}");
+    std::fs::write(
+        &path,
+        missing.replace("create_dir = false", "create_dir = true"),
+    )
+    .unwrap();
+    assert_eq!(config_check(&path).0, Some(0));
     let _ = std::fs::remove_dir_all(&dir);
 }

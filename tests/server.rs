@@ -1580,3 +1580,29 @@ async fn a_connection_is_idle_only_without_a_request_in_progress() {
         "an idle keep-alive connection stayed open past the idle timeout"
     );
 }
+
+#[test]
+fn openapi_currency_codes_are_exactly_the_iso_4217_codes_the_gateway_accepts() {
+    let doc: Value = serde_yaml_ng::from_str(&spec("openapi.yaml")).unwrap();
+    let listed: BTreeSet<String> = doc["components"]["schemas"]["Currency"]["enum"]
+        .as_array()
+        .expect("Currency has an enum")
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    let mut accepted = BTreeSet::new();
+    for a in b'A'..=b'Z' {
+        for b in b'A'..=b'Z' {
+            for c in b'A'..=b'Z' {
+                let code = String::from_utf8(vec![a, b, c]).unwrap();
+                if Currency::from_code(&code).is_ok() {
+                    accepted.insert(code);
+                }
+            }
+        }
+    }
+    assert_eq!(listed, accepted);
+    for refused in ["XAU", "XTS", "XXX", "ABC"] {
+        assert!(!listed.contains(refused), "{refused}");
+    }
+}

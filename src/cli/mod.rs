@@ -6,14 +6,23 @@ use clap::{Parser, Subcommand};
 
 mod acquirer_sim;
 mod admin;
+mod config_check;
 mod emv;
 mod fx;
 mod iso8583;
 mod serve;
 mod wallet;
 
+/// `qrbridge --version`: the crate version and the git commit it was built from.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("QRBRIDGE_GIT_COMMIT"),
+    ")"
+);
+
 #[derive(Parser)]
-#[command(name = "qrbridge", version, about = "Cross-border QR unified gateway")]
+#[command(name = "qrbridge", version = VERSION, about = "Cross-border QR unified gateway")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -38,6 +47,16 @@ enum Command {
     Wallet(wallet::Args),
     /// Operator tools over the journal (offline): payments, notices, manual reviews, exports.
     Admin(admin::Args),
+    /// Configuration tools: `config check FILE` reports every problem of a file.
+    #[command(subcommand)]
+    Config(config_check::ConfigCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff, section 1) on stdout: `qrbridge man > qrbridge.1`.
+    Man,
 }
 
 /// Parses the command line and runs the chosen command.
@@ -62,5 +81,32 @@ pub fn run() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Wallet(args) => wallet::run(args),
         Command::Admin(args) => admin::run(args),
+        Command::Config(cmd) => config_check::run(cmd),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            // Into a buffer: the generator panics on a write error (e.g. a closed pipe).
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "qrbridge", &mut out);
+            use std::io::Write;
+            let _ = std::io::stdout().write_all(&out);
+            ExitCode::SUCCESS
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            let man = clap_mangen::Man::new(Cli::command());
+            let mut out = Vec::new();
+            match man.render(&mut out) {
+                Ok(()) => {
+                    use std::io::Write;
+                    let _ = std::io::stdout().write_all(&out);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
     }
 }

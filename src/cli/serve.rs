@@ -420,7 +420,7 @@ curl -s -X POST $Q/v1/refunds -H 'content-type: application/json' -d '{{"refundR
  or, before any refund, cancel it (a reversal to the acquirer):
 curl -s -X POST $Q/v1/payments/cancel -H 'content-type: application/json' -d '{{"paymentRequestId":"'$PAY_ID'"}}'; echo
 
- Health: curl -s $Q/healthz ; curl -s $Q/readyz        Stop: Ctrl-C
+ Health: curl -s $Q/healthz ; curl -s $Q/readyz   Metrics: curl -s $Q/metrics   Stop: Ctrl-C
 ================================================================================
 "#
     )

@@ -287,6 +287,32 @@ impl Gateway {
             .map_err(|e| errors::internal(format!("rebuilding the 0200 of {}: {e}", p.id)))
     }
 
+    /// The 0200 a journaled refund of `p` was sent as: the refund's amounts and request id, the
+    /// payment's merchant and rate, the refund's journaled trace.
+    fn rebuild_refund_request(
+        &self,
+        p: &Payment,
+        r: &crate::journal::Refund,
+    ) -> Result<Message, ApiError> {
+        let terminal = self
+            .inner
+            .terminals
+            .get(&p.routing.acquirer)
+            .ok_or_else(|| errors::internal(format!("no acquirer {:?}", p.routing.acquirer)))?;
+        let trace = acquirer::trace_of(&r.acquirer).ok_or_else(|| {
+            errors::internal(format!("refund {}: no STAN / DE7 / RRN journaled", r.id))
+        })?;
+        let purchase = acquirer::purchase(
+            p,
+            crate::acquirer::message::Kind::Refund,
+            r.amount,
+            r.payer_amount,
+            &r.request_id,
+        );
+        crate::acquirer::message::purchase_request(&purchase, terminal, &trace)
+            .map_err(|e| errors::internal(format!("rebuilding the 0200 of refund {}: {e}", r.id)))
+    }
+
     fn track(&self, id: ReversalId, what: Reverses) {
         lock(&self.inner.reversals).insert(id, what);
     }

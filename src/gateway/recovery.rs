@@ -8,7 +8,10 @@
 //! | payment UNKNOWN without one | reversal of the rebuilt 0200 → REVERSING |
 //! | (no trace journaled, no link) | → MANUAL_REVIEW |
 //! | payment REVERSING | watched; settled at once if its reversal was resolved meanwhile |
-//! | refund PENDING | → UNKNOWN (its 0200 may have gone out; an operator resolves it) |
+//! | refund PENDING | → UNKNOWN (its 0200 may have gone out) → a reversal of the refund's 0200 rebuilt from the journal; on the 0410 the refund is FAILED and its amount released |
+//! | refund UNKNOWN with a pending reversal of its STAN and RRN | watched (the link resumes the reversal) |
+//! | refund UNKNOWN without one | a reversal of the rebuilt 0200 |
+//! | refund without a journaled trace (records from before traces were journaled) | UNKNOWN, for an operator |
 //! | wallet request in flight | completed with the current answer if its payment / refund exists, else abandoned |
 
 use crate::acquirer::message::ReversalReason;
@@ -34,6 +37,8 @@ pub struct RecoveryReport {
     pub manual_review: usize,
     /// Refunds marked UNKNOWN.
     pub refunds_unknown: usize,
+    /// Refunds whose reversal is (still) running.
+    pub refunds_reversing: usize,
     /// Wallet requests completed or abandoned.
     pub requests_closed: usize,
 }
@@ -102,7 +107,8 @@ impl Gateway {
             }
         }
         for r in u.refunds {
-            if r.state == RefundState::Pending {
+            let r = if r.state == RefundState::Pending {
+                report.refunds_unknown += 1;
                 j.update_refund(
                     r.id,
                     RefundEvent::Unknown {
@@ -110,8 +116,31 @@ impl Gateway {
                         acquirer: AcquirerData::default(),
                     },
                 )
-                .await?;
-                report.refunds_unknown += 1;
+                .await?
+            } else {
+                r
+            };
+            if r.state != RefundState::Unknown {
+                continue;
+            }
+            let pending = u.reversals.iter().find(|v| {
+                r.acquirer.stan.as_deref() == Some(v.reversal.original_stan.as_str())
+                    && r.acquirer.rrn.as_deref() == Some(v.reversal.original_rrn.as_str())
+            });
+            if let Some(v) = pending {
+                self.track(v.id, Reverses::Refund(r.id));
+                report.refunds_reversing += 1;
+                continue;
+            }
+            match self.reverse_refund_after_restart(&r).await {
+                Ok(id) => {
+                    self.track(id, Reverses::Refund(r.id));
+                    report.refunds_reversing += 1;
+                }
+                Err(e) => tracing::error!(
+                    "recovery: refund {} stays UNKNOWN for an operator: {e}",
+                    r.id
+                ),
             }
         }
         for key in u.in_flight {
@@ -158,6 +187,27 @@ impl Gateway {
             }
         }
         Ok(())
+    }
+
+    /// Queues a reversal of an UNKNOWN refund's 0200, rebuilt from the journal.
+    async fn reverse_refund_after_restart(
+        &self,
+        r: &crate::journal::Refund,
+    ) -> Result<ReversalId, String> {
+        let payment = self
+            .inner
+            .journal
+            .payment(r.payment_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("its payment {} is not in the journal", r.payment_id))?;
+        let request = self
+            .rebuild_refund_request(&payment, r)
+            .map_err(|e| e.to_string())?;
+        self.link(&payment.routing.acquirer)
+            .map_err(|e| e.to_string())?
+            .reverse(&request, ReversalReason::ConnectionLost)
+            .map_err(|e| e.to_string())
     }
 
     async fn close_request(&self, key: IdempotencyKey) -> Result<(), JournalError> {

@@ -138,6 +138,7 @@ impl Gateway {
         link.ready(self.inner.settings.pay_budget)
             .await
             .map_err(|e| before(errors::link(None, &e)))?;
+        let trace = link.next_trace();
         let refund = j
             .reserve_refund(NewRefund {
                 client_id: ctx.client_id.clone(),
@@ -150,6 +151,7 @@ impl Gateway {
                     .map_or_else(String::new, |r| r.as_str().to_owned()),
                 origin: Origin::new(ctx.scheme, ctx.scheme_ref.clone())
                     .with_request_id(&ctx.request_id),
+                trace: acquirer::data_of(&trace),
             })
             .await
             .map_err(errors::journal)
@@ -162,7 +164,7 @@ impl Gateway {
             req.refund_request_id.as_str(),
         );
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let outcome = link.authorise_within(&purchase, left).await;
+        let outcome = link.authorise_traced(&purchase, trace, left).await;
         let (event, link_error) = match outcome {
             Err(e) => (
                 RefundEvent::Declined {

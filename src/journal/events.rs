@@ -50,6 +50,16 @@ pub fn payment_changed(p: &Payment) {
         };
     }
     let m = metrics::global();
+    if matches!(
+        p.state,
+        PaymentState::Success | PaymentState::Failed | PaymentState::Unknown
+    ) && matches!(previous, "SENT" | "QUOTED")
+    {
+        // Intent to outcome, from the record's own times (ms).
+        let ms = p.updated_at_ms.saturating_sub(p.created_at_ms);
+        m.payment_duration
+            .observe(std::time::Duration::from_millis(ms).as_secs_f64());
+    }
     match p.state {
         PaymentState::Quoted => line!(debug, amount = %p.quote.merchant_amount, "payment recorded"),
         PaymentState::Sent => line!(debug, "authorisation (0200) sent"),
@@ -156,8 +166,10 @@ macro_rules! notice_line {
     ($level:ident, $n:expr, $($rest:tt)*) => {{
         let n: &OutboxNotice = $n;
         let (payment_id, refund_id) = match n.kind {
-            NoticeKind::Payment => (n.subject.as_str(), ""),
-            NoticeKind::Refund => ("", n.subject.as_str()),
+            NoticeKind::Payment | NoticeKind::PaymentInquiry | NoticeKind::PaymentCancel => {
+                (n.subject.as_str(), "")
+            }
+            NoticeKind::Refund | NoticeKind::RefundCredit => ("", n.subject.as_str()),
         };
         tracing::$level!(
             target: "qrbridge::notify",

@@ -106,6 +106,12 @@ pub enum NoticeKind {
     Payment,
     /// A refund's final state; `event` is the canonical refund response (JSON).
     Refund,
+    /// Credit a refund to the payer; `event` is the canonical refund response (JSON).
+    RefundCredit,
+    /// Ask the wallet for a payment's status; `event` is the canonical payment response (JSON).
+    PaymentInquiry,
+    /// Ask the wallet to cancel a payment; `event` is the canonical payment response (JSON).
+    PaymentCancel,
 }
 
 /// What the rules ask the journal to store with a state change.

@@ -74,6 +74,9 @@ pub struct NewRefund {
     pub reason: String,
     /// The scheme the request came in, for notifications.
     pub origin: Origin,
+    /// The trace of the refund's 0200 (STAN, DE7, RRN), journaled with the reservation before the
+    /// 0200 is handed to the link, so recovery can reverse a refund in flight at a crash.
+    pub trace: AcquirerData,
 }
 
 /// What happened to a refund.

@@ -642,7 +642,7 @@ impl<'t> Tables<'t> {
             reason: new.reason,
             origin: new.origin,
             state: RefundState::Pending,
-            acquirer: Default::default(),
+            acquirer: new.trace,
             note: None,
             created_at_ms: ctx.now_ms,
             updated_at_ms: ctx.now_ms,

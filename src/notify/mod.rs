@@ -17,7 +17,7 @@
 //!
 //! ```text
 //! mod.rs     NotifyPolicy, backoff, Deliverer (the worker), DeliveryStats
-//! client.rs  the POST: https (webpki roots + extra CAs) or loopback http; Target checks
+//! client.rs  the POST through the http_client leaf: https (webpki roots + extra CAs) or loopback http
 //! ```
 
 mod client;
@@ -33,9 +33,9 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::journal::{NoticeKind, NoticeOutcome, OutboxNotice, RedbJournal, Retry};
-use crate::scheme::{Notice, NoticeEvent, Scheme};
+use crate::scheme::{Notice, NoticeEvent, Scheme, WalletCall};
 
-pub use client::{MAX_ANSWER_BYTES, NotifyClient, Target, WalletAnswer, target};
+pub use client::{MAX_ANSWER_BYTES, NotifyClient, WalletAnswer, outbound};
 
 /// How notices are delivered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -386,15 +386,33 @@ async fn deliver(shared: &Shared, n: &OutboxNotice) -> Result<Delivered, Failure
         reason: format!("stored {:?} event unreadable: {e}", n.kind),
         permanent: true,
     };
-    let event = match n.kind {
-        NoticeKind::Payment => {
-            NoticeEvent::Payment(serde_json::from_str(&n.event).map_err(unreadable)?)
-        }
-        NoticeKind::Refund => {
-            NoticeEvent::Refund(serde_json::from_str(&n.event).map_err(unreadable)?)
-        }
+    let payment = |call| -> Result<_, Failure> {
+        Ok((
+            call,
+            NoticeEvent::Payment(serde_json::from_str(&n.event).map_err(unreadable)?),
+        ))
     };
+    let refund = |call| -> Result<_, Failure> {
+        Ok((
+            call,
+            NoticeEvent::Refund(serde_json::from_str(&n.event).map_err(unreadable)?),
+        ))
+    };
+    let (call, event) = match n.kind {
+        NoticeKind::Payment => payment(WalletCall::PaymentResult)?,
+        NoticeKind::Refund => refund(WalletCall::RefundResult)?,
+        NoticeKind::RefundCredit => refund(WalletCall::RefundCredit)?,
+        NoticeKind::PaymentInquiry => payment(WalletCall::PaymentInquiry)?,
+        NoticeKind::PaymentCancel => payment(WalletCall::PaymentCancel)?,
+    };
+    if !scheme.calls().contains(&call) {
+        return Err(Failure {
+            reason: format!("scheme {} does not make the call {call}", n.scheme),
+            permanent: true,
+        });
+    }
     let notice = Notice {
+        call,
         scheme: n.scheme.clone(),
         client_id: n.client_id.clone(),
         scheme_ref: n.scheme_ref.clone(),
@@ -406,19 +424,22 @@ async fn deliver(shared: &Shared, n: &OutboxNotice) -> Result<Delivered, Failure
         Ok(Some(m)) => m,
         Err(e) => return Err(Failure::retry(format!("not rendered: {e}"))),
     };
-    if let Err(refused) = target(&message.url) {
-        return Err(Failure {
-            reason: refused,
-            permanent: true,
-        });
-    }
+    let request = outbound(message).map_err(|refused| Failure {
+        reason: refused,
+        permanent: true,
+    })?;
     let answer = shared
         .client
-        .post(&message, shared.policy.attempt_timeout)
+        .post(request, shared.policy.attempt_timeout)
         .await
         .map_err(Failure::retry)?;
     if scheme.acknowledged(answer.status, &answer.headers, &answer.body) {
         Ok(Delivered::Acknowledged)
+    } else if let Some(reason) = scheme.refused(answer.status, &answer.headers, &answer.body) {
+        Err(Failure {
+            reason: format!("refused by the wallet: {reason}"),
+            permanent: true,
+        })
     } else {
         Err(Failure::retry(format!(
             "HTTP {} from the wallet is not an acknowledgement",

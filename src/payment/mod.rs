@@ -11,14 +11,17 @@
 //!            Money, typed ids); Wallet API v1 is their JSON form
 //! error      ApiError, Side, ResultCode, AuthFault
 //! pipeline   Pipeline (the one trait the gateway implements), RequestContext, Answer, Readiness
+//! outbound   the other direction: WalletCall, Notice (what the gateway sends to a wallet)
 //! ```
 //!
 //! Imports only leaves (`money`, `time`); `scheme`, `gateway`, `notify` and `server` import it.
 
 pub mod error;
 pub mod ops;
+pub mod outbound;
 pub mod pipeline;
 
 pub use error::{ApiError, AuthFault, ResultCode, Side};
 pub use ops::*;
+pub use outbound::{Notice, NoticeEvent, WalletCall};
 pub use pipeline::{Answer, BoxFuture, Handled, Pipeline, Readiness, RequestContext, always_ready};

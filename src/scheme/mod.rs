@@ -40,7 +40,8 @@ pub use crate::payment::{BoxFuture, Pipeline};
 pub use dispatch::{Dispatch, InFlight, InFlightGuard};
 pub use json::parse_json;
 
-use crate::payment::{ApiError, PaymentResponse, RefundResponse};
+use crate::payment::ApiError;
+pub use crate::payment::{Notice, NoticeEvent, WalletCall};
 
 /// The registry: every scheme the gateway can speak, by name. Adding a scheme is one line here.
 /// The native scheme (Wallet API v1) is not listed: the server builds it from `[server]` and
@@ -175,43 +176,31 @@ pub trait Scheme: std::fmt::Debug + Send + Sync + 'static {
     /// in the scheme's own form. Unsigned: the request was not authenticated.
     fn refuse(&self, req: &Inbound<'_>, error: &ApiError) -> Outbound;
 
-    /// The signed message that tells the wallet `notice`, or `Ok(None)` when this client takes no
-    /// notifications (no endpoint configured).
+    /// The calls this scheme can make to its wallets (the outbound half of the seam). A notice of
+    /// another call is parked with that reason. Default: the two result notifications.
+    fn calls(&self) -> &'static [WalletCall] {
+        &[WalletCall::PaymentResult, WalletCall::RefundResult]
+    }
+
+    /// The signed message that makes `notice`'s call to the wallet, or `Ok(None)` when this client
+    /// takes no such calls (no endpoint configured).
     fn notification(&self, notice: &Notice) -> Result<Option<NoticeMessage>, ApiError>;
 
-    /// True when the wallet's reply to a notification acknowledges it (only then is it marked sent).
+    /// True when the wallet's reply acknowledges the call (only then is it marked sent).
     fn acknowledged(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> bool;
+
+    /// Why the wallet's reply, if it is not an acknowledgement, is a definite refusal that no retry
+    /// will change (the wallet will not credit this refund, say): the notice is parked at once with
+    /// the reason for an operator. `None` (the default): retried with backoff.
+    fn refused(&self, _status: StatusCode, _headers: &HeaderMap, _body: &[u8]) -> Option<String> {
+        None
+    }
 
     /// For the embedded demo's banner: pasteable requests that pay `code` through this scheme on
     /// the server at `base` (`http://127.0.0.1:8080`). `None`: nothing to show.
     fn demo_walkthrough(&self, _base: &str, _code: &str) -> Option<String> {
         None
     }
-}
-
-/// What a notification tells: a payment or refund reached a final state after the wallet's request
-/// was answered. Journaled (durable) before the first delivery attempt.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Notice {
-    /// The scheme the original request came in (`aplus`).
-    pub scheme: String,
-    /// The wallet client to notify.
-    pub client_id: String,
-    /// What the scheme recorded with the original request (e.g. the pacs.008 MsgId); opaque here.
-    pub scheme_ref: Option<String>,
-    /// Our notice id (stable across retries: the wallet dedupes on it).
-    pub notice_id: String,
-    /// What happened.
-    pub event: NoticeEvent,
-}
-
-/// The final state a notice carries, in canonical form.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NoticeEvent {
-    /// A payment's final state (SUCCESS, FAIL, REVERSED, CANCELLED).
-    Payment(Box<PaymentResponse>),
-    /// A refund's final state (SUCCESS, FAIL, REVERSED).
-    Refund(RefundResponse),
 }
 
 /// A notification ready to send: where, what, signed.

@@ -743,6 +743,7 @@ fn notifications_render_and_verify_with_the_wallets_reader() {
     use qrbridge::scheme::{Notice, NoticeEvent};
     let scheme = AplusDriver::scheme("http://127.0.0.1:9/notify");
     let notice = Notice {
+        call: qrbridge::payment::WalletCall::PaymentResult,
         scheme: "aplus".to_owned(),
         client_id: CLIENT.to_owned(),
         scheme_ref: None,

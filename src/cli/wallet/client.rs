@@ -1,28 +1,23 @@
-//! The wallet's HTTP side: one request per invocation over HTTP/1.1 (hyper 1 client connection),
-//! plaintext to loopback or TLS 1.3 (rustls, ring), signed with the wallet's HMAC key exactly as
+//! The wallet's HTTP side: one request per invocation through the outbound HTTP leaf
+//! (`qrbridge::http_client`: HTTP/1.1, plaintext to loopback or TLS 1.3 with rustls/ring), signed with the wallet's HMAC key exactly as
 //! `spec/auth.md` says (`qrbridge::scheme::native::auth::sign_request_hmac`), and the response's
 //! signature verified with the same key before anything is trusted.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
-use hyper::{HeaderMap, Request, StatusCode, Uri};
-use hyper_util::rt::TokioIo;
+use hyper::{HeaderMap, Method, StatusCode};
+use qrbridge::http_client::{self, HttpClient, HttpFailure, OutboundRequest, Roots, TlsOptions};
 use qrbridge::payment::ResultStatus;
 use qrbridge::scheme::native::auth::{
     AuthFault, Direction, Secret, canonical_string, headers, parse_request_time, request_time,
     sign_request_ed25519, sign_request_hmac, verify_response_ed25519, verify_response_hmac,
 };
 use ring::signature::Ed25519KeyPair;
-use rustls::{ClientConfig, RootCertStore};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::ClientConfig;
 use serde::Deserialize;
-use tokio::net::TcpStream;
 
 /// How far a `response-time` may be from our clock (the gateway's request window, spec/auth.md §4).
 const RESPONSE_TIME_WINDOW: Duration = Duration::from_secs(300);
@@ -114,45 +109,23 @@ impl Signer {
     }
 }
 
-/// Where the gateway is.
+/// Where the gateway is: a checked URL (https, or http to loopback) and its path prefix.
 #[derive(Debug, Clone)]
 pub struct Target {
-    tls: bool,
-    host: String,
-    port: u16,
-    authority: String,
+    url: http_client::Target,
     base_path: String,
 }
 
 impl Target {
-    /// Parses `http://host:port[/prefix]` or `https://host[:port][/prefix]`.
+    /// Parses `http://host:port[/prefix]` (loopback only) or `https://host[:port][/prefix]`.
     pub fn parse(url: &str) -> Result<Target, String> {
-        let uri: Uri = url
-            .parse()
-            .map_err(|e| format!("--url {url:?}: not a URL: {e}"))?;
-        let tls = match uri.scheme_str() {
-            Some("https") => true,
-            Some("http") => false,
-            _ => return Err(format!("--url {url:?}: use http:// (loopback) or https://")),
-        };
-        let authority = uri
-            .authority()
-            .ok_or_else(|| format!("--url {url:?}: no host"))?;
-        let host = authority
-            .host()
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
-        let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
-        if uri.query().is_some() {
+        let t = http_client::target(url).map_err(|e| format!("--url: {e}"))?;
+        if t.path.contains('?') {
             return Err(format!("--url {url:?}: no query string, please"));
         }
         Ok(Target {
-            tls,
-            host,
-            port,
-            authority: authority.as_str().to_owned(),
-            base_path: uri.path().trim_end_matches('/').to_owned(),
+            base_path: t.path.trim_end_matches('/').to_owned(),
+            url: t,
         })
     }
 
@@ -163,7 +136,15 @@ impl Target {
 
     /// True for `https://`.
     pub fn is_tls(&self) -> bool {
-        self.tls
+        self.url.tls
+    }
+
+    /// The checked URL with `path` as its request target.
+    fn at(&self, path: String) -> http_client::Target {
+        http_client::Target {
+            path,
+            ..self.url.clone()
+        }
     }
 }
 
@@ -173,46 +154,24 @@ pub fn tls_config(
     ca: Option<&Path>,
     client: Option<(&Path, &Path)>,
 ) -> Result<Arc<ClientConfig>, String> {
-    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
-    let certs = |p: &Path| -> Result<Vec<CertificateDer<'static>>, String> {
-        let pem = read(p)?;
-        let list = CertificateDer::pem_slice_iter(&pem)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("{}: {e}", p.display()))?;
-        if list.is_empty() {
-            return Err(format!("{}: no CERTIFICATE block", p.display()));
-        }
-        Ok(list)
+    let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
+    let ca_pem = ca.map(read).transpose()?;
+    let client_pem = match client {
+        Some((cert, key)) => Some((read(cert)?, read(key)?)),
+        None => None,
     };
-    let mut roots = RootCertStore::empty();
-    match ca {
-        Some(path) => {
-            for c in certs(path)? {
-                roots
-                    .add(c)
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
-            }
-        }
-        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-    }
-    let builder =
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .map_err(|e| format!("TLS: {e}"))?
-            .with_root_certificates(roots);
-    let mut config = match client {
-        None => builder.with_no_client_auth(),
-        Some((cert, key)) => {
-            let key_pem = read(key)?;
-            let key_der = PrivateKeyDer::from_pem_slice(&key_pem)
-                .map_err(|e| format!("{}: {e}", key.display()))?;
-            builder
-                .with_client_auth_cert(certs(cert)?, key_der)
-                .map_err(|e| format!("client certificate: {e}"))?
-        }
+    let roots = match &ca_pem {
+        Some(ca_pem) => Roots::Only { ca_pem },
+        None => Roots::Web { extra_ca_pem: None },
     };
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    http_client::tls_config(&TlsOptions {
+        roots,
+        tls13_only: true,
+        client_cert: client_pem
+            .as_ref()
+            .map(|(cert, key)| (cert.as_str(), key.as_str())),
+    })
+    .map_err(|e| format!("TLS settings: {e}"))
 }
 
 /// One configured client.
@@ -274,52 +233,7 @@ struct Envelope {
     result: ResultView,
 }
 
-type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
-
 impl Client {
-    async fn connect(&self) -> Result<Sender, Failure> {
-        let t = &self.target;
-        let not_sent = |what: &str, e: &dyn std::fmt::Display| {
-            Failure::NotSent(format!(
-                "could not connect to {}:{} ({what}): {e}; nothing was sent (is the gateway \
-                 running? `qrbridge serve` starts the demo on 127.0.0.1:8080)",
-                t.host, t.port
-            ))
-        };
-        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((t.host.as_str(), t.port))
-            .await
-            .map_err(|e| not_sent("name lookup", &e))?
-            .collect();
-        if addrs.is_empty() {
-            return Err(not_sent("name lookup", &"no address"));
-        }
-        if !t.tls && !addrs.iter().all(|a| a.ip().is_loopback()) {
-            return Err(Failure::NotSent(format!(
-                "plain http:// is for loopback only ({} is not): use https://",
-                t.host
-            )));
-        }
-        let tcp = TcpStream::connect(addrs.as_slice())
-            .await
-            .map_err(|e| not_sent("TCP", &e))?;
-        let _ = tcp.set_nodelay(true);
-        let sender = match (&self.tls, t.tls) {
-            (Some(config), true) => {
-                let name = ServerName::try_from(t.host.clone())
-                    .map_err(|e| not_sent("server name", &e))?;
-                let stream = tokio_rustls::TlsConnector::from(config.clone())
-                    .connect(name, tcp)
-                    .await
-                    .map_err(|e| not_sent("TLS handshake", &chain(&e)))?;
-                handshake(TokioIo::new(stream)).await
-            }
-            (None, true) => return Err(not_sent("TLS", &"no TLS settings")),
-            (_, false) => handshake(TokioIo::new(tcp)).await,
-        }
-        .map_err(|e| not_sent("HTTP", &chain(&e)))?;
-        Ok(sender)
-    }
-
     /// Signs and sends `body` to `route_path`, reads the answer and checks its signature.
     pub async fn post(&self, route_path: &str, body: Vec<u8>) -> Result<Reply, Failure> {
         let path = self.target.path(route_path);
@@ -328,16 +242,10 @@ impl Client {
             .signer
             .as_ref()
             .map(|s| s.sign(&path, &self.client_id, &time, &body));
-        let mut req = Request::builder()
-            .method("POST")
-            .uri(path.as_str())
-            .header("host", self.target.authority.as_str())
-            .header("content-type", "application/json")
-            .header(headers::CLIENT_ID, self.client_id.as_str());
+        let mut request_headers = vec![(headers::CLIENT_ID, self.client_id.clone())];
         if let Some(sig) = &signature {
-            req = req
-                .header(headers::REQUEST_TIME, time.as_str())
-                .header(headers::SIGNATURE, sig.as_str());
+            request_headers.push((headers::REQUEST_TIME, time.clone()));
+            request_headers.push((headers::SIGNATURE, sig.clone()));
         }
         if self.verbose {
             eprintln!("> POST {path}");
@@ -360,49 +268,28 @@ impl Client {
             }
             eprintln!("> {}", String::from_utf8_lossy(&body));
         }
-        let req = req
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| Failure::NotSent(format!("request: {e}")))?;
-
-        let mut sender = tokio::time::timeout(self.timeout, self.connect())
+        let answer = HttpClient::new(self.tls.clone())
+            .with_timeouts(self.timeout, self.timeout)
+            .with_max_answer_bytes(MAX_RESPONSE_BYTES)
+            .send(OutboundRequest {
+                method: Method::POST,
+                target: self.target.at(path.clone()),
+                content_type: Some("application/json"),
+                headers: request_headers,
+                body,
+            })
             .await
-            .map_err(|_| {
-                Failure::NotSent(format!(
-                    "could not connect to {}:{} within {} s",
-                    self.target.host,
-                    self.target.port,
-                    self.timeout.as_secs()
-                ))
-            })??;
-
-        let exchange = async {
-            let resp = sender
-                .send_request(req)
-                .await
-                .map_err(|e| format!("no answer: {}", chain(&e)))?;
-            let (parts, incoming) = resp.into_parts();
-            let bytes = Limited::new(incoming, MAX_RESPONSE_BYTES)
-                .collect()
-                .await
-                .map_err(|e| format!("answer cut short: {}", chain(e.as_ref())))?
-                .to_bytes();
-            Ok::<_, String>((parts.status, parts.headers, bytes))
-        };
-        let (status, resp_headers, bytes) = tokio::time::timeout(self.timeout, exchange)
-            .await
-            .map_err(|_| {
-                Failure::Unknown(format!(
-                    "no answer within {} s: the request may have been processed; \
-                     query it (inquiry) or resend it with the same --request-id",
-                    self.timeout.as_secs()
-                ))
-            })?
-            .map_err(|e| {
-                Failure::Unknown(format!(
-                    "{e}: the request may have been processed; query it (inquiry) or resend it \
-                     with the same --request-id"
-                ))
+            .map_err(|e| match e {
+                HttpFailure::NotSent(why) => Failure::NotSent(format!(
+                    "{why}; nothing was sent (is the gateway running? `qrbridge serve` starts \
+                     the demo on 127.0.0.1:8080)"
+                )),
+                HttpFailure::NoAnswer(why) => Failure::Unknown(format!(
+                    "{why}: the request may have been processed; query it (inquiry) or resend \
+                     it with the same --request-id"
+                )),
             })?;
+        let (status, resp_headers, bytes) = (answer.status, answer.headers, answer.body);
         if self.verbose {
             eprintln!("< HTTP {status}");
             for name in [
@@ -511,29 +398,6 @@ impl Client {
     }
 }
 
-/// `e` and its sources: hyper's "connection error" alone does not say that TLS refused us.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
-
-async fn handshake<T>(io: TokioIo<T>) -> Result<Sender, hyper::Error>
-where
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let (sender, conn) = hyper::client::conn::http1::handshake(io).await?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Ok(sender)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -542,14 +406,14 @@ mod tests {
     fn parses_urls_with_defaults_and_prefixes() {
         let t = Target::parse("http://127.0.0.1:8080").unwrap();
         assert!(!t.is_tls());
-        assert_eq!((t.host.as_str(), t.port), ("127.0.0.1", 8080));
+        assert_eq!((t.url.host.as_str(), t.url.port), ("127.0.0.1", 8080));
         assert_eq!(t.path("/v1/quotes"), "/v1/quotes");
         let t = Target::parse("https://gw.example.com/qr/").unwrap();
         assert!(t.is_tls());
-        assert_eq!(t.port, 443);
+        assert_eq!(t.url.port, 443);
         assert_eq!(t.path("/v1/quotes"), "/qr/v1/quotes");
         let t = Target::parse("https://[::1]:8443").unwrap();
-        assert_eq!((t.host.as_str(), t.port), ("::1", 8443));
+        assert_eq!((t.url.host.as_str(), t.url.port), ("::1", 8443));
         for bad in ["ftp://x", "127.0.0.1:8080", "http://x/?a=1", "not a url"] {
             assert!(Target::parse(bad).is_err(), "{bad}");
         }

@@ -334,6 +334,7 @@ fn id(s: &str) -> crate::payment::RequestId {
 
 fn notice(client: &str, event: NoticeEvent) -> Notice {
     Notice {
+        call: crate::payment::WalletCall::PaymentResult,
         scheme: NAME.to_owned(),
         client_id: client.to_owned(),
         scheme_ref: None,

@@ -21,6 +21,7 @@
 //! notify_url = "https://wallet.example/iso20022/notify"   # optional
 //! ```
 
+mod codec;
 pub mod transformers;
 
 use std::collections::BTreeMap;
@@ -201,7 +202,7 @@ impl Iso20022 {
         for (id, c) in &table.clients {
             let key = |k: &str| format!("clients.{id}.{k}");
             if let Some(url) = &c.notify_url {
-                crate::notify::target(url).map_err(|e| error(key("notify_url"), e))?;
+                crate::http_client::target(url).map_err(|e| error(key("notify_url"), e))?;
             }
             let version = c.key_version.unwrap_or(1);
             match &c.hmac_key_base64 {
@@ -815,7 +816,7 @@ impl Scheme for Iso20022 {
         let Some(url) = &client.notify_url else {
             return Ok(None);
         };
-        let target = crate::notify::target(url).map_err(|e| ApiError::Unknown {
+        let target = crate::http_client::target(url).map_err(|e| ApiError::Unknown {
             side: Side::Gateway,
             reason: e,
         })?;

@@ -473,6 +473,7 @@ fn a_notification_is_a_signed_pacs002_the_wallet_can_verify() {
     .unwrap();
     let p = payment();
     let notice = Notice {
+        call: crate::payment::WalletCall::PaymentResult,
         scheme: NAME.to_owned(),
         client_id: "wallet-my".to_owned(),
         scheme_ref: Some(p.scheme_ref()),

@@ -362,6 +362,7 @@ mod tests {
     fn notice(client: &str) -> Notice {
         let payment: serde_json::Value = serde_json::from_slice(BODY).unwrap();
         Notice {
+            call: crate::payment::WalletCall::PaymentResult,
             scheme: NAME.to_owned(),
             client_id: client.to_owned(),
             scheme_ref: None,
