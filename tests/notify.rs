@@ -1287,8 +1287,7 @@ async fn https_to_a_wallet_with_a_private_ca_is_delivered_only_when_that_ca_is_c
     let p = reversed(&j, "pay-https", Origin::default()).await;
     let id = format!("N-{}-REVERSED", p[0].id);
     // The public roots do not know the wallet's CA: the handshake fails and nothing is delivered.
-    let deliverer =
-        Deliverer::start(j.clone(), native(Some(url.clone())), quick_policy()).unwrap();
+    let deliverer = Deliverer::start(j.clone(), native(Some(url.clone())), quick_policy()).unwrap();
     let failed = eventually("a failed TLS attempt", Duration::from_secs(20), || {
         notice_state(&j, &id).filter(|n| n.attempts >= 1)
     })

@@ -269,12 +269,8 @@ async fn serve(args: Args) -> Result<Stopped, String> {
         }
         None => None,
     };
-    let deliverer = Deliverer::start(
-        journal.clone(),
-        server.schemes(),
-        config.notify_policy(),
-    )
-    .map_err(|e| e.to_string())?;
+    let deliverer = Deliverer::start(journal.clone(), server.schemes(), config.notify_policy())
+        .map_err(|e| e.to_string())?;
     let addr = server.local_addr();
     if demo {
         print!(

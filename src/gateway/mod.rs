@@ -55,8 +55,7 @@ use crate::acquirer::message::{Approval, Terminal};
 use crate::acquirer::reversal::{ReversalId, ReversalState, ReversalStore};
 use crate::fx::{QuoteStore, Quoter};
 use crate::journal::{
-    Journal, JournalError, Payment, PaymentEvent, PaymentId, PaymentState,
-    RefundEvent, RefundId,
+    Journal, JournalError, Payment, PaymentEvent, PaymentId, PaymentState, RefundEvent, RefundId,
 };
 use crate::payment::Readiness;
 use crate::payment::{ApiError, BoxFuture, Handled, Pipeline, RequestContext};

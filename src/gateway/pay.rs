@@ -22,8 +22,8 @@ use crate::acquirer::link::Outcome;
 use crate::acquirer::message::Kind;
 use crate::fx::QuoteId;
 use crate::journal::{
-    AcquirerData, CustomerId, NewPayment, Origin, Payment, PaymentEvent, PaymentId,
-    PaymentState, QuoteSnapshot, RequestKind, Routing,
+    AcquirerData, CustomerId, NewPayment, Origin, Payment, PaymentEvent, PaymentId, PaymentState,
+    QuoteSnapshot, RequestKind, Routing,
 };
 use crate::payment::{
     AcquirerResult, Merchant, Money, PaymentInquiryRequest, PaymentRef, PaymentRequest,

@@ -12,8 +12,8 @@ use std::str::FromStr;
 use crate::acquirer::link::Outcome;
 use crate::acquirer::message::Kind;
 use crate::journal::{
-    AcquirerData, NewRefund, Origin, PaymentId, Refund, RefundEvent, RefundId,
-    RefundState, RequestKind,
+    AcquirerData, NewRefund, Origin, PaymentId, Refund, RefundEvent, RefundId, RefundState,
+    RequestKind,
 };
 use crate::money::Amount;
 use crate::payment::{Answer, ApiError, Handled, RequestContext};

@@ -247,7 +247,11 @@ async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         let mut wake = tokio::time::Instant::now() + IDLE_RECHECK;
         let free = concurrency.saturating_sub(in_flight.len());
         if free > 0 {
-            match shared.journal.due_notices(now, free + in_flight.len()).await {
+            match shared
+                .journal
+                .due_notices(now, free + in_flight.len())
+                .await
+            {
                 Ok(due) => {
                     let fresh: Vec<OutboxNotice> = due
                         .into_iter()
