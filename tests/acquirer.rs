@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use qrbridge::acquirer::frame::{DEFAULT_MAX_FRAME, FrameReader, Framing};
 use qrbridge::acquirer::iso8583::{self, Message, Mti, Spec};
-use qrbridge::acquirer::link::{Link, LinkConfig, LinkError, Outcome, Side, Timers, UnknownCause};
+use qrbridge::acquirer::link::{
+    Link, LinkConfig, LinkError, LinkSide, Outcome, Timers, UnknownCause,
+};
 use qrbridge::acquirer::message::{DeclineReason, Kind, PrivateData, Purchase, Terminal};
 use qrbridge::acquirer::reversal::{
     AttemptResult, MemoryReversalStore, RetryPolicy, ReversalRecord, ReversalState,
@@ -515,7 +517,7 @@ fn a_client_certificate_from_another_ca_is_refused() {
         let err = link.ready(Duration::from_secs(2)).await.unwrap_err();
         assert!(matches!(err, LinkError::NotConnected { .. }), "{err}");
         let last = link.last_error().expect("a connection error was recorded");
-        assert_eq!(last.side(), Side::Network, "{last}");
+        assert_eq!(last.side(), LinkSide::Network, "{last}");
         assert!(sim.stats().handshake_failures >= 1);
         assert_eq!(sim.stats().connections, 0);
         assert!(sim.ledger().entries.is_empty());

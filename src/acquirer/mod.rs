@@ -3,7 +3,7 @@
 //! In: canonical authorisation requests ([`message::Purchase`]: amount in minor units + currency,
 //! merchant, DE48 private data). Out: [`link::Outcome`] — approved / declined (a value) / unknown (a
 //! reversal is running). Errors: [`iso8583::CodecError`] names the field and byte offset;
-//! [`link::LinkError`] knows which side failed ([`link::Side`]) and answers `is_timeout()`; a
+//! [`link::LinkError`] knows which side failed ([`link::LinkSide`]) and answers `is_timeout()`; a
 //! `LinkError` from `authorise` means nothing reached the acquirer.
 //! Spec: `spec/acquirer-iso8583.md` (our profile, written as an acquirer integration guide).
 //!

@@ -27,7 +27,7 @@ pub mod tlv;
 pub use encode::{DataObject, EncodeError, QrData, Value, encode, encode_with};
 pub use error::{Detail, EmvError, ErrorKind, Path, Rule, Warning, WarningCode, Warnings};
 pub use mpm::{Initiation, MAX_CHARS, MerchantQr, Mode, Tip};
-pub use profiles::{Profile, Role, Scheme};
+pub use profiles::{NationalScheme, Profile, Role};
 pub use templates::{
     AdditionalData, ConsumerDataRequest, DataValue, LanguageTemplate, MerchantAccount, Template,
 };

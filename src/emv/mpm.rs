@@ -16,7 +16,7 @@
 
 use super::error::{Detail, EmvError, ErrorKind, Path, Rule, Warning, WarningCode, Warnings};
 use super::ids;
-use super::profiles::{Profile, Scheme, registry};
+use super::profiles::{NationalScheme, Profile, registry};
 use super::rules;
 use super::templates::{AdditionalData, LanguageTemplate, MerchantAccount, Template};
 use super::tlv::{Element, Tokens};
@@ -80,7 +80,7 @@ pub(crate) struct Frame<'a> {
     slots: [Slot; 100],
     count: u8,
     index: [u8; 100],
-    pub scheme: Option<&'static Scheme>,
+    pub scheme: Option<&'static NationalScheme>,
     pub warnings: Warnings,
     /// Root templates (26–51, 80–99) whose content is not TLV, kept as raw text (default mode).
     pub opaque: u128,
@@ -178,11 +178,11 @@ impl<'a> MerchantQr<'a> {
 
     /// The national profile recognised from the merchant accounts, if any.
     pub fn profile(&self) -> Option<&'static Profile> {
-        self.frame.scheme.map(Scheme::profile)
+        self.frame.scheme.map(NationalScheme::profile)
     }
 
     /// The scheme that picked the profile (see `spec/emv.md` §4: domestic first, then payload order).
-    pub fn scheme(&self) -> Option<&'static Scheme> {
+    pub fn scheme(&self) -> Option<&'static NationalScheme> {
         self.frame.scheme
     }
 
@@ -329,7 +329,7 @@ impl<'a> MerchantQr<'a> {
 }
 
 /// True if sub-ID `sub` of root template `id` is itself a template.
-pub(crate) fn is_nested(id: u8, sub: u8, scheme: Option<&Scheme>) -> bool {
+pub(crate) fn is_nested(id: u8, sub: u8, scheme: Option<&NationalScheme>) -> bool {
     (id == ids::ADDITIONAL_DATA && sub >= 50)
         || (ids::is_merchant_account(id) && scheme.is_some_and(|s| s.is_nested(sub)))
 }
@@ -604,8 +604,8 @@ impl<'a> Frame<'a> {
     /// Picks the profile: a scheme domestic to the payload's country (58) beats a scheme domestic
     /// elsewhere, which beats an international one (UnionPay co-badging a national code); among
     /// equals, the first in payload order.
-    fn consider(&mut self, candidate: Option<&'static Scheme>, country: Option<&str>) {
-        let rank = |s: &Scheme| match &s.country {
+    fn consider(&mut self, candidate: Option<&'static NationalScheme>, country: Option<&str>) {
+        let rank = |s: &NationalScheme| match &s.country {
             Some(c) if Some(c.as_str()) == country => 0,
             Some(_) => 1,
             None => 2,

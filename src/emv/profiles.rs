@@ -113,7 +113,7 @@ pub struct Profile {
 
 /// One national scheme.
 #[derive(Debug)]
-pub struct Scheme {
+pub struct NationalScheme {
     /// Its name, e.g. "PayNow".
     pub name: String,
     profile: usize,
@@ -126,7 +126,7 @@ pub struct Scheme {
     pub subs: Vec<SubField>,
 }
 
-impl Scheme {
+impl NationalScheme {
     /// The national profile this scheme belongs to.
     pub fn profile(&self) -> &'static Profile {
         registry().profile(self.profile)
@@ -160,7 +160,7 @@ struct AccountMatch {
 /// The loaded registry.
 #[derive(Debug, Default)]
 pub struct Registry {
-    schemes: Vec<Scheme>,
+    schemes: Vec<NationalScheme>,
     profiles: Vec<Profile>,
     guids: Vec<(String, usize)>,
     primitives: Vec<(u8, usize)>,
@@ -325,7 +325,7 @@ impl Registry {
                     scheme: i,
                 });
             }
-            reg.schemes.push(Scheme {
+            reg.schemes.push(NationalScheme {
                 name: s.name,
                 profile,
                 country: s.country,
@@ -338,7 +338,7 @@ impl Registry {
     }
 
     /// All schemes, in file order.
-    pub fn schemes(&self) -> &[Scheme] {
+    pub fn schemes(&self) -> &[NationalScheme] {
         &self.schemes
     }
 
@@ -364,7 +364,7 @@ impl Registry {
         template: u8,
         guid: &str,
         country: Option<&str>,
-    ) -> Option<&Scheme> {
+    ) -> Option<&NationalScheme> {
         let by_guid = self
             .guids
             .iter()
@@ -388,7 +388,7 @@ impl Registry {
 
     /// The scheme of a root primitive merchant account ID (02–25).
     #[inline]
-    pub fn match_primitive(&self, id: u8) -> Option<&Scheme> {
+    pub fn match_primitive(&self, id: u8) -> Option<&NationalScheme> {
         let i = self.primitives.iter().find(|(p, _)| *p == id)?.1;
         self.schemes.get(i)
     }

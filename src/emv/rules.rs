@@ -5,7 +5,7 @@
 use super::error::{Detail, EmvError, ErrorKind, Path, Rule, Warning, WarningCode};
 use super::ids;
 use super::mpm::{Frame, Mode, Semantics, Tip, is_nested};
-use super::profiles::{RuleSet, Scheme, registry};
+use super::profiles::{NationalScheme, RuleSet, registry};
 use super::tlv::{Element, Tokens};
 use crate::money::{Currency, CurrencyError};
 
@@ -381,7 +381,7 @@ impl<'a> Ctx<'_, 'a> {
         // Only merchant accounts (26–51) belong to a scheme that may nest; and nesting matters here
         // only for the character check, which an all-ASCII payload has passed already.
         let look_up = !self.frame.ascii && path.ids().len() == 1 && ids::is_merchant_account(el.id);
-        let mut scheme: Option<&Scheme> = None;
+        let mut scheme: Option<&NationalScheme> = None;
         let mut guid = None;
         for sub in self.subs(el) {
             let sub_path = path.child(sub.id);

@@ -3,7 +3,7 @@
 //! All borrow from the payload.
 
 use super::ids;
-use super::profiles::{Role, Scheme, registry};
+use super::profiles::{NationalScheme, Role, registry};
 use super::tlv::{Element, Tokens};
 
 fn subs<'a>(value: &'a str, at: usize, ascii: bool) -> impl Iterator<Item = Element<'a>> + use<'a> {
@@ -21,7 +21,7 @@ pub struct MerchantAccount<'a> {
     el: Element<'a>,
     ascii: bool,
     opaque: bool,
-    scheme: Option<&'static Scheme>,
+    scheme: Option<&'static NationalScheme>,
 }
 
 impl<'a> MerchantAccount<'a> {
@@ -74,7 +74,7 @@ impl<'a> MerchantAccount<'a> {
     }
 
     /// The national scheme recognised from the GUID or ID, if the registry knows it.
-    pub fn scheme(&self) -> Option<&'static Scheme> {
+    pub fn scheme(&self) -> Option<&'static NationalScheme> {
         self.scheme
     }
 

@@ -2,7 +2,7 @@
 //! the journal and the acquirer link say into wallet result codes. (The server then maps each
 //! `ApiError` to a status and a response, in `payment/error.rs` and the schemes.)
 
-use crate::acquirer::link::{LinkError, Side as LinkSide};
+use crate::acquirer::link::{LinkError, LinkSide};
 use crate::emv::EmvError;
 use crate::fx::FxError;
 use crate::journal::{JournalError, PaymentId, PaymentState};

@@ -121,7 +121,7 @@ impl fmt::Debug for LinkConfig {
 
 /// Which side a failure came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
+pub enum LinkSide {
     /// Our configuration, data or state.
     Ours,
     /// The acquirer answered wrongly or refused.
@@ -204,23 +204,25 @@ pub enum LinkError {
 
 impl LinkError {
     /// Which side failed.
-    pub fn side(&self) -> Side {
+    pub fn side(&self) -> LinkSide {
         match self {
-            LinkError::NotConnected { last } => last.as_ref().map_or(Side::Network, |e| e.side()),
+            LinkError::NotConnected { last } => {
+                last.as_ref().map_or(LinkSide::Network, |e| e.side())
+            }
             LinkError::Connect { .. }
             | LinkError::ConnectTimeout { .. }
             | LinkError::Tls { .. }
-            | LinkError::Io(_) => Side::Network,
+            | LinkError::Io(_) => LinkSide::Network,
             LinkError::SignOnRefused { .. }
             | LinkError::NoAnswer { .. }
             | LinkError::Closed
-            | LinkError::Frame(_) => Side::Acquirer,
+            | LinkError::Frame(_) => LinkSide::Acquirer,
             LinkError::Message(_)
             | LinkError::Codec(_)
             | LinkError::Busy
             | LinkError::Store(_)
             | LinkError::Shutdown
-            | LinkError::Config(_) => Side::Ours,
+            | LinkError::Config(_) => LinkSide::Ours,
         }
     }
 
