@@ -819,8 +819,13 @@ async fn reversed(j: &RedbJournal, request: &str, origin: Origin) -> Vec<Payment
 }
 
 fn open(dir: &std::path::Path) -> Arc<RedbJournal> {
+    open_with(dir, qrbridge::gateway::notices::rules())
+}
+
+/// A journal in `dir` with `rules` deciding which state changes create notices.
+fn open_with(dir: &std::path::Path, rules: Arc<dyn NoticeRules>) -> Arc<RedbJournal> {
     let j = RedbJournal::open(JournalConfig::new(dir.join("journal.redb"))).unwrap();
-    j.set_notice_rules(qrbridge::gateway::notices::rules());
+    j.set_notice_rules(rules);
     Arc::new(j)
 }
 
@@ -1499,9 +1504,7 @@ async fn a_payment_cancel_call_goes_out_durably_and_is_sent_once_acknowledged() 
     use qrbridge::payment::WalletCall;
     let dir = temp_dir("cancel-call");
     let wallet = Wallet::start(vec![Reply::Fail], Reply::Ack).await;
-    let j = RedbJournal::open(JournalConfig::new(dir.join("journal.redb"))).unwrap();
-    j.set_notice_rules(Arc::new(CancelOnFailure));
-    let j = Arc::new(j);
+    let j = open_with(&dir, Arc::new(CancelOnFailure));
     let p = declined(&j, "pay-cancel-call").await;
     let id = format!("C-{}", p.id);
     let scheme: Arc<dyn Scheme> = Arc::new(Cancelling {
@@ -1533,9 +1536,7 @@ async fn a_call_the_scheme_cannot_make_or_the_wallet_refuses_is_parked_with_the_
     // A scheme that declares no cancel call: parked at once, nothing sent.
     let dir = temp_dir("cancel-unsupported");
     let wallet = Wallet::start(vec![], Reply::Ack).await;
-    let j = RedbJournal::open(JournalConfig::new(dir.join("journal.redb"))).unwrap();
-    j.set_notice_rules(Arc::new(CancelOnFailure));
-    let j = Arc::new(j);
+    let j = open_with(&dir, Arc::new(CancelOnFailure));
     let p = declined(&j, "pay-unsupported").await;
     let scheme: Arc<dyn Scheme> = Arc::new(Cancelling {
         url: wallet.url(),
@@ -1552,9 +1553,7 @@ async fn a_call_the_scheme_cannot_make_or_the_wallet_refuses_is_parked_with_the_
     // A wallet that answers a definite no: parked after that one attempt, with its reason.
     let dir2 = temp_dir("cancel-refused");
     let wallet = Wallet::start(vec![], Reply::WrongAck).await;
-    let j = RedbJournal::open(JournalConfig::new(dir2.join("journal.redb"))).unwrap();
-    j.set_notice_rules(Arc::new(CancelOnFailure));
-    let j = Arc::new(j);
+    let j = open_with(&dir2, Arc::new(CancelOnFailure));
     let p = declined(&j, "pay-refused-call").await;
     let scheme: Arc<dyn Scheme> = Arc::new(Cancelling {
         url: wallet.url(),
