@@ -13,7 +13,8 @@
 //! routing    RouteRule, route(): GUID/AID or primitive → acquirer, merchant / terminal sub-IDs
 //! decode     parse → domestic check → route → decode id (moka, expiring)
 //! quote      decode id + amount → locked single-use quote (fx)
-//! pay        idempotency → quote → limits → journal intent → authorise → journal → answer; inquiry
+//! pay        claim → repeat? → quote → limits → link ready → open (journal write 1) → authorise
+//!            → finish (journal write 2) → answer; inquiry
 //! cancel     a reversal before the cut-off
 //! refund     partial / repeated refunds (0200, DE3 200000) at the original quote; refund inquiry
 //! reversal   the journal as the links' reversal store, reporting resolutions
@@ -24,9 +25,10 @@
 //! ids        decode ids
 //! ```
 //!
-//! Order of a payment (DESIGN §3, "nothing acknowledged from memory only"): the intent (QUOTED)
-//! and SENT are durable before the 0200 is handed to the link; the outcome is durable before the
-//! wallet is answered; the answer is stored in the idempotency record.
+//! Order of a payment (DESIGN §3, "nothing acknowledged from memory only"): the request's
+//! idempotency record, the intent (QUOTED) and SENT are durable, in one commit, before the 0200 is
+//! handed to the link; the outcome and the stored answer are durable, in one commit, before the
+//! wallet is answered (spec/journal.md §6a).
 
 mod acquirer;
 mod cancel;
@@ -114,6 +116,8 @@ struct Inner {
     approvals: moka::sync::Cache<PaymentId, Approval>,
     /// Queued reversal → what it undoes.
     reversals: Mutex<HashMap<ReversalId, Reverses>>,
+    /// Wallet requests being handled in this process (`once::Claim`).
+    claims: Mutex<std::collections::HashSet<crate::journal::IdempotencyKey>>,
 }
 
 /// The pipeline. Cheap to clone; implements [`Pipeline`].
@@ -186,6 +190,7 @@ impl Gateway {
                 .time_to_live(cancel_window.max(Duration::from_secs(1)))
                 .build(),
             reversals: Mutex::new(HashMap::new()),
+            claims: Mutex::new(std::collections::HashSet::new()),
             settings,
             journal,
             store,

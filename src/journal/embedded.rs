@@ -11,6 +11,7 @@ use std::time::Duration;
 use redb::{Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable};
 
 use super::codec;
+use super::critical::{FinishPayment, OpenPayment, Opened};
 use super::idempotency::{Begin, BodyHash, IdempotencyKey, StoredResponse};
 use super::ids::{CustomerId, PaymentId, RefundId};
 use super::outbox::{NoticeOutcome, NoticeRules, OutboxNotice};
@@ -520,6 +521,21 @@ impl Snapshot {
             .is_some())
     }
 
+    /// What the idempotency record of `key` says to a request with body `body` (replay,
+    /// inconsistent, in flight), or `None` when there is none: a read, nothing is stored.
+    pub fn request(
+        &self,
+        key: &IdempotencyKey,
+        body: BodyHash,
+    ) -> Result<Option<Begin>, JournalError> {
+        let rec: Option<super::idempotency::IdempotencyRecord> = self.record(
+            writer::IDEMPOTENCY,
+            RecordKind::Idempotency,
+            &key.to_bytes()?,
+        )?;
+        Ok(rec.map(|r| writer::seen(r, body)))
+    }
+
     /// Whether an idempotency record exists for `key` (in flight or completed, not purged).
     pub fn has_request(&self, key: &IdempotencyKey) -> Result<bool, JournalError> {
         Ok(self
@@ -621,6 +637,41 @@ impl Journal for RedbJournal {
                 _ => None,
             })
         })
+    }
+
+    fn open_payment(&self, open: OpenPayment) -> JournalFuture<'_, Opened> {
+        Box::pin(async move {
+            expect(
+                self.write(Op::OpenPayment(Box::new(open))).await?,
+                |d| match d {
+                    Done::Steps(mut steps) => steps.pop().map(|p| Opened::Sent(Box::new(p))),
+                    Done::Begin(b) => Some(Opened::Repeat(b)),
+                    _ => None,
+                },
+            )
+        })
+    }
+
+    fn finish_payment(&self, finish: FinishPayment) -> JournalFuture<'_, Payment> {
+        Box::pin(async move {
+            expect(
+                self.write(Op::FinishPayment(Box::new(finish))).await?,
+                |d| match d {
+                    Done::Steps(mut steps) => steps.pop(),
+                    _ => None,
+                },
+            )
+        })
+    }
+
+    fn request<'a>(
+        &'a self,
+        key: &'a IdempotencyKey,
+        body: BodyHash,
+    ) -> JournalFuture<'a, Option<Begin>> {
+        Box::pin(std::future::ready(
+            self.snapshot().and_then(|s| s.request(key, body)),
+        ))
     }
 
     fn update_payment(&self, id: PaymentId, event: PaymentEvent) -> JournalFuture<'_, Payment> {
