@@ -916,6 +916,10 @@ fn the_example_configuration_loads_and_maps_onto_the_rooms() {
     let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/qrbridge.toml"));
     let c = qrbridge::config::Config::load(&path).unwrap();
     let s = c.settings().unwrap();
+    assert_eq!(s.memory.decodes_bytes, 48 << 20, "[memory] decodes_mib");
+    assert_eq!(s.memory.approvals_bytes, 16 << 20, "[memory] approvals_mib");
+    assert_eq!(c.memory.quotes_bytes(), 16 << 20);
+    assert_eq!(c.memory.journal_cache_bytes(), 32 << 20);
     assert_eq!(s.country, "SG");
     assert_eq!(s.currency.code(), "SGD");
     assert_eq!(s.routes.len(), 3);
@@ -1021,6 +1025,11 @@ fn the_example_configuration_loads_and_maps_onto_the_rooms() {
         "attempt_timeout_ms",
         "concurrency",
         "extra_ca_pem",
+        "decodes_mib",
+        "quotes_mib",
+        "quoted_mib",
+        "approvals_mib",
+        "journal_cache_mib",
     ] {
         assert!(
             example_config().contains(&format!("{key} =")),
@@ -1031,7 +1040,7 @@ fn the_example_configuration_loads_and_maps_onto_the_rooms() {
 
 #[test]
 fn broken_configurations_name_the_key() {
-    let cases: [(&str, &str, &str); 13] = [
+    let cases: [(&str, &str, &str); 15] = [
         (
             "# rates_url = \"https://www.ecb",
             "rates_url = \"http://x\" # ",
@@ -1089,6 +1098,12 @@ fn broken_configurations_name_the_key() {
             "clients[0].notify_url",
         ),
         ("concurrency = 8", "concurrency = 0", "notifications"),
+        ("decodes_mib = 48", "decodes_mib = 0", "memory.decodes_mib"),
+        (
+            "journal_cache_mib = 32",
+            "journal_cache_mib = 999999",
+            "memory.journal_cache_mib",
+        ),
     ];
     for (from, to, key) in cases {
         let text = example_config();

@@ -12,6 +12,7 @@
 //! settings   Settings, ClientPolicy: deployment, clients (markup, limits), timers
 //! routing    RouteRule, route(): GUID/AID or primitive → acquirer, merchant / terminal sub-IDs
 //! decode     parse → domestic check → route → decode id (moka, expiring)
+//! caches     the in-memory stores (decodes, quoted, approvals): bounded by bytes and by time
 //! quote      decode id + amount → locked single-use quote (fx)
 //! pay        claim → repeat? → quote → limits → link ready → open (journal write 1) → authorise
 //!            → finish (journal write 2) → answer; inquiry
@@ -31,6 +32,7 @@
 //! wallet is answered (spec/journal.md §6a).
 
 mod acquirer;
+mod caches;
 mod cancel;
 mod decode;
 mod errors;
@@ -67,6 +69,7 @@ use crate::payment::{
     RefundRequest, RefundResponse,
 };
 
+pub use caches::MemoryBounds;
 pub use decode::Decoded;
 pub use recovery::RecoveryReport;
 pub use reversal::WatchedStore;
@@ -176,19 +179,14 @@ impl Gateway {
             links.insert(name, link);
         }
         let cancel_window = settings.cancel_window;
+        let memory = settings.memory;
         let inner = Arc::new(Inner {
-            decodes: moka::sync::Cache::builder()
-                .max_capacity(1_000_000)
-                .time_to_live(settings.decode_ttl)
-                .build(),
-            quoted: moka::sync::Cache::builder()
-                .max_capacity(1_000_000)
-                .time_to_live(quotes_ttl(&quoter))
-                .build(),
-            approvals: moka::sync::Cache::builder()
-                .max_capacity(1_000_000)
-                .time_to_live(cancel_window.max(Duration::from_secs(1)))
-                .build(),
+            decodes: caches::merchants(memory.decodes_bytes, settings.decode_ttl),
+            quoted: caches::merchants(memory.quoted_bytes, quotes_ttl(&quoter)),
+            approvals: caches::approvals(
+                memory.approvals_bytes,
+                cancel_window.max(Duration::from_secs(1)),
+            ),
             reversals: Mutex::new(HashMap::new()),
             claims: Mutex::new(std::collections::HashSet::new()),
             settings,

@@ -86,7 +86,8 @@ mod writer;
 pub use codec::{OLDEST_RECORD_VERSION, RECORD_VERSION};
 pub use critical::{FinishPayment, OpenPayment, Opened, Render};
 pub use embedded::{
-    FORMAT_VERSION, JournalConfig, JournalStats, PURGE_LIMIT, RedbJournal, Snapshot,
+    DEFAULT_CACHE_BYTES, FORMAT_VERSION, JournalConfig, JournalStats, PURGE_LIMIT, RedbJournal,
+    Snapshot,
 };
 pub use error::{JournalError, RecordKind};
 pub use idempotency::{Begin, BodyHash, IdempotencyKey, RequestKind, StoredResponse};
