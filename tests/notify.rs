@@ -1572,3 +1572,127 @@ async fn a_call_the_scheme_cannot_make_or_the_wallet_refuses_is_parked_with_the_
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&dir2);
 }
+
+// ---- refunds that start at the merchant: RefundCredit ------------------------------------------
+
+fn merchant_refund(pid: &str, reference: &str, minor: u64) -> qrbridge::gateway::MerchantRefund {
+    qrbridge::gateway::MerchantRefund {
+        acquirer: "sg".to_owned(),
+        original: qrbridge::gateway::Original::Payment(pid.parse().unwrap()),
+        merchant_id: None,
+        reference: reference.to_owned(),
+        amount: amt(minor, "SGD"),
+        reason: "returned goods".to_owned(),
+        trace: AcquirerData::default(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merchant_refund_credits_the_native_wallet_retried_until_acknowledged_and_once() {
+    let f = fixture(CLIENT).await;
+    // 500, dropped connection, then the acknowledgement.
+    let wallet = Wallet::start(vec![Reply::Fail, Reply::Drop], Reply::Ack).await;
+    let deliverer =
+        Deliverer::start(f.journal(), native(Some(wallet.url())), quick_policy()).unwrap();
+    let p = pay(&f, "pay-m", 2000).await;
+    assert_eq!(result_status(&p), "S", "{p}");
+    let pid = p["paymentId"].as_str().unwrap().to_owned();
+    let payer = p["payerAmount"]["value"]
+        .as_str()
+        .unwrap()
+        .parse::<u64>()
+        .unwrap();
+    // The merchant refunds 5.00 of 20.00 SGD: a quarter of the payer amount, rounded half up.
+    let recorded = f
+        ._gateway
+        .merchant_refund(merchant_refund(&pid, "RRN000000001", 500))
+        .await
+        .unwrap();
+    assert!(!recorded.repeat);
+    let rid = recorded.refund.id.to_string();
+    let id = format!("N-{rid}-CREDIT");
+    let sent = wait_notice(&f.journal(), &id, NoticeState::Sent).await;
+    assert_eq!(sent.attempts, 2, "a 500 and a dropped connection first");
+    let got = wallet.received();
+    assert_eq!(got.len(), 3, "three attempts, one notice id");
+    for r in &got {
+        let body = verified(r);
+        assert_eq!(body["noticeId"], id.as_str());
+        assert_eq!(body["notifyType"], "REFUND_CREDIT");
+        assert_eq!(body["refund"]["paymentId"], pid.as_str());
+        assert_eq!(body["refund"]["refundId"], rid.as_str());
+        assert_eq!(body["refund"]["refundStatus"], "SUCCESS");
+        assert_eq!(
+            body["refund"]["refundAmount"],
+            json!({"currency":"SGD","value":"500"})
+        );
+        assert_eq!(
+            body["refund"]["payerRefundAmount"]["value"],
+            (payer / 4 + u64::from(payer % 4 >= 2)).to_string()
+        );
+    }
+    // The acquirer repeats it: the same refund, no new notice, nothing more to the wallet.
+    let again = f
+        ._gateway
+        .merchant_refund(merchant_refund(&pid, "RRN000000001", 500))
+        .await
+        .unwrap();
+    assert!(again.repeat);
+    assert_eq!(again.refund.id, recorded.refund.id);
+    // The wallet's inquiry sees the payment partially refunded.
+    let inq = post(f.addr, "/v1/payments/inquiry", json!({"paymentId": pid})).await;
+    assert_eq!(result_status(&inq), "S", "{inq}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stats = deliverer.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(wallet.received().len(), 3);
+    assert_eq!(
+        (stats.sent, stats.failed, stats.parked),
+        (1, 2, 0),
+        "{stats:?}"
+    );
+    let payment = f
+        .journal()
+        .snapshot()
+        .unwrap()
+        .payment(pid.parse().unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(payment.state, PaymentState::PartiallyRefunded);
+    assert_eq!(payment.refunded, amt(500, "SGD"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_credit_for_a_client_without_an_endpoint_is_parked_with_the_reason() {
+    let f = fixture(QUIET).await;
+    let wallet = Wallet::start(vec![], Reply::Ack).await;
+    let deliverer =
+        Deliverer::start(f.journal(), native(Some(wallet.url())), quick_policy()).unwrap();
+    let p = pay(&f, "pay-quiet-m", 2000).await;
+    assert_eq!(result_status(&p), "S", "{p}");
+    let pid = p["paymentId"].as_str().unwrap().to_owned();
+    let recorded = f
+        ._gateway
+        .merchant_refund(merchant_refund(&pid, "RRN000000002", 2000))
+        .await
+        .unwrap();
+    let id = format!("N-{}-CREDIT", recorded.refund.id);
+    // Not NOT_NEEDED: the payer is owed money, so a person must see it.
+    let n = wait_notice(&f.journal(), &id, NoticeState::Parked).await;
+    let reason = n.last_error.unwrap_or_default();
+    assert!(
+        reason.contains("no endpoint for refund credits"),
+        "{reason}"
+    );
+    assert_eq!(
+        f.journal()
+            .snapshot()
+            .unwrap()
+            .parked_notices()
+            .unwrap()
+            .len(),
+        1
+    );
+    let stats = deliverer.shutdown(Duration::from_secs(5)).await;
+    assert_eq!((stats.parked, stats.not_needed), (1, 0), "{stats:?}");
+    assert!(wallet.received().is_empty());
+}
