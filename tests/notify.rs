@@ -1696,3 +1696,102 @@ async fn a_refund_credit_for_a_client_without_an_endpoint_is_parked_with_the_rea
     assert_eq!((stats.parked, stats.not_needed), (1, 0), "{stats:?}");
     assert!(wallet.received().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_acquirer_refunds_over_the_link_and_the_wallet_is_credited_exactly_once() {
+    use qrbridge::acquirer::sim::{RefundOrder, RefundOutcome, Target};
+    let f = fixture(CLIENT).await;
+    let wallet = Wallet::start(vec![], Reply::Ack).await;
+    let deliverer =
+        Deliverer::start(f.journal(), native(Some(wallet.url())), quick_policy()).unwrap();
+    let p = pay(&f, "pay-adv", 2000).await;
+    assert_eq!(result_status(&p), "S", "{p}");
+    let pid = p["paymentId"].as_str().unwrap().to_owned();
+    let rrn = p["acquirer"]["rrn"].as_str().unwrap().to_owned();
+    let order = |target: Target, amount: u64, reference: Option<&str>| RefundOrder {
+        target,
+        amount,
+        reference: reference.map(str::to_owned),
+    };
+    // 12.00 of 20.00: accepted.
+    let first = f
+        ._sim
+        .refund(order(Target::Rrn(rrn.clone()), 1200, None))
+        .await;
+    assert_eq!(first.response_code.as_deref(), Some("00"), "{first:?}");
+    assert_eq!(
+        (first.outcome, first.transmissions),
+        (RefundOutcome::Accepted, 1)
+    );
+    // The same advice again (same DE37): answered 00 again, credited once.
+    let dup = f
+        ._sim
+        .refund(order(Target::Rrn(rrn.clone()), 1200, Some(&first.rrn)))
+        .await;
+    assert_eq!(dup.response_code.as_deref(), Some("00"), "{dup:?}");
+    // 8.01 more is one cent too many: 13, nothing changes.
+    let over = f
+        ._sim
+        .refund(order(Target::Rrn(rrn.clone()), 801, None))
+        .await;
+    assert_eq!(over.response_code.as_deref(), Some("13"), "{over:?}");
+    // A payment that does not exist: 25.
+    let unknown = f._sim.refund(order(Target::Unknown, 100, None)).await;
+    assert_eq!(unknown.response_code.as_deref(), Some("25"), "{unknown:?}");
+    // A reused DE37 for another amount: 94.
+    let reused = f
+        ._sim
+        .refund(order(Target::Rrn(rrn.clone()), 100, Some(&first.rrn)))
+        .await;
+    assert_eq!(reused.response_code.as_deref(), Some("94"), "{reused:?}");
+    // A payment the acquirer never answered, reversed: 12.
+    let silent = pay(&f, "pay-adv-silent", 7777).await;
+    assert_eq!(result_status(&silent), "U", "{silent}");
+    let spid = silent["paymentId"].as_str().unwrap().to_owned();
+    let j = f.journal();
+    let reversed = eventually("reversed", Duration::from_secs(30), || {
+        j.snapshot()
+            .unwrap()
+            .payment(spid.parse().unwrap())
+            .unwrap()
+            .filter(|p| p.state == PaymentState::Reversed)
+    })
+    .await;
+    let srrn = reversed.acquirer.rrn.clone().unwrap();
+    let on_reversed = f._sim.refund(order(Target::Rrn(srrn), 100, None)).await;
+    assert_eq!(
+        on_reversed.response_code.as_deref(),
+        Some("12"),
+        "{on_reversed:?}"
+    );
+
+    // The wallet gets exactly one REFUND_CREDIT (and the reversal's PAYMENT_RESULT).
+    let got = wallet.wait_for(2, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let credits: Vec<Value> = wallet
+        .received()
+        .iter()
+        .map(verified)
+        .filter(|b| b["notifyType"] == "REFUND_CREDIT")
+        .collect();
+    assert_eq!(credits.len(), 1, "{got:?}");
+    assert_eq!(credits[0]["refund"]["paymentId"], pid.as_str());
+    assert_eq!(credits[0]["refund"]["refundRequestId"], first.rrn.as_str());
+    assert_eq!(
+        credits[0]["refund"]["refundAmount"],
+        json!({"currency":"SGD","value":"1200"})
+    );
+    let payment = j
+        .snapshot()
+        .unwrap()
+        .payment(pid.parse().unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(payment.refunded, amt(1200, "SGD"));
+    assert_eq!(payment.state, PaymentState::PartiallyRefunded);
+    // The simulator's ledger agrees.
+    let ledger = f._sim.ledger();
+    assert_eq!(ledger.by_rrn(&rrn).unwrap().refunded, 1200);
+    assert_eq!(ledger.refunds.len(), 6);
+    deliverer.shutdown(Duration::from_secs(5)).await;
+}

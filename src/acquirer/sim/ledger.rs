@@ -49,6 +49,49 @@ pub struct Entry {
     pub status: Status,
     /// Reversal messages received for it (0400 + 0401s).
     pub reversal_messages: u32,
+    /// Refunded by accepted refund advices (minor units).
+    pub refunded: u64,
+}
+
+/// What became of a refund advice the simulator sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundOutcome {
+    /// Answered 0230 with DE39 00.
+    Accepted,
+    /// Answered 0230 with another DE39.
+    Refused,
+    /// No 0230 after every transmission.
+    Unanswered,
+}
+
+/// One refund advice the simulator sent (0220 and its 0221 repeats).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefundEntry {
+    /// DE37 of the advice: the acquirer's reference for the refund.
+    pub rrn: String,
+    /// RRN of the refunded 0200 (none for an advice naming an unknown payment).
+    pub original_rrn: Option<String>,
+    /// STAN of the refunded 0200 (DE90).
+    pub original_stan: String,
+    /// DE7 of the refunded 0200 (DE90).
+    pub original_transmitted: String,
+    /// DE42.
+    pub merchant: String,
+    /// DE4 as an integer.
+    pub amount: u64,
+    /// DE49.
+    pub currency: String,
+    /// DE11 of the advice.
+    pub stan: String,
+    /// DE7 of the advice.
+    pub transmitted: String,
+    /// 0220 + 0221s sent.
+    pub transmissions: u32,
+    /// DE39 of the 0230.
+    pub response_code: Option<String>,
+    /// What became of it.
+    pub outcome: RefundOutcome,
 }
 
 /// All entries in arrival order.
@@ -58,6 +101,8 @@ pub struct Ledger {
     pub entries: Vec<Entry>,
     /// Reversals that matched no entry (answered with DE39 25).
     pub unmatched_reversals: u32,
+    /// Refund advices sent, in order (a duplicate is its own line).
+    pub refunds: Vec<RefundEntry>,
 }
 
 impl Ledger {
