@@ -10,6 +10,9 @@
 #[path = "common/stack.rs"]
 mod stack;
 
+#[path = "common/child.rs"]
+mod child;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -435,21 +438,26 @@ fn result_status(v: &Value) -> &str {
 
 /// Decode → quote → pay SGD `minor` / 100: the pay answer.
 async fn pay(f: &Fixture, request_id: &str, minor: u64) -> Value {
+    pay_at(f.addr, request_id, minor).await
+}
+
+/// The same against a gateway at `addr`.
+async fn pay_at(addr: SocketAddr, request_id: &str, minor: u64) -> Value {
     let d = post(
-        f.addr,
+        addr,
         "/v1/qr/decode",
         json!({"decodeRequestId":"d-1","customerId":"cust-1","codeValue":SGQR_STATIC,"payerCurrency":"MYR"}),
     )
     .await;
     let q = post(
-        f.addr,
+        addr,
         "/v1/quotes",
         json!({"quoteRequestId":"q-1","decodeId":d["decodeId"],"payerCurrency":"MYR",
                "amount":{"currency":"SGD","value":minor.to_string()}}),
     )
     .await;
     post(
-        f.addr,
+        addr,
         "/v1/payments",
         json!({"paymentRequestId":request_id,"quoteId":q["quoteId"],"customerId":"cust-1"}),
     )
@@ -1794,4 +1802,139 @@ async fn the_acquirer_refunds_over_the_link_and_the_wallet_is_credited_exactly_o
     assert_eq!(ledger.by_rrn(&rrn).unwrap().refunded, 1200);
     assert_eq!(ledger.refunds.len(), 6);
     deliverer.shutdown(Duration::from_secs(5)).await;
+}
+
+/// The real binaries: `acquirer-sim` refunds the payment (a 0220 at `[refunds]` rate 100 %), the
+/// gateway answers 0230 00, the wallet refuses the credit, the gateway is SIGKILLed between the
+/// answer and a delivery, and after the restart the wallet is credited, one refund, one notice id.
+#[test]
+fn a_refund_advice_answered_before_a_sigkill_is_still_credited_after_the_restart_and_only_once() {
+    use child::Child;
+    let dir = temp_dir("advice-crash");
+    std::fs::write(
+        dir.join("sim.toml"),
+        "[refunds]\nrate_percent = 100\nafter_ms = 300\namount_percent = 50\n",
+    )
+    .unwrap();
+    let pki = dir.join("pki");
+    let ledger_path = dir.join("ledger.json");
+    let mut sim = Child::spawn(&[
+        "acquirer-sim",
+        "--listen",
+        "127.0.0.1:0",
+        "--pki-dir",
+        pki.to_str().unwrap(),
+        "--config",
+        dir.join("sim.toml").to_str().unwrap(),
+        "--ledger",
+        ledger_path.to_str().unwrap(),
+    ]);
+    let sim_addr = sim.wait_for("acquirer simulator listening on");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    // The wallet refuses every credit until told otherwise.
+    let wallet = rt.block_on(Wallet::start(vec![], Reply::Fail));
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/qrbridge.toml")).unwrap();
+    let without_schemes = example.split("\n[schemes.").next().unwrap().to_owned();
+    let config = without_schemes
+        .replace("0.0.0.0:8443", "127.0.0.1:0")
+        .replace("transport = \"tls\"", "transport = \"plaintext-loopback\"")
+        .replace("auth = \"signatures\"", "auth = \"off\"")
+        .replace(
+            "# demo_client = \"demo-wallet\"",
+            "demo_client = \"wallet-my-01\"",
+        )
+        .replace("https://wallet-my.example/qrbridge/notify", &wallet.url())
+        .replace("first_delay_ms = 1000", "first_delay_ms = 100")
+        .replace("acquirer.example.sg:8583", &sim_addr)
+        .replace(
+            "server_name = \"acquirer.example.sg\"",
+            "server_name = \"localhost\"",
+        )
+        .replace("certs/acquirer-ca.pem", "pki/ca.pem")
+        .replace("certs/qrbridge-client.pem", "pki/client.pem")
+        .replace("certs/qrbridge-client.key", "pki/client.key")
+        .replace(
+            "rates_file = \"testdata/fx/eurofxref-daily.xml\"",
+            "# bundled rates",
+        )
+        .replace("max_age_secs = 345600", "max_age_secs = 0");
+    assert!(
+        config.contains(&wallet.url()),
+        "the example names the notify URL"
+    );
+    let config_path = dir.join("gateway.toml");
+    std::fs::write(&config_path, config).unwrap();
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    let serve = || {
+        let g = Child::spawn(&["serve", "--config", config_path.to_str().unwrap()]);
+        let addr: SocketAddr = g.wait_for("qrbridge gateway listening on").parse().unwrap();
+        g.wait_for("ready");
+        (g, addr)
+    };
+    let (gateway, addr) = serve();
+    let pid = rt.block_on(async {
+        let p = pay_at(addr, "crash-credit-1", 2000).await;
+        assert_eq!(result_status(&p), "S", "{p}");
+        p["paymentId"].as_str().unwrap().to_owned()
+    });
+    // The advice comes 300 ms after the approval; the first delivery fails, and so do retries.
+    let first = rt.block_on(wallet.wait_for(1, Duration::from_secs(30)));
+    std::thread::sleep(Duration::from_millis(300));
+    let mut gateway = gateway;
+    gateway.signal("-KILL");
+    gateway.wait_exit();
+    let attempts_before = wallet.received().len();
+    wallet.set_otherwise(Reply::Ack);
+    let (gateway, _addr) = serve();
+    let id = first[0].json()["noticeId"].as_str().unwrap().to_owned();
+    rt.block_on(async {
+        eventually(
+            "the credit acknowledged after the restart",
+            Duration::from_secs(30),
+            || {
+                let r = wallet.received();
+                (r.len() > attempts_before).then_some(())
+            },
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    });
+    drop(gateway);
+    sim.signal("-INT");
+    assert!(sim.wait_exit().success());
+    let got = wallet.received();
+    for r in &got {
+        let body = r.json();
+        assert_eq!(body["notifyType"], "REFUND_CREDIT", "{body}");
+        assert_eq!(body["noticeId"], id.as_str(), "one notice id: {body}");
+        assert_eq!(body["refund"]["paymentId"], pid.as_str());
+        assert_eq!(
+            body["refund"]["refundAmount"],
+            json!({"currency":"SGD","value":"1000"})
+        );
+    }
+    let journal = RedbJournal::open(JournalConfig::new(dir.join("data/journal.redb"))).unwrap();
+    let snap = journal.snapshot().unwrap();
+    let notice = snap.notice(&id).unwrap().unwrap();
+    assert_eq!(notice.state, NoticeState::Sent, "{notice:?}");
+    let refunds = snap.refunds().unwrap();
+    assert_eq!(refunds.len(), 1, "{refunds:?}");
+    let payment = snap.payment(pid.parse().unwrap()).unwrap().unwrap();
+    assert_eq!(payment.refunded, amt(1000, "SGD"));
+    let ledger: Value =
+        serde_json::from_str(&std::fs::read_to_string(&ledger_path).unwrap()).unwrap();
+    let advices = ledger["refunds"].as_array().unwrap();
+    assert_eq!(advices.len(), 1, "{advices:?}");
+    assert_eq!(advices[0]["outcome"], "accepted", "{advices:?}");
+    eprintln!(
+        "credit attempts before the kill: {attempts_before}, after the restart: {}",
+        got.len() - attempts_before
+    );
+    drop(journal);
+    let _ = std::fs::remove_dir_all(&dir);
 }
