@@ -20,6 +20,7 @@
 //! reversal   the journal as the links' reversal store, reporting resolutions
 //! notices    which state changes notify the wallet (journal NoticeRules), and what they say
 //! recovery   what start-up does with the journal's unresolved records
+//! reconcile  the acquirer's settlement file against the journal (pure; `qrbridge reconcile`)
 //! acquirer   canonical Purchase from the decoded merchant and the quote
 //! errors     room errors → ApiError
 //! ids        decode ids
@@ -39,6 +40,7 @@ pub mod notices;
 mod once;
 mod pay;
 mod quote;
+pub mod reconcile;
 mod recovery;
 mod refund;
 mod reversal;

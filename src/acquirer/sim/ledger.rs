@@ -2,6 +2,9 @@
 
 use serde::Serialize;
 
+use crate::acquirer::settlement::{Record, RecordType, Settlement};
+use crate::money::Currency;
+
 /// What became of a transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -121,6 +124,69 @@ impl Ledger {
     /// Entries with this RRN.
     pub fn by_rrn(&self, rrn: &str) -> Option<&Entry> {
         self.entries.iter().find(|e| e.rrn == rrn)
+    }
+
+    /// The end-of-day settlement file of this ledger (spec/settlement.md): approved purchases
+    /// (SALE), approved refund 0200s and accepted refund advices (REFUND, a repeated advice once),
+    /// reversed requests (REVERSAL). Declined and unanswered requests settle nothing.
+    pub fn settlement(&self, date: &str, acquirer: &str, created: &str) -> Settlement {
+        let currency = |numeric: &str| {
+            numeric
+                .parse::<u16>()
+                .ok()
+                .and_then(|n| Currency::from_numeric(n).ok())
+        };
+        let mut records = Vec::new();
+        for e in &self.entries {
+            let kind = match (e.status, e.processing_code.starts_with("20")) {
+                (Status::Approved, false) => RecordType::Sale,
+                (Status::Approved, true) => RecordType::Refund,
+                (Status::Reversed, _) => RecordType::Reversal,
+                (Status::Declined | Status::Unanswered, _) => continue,
+            };
+            let Some(currency) = currency(&e.currency) else {
+                continue;
+            };
+            records.push(Record {
+                kind,
+                rrn: e.rrn.clone(),
+                stan: e.stan.clone(),
+                transmitted: e.transmitted.clone(),
+                terminal: e.terminal.trim().to_owned(),
+                merchant: e.merchant.clone(),
+                currency,
+                amount: e.amount,
+                auth_code: e.auth_code.clone().unwrap_or_default(),
+                original_rrn: String::new(),
+            });
+        }
+        let mut settled = std::collections::HashSet::new();
+        for r in &self.refunds {
+            if r.outcome != RefundOutcome::Accepted || !settled.insert(r.rrn.clone()) {
+                continue;
+            }
+            let Some(currency) = currency(&r.currency) else {
+                continue;
+            };
+            records.push(Record {
+                kind: RecordType::Refund,
+                rrn: r.rrn.clone(),
+                stan: r.stan.clone(),
+                transmitted: r.transmitted.clone(),
+                terminal: String::new(),
+                merchant: r.merchant.clone(),
+                currency,
+                amount: r.amount,
+                auth_code: String::new(),
+                original_rrn: r.original_rrn.clone().unwrap_or_default(),
+            });
+        }
+        Settlement {
+            date: date.to_owned(),
+            acquirer: acquirer.to_owned(),
+            created: created.to_owned(),
+            records,
+        }
     }
 
     /// Pretty JSON.
