@@ -256,10 +256,26 @@ impl Gateway {
                 response_code: Some(codes::accepted().as_str().to_owned()),
             },
         };
+        let count = |outcome: &str| {
+            crate::telemetry::metrics::global()
+                .refund_advices
+                .get_or_create(&crate::telemetry::metrics::OutcomeLabels {
+                    outcome: outcome.to_owned(),
+                })
+                .inc();
+        };
         match self.merchant_refund(refund).await {
-            Ok(_) => codes::accepted(),
+            Ok(r) => {
+                count(if r.repeat { "repeat" } else { "accepted" });
+                codes::accepted()
+            }
             Err(e) => {
                 let code = e.response_code();
+                count(if matches!(e, MerchantRefundError::Unavailable(_)) {
+                    "not_accepted"
+                } else {
+                    "refused"
+                });
                 if matches!(e, MerchantRefundError::Unavailable(_)) {
                     tracing::error!(
                         acquirer,
