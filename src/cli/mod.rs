@@ -10,6 +10,7 @@ mod config_check;
 mod emv;
 mod fx;
 mod iso8583;
+mod reconcile;
 mod serve;
 mod wallet;
 
@@ -47,6 +48,8 @@ enum Command {
     Wallet(wallet::Args),
     /// Operator tools over the journal (offline): payments, notices, manual reviews, exports.
     Admin(admin::Args),
+    /// Reconcile the acquirer's settlement file against the journal (exit 0 clean, 1 breaks, 2 bad input).
+    Reconcile(reconcile::Args),
     /// Configuration tools: `config check FILE` reports every problem of a file.
     #[command(subcommand)]
     Config(config_check::ConfigCommand),
@@ -78,6 +81,7 @@ pub fn run() -> ExitCode {
         Command::Fx(args) => fx::run(args),
         Command::Iso8583(cmd) => iso8583::run(cmd),
         Command::AcquirerSim(args) => acquirer_sim::run(args),
+        Command::Reconcile(args) => reconcile::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Wallet(args) => wallet::run(args),
         Command::Admin(args) => admin::run(args),
