@@ -111,7 +111,7 @@ fn pacs028(uetr: &str) -> Vec<u8> {
 
 fn camt056(uetr: &str) -> Vec<u8> {
     format!(
-        r#"<Document xmlns="{NS}camt.056.001.08"><FIToFIPmtCxlReq><Assgnmt><Id>CXL-1</Id><CreDtTm>{t}</CreDtTm></Assgnmt><Undrlyg><TxInf><OrgnlUETR>{uetr}</OrgnlUETR><CxlRsnInf><Rsn><Cd>CUST</Cd></Rsn></CxlRsnInf></TxInf></Undrlyg></FIToFIPmtCxlReq></Document>"#,
+        r#"<Document xmlns="{NS}camt.056.001.08"><FIToFIPmtCxlReq><Assgnmt><Id>CXL-1</Id><Assgnr><Agt><FinInstnId><BICFI>MYWLMYKLXXX</BICFI></FinInstnId></Agt></Assgnr><Assgne><Agt><FinInstnId><Nm>QRBRIDGE</Nm></FinInstnId></Agt></Assgne><CreDtTm>{t}</CreDtTm></Assgnmt><Undrlyg><TxInf><OrgnlUETR>{uetr}</OrgnlUETR><CxlRsnInf><Rsn><Cd>CUST</Cd></Rsn></CxlRsnInf></TxInf></Undrlyg></FIToFIPmtCxlReq></Document>"#,
         t = now()
     )
     .into_bytes()
@@ -157,7 +157,7 @@ fn status_and_reason(doc: &Iso20022Pacs002) -> (String, Option<String>) {
 fn final_of(doc: &Iso20022Pacs002) -> Final {
     match status_and_reason(doc) {
         (s, _) if s == "ACCC" => Final::Success,
-        (s, _) if s == "ACWP" => Final::Processing,
+        (s, _) if s == "PDNG" => Final::Processing,
         (s, Some(r)) if s == "RJCT" && r == "AB03" => Final::Reversed,
         (s, Some(r)) if s == "RJCT" && r == "FOCR" => Final::Cancelled,
         (s, _) if s == "RJCT" => Final::Fail,
@@ -169,7 +169,7 @@ fn sfu(doc: &Iso20022Pacs002) -> Sfu {
     match status_and_reason(doc).0.as_str() {
         "ACCC" => Sfu::S,
         "RJCT" => Sfu::F,
-        "ACWP" => Sfu::U,
+        "PDNG" => Sfu::U,
         other => panic!("TxSts {other:?}"),
     }
 }
@@ -186,6 +186,35 @@ pub struct Iso20022Driver {
     sent: Mutex<HashMap<String, Sent>>,
     /// UETR → the wallet's request id.
     ids: Mutex<HashMap<String, String>>,
+    /// Every XML document the gateway sent this wallet (answers, refusals, notifications): all
+    /// are validated against their official schema when the driver is dropped.
+    emitted: Mutex<Vec<(String, Vec<u8>)>>,
+}
+
+impl Iso20022Driver {
+    fn record(&self, what: String, headers: &HeaderMap, body: &[u8]) {
+        let xml = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("application/xml"));
+        if xml {
+            self.emitted.lock().unwrap().push((what, body.to_vec()));
+        }
+    }
+}
+
+impl Drop for Iso20022Driver {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let docs = std::mem::take(&mut *self.emitted.lock().unwrap());
+        crate::xsd::assert_valid(&docs);
+        eprintln!(
+            "iso20022: {} emitted documents checked against their XSD",
+            docs.len()
+        );
+    }
 }
 
 /// An answer: status, headers, body.
@@ -215,6 +244,7 @@ impl Iso20022Driver {
             headers.push(("content-type", "application/xml".to_owned()));
         }
         let (status, h, bytes) = harness::http(self.addr, method, target, &headers, body).await;
+        self.record(format!("{method} {target} → {status}"), &h, &bytes);
         // Every answer to an authenticated request is signed: check it as a wallet must. (Refused
         // before authentication: 401, 404, 405, 413 are not.)
         if !matches!(status, 401 | 404 | 405 | 413) {
@@ -323,6 +353,7 @@ impl Driver for Iso20022Driver {
             addr,
             sent: Mutex::new(HashMap::new()),
             ids: Mutex::new(HashMap::new()),
+            emitted: Mutex::new(Vec::new()),
         }
     }
 
@@ -376,12 +407,12 @@ impl Driver for Iso20022Driver {
         let doc = parse_camt029(&bytes).unwrap();
         let tx = &doc.resolution.cxl_dtls.tx;
         assert_eq!(tx.orgnl_uetr, uetr(id));
-        assert_eq!(tx.tx_cxl_sts, doc.resolution.sts.conf);
-        match doc.resolution.sts.conf.as_str() {
-            "CNCL" => Final::Cancelled,
-            "PDCR" => Final::Processing,
-            "RJCR" => Final::Fail,
-            other => panic!("Conf {other:?}"),
+        // Sts/Conf (investigation confirmation) and TxCxlSts (individual status) agree.
+        match (doc.resolution.sts.conf.as_str(), tx.tx_cxl_sts.as_str()) {
+            ("CNCL", "ACCR") => Final::Cancelled,
+            ("PDCR", "PDCR") => Final::Processing,
+            ("RJCR", "RJCR") => Final::Fail,
+            other => panic!("Conf / TxCxlSts {other:?}"),
         }
     }
 
@@ -396,7 +427,7 @@ impl Driver for Iso20022Driver {
 
     async fn tampered(&self, how: Tamper, limit: u64) -> Refused {
         let body = Self::unquoted_pacs008("tampered-1");
-        let (status, _, bytes) = match how {
+        let (status, headers, bytes) = match how {
             Tamper::BadSignature => {
                 let t = now();
                 // Signed over another body.
@@ -429,6 +460,10 @@ impl Driver for Iso20022Driver {
                 self.send("POST", PAYMENTS, &big, SystemTime::now()).await
             }
         };
+        if matches!(how, Tamper::BadSignature | Tamper::StaleTime) {
+            // Sent past `send`: record the refusal here.
+            self.record(format!("tampered {how:?} → {status}"), &headers, &bytes);
+        }
         Self::refused(status, &bytes)
     }
 
@@ -448,6 +483,10 @@ impl Driver for Iso20022Driver {
             body,
         )
         .map_err(|e| format!("notification signature: {e}"))?;
+        self.emitted
+            .lock()
+            .unwrap()
+            .push(("notification".to_owned(), body.to_vec()));
         let doc = parse_pacs002(body).map_err(|e| e.to_string())?;
         let tx = doc.report.tx_inf_and_sts.as_ref().ok_or("no TxInfAndSts")?;
         if doc
@@ -691,8 +730,132 @@ async fn unknown_routes_methods_and_content_types_are_refused_in_the_schemes_for
         Iso20022Driver::refused(status, &body),
         Refused {
             http: 404,
-            code: "NOOR".to_owned()
+            code: "ORDER_NOT_FOUND".to_owned()
         }
     );
     assert!(env.ledger().entries.is_empty());
+}
+
+#[test]
+fn every_valid_fixture_and_every_document_this_wallet_builds_is_schema_valid() {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/schemes/iso20022/valid");
+    let mut docs = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        docs.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+    }
+    assert!(docs.len() >= 4, "{docs:?}");
+    let quote = serde_json::json!({
+        "interbankSettlementAmount": {"ccy": "SGD", "value": "12.50"},
+        "instructedAmount": {"ccy": "MYR", "value": "40.42"},
+        "exchangeRate": "3.2336",
+        "creditor": {"name": "SOBA & NOODLE HOUSE", "account": "111116866140003"},
+        "remittanceInformation": "QUOTE/0b9e6a52-8f0e-4d0b-9b8c-2a7c1d4e5f60",
+    });
+    let u = uetr("built");
+    docs.push(("pacs008()".to_owned(), pacs008("M-1", &u, &quote, "12.50")));
+    docs.push(("pacs028()".to_owned(), pacs028(&u)));
+    docs.push(("camt056()".to_owned(), camt056(&u)));
+    crate::xsd::assert_valid(&docs);
+}
+
+#[test]
+fn the_validator_can_fail() {
+    // The camt.056 this scheme accepted before issue 13 (no Assgnr / Assgne) and a pacs.008
+    // without its mandatory Dbtr: both are refused by the schema.
+    let old_camt = format!(
+        r#"<Document xmlns="{NS}camt.056.001.08"><FIToFIPmtCxlReq><Assgnmt><Id>CXL-1</Id><CreDtTm>2026-11-21T10:42:00Z</CreDtTm></Assgnmt><Undrlyg><TxInf><OrgnlUETR>{}</OrgnlUETR></TxInf></Undrlyg></FIToFIPmtCxlReq></Document>"#,
+        uetr("x")
+    );
+    let pacs = String::from_utf8(pacs008(
+        "M-1",
+        &uetr("y"),
+        &serde_json::json!({
+            "interbankSettlementAmount": {"ccy": "SGD", "value": "12.50"},
+            "instructedAmount": {"ccy": "MYR", "value": "40.42"},
+            "exchangeRate": "3.23357142857",
+            "creditor": {"name": "N", "account": "1"},
+            "remittanceInformation": "QUOTE/q",
+        }),
+        "12.50",
+    ))
+    .unwrap();
+    let docs = vec![
+        ("old camt.056".to_owned(), old_camt.into_bytes()),
+        ("12-digit rate".to_owned(), pacs.into_bytes()),
+    ];
+    let bad = crate::xsd::invalid(&docs);
+    if bad.is_empty() {
+        // Only when the validator is unavailable (a notice was printed).
+        assert!(std::env::var("QRBRIDGE_REQUIRE_PEERS").as_deref() != Ok("1"));
+        return;
+    }
+    assert_eq!(bad.len(), 2, "{bad:?}");
+    assert!(bad[0].contains("Assgnr"), "{bad:?}");
+    assert!(bad[1].contains("XchgRate"), "{bad:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_invalid_fixture_posted_to_the_gateway_is_refused_with_its_reason_and_element() {
+    let env = Env::<Iso20022Driver>::start().await;
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/schemes/iso20022/invalid");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let (first, rest) = text.split_once('\n').unwrap();
+        let expect = first
+            .strip_prefix("<!-- expect: ")
+            .and_then(|s| s.strip_suffix(" -->"))
+            .unwrap();
+        let (code, element) = expect.split_once(' ').unwrap();
+        let (status, _, bytes) = env
+            .wallet
+            .send("POST", PAYMENTS, rest.as_bytes(), SystemTime::now())
+            .await;
+        assert_eq!(status, 400, "{path:?}");
+        let doc = parse_pacs002(&bytes).unwrap();
+        let group = doc.report.orgnl_grp_inf_and_sts;
+        assert_eq!(group.grp_sts.as_deref(), Some("RJCT"), "{path:?}");
+        let why = group.sts_rsn_inf.unwrap();
+        assert_eq!(why.rsn.unwrap().cd.as_deref(), Some(code), "{path:?}");
+        let info = why.addtl_inf.unwrap();
+        assert!(info.starts_with(element), "{path:?}: {info}");
+        seen += 1;
+    }
+    assert!(seen >= 25, "{seen}");
+    assert!(env.ledger().entries.is_empty());
+}
+
+#[test]
+fn the_demo_banners_documents_are_schema_valid() {
+    let scheme = qrbridge::scheme::iso20022::build(&SchemeSettings {
+        table: toml::from_str(&format!("[clients.{CLIENT}]\n")).unwrap(),
+        demo_client: Some(CLIENT.to_owned()),
+        base_dir: ".".into(),
+    })
+    .unwrap();
+    let banner = scheme
+        .demo_walkthrough("http://127.0.0.1:8080", SGQR_STATIC)
+        .unwrap();
+    // The shell variables the walk fills in from the quote, with the worked example's values.
+    let fill = |doc: &str| {
+        doc.replace("$NOW", "2026-11-21T10:40:00Z")
+            .replace("$UETR", "6f1c2b3a-4d5e-4f60-8a7b-9c0d1e2f3a4b")
+            .replace("$RANDOM", "12345")
+            .replace("$MYR", "40.42")
+            .replace("$RATE", "3.2336")
+            .replace("$NAME", "SOBA NOODLE HOUSE")
+            .replace("$ACCOUNT", "111116866140003")
+            .replace("$QUOTE_ID", "0b9e6a52-8f0e-4d0b-9b8c-2a7c1d4e5f60")
+    };
+    let docs: Vec<(String, Vec<u8>)> = banner
+        .split('"')
+        .filter(|part| part.starts_with("<Document"))
+        .map(|doc| ("banner".to_owned(), fill(doc).into_bytes()))
+        .collect();
+    assert_eq!(docs.len(), 2, "{banner}");
+    crate::xsd::assert_valid(&docs);
 }

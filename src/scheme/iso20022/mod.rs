@@ -1,6 +1,6 @@
 //! The `iso20022` scheme, shaped like the Nexus cross-border instant-payment model: quotes fetched
 //! with `GET /schemes/iso20022/v1/quotes?...` (JSON, decimal amounts), a pacs.008 posted to
-//! `/schemes/iso20022/v1/payments` answered with a pacs.002 (ACCC, RJCT with a reason code, ACWP
+//! `/schemes/iso20022/v1/payments` answered with a pacs.002 (ACCC, RJCT with a reason code, PDNG
 //! while unknown), a pacs.028 for the status, a camt.056 to cancel (camt.029 back), a pacs.004 to
 //! refund (pacs.002 back), and pushed pacs.002 notifications for final states.
 //!
@@ -359,9 +359,10 @@ impl Iso20022 {
             };
             let ctx = self.context(req, who, hash, None);
             let quoted = answered(dispatch.run(|p| p.quote(ctx, quote_req)).await)?;
-            let terms = Iso20022Quote::terms(&decoded, &quoted)?;
-            self.terms.insert(quoted.quote_id.to_string(), terms);
-            Ok::<_, ApiError>(Iso20022Quote::new(&decoded, &quoted))
+            let quote = Iso20022Quote::new(&decoded, &quoted)?;
+            self.terms
+                .insert(quoted.quote_id.to_string(), quote.terms(&quoted)?);
+            Ok::<_, ApiError>(quote)
         }
         .await;
         match result.and_then(|q| {
@@ -520,21 +521,25 @@ impl Iso20022 {
         };
         let (status, result, info) = match dispatch.run(|p| p.cancel(ctx, cancel)).await {
             Ok(Answer { body, outcome }) => {
-                let result = match (transformers::resolution(body.payment_status), &outcome) {
+                let (result, why) = transformers::resolution(body.payment_status);
+                let result = match (result, &outcome) {
                     (Iso20022Resolution::Rjcr(_), Some(e)) => {
-                        Iso20022Resolution::Rjcr(transformers::reason_for(e).1)
+                        Iso20022Resolution::Rjcr(transformers::cancellation_reason_for(e))
                     }
                     (r, _) => r,
                 };
                 (
                     outcome.as_ref().map_or(StatusCode::OK, http_status),
                     result,
-                    outcome.as_ref().map(ToString::to_string),
+                    outcome
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .or(why.map(str::to_owned)),
                 )
             }
             Err(e) => (
                 http_status(&e),
-                Iso20022Resolution::Rjcr(transformers::reason_for(&e).1),
+                Iso20022Resolution::Rjcr(transformers::cancellation_reason_for(&e)),
                 Some(e.to_string()),
             ),
         };
@@ -853,7 +858,7 @@ I={base}{PREFIX}v1
 R=$(curl -s "$I/quotes?codeValue={code}&customerId=my-customer-1&sourceCurrency=MYR&amount=12.50&destinationCurrency=SGD"); echo "$R"
 {quote_id}; {myr}; {rate}; {name}; {account}
 UETR=$(cat /proc/sys/kernel/random/uuid 2>/dev/null || uuidgen | tr A-F a-f); NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-curl -s -X POST $I/payments {xml} "<Document xmlns='{ns}pacs.008.001.08'><FIToFICstmrCdtTrf><GrpHdr><MsgId>DEMO-$RANDOM</MsgId><CreDtTm>$NOW</CreDtTm><NbOfTxs>1</NbOfTxs><SttlmInf><SttlmMtd>CLRG</SttlmMtd></SttlmInf></GrpHdr><CdtTrfTxInf><PmtId><EndToEndId>DEMO-E2E-1</EndToEndId><UETR>$UETR</UETR></PmtId><IntrBkSttlmAmt Ccy='SGD'>12.50</IntrBkSttlmAmt><AccptncDtTm>$NOW</AccptncDtTm><InstdAmt Ccy='MYR'>$MYR</InstdAmt><XchgRate>$RATE</XchgRate><ChrgBr>SLEV</ChrgBr><DbtrAcct><Id><Othr><Id>my-customer-1</Id></Othr></Id></DbtrAcct><Cdtr><Nm>$NAME</Nm></Cdtr><CdtrAcct><Id><Othr><Id>$ACCOUNT</Id></Othr></Id></CdtrAcct><RmtInf><Strd><AddtlRmtInf>QUOTE/$QUOTE_ID</AddtlRmtInf></Strd></RmtInf></CdtTrfTxInf></FIToFICstmrCdtTrf></Document>"; echo
+curl -s -X POST $I/payments {xml} "<Document xmlns='{ns}pacs.008.001.08'><FIToFICstmrCdtTrf><GrpHdr><MsgId>DEMO-$RANDOM</MsgId><CreDtTm>$NOW</CreDtTm><NbOfTxs>1</NbOfTxs><SttlmInf><SttlmMtd>CLRG</SttlmMtd></SttlmInf></GrpHdr><CdtTrfTxInf><PmtId><EndToEndId>DEMO-E2E-1</EndToEndId><UETR>$UETR</UETR></PmtId><IntrBkSttlmAmt Ccy='SGD'>12.50</IntrBkSttlmAmt><AccptncDtTm>$NOW</AccptncDtTm><InstdAmt Ccy='MYR'>$MYR</InstdAmt><XchgRate>$RATE</XchgRate><ChrgBr>SLEV</ChrgBr><Dbtr><Nm>DEMO PAYER</Nm></Dbtr><DbtrAcct><Id><Othr><Id>my-customer-1</Id></Othr></Id></DbtrAcct><DbtrAgt><FinInstnId><BICFI>MYWLMYKLXXX</BICFI></FinInstnId></DbtrAgt><CdtrAgt><FinInstnId/></CdtrAgt><Cdtr><Nm>$NAME</Nm></Cdtr><CdtrAcct><Id><Othr><Id>$ACCOUNT</Id></Othr></Id></CdtrAcct><RmtInf><Strd><AddtlRmtInf>QUOTE/$QUOTE_ID</AddtlRmtInf></Strd></RmtInf></CdtTrfTxInf></FIToFICstmrCdtTrf></Document>"; echo
 curl -s -X POST $I/payments/status {xml} "<Document xmlns='{ns}pacs.028.001.03'><FIToFIPmtStsReq><GrpHdr><MsgId>DEMO-STS-1</MsgId><CreDtTm>$NOW</CreDtTm></GrpHdr><TxInf><OrgnlUETR>$UETR</OrgnlUETR></TxInf></FIToFIPmtStsReq></Document>"; echo
 "#,
             quote_id = field("QUOTE_ID", r#""quoteId":"([^"]+)""#),

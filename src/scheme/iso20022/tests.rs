@@ -227,6 +227,10 @@ fn the_other_example_documents_read() {
         parse_document(&fixture("valid/camt056.xml"), NS_CAMT056, "FIToFIPmtCxlReq").unwrap();
     let c = Iso20022CancelRequest::try_from(c).unwrap();
     assert_eq!(c.assignment_id, "MYWALLET-CXL-0001");
+    assert_eq!(
+        c.assigner.agt.unwrap().fin_instn_id.bicfi.as_deref(),
+        Some("MYWLMYKLXXX")
+    );
     assert_eq!(c.cxl_id.as_deref(), Some("CXL-0001"));
     assert_eq!(c.uetr.as_str(), "6f1c2b3a-4d5e-4f60-8a7b-9c0d1e2f3a4b");
 
@@ -268,7 +272,7 @@ fn every_error_has_a_status_and_reason() {
         payment_id: "p".to_owned(),
         cause: "no answer".to_owned(),
     });
-    assert_eq!(s, Iso20022TxSts::Acwp);
+    assert_eq!(s, Iso20022TxSts::Pdng);
     let (_, r) = reason_for(&ApiError::RepeatRequestInconsistent {
         request_id: "x".to_owned(),
     });
@@ -370,7 +374,7 @@ fn a_pacs002_is_deterministic_and_reads_back() {
 fn payment_states_map_to_statuses_and_reasons() {
     let s = |st| payment_status(&response(st, "00"));
     assert_eq!(s(PaymentStatus::Success), (Iso20022TxSts::Accc, None));
-    assert_eq!(s(PaymentStatus::Processing), (Iso20022TxSts::Acwp, None));
+    assert_eq!(s(PaymentStatus::Processing), (Iso20022TxSts::Pdng, None));
     assert_eq!(
         s(PaymentStatus::Reversed),
         (Iso20022TxSts::Rjct, Some(Iso20022Reason::Code("AB03")))
@@ -380,12 +384,37 @@ fn payment_states_map_to_statuses_and_reasons() {
         (Iso20022TxSts::Rjct, Some(Iso20022Reason::Code("FOCR")))
     );
     assert_eq!(
-        resolution(PaymentStatus::Cancelled),
+        resolution(PaymentStatus::Cancelled).0,
         Iso20022Resolution::Cncl
     );
     assert_eq!(
-        resolution(PaymentStatus::Processing),
+        resolution(PaymentStatus::Processing).0,
         Iso20022Resolution::Pdcr
+    );
+    // Rejections carry ExternalPaymentCancellationRejection1Code values with their meaning:
+    // nothing to cancel is a narrative, a settled payment the agent's decision.
+    let (r, why) = resolution(PaymentStatus::Fail);
+    assert_eq!(r, Iso20022Resolution::Rjcr(Iso20022Reason::Code("NARR")));
+    assert!(why.is_some());
+    assert_eq!(
+        resolution(PaymentStatus::Success).0,
+        Iso20022Resolution::Rjcr(Iso20022Reason::Code("AGNT"))
+    );
+    assert_eq!(
+        cancellation_reason_for(&ApiError::OrderNotFound {
+            what: "payment",
+            id: "x".to_owned()
+        }),
+        Iso20022Reason::Code("NOOR")
+    );
+    // In a pacs.002 an unknown original is AG09 (NOOR is not a status reason).
+    assert_eq!(
+        reason_for(&ApiError::OrderNotFound {
+            what: "payment",
+            id: "x".to_owned()
+        })
+        .1,
+        Iso20022Reason::Code("AG09")
     );
 }
 

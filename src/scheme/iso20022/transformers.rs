@@ -118,12 +118,45 @@ pub struct Iso20022Account {
     pub id: Iso20022AccountId,
 }
 
-/// `FinInstnId`.
+/// `FinInstnId` (the elements we read and echo, in schema order; all optional in the schema).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Iso20022FinInstnId {
     /// `BICFI`.
     #[serde(rename = "BICFI", default, skip_serializing_if = "Option::is_none")]
     pub bicfi: Option<String>,
+    /// `LEI`.
+    #[serde(rename = "LEI", default, skip_serializing_if = "Option::is_none")]
+    pub lei: Option<String>,
+    /// `Nm`.
+    #[serde(rename = "Nm", default, skip_serializing_if = "Option::is_none")]
+    pub nm: Option<String>,
+    /// `Othr` (`Id`).
+    #[serde(rename = "Othr", default, skip_serializing_if = "Option::is_none")]
+    pub othr: Option<Iso20022Other>,
+}
+
+/// A party or an agent (`Party40Choice`): `Assgnr`, `Assgne` of a case assignment.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Iso20022PartyOrAgent {
+    /// `Pty`.
+    #[serde(rename = "Pty", default, skip_serializing_if = "Option::is_none")]
+    pub pty: Option<Iso20022Party>,
+    /// `Agt`.
+    #[serde(rename = "Agt", default, skip_serializing_if = "Option::is_none")]
+    pub agt: Option<Iso20022Agent>,
+}
+
+impl Iso20022PartyOrAgent {
+    /// Exactly one of `Pty` and `Agt` (the schema's choice).
+    fn check(&self, path: &str) -> Result<(), Iso20022Fault> {
+        match (&self.pty, &self.agt) {
+            (Some(_), None) | (None, Some(_)) => Ok(()),
+            _ => Err(Iso20022Fault::format(
+                path,
+                "must hold exactly one of Pty and Agt",
+            )),
+        }
+    }
 }
 
 /// An agent: `DbtrAgt`, `CdtrAgt`.
@@ -279,16 +312,16 @@ pub struct Iso20022CdtTrfTxInf {
     #[serde(rename = "ChrgBr")]
     pub chrg_br: String,
     /// `Dbtr`.
-    #[serde(rename = "Dbtr", default)]
+    #[serde(rename = "Dbtr")]
     pub dbtr: Iso20022Party,
     /// `DbtrAcct`: `Id/Othr/Id` is the payer's id at the wallet.
     #[serde(rename = "DbtrAcct")]
     pub dbtr_acct: Iso20022Account,
     /// `DbtrAgt`.
-    #[serde(rename = "DbtrAgt", default)]
+    #[serde(rename = "DbtrAgt")]
     pub dbtr_agt: Iso20022Agent,
     /// `CdtrAgt`.
-    #[serde(rename = "CdtrAgt", default)]
+    #[serde(rename = "CdtrAgt")]
     pub cdtr_agt: Iso20022Agent,
     /// `Cdtr`: the merchant's name as quoted.
     #[serde(rename = "Cdtr")]
@@ -614,6 +647,11 @@ pub fn rate(s: &str, path: &str) -> Result<Decimal, Iso20022Fault> {
     if d.is_zero() {
         return Err(bad("must be greater than zero"));
     }
+    if !crate::fx::fits_base_one_rate(d) {
+        return Err(bad(
+            "not a BaseOneRate (at most 11 digits, at most 10 of them after the point)",
+        ));
+    }
     Ok(d)
 }
 
@@ -736,12 +774,18 @@ pub struct Iso20022Camt056 {
     pub request: Iso20022CxlReq,
 }
 
-/// `Assgnmt`.
+/// `Assgnmt` (`CaseAssignment5`): all four elements are mandatory in the schema.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Iso20022Assgnmt {
     /// `Id`.
     #[serde(rename = "Id")]
     pub id: String,
+    /// `Assgnr`: who assigns the case (the sender of the message).
+    #[serde(rename = "Assgnr")]
+    pub assgnr: Iso20022PartyOrAgent,
+    /// `Assgne`: to whom (the receiver).
+    #[serde(rename = "Assgne")]
+    pub assgne: Iso20022PartyOrAgent,
     /// `CreDtTm`.
     #[serde(rename = "CreDtTm")]
     pub cre_dt_tm: String,
@@ -771,6 +815,10 @@ pub struct Iso20022CxlReq {
 pub struct Iso20022CancelRequest {
     /// `Assgnmt/Id`.
     pub assignment_id: String,
+    /// `Assgnmt/Assgnr`: the wallet's side (the camt.029 is assigned back to it).
+    pub assigner: Iso20022PartyOrAgent,
+    /// `Assgnmt/Assgne`: us, as the wallet names us (the camt.029's assigner).
+    pub assignee: Iso20022PartyOrAgent,
     /// `TxInf/CxlId`, when given.
     pub cxl_id: Option<String>,
     /// `TxInf/OrgnlUETR`.
@@ -784,10 +832,14 @@ impl TryFrom<Iso20022Camt056> for Iso20022CancelRequest {
     fn try_from(doc: Iso20022Camt056) -> Result<Self, Iso20022Fault> {
         let r = doc.request;
         let assignment_id = max35(&r.assgnmt.id, "FIToFIPmtCxlReq/Assgnmt/Id")?;
+        r.assgnmt.assgnr.check("FIToFIPmtCxlReq/Assgnmt/Assgnr")?;
+        r.assgnmt.assgne.check("FIToFIPmtCxlReq/Assgnmt/Assgne")?;
         date_time(&r.assgnmt.cre_dt_tm, "FIToFIPmtCxlReq/Assgnmt/CreDtTm")?;
         let tx = one_tx(r.undrlyg.tx, "FIToFIPmtCxlReq/Undrlyg/TxInf")?;
         Ok(Iso20022CancelRequest {
             assignment_id,
+            assigner: r.assgnmt.assgnr,
+            assignee: r.assgnmt.assgne,
             cxl_id: tx.cxl_id,
             uetr: uetr(&tx.orgnl_uetr, "FIToFIPmtCxlReq/Undrlyg/TxInf/OrgnlUETR")?,
             orgnl_end_to_end_id: tx.orgnl_end_to_end_id,
@@ -913,8 +965,8 @@ pub enum Iso20022TxSts {
     Accc,
     /// Rejected: nothing was charged (or it was undone).
     Rjct,
-    /// Accepted, outcome not known yet (U): query with a pacs.028 or wait for the notification.
-    Acwp,
+    /// Pending, outcome not known yet (U): query with a pacs.028 or wait for the notification.
+    Pdng,
 }
 
 impl Iso20022TxSts {
@@ -923,7 +975,7 @@ impl Iso20022TxSts {
         match self {
             Iso20022TxSts::Accc => "ACCC",
             Iso20022TxSts::Rjct => "RJCT",
-            Iso20022TxSts::Acwp => "ACWP",
+            Iso20022TxSts::Pdng => "PDNG",
         }
     }
 }
@@ -980,7 +1032,7 @@ pub const REASON_CANCELLED: Iso20022Reason = Iso20022Reason::Code("FOCR");
 /// The status and reason for every canonical error (the table of `spec/schemes/iso20022.md`).
 pub fn reason_for(error: &ApiError) -> (Iso20022TxSts, Iso20022Reason) {
     use Iso20022Reason::{Code, Proprietary};
-    use Iso20022TxSts::{Acwp, Rjct};
+    use Iso20022TxSts::{Pdng, Rjct};
     match error {
         ApiError::ParamIllegal { .. } => (Rjct, Code("FF01")),
         ApiError::AccessDenied { .. } => (Rjct, Code("AG01")),
@@ -996,7 +1048,7 @@ pub fn reason_for(error: &ApiError) -> (Iso20022TxSts, Iso20022Reason) {
             | AuthFault::Replayed,
         ) => (Rjct, Proprietary("INVALID_SIGNATURE")),
         ApiError::RepeatRequestInconsistent { .. } => (Rjct, Code("AM05")),
-        ApiError::RetryLater { .. } => (Acwp, Proprietary("RETRY_LATER")),
+        ApiError::RetryLater { .. } => (Pdng, Proprietary("RETRY_LATER")),
         ApiError::QrInvalid { .. } => (Rjct, Proprietary("QR_INVALID")),
         ApiError::QrNotSupported { .. } => (Rjct, Code("AG03")),
         ApiError::MerchantNotRoutable { .. } => (Rjct, Code("CNOR")),
@@ -1005,20 +1057,23 @@ pub fn reason_for(error: &ApiError) -> (Iso20022TxSts, Iso20022Reason) {
         ApiError::RateUnavailable { .. } => (Rjct, Proprietary("RATE_UNAVAILABLE")),
         ApiError::AmountExceedLimit { .. } => (Rjct, Code("AM02")),
         ApiError::AcquirerDeclined { response_code } => (Rjct, decline_reason(response_code)),
-        ApiError::AcquirerTimeout { .. } => (Acwp, Proprietary("ACQUIRER_TIMEOUT")),
+        ApiError::AcquirerTimeout { .. } => (Pdng, Proprietary("ACQUIRER_TIMEOUT")),
         ApiError::CancelWindowExceed { .. } => (Rjct, Code("TM01")),
         ApiError::RefundAmountExceed { .. } => (Rjct, Code("AM09")),
-        ApiError::OrderNotFound { .. } => (Rjct, Code("NOOR")),
+        ApiError::OrderNotFound {
+            what: "payment", ..
+        } => (Rjct, Code("AG09")),
+        ApiError::OrderNotFound { .. } => (Rjct, Proprietary("ORDER_NOT_FOUND")),
         ApiError::RequestTooLarge { .. } => (Rjct, Proprietary("REQUEST_TOO_LARGE")),
         ApiError::RequestTimeout { .. } => (Rjct, Proprietary("REQUEST_TIMEOUT")),
         ApiError::NotFound { .. } => (Rjct, Proprietary("NOT_FOUND")),
         ApiError::MethodNotAllowed { .. } => (Rjct, Proprietary("METHOD_NOT_ALLOWED")),
         ApiError::Unavailable { .. } => (Rjct, Proprietary("SERVICE_UNAVAILABLE")),
-        ApiError::Unknown { .. } => (Acwp, Proprietary("UNKNOWN_EXCEPTION")),
+        ApiError::Unknown { .. } => (Pdng, Proprietary("UNKNOWN_EXCEPTION")),
     }
 }
 
-/// A payment's status as `TxSts` and reason (no reason for ACCC and plain ACWP).
+/// A payment's status as `TxSts` and reason (no reason for ACCC and plain PDNG).
 pub fn payment_status(p: &PaymentResponse) -> (Iso20022TxSts, Option<Iso20022Reason>) {
     match p.payment_status {
         PaymentStatus::Success => (Iso20022TxSts::Accc, None),
@@ -1032,7 +1087,7 @@ pub fn payment_status(p: &PaymentResponse) -> (Iso20022TxSts, Option<Iso20022Rea
                     }),
             ),
         ),
-        PaymentStatus::Processing => (Iso20022TxSts::Acwp, None),
+        PaymentStatus::Processing => (Iso20022TxSts::Pdng, None),
         PaymentStatus::Reversed => (Iso20022TxSts::Rjct, Some(REASON_REVERSED)),
         PaymentStatus::Cancelled => (Iso20022TxSts::Rjct, Some(REASON_CANCELLED)),
     }
@@ -1043,7 +1098,7 @@ pub fn refund_status(r: &RefundResponse) -> (Iso20022TxSts, Option<Iso20022Reaso
     match r.refund_status {
         RefundStatus::Success => (Iso20022TxSts::Accc, None),
         RefundStatus::Fail => (Iso20022TxSts::Rjct, Some(Iso20022Reason::Code("MS03"))),
-        RefundStatus::Processing => (Iso20022TxSts::Acwp, None),
+        RefundStatus::Processing => (Iso20022TxSts::Pdng, None),
     }
 }
 
@@ -1390,14 +1445,35 @@ pub enum Iso20022Resolution {
     Rjcr(Iso20022Reason),
 }
 
-/// The resolution for a canonical payment status after a cancel.
-pub fn resolution(status: PaymentStatus) -> Iso20022Resolution {
+/// The resolution for a canonical payment status after a cancel, and what `AddtlInf` says when
+/// the cancellation is rejected. Rejection reasons come from ExternalPaymentCancellationRejection1Code
+/// (`spec/schemes/iso20022.md` §10): a payment that was already undone or never settled has no
+/// code of its own there, so it is `NARR` with the narrative.
+pub fn resolution(status: PaymentStatus) -> (Iso20022Resolution, Option<&'static str>) {
     match status {
-        PaymentStatus::Cancelled => Iso20022Resolution::Cncl,
-        PaymentStatus::Processing => Iso20022Resolution::Pdcr,
-        PaymentStatus::Reversed => Iso20022Resolution::Rjcr(REASON_REVERSED),
-        PaymentStatus::Fail => Iso20022Resolution::Rjcr(Iso20022Reason::Code("ARDT")),
-        PaymentStatus::Success => Iso20022Resolution::Rjcr(Iso20022Reason::Code("NOAS")),
+        PaymentStatus::Cancelled => (Iso20022Resolution::Cncl, None),
+        PaymentStatus::Processing => (Iso20022Resolution::Pdcr, None),
+        PaymentStatus::Reversed => (
+            Iso20022Resolution::Rjcr(Iso20022Reason::Code("NARR")),
+            Some("the payment was already reversed after an unknown outcome: nothing to cancel"),
+        ),
+        PaymentStatus::Fail => (
+            Iso20022Resolution::Rjcr(Iso20022Reason::Code("NARR")),
+            Some("the payment was rejected: nothing to cancel"),
+        ),
+        PaymentStatus::Success => (
+            Iso20022Resolution::Rjcr(Iso20022Reason::Code("AGNT")),
+            Some("the payment stays settled"),
+        ),
+    }
+}
+
+/// The ExternalPaymentCancellationRejection1Code for a canonical error answering a cancel.
+pub fn cancellation_reason_for(error: &ApiError) -> Iso20022Reason {
+    match error {
+        ApiError::OrderNotFound { .. } => Iso20022Reason::Code("NOOR"),
+        ApiError::CancelWindowExceed { .. } => Iso20022Reason::Code("AGNT"),
+        _ => Iso20022Reason::Code("NARR"),
     }
 }
 
@@ -1408,10 +1484,12 @@ pub fn render_camt029(
     info: Option<String>,
     created_at: &str,
 ) -> Result<Vec<u8>, ApiError> {
-    let (conf, reason) = match result {
-        Iso20022Resolution::Cncl => ("CNCL", None),
-        Iso20022Resolution::Pdcr => ("PDCR", None),
-        Iso20022Resolution::Rjcr(r) => ("RJCR", Some(r)),
+    // `Sts/Conf` is an ExternalInvestigationExecutionConfirmation1Code (CNCL, PDCR, RJCR);
+    // `TxCxlSts` a CancellationIndividualStatus1Code (ACCR, PDCR, RJCR).
+    let (conf, tx_cxl_sts, reason) = match result {
+        Iso20022Resolution::Cncl => ("CNCL", "ACCR", None),
+        Iso20022Resolution::Pdcr => ("PDCR", "PDCR", None),
+        Iso20022Resolution::Rjcr(r) => ("RJCR", "RJCR", Some(r)),
     };
     let doc = Iso20022Camt029 {
         xmlns: NS_CAMT029.to_owned(),
@@ -1423,6 +1501,8 @@ pub fn render_camt029(
                     conf,
                     reason.map_or("", Iso20022Reason::as_str),
                 ]),
+                assgnr: request.assignee.clone(),
+                assgne: request.assigner.clone(),
                 cre_dt_tm: created_at.to_owned(),
             },
             sts: Iso20022InvstgtnSts {
@@ -1433,7 +1513,7 @@ pub fn render_camt029(
                     cxl_sts_id: request.cxl_id.clone(),
                     orgnl_end_to_end_id: request.orgnl_end_to_end_id.clone(),
                     orgnl_uetr: request.uetr.as_str().to_owned(),
-                    tx_cxl_sts: conf.to_owned(),
+                    tx_cxl_sts: tx_cxl_sts.to_owned(),
                     cxl_sts_rsn_inf: rsn_inf(reason, info),
                 },
             },
@@ -1585,7 +1665,8 @@ pub struct Iso20022Quote {
     pub source_currency: String,
     /// The merchant's currency.
     pub destination_currency: String,
-    /// `XchgRate`: payer units per merchant unit (the effective rate after rounding).
+    /// `XchgRate`: payer units per merchant unit, the BaseOneRate that gives `instructedAmount`
+    /// back from `interbankSettlementAmount` (`crate::fx::message_rate`).
     pub exchange_rate: String,
     /// The reference mid rate.
     pub mid_rate: String,
@@ -1602,16 +1683,26 @@ pub struct Iso20022Quote {
 }
 
 impl Iso20022Quote {
-    /// The quote from the canonical decode and quote.
-    pub fn new(decode: &DecodeResponse, quote: &QuoteResponse) -> Self {
+    /// The quote from the canonical decode and quote. `exchangeRate` is the BaseOneRate that
+    /// turns the merchant amount into the payer amount (`crate::fx::message_rate`): a quote whose
+    /// amounts no such rate reproduces is refused (`AmountExceedLimit`; only amounts far beyond a
+    /// QR payment get there).
+    pub fn new(decode: &DecodeResponse, quote: &QuoteResponse) -> Result<Self, ApiError> {
         let Money(merchant) = quote.merchant_amount;
         let Money(payer) = quote.payer_amount;
-        Iso20022Quote {
+        let rate = crate::fx::message_rate(merchant, payer).ok_or_else(|| {
+            ApiError::AmountExceedLimit {
+                limit: format!(
+                    "{merchant} → {payer}: no exchange rate of at most 11 digits (BaseOneRate) gives this amount back"
+                ),
+            }
+        })?;
+        Ok(Iso20022Quote {
             quote_id: quote.quote_id.to_string(),
             expires_at: quote.expires_at.clone(),
             source_currency: payer.currency().code().to_owned(),
             destination_currency: merchant.currency().code().to_owned(),
-            exchange_rate: quote.effective_rate.clone(),
+            exchange_rate: rate.to_string(),
             mid_rate: quote.mid_rate.clone(),
             markup_bps: quote.markup_bps,
             instructed_amount: payer.into(),
@@ -1624,27 +1715,21 @@ impl Iso20022Quote {
                 account: decode.merchant.merchant_id.clone(),
             },
             remittance_information: format!("{QUOTE_PREFIX}{}", quote.quote_id),
-        }
+        })
     }
 
     /// The terms a pacs.008 naming this quote must agree with.
-    pub fn terms(
-        decode: &DecodeResponse,
-        quote: &QuoteResponse,
-    ) -> Result<Iso20022Terms, ApiError> {
-        let rate = Decimal::from_str(&quote.effective_rate).map_err(|e| ApiError::Unknown {
+    pub fn terms(&self, quote: &QuoteResponse) -> Result<Iso20022Terms, ApiError> {
+        let rate = Decimal::from_str(&self.exchange_rate).map_err(|e| ApiError::Unknown {
             side: crate::payment::Side::Gateway,
-            reason: format!(
-                "quote rate {:?} is not a decimal: {e}",
-                quote.effective_rate
-            ),
+            reason: format!("quote rate {:?} is not a decimal: {e}", self.exchange_rate),
         })?;
         Ok(Iso20022Terms {
             merchant_amount: quote.merchant_amount.0,
             payer_amount: quote.payer_amount.0,
             rate,
-            account: decode.merchant.merchant_id.clone(),
-            name: decode.merchant.name.clone(),
+            account: self.creditor.account.clone(),
+            name: self.creditor.name.clone(),
         })
     }
 }
