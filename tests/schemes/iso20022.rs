@@ -1,6 +1,6 @@
 //! The `iso20022` scheme's driver: a wallet that fetches a quote with `GET .../quotes?...` (JSON),
 //! builds a pacs.008 from it, posts it and reads the pacs.002; pacs.028 for the status, camt.056
-//! to cancel, pacs.004 to refund; HMAC-SHA256 request signatures; notifications are pacs.002
+//! to cancel; HMAC-SHA256 request signatures; notifications are pacs.002 (and pacs.004 returns)
 //! signed with the wallet's key. Plus the scheme's own end-to-end checks (byte-identical replay,
 //! a pacs.008 that disagrees with its quote, the quote's content).
 
@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 use base64::Engine as _;
 use hyper::header::HeaderMap;
 use qrbridge::scheme::iso20022::transformers::{
-    Iso20022Pacs002, form_encode, parse_camt029, parse_pacs002,
+    Iso20022Pacs002, form_encode, parse_camt029, parse_pacs002, parse_pacs004,
 };
 use qrbridge::scheme::native::auth::{
     Secret, request_time, sign_request_hmac, verify_notification_hmac, verify_response_hmac,
@@ -30,7 +30,6 @@ const QUOTES: &str = "/schemes/iso20022/v1/quotes";
 const PAYMENTS: &str = "/schemes/iso20022/v1/payments";
 const STATUS: &str = "/schemes/iso20022/v1/payments/status";
 const CANCELLATIONS: &str = "/schemes/iso20022/v1/cancellations";
-const RETURNS: &str = "/schemes/iso20022/v1/returns";
 const NS: &str = "urn:iso:std:iso:20022:tech:xsd:";
 
 fn key() -> Secret {
@@ -113,14 +112,6 @@ fn camt056(uetr: &str) -> Vec<u8> {
     format!(
         r#"<Document xmlns="{NS}camt.056.001.08"><FIToFIPmtCxlReq><Assgnmt><Id>CXL-1</Id><Assgnr><Agt><FinInstnId><BICFI>MYWLMYKLXXX</BICFI></FinInstnId></Agt></Assgnr><Assgne><Agt><FinInstnId><Nm>QRBRIDGE</Nm></FinInstnId></Agt></Assgne><CreDtTm>{t}</CreDtTm></Assgnmt><Undrlyg><TxInf><OrgnlUETR>{uetr}</OrgnlUETR><CxlRsnInf><Rsn><Cd>CUST</Cd></Rsn></CxlRsnInf></TxInf></Undrlyg></FIToFIPmtCxlReq></Document>"#,
         t = now()
-    )
-    .into_bytes()
-}
-
-fn pacs004(uetr: &str, rtr_id: &str, sgd_minor: u64) -> Vec<u8> {
-    format!(
-        r#"<Document xmlns="{NS}pacs.004.001.09"><PmtRtr><GrpHdr><MsgId>RTR-{rtr_id}</MsgId><CreDtTm>2026-11-21T11:00:00Z</CreDtTm><NbOfTxs>1</NbOfTxs><SttlmInf><SttlmMtd>CLRG</SttlmMtd></SttlmInf></GrpHdr><TxInf><RtrId>{rtr_id}</RtrId><OrgnlUETR>{uetr}</OrgnlUETR><RtrdIntrBkSttlmAmt Ccy="SGD">{}</RtrdIntrBkSttlmAmt><RtrRsnInf><Rsn><Cd>CUST</Cd></Rsn></RtrRsnInf></TxInf></PmtRtr></Document>"#,
-        sgd(sgd_minor)
     )
     .into_bytes()
 }
@@ -334,6 +325,7 @@ impl Driver for Iso20022Driver {
     const CODE_MALFORMED: &'static str = "FF01";
     const CODE_OVERSIZE: &'static str = "REQUEST_TOO_LARGE";
     const CODE_INCONSISTENT: &'static str = "AM05";
+    const WALLET_REFUNDS: bool = false;
 
     fn scheme(notify_url: &str) -> Arc<dyn Scheme> {
         let table = format!(
@@ -416,13 +408,10 @@ impl Driver for Iso20022Driver {
         }
     }
 
-    async fn refund(&self, id: &str, refund_id: &str, amount: u64) -> Sfu {
-        let (_, doc) = self
-            .post(RETURNS, &pacs004(&uetr(id), refund_id, amount))
-            .await;
-        let tx = doc.report.tx_inf_and_sts.as_ref().unwrap();
-        assert_eq!(tx.orgnl_instr_id.as_deref(), Some(refund_id));
-        sfu(&doc)
+    async fn refund(&self, _id: &str, _refund_id: &str, _amount: u64) -> Sfu {
+        unreachable!(
+            "WALLET_REFUNDS is false: a wallet does not ask an ISO 20022 gateway for a refund"
+        )
     }
 
     async fn tampered(&self, how: Tamper, limit: u64) -> Refused {
@@ -487,19 +476,15 @@ impl Driver for Iso20022Driver {
             .lock()
             .unwrap()
             .push(("notification".to_owned(), body.to_vec()));
-        let doc = parse_pacs002(body).map_err(|e| e.to_string())?;
-        let tx = doc.report.tx_inf_and_sts.as_ref().ok_or("no TxInfAndSts")?;
-        if doc
-            .report
-            .orgnl_grp_inf_and_sts
-            .orgnl_msg_nm_id
-            .starts_with("pacs.004")
-        {
+        if let Ok(ret) = parse_pacs004(body) {
+            // A return from the gateway: the payer is credited (RefundCredit).
             return Ok(Noticed::Refund {
-                refund_request_id: tx.orgnl_instr_id.clone().ok_or("no OrgnlInstrId")?,
-                result: sfu(&doc),
+                refund_request_id: ret.rtr.tx.rtr_id,
+                result: Sfu::S,
             });
         }
+        let doc = parse_pacs002(body).map_err(|e| e.to_string())?;
+        let tx = doc.report.tx_inf_and_sts.as_ref().ok_or("no TxInfAndSts")?;
         let u = tx.orgnl_uetr.clone().ok_or("no OrgnlUETR")?;
         let request_id = self
             .ids
@@ -745,7 +730,7 @@ fn every_valid_fixture_and_every_document_this_wallet_builds_is_schema_valid() {
         let path = entry.unwrap().path();
         docs.push((path.display().to_string(), std::fs::read(&path).unwrap()));
     }
-    assert!(docs.len() >= 4, "{docs:?}");
+    assert!(docs.len() >= 3, "{} fixtures", docs.len());
     let quote = serde_json::json!({
         "interbankSettlementAmount": {"ccy": "SGD", "value": "12.50"},
         "instructedAmount": {"ccy": "MYR", "value": "40.42"},
@@ -858,4 +843,337 @@ fn the_demo_banners_documents_are_schema_valid() {
         .collect();
     assert_eq!(docs.len(), 2, "{banner}");
     crate::xsd::assert_valid(&docs);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Returns go out: a refund that started at the merchant reaches the wallet as a pacs.004 from
+// us, through the journal's outbox and the deliverer (signed, retried, acknowledged by the
+// wallet's pacs.002). The RefundCredit notice is made here by rules of the test's own (the
+// gateway's rules for merchant refunds are the domestic side's).
+
+mod returns {
+    use std::convert::Infallible;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use http_body_util::{BodyExt, Full};
+    use hyper::body::Bytes;
+    use hyper::header::HeaderMap;
+    use hyper::{Request, Response};
+    use hyper_util::rt::TokioIo;
+    use qrbridge::journal::*;
+    use qrbridge::money::{Amount, Currency};
+    use qrbridge::notify::{Deliverer, NotifyPolicy};
+    use qrbridge::payment::{Money, RefundResponse, RefundStatus, RequestId};
+    use qrbridge::scheme::iso20022::transformers::{
+        Iso20022Original, Iso20022Reason, Iso20022Ref, Iso20022Status, Iso20022TxSts, MSG_PACS004,
+        parse_pacs004, render_pacs002,
+    };
+    use qrbridge::scheme::native::auth::verify_notification_hmac;
+    use tokio::net::TcpListener;
+
+    use super::{CLIENT, Driver, Iso20022Driver, key, uetr};
+
+    /// Rules that credit the payer when a refund succeeds (what the domestic side's rules do for a
+    /// refund the merchant started).
+    struct CreditOnRefund;
+
+    impl NoticeRules for CreditOnRefund {
+        fn payment(&self, _before: &Payment, _after: &Payment) -> Option<NoticeDraft> {
+            None
+        }
+        fn refund(&self, before: &Refund, after: &Refund) -> Option<NoticeDraft> {
+            (before.state != after.state && after.state == RefundState::Success).then(|| {
+                let event = RefundResponse {
+                    refund_id: RequestId::new(after.id.to_string()).unwrap(),
+                    refund_request_id: RequestId::new(after.request_id.clone()).unwrap(),
+                    payment_id: RequestId::new(after.payment_id.to_string()).unwrap(),
+                    refund_status: RefundStatus::Success,
+                    refund_amount: Money(after.amount),
+                    payer_refund_amount: Money(after.payer_amount),
+                };
+                NoticeDraft {
+                    notice_id: format!("RC-{}", after.id),
+                    kind: NoticeKind::RefundCredit,
+                    event: serde_json::to_string(&event).unwrap(),
+                }
+            })
+        }
+    }
+
+    fn amt(minor: u64, code: &str) -> Amount {
+        Amount::from_minor(minor, Currency::from_code(code).unwrap()).unwrap()
+    }
+
+    /// The payment's journaled reference, as the scheme wrote it for its pacs.008.
+    fn pacs008_ref(u: &str) -> String {
+        Iso20022Ref {
+            msg_id: "MYWALLET20261121-0001".to_owned(),
+            msg_nm_id: "pacs.008.001.08".to_owned(),
+            end_to_end_id: Some("MYWALLET-E2E-0001".to_owned()),
+            uetr: u.to_owned(),
+            rtr_id: None,
+        }
+        .to_json()
+    }
+
+    async fn paid_and_refunded(j: &RedbJournal, u: &str) -> Refund {
+        let origin = Origin::new("iso20022", Some(pacs008_ref(u)));
+        let p = j
+            .record_intent(NewPayment {
+                merchant: qrbridge::payment::Merchant {
+                    name: "SOBA NOODLE HOUSE".to_owned(),
+                    city: "Singapore".to_owned(),
+                    country: "SG".to_owned(),
+                    mcc: "5812".to_owned(),
+                    merchant_id: "111116866140003".to_owned(),
+                },
+                client_id: CLIENT.to_owned(),
+                request_id: u.to_owned(),
+                customer: CustomerId::new("cust-1"),
+                quote: QuoteSnapshot {
+                    quote_id: "019a8f3e-0000-7000-8000-000000000001".to_owned(),
+                    merchant_amount: amt(1250, "SGD"),
+                    payer_amount: amt(4042, "MYR"),
+                    fees: amt(0, "MYR"),
+                    mid_rate: "3.1859216544".parse().unwrap(),
+                    rate: "3.2337".parse().unwrap(),
+                    markup_bps: 150,
+                    rate_source: "test".to_owned(),
+                    rate_as_of_ms: 1_763_640_000_000,
+                },
+                routing: Routing {
+                    acquirer: "sim".to_owned(),
+                    merchant_id: "111116866140003".to_owned(),
+                    terminal_id: None,
+                    scheme: "SG.PAYNOW".to_owned(),
+                    qr_reference: None,
+                },
+                limits: DailyLimits::default(),
+                origin: origin.clone(),
+            })
+            .await
+            .unwrap();
+        let acquirer = |code: &str| AcquirerData {
+            stan: Some("000042".to_owned()),
+            rrn: Some("632510000042".to_owned()),
+            response_code: Some(code.to_owned()),
+            ..AcquirerData::default()
+        };
+        j.update_payment(
+            p.id,
+            PaymentEvent::Sent {
+                acquirer: AcquirerData::default(),
+            },
+        )
+        .await
+        .unwrap();
+        j.update_payment(
+            p.id,
+            PaymentEvent::Approved {
+                acquirer: acquirer("00"),
+            },
+        )
+        .await
+        .unwrap();
+        let r = j
+            .reserve_refund(NewRefund {
+                client_id: CLIENT.to_owned(),
+                request_id: format!("merchant-refund-{}", &u[..8]),
+                payment_id: p.id,
+                amount: amt(500, "SGD"),
+                reason: "returned goods".to_owned(),
+                origin,
+                trace: Default::default(),
+            })
+            .await
+            .unwrap();
+        j.update_refund(
+            r.id,
+            RefundEvent::Approved {
+                acquirer: acquirer("00"),
+            },
+        )
+        .await
+        .unwrap()
+    }
+
+    /// The wallet's return endpoint: answers each pacs.004 with `script[n]` (then the last one):
+    /// an HTTP status and the wallet's pacs.002 status about the return.
+    async fn wallet(
+        script: Vec<(u16, Iso20022TxSts)>,
+    ) -> (String, Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/notify", listener.local_addr().unwrap());
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let g = got.clone();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let (g, script) = (g.clone(), script.clone());
+                tokio::spawn(async move {
+                    let service =
+                        hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                            let (g, script) = (g.clone(), script.clone());
+                            async move {
+                                let (parts, body) = req.into_parts();
+                                let body = body.collect().await.unwrap().to_bytes().to_vec();
+                                let n = {
+                                    let mut g = g.lock().unwrap();
+                                    g.push((parts.headers, body.clone()));
+                                    g.len() - 1
+                                };
+                                let (status, tx_sts) = script[n.min(script.len() - 1)];
+                                let rtr = parse_pacs004(&body).unwrap().rtr;
+                                let original = Iso20022Original {
+                                    msg_id: rtr.grp_hdr.msg_id,
+                                    msg_nm_id: MSG_PACS004,
+                                    instr_id: Some(rtr.tx.rtr_id),
+                                    end_to_end_id: rtr.tx.orgnl_end_to_end_id,
+                                    uetr: rtr.tx.orgnl_uetr,
+                                };
+                                let status_report = Iso20022Status {
+                                    tx_sts,
+                                    reason: (tx_sts == Iso20022TxSts::Rjct)
+                                        .then_some(Iso20022Reason::Code("AC04")),
+                                    info: None,
+                                    accepted_at: None,
+                                    reference: None,
+                                    amount: None,
+                                };
+                                let reply = render_pacs002(
+                                    &original,
+                                    &status_report,
+                                    "2026-11-21T11:00:01Z",
+                                )
+                                .unwrap();
+                                let mut r = Response::new(Full::new(Bytes::from(reply)));
+                                *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+                                r.headers_mut().insert(
+                                    "content-type",
+                                    hyper::header::HeaderValue::from_static("application/xml"),
+                                );
+                                Ok::<_, Infallible>(r)
+                            }
+                        });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(tcp), service)
+                        .await;
+                });
+            }
+        });
+        (url, got)
+    }
+
+    fn temp_dir(tag: &str) -> std::path::PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("qrbridge-iso-returns-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    async fn wait(j: &RedbJournal, id: &str, state: NoticeState) -> OutboxNotice {
+        for _ in 0..400 {
+            if let Some(n) = j.snapshot().unwrap().notice(id).unwrap()
+                && n.state == state
+            {
+                return n;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "notice {id} never {state:?}: {:?}",
+            j.snapshot().unwrap().notice(id).unwrap()
+        );
+    }
+
+    fn policy() -> NotifyPolicy {
+        NotifyPolicy {
+            first_delay: Duration::from_millis(50),
+            max_delay: Duration::from_millis(500),
+            attempt_timeout: Duration::from_secs(5),
+            ..NotifyPolicy::default()
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_merchant_refund_reaches_the_wallet_as_a_signed_schema_valid_pacs004_retried_until_its_pacs002()
+     {
+        let dir = temp_dir("ok");
+        let (url, got) = wallet(vec![(500, Iso20022TxSts::Accc), (200, Iso20022TxSts::Accc)]).await;
+        let j = RedbJournal::open(JournalConfig::new(dir.join("journal.redb"))).unwrap();
+        j.set_notice_rules(Arc::new(CreditOnRefund));
+        let j = Arc::new(j);
+        let u = uetr("returned-payment");
+        let refund = paid_and_refunded(&j, &u).await;
+        let deliverer =
+            Deliverer::start(j.clone(), vec![Iso20022Driver::scheme(&url)], policy()).unwrap();
+        let sent = wait(&j, &format!("RC-{}", refund.id), NoticeState::Sent).await;
+        let got = got.lock().unwrap().clone();
+        assert_eq!(got.len(), 2, "one 500, then the acknowledging pacs.002");
+        assert_eq!(sent.attempts, 1, "{sent:?}");
+        let mut docs = Vec::new();
+        for (headers, body) in &got {
+            let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("");
+            verify_notification_hmac(
+                &key(),
+                "/notify",
+                h("client-id"),
+                h("response-time"),
+                h("signature"),
+                body,
+            )
+            .unwrap();
+            docs.push(("pacs.004 sent".to_owned(), body.clone()));
+        }
+        crate::xsd::assert_valid(&docs);
+        let first = parse_pacs004(&got[0].1).unwrap().rtr;
+        let second = parse_pacs004(&got[1].1).unwrap().rtr;
+        assert_eq!(
+            first.grp_hdr.msg_id, second.grp_hdr.msg_id,
+            "a retry is the same message"
+        );
+        let tx = second.tx;
+        assert_eq!(tx.orgnl_uetr.as_deref(), Some(u.as_str()));
+        assert_eq!(
+            tx.orgnl_grp_inf
+                .map(|g| (g.orgnl_msg_id, g.orgnl_msg_nm_id)),
+            Some((
+                "MYWALLET20261121-0001".to_owned(),
+                "pacs.008.001.08".to_owned()
+            ))
+        );
+        assert_eq!(tx.orgnl_end_to_end_id.as_deref(), Some("MYWALLET-E2E-0001"));
+        assert_eq!(
+            (
+                tx.rtrd_intr_bk_sttlm_amt.ccy.as_str(),
+                tx.rtrd_intr_bk_sttlm_amt.value.as_str()
+            ),
+            ("SGD", "5.00")
+        );
+        assert_eq!(tx.rtrd_instd_amt.ccy, "MYR");
+        assert_eq!(tx.rtr_id, refund.id.to_string().replace('-', ""));
+        deliverer.shutdown(Duration::from_secs(5)).await;
+        drop(j);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_return_the_wallet_rejects_with_a_pacs002_is_parked_with_its_reason() {
+        let dir = temp_dir("rjct");
+        let (url, got) = wallet(vec![(200, Iso20022TxSts::Rjct)]).await;
+        let j = RedbJournal::open(JournalConfig::new(dir.join("journal.redb"))).unwrap();
+        j.set_notice_rules(Arc::new(CreditOnRefund));
+        let j = Arc::new(j);
+        let refund = paid_and_refunded(&j, &uetr("rejected-return")).await;
+        let deliverer =
+            Deliverer::start(j.clone(), vec![Iso20022Driver::scheme(&url)], policy()).unwrap();
+        let parked = wait(&j, &format!("RC-{}", refund.id), NoticeState::Parked).await;
+        let why = parked.last_error.unwrap_or_default();
+        assert!(why.contains("RJCT AC04"), "{why}");
+        assert_eq!(got.lock().unwrap().len(), 1, "a definite no is not retried");
+        deliverer.shutdown(Duration::from_secs(5)).await;
+        drop(j);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

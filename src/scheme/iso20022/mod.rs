@@ -1,8 +1,9 @@
 //! The `iso20022` scheme, shaped like the Nexus cross-border instant-payment model: quotes fetched
 //! with `GET /schemes/iso20022/v1/quotes?...` (JSON, decimal amounts), a pacs.008 posted to
 //! `/schemes/iso20022/v1/payments` answered with a pacs.002 (ACCC, RJCT with a reason code, PDNG
-//! while unknown), a pacs.028 for the status, a camt.056 to cancel (camt.029 back), a pacs.004 to
-//! refund (pacs.002 back), and pushed pacs.002 notifications for final states.
+//! while unknown), a pacs.028 for the status, a camt.056 to cancel (camt.029 back), pushed pacs.002
+//! notifications for final states, and pacs.004 returns *sent to* the wallet for refunds that
+//! started at the merchant (the wallet acknowledges each with a pacs.002).
 //!
 //! In: [`Inbound`] under `/schemes/iso20022/`. Out: [`Outbound`] (XML or, for quotes, JSON),
 //! signed like the native scheme's (`client-id`, `response-time`, `signature`).
@@ -36,23 +37,23 @@ use serde::Deserialize;
 
 use super::{
     BoxFuture, Dispatch, Inbound, Notice, NoticeEvent, NoticeMessage, Outbound, Scheme,
-    SchemeConfigError, SchemeSettings,
+    SchemeConfigError, SchemeSettings, WalletCall,
 };
 use crate::payment::{Answer, Handled, RequestContext};
 use crate::payment::{ApiError, Side};
 use crate::payment::{
     CancelRequest, DecodeRequest, Money, PaymentInquiryRequest, PaymentRef, PaymentRequest,
-    QuoteRequest, RefundRequest, RequestId,
+    QuoteRequest, RequestId,
 };
 use crate::scheme::native::auth::{
     AuthConfig, Authenticated, Authenticator, ClientKey, Credentials, Secret, body_digest, headers,
 };
 use crate::time::format_rfc3339;
 use transformers::{
-    Iso20022Camt056, Iso20022CancelRequest, Iso20022Fault, Iso20022Original, Iso20022Pacs004,
-    Iso20022Pacs008, Iso20022Pacs028, Iso20022Payment, Iso20022Quote, Iso20022QuoteQuery,
-    Iso20022Reason, Iso20022Ref, Iso20022Resolution, Iso20022Return, Iso20022Status,
-    Iso20022StatusRequest, Iso20022Terms, Iso20022TxSts,
+    Iso20022Camt056, Iso20022CancelRequest, Iso20022Fault, Iso20022Original, Iso20022Pacs008,
+    Iso20022Pacs028, Iso20022Payment, Iso20022Quote, Iso20022QuoteQuery, Iso20022Reason,
+    Iso20022Ref, Iso20022Resolution, Iso20022Status, Iso20022StatusRequest, Iso20022Terms,
+    Iso20022TxSts,
 };
 
 /// The registry name.
@@ -74,8 +75,6 @@ pub enum Iso20022Route {
     Status,
     /// `POST /schemes/iso20022/v1/cancellations` camt.056 → camt.029.
     Cancellations,
-    /// `POST /schemes/iso20022/v1/returns` pacs.004 → pacs.002.
-    Returns,
 }
 
 impl Iso20022Route {
@@ -86,7 +85,6 @@ impl Iso20022Route {
             "v1/payments" => Some(Iso20022Route::Payments),
             "v1/payments/status" => Some(Iso20022Route::Status),
             "v1/cancellations" => Some(Iso20022Route::Cancellations),
-            "v1/returns" => Some(Iso20022Route::Returns),
             _ => None,
         }
     }
@@ -95,10 +93,9 @@ impl Iso20022Route {
     pub fn method(self) -> &'static str {
         match self {
             Iso20022Route::Quotes => "GET",
-            Iso20022Route::Payments
-            | Iso20022Route::Status
-            | Iso20022Route::Cancellations
-            | Iso20022Route::Returns => "POST",
+            Iso20022Route::Payments | Iso20022Route::Status | Iso20022Route::Cancellations => {
+                "POST"
+            }
         }
     }
 
@@ -109,7 +106,6 @@ impl Iso20022Route {
             Iso20022Route::Payments => Some(transformers::MSG_PACS008),
             Iso20022Route::Status => Some(transformers::MSG_PACS028),
             Iso20022Route::Cancellations => Some(transformers::MSG_CAMT056),
-            Iso20022Route::Returns => Some(transformers::MSG_PACS004),
         }
     }
 }
@@ -300,7 +296,6 @@ impl Iso20022 {
             Iso20022Route::Payments => self.pay(&req, &who, dispatch).await,
             Iso20022Route::Status => self.status(&req, &who, dispatch).await,
             Iso20022Route::Cancellations => self.cancel(&req, &who, dispatch).await,
-            Iso20022Route::Returns => self.return_payment(&req, &who, dispatch).await,
         };
         if let Some(sig) = self
             .auth
@@ -549,71 +544,11 @@ impl Iso20022 {
         )
     }
 
-    async fn return_payment(
-        &self,
-        req: &Inbound<'_>,
-        who: &Authenticated,
-        dispatch: Dispatch,
-    ) -> Outbound {
-        let ret = match read_document::<Iso20022Pacs004, Iso20022Return>(
-            req,
-            Iso20022Route::Returns,
-            transformers::NS_PACS004,
-            "PmtRtr",
-        ) {
-            Ok(r) => r,
-            Err(refused) => return refused,
-        };
-        let original = Iso20022Original {
-            msg_id: ret.msg_id.clone(),
-            msg_nm_id: transformers::MSG_PACS004,
-            instr_id: Some(ret.rtr_id.to_string()),
-            end_to_end_id: ret.orgnl_end_to_end_id.clone(),
-            uetr: Some(ret.uetr.to_string()),
-        };
-        let created_at = ret.created_at.clone();
-        let ctx = self.context(req, who, body_digest(req.body), Some(ret.scheme_ref()));
-        let by = PaymentInquiryRequest {
-            payment: PaymentRef::RequestId(ret.uetr.clone()),
-        };
-        let payment_id = match dispatch.run(|p| p.inquire_payment(ctx.clone(), by)).await {
-            Ok(Answer { body, .. }) => body.payment_id,
-            Err(e) => return tx_error(&original, &e, &created_at),
-        };
-        let refund = RefundRequest {
-            refund_request_id: ret.rtr_id.clone(),
-            payment_id,
-            refund_amount: Money(ret.amount),
-            reason: ret.reason.clone(),
-        };
-        match dispatch.run(|p| p.refund(ctx, refund)).await {
-            Ok(Answer { body, outcome }) => {
-                let (tx_sts, reason) = transformers::refund_status(&body);
-                let status = Iso20022Status {
-                    tx_sts,
-                    reason: outcome
-                        .as_ref()
-                        .map(|e| transformers::reason_for(e).1)
-                        .or(reason),
-                    info: outcome.as_ref().map(ToString::to_string),
-                    accepted_at: None,
-                    reference: Some(body.refund_id.to_string()),
-                    amount: Some(body.refund_amount.0),
-                };
-                xml(
-                    outcome.as_ref().map_or(StatusCode::OK, http_status),
-                    transformers::render_pacs002(&original, &status, &created_at),
-                )
-            }
-            Err(e) => tx_error(&original, &e, &created_at),
-        }
-    }
-
     fn render_notice(&self, notice: &Notice) -> Result<Vec<u8>, ApiError> {
         let r = Iso20022Ref::from_json(notice.scheme_ref.as_deref());
         let now = format_rfc3339(SystemTime::now());
-        match &notice.event {
-            NoticeEvent::Payment(p) => {
+        match (notice.call, &notice.event) {
+            (WalletCall::PaymentResult, NoticeEvent::Payment(p)) => {
                 let (tx_sts, reason) = transformers::payment_status(p);
                 let original = Iso20022Original::from_ref(
                     r,
@@ -630,27 +565,44 @@ impl Iso20022 {
                 };
                 transformers::render_pacs002(&original, &status, &now)
             }
-            NoticeEvent::Refund(refund) => {
-                let (tx_sts, reason) = transformers::refund_status(refund);
-                let mut original = Iso20022Original::from_ref(r, "", transformers::MSG_PACS004);
-                if original.instr_id.is_none() {
-                    original.instr_id = Some(refund.refund_request_id.to_string());
-                }
-                if original.uetr.as_deref() == Some("") {
-                    original.uetr = None;
-                }
-                let status = Iso20022Status {
-                    tx_sts,
-                    reason,
-                    info: None,
-                    accepted_at: None,
-                    reference: Some(refund.refund_id.to_string()),
-                    amount: Some(refund.refund_amount.0),
-                };
-                transformers::render_pacs002(&original, &status, &now)
+            (WalletCall::RefundCredit, NoticeEvent::Refund(refund)) => {
+                transformers::render_pacs004(refund, r.as_ref(), None, &now)
             }
+            (call, _) => Err(ApiError::Unknown {
+                side: Side::Gateway,
+                reason: format!("iso20022 does not make the call {call} with this event"),
+            }),
         }
     }
+}
+
+/// The wallet's reply, when it is a pacs.002 rejecting our message: what it says.
+fn rejection(body: &[u8]) -> Option<String> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return None;
+    }
+    let report = transformers::parse_pacs002(body).ok()?.report;
+    let (sts, why) = match &report.tx_inf_and_sts {
+        Some(tx) => (tx.tx_sts.as_str(), tx.sts_rsn_inf.as_ref()),
+        None => (
+            report
+                .orgnl_grp_inf_and_sts
+                .grp_sts
+                .as_deref()
+                .unwrap_or(""),
+            report.orgnl_grp_inf_and_sts.sts_rsn_inf.as_ref(),
+        ),
+    };
+    (sts == "RJCT").then(|| {
+        let code = why
+            .and_then(|w| w.rsn.as_ref())
+            .and_then(|r| r.code())
+            .unwrap_or("no reason");
+        let info = why.and_then(|w| w.addtl_inf.as_deref()).unwrap_or("");
+        format!("the wallet rejected it (pacs.002 RJCT {code} {info})")
+            .trim_end()
+            .to_owned()
+    })
 }
 
 fn answered<T>(handled: Handled<T>) -> Result<T, ApiError> {
@@ -872,9 +824,25 @@ curl -s -X POST $I/payments/status {xml} "<Document xmlns='{ns}pacs.028.001.03'>
         ))
     }
 
-    /// HTTP 200, 202 or 204: the wallet has the notification.
-    fn acknowledged(&self, status: StatusCode, _headers: &HeaderMap, _body: &[u8]) -> bool {
-        matches!(status.as_u16(), 200 | 202 | 204)
+    /// The calls: a payment's final state (pacs.002) and a refund credited to the payer
+    /// (pacs.004, a payment return from us to the wallet).
+    fn calls(&self) -> &'static [WalletCall] {
+        &[WalletCall::PaymentResult, WalletCall::RefundCredit]
+    }
+
+    /// HTTP 200, 202 or 204, with no body or with a pacs.002 that does not reject it (`ACCC`,
+    /// `ACSC`, `ACSP`, ...): the wallet has the message.
+    fn acknowledged(&self, status: StatusCode, _headers: &HeaderMap, body: &[u8]) -> bool {
+        matches!(status.as_u16(), 200 | 202 | 204) && rejection(body).is_none()
+    }
+
+    /// A 2xx pacs.002 with `RJCT` (transaction or group level): the wallet will not take this
+    /// message (a return it refuses); parked with its reason, never retried.
+    fn refused(&self, status: StatusCode, _headers: &HeaderMap, body: &[u8]) -> Option<String> {
+        if !status.is_success() {
+            return None;
+        }
+        rejection(body)
     }
 }
 

@@ -9,9 +9,9 @@
 //! Iso20022Pacs008   FIToFICstmrCdtTrf          in   → Iso20022Payment (canonical pay + terms)
 //! Iso20022Pacs028   FIToFIPmtStsReq            in   → Iso20022StatusRequest
 //! Iso20022Camt056   FIToFIPmtCxlReq            in   → Iso20022CancelRequest
-//! Iso20022Pacs004   PmtRtr                     in   → Iso20022Return
 //! Iso20022Pacs002   FIToFIPmtStsRpt            out  ← payment / return status, refusals
 //! Iso20022Camt029   RsltnOfInvstgtn            out  ← cancel result
+//! Iso20022Pacs004   PmtRtr                     out  ← a refund credited to the payer (RefundCredit)
 //! Iso20022QuoteQuery / Iso20022Quote           GET query in, JSON out
 //! ```
 
@@ -24,7 +24,7 @@ use crate::money::{Amount, Currency};
 use crate::payment::ApiError;
 use crate::payment::{
     CodeValue, CustomerId, DecodeResponse, Money, PaymentResponse, PaymentStatus, QuoteResponse,
-    RefundResponse, RefundStatus, RequestId, Text,
+    RefundResponse, RefundStatus, RequestId,
 };
 use crate::scheme::native::auth::{AuthFault, body_digest};
 use crate::time::{Syntax, parse_date_time};
@@ -40,7 +40,7 @@ pub const NS_PACS008: &str = "urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08";
 pub const NS_PACS002: &str = "urn:iso:std:iso:20022:tech:xsd:pacs.002.001.10";
 /// `pacs.028.001.03`: FI to FI payment status request.
 pub const NS_PACS028: &str = "urn:iso:std:iso:20022:tech:xsd:pacs.028.001.03";
-/// `pacs.004.001.09`: payment return.
+/// `pacs.004.001.09`: payment return (we send it: a refund that started at the merchant).
 pub const NS_PACS004: &str = "urn:iso:std:iso:20022:tech:xsd:pacs.004.001.09";
 /// `camt.056.001.08`: FI to FI payment cancellation request.
 pub const NS_CAMT056: &str = "urn:iso:std:iso:20022:tech:xsd:camt.056.001.08";
@@ -49,7 +49,7 @@ pub const NS_CAMT029: &str = "urn:iso:std:iso:20022:tech:xsd:camt.029.001.09";
 
 /// The message identifier of a pacs.008 (what `OrgnlMsgNmId` says).
 pub const MSG_PACS008: &str = "pacs.008.001.08";
-/// The message identifier of a pacs.004.
+/// The message identifier of a pacs.004 (what the wallet's pacs.002 about it says).
 pub const MSG_PACS004: &str = "pacs.004.001.09";
 /// The message identifier of a pacs.028.
 pub const MSG_PACS028: &str = "pacs.028.001.03";
@@ -656,7 +656,7 @@ pub fn rate(s: &str, path: &str) -> Result<Decimal, Iso20022Fault> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// pacs.028, camt.056, pacs.004 (inbound).
+// pacs.028, camt.056 (inbound).
 
 /// `Document` of a pacs.028.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -688,15 +688,12 @@ pub struct Iso20022OrgnlGrpInf {
     pub orgnl_msg_nm_id: String,
 }
 
-/// A transaction reference to an original pacs.008 (`TxInf` of pacs.028 / camt.056 / pacs.004).
+/// A transaction reference to an original pacs.008 (`TxInf` of pacs.028 / camt.056).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Iso20022OrgnlTx {
     /// `CxlId` (camt.056).
     #[serde(rename = "CxlId", default, skip_serializing_if = "Option::is_none")]
     pub cxl_id: Option<String>,
-    /// `RtrId` (pacs.004): the canonical refund request id.
-    #[serde(rename = "RtrId", default, skip_serializing_if = "Option::is_none")]
-    pub rtr_id: Option<String>,
     /// `OrgnlGrpInf`.
     #[serde(
         rename = "OrgnlGrpInf",
@@ -714,19 +711,9 @@ pub struct Iso20022OrgnlTx {
     /// `OrgnlUETR`: the payment.
     #[serde(rename = "OrgnlUETR")]
     pub orgnl_uetr: String,
-    /// `RtrdIntrBkSttlmAmt` (pacs.004): the refund amount, merchant currency.
-    #[serde(
-        rename = "RtrdIntrBkSttlmAmt",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub rtrd_intr_bk_sttlm_amt: Option<Iso20022Amount>,
     /// `CxlRsnInf` (camt.056).
     #[serde(rename = "CxlRsnInf", default, skip_serializing_if = "Option::is_none")]
     pub cxl_rsn_inf: Option<Iso20022RsnInf>,
-    /// `RtrRsnInf` (pacs.004).
-    #[serde(rename = "RtrRsnInf", default, skip_serializing_if = "Option::is_none")]
-    pub rtr_rsn_inf: Option<Iso20022RsnInf>,
 }
 
 /// A validated pacs.028: which payment.
@@ -844,114 +831,6 @@ impl TryFrom<Iso20022Camt056> for Iso20022CancelRequest {
             uetr: uetr(&tx.orgnl_uetr, "FIToFIPmtCxlReq/Undrlyg/TxInf/OrgnlUETR")?,
             orgnl_end_to_end_id: tx.orgnl_end_to_end_id,
         })
-    }
-}
-
-/// `Document` of a pacs.004.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Iso20022Pacs004 {
-    /// `PmtRtr`.
-    #[serde(rename = "PmtRtr")]
-    pub rtr: Iso20022PmtRtr,
-}
-
-/// `PmtRtr`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Iso20022PmtRtr {
-    /// `GrpHdr`.
-    #[serde(rename = "GrpHdr")]
-    pub grp_hdr: Iso20022GrpHdr,
-    /// `TxInf` (exactly one).
-    #[serde(rename = "TxInf", default)]
-    pub tx: Vec<Iso20022OrgnlTx>,
-}
-
-/// A validated pacs.004: refund `amount` of the payment `uetr` with request id `rtr_id`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Iso20022Return {
-    /// `GrpHdr/MsgId`.
-    pub msg_id: String,
-    /// `GrpHdr/CreDtTm`, verbatim.
-    pub created_at: String,
-    /// `TxInf/RtrId`: the canonical refund request id.
-    pub rtr_id: RequestId,
-    /// `TxInf/OrgnlUETR`.
-    pub uetr: RequestId,
-    /// `TxInf/OrgnlEndToEndId`, when given.
-    pub orgnl_end_to_end_id: Option<String>,
-    /// `TxInf/RtrdIntrBkSttlmAmt`.
-    pub amount: Amount,
-    /// `TxInf/RtrRsnInf`: `Rsn/Cd` and `AddtlInf` as the canonical refund reason.
-    pub reason: Option<Text>,
-}
-
-impl TryFrom<Iso20022Pacs004> for Iso20022Return {
-    type Error = Iso20022Fault;
-    fn try_from(doc: Iso20022Pacs004) -> Result<Self, Iso20022Fault> {
-        let r = doc.rtr;
-        let msg_id = max35(&r.grp_hdr.msg_id, "PmtRtr/GrpHdr/MsgId")?;
-        date_time(&r.grp_hdr.cre_dt_tm, "PmtRtr/GrpHdr/CreDtTm")?;
-        if r.grp_hdr.nb_of_txs.as_deref() != Some("1") {
-            return Err(Iso20022Fault::format(
-                "PmtRtr/GrpHdr/NbOfTxs",
-                "must be 1 (one return per message)",
-            ));
-        }
-        let tx = one_tx(r.tx, "PmtRtr/TxInf")?;
-        let rtr_id = match &tx.rtr_id {
-            Some(id) => RequestId::new(max35(id, "PmtRtr/TxInf/RtrId")?)
-                .map_err(|e| Iso20022Fault::content("PmtRtr/TxInf/RtrId", e))?,
-            None => return Err(Iso20022Fault::format("PmtRtr/TxInf/RtrId", "missing")),
-        };
-        let amount = match &tx.rtrd_intr_bk_sttlm_amt {
-            Some(a) => a.to_amount("PmtRtr/TxInf/RtrdIntrBkSttlmAmt")?,
-            None => {
-                return Err(Iso20022Fault::format(
-                    "PmtRtr/TxInf/RtrdIntrBkSttlmAmt",
-                    "missing",
-                ));
-            }
-        };
-        let reason = match &tx.rtr_rsn_inf {
-            None => None,
-            Some(inf) => {
-                let text = [
-                    inf.rsn.as_ref().and_then(Iso20022Rsn::code),
-                    inf.addtl_inf.as_deref(),
-                ]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join(" ");
-                Some(
-                    Text::try_from(text)
-                        .map_err(|e| Iso20022Fault::content("PmtRtr/TxInf/RtrRsnInf", e))?,
-                )
-            }
-        };
-        Ok(Iso20022Return {
-            msg_id,
-            created_at: r.grp_hdr.cre_dt_tm,
-            rtr_id,
-            uetr: uetr(&tx.orgnl_uetr, "PmtRtr/TxInf/OrgnlUETR")?,
-            orgnl_end_to_end_id: tx.orgnl_end_to_end_id,
-            amount,
-            reason,
-        })
-    }
-}
-
-impl Iso20022Return {
-    /// What the gateway journals with the refund for its notification.
-    pub fn scheme_ref(&self) -> String {
-        Iso20022Ref {
-            msg_id: self.msg_id.clone(),
-            msg_nm_id: MSG_PACS004.to_owned(),
-            end_to_end_id: self.orgnl_end_to_end_id.clone(),
-            uetr: self.uetr.as_str().to_owned(),
-            rtr_id: Some(self.rtr_id.as_str().to_owned()),
-        }
-        .to_json()
     }
 }
 
@@ -1732,4 +1611,137 @@ impl Iso20022Quote {
             name: self.creditor.name.clone(),
         })
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// pacs.004 (outbound): a refund that started at the merchant, credited back to the payer. A
+// payment return goes from the creditor's side (us) to the debtor's side (the wallet).
+
+/// `Document` of a pacs.004.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Iso20022Pacs004 {
+    /// `xmlns`.
+    #[serde(rename = "@xmlns", default)]
+    pub xmlns: String,
+    /// `PmtRtr`.
+    #[serde(rename = "PmtRtr")]
+    pub rtr: Iso20022PmtRtr,
+}
+
+/// `PmtRtr`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Iso20022PmtRtr {
+    /// `GrpHdr` (`MsgId`, `CreDtTm`, `NbOfTxs` 1, `SttlmInf/SttlmMtd` CLRG).
+    #[serde(rename = "GrpHdr")]
+    pub grp_hdr: Iso20022GrpHdr,
+    /// `TxInf`: the one return.
+    #[serde(rename = "TxInf")]
+    pub tx: Iso20022RtrTx,
+}
+
+/// `OrgnlGrpInf` of a returned transaction.
+pub type Iso20022RtrOrgnlGrpInf = Iso20022OrgnlGrpInf;
+
+/// `PmtRtr/TxInf` (the elements we write, in schema order).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Iso20022RtrTx {
+    /// `RtrId`: our refund id without hyphens (the wallet's pacs.002 names it as `OrgnlInstrId`).
+    #[serde(rename = "RtrId")]
+    pub rtr_id: String,
+    /// `OrgnlGrpInf`: the pacs.008 being returned.
+    #[serde(
+        rename = "OrgnlGrpInf",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub orgnl_grp_inf: Option<Iso20022RtrOrgnlGrpInf>,
+    /// `OrgnlEndToEndId`.
+    #[serde(
+        rename = "OrgnlEndToEndId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub orgnl_end_to_end_id: Option<String>,
+    /// `OrgnlUETR`.
+    #[serde(rename = "OrgnlUETR", default, skip_serializing_if = "Option::is_none")]
+    pub orgnl_uetr: Option<String>,
+    /// `OrgnlClrSysRef`: our payment id without hyphens (the `ClrSysRef` of our pacs.002).
+    #[serde(rename = "OrgnlClrSysRef")]
+    pub orgnl_clr_sys_ref: String,
+    /// `RtrdIntrBkSttlmAmt`: the refund in the merchant's currency.
+    #[serde(rename = "RtrdIntrBkSttlmAmt")]
+    pub rtrd_intr_bk_sttlm_amt: Iso20022Amount,
+    /// `RtrdInstdAmt`: what the payer gets back, in the payer's currency.
+    #[serde(rename = "RtrdInstdAmt")]
+    pub rtrd_instd_amt: Iso20022Amount,
+    /// `XchgRate`: the BaseOneRate from the merchant amount to the payer amount.
+    #[serde(rename = "XchgRate", default, skip_serializing_if = "Option::is_none")]
+    pub xchg_rate: Option<String>,
+    /// `ChrgBr`: `SLEV`.
+    #[serde(rename = "ChrgBr")]
+    pub chrg_br: String,
+    /// `RtrRsnInf`.
+    #[serde(rename = "RtrRsnInf")]
+    pub rtr_rsn_inf: Iso20022RsnInf,
+}
+
+/// The ExternalReturnReason1Code of a refund credit: `NARR` with the merchant's reason when there
+/// is one, `MS02` (reason not specified by the end customer) otherwise.
+pub fn return_reason(reason: Option<&str>) -> (Iso20022Reason, Option<String>) {
+    match reason.map(str::trim).filter(|r| !r.is_empty()) {
+        Some(r) => (Iso20022Reason::Code("NARR"), Some(r.to_owned())),
+        None => (Iso20022Reason::Code("MS02"), None),
+    }
+}
+
+/// Renders the pacs.004 that credits `refund` back to the payer. `original` is what the scheme
+/// journaled with the payment (`None`: only our ids are known). `MsgId` depends only on the
+/// refund, so every retry carries the same one (the wallet dedupes on it).
+pub fn render_pacs004(
+    refund: &RefundResponse,
+    original: Option<&Iso20022Ref>,
+    reason: Option<&str>,
+    created_at: &str,
+) -> Result<Vec<u8>, ApiError> {
+    let Money(merchant) = refund.refund_amount;
+    let Money(payer) = refund.payer_refund_amount;
+    let (rsn, info) = return_reason(reason);
+    let rtr_id = refund.refund_id.as_str().replace('-', "");
+    let doc = Iso20022Pacs004 {
+        xmlns: NS_PACS004.to_owned(),
+        rtr: Iso20022PmtRtr {
+            grp_hdr: Iso20022GrpHdr {
+                msg_id: report_msg_id(&["pacs.004", refund.refund_id.as_str()]),
+                cre_dt_tm: created_at.to_owned(),
+                nb_of_txs: Some("1".to_owned()),
+                sttlm_inf: Some(Iso20022SttlmInf {
+                    sttlm_mtd: "CLRG".to_owned(),
+                }),
+            },
+            tx: Iso20022RtrTx {
+                rtr_id,
+                orgnl_grp_inf: original.map(|o| Iso20022OrgnlGrpInf {
+                    orgnl_msg_id: o.msg_id.clone(),
+                    orgnl_msg_nm_id: o.msg_nm_id.clone(),
+                }),
+                orgnl_end_to_end_id: original.and_then(|o| o.end_to_end_id.clone()),
+                orgnl_uetr: original.map(|o| o.uetr.clone()),
+                orgnl_clr_sys_ref: refund.payment_id.as_str().replace('-', ""),
+                rtrd_intr_bk_sttlm_amt: merchant.into(),
+                rtrd_instd_amt: payer.into(),
+                xchg_rate: crate::fx::message_rate(merchant, payer).map(|r| r.to_string()),
+                chrg_br: "SLEV".to_owned(),
+                rtr_rsn_inf: Iso20022RsnInf {
+                    rsn: Some(rsn.to_rsn()),
+                    addtl_inf: info.map(|s| s.chars().take(105).collect()),
+                },
+            },
+        },
+    };
+    render_document(&doc)
+}
+
+/// Reads a pacs.004 (the wallet's side: tests, the simulator).
+pub fn parse_pacs004(body: &[u8]) -> Result<Iso20022Pacs004, Iso20022Fault> {
+    parse_document(body, NS_PACS004, "PmtRtr")
 }
