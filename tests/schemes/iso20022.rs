@@ -578,6 +578,13 @@ async fn an_identical_resend_returns_the_identical_pacs002_and_authorises_once()
         doc.report.orgnl_grp_inf_and_sts.orgnl_msg_nm_id,
         "pacs.008.001.08"
     );
+    // The pacs.028 names only the UETR; the answer names the original from the journal.
+    let (status, doc) = w.post(STATUS, &pacs028(&uetr("pay-bytes-1"))).await;
+    assert_eq!(status, 200);
+    assert_eq!(doc.report.orgnl_grp_inf_and_sts.orgnl_msg_id, "pay-bytes-1");
+    let tx = doc.report.tx_inf_and_sts.unwrap();
+    assert_eq!(tx.orgnl_end_to_end_id.as_deref(), Some("E2E-pay-bytes-1"));
+    assert_eq!(tx.tx_sts, "ACCC");
     let ledger = env.ledger();
     let mine: Vec<_> = ledger
         .entries

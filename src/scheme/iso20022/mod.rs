@@ -464,7 +464,10 @@ impl Iso20022 {
             Ok(r) => r,
             Err(refused) => return refused,
         };
-        let original = Iso20022Original {
+        // What the wallet says the original was; once the payment is found, what we journaled
+        // with its pacs.008 (so the answer names the original MsgId even when the pacs.028
+        // leaves OrgnlGrpInf out).
+        let mut original = Iso20022Original {
             msg_id: request
                 .orgnl_msg_id
                 .clone()
@@ -481,6 +484,12 @@ impl Iso20022 {
         };
         match dispatch.run(|p| p.inquire_payment(ctx, by)).await {
             Ok(Answer { body, .. }) => {
+                if let Some(journaled) = Iso20022Ref::from_json(body.scheme_ref.as_deref())
+                    .filter(|r| r.uetr == request.uetr.as_str())
+                {
+                    original.msg_id = journaled.msg_id;
+                    original.end_to_end_id = journaled.end_to_end_id.or(original.end_to_end_id);
+                }
                 let (tx_sts, reason) = transformers::payment_status(&body);
                 let status = Iso20022Status {
                     tx_sts,

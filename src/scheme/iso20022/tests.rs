@@ -285,6 +285,7 @@ fn every_error_has_a_status_and_reason() {
 fn response(status: PaymentStatus, code: &str) -> PaymentResponse {
     PaymentResponse {
         merchant: None,
+        scheme_ref: None,
         payment_id: RequestId::new("7d1c2b3a-4d5e-4f60-8a7b-9c0d1e2f3a4b").unwrap(),
         payment_request_id: RequestId::new("6f1c2b3a-4d5e-4f60-8a7b-9c0d1e2f3a4b").unwrap(),
         payment_status: status,
