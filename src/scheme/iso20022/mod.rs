@@ -43,7 +43,7 @@ use crate::payment::{Answer, Handled, RequestContext};
 use crate::payment::{ApiError, Side};
 use crate::payment::{
     CancelRequest, DecodeRequest, Money, PaymentInquiryRequest, PaymentRef, PaymentRequest,
-    QuoteRequest, RequestId,
+    PaymentResponse, QuoteRequest, RequestId,
 };
 use crate::scheme::native::auth::{
     AuthConfig, Authenticated, Authenticator, ClientKey, Credentials, Secret, body_digest, headers,
@@ -51,9 +51,9 @@ use crate::scheme::native::auth::{
 use crate::time::format_rfc3339;
 use transformers::{
     Iso20022Camt056, Iso20022CancelRequest, Iso20022Fault, Iso20022Original, Iso20022Pacs008,
-    Iso20022Pacs028, Iso20022Payment, Iso20022Quote, Iso20022QuoteQuery, Iso20022Reason,
-    Iso20022Ref, Iso20022Resolution, Iso20022Status, Iso20022StatusRequest, Iso20022Terms,
-    Iso20022TxSts,
+    Iso20022Pacs028, Iso20022Payment, Iso20022Profile, Iso20022Quote, Iso20022QuoteQuery,
+    Iso20022Reason, Iso20022Ref, Iso20022Resolution, Iso20022Status, Iso20022StatusRequest,
+    Iso20022Terms, Iso20022TxSts,
 };
 
 /// The registry name.
@@ -128,6 +128,8 @@ struct ClientTable {
     key_version: Option<u32>,
     #[serde(default)]
     notify_url: Option<String>,
+    #[serde(default)]
+    profile: Option<String>,
 }
 
 impl std::fmt::Debug for ClientTable {
@@ -139,14 +141,16 @@ impl std::fmt::Debug for ClientTable {
             )
             .field("key_version", &self.key_version)
             .field("notify_url", &self.notify_url)
+            .field("profile", &self.profile)
             .finish()
     }
 }
 
-/// Where a client's notifications go.
+/// Where a client's notifications go, and which message profile it speaks.
 #[derive(Debug, Clone)]
 struct Client {
     notify_url: Option<String>,
+    profile: Iso20022Profile,
 }
 
 /// The ISO 20022 scheme.
@@ -200,6 +204,15 @@ impl Iso20022 {
             if let Some(url) = &c.notify_url {
                 crate::http_client::target(url).map_err(|e| error(key("notify_url"), e))?;
             }
+            let profile = match c.profile.as_deref() {
+                None => Iso20022Profile::Cbpr,
+                Some(p) => Iso20022Profile::parse(p).ok_or_else(|| {
+                    error(
+                        key("profile"),
+                        format!("must be \"cbpr\" or \"nexus\", got {p:?}"),
+                    )
+                })?,
+            };
             let version = c.key_version.unwrap_or(1);
             match &c.hmac_key_base64 {
                 Some(b64) => {
@@ -227,6 +240,7 @@ impl Iso20022 {
                 id.clone(),
                 Client {
                     notify_url: c.notify_url.clone(),
+                    profile,
                 },
             );
         }
@@ -250,6 +264,13 @@ impl Iso20022 {
                 .build(),
             sequence: AtomicU64::new(0),
         })
+    }
+
+    /// The message profile of a client (CBPR+-style unless configured otherwise).
+    fn profile(&self, client_id: &str) -> Iso20022Profile {
+        self.clients
+            .get(client_id)
+            .map_or(Iso20022Profile::Cbpr, |c| c.profile)
     }
 
     fn context(
@@ -354,7 +375,7 @@ impl Iso20022 {
             };
             let ctx = self.context(req, who, hash, None);
             let quoted = answered(dispatch.run(|p| p.quote(ctx, quote_req)).await)?;
-            let quote = Iso20022Quote::new(&decoded, &quoted)?;
+            let quote = Iso20022Quote::new(&decoded, &quoted, self.profile(&who.client_id))?;
             self.terms
                 .insert(quoted.quote_id.to_string(), quote.terms(&quoted)?);
             Ok::<_, ApiError>(quote)
@@ -377,10 +398,11 @@ impl Iso20022 {
     }
 
     async fn pay(&self, req: &Inbound<'_>, who: &Authenticated, dispatch: Dispatch) -> Outbound {
+        let profile = self.profile(&who.client_id);
         let payment = match read_document::<Iso20022Pacs008, Iso20022Payment>(
             req,
-            Iso20022Route::Payments,
-            transformers::NS_PACS008,
+            profile.pacs008_message(),
+            profile.pacs008_namespace(),
             "FIToFICstmrCdtTrf",
         ) {
             Ok(r) => r,
@@ -388,15 +410,20 @@ impl Iso20022 {
         };
         let original = Iso20022Original {
             msg_id: payment.msg_id.clone(),
-            msg_nm_id: transformers::MSG_PACS008,
+            msg_nm_id: profile.pacs008_message(),
             instr_id: None,
             end_to_end_id: Some(payment.end_to_end_id.clone()),
             uetr: Some(payment.uetr.to_string()),
         };
         let created_at = payment.accepted_at.clone();
-        let ctx = self.context(req, who, body_digest(req.body), Some(payment.scheme_ref()));
+        let ctx = self.context(
+            req,
+            who,
+            body_digest(req.body),
+            Some(payment.scheme_ref(profile)),
+        );
         if let Some(terms) = self.terms.get(payment.quote_id.as_str())
-            && let Err(fault) = payment.agrees_with(&terms)
+            && let Err(fault) = payment.agrees_with(&terms, profile)
         {
             // A body that disagrees with its quote, under a UETR that was already paid, is
             // another body for the same request id: say so rather than what disagrees.
@@ -443,7 +470,7 @@ impl Iso20022 {
                     info: outcome.as_ref().map(ToString::to_string),
                     accepted_at: Some(payment.accepted_at.clone()),
                     reference: Some(body.payment_id.to_string()),
-                    amount: Some(body.merchant_amount.0),
+                    amount: Some(settlement_amount(profile, &body)),
                 };
                 xml(
                     outcome.as_ref().map_or(StatusCode::OK, http_status),
@@ -457,7 +484,7 @@ impl Iso20022 {
     async fn status(&self, req: &Inbound<'_>, who: &Authenticated, dispatch: Dispatch) -> Outbound {
         let request = match read_document::<Iso20022Pacs028, Iso20022StatusRequest>(
             req,
-            Iso20022Route::Status,
+            transformers::MSG_PACS028,
             transformers::NS_PACS028,
             "FIToFIPmtStsReq",
         ) {
@@ -487,9 +514,12 @@ impl Iso20022 {
                 if let Some(journaled) = Iso20022Ref::from_json(body.scheme_ref.as_deref())
                     .filter(|r| r.uetr == request.uetr.as_str())
                 {
+                    original.msg_nm_id =
+                        Iso20022Profile::of_message(&journaled.msg_nm_id).pacs008_message();
                     original.msg_id = journaled.msg_id;
                     original.end_to_end_id = journaled.end_to_end_id.or(original.end_to_end_id);
                 }
+                let profile = Iso20022Profile::of_message(original.msg_nm_id);
                 let (tx_sts, reason) = transformers::payment_status(&body);
                 let status = Iso20022Status {
                     tx_sts,
@@ -497,7 +527,7 @@ impl Iso20022 {
                     info: None,
                     accepted_at: None,
                     reference: Some(body.payment_id.to_string()),
-                    amount: Some(body.merchant_amount.0),
+                    amount: Some(settlement_amount(profile, &body)),
                 };
                 xml(
                     StatusCode::OK,
@@ -511,7 +541,7 @@ impl Iso20022 {
     async fn cancel(&self, req: &Inbound<'_>, who: &Authenticated, dispatch: Dispatch) -> Outbound {
         let request = match read_document::<Iso20022Camt056, Iso20022CancelRequest>(
             req,
-            Iso20022Route::Cancellations,
+            transformers::MSG_CAMT056,
             transformers::NS_CAMT056,
             "FIToFIPmtCxlReq",
         ) {
@@ -570,7 +600,10 @@ impl Iso20022 {
                     info: None,
                     accepted_at: None,
                     reference: Some(p.payment_id.to_string()),
-                    amount: Some(p.merchant_amount.0),
+                    amount: Some(settlement_amount(
+                        Iso20022Profile::of_message(original.msg_nm_id),
+                        p,
+                    )),
                 };
                 transformers::render_pacs002(&original, &status, &now)
             }
@@ -639,7 +672,7 @@ fn http_status(e: &ApiError) -> StatusCode {
 /// `route`, in the form the sender's message expects.
 fn read_document<W, T>(
     req: &Inbound<'_>,
-    route: Iso20022Route,
+    msg_nm_id: &'static str,
     namespace: &str,
     root: &str,
 ) -> Result<T, Outbound>
@@ -650,7 +683,16 @@ where
     check_xml_content_type(req)
         .and_then(|()| transformers::parse_document::<W>(req.body, namespace, root))
         .and_then(T::try_from)
-        .map_err(|fault| group_fault(route, &fault, req.received_at))
+        .map_err(|fault| group_fault(msg_nm_id, &fault, req.received_at))
+}
+
+/// `OrgnlTxRef/IntrBkSttlmAmt` of a pacs.002: the original's settlement amount, in the merchant's
+/// currency (CBPR+) or the payer's (Nexus).
+fn settlement_amount(profile: Iso20022Profile, p: &PaymentResponse) -> crate::money::Amount {
+    match profile {
+        Iso20022Profile::Cbpr => p.merchant_amount.0,
+        Iso20022Profile::Nexus => p.payer_amount.0,
+    }
 }
 
 fn check_xml_content_type(req: &Inbound<'_>) -> Result<(), Iso20022Fault> {
@@ -707,11 +749,11 @@ fn tx_error(original: &Iso20022Original, e: &ApiError, created_at: &str) -> Outb
     )
 }
 
-fn group_fault(route: Iso20022Route, fault: &Iso20022Fault, at: SystemTime) -> Outbound {
+fn group_fault(msg_nm_id: &'static str, fault: &Iso20022Fault, at: SystemTime) -> Outbound {
     xml(
         status_code(fault.http),
         transformers::render_group_refusal(
-            route.message().unwrap_or(transformers::MSG_PACS008),
+            msg_nm_id,
             Iso20022Reason::Code(fault.code),
             &fault.message(),
             &format_rfc3339(at),

@@ -163,6 +163,7 @@ fn terms() -> Iso20022Terms {
         merchant_amount: amount(1250, "SGD"),
         payer_amount: amount(4042, "MYR"),
         rate: "3.23360".parse().unwrap(),
+        source_rate: Some("0.3092528451".parse().unwrap()),
         account: "111116866140003".to_owned(),
         name: "SOBA NOODLE HOUSE".to_owned(),
     }
@@ -171,8 +172,20 @@ fn terms() -> Iso20022Terms {
 #[test]
 fn a_pacs008_must_agree_with_its_quote_or_is_refused_with_the_reason_and_element() {
     let p = payment();
-    assert_eq!(p.agrees_with(&terms()), Ok(()));
-    let refused = |t: Iso20022Terms| p.agrees_with(&t).unwrap_err();
+    assert_eq!(p.agrees_with(&terms(), Iso20022Profile::Cbpr), Ok(()));
+    // The same document in the Nexus profile: settlement and rate in the other direction.
+    let f = p.agrees_with(&terms(), Iso20022Profile::Nexus).unwrap_err();
+    assert_eq!(
+        (f.code, f.path.as_str()),
+        ("AM03", "FIToFICstmrCdtTrf/CdtTrfTxInf/IntrBkSttlmAmt/@Ccy")
+    );
+    let nexus = Iso20022Payment {
+        settlement: amount(4042, "MYR"),
+        rate: "0.3092528451".parse().unwrap(),
+        ..payment()
+    };
+    assert_eq!(nexus.agrees_with(&terms(), Iso20022Profile::Nexus), Ok(()));
+    let refused = |t: Iso20022Terms| p.agrees_with(&t, Iso20022Profile::Cbpr).unwrap_err();
     let f = refused(Iso20022Terms {
         merchant_amount: amount(1251, "SGD"),
         ..terms()
@@ -499,7 +512,7 @@ fn a_notification_is_a_signed_pacs002_the_wallet_can_verify() {
         call: crate::payment::WalletCall::PaymentResult,
         scheme: NAME.to_owned(),
         client_id: "wallet-my".to_owned(),
-        scheme_ref: Some(p.scheme_ref()),
+        scheme_ref: Some(p.scheme_ref(Iso20022Profile::Cbpr)),
         notice_id: "n-1".to_owned(),
         event: NoticeEvent::Payment(Box::new(response(PaymentStatus::Reversed, ""))),
     };
@@ -551,7 +564,7 @@ fn a_notification_is_a_signed_pacs002_the_wallet_can_verify() {
     // from the journaled reference, the refund in both currencies, the rate that links them.
     let refund = Notice {
         call: crate::payment::WalletCall::RefundCredit,
-        scheme_ref: Some(p.scheme_ref()),
+        scheme_ref: Some(p.scheme_ref(Iso20022Profile::Cbpr)),
         event: NoticeEvent::Refund(RefundResponse {
             refund_id: RequestId::new("8a1c2b3a-4d5e-4f60-8a7b-9c0d1e2f3a4b").unwrap(),
             refund_request_id: RequestId::new("merchant-refund-1").unwrap(),

@@ -49,6 +49,71 @@ pub const NS_CAMT029: &str = "urn:iso:std:iso:20022:tech:xsd:camt.029.001.09";
 
 /// The message identifier of a pacs.008 (what `OrgnlMsgNmId` says).
 pub const MSG_PACS008: &str = "pacs.008.001.08";
+/// `pacs.008.001.11`: the version the BIS Nexus guidelines name (the `nexus` profile).
+pub const NS_PACS008_NEXUS: &str = "urn:iso:std:iso:20022:tech:xsd:pacs.008.001.11";
+/// Its message identifier.
+pub const MSG_PACS008_NEXUS: &str = "pacs.008.001.11";
+/// `pacs.002.001.13`: the status report version the Nexus guidelines name.
+pub const NS_PACS002_NEXUS: &str = "urn:iso:std:iso:20022:tech:xsd:pacs.002.001.13";
+
+/// A wallet client's message profile (`profile` in its configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Iso20022Profile {
+    /// CBPR+-style (the default): pacs.008.001.08 / pacs.002.001.10; `IntrBkSttlmAmt` in the
+    /// merchant's currency, `XchgRate` payer units per merchant unit (`InstdAmt` = settlement ×
+    /// rate).
+    #[default]
+    Cbpr,
+    /// BIS Nexus-style: pacs.008.001.11 / pacs.002.001.13; `IntrBkSttlmAmt` in the *source*
+    /// (payer's) currency and `XchgRate` destination units per source unit, applied to it to
+    /// give what the merchant is credited.
+    Nexus,
+}
+
+impl Iso20022Profile {
+    /// From the configuration value.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "cbpr" => Some(Iso20022Profile::Cbpr),
+            "nexus" => Some(Iso20022Profile::Nexus),
+            _ => None,
+        }
+    }
+
+    /// The pacs.008 namespace this profile reads.
+    pub fn pacs008_namespace(self) -> &'static str {
+        match self {
+            Iso20022Profile::Cbpr => NS_PACS008,
+            Iso20022Profile::Nexus => NS_PACS008_NEXUS,
+        }
+    }
+
+    /// The pacs.008 message identifier this profile reads.
+    pub fn pacs008_message(self) -> &'static str {
+        match self {
+            Iso20022Profile::Cbpr => MSG_PACS008,
+            Iso20022Profile::Nexus => MSG_PACS008_NEXUS,
+        }
+    }
+
+    /// The profile of a journaled original message identifier.
+    pub fn of_message(msg_nm_id: &str) -> Self {
+        if msg_nm_id == MSG_PACS008_NEXUS {
+            Iso20022Profile::Nexus
+        } else {
+            Iso20022Profile::Cbpr
+        }
+    }
+}
+
+/// The pacs.002 namespace answering a message: pacs.002.001.13 for the Nexus pacs.008, else
+/// pacs.002.001.10.
+pub fn pacs002_namespace(orgnl_msg_nm_id: &str) -> &'static str {
+    match Iso20022Profile::of_message(orgnl_msg_nm_id) {
+        Iso20022Profile::Nexus => NS_PACS002_NEXUS,
+        Iso20022Profile::Cbpr => NS_PACS002,
+    }
+}
 /// The message identifier of a pacs.004 (what the wallet's pacs.002 about it says).
 pub const MSG_PACS004: &str = "pacs.004.001.09";
 /// The message identifier of a pacs.028.
@@ -343,6 +408,9 @@ pub struct Iso20022Terms {
     pub payer_amount: Amount,
     /// The quoted `exchangeRate` (payer units per merchant unit).
     pub rate: Decimal,
+    /// The BaseOneRate in the source direction (merchant units per payer unit), for Nexus-profile
+    /// documents; `None` when no such rate gives the merchant amount back.
+    pub source_rate: Option<Decimal>,
     /// The creditor account (merchant id from the QR).
     pub account: String,
     /// The creditor name.
@@ -457,8 +525,13 @@ impl TryFrom<Iso20022Pacs008> for Iso20022Payment {
 }
 
 impl Iso20022Payment {
-    /// Checks the transaction against the quote's terms; the first disagreement is the refusal.
-    pub fn agrees_with(&self, terms: &Iso20022Terms) -> Result<(), Iso20022Fault> {
+    /// Checks the transaction against the quote's terms in `profile`'s directions; the first
+    /// disagreement is the refusal.
+    pub fn agrees_with(
+        &self,
+        terms: &Iso20022Terms,
+        profile: Iso20022Profile,
+    ) -> Result<(), Iso20022Fault> {
         let amount = |path: &str, got: Amount, want: Amount| {
             if got.currency() != want.currency() {
                 return Err(Iso20022Fault::terms(
@@ -484,13 +557,21 @@ impl Iso20022Payment {
             }
             Ok(())
         };
-        amount("IntrBkSttlmAmt", self.settlement, terms.merchant_amount)?;
+        let (settlement, rate) = match profile {
+            Iso20022Profile::Cbpr => (terms.merchant_amount, Some(terms.rate)),
+            Iso20022Profile::Nexus => (terms.payer_amount, terms.source_rate),
+        };
+        amount("IntrBkSttlmAmt", self.settlement, settlement)?;
         amount("InstdAmt", self.instructed, terms.payer_amount)?;
-        if self.rate != terms.rate {
+        if Some(self.rate) != rate {
             return Err(Iso20022Fault::terms(
                 "AM09",
                 format!("{TX}/XchgRate"),
-                format!("the quote's rate is {}, got {}", terms.rate, self.rate),
+                format!(
+                    "the quote's rate is {}, got {}",
+                    rate.map_or_else(|| "not expressible".to_owned(), |r| r.to_string()),
+                    self.rate
+                ),
             ));
         }
         if self.creditor_account != terms.account {
@@ -517,10 +598,10 @@ impl Iso20022Payment {
     }
 
     /// What the gateway journals with the payment for its notifications.
-    pub fn scheme_ref(&self) -> String {
+    pub fn scheme_ref(&self, profile: Iso20022Profile) -> String {
         Iso20022Ref {
             msg_id: self.msg_id.clone(),
-            msg_nm_id: MSG_PACS008.to_owned(),
+            msg_nm_id: profile.pacs008_message().to_owned(),
             end_to_end_id: Some(self.end_to_end_id.clone()),
             uetr: self.uetr.as_str().to_owned(),
             rtr_id: None,
@@ -1180,7 +1261,7 @@ pub fn render_pacs002(
         status.reference.as_deref().unwrap_or(""),
     ]);
     let doc = Iso20022Pacs002 {
-        xmlns: NS_PACS002.to_owned(),
+        xmlns: pacs002_namespace(original.msg_nm_id).to_owned(),
         report: Iso20022StsRpt {
             grp_hdr: Iso20022RptHdr {
                 msg_id,
@@ -1217,7 +1298,7 @@ pub fn render_group_refusal(
     created_at: &str,
 ) -> Result<Vec<u8>, ApiError> {
     let doc = Iso20022Pacs002 {
-        xmlns: NS_PACS002.to_owned(),
+        xmlns: pacs002_namespace(msg_nm_id).to_owned(),
         report: Iso20022StsRpt {
             grp_hdr: Iso20022RptHdr {
                 msg_id: report_msg_id(&[NOT_PROVIDED, msg_nm_id, reason.as_str(), created_at]),
@@ -1235,9 +1316,10 @@ pub fn render_group_refusal(
     render_document(&doc)
 }
 
-/// Reads a pacs.002 (the wallet's side: tests, the driver).
+/// Reads a pacs.002 (the wallet's side: tests, the driver): version 10, or 13 (Nexus).
 pub fn parse_pacs002(body: &[u8]) -> Result<Iso20022Pacs002, Iso20022Fault> {
     parse_document(body, NS_PACS002, "FIToFIPmtStsRpt")
+        .or_else(|e| parse_document(body, NS_PACS002_NEXUS, "FIToFIPmtStsRpt").map_err(|_| e))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1557,6 +1639,10 @@ pub struct Iso20022Quote {
     pub interbank_settlement_amount: Iso20022JsonAmount,
     /// `Cdtr`, `CdtrAcct`.
     pub creditor: Iso20022Creditor,
+    /// Nexus profile: what the merchant is credited, in its currency (`IntrBkSttlmAmt` ×
+    /// `XchgRate`); absent in the CBPR+ profile, where it is `interbankSettlementAmount`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination_amount: Option<Iso20022JsonAmount>,
     /// The exact `AddtlRmtInf` text to send.
     pub remittance_information: String,
 }
@@ -1566,13 +1652,21 @@ impl Iso20022Quote {
     /// turns the merchant amount into the payer amount (`crate::fx::message_rate`): a quote whose
     /// amounts no such rate reproduces is refused (`AmountExceedLimit`; only amounts far beyond a
     /// QR payment get there).
-    pub fn new(decode: &DecodeResponse, quote: &QuoteResponse) -> Result<Self, ApiError> {
+    pub fn new(
+        decode: &DecodeResponse,
+        quote: &QuoteResponse,
+        profile: Iso20022Profile,
+    ) -> Result<Self, ApiError> {
         let Money(merchant) = quote.merchant_amount;
         let Money(payer) = quote.payer_amount;
-        let rate = crate::fx::message_rate(merchant, payer).ok_or_else(|| {
+        let (from, to, settlement) = match profile {
+            Iso20022Profile::Cbpr => (merchant, payer, merchant),
+            Iso20022Profile::Nexus => (payer, merchant, payer),
+        };
+        let rate = crate::fx::message_rate(from, to).ok_or_else(|| {
             ApiError::AmountExceedLimit {
                 limit: format!(
-                    "{merchant} → {payer}: no exchange rate of at most 11 digits (BaseOneRate) gives this amount back"
+                    "{from} → {to}: no exchange rate of at most 11 digits (BaseOneRate) gives this amount back"
                 ),
             }
         })?;
@@ -1585,7 +1679,8 @@ impl Iso20022Quote {
             mid_rate: quote.mid_rate.clone(),
             markup_bps: quote.markup_bps,
             instructed_amount: payer.into(),
-            interbank_settlement_amount: merchant.into(),
+            interbank_settlement_amount: settlement.into(),
+            destination_amount: (profile == Iso20022Profile::Nexus).then(|| merchant.into()),
             creditor: Iso20022Creditor {
                 name: decode.merchant.name.clone(),
                 city: decode.merchant.city.clone(),
@@ -1597,16 +1692,15 @@ impl Iso20022Quote {
         })
     }
 
-    /// The terms a pacs.008 naming this quote must agree with.
+    /// The terms a pacs.008 naming this quote must agree with (in both profiles' directions).
     pub fn terms(&self, quote: &QuoteResponse) -> Result<Iso20022Terms, ApiError> {
-        let rate = Decimal::from_str(&self.exchange_rate).map_err(|e| ApiError::Unknown {
-            side: crate::payment::Side::Gateway,
-            reason: format!("quote rate {:?} is not a decimal: {e}", self.exchange_rate),
-        })?;
+        let rate = crate::fx::message_rate(quote.merchant_amount.0, quote.payer_amount.0)
+            .unwrap_or_default();
         Ok(Iso20022Terms {
             merchant_amount: quote.merchant_amount.0,
             payer_amount: quote.payer_amount.0,
             rate,
+            source_rate: crate::fx::message_rate(quote.payer_amount.0, quote.merchant_amount.0),
             account: self.creditor.account.clone(),
             name: self.creditor.name.clone(),
         })
