@@ -1184,3 +1184,194 @@ mod returns {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The Nexus profile: the same wallet client configured with `profile = "nexus"`.
+
+/// The iso20022 wallet with its client in the Nexus profile (everything else as the CBPR+ one).
+pub struct NexusDriver(Iso20022Driver);
+
+impl Driver for NexusDriver {
+    const NAME: &'static str = "iso20022-nexus";
+    const CODE_BAD_SIGNATURE: &'static str = Iso20022Driver::CODE_BAD_SIGNATURE;
+    const CODE_STALE: &'static str = Iso20022Driver::CODE_STALE;
+    const CODE_MALFORMED: &'static str = Iso20022Driver::CODE_MALFORMED;
+    const CODE_OVERSIZE: &'static str = Iso20022Driver::CODE_OVERSIZE;
+    const CODE_INCONSISTENT: &'static str = Iso20022Driver::CODE_INCONSISTENT;
+    const WALLET_REFUNDS: bool = false;
+
+    fn scheme(notify_url: &str) -> Arc<dyn Scheme> {
+        let table = format!(
+            "[clients.{CLIENT}]\nhmac_key_base64 = \"{}\"\nnotify_url = \"{notify_url}\"\nprofile = \"nexus\"\n",
+            base64::engine::general_purpose::STANDARD.encode(KEY)
+        );
+        qrbridge::scheme::iso20022::build(&SchemeSettings {
+            table: toml::from_str(&table).unwrap(),
+            demo_client: None,
+            base_dir: ".".into(),
+        })
+        .unwrap()
+    }
+    fn client(addr: SocketAddr) -> Self {
+        NexusDriver(Iso20022Driver::client(addr))
+    }
+    async fn pay(&self, _code: &str, _amount: Option<u64>, _id: &str) -> Paid {
+        unreachable!("the Nexus profile's payments are built by its own test")
+    }
+    async fn repay(&self, id: &str) -> Paid {
+        self.0.repay(id).await
+    }
+    async fn pay_inconsistent(&self, id: &str) -> Refused {
+        self.0.pay_inconsistent(id).await
+    }
+    async fn inquire(&self, id: &str) -> Final {
+        self.0.inquire(id).await
+    }
+    async fn cancel(&self, id: &str) -> Final {
+        self.0.cancel(id).await
+    }
+    async fn refund(&self, id: &str, refund_id: &str, amount: u64) -> Sfu {
+        self.0.refund(id, refund_id, amount).await
+    }
+    async fn tampered(&self, how: Tamper, limit: u64) -> Refused {
+        self.0.tampered(how, limit).await
+    }
+    fn read_notice(&self, headers: &HeaderMap, body: &[u8]) -> Result<Noticed, String> {
+        self.0.read_notice(headers, body)
+    }
+    fn ack() -> (u16, &'static str, Vec<u8>) {
+        Iso20022Driver::ack()
+    }
+}
+
+/// A Nexus pacs.008 (pacs.008.001.11) shaped on the BIS Nexus guidelines' example payment (a
+/// sender in Italy, Maria Rossi, pays in EUR a recipient in Singapore who is credited in SGD; the
+/// guidelines' flow-of-funds page, docs.bis.org/nexus, checked 2026-12-05): the interbank
+/// settlement amount in the source currency, the FX provider's rate (destination units per source
+/// unit) applied to it, the FXP's settlement access providers as intermediary agents, the quote
+/// id in the additional remittance information. Amounts and rate come from our quote.
+fn nexus_pacs008(msg_id: &str, uetr: &str, quote: &Value) -> Vec<u8> {
+    let s = |v: &Value| esc(v.as_str().unwrap());
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="{NS}pacs.008.001.11">
+  <FIToFICstmrCdtTrf>
+    <GrpHdr>
+      <MsgId>{msg_id}</MsgId>
+      <CreDtTm>2026-11-21T10:40:00Z</CreDtTm>
+      <NbOfTxs>1</NbOfTxs>
+      <SttlmInf><SttlmMtd>CLRG</SttlmMtd></SttlmInf>
+    </GrpHdr>
+    <CdtTrfTxInf>
+      <PmtId><InstrId>{msg_id}</InstrId><EndToEndId>E2E-{msg_id}</EndToEndId><TxId>TX-{msg_id}</TxId><UETR>{uetr}</UETR></PmtId>
+      <IntrBkSttlmAmt Ccy="{sccy}">{sval}</IntrBkSttlmAmt>
+      <AccptncDtTm>2026-11-21T10:39:58Z</AccptncDtTm>
+      <InstdAmt Ccy="{iccy}">{ival}</InstdAmt>
+      <XchgRate>{rate}</XchgRate>
+      <ChrgBr>SHAR</ChrgBr>
+      <IntrmyAgt1><FinInstnId><BICFI>SSAPITMMXXX</BICFI></FinInstnId></IntrmyAgt1>
+      <IntrmyAgt2><FinInstnId><BICFI>DSAPSGSGXXX</BICFI></FinInstnId></IntrmyAgt2>
+      <Dbtr><Nm>Maria Rossi</Nm><PstlAdr><TwnNm>Roma</TwnNm><Ctry>IT</Ctry></PstlAdr></Dbtr>
+      <DbtrAcct><Id><Othr><Id>{CUSTOMER}</Id></Othr></Id></DbtrAcct>
+      <DbtrAgt><FinInstnId><BICFI>SPSPITMMXXX</BICFI></FinInstnId></DbtrAgt>
+      <CdtrAgt><FinInstnId/></CdtrAgt>
+      <Cdtr><Nm>{name}</Nm><PstlAdr><TwnNm>Singapore</TwnNm><Ctry>SG</Ctry></PstlAdr></Cdtr>
+      <CdtrAcct><Id><Othr><Id>{account}</Id></Othr></Id></CdtrAcct>
+      <RmtInf><Strd><AddtlRmtInf>{rmt}</AddtlRmtInf></Strd></RmtInf>
+    </CdtTrfTxInf>
+  </FIToFICstmrCdtTrf>
+</Document>
+"#,
+        sccy = s(&quote["interbankSettlementAmount"]["ccy"]),
+        sval = s(&quote["interbankSettlementAmount"]["value"]),
+        iccy = s(&quote["instructedAmount"]["ccy"]),
+        ival = s(&quote["instructedAmount"]["value"]),
+        rate = s(&quote["exchangeRate"]),
+        name = s(&quote["creditor"]["name"]),
+        account = s(&quote["creditor"]["account"]),
+        rmt = s(&quote["remittanceInformation"]),
+    )
+    .into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nexus_pacs008_in_the_source_currency_is_accepted_and_paid() {
+    let env = Env::<NexusDriver>::start().await;
+    let w = &env.wallet.0;
+    // SGD 150.00 for the recipient, paid from EUR (the guidelines' example pair).
+    let target = format!(
+        "{QUOTES}?codeValue={}&customerId={CUSTOMER}&sourceCurrency=EUR&amount=150.00&destinationCurrency=SGD",
+        form_encode(SGQR_STATIC)
+    );
+    let (status, _, bytes) = w.send("GET", &target, b"", SystemTime::now()).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    let q: Value = serde_json::from_slice(&bytes).unwrap();
+    // The Nexus directions: settlement in EUR, the rate in SGD per EUR, the SGD amount apart.
+    assert_eq!(q["interbankSettlementAmount"]["ccy"], "EUR", "{q}");
+    assert_eq!(q["interbankSettlementAmount"], q["instructedAmount"], "{q}");
+    assert_eq!(
+        q["destinationAmount"],
+        serde_json::json!({"ccy": "SGD", "value": "150.00"})
+    );
+    let eur: rust_decimal::Decimal = q["instructedAmount"]["value"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let rate: rust_decimal::Decimal = q["exchangeRate"].as_str().unwrap().parse().unwrap();
+    // About 1.49 SGD per EUR (the guidelines' example uses exactly 1.5).
+    assert!(
+        rate > rust_decimal::Decimal::ONE && rate < rust_decimal::Decimal::TWO,
+        "SGD per EUR: {rate}"
+    );
+    assert_eq!(
+        (eur * rate).round_dp(2),
+        "150.00".parse::<rust_decimal::Decimal>().unwrap(),
+        "the rate applied to the settlement amount gives the merchant amount"
+    );
+
+    let u = uetr("nexus-1");
+    let body = nexus_pacs008("NEXUS-0001", &u, &q);
+    crate::xsd::assert_valid(&[("the Nexus pacs.008".to_owned(), body.clone())]);
+    let (status, bytes) = {
+        let (s, _, b) = w.send("POST", PAYMENTS, &body, SystemTime::now()).await;
+        (s, b)
+    };
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    assert!(
+        String::from_utf8_lossy(&bytes).contains("urn:iso:std:iso:20022:tech:xsd:pacs.002.001.13"),
+        "{}",
+        String::from_utf8_lossy(&bytes)
+    );
+    let doc = parse_pacs002(&bytes).unwrap();
+    assert_eq!(
+        doc.report.orgnl_grp_inf_and_sts.orgnl_msg_nm_id,
+        "pacs.008.001.11"
+    );
+    let tx = doc.report.tx_inf_and_sts.unwrap();
+    assert_eq!(tx.tx_sts, "ACCC");
+    assert_eq!(tx.orgnl_tx_ref.unwrap().intr_bk_sttlm_amt.ccy, "EUR");
+    // The merchant is paid SGD 150.00.
+    let ledger = env.ledger();
+    assert_eq!(ledger.entries.len(), 1, "{ledger:?}");
+    assert_eq!(
+        (
+            ledger.entries[0].amount,
+            ledger.entries[0].currency.as_str()
+        ),
+        (15_000, "702")
+    );
+    // Its status, in the same version.
+    let (status, doc) = w.post(STATUS, &pacs028(&u)).await;
+    assert_eq!(status, 200);
+    assert_eq!(doc.report.orgnl_grp_inf_and_sts.orgnl_msg_id, "NEXUS-0001");
+    assert_eq!(
+        doc.report.orgnl_grp_inf_and_sts.orgnl_msg_nm_id,
+        "pacs.008.001.11"
+    );
+    // A CBPR+-shaped document (pacs.008.001.08) from this client is not its profile: FF01.
+    let cbpr = pacs008("CBPR-1", &uetr("cbpr-1"), &q, "150.00");
+    let (status, _, bytes) = w.send("POST", PAYMENTS, &cbpr, SystemTime::now()).await;
+    assert_eq!(status, 400);
+    assert_eq!(Iso20022Driver::refused(status, &bytes).code, "FF01");
+}
