@@ -24,7 +24,7 @@
 //! let config = CacheConfig { max_age: std::time::Duration::MAX, ..CacheConfig::daily_feed() };
 //! let rates = RateCache::new(EcbFile::new("testdata/fx/eurofxref-daily.xml"), clock.clone(), config);
 //! let quoter = Quoter::new(rates, QuotePolicy::default(), clock.clone());
-//! let store = QuoteStore::new(clock, 100_000);
+//! let store = QuoteStore::new(clock, 16 << 20); // bytes
 //!
 //! let thb = Currency::from_code("THB")?;
 //! let jpy = Currency::from_code("JPY")?;
