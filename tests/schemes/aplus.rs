@@ -750,6 +750,7 @@ fn notifications_render_and_verify_with_the_wallets_reader() {
         notice_id: "N-7".to_owned(),
         event: NoticeEvent::Payment(Box::new(PaymentResponse {
             merchant: None,
+            scheme_ref: None,
             payment_id: RequestId::new("P7").unwrap(),
             payment_request_id: RequestId::new("pay-7").unwrap(),
             payment_status: PaymentStatus::Reversed,

@@ -366,6 +366,7 @@ fn payment_notification_is_rendered_and_signed_for_the_notify_url() {
     let s = scheme();
     let p = PaymentResponse {
         merchant: None,
+        scheme_ref: None,
         payment_id: id("P9"),
         payment_request_id: id("pay-9"),
         payment_status: PaymentStatus::Reversed,

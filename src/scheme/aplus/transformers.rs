@@ -1345,6 +1345,7 @@ mod tests {
     fn payment(status: PaymentStatus, de39: Option<&str>) -> PaymentResponse {
         PaymentResponse {
             merchant: None,
+            scheme_ref: None,
             payment_id: id("P1"),
             payment_request_id: id("pay-1"),
             payment_status: status,
