@@ -1283,7 +1283,7 @@ fn serve_runs_the_embedded_demo_and_its_banner_flow_pays() {
                 .join("\n")
         };
         for (scheme, script, success, times) in [
-            ("aplus", block("A="), "\"paymentStatus\":\"SUCCESS\"", 2),
+            ("aplus", block("A="), "\"resultCode\":\"SUCCESS\"", 2),
             ("iso20022", block("I="), "<TxSts>ACCC</TxSts>", 2),
         ] {
             let out = Command::new("bash")
