@@ -536,6 +536,12 @@ impl Warnings {
         self.len == 0
     }
 
+    pub(crate) fn add_dropped(&mut self, n: usize) {
+        self.dropped = self
+            .dropped
+            .saturating_add(u16::try_from(n).unwrap_or(u16::MAX));
+    }
+
     /// Warnings found beyond the capacity.
     pub fn dropped(&self) -> usize {
         self.dropped as usize

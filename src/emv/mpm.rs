@@ -14,9 +14,9 @@
 //!
 //! The parser borrows from the payload and does not allocate.
 
-use super::error::{Detail, EmvError, ErrorKind, Path, Rule, Warning, WarningCode, Warnings};
+use super::error::{Detail, EmvError, ErrorKind, Path, Warning, Warnings};
 use super::ids;
-use super::profiles::{NationalScheme, Profile, registry};
+use super::profiles::{NationalScheme, Profile};
 use super::rules;
 use super::templates::{AdditionalData, LanguageTemplate, MerchantAccount, Template};
 use super::tlv::{Element, Tokens};
@@ -55,44 +55,29 @@ pub enum Tip {
     Percentage(u16),
 }
 
-/// A root element's place: byte offset of its ID, byte length of its value, its ID. No padding
-/// (`_pad` is explicit), so the array of 100 zero-initialises as one memset.
-#[derive(Clone, Copy, Default, Debug)]
-struct Slot {
-    at: u16,
-    len: u16,
-    id: u8,
-    _pad: u8,
-}
-
-/// A valid EMVCo MPM payload, borrowed from its text.
+/// A valid EMVCo MPM payload, borrowed from its text. Built in one pass over the payload
+/// (`rules.rs`): it keeps where each root data object is, what the pass computed, and the warnings.
 #[derive(Clone, Debug)]
 pub struct MerchantQr<'a> {
-    frame: Frame<'a>,
-    sem: Semantics,
-}
-
-/// The part of the parse that precedes the semantic layer: root slots, CRC checked.
-#[derive(Clone, Debug)]
-pub(crate) struct Frame<'a> {
-    pub payload: &'a str,
-    pub ascii: bool,
-    slots: [Slot; 100],
-    count: u8,
-    index: [u8; 100],
-    pub scheme: Option<&'static NationalScheme>,
-    pub warnings: Warnings,
+    pub(crate) payload: &'a str,
+    pub(crate) ascii: bool,
+    /// Root IDs present (bit = ID).
+    pub(crate) present: u128,
+    /// Byte offset of each present root data object's ID (index = ID).
+    pub(crate) at: [u16; 100],
+    pub(crate) scheme: Option<&'static NationalScheme>,
+    pub(crate) warnings: Warnings,
     /// Root templates (26–51, 80–99) whose content is not TLV, kept as raw text (default mode).
-    pub opaque: u128,
+    pub(crate) opaque: u128,
     /// Sub-templates 62.50–99 whose content is not TLV.
-    pub opaque_ad: u128,
-    strict: bool,
+    pub(crate) opaque_ad: u128,
+    pub(crate) sem: Semantics,
 }
 
-/// What the semantic layer adds.
+/// The typed values the pass computes.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Semantics {
-    pub currency: Currency,
+    pub currency: Option<Currency>,
     pub amount: Option<u64>,
     pub tip: Option<Tip>,
     pub mcc: Option<u16>,
@@ -103,49 +88,77 @@ pub(crate) struct Semantics {
 impl<'a> MerchantQr<'a> {
     /// Parses and validates `payload` under `mode`.
     pub fn parse(payload: &'a str, mode: Mode) -> Result<MerchantQr<'a>, EmvError> {
-        let ascii = payload.is_ascii();
-        let to_chars = |mut e: EmvError| {
+        let ascii = check_size_and_characters(payload)?;
+        let mut q = MerchantQr {
+            payload,
+            ascii,
+            present: 0,
+            at: [0; 100],
+            scheme: None,
+            warnings: Warnings::default(),
+            opaque: 0,
+            opaque_ad: 0,
+            sem: Semantics {
+                currency: None,
+                amount: None,
+                tip: None,
+                mcc: None,
+                too_precise: None,
+            },
+        };
+        if let Err(mut e) = rules::scan(&mut q, mode == Mode::Strict) {
             if !ascii {
                 e.offset = char_offset(payload, e.offset);
             }
-            e
-        };
-        // Built in place and moved once: the frame is most of a MerchantQr's size.
-        let mut frame = Frame::new(payload, ascii, mode == Mode::Strict);
-        frame.read().map_err(to_chars)?;
-        let sem = rules::check(&mut frame, mode).map_err(to_chars)?;
+            return Err(e);
+        }
         if !ascii {
             let mut converted = Warnings::default();
-            for w in frame.warnings.iter() {
+            for w in q.warnings.iter() {
                 converted.push(Warning {
                     offset: char_offset(payload, w.offset),
                     ..*w
                 });
             }
-            frame.warnings = converted;
+            converted.add_dropped(q.warnings.dropped());
+            q.warnings = converted;
         }
-        Ok(MerchantQr { frame, sem })
+        Ok(q)
     }
 
     /// The payload text.
     pub fn as_str(&self) -> &'a str {
-        self.frame.payload
+        self.payload
     }
 
     /// The raw value of root ID `id`, exactly as in the payload.
     pub fn raw(&self, id: u8) -> Option<&'a str> {
-        self.frame.raw(id)
+        let at = self.offset_of(id)?;
+        let b = self.payload.as_bytes();
+        let len = match b.get(at + 2..at + 4)? {
+            [l0 @ b'0'..=b'9', l1 @ b'0'..=b'9'] => ((l0 - b'0') * 10 + (l1 - b'0')) as usize,
+            _ => return None,
+        };
+        let start = at + 4;
+        if self.ascii {
+            return self.payload.get(start..start + len);
+        }
+        let rest = self.payload.get(start..)?;
+        let end = rest.char_indices().nth(len).map_or(rest.len(), |(i, _)| i);
+        rest.get(..end)
+    }
+
+    /// Byte offset of root data object `id`'s ID, if present.
+    pub(crate) fn offset_of(&self, id: u8) -> Option<usize> {
+        if id >= 100 || self.present & (1u128 << id) == 0 {
+            return None;
+        }
+        self.at.get(id as usize).map(|&a| a as usize)
     }
 
     /// Root data objects in payload order, 63 included.
     pub fn elements(&self) -> impl Iterator<Item = Element<'a>> + '_ {
-        self.frame.slots[..self.frame.count as usize]
-            .iter()
-            .map(|s| Element {
-                id: s.id,
-                value: value_of(self.frame.payload, *s),
-                at: s.at as usize,
-            })
+        Tokens::new(self.payload, 0, self.ascii).valid()
     }
 
     /// Tokens inside a template value (validated, so they never fail).
@@ -154,18 +167,18 @@ impl<'a> MerchantQr<'a> {
         value: &'a str,
         at: usize,
     ) -> impl Iterator<Item = Element<'a>> + use<'a> {
-        Tokens::new(value, at, self.frame.ascii).valid()
+        Tokens::new(value, at, self.ascii).valid()
     }
 
     /// True if root template `id` (26–51, 80–99) was kept as raw text because its content is not
     /// TLV (warning `opaque_template`).
     pub fn is_opaque(&self, id: u8) -> bool {
-        id < 100 && self.frame.opaque & (1u128 << id) != 0
+        id < 100 && self.opaque & (1u128 << id) != 0
     }
 
     /// True if sub-template 62.`sub` (50–99) was kept as raw text.
     pub fn is_opaque_additional(&self, sub: u8) -> bool {
-        sub < 100 && self.frame.opaque_ad & (1u128 << sub) != 0
+        sub < 100 && self.opaque_ad & (1u128 << sub) != 0
     }
 
     /// True if the template at `path` (root, or 62.xx) is opaque.
@@ -178,17 +191,17 @@ impl<'a> MerchantQr<'a> {
 
     /// The national profile recognised from the merchant accounts, if any.
     pub fn profile(&self) -> Option<&'static Profile> {
-        self.frame.scheme.map(NationalScheme::profile)
+        self.scheme.map(NationalScheme::profile)
     }
 
     /// The scheme that picked the profile (see `spec/emv.md` §4: domestic first, then payload order).
     pub fn scheme(&self) -> Option<&'static NationalScheme> {
-        self.frame.scheme
+        self.scheme
     }
 
     /// Warnings: deviations the profile allows, lower-case CRC, amount decimals, ...
     pub fn warnings(&self) -> &Warnings {
-        &self.frame.warnings
+        &self.warnings
     }
 
     /// Payload format indicator (00), "01" (or "02" where a profile allows it).
@@ -209,7 +222,7 @@ impl<'a> MerchantQr<'a> {
         let country = self.raw(ids::COUNTRY);
         self.elements()
             .filter(|e| ids::is_merchant_account(e.id))
-            .map(move |e| MerchantAccount::new(e, country, self.frame.ascii, self.is_opaque(e.id)))
+            .map(move |e| MerchantAccount::new(e, country, self.ascii, self.is_opaque(e.id)))
     }
 
     /// Merchant category code (52); absent only where the profile allows it.
@@ -219,7 +232,9 @@ impl<'a> MerchantQr<'a> {
 
     /// Transaction currency (53) with its ISO 4217 exponent.
     pub fn currency(&self) -> Currency {
-        self.sem.currency
+        // The pass refuses a payload without a valid 53, so a parsed code always has one; the
+        // fallback is never observed.
+        self.sem.currency.unwrap_or(Currency::USD)
     }
 
     /// Transaction amount (54) in minor units of [`currency`](Self::currency); `None` when the payer
@@ -262,22 +277,20 @@ impl<'a> MerchantQr<'a> {
 
     /// Additional data field template (62).
     pub fn additional_data(&self) -> Option<AdditionalData<'a>> {
-        let s = self.frame.slot(ids::ADDITIONAL_DATA)?;
         Some(AdditionalData::new(
-            value_of(self.frame.payload, s),
-            s.at as usize + 4,
-            self.frame.ascii,
-            self.frame.opaque_ad,
+            self.raw(ids::ADDITIONAL_DATA)?,
+            self.offset_of(ids::ADDITIONAL_DATA)? + 4,
+            self.ascii,
+            self.opaque_ad,
         ))
     }
 
     /// Merchant information — language template (64).
     pub fn language(&self) -> Option<LanguageTemplate<'a>> {
-        let s = self.frame.slot(ids::LANGUAGE)?;
         Some(LanguageTemplate::new(
-            value_of(self.frame.payload, s),
-            s.at as usize + 4,
-            self.frame.ascii,
+            self.raw(ids::LANGUAGE)?,
+            self.offset_of(ids::LANGUAGE)? + 4,
+            self.ascii,
         ))
     }
 
@@ -285,7 +298,7 @@ impl<'a> MerchantQr<'a> {
     pub fn unreserved(&self) -> impl Iterator<Item = Template<'a>> + '_ {
         self.elements()
             .filter(|e| (80..=99).contains(&e.id))
-            .map(|e| Template::new(e, self.frame.ascii, self.is_opaque(e.id)))
+            .map(|e| Template::new(e, self.ascii, self.is_opaque(e.id)))
     }
 
     /// RFU data objects (65–79), kept as they are.
@@ -310,7 +323,7 @@ impl<'a> MerchantQr<'a> {
                 continue;
             }
             let scheme = if ids::is_merchant_account(e.id) {
-                MerchantAccount::new(e, country, self.frame.ascii, false).scheme()
+                MerchantAccount::new(e, country, self.ascii, false).scheme()
             } else {
                 None
             };
@@ -334,21 +347,6 @@ pub(crate) fn is_nested(id: u8, sub: u8, scheme: Option<&NationalScheme>) -> boo
         || (ids::is_merchant_account(id) && scheme.is_some_and(|s| s.is_nested(sub)))
 }
 
-fn slot_of(index: &[u8; 100], slots: &[Slot; 100], id: u8) -> Option<Slot> {
-    let i = *index.get(id as usize)?;
-    if i == 0 {
-        return None;
-    }
-    slots.get(i as usize - 1).copied()
-}
-
-fn value_of(payload: &str, s: Slot) -> &str {
-    let start = s.at as usize + 4;
-    payload
-        .get(start..start + s.len as usize)
-        .unwrap_or_default()
-}
-
 /// Character offset of byte offset `byte` in `payload`.
 pub(crate) fn char_offset(payload: &str, byte: usize) -> usize {
     match payload.get(..byte) {
@@ -364,333 +362,20 @@ fn err(kind: ErrorKind, path: Path, at: usize, detail: Detail) -> EmvError {
     EmvError::new(kind, path, at, detail)
 }
 
-impl<'a> Frame<'a> {
-    fn new(payload: &'a str, ascii: bool, strict: bool) -> Frame<'a> {
-        Frame {
-            payload,
-            ascii,
-            slots: [Slot::default(); 100],
-            count: 0,
-            index: [0; 100],
-            scheme: None,
-            warnings: Warnings::default(),
-            opaque: 0,
-            opaque_ad: 0,
-            strict,
-        }
-    }
-
-    /// Steps 1–4 of the pipeline. Offsets in errors are byte offsets.
-    fn read(&mut self) -> Result<(), EmvError> {
-        check_size_and_characters(self.payload, self.ascii)?;
-        self.read_root()?;
-        self.check_crc()?;
-        self.read_templates()
-    }
-
-    fn read_root(&mut self) -> Result<(), EmvError> {
-        let mut seen: u128 = 0;
-        let mut tokens = Tokens::new(self.payload, 0, self.ascii);
-        loop {
-            let el = match tokens.fast() {
-                Some(el) => el,
-                None => match tokens.next() {
-                    None => break,
-                    Some(Ok(el)) => el,
-                    Some(Err(f)) => {
-                        return Err(err(
-                            f.kind,
-                            f.id.map_or(Path::ROOT, Path::id),
-                            f.at,
-                            f.detail,
-                        ));
-                    }
-                },
-            };
-            let bit = 1u128 << el.id;
-            if seen & bit != 0 {
-                return Err(err(
-                    ErrorKind::Duplicate,
-                    Path::id(el.id),
-                    el.at,
-                    Detail::Repeated,
-                ));
-            }
-            seen |= bit;
-            let n = self.count as usize;
-            // ≤ 100 distinct IDs, so n < 100 here; the `get_mut` keeps that a non-panicking fact.
-            if let (Some(slot), Some(ix)) =
-                (self.slots.get_mut(n), self.index.get_mut(el.id as usize))
-            {
-                *slot = Slot {
-                    at: el.at as u16,
-                    len: el.value.len() as u16,
-                    id: el.id,
-                    _pad: 0,
-                };
-                *ix = n as u8 + 1;
-                self.count += 1;
-            }
-        }
-        match self.slots[..self.count as usize].first() {
-            None => Err(err(ErrorKind::Truncated, Path::ROOT, 0, Detail::Empty)),
-            Some(first) if first.id != ids::PAYLOAD_FORMAT => {
-                if self.index[0] != 0 {
-                    Err(err(
-                        ErrorKind::Order,
-                        Path::id(ids::PAYLOAD_FORMAT),
-                        0,
-                        Detail::NotFirst,
-                    ))
-                } else {
-                    Err(err(
-                        ErrorKind::MissingMandatory,
-                        Path::id(ids::PAYLOAD_FORMAT),
-                        0,
-                        Detail::Missing,
-                    ))
-                }
-            }
-            Some(_) => Ok(()),
-        }
-    }
-
-    fn check_crc(&mut self) -> Result<(), EmvError> {
-        let path = Path::id(ids::CRC);
-        let Some(crc) = self.slot(ids::CRC) else {
-            return Err(err(
-                ErrorKind::Crc,
-                path,
-                self.payload.len(),
-                Detail::CrcMissing,
-            ));
-        };
-        if self.slots[..self.count as usize].last().map(|s| s.id) != Some(ids::CRC) {
-            return Err(err(
-                ErrorKind::Order,
-                path,
-                crc.at as usize,
-                Detail::CrcNotLast,
-            ));
-        }
-        let value_at = crc.at as usize + 4;
-        let value = value_of(self.payload, crc);
-        let chars = if self.ascii {
-            value.len()
-        } else {
-            value.chars().count()
-        };
-        if chars != 4 {
-            return Err(err(
-                ErrorKind::Crc,
-                path,
-                crc.at as usize + 2,
-                Detail::CrcLength { len: chars },
-            ));
-        }
-        let Some((found, lower)) = super::crc::from_hex(value) else {
-            return Err(err(ErrorKind::Crc, path, value_at, Detail::CrcNotHex));
-        };
-        let expected =
-            super::crc::checksum(self.payload.as_bytes().get(..value_at).unwrap_or_default());
-        if expected != found {
-            return Err(err(
-                ErrorKind::Crc,
-                path,
-                value_at,
-                Detail::CrcMismatch { expected, found },
-            ));
-        }
-        if lower {
-            self.warnings.push(Warning {
-                code: WarningCode::CrcLowercase,
-                path,
-                offset: value_at,
-            });
-        }
-        Ok(())
-    }
-
-    /// Frames every template and recognises the scheme of the first recognisable merchant account.
-    /// In the default mode a template with a GUID (26–51, 80–99, 62.50–99) whose content does not
-    /// frame as TLV, and does not begin with a well-formed sub-ID 00, is kept as raw text (warning
-    /// `opaque_template`); one that begins with a well-formed 00 and then breaks is a framing error.
-    fn read_templates(&mut self) -> Result<(), EmvError> {
-        let country = self.raw(ids::COUNTRY);
-        let reg = registry();
-        for i in 0..self.count as usize {
-            let s = self.slots[i];
-            let el = Element {
-                id: s.id,
-                value: value_of(self.payload, s),
-                at: s.at as usize,
-            };
-            if (2..=25).contains(&el.id) {
-                self.consider(reg.match_primitive(el.id), country);
-                continue;
-            }
-            if !ids::is_root_template(el.id) {
-                continue;
-            }
-            let mut scheme = None;
-            let mut nested: u128 = 0;
-            let framed = self.frame_template(Path::id(el.id), el, |sub| {
-                if sub.id == 0 && ids::is_merchant_account(el.id) {
-                    scheme = reg.match_template(el.id, sub.value, country);
-                }
-                if is_nested(el.id, sub.id, scheme) {
-                    nested |= 1u128 << sub.id;
-                }
-            });
-            if let Err(e) = framed {
-                if ids::has_guid(el.id) && self.may_be_opaque(el) {
-                    self.opaque |= 1u128 << el.id;
-                    self.push_opaque(Path::id(el.id), el.value_at());
-                    continue;
-                }
-                return Err(e);
-            }
-            if nested != 0 {
-                for sub in Tokens::new(el.value, el.value_at(), self.ascii).valid() {
-                    if nested & (1u128 << sub.id) == 0 {
-                        continue;
-                    }
-                    let path = Path::sub(el.id, sub.id);
-                    if let Err(e) = self.frame_template(path, sub, |_| {}) {
-                        if el.id == ids::ADDITIONAL_DATA && self.may_be_opaque(sub) {
-                            self.opaque_ad |= 1u128 << sub.id;
-                            self.push_opaque(path, sub.value_at());
-                            continue;
-                        }
-                        return Err(e);
-                    }
-                }
-            }
-            self.consider(scheme, country);
-        }
-        Ok(())
-    }
-
-    /// Default mode only: a template that does not begin with a well-formed sub-ID 00 (ID "00", a
-    /// length 01–99 that fits) may be opaque text. One that does begin so is TLV that broke.
-    fn may_be_opaque(&self, el: Element<'a>) -> bool {
-        if self.strict {
-            return false;
-        }
-        let b = el.value.as_bytes();
-        let starts_with_00 = match b {
-            [b'0', b'0', l0 @ b'0'..=b'9', l1 @ b'0'..=b'9', ..] => {
-                let len = ((l0 - b'0') * 10 + (l1 - b'0')) as usize;
-                let avail = if self.ascii {
-                    b.len() - 4
-                } else {
-                    el.value.get(4..).map_or(0, |r| r.chars().count())
-                };
-                len > 0 && len <= avail
-            }
-            _ => false,
-        };
-        !starts_with_00
-    }
-
-    fn push_opaque(&mut self, path: Path, at: usize) {
-        self.warnings.push(Warning {
-            code: WarningCode::Deviation(Rule::OpaqueTemplate),
-            path,
-            offset: at,
-        });
-    }
-
-    /// Picks the profile: a scheme domestic to the payload's country (58) beats a scheme domestic
-    /// elsewhere, which beats an international one (UnionPay co-badging a national code); among
-    /// equals, the first in payload order.
-    fn consider(&mut self, candidate: Option<&'static NationalScheme>, country: Option<&str>) {
-        let rank = |s: &NationalScheme| match &s.country {
-            Some(c) if Some(c.as_str()) == country => 0,
-            Some(_) => 1,
-            None => 2,
-        };
-        if let Some(c) = candidate
-            && self.scheme.is_none_or(|cur| rank(c) < rank(cur))
-        {
-            self.scheme = Some(c);
-        }
-    }
-
-    /// Checks that `el`'s value is a well-formed template without duplicate IDs.
-    fn frame_template(
-        &self,
-        path: Path,
-        el: Element<'a>,
-        mut each: impl FnMut(Element<'a>),
-    ) -> Result<(), EmvError> {
-        let mut seen: u128 = 0;
-        let mut tokens = Tokens::new(el.value, el.value_at(), self.ascii);
-        loop {
-            let sub = match tokens.fast() {
-                Some(sub) => sub,
-                None => match tokens.next() {
-                    None => break,
-                    Some(Ok(sub)) => sub,
-                    Some(Err(f)) => {
-                        let at = f.id.map_or(path, |id| path.child(id));
-                        return Err(err(f.kind, at, f.at, f.detail));
-                    }
-                },
-            };
-            let bit = 1u128 << sub.id;
-            if seen & bit != 0 {
-                return Err(err(
-                    ErrorKind::Duplicate,
-                    path.child(sub.id),
-                    sub.at,
-                    Detail::Repeated,
-                ));
-            }
-            seen |= bit;
-            each(sub);
-        }
-        Ok(())
-    }
-
-    fn slot(&self, id: u8) -> Option<Slot> {
-        slot_of(&self.index, &self.slots, id)
-    }
-
-    /// True if root template `id` is opaque.
-    pub fn opaque(&self, id: u8) -> bool {
-        id < 100 && self.opaque & (1u128 << id) != 0
-    }
-
-    /// The raw value of root ID `id`.
-    pub fn raw(&self, id: u8) -> Option<&'a str> {
-        self.slot(id).map(|s| value_of(self.payload, s))
-    }
-
-    /// Byte offset of root ID `id`'s element.
-    pub fn at(&self, id: u8) -> Option<usize> {
-        self.slot(id).map(|s| s.at as usize)
-    }
-
-    /// Number of root elements.
-    pub fn len(&self) -> usize {
-        self.count as usize
-    }
-
-    /// The `i`-th root element in payload order.
-    pub fn element_at(&self, i: usize) -> Option<Element<'a>> {
-        let s = *self.slots[..self.count as usize].get(i)?;
-        Some(Element {
-            id: s.id,
-            value: value_of(self.payload, s),
-            at: s.at as usize,
-        })
-    }
-}
-
-/// Step 1: ≤ 512 characters, no control characters anywhere.
-fn check_size_and_characters(payload: &str, ascii: bool) -> Result<(), EmvError> {
+/// Step 1: ≤ 512 characters, no control characters anywhere. Returns whether the payload is all
+/// ASCII (found in the same pass over the bytes).
+fn check_size_and_characters(payload: &str) -> Result<bool, EmvError> {
     let bytes = payload.as_bytes();
+    // Branch-free per 16-byte chunk so the compiler vectorises it; locate only on failure.
+    let (mut control, mut high) = (0u8, 0u8);
+    for c in bytes.chunks(16) {
+        for &b in c {
+            control |= u8::from(b < 0x20) | u8::from(b == 0x7F);
+            high |= b;
+        }
+    }
+    let control = control != 0;
+    let ascii = high < 0x80;
     if bytes.len() > MAX_CHARS {
         let chars = if ascii {
             bytes.len()
@@ -705,17 +390,12 @@ fn check_size_and_characters(payload: &str, ascii: bool) -> Result<(), EmvError>
             return Err(err(
                 ErrorKind::TooLong,
                 Path::ROOT,
-                at,
+                char_offset(payload, at),
                 Detail::PayloadTooLong { chars },
             ));
         }
     }
-    // Branch-free per 16-byte chunk so the compiler vectorises it; locate only on failure.
-    let control = |b: u8| b < 0x20 || b == 0x7F;
-    let any = bytes
-        .chunks(16)
-        .any(|c| c.iter().fold(false, |acc, &b| acc | control(b)));
-    if any
+    if control
         && let Some((at, ch)) = payload
             .char_indices()
             .find(|(_, c)| (*c as u32) < 0x20 || *c == '\u{7f}')
@@ -723,11 +403,11 @@ fn check_size_and_characters(payload: &str, ascii: bool) -> Result<(), EmvError>
         return Err(err(
             ErrorKind::BadChar,
             locate(payload, at, ascii),
-            at,
+            char_offset(payload, at),
             Detail::ControlChar { ch },
         ));
     }
-    Ok(())
+    Ok(ascii)
 }
 
 /// The path of the innermost data object (root or template level) whose value holds byte `at`,

@@ -166,6 +166,101 @@ pub struct Registry {
     primitives: Vec<(u8, usize)>,
     accounts: Vec<AccountMatch>,
     empty: Profile,
+    /// The GUIDs, upper-cased, in an open-addressed table (the parse path's lookup).
+    guid_index: GuidIndex,
+    /// Scheme index + 1 per root primitive ID 02–25 (0: none).
+    primitive_index: [u16; 26],
+    /// Templates (bit = ID) that some account-shape matcher looks at.
+    account_templates: u64,
+}
+
+/// An upper-cased GUID of at most 32 characters, zero-padded (a GUID never contains NUL).
+type GuidKey = [u64; 4];
+
+/// GUID → (scheme index, GUID-shaped) in an open-addressed table whose size is a power of two at
+/// least four times the number of GUIDs: a lookup hashes the upper-cased GUID once and compares
+/// 32 bytes, instead of comparing the GUID with every registered one.
+#[derive(Debug, Default)]
+struct GuidIndex {
+    slots: Vec<Option<(GuidKey, u16, bool)>>,
+    shift: u32,
+}
+
+/// Upper-cases ASCII letters in eight bytes at once (bytes outside `a`–`z` are left alone).
+#[inline]
+fn upper8(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let low7 = w & (0x7F * ONES);
+    let ge_a = low7.wrapping_add((0x80 - b'a' as u64) * ONES);
+    let gt_z = low7.wrapping_add((0x80 - b'z' as u64 - 1) * ONES);
+    let lower = ge_a & !gt_z & !w & (0x80 * ONES);
+    w - (lower >> 2)
+}
+
+/// The key of a GUID of 1–32 bytes; `None` when longer (no registered GUID is).
+#[inline]
+fn guid_key(guid: &[u8]) -> Option<GuidKey> {
+    if guid.is_empty() || guid.len() > 32 {
+        return None;
+    }
+    let mut buf = [0u8; 32];
+    buf.get_mut(..guid.len())?.copy_from_slice(guid);
+    let mut key = [0u64; 4];
+    for (k, chunk) in key.iter_mut().zip(buf.chunks_exact(8)) {
+        let mut b8 = [0u8; 8];
+        b8.copy_from_slice(chunk);
+        *k = upper8(u64::from_le_bytes(b8));
+    }
+    Some(key)
+}
+
+impl GuidIndex {
+    fn build(guids: &[(String, usize)]) -> GuidIndex {
+        let size = (guids.len() * 4).next_power_of_two().max(16);
+        let mut index = GuidIndex {
+            slots: vec![None; size],
+            shift: 64 - size.trailing_zeros(),
+        };
+        for (g, scheme) in guids {
+            let Some(key) = guid_key(g.as_bytes()) else {
+                continue;
+            };
+            let shaped = super::rules::is_guid_shaped(g);
+            let mut i = index.home(&key);
+            while index.slots.get(i).is_some_and(Option::is_some) {
+                i = (i + 1) & (size - 1);
+            }
+            if let Some(slot) = index.slots.get_mut(i) {
+                *slot = Some((key, *scheme as u16, shaped));
+            }
+        }
+        index
+    }
+
+    #[inline]
+    fn home(&self, key: &GuidKey) -> usize {
+        let h = (key[0] ^ key[1].rotate_left(17) ^ key[2].rotate_left(31) ^ key[3].rotate_left(47))
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (h >> self.shift) as usize
+    }
+
+    /// (scheme index, whether the registered GUID is GUID-shaped).
+    #[inline]
+    fn get(&self, guid: &str) -> Option<(usize, bool)> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let key = guid_key(guid.as_bytes())?;
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(&key);
+        loop {
+            match self.slots.get(i)? {
+                Some((k, scheme, shaped)) if *k == key => return Some((*scheme as usize, *shaped)),
+                Some(_) => i = (i + 1) & mask,
+                None => return None,
+            }
+        }
+    }
 }
 
 static REGISTRY: LazyLock<Result<Registry, String>> =
@@ -325,6 +420,13 @@ impl Registry {
                     scheme: i,
                 });
             }
+            if nested != 0 && reg.accounts.iter().any(|a| a.scheme == i) {
+                // The parser learns an account's nested sub-templates from its GUID while it
+                // frames the template; an account-shape match is only known once 58 is read.
+                return Err(at(
+                    "nested sub-templates need a guid match, not an account match",
+                ));
+            }
             reg.schemes.push(NationalScheme {
                 name: s.name,
                 profile,
@@ -333,6 +435,19 @@ impl Registry {
                 nested,
                 subs,
             });
+        }
+        reg.guid_index = GuidIndex::build(&reg.guids);
+        for &(p, i) in &reg.primitives {
+            if let Some(slot) = reg.primitive_index.get_mut(p as usize)
+                && *slot == 0
+            {
+                *slot = i as u16 + 1;
+            }
+        }
+        for a in &reg.accounts {
+            for &t in &a.templates {
+                reg.account_templates |= 1u64 << t;
+            }
         }
         Ok(reg)
     }
@@ -365,32 +480,54 @@ impl Registry {
         guid: &str,
         country: Option<&str>,
     ) -> Option<&NationalScheme> {
-        let by_guid = self
-            .guids
+        if let Some(s) = self.match_guid(guid) {
+            return Some(s.0);
+        }
+        self.match_account(template, guid, country)
+    }
+
+    /// The scheme registered for a GUID (case-insensitive), and whether that GUID is GUID-shaped
+    /// (an AID, a UUID or a reverse domain name).
+    #[inline]
+    pub(crate) fn match_guid(&self, guid: &str) -> Option<(&NationalScheme, bool)> {
+        let (i, shaped) = self.guid_index.get(guid)?;
+        Some((self.schemes.get(i)?, shaped))
+    }
+
+    /// True if an account-shape matcher looks at template `template` (26–51).
+    #[inline]
+    pub(crate) fn matches_accounts_in(&self, template: u8) -> bool {
+        template < 64 && self.account_templates & (1u64 << template) != 0
+    }
+
+    /// The scheme of a merchant-account template recognised by the shape of its sub-ID 00 and the
+    /// payload's country (no GUID registered).
+    pub(crate) fn match_account(
+        &self,
+        template: u8,
+        guid: &str,
+        country: Option<&str>,
+    ) -> Option<&NationalScheme> {
+        let i = self
+            .accounts
             .iter()
-            .find(|(g, _)| g.len() == guid.len() && g.eq_ignore_ascii_case(guid))
-            .map(|(_, i)| *i);
-        let i = by_guid.or_else(|| {
-            self.accounts
-                .iter()
-                .find(|a| {
-                    a.templates.contains(&template)
-                        && country == Some(a.country.as_str())
-                        && match &a.contains {
-                            Some(c) => guid.contains(c.as_str()),
-                            None => a.digits && guid.bytes().all(|b| b.is_ascii_digit()),
-                        }
-                })
-                .map(|a| a.scheme)
-        })?;
+            .find(|a| {
+                a.templates.contains(&template)
+                    && country == Some(a.country.as_str())
+                    && match &a.contains {
+                        Some(c) => guid.contains(c.as_str()),
+                        None => a.digits && guid.bytes().all(|b| b.is_ascii_digit()),
+                    }
+            })?
+            .scheme;
         self.schemes.get(i)
     }
 
     /// The scheme of a root primitive merchant account ID (02–25).
     #[inline]
     pub fn match_primitive(&self, id: u8) -> Option<&NationalScheme> {
-        let i = self.primitives.iter().find(|(p, _)| *p == id)?.1;
-        self.schemes.get(i)
+        let i = *self.primitive_index.get(id as usize)?;
+        self.schemes.get(usize::from(i).checked_sub(1)?)
     }
 }
 

@@ -1,46 +1,216 @@
-//! The semantic layer: EMVCo MPM v1.1 formats, presence and dependency rules, applied after the
-//! structure is known to be sound. A rule the recognised profile relaxes becomes a warning
-//! (unless the mode is strict). Offsets here are byte offsets; `mpm.rs` converts them.
+//! The one pass: framing, the CRC and every semantic rule of EMVCo MPM v1.1 (`spec/emv.md`), in
+//! one walk over the payload. Each root data object is framed and checked where it stands;
+//! templates are framed and checked as their sub-elements are read, nested sub-templates too.
+//!
+//! Errors keep the precedence of the layered checks they replace — a framing fault of the root
+//! wins over the CRC, which wins over a template's framing fault, which wins over a semantic
+//! error — so the pass returns at once only on a root fault and holds the first template fault
+//! and the first semantic error back until the CRC has been checked. Deviations the default mode
+//! accepts become warnings at once; the one rule only a profile may relax (`pfi_02`) waits until
+//! the merchant accounts have picked the profile. Offsets here are byte offsets; `mpm.rs`
+//! converts them.
 
-use super::error::{Detail, EmvError, ErrorKind, Path, Rule, Warning, WarningCode};
+use super::error::{Detail, EmvError, ErrorKind, Path, Rule, Warning, WarningCode, Warnings};
 use super::ids;
-use super::mpm::{Frame, Mode, Semantics, Tip, is_nested};
+use super::mpm::{MerchantQr, Tip};
 use super::profiles::{NationalScheme, RuleSet, registry};
 use super::tlv::{Element, Tokens};
 use crate::money::{Currency, CurrencyError};
-
-struct Ctx<'f, 'a> {
-    frame: &'f mut Frame<'a>,
-    strict: bool,
-    relax: RuleSet,
-}
 
 fn err(kind: ErrorKind, path: Path, at: usize, detail: Detail) -> EmvError {
     EmvError::new(kind, path, at, detail)
 }
 
-/// Runs every semantic rule; returns the typed values the rules computed.
-pub(crate) fn check(frame: &mut Frame<'_>, mode: Mode) -> Result<Semantics, EmvError> {
-    let relax = frame.scheme.map(|s| s.profile().relax).unwrap_or_default();
-    let mut cx = Ctx {
-        frame,
-        strict: mode == Mode::Strict,
-        relax,
-    };
-    cx.run()
+/// A semantic error held until the CRC is checked; `rule` names the deviation it is, if any (its
+/// detail then depends on the profile, known only at the end).
+#[derive(Clone, Copy)]
+struct Held {
+    err: EmvError,
+    rule: Option<Rule>,
 }
 
-impl<'a> Ctx<'_, 'a> {
-    /// A deviation: a warning if the profile relaxes `rule` (and the mode is not strict), else an error.
-    fn deviate(
+/// A merchant account that may pick the profile, in payload order.
+#[derive(Clone, Copy)]
+enum Candidate<'a> {
+    /// Recognised while framing (a GUID or a primitive ID).
+    Known(&'static NationalScheme),
+    /// Recognisable only by the shape of its sub-ID 00 and the country (58, read later).
+    ByShape { template: u8, guid: &'a str },
+}
+
+/// At most this many candidate accounts are kept; a payload with more has its profile picked by
+/// reading the accounts again (no real code comes close).
+const CANDIDATES: usize = 8;
+
+/// What a template's framing concluded.
+enum Framed {
+    /// Well-formed.
+    Ok,
+    /// Not TLV, kept as raw text (default mode, templates with a GUID).
+    Opaque,
+    /// A framing fault (held until the CRC is checked).
+    Fault(EmvError),
+}
+
+struct Scan<'q, 'a> {
+    q: &'q mut MerchantQr<'a>,
+    strict: bool,
+    /// The first framing fault inside a template.
+    template_fault: Option<EmvError>,
+    /// The first semantic error.
+    held: Option<Held>,
+    /// The `pfi_02` deviation, waiting for the profile (default mode).
+    pfi02: Option<(Path, usize)>,
+    has_account: bool,
+    mcc_malformed: bool,
+    candidates: [Option<Candidate<'a>>; CANDIDATES],
+    n_candidates: usize,
+    candidates_overflow: bool,
+}
+
+/// Runs the pass over `q.payload` (size and characters already checked), filling `q`.
+pub(crate) fn scan(q: &mut MerchantQr<'_>, strict: bool) -> Result<(), EmvError> {
+    let mut s = Scan {
+        q,
+        strict,
+        template_fault: None,
+        held: None,
+        pfi02: None,
+        has_account: false,
+        mcc_malformed: false,
+        candidates: [None; CANDIDATES],
+        n_candidates: 0,
+        candidates_overflow: false,
+    };
+    s.run()
+}
+
+impl<'a> Scan<'_, 'a> {
+    fn run(&mut self) -> Result<(), EmvError> {
+        let payload = self.q.payload;
+        let ascii = self.q.ascii;
+        let mut tokens = Tokens::new(payload, 0, ascii);
+        let mut seen: u128 = 0;
+        let (mut first, mut last, mut count) = (0u8, 0u8, 0usize);
+        loop {
+            let el = match tokens.fast() {
+                Some(el) => el,
+                None => match tokens.next() {
+                    None => break,
+                    Some(Ok(el)) => el,
+                    Some(Err(f)) => {
+                        return Err(err(
+                            f.kind,
+                            f.id.map_or(Path::ROOT, Path::id),
+                            f.at,
+                            f.detail,
+                        ));
+                    }
+                },
+            };
+            let bit = 1u128 << el.id;
+            if seen & bit != 0 {
+                return Err(err(
+                    ErrorKind::Duplicate,
+                    Path::id(el.id),
+                    el.at,
+                    Detail::Repeated,
+                ));
+            }
+            seen |= bit;
+            // ≤ 512 bytes, so the offset fits; an ID is < 100.
+            if let Some(a) = self.q.at.get_mut(el.id as usize) {
+                *a = el.at as u16;
+            }
+            if count == 0 {
+                first = el.id;
+            }
+            count += 1;
+            last = el.id;
+            if self.template_fault.is_none() {
+                self.element(el);
+            }
+        }
+        self.q.present = seen;
+        if count == 0 {
+            return Err(err(ErrorKind::Truncated, Path::ROOT, 0, Detail::Empty));
+        }
+        if first != ids::PAYLOAD_FORMAT {
+            let (kind, detail) = if seen & 1 != 0 {
+                (ErrorKind::Order, Detail::NotFirst)
+            } else {
+                (ErrorKind::MissingMandatory, Detail::Missing)
+            };
+            return Err(err(kind, Path::id(ids::PAYLOAD_FORMAT), 0, detail));
+        }
+        self.check_crc(last)?;
+        if let Some(e) = self.template_fault {
+            return Err(e);
+        }
+        self.pick_scheme();
+        let relax = self.q.scheme.map(|s| s.profile().relax).unwrap_or_default();
+        if let Some(held) = self.held {
+            let mut e = held.err;
+            if self.strict
+                && let Some(rule) = held.rule
+                && relax.contains(rule)
+            {
+                e.detail = Detail::Broke { rule };
+            }
+            // 00 comes first, so a `pfi_02` the profile does not allow precedes any held error.
+            if let Some((path, at)) = self.pfi02
+                && !relax.contains(Rule::Pfi02)
+            {
+                return Err(err(ErrorKind::BadValue, path, at, PFI_EXPECTED));
+            }
+            return Err(e);
+        }
+        if let Some((path, at)) = self.pfi02 {
+            if !relax.contains(Rule::Pfi02) {
+                return Err(err(ErrorKind::BadValue, path, at, PFI_EXPECTED));
+            }
+            self.warn(WarningCode::Deviation(Rule::Pfi02), path, at);
+        }
+        self.end(relax)
+    }
+
+    // ---- held errors and warnings -----------------------------------------------------------
+
+    fn hold(&mut self, e: EmvError, rule: Option<Rule>) {
+        if self.held.is_none() {
+            self.held = Some(Held { err: e, rule });
+        }
+    }
+
+    fn warn(&mut self, code: WarningCode, path: Path, at: usize) {
+        self.q.warnings.push(Warning {
+            code,
+            path,
+            offset: at,
+        });
+    }
+
+    /// A deviation found during the pass: a warning in the default mode (lenient rules), held as
+    /// an error in strict mode.
+    fn deviate(&mut self, rule: Rule, kind: ErrorKind, path: Path, at: usize, detail: Detail) {
+        if self.strict {
+            self.hold(err(kind, path, at, detail), Some(rule));
+        } else {
+            self.warn(WarningCode::Deviation(rule), path, at);
+        }
+    }
+
+    /// A deviation found after the pass (the profile is known): a warning, or an error now.
+    fn deviate_now(
         &mut self,
+        relax: RuleSet,
         rule: Rule,
         kind: ErrorKind,
         path: Path,
         at: usize,
         detail: Detail,
     ) -> Result<(), EmvError> {
-        let profile = self.relax.contains(rule);
+        let profile = relax.contains(rule);
         if self.strict {
             let detail = if profile {
                 Detail::Broke { rule }
@@ -50,26 +220,14 @@ impl<'a> Ctx<'_, 'a> {
             return Err(err(kind, path, at, detail));
         }
         if profile || rule.is_lenient() {
-            self.frame.warnings.push(Warning {
-                code: WarningCode::Deviation(rule),
-                path,
-                offset: at,
-            });
+            self.warn(WarningCode::Deviation(rule), path, at);
             return Ok(());
         }
         Err(err(kind, path, at, detail))
     }
 
-    fn warn(&mut self, code: WarningCode, path: Path, at: usize) {
-        self.frame.warnings.push(Warning {
-            code,
-            path,
-            offset: at,
-        });
-    }
-
     fn chars(&self, s: &str) -> usize {
-        if self.frame.ascii {
+        if self.q.ascii {
             s.len()
         } else {
             s.chars().count()
@@ -77,31 +235,32 @@ impl<'a> Ctx<'_, 'a> {
     }
 
     /// Printable ASCII only (control characters were refused for the whole payload already).
-    fn ascii_only(&self, path: Path, el: Element<'_>) -> Result<(), EmvError> {
-        if self.frame.ascii {
-            return Ok(());
+    fn ascii_only(&mut self, path: Path, el: Element<'_>) {
+        if self.q.ascii {
+            return;
         }
-        match el.value.char_indices().find(|(_, c)| !c.is_ascii()) {
-            Some((i, ch)) => Err(err(
-                ErrorKind::BadChar,
-                path,
-                el.value_at() + i,
-                Detail::NonAscii { ch },
-            )),
-            None => Ok(()),
+        if let Some((i, ch)) = el.value.char_indices().find(|(_, c)| !c.is_ascii()) {
+            self.hold(
+                err(
+                    ErrorKind::BadChar,
+                    path,
+                    el.value_at() + i,
+                    Detail::NonAscii { ch },
+                ),
+                None,
+            );
         }
     }
 
     /// 59 and 60: a visible non-ASCII character (a letter, an accent) is a deviation
     /// (`non_ascii_text`); spaces and invisible characters outside ASCII (NBSP, zero-width) stay errors.
-    fn text(&mut self, path: Path, el: Element<'_>) -> Result<(), EmvError> {
-        if self.frame.ascii {
-            return Ok(());
+    fn text(&mut self, path: Path, el: Element<'_>) {
+        if self.q.ascii {
+            return;
         }
         let Some((i, ch)) = el.value.char_indices().find(|(_, c)| !c.is_ascii()) else {
-            return Ok(());
+            return;
         };
-        let at = el.value_at() + i;
         // Strict mode reports the first non-ASCII character, as it always did.
         if !self.strict
             && let Some((j, bad)) = el
@@ -109,41 +268,47 @@ impl<'a> Ctx<'_, 'a> {
                 .char_indices()
                 .find(|(_, c)| !c.is_ascii() && is_invisible(*c))
         {
-            return Err(err(
-                ErrorKind::BadChar,
-                path,
-                el.value_at() + j,
-                Detail::NonAscii { ch: bad },
-            ));
+            self.hold(
+                err(
+                    ErrorKind::BadChar,
+                    path,
+                    el.value_at() + j,
+                    Detail::NonAscii { ch: bad },
+                ),
+                None,
+            );
+            return;
         }
         self.deviate(
             Rule::NonAsciiText,
             ErrorKind::BadChar,
             path,
-            at,
+            el.value_at() + i,
             Detail::NonAscii { ch },
-        )
+        );
     }
 
     /// A hard maximum (amounts, percentages): over it is an error in every mode.
-    fn max_len(&self, path: Path, el: Element<'_>, max: usize) -> Result<(), EmvError> {
+    fn max_len(&mut self, path: Path, el: Element<'_>, max: usize) {
         let len = self.chars(el.value);
         if len > max {
-            return Err(err(
-                ErrorKind::TooLong,
-                path,
-                el.value_at(),
-                Detail::Longer { len, max },
-            ));
+            self.hold(
+                err(
+                    ErrorKind::TooLong,
+                    path,
+                    el.value_at(),
+                    Detail::Longer { len, max },
+                ),
+                None,
+            );
         }
-        Ok(())
     }
 
     /// A text maximum: over it is a deviation (`text_too_long`).
-    fn text_max(&mut self, path: Path, el: Element<'_>, max: usize) -> Result<(), EmvError> {
+    fn text_max(&mut self, path: Path, el: Element<'_>, max: usize) {
         let len = self.chars(el.value);
         if len > max {
-            return self.deviate(
+            self.deviate(
                 Rule::TextTooLong,
                 ErrorKind::TooLong,
                 path,
@@ -151,266 +316,318 @@ impl<'a> Ctx<'_, 'a> {
                 Detail::Longer { len, max },
             );
         }
-        Ok(())
     }
 
-    fn run(&mut self) -> Result<Semantics, EmvError> {
-        let mut currency = None;
-        let mut mcc = None;
-        let mut has_account = false;
-        let mut mcc_malformed = false;
-        let country = self.frame.raw(ids::COUNTRY);
-        for i in 0..self.frame.len() {
-            let Some(el) = self.frame.element_at(i) else {
-                break;
-            };
-            let path = Path::id(el.id);
-            if matches!(el.id, ids::NAME | ids::CITY) {
-                self.text(path, el)?;
-            } else if !ids::is_root_template(el.id) || self.frame.opaque(el.id) {
-                self.ascii_only(path, el)?;
-            }
-            match (ids::root_max(el.id), el.id) {
-                (Some(max), ids::NAME | ids::CITY | ids::POSTAL_CODE) => {
-                    self.text_max(path, el, max)?
-                }
-                (Some(max), _) => self.max_len(path, el, max)?,
-                (None, _) => {}
-            }
-            match el.id {
-                ids::PAYLOAD_FORMAT => match el.value {
+    // ---- root data objects --------------------------------------------------------------------
+
+    /// Frames (templates) and checks one root data object where it stands.
+    fn element(&mut self, el: Element<'a>) {
+        let path = Path::id(el.id);
+        match el.id {
+            ids::PAYLOAD_FORMAT => {
+                self.ascii_only(path, el);
+                match el.value {
                     "01" => {}
-                    "02" => self.deviate(
-                        Rule::Pfi02,
-                        ErrorKind::BadValue,
-                        path,
-                        el.value_at(),
-                        Detail::Expected { what: "\"01\"" },
-                    )?,
-                    _ => {
-                        return Err(err(
+                    "02" if self.strict => self.hold(
+                        err(ErrorKind::BadValue, path, el.value_at(), PFI_EXPECTED),
+                        Some(Rule::Pfi02),
+                    ),
+                    "02" => self.pfi02 = Some((path, el.value_at())),
+                    _ => self.hold(
+                        err(ErrorKind::BadValue, path, el.value_at(), PFI_EXPECTED),
+                        None,
+                    ),
+                }
+            }
+            ids::INITIATION => {
+                self.ascii_only(path, el);
+                if el.value != "11" && el.value != "12" {
+                    self.hold(
+                        err(
                             ErrorKind::BadValue,
                             path,
                             el.value_at(),
-                            Detail::Expected { what: "\"01\"" },
-                        ));
-                    }
-                },
-                ids::INITIATION if el.value != "11" && el.value != "12" => {
-                    return Err(err(
-                        ErrorKind::BadValue,
-                        path,
-                        el.value_at(),
-                        Detail::Expected {
-                            what: "\"11\" (static) or \"12\" (dynamic)",
-                        },
-                    ));
+                            Detail::Expected {
+                                what: "\"11\" (static) or \"12\" (dynamic)",
+                            },
+                        ),
+                        None,
+                    );
                 }
-                2..=25 => has_account = true,
-                26..=51 => {
-                    has_account = true;
-                    if !self.frame.opaque(el.id) {
-                        self.guid_template(path, el, country)?;
-                    }
-                }
-                80..=99 if !self.frame.opaque(el.id) => self.guid_template(path, el, country)?,
-                ids::MCC => match digits_exact(el, 4, path, "4 digits") {
-                    Ok(m) => mcc = Some(m),
-                    Err(e) => {
-                        self.deviate(Rule::MccFormat, e.kind, e.path, e.offset, e.detail)?;
-                        mcc_malformed = true;
-                    }
-                },
-                ids::CURRENCY => currency = Some(self.currency(el, path)?),
-                ids::TIP_INDICATOR if !matches!(el.value, "01" | "02" | "03") => {
-                    return Err(err(
-                        ErrorKind::BadValue,
-                        path,
-                        el.value_at(),
-                        Detail::Expected {
-                            what: "\"01\" (prompt), \"02\" (fixed fee) or \"03\" (percentage fee)",
-                        },
-                    ));
-                }
-                ids::COUNTRY => check_country(el, path)?,
-                ids::ADDITIONAL_DATA => self.additional_data(el)?,
-                ids::LANGUAGE => self.language(el)?,
-                _ => {}
             }
+            2..=25 => {
+                self.ascii_only(path, el);
+                self.has_account = true;
+                if let Some(s) = registry().match_primitive(el.id) {
+                    self.candidate(Candidate::Known(s));
+                }
+            }
+            26..=51 | 80..=99 => self.guid_root(el),
+            ids::MCC => {
+                self.ascii_only(path, el);
+                match digits_exact(el, 4, path, "4 digits") {
+                    Ok(m) => self.q.sem.mcc = Some(m),
+                    Err(e) => {
+                        self.deviate(Rule::MccFormat, e.kind, e.path, e.offset, e.detail);
+                        self.mcc_malformed = true;
+                    }
+                }
+            }
+            ids::CURRENCY => {
+                self.ascii_only(path, el);
+                match self.currency(el, path) {
+                    Ok(c) => self.q.sem.currency = Some(c),
+                    Err(e) => self.hold(e, None),
+                }
+            }
+            ids::AMOUNT | ids::FEE_FIXED => {
+                self.ascii_only(path, el);
+                self.max_len(path, el, 13);
+            }
+            ids::TIP_INDICATOR => {
+                self.ascii_only(path, el);
+                if !matches!(el.value, "01" | "02" | "03") {
+                    self.hold(
+                        err(
+                            ErrorKind::BadValue,
+                            path,
+                            el.value_at(),
+                            Detail::Expected {
+                                what: "\"01\" (prompt), \"02\" (fixed fee) or \"03\" (percentage fee)",
+                            },
+                        ),
+                        None,
+                    );
+                }
+            }
+            ids::FEE_PERCENTAGE => {
+                self.ascii_only(path, el);
+                self.max_len(path, el, 5);
+            }
+            ids::COUNTRY => {
+                self.ascii_only(path, el);
+                if let Err(e) = check_country(el, path) {
+                    self.hold(e, None);
+                }
+            }
+            ids::NAME => {
+                self.text(path, el);
+                self.text_max(path, el, 25);
+            }
+            ids::CITY => {
+                self.text(path, el);
+                self.text_max(path, el, 15);
+            }
+            ids::POSTAL_CODE => {
+                self.ascii_only(path, el);
+                self.text_max(path, el, 10);
+            }
+            ids::ADDITIONAL_DATA => self.additional_data(el),
+            ids::LANGUAGE => self.language(el),
+            _ => self.ascii_only(path, el),
         }
+    }
 
-        let end = self.frame.payload.len();
-        let missing = |id: u8| {
-            err(
-                ErrorKind::MissingMandatory,
-                Path::id(id),
-                end,
-                Detail::Missing,
-            )
+    /// 63: length 04, 4 hex digits (either case), last, and equal to the CRC of everything before
+    /// its value.
+    fn check_crc(&mut self, last: u8) -> Result<(), EmvError> {
+        let path = Path::id(ids::CRC);
+        let payload = self.q.payload;
+        let Some(at) = self.q.offset_of(ids::CRC) else {
+            return Err(err(ErrorKind::Crc, path, payload.len(), Detail::CrcMissing));
         };
-        if !has_account {
+        if last != ids::CRC {
+            return Err(err(ErrorKind::Order, path, at, Detail::CrcNotLast));
+        }
+        let value_at = at + 4;
+        let value = self.q.raw(ids::CRC).unwrap_or_default();
+        let chars = self.chars(value);
+        if chars != 4 {
             return Err(err(
-                ErrorKind::MissingMandatory,
-                Path::ROOT,
-                end,
-                Detail::Missing,
+                ErrorKind::Crc,
+                path,
+                at + 2,
+                Detail::CrcLength { len: chars },
             ));
         }
-        if mcc.is_none() && !mcc_malformed {
-            self.deviate(
-                Rule::MccAbsent,
-                ErrorKind::MissingMandatory,
-                Path::id(ids::MCC),
-                end,
-                Detail::Missing,
-            )?;
-        }
-        let Some(currency) = currency else {
-            return Err(missing(ids::CURRENCY));
+        let Some((found, lower)) = super::crc::from_hex(value) else {
+            return Err(err(ErrorKind::Crc, path, value_at, Detail::CrcNotHex));
         };
-        if country.is_none() {
-            return Err(missing(ids::COUNTRY));
-        }
-        if self.frame.raw(ids::NAME).is_none() {
-            self.deviate(
-                Rule::NameAbsent,
-                ErrorKind::MissingMandatory,
-                Path::id(ids::NAME),
-                end,
-                Detail::Missing,
-            )?;
-        }
-        if self.frame.raw(ids::CITY).is_none() {
-            self.deviate(
-                Rule::CityAbsent,
-                ErrorKind::MissingMandatory,
-                Path::id(ids::CITY),
-                end,
-                Detail::Missing,
-            )?;
-        }
-
-        let mut too_precise = None;
-        let amount = match self.element(ids::AMOUNT) {
-            Some(el) => match self.amount(el, currency, true)? {
-                Ok(minor) => Some(minor),
-                Err(decimals) => {
-                    too_precise = Some((decimals, currency.exponent()));
-                    None
-                }
-            },
-            None => None,
-        };
-        let tip = self.tip(currency)?;
-
-        if let (Some(scheme), Some(c)) = (self.frame.scheme, country)
-            && let Some(home) = &scheme.country
-            && home != c
-        {
-            let at = self.frame.at(ids::COUNTRY).unwrap_or(0);
-            self.warn(WarningCode::CountryMismatch, Path::id(ids::COUNTRY), at);
-        }
-        Ok(Semantics {
-            currency,
-            amount,
-            tip,
-            mcc,
-            too_precise,
-        })
-    }
-
-    /// 53: three digits naming an ISO 4217 currency with a minor unit; three upper-case letters
-    /// naming one are a deviation (`currency_alpha`), mapped to that currency.
-    fn currency(&mut self, el: Element<'a>, path: Path) -> Result<Currency, EmvError> {
-        let b = el.value.as_bytes();
-        if b.len() == 3
-            && b.iter().all(u8::is_ascii_uppercase)
-            && let Some(iso) = iso_currency::Currency::from_code(el.value)
-        {
-            let numeric = iso.numeric();
-            let c = Currency::from_numeric(numeric).map_err(|e| {
-                let detail = match e {
-                    CurrencyError::NoMinorUnit(code) => Detail::NoMinorUnit { code },
-                    _ => Detail::UnknownCurrency { numeric },
-                };
-                err(ErrorKind::BadValue, path, el.value_at(), detail)
-            })?;
-            self.deviate(
-                Rule::CurrencyAlpha,
-                ErrorKind::BadValue,
+        let expected = super::crc::checksum(payload.as_bytes().get(..value_at).unwrap_or_default());
+        if expected != found {
+            return Err(err(
+                ErrorKind::Crc,
                 path,
-                el.value_at(),
-                Detail::Expected {
-                    what: "3 digits (ISO 4217 numeric)",
-                },
-            )?;
-            return Ok(c);
+                value_at,
+                Detail::CrcMismatch { expected, found },
+            ));
         }
-        let numeric = digits_exact(el, 3, path, "3 digits (ISO 4217 numeric)")?;
-        Currency::from_numeric(numeric).map_err(|e| {
-            let detail = match e {
-                CurrencyError::NoMinorUnit(code) => Detail::NoMinorUnit { code },
-                _ => Detail::UnknownCurrency { numeric },
-            };
-            err(ErrorKind::BadValue, path, el.value_at(), detail)
-        })
+        if lower {
+            self.warn(WarningCode::CrcLowercase, path, value_at);
+        }
+        Ok(())
     }
 
-    fn element(&self, id: u8) -> Option<Element<'a>> {
-        let at = self.frame.at(id)?;
-        Some(Element {
-            id,
-            value: self.frame.raw(id)?,
-            at,
-        })
-    }
+    // ---- templates ----------------------------------------------------------------------------
 
-    fn subs(&self, el: Element<'a>) -> impl Iterator<Item = Element<'a>> + use<'a> {
-        Tokens::new(el.value, el.value_at(), self.frame.ascii).valid()
-    }
-
-    /// A template with a GUID in 00 (26–51, 80–99, 62.50–99): 00 present, ≤ 32, GUID-shaped
-    /// (each a deviation when broken); every value printable ASCII, inside a recognised scheme's
-    /// nested sub-templates too. One pass over the sub-elements.
-    fn guid_template(
+    /// Frames a template's value, calling `each` for every sub-element in order (duplicates are
+    /// faults). A fault of a template with a GUID that does not begin with a well-formed sub-ID 00
+    /// makes it opaque in the default mode; `each`'s findings are then undone by the caller.
+    fn frame(
         &mut self,
         path: Path,
         el: Element<'a>,
-        country: Option<&str>,
-    ) -> Result<(), EmvError> {
-        // Only merchant accounts (26–51) belong to a scheme that may nest; and nesting matters here
-        // only for the character check, which an all-ASCII payload has passed already.
-        let look_up = !self.frame.ascii && path.ids().len() == 1 && ids::is_merchant_account(el.id);
-        let mut scheme: Option<&NationalScheme> = None;
-        let mut guid = None;
-        for sub in self.subs(el) {
+        may_be_opaque: bool,
+        mut each: impl FnMut(&mut Self, Element<'a>),
+    ) -> Framed {
+        let mut seen: u128 = 0;
+        let mut tokens = Tokens::new(el.value, el.value_at(), self.q.ascii);
+        loop {
+            let fault = match tokens.fast() {
+                Some(sub) => {
+                    let bit = 1u128 << sub.id;
+                    if seen & bit == 0 {
+                        seen |= bit;
+                        each(self, sub);
+                        continue;
+                    }
+                    err(
+                        ErrorKind::Duplicate,
+                        path.child(sub.id),
+                        sub.at,
+                        Detail::Repeated,
+                    )
+                }
+                None => match tokens.next() {
+                    None => return Framed::Ok,
+                    Some(Ok(sub)) => {
+                        let bit = 1u128 << sub.id;
+                        if seen & bit == 0 {
+                            seen |= bit;
+                            each(self, sub);
+                            continue;
+                        }
+                        err(
+                            ErrorKind::Duplicate,
+                            path.child(sub.id),
+                            sub.at,
+                            Detail::Repeated,
+                        )
+                    }
+                    Some(Err(f)) => {
+                        let at = f.id.map_or(path, |id| path.child(id));
+                        err(f.kind, at, f.at, f.detail)
+                    }
+                },
+            };
+            if may_be_opaque && !self.strict && !starts_with_00(el, self.q.ascii) {
+                return Framed::Opaque;
+            }
+            return Framed::Fault(fault);
+        }
+    }
+
+    /// Findings to undo if a template turns out opaque.
+    fn mark(&self) -> (Option<Held>, Warnings) {
+        (self.held, self.q.warnings)
+    }
+
+    fn undo(&mut self, mark: (Option<Held>, Warnings)) {
+        (self.held, self.q.warnings) = mark;
+    }
+
+    /// A root template with a GUID in 00: a merchant account (26–51) or an unreserved template
+    /// (80–99).
+    fn guid_root(&mut self, el: Element<'a>) {
+        let path = Path::id(el.id);
+        let account = ids::is_merchant_account(el.id);
+        if account {
+            self.has_account = true;
+        }
+        let mark = self.mark();
+        let mut guid: Option<Element<'a>> = None;
+        let mut known: Option<(&'static NationalScheme, bool)> = None;
+        let mut nested_fault: Option<EmvError> = None;
+        let framed = self.frame(path, el, true, |s, sub| {
             let sub_path = path.child(sub.id);
             if sub.id == 0 {
                 guid = Some(sub);
-                if look_up {
-                    scheme = registry().match_template(el.id, sub.value, country);
+                if account {
+                    known = registry().match_guid(sub.value);
                 }
             }
-            if look_up && is_nested(el.id, sub.id, scheme) {
-                for inner in self.subs(sub) {
-                    self.ascii_only(sub_path.child(inner.id), inner)?;
+            if account && known.is_some_and(|(k, _)| k.is_nested(sub.id)) {
+                match s.frame(sub_path, sub, false, |s, inner| {
+                    s.ascii_only(sub_path.child(inner.id), inner)
+                }) {
+                    Framed::Ok | Framed::Opaque => {}
+                    Framed::Fault(e) => {
+                        nested_fault.get_or_insert(e);
+                    }
                 }
             } else {
-                self.ascii_only(sub_path, sub)?;
+                s.ascii_only(sub_path, sub);
+            }
+        });
+        match framed {
+            Framed::Ok => {}
+            Framed::Opaque => {
+                self.undo(mark);
+                self.q.opaque |= 1u128 << el.id;
+                self.warn(
+                    WarningCode::Deviation(Rule::OpaqueTemplate),
+                    path,
+                    el.value_at(),
+                );
+                self.ascii_only(path, el);
+                return;
+            }
+            Framed::Fault(e) => {
+                self.template_fault = Some(e);
+                return;
             }
         }
+        if let Some(e) = nested_fault {
+            self.template_fault = Some(e);
+            return;
+        }
+        self.guid_checks(path, el, guid, known.map(|(_, shaped)| shaped));
+        if account {
+            match (known, guid) {
+                (Some((scheme, _)), _) => self.candidate(Candidate::Known(scheme)),
+                (None, Some(g)) if registry().matches_accounts_in(el.id) => {
+                    self.candidate(Candidate::ByShape {
+                        template: el.id,
+                        guid: g.value,
+                    })
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// 00 of a template with a GUID: present, ≤ 32 characters, GUID-shaped (each a deviation).
+    /// `shaped` is known when the GUID is a registered one.
+    fn guid_checks(
+        &mut self,
+        path: Path,
+        el: Element<'a>,
+        guid: Option<Element<'a>>,
+        shaped: Option<bool>,
+    ) {
+        let gpath = path.child(0);
         let Some(g) = guid else {
-            return self.deviate(
+            self.deviate(
                 Rule::GuidAbsent,
                 ErrorKind::MissingMandatory,
-                path.child(0),
+                gpath,
                 el.value_at(),
                 Detail::Missing,
             );
+            return;
         };
-        let gpath = path.child(0);
-        self.text_max(gpath, g, 32)?;
-        if !is_guid_shaped(g.value) {
+        self.text_max(gpath, g, 32);
+        if !shaped.unwrap_or_else(|| is_guid_shaped(g.value)) {
             self.deviate(
                 Rule::AccountIdAsGuid,
                 ErrorKind::BadValue,
@@ -419,29 +636,102 @@ impl<'a> Ctx<'_, 'a> {
                 Detail::Expected {
                     what: "a GUID: an AID (10-32 hex digits starting A, D or F), a UUID or a reverse domain name",
                 },
-            )?;
+            );
         }
-        Ok(())
     }
 
-    fn additional_data(&mut self, el: Element<'a>) -> Result<(), EmvError> {
+    fn candidate(&mut self, c: Candidate<'a>) {
+        match self.candidates.get_mut(self.n_candidates) {
+            Some(slot) => {
+                *slot = Some(c);
+                self.n_candidates += 1;
+            }
+            None => self.candidates_overflow = true,
+        }
+    }
+
+    /// Picks the profile: a scheme domestic to the payload's country (58) beats a scheme domestic
+    /// elsewhere, which beats an international one (UnionPay co-badging a national code); among
+    /// equals, the first in payload order.
+    fn pick_scheme(&mut self) {
+        let country = self.q.raw(ids::COUNTRY);
+        let reg = registry();
+        let mut best: Option<&'static NationalScheme> = None;
+        let rank = |s: &NationalScheme| match &s.country {
+            Some(c) if Some(c.as_str()) == country => 0,
+            Some(_) => 1,
+            None => 2,
+        };
+        let mut consider = |c: Option<&'static NationalScheme>| {
+            if let Some(c) = c
+                && best.is_none_or(|cur| rank(c) < rank(cur))
+            {
+                best = Some(c);
+            }
+        };
+        if self.candidates_overflow {
+            // More candidate accounts than kept: read the accounts again (payload order).
+            for e in Tokens::new(self.q.payload, 0, self.q.ascii).valid() {
+                if (2..=25).contains(&e.id) {
+                    consider(reg.match_primitive(e.id));
+                } else if (26..=51).contains(&e.id) && !self.q.is_opaque(e.id) {
+                    let g = Tokens::new(e.value, e.value_at(), self.q.ascii)
+                        .valid()
+                        .find(|s| s.id == 0);
+                    consider(g.and_then(|g| reg.match_template(e.id, g.value, country)));
+                }
+            }
+        } else {
+            for c in self.candidates.iter().take(self.n_candidates).flatten() {
+                consider(match *c {
+                    Candidate::Known(s) => Some(s),
+                    Candidate::ByShape { template, guid } => {
+                        reg.match_account(template, guid, country)
+                    }
+                });
+            }
+        }
+        self.q.scheme = best;
+    }
+
+    /// 62: framing, nested payment-system templates 50–99, and the sub-IDs' rules.
+    fn additional_data(&mut self, el: Element<'a>) {
         let root = Path::id(el.id);
-        for sub in self.subs(el) {
+        let mut nested_fault: Option<EmvError> = None;
+        let framed = self.frame(root, el, false, |s, sub| {
             let path = root.child(sub.id);
             if sub.id >= 50 {
-                if self.frame.opaque_ad & (1u128 << sub.id) != 0 {
-                    self.ascii_only(path, sub)?;
-                } else {
-                    self.guid_template(path, sub, None)?;
+                let mark = s.mark();
+                let mut guid = None;
+                match s.frame(path, sub, true, |s, inner| {
+                    if inner.id == 0 {
+                        guid = Some(inner);
+                    }
+                    s.ascii_only(path.child(inner.id), inner);
+                }) {
+                    Framed::Ok => s.guid_checks(path, sub, guid, None),
+                    Framed::Opaque => {
+                        s.undo(mark);
+                        s.q.opaque_ad |= 1u128 << sub.id;
+                        s.warn(
+                            WarningCode::Deviation(Rule::OpaqueTemplate),
+                            path,
+                            sub.value_at(),
+                        );
+                        s.ascii_only(path, sub);
+                    }
+                    Framed::Fault(e) => {
+                        nested_fault.get_or_insert(e);
+                    }
                 }
-                continue;
+                return;
             }
-            self.ascii_only(path, sub)?;
+            s.ascii_only(path, sub);
             if let (Some(max), 1..=8 | 10) = (ids::additional_data_max(sub.id), sub.id) {
-                self.text_max(path, sub, max)?;
+                s.text_max(path, sub, max);
             }
             match sub.id {
-                0 => self.deviate(
+                0 => s.deviate(
                     Rule::AdditionalData00,
                     ErrorKind::BadValue,
                     path,
@@ -449,68 +739,212 @@ impl<'a> Ctx<'_, 'a> {
                     Detail::Expected {
                         what: "sub-IDs 01-99; 00 is not defined",
                     },
-                )?,
+                ),
                 9 => {
                     if let Some(e) = consumer_data_request(sub, path) {
-                        self.deviate(
+                        s.deviate(
                             Rule::ConsumerDataRequest,
                             e.kind,
                             e.path,
                             e.offset,
                             e.detail,
-                        )?;
+                        );
                     }
                 }
                 11 => {
                     if let Some(e) = merchant_channel(sub, path) {
-                        self.deviate(Rule::ChannelUndefined, e.kind, e.path, e.offset, e.detail)?;
+                        s.deviate(Rule::ChannelUndefined, e.kind, e.path, e.offset, e.detail);
                     }
                 }
                 _ => {}
             }
+        });
+        match framed {
+            Framed::Fault(e) => self.template_fault = Some(e),
+            Framed::Ok | Framed::Opaque => {
+                if let Some(e) = nested_fault {
+                    self.template_fault = Some(e);
+                }
+            }
         }
-        Ok(())
     }
 
-    fn language(&mut self, el: Element<'a>) -> Result<(), EmvError> {
+    /// 64: framing, 00 a two-letter language code, 01 present, the text maxima.
+    fn language(&mut self, el: Element<'a>) {
         let root = Path::id(el.id);
         let mut has = [false; 2];
-        for sub in self.subs(el) {
+        let framed = self.frame(root, el, false, |s, sub| {
             let path = root.child(sub.id);
             match sub.id {
                 0 => {
                     has[0] = true;
                     let b = sub.value.as_bytes();
                     if b.len() != 2 || !b.iter().all(u8::is_ascii_alphabetic) {
-                        return Err(err(
-                            ErrorKind::BadValue,
-                            path,
-                            sub.value_at(),
-                            Detail::Expected {
-                                what: "an ISO 639-1 two-letter language code",
-                            },
-                        ));
+                        s.hold(
+                            err(
+                                ErrorKind::BadValue,
+                                path,
+                                sub.value_at(),
+                                Detail::Expected {
+                                    what: "an ISO 639-1 two-letter language code",
+                                },
+                            ),
+                            None,
+                        );
                     }
                 }
                 1 => {
                     has[1] = true;
-                    self.text_max(path, sub, 25)?;
+                    s.text_max(path, sub, 25);
                 }
-                2 => self.text_max(path, sub, 15)?,
+                2 => s.text_max(path, sub, 15),
                 _ => {}
             }
+        });
+        if let Framed::Fault(e) = framed {
+            self.template_fault = Some(e);
+            return;
         }
         for (i, present) in has.into_iter().enumerate() {
             if !present {
-                return Err(err(
-                    ErrorKind::MissingMandatory,
-                    root.child(i as u8),
-                    el.value_at(),
-                    Detail::Missing,
-                ));
+                self.hold(
+                    err(
+                        ErrorKind::MissingMandatory,
+                        root.child(i as u8),
+                        el.value_at(),
+                        Detail::Missing,
+                    ),
+                    None,
+                );
             }
         }
+    }
+
+    // ---- after the pass -------------------------------------------------------------------------
+
+    /// The rules that need the whole payload: presence, the amount (needs 53), the tip (55–57),
+    /// the country of the scheme.
+    fn end(&mut self, relax: RuleSet) -> Result<(), EmvError> {
+        let end = self.q.payload.len();
+        let missing = |id: u8| {
+            err(
+                ErrorKind::MissingMandatory,
+                Path::id(id),
+                end,
+                Detail::Missing,
+            )
+        };
+        if !self.has_account {
+            return Err(err(
+                ErrorKind::MissingMandatory,
+                Path::ROOT,
+                end,
+                Detail::Missing,
+            ));
+        }
+        if self.q.sem.mcc.is_none() && !self.mcc_malformed {
+            self.deviate_now(
+                relax,
+                Rule::MccAbsent,
+                ErrorKind::MissingMandatory,
+                Path::id(ids::MCC),
+                end,
+                Detail::Missing,
+            )?;
+        }
+        let Some(currency) = self.q.sem.currency else {
+            return Err(missing(ids::CURRENCY));
+        };
+        if self.q.offset_of(ids::COUNTRY).is_none() {
+            return Err(missing(ids::COUNTRY));
+        }
+        if self.q.offset_of(ids::NAME).is_none() {
+            self.deviate_now(
+                relax,
+                Rule::NameAbsent,
+                ErrorKind::MissingMandatory,
+                Path::id(ids::NAME),
+                end,
+                Detail::Missing,
+            )?;
+        }
+        if self.q.offset_of(ids::CITY).is_none() {
+            self.deviate_now(
+                relax,
+                Rule::CityAbsent,
+                ErrorKind::MissingMandatory,
+                Path::id(ids::CITY),
+                end,
+                Detail::Missing,
+            )?;
+        }
+        if let Some(el) = self.element_of(ids::AMOUNT) {
+            match self.amount(relax, el, currency, true)? {
+                Ok(minor) => self.q.sem.amount = Some(minor),
+                Err(decimals) => self.q.sem.too_precise = Some((decimals, currency.exponent())),
+            }
+        }
+        self.q.sem.tip = self.tip(relax, currency)?;
+        if let (Some(scheme), Some(c)) = (self.q.scheme, self.q.raw(ids::COUNTRY))
+            && let Some(home) = &scheme.country
+            && home != c
+        {
+            let at = self.q.offset_of(ids::COUNTRY).unwrap_or(0);
+            self.warn(WarningCode::CountryMismatch, Path::id(ids::COUNTRY), at);
+        }
         Ok(())
+    }
+
+    fn element_of(&self, id: u8) -> Option<Element<'a>> {
+        Some(Element {
+            id,
+            value: self.q.raw(id)?,
+            at: self.q.offset_of(id)?,
+        })
+    }
+
+    /// 53: three digits naming an ISO 4217 currency with a minor unit; three upper-case letters
+    /// naming one are a deviation (`currency_alpha`), mapped to that currency.
+    fn currency(&mut self, el: Element<'a>, path: Path) -> Result<Currency, EmvError> {
+        let b = el.value.as_bytes();
+        let from_numeric = |numeric: u16| {
+            Currency::from_numeric(numeric).map_err(|e| {
+                let detail = match e {
+                    CurrencyError::NoMinorUnit(code) => Detail::NoMinorUnit { code },
+                    _ => Detail::UnknownCurrency { numeric },
+                };
+                err(ErrorKind::BadValue, path, el.value_at(), detail)
+            })
+        };
+        if let [a @ b'0'..=b'9', b @ b'0'..=b'9', c @ b'0'..=b'9'] = *b {
+            return from_numeric(
+                u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0'),
+            );
+        }
+        if b.len() == 3
+            && b.iter().all(u8::is_ascii_uppercase)
+            && let Some(iso) = iso_currency::Currency::from_code(el.value)
+        {
+            let c = from_numeric(iso.numeric())?;
+            self.deviate(
+                Rule::CurrencyAlpha,
+                ErrorKind::BadValue,
+                path,
+                el.value_at(),
+                Detail::Expected {
+                    what: "3 digits (ISO 4217 numeric)",
+                },
+            );
+            return Ok(c);
+        }
+        Err(err(
+            ErrorKind::BadValue,
+            path,
+            el.value_at(),
+            Detail::Expected {
+                what: "3 digits (ISO 4217 numeric)",
+            },
+        ))
     }
 
     /// 54 or 56: digits with at most one '.', no sign, ≤ 13; exact in minor units. `Ok(Err(d))`:
@@ -518,6 +952,7 @@ impl<'a> Ctx<'_, 'a> {
     /// refuses to pay it). For 56 (a fee: `nonzero` false) that is an error in every mode.
     fn amount(
         &mut self,
+        relax: RuleSet,
         el: Element<'a>,
         currency: Currency,
         nonzero: bool,
@@ -544,7 +979,8 @@ impl<'a> Ctx<'_, 'a> {
                 if !nonzero {
                     return Err(err(ErrorKind::BadValue, path, el.value_at(), detail));
                 }
-                self.deviate(
+                self.deviate_now(
+                    relax,
                     Rule::AmountTooPrecise,
                     ErrorKind::BadValue,
                     path,
@@ -564,10 +1000,10 @@ impl<'a> Ctx<'_, 'a> {
         Ok(Ok(minor))
     }
 
-    fn tip(&mut self, currency: Currency) -> Result<Option<Tip>, EmvError> {
-        let indicator = self.frame.raw(ids::TIP_INDICATOR);
-        let fixed = self.element(ids::FEE_FIXED);
-        let pct = self.element(ids::FEE_PERCENTAGE);
+    fn tip(&mut self, relax: RuleSet, currency: Currency) -> Result<Option<Tip>, EmvError> {
+        let indicator = self.q.raw(ids::TIP_INDICATOR);
+        let fixed = self.element_of(ids::FEE_FIXED);
+        let pct = self.element_of(ids::FEE_PERCENTAGE);
         let requires = |el: Element<'_>, value| {
             err(
                 ErrorKind::BadValue,
@@ -589,12 +1025,12 @@ impl<'a> Ctx<'_, 'a> {
         {
             return Err(requires(p, "\"03\""));
         }
-        let end = self.frame.payload.len();
+        let end = self.q.payload.len();
         Ok(match indicator {
             None => None,
             Some("01") => Some(Tip::Prompt),
             Some("02") => match fixed {
-                Some(f) => match self.amount(f, currency, false)? {
+                Some(f) => match self.amount(relax, f, currency, false)? {
                     Ok(minor) => Some(Tip::Fixed(minor)),
                     // Not reached: a fee's excess precision is an error in `amount`.
                     Err(_) => None,
@@ -620,6 +1056,26 @@ impl<'a> Ctx<'_, 'a> {
                 }
             },
         })
+    }
+}
+
+const PFI_EXPECTED: Detail = Detail::Expected { what: "\"01\"" };
+
+/// A template that begins with a well-formed sub-ID 00 (ID "00", a length 01–99 that fits) is TLV
+/// that broke, never opaque text.
+fn starts_with_00(el: Element<'_>, ascii: bool) -> bool {
+    let b = el.value.as_bytes();
+    match b {
+        [b'0', b'0', l0 @ b'0'..=b'9', l1 @ b'0'..=b'9', ..] => {
+            let len = ((l0 - b'0') * 10 + (l1 - b'0')) as usize;
+            let avail = if ascii {
+                b.len() - 4
+            } else {
+                el.value.get(4..).map_or(0, |r| r.chars().count())
+            };
+            len > 0 && len <= avail
+        }
+        _ => false,
     }
 }
 

@@ -27,6 +27,12 @@ pub enum CurrencyError {
 }
 
 impl Currency {
+    /// US dollar (840, exponent 2), usable in constant expressions.
+    pub const USD: Currency = Currency {
+        iso: iso_currency::Currency::USD,
+        exponent: 2,
+    };
+
     fn from_iso(iso: iso_currency::Currency) -> Result<Self, CurrencyError> {
         match iso.exponent() {
             Some(e) if e <= 4 => Ok(Currency {
