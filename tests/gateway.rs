@@ -1300,6 +1300,30 @@ fn serve_runs_the_embedded_demo_and_its_banner_flow_pays() {
             );
             assert!(stdout.contains("SOBA NOODLE HOUSE"), "{scheme}: {stdout}");
         }
+        // The aplus walkthrough with the MPP wallet simulator, verbatim (the binary on PATH): it
+        // scans, shows the order, debits its ledger, notifies; the gateway authorises.
+        let script = block("qrbridge wallet-sim aplus serve");
+        let bin = std::path::Path::new(env!("CARGO_BIN_EXE_qrbridge"));
+        let path = format!(
+            "{}:{}",
+            bin.parent().unwrap().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let out = Command::new("timeout")
+            .args(["120", "bash", "-c", &script])
+            .env("PATH", path)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{script}\n{stdout}");
+        assert!(stdout.contains("userInitiatedPay: S"), "{stdout}");
+        assert!(stdout.contains("order: SOBA NOODLE HOUSE"), "{stdout}");
+        assert!(
+            stdout.contains("(paymentId demo-wallet-00000001): S"),
+            "{stdout}"
+        );
+        assert!(stdout.contains("\"state\": \"DEBITED\""), "{stdout}");
+        assert!(stdout.contains("stopped http://127.0.0.1:8090"), "{stdout}");
     } else {
         eprintln!("notice: curl or bash missing; the banner's script was not run");
     }

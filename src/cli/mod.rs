@@ -12,6 +12,7 @@ mod fx;
 mod iso8583;
 mod serve;
 mod wallet;
+mod wallet_sim;
 
 /// `qrbridge --version`: the crate version and the git commit it was built from.
 const VERSION: &str = concat!(
@@ -45,6 +46,9 @@ enum Command {
     Serve(serve::Args),
     /// Wallet API v1 client: signed decode, quote, pay, inquiry, cancel, refund requests.
     Wallet(wallet::Args),
+    /// Wallet-side simulators of the foreign schemes: `wallet-sim aplus serve | pay | ledger`.
+    #[command(subcommand)]
+    WalletSim(wallet_sim::WalletSimCommand),
     /// Operator tools over the journal (offline): payments, notices, manual reviews, exports.
     Admin(admin::Args),
     /// Configuration tools: `config check FILE` reports every problem of a file.
@@ -80,6 +84,7 @@ pub fn run() -> ExitCode {
         Command::AcquirerSim(args) => acquirer_sim::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Wallet(args) => wallet::run(args),
+        Command::WalletSim(cmd) => wallet_sim::run(cmd),
         Command::Admin(args) => admin::run(args),
         Command::Config(cmd) => config_check::run(cmd),
         Command::Completions { shell } => {

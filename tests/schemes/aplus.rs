@@ -686,6 +686,14 @@ async fn dynamic_code_notified_s_is_authorised_and_the_three_ledgers_agree() {
     let other = env.notify(&order, "S", "mpp-pay-2").await;
     assert_eq!(other.code(), "REPEAT_REQ_INCONSISTENT", "{}", other.v);
     assert_eq!(purchases(&env.sim).len(), 1);
+    // The code is paid: scanning it again does not make a second order.
+    let rescan = env.scan(&code(APPROVE), "cust-1").await;
+    assert_eq!(
+        (rescan.status(), rescan.code()),
+        ("F", "ORDER_IS_CLOSED"),
+        "{}",
+        rescan.v
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -812,6 +820,10 @@ async fn an_f_notification_closes_the_order_and_nothing_is_sent() {
     );
     assert!(purchases(&env.sim).is_empty());
     assert_eq!(env.payment_state(&id).await, None);
+    // The user did not pay: the code may be scanned again, a new order.
+    let again = env.scan(&code(APPROVE), "cust-1").await;
+    assert_eq!(again.status(), "S", "{}", again.v);
+    assert_ne!(again.v["paymentRequestId"], order.v["paymentRequestId"]);
     // An id we never issued.
     let unknown = env
         .send(

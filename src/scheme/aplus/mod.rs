@@ -115,6 +115,8 @@ pub struct AplusPendingOrder {
     pub pay_to_amount: Amount,
     /// The wallet's `passThroughInfo`, kept with the order.
     pub pass_through_info: Option<String>,
+    /// Its key in the scan memory (a repeat scan of a paid order is refused).
+    pub scan_key: String,
 }
 
 impl AplusPendingOrder {
@@ -123,6 +125,7 @@ impl AplusPendingOrder {
             + self.quote_id.as_str().len()
             + self.customer_id.expose().len()
             + self.pass_through_info.as_ref().map_or(0, String::len)
+            + self.scan_key.len()
     }
 }
 
@@ -135,6 +138,9 @@ pub struct AplusScan {
     pub answer: Vec<u8>,
     /// Until when (the order's expiry).
     pub until: SystemTime,
+    /// The order it made (`paymentRequestId`), once the wallet notified S for it: a repeat is
+    /// refused (`ORDER_IS_CLOSED`), the code was paid.
+    pub paid: Option<String>,
 }
 
 impl AplusScan {
@@ -600,7 +606,7 @@ impl Aplus {
         client: &str,
         r: &AplusUserInitiatedPayRequest,
         now: SystemTime,
-    ) -> Option<Result<Vec<u8>, ApiError>> {
+    ) -> Option<Result<Vec<u8>, AplusFault>> {
         let (dynamic, fixed) = Self::scan_keys(client, r);
         let scan = self
             .scans
@@ -613,6 +619,13 @@ impl Aplus {
                     "codeValue (scanned by another customerId within the code's validity, {})",
                     format_rfc3339(scan.until)
                 ),
+            }
+            .into()));
+        }
+        if let Some(id) = &scan.paid {
+            return Some(Err(AplusFault::Closed {
+                payment_request_id: id.clone(),
+                reason: "this code was already paid".to_owned(),
             }));
         }
         Some(Ok(scan.answer.clone()))
@@ -625,8 +638,8 @@ impl Aplus {
         r: AplusUserInitiatedPayRequest,
         dispatch: &Dispatch,
     ) -> (StatusCode, Vec<u8>) {
-        let fail = |e: ApiError| {
-            let (status, result) = result_of(&e.into());
+        let fail = |e: AplusFault| {
+            let (status, result) = result_of(&e);
             (status, json(&AplusUserInitiatedPayResponse::failed(result)))
         };
         let now = SystemTime::now();
@@ -635,6 +648,7 @@ impl Aplus {
             Some(Err(e)) => return fail(e),
             None => {}
         }
+        let fail = |e: ApiError| fail(e.into());
         let Some(currency) = self
             .clients
             .get(&ctx.client_id)
@@ -711,6 +725,13 @@ impl Aplus {
             payment_request_id.clone(),
             format_time(now),
         ));
+        let until = parse_time(&quoted.expires_at).unwrap_or(now + Duration::from_secs(60));
+        let (dynamic, fixed) = Self::scan_keys(&client, &r);
+        let key = if decoded.amount.is_some() {
+            dynamic
+        } else {
+            fixed
+        };
         self.orders.insert(
             payment_request_id.to_string(),
             Arc::new(AplusPendingOrder {
@@ -720,21 +741,16 @@ impl Aplus {
                 payment_amount: quoted.merchant_amount.0,
                 pay_to_amount: quoted.payer_amount.0,
                 pass_through_info: r.pass_through_info.clone(),
+                scan_key: key.clone(),
             }),
         );
-        let until = parse_time(&quoted.expires_at).unwrap_or(now + Duration::from_secs(60));
-        let (dynamic, fixed) = Self::scan_keys(&client, &r);
-        let key = if decoded.amount.is_some() {
-            dynamic
-        } else {
-            fixed
-        };
         self.scans.insert(
             key,
             Arc::new(AplusScan {
                 customer_id: r.customer_id.expose().to_owned(),
                 answer: answer.clone(),
                 until,
+                paid: None,
             }),
         );
         (StatusCode::OK, answer)
@@ -801,6 +817,8 @@ impl Aplus {
                 "aplus: the wallet did not debit its user; order closed"
             );
             self.orders.invalidate(id.as_str());
+            // The user may scan the code again.
+            self.scans.invalidate(&order.scan_key);
             return Ok(processed());
         }
         let mut ctx = ctx;
@@ -817,7 +835,20 @@ impl Aplus {
             quote_id: order.quote_id.clone(),
             customer_id: order.customer_id.clone(),
         };
-        match dispatch.run(|p| p.pay(ctx, pay)).await {
+        let handled = dispatch.run(|p| p.pay(ctx, pay)).await;
+        if handled.is_ok()
+            && let Some(scan) = self.scans.get(&order.scan_key)
+        {
+            // The code is paid (or being resolved): a repeat scan is refused from now on.
+            self.scans.insert(
+                order.scan_key.clone(),
+                Arc::new(AplusScan {
+                    paid: Some(id.to_string()),
+                    ..(*scan).clone()
+                }),
+            );
+        }
+        match handled {
             Ok(answer) => {
                 match &answer.outcome {
                     None => tracing::info!(payment_request_id = %id, "aplus: authorised"),
@@ -1073,6 +1104,7 @@ impl Scheme for Aplus {
             return None;
         }
         let dynamic = dynamic_code(code, "12.50")?;
+        let other = dynamic_code(code, "8.80")?;
         let ct = "-H 'content-type: application/json'";
         Some(format!(
             r#"
@@ -1084,6 +1116,14 @@ impl Scheme for Aplus {
 A={base}{ROUTES}
 R=$(curl -s -X POST ${{A}}userInitiatedPay {ct} -d '{{"codeValue":"{dynamic}","customerId":"my-customer-1"}}'); echo "$R"; PRID=$(echo "$R" | sed -E 's/.*"paymentRequestId":"([^"]+)".*/\1/')
 curl -s -X POST ${{A}}notifyPayment {ct} -d '{{"paymentRequestId":"'$PRID'","paymentId":"wallet-pay-'$RANDOM'","paymentResult":{{"resultStatus":"S","resultCode":"SUCCESS","resultMessage":"success"}}}}'; echo
+
+ The same with the MPP wallet simulator, which keeps its user's ledger and takes the gateway's
+ cancelPayment / refund on 127.0.0.1:8090 (the demo wallet's wallet_api_url):
+
+qrbridge wallet-sim aplus serve --stop-after 600 & sleep 1
+qrbridge wallet-sim aplus pay --gateway {base} --code '{other}'
+qrbridge wallet-sim aplus ledger
+qrbridge wallet-sim aplus stop
 "#
         ))
     }
