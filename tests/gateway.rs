@@ -4,6 +4,8 @@
 //! Plus the real `qrbridge serve` binary running its banner's example flow. Every wait is bounded.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "common/openapi.rs"]
+mod openapi;
 #[path = "common/stack.rs"]
 mod stack;
 
@@ -2362,6 +2364,10 @@ fn aplus_wallet_simulator_approve_decline_and_timeout_leave_the_three_ledgers_ag
         .parse()
         .unwrap();
     gateway.wait_for("ready");
+    let doc = openapi::Doc::load(&PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/spec/schemes/aplus.openapi.yaml"
+    )));
     // The user scans three dynamic codes; the wallet debits and notifies each.
     let pay = |amount: &str| -> String {
         let code = qrbridge::scheme::aplus::dynamic_code(SGQR_STATIC, amount).unwrap();
@@ -2387,6 +2393,27 @@ fn aplus_wallet_simulator_approve_decline_and_timeout_leave_the_three_ledgers_ag
             .find(|l| l.starts_with("notifyPayment "))
             .unwrap_or_else(|| panic!("{stdout}"));
         assert!(line.ends_with(": S"), "{stdout}");
+        // What the simulator sent and what the gateway answered, against the OpenAPI document.
+        let mut checked = 0;
+        for l in stdout.lines() {
+            let mut parts = l.splitn(3, ' ');
+            let (Some(dir), Some(api), Some(body)) = (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            let schema = match (dir, api) {
+                ("sent", "userInitiatedPay") => "UserInitiatedPayRequest",
+                ("sent", "notifyPayment") => "NotifyPaymentRequest",
+                ("answer", "userInitiatedPay") => "UserInitiatedPayResponse",
+                ("answer", "notifyPayment") => "ResultOnly",
+                _ => continue,
+            };
+            let v: Value = serde_json::from_str(body).unwrap();
+            doc.validate(schema, &v)
+                .unwrap_or_else(|e| panic!("{dir} {api} {v}: {e:?}"));
+            checked += 1;
+        }
+        assert_eq!(checked, 4, "{stdout}");
         line.split_whitespace().nth(1).unwrap().to_owned()
     };
     let approved = pay("12.50");

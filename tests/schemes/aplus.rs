@@ -388,6 +388,8 @@ struct Env {
     server: Option<RunningServer>,
     deliverer: Option<Deliverer>,
     dir: PathBuf,
+    /// Every exchange: (API, request body, HTTP status, response body).
+    log: Mutex<Vec<(String, Value, u16, Value)>>,
 }
 
 impl Drop for Env {
@@ -499,6 +501,7 @@ impl Env {
             server: Some(server),
             deliverer: Some(deliverer),
             dir,
+            log: Mutex::new(Vec::new()),
         }
     }
 
@@ -543,6 +546,12 @@ impl Env {
         if http == 200 {
             verify_from_gateway(&headers, "response-time", &path, &bytes)
                 .unwrap_or_else(|e| panic!("{api}: {e}"));
+        }
+        if let Ok(sent) = serde_json::from_slice::<Value>(body) {
+            self.log
+                .lock()
+                .unwrap()
+                .push((api.to_owned(), sent, http, v.clone()));
         }
         Got { http, headers, v }
     }
@@ -980,6 +989,11 @@ async fn a_refund_credit_is_rendered_as_the_refund_call_and_the_wallet_credits_o
         assert!(scheme.acknowledged(answer.status, &answer.headers, &answer.body));
     }
     let call = env.wallet.wait_for("refund").await;
+    crate::openapi::Doc::load(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("spec/schemes/aplus.openapi.yaml"),
+    )
+    .validate("RefundCall", &call.body)
+    .unwrap();
     assert_eq!(call.body["refundRequestId"], "R1");
     assert_eq!(
         call.body["refundToAmount"],
@@ -1009,4 +1023,64 @@ fn the_fuzz_corpus_replays_and_the_official_requests_parse() {
     let req = |name: &str| std::fs::read(testdata().join("requests").join(name)).unwrap();
     parse_json::<t::AplusUserInitiatedPayRequest>(&req("userInitiatedPay.json")).unwrap();
     parse_json::<t::AplusNotifyPaymentRequest>(&req("notifyPayment.json")).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_message_both_ways_validates_against_the_openapi_document() {
+    let doc = crate::openapi::Doc::load(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("spec/schemes/aplus.openapi.yaml"),
+    );
+    // The checker can fail: wrong amounts, missing fields, fields a call must not carry.
+    assert!(
+        doc.validate("Amount", &json!({"currency": "SGD", "value": "12.50"}))
+            .is_err()
+    );
+    assert!(
+        doc.validate("Amount", &json!({"currency": "SGD", "value": "0125"}))
+            .is_err()
+    );
+    assert!(
+        doc.validate("UserInitiatedPayRequest", &json!({"codeValue": "x"}))
+            .is_err()
+    );
+    assert!(
+        doc.validate("PaymentCall", &json!({"paymentRequestId": "a", "x": "1"}))
+            .is_err()
+    );
+    let env = Env::start().await;
+    let paid = env.scan(&code(APPROVE), "cust-1").await;
+    env.debit_and_notify(&paid, "mpp-1").await;
+    let declined = env.scan(&code(DECLINE), "cust-1").await;
+    env.debit_and_notify(&declined, "mpp-2").await;
+    env.scan(SGQR_STATIC, "cust-1").await;
+    env.notify(&paid, "S", "mpp-other").await;
+    env.send("notifyPayment", json!({"paymentRequestId": "APR-x", "paymentResult": {"resultStatus": "S", "resultCode": "SUCCESS"}}))
+        .await;
+    env.wallet.wait_for("cancelPayment").await;
+    let log = env.log.lock().unwrap().clone();
+    assert!(log.len() >= 7, "{log:?}");
+    for (api, sent, http, got) in &log {
+        let (request, answer) = match api.as_str() {
+            "userInitiatedPay" => ("UserInitiatedPayRequest", "UserInitiatedPayResponse"),
+            "notifyPayment" => ("NotifyPaymentRequest", "ResultOnly"),
+            other => panic!("{other}"),
+        };
+        doc.validate(request, sent)
+            .unwrap_or_else(|e| panic!("{api} request {sent}: {e:?}"));
+        let answer = if *http == 200 { answer } else { "ResultOnly" };
+        doc.validate(answer, got)
+            .unwrap_or_else(|e| panic!("{api} answer {got}: {e:?}"));
+    }
+    // The gateway's calls to the wallet.
+    let calls = env.wallet.calls();
+    assert!(!calls.is_empty());
+    for c in calls {
+        let schema = match c.api.as_str() {
+            "cancelPayment" | "inquiryPayment" => "PaymentCall",
+            "refund" => "RefundCall",
+            other => panic!("{other}"),
+        };
+        doc.validate(schema, &c.body)
+            .unwrap_or_else(|e| panic!("{} {}: {e:?}", c.api, c.body));
+    }
 }

@@ -6,6 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod aplus;
+#[path = "../common/openapi.rs"]
+mod openapi;
 #[path = "../common/stack.rs"]
 mod stack;
 

@@ -508,15 +508,10 @@ impl Wallet {
         let code = v["codeValue"].as_str().ok_or("codeValue missing")?;
         let customer = v["customerId"].as_str().unwrap_or("my-customer-1");
         let wanted = v["result"].as_str().unwrap_or("S");
-        let order = self
-            .post(
-                gateway,
-                "userInitiatedPay",
-                &json!({"codeValue": code, "customerId": customer}),
-            )
-            .await?;
+        let scan = json!({"codeValue": code, "customerId": customer});
+        let order = self.post(gateway, "userInitiatedPay", &scan).await?;
         if order["result"]["resultStatus"] != "S" || order.get("paymentRequestId").is_none() {
-            return Ok(json!({"order": order}));
+            return Ok(json!({"order": order, "sent": {"userInitiatedPay": scan}}));
         }
         let id = order["paymentRequestId"].as_str().unwrap_or("").to_owned();
         let currency = order["payToAmount"]["currency"]
@@ -566,7 +561,9 @@ impl Wallet {
         });
         let notified = self.post(gateway, "notifyPayment", &notify).await?;
         Ok(
-            json!({"order": order, "notify": notified, "paymentRequestId": id, "paymentId": payment_id}),
+            json!({"order": order, "notify": notified, "paymentRequestId": id,
+                  "paymentId": payment_id,
+                  "sent": {"userInitiatedPay": scan, "notifyPayment": notify}}),
         )
     }
 
@@ -625,6 +622,11 @@ async fn pay(a: PayArgs) -> Result<(), String> {
         &json!({"gateway": a.gateway, "codeValue": a.code, "customerId": a.customer, "result": a.result}),
     )
     .await?;
+    if let Some(sent) = v["sent"].as_object() {
+        for (api, body) in sent {
+            println!("sent {api} {body}");
+        }
+    }
     let order = &v["order"];
     println!(
         "userInitiatedPay: {}",
@@ -646,7 +648,7 @@ async fn pay(a: PayArgs) -> Result<(), String> {
             amount(&order["paymentAmount"]),
         );
     }
-    println!("{order}");
+    println!("answer userInitiatedPay {order}");
     if let Some(n) = v.get("notify") {
         println!(
             "notifyPayment {} (paymentId {}): {}",
@@ -654,7 +656,7 @@ async fn pay(a: PayArgs) -> Result<(), String> {
             v["paymentId"].as_str().unwrap_or("?"),
             n["result"]["resultStatus"].as_str().unwrap_or("?")
         );
-        println!("{n}");
+        println!("answer notifyPayment {n}");
     }
     Ok(())
 }

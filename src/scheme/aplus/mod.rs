@@ -14,7 +14,7 @@
 //! signed like a request from us, the wallet's signed answer verified with its key.
 //! Errors: every canonical [`ApiError`] has one Alipay+ result code (`transformers::code_of`);
 //! HTTP 200 for business results, 401/403/404/405/408/413/415 for refusals.
-//! Spec: `spec/schemes/aplus.md`.
+//! Spec: `spec/schemes/aplus.md`, `spec/schemes/aplus.openapi.yaml`.
 //!
 //! ```text
 //! mod.rs           configuration, routes, authentication, orders, the pipeline calls, outbound calls
