@@ -1084,3 +1084,104 @@ async fn every_message_both_ways_validates_against_the_openapi_document() {
             .unwrap_or_else(|e| panic!("{} {}: {e:?}", c.api, c.body));
     }
 }
+
+/// Runs the `cryptography` peer (tests/peers/aplus_rsa_peer.py) over `commands`; `None` (after a
+/// notice) when it is missing and `QRBRIDGE_REQUIRE_PEERS` is not set.
+fn rsa_peer(commands: &[Value]) -> Option<Vec<Value>> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let probe = Command::new("python3")
+        .args(["-c", "import cryptography"])
+        .output();
+    if !probe.map(|o| o.status.success()).unwrap_or(false) {
+        if std::env::var("QRBRIDGE_REQUIRE_PEERS").as_deref() == Ok("1") {
+            panic!("QRBRIDGE_REQUIRE_PEERS=1 but `python3 -c 'import cryptography'` fails");
+        }
+        eprintln!(
+            "notice: Python `cryptography` is not installed; skipping the aplus signature peer test"
+        );
+        return None;
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/aplus_rsa_peer.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let input: String = commands.iter().map(|c| format!("{c}\n")).collect();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()).unwrap());
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(out.status.success(), "peer failed");
+    let answers: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(answers.len(), commands.len());
+    Some(answers)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_independent_rsa_implementation_signs_what_we_accept_and_verifies_what_we_sign() {
+    let env = Env::start().await;
+    let path = format!("{ROUTES}userInitiatedPay");
+    let body = json!({"codeValue": code(APPROVE), "customerId": "cust-py"}).to_string();
+    let time = time_text(SystemTime::now());
+    let sign = json!({"op": "sign", "key": testdata().join("wallet-my-private.pem"),
+                      "method": "POST", "path": path, "client": CLIENT, "time": time,
+                      "body_b64": STANDARD.encode(&body), "version": 1});
+    let Some(signed) = rsa_peer(&[sign]) else {
+        return;
+    };
+    // The peer's signature is accepted by the gateway...
+    let headers = [
+        ("content-type", "application/json".to_owned()),
+        ("client-id", CLIENT.to_owned()),
+        ("request-time", time),
+        (
+            "signature",
+            signed[0]["header"].as_str().unwrap().to_owned(),
+        ),
+    ];
+    let (http, got, bytes) =
+        harness::http(env.addr, "POST", &path, &headers, body.as_bytes()).await;
+    let v: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(
+        (http, v["result"]["resultStatus"].as_str()),
+        (200, Some("S")),
+        "{v}"
+    );
+    // ...and the gateway's signature on its answer verifies in the peer; a changed body does not.
+    let h = |n: &str| got.get(n).unwrap().to_str().unwrap().to_owned();
+    let verify = |body: &[u8]| {
+        json!({"op": "verify", "key": testdata().join("gateway-public.pem"),
+               "method": "POST", "path": path, "client": h("client-id"), "time": h("response-time"),
+               "body_b64": STANDARD.encode(body), "header": h("signature")})
+    };
+    let mut changed = bytes.clone();
+    changed.push(b' ');
+    let checked = rsa_peer(&[verify(&bytes), verify(&changed)]).unwrap();
+    assert_eq!(checked[0]["ok"], true, "{}", checked[0]);
+    assert_eq!(checked[1]["ok"], false, "{}", checked[1]);
+    // A peer signature over another body is refused by the gateway.
+    let other = json!({"op": "sign", "key": testdata().join("wallet-my-private.pem"),
+                       "method": "POST", "path": path, "client": CLIENT, "time": h("response-time"),
+                       "body_b64": STANDARD.encode("{}"), "version": 1});
+    let wrong = rsa_peer(&[other]).unwrap();
+    let headers = [
+        ("content-type", "application/json".to_owned()),
+        ("client-id", CLIENT.to_owned()),
+        ("request-time", h("response-time")),
+        ("signature", wrong[0]["header"].as_str().unwrap().to_owned()),
+    ];
+    let (http, _, bytes) = harness::http(env.addr, "POST", &path, &headers, body.as_bytes()).await;
+    let v: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(
+        (http, v["result"]["resultCode"].as_str()),
+        (401, Some("INVALID_SIGNATURE")),
+        "{v}"
+    );
+}
