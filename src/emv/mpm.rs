@@ -61,9 +61,7 @@ pub enum Tip {
 pub struct MerchantQr<'a> {
     pub(crate) payload: &'a str,
     pub(crate) ascii: bool,
-    /// Root IDs present (bit = ID).
-    pub(crate) present: u128,
-    /// Byte offset of each present root data object's ID (index = ID).
+    /// Byte offset + 1 of each root data object's ID (index = ID); 0 when absent.
     pub(crate) at: [u16; 100],
     pub(crate) scheme: Option<&'static NationalScheme>,
     pub(crate) warnings: Warnings,
@@ -92,7 +90,6 @@ impl<'a> MerchantQr<'a> {
         let mut q = MerchantQr {
             payload,
             ascii,
-            present: 0,
             at: [0; 100],
             scheme: None,
             warnings: Warnings::default(),
@@ -150,10 +147,10 @@ impl<'a> MerchantQr<'a> {
 
     /// Byte offset of root data object `id`'s ID, if present.
     pub(crate) fn offset_of(&self, id: u8) -> Option<usize> {
-        if id >= 100 || self.present & (1u128 << id) == 0 {
-            return None;
+        match self.at.get(id as usize) {
+            Some(&a) if a > 0 => Some(a as usize - 1),
+            _ => None,
         }
-        self.at.get(id as usize).map(|&a| a as usize)
     }
 
     /// Root data objects in payload order, 63 included.
@@ -366,16 +363,19 @@ fn err(kind: ErrorKind, path: Path, at: usize, detail: Detail) -> EmvError {
 /// ASCII (found in the same pass over the bytes).
 fn check_size_and_characters(payload: &str) -> Result<bool, EmvError> {
     let bytes = payload.as_bytes();
-    // Branch-free per 16-byte chunk so the compiler vectorises it; locate only on failure.
-    let (mut control, mut high) = (0u8, 0u8);
-    for c in bytes.chunks(16) {
-        for &b in c {
-            control |= u8::from(b < 0x20) | u8::from(b == 0x7F);
-            high |= b;
-        }
-    }
-    let control = control != 0;
-    let ascii = high < 0x80;
+    // One test per byte, which the compiler vectorises: is it printable ASCII (0x20–0x7E)? Only a
+    // payload with some other byte is looked at again, to tell control characters from letters.
+    let odd = bytes
+        .iter()
+        .fold(0u8, |acc, &b| acc | u8::from(b.wrapping_sub(0x20) > 0x5E));
+    let (control, ascii) = if odd == 0 {
+        (false, true)
+    } else {
+        (
+            bytes.iter().any(|&b| b < 0x20 || b == 0x7F),
+            bytes.is_ascii(),
+        )
+    };
     if bytes.len() > MAX_CHARS {
         let chars = if ascii {
             bytes.len()

@@ -132,6 +132,11 @@ impl NationalScheme {
         registry().profile(self.profile)
     }
 
+    /// The sub-IDs of this scheme's template that are themselves templates (bit = sub-ID).
+    pub(crate) fn nested_mask(&self) -> u128 {
+        self.nested
+    }
+
     /// True if sub-ID `sub` of this scheme's template is itself a template.
     pub fn is_nested(&self, sub: u8) -> bool {
         sub < 100 && self.nested & (1u128 << sub) != 0
