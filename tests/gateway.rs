@@ -2288,17 +2288,15 @@ fn wallet_entry(wallet: &str, id: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
-#[test]
-fn aplus_wallet_simulator_approve_decline_and_timeout_leave_the_three_ledgers_agreeing() {
-    let dir = temp_dir("aplus-wallet-sim");
-    std::fs::write(
-        dir.join("sim.toml"),
-        "[by_amount]\n\"5100\" = { kind = \"decline\", code = \"51\" }\n\"7777\" = { kind = \"never_answer\" }\n",
-    )
-    .unwrap();
+/// The acquirer simulator (with `sim_toml` behaviours), the aplus wallet simulator, and a gateway
+/// configuration (authentication off, the demo client `wallet-my-01` speaking aplus with its
+/// `wallet_api_url` at the wallet simulator): (acquirer sim, its ledger file, wallet sim, wallet
+/// URL, configuration path).
+fn aplus_stack(dir: &std::path::Path, sim_toml: &str) -> (Child, PathBuf, Child, String, PathBuf) {
+    std::fs::write(dir.join("sim.toml"), sim_toml).unwrap();
     let pki = dir.join("pki");
     let ledger_path = dir.join("ledger.json");
-    let mut sim = Child::spawn(&[
+    let sim = Child::spawn(&[
         "acquirer-sim",
         "--listen",
         "127.0.0.1:0",
@@ -2329,6 +2327,8 @@ fn aplus_wallet_simulator_approve_decline_and_timeout_leave_the_three_ledgers_ag
     let without_schemes = example.split("\n[schemes.").next().unwrap().to_owned();
     let config = without_schemes
         .replace("0.0.0.0:8443", "127.0.0.1:0")
+        // Tests run side by side: no fixed operator port.
+        .replace("listen = \"127.0.0.1:9464\"", "listen = \"127.0.0.1:0\"")
         .replace("transport = \"tls\"", "transport = \"plaintext-loopback\"")
         .replace("auth = \"signatures\"", "auth = \"off\"")
         .replace(
@@ -2358,6 +2358,36 @@ fn aplus_wallet_simulator_approve_decline_and_timeout_leave_the_three_ledgers_ag
     let config_path = dir.join("gateway.toml");
     std::fs::write(&config_path, config).unwrap();
     std::fs::create_dir_all(dir.join("data")).unwrap();
+    (sim, ledger_path, wallet_sim, wallet, config_path)
+}
+
+/// `qrbridge wallet-sim aplus pay` of a dynamic code of `amount` through the gateway at `addr`:
+/// its stdout.
+fn wallet_sim_pay(wallet: &str, addr: SocketAddr, amount: &str) -> std::process::Output {
+    let code = qrbridge::scheme::aplus::dynamic_code(SGQR_STATIC, amount).unwrap();
+    std::process::Command::new(env!("CARGO_BIN_EXE_qrbridge"))
+        .args([
+            "wallet-sim",
+            "aplus",
+            "pay",
+            "--wallet",
+            wallet,
+            "--gateway",
+            &format!("http://{addr}"),
+            "--code",
+            &code,
+        ])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn aplus_wallet_simulator_approve_decline_and_timeout_leave_the_three_ledgers_agreeing() {
+    let dir = temp_dir("aplus-wallet-sim");
+    let (mut sim, ledger_path, wallet_sim, wallet, config_path) = aplus_stack(
+        &dir,
+        "[by_amount]\n\"5100\" = { kind = \"decline\", code = \"51\" }\n\"7777\" = { kind = \"never_answer\" }\n",
+    );
     let gateway = Child::spawn(&["serve", "--config", config_path.to_str().unwrap()]);
     let addr: SocketAddr = gateway
         .wait_for("qrbridge gateway listening on")
@@ -2493,5 +2523,84 @@ fn aplus_wallet_simulator_approve_decline_and_timeout_leave_the_three_ledgers_ag
         ],
         "{ledger}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn aplus_sigkill_during_the_authorisation_then_restart_cancels_on_the_wallet() {
+    let dir = temp_dir("aplus-crash");
+    // The acquirer answers after 3 s: the gateway is killed with the 0200 in flight.
+    let (mut sim, ledger_path, wallet_sim, wallet, config_path) =
+        aplus_stack(&dir, "default = { kind = \"delay\", ms = 3000 }\n");
+    let serve = || {
+        let g = Child::spawn(&["serve", "--config", config_path.to_str().unwrap()]);
+        let addr: SocketAddr = g.wait_for("qrbridge gateway listening on").parse().unwrap();
+        g.wait_for("ready");
+        (g, addr)
+    };
+    let (gateway, addr) = serve();
+    let w = wallet.clone();
+    let paying = std::thread::spawn(move || wallet_sim_pay(&w, addr, "12.50"));
+    // The wallet debited its user and notified; the authorisation is on its way.
+    let mut entry = Value::Null;
+    for _ in 0..300 {
+        entry = wallet_ledger(&wallet)["entries"][0].clone();
+        if entry["state"] == "DEBITED" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(entry["state"], "DEBITED", "{entry}");
+    let id = entry["paymentRequestId"].as_str().unwrap().to_owned();
+    std::thread::sleep(Duration::from_millis(800));
+    gateway.signal("-KILL");
+    drop(gateway);
+    let _ = paying.join();
+    // After the restart the unresolved payment is reversed and the wallet told to cancel.
+    let (gateway, addr) = serve();
+    let mut entry = Value::Null;
+    for _ in 0..600 {
+        entry = wallet_entry(&wallet, &id);
+        if entry["state"] == "CANCELLED" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(entry["state"], "CANCELLED", "{entry}");
+    assert_eq!(entry["credited"], entry["debited"], "{entry}");
+    assert_eq!(wallet_ledger(&wallet)["netDebited"]["MYR"], 0);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (s, v) = rt.block_on(post(
+        addr,
+        "/v1/payments/inquiry",
+        json!({"paymentRequestId": id}),
+    ));
+    assert_eq!(
+        (s, v["paymentStatus"].as_str()),
+        (200, Some("REVERSED")),
+        "{v}"
+    );
+    drop(gateway);
+    drop(wallet_sim);
+    sim.signal("-INT");
+    assert!(sim.wait_exit().success());
+    let ledger: Value =
+        serde_json::from_str(&std::fs::read_to_string(&ledger_path).unwrap()).unwrap();
+    let purchases: Vec<&Value> = ledger["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["processing_code"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("00")
+        })
+        .collect();
+    assert_eq!(purchases.len(), 1, "{ledger}");
+    assert_eq!(purchases[0]["status"], "reversed", "{ledger}");
     let _ = std::fs::remove_dir_all(&dir);
 }
