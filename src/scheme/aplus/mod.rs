@@ -625,7 +625,7 @@ impl Aplus {
         if let Some(id) = &scan.paid {
             return Some(Err(AplusFault::Closed {
                 payment_request_id: id.clone(),
-                reason: "this code was already paid".to_owned(),
+                reason: "the wallet already notified its result for this code's order".to_owned(),
             }));
         }
         Some(Ok(scan.answer.clone()))
