@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use redb::{Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable};
+use redb::{Database, ReadableDatabase, ReadableTable};
+
+use super::kv::{Entry, KvRead, RedbRead, Tbl};
 
 use super::codec;
 use super::critical::{FinishPayment, OpenPayment, Opened};
@@ -161,7 +163,7 @@ impl RedbJournal {
         };
         let writer = std::thread::Builder::new()
             .name("journal-writer".to_owned())
-            .spawn(move || writer::run(writer_db, rx, writer_config))
+            .spawn(move || writer::run(Box::new(writer::RedbStore(writer_db)), rx, writer_config))
             .map_err(|e| JournalError::storage("start writer thread", e))?;
         Ok(RedbJournal {
             db,
@@ -269,7 +271,7 @@ impl RedbJournal {
             .db
             .begin_read()
             .map_err(|e| JournalError::storage("begin read", e))?;
-        Ok(Snapshot { txn })
+        Ok(Snapshot::over(Box::new(RedbRead { txn })))
     }
 
     /// One reversal (the `ReversalStore` view).
@@ -291,52 +293,42 @@ impl Drop for RedbJournal {
 
 /// A read transaction: every read through one snapshot sees the same committed state.
 pub struct Snapshot {
-    txn: ReadTransaction,
-}
-
-type Bytes = &'static [u8];
-
-fn read_err(op: &'static str) -> impl Fn(redb::StorageError) -> JournalError {
-    move |e| JournalError::storage(op, e)
+    kv: Box<dyn KvRead + Send>,
 }
 
 impl Snapshot {
-    fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
-        &self,
-        def: redb::TableDefinition<K, V>,
-    ) -> Result<ReadOnlyTable<K, V>, JournalError> {
-        self.txn
-            .open_table(def)
-            .map_err(|e| JournalError::storage("open table", e))
+    /// A snapshot over any engine's read transaction.
+    pub(crate) fn over(kv: Box<dyn KvRead + Send>) -> Self {
+        Snapshot { kv }
+    }
+
+    fn all(&self, t: Tbl) -> Result<Vec<Entry>, JournalError> {
+        self.kv.scan(t, None, None, usize::MAX)
     }
 
     fn record<T: serde::de::DeserializeOwned>(
         &self,
-        def: redb::TableDefinition<Bytes, Bytes>,
+        def: Tbl,
         kind: RecordKind,
         key: &[u8],
     ) -> Result<Option<T>, JournalError> {
-        match self.table(def)?.get(key).map_err(read_err("read"))? {
-            Some(g) => codec::decode(kind, key, g.value()).map(Some),
+        match self.kv.get(def, key)? {
+            Some(g) => codec::decode(kind, key, &g).map(Some),
             None => Ok(None),
         }
     }
 
     fn by_request<T: serde::de::DeserializeOwned>(
         &self,
-        index: redb::TableDefinition<Bytes, Bytes>,
-        records: redb::TableDefinition<Bytes, Bytes>,
+        index: Tbl,
+        records: Tbl,
         kind: RecordKind,
         client_id: &str,
         request_id: &str,
     ) -> Result<Option<T>, JournalError> {
         let key = codec::composite(&[client_id, request_id])?;
-        let id = match self
-            .table(index)?
-            .get(key.as_slice())
-            .map_err(read_err("read"))?
-        {
-            Some(g) => g.value().to_vec(),
+        let id = match self.kv.get(index, &key)? {
+            Some(g) => g,
             None => return Ok(None),
         };
         // An index entry without its record is damage, not absence.
@@ -347,11 +339,9 @@ impl Snapshot {
 
     /// Every payment, in id order (UUIDv7 ids: creation order). A scan, for operators' tools.
     pub fn payments(&self) -> Result<Vec<Payment>, JournalError> {
-        let table = self.table(writer::PAYMENTS)?;
         let mut out = Vec::new();
-        for entry in table.iter().map_err(read_err("read payments"))? {
-            let (k, v) = entry.map_err(read_err("read payments"))?;
-            out.push(codec::decode(RecordKind::Payment, k.value(), v.value())?);
+        for (k, v) in self.all(Tbl::Payments)? {
+            out.push(codec::decode(RecordKind::Payment, &k, &v)?);
         }
         Ok(out)
     }
@@ -359,11 +349,9 @@ impl Snapshot {
     /// Every refund, in id order (UUIDv7 ids: creation order). A scan, for operators' tools
     /// (reconciliation).
     pub fn refunds(&self) -> Result<Vec<Refund>, JournalError> {
-        let table = self.table(writer::REFUNDS)?;
         let mut out = Vec::new();
-        for entry in table.iter().map_err(read_err("read refunds"))? {
-            let (k, v) = entry.map_err(read_err("read refunds"))?;
-            out.push(codec::decode(RecordKind::Refund, k.value(), v.value())?);
+        for (k, v) in self.all(Tbl::Refunds)? {
+            out.push(codec::decode(RecordKind::Refund, &k, &v)?);
         }
         Ok(out)
     }
@@ -376,8 +364,8 @@ impl Snapshot {
         rrn: &str,
     ) -> Result<Option<Payment>, JournalError> {
         self.by_request(
-            writer::PAYMENT_REFS,
-            writer::PAYMENTS,
+            Tbl::PaymentRefs,
+            Tbl::Payments,
             RecordKind::Payment,
             acquirer,
             rrn,
@@ -391,8 +379,8 @@ impl Snapshot {
         reference: &str,
     ) -> Result<Option<Refund>, JournalError> {
         self.by_request(
-            writer::MERCHANT_REFUNDS,
-            writer::REFUNDS,
+            Tbl::MerchantRefunds,
+            Tbl::Refunds,
             RecordKind::Refund,
             acquirer,
             reference,
@@ -401,18 +389,16 @@ impl Snapshot {
 
     /// Every notice, in notice id order. A scan, for operators' tools.
     pub fn notices(&self) -> Result<Vec<OutboxNotice>, JournalError> {
-        let table = self.table(writer::NOTICES)?;
         let mut out = Vec::new();
-        for entry in table.iter().map_err(read_err("read notices"))? {
-            let (k, v) = entry.map_err(read_err("read notices"))?;
-            out.push(codec::decode(RecordKind::Notice, k.value(), v.value())?);
+        for (k, v) in self.all(Tbl::Notices)? {
+            out.push(codec::decode(RecordKind::Notice, &k, &v)?);
         }
         Ok(out)
     }
 
     /// A payment.
     pub fn payment(&self, id: PaymentId) -> Result<Option<Payment>, JournalError> {
-        self.record(writer::PAYMENTS, RecordKind::Payment, &id.key())
+        self.record(Tbl::Payments, RecordKind::Payment, &id.key())
     }
 
     /// The payment made for a wallet's payment request.
@@ -422,8 +408,8 @@ impl Snapshot {
         request_id: &str,
     ) -> Result<Option<Payment>, JournalError> {
         self.by_request(
-            writer::PAYMENT_REQUESTS,
-            writer::PAYMENTS,
+            Tbl::PaymentRequests,
+            Tbl::Payments,
             RecordKind::Payment,
             client_id,
             request_id,
@@ -432,7 +418,7 @@ impl Snapshot {
 
     /// A refund.
     pub fn refund(&self, id: RefundId) -> Result<Option<Refund>, JournalError> {
-        self.record(writer::REFUNDS, RecordKind::Refund, &id.key())
+        self.record(Tbl::Refunds, RecordKind::Refund, &id.key())
     }
 
     /// The refund made for a wallet's refund request.
@@ -442,8 +428,8 @@ impl Snapshot {
         request_id: &str,
     ) -> Result<Option<Refund>, JournalError> {
         self.by_request(
-            writer::REFUND_REQUESTS,
-            writer::REFUNDS,
+            Tbl::RefundRequests,
+            Tbl::Refunds,
             RecordKind::Refund,
             client_id,
             request_id,
@@ -456,21 +442,18 @@ impl Snapshot {
         let start = payment.key();
         let mut end = [0xffu8; 33];
         end[..16].copy_from_slice(&start);
-        let index = self.table(writer::PAYMENT_REFUNDS)?;
         let mut out = Vec::new();
-        for entry in index
-            .range::<&[u8]>(start.as_slice()..end.as_slice())
-            .map_err(read_err("read payment refunds"))?
+        for (k, _) in self
+            .kv
+            .scan(Tbl::PaymentRefunds, Some(&start), Some(&end), usize::MAX)?
         {
-            let (k, _) = entry.map_err(read_err("read payment refunds"))?;
             let id = k
-                .value()
                 .get(16..)
                 .and_then(RefundId::from_key)
-                .ok_or_else(|| corrupt_key(RecordKind::Refund, k.value()))?;
+                .ok_or_else(|| corrupt_key(RecordKind::Refund, &k))?;
             let refund = self
                 .refund(id)?
-                .ok_or_else(|| corrupt_key(RecordKind::Refund, k.value()))?;
+                .ok_or_else(|| corrupt_key(RecordKind::Refund, &k))?;
             out.push(refund);
         }
         Ok(out)
@@ -479,12 +462,8 @@ impl Snapshot {
     /// A reversal.
     pub fn reversal(&self, id: u64) -> Result<Option<ReversalRecord>, JournalError> {
         let key = id.to_be_bytes();
-        match self
-            .table(writer::REVERSALS)?
-            .get(id)
-            .map_err(read_err("read reversal"))?
-        {
-            Some(g) => codec::decode::<StoredReversal>(RecordKind::Reversal, &key, g.value())?
+        match self.kv.get(Tbl::Reversals, &key)? {
+            Some(g) => codec::decode::<StoredReversal>(RecordKind::Reversal, &key, &g)?
                 .into_record(&key)
                 .map(Some),
             None => Ok(None),
@@ -493,7 +472,7 @@ impl Snapshot {
 
     /// A notice in the outbox.
     pub fn notice(&self, notice_id: &str) -> Result<Option<OutboxNotice>, JournalError> {
-        self.record(writer::NOTICES, RecordKind::Notice, notice_id.as_bytes())
+        self.record(Tbl::Notices, RecordKind::Notice, notice_id.as_bytes())
     }
 
     /// PENDING notices due at or before `now_ms`, soonest first, at most `limit`.
@@ -503,18 +482,15 @@ impl Snapshot {
         limit: usize,
     ) -> Result<Vec<OutboxNotice>, JournalError> {
         let end = now_ms.saturating_add(1).to_be_bytes();
-        let due = self.table(writer::NOTICES_DUE)?;
         let mut out = Vec::new();
-        for entry in due
-            .range::<&[u8]>(..end.as_slice())
-            .map_err(read_err("read notice due"))?
-            .take(limit)
+        for (k, _) in self
+            .kv
+            .scan(Tbl::NoticesDue, None, Some(end.as_slice()), limit)?
         {
-            let (k, _) = entry.map_err(read_err("read notice due"))?;
-            let id = k.value().get(8..).unwrap_or_default();
+            let id = k.get(8..).unwrap_or_default();
             out.push(
-                self.record(writer::NOTICES, RecordKind::Notice, id)?
-                    .ok_or_else(|| corrupt_key(RecordKind::Notice, k.value()))?,
+                self.record(Tbl::Notices, RecordKind::Notice, id)?
+                    .ok_or_else(|| corrupt_key(RecordKind::Notice, &k))?,
             );
         }
         Ok(out)
@@ -523,20 +499,19 @@ impl Snapshot {
     /// When the first PENDING notice due after `after_ms` is due (ms since the Unix epoch).
     pub fn next_notice_due_after(&self, after_ms: u64) -> Result<Option<u64>, JournalError> {
         let start = after_ms.saturating_add(1).to_be_bytes();
-        let due = self.table(writer::NOTICES_DUE)?;
-        let mut range = due
-            .range::<&[u8]>(start.as_slice()..)
-            .map_err(read_err("read notice due"))?;
-        match range.next() {
+        match self
+            .kv
+            .scan(Tbl::NoticesDue, Some(start.as_slice()), None, 1)?
+            .into_iter()
+            .next()
+        {
             None => Ok(None),
-            Some(entry) => {
-                let (k, _) = entry.map_err(read_err("read notice due"))?;
+            Some((k, _)) => {
                 let at = k
-                    .value()
                     .get(..8)
                     .and_then(|b| <[u8; 8]>::try_from(b).ok())
                     .map(u64::from_be_bytes)
-                    .ok_or_else(|| corrupt_key(RecordKind::Notice, k.value()))?;
+                    .ok_or_else(|| corrupt_key(RecordKind::Notice, &k))?;
                 Ok(Some(at))
             }
         }
@@ -549,30 +524,24 @@ impl Snapshot {
 
     /// Every PARKED notice, by notice id: what an operator must look at.
     pub fn parked_notices(&self) -> Result<Vec<OutboxNotice>, JournalError> {
-        let parked = self.table(writer::NOTICES_PARKED)?;
         let mut out = Vec::new();
-        for entry in parked.iter().map_err(read_err("read notices parked"))? {
-            let (k, _) = entry.map_err(read_err("read notices parked"))?;
+        for (k, _) in self.all(Tbl::NoticesParked)? {
             out.push(
-                self.notice_by_key(k.value())?
-                    .ok_or_else(|| corrupt_key(RecordKind::Notice, k.value()))?,
+                self.notice_by_key(&k)?
+                    .ok_or_else(|| corrupt_key(RecordKind::Notice, &k))?,
             );
         }
         Ok(out)
     }
 
     fn notice_by_key(&self, key: &[u8]) -> Result<Option<OutboxNotice>, JournalError> {
-        self.record(writer::NOTICES, RecordKind::Notice, key)
+        self.record(Tbl::Notices, RecordKind::Notice, key)
     }
 
     /// Whether a wallet request was begun and not yet completed or abandoned.
     pub fn is_in_flight(&self, key: &IdempotencyKey) -> Result<bool, JournalError> {
         let open = writer::open_key(writer::OPEN_REQUEST, &key.to_bytes()?);
-        Ok(self
-            .table(writer::OPEN)?
-            .get(open.as_slice())
-            .map_err(read_err("read open"))?
-            .is_some())
+        Ok(self.kv.get(Tbl::Open, &open)?.is_some())
     }
 
     /// What the idempotency record of `key` says to a request with body `body` (replay,
@@ -582,21 +551,14 @@ impl Snapshot {
         key: &IdempotencyKey,
         body: BodyHash,
     ) -> Result<Option<Begin>, JournalError> {
-        let rec: Option<super::idempotency::IdempotencyRecord> = self.record(
-            writer::IDEMPOTENCY,
-            RecordKind::Idempotency,
-            &key.to_bytes()?,
-        )?;
+        let rec: Option<super::idempotency::IdempotencyRecord> =
+            self.record(Tbl::Idempotency, RecordKind::Idempotency, &key.to_bytes()?)?;
         Ok(rec.map(|r| writer::seen(r, body)))
     }
 
     /// Whether an idempotency record exists for `key` (in flight or completed, not purged).
     pub fn has_request(&self, key: &IdempotencyKey) -> Result<bool, JournalError> {
-        Ok(self
-            .table(writer::IDEMPOTENCY)?
-            .get(key.to_bytes()?.as_slice())
-            .map_err(read_err("read idempotency"))?
-            .is_some())
+        Ok(self.kv.get(Tbl::Idempotency, &key.to_bytes()?)?.is_some())
     }
 
     /// What a customer used of their daily limits on `day` (see [`utc_day`](super::utc_day)) in
@@ -609,12 +571,8 @@ impl Snapshot {
         day: u64,
     ) -> Result<DailyUsage, JournalError> {
         let key = writer::usage_key(client_id, customer.expose(), currency.code(), day)?;
-        match self
-            .table(writer::DAILY_USAGE)?
-            .get(key.as_slice())
-            .map_err(read_err("read daily usage"))?
-        {
-            Some(g) => codec::decode(RecordKind::Payment, &key, g.value()),
+        match self.kv.get(Tbl::Usage, &key)? {
+            Some(g) => codec::decode(RecordKind::Payment, &key, &g),
             None => Ok(DailyUsage::default()),
         }
     }
@@ -622,10 +580,8 @@ impl Snapshot {
     /// Everything recovery must act on, from the `open` index (not a scan of all records).
     pub fn unresolved(&self) -> Result<Unresolved, JournalError> {
         let mut out = Unresolved::default();
-        let open = self.table(writer::OPEN)?;
-        for entry in open.iter().map_err(read_err("read open"))? {
-            let (k, _) = entry.map_err(read_err("read open"))?;
-            let key = k.value();
+        for (k, _) in self.all(Tbl::Open)? {
+            let key = k.as_slice();
             let bad = || corrupt_key(RecordKind::Meta, key);
             match key.split_first() {
                 Some((&writer::OPEN_PAYMENT, id)) => {

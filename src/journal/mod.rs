@@ -77,6 +77,7 @@ mod error;
 pub mod events;
 mod idempotency;
 mod ids;
+mod kv;
 mod outbox;
 mod payment;
 mod refund;

@@ -18,7 +18,7 @@ use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use redb::{Database, Durability, ReadableTable, Table, TableDefinition, WriteTransaction};
+use redb::{Database, Durability, TableDefinition, WriteTransaction};
 use ring::rand::SystemRandom;
 
 use super::codec::{self, composite};
@@ -27,6 +27,7 @@ use super::idempotency::{
     Begin, BodyHash, IdempotencyKey, IdempotencyRecord, IdempotencyState, StoredResponse,
 };
 use super::ids::{PaymentId, RefundId};
+use super::kv::{H, Kv, RedbTables, Tbl};
 use super::outbox::{
     NoticeDraft, NoticeOutcome, NoticeRules, NoticeState, Origin, OutboxNotice, due_key,
 };
@@ -195,7 +196,7 @@ pub(crate) struct Counters {
 }
 
 /// The writer loop; returns when every sender is gone and the queue is drained.
-pub(crate) fn run(db: Arc<Database>, rx: Receiver<Request>, config: WriterConfig) {
+pub(crate) fn run(mut store: Box<dyn Store>, rx: Receiver<Request>, config: WriterConfig) {
     let rng = SystemRandom::new();
     let max = config.max_batch.max(1);
     let mut batch: Vec<Request> = Vec::with_capacity(max);
@@ -226,7 +227,7 @@ pub(crate) fn run(db: Arc<Database>, rx: Receiver<Request>, config: WriterConfig
         let n = u64::try_from(replies.len()).unwrap_or(u64::MAX);
         let m = crate::telemetry::metrics::global();
         let timer = crate::telemetry::metrics::Timer::start(&m.journal_commit);
-        let committed = commit_batch(&db, ops, &mut ctx);
+        let committed = commit_batch(store.as_mut(), ops, &mut ctx);
         drop(timer);
         match committed {
             Ok(results) => {
@@ -284,19 +285,15 @@ struct Ctx<'a> {
 }
 
 fn commit_batch(
-    db: &Database,
+    store: &mut dyn Store,
     ops: Vec<Op>,
     ctx: &mut Ctx<'_>,
 ) -> Result<Vec<Result<Done, JournalError>>, JournalError> {
-    let mut txn = db
-        .begin_write()
-        .map_err(|e| JournalError::storage("begin write", e))?;
-    txn.set_durability(Durability::Immediate)
-        .map_err(|e| JournalError::storage("set durability", e))?;
     let mut results = Vec::with_capacity(ops.len());
-    {
-        let mut t = Tables::open(&txn)?;
-        for op in ops {
+    let mut ops = Some(ops);
+    store.write(&mut |kv| {
+        let mut t = Tables::over(kv);
+        for op in ops.take().unwrap_or_default() {
             let result = t.apply(op, ctx);
             if let Err(e) = &result
                 && e.is_unavailable()
@@ -306,20 +303,51 @@ fn commit_batch(
             }
             results.push(result);
         }
-    }
-    txn.commit()
-        .map_err(|e| JournalError::storage("commit", e))?;
+        Ok(())
+    })?;
     Ok(results)
+}
+
+/// An engine's write transactions: what the writer thread needs of it.
+pub(crate) trait Store: Send {
+    /// Runs `f` in one write transaction and commits it durably when `f` returns `Ok` (the
+    /// commit is durable when this returns `Ok`); otherwise nothing of it is kept.
+    fn write(
+        &mut self,
+        f: &mut dyn FnMut(&dyn Kv) -> Result<(), JournalError>,
+    ) -> Result<(), JournalError>;
+}
+
+/// redb: one write transaction, `Durability::Immediate`.
+pub(crate) struct RedbStore(pub(crate) Arc<Database>);
+
+impl Store for RedbStore {
+    fn write(
+        &mut self,
+        f: &mut dyn FnMut(&dyn Kv) -> Result<(), JournalError>,
+    ) -> Result<(), JournalError> {
+        let mut txn = self
+            .0
+            .begin_write()
+            .map_err(|e| JournalError::storage("begin write", e))?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(|e| JournalError::storage("set durability", e))?;
+        {
+            let tables = RedbTables::open(&txn)?;
+            f(&tables)?;
+        }
+        txn.commit().map_err(|e| JournalError::storage("commit", e))
+    }
 }
 
 /// Creates every table (in a fresh file) inside `txn`.
 pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), JournalError> {
-    Tables::open(txn).map(drop)
+    RedbTables::open(txn).map(drop)
 }
 
 pub(crate) fn meta_table(
     txn: &WriteTransaction,
-) -> Result<Table<'_, &'static str, u64>, JournalError> {
+) -> Result<redb::Table<'_, &'static str, u64>, JournalError> {
     txn.open_table(META)
         .map_err(|e| JournalError::storage("open table meta", e))
 }
@@ -358,50 +386,54 @@ pub(crate) fn seen(rec: IdempotencyRecord, hash: BodyHash) -> Begin {
     }
 }
 
-struct Tables<'t> {
-    payments: Table<'t, Bytes, Bytes>,
-    payment_requests: Table<'t, Bytes, Bytes>,
-    refunds: Table<'t, Bytes, Bytes>,
-    refund_requests: Table<'t, Bytes, Bytes>,
-    payment_refunds: Table<'t, Bytes, ()>,
-    open: Table<'t, Bytes, ()>,
-    reversals: Table<'t, u64, Bytes>,
-    idempotency: Table<'t, Bytes, Bytes>,
-    expiry: Table<'t, Bytes, ()>,
-    usage: Table<'t, Bytes, Bytes>,
-    notices: Table<'t, Bytes, Bytes>,
-    notices_due: Table<'t, Bytes, ()>,
-    notices_parked: Table<'t, Bytes, ()>,
-    meta: Table<'t, &'static str, u64>,
-    merchant_refunds: Table<'t, Bytes, Bytes>,
-    payment_refs: Table<'t, Bytes, Bytes>,
+struct Tables<'k> {
+    payments: H<'k, Bytes>,
+    payment_requests: H<'k, Bytes>,
+    refunds: H<'k, Bytes>,
+    refund_requests: H<'k, Bytes>,
+    payment_refunds: H<'k, ()>,
+    open: H<'k, ()>,
+    reversals: H<'k, Bytes>,
+    idempotency: H<'k, Bytes>,
+    expiry: H<'k, ()>,
+    usage: H<'k, Bytes>,
+    notices: H<'k, Bytes>,
+    notices_due: H<'k, ()>,
+    notices_parked: H<'k, ()>,
+    meta: H<'k, u64>,
+    merchant_refunds: H<'k, Bytes>,
+    payment_refs: H<'k, Bytes>,
 }
 
-fn st(op: &'static str) -> impl Fn(redb::StorageError) -> JournalError {
-    move |e| JournalError::storage(op, e)
+/// Names the op that failed in a storage error.
+fn st(op: &'static str) -> impl Fn(JournalError) -> JournalError {
+    move |e| match e {
+        JournalError::Storage { detail, .. } => JournalError::Storage { op, detail },
+        other => other,
+    }
 }
 
-impl<'t> Tables<'t> {
-    fn open(txn: &'t WriteTransaction) -> Result<Self, JournalError> {
-        let o = |e: redb::TableError| JournalError::storage("open table", e);
-        Ok(Tables {
-            payments: txn.open_table(PAYMENTS).map_err(o)?,
-            payment_requests: txn.open_table(PAYMENT_REQUESTS).map_err(o)?,
-            refunds: txn.open_table(REFUNDS).map_err(o)?,
-            refund_requests: txn.open_table(REFUND_REQUESTS).map_err(o)?,
-            payment_refunds: txn.open_table(PAYMENT_REFUNDS).map_err(o)?,
-            open: txn.open_table(OPEN).map_err(o)?,
-            reversals: txn.open_table(REVERSALS).map_err(o)?,
-            idempotency: txn.open_table(IDEMPOTENCY).map_err(o)?,
-            expiry: txn.open_table(IDEMPOTENCY_EXPIRY).map_err(o)?,
-            usage: txn.open_table(DAILY_USAGE).map_err(o)?,
-            notices: txn.open_table(NOTICES).map_err(o)?,
-            notices_due: txn.open_table(NOTICES_DUE).map_err(o)?,
-            notices_parked: txn.open_table(NOTICES_PARKED).map_err(o)?,
-            meta: meta_table(txn)?,
-            merchant_refunds: txn.open_table(MERCHANT_REFUNDS).map_err(o)?,
-            payment_refs: txn.open_table(PAYMENT_REFS).map_err(o)?,
-        })
+impl<'k> Tables<'k> {
+    /// The journal's tables in the transaction `kv` (any engine).
+    fn over(kv: &'k dyn Kv) -> Self {
+        Tables {
+            payments: H::new(kv, Tbl::Payments),
+            payment_requests: H::new(kv, Tbl::PaymentRequests),
+            refunds: H::new(kv, Tbl::Refunds),
+            refund_requests: H::new(kv, Tbl::RefundRequests),
+            payment_refunds: H::new(kv, Tbl::PaymentRefunds),
+            open: H::new(kv, Tbl::Open),
+            reversals: H::new(kv, Tbl::Reversals),
+            idempotency: H::new(kv, Tbl::Idempotency),
+            expiry: H::new(kv, Tbl::Expiry),
+            usage: H::new(kv, Tbl::Usage),
+            notices: H::new(kv, Tbl::Notices),
+            notices_due: H::new(kv, Tbl::NoticesDue),
+            notices_parked: H::new(kv, Tbl::NoticesParked),
+            meta: H::new(kv, Tbl::Meta),
+            merchant_refunds: H::new(kv, Tbl::MerchantRefunds),
+            payment_refs: H::new(kv, Tbl::PaymentRefs),
+        }
     }
 
     fn apply(&mut self, op: Op, ctx: &mut Ctx<'_>) -> Result<Done, JournalError> {
@@ -1036,16 +1068,13 @@ impl<'t> Tables<'t> {
         let retention_ms = u64::try_from(ctx.retention.as_millis()).unwrap_or(u64::MAX);
         let cutoff = ctx.now_ms.saturating_sub(retention_ms);
         let end = cutoff.to_be_bytes();
-        let mut expired: Vec<Vec<u8>> = Vec::new();
-        for entry in self
+        let expired: Vec<Vec<u8>> = self
             .expiry
-            .range::<&[u8]>(..end.as_slice())
+            .scan(None, Some(end.as_slice()), limit)
             .map_err(st("read idempotency expiry"))?
-            .take(limit)
-        {
-            let (k, _) = entry.map_err(st("read idempotency expiry"))?;
-            expired.push(k.value().to_vec());
-        }
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
         for k in &expired {
             self.expiry
                 .remove(k.as_slice())
