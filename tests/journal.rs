@@ -58,8 +58,55 @@ impl Drop for TempDir {
     }
 }
 
+/// Whether this run puts the shared tests on PostgreSQL (`QRBRIDGE_TEST_JOURNAL=postgres` with
+/// `QRBRIDGE_TEST_PG_URL`: scripts/test runs this binary a second time that way). Otherwise they
+/// run on redb.
+fn on_postgres() -> bool {
+    std::env::var("QRBRIDGE_TEST_JOURNAL").as_deref() == Ok("postgres")
+}
+
+fn pg_url() -> Option<String> {
+    std::env::var("QRBRIDGE_TEST_PG_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// A PostgreSQL journal config of its own for `path`: one schema per path (so reopening the same
+/// path finds the same journal, and tests running in parallel do not see each other's records).
+fn pg_for(path: &Path) -> postgres::PgConfig {
+    use std::hash::{Hash, Hasher};
+    let url = pg_url().expect("QRBRIDGE_TEST_JOURNAL=postgres needs QRBRIDGE_TEST_PG_URL");
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    path.hash(&mut h);
+    let schema = format!("t_{:016x}", h.finish());
+    let mut admin = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
+    admin
+        .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+        .unwrap();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    postgres::PgConfig::new(format!("{url}{sep}options=-c%20search_path%3D{schema}"))
+}
+
 fn open(path: &Path) -> RedbJournal {
-    RedbJournal::open(JournalConfig::new(path)).unwrap()
+    open_with(JournalConfig::new(path))
+}
+
+/// The journal under test on this run's engine.
+fn open_with(config: JournalConfig) -> RedbJournal {
+    if on_postgres() {
+        let pg = pg_for(&config.path);
+        RedbJournal::open_postgres(pg, config, true).unwrap()
+    } else {
+        RedbJournal::open(config).unwrap()
+    }
+}
+
+/// For the few tests about the redb file itself: true (and a notice) on the PostgreSQL run.
+fn redb_only(test: &str) -> bool {
+    if on_postgres() {
+        eprintln!("{test}: about the redb file; not run on the PostgreSQL engine");
+    }
+    on_postgres()
 }
 
 fn cur(code: &str) -> Currency {
@@ -514,6 +561,9 @@ fn the_customer_id_never_shows_in_debug_output() {
 #[cfg(unix)]
 #[test]
 fn a_new_journal_file_is_private_to_its_owner() {
+    if redb_only("a_new_journal_file_is_private_to_its_owner") {
+        return;
+    }
     use std::os::unix::fs::PermissionsExt;
     let dir = TempDir::new("perm");
     drop(open(&dir.file()));
@@ -543,13 +593,10 @@ fn payment_ids_are_distinct_uuid_v7() {
 #[test]
 fn without_group_commit_every_write_is_its_own_commit() {
     let dir = TempDir::new("stats");
-    let single = Arc::new(
-        RedbJournal::open(JournalConfig {
-            max_batch: 1,
-            ..JournalConfig::new(dir.0.join("single.redb"))
-        })
-        .unwrap(),
-    );
+    let single = Arc::new(open_with(JournalConfig {
+        max_batch: 1,
+        ..JournalConfig::new(dir.0.join("single.redb"))
+    }));
     let grouped = Arc::new(open(&dir.0.join("grouped.redb")));
     rt().block_on(async {
         for j in [&single, &grouped] {
@@ -594,11 +641,10 @@ fn daily_limits_count_amount_and_give_back_what_did_not_move_money() {
     let dir = TempDir::new("limits");
     let start = SystemTime::UNIX_EPOCH + Duration::from_secs(20_000 * 86_400 + 3_600);
     let clock = Arc::new(ManualClock::new(start));
-    let j = RedbJournal::open(JournalConfig {
+    let j = open_with(JournalConfig {
         clock: clock.clone(),
         ..JournalConfig::new(dir.file())
-    })
-    .unwrap();
+    });
     let alice = CustomerId::new("alice");
     let sgd = cur("SGD");
     rt().block_on(async {
@@ -1086,7 +1132,7 @@ fn completed_requests_are_purged_after_the_retention_and_in_flight_ones_never() 
         clock: clock.clone(),
         ..JournalConfig::new(dir.file())
     };
-    let j = RedbJournal::open(config).unwrap();
+    let j = open_with(config);
     rt().block_on(async {
         let body = BodyHash::of(b"b");
         let response = StoredResponse {
@@ -1287,6 +1333,9 @@ fn the_journal_works_behind_dyn_journal() {
 
 #[test]
 fn a_corrupt_record_is_an_error_naming_its_key() {
+    if redb_only("a_corrupt_record_is_an_error_naming_its_key") {
+        return;
+    }
     let dir = TempDir::new("corrupt");
     let id = {
         let j = open(&dir.file());
@@ -1320,6 +1369,9 @@ fn a_corrupt_record_is_an_error_naming_its_key() {
 
 #[test]
 fn a_file_from_a_future_format_is_refused() {
+    if redb_only("a_file_from_a_future_format_is_refused") {
+        return;
+    }
     let dir = TempDir::new("format");
     drop(open(&dir.file()));
     {
@@ -1727,6 +1779,9 @@ fn crash_child() {
 
 #[test]
 fn acknowledged_writes_survive_sigkill() {
+    if redb_only("acknowledged_writes_survive_sigkill") {
+        return;
+    }
     let dir = TempDir::new("crash");
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
@@ -2344,4 +2399,165 @@ fn without_notice_rules_a_merchant_refund_is_refused_so_no_credit_is_lost() {
         assert!(matches!(e, JournalError::Invalid { .. }), "{e}");
         assert_eq!(j.refunds_of(p.id).await.unwrap(), vec![]);
     });
+}
+
+// ---- the PostgreSQL engine: several instances on one database (spec/journal.md §11) -------
+
+/// The PostgreSQL server the tests use, or `None` with a notice (a failure under
+/// `QRBRIDGE_REQUIRE_PEERS=1`: scripts/test starts one).
+fn pg_server(test: &str) -> Option<String> {
+    match pg_url() {
+        Some(url) => Some(url),
+        None if std::env::var("QRBRIDGE_REQUIRE_PEERS").as_deref() == Ok("1") => {
+            panic!(
+                "QRBRIDGE_REQUIRE_PEERS=1 but QRBRIDGE_TEST_PG_URL is not set (scripts/test starts PostgreSQL)"
+            )
+        }
+        None => {
+            eprintln!(
+                "notice: {test} skipped: no PostgreSQL (set QRBRIDGE_TEST_PG_URL, or run scripts/test)"
+            );
+            None
+        }
+    }
+}
+
+/// Two journals ("instances") on one fresh, migrated schema.
+fn two_instances(tag: &str) -> (Arc<RedbJournal>, Arc<RedbJournal>, TempDir) {
+    let dir = TempDir::new(tag);
+    let pg = pg_for(&dir.file());
+    postgres::migrate(&pg).unwrap();
+    let a = RedbJournal::open_postgres(pg.clone(), JournalConfig::new(dir.file()), false).unwrap();
+    let b = RedbJournal::open_postgres(pg, JournalConfig::new(dir.file()), false).unwrap();
+    (Arc::new(a), Arc::new(b), dir)
+}
+
+#[test]
+fn migrations_apply_once_and_an_unmigrated_database_is_refused() {
+    let Some(_) = pg_server("migrations_apply_once_and_an_unmigrated_database_is_refused") else {
+        return;
+    };
+    let dir = TempDir::new("migrate");
+    let pg = pg_for(&dir.file());
+    let e =
+        RedbJournal::open_postgres(pg.clone(), JournalConfig::new(dir.file()), false).unwrap_err();
+    assert!(e.to_string().contains("qrbridge journal migrate"), "{e}");
+    let all: Vec<i32> = postgres::MIGRATIONS.iter().map(|m| m.0).collect();
+    assert_eq!(postgres::migrate(&pg).unwrap(), all);
+    assert_eq!(postgres::migrate(&pg).unwrap(), Vec::<i32>::new());
+    let j = RedbJournal::open_postgres(pg, JournalConfig::new(dir.file()), false).unwrap();
+    rt().block_on(async {
+        let p = j.record_intent(new_payment("w1", "m1")).await.unwrap();
+        assert_eq!(j.payment(p.id).await.unwrap().unwrap().id, p.id);
+    });
+}
+
+#[test]
+fn the_same_pay_sent_to_two_instances_at_once_opens_one_payment() {
+    let Some(_) = pg_server("the_same_pay_sent_to_two_instances_at_once_opens_one_payment") else {
+        return;
+    };
+    let (a, b, _dir) = two_instances("twopay");
+    rt().block_on(async {
+        let tasks: Vec<_> = (0..30)
+            .map(|i| {
+                let j = if i % 2 == 0 {
+                    Arc::clone(&a)
+                } else {
+                    Arc::clone(&b)
+                };
+                tokio::spawn(async move {
+                    j.open_payment(open_req("same", b"{}", new_payment("w1", "same")))
+                        .await
+                })
+            })
+            .collect();
+        let mut sent = Vec::new();
+        for t in tasks {
+            match t.await.unwrap().unwrap() {
+                Opened::Sent(p) => sent.push(p.id),
+                Opened::Repeat(b) => assert_eq!(b, Begin::InFlight),
+            }
+        }
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        // Either instance finishes it; the other sees the stored answer.
+        let done = b
+            .finish_payment(finish_req(sent[0], "same", vec![approved()]))
+            .await
+            .unwrap();
+        assert_eq!(done.state, PaymentState::Success);
+        match a.request(&key("same"), BodyHash::of(b"{}")).await.unwrap() {
+            Some(Begin::Replay(r)) => assert_eq!(r.body, b"{\"state\":\"SUCCESS\"}".to_vec()),
+            other => panic!("expected a replay, got {other:?}"),
+        }
+    });
+}
+
+#[test]
+fn two_instances_never_overshoot_a_daily_limit() {
+    let Some(_) = pg_server("two_instances_never_overshoot_a_daily_limit") else {
+        return;
+    };
+    let (a, b, _dir) = two_instances("twolimit");
+    rt().block_on(async {
+        let limits = DailyLimits {
+            max_count: Some(5),
+            max_amount: None,
+        };
+        let tasks: Vec<_> = (0..30)
+            .map(|i| {
+                let j = if i % 2 == 0 {
+                    Arc::clone(&a)
+                } else {
+                    Arc::clone(&b)
+                };
+                tokio::spawn(async move {
+                    j.record_intent(limited(&format!("c{i}"), "carol", limits))
+                        .await
+                })
+            })
+            .collect();
+        let mut ok = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(_) => ok += 1,
+                Err(e) => assert!(e.is_limit_exceeded(), "{e}"),
+            }
+        }
+        assert_eq!(ok, 5);
+    });
+}
+
+#[test]
+fn reversal_ids_and_stan_blocks_are_unique_across_two_instances() {
+    let Some(_) = pg_server("reversal_ids_and_stan_blocks_are_unique_across_two_instances") else {
+        return;
+    };
+    let (a, b, _dir) = two_instances("tworev");
+    let handles: Vec<_> = (0..8)
+        .map(|i| {
+            let j = if i % 2 == 0 {
+                Arc::clone(&a)
+            } else {
+                Arc::clone(&b)
+            };
+            std::thread::spawn(move || {
+                let id = j.enqueue(new_reversal(&format!("{i:06}"))).unwrap();
+                let stans = j.reserve_stans("acq1", 20_000, 10).unwrap();
+                (id, stans)
+            })
+        })
+        .collect();
+    let mut ids = HashSet::new();
+    let mut blocks = HashSet::new();
+    for h in handles {
+        let (id, first) = h.join().unwrap();
+        assert!(ids.insert(id), "reversal id {id:?} twice");
+        assert!(blocks.insert(first), "STAN block {first} twice");
+    }
+    assert_eq!(ids.len(), 8);
+    // Blocks of 10 from 1: the eight firsts are 1, 11, ..., 71 in some order.
+    let want: HashSet<u64> = (0..8).map(|k| 1 + 10 * k).collect();
+    assert_eq!(blocks, want);
+    assert_eq!(a.pending().unwrap().len(), 8);
 }

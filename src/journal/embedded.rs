@@ -11,6 +11,7 @@ use std::time::Duration;
 use redb::{Database, ReadableDatabase, ReadableTable};
 
 use super::kv::{Entry, KvRead, RedbRead, Tbl};
+use super::postgres::{PgConfig, PgReaders, PgStore};
 
 use super::codec;
 use super::critical::{FinishPayment, OpenPayment, Opened};
@@ -92,15 +93,24 @@ pub struct JournalStats {
     pub largest_batch: u64,
 }
 
-/// The embedded journal on redb.
+/// The journal: the embedded redb file by default ([`RedbJournal::open`]), or a PostgreSQL
+/// database several instances share ([`RedbJournal::open_postgres`], spec/journal.md §11). The
+/// logic (the writer's ops and the snapshot reads) is the same for both; only the storage under
+/// [`Kv`](super::kv) differs. (The name is historical: the PostgreSQL engine is this type too.)
 pub struct RedbJournal {
-    db: Arc<Database>,
+    engine: Engine,
     counters: Arc<writer::Counters>,
     path: PathBuf,
     tx: Option<Sender<Request>>,
     writer: Option<JoinHandle<()>>,
     rules: Arc<Mutex<Option<Arc<dyn NoticeRules>>>>,
     noticed: Arc<tokio::sync::Notify>,
+}
+
+/// Where the journal's tables live.
+enum Engine {
+    Redb(Arc<Database>),
+    Postgres(Arc<PgReaders>),
 }
 
 impl std::fmt::Debug for RedbJournal {
@@ -166,9 +176,73 @@ impl RedbJournal {
             .spawn(move || writer::run(Box::new(writer::RedbStore(writer_db)), rx, writer_config))
             .map_err(|e| JournalError::storage("start writer thread", e))?;
         Ok(RedbJournal {
-            db,
+            engine: Engine::Redb(db),
             counters,
             path: config.path,
+            tx: Some(tx),
+            writer: Some(writer),
+            rules,
+            noticed,
+        })
+    }
+
+    /// Opens the journal on a PostgreSQL database migrated to this build's schema
+    /// ([`migrate`](super::postgres::migrate); with `migrate` true it is applied first) and starts
+    /// its writer thread. `journal` supplies the writer's settings (batch size, retention, clock);
+    /// its path is only a label.
+    pub fn open_postgres(
+        pg: PgConfig,
+        journal: JournalConfig,
+        migrate: bool,
+    ) -> Result<Self, JournalError> {
+        if migrate {
+            super::postgres::migrate(&pg)?;
+        }
+        let store_pg = pg.clone();
+        let (client, versions) = std::thread::scope(|s| {
+            s.spawn(|| -> Result<_, JournalError> {
+                let mut client = store_pg.connect()?;
+                let versions = super::postgres::schema_versions(&mut client)?;
+                Ok((client, versions))
+            })
+            .join()
+            .unwrap_or_else(|_| Err(JournalError::Closed))
+        })?;
+        let newest = super::postgres::MIGRATIONS
+            .iter()
+            .map(|m| m.0)
+            .max()
+            .unwrap_or(0);
+        if versions.last() != Some(&newest) {
+            return Err(JournalError::Invalid {
+                what: "postgres journal",
+                detail: format!(
+                    "the database schema is at version {:?}, this build needs {newest}: run `qrbridge journal migrate`",
+                    versions.last()
+                ),
+            });
+        }
+        let (tx, rx) = mpsc::channel();
+        let counters = Arc::new(writer::Counters::default());
+        let rules = Arc::new(Mutex::new(None));
+        let noticed = Arc::new(tokio::sync::Notify::new());
+        let writer_config = WriterConfig {
+            max_batch: journal.max_batch,
+            retention: journal.idempotency_retention,
+            clock: journal.clock,
+            counters: Arc::clone(&counters),
+            rules: Arc::clone(&rules),
+            noticed: Arc::clone(&noticed),
+        };
+        let store = PgStore::new(pg.clone(), client);
+        let writer = std::thread::Builder::new()
+            .name("journal-writer".to_owned())
+            .spawn(move || writer::run(Box::new(store), rx, writer_config))
+            .map_err(|e| JournalError::storage("start writer thread", e))?;
+        Ok(RedbJournal {
+            engine: Engine::Postgres(PgReaders::new(pg.clone())),
+            counters,
+            path: PathBuf::from(pg.redacted()),
             tx: Some(tx),
             writer: Some(writer),
             rules,
@@ -267,11 +341,15 @@ impl RedbJournal {
 
     /// A consistent view of everything committed so far.
     pub fn snapshot(&self) -> Result<Snapshot, JournalError> {
-        let txn = self
-            .db
-            .begin_read()
-            .map_err(|e| JournalError::storage("begin read", e))?;
-        Ok(Snapshot::over(Box::new(RedbRead { txn })))
+        match &self.engine {
+            Engine::Redb(db) => {
+                let txn = db
+                    .begin_read()
+                    .map_err(|e| JournalError::storage("begin read", e))?;
+                Ok(Snapshot::over(Box::new(RedbRead { txn })))
+            }
+            Engine::Postgres(readers) => readers.snapshot(),
+        }
     }
 
     /// One reversal (the `ReversalStore` view).

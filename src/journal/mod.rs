@@ -80,6 +80,7 @@ mod ids;
 mod kv;
 mod outbox;
 mod payment;
+pub mod postgres;
 mod refund;
 mod reversal;
 mod writer;
