@@ -441,12 +441,50 @@ pub struct OperatorSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JournalSection {
+    /// The engine: `redb` (the embedded file, default) or `postgres` (a database several
+    /// instances share; spec/journal.md §11).
+    #[serde(default)]
+    pub engine: JournalEngine,
     /// The redb file (created if missing; its directory must exist unless `create_dir`).
+    /// Required for `redb`; unused for `postgres`.
+    #[serde(default)]
     pub path: PathBuf,
     /// Create the journal's directory when it does not exist (default false: a missing
     /// directory is refused, as it usually means a wrong path or an unmounted volume).
     #[serde(default)]
     pub create_dir: bool,
+    /// `postgres`: the database URL or key=value DSN, without the password
+    /// (`postgresql://qrbridge@db.internal:5432/qrbridge`).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// `postgres`: the environment variable holding the password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// `postgres`: a file holding the password (one line; relative to the config file).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// `postgres`: apply the schema migrations this build ships at start (default false: run
+    /// `qrbridge journal migrate` as a deployment step).
+    #[serde(default)]
+    pub migrate: bool,
+    /// `postgres`: read connections at most (default 4; the writer has one more).
+    #[serde(default = "default_pg_readers")]
+    pub readers: usize,
+}
+
+fn default_pg_readers() -> usize {
+    4
+}
+
+/// Which journal engine (`[journal] engine`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JournalEngine {
+    /// The embedded redb file.
+    #[default]
+    Redb,
+    /// PostgreSQL.
+    Postgres,
 }
 
 /// `[memory]`: byte bounds, in MiB, of every in-memory store that grows with traffic, and of the
@@ -709,7 +747,13 @@ impl Config {
     pub fn check_environment(&self) -> Vec<ConfigError> {
         let mut errs = Vec::new();
         let path = self.resolve(&self.journal.path);
-        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        if let Err(e) = self.postgres() {
+            errs.push(e);
+        }
+        if self.journal.engine == JournalEngine::Redb && self.journal.path.as_os_str().is_empty() {
+            errs.push(invalid("journal.path", "engine = \"redb\" needs a path"));
+        } else if self.journal.engine == JournalEngine::Redb
+            && let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty())
             && !dir.is_dir()
             && !self.journal.create_dir
         {
@@ -743,8 +787,58 @@ impl Config {
         errs
     }
 
+    /// The PostgreSQL connection of `[journal]` (engine `postgres`), the password read from
+    /// `password_env` or `password_file`; `None` for the redb engine. A password written in the
+    /// URL itself is refused (it would sit in the file and in process listings).
+    pub fn postgres(&self) -> Result<Option<crate::journal::postgres::PgConfig>, ConfigError> {
+        let j = &self.journal;
+        if j.engine != JournalEngine::Postgres {
+            return Ok(None);
+        }
+        let url = j
+            .url
+            .clone()
+            .filter(|u| !u.trim().is_empty())
+            .ok_or_else(|| invalid("journal.url", "engine = \"postgres\" needs a url"))?;
+        if crate::journal::postgres::redact(&url) != url {
+            return Err(invalid(
+                "journal.url",
+                "holds a password: put it in password_env or password_file instead",
+            ));
+        }
+        let password = match (&j.password_env, &j.password_file) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "journal.password_env",
+                    "set password_env or password_file, not both",
+                ));
+            }
+            (Some(var), None) => Some(std::env::var(var).map_err(|_| {
+                invalid(
+                    "journal.password_env",
+                    format!("the environment variable {var} is not set"),
+                )
+            })?),
+            (None, Some(file)) => {
+                let path = self.resolve(file);
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    invalid("journal.password_file", format!("{}: {e}", path.display()))
+                })?;
+                Some(text.trim_end_matches(['\r', '\n']).to_owned())
+            }
+            (None, None) => None,
+        };
+        let mut pg = crate::journal::postgres::PgConfig::new(url);
+        pg.password = password;
+        pg.readers = j.readers.clamp(1, 64);
+        Ok(Some(pg))
+    }
+
     /// Checks that the journal's directory exists, or creates it with `journal.create_dir`.
     pub fn prepare_journal_dir(&self) -> Result<(), ConfigError> {
+        if self.journal.engine == JournalEngine::Postgres {
+            return Ok(());
+        }
         let path = self.resolve(&self.journal.path);
         let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) else {
             return Ok(());

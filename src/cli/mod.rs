@@ -10,6 +10,7 @@ mod config_check;
 mod emv;
 mod fx;
 mod iso8583;
+mod journal;
 mod reconcile;
 mod serve;
 mod wallet;
@@ -52,6 +53,9 @@ enum Command {
     WalletSim(wallet_sim::WalletSimCommand),
     /// Operator tools over the journal (offline): payments, notices, manual reviews, exports.
     Admin(admin::Args),
+    /// Journal tools: `journal migrate --config FILE` applies the PostgreSQL schema migrations.
+    #[command(subcommand)]
+    Journal(journal::JournalCommand),
     /// Reconcile the acquirer's settlement file against the journal (exit 0 clean, 1 breaks, 2 bad input).
     Reconcile(reconcile::Args),
     /// Configuration tools: `config check FILE` reports every problem of a file.
@@ -85,6 +89,7 @@ pub fn run() -> ExitCode {
         Command::Fx(args) => fx::run(args),
         Command::Iso8583(cmd) => iso8583::run(cmd),
         Command::AcquirerSim(args) => acquirer_sim::run(args),
+        Command::Journal(cmd) => journal::run(cmd),
         Command::Reconcile(args) => reconcile::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Wallet(args) => wallet::run(args),

@@ -211,13 +211,19 @@ async fn serve(args: Args) -> Result<Stopped, String> {
 
     let journal_path = config.resolve(&config.journal.path);
     config.prepare_journal_dir().map_err(|e| e.to_string())?;
-    let journal = Arc::new(
-        RedbJournal::open(JournalConfig {
-            cache_bytes: config.memory.journal_cache_bytes(),
-            ..JournalConfig::new(journal_path.clone())
-        })
-        .map_err(|e| format!("journal {}: {e}", journal_path.display()))?,
-    );
+    let journal_config = JournalConfig {
+        cache_bytes: config.memory.journal_cache_bytes(),
+        ..JournalConfig::new(journal_path.clone())
+    };
+    let journal = Arc::new(match config.postgres().map_err(|e| e.to_string())? {
+        Some(pg) => {
+            let label = pg.redacted();
+            RedbJournal::open_postgres(pg, journal_config, config.journal.migrate)
+                .map_err(|e| format!("journal {label}: {e}"))?
+        }
+        None => RedbJournal::open(journal_config)
+            .map_err(|e| format!("journal {}: {e}", journal_path.display()))?,
+    });
     let mut sims = Vec::new();
     let mut links = Vec::new();
     for (i, a) in config.acquirers.iter().enumerate() {
