@@ -20,7 +20,7 @@ use qrbridge::acquirer::sim::{Behaviour, Ledger, SimConfig, Simulator, Status};
 use qrbridge::fx::source::StaticSource;
 use qrbridge::fx::{CacheConfig, QuotePolicy, Quoter, RateCache, parse_ecb};
 use qrbridge::gateway::{Gateway, Matcher, RouteRule, Settings};
-use qrbridge::journal::{DailyLimits, JournalConfig, RedbJournal};
+use qrbridge::journal::{DailyLimits, RedbJournal};
 use qrbridge::money::Currency;
 use qrbridge::scheme::native::auth::{
     self, AuthConfig, ClientKey, Credentials, Secret, sign_request_hmac,
@@ -130,8 +130,7 @@ async fn fixture_at(
     )
     .unwrap();
     let (quoter, quotes, clock) = stack::quoting();
-    let journal =
-        Arc::new(RedbJournal::open(JournalConfig::new(dir.join("journal.redb"))).unwrap());
+    let journal = Arc::new(stack::open_journal(&dir.join("journal.redb")));
     let mut settings = stack::sg_settings(&[CLIENT], routes());
     tweak(&mut settings);
     let (gateway, report) = Gateway::start(
@@ -1130,7 +1129,7 @@ async fn start_up_recovery_fails_unsent_payments_and_flags_sent_ones() {
     };
     let dir = temp_dir("recovery");
     {
-        let journal = RedbJournal::open(JournalConfig::new(dir.join("journal.redb"))).unwrap();
+        let journal = stack::open_journal(&dir.join("journal.redb"));
         let clock = Arc::new(ManualClock::new(SystemTime::now()));
         let rates = RateCache::new(
             StaticSource::new(parse_ecb(stack::RATES.as_bytes(), "test").unwrap()),
@@ -2220,7 +2219,7 @@ async fn a_refund_in_flight_at_a_crash_is_reversed_after_the_restart_and_release
     {
         // What a crash leaves: an approved payment and a refund reserved with its trace, its 0200
         // perhaps sent, no outcome.
-        let journal = RedbJournal::open(JournalConfig::new(dir.join("journal.redb"))).unwrap();
+        let journal = stack::open_journal(&dir.join("journal.redb"));
         let (quoter, _, _) = stack::quoting();
         let sgd = Currency::from_code("SGD").unwrap();
         let myr = Currency::from_code("MYR").unwrap();

@@ -443,3 +443,11 @@ impl Drop for PgRead {
         });
     }
 }
+
+impl Drop for PgReaders {
+    fn drop(&mut self) {
+        // Closing a client blocks on its own runtime: never on a runtime thread.
+        let idle = std::mem::take(&mut self.idle.get_mut().unwrap_or_else(|p| p.into_inner()).0);
+        off_runtime(move || drop(idle));
+    }
+}

@@ -127,3 +127,33 @@ pub fn sg_settings(clients: &[&str], routes: Vec<RouteRule>) -> Settings {
         memory: Default::default(),
     }
 }
+
+/// The journal at `path` on this run's engine: redb, or PostgreSQL when
+/// `QRBRIDGE_TEST_JOURNAL=postgres` (scripts/test reruns the pipeline tests that way with
+/// `QRBRIDGE_TEST_PG_URL`), one schema per path so a reopened path finds its records.
+pub fn open_journal(path: &std::path::Path) -> qrbridge::journal::RedbJournal {
+    use qrbridge::journal::{JournalConfig, RedbJournal, postgres::PgConfig};
+    use std::hash::{Hash, Hasher};
+    if std::env::var("QRBRIDGE_TEST_JOURNAL").as_deref() != Ok("postgres") {
+        return RedbJournal::open(JournalConfig::new(path)).unwrap();
+    }
+    let url = std::env::var("QRBRIDGE_TEST_PG_URL")
+        .expect("QRBRIDGE_TEST_JOURNAL=postgres needs QRBRIDGE_TEST_PG_URL");
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    path.hash(&mut h);
+    let schema = format!("g_{:016x}", h.finish());
+    // The synchronous client must not run on a runtime thread.
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut admin = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
+            admin
+                .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                .unwrap();
+        })
+        .join()
+        .unwrap();
+    });
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let pg = PgConfig::new(format!("{url}{sep}options=-c%20search_path%3D{schema}"));
+    RedbJournal::open_postgres(pg, JournalConfig::new(path), true).unwrap()
+}
