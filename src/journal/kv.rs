@@ -193,8 +193,7 @@ where
 
 fn scan_any<'a, T>(
     t: Tbl,
-    from: Option<&'a [u8]>,
-    to: Option<&'a [u8]>,
+    (from, to): (Option<&'a [u8]>, Option<&'a [u8]>),
     limit: usize,
     bytes: Option<&T>,
     units: Option<&impl ReadableTable<Bytes, ()>>,
@@ -275,8 +274,7 @@ impl KvRead for RedbTables<'_> {
         let units = self.units(t).map(RefCell::borrow);
         scan_any(
             t,
-            from,
-            to,
+            (from, to),
             limit,
             bytes.as_deref(),
             units.as_deref(),
@@ -413,8 +411,7 @@ impl KvRead for RedbRead {
         let units = unit_def(t).map(|d| open_ro(&self.txn, d)).transpose()?;
         scan_any(
             t,
-            from,
-            to,
+            (from, to),
             limit,
             bytes.as_ref(),
             units.as_ref(),
