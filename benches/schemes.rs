@@ -76,6 +76,7 @@ impl Pipeline for Instant200 {
             };
             Ok(Answer::ok(PaymentResponse {
                 merchant: None,
+                scheme_ref: None,
                 payment_id: RequestId::new("01a1fe39-60f7-7e64-8e68-c97a0ee2d865")
                     .map_err(|e| ApiError::param("id", e))?,
                 payment_request_id: r,

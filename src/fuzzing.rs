@@ -328,8 +328,8 @@ pub fn aplus_request(data: &[u8]) {
     let _ = sign::AplusPublicKey::from_pem(text);
 }
 
-/// Raw bytes → the `iso20022` scheme's parsers (pacs.008, pacs.028, camt.056, pacs.004 and the
-/// quote query): must never panic; an accepted pacs.008's amounts must print back to themselves,
+/// Raw bytes → the `iso20022` scheme's parsers (pacs.008, pacs.028, camt.056, the wallet's
+/// pacs.002 and the quote query): must never panic; an accepted pacs.008's amounts must print back to themselves,
 /// and the pacs.002 answering it must read back with its identifiers.
 pub fn iso20022_request(data: &[u8]) {
     use crate::scheme::iso20022::transformers as iso;
@@ -375,8 +375,8 @@ pub fn iso20022_request(data: &[u8]) {
         .and_then(iso::Iso20022StatusRequest::try_from);
     let _ = iso::parse_document::<iso::Iso20022Camt056>(data, iso::NS_CAMT056, "FIToFIPmtCxlReq")
         .and_then(iso::Iso20022CancelRequest::try_from);
-    let _ = iso::parse_document::<iso::Iso20022Pacs004>(data, iso::NS_PACS004, "PmtRtr")
-        .and_then(iso::Iso20022Return::try_from);
+    // The wallet's pacs.002 acknowledging (or rejecting) a pacs.004 we sent.
+    let _ = iso::parse_pacs002(data);
     if let Ok(query) = std::str::from_utf8(data) {
         let _ = iso::Iso20022QuoteQuery::try_from(query);
     }

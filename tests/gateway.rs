@@ -643,6 +643,62 @@ async fn replays_are_idempotent_and_fifty_concurrent_duplicates_authorise_once()
     );
 }
 
+/// Issue 16 (defect 5): a payment waited for five durable writes in a row (begin, intent, SENT,
+/// outcome, complete). Now two: the request, intent and SENT in one commit before the 0200
+/// leaves, the outcome and the stored answer in one before the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approved_or_declined_payment_costs_two_journal_commits() {
+    let f = fixture().await;
+    for (request, minor, want) in [("two-ok", 1250, "SUCCESS"), ("two-no", 5100, "FAIL")] {
+        let q = quote_for(&f, SGQR_STATIC, Some(minor)).await;
+        let before = f.journal.stats();
+        let (_, p) = pay(&f, request, &q).await;
+        let after = f.journal.stats();
+        assert_eq!(p["paymentStatus"], want, "{p}");
+        assert_eq!(
+            (after.writes - before.writes, after.commits - before.commits),
+            (2, 2),
+            "{request}: journal writes and commits of one payment"
+        );
+        // The second write stored the answer: a repeat is a replay, not a new payment.
+        let (_, again) = pay(&f, request, &q).await;
+        assert_eq!(again["paymentId"], p["paymentId"], "{again}");
+        assert_eq!(
+            f.journal.stats().writes,
+            after.writes,
+            "a replay writes nothing"
+        );
+        let payment = f
+            .journal
+            .snapshot()
+            .unwrap()
+            .payment_by_request(CLIENT, request)
+            .unwrap()
+            .unwrap();
+        let states: Vec<&str> = payment.history.iter().map(|c| c.state.as_str()).collect();
+        let end = if want == "SUCCESS" {
+            "SUCCESS"
+        } else {
+            "FAILED"
+        };
+        assert_eq!(states, ["QUOTED", "SENT", end]);
+        let key = qrbridge::journal::IdempotencyKey::new(
+            CLIENT,
+            qrbridge::journal::RequestKind::Payment,
+            request,
+        );
+        assert!(!f.journal.snapshot().unwrap().is_in_flight(&key).unwrap());
+    }
+    assert!(
+        f.journal
+            .snapshot()
+            .unwrap()
+            .unresolved()
+            .unwrap()
+            .is_empty()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_and_reused_quotes_are_refused() {
     let f = fixture().await;
@@ -862,6 +918,10 @@ fn the_example_configuration_loads_and_maps_onto_the_rooms() {
     let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/qrbridge.toml"));
     let c = qrbridge::config::Config::load(&path).unwrap();
     let s = c.settings().unwrap();
+    assert_eq!(s.memory.decodes_bytes, 48 << 20, "[memory] decodes_mib");
+    assert_eq!(s.memory.approvals_bytes, 16 << 20, "[memory] approvals_mib");
+    assert_eq!(c.memory.quotes_bytes(), 16 << 20);
+    assert_eq!(c.memory.journal_cache_bytes(), 32 << 20);
     assert_eq!(s.country, "SG");
     assert_eq!(s.currency.code(), "SGD");
     assert_eq!(s.routes.len(), 3);
@@ -967,6 +1027,11 @@ fn the_example_configuration_loads_and_maps_onto_the_rooms() {
         "attempt_timeout_ms",
         "concurrency",
         "extra_ca_pem",
+        "decodes_mib",
+        "quotes_mib",
+        "quoted_mib",
+        "approvals_mib",
+        "journal_cache_mib",
     ] {
         assert!(
             example_config().contains(&format!("{key} =")),
@@ -977,7 +1042,7 @@ fn the_example_configuration_loads_and_maps_onto_the_rooms() {
 
 #[test]
 fn broken_configurations_name_the_key() {
-    let cases: [(&str, &str, &str); 13] = [
+    let cases: [(&str, &str, &str); 15] = [
         (
             "# rates_url = \"https://www.ecb",
             "rates_url = \"http://x\" # ",
@@ -1035,6 +1100,12 @@ fn broken_configurations_name_the_key() {
             "clients[0].notify_url",
         ),
         ("concurrency = 8", "concurrency = 0", "notifications"),
+        ("decodes_mib = 48", "decodes_mib = 0", "memory.decodes_mib"),
+        (
+            "journal_cache_mib = 32",
+            "journal_cache_mib = 999999",
+            "memory.journal_cache_mib",
+        ),
     ];
     for (from, to, key) in cases {
         let text = example_config();

@@ -1818,3 +1818,530 @@ fn acknowledged_writes_survive_sigkill() {
         );
     }
 }
+
+// ---- a payment's two writes on the critical path (§6a) -------------------------------------
+
+fn open_req(request: &str, body: &[u8], payment: NewPayment) -> OpenPayment {
+    OpenPayment {
+        request: key(request),
+        body: BodyHash::of(body),
+        payment,
+        sent: acq("000042"),
+    }
+}
+
+fn finish_req(id: PaymentId, request: &str, events: Vec<PaymentEvent>) -> FinishPayment {
+    FinishPayment {
+        id,
+        events,
+        request: key(request),
+        answer: Render::new(|p: &Payment| StoredResponse {
+            status: 200,
+            body: format!("{{\"state\":\"{}\"}}", p.state.as_str()).into_bytes(),
+        }),
+    }
+}
+
+fn opened(o: Opened) -> Payment {
+    match o {
+        Opened::Sent(p) => *p,
+        Opened::Repeat(b) => panic!("expected a new payment, got {b:?}"),
+    }
+}
+
+#[test]
+fn a_payment_opens_and_finishes_in_two_commits_with_its_answer_stored() {
+    let dir = TempDir::new("two-writes");
+    let j = open(&dir.file());
+    rt().block_on(async {
+        let before = j.stats();
+        let p = opened(
+            j.open_payment(open_req("p-1", b"body", new_payment("w1", "p-1")))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(p.state, PaymentState::Sent);
+        assert_eq!(p.acquirer.stan.as_deref(), Some("000042"));
+        let s = j.snapshot().unwrap();
+        assert!(s.is_in_flight(&key("p-1")).unwrap(), "request in flight");
+        assert_eq!(s.payment(p.id).unwrap().unwrap().state, PaymentState::Sent);
+        drop(s);
+        let done = j
+            .finish_payment(finish_req(p.id, "p-1", vec![approved()]))
+            .await
+            .unwrap();
+        assert_eq!(done.state, PaymentState::Success);
+        let after = j.stats();
+        assert_eq!(
+            (after.writes - before.writes, after.commits - before.commits),
+            (2, 2)
+        );
+        let states: Vec<PaymentState> = done.history.iter().map(|c| c.state).collect();
+        assert_eq!(
+            states,
+            [
+                PaymentState::Quoted,
+                PaymentState::Sent,
+                PaymentState::Success
+            ]
+        );
+        // The stored answer was rendered from the record the write made.
+        match j.request(&key("p-1"), BodyHash::of(b"body")).await.unwrap() {
+            Some(Begin::Replay(r)) => assert_eq!(r.body, br#"{"state":"SUCCESS"}"#),
+            other => panic!("{other:?}"),
+        }
+        assert!(j.unresolved().await.unwrap().is_empty());
+    });
+}
+
+#[test]
+fn opening_a_seen_request_is_a_repeat_and_writes_nothing() {
+    let dir = TempDir::new("open-repeat");
+    let j = open(&dir.file());
+    rt().block_on(async {
+        assert_eq!(
+            j.request(&key("p-2"), BodyHash::of(b"a")).await.unwrap(),
+            None
+        );
+        let p = opened(
+            j.open_payment(open_req("p-2", b"a", new_payment("w1", "p-2")))
+                .await
+                .unwrap(),
+        );
+        let writes = j.stats().writes;
+        let again = j
+            .open_payment(open_req("p-2", b"a", new_payment("w1", "p-2")))
+            .await
+            .unwrap();
+        assert_eq!(again, Opened::Repeat(Begin::InFlight));
+        let other = j
+            .open_payment(open_req("p-2", b"b", new_payment("w1", "p-2")))
+            .await
+            .unwrap();
+        assert_eq!(other, Opened::Repeat(Begin::Inconsistent));
+        assert_eq!(
+            j.request(&key("p-2"), BodyHash::of(b"a")).await.unwrap(),
+            Some(Begin::InFlight)
+        );
+        j.finish_payment(finish_req(p.id, "p-2", vec![approved()]))
+            .await
+            .unwrap();
+        assert!(matches!(
+            j.open_payment(open_req("p-2", b"a", new_payment("w1", "p-2")))
+                .await
+                .unwrap(),
+            Opened::Repeat(Begin::Replay(_))
+        ));
+        // Refused writes count as answered writes, but nothing changed: one payment.
+        assert_eq!(j.stats().writes, writes + 4);
+        assert_eq!(j.snapshot().unwrap().payments().unwrap().len(), 1);
+    });
+}
+
+#[test]
+fn a_refused_open_leaves_no_request_and_no_usage_behind() {
+    let dir = TempDir::new("open-refused");
+    let j = open(&dir.file());
+    rt().block_on(async {
+        let limits = DailyLimits {
+            max_count: Some(1),
+            max_amount: None,
+        };
+        let first = limited("l-1", "cust-9", limits);
+        opened(j.open_payment(open_req("l-1", b"1", first)).await.unwrap());
+        let err = j
+            .open_payment(open_req("l-2", b"2", limited("l-2", "cust-9", limits)))
+            .await
+            .unwrap_err();
+        assert!(err.is_limit_exceeded(), "{err}");
+        // Nothing of the refused open: no request record (the wallet may retry it), no payment.
+        assert_eq!(
+            j.request(&key("l-2"), BodyHash::of(b"2")).await.unwrap(),
+            None
+        );
+        assert!(j.payment_by_request("w1", "l-2").await.unwrap().is_none());
+        let day = utc_day(SystemTime::now());
+        let usage = j
+            .daily_usage("w1", &CustomerId::new("cust-9"), cur("SGD"), day)
+            .await
+            .unwrap();
+        assert_eq!(usage.count, 1);
+    });
+}
+
+#[test]
+fn concurrent_opens_of_one_request_record_one_payment() {
+    let dir = TempDir::new("open-race");
+    let j = Arc::new(open(&dir.file()));
+    rt().block_on(async {
+        let barrier = Arc::new(tokio::sync::Barrier::new(30));
+        let tasks: Vec<_> = (0..30)
+            .map(|_| {
+                let j = Arc::clone(&j);
+                let barrier = Arc::clone(&barrier);
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    j.open_payment(open_req("race", b"same", new_payment("w1", "race")))
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut sent = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Opened::Sent(_) => sent += 1,
+                Opened::Repeat(Begin::InFlight) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(sent, 1);
+        assert_eq!(j.snapshot().unwrap().payments().unwrap().len(), 1);
+    });
+}
+
+#[test]
+fn a_refused_finish_changes_neither_the_payment_nor_the_request() {
+    let dir = TempDir::new("finish-refused");
+    let j = open(&dir.file());
+    rt().block_on(async {
+        let p = opened(
+            j.open_payment(open_req("f-1", b"x", new_payment("w1", "f-1")))
+                .await
+                .unwrap(),
+        );
+        // The second Approved is illegal from SUCCESS: the whole write is refused.
+        let err = j
+            .finish_payment(finish_req(p.id, "f-1", vec![approved(), approved()]))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, JournalError::IllegalTransition { .. }),
+            "{err}"
+        );
+        assert_eq!(
+            j.payment(p.id).await.unwrap().unwrap().state,
+            PaymentState::Sent
+        );
+        assert!(j.snapshot().unwrap().is_in_flight(&key("f-1")).unwrap());
+        // A request not in flight cannot be finished.
+        let err = j
+            .finish_payment(finish_req(p.id, "other", vec![approved()]))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, JournalError::NotInFlight { .. }), "{err}");
+        assert_eq!(
+            j.payment(p.id).await.unwrap().unwrap().state,
+            PaymentState::Sent
+        );
+    });
+}
+
+#[test]
+fn an_unknown_outcome_and_its_reversal_are_one_write_and_not_sent_gives_the_limits_back() {
+    let dir = TempDir::new("finish-steps");
+    let j = open(&dir.file());
+    rt().block_on(async {
+        let p = opened(
+            j.open_payment(open_req("u-1", b"u", new_payment("w1", "u-1")))
+                .await
+                .unwrap(),
+        );
+        let commits = j.stats().commits;
+        let events = vec![
+            unknown(),
+            PaymentEvent::Reversing {
+                reversal_id: Some(7),
+            },
+        ];
+        let done = j
+            .finish_payment(finish_req(p.id, "u-1", events))
+            .await
+            .unwrap();
+        assert_eq!(j.stats().commits, commits + 1);
+        assert_eq!(done.state, PaymentState::Reversing);
+        let states: Vec<PaymentState> = done.history.iter().map(|c| c.state).collect();
+        assert_eq!(
+            states,
+            [
+                PaymentState::Quoted,
+                PaymentState::Sent,
+                PaymentState::Unknown,
+                PaymentState::Reversing
+            ]
+        );
+        // Still unresolved (the reversal runs); the request is done.
+        let u = j.unresolved().await.unwrap();
+        assert_eq!(u.payments.len(), 1);
+        assert!(u.in_flight.is_empty());
+
+        let limits = DailyLimits {
+            max_count: Some(1),
+            max_amount: None,
+        };
+        let q = opened(
+            j.open_payment(open_req("n-1", b"n", limited("n-1", "cust-5", limits)))
+                .await
+                .unwrap(),
+        );
+        let not_sent = PaymentEvent::NotSent {
+            reason: "link down".to_owned(),
+        };
+        let failed = j
+            .finish_payment(finish_req(q.id, "n-1", vec![not_sent]))
+            .await
+            .unwrap();
+        assert_eq!(failed.state, PaymentState::Failed);
+        let day = utc_day(SystemTime::now());
+        let usage = j
+            .daily_usage("w1", &CustomerId::new("cust-5"), cur("SGD"), day)
+            .await
+            .unwrap();
+        assert_eq!(
+            usage.count, 0,
+            "a payment that moved no money gives its count back"
+        );
+    });
+}
+
+#[test]
+fn a_crash_between_the_two_writes_leaves_a_sent_payment_and_its_request_for_recovery() {
+    let dir = TempDir::new("two-writes-crash");
+    let id = {
+        let j = open(&dir.file());
+        let p = rt().block_on(async {
+            opened(
+                j.open_payment(open_req("c-1", b"c", new_payment("w1", "c-1")))
+                    .await
+                    .unwrap(),
+            )
+        });
+        p.id
+    };
+    let j = open(&dir.file());
+    let u = rt().block_on(j.unresolved()).unwrap();
+    assert_eq!(u.payments.len(), 1);
+    assert_eq!(u.payments[0].id, id);
+    assert_eq!(u.payments[0].state, PaymentState::Sent);
+    assert_eq!(u.in_flight, vec![key("c-1")]);
+}
+
+// ---- refunds that start at the merchant (spec/journal.md §4b) --------------------------------
+
+fn merchant_refund(payment: PaymentId, reference: &str, minor: u64) -> NewMerchantRefund {
+    NewMerchantRefund {
+        payment_id: payment,
+        acquirer: "sim".to_owned(),
+        merchant_id: Some("M0001".to_owned()),
+        reference: reference.to_owned(),
+        amount: amt(minor, "SGD"),
+        reason: "returned goods".to_owned(),
+        trace: AcquirerData {
+            stan: Some("400001".to_owned()),
+            rrn: Some(reference.to_owned()),
+            response_code: Some("00".to_owned()),
+            ..AcquirerData::default()
+        },
+    }
+}
+
+fn with_rules(path: &Path) -> RedbJournal {
+    let j = open(path);
+    j.set_notice_rules(qrbridge::gateway::notices::rules());
+    j
+}
+
+#[test]
+fn a_merchant_refund_is_journaled_with_its_refund_credit_notice_exactly_once() {
+    let dir = TempDir::new("merchant");
+    let j = with_rules(&dir.file());
+    rt().block_on(async {
+        let mut intent = new_payment("w1", "p");
+        intent.origin = Origin::new("aplus", Some("PAY-REF-7".to_owned()));
+        let p = j.record_intent(intent).await.unwrap();
+        let p = j.update_payment(p.id, sent()).await.unwrap();
+        let p = j.update_payment(p.id, approved()).await.unwrap();
+        // Found by the RRN of its 0200 on its acquirer only.
+        let found = j
+            .payment_by_acquirer_ref("sim", "632510000001")
+            .await
+            .unwrap();
+        assert_eq!(found.map(|f| f.id), Some(p.id));
+        // ... and by STAN ‖ DE7 of its 0200, as an advice's DE90 names it.
+        let by_trace = j
+            .payment_by_acquirer_ref("sim", "0000011121104500")
+            .await
+            .unwrap();
+        assert_eq!(by_trace.map(|f| f.id), Some(p.id));
+        assert_eq!(
+            j.payment_by_acquirer_ref("other", "632510000001")
+                .await
+                .unwrap(),
+            None
+        );
+
+        // 30.00 of 100.00 SGD: MYR round(33337 × 0.3) = 10001.
+        let first = j
+            .record_merchant_refund(merchant_refund(p.id, "M00000000001", 3_000))
+            .await
+            .unwrap();
+        assert!(!first.repeat);
+        let r = &first.refund;
+        assert_eq!(r.state, RefundState::Success);
+        assert_eq!(r.payer_amount, amt(10_001, "MYR"));
+        assert_eq!(r.client_id, "w1");
+        assert_eq!(r.origin.scheme, "aplus");
+        assert_eq!(r.origin.scheme_ref.as_deref(), Some("PAY-REF-7"));
+        assert_eq!(
+            r.initiator,
+            Initiator::Merchant {
+                acquirer: "sim".to_owned(),
+                reference: "M00000000001".to_owned()
+            }
+        );
+        let after = j.payment(p.id).await.unwrap().unwrap();
+        assert_eq!(after.state, PaymentState::PartiallyRefunded);
+        assert_eq!(after.refunded, amt(3_000, "SGD"));
+        assert_eq!(after.refundable(), 7_000);
+
+        let snap = j.snapshot().unwrap();
+        let notices = snap.pending_notices().unwrap();
+        assert_eq!(notices.len(), 1, "{notices:?}");
+        let n = &notices[0];
+        assert_eq!(n.notice_id, format!("N-{}-CREDIT", r.id));
+        assert_eq!(n.kind, NoticeKind::RefundCredit);
+        assert_eq!((n.scheme.as_str(), n.client_id.as_str()), ("aplus", "w1"));
+        assert_eq!(n.scheme_ref.as_deref(), Some("PAY-REF-7"));
+        let event: serde_json::Value = serde_json::from_str(&n.event).unwrap();
+        assert_eq!(event["refundStatus"], "SUCCESS");
+        assert_eq!(event["payerRefundAmount"]["value"], "10001");
+        assert_eq!(event["refundRequestId"], "M00000000001");
+        assert_eq!(
+            snap.merchant_refund("sim", "M00000000001")
+                .unwrap()
+                .map(|x| x.id),
+            Some(r.id)
+        );
+
+        // The repeat (a 0221) changes nothing and makes no second notice.
+        let again = j
+            .record_merchant_refund(merchant_refund(p.id, "M00000000001", 3_000))
+            .await
+            .unwrap();
+        assert!(again.repeat);
+        assert_eq!(again.refund, first.refund);
+        assert_eq!(j.snapshot().unwrap().pending_notices().unwrap().len(), 1);
+        let same = j.payment(p.id).await.unwrap().unwrap();
+        assert_eq!((same.refunded, same.state), (after.refunded, after.state));
+
+        // The same reference for another amount is not a repeat.
+        let e = j
+            .record_merchant_refund(merchant_refund(p.id, "M00000000001", 2_000))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, JournalError::Duplicate { .. }), "{e}");
+    });
+}
+
+#[test]
+fn merchant_refunds_are_refused_and_change_nothing_when_they_do_not_fit() {
+    let dir = TempDir::new("merchant-refused");
+    let j = with_rules(&dir.file());
+    rt().block_on(async {
+        let p = payment_after(&j, "p", vec![sent(), approved()]).await;
+        // A wallet refund of 80.00 pending holds its amount: 20.00 left.
+        j.reserve_refund(refund_req(p.id, "r1", 8_000))
+            .await
+            .unwrap();
+        let e = j
+            .record_merchant_refund(merchant_refund(p.id, "M1", 2_001))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e,
+            JournalError::RefundExceedsPayment {
+                payment: p.id,
+                requested: 2_001,
+                remaining: 2_000
+            }
+        );
+        let mut wrong = merchant_refund(p.id, "M2", 100);
+        wrong.amount = amt(100, "MYR");
+        let e = j.record_merchant_refund(wrong).await.unwrap_err();
+        assert!(matches!(e, JournalError::Invalid { .. }), "{e}");
+        let mut other = merchant_refund(p.id, "M3", 100);
+        other.acquirer = "other-acquirer".to_owned();
+        let e = j.record_merchant_refund(other).await.unwrap_err();
+        assert!(e.is_not_found(), "{e}");
+        let mut other = merchant_refund(p.id, "M5", 100);
+        other.merchant_id = Some("M0002".to_owned());
+        let e = j.record_merchant_refund(other).await.unwrap_err();
+        assert!(e.is_not_found(), "{e}");
+        let e = j
+            .record_merchant_refund(merchant_refund(p.id, "bad ref!", 100))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, JournalError::Invalid { .. }), "{e}");
+
+        // A reversed payment moved no money.
+        let rev = payment_after(
+            &j,
+            "p-rev",
+            vec![
+                sent(),
+                unknown(),
+                PaymentEvent::Reversing {
+                    reversal_id: Some(1),
+                },
+                PaymentEvent::Reversed {
+                    response_code: "00".to_owned(),
+                },
+            ],
+        )
+        .await;
+        assert_eq!(rev.state, PaymentState::Reversed);
+        let e = j
+            .record_merchant_refund(merchant_refund(rev.id, "M4", 100))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e,
+            JournalError::NotRefundable {
+                payment: rev.id,
+                state: PaymentState::Reversed
+            }
+        );
+
+        // Nothing of the above changed anything.
+        let same = j.payment(p.id).await.unwrap().unwrap();
+        assert_eq!(same.refunded, amt(0, "SGD"));
+        assert_eq!(same.refunds_reserved, amt(8_000, "SGD"));
+        assert_eq!(j.refunds_of(p.id).await.unwrap().len(), 1);
+        let snap = j.snapshot().unwrap();
+        // (The reversal made its PAYMENT_RESULT notice; no credit was asked for.)
+        assert!(
+            snap.pending_notices()
+                .unwrap()
+                .iter()
+                .all(|n| n.kind != NoticeKind::RefundCredit)
+        );
+        for r in ["M1", "M2", "M3", "M4", "M5"] {
+            assert_eq!(snap.merchant_refund("sim", r).unwrap(), None);
+        }
+    });
+}
+
+#[test]
+fn without_notice_rules_a_merchant_refund_is_refused_so_no_credit_is_lost() {
+    let dir = TempDir::new("merchant-norules");
+    let j = open(&dir.file());
+    rt().block_on(async {
+        let p = payment_after(&j, "p", vec![sent(), approved()]).await;
+        let e = j
+            .record_merchant_refund(merchant_refund(p.id, "M1", 100))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, JournalError::Invalid { .. }), "{e}");
+        assert_eq!(j.refunds_of(p.id).await.unwrap(), vec![]);
+    });
+}

@@ -10,6 +10,7 @@ mod config_check;
 mod emv;
 mod fx;
 mod iso8583;
+mod reconcile;
 mod serve;
 mod wallet;
 mod wallet_sim;
@@ -51,6 +52,8 @@ enum Command {
     WalletSim(wallet_sim::WalletSimCommand),
     /// Operator tools over the journal (offline): payments, notices, manual reviews, exports.
     Admin(admin::Args),
+    /// Reconcile the acquirer's settlement file against the journal (exit 0 clean, 1 breaks, 2 bad input).
+    Reconcile(reconcile::Args),
     /// Configuration tools: `config check FILE` reports every problem of a file.
     #[command(subcommand)]
     Config(config_check::ConfigCommand),
@@ -82,6 +85,7 @@ pub fn run() -> ExitCode {
         Command::Fx(args) => fx::run(args),
         Command::Iso8583(cmd) => iso8583::run(cmd),
         Command::AcquirerSim(args) => acquirer_sim::run(args),
+        Command::Reconcile(args) => reconcile::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Wallet(args) => wallet::run(args),
         Command::WalletSim(cmd) => wallet_sim::run(cmd),

@@ -6,6 +6,8 @@
 //!   restart) or CANCELLED (whether the cancel was answered S or PROCESSING).
 //! * A refund that ends SUCCESS or FAILED, every time: wallets treat refunds as asynchronous.
 //! * Not a payment whose pay answer carried its final state (SUCCESS, FAIL).
+//! * A refund that started at the merchant (reported by the acquirer): the wallet is asked to
+//!   credit the payer (`RefundCredit`, notice id `N-<refund id>-CREDIT`), in the payment's scheme.
 //! * A payment of a wallet that debits its user first (Alipay+ MPP, `aplus`) that ends FAILED,
 //!   REVERSED or CANCELLED: a `PaymentCancel` (the wallet's `cancelPayment`), never a result.
 //!
@@ -99,6 +101,15 @@ impl NoticeRules for Notices {
             after.id.to_string(),
             after.state.as_str(),
             super::refund::response_of(after),
+        )
+    }
+
+    fn refund_credit(&self, _payment: &Payment, refund: &Refund) -> Option<NoticeDraft> {
+        draft(
+            NoticeKind::RefundCredit,
+            refund.id.to_string(),
+            "CREDIT",
+            super::refund::response_of(refund),
         )
     }
 }

@@ -23,6 +23,7 @@
 //!
 //! ```text
 //! mod.rs        the Journal trait, Unresolved
+//! critical.rs   a payment's two writes on the critical path: OpenPayment, FinishPayment
 //! payment.rs    Payment, PaymentState, PaymentEvent: the state machine (pure)
 //! refund.rs     Refund, RefundState, RefundEvent, payer_share (pure)
 //! idempotency.rs keys, body hashes, Begin, stored responses
@@ -70,6 +71,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub(crate) mod codec;
+mod critical;
 mod embedded;
 mod error;
 pub mod events;
@@ -82,8 +84,10 @@ mod reversal;
 mod writer;
 
 pub use codec::{OLDEST_RECORD_VERSION, RECORD_VERSION};
+pub use critical::{FinishPayment, OpenPayment, Opened, Render};
 pub use embedded::{
-    FORMAT_VERSION, JournalConfig, JournalStats, PURGE_LIMIT, RedbJournal, Snapshot,
+    DEFAULT_CACHE_BYTES, FORMAT_VERSION, JournalConfig, JournalStats, PURGE_LIMIT, RedbJournal,
+    Snapshot,
 };
 pub use error::{JournalError, RecordKind};
 pub use idempotency::{Begin, BodyHash, IdempotencyKey, RequestKind, StoredResponse};
@@ -96,7 +100,10 @@ pub use payment::{
     AcquirerData, DailyLimits, DailyUsage, NewPayment, Payment, PaymentEvent, PaymentState,
     QuoteSnapshot, ReversalLink, ReversalPurpose, Routing, StateChange, utc_day,
 };
-pub use refund::{NewRefund, Refund, RefundEvent, RefundState, payer_share};
+pub use refund::{
+    Initiator, MerchantRefundRecorded, NewMerchantRefund, NewRefund, Refund, RefundEvent,
+    RefundState, payer_share,
+};
 
 use crate::acquirer::reversal::ReversalRecord;
 
@@ -142,11 +149,43 @@ pub trait Journal: crate::acquirer::reversal::ReversalStore + Send + Sync + 'sta
     /// (client id, request id): a second is [`JournalError::Duplicate`]. The customer's daily
     /// limits are checked and used in the same transaction ([`JournalError::LimitExceeded`]).
     fn record_intent(&self, new: NewPayment) -> JournalFuture<'_, Payment>;
+    /// The first of a payment's two durable writes on the critical path (spec/journal.md §6a):
+    /// the wallet request in flight, the intent (as [`Journal::record_intent`]: duplicate and
+    /// daily limits checked) and SENT with the 0200's trace, in one transaction. A request seen
+    /// before is [`Opened::Repeat`] and writes nothing; a refused intent writes nothing either.
+    fn open_payment(&self, open: OpenPayment) -> JournalFuture<'_, Opened>;
+    /// The second: the outcome event(s) and the request completed with the answer rendered from
+    /// the new record, in one transaction. The request must be in flight
+    /// ([`JournalError::NotInFlight`]); any refused event refuses the whole write.
+    fn finish_payment(&self, finish: FinishPayment) -> JournalFuture<'_, Payment>;
+    /// What a wallet request's idempotency record says to a request with `body`, or `None`
+    /// without one. A read: nothing is stored (a pay looks before it consumes its quote).
+    fn request<'a>(
+        &'a self,
+        key: &'a IdempotencyKey,
+        body: BodyHash,
+    ) -> JournalFuture<'a, Option<Begin>>;
     /// Applies a state-machine event to a payment.
     fn update_payment(&self, id: PaymentId, event: PaymentEvent) -> JournalFuture<'_, Payment>;
     /// Reserves a refund (state PENDING) if the payment's non-failed refunds plus this one stay
     /// within the original amount; computes its payer amount at the original quote.
     fn reserve_refund(&self, new: NewRefund) -> JournalFuture<'_, Refund>;
+    /// Journals a refund the merchant made at its acquirer (SUCCESS at once, the payment's
+    /// refunded total and state, and a `RefundCredit` notice to the payment's wallet, in one
+    /// transaction). One per (acquirer, reference): a repeat returns the first with `repeat`.
+    /// Refused like a wallet refund (`NotFound`, `NotRefundable`, `RefundExceedsPayment`,
+    /// `Invalid` for the currency) and `Duplicate` for a reference reused with other content.
+    fn record_merchant_refund(
+        &self,
+        new: NewMerchantRefund,
+    ) -> JournalFuture<'_, MerchantRefundRecorded>;
+    /// The payment whose 0200 on `acquirer`'s link carried `reference`: its RRN (DE37), or its
+    /// STAN ‖ DE7 (16 digits, as an advice's DE90 names the original).
+    fn payment_by_acquirer_ref<'a>(
+        &'a self,
+        acquirer: &'a str,
+        reference: &'a str,
+    ) -> JournalFuture<'a, Option<Payment>>;
     /// Applies an event to a refund (and to its payment's refunded total and state).
     fn update_refund(&self, id: RefundId, event: RefundEvent) -> JournalFuture<'_, Refund>;
     /// Starts a wallet request, or says why not (replay, inconsistent, in flight).

@@ -22,6 +22,7 @@ use redb::{Database, Durability, ReadableTable, Table, TableDefinition, WriteTra
 use ring::rand::SystemRandom;
 
 use super::codec::{self, composite};
+use super::critical::{FinishPayment, OpenPayment};
 use super::idempotency::{
     Begin, BodyHash, IdempotencyKey, IdempotencyRecord, IdempotencyState, StoredResponse,
 };
@@ -32,7 +33,10 @@ use super::outbox::{
 use super::payment::{
     DailyUsage, NewPayment, Payment, PaymentEvent, PaymentState, counts_against_limits,
 };
-use super::refund::{NewRefund, Refund, RefundEvent, RefundState, payer_share};
+use super::refund::{
+    Initiator, MerchantRefundRecorded, NewMerchantRefund, NewRefund, Refund, RefundEvent,
+    RefundState, payer_share,
+};
 use super::reversal::{StoredReversal, StoredState};
 use super::{JournalError, RecordKind};
 use crate::acquirer::reversal::{Attempt, NewReversal, ReversalState};
@@ -68,6 +72,12 @@ pub(crate) const NOTICES_DUE: TableDefinition<Bytes, ()> = TableDefinition::new(
 pub(crate) const NOTICES_PARKED: TableDefinition<Bytes, ()> =
     TableDefinition::new("notices_parked");
 pub(crate) const META: TableDefinition<&'static str, u64> = TableDefinition::new("meta");
+/// (acquirer, acquirer's refund reference) → refund id: merchant refunds, deduplicated.
+pub(crate) const MERCHANT_REFUNDS: TableDefinition<Bytes, Bytes> =
+    TableDefinition::new("merchant_refunds");
+/// (acquirer, RRN of the payment's 0200) and (acquirer, its STAN ‖ DE7) → payment id: how an
+/// acquirer's advice (DE90, or an operator with the RRN) finds a payment.
+pub(crate) const PAYMENT_REFS: TableDefinition<Bytes, Bytes> = TableDefinition::new("payment_refs");
 
 pub(crate) const OPEN_PAYMENT: u8 = b'P';
 pub(crate) const OPEN_REFUND: u8 = b'R';
@@ -97,6 +107,10 @@ pub(crate) fn open_key(tag: u8, rest: &[u8]) -> Vec<u8> {
 pub(crate) enum Op {
     Intent(Box<NewPayment>),
     Payment(PaymentId, PaymentEvent),
+    /// Idempotency begin + intent + SENT (`critical.rs`).
+    OpenPayment(Box<OpenPayment>),
+    /// Outcome events + idempotency complete (`critical.rs`).
+    FinishPayment(Box<FinishPayment>),
     Refund(NewRefund),
     RefundEvent(RefundId, RefundEvent),
     Begin(IdempotencyKey, BodyHash),
@@ -113,12 +127,16 @@ pub(crate) enum Op {
     Requeue(String),
     /// Message numbers (STANs) for a link scope on a UTC day: `(scope, day, count)`.
     Stans(String, u64, u32),
+    /// A refund that started at the merchant (journal §4b).
+    MerchantRefund(Box<NewMerchantRefund>),
 }
 
 /// What a write produced.
 #[derive(Debug)]
 pub(crate) enum Done {
     Payment(Box<Payment>),
+    /// A payment after each of the states one op moved it through, in order (each is logged).
+    Steps(Vec<Payment>),
     Refund(Box<Refund>),
     Begin(Begin),
     Unit,
@@ -126,6 +144,7 @@ pub(crate) enum Done {
     Count(usize),
     Reversal(u64),
     Notice(Box<OutboxNotice>),
+    MerchantRefund(Box<MerchantRefundRecorded>),
 }
 
 /// Where to send the answer: an async caller awaits a oneshot, a blocking caller a channel.
@@ -221,6 +240,11 @@ pub(crate) fn run(db: Arc<Database>, rx: Receiver<Request>, config: WriterConfig
                     // Each durable state change is logged (and counted) once, here.
                     match &result {
                         Ok(Done::Payment(p)) => crate::journal::events::payment_changed(p),
+                        Ok(Done::Steps(steps)) => {
+                            steps
+                                .iter()
+                                .for_each(crate::journal::events::payment_changed);
+                        }
                         Ok(Done::Refund(r)) => crate::journal::events::refund_changed(r),
                         Ok(Done::Notice(n)) => crate::journal::events::notice_changed(n),
                         _ => {}
@@ -300,6 +324,40 @@ pub(crate) fn meta_table(
         .map_err(|e| JournalError::storage("open table meta", e))
 }
 
+/// A checked payment intent, not written yet.
+struct Intent {
+    payment: Payment,
+    /// (client id, request id).
+    request: Vec<u8>,
+    usage_key: Vec<u8>,
+    /// The customer's daily usage with this payment added.
+    usage_bytes: Vec<u8>,
+}
+
+/// A payment's checked state change(s), not written yet.
+struct Transition {
+    /// The payment after each event.
+    steps: Vec<Payment>,
+    notices: Vec<OutboxNotice>,
+    /// The daily usage to write back: (key, encoded usage).
+    release: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+/// What an existing idempotency record says to a request with body `hash`.
+pub(crate) fn seen(rec: IdempotencyRecord, hash: BodyHash) -> Begin {
+    match rec {
+        rec if rec.body_hash != hash.0 => Begin::Inconsistent,
+        IdempotencyRecord {
+            state: IdempotencyState::InFlight,
+            ..
+        } => Begin::InFlight,
+        IdempotencyRecord {
+            state: IdempotencyState::Done { response, .. },
+            ..
+        } => Begin::Replay(response),
+    }
+}
+
 struct Tables<'t> {
     payments: Table<'t, Bytes, Bytes>,
     payment_requests: Table<'t, Bytes, Bytes>,
@@ -315,6 +373,8 @@ struct Tables<'t> {
     notices_due: Table<'t, Bytes, ()>,
     notices_parked: Table<'t, Bytes, ()>,
     meta: Table<'t, &'static str, u64>,
+    merchant_refunds: Table<'t, Bytes, Bytes>,
+    payment_refs: Table<'t, Bytes, Bytes>,
 }
 
 fn st(op: &'static str) -> impl Fn(redb::StorageError) -> JournalError {
@@ -339,6 +399,8 @@ impl<'t> Tables<'t> {
             notices_due: txn.open_table(NOTICES_DUE).map_err(o)?,
             notices_parked: txn.open_table(NOTICES_PARKED).map_err(o)?,
             meta: meta_table(txn)?,
+            merchant_refunds: txn.open_table(MERCHANT_REFUNDS).map_err(o)?,
+            payment_refs: txn.open_table(PAYMENT_REFS).map_err(o)?,
         })
     }
 
@@ -348,6 +410,8 @@ impl<'t> Tables<'t> {
             Op::Payment(id, event) => self
                 .payment_event(id, event, ctx)
                 .map(|p| Done::Payment(Box::new(p))),
+            Op::OpenPayment(open) => self.open_payment(*open, ctx),
+            Op::FinishPayment(finish) => self.finish_payment(*finish, ctx).map(Done::Steps),
             Op::Refund(new) => self.refund(new, ctx).map(|r| Done::Refund(Box::new(r))),
             Op::RefundEvent(id, event) => self
                 .refund_event(id, event, ctx)
@@ -373,6 +437,9 @@ impl<'t> Tables<'t> {
             Op::Requeue(id) => self
                 .requeue_notice(&id, ctx)
                 .map(|n| Done::Notice(Box::new(n))),
+            Op::MerchantRefund(new) => self
+                .merchant_refund(*new, ctx)
+                .map(|r| Done::MerchantRefund(Box::new(r))),
         }
     }
 
@@ -397,6 +464,7 @@ impl<'t> Tables<'t> {
         self.payments
             .insert(key.as_slice(), bytes.as_slice())
             .map_err(st("write payment"))?;
+        self.index_refs(p)?;
         self.mark_open(OPEN_PAYMENT, &key, p.state.is_unresolved())
     }
 
@@ -416,6 +484,14 @@ impl<'t> Tables<'t> {
     }
 
     fn intent(&mut self, new: NewPayment, ctx: &Ctx<'_>) -> Result<Payment, JournalError> {
+        let intent = self.check_intent(new, ctx)?;
+        self.write_intent(&intent, &intent.payment)?;
+        Ok(intent.payment)
+    }
+
+    /// Everything `record_intent` checks and computes, before any write: a duplicate request,
+    /// a zero amount, the daily limits; the new payment in QUOTED.
+    fn check_intent(&self, new: NewPayment, ctx: &Ctx<'_>) -> Result<Intent, JournalError> {
         let request = composite(&[&new.client_id, &new.request_id])?;
         if new.quote.merchant_amount.is_zero() {
             return Err(JournalError::Invalid {
@@ -466,23 +542,100 @@ impl<'t> Tables<'t> {
         usage.amount = usage.amount.saturating_add(minor);
         let usage_bytes = codec::encode(RecordKind::Payment, &usage)?;
         let id = PaymentId::generate(ctx.now, ctx.rng)?;
-        let payment = Payment::new(id, new, ctx.now_ms);
+        Ok(Intent {
+            payment: Payment::new(id, new, ctx.now_ms),
+            request,
+            usage_key,
+            usage_bytes,
+        })
+    }
+
+    /// Writes a checked intent with `record` as the payment's record (the intent itself, or the
+    /// intent already moved on to SENT).
+    fn write_intent(&mut self, intent: &Intent, record: &Payment) -> Result<(), JournalError> {
         // Encode before the first write, so a refusal leaves nothing behind.
-        let bytes = codec::encode(RecordKind::Payment, &payment)?;
-        let key = id.key();
+        let bytes = codec::encode(RecordKind::Payment, record)?;
+        let key = record.id.key();
         self.payments
             .insert(key.as_slice(), bytes.as_slice())
             .map_err(st("write payment"))?;
         self.payment_requests
-            .insert(request.as_slice(), key.as_slice())
+            .insert(intent.request.as_slice(), key.as_slice())
             .map_err(st("write payment request"))?;
-        self.open
-            .insert(open_key(OPEN_PAYMENT, &key).as_slice(), ())
-            .map_err(st("write open"))?;
+        self.mark_open(OPEN_PAYMENT, &key, record.state.is_unresolved())?;
         self.usage
-            .insert(usage_key.as_slice(), usage_bytes.as_slice())
+            .insert(intent.usage_key.as_slice(), intent.usage_bytes.as_slice())
             .map_err(st("write daily usage"))?;
-        Ok(payment)
+        Ok(())
+    }
+
+    /// The first write of a payment (`critical.rs`): the request in flight, the intent and SENT,
+    /// or what an earlier request with this key says (nothing written).
+    fn open_payment(&mut self, open: OpenPayment, ctx: &Ctx<'_>) -> Result<Done, JournalError> {
+        let kb = open.request.to_bytes()?;
+        if let Some(rec) = self.load_request(&kb)? {
+            return Ok(Done::Begin(seen(rec, open.body)));
+        }
+        let intent = self.check_intent(open.payment, ctx)?;
+        let quoted = intent.payment.clone();
+        let change = self.transition(
+            &quoted,
+            vec![PaymentEvent::Sent {
+                acquirer: open.sent,
+            }],
+            ctx,
+        )?;
+        let rec = IdempotencyRecord {
+            body_hash: open.body.0.to_vec(),
+            created_at_ms: ctx.now_ms,
+            state: IdempotencyState::InFlight,
+        };
+        let rec_bytes = codec::encode(RecordKind::Idempotency, &rec)?;
+        let sent = change
+            .steps
+            .last()
+            .cloned()
+            .unwrap_or_else(|| quoted.clone());
+        self.write_intent(&intent, &sent)?;
+        self.write_effects(&change, ctx)?;
+        self.idempotency
+            .insert(kb.as_slice(), rec_bytes.as_slice())
+            .map_err(st("write idempotency"))?;
+        self.open
+            .insert(open_key(OPEN_REQUEST, &kb).as_slice(), ())
+            .map_err(st("write open"))?;
+        let mut steps = vec![quoted];
+        steps.extend(change.steps);
+        Ok(Done::Steps(steps))
+    }
+
+    /// The second write of a payment (`critical.rs`): its outcome event(s) and the request
+    /// completed with the answer rendered from the new record.
+    fn finish_payment(
+        &mut self,
+        finish: FinishPayment,
+        ctx: &Ctx<'_>,
+    ) -> Result<Vec<Payment>, JournalError> {
+        let kb = finish.request.to_bytes()?;
+        let mut rec = match self.load_request(&kb)? {
+            Some(rec) if rec.state == IdempotencyState::InFlight => rec,
+            _ => {
+                return Err(JournalError::NotInFlight {
+                    key: finish.request.to_string(),
+                });
+            }
+        };
+        let before = self.load_payment(finish.id)?;
+        let change = self.transition(&before, finish.events, ctx)?;
+        let after = change.steps.last().unwrap_or(&before);
+        rec.state = IdempotencyState::Done {
+            response: finish.answer.render(after),
+            completed_at_ms: ctx.now_ms,
+        };
+        let rec_bytes = codec::encode(RecordKind::Idempotency, &rec)?;
+        self.write_transition(&change, ctx)?;
+        self.write_done(&kb, &rec_bytes, ctx)?;
+        Ok(change.steps)
     }
 
     fn load_usage(&self, key: &[u8]) -> Result<DailyUsage, JournalError> {
@@ -499,44 +652,90 @@ impl<'t> Tables<'t> {
         ctx: &Ctx<'_>,
     ) -> Result<Payment, JournalError> {
         let before = self.load_payment(id)?;
-        let next = before.apply(event, ctx.now_ms)?;
-        let notice = match ctx.rules.as_ref().and_then(|r| r.payment(&before, &next)) {
-            Some(draft) => self.draft_notice(
-                draft,
-                &next.client_id,
-                &next.origin,
-                next.id.to_string(),
-                ctx,
-            )?,
-            None => None,
-        };
+        let change = self.transition(&before, vec![event], ctx)?;
+        self.write_transition(&change, ctx)?;
+        change
+            .steps
+            .into_iter()
+            .last()
+            .ok_or_else(|| JournalError::Invalid {
+                what: "payment event",
+                detail: "no event".to_owned(),
+            })
+    }
+
+    /// `events` applied to `before` in order, with the notices each step creates and the daily
+    /// limits given back if the payment stops counting against them; nothing written yet.
+    fn transition(
+        &self,
+        before: &Payment,
+        events: Vec<PaymentEvent>,
+        ctx: &Ctx<'_>,
+    ) -> Result<Transition, JournalError> {
+        let mut steps: Vec<Payment> = Vec::with_capacity(events.len());
+        let mut notices = Vec::new();
+        for event in events {
+            let from = steps.last().unwrap_or(before);
+            let next = from.apply(event, ctx.now_ms)?;
+            if let Some(draft) = ctx.rules.as_ref().and_then(|r| r.payment(from, &next))
+                && let Some(n) = self.draft_notice(
+                    draft,
+                    &next.client_id,
+                    &next.origin,
+                    next.id.to_string(),
+                    ctx,
+                )?
+                && !notices
+                    .iter()
+                    .any(|m: &OutboxNotice| m.notice_id == n.notice_id)
+            {
+                notices.push(n);
+            }
+            steps.push(next);
+        }
+        let last = steps.last().unwrap_or(before);
         // A payment that ends without moving money gives its share of the daily limits back.
-        let release = if counts_against_limits(before.state) && !counts_against_limits(next.state) {
+        let release = if counts_against_limits(before.state) && !counts_against_limits(last.state) {
             let key = usage_key(
-                &next.client_id,
-                next.customer.expose(),
-                next.quote.merchant_amount.currency().code(),
-                next.created_at_ms / 86_400_000,
+                &last.client_id,
+                last.customer.expose(),
+                last.quote.merchant_amount.currency().code(),
+                last.created_at_ms / 86_400_000,
             )?;
             let mut usage = self.load_usage(&key)?;
             usage.count = usage.count.saturating_sub(1);
             usage.amount = usage
                 .amount
-                .saturating_sub(next.quote.merchant_amount.minor());
+                .saturating_sub(last.quote.merchant_amount.minor());
             Some((key, codec::encode(RecordKind::Payment, &usage)?))
         } else {
             None
         };
-        self.store_payment(&next)?;
-        if let Some((key, bytes)) = release {
+        Ok(Transition {
+            steps,
+            notices,
+            release,
+        })
+    }
+
+    fn write_transition(&mut self, t: &Transition, ctx: &Ctx<'_>) -> Result<(), JournalError> {
+        if let Some(last) = t.steps.last() {
+            self.store_payment(last)?;
+        }
+        self.write_effects(t, ctx)
+    }
+
+    /// What a state change writes besides the payment: the daily usage given back, notices.
+    fn write_effects(&mut self, t: &Transition, ctx: &Ctx<'_>) -> Result<(), JournalError> {
+        if let Some((key, bytes)) = &t.release {
             self.usage
                 .insert(key.as_slice(), bytes.as_slice())
                 .map_err(st("write daily usage"))?;
         }
-        if let Some(n) = notice {
-            self.insert_notice(&n, ctx)?;
+        for n in &t.notices {
+            self.insert_notice(n, ctx)?;
         }
-        Ok(next)
+        Ok(())
     }
 
     // ---- refunds --------------------------------------------------------------------------
@@ -646,6 +845,7 @@ impl<'t> Tables<'t> {
             note: None,
             created_at_ms: ctx.now_ms,
             updated_at_ms: ctx.now_ms,
+            initiator: Initiator::Wallet,
         };
         let bytes = codec::encode(RecordKind::Refund, &refund)?;
         let payment_bytes = codec::encode(RecordKind::Payment, &payment)?;
@@ -756,15 +956,7 @@ impl<'t> Tables<'t> {
     ) -> Result<Begin, JournalError> {
         let kb = key.to_bytes()?;
         match self.load_request(&kb)? {
-            Some(rec) if rec.body_hash != hash.0 => Ok(Begin::Inconsistent),
-            Some(IdempotencyRecord {
-                state: IdempotencyState::InFlight,
-                ..
-            }) => Ok(Begin::InFlight),
-            Some(IdempotencyRecord {
-                state: IdempotencyState::Done { response, .. },
-                ..
-            }) => Ok(Begin::Replay(response)),
+            Some(rec) => Ok(seen(rec, hash)),
             None => {
                 let rec = IdempotencyRecord {
                     body_hash: hash.0.to_vec(),
@@ -803,15 +995,20 @@ impl<'t> Tables<'t> {
             completed_at_ms: ctx.now_ms,
         };
         let bytes = codec::encode(RecordKind::Idempotency, &rec)?;
+        self.write_done(&kb, &bytes, ctx)
+    }
+
+    /// Stores a completed request record (`bytes`), schedules its expiry, closes it in `open`.
+    fn write_done(&mut self, kb: &[u8], bytes: &[u8], ctx: &Ctx<'_>) -> Result<(), JournalError> {
         self.idempotency
-            .insert(kb.as_slice(), bytes.as_slice())
+            .insert(kb, bytes)
             .map_err(st("write idempotency"))?;
-        let expiry = [ctx.now_ms.to_be_bytes().as_slice(), &kb].concat();
+        let expiry = [ctx.now_ms.to_be_bytes().as_slice(), kb].concat();
         self.expiry
             .insert(expiry.as_slice(), ())
             .map_err(st("write idempotency expiry"))?;
         self.open
-            .remove(open_key(OPEN_REQUEST, &kb).as_slice())
+            .remove(open_key(OPEN_REQUEST, kb).as_slice())
             .map_err(st("write open"))?;
         Ok(())
     }
@@ -1083,5 +1280,217 @@ impl<'t> Tables<'t> {
             })?;
         self.store_notice(&next, Some(&before))?;
         Ok(next)
+    }
+}
+
+// ---- merchant refunds (spec/journal.md §4b) -----------------------------------------------
+
+impl Tables<'_> {
+    /// Indexes a payment by (acquirer, RRN of its 0200) and (acquirer, STAN ‖ DE7 of its 0200)
+    /// once its trace is known, so an acquirer's advice (DE90 names the original by STAN and DE7)
+    /// or an operator (with the RRN) finds it.
+    fn index_refs(&mut self, p: &Payment) -> Result<(), JournalError> {
+        let a = &p.acquirer;
+        let trace = match (a.stan.as_deref(), a.transmitted.as_deref()) {
+            (Some(stan), Some(de7)) if !stan.is_empty() && !de7.is_empty() => {
+                Some(format!("{stan}{de7}"))
+            }
+            _ => None,
+        };
+        let refs = a.rrn.iter().filter(|r| !r.is_empty()).chain(trace.iter());
+        for r in refs {
+            let key = composite(&[&p.routing.acquirer, r])?;
+            self.payment_refs
+                .insert(key.as_slice(), p.id.key().as_slice())
+                .map_err(st("write payment ref"))?;
+        }
+        Ok(())
+    }
+
+    fn load_refund_key(&self, key: &[u8]) -> Result<Refund, JournalError> {
+        let guard = self
+            .refunds
+            .get(key)
+            .map_err(st("read refund"))?
+            .ok_or_else(|| JournalError::Corrupt {
+                kind: RecordKind::Refund,
+                key: codec::key_text(key),
+                detail: "indexed as a merchant refund but missing".to_owned(),
+            })?;
+        codec::decode(RecordKind::Refund, key, guard.value())
+    }
+
+    /// Journals a refund the merchant made at its acquirer: SUCCESS at once (the domestic side did
+    /// it), the payment's refunded total and state, and the `RefundCredit` notice to the payment's
+    /// wallet, in one transaction. A repeat of (acquirer, reference) with the same payment and
+    /// amount returns the first refund and changes nothing; with another payment or amount it is
+    /// `Duplicate`.
+    fn merchant_refund(
+        &mut self,
+        new: NewMerchantRefund,
+        ctx: &Ctx<'_>,
+    ) -> Result<MerchantRefundRecorded, JournalError> {
+        crate::payment::RequestId::new(new.reference.as_str()).map_err(|detail| {
+            JournalError::Invalid {
+                what: "merchant refund reference",
+                detail,
+            }
+        })?;
+        let index = composite(&[&new.acquirer, &new.reference])?;
+        let found = self
+            .merchant_refunds
+            .get(index.as_slice())
+            .map_err(st("read merchant refund"))?
+            .map(|g| g.value().to_vec());
+        if let Some(key) = found {
+            let refund = self.load_refund_key(&key)?;
+            if refund.payment_id != new.payment_id || refund.amount != new.amount {
+                return Err(JournalError::Duplicate {
+                    kind: RecordKind::Refund,
+                    key: format!("{}/{}", new.acquirer, new.reference),
+                });
+            }
+            return Ok(MerchantRefundRecorded {
+                refund,
+                repeat: true,
+            });
+        }
+        let mut payment = self.load_payment(new.payment_id)?;
+        let other_merchant = new
+            .merchant_id
+            .as_deref()
+            .is_some_and(|m| m.trim() != payment.routing.merchant_id.trim());
+        if payment.routing.acquirer != new.acquirer || other_merchant {
+            // Another acquirer's (or merchant's) payment does not exist for this one.
+            return Err(JournalError::NotFound {
+                kind: RecordKind::Payment,
+                key: new.payment_id.to_string(),
+            });
+        }
+        if !matches!(
+            payment.state,
+            PaymentState::Success | PaymentState::PartiallyRefunded | PaymentState::Refunded
+        ) {
+            return Err(JournalError::NotRefundable {
+                payment: payment.id,
+                state: payment.state,
+            });
+        }
+        let merchant = payment.quote.merchant_amount;
+        if new.amount.currency() != merchant.currency() {
+            return Err(JournalError::Invalid {
+                what: "refund amount",
+                detail: format!(
+                    "{} is not the payment's currency {}",
+                    new.amount.currency(),
+                    merchant.currency()
+                ),
+            });
+        }
+        if new.amount.is_zero() {
+            return Err(JournalError::Invalid {
+                what: "refund amount",
+                detail: "zero".to_owned(),
+            });
+        }
+        let remaining = payment.refundable();
+        if new.amount.minor() > remaining {
+            return Err(JournalError::RefundExceedsPayment {
+                payment: payment.id,
+                requested: new.amount.minor(),
+                remaining,
+            });
+        }
+        let invalid = |detail: String| JournalError::Invalid {
+            what: "refund amount",
+            detail,
+        };
+        let before = payment.refunds_reserved.minor();
+        let payer = payment.quote.payer_amount;
+        let payer_minor = payer_share(merchant.minor(), payer.minor(), before, new.amount.minor())
+            .ok_or_else(|| invalid("payer share out of range".to_owned()))?;
+        let payer_amount = Amount::from_minor(payer_minor, payer.currency())
+            .map_err(|e| invalid(e.to_string()))?;
+        payment.refunds_reserved = payment
+            .refunds_reserved
+            .checked_add(new.amount)
+            .map_err(|e| invalid(e.to_string()))?;
+        payment.refunded = payment
+            .refunded
+            .checked_add(new.amount)
+            .map_err(|e| invalid(e.to_string()))?;
+        let state = if payment.refunded.minor() >= merchant.minor() {
+            PaymentState::Refunded
+        } else {
+            PaymentState::PartiallyRefunded
+        };
+        if state != payment.state {
+            payment.enter(state, ctx.now_ms);
+        }
+        payment.updated_at_ms = ctx.now_ms;
+        let id = RefundId::generate(ctx.now, ctx.rng)?;
+        let refund = Refund {
+            id,
+            client_id: payment.client_id.clone(),
+            request_id: new.reference.clone(),
+            payment_id: payment.id,
+            amount: new.amount,
+            payer_amount,
+            reason: new.reason,
+            origin: Origin::new(
+                payment.origin.scheme.clone(),
+                payment.origin.scheme_ref.clone(),
+            ),
+            state: RefundState::Success,
+            acquirer: new.trace,
+            note: None,
+            created_at_ms: ctx.now_ms,
+            updated_at_ms: ctx.now_ms,
+            initiator: Initiator::Merchant {
+                acquirer: new.acquirer,
+                reference: new.reference,
+            },
+        };
+        // The credit to the wallet is the point of the record: without the rules (or with rules
+        // that make no notice) nothing is journaled, so the acquirer is not told "accepted".
+        let draft = ctx
+            .rules
+            .as_ref()
+            .and_then(|r| r.refund_credit(&payment, &refund))
+            .ok_or_else(|| JournalError::Invalid {
+                what: "merchant refund",
+                detail: "no RefundCredit notice: the pipeline's notice rules are not installed"
+                    .to_owned(),
+            })?;
+        let notice = self
+            .draft_notice(
+                draft,
+                &refund.client_id,
+                &refund.origin,
+                refund.id.to_string(),
+                ctx,
+            )?
+            .ok_or_else(|| JournalError::Invalid {
+                what: "merchant refund",
+                detail: "its RefundCredit notice id exists already".to_owned(),
+            })?;
+        let bytes = codec::encode(RecordKind::Refund, &refund)?;
+        let key = id.key();
+        let pkey = payment.id.key();
+        self.refunds
+            .insert(key.as_slice(), bytes.as_slice())
+            .map_err(st("write refund"))?;
+        self.merchant_refunds
+            .insert(index.as_slice(), key.as_slice())
+            .map_err(st("write merchant refund"))?;
+        self.payment_refunds
+            .insert([pkey, key].concat().as_slice(), ())
+            .map_err(st("write payment refunds"))?;
+        self.store_payment(&payment)?;
+        self.insert_notice(&notice, ctx)?;
+        Ok(MerchantRefundRecorded {
+            refund,
+            repeat: false,
+        })
     }
 }

@@ -417,6 +417,17 @@ async fn deliver(shared: &Shared, n: &OutboxNotice) -> Result<Delivered, Failure
         event,
     };
     let message = match scheme.notification(&notice) {
+        // A credit is money owed to the payer: a client without an endpoint for it needs a person.
+        Ok(None) if call == WalletCall::RefundCredit => {
+            return Err(Failure {
+                reason: format!(
+                    "client {} has no endpoint for refund credits in scheme {}: the payer is not \
+                     credited until an operator arranges it",
+                    n.client_id, n.scheme
+                ),
+                permanent: true,
+            });
+        }
         Ok(None) => return Ok(Delivered::NotNeeded),
         Ok(Some(m)) => m,
         Err(e) => return Err(Failure::retry(format!("not rendered: {e}"))),

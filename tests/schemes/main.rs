@@ -14,6 +14,7 @@ mod stack;
 mod harness;
 mod iso20022;
 mod native;
+mod xsd;
 
 /// Adding a scheme is one folder plus one registry line — and, for every registered scheme, the
 /// rest of the checklist of `spec/schemes/README.md`: this keeps the registry, the scheme folders,

@@ -370,6 +370,7 @@ fn id(s: &str) -> RequestId {
 
 fn payment(status: PaymentStatus) -> PaymentResponse {
     PaymentResponse {
+        scheme_ref: None,
         merchant: None,
         payment_id: id("P9"),
         payment_request_id: id("APR0001"),
