@@ -2680,3 +2680,46 @@ fn aplus_sigkill_during_the_authorisation_then_restart_cancels_on_the_wallet() {
     assert_eq!(purchases[0]["status"], "reversed", "{ledger}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_postgres_journal_takes_its_password_from_env_or_file_never_the_url() {
+    let dir = temp_dir("pgconf");
+    let with = |journal: &str| {
+        let text = example_config().replace(
+            "path = \"data/journal.redb\"",
+            &format!("path = \"data/journal.redb\"\n{journal}"),
+        );
+        qrbridge::config::Config::parse(&text, &dir).unwrap()
+    };
+    // No url.
+    let e = with("engine = \"postgres\"").postgres().unwrap_err();
+    assert!(e.to_string().contains("journal.url"), "{e}");
+    // A password in the URL is refused, and the error does not repeat it.
+    let e = with("engine = \"postgres\"\nurl = \"postgresql://qb:s3cret@db/qb\"")
+        .postgres()
+        .unwrap_err();
+    assert!(e.to_string().contains("journal.url"), "{e}");
+    assert!(!e.to_string().contains("s3cret"), "{e}");
+    // A named variable that is not set.
+    let e = with(
+        "engine = \"postgres\"\nurl = \"postgresql://qb@db/qb\"\npassword_env = \"QRBRIDGE_TEST_NO_SUCH_VAR_17\"",
+    )
+    .postgres()
+    .unwrap_err();
+    assert!(e.to_string().contains("journal.password_env"), "{e}");
+    // From a file (its newline trimmed); Debug never shows it.
+    std::fs::write(dir.join("pw"), "f1le-pw\n").unwrap();
+    let pg = with("engine = \"postgres\"\nurl = \"postgresql://qb@db/qb\"\npassword_file = \"pw\"")
+        .postgres()
+        .unwrap()
+        .unwrap();
+    assert_eq!(pg.password.as_deref(), Some("f1le-pw"));
+    assert!(!format!("{pg:?}").contains("f1le-pw"), "{pg:?}");
+    // The default engine needs none of it.
+    assert!(with("").postgres().unwrap().is_none());
+    assert_eq!(
+        qrbridge::journal::postgres::redact("host=db user=qb password=x dbname=qb"),
+        "host=db user=qb password=*** dbname=qb"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
