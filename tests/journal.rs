@@ -2125,3 +2125,223 @@ fn a_crash_between_the_two_writes_leaves_a_sent_payment_and_its_request_for_reco
     assert_eq!(u.payments[0].state, PaymentState::Sent);
     assert_eq!(u.in_flight, vec![key("c-1")]);
 }
+
+// ---- refunds that start at the merchant (spec/journal.md §4b) --------------------------------
+
+fn merchant_refund(payment: PaymentId, reference: &str, minor: u64) -> NewMerchantRefund {
+    NewMerchantRefund {
+        payment_id: payment,
+        acquirer: "sim".to_owned(),
+        merchant_id: Some("M0001".to_owned()),
+        reference: reference.to_owned(),
+        amount: amt(minor, "SGD"),
+        reason: "returned goods".to_owned(),
+        trace: AcquirerData {
+            stan: Some("400001".to_owned()),
+            rrn: Some(reference.to_owned()),
+            response_code: Some("00".to_owned()),
+            ..AcquirerData::default()
+        },
+    }
+}
+
+fn with_rules(path: &Path) -> RedbJournal {
+    let j = open(path);
+    j.set_notice_rules(qrbridge::gateway::notices::rules());
+    j
+}
+
+#[test]
+fn a_merchant_refund_is_journaled_with_its_refund_credit_notice_exactly_once() {
+    let dir = TempDir::new("merchant");
+    let j = with_rules(&dir.file());
+    rt().block_on(async {
+        let mut intent = new_payment("w1", "p");
+        intent.origin = Origin::new("aplus", Some("PAY-REF-7".to_owned()));
+        let p = j.record_intent(intent).await.unwrap();
+        let p = j.update_payment(p.id, sent()).await.unwrap();
+        let p = j.update_payment(p.id, approved()).await.unwrap();
+        // Found by the RRN of its 0200 on its acquirer only.
+        let found = j
+            .payment_by_acquirer_ref("sim", "632510000001")
+            .await
+            .unwrap();
+        assert_eq!(found.map(|f| f.id), Some(p.id));
+        // ... and by STAN ‖ DE7 of its 0200, as an advice's DE90 names it.
+        let by_trace = j
+            .payment_by_acquirer_ref("sim", "0000011121104500")
+            .await
+            .unwrap();
+        assert_eq!(by_trace.map(|f| f.id), Some(p.id));
+        assert_eq!(
+            j.payment_by_acquirer_ref("other", "632510000001")
+                .await
+                .unwrap(),
+            None
+        );
+
+        // 30.00 of 100.00 SGD: MYR round(33337 × 0.3) = 10001.
+        let first = j
+            .record_merchant_refund(merchant_refund(p.id, "M00000000001", 3_000))
+            .await
+            .unwrap();
+        assert!(!first.repeat);
+        let r = &first.refund;
+        assert_eq!(r.state, RefundState::Success);
+        assert_eq!(r.payer_amount, amt(10_001, "MYR"));
+        assert_eq!(r.client_id, "w1");
+        assert_eq!(r.origin.scheme, "aplus");
+        assert_eq!(r.origin.scheme_ref.as_deref(), Some("PAY-REF-7"));
+        assert_eq!(
+            r.initiator,
+            Initiator::Merchant {
+                acquirer: "sim".to_owned(),
+                reference: "M00000000001".to_owned()
+            }
+        );
+        let after = j.payment(p.id).await.unwrap().unwrap();
+        assert_eq!(after.state, PaymentState::PartiallyRefunded);
+        assert_eq!(after.refunded, amt(3_000, "SGD"));
+        assert_eq!(after.refundable(), 7_000);
+
+        let snap = j.snapshot().unwrap();
+        let notices = snap.pending_notices().unwrap();
+        assert_eq!(notices.len(), 1, "{notices:?}");
+        let n = &notices[0];
+        assert_eq!(n.notice_id, format!("N-{}-CREDIT", r.id));
+        assert_eq!(n.kind, NoticeKind::RefundCredit);
+        assert_eq!((n.scheme.as_str(), n.client_id.as_str()), ("aplus", "w1"));
+        assert_eq!(n.scheme_ref.as_deref(), Some("PAY-REF-7"));
+        let event: serde_json::Value = serde_json::from_str(&n.event).unwrap();
+        assert_eq!(event["refundStatus"], "SUCCESS");
+        assert_eq!(event["payerRefundAmount"]["value"], "10001");
+        assert_eq!(event["refundRequestId"], "M00000000001");
+        assert_eq!(
+            snap.merchant_refund("sim", "M00000000001")
+                .unwrap()
+                .map(|x| x.id),
+            Some(r.id)
+        );
+
+        // The repeat (a 0221) changes nothing and makes no second notice.
+        let again = j
+            .record_merchant_refund(merchant_refund(p.id, "M00000000001", 3_000))
+            .await
+            .unwrap();
+        assert!(again.repeat);
+        assert_eq!(again.refund, first.refund);
+        assert_eq!(j.snapshot().unwrap().pending_notices().unwrap().len(), 1);
+        let same = j.payment(p.id).await.unwrap().unwrap();
+        assert_eq!((same.refunded, same.state), (after.refunded, after.state));
+
+        // The same reference for another amount is not a repeat.
+        let e = j
+            .record_merchant_refund(merchant_refund(p.id, "M00000000001", 2_000))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, JournalError::Duplicate { .. }), "{e}");
+    });
+}
+
+#[test]
+fn merchant_refunds_are_refused_and_change_nothing_when_they_do_not_fit() {
+    let dir = TempDir::new("merchant-refused");
+    let j = with_rules(&dir.file());
+    rt().block_on(async {
+        let p = payment_after(&j, "p", vec![sent(), approved()]).await;
+        // A wallet refund of 80.00 pending holds its amount: 20.00 left.
+        j.reserve_refund(refund_req(p.id, "r1", 8_000))
+            .await
+            .unwrap();
+        let e = j
+            .record_merchant_refund(merchant_refund(p.id, "M1", 2_001))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e,
+            JournalError::RefundExceedsPayment {
+                payment: p.id,
+                requested: 2_001,
+                remaining: 2_000
+            }
+        );
+        let mut wrong = merchant_refund(p.id, "M2", 100);
+        wrong.amount = amt(100, "MYR");
+        let e = j.record_merchant_refund(wrong).await.unwrap_err();
+        assert!(matches!(e, JournalError::Invalid { .. }), "{e}");
+        let mut other = merchant_refund(p.id, "M3", 100);
+        other.acquirer = "other-acquirer".to_owned();
+        let e = j.record_merchant_refund(other).await.unwrap_err();
+        assert!(e.is_not_found(), "{e}");
+        let mut other = merchant_refund(p.id, "M5", 100);
+        other.merchant_id = Some("M0002".to_owned());
+        let e = j.record_merchant_refund(other).await.unwrap_err();
+        assert!(e.is_not_found(), "{e}");
+        let e = j
+            .record_merchant_refund(merchant_refund(p.id, "bad ref!", 100))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, JournalError::Invalid { .. }), "{e}");
+
+        // A reversed payment moved no money.
+        let rev = payment_after(
+            &j,
+            "p-rev",
+            vec![
+                sent(),
+                unknown(),
+                PaymentEvent::Reversing {
+                    reversal_id: Some(1),
+                },
+                PaymentEvent::Reversed {
+                    response_code: "00".to_owned(),
+                },
+            ],
+        )
+        .await;
+        assert_eq!(rev.state, PaymentState::Reversed);
+        let e = j
+            .record_merchant_refund(merchant_refund(rev.id, "M4", 100))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e,
+            JournalError::NotRefundable {
+                payment: rev.id,
+                state: PaymentState::Reversed
+            }
+        );
+
+        // Nothing of the above changed anything.
+        let same = j.payment(p.id).await.unwrap().unwrap();
+        assert_eq!(same.refunded, amt(0, "SGD"));
+        assert_eq!(same.refunds_reserved, amt(8_000, "SGD"));
+        assert_eq!(j.refunds_of(p.id).await.unwrap().len(), 1);
+        let snap = j.snapshot().unwrap();
+        // (The reversal made its PAYMENT_RESULT notice; no credit was asked for.)
+        assert!(
+            snap.pending_notices()
+                .unwrap()
+                .iter()
+                .all(|n| n.kind != NoticeKind::RefundCredit)
+        );
+        for r in ["M1", "M2", "M3", "M4", "M5"] {
+            assert_eq!(snap.merchant_refund("sim", r).unwrap(), None);
+        }
+    });
+}
+
+#[test]
+fn without_notice_rules_a_merchant_refund_is_refused_so_no_credit_is_lost() {
+    let dir = TempDir::new("merchant-norules");
+    let j = open(&dir.file());
+    rt().block_on(async {
+        let p = payment_after(&j, "p", vec![sent(), approved()]).await;
+        let e = j
+            .record_merchant_refund(merchant_refund(p.id, "M1", 100))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, JournalError::Invalid { .. }), "{e}");
+        assert_eq!(j.refunds_of(p.id).await.unwrap(), vec![]);
+    });
+}

@@ -10,6 +10,9 @@
 #[path = "common/stack.rs"]
 mod stack;
 
+#[path = "common/child.rs"]
+mod child;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -435,21 +438,26 @@ fn result_status(v: &Value) -> &str {
 
 /// Decode → quote → pay SGD `minor` / 100: the pay answer.
 async fn pay(f: &Fixture, request_id: &str, minor: u64) -> Value {
+    pay_at(f.addr, request_id, minor).await
+}
+
+/// The same against a gateway at `addr`.
+async fn pay_at(addr: SocketAddr, request_id: &str, minor: u64) -> Value {
     let d = post(
-        f.addr,
+        addr,
         "/v1/qr/decode",
         json!({"decodeRequestId":"d-1","customerId":"cust-1","codeValue":SGQR_STATIC,"payerCurrency":"MYR"}),
     )
     .await;
     let q = post(
-        f.addr,
+        addr,
         "/v1/quotes",
         json!({"quoteRequestId":"q-1","decodeId":d["decodeId"],"payerCurrency":"MYR",
                "amount":{"currency":"SGD","value":minor.to_string()}}),
     )
     .await;
     post(
-        f.addr,
+        addr,
         "/v1/payments",
         json!({"paymentRequestId":request_id,"quoteId":q["quoteId"],"customerId":"cust-1"}),
     )
@@ -987,9 +995,10 @@ async fn a_notice_is_committed_with_its_state_change_and_never_without_it() {
         ),
         ("aplus", Some("MSG-0001"), CLIENT)
     );
+    // An aplus wallet debited its user before the 0200: the reversal becomes its cancelPayment.
     assert_eq!(
         (n.kind, n.state, n.attempts),
-        (NoticeKind::Payment, NoticeState::Pending, 0)
+        (NoticeKind::PaymentCancel, NoticeState::Pending, 0)
     );
     assert_eq!(n.subject, pid.to_string());
     let event: Value = serde_json::from_str(&n.event).unwrap();
@@ -1571,4 +1580,362 @@ async fn a_call_the_scheme_cannot_make_or_the_wallet_refuses_is_parked_with_the_
     close(j);
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&dir2);
+}
+
+// ---- refunds that start at the merchant: RefundCredit ------------------------------------------
+
+fn merchant_refund(pid: &str, reference: &str, minor: u64) -> qrbridge::gateway::MerchantRefund {
+    qrbridge::gateway::MerchantRefund {
+        acquirer: "sg".to_owned(),
+        original: qrbridge::gateway::Original::Payment(pid.parse().unwrap()),
+        merchant_id: None,
+        reference: reference.to_owned(),
+        amount: amt(minor, "SGD"),
+        reason: "returned goods".to_owned(),
+        trace: AcquirerData::default(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merchant_refund_credits_the_native_wallet_retried_until_acknowledged_and_once() {
+    let f = fixture(CLIENT).await;
+    // 500, dropped connection, then the acknowledgement.
+    let wallet = Wallet::start(vec![Reply::Fail, Reply::Drop], Reply::Ack).await;
+    let deliverer =
+        Deliverer::start(f.journal(), native(Some(wallet.url())), quick_policy()).unwrap();
+    let p = pay(&f, "pay-m", 2000).await;
+    assert_eq!(result_status(&p), "S", "{p}");
+    let pid = p["paymentId"].as_str().unwrap().to_owned();
+    let payer = p["payerAmount"]["value"]
+        .as_str()
+        .unwrap()
+        .parse::<u64>()
+        .unwrap();
+    // The merchant refunds 5.00 of 20.00 SGD: a quarter of the payer amount, rounded half up.
+    let recorded = f
+        ._gateway
+        .merchant_refund(merchant_refund(&pid, "RRN000000001", 500))
+        .await
+        .unwrap();
+    assert!(!recorded.repeat);
+    let rid = recorded.refund.id.to_string();
+    let id = format!("N-{rid}-CREDIT");
+    let sent = wait_notice(&f.journal(), &id, NoticeState::Sent).await;
+    assert_eq!(sent.attempts, 2, "a 500 and a dropped connection first");
+    let got = wallet.received();
+    assert_eq!(got.len(), 3, "three attempts, one notice id");
+    for r in &got {
+        let body = verified(r);
+        assert_eq!(body["noticeId"], id.as_str());
+        assert_eq!(body["notifyType"], "REFUND_CREDIT");
+        assert_eq!(body["refund"]["paymentId"], pid.as_str());
+        assert_eq!(body["refund"]["refundId"], rid.as_str());
+        assert_eq!(body["refund"]["refundStatus"], "SUCCESS");
+        assert_eq!(
+            body["refund"]["refundAmount"],
+            json!({"currency":"SGD","value":"500"})
+        );
+        assert_eq!(
+            body["refund"]["payerRefundAmount"]["value"],
+            (payer / 4 + u64::from(payer % 4 >= 2)).to_string()
+        );
+    }
+    // The acquirer repeats it: the same refund, no new notice, nothing more to the wallet.
+    let again = f
+        ._gateway
+        .merchant_refund(merchant_refund(&pid, "RRN000000001", 500))
+        .await
+        .unwrap();
+    assert!(again.repeat);
+    assert_eq!(again.refund.id, recorded.refund.id);
+    // The wallet's inquiry sees the payment partially refunded.
+    let inq = post(f.addr, "/v1/payments/inquiry", json!({"paymentId": pid})).await;
+    assert_eq!(result_status(&inq), "S", "{inq}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stats = deliverer.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(wallet.received().len(), 3);
+    assert_eq!(
+        (stats.sent, stats.failed, stats.parked),
+        (1, 2, 0),
+        "{stats:?}"
+    );
+    let payment = f
+        .journal()
+        .snapshot()
+        .unwrap()
+        .payment(pid.parse().unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(payment.state, PaymentState::PartiallyRefunded);
+    assert_eq!(payment.refunded, amt(500, "SGD"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_credit_for_a_client_without_an_endpoint_is_parked_with_the_reason() {
+    let f = fixture(QUIET).await;
+    let wallet = Wallet::start(vec![], Reply::Ack).await;
+    let deliverer =
+        Deliverer::start(f.journal(), native(Some(wallet.url())), quick_policy()).unwrap();
+    let p = pay(&f, "pay-quiet-m", 2000).await;
+    assert_eq!(result_status(&p), "S", "{p}");
+    let pid = p["paymentId"].as_str().unwrap().to_owned();
+    let recorded = f
+        ._gateway
+        .merchant_refund(merchant_refund(&pid, "RRN000000002", 2000))
+        .await
+        .unwrap();
+    let id = format!("N-{}-CREDIT", recorded.refund.id);
+    // Not NOT_NEEDED: the payer is owed money, so a person must see it.
+    let n = wait_notice(&f.journal(), &id, NoticeState::Parked).await;
+    let reason = n.last_error.unwrap_or_default();
+    assert!(
+        reason.contains("no endpoint for refund credits"),
+        "{reason}"
+    );
+    assert_eq!(
+        f.journal()
+            .snapshot()
+            .unwrap()
+            .parked_notices()
+            .unwrap()
+            .len(),
+        1
+    );
+    let stats = deliverer.shutdown(Duration::from_secs(5)).await;
+    assert_eq!((stats.parked, stats.not_needed), (1, 0), "{stats:?}");
+    assert!(wallet.received().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_acquirer_refunds_over_the_link_and_the_wallet_is_credited_exactly_once() {
+    use qrbridge::acquirer::sim::{RefundOrder, RefundOutcome, Target};
+    let f = fixture(CLIENT).await;
+    let wallet = Wallet::start(vec![], Reply::Ack).await;
+    let deliverer =
+        Deliverer::start(f.journal(), native(Some(wallet.url())), quick_policy()).unwrap();
+    let p = pay(&f, "pay-adv", 2000).await;
+    assert_eq!(result_status(&p), "S", "{p}");
+    let pid = p["paymentId"].as_str().unwrap().to_owned();
+    let rrn = p["acquirer"]["rrn"].as_str().unwrap().to_owned();
+    let order = |target: Target, amount: u64, reference: Option<&str>| RefundOrder {
+        target,
+        amount,
+        reference: reference.map(str::to_owned),
+    };
+    // 12.00 of 20.00: accepted.
+    let first = f
+        ._sim
+        .refund(order(Target::Rrn(rrn.clone()), 1200, None))
+        .await;
+    assert_eq!(first.response_code.as_deref(), Some("00"), "{first:?}");
+    assert_eq!(
+        (first.outcome, first.transmissions),
+        (RefundOutcome::Accepted, 1)
+    );
+    // The same advice again (same DE37): answered 00 again, credited once.
+    let dup = f
+        ._sim
+        .refund(order(Target::Rrn(rrn.clone()), 1200, Some(&first.rrn)))
+        .await;
+    assert_eq!(dup.response_code.as_deref(), Some("00"), "{dup:?}");
+    // 8.01 more is one cent too many: 13, nothing changes.
+    let over = f
+        ._sim
+        .refund(order(Target::Rrn(rrn.clone()), 801, None))
+        .await;
+    assert_eq!(over.response_code.as_deref(), Some("13"), "{over:?}");
+    // A payment that does not exist: 25.
+    let unknown = f._sim.refund(order(Target::Unknown, 100, None)).await;
+    assert_eq!(unknown.response_code.as_deref(), Some("25"), "{unknown:?}");
+    // A reused DE37 for another amount: 94.
+    let reused = f
+        ._sim
+        .refund(order(Target::Rrn(rrn.clone()), 100, Some(&first.rrn)))
+        .await;
+    assert_eq!(reused.response_code.as_deref(), Some("94"), "{reused:?}");
+    // A payment the acquirer never answered, reversed: 12.
+    let silent = pay(&f, "pay-adv-silent", 7777).await;
+    assert_eq!(result_status(&silent), "U", "{silent}");
+    let spid = silent["paymentId"].as_str().unwrap().to_owned();
+    let j = f.journal();
+    let reversed = eventually("reversed", Duration::from_secs(30), || {
+        j.snapshot()
+            .unwrap()
+            .payment(spid.parse().unwrap())
+            .unwrap()
+            .filter(|p| p.state == PaymentState::Reversed)
+    })
+    .await;
+    let srrn = reversed.acquirer.rrn.clone().unwrap();
+    let on_reversed = f._sim.refund(order(Target::Rrn(srrn), 100, None)).await;
+    assert_eq!(
+        on_reversed.response_code.as_deref(),
+        Some("12"),
+        "{on_reversed:?}"
+    );
+
+    // The wallet gets exactly one REFUND_CREDIT (and the reversal's PAYMENT_RESULT).
+    let got = wallet.wait_for(2, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let credits: Vec<Value> = wallet
+        .received()
+        .iter()
+        .map(verified)
+        .filter(|b| b["notifyType"] == "REFUND_CREDIT")
+        .collect();
+    assert_eq!(credits.len(), 1, "{got:?}");
+    assert_eq!(credits[0]["refund"]["paymentId"], pid.as_str());
+    assert_eq!(credits[0]["refund"]["refundRequestId"], first.rrn.as_str());
+    assert_eq!(
+        credits[0]["refund"]["refundAmount"],
+        json!({"currency":"SGD","value":"1200"})
+    );
+    let payment = j
+        .snapshot()
+        .unwrap()
+        .payment(pid.parse().unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(payment.refunded, amt(1200, "SGD"));
+    assert_eq!(payment.state, PaymentState::PartiallyRefunded);
+    // The simulator's ledger agrees.
+    let ledger = f._sim.ledger();
+    assert_eq!(ledger.by_rrn(&rrn).unwrap().refunded, 1200);
+    assert_eq!(ledger.refunds.len(), 6);
+    deliverer.shutdown(Duration::from_secs(5)).await;
+}
+
+/// The real binaries: `acquirer-sim` refunds the payment (a 0220 at `[refunds]` rate 100 %), the
+/// gateway answers 0230 00, the wallet refuses the credit, the gateway is SIGKILLed between the
+/// answer and a delivery, and after the restart the wallet is credited, one refund, one notice id.
+#[test]
+fn a_refund_advice_answered_before_a_sigkill_is_still_credited_after_the_restart_and_only_once() {
+    use child::Child;
+    let dir = temp_dir("advice-crash");
+    std::fs::write(
+        dir.join("sim.toml"),
+        "[refunds]\nrate_percent = 100\nafter_ms = 300\namount_percent = 50\n",
+    )
+    .unwrap();
+    let pki = dir.join("pki");
+    let ledger_path = dir.join("ledger.json");
+    let mut sim = Child::spawn(&[
+        "acquirer-sim",
+        "--listen",
+        "127.0.0.1:0",
+        "--pki-dir",
+        pki.to_str().unwrap(),
+        "--config",
+        dir.join("sim.toml").to_str().unwrap(),
+        "--ledger",
+        ledger_path.to_str().unwrap(),
+    ]);
+    let sim_addr = sim.wait_for("acquirer simulator listening on");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    // The wallet refuses every credit until told otherwise.
+    let wallet = rt.block_on(Wallet::start(vec![], Reply::Fail));
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/qrbridge.toml")).unwrap();
+    let without_schemes = example.split("\n[schemes.").next().unwrap().to_owned();
+    let config = without_schemes
+        .replace("0.0.0.0:8443", "127.0.0.1:0")
+        .replace("transport = \"tls\"", "transport = \"plaintext-loopback\"")
+        .replace("auth = \"signatures\"", "auth = \"off\"")
+        .replace(
+            "# demo_client = \"demo-wallet\"",
+            "demo_client = \"wallet-my-01\"",
+        )
+        .replace("https://wallet-my.example/qrbridge/notify", &wallet.url())
+        .replace("first_delay_ms = 1000", "first_delay_ms = 100")
+        .replace("acquirer.example.sg:8583", &sim_addr)
+        .replace(
+            "server_name = \"acquirer.example.sg\"",
+            "server_name = \"localhost\"",
+        )
+        .replace("certs/acquirer-ca.pem", "pki/ca.pem")
+        .replace("certs/qrbridge-client.pem", "pki/client.pem")
+        .replace("certs/qrbridge-client.key", "pki/client.key")
+        .replace(
+            "rates_file = \"testdata/fx/eurofxref-daily.xml\"",
+            "# bundled rates",
+        )
+        .replace("max_age_secs = 345600", "max_age_secs = 0");
+    assert!(
+        config.contains(&wallet.url()),
+        "the example names the notify URL"
+    );
+    let config_path = dir.join("gateway.toml");
+    std::fs::write(&config_path, config).unwrap();
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    let serve = || {
+        let g = Child::spawn(&["serve", "--config", config_path.to_str().unwrap()]);
+        let addr: SocketAddr = g.wait_for("qrbridge gateway listening on").parse().unwrap();
+        g.wait_for("ready");
+        (g, addr)
+    };
+    let (gateway, addr) = serve();
+    let pid = rt.block_on(async {
+        let p = pay_at(addr, "crash-credit-1", 2000).await;
+        assert_eq!(result_status(&p), "S", "{p}");
+        p["paymentId"].as_str().unwrap().to_owned()
+    });
+    // The advice comes 300 ms after the approval; the first delivery fails, and so do retries.
+    let first = rt.block_on(wallet.wait_for(1, Duration::from_secs(30)));
+    std::thread::sleep(Duration::from_millis(300));
+    let mut gateway = gateway;
+    gateway.signal("-KILL");
+    gateway.wait_exit();
+    let attempts_before = wallet.received().len();
+    wallet.set_otherwise(Reply::Ack);
+    let (gateway, _addr) = serve();
+    let id = first[0].json()["noticeId"].as_str().unwrap().to_owned();
+    rt.block_on(async {
+        eventually(
+            "the credit acknowledged after the restart",
+            Duration::from_secs(30),
+            || {
+                let r = wallet.received();
+                (r.len() > attempts_before).then_some(())
+            },
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    });
+    drop(gateway);
+    sim.signal("-INT");
+    assert!(sim.wait_exit().success());
+    let got = wallet.received();
+    for r in &got {
+        let body = r.json();
+        assert_eq!(body["notifyType"], "REFUND_CREDIT", "{body}");
+        assert_eq!(body["noticeId"], id.as_str(), "one notice id: {body}");
+        assert_eq!(body["refund"]["paymentId"], pid.as_str());
+        assert_eq!(
+            body["refund"]["refundAmount"],
+            json!({"currency":"SGD","value":"1000"})
+        );
+    }
+    let journal = RedbJournal::open(JournalConfig::new(dir.join("data/journal.redb"))).unwrap();
+    let snap = journal.snapshot().unwrap();
+    let notice = snap.notice(&id).unwrap().unwrap();
+    assert_eq!(notice.state, NoticeState::Sent, "{notice:?}");
+    let refunds = snap.refunds().unwrap();
+    assert_eq!(refunds.len(), 1, "{refunds:?}");
+    let payment = snap.payment(pid.parse().unwrap()).unwrap().unwrap();
+    assert_eq!(payment.refunded, amt(1000, "SGD"));
+    let ledger: Value =
+        serde_json::from_str(&std::fs::read_to_string(&ledger_path).unwrap()).unwrap();
+    let advices = ledger["refunds"].as_array().unwrap();
+    assert_eq!(advices.len(), 1, "{advices:?}");
+    assert_eq!(advices[0]["outcome"], "accepted", "{advices:?}");
+    eprintln!(
+        "credit attempts before the kill: {attempts_before}, after the restart: {}",
+        got.len() - attempts_before
+    );
+    drop(journal);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -13,7 +13,9 @@
 //! iso8583/   field layout as data (Spec, loadable from TOML), bitmaps, nom decoder, encoder, JSON view
 //! frame      length framing: 2-byte big-endian (default) or 4 ASCII digits; FrameReader
 //! message    typed messages: 0800/0810, 0200/0210, 0400/0401/0410, DE48 sub-fields, response codes
+//! advice     acquirer-originated refund advices (0220/0221) and our 0230; the AdviceHandler trait
 //! reversal   store-and-forward queue behind the ReversalStore trait; in-memory store; retry policy
+//! settlement the acquirer's end-of-day settlement file (CSV with trailer totals): write, parse
 //! link/      TLS client: sign-on, echo, reconnect, matching, STAN, deadlines, reversal driver
 //! sim/       acquirer simulator: TLS server, behaviours, ledger (JSON)
 //! ```
@@ -62,9 +64,11 @@
 //! # }
 //! ```
 
+pub mod advice;
 pub mod frame;
 pub mod iso8583;
 pub mod link;
 pub mod message;
 pub mod reversal;
+pub mod settlement;
 pub mod sim;

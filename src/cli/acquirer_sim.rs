@@ -2,7 +2,8 @@
 //!
 //! Without `--tls-*` files it makes a private CA, a server certificate for `localhost`/`127.0.0.1` and a
 //! client certificate, and writes them to `--pki-dir` so a link (or `openssl s_client`) can connect.
-//! On Ctrl-C (or after `--stop-after`) it writes the ledger as JSON to `--ledger` (or stdout).
+//! On Ctrl-C (or after `--stop-after`) it writes the ledger as JSON to `--ledger` (or stdout) and,
+//! with `--settlement`, the end-of-day settlement file (spec/settlement.md).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -37,6 +38,9 @@ pub struct Args {
     /// Write the ledger JSON here on exit (default: stdout).
     #[arg(long)]
     ledger: Option<PathBuf>,
+    /// Write the end-of-day settlement file (spec/settlement.md) here on exit.
+    #[arg(long)]
+    settlement: Option<PathBuf>,
     /// Stop after this many seconds instead of waiting for Ctrl-C.
     #[arg(long)]
     stop_after: Option<u64>,
@@ -107,8 +111,16 @@ fn run_inner(args: Args) -> Result<(), String> {
                 let _ = tokio::signal::ctrl_c().await;
             }
         }
-        let ledger = sim.ledger().to_json();
+        let book = sim.ledger();
+        let ledger = book.to_json();
         sim.stop().await;
+        if let Some(path) = &args.settlement {
+            let now = qrbridge::time::fields::UtcFields::now();
+            let date = format!("{:04}{:02}{:02}", now.year, now.month, now.dom);
+            let created = format!("{date}{}", &now.de7()[4..]);
+            let file = book.settlement(&date, "acquirer-sim", &created).render();
+            std::fs::write(path, file).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
         match &args.ledger {
             Some(path) => {
                 std::fs::write(path, ledger + "\n").map_err(|e| format!("{}: {e}", path.display()))

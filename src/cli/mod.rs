@@ -10,8 +10,10 @@ mod config_check;
 mod emv;
 mod fx;
 mod iso8583;
+mod reconcile;
 mod serve;
 mod wallet;
+mod wallet_sim;
 
 /// `qrbridge --version`: the crate version and the git commit it was built from.
 const VERSION: &str = concat!(
@@ -45,8 +47,13 @@ enum Command {
     Serve(serve::Args),
     /// Wallet API v1 client: signed decode, quote, pay, inquiry, cancel, refund requests.
     Wallet(wallet::Args),
+    /// Wallet-side simulators of the foreign schemes: `wallet-sim aplus serve | pay | ledger`.
+    #[command(subcommand)]
+    WalletSim(wallet_sim::WalletSimCommand),
     /// Operator tools over the journal (offline): payments, notices, manual reviews, exports.
     Admin(admin::Args),
+    /// Reconcile the acquirer's settlement file against the journal (exit 0 clean, 1 breaks, 2 bad input).
+    Reconcile(reconcile::Args),
     /// Configuration tools: `config check FILE` reports every problem of a file.
     #[command(subcommand)]
     Config(config_check::ConfigCommand),
@@ -78,8 +85,10 @@ pub fn run() -> ExitCode {
         Command::Fx(args) => fx::run(args),
         Command::Iso8583(cmd) => iso8583::run(cmd),
         Command::AcquirerSim(args) => acquirer_sim::run(args),
+        Command::Reconcile(args) => reconcile::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Wallet(args) => wallet::run(args),
+        Command::WalletSim(cmd) => wallet_sim::run(cmd),
         Command::Admin(args) => admin::run(args),
         Command::Config(cmd) => config_check::run(cmd),
         Command::Completions { shell } => {

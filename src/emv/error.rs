@@ -536,6 +536,19 @@ impl Warnings {
         self.len == 0
     }
 
+    /// How many are stored and dropped (a mark to [`truncate`](Self::truncate) back to).
+    pub(crate) fn mark(&self) -> (u8, u16) {
+        (self.len, self.dropped)
+    }
+
+    /// Forgets the warnings pushed after `mark`.
+    pub(crate) fn truncate(&mut self, mark: (u8, u16)) {
+        for slot in self.items.iter_mut().skip(mark.0 as usize) {
+            *slot = None;
+        }
+        (self.len, self.dropped) = mark;
+    }
+
     pub(crate) fn add_dropped(&mut self, n: usize) {
         self.dropped = self
             .dropped

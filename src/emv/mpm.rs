@@ -1,16 +1,10 @@
-//! `MerchantQr`: a parsed, validated EMVCo merchant-presented QR payload, and the parse pipeline.
+//! `MerchantQr`: a parsed, validated EMVCo merchant-presented QR payload.
 //!
 //! Parse, don't validate: the only way to obtain a `MerchantQr` is [`MerchantQr::parse`] (or
-//! [`parse`](super::parse)), which runs every check in `spec/emv.md`:
-//!
-//! 1. size and characters: ≤ 512 characters, no control characters (CR/LF included);
-//! 2. root framing: IDs and lengths two digits, lengths 01–99, no length past the end, no duplicate,
-//!    00 first, 63 last;
-//! 3. CRC: 63 has length 04, 4 hex digits (either case), and equals CRC-16/CCITT-FALSE of the UTF-8
-//!    bytes through "6304";
-//! 4. template framing (26–51, 62, 64, 80–99, 62.50–99 and a scheme's nested sub-templates), and
-//!    recognition of the national scheme, which picks the profile;
-//! 5. semantic rules of EMVCo MPM v1.1 (`rules.rs`), some relaxed to warnings by the profile.
+//! [`parse`](super::parse)), which checks the size and characters (≤ 512 characters, no control
+//! characters) in one vectorised pass over the bytes and then runs the one pass of `rules.rs`:
+//! root framing, the CRC, template framing, scheme recognition and every semantic rule of
+//! `spec/emv.md`, reporting as if they ran in that order (spec §6).
 //!
 //! The parser borrows from the payload and does not allocate.
 
@@ -61,9 +55,7 @@ pub enum Tip {
 pub struct MerchantQr<'a> {
     pub(crate) payload: &'a str,
     pub(crate) ascii: bool,
-    /// Root IDs present (bit = ID).
-    pub(crate) present: u128,
-    /// Byte offset of each present root data object's ID (index = ID).
+    /// Byte offset + 1 of each root data object's ID (index = ID); 0 when absent.
     pub(crate) at: [u16; 100],
     pub(crate) scheme: Option<&'static NationalScheme>,
     pub(crate) warnings: Warnings,
@@ -89,10 +81,11 @@ impl<'a> MerchantQr<'a> {
     /// Parses and validates `payload` under `mode`.
     pub fn parse(payload: &'a str, mode: Mode) -> Result<MerchantQr<'a>, EmvError> {
         let ascii = check_size_and_characters(payload)?;
-        let mut q = MerchantQr {
+        // Built in the return slot (a local returned as it is), so the ~400-byte value is not
+        // copied on the way out.
+        let mut out: Result<MerchantQr<'a>, EmvError> = Ok(MerchantQr {
             payload,
             ascii,
-            present: 0,
             at: [0; 100],
             scheme: None,
             warnings: Warnings::default(),
@@ -105,14 +98,17 @@ impl<'a> MerchantQr<'a> {
                 mcc: None,
                 too_precise: None,
             },
+        });
+        let failed = match &mut out {
+            Ok(q) => rules::scan(q, mode == Mode::Strict).err(),
+            Err(_) => None,
         };
-        if let Err(mut e) = rules::scan(&mut q, mode == Mode::Strict) {
+        if let Some(mut e) = failed {
             if !ascii {
                 e.offset = char_offset(payload, e.offset);
             }
-            return Err(e);
-        }
-        if !ascii {
+            out = Err(e);
+        } else if !ascii && let Ok(q) = &mut out {
             let mut converted = Warnings::default();
             for w in q.warnings.iter() {
                 converted.push(Warning {
@@ -123,7 +119,7 @@ impl<'a> MerchantQr<'a> {
             converted.add_dropped(q.warnings.dropped());
             q.warnings = converted;
         }
-        Ok(q)
+        out
     }
 
     /// The payload text.
@@ -150,10 +146,10 @@ impl<'a> MerchantQr<'a> {
 
     /// Byte offset of root data object `id`'s ID, if present.
     pub(crate) fn offset_of(&self, id: u8) -> Option<usize> {
-        if id >= 100 || self.present & (1u128 << id) == 0 {
-            return None;
+        match self.at.get(id as usize) {
+            Some(&a) if a > 0 => Some(a as usize - 1),
+            _ => None,
         }
-        self.at.get(id as usize).map(|&a| a as usize)
     }
 
     /// Root data objects in payload order, 63 included.
@@ -366,16 +362,19 @@ fn err(kind: ErrorKind, path: Path, at: usize, detail: Detail) -> EmvError {
 /// ASCII (found in the same pass over the bytes).
 fn check_size_and_characters(payload: &str) -> Result<bool, EmvError> {
     let bytes = payload.as_bytes();
-    // Branch-free per 16-byte chunk so the compiler vectorises it; locate only on failure.
-    let (mut control, mut high) = (0u8, 0u8);
-    for c in bytes.chunks(16) {
-        for &b in c {
-            control |= u8::from(b < 0x20) | u8::from(b == 0x7F);
-            high |= b;
-        }
-    }
-    let control = control != 0;
-    let ascii = high < 0x80;
+    // One test per byte, which the compiler vectorises: is it printable ASCII (0x20–0x7E)? Only a
+    // payload with some other byte is looked at again, to tell control characters from letters.
+    let odd = bytes
+        .iter()
+        .fold(0u8, |acc, &b| acc | u8::from(b.wrapping_sub(0x20) > 0x5E));
+    let (control, ascii) = if odd == 0 {
+        (false, true)
+    } else {
+        (
+            bytes.iter().any(|&b| b < 0x20 || b == 0x7F),
+            bytes.is_ascii(),
+        )
+    };
     if bytes.len() > MAX_CHARS {
         let chars = if ascii {
             bytes.len()

@@ -132,6 +132,11 @@ impl NationalScheme {
         registry().profile(self.profile)
     }
 
+    /// The sub-IDs of this scheme's template that are themselves templates (bit = sub-ID).
+    pub(crate) fn nested_mask(&self) -> u128 {
+        self.nested
+    }
+
     /// True if sub-ID `sub` of this scheme's template is itself a template.
     pub fn is_nested(&self, sub: u8) -> bool {
         sub < 100 && self.nested & (1u128 << sub) != 0
@@ -255,7 +260,12 @@ impl GuidIndex {
         let mut i = self.home(&key);
         loop {
             match self.slots.get(i)? {
-                Some((k, scheme, shaped)) if *k == key => return Some((*scheme as usize, *shaped)),
+                Some((k, scheme, shaped))
+                    if (k[0] ^ key[0]) | (k[1] ^ key[1]) | (k[2] ^ key[2]) | (k[3] ^ key[3])
+                        == 0 =>
+                {
+                    return Some((*scheme as usize, *shaped));
+                }
                 Some(_) => i = (i + 1) & mask,
                 None => return None,
             }

@@ -10,7 +10,7 @@
 //! the merchant accounts have picked the profile. Offsets here are byte offsets; `mpm.rs`
 //! converts them.
 
-use super::error::{Detail, EmvError, ErrorKind, Path, Rule, Warning, WarningCode, Warnings};
+use super::error::{Detail, EmvError, ErrorKind, Path, Rule, Warning, WarningCode};
 use super::ids;
 use super::mpm::{MerchantQr, Tip};
 use super::profiles::{NationalScheme, RuleSet, registry};
@@ -42,6 +42,19 @@ enum Candidate<'a> {
 /// reading the accounts again (no real code comes close).
 const CANDIDATES: usize = 8;
 
+/// The root data objects the checks after the pass read.
+#[derive(Default)]
+struct Kept<'a> {
+    amount: Option<Element<'a>>,
+    tip: Option<&'a str>,
+    fee_fixed: Option<Element<'a>>,
+    fee_percentage: Option<Element<'a>>,
+    country: Option<&'a str>,
+    crc: Option<Element<'a>>,
+    name: bool,
+    city: bool,
+}
+
 /// What a template's framing concluded.
 enum Framed {
     /// Well-formed.
@@ -63,6 +76,8 @@ struct Scan<'q, 'a> {
     pfi02: Option<(Path, usize)>,
     has_account: bool,
     mcc_malformed: bool,
+    /// Root data objects the rules after the pass need (kept as the pass meets them).
+    kept: Kept<'a>,
     candidates: [Option<Candidate<'a>>; CANDIDATES],
     n_candidates: usize,
     candidates_overflow: bool,
@@ -78,6 +93,7 @@ pub(crate) fn scan(q: &mut MerchantQr<'_>, strict: bool) -> Result<(), EmvError>
         pfi02: None,
         has_account: false,
         mcc_malformed: false,
+        kept: Kept::default(),
         candidates: [None; CANDIDATES],
         n_candidates: 0,
         candidates_overflow: false,
@@ -90,7 +106,6 @@ impl<'a> Scan<'_, 'a> {
         let payload = self.q.payload;
         let ascii = self.q.ascii;
         let mut tokens = Tokens::new(payload, 0, ascii);
-        let mut seen: u128 = 0;
         let (mut first, mut last, mut count) = (0u8, 0u8, 0usize);
         loop {
             let el = match tokens.fast() {
@@ -108,19 +123,17 @@ impl<'a> Scan<'_, 'a> {
                     }
                 },
             };
-            let bit = 1u128 << el.id;
-            if seen & bit != 0 {
-                return Err(err(
-                    ErrorKind::Duplicate,
-                    Path::id(el.id),
-                    el.at,
-                    Detail::Repeated,
-                ));
-            }
-            seen |= bit;
-            // ≤ 512 bytes, so the offset fits; an ID is < 100.
+            // An ID is < 100; ≤ 512 bytes, so the offset fits. 0 means absent.
             if let Some(a) = self.q.at.get_mut(el.id as usize) {
-                *a = el.at as u16;
+                if *a != 0 {
+                    return Err(err(
+                        ErrorKind::Duplicate,
+                        Path::id(el.id),
+                        el.at,
+                        Detail::Repeated,
+                    ));
+                }
+                *a = el.at as u16 + 1;
             }
             if count == 0 {
                 first = el.id;
@@ -129,14 +142,16 @@ impl<'a> Scan<'_, 'a> {
             last = el.id;
             if self.template_fault.is_none() {
                 self.element(el);
+            } else if el.id == ids::CRC {
+                // The CRC is checked before a template's fault is reported.
+                self.kept.crc = Some(el);
             }
         }
-        self.q.present = seen;
         if count == 0 {
             return Err(err(ErrorKind::Truncated, Path::ROOT, 0, Detail::Empty));
         }
         if first != ids::PAYLOAD_FORMAT {
-            let (kind, detail) = if seen & 1 != 0 {
+            let (kind, detail) = if self.q.at[0] != 0 {
                 (ErrorKind::Order, Detail::NotFirst)
             } else {
                 (ErrorKind::MissingMandatory, Detail::Missing)
@@ -226,6 +241,7 @@ impl<'a> Scan<'_, 'a> {
         Err(err(kind, path, at, detail))
     }
 
+    #[inline]
     fn chars(&self, s: &str) -> usize {
         if self.q.ascii {
             s.len()
@@ -235,6 +251,7 @@ impl<'a> Scan<'_, 'a> {
     }
 
     /// Printable ASCII only (control characters were refused for the whole payload already).
+    #[inline]
     fn ascii_only(&mut self, path: Path, el: Element<'_>) {
         if self.q.ascii {
             return;
@@ -254,6 +271,7 @@ impl<'a> Scan<'_, 'a> {
 
     /// 59 and 60: a visible non-ASCII character (a letter, an accent) is a deviation
     /// (`non_ascii_text`); spaces and invisible characters outside ASCII (NBSP, zero-width) stay errors.
+    #[inline]
     fn text(&mut self, path: Path, el: Element<'_>) {
         if self.q.ascii {
             return;
@@ -289,6 +307,7 @@ impl<'a> Scan<'_, 'a> {
     }
 
     /// A hard maximum (amounts, percentages): over it is an error in every mode.
+    #[inline]
     fn max_len(&mut self, path: Path, el: Element<'_>, max: usize) {
         let len = self.chars(el.value);
         if len > max {
@@ -305,6 +324,7 @@ impl<'a> Scan<'_, 'a> {
     }
 
     /// A text maximum: over it is a deviation (`text_too_long`).
+    #[inline]
     fn text_max(&mut self, path: Path, el: Element<'_>, max: usize) {
         let len = self.chars(el.value);
         if len > max {
@@ -381,10 +401,16 @@ impl<'a> Scan<'_, 'a> {
                 }
             }
             ids::AMOUNT | ids::FEE_FIXED => {
+                if el.id == ids::AMOUNT {
+                    self.kept.amount = Some(el);
+                } else {
+                    self.kept.fee_fixed = Some(el);
+                }
                 self.ascii_only(path, el);
                 self.max_len(path, el, 13);
             }
             ids::TIP_INDICATOR => {
+                self.kept.tip = Some(el.value);
                 self.ascii_only(path, el);
                 if !matches!(el.value, "01" | "02" | "03") {
                     self.hold(
@@ -401,20 +427,24 @@ impl<'a> Scan<'_, 'a> {
                 }
             }
             ids::FEE_PERCENTAGE => {
+                self.kept.fee_percentage = Some(el);
                 self.ascii_only(path, el);
                 self.max_len(path, el, 5);
             }
             ids::COUNTRY => {
+                self.kept.country = Some(el.value);
                 self.ascii_only(path, el);
                 if let Err(e) = check_country(el, path) {
                     self.hold(e, None);
                 }
             }
             ids::NAME => {
+                self.kept.name = true;
                 self.text(path, el);
                 self.text_max(path, el, 25);
             }
             ids::CITY => {
+                self.kept.city = true;
                 self.text(path, el);
                 self.text_max(path, el, 15);
             }
@@ -424,6 +454,10 @@ impl<'a> Scan<'_, 'a> {
             }
             ids::ADDITIONAL_DATA => self.additional_data(el),
             ids::LANGUAGE => self.language(el),
+            ids::CRC => {
+                self.kept.crc = Some(el);
+                self.ascii_only(path, el);
+            }
             _ => self.ascii_only(path, el),
         }
     }
@@ -433,14 +467,13 @@ impl<'a> Scan<'_, 'a> {
     fn check_crc(&mut self, last: u8) -> Result<(), EmvError> {
         let path = Path::id(ids::CRC);
         let payload = self.q.payload;
-        let Some(at) = self.q.offset_of(ids::CRC) else {
+        let Some(crc) = self.kept.crc else {
             return Err(err(ErrorKind::Crc, path, payload.len(), Detail::CrcMissing));
         };
+        let (at, value_at, value) = (crc.at, crc.value_at(), crc.value);
         if last != ids::CRC {
             return Err(err(ErrorKind::Order, path, at, Detail::CrcNotLast));
         }
-        let value_at = at + 4;
-        let value = self.q.raw(ids::CRC).unwrap_or_default();
         let chars = self.chars(value);
         if chars != 4 {
             return Err(err(
@@ -528,12 +561,15 @@ impl<'a> Scan<'_, 'a> {
     }
 
     /// Findings to undo if a template turns out opaque.
-    fn mark(&self) -> (Option<Held>, Warnings) {
-        (self.held, self.q.warnings)
+    fn mark(&self) -> (bool, (u8, u16)) {
+        (self.held.is_some(), self.q.warnings.mark())
     }
 
-    fn undo(&mut self, mark: (Option<Held>, Warnings)) {
-        (self.held, self.q.warnings) = mark;
+    fn undo(&mut self, mark: (bool, (u8, u16))) {
+        if !mark.0 {
+            self.held = None;
+        }
+        self.q.warnings.truncate(mark.1);
     }
 
     /// A root template with a GUID in 00: a merchant account (26–51) or an unreserved template
@@ -548,15 +584,17 @@ impl<'a> Scan<'_, 'a> {
         let mut guid: Option<Element<'a>> = None;
         let mut known: Option<(&'static NationalScheme, bool)> = None;
         let mut nested_fault: Option<EmvError> = None;
+        let mut nested: u128 = 0;
         let framed = self.frame(path, el, true, |s, sub| {
             let sub_path = path.child(sub.id);
             if sub.id == 0 {
                 guid = Some(sub);
                 if account {
                     known = registry().match_guid(sub.value);
+                    nested = known.map_or(0, |(k, _)| k.nested_mask());
                 }
             }
-            if account && known.is_some_and(|(k, _)| k.is_nested(sub.id)) {
+            if nested != 0 && sub.id < 100 && nested & (1u128 << sub.id) != 0 {
                 match s.frame(sub_path, sub, false, |s, inner| {
                     s.ascii_only(sub_path.child(inner.id), inner)
                 }) {
@@ -654,7 +692,7 @@ impl<'a> Scan<'_, 'a> {
     /// elsewhere, which beats an international one (UnionPay co-badging a national code); among
     /// equals, the first in payload order.
     fn pick_scheme(&mut self) {
-        let country = self.q.raw(ids::COUNTRY);
+        let country = self.kept.country;
         let reg = registry();
         let mut best: Option<&'static NationalScheme> = None;
         let rank = |s: &NationalScheme| match &s.country {
@@ -855,10 +893,10 @@ impl<'a> Scan<'_, 'a> {
         let Some(currency) = self.q.sem.currency else {
             return Err(missing(ids::CURRENCY));
         };
-        if self.q.offset_of(ids::COUNTRY).is_none() {
+        if self.kept.country.is_none() {
             return Err(missing(ids::COUNTRY));
         }
-        if self.q.offset_of(ids::NAME).is_none() {
+        if !self.kept.name {
             self.deviate_now(
                 relax,
                 Rule::NameAbsent,
@@ -868,7 +906,7 @@ impl<'a> Scan<'_, 'a> {
                 Detail::Missing,
             )?;
         }
-        if self.q.offset_of(ids::CITY).is_none() {
+        if !self.kept.city {
             self.deviate_now(
                 relax,
                 Rule::CityAbsent,
@@ -878,14 +916,14 @@ impl<'a> Scan<'_, 'a> {
                 Detail::Missing,
             )?;
         }
-        if let Some(el) = self.element_of(ids::AMOUNT) {
+        if let Some(el) = self.kept.amount {
             match self.amount(relax, el, currency, true)? {
                 Ok(minor) => self.q.sem.amount = Some(minor),
                 Err(decimals) => self.q.sem.too_precise = Some((decimals, currency.exponent())),
             }
         }
         self.q.sem.tip = self.tip(relax, currency)?;
-        if let (Some(scheme), Some(c)) = (self.q.scheme, self.q.raw(ids::COUNTRY))
+        if let (Some(scheme), Some(c)) = (self.q.scheme, self.kept.country)
             && let Some(home) = &scheme.country
             && home != c
         {
@@ -893,14 +931,6 @@ impl<'a> Scan<'_, 'a> {
             self.warn(WarningCode::CountryMismatch, Path::id(ids::COUNTRY), at);
         }
         Ok(())
-    }
-
-    fn element_of(&self, id: u8) -> Option<Element<'a>> {
-        Some(Element {
-            id,
-            value: self.q.raw(id)?,
-            at: self.q.offset_of(id)?,
-        })
     }
 
     /// 53: three digits naming an ISO 4217 currency with a minor unit; three upper-case letters
@@ -1001,9 +1031,9 @@ impl<'a> Scan<'_, 'a> {
     }
 
     fn tip(&mut self, relax: RuleSet, currency: Currency) -> Result<Option<Tip>, EmvError> {
-        let indicator = self.q.raw(ids::TIP_INDICATOR);
-        let fixed = self.element_of(ids::FEE_FIXED);
-        let pct = self.element_of(ids::FEE_PERCENTAGE);
+        let indicator = self.kept.tip;
+        let fixed = self.kept.fee_fixed;
+        let pct = self.kept.fee_percentage;
         let requires = |el: Element<'_>, value| {
             err(
                 ErrorKind::BadValue,

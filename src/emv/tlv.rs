@@ -169,15 +169,16 @@ impl<'a> Tokens<'a> {
     /// grammar, which then reports the fault.
     #[inline(always)]
     fn ascii_fast_path(&mut self) -> Option<Element<'a>> {
-        let [i0, i1, l0, l1, ..] = *self.rest.as_bytes() else {
-            return None;
-        };
-        let digit = |b: u8| b.wrapping_sub(b'0');
-        let (i0, i1, l0, l1) = (digit(i0), digit(i1), digit(l0), digit(l1));
-        // Bitwise, not short-circuit: one branch instead of four.
-        if (i0 > 9) | (i1 > 9) | (l0 > 9) | (l1 > 9) {
+        let head = self.rest.as_bytes().first_chunk::<4>()?;
+        // The four header characters as one word, less '0' in each byte: a byte is a digit when
+        // it is then ≤ 9, i.e. when adding 0x76 leaves its top bit clear. A byte below '0'
+        // borrows from its neighbour, but its own top bit is set then, so the test stays exact
+        // for "all four are digits".
+        let d = u32::from_le_bytes(*head).wrapping_sub(0x3030_3030);
+        if (d | d.wrapping_add(0x7676_7676)) & 0x8080_8080 != 0 {
             return None;
         }
+        let [i0, i1, l0, l1] = d.to_le_bytes();
         let len = (l0 * 10 + l1) as usize;
         if len == 0 {
             return None;

@@ -10,6 +10,7 @@
 //! ```text
 //! source/ (I/O) ──RateTable──► cache (moka, per pair) ──Rate──► quote (Quoter) ──Quote──► store
 //! ecb.rs: feed codec   rate.rs: tables, pairs, exact cross rates   time.rs: clock, dates
+//! base_one.rs: rates as ISO 20022 messages state them (BaseOneRate) and the amounts they give
 //! ```
 //!
 //! ```
@@ -42,6 +43,7 @@
     clippy::cast_precision_loss
 )]
 
+mod base_one;
 mod cache;
 mod ecb;
 mod error;
@@ -50,6 +52,10 @@ mod rate;
 pub mod source;
 mod store;
 
+pub use base_one::{
+    BASE_ONE_FRACTION_DIGITS, BASE_ONE_TOTAL_DIGITS, base_one_rate, convert_at, fits_base_one_rate,
+    message_rate,
+};
 pub use cache::{CacheConfig, RateCache};
 pub use ecb::{MAX_FEED_BYTES, parse as parse_ecb};
 pub use error::FxError;

@@ -18,9 +18,11 @@
 //!            → finish (journal write 2) → answer; inquiry
 //! cancel     a reversal before the cut-off
 //! refund     partial / repeated refunds (0200, DE3 200000) at the original quote; refund inquiry
+//! merchant   refunds that start at the merchant (acquirer advice / operator) → RefundCredit notice
 //! reversal   the journal as the links' reversal store, reporting resolutions
 //! notices    which state changes notify the wallet (journal NoticeRules), and what they say
 //! recovery   what start-up does with the journal's unresolved records
+//! reconcile  the acquirer's settlement file against the journal (pure; `qrbridge reconcile`)
 //! acquirer   canonical Purchase from the decoded merchant and the quote
 //! errors     room errors → ApiError
 //! ids        decode ids
@@ -37,10 +39,12 @@ mod cancel;
 mod decode;
 mod errors;
 mod ids;
+mod merchant;
 pub mod notices;
 mod once;
 mod pay;
 mod quote;
+pub mod reconcile;
 mod recovery;
 mod refund;
 mod reversal;
@@ -71,6 +75,7 @@ use crate::payment::{
 
 pub use caches::MemoryBounds;
 pub use decode::Decoded;
+pub use merchant::{MerchantRefund, MerchantRefundError, Original};
 pub use recovery::RecoveryReport;
 pub use reversal::WatchedStore;
 pub use routing::{Matcher, RouteRule, Routed, route};
@@ -197,6 +202,9 @@ impl Gateway {
             links,
             terminals,
         });
+        for (name, link) in &inner.links {
+            link.set_advice_handler(merchant::Advices::shared(&inner, name));
+        }
         let gateway = Gateway { inner };
         let report = gateway.recover(unresolved).await?;
         tokio::spawn(watch_reversals(Arc::downgrade(&gateway.inner), resolved));

@@ -79,6 +79,7 @@ pub(super) fn response_of(p: &Payment) -> Result<PaymentResponse, ApiError> {
         payer_amount: Money(p.quote.payer_amount),
         refunded_amount: (!p.refunded.is_zero()).then_some(Money(p.refunded)),
         acquirer,
+        scheme_ref: p.origin.scheme_ref.clone(),
     })
 }
 

@@ -1,7 +1,7 @@
 //! How records are stored: one byte of schema version, then the record as JSON.
 //!
 //! ```text
-//! value = version (1 byte, currently 0x02) ‖ JSON of the record (serde_json)
+//! value = version (1 byte, currently 0x04) ‖ JSON of the record (serde_json)
 //! money = {"currency":"SGD","minor":1250}     integer minor units + ISO 4217 alpha code
 //! rate  = "1.0452"                            decimal string (rust_decimal), never a float
 //! time  = 1763721600000                       milliseconds since the Unix epoch, UTC
@@ -24,11 +24,11 @@ use super::{JournalError, RecordKind};
 use crate::money::{Amount, Currency};
 
 /// The record schema version this build writes. Version 2 added `origin` to payments and refunds
-/// and the notice outbox; version 3 added the payment's `merchant` (name, city, country, MCC).
-/// Older records still decode (their `origin` is the native scheme, their merchant empty). A build
+/// and the notice outbox; version 3 added the payment's `merchant` (name, city, country, MCC);
+/// version 4 the refund's `initiator` (a refund that started at the merchant). Older records still decode (their `origin` is the native scheme, their merchant empty). A build
 /// that knows an older version refuses newer records instead of rewriting them without the fields
 /// it does not know.
-pub const RECORD_VERSION: u8 = 3;
+pub const RECORD_VERSION: u8 = 4;
 
 /// The oldest record schema version this build reads.
 pub const OLDEST_RECORD_VERSION: u8 = 1;
@@ -201,7 +201,7 @@ mod tests {
 
     #[test]
     fn unknown_versions_and_garbage_are_corrupt_not_panics() {
-        for bytes in [&b""[..], b"\x04{}", b"\x00{}", b"\x01{not json", b"\x01"] {
+        for bytes in [&b""[..], b"\x05{}", b"\x00{}", b"\x01{not json", b"\x01"] {
             let e = decode::<u64>(RecordKind::Payment, b"k1", bytes).unwrap_err();
             assert!(e.is_corrupt(), "{e}");
             assert!(e.to_string().contains("k1"), "{e}");
@@ -209,10 +209,10 @@ mod tests {
     }
 
     #[test]
-    fn older_records_still_decode_and_new_ones_are_version_3() {
-        for old in [b"\x017", b"\x027", b"\x037"] {
+    fn older_records_still_decode_and_new_ones_are_version_4() {
+        for old in [b"\x017", b"\x027", b"\x037", b"\x047"] {
             assert_eq!(decode::<u64>(RecordKind::Payment, b"k", old).unwrap(), 7);
         }
-        assert_eq!(encode(RecordKind::Payment, &7u64).unwrap(), b"\x037");
+        assert_eq!(encode(RecordKind::Payment, &7u64).unwrap(), b"\x047");
     }
 }

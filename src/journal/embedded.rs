@@ -16,7 +16,7 @@ use super::idempotency::{Begin, BodyHash, IdempotencyKey, StoredResponse};
 use super::ids::{CustomerId, PaymentId, RefundId};
 use super::outbox::{NoticeOutcome, NoticeRules, OutboxNotice};
 use super::payment::{DailyUsage, NewPayment, Payment, PaymentEvent};
-use super::refund::{NewRefund, Refund, RefundEvent};
+use super::refund::{MerchantRefundRecorded, NewMerchantRefund, NewRefund, Refund, RefundEvent};
 use super::reversal::StoredReversal;
 use super::writer::{self, Done, Op, Reply, Request, WriterConfig};
 use super::{Journal, JournalError, JournalFuture, RecordKind, Unresolved};
@@ -354,6 +354,49 @@ impl Snapshot {
             out.push(codec::decode(RecordKind::Payment, k.value(), v.value())?);
         }
         Ok(out)
+    }
+
+    /// Every refund, in id order (UUIDv7 ids: creation order). A scan, for operators' tools
+    /// (reconciliation).
+    pub fn refunds(&self) -> Result<Vec<Refund>, JournalError> {
+        let table = self.table(writer::REFUNDS)?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(read_err("read refunds"))? {
+            let (k, v) = entry.map_err(read_err("read refunds"))?;
+            out.push(codec::decode(RecordKind::Refund, k.value(), v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// The payment whose 0200 on this acquirer's link carried `rrn`: its RRN (DE37), or its
+    /// STAN ‖ DE7 (16 digits).
+    pub fn payment_by_acquirer_ref(
+        &self,
+        acquirer: &str,
+        rrn: &str,
+    ) -> Result<Option<Payment>, JournalError> {
+        self.by_request(
+            writer::PAYMENT_REFS,
+            writer::PAYMENTS,
+            RecordKind::Payment,
+            acquirer,
+            rrn,
+        )
+    }
+
+    /// The merchant refund an acquirer reported under `reference`.
+    pub fn merchant_refund(
+        &self,
+        acquirer: &str,
+        reference: &str,
+    ) -> Result<Option<Refund>, JournalError> {
+        self.by_request(
+            writer::MERCHANT_REFUNDS,
+            writer::REFUNDS,
+            RecordKind::Refund,
+            acquirer,
+            reference,
+        )
     }
 
     /// Every notice, in notice id order. A scan, for operators' tools.
@@ -701,6 +744,32 @@ impl Journal for RedbJournal {
                 _ => None,
             })
         })
+    }
+
+    fn record_merchant_refund(
+        &self,
+        new: NewMerchantRefund,
+    ) -> JournalFuture<'_, MerchantRefundRecorded> {
+        Box::pin(async move {
+            expect(
+                self.write(Op::MerchantRefund(Box::new(new))).await?,
+                |d| match d {
+                    Done::MerchantRefund(r) => Some(*r),
+                    _ => None,
+                },
+            )
+        })
+    }
+
+    fn payment_by_acquirer_ref<'a>(
+        &'a self,
+        acquirer: &'a str,
+        rrn: &'a str,
+    ) -> JournalFuture<'a, Option<Payment>> {
+        Box::pin(std::future::ready(
+            self.snapshot()
+                .and_then(|s| s.payment_by_acquirer_ref(acquirer, rrn)),
+        ))
     }
 
     fn update_refund(&self, id: RefundId, event: RefundEvent) -> JournalFuture<'_, Refund> {

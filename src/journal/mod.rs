@@ -100,7 +100,10 @@ pub use payment::{
     AcquirerData, DailyLimits, DailyUsage, NewPayment, Payment, PaymentEvent, PaymentState,
     QuoteSnapshot, ReversalLink, ReversalPurpose, Routing, StateChange, utc_day,
 };
-pub use refund::{NewRefund, Refund, RefundEvent, RefundState, payer_share};
+pub use refund::{
+    Initiator, MerchantRefundRecorded, NewMerchantRefund, NewRefund, Refund, RefundEvent,
+    RefundState, payer_share,
+};
 
 use crate::acquirer::reversal::ReversalRecord;
 
@@ -167,6 +170,22 @@ pub trait Journal: crate::acquirer::reversal::ReversalStore + Send + Sync + 'sta
     /// Reserves a refund (state PENDING) if the payment's non-failed refunds plus this one stay
     /// within the original amount; computes its payer amount at the original quote.
     fn reserve_refund(&self, new: NewRefund) -> JournalFuture<'_, Refund>;
+    /// Journals a refund the merchant made at its acquirer (SUCCESS at once, the payment's
+    /// refunded total and state, and a `RefundCredit` notice to the payment's wallet, in one
+    /// transaction). One per (acquirer, reference): a repeat returns the first with `repeat`.
+    /// Refused like a wallet refund (`NotFound`, `NotRefundable`, `RefundExceedsPayment`,
+    /// `Invalid` for the currency) and `Duplicate` for a reference reused with other content.
+    fn record_merchant_refund(
+        &self,
+        new: NewMerchantRefund,
+    ) -> JournalFuture<'_, MerchantRefundRecorded>;
+    /// The payment whose 0200 on `acquirer`'s link carried `reference`: its RRN (DE37), or its
+    /// STAN ‖ DE7 (16 digits, as an advice's DE90 names the original).
+    fn payment_by_acquirer_ref<'a>(
+        &'a self,
+        acquirer: &'a str,
+        reference: &'a str,
+    ) -> JournalFuture<'a, Option<Payment>>;
     /// Applies an event to a refund (and to its payment's refunded total and state).
     fn update_refund(&self, id: RefundId, event: RefundEvent) -> JournalFuture<'_, Refund>;
     /// Starts a wallet request, or says why not (replay, inconsistent, in flight).

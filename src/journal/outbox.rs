@@ -132,6 +132,12 @@ pub trait NoticeRules: Send + Sync + 'static {
     fn payment(&self, before: &Payment, after: &Payment) -> Option<NoticeDraft>;
     /// A refund moved from `before` to `after`.
     fn refund(&self, before: &Refund, after: &Refund) -> Option<NoticeDraft>;
+    /// A refund that started at the merchant was journaled (SUCCESS) against `payment` (as it is
+    /// after the refund): the wallet must credit the payer. The journal refuses a merchant refund
+    /// for which this makes no notice (the default), so the credit is never silently lost.
+    fn refund_credit(&self, _payment: &Payment, _refund: &Refund) -> Option<NoticeDraft> {
+        None
+    }
 }
 
 /// A notice in the outbox.

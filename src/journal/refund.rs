@@ -146,6 +146,64 @@ pub struct Refund {
     pub created_at_ms: u64,
     /// Last change, ms since the Unix epoch.
     pub updated_at_ms: u64,
+    /// Who started it: the wallet (records from before version 4), or the merchant at the acquirer.
+    #[serde(default, skip_serializing_if = "Initiator::is_wallet")]
+    pub initiator: Initiator,
+}
+
+/// Who started a refund.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum Initiator {
+    /// The wallet asked (`/v1/refunds`, a scheme's refund): we sent the 0200 to the acquirer.
+    #[default]
+    Wallet,
+    /// The merchant refunded at its acquirer, which told us (a 0220 refund advice, or an operator
+    /// acting for it); the wallet is asked to credit the payer (a `RefundCredit` notice).
+    Merchant {
+        /// The acquirer link name (`[[acquirers]] name`) the refund came from.
+        acquirer: String,
+        /// The acquirer's reference for the refund (its DE37), unique per acquirer: a repeat
+        /// with the same reference is the same refund.
+        reference: String,
+    },
+}
+
+impl Initiator {
+    /// Whether the wallet started it.
+    pub fn is_wallet(&self) -> bool {
+        matches!(self, Initiator::Wallet)
+    }
+}
+
+/// A refund that started at the merchant, as its acquirer reports it: already done on the
+/// domestic side (the merchant's account is debited), to be credited to the payer by the wallet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMerchantRefund {
+    /// The payment refunded (found from the advice's original data elements).
+    pub payment_id: PaymentId,
+    /// The acquirer link it came from; it must be the payment's acquirer.
+    pub acquirer: String,
+    /// The merchant the acquirer names (DE42), if any; it must be the payment's routed merchant.
+    pub merchant_id: Option<String>,
+    /// The acquirer's reference for this refund (1 to 64 of `A-Z a-z 0-9 - _ . :`): one refund per
+    /// (acquirer, reference); a repeat returns the first.
+    pub reference: String,
+    /// How much, in the payment's merchant currency.
+    pub amount: Amount,
+    /// Why (from the acquirer or operator; may be empty).
+    pub reason: String,
+    /// What the acquirer sent (the advice's STAN, DE7, RRN, auth code).
+    pub trace: AcquirerData,
+}
+
+/// A merchant refund journaled (SUCCESS, with its `RefundCredit` notice), or found again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MerchantRefundRecorded {
+    /// The refund.
+    pub refund: Refund,
+    /// True when this (acquirer, reference) was journaled before: nothing changed now.
+    pub repeat: bool,
 }
 
 impl Refund {

@@ -33,7 +33,10 @@ use super::outbox::{
 use super::payment::{
     DailyUsage, NewPayment, Payment, PaymentEvent, PaymentState, counts_against_limits,
 };
-use super::refund::{NewRefund, Refund, RefundEvent, RefundState, payer_share};
+use super::refund::{
+    Initiator, MerchantRefundRecorded, NewMerchantRefund, NewRefund, Refund, RefundEvent,
+    RefundState, payer_share,
+};
 use super::reversal::{StoredReversal, StoredState};
 use super::{JournalError, RecordKind};
 use crate::acquirer::reversal::{Attempt, NewReversal, ReversalState};
@@ -69,6 +72,12 @@ pub(crate) const NOTICES_DUE: TableDefinition<Bytes, ()> = TableDefinition::new(
 pub(crate) const NOTICES_PARKED: TableDefinition<Bytes, ()> =
     TableDefinition::new("notices_parked");
 pub(crate) const META: TableDefinition<&'static str, u64> = TableDefinition::new("meta");
+/// (acquirer, acquirer's refund reference) → refund id: merchant refunds, deduplicated.
+pub(crate) const MERCHANT_REFUNDS: TableDefinition<Bytes, Bytes> =
+    TableDefinition::new("merchant_refunds");
+/// (acquirer, RRN of the payment's 0200) and (acquirer, its STAN ‖ DE7) → payment id: how an
+/// acquirer's advice (DE90, or an operator with the RRN) finds a payment.
+pub(crate) const PAYMENT_REFS: TableDefinition<Bytes, Bytes> = TableDefinition::new("payment_refs");
 
 pub(crate) const OPEN_PAYMENT: u8 = b'P';
 pub(crate) const OPEN_REFUND: u8 = b'R';
@@ -118,6 +127,8 @@ pub(crate) enum Op {
     Requeue(String),
     /// Message numbers (STANs) for a link scope on a UTC day: `(scope, day, count)`.
     Stans(String, u64, u32),
+    /// A refund that started at the merchant (journal §4b).
+    MerchantRefund(Box<NewMerchantRefund>),
 }
 
 /// What a write produced.
@@ -133,6 +144,7 @@ pub(crate) enum Done {
     Count(usize),
     Reversal(u64),
     Notice(Box<OutboxNotice>),
+    MerchantRefund(Box<MerchantRefundRecorded>),
 }
 
 /// Where to send the answer: an async caller awaits a oneshot, a blocking caller a channel.
@@ -361,6 +373,8 @@ struct Tables<'t> {
     notices_due: Table<'t, Bytes, ()>,
     notices_parked: Table<'t, Bytes, ()>,
     meta: Table<'t, &'static str, u64>,
+    merchant_refunds: Table<'t, Bytes, Bytes>,
+    payment_refs: Table<'t, Bytes, Bytes>,
 }
 
 fn st(op: &'static str) -> impl Fn(redb::StorageError) -> JournalError {
@@ -385,6 +399,8 @@ impl<'t> Tables<'t> {
             notices_due: txn.open_table(NOTICES_DUE).map_err(o)?,
             notices_parked: txn.open_table(NOTICES_PARKED).map_err(o)?,
             meta: meta_table(txn)?,
+            merchant_refunds: txn.open_table(MERCHANT_REFUNDS).map_err(o)?,
+            payment_refs: txn.open_table(PAYMENT_REFS).map_err(o)?,
         })
     }
 
@@ -421,6 +437,9 @@ impl<'t> Tables<'t> {
             Op::Requeue(id) => self
                 .requeue_notice(&id, ctx)
                 .map(|n| Done::Notice(Box::new(n))),
+            Op::MerchantRefund(new) => self
+                .merchant_refund(*new, ctx)
+                .map(|r| Done::MerchantRefund(Box::new(r))),
         }
     }
 
@@ -445,6 +464,7 @@ impl<'t> Tables<'t> {
         self.payments
             .insert(key.as_slice(), bytes.as_slice())
             .map_err(st("write payment"))?;
+        self.index_refs(p)?;
         self.mark_open(OPEN_PAYMENT, &key, p.state.is_unresolved())
     }
 
@@ -825,6 +845,7 @@ impl<'t> Tables<'t> {
             note: None,
             created_at_ms: ctx.now_ms,
             updated_at_ms: ctx.now_ms,
+            initiator: Initiator::Wallet,
         };
         let bytes = codec::encode(RecordKind::Refund, &refund)?;
         let payment_bytes = codec::encode(RecordKind::Payment, &payment)?;
@@ -1259,5 +1280,217 @@ impl<'t> Tables<'t> {
             })?;
         self.store_notice(&next, Some(&before))?;
         Ok(next)
+    }
+}
+
+// ---- merchant refunds (spec/journal.md §4b) -----------------------------------------------
+
+impl Tables<'_> {
+    /// Indexes a payment by (acquirer, RRN of its 0200) and (acquirer, STAN ‖ DE7 of its 0200)
+    /// once its trace is known, so an acquirer's advice (DE90 names the original by STAN and DE7)
+    /// or an operator (with the RRN) finds it.
+    fn index_refs(&mut self, p: &Payment) -> Result<(), JournalError> {
+        let a = &p.acquirer;
+        let trace = match (a.stan.as_deref(), a.transmitted.as_deref()) {
+            (Some(stan), Some(de7)) if !stan.is_empty() && !de7.is_empty() => {
+                Some(format!("{stan}{de7}"))
+            }
+            _ => None,
+        };
+        let refs = a.rrn.iter().filter(|r| !r.is_empty()).chain(trace.iter());
+        for r in refs {
+            let key = composite(&[&p.routing.acquirer, r])?;
+            self.payment_refs
+                .insert(key.as_slice(), p.id.key().as_slice())
+                .map_err(st("write payment ref"))?;
+        }
+        Ok(())
+    }
+
+    fn load_refund_key(&self, key: &[u8]) -> Result<Refund, JournalError> {
+        let guard = self
+            .refunds
+            .get(key)
+            .map_err(st("read refund"))?
+            .ok_or_else(|| JournalError::Corrupt {
+                kind: RecordKind::Refund,
+                key: codec::key_text(key),
+                detail: "indexed as a merchant refund but missing".to_owned(),
+            })?;
+        codec::decode(RecordKind::Refund, key, guard.value())
+    }
+
+    /// Journals a refund the merchant made at its acquirer: SUCCESS at once (the domestic side did
+    /// it), the payment's refunded total and state, and the `RefundCredit` notice to the payment's
+    /// wallet, in one transaction. A repeat of (acquirer, reference) with the same payment and
+    /// amount returns the first refund and changes nothing; with another payment or amount it is
+    /// `Duplicate`.
+    fn merchant_refund(
+        &mut self,
+        new: NewMerchantRefund,
+        ctx: &Ctx<'_>,
+    ) -> Result<MerchantRefundRecorded, JournalError> {
+        crate::payment::RequestId::new(new.reference.as_str()).map_err(|detail| {
+            JournalError::Invalid {
+                what: "merchant refund reference",
+                detail,
+            }
+        })?;
+        let index = composite(&[&new.acquirer, &new.reference])?;
+        let found = self
+            .merchant_refunds
+            .get(index.as_slice())
+            .map_err(st("read merchant refund"))?
+            .map(|g| g.value().to_vec());
+        if let Some(key) = found {
+            let refund = self.load_refund_key(&key)?;
+            if refund.payment_id != new.payment_id || refund.amount != new.amount {
+                return Err(JournalError::Duplicate {
+                    kind: RecordKind::Refund,
+                    key: format!("{}/{}", new.acquirer, new.reference),
+                });
+            }
+            return Ok(MerchantRefundRecorded {
+                refund,
+                repeat: true,
+            });
+        }
+        let mut payment = self.load_payment(new.payment_id)?;
+        let other_merchant = new
+            .merchant_id
+            .as_deref()
+            .is_some_and(|m| m.trim() != payment.routing.merchant_id.trim());
+        if payment.routing.acquirer != new.acquirer || other_merchant {
+            // Another acquirer's (or merchant's) payment does not exist for this one.
+            return Err(JournalError::NotFound {
+                kind: RecordKind::Payment,
+                key: new.payment_id.to_string(),
+            });
+        }
+        if !matches!(
+            payment.state,
+            PaymentState::Success | PaymentState::PartiallyRefunded | PaymentState::Refunded
+        ) {
+            return Err(JournalError::NotRefundable {
+                payment: payment.id,
+                state: payment.state,
+            });
+        }
+        let merchant = payment.quote.merchant_amount;
+        if new.amount.currency() != merchant.currency() {
+            return Err(JournalError::Invalid {
+                what: "refund amount",
+                detail: format!(
+                    "{} is not the payment's currency {}",
+                    new.amount.currency(),
+                    merchant.currency()
+                ),
+            });
+        }
+        if new.amount.is_zero() {
+            return Err(JournalError::Invalid {
+                what: "refund amount",
+                detail: "zero".to_owned(),
+            });
+        }
+        let remaining = payment.refundable();
+        if new.amount.minor() > remaining {
+            return Err(JournalError::RefundExceedsPayment {
+                payment: payment.id,
+                requested: new.amount.minor(),
+                remaining,
+            });
+        }
+        let invalid = |detail: String| JournalError::Invalid {
+            what: "refund amount",
+            detail,
+        };
+        let before = payment.refunds_reserved.minor();
+        let payer = payment.quote.payer_amount;
+        let payer_minor = payer_share(merchant.minor(), payer.minor(), before, new.amount.minor())
+            .ok_or_else(|| invalid("payer share out of range".to_owned()))?;
+        let payer_amount = Amount::from_minor(payer_minor, payer.currency())
+            .map_err(|e| invalid(e.to_string()))?;
+        payment.refunds_reserved = payment
+            .refunds_reserved
+            .checked_add(new.amount)
+            .map_err(|e| invalid(e.to_string()))?;
+        payment.refunded = payment
+            .refunded
+            .checked_add(new.amount)
+            .map_err(|e| invalid(e.to_string()))?;
+        let state = if payment.refunded.minor() >= merchant.minor() {
+            PaymentState::Refunded
+        } else {
+            PaymentState::PartiallyRefunded
+        };
+        if state != payment.state {
+            payment.enter(state, ctx.now_ms);
+        }
+        payment.updated_at_ms = ctx.now_ms;
+        let id = RefundId::generate(ctx.now, ctx.rng)?;
+        let refund = Refund {
+            id,
+            client_id: payment.client_id.clone(),
+            request_id: new.reference.clone(),
+            payment_id: payment.id,
+            amount: new.amount,
+            payer_amount,
+            reason: new.reason,
+            origin: Origin::new(
+                payment.origin.scheme.clone(),
+                payment.origin.scheme_ref.clone(),
+            ),
+            state: RefundState::Success,
+            acquirer: new.trace,
+            note: None,
+            created_at_ms: ctx.now_ms,
+            updated_at_ms: ctx.now_ms,
+            initiator: Initiator::Merchant {
+                acquirer: new.acquirer,
+                reference: new.reference,
+            },
+        };
+        // The credit to the wallet is the point of the record: without the rules (or with rules
+        // that make no notice) nothing is journaled, so the acquirer is not told "accepted".
+        let draft = ctx
+            .rules
+            .as_ref()
+            .and_then(|r| r.refund_credit(&payment, &refund))
+            .ok_or_else(|| JournalError::Invalid {
+                what: "merchant refund",
+                detail: "no RefundCredit notice: the pipeline's notice rules are not installed"
+                    .to_owned(),
+            })?;
+        let notice = self
+            .draft_notice(
+                draft,
+                &refund.client_id,
+                &refund.origin,
+                refund.id.to_string(),
+                ctx,
+            )?
+            .ok_or_else(|| JournalError::Invalid {
+                what: "merchant refund",
+                detail: "its RefundCredit notice id exists already".to_owned(),
+            })?;
+        let bytes = codec::encode(RecordKind::Refund, &refund)?;
+        let key = id.key();
+        let pkey = payment.id.key();
+        self.refunds
+            .insert(key.as_slice(), bytes.as_slice())
+            .map_err(st("write refund"))?;
+        self.merchant_refunds
+            .insert(index.as_slice(), key.as_slice())
+            .map_err(st("write merchant refund"))?;
+        self.payment_refunds
+            .insert([pkey, key].concat().as_slice(), ())
+            .map_err(st("write payment refunds"))?;
+        self.store_payment(&payment)?;
+        self.insert_notice(&notice, ctx)?;
+        Ok(MerchantRefundRecorded {
+            refund,
+            repeat: false,
+        })
     }
 }

@@ -26,6 +26,18 @@ pub enum CurrencyError {
     NoMinorUnit(&'static str),
 }
 
+/// Every numeric code 000–999 looked up once (QR parsing looks one up per payload): the currency,
+/// or the code of one without a minor unit, or `None` when ISO 4217 has no such number.
+type NumericEntry = Option<Result<Currency, &'static str>>;
+static BY_NUMERIC: std::sync::LazyLock<Vec<NumericEntry>> = std::sync::LazyLock::new(|| {
+    (0..1000u16)
+        .map(|n| {
+            iso_currency::Currency::from_numeric(n)
+                .map(|iso| Currency::from_iso(iso).map_err(|_| iso.code()))
+        })
+        .collect()
+});
+
 impl Currency {
     /// US dollar (840, exponent 2), usable in constant expressions.
     pub const USD: Currency = Currency {
@@ -45,9 +57,10 @@ impl Currency {
 
     /// Looks a currency up by its ISO 4217 numeric code (764 → THB).
     pub fn from_numeric(numeric: u16) -> Result<Self, CurrencyError> {
-        match iso_currency::Currency::from_numeric(numeric) {
-            Some(iso) => Self::from_iso(iso),
-            None => Err(CurrencyError::UnknownNumeric(numeric)),
+        match BY_NUMERIC.get(numeric as usize) {
+            Some(Some(Ok(c))) => Ok(*c),
+            Some(Some(Err(code))) => Err(CurrencyError::NoMinorUnit(code)),
+            _ => Err(CurrencyError::UnknownNumeric(numeric)),
         }
     }
 
@@ -113,6 +126,22 @@ mod tests {
             let c = Currency::from_numeric(numeric).unwrap();
             assert_eq!((c.code(), c.exponent()), (code, exp));
             assert_eq!(Currency::from_code(code).unwrap(), c);
+        }
+    }
+
+    #[test]
+    fn the_numeric_table_agrees_with_iso_4217_and_usd_is_usd() {
+        assert_eq!(Currency::from_code("USD").unwrap(), Currency::USD);
+        assert_eq!(
+            Currency::from_numeric(10_000),
+            Err(CurrencyError::UnknownNumeric(10_000))
+        );
+        for n in 0..1000u16 {
+            let want = match iso_currency::Currency::from_numeric(n) {
+                None => Err(CurrencyError::UnknownNumeric(n)),
+                Some(iso) => Currency::from_code(iso.code()),
+            };
+            assert_eq!(Currency::from_numeric(n), want, "{n:03}");
         }
     }
 

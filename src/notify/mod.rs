@@ -417,11 +417,22 @@ async fn deliver(shared: &Shared, n: &OutboxNotice) -> Result<Delivered, Failure
         event,
     };
     let message = match scheme.notification(&notice) {
+        // A credit is money owed to the payer: a client without an endpoint for it needs a person.
+        Ok(None) if call == WalletCall::RefundCredit => {
+            return Err(Failure {
+                reason: format!(
+                    "client {} has no endpoint for refund credits in scheme {}: the payer is not \
+                     credited until an operator arranges it",
+                    n.client_id, n.scheme
+                ),
+                permanent: true,
+            });
+        }
         Ok(None) => return Ok(Delivered::NotNeeded),
         Ok(Some(m)) => m,
         Err(e) => return Err(Failure::retry(format!("not rendered: {e}"))),
     };
-    let request = outbound(message).map_err(|refused| Failure {
+    let request = outbound(message.clone()).map_err(|refused| Failure {
         reason: refused,
         permanent: true,
     })?;
@@ -430,6 +441,9 @@ async fn deliver(shared: &Shared, n: &OutboxNotice) -> Result<Delivered, Failure
         .post(request, shared.policy.attempt_timeout)
         .await
         .map_err(Failure::retry)?;
+    scheme
+        .verify_answer(&notice, &message, &answer.headers, &answer.body)
+        .map_err(|e| Failure::retry(format!("the wallet's answer is not authentic: {e}")))?;
     if scheme.acknowledged(answer.status, &answer.headers, &answer.body) {
         Ok(Delivered::Acknowledged)
     } else if let Some(reason) = scheme.refused(answer.status, &answer.headers, &answer.body) {

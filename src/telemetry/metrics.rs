@@ -86,6 +86,9 @@ pub struct Metrics {
     pub reversal_queue: Gauge,
     /// `qrbridge_notifications_total{outcome}`: sent, failed (an attempt), parked.
     pub notifications: Family<OutcomeLabels, Counter>,
+    /// `qrbridge_refund_advices_total{outcome}`: the acquirer's refund advices by our answer:
+    /// accepted, repeat (accepted before), refused (12, 13, 25, 30, 94), not_accepted (96).
+    pub refund_advices: Family<OutcomeLabels, Counter>,
     /// `qrbridge_outbox_pending` (read when scraped).
     pub outbox_pending: Gauge,
     /// `qrbridge_outbox_oldest_age_seconds` (read when scraped).
@@ -183,6 +186,12 @@ impl Metrics {
             "Wallet notification attempts by outcome: sent, failed, parked",
             notifications.clone(),
         );
+        let refund_advices = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "refund_advices",
+            "Refund advices from the acquirer by our answer: accepted, repeat, refused, not_accepted",
+            refund_advices.clone(),
+        );
         let outbox_pending = Gauge::default();
         registry.register(
             "outbox_pending",
@@ -241,6 +250,7 @@ impl Metrics {
             acquirer_in_flight,
             reversal_queue,
             notifications,
+            refund_advices,
             outbox_pending,
             outbox_oldest_age,
             notices_parked,

@@ -21,6 +21,12 @@ impl Mti {
     pub const REVERSAL_REPEAT: Mti = Mti(*b"0401");
     /// Reversal response.
     pub const REVERSAL_RESPONSE: Mti = Mti(*b"0410");
+    /// Financial advice (acquirer-originated, store-and-forward; a refund advice).
+    pub const ADVICE: Mti = Mti(*b"0220");
+    /// Financial advice repeat.
+    pub const ADVICE_REPEAT: Mti = Mti(*b"0221");
+    /// Financial advice response.
+    pub const ADVICE_RESPONSE: Mti = Mti(*b"0230");
 
     /// An MTI from four ASCII digits.
     pub fn new(digits: [u8; 4]) -> Option<Mti> {
@@ -38,15 +44,15 @@ impl Mti {
         std::str::from_utf8(&self.0).unwrap_or("????")
     }
 
-    /// The response MTI for a request (function digit + 1, repeats answered as originals):
-    /// 0200 → 0210, 0400/0401 → 0410, 0800 → 0810.
+    /// The response MTI for a request or advice (function digit + 1, repeats answered as
+    /// originals): 0200 → 0210, 0220/0221 → 0230, 0400/0401 → 0410, 0800 → 0810.
     pub fn response(&self) -> Mti {
         let mut d = self.0;
         if d[3] == b'1' {
             d[3] = b'0';
         }
-        if d[2] == b'0' {
-            d[2] = b'1';
+        if matches!(d[2], b'0' | b'2' | b'4' | b'6' | b'8') {
+            d[2] += 1;
         }
         Mti(d)
     }

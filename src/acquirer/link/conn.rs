@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::{Exchange, LateKind, LinkError, Shared, Waiter, bump, lock};
+use crate::acquirer::advice::{self, RefundAdvice};
 use crate::acquirer::frame::FrameReader;
 use crate::acquirer::iso8583::{self, Message, Mti};
 use crate::acquirer::message::{self, NetworkFunction, ResponseCode};
@@ -268,6 +269,10 @@ async fn read_loop<R: AsyncRead + Unpin>(
 }
 
 fn dispatch(shared: &Arc<Shared>, msg: Message, tx: &mpsc::Sender<Vec<u8>>) {
+    if advice::is_advice(msg.mti()) {
+        advice_in(shared, msg, tx);
+        return;
+    }
     if !msg.mti().is_response() {
         if msg.mti() == Mti::NETWORK_REQUEST {
             // The acquirer's own echo: answer it.
@@ -323,4 +328,87 @@ fn dispatch(shared: &Arc<Shared>, msg: Message, tx: &mpsc::Sender<Vec<u8>>) {
             );
         }
     }
+}
+
+/// Sends `msg` on the connection that `tx` feeds; false if it could not be queued.
+fn send(shared: &Shared, msg: &Message, tx: &mpsc::Sender<Vec<u8>>) -> bool {
+    let mut wire = Vec::new();
+    match iso8583::encode(msg, shared.spec()) {
+        Ok(payload) => {
+            shared.config.framing.wrap(&payload, &mut wire).is_ok() && tx.try_send(wire).is_ok()
+        }
+        Err(e) => {
+            tracing::error!("acquirer link: {} does not encode: {e}", msg.mti());
+            false
+        }
+    }
+}
+
+/// An advice from the acquirer (0220 / 0221): a malformed one is answered at once with its code;
+/// a refund advice goes to the handler, which answers `00` only once the refund is durable. Not
+/// answered (the acquirer repeats it, and a repeat is handled like the first): without a handler,
+/// with too many in flight, or when the handler has not decided within the request timer.
+fn advice_in(shared: &Arc<Shared>, msg: Message, tx: &mpsc::Sender<Vec<u8>>) {
+    bump(&shared.counters.advices);
+    let unanswered = |why: &str| {
+        bump(&shared.counters.advices_unanswered);
+        tracing::warn!(
+            "acquirer link: {} STAN {} RRN {} not answered: {why} (the acquirer repeats it)",
+            msg.mti(),
+            msg.text(11).unwrap_or("?"),
+            msg.text(37).unwrap_or("?")
+        );
+    };
+    let advice = match RefundAdvice::parse(&msg) {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(
+                "acquirer link: {} STAN {} refused with {}: {e}",
+                msg.mti(),
+                msg.text(11).unwrap_or("?"),
+                e.code.as_str()
+            );
+            if !send(shared, &advice::advice_response(&msg, &e.code), tx) {
+                unanswered("the connection is gone");
+            }
+            return;
+        }
+    };
+    let Some(handler) = lock(&shared.advices).clone() else {
+        unanswered("no advice handler installed yet");
+        return;
+    };
+    let Ok(permit) = Arc::clone(&shared.advice_slots).try_acquire_owned() else {
+        unanswered("too many advices in flight");
+        return;
+    };
+    let shared = Arc::clone(shared);
+    let tx = tx.clone();
+    tokio::spawn(async move {
+        let _permit = permit;
+        let limit = shared.config.timers.request;
+        match tokio::time::timeout(limit, handler.refund_advice(advice)).await {
+            Ok(code) => {
+                if !send(&shared, &advice::advice_response(&msg, &code), &tx) {
+                    bump(&shared.counters.advices_unanswered);
+                    tracing::warn!(
+                        "acquirer link: the 0230 ({}) to RRN {} was not sent: the connection is \
+                         gone (the acquirer repeats the advice)",
+                        code.as_str(),
+                        msg.text(37).unwrap_or("?")
+                    );
+                } else if code == advice::codes::accepted() {
+                    bump(&shared.counters.advices_accepted);
+                }
+            }
+            Err(_) => {
+                bump(&shared.counters.advices_unanswered);
+                tracing::warn!(
+                    "acquirer link: advice RRN {} not decided within {limit:?}; not answered (the \
+                     acquirer repeats it)",
+                    msg.text(37).unwrap_or("?")
+                );
+            }
+        }
+    });
 }

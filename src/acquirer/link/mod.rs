@@ -4,6 +4,9 @@
 //! * Connect → sign-on (0800, DE70 = 001) before any request; echo (0800, DE70 = 301) when the link
 //!   has been idle; reconnect with exponential backoff after any failure.
 //! * A response that matches nothing waiting is logged and dropped, never handed to another caller.
+//! * The acquirer may originate too: an 0800 echo (answered 0810) and refund advices (0220 / 0221,
+//!   `acquirer::advice`), handed to the installed [`AdviceHandler`] and answered 0230 with its
+//!   decision, at most [`MAX_ADVICES_IN_FLIGHT`] at once, each within [`Timers::request`].
 //! * STAN unique per link per UTC day, across restarts too (blocks reserved in the store, `stan.rs`).
 //! * [`Link::authorise`] has a deadline. If nothing was sent, the caller gets a [`LinkError`] (nothing
 //!   reached the acquirer). Once bytes may have reached the acquirer, every failure (deadline,
@@ -27,6 +30,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::advice::AdviceHandler;
 use super::frame::{DEFAULT_MAX_FRAME, FrameError, Framing};
 use super::iso8583::{self, CodecError, Message, Mti, Spec};
 use super::message::{
@@ -34,6 +38,10 @@ use super::message::{
 };
 use super::reversal::{NewReversal, RetryPolicy, ReversalId, ReversalStore, StoreError};
 use crate::time::fields as clock;
+
+/// At most this many acquirer advices are handled at once per link; more are left unanswered
+/// (the acquirer repeats them) and counted.
+pub const MAX_ADVICES_IN_FLIGHT: usize = 64;
 
 /// Timers of the link (see `spec/acquirer-iso8583.md`, "Timers and retries").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -317,6 +325,13 @@ pub struct LinkStats {
     pub undecodable: u64,
     /// Late responses recorded against a running reversal.
     pub late: u64,
+    /// Advices (0220 / 0221) the acquirer sent us.
+    pub advices: u64,
+    /// Advices answered `00` (accepted).
+    pub advices_accepted: u64,
+    /// Advices left unanswered (no handler yet, too many at once, or not decided in time): the
+    /// acquirer repeats them.
+    pub advices_unanswered: u64,
 }
 
 #[derive(Default)]
@@ -328,6 +343,9 @@ struct Counters {
     unmatched: AtomicU64,
     undecodable: AtomicU64,
     late: AtomicU64,
+    advices: AtomicU64,
+    advices_accepted: AtomicU64,
+    advices_unanswered: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -393,6 +411,10 @@ struct Shared {
     retry_at: Mutex<Option<Instant>>,
     started: Instant,
     last_rx_ms: AtomicU64,
+    /// Who acts on the acquirer's advices (the gateway); none yet → advices are not answered.
+    advices: Mutex<Option<Arc<dyn AdviceHandler>>>,
+    /// Bounds the advices being handled at once.
+    advice_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// Resolves once `rx` holds `want` (false if the sender is gone). Holds no watch guard across awaits.
@@ -601,6 +623,8 @@ impl Link {
             retry_at: Mutex::new(None),
             started: Instant::now(),
             last_rx_ms: AtomicU64::new(0),
+            advices: Mutex::new(None),
+            advice_slots: Arc::new(tokio::sync::Semaphore::new(MAX_ADVICES_IN_FLIGHT)),
         });
         for record in pending {
             match iso8583::decode(&record.reversal.request, shared.spec()) {
@@ -644,6 +668,12 @@ impl Link {
         lock(&self.shared.last_error).clone()
     }
 
+    /// Installs who acts on the refund advices (0220 / 0221) the acquirer sends on this link;
+    /// until then they are not answered (the acquirer repeats them).
+    pub fn set_advice_handler(&self, handler: Arc<dyn AdviceHandler>) {
+        *lock(&self.shared.advices) = Some(handler);
+    }
+
     /// Counters.
     pub fn stats(&self) -> LinkStats {
         let c = &self.shared.counters;
@@ -656,6 +686,9 @@ impl Link {
             unmatched: get(&c.unmatched),
             undecodable: get(&c.undecodable),
             late: get(&c.late),
+            advices: get(&c.advices),
+            advices_accepted: get(&c.advices_accepted),
+            advices_unanswered: get(&c.advices_unanswered),
         }
     }
 

@@ -83,6 +83,9 @@ pub struct SimConfig {
     /// Spread answers over 0..jitter_ms (derived from the STAN), so they come back out of order.
     #[serde(default)]
     pub jitter_ms: u64,
+    /// Refund advices the simulator originates by itself (none by default).
+    #[serde(default)]
+    pub refunds: super::RefundPolicy,
 }
 
 fn approve() -> Behaviour {
@@ -103,6 +106,7 @@ impl Default for SimConfig {
             late_ms: late_ms(),
             drop_reversals: 0,
             jitter_ms: 0,
+            refunds: super::RefundPolicy::default(),
         }
     }
 }

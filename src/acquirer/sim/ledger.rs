@@ -2,6 +2,9 @@
 
 use serde::Serialize;
 
+use crate::acquirer::settlement::{Record, RecordType, Settlement};
+use crate::money::Currency;
+
 /// What became of a transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -49,6 +52,49 @@ pub struct Entry {
     pub status: Status,
     /// Reversal messages received for it (0400 + 0401s).
     pub reversal_messages: u32,
+    /// Refunded by accepted refund advices (minor units).
+    pub refunded: u64,
+}
+
+/// What became of a refund advice the simulator sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundOutcome {
+    /// Answered 0230 with DE39 00.
+    Accepted,
+    /// Answered 0230 with another DE39.
+    Refused,
+    /// No 0230 after every transmission.
+    Unanswered,
+}
+
+/// One refund advice the simulator sent (0220 and its 0221 repeats).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefundEntry {
+    /// DE37 of the advice: the acquirer's reference for the refund.
+    pub rrn: String,
+    /// RRN of the refunded 0200 (none for an advice naming an unknown payment).
+    pub original_rrn: Option<String>,
+    /// STAN of the refunded 0200 (DE90).
+    pub original_stan: String,
+    /// DE7 of the refunded 0200 (DE90).
+    pub original_transmitted: String,
+    /// DE42.
+    pub merchant: String,
+    /// DE4 as an integer.
+    pub amount: u64,
+    /// DE49.
+    pub currency: String,
+    /// DE11 of the advice.
+    pub stan: String,
+    /// DE7 of the advice.
+    pub transmitted: String,
+    /// 0220 + 0221s sent.
+    pub transmissions: u32,
+    /// DE39 of the 0230.
+    pub response_code: Option<String>,
+    /// What became of it.
+    pub outcome: RefundOutcome,
 }
 
 /// All entries in arrival order.
@@ -58,6 +104,8 @@ pub struct Ledger {
     pub entries: Vec<Entry>,
     /// Reversals that matched no entry (answered with DE39 25).
     pub unmatched_reversals: u32,
+    /// Refund advices sent, in order (a duplicate is its own line).
+    pub refunds: Vec<RefundEntry>,
 }
 
 impl Ledger {
@@ -76,6 +124,69 @@ impl Ledger {
     /// Entries with this RRN.
     pub fn by_rrn(&self, rrn: &str) -> Option<&Entry> {
         self.entries.iter().find(|e| e.rrn == rrn)
+    }
+
+    /// The end-of-day settlement file of this ledger (spec/settlement.md): approved purchases
+    /// (SALE), approved refund 0200s and accepted refund advices (REFUND, a repeated advice once),
+    /// reversed requests (REVERSAL). Declined and unanswered requests settle nothing.
+    pub fn settlement(&self, date: &str, acquirer: &str, created: &str) -> Settlement {
+        let currency = |numeric: &str| {
+            numeric
+                .parse::<u16>()
+                .ok()
+                .and_then(|n| Currency::from_numeric(n).ok())
+        };
+        let mut records = Vec::new();
+        for e in &self.entries {
+            let kind = match (e.status, e.processing_code.starts_with("20")) {
+                (Status::Approved, false) => RecordType::Sale,
+                (Status::Approved, true) => RecordType::Refund,
+                (Status::Reversed, _) => RecordType::Reversal,
+                (Status::Declined | Status::Unanswered, _) => continue,
+            };
+            let Some(currency) = currency(&e.currency) else {
+                continue;
+            };
+            records.push(Record {
+                kind,
+                rrn: e.rrn.clone(),
+                stan: e.stan.clone(),
+                transmitted: e.transmitted.clone(),
+                terminal: e.terminal.trim().to_owned(),
+                merchant: e.merchant.clone(),
+                currency,
+                amount: e.amount,
+                auth_code: e.auth_code.clone().unwrap_or_default(),
+                original_rrn: String::new(),
+            });
+        }
+        let mut settled = std::collections::HashSet::new();
+        for r in &self.refunds {
+            if r.outcome != RefundOutcome::Accepted || !settled.insert(r.rrn.clone()) {
+                continue;
+            }
+            let Some(currency) = currency(&r.currency) else {
+                continue;
+            };
+            records.push(Record {
+                kind: RecordType::Refund,
+                rrn: r.rrn.clone(),
+                stan: r.stan.clone(),
+                transmitted: r.transmitted.clone(),
+                terminal: String::new(),
+                merchant: r.merchant.clone(),
+                currency,
+                amount: r.amount,
+                auth_code: String::new(),
+                original_rrn: r.original_rrn.clone().unwrap_or_default(),
+            });
+        }
+        Settlement {
+            date: date.to_owned(),
+            acquirer: acquirer.to_owned(),
+            created: created.to_owned(),
+            records,
+        }
     }
 
     /// Pretty JSON.

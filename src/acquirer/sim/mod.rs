@@ -3,6 +3,7 @@
 //! request come from [`SimConfig`] (by merchant id, by amount, or the default). Used by the tests, the
 //! benchmarks, the `qrbridge acquirer-sim` command and the embedded demo.
 
+mod advices;
 mod behaviour;
 mod ledger;
 
@@ -17,8 +18,9 @@ use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
+pub use advices::{RefundOrder, RefundPolicy, Target};
 pub use behaviour::{Behaviour, SimConfig, SimConfigError};
-pub use ledger::{Entry, Ledger, Status};
+pub use ledger::{Entry, Ledger, RefundEntry, RefundOutcome, Status};
 
 use super::frame::{DEFAULT_MAX_FRAME, FrameReader};
 use super::iso8583::{self, Message, Mti, Spec};
@@ -49,6 +51,13 @@ struct State {
     undecodable: AtomicU64,
     dropped_reversals: AtomicU64,
     framing_errors: AtomicU64,
+    /// Open connections' writers (connection number → sender): where advices go.
+    conns: Mutex<std::collections::BTreeMap<u64, mpsc::Sender<Vec<u8>>>>,
+    /// Advices waiting for their 0230: (DE11, DE7) → waiter.
+    advice_waiters:
+        Mutex<std::collections::HashMap<(String, String), tokio::sync::oneshot::Sender<Message>>>,
+    advice_stans: AtomicU64,
+    approvals_seen: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -97,6 +106,10 @@ impl Simulator {
             undecodable: AtomicU64::new(0),
             dropped_reversals: AtomicU64::new(0),
             framing_errors: AtomicU64::new(0),
+            conns: Mutex::new(std::collections::BTreeMap::new()),
+            advice_waiters: Mutex::new(std::collections::HashMap::new()),
+            advice_stans: AtomicU64::new(1),
+            approvals_seen: AtomicU64::new(0),
         });
         let task = tokio::spawn(accept_loop(
             listener,
@@ -114,6 +127,18 @@ impl Simulator {
     /// A copy of the ledger.
     pub fn ledger(&self) -> Ledger {
         lock(&self.state.ledger).clone()
+    }
+
+    /// Sends a refund advice (0220; repeated as 0221 until a 0230 comes, at most
+    /// `[refunds] max_transmissions`) on the gateway's connection and records it in the ledger;
+    /// returns its ledger line (the 0230's DE39, transmissions).
+    pub async fn refund(&self, order: RefundOrder) -> RefundEntry {
+        advices::originate(&self.state, order).await
+    }
+
+    /// Whether a gateway is connected (advices have somewhere to go).
+    pub fn is_connected(&self) -> bool {
+        !lock(&self.state.conns).is_empty()
     }
 
     /// Counters.
@@ -163,9 +188,18 @@ async fn serve(tcp: TcpStream, acceptor: TlsAcceptor, state: Arc<State>) {
             return;
         }
     };
-    state.connections.fetch_add(1, Ordering::Relaxed);
+    let number = state.connections.fetch_add(1, Ordering::Relaxed);
     let (mut rd, mut wr) = tokio::io::split(tls);
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(4096);
+    lock(&state.conns).insert(number, tx.clone());
+    // Forget the connection whichever way this function ends.
+    struct Registered(Arc<State>, u64);
+    impl Drop for Registered {
+        fn drop(&mut self) {
+            lock(&self.0.conns).remove(&self.1);
+        }
+    }
+    let _registered = Registered(Arc::clone(&state), number);
     // Delayed answers and the writer live in this set: they end with the connection.
     let mut tasks = JoinSet::new();
     tasks.spawn(async move {
@@ -242,17 +276,27 @@ async fn serve(tcp: TcpStream, acceptor: TlsAcceptor, state: Arc<State>) {
     }
 }
 
-fn handle(state: &State, msg: &Message) -> Action {
+fn handle(state: &Arc<State>, msg: &Message) -> Action {
     let ok = ResponseCode::APPROVED;
     match msg.mti() {
         Mti::NETWORK_REQUEST => Action::Reply(response_to(msg, &ok), Duration::ZERO),
+        Mti::ADVICE_RESPONSE => {
+            let key = (
+                msg.text(11).unwrap_or_default().to_owned(),
+                msg.text(7).unwrap_or_default().to_owned(),
+            );
+            if let Some(waiter) = lock(&state.advice_waiters).remove(&key) {
+                let _ = waiter.send(msg.clone());
+            }
+            Action::Nothing
+        }
         Mti::FINANCIAL_REQUEST => authorise(state, msg),
         Mti::REVERSAL | Mti::REVERSAL_REPEAT => reverse(state, msg),
         _ => Action::Nothing,
     }
 }
 
-fn authorise(state: &State, msg: &Message) -> Action {
+fn authorise(state: &Arc<State>, msg: &Message) -> Action {
     let cfg = &state.config;
     let behaviour = cfg.behaviour_for(msg.text(4), msg.text(42)).clone();
     let stan = msg.text(11).unwrap_or_default();
@@ -308,7 +352,11 @@ fn authorise(state: &State, msg: &Message) -> Action {
         auth_code,
         status,
         reversal_messages: 0,
+        refunded: 0,
     });
+    if status == Status::Approved && text(3).starts_with("00") {
+        advices::after_approval(state, text(37), text(4).parse().unwrap_or(0));
+    }
     action
 }
 

@@ -19,7 +19,7 @@ use hyper::header::HeaderMap;
 use super::{
     BoxFuture, Dispatch, Inbound, Notice, NoticeEvent, NoticeMessage, Outbound, Peer, Scheme,
 };
-use crate::payment::{ApiError, Side};
+use crate::payment::{ApiError, Side, WalletCall};
 use crate::payment::{Handled, Pipeline, RequestContext};
 use crate::scheme::native::auth::{
     AuthConfig, AuthConfigError, Authenticated, Authenticator, SignedParts, body_digest, headers,
@@ -72,17 +72,26 @@ impl Native {
             side: Side::Gateway,
             reason,
         };
-        let (kind, key, value) = match &notice.event {
+        let (key, value) = match &notice.event {
             NoticeEvent::Payment(p) => (
-                "PAYMENT_RESULT",
                 "payment",
                 serde_json::to_value(p).map_err(|e| internal(format!("notice payment: {e}")))?,
             ),
             NoticeEvent::Refund(r) => (
-                "REFUND_RESULT",
                 "refund",
                 serde_json::to_value(r).map_err(|e| internal(format!("notice refund: {e}")))?,
             ),
+        };
+        // `notifyType` names the call: a result to take note of, or a credit to make.
+        let kind = match (notice.call, key) {
+            (WalletCall::PaymentResult, "payment") => "PAYMENT_RESULT",
+            (WalletCall::RefundResult, "refund") => "REFUND_RESULT",
+            (WalletCall::RefundCredit, "refund") => "REFUND_CREDIT",
+            (call, _) => {
+                return Err(internal(format!(
+                    "the native scheme does not make the call {call} with a {key}"
+                )));
+            }
         };
         let mut body = serde_json::Map::new();
         body.insert("noticeId".to_owned(), notice.notice_id.clone().into());
@@ -223,6 +232,16 @@ impl Scheme for Native {
 
     fn refuse(&self, _req: &Inbound<'_>, error: &ApiError) -> Outbound {
         reply(NativeReply::from(error), None)
+    }
+
+    /// The two result notifications and the refund credit (a refund that started at the
+    /// merchant: the wallet must credit its payer, `spec/schemes/native.md`).
+    fn calls(&self) -> &'static [WalletCall] {
+        &[
+            WalletCall::PaymentResult,
+            WalletCall::RefundResult,
+            WalletCall::RefundCredit,
+        ]
     }
 
     /// `POST <notify URL>` with `{"noticeId", "notifyType", "payment" | "refund"}`, signed with the

@@ -1,0 +1,460 @@
+//! Daily reconciliation: the acquirer's settlement file (`acquirer::settlement`) against the
+//! journal. Pure: records in, a [`Report`] out (spec/settlement.md §3).
+//!
+//! ```text
+//! journal record (by the RRN of its 0200, or a merchant refund's reference)   file record
+//! payment SUCCESS / PARTIALLY_REFUNDED / REFUNDED   expects  SALE of its merchant amount
+//! payment REVERSED / CANCELLED                      expects  REVERSAL, or nothing (never reached it)
+//! payment FAILED                                    expects  nothing
+//! refund SUCCESS (wallet 0200, or merchant advice)  expects  REFUND of its amount
+//! refund FAILED                                     expects  REVERSAL, or nothing
+//! anything still open (SENT, UNKNOWN, REVERSING, MANUAL_REVIEW, refund PENDING / UNKNOWN): a break
+//! ```
+//!
+//! Breaks: only at the acquirer, only in our journal, amount mismatch (same RRN and type, another
+//! amount or currency), state mismatch (same RRN, another type, or a line for a record that
+//! expects none), unresolved (our record is still open). The journal's records of the file's
+//! business day (UTC) and any record the file names are compared.
+
+use std::collections::{BTreeMap, HashMap};
+
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use serde::Serialize;
+
+use crate::acquirer::settlement::{RecordType, Settlement};
+use crate::journal::{Initiator, Payment, PaymentState, Refund, RefundState};
+use crate::money::Currency;
+use crate::time::fields::UtcFields;
+
+/// What kind of break.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakKind {
+    /// A file record no journal record explains.
+    OnlyAtAcquirer,
+    /// A journal record that should be in the file and is not.
+    OnlyInJournal,
+    /// Same RRN and type, another amount or currency.
+    AmountMismatch,
+    /// Same RRN, but the file says another thing happened.
+    StateMismatch,
+    /// Our record is still open (in doubt): a person must look.
+    Unresolved,
+}
+
+impl BreakKind {
+    /// The name in the table and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BreakKind::OnlyAtAcquirer => "only_at_acquirer",
+            BreakKind::OnlyInJournal => "only_in_journal",
+            BreakKind::AmountMismatch => "amount_mismatch",
+            BreakKind::StateMismatch => "state_mismatch",
+            BreakKind::Unresolved => "unresolved",
+        }
+    }
+}
+
+/// One break.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Break {
+    /// What kind.
+    pub kind: BreakKind,
+    /// The RRN (or merchant refund reference) both sides are keyed by.
+    pub rrn: String,
+    /// Our side: `payment <id> <STATE> SGD 20.00`, or none.
+    pub journal: Option<String>,
+    /// The acquirer's side: `SALE SGD 20.00` (line n), or none.
+    pub acquirer: Option<String>,
+}
+
+/// Totals of one currency.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Side {
+    /// Sales: count.
+    pub sales: u64,
+    /// Sales: minor units.
+    pub sales_amount: u64,
+    /// Refunds: count.
+    pub refunds: u64,
+    /// Refunds: minor units.
+    pub refunds_amount: u64,
+    /// Reversals: count.
+    pub reversals: u64,
+    /// Sales minus refunds, minor units.
+    pub net: i128,
+}
+
+/// Totals of one merchant currency, each side.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CurrencyTotals {
+    /// From the file.
+    pub acquirer: Side,
+    /// From the journal (what it expects the file to hold).
+    pub journal: Side,
+}
+
+/// The reconciliation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// The file's business date, `YYYYMMDD`.
+    pub date: String,
+    /// Who sent the file.
+    pub acquirer: String,
+    /// File records that matched a journal record exactly.
+    pub matched: u64,
+    /// Every break, in a stable order (kind, RRN).
+    pub breaks: Vec<Break>,
+    /// Per merchant currency (ISO 4217 code).
+    pub totals: BTreeMap<String, CurrencyTotals>,
+    /// FX margin earned on matched sales net of matched refunds, per payer currency, minor units:
+    /// payer amount charged minus the payer amount at the mid rate.
+    pub fx_margin: BTreeMap<String, i128>,
+}
+
+impl Report {
+    /// Whether the two sides agree.
+    pub fn is_clean(&self) -> bool {
+        self.breaks.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    Record(RecordType),
+    ReversalOrNothing,
+    Nothing,
+    Open,
+}
+
+struct Item {
+    rrn: String,
+    expect: Expect,
+    amount: u64,
+    currency: Currency,
+    describe: String,
+    margin: Option<(Currency, Decimal)>,
+}
+
+/// `minor` as `12.34` in `currency`'s exponent.
+pub fn major(minor: i128, currency: Currency) -> String {
+    let d = Decimal::from_i128_with_scale(minor, u32::from(currency.exponent()));
+    format!("{} {d}", currency.code())
+}
+
+fn day_of(ms: u64) -> String {
+    let f = UtcFields::from_unix(ms / 1000);
+    format!("{:04}{:02}{:02}", f.year, f.month, f.dom)
+}
+
+/// The payer-currency margin of `merchant` minor units charged as `payer` minor units at `p`'s
+/// quote: payer − merchant × mid (in payer minor units).
+fn margin(p: &Payment, merchant: u64, payer: u64) -> Option<(Currency, Decimal)> {
+    let q = &p.quote;
+    let pc = q.payer_amount.currency();
+    let mc = q.merchant_amount.currency();
+    let shift = i64::from(pc.exponent()) - i64::from(mc.exponent());
+    let mut at_mid = Decimal::from(merchant).checked_mul(q.mid_rate)?;
+    let ten = Decimal::from(10);
+    for _ in 0..shift.unsigned_abs() {
+        at_mid = if shift > 0 {
+            at_mid.checked_mul(ten)?
+        } else {
+            at_mid.checked_div(ten)?
+        };
+    }
+    Some((pc, Decimal::from(payer) - at_mid))
+}
+
+fn payment_item(p: &Payment) -> Option<Item> {
+    let rrn = p.acquirer.rrn.clone().filter(|r| !r.is_empty())?;
+    let m = p.quote.merchant_amount;
+    let expect = match p.state {
+        PaymentState::Success | PaymentState::PartiallyRefunded | PaymentState::Refunded => {
+            Expect::Record(RecordType::Sale)
+        }
+        PaymentState::Reversed | PaymentState::Cancelled => Expect::ReversalOrNothing,
+        PaymentState::Failed => Expect::Nothing,
+        PaymentState::Quoted
+        | PaymentState::Sent
+        | PaymentState::Unknown
+        | PaymentState::Reversing
+        | PaymentState::ManualReview => Expect::Open,
+    };
+    Some(Item {
+        describe: format!(
+            "payment {} {} {}",
+            p.id,
+            p.state.as_str(),
+            major(m.minor().into(), m.currency())
+        ),
+        margin: (expect == Expect::Record(RecordType::Sale))
+            .then(|| margin(p, m.minor(), p.quote.payer_amount.minor()))
+            .flatten(),
+        rrn,
+        expect,
+        amount: m.minor(),
+        currency: m.currency(),
+    })
+}
+
+fn refund_item(r: &Refund, payments: &HashMap<String, &Payment>) -> Option<Item> {
+    let rrn = match &r.initiator {
+        Initiator::Merchant { reference, .. } => Some(reference.clone()),
+        Initiator::Wallet => r.acquirer.rrn.clone(),
+    }
+    .filter(|x| !x.is_empty())?;
+    let expect = match r.state {
+        RefundState::Success => Expect::Record(RecordType::Refund),
+        // A wallet refund's 0200 that was reversed, or never reached the acquirer.
+        RefundState::Failed => Expect::ReversalOrNothing,
+        RefundState::Pending | RefundState::Unknown => Expect::Open,
+    };
+    let payment = payments.get(&r.payment_id.to_string()).copied();
+    let who = match r.initiator {
+        Initiator::Merchant { .. } => "merchant refund",
+        Initiator::Wallet => "refund",
+    };
+    Some(Item {
+        describe: format!(
+            "{who} {} {} {}",
+            r.id,
+            r.state.as_str(),
+            major(r.amount.minor().into(), r.amount.currency())
+        ),
+        margin: match (expect, payment) {
+            (Expect::Record(_), Some(p)) => {
+                margin(p, r.amount.minor(), r.payer_amount.minor()).map(|(c, m)| (c, -m))
+            }
+            _ => None,
+        },
+        rrn,
+        expect,
+        amount: r.amount.minor(),
+        currency: r.amount.currency(),
+    })
+}
+
+/// Reconciles `file` against the journal's `payments` and `refunds`.
+pub fn reconcile(payments: &[Payment], refunds: &[Refund], file: &Settlement) -> Report {
+    let by_id: HashMap<String, &Payment> = payments.iter().map(|p| (p.id.to_string(), p)).collect();
+    let mut lines: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, r) in file.records.iter().enumerate() {
+        lines.entry(r.rrn.as_str()).or_default().push(i);
+    }
+    let named = |rrn: &str| lines.contains_key(rrn);
+    let in_scope = |created_ms: u64, rrn: &str| day_of(created_ms) == file.date || named(rrn);
+    let mut items: Vec<Item> = Vec::new();
+    for p in payments {
+        if let Some(item) = payment_item(p)
+            && in_scope(p.created_at_ms, &item.rrn)
+        {
+            items.push(item);
+        }
+    }
+    for r in refunds {
+        if let Some(item) = refund_item(r, &by_id)
+            && in_scope(r.created_at_ms, &item.rrn)
+        {
+            items.push(item);
+        }
+    }
+
+    let mut used = vec![false; file.records.len()];
+    let mut breaks = Vec::new();
+    let mut matched = 0u64;
+    let mut totals: BTreeMap<String, CurrencyTotals> = BTreeMap::new();
+    let mut fx: BTreeMap<String, Decimal> = BTreeMap::new();
+    let describe_line = |i: usize| {
+        let r = &file.records[i];
+        format!(
+            "{} {} (record {})",
+            r.kind.as_str(),
+            major(r.amount.into(), r.currency),
+            i + 1
+        )
+    };
+    for it in &items {
+        let candidates: Vec<usize> = lines
+            .get(it.rrn.as_str())
+            .map(|v| v.iter().copied().filter(|i| !used[*i]).collect())
+            .unwrap_or_default();
+        let mut brk = |kind, line: Option<usize>| {
+            breaks.push(Break {
+                kind,
+                rrn: it.rrn.clone(),
+                journal: Some(it.describe.clone()),
+                acquirer: line.map(describe_line),
+            });
+        };
+        let side = &mut totals
+            .entry(it.currency.code().to_owned())
+            .or_default()
+            .journal;
+        match it.expect {
+            Expect::Record(kind) => {
+                match kind {
+                    RecordType::Sale => {
+                        side.sales += 1;
+                        side.sales_amount += it.amount;
+                        side.net += i128::from(it.amount);
+                    }
+                    RecordType::Refund => {
+                        side.refunds += 1;
+                        side.refunds_amount += it.amount;
+                        side.net -= i128::from(it.amount);
+                    }
+                    RecordType::Reversal => side.reversals += 1,
+                }
+                let same = candidates
+                    .iter()
+                    .copied()
+                    .find(|i| file.records[*i].kind == kind);
+                match (same, candidates.first().copied()) {
+                    (Some(i), _) => {
+                        used[i] = true;
+                        let r = &file.records[i];
+                        if r.amount == it.amount && r.currency == it.currency {
+                            matched += 1;
+                            if let Some((c, m)) = it.margin {
+                                *fx.entry(c.code().to_owned()).or_default() += m;
+                            }
+                        } else {
+                            brk(BreakKind::AmountMismatch, Some(i));
+                        }
+                    }
+                    (None, Some(i)) => {
+                        used[i] = true;
+                        brk(BreakKind::StateMismatch, Some(i));
+                    }
+                    (None, None) => brk(BreakKind::OnlyInJournal, None),
+                }
+            }
+            Expect::ReversalOrNothing => {
+                if let Some(&i) = candidates.first() {
+                    used[i] = true;
+                    if file.records[i].kind == RecordType::Reversal {
+                        matched += 1;
+                        side.reversals += 1;
+                    } else {
+                        brk(BreakKind::StateMismatch, Some(i));
+                    }
+                }
+            }
+            Expect::Nothing => {
+                if let Some(&i) = candidates.first() {
+                    used[i] = true;
+                    brk(BreakKind::StateMismatch, Some(i));
+                }
+            }
+            Expect::Open => {
+                let line = candidates.first().copied();
+                if let Some(i) = line {
+                    used[i] = true;
+                }
+                brk(BreakKind::Unresolved, line);
+            }
+        }
+    }
+    for (i, r) in file.records.iter().enumerate() {
+        let side = &mut totals
+            .entry(r.currency.code().to_owned())
+            .or_default()
+            .acquirer;
+        match r.kind {
+            RecordType::Sale => {
+                side.sales += 1;
+                side.sales_amount += r.amount;
+                side.net += i128::from(r.amount);
+            }
+            RecordType::Refund => {
+                side.refunds += 1;
+                side.refunds_amount += r.amount;
+                side.net -= i128::from(r.amount);
+            }
+            RecordType::Reversal => side.reversals += 1,
+        }
+        if !used[i] {
+            breaks.push(Break {
+                kind: BreakKind::OnlyAtAcquirer,
+                rrn: r.rrn.clone(),
+                journal: None,
+                acquirer: Some(describe_line(i)),
+            });
+        }
+    }
+    breaks.sort_by(|a, b| (a.kind, &a.rrn).cmp(&(b.kind, &b.rrn)));
+    Report {
+        date: file.date.clone(),
+        acquirer: file.acquirer.clone(),
+        matched,
+        breaks,
+        totals,
+        fx_margin: fx
+            .into_iter()
+            .map(|(c, m)| {
+                let rounded = m.round_dp_with_strategy(
+                    0,
+                    rust_decimal::RoundingStrategy::MidpointAwayFromZero,
+                );
+                (c, rounded.to_i128().unwrap_or(0))
+            })
+            .collect(),
+    }
+}
+
+/// The report as a table for a terminal.
+pub fn table(r: &Report) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "reconciliation of {} (settlement file of {}): {} matched, {} breaks",
+        r.date,
+        r.acquirer,
+        r.matched,
+        r.breaks.len()
+    );
+    for b in &r.breaks {
+        let _ = writeln!(
+            s,
+            "BREAK {:<17} {:<14} journal: {:<60} acquirer: {}",
+            b.kind.as_str(),
+            b.rrn,
+            b.journal.as_deref().unwrap_or("-"),
+            b.acquirer.as_deref().unwrap_or("-")
+        );
+    }
+    let _ = writeln!(
+        s,
+        "totals per currency (count / amount; net = sales - refunds):"
+    );
+    for (c, t) in &r.totals {
+        let Ok(cur) = Currency::from_code(c) else {
+            continue;
+        };
+        for (who, side) in [("acquirer", &t.acquirer), ("journal", &t.journal)] {
+            let _ = writeln!(
+                s,
+                "  {c} {who:<8} sales {:>5} / {:<18} refunds {:>5} / {:<18} reversals {:>5}  net {}",
+                side.sales,
+                major(side.sales_amount.into(), cur),
+                side.refunds,
+                major(side.refunds_amount.into(), cur),
+                side.reversals,
+                major(side.net, cur)
+            );
+        }
+    }
+    for (c, m) in &r.fx_margin {
+        if let Ok(cur) = Currency::from_code(c) {
+            let _ = writeln!(
+                s,
+                "FX margin earned (matched, net of refunds): {}",
+                major(*m, cur)
+            );
+        }
+    }
+    s
+}

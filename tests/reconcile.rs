@@ -1,0 +1,356 @@
+//! Daily reconciliation end to end: the gateway pays against the acquirer simulator over real TLS
+//! (approvals, a decline, a timeout reversed, a wallet refund, refund advices from the simulator
+//! with a duplicate and an unknown payment), the simulator's ledger is written as the settlement
+//! file, and the real `qrbridge reconcile` binary compares it with the journal: no breaks; then one
+//! settlement line altered, or one journal entry deleted, is exactly one break. Expected amounts and
+//! counts are worked out here from the payments made.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+#[path = "common/stack.rs"]
+mod stack;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use qrbridge::acquirer::sim::{Behaviour, RefundOrder, SimConfig, Simulator, Target};
+use qrbridge::gateway::Gateway;
+use qrbridge::journal::{JournalConfig, PaymentState, RedbJournal};
+use qrbridge::scheme::native::auth::AuthConfig;
+use qrbridge::server::{Limits, RunningServer, ServerConfig, Transport};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const CLIENT: &str = "wallet-my";
+const SGQR_STATIC: &str = "00020101021126370009SG.PAYNOW010120210201912345K0301127730011SG.COM.NETS01231201912345K991231235900021511111686614000303088686614028260008COM.GRAB0110A93FO3230Q51380007SG.SGQR0112180907512345020701.00015204581253037025802SG5917SOBA NOODLE HOUSE6009Singapore63048499";
+
+async fn post(addr: SocketAddr, path: &str, body: Value) -> Value {
+    let body = body.to_string();
+    let fut = async {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let req = format!(
+            "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).await.unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let (_, body) = text.split_once("\r\n\r\n").unwrap();
+        serde_json::from_str(body).unwrap_or(Value::Null)
+    };
+    tokio::time::timeout(Duration::from_secs(30), fut)
+        .await
+        .expect("answered within 30 s")
+}
+
+async fn pay(addr: SocketAddr, request_id: &str, minor: u64) -> Value {
+    let d = post(
+        addr,
+        "/v1/qr/decode",
+        json!({"decodeRequestId":"d-1","customerId":"cust-1","codeValue":SGQR_STATIC,"payerCurrency":"MYR"}),
+    )
+    .await;
+    let q = post(
+        addr,
+        "/v1/quotes",
+        json!({"quoteRequestId":"q-1","decodeId":d["decodeId"],"payerCurrency":"MYR",
+               "amount":{"currency":"SGD","value":minor.to_string()}}),
+    )
+    .await;
+    post(
+        addr,
+        "/v1/payments",
+        json!({"paymentRequestId":request_id,"quoteId":q["quoteId"],"customerId":"cust-1"}),
+    )
+    .await
+}
+
+fn temp_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "qrbridge-reconcile-{}-{}",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// What one run left behind: the journal file, the simulator's settlement file, and the RRNs of
+/// the 15.00 and 30.00 sales.
+struct Run {
+    dir: PathBuf,
+    journal: PathBuf,
+    settlement: String,
+    rrn_1500: String,
+    pid_3000: String,
+    rrn_3000: String,
+}
+
+async fn run_day(dir: &Path) -> Run {
+    let mut config = SimConfig::default();
+    config.by_amount.insert(
+        "5100".to_owned(),
+        Behaviour::Decline {
+            code: "51".to_owned(),
+        },
+    );
+    config
+        .by_amount
+        .insert("7777".to_owned(), Behaviour::NeverAnswer);
+    let (sim, link) = stack::acquirer(config).await;
+    let (quoter, quotes, _clock) = stack::quoting();
+    let path = dir.join("journal.redb");
+    let journal = Arc::new(RedbJournal::open(JournalConfig::new(&path)).unwrap());
+    let settings = stack::sg_settings(&[CLIENT], vec![stack::route("SG.PAYNOW", 2, None, 20)]);
+    let (gateway, _) = Gateway::start(
+        settings,
+        journal.clone(),
+        quoter,
+        quotes,
+        vec![("sg".to_owned(), link)],
+    )
+    .await
+    .unwrap();
+    gateway.ready(Duration::from_secs(10)).await.unwrap();
+    let server = RunningServer::start(
+        ServerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            transport: Transport::PlaintextLoopback,
+            limits: Limits::default(),
+            auth: AuthConfig::off(CLIENT),
+        },
+        Arc::new(gateway.clone()),
+        gateway.readiness(),
+    )
+    .await
+    .unwrap();
+    let addr = server.local_addr();
+    let ok = |v: &Value, want: &str| assert_eq!(v["result"]["resultStatus"], want, "{v}");
+    let p2000 = pay(addr, "p-2000", 2000).await;
+    ok(&p2000, "S");
+    let p1500 = pay(addr, "p-1500", 1500).await;
+    ok(&p1500, "S");
+    let p3000 = pay(addr, "p-3000", 3000).await;
+    ok(&p3000, "S");
+    ok(&pay(addr, "p-5100", 5100).await, "F");
+    let silent = pay(addr, "p-7777", 7777).await;
+    ok(&silent, "U");
+    // A wallet refund of 10.00 of the 30.00 sale.
+    let r = post(
+        addr,
+        "/v1/refunds",
+        json!({"refundRequestId":"r-1","paymentId":p3000["paymentId"],"refundAmount":{"currency":"SGD","value":"1000"}}),
+    )
+    .await;
+    ok(&r, "S");
+    // The merchant refunds 5.00 of the 20.00 sale; the advice is sent again; and one names a
+    // payment that does not exist.
+    let rrn_2000 = p2000["acquirer"]["rrn"].as_str().unwrap().to_owned();
+    let first = sim
+        .refund(RefundOrder {
+            target: Target::Rrn(rrn_2000.clone()),
+            amount: 500,
+            reference: None,
+        })
+        .await;
+    assert_eq!(first.response_code.as_deref(), Some("00"), "{first:?}");
+    let dup = sim
+        .refund(RefundOrder {
+            target: Target::Rrn(rrn_2000),
+            amount: 500,
+            reference: Some(first.rrn.clone()),
+        })
+        .await;
+    assert_eq!(dup.response_code.as_deref(), Some("00"), "{dup:?}");
+    let unknown = sim
+        .refund(RefundOrder {
+            target: Target::Unknown,
+            amount: 100,
+            reference: None,
+        })
+        .await;
+    assert_eq!(unknown.response_code.as_deref(), Some("25"), "{unknown:?}");
+    // The timeout is reversed.
+    let spid = silent["paymentId"].as_str().unwrap().parse().unwrap();
+    let start = Instant::now();
+    loop {
+        let p = journal.snapshot().unwrap().payment(spid).unwrap().unwrap();
+        if p.state == PaymentState::Reversed {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "not reversed: {p:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let now = qrbridge::time::fields::UtcFields::now();
+    let date = format!("{:04}{:02}{:02}", now.year, now.month, now.dom);
+    let settlement = sim
+        .ledger()
+        .settlement(&date, "acquirer-sim", &format!("{date}235900"))
+        .render();
+    server.shutdown(Duration::from_secs(5)).await;
+    drop(gateway);
+    drop(journal);
+    stop(sim).await;
+    Run {
+        dir: dir.to_owned(),
+        journal: path,
+        settlement,
+        rrn_1500: p1500["acquirer"]["rrn"].as_str().unwrap().to_owned(),
+        pid_3000: p3000["paymentId"].as_str().unwrap().to_owned(),
+        rrn_3000: p3000["acquirer"]["rrn"].as_str().unwrap().to_owned(),
+    }
+}
+
+async fn stop(sim: Simulator) {
+    sim.stop().await;
+}
+
+/// Runs `qrbridge reconcile --json`: exit code and report.
+fn reconcile(run: &Run, settlement: &str) -> (i32, Value) {
+    let file = run.dir.join("settlement.csv");
+    std::fs::write(&file, settlement).unwrap();
+    let out = common::run_qrbridge(
+        &[
+            "reconcile",
+            "--journal",
+            run.journal.to_str().unwrap(),
+            "--settlement",
+            file.to_str().unwrap(),
+            "--json",
+        ],
+        b"",
+    );
+    let code = out.status.code().unwrap();
+    // A report that is not JSON carries the command's stderr, so a failure says why.
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        json!({
+            "stdout": String::from_utf8_lossy(&out.stdout),
+            "stderr": String::from_utf8_lossy(&out.stderr),
+        })
+    });
+    (code, report)
+}
+
+#[test]
+fn a_day_of_payments_reconciles_and_one_altered_line_or_deleted_entry_is_exactly_one_break() {
+    let dir = temp_dir();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let run = rt.block_on(run_day(&dir));
+    // The gateway's background tasks (deliverer, link, recovery) hold the journal until their
+    // runtime is gone; `reconcile` opens the file itself, so close them first (a busy machine
+    // once ran `reconcile` while they still held it: exit 2, "journal in use").
+    drop(rt);
+
+    // Clean: 3 sales (20.00, 15.00, 30.00), 2 refunds (10.00 wallet, 5.00 merchant; the duplicate
+    // advice settles once), 1 reversal (77.77): 6 matched, nothing else.
+    let (code, report) = reconcile(&run, &run.settlement);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["breaks"], json!([]), "{report:#}");
+    assert_eq!(report["matched"], 6, "{report:#}");
+    let sgd = &report["totals"]["SGD"];
+    for side in ["acquirer", "journal"] {
+        assert_eq!(sgd[side]["sales"], 3, "{side}: {sgd}");
+        assert_eq!(sgd[side]["sales_amount"], 6500, "{side}: {sgd}");
+        assert_eq!(sgd[side]["refunds"], 2, "{side}: {sgd}");
+        assert_eq!(sgd[side]["refunds_amount"], 1500, "{side}: {sgd}");
+        assert_eq!(sgd[side]["net"], 5000, "{side}: {sgd}");
+    }
+    // The markup over mid is a margin in the payer currency, and positive.
+    let margin = report["fx_margin"]["MYR"].as_i64().unwrap();
+    assert!(margin > 0, "{report:#}");
+
+    // One settlement line altered (the 15.00 sale says 15.01; its trailer says so too).
+    let altered: String = run
+        .settlement
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            let mut f: Vec<String> = f.iter().map(|s| (*s).to_owned()).collect();
+            if f[0] == "D" && f[3] == run.rrn_1500 {
+                f[9] = "1501".to_owned();
+            }
+            if f[0] == "T" && f[1] == "SGD" {
+                let bump = |s: &str| (s.parse::<i64>().unwrap() + 1).to_string();
+                f[3] = bump(&f[3]);
+                f[8] = bump(&f[8]);
+            }
+            f.join(",") + "\n"
+        })
+        .collect();
+    let (code, report) = reconcile(&run, &altered);
+    assert_eq!(code, 1, "{report:#}");
+    let breaks = report["breaks"].as_array().unwrap();
+    assert_eq!(breaks.len(), 1, "{report:#}");
+    assert_eq!(breaks[0]["kind"], "amount_mismatch");
+    assert_eq!(breaks[0]["rrn"], run.rrn_1500.as_str());
+
+    // A damaged file (a line altered, the trailer not) or one cut short is bad input, not a break.
+    let damaged: String = altered
+        .lines()
+        .filter(|l| !l.starts_with("T,"))
+        .chain(run.settlement.lines().filter(|l| l.starts_with("T,")))
+        .map(|l| format!("{l}\n"))
+        .collect::<Vec<_>>()
+        .join("");
+    let zline = damaged
+        .lines()
+        .find(|l| l.starts_with("Z,"))
+        .unwrap()
+        .to_owned();
+    let damaged = damaged.replace(&format!("{zline}\n"), "") + &zline + "\n";
+    assert_eq!(reconcile(&run, &damaged).0, 2, "{damaged}");
+    let cut: String = run
+        .settlement
+        .lines()
+        .take(3)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(reconcile(&run, &cut).0, 2);
+
+    // One journal entry deleted (the 30.00 payment): its sale is only at the acquirer; its
+    // wallet refund, a record of its own, still matches.
+    {
+        let db = redb::Database::open(&run.journal).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut t = txn
+                .open_table(redb::TableDefinition::<&[u8], &[u8]>::new("payments"))
+                .unwrap();
+            let key = *uuid::Uuid::parse_str(&run.pid_3000).unwrap().as_bytes();
+            assert!(t.remove(key.as_slice()).unwrap().is_some());
+        }
+        txn.commit().unwrap();
+    }
+    let (code, report) = reconcile(&run, &run.settlement);
+    assert_eq!(code, 1, "{report:#}");
+    let breaks = report["breaks"].as_array().unwrap();
+    assert_eq!(breaks.len(), 1, "{report:#}");
+    assert_eq!(breaks[0]["kind"], "only_at_acquirer");
+    assert_eq!(breaks[0]["rrn"], run.rrn_3000.as_str());
+
+    // Bad input: no journal.
+    let out = common::run_qrbridge(
+        &[
+            "reconcile",
+            "--journal",
+            dir.join("nothing.redb").to_str().unwrap(),
+            "--settlement",
+            dir.join("settlement.csv").to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}
