@@ -855,7 +855,7 @@ fn expired_quotes_are_forgotten_after_the_grace_period() {
         ..QuotePolicy::default()
     };
     let q = Quoter::new(cache, policy, clock.clone());
-    let store = QuoteStore::with_grace(clock, 1000, Duration::from_millis(100));
+    let store = QuoteStore::with_grace(clock, 64 << 10, Duration::from_millis(100));
     let quote = store.insert(
         q.quote(amount("1.00", "THB"), cur("JPY"), Pricing::default())
             .unwrap(),

@@ -11,7 +11,6 @@
 //! A `traceparent` is also kept as `trace_id` in the log span whichever id wins.
 
 use hyper::header::HeaderMap;
-use ring::rand::{SecureRandom, SystemRandom};
 
 /// The request header and response header.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -71,16 +70,16 @@ pub fn trace_id(traceparent: &str) -> Option<&str> {
 
 /// A new random request id (UUID v4, hyphenated).
 pub fn new_request_id() -> String {
-    let mut bytes = [0u8; 16];
-    if SystemRandom::new().fill(&mut bytes).is_err() {
+    // From this thread's block of OS randomness (no system call per request).
+    let bytes = super::random::random16().unwrap_or_else(|| {
         // The OS generator failing is not a reason to refuse a request: a time-based id is unique
         // enough to correlate logs.
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or_default();
-        bytes = nanos.to_be_bytes();
-    }
+        nanos.to_be_bytes()
+    });
     uuid::Builder::from_random_bytes(bytes)
         .into_uuid()
         .hyphenated()

@@ -9,11 +9,16 @@
 //! `scheme`, `route`, `payment_id`, `payment_request_id`, `stan`, `rrn`, `notice_id`, `action`.
 //! Customer ids, keys and signatures are never logged.
 
+use std::fmt::{self, Write as _};
 use std::io::IsTerminal;
 
 use serde::Deserialize;
+use tracing::field::{Field, Visit};
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::format::FmtSpan;
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::FormatFields;
+use tracing_subscriber::fmt::FormattedFields;
+use tracing_subscriber::fmt::format::{FmtSpan, Writer};
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -95,6 +100,7 @@ pub fn init(settings: &LogSettings, format_override: Option<LogFormat>) {
             .flatten_event(true)
             .with_current_span(false)
             .with_span_list(true)
+            .fmt_fields(SpanFieldsJson)
             .try_init()
     } else {
         builder
@@ -103,4 +109,191 @@ pub fn init(settings: &LogSettings, format_override: Option<LogFormat>) {
     };
     // Already installed (a second gateway in one test process): keep the first.
     let _ = result;
+}
+
+/// Span fields as one JSON object, written as they are recorded.
+///
+/// Every request opens a `request` span and records two more fields on it (scheme, client id).
+/// tracing-subscriber's own `JsonFields` builds a `serde_json` map for each span and, for each
+/// `record`, parses the object back and writes it again: a third of the server's instructions for a
+/// `GET /healthz` (issue 16, defect 6, measured with `scripts/decode-cost`). This writes
+/// `"name":value` pairs straight into the span's string and appends later ones before the closing
+/// brace; the JSON event formatter reads the object back only when a line is actually written.
+/// Strings are JSON-escaped; numbers and booleans are written bare; `Debug` values as strings.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SpanFieldsJson;
+
+/// Writes `"name":value` pairs, comma-separated.
+struct Pairs<'a> {
+    out: &'a mut String,
+    first: bool,
+}
+
+impl Pairs<'_> {
+    fn key(&mut self, field: &Field) {
+        if !self.first {
+            self.out.push(',');
+        }
+        self.first = false;
+        escape_into(self.out, field.name());
+        self.out.push(':');
+    }
+}
+
+/// `s` as a JSON string literal.
+fn escape_into(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+impl Visit for Pairs<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.key(field);
+        escape_into(self.out, value);
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.key(field);
+        let mut text = String::new();
+        let _ = write!(text, "{value:?}");
+        escape_into(self.out, &text);
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.key(field);
+        let _ = write!(self.out, "{value}");
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.key(field);
+        let _ = write!(self.out, "{value}");
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.key(field);
+        self.out.push_str(if value { "true" } else { "false" });
+    }
+}
+
+/// The fields of `fields` as `"name":value` pairs (no braces).
+fn pairs<R: RecordFields>(fields: R) -> String {
+    let mut out = String::new();
+    fields.record(&mut Pairs {
+        out: &mut out,
+        first: true,
+    });
+    out
+}
+
+impl<'w> FormatFields<'w> for SpanFieldsJson {
+    fn format_fields<R: RecordFields>(&self, mut writer: Writer<'w>, fields: R) -> fmt::Result {
+        writer.write_char('{')?;
+        writer.write_str(&pairs(fields))?;
+        writer.write_char('}')
+    }
+
+    fn add_fields(
+        &self,
+        current: &'w mut FormattedFields<Self>,
+        fields: &tracing::span::Record<'_>,
+    ) -> fmt::Result {
+        let more = pairs(fields);
+        if more.is_empty() {
+            return Ok(());
+        }
+        let text = &mut current.fields;
+        if text.len() < 2 || !text.ends_with('}') {
+            text.clear();
+            text.push('{');
+            text.push_str(&more);
+            text.push('}');
+            return Ok(());
+        }
+        text.pop();
+        if !text.ends_with('{') {
+            text.push(',');
+        }
+        text.push_str(&more);
+        text.push('}');
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .map_err(|_| std::io::Error::other("poisoned"))?
+                .extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn span_fields_recorded_later_and_awkward_strings_stay_one_json_object() {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(true)
+            .fmt_fields(SpanFieldsJson)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!(
+                "request",
+                request_id = "r-1",
+                path = "/v1/\"odd\"\n\\path\u{1}",
+                n = 7u64,
+                neg = -3i64,
+                ok = true,
+                scheme = tracing::field::Empty,
+                client_id = tracing::field::Empty,
+            );
+            span.record("scheme", "native");
+            span.record("client_id", tracing::field::display("wallet-my"));
+            let _in = span.enter();
+            tracing::info!(answer = 42u64, "answered");
+        });
+        let bytes = buffer.0.lock().map(|b| b.clone()).unwrap_or_default();
+        let text = String::from_utf8(bytes).unwrap_or_default();
+        let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap_or_default();
+        let span = &line["spans"][0];
+        assert_eq!(span["name"], "request", "{text}");
+        assert_eq!(span["request_id"], "r-1");
+        assert_eq!(span["path"], "/v1/\"odd\"\n\\path\u{1}");
+        assert_eq!(span["n"], 7);
+        assert_eq!(span["neg"], -3);
+        assert_eq!(span["ok"], true);
+        assert_eq!(span["scheme"], "native");
+        assert_eq!(span["client_id"], "wallet-my");
+        assert_eq!(line["answer"], 42);
+    }
 }

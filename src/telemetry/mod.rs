@@ -6,6 +6,7 @@
 //! correlation.rs  request ids (x-request-id, W3C traceparent): accepted, generated, returned;
 //!                 the result code of the current request (for the request metrics)
 //! metrics.rs      the Prometheus series served at GET /metrics (prometheus-client)
+//! random.rs       random 16-byte ids (request ids, decode ids), OS randomness drawn in blocks
 //! ```
 //!
 //! Imports no room (a leaf). The log lines of journaled state changes are `journal::events`; the
@@ -15,3 +16,4 @@
 pub mod correlation;
 pub mod log;
 pub mod metrics;
+pub mod random;
