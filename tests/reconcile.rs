@@ -495,3 +495,59 @@ fn a_load_run_with_refund_advices_at_a_rate_reconciles_without_breaks() {
     assert_eq!(report["matched"], 30 + picks.len() + 5, "{report:#}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Figures, not a check (run with `--ignored`): one refund advice (0220 → journal commit → 0230,
+/// sent by the simulator on the gateway's link) against one wallet refund request (HTTP → reserve
+/// → 0200 → 0210 → journal → answer), side by side in one run, 50 of each, sequential.
+#[test]
+#[ignore = "a measurement: prints figures"]
+fn measure_refund_advice_against_wallet_refund() {
+    let dir = temp_dir();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let day = open_day(&dir, RefundPolicy::default()).await;
+        let mut paid = Vec::new();
+        for i in 0..50 {
+            let p = pay(day.addr, &format!("m-{i}"), 2000).await;
+            paid.push(p);
+        }
+        let mut advice = Vec::new();
+        let mut wallet = Vec::new();
+        for (i, p) in paid.iter().enumerate() {
+            let rrn = p["acquirer"]["rrn"].as_str().unwrap().to_owned();
+            let t = Instant::now();
+            let r = day
+                .sim
+                .refund(RefundOrder {
+                    target: Target::Rrn(rrn),
+                    amount: 1,
+                    reference: None,
+                })
+                .await;
+            advice.push(t.elapsed());
+            assert_eq!(r.response_code.as_deref(), Some("00"));
+            let t = Instant::now();
+            let w = post(
+                day.addr,
+                "/v1/refunds",
+                json!({"refundRequestId":format!("w-{i}"),"paymentId":p["paymentId"],"refundAmount":{"currency":"SGD","value":"1"}}),
+            )
+            .await;
+            wallet.push(t.elapsed());
+            assert_eq!(w["result"]["resultStatus"], "S", "{w}");
+        }
+        advice.sort();
+        wallet.sort();
+        let (a, w) = (advice[25], wallet[25]);
+        println!(
+            "median of 50: refund advice 0220→0230 {a:?}; wallet refund over HTTP {w:?}; ratio {:.2}",
+            w.as_secs_f64() / a.as_secs_f64()
+        );
+        close_day(day).await;
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
