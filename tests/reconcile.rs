@@ -71,11 +71,13 @@ async fn pay(addr: SocketAddr, request_id: &str, minor: u64) -> Value {
     .await
 }
 
+/// A fresh directory per call (tests run in parallel in one process).
 fn temp_dir() -> PathBuf {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let dir = std::env::temp_dir().join(format!(
         "qrbridge-reconcile-{}-{}",
         std::process::id(),
-        Instant::now().elapsed().as_nanos()
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -89,6 +91,7 @@ struct Run {
     journal: PathBuf,
     settlement: String,
     rrn_1500: String,
+    pid_1500: String,
     pid_3000: String,
     rrn_3000: String,
 }
@@ -247,6 +250,7 @@ async fn run_day(dir: &Path) -> Run {
         journal: path,
         settlement,
         rrn_1500: p1500["acquirer"]["rrn"].as_str().unwrap().to_owned(),
+        pid_1500: p1500["paymentId"].as_str().unwrap().to_owned(),
         pid_3000: p3000["paymentId"].as_str().unwrap().to_owned(),
         rrn_3000: p3000["acquirer"]["rrn"].as_str().unwrap().to_owned(),
     }
@@ -369,6 +373,51 @@ fn a_day_of_payments_reconciles_and_one_altered_line_or_deleted_entry_is_exactly
     assert_eq!(breaks[0]["kind"], "only_at_acquirer");
     assert_eq!(breaks[0]["rrn"], run.rrn_3000.as_str());
 
+    // An operator records a merchant refund the acquirer could not send as an advice: it is in our
+    // journal only (until the acquirer's file has it), a second break of its own kind.
+    let admin = |amount: &str, reference: &str| {
+        common::run_qrbridge(
+            &[
+                "admin",
+                "--journal",
+                run.journal.to_str().unwrap(),
+                "merchant-refund",
+                &run.pid_1500,
+                "--amount",
+                amount,
+                "--reference",
+                reference,
+            ],
+            b"",
+        )
+    };
+    let out = admin("100", "OPS-1");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let refund: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(refund["state"], "SUCCESS");
+    assert_eq!(refund["initiator"]["by"], "merchant");
+    assert_eq!(admin("100", "OPS-1").status.code(), Some(0), "a repeat");
+    assert_eq!(
+        admin("1401", "OPS-2").status.code(),
+        Some(1),
+        "15.00 − 1.00 left"
+    );
+    let (code, report) = reconcile(&run, &run.settlement);
+    assert_eq!(code, 1, "{report:#}");
+    let kinds: Vec<&str> = report["breaks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["only_at_acquirer", "only_in_journal"], "{report:#}");
+    assert_eq!(report["breaks"][1]["rrn"], "OPS-1");
+
     // Bad input: no journal.
     let out = common::run_qrbridge(
         &[
@@ -480,6 +529,7 @@ fn a_load_run_with_refund_advices_at_a_rate_reconciles_without_breaks() {
         journal,
         settlement: settlement.clone(),
         rrn_1500: String::new(),
+        pid_1500: String::new(),
         pid_3000: String::new(),
         rrn_3000: String::new(),
     };
