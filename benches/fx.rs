@@ -38,7 +38,7 @@ fn bench(c: &mut Criterion) {
         CacheConfig::daily_feed(),
     );
     let quoter = Quoter::new(cache.clone(), QuotePolicy::default(), clock.clone());
-    let store = QuoteStore::new(clock, 1_000_000);
+    let store = QuoteStore::new(clock, 1 << 30);
     let pair = Pair::new(thb, jpy);
     let amount = Amount::parse("350.00", thb).unwrap_or_else(|e| unreachable!("{e}"));
     let pricing = Pricing::markup(150);

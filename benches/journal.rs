@@ -1,8 +1,15 @@
-//! Journal write throughput: the same payment writes (intent, sent, approved: three durable
-//! commits' worth) from 64 concurrent tasks, with group commit and with one transaction per write,
-//! measured side by side in one run so the figures read as a ratio. A single caller is measured
-//! too, on both journals: group commit cannot help it, so it shows the cost of durable commits
-//! without contention.
+//! Journal write throughput of one payment's writes, measured side by side in one run so the
+//! figures read as ratios:
+//!
+//! * `two_writes`: what the pipeline does now (spec/journal.md §6a): `open_payment` (request,
+//!   intent, SENT) and `finish_payment` (outcome, stored answer).
+//! * `five_writes`: what it did before issue 16: `begin`, `record_intent`, `Sent`, `Approved`,
+//!   `complete`, each its own write.
+//! * `one_write`: a lone durable commit (a `begin` of a new key), the unit the issue's target
+//!   "pay p50 ≤ 2 × one journal commit" is stated in.
+//!
+//! Each with 64 concurrent tasks and with one, on a group-commit journal; `two_writes` also on a
+//! journal with one transaction per write (group commit off) for the effect of grouping.
 //!
 //! `cargo bench --bench journal` (bounded: 10 samples of at most 4 s per benchmark). The journal
 //! files live in Cargo's target tmp dir, on the same disk as the build.
@@ -13,8 +20,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use qrbridge::journal::{
-    AcquirerData, CustomerId, Journal, JournalConfig, NewPayment, PaymentEvent, QuoteSnapshot,
-    RedbJournal, Routing,
+    AcquirerData, BodyHash, CustomerId, FinishPayment, IdempotencyKey, Journal, JournalConfig,
+    NewPayment, OpenPayment, Opened, PaymentEvent, QuoteSnapshot, RedbJournal, Render, RequestKind,
+    Routing, StoredResponse,
 };
 use qrbridge::money::{Amount, Currency};
 use rust_decimal::Decimal;
@@ -62,28 +70,85 @@ fn payment(request: String) -> NewPayment {
     }
 }
 
-/// One payment's journal writes, as the pipeline makes them.
-async fn pay(j: &RedbJournal, request: String) {
-    let p = ok(j.record_intent(payment(request)).await);
-    let sent = PaymentEvent::Sent {
-        acquirer: AcquirerData {
-            stan: Some("000001".to_owned()),
-            ..AcquirerData::default()
-        },
-    };
-    let p = ok(j.update_payment(p.id, sent).await);
-    let approved = PaymentEvent::Approved {
+fn sent_trace() -> AcquirerData {
+    AcquirerData {
+        stan: Some("000001".to_owned()),
+        ..AcquirerData::default()
+    }
+}
+
+fn approved() -> PaymentEvent {
+    PaymentEvent::Approved {
         acquirer: AcquirerData {
             auth_code: Some("A1B2C3".to_owned()),
             response_code: Some("00".to_owned()),
             ..AcquirerData::default()
         },
-    };
-    ok(j.update_payment(p.id, approved).await);
+    }
+}
+
+fn answer() -> StoredResponse {
+    StoredResponse {
+        status: 200,
+        body: br#"{"resultCode":"SUCCESS","resultMessage":"","body":{}}"#.to_vec(),
+    }
+}
+
+/// Which writes one payment makes.
+#[derive(Clone, Copy)]
+enum Flow {
+    Two,
+    Five,
+    One,
+}
+
+/// One payment's journal writes.
+async fn pay(j: &RedbJournal, flow: Flow, request: String) {
+    let key = IdempotencyKey::new("bench-wallet", RequestKind::Payment, request.as_str());
+    let body = BodyHash::of(request.as_bytes());
+    match flow {
+        Flow::Two => {
+            let open = OpenPayment {
+                request: key.clone(),
+                body,
+                payment: payment(request),
+                sent: sent_trace(),
+            };
+            let Opened::Sent(p) = ok(j.open_payment(open).await) else {
+                unreachable!("a new request id")
+            };
+            let finish = FinishPayment {
+                id: p.id,
+                events: vec![approved()],
+                request: key,
+                answer: Render::new(|_| answer()),
+            };
+            ok(j.finish_payment(finish).await);
+        }
+        Flow::Five => {
+            ok(j.begin(key.clone(), body).await);
+            let p = ok(j.record_intent(payment(request)).await);
+            let sent = PaymentEvent::Sent {
+                acquirer: sent_trace(),
+            };
+            let p = ok(j.update_payment(p.id, sent).await);
+            ok(j.update_payment(p.id, approved()).await);
+            ok(j.complete(key, answer()).await);
+        }
+        Flow::One => {
+            ok(j.begin(key, body).await);
+        }
+    }
 }
 
 /// `iters` payments over `in_flight` concurrent tasks; the elapsed time.
-fn run(rt: &tokio::runtime::Runtime, j: &Arc<RedbJournal>, iters: u64, in_flight: u64) -> Duration {
+fn run(
+    rt: &tokio::runtime::Runtime,
+    j: &Arc<RedbJournal>,
+    flow: Flow,
+    iters: u64,
+    in_flight: u64,
+) -> Duration {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     rt.block_on(async {
         let start = Instant::now();
@@ -94,7 +159,8 @@ fn run(rt: &tokio::runtime::Runtime, j: &Arc<RedbJournal>, iters: u64, in_flight
                     iters / in_flight.min(iters) + u64::from(t < iters % in_flight.min(iters));
                 tokio::spawn(async move {
                     for _ in 0..share {
-                        pay(&j, format!("r{}", NEXT.fetch_add(1, Ordering::Relaxed))).await;
+                        let r = format!("r{}", NEXT.fetch_add(1, Ordering::Relaxed));
+                        pay(&j, flow, r).await;
                     }
                 })
             })
@@ -130,17 +196,19 @@ fn bench(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(4))
         .throughput(Throughput::Elements(1));
-    group.bench_function("payment_64_in_flight_group_commit", |b| {
-        b.iter_custom(|iters| run(&rt, &grouped, iters, IN_FLIGHT))
-    });
-    group.bench_function("payment_64_in_flight_one_commit_per_write", |b| {
-        b.iter_custom(|iters| run(&rt, &single, iters, IN_FLIGHT))
-    });
-    group.bench_function("payment_1_in_flight_group_commit", |b| {
-        b.iter_custom(|iters| run(&rt, &grouped, iters, 1))
-    });
-    group.bench_function("payment_1_in_flight_one_commit_per_write", |b| {
-        b.iter_custom(|iters| run(&rt, &single, iters, 1))
+    for (name, flow, in_flight) in [
+        ("two_writes/64_in_flight", Flow::Two, IN_FLIGHT),
+        ("five_writes/64_in_flight", Flow::Five, IN_FLIGHT),
+        ("two_writes/1_in_flight", Flow::Two, 1),
+        ("five_writes/1_in_flight", Flow::Five, 1),
+        ("one_write/1_in_flight", Flow::One, 1),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| run(&rt, &grouped, flow, iters, in_flight))
+        });
+    }
+    group.bench_function("two_writes/64_in_flight_one_commit_per_write", |b| {
+        b.iter_custom(|iters| run(&rt, &single, Flow::Two, iters, IN_FLIGHT))
     });
     group.finish();
 

@@ -76,6 +76,7 @@ impl Pipeline for Instant200 {
             };
             Ok(Answer::ok(PaymentResponse {
                 merchant: None,
+                scheme_ref: None,
                 payment_id: RequestId::new("01a1fe39-60f7-7e64-8e68-c97a0ee2d865")
                     .map_err(|e| ApiError::param("id", e))?,
                 payment_request_id: r,
@@ -179,10 +180,21 @@ fn pacs028_request() -> Req {
     )
 }
 
+fn aplus_request_body() -> Vec<u8> {
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    format!(
+        r#"{{"paymentRequestId":"PR-{n:012}","paymentResult":{{"resultStatus":"S","resultCode":"SUCCESS"}}}}"#
+    )
+    .into_bytes()
+}
+
 fn aplus_request(wallet: &AplusSigner) -> Req {
     let n = N.fetch_add(1, Ordering::Relaxed);
-    let path = "/schemes/aplus/v1/payments/inquiryPayment";
-    let body = format!(r#"{{"paymentRequestId":"PR-{n:012}"}}"#).into_bytes();
+    let path = "/schemes/aplus/aps/api/v1/payments/notifyPayment";
+    let body = format!(
+        r#"{{"paymentRequestId":"PR-{n:012}","paymentResult":{{"resultStatus":"S","resultCode":"SUCCESS"}}}}"#
+    )
+    .into_bytes();
     let time = qrbridge::scheme::aplus::sign::format_time(SystemTime::now());
     let signature = wallet
         .sign(&string_to_sign("POST", path, CLIENT, &time, &body))
@@ -277,6 +289,7 @@ fn schemes(c: &mut Criterion) {
         signing_key_version = 1
         [clients.wallet-my]
         public_keys = { "1" = "wallet-my-public.pem" }
+        pay_to_currency = "MYR"
     "#;
     let Ok(aplus) = qrbridge::scheme::aplus::build(&settings(aplus_table, testdata("aplus"), None))
     else {
@@ -373,9 +386,9 @@ fn schemes(c: &mut Criterion) {
         bn.iter_batched(
             || {
                 demo(
-                    "/schemes/aplus/v1/payments/inquiryPayment",
+                    "/schemes/aplus/aps/api/v1/payments/notifyPayment",
                     "application/json",
-                    native_request().body,
+                    aplus_request_body(),
                 )
             },
             |r| black_box(b.serve(&*aplus_demo, &r)),

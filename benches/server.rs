@@ -77,6 +77,7 @@ impl Pipeline for Instant200 {
             };
             Ok(Answer::ok(PaymentResponse {
                 merchant: None,
+                scheme_ref: None,
                 payment_id: r.clone(),
                 payment_request_id: r,
                 payment_status: PaymentStatus::Success,

@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::fx::{CacheConfig, QuotePolicy};
-use crate::gateway::{ClientPolicy, Matcher, RouteRule, Settings};
+use crate::gateway::{ClientPolicy, Matcher, MemoryBounds, RouteRule, Settings};
 use crate::journal::DailyLimits;
 use crate::money::Currency;
 use crate::notify::NotifyPolicy;
@@ -124,6 +124,9 @@ pub struct Config {
     /// The operator listener: `GET /metrics`, `/healthz`, `/readyz` (spec/operations.md §3).
     #[serde(default)]
     pub operator: OperatorSection,
+    /// Byte bounds of the in-memory stores and of the journal's page cache.
+    #[serde(default)]
+    pub memory: MemorySection,
     /// Where relative paths are resolved from (the file's directory); not a key.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -446,6 +449,73 @@ pub struct JournalSection {
     pub create_dir: bool,
 }
 
+/// `[memory]`: byte bounds, in MiB, of every in-memory store that grows with traffic, and of the
+/// journal's page cache. Entries also expire by time (decode ids: `gateway.decode_ttl_secs`;
+/// quotes: `fx.quote_lifetime_secs` + 10 min grace; approvals: `gateway.cancel_window_secs`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MemorySection {
+    /// Decoded merchants under their decode id.
+    pub decodes_mib: u64,
+    /// The quote store (fx): issued quotes, single use.
+    pub quotes_mib: u64,
+    /// The decoded merchant of each quote.
+    pub quoted_mib: u64,
+    /// Approvals kept for a cancel inside the cancel window.
+    pub approvals_mib: u64,
+    /// redb's page cache (redb's own default would be 1 GiB).
+    pub journal_cache_mib: u64,
+}
+
+impl Default for MemorySection {
+    fn default() -> Self {
+        let mib = |b: u64| b >> 20;
+        let bounds = MemoryBounds::default();
+        MemorySection {
+            decodes_mib: mib(bounds.decodes_bytes),
+            quotes_mib: 16,
+            quoted_mib: mib(bounds.quoted_bytes),
+            approvals_mib: mib(bounds.approvals_bytes),
+            journal_cache_mib: u64::try_from(crate::journal::DEFAULT_CACHE_BYTES >> 20)
+                .unwrap_or(32),
+        }
+    }
+}
+
+impl MemorySection {
+    /// The largest bound accepted, MiB (16 GiB).
+    pub const MAX_MIB: u64 = 16 << 10;
+
+    fn keys(&self) -> [(&'static str, u64); 5] {
+        [
+            ("memory.decodes_mib", self.decodes_mib),
+            ("memory.quotes_mib", self.quotes_mib),
+            ("memory.quoted_mib", self.quoted_mib),
+            ("memory.approvals_mib", self.approvals_mib),
+            ("memory.journal_cache_mib", self.journal_cache_mib),
+        ]
+    }
+
+    /// The pipeline's stores.
+    pub fn bounds(&self) -> MemoryBounds {
+        MemoryBounds {
+            decodes_bytes: self.decodes_mib << 20,
+            quoted_bytes: self.quoted_mib << 20,
+            approvals_bytes: self.approvals_mib << 20,
+        }
+    }
+
+    /// The quote store's bound, bytes.
+    pub fn quotes_bytes(&self) -> u64 {
+        self.quotes_mib << 20
+    }
+
+    /// The journal's page cache, bytes.
+    pub fn journal_cache_bytes(&self) -> usize {
+        usize::try_from(self.journal_cache_mib << 20).unwrap_or(usize::MAX)
+    }
+}
+
 /// The 1-based line of byte offset `at`.
 fn line_at(text: &str, at: usize) -> usize {
     text.get(..at).map_or(0, |t| t.matches('\n').count()) + 1
@@ -707,6 +777,14 @@ impl Config {
     /// Every problem of a parsed configuration, in file order of the checks.
     fn validate(&self) -> Vec<ConfigError> {
         let mut errs = Vec::new();
+        for (key, mib) in self.memory.keys() {
+            if !(1..=MemorySection::MAX_MIB).contains(&mib) {
+                errs.push(invalid(
+                    key,
+                    format!("{mib} MiB: a bound is 1 to {} MiB", MemorySection::MAX_MIB),
+                ));
+            }
+        }
         for name in self.schemes.keys() {
             if !crate::scheme::REGISTRY.iter().any(|e| e.name == name) {
                 let known: Vec<&str> = crate::scheme::REGISTRY.iter().map(|e| e.name).collect();
@@ -1066,6 +1144,7 @@ impl Config {
             decode_ttl: Duration::from_secs(g.decode_ttl_secs),
             pay_budget: Duration::from_millis(g.pay_budget_ms),
             cancel_window: Duration::from_secs(g.cancel_window_secs),
+            memory: self.memory.bounds(),
         })
     }
 

@@ -258,37 +258,53 @@ pub fn native_request(data: &[u8]) {
     }
 }
 
-/// Raw bytes → every aplus request parser (all routes), the `signature` header parser, the
-/// request-time parser and the PEM/DER key readers: must never panic; an accepted signature header
-/// formats back to a header that parses to the same value; an accepted pay request re-serialises
-/// to a body that parses to the same request.
+/// Raw bytes → every aplus request parser (userInitiatedPay, notifyPayment, the wallets' answers
+/// to our calls, the unknown-field scan), the `signature` header parser, the request-time parser
+/// and the PEM/DER key readers: must never panic; an accepted signature header formats back to a
+/// header that parses to the same value; an accepted request re-serialises to a body that parses
+/// to the same request.
 pub fn aplus_request(data: &[u8]) {
-    use crate::payment::{PaymentInquiryRequest, RefundInquiryRequest};
     use crate::scheme::aplus::sign;
     use crate::scheme::aplus::transformers::{
-        AplusCancelPaymentRequest, AplusInquiryPaymentRequest, AplusInquiryRefundRequest,
-        AplusPayRequest, AplusRefundRequest, AplusUserInitiatedPayRequest,
+        AplusInquiryPaymentAnswer, AplusNotifyPaymentRequest, AplusRef, AplusResultOnly,
+        AplusRoute, AplusUserInitiatedPayRequest, AplusUserInitiatedPayResponse, unknown_fields,
     };
     use crate::scheme::parse_json;
 
-    let _ = parse_json::<AplusUserInitiatedPayRequest>(data);
-    if let Ok(pay) = parse_json::<AplusPayRequest>(data) {
-        let again = match serde_json::to_vec(&pay) {
-            Ok(bytes) => bytes,
-            Err(e) => panic!("accepted pay request does not serialise: {e}"),
-        };
-        match parse_json::<AplusPayRequest>(&again) {
-            Ok(back) => assert_eq!(back, pay, "pay request round trip changed it"),
-            Err(e) => panic!("re-serialised pay request refused: {e}"),
+    fn round_trip<T>(data: &[u8], what: &str)
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+    {
+        if let Ok(r) = parse_json::<T>(data) {
+            let again = match serde_json::to_vec(&r) {
+                Ok(bytes) => bytes,
+                Err(e) => panic!("accepted {what} does not serialise: {e}"),
+            };
+            match parse_json::<T>(&again) {
+                Ok(back) => assert_eq!(back, r, "{what} round trip changed it"),
+                Err(e) => panic!("re-serialised {what} refused: {e}"),
+            }
         }
     }
-    if let Ok(r) = parse_json::<AplusInquiryPaymentRequest>(data) {
-        let _ = PaymentInquiryRequest::try_from(r);
+    if let Ok(v) = parse_json::<serde_json::Value>(data) {
+        for route in AplusRoute::ALL {
+            let _ = unknown_fields(&v, route.known_fields());
+        }
     }
-    let _ = parse_json::<AplusCancelPaymentRequest>(data);
-    let _ = parse_json::<AplusRefundRequest>(data);
-    if let Ok(r) = parse_json::<AplusInquiryRefundRequest>(data) {
-        let _ = RefundInquiryRequest::try_from(r);
+    round_trip::<AplusUserInitiatedPayRequest>(data, "userInitiatedPay request");
+    if let Ok(r) = parse_json::<AplusUserInitiatedPayRequest>(data) {
+        let _ = r.check();
+    }
+    round_trip::<AplusNotifyPaymentRequest>(data, "notifyPayment request");
+    if let Ok(r) = parse_json::<AplusNotifyPaymentRequest>(data) {
+        let _ = r.check();
+        let _ = r.digest();
+    }
+    let _ = parse_json::<AplusUserInitiatedPayResponse>(data);
+    let _ = parse_json::<AplusResultOnly>(data);
+    let _ = parse_json::<AplusInquiryPaymentAnswer>(data);
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = AplusRef::decode(text);
     }
     let _ = sign::spki_to_pkcs1(data);
     let Ok(text) = std::str::from_utf8(data) else {
@@ -312,8 +328,8 @@ pub fn aplus_request(data: &[u8]) {
     let _ = sign::AplusPublicKey::from_pem(text);
 }
 
-/// Raw bytes → the `iso20022` scheme's parsers (pacs.008, pacs.028, camt.056, pacs.004 and the
-/// quote query): must never panic; an accepted pacs.008's amounts must print back to themselves,
+/// Raw bytes → the `iso20022` scheme's parsers (pacs.008, pacs.028, camt.056, the wallet's
+/// pacs.002 and the quote query): must never panic; an accepted pacs.008's amounts must print back to themselves,
 /// and the pacs.002 answering it must read back with its identifiers.
 pub fn iso20022_request(data: &[u8]) {
     use crate::scheme::iso20022::transformers as iso;
@@ -359,8 +375,8 @@ pub fn iso20022_request(data: &[u8]) {
         .and_then(iso::Iso20022StatusRequest::try_from);
     let _ = iso::parse_document::<iso::Iso20022Camt056>(data, iso::NS_CAMT056, "FIToFIPmtCxlReq")
         .and_then(iso::Iso20022CancelRequest::try_from);
-    let _ = iso::parse_document::<iso::Iso20022Pacs004>(data, iso::NS_PACS004, "PmtRtr")
-        .and_then(iso::Iso20022Return::try_from);
+    // The wallet's pacs.002 acknowledging (or rejecting) a pacs.004 we sent.
+    let _ = iso::parse_pacs002(data);
     if let Ok(query) = std::str::from_utf8(data) {
         let _ = iso::Iso20022QuoteQuery::try_from(query);
     }

@@ -983,3 +983,55 @@ fn decode_reports_invalid_utf8_as_bad_char_and_goes_on_with_the_next_line() {
     assert_eq!(lines[0]["error"]["offset"], 4);
     assert_eq!(lines[1]["valid"], true);
 }
+
+/// Seals `body` (everything through "6304") with its CRC.
+fn sealed(body: &str) -> String {
+    let crc = emv::crc::to_hex(emv::crc::checksum(body.as_bytes()));
+    format!("{body}{}", String::from_utf8_lossy(&crc))
+}
+
+/// The one pass reports what the layered checks reported when a payload breaks several ways at
+/// once: a root fault before the CRC, the CRC before a template's fault, a template's fault
+/// before any semantic error, and among semantic errors the first in payload order.
+#[test]
+fn when_a_payload_breaks_several_ways_the_error_keeps_its_precedence() {
+    // 29.01 declares 99 characters (runs past its template); 58 is not a country.
+    let broken_template = "00020101021129370016A000000677010111019900668123456785204581453037645802XX5913CAFE DE PARIS6007BANGKOK6304";
+    let e = emv::parse(&format!("{broken_template}0000")).unwrap_err();
+    assert!(
+        matches!(e.detail, emv::Detail::CrcMismatch { found: 0, .. }),
+        "wrong CRC beats a template fault: {e}"
+    );
+    let e = emv::parse(&sealed(broken_template)).unwrap_err();
+    assert_eq!(
+        (e.kind, e.path.to_string()),
+        (ErrorKind::Truncated, "29.01".to_string()),
+        "a template fault beats a semantic error: {e}"
+    );
+    // A root fault (61 runs past the end) beats a wrong CRC.
+    let e = emv::parse("000201010211520458145303764610").unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Truncated, "{e}");
+    // Two semantic errors: the first in payload order (53 unknown, then 58 not a country).
+    let two = "00020101021129370016A000000677010111011300668123456785204581453039995802XX5913CAFE DE PARIS6007BANGKOK6304";
+    let e = emv::parse(&sealed(two)).unwrap_err();
+    assert_eq!(
+        (e.kind, e.path.to_string()),
+        (ErrorKind::BadValue, "53".to_string()),
+        "{e}"
+    );
+    // The same payload with a valid 53: 58 is reported.
+    let one = two.replace("5303999", "5303764");
+    let e = emv::parse(&sealed(&one)).unwrap_err();
+    assert_eq!(e.path.to_string(), "58", "{e}");
+    // Strict mode: a deviation held back is reported after the CRC check, not before.
+    let long_city = "00020101021129370016A000000677010111011300668123456785204581453037645802TH5913CAFE DE PARIS6020BANGKOK METROPOLITAN6304";
+    assert!(emv::parse(&sealed(long_city)).is_ok());
+    let e = MerchantQr::parse(&format!("{long_city}0000"), Mode::Strict).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Crc, "{e}");
+    let e = MerchantQr::parse(&sealed(long_city), Mode::Strict).unwrap_err();
+    assert_eq!(
+        (e.kind, e.path.to_string()),
+        (ErrorKind::TooLong, "60".to_string()),
+        "{e}"
+    );
+}

@@ -778,7 +778,7 @@ fn quote_ids_are_unique_uuid_v7_with_random_bits() {
 fn store_setup() -> (Quoter, QuoteStore, Arc<ManualClock>) {
     let (_, clock, cache) = setup(RATES, CacheConfig::daily_feed(), Duration::ZERO);
     let q = quoter(cache, clock.clone(), Rounding::HalfUp);
-    let store = QuoteStore::new(clock.clone(), 100_000);
+    let store = QuoteStore::new(clock.clone(), 64 << 20);
     (q, store, clock)
 }
 
@@ -1590,4 +1590,34 @@ fn replays_the_fx_amount_fuzz_corpus() {
         }
     }
     assert!(replayed >= 5, "only {replayed} corpus files");
+}
+
+/// Issue 16 (defect 4): the quote store was bounded by a count of 1,000,000 quotes only. Now by
+/// bytes: a full store forgets its least recently used quote and always admits a new one.
+#[test]
+fn a_full_quote_store_forgets_the_oldest_and_admits_the_newest() {
+    let (_, clock, cache) = setup(RATES, CacheConfig::daily_feed(), Duration::ZERO);
+    let q = quoter(cache, clock.clone(), Rounding::HalfUp);
+    let store = QuoteStore::new(clock.clone(), 64 << 10);
+    let ids: Vec<_> = (0..3_000)
+        .map(|_| {
+            store
+                .insert(
+                    q.quote(amount("350.00", "THB"), cur("JPY"), Pricing::default())
+                        .unwrap(),
+                )
+                .id
+        })
+        .collect();
+    assert!(
+        store.consume(&ids[2_999]).is_ok(),
+        "the newest quote is usable"
+    );
+    assert_eq!(
+        store.get(&ids[0]).unwrap_err().code(),
+        "quote_not_found",
+        "the oldest was dropped"
+    );
+    let kept = ids.iter().filter(|id| store.get(id).is_ok()).count();
+    assert!(kept < 300, "64 KiB hold a few hundred quotes, not {kept}");
 }

@@ -4,6 +4,8 @@
 //! Plus the real `qrbridge serve` binary running its banner's example flow. Every wait is bounded.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "common/openapi.rs"]
+mod openapi;
 #[path = "common/stack.rs"]
 mod stack;
 
@@ -641,6 +643,62 @@ async fn replays_are_idempotent_and_fifty_concurrent_duplicates_authorise_once()
     );
 }
 
+/// Issue 16 (defect 5): a payment waited for five durable writes in a row (begin, intent, SENT,
+/// outcome, complete). Now two: the request, intent and SENT in one commit before the 0200
+/// leaves, the outcome and the stored answer in one before the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approved_or_declined_payment_costs_two_journal_commits() {
+    let f = fixture().await;
+    for (request, minor, want) in [("two-ok", 1250, "SUCCESS"), ("two-no", 5100, "FAIL")] {
+        let q = quote_for(&f, SGQR_STATIC, Some(minor)).await;
+        let before = f.journal.stats();
+        let (_, p) = pay(&f, request, &q).await;
+        let after = f.journal.stats();
+        assert_eq!(p["paymentStatus"], want, "{p}");
+        assert_eq!(
+            (after.writes - before.writes, after.commits - before.commits),
+            (2, 2),
+            "{request}: journal writes and commits of one payment"
+        );
+        // The second write stored the answer: a repeat is a replay, not a new payment.
+        let (_, again) = pay(&f, request, &q).await;
+        assert_eq!(again["paymentId"], p["paymentId"], "{again}");
+        assert_eq!(
+            f.journal.stats().writes,
+            after.writes,
+            "a replay writes nothing"
+        );
+        let payment = f
+            .journal
+            .snapshot()
+            .unwrap()
+            .payment_by_request(CLIENT, request)
+            .unwrap()
+            .unwrap();
+        let states: Vec<&str> = payment.history.iter().map(|c| c.state.as_str()).collect();
+        let end = if want == "SUCCESS" {
+            "SUCCESS"
+        } else {
+            "FAILED"
+        };
+        assert_eq!(states, ["QUOTED", "SENT", end]);
+        let key = qrbridge::journal::IdempotencyKey::new(
+            CLIENT,
+            qrbridge::journal::RequestKind::Payment,
+            request,
+        );
+        assert!(!f.journal.snapshot().unwrap().is_in_flight(&key).unwrap());
+    }
+    assert!(
+        f.journal
+            .snapshot()
+            .unwrap()
+            .unresolved()
+            .unwrap()
+            .is_empty()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_and_reused_quotes_are_refused() {
     let f = fixture().await;
@@ -860,6 +918,10 @@ fn the_example_configuration_loads_and_maps_onto_the_rooms() {
     let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/qrbridge.toml"));
     let c = qrbridge::config::Config::load(&path).unwrap();
     let s = c.settings().unwrap();
+    assert_eq!(s.memory.decodes_bytes, 48 << 20, "[memory] decodes_mib");
+    assert_eq!(s.memory.approvals_bytes, 16 << 20, "[memory] approvals_mib");
+    assert_eq!(c.memory.quotes_bytes(), 16 << 20);
+    assert_eq!(c.memory.journal_cache_bytes(), 32 << 20);
     assert_eq!(s.country, "SG");
     assert_eq!(s.currency.code(), "SGD");
     assert_eq!(s.routes.len(), 3);
@@ -965,6 +1027,11 @@ fn the_example_configuration_loads_and_maps_onto_the_rooms() {
         "attempt_timeout_ms",
         "concurrency",
         "extra_ca_pem",
+        "decodes_mib",
+        "quotes_mib",
+        "quoted_mib",
+        "approvals_mib",
+        "journal_cache_mib",
     ] {
         assert!(
             example_config().contains(&format!("{key} =")),
@@ -975,7 +1042,7 @@ fn the_example_configuration_loads_and_maps_onto_the_rooms() {
 
 #[test]
 fn broken_configurations_name_the_key() {
-    let cases: [(&str, &str, &str); 13] = [
+    let cases: [(&str, &str, &str); 15] = [
         (
             "# rates_url = \"https://www.ecb",
             "rates_url = \"http://x\" # ",
@@ -1033,6 +1100,12 @@ fn broken_configurations_name_the_key() {
             "clients[0].notify_url",
         ),
         ("concurrency = 8", "concurrency = 0", "notifications"),
+        ("decodes_mib = 48", "decodes_mib = 0", "memory.decodes_mib"),
+        (
+            "journal_cache_mib = 32",
+            "journal_cache_mib = 999999",
+            "memory.journal_cache_mib",
+        ),
     ];
     for (from, to, key) in cases {
         let text = example_config();
@@ -1283,7 +1356,7 @@ fn serve_runs_the_embedded_demo_and_its_banner_flow_pays() {
                 .join("\n")
         };
         for (scheme, script, success, times) in [
-            ("aplus", block("A="), "\"paymentStatus\":\"SUCCESS\"", 2),
+            ("aplus", block("A="), "\"resultCode\":\"SUCCESS\"", 2),
             ("iso20022", block("I="), "<TxSts>ACCC</TxSts>", 2),
         ] {
             let out = Command::new("bash")
@@ -1300,6 +1373,30 @@ fn serve_runs_the_embedded_demo_and_its_banner_flow_pays() {
             );
             assert!(stdout.contains("SOBA NOODLE HOUSE"), "{scheme}: {stdout}");
         }
+        // The aplus walkthrough with the MPP wallet simulator, verbatim (the binary on PATH): it
+        // scans, shows the order, debits its ledger, notifies; the gateway authorises.
+        let script = block("qrbridge wallet-sim aplus serve");
+        let bin = std::path::Path::new(env!("CARGO_BIN_EXE_qrbridge"));
+        let path = format!(
+            "{}:{}",
+            bin.parent().unwrap().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let out = Command::new("timeout")
+            .args(["120", "bash", "-c", &script])
+            .env("PATH", path)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{script}\n{stdout}");
+        assert!(stdout.contains("userInitiatedPay: S"), "{stdout}");
+        assert!(stdout.contains("order: SOBA NOODLE HOUSE"), "{stdout}");
+        assert!(
+            stdout.contains("(paymentId demo-wallet-00000001): S"),
+            "{stdout}"
+        );
+        assert!(stdout.contains("\"state\": \"DEBITED\""), "{stdout}");
+        assert!(stdout.contains("stopped http://127.0.0.1:8090"), "{stdout}");
     } else {
         eprintln!("notice: curl or bash missing; the banner's script was not run");
     }
@@ -2232,4 +2329,349 @@ async fn a_refund_in_flight_at_a_crash_is_reversed_after_the_restart_and_release
     )
     .await;
     assert_eq!((s, status(&r)), (200, "S"), "{r}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// aplus with the MPP wallet simulator: three processes, three ledgers
+// ---------------------------------------------------------------------------------------------
+
+/// The wallet simulator's ledger (`qrbridge wallet-sim aplus ledger`).
+fn wallet_ledger(wallet: &str) -> Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_qrbridge"))
+        .args(["wallet-sim", "aplus", "ledger", "--wallet", wallet])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn wallet_entry(wallet: &str, id: &str) -> Value {
+    wallet_ledger(wallet)["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["paymentRequestId"] == id)
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+/// The acquirer simulator (with `sim_toml` behaviours), the aplus wallet simulator, and a gateway
+/// configuration (authentication off, the demo client `wallet-my-01` speaking aplus with its
+/// `wallet_api_url` at the wallet simulator): (acquirer sim, its ledger file, wallet sim, wallet
+/// URL, configuration path).
+fn aplus_stack(dir: &std::path::Path, sim_toml: &str) -> (Child, PathBuf, Child, String, PathBuf) {
+    std::fs::write(dir.join("sim.toml"), sim_toml).unwrap();
+    let pki = dir.join("pki");
+    let ledger_path = dir.join("ledger.json");
+    let sim = Child::spawn(&[
+        "acquirer-sim",
+        "--listen",
+        "127.0.0.1:0",
+        "--pki-dir",
+        pki.to_str().unwrap(),
+        "--config",
+        dir.join("sim.toml").to_str().unwrap(),
+        "--ledger",
+        ledger_path.to_str().unwrap(),
+    ]);
+    let sim_addr = sim.wait_for("acquirer simulator listening on");
+    let wallet_sim = Child::spawn(&[
+        "wallet-sim",
+        "aplus",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--client-id",
+        "wallet-my-01",
+        "--stop-after",
+        "300",
+    ]);
+    let wallet = format!(
+        "http://{}",
+        wallet_sim.wait_for("aplus wallet simulator listening on")
+    );
+    let example = example_config();
+    let without_schemes = example.split("\n[schemes.").next().unwrap().to_owned();
+    let config = without_schemes
+        .replace("0.0.0.0:8443", "127.0.0.1:0")
+        // Tests run side by side: no fixed operator port.
+        .replace("listen = \"127.0.0.1:9464\"", "listen = \"127.0.0.1:0\"")
+        .replace("transport = \"tls\"", "transport = \"plaintext-loopback\"")
+        .replace("auth = \"signatures\"", "auth = \"off\"")
+        .replace(
+            "# demo_client = \"demo-wallet\"",
+            "demo_client = \"wallet-my-01\"",
+        )
+        .replace("acquirer.example.sg:8583", &sim_addr)
+        .replace(
+            "server_name = \"acquirer.example.sg\"",
+            "server_name = \"localhost\"",
+        )
+        .replace("certs/acquirer-ca.pem", "pki/ca.pem")
+        .replace("certs/qrbridge-client.pem", "pki/client.pem")
+        .replace("certs/qrbridge-client.key", "pki/client.key")
+        .replace(
+            "reversal_answer_timeout_ms = 10000",
+            "reversal_answer_timeout_ms = 1000",
+        )
+        .replace(
+            "rates_file = \"testdata/fx/eurofxref-daily.xml\"",
+            "# bundled rates",
+        )
+        .replace("max_age_secs = 345600", "max_age_secs = 0")
+        + &format!(
+            "\n[schemes.aplus.clients.wallet-my-01]\npay_to_currency = \"MYR\"\nwallet_api_url = \"{wallet}/aps/api/v1/payments/\"\n"
+        );
+    let config_path = dir.join("gateway.toml");
+    std::fs::write(&config_path, config).unwrap();
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    (sim, ledger_path, wallet_sim, wallet, config_path)
+}
+
+/// `qrbridge wallet-sim aplus pay` of a dynamic code of `amount` through the gateway at `addr`:
+/// its stdout.
+fn wallet_sim_pay(wallet: &str, addr: SocketAddr, amount: &str) -> std::process::Output {
+    let code = qrbridge::scheme::aplus::dynamic_code(SGQR_STATIC, amount).unwrap();
+    std::process::Command::new(env!("CARGO_BIN_EXE_qrbridge"))
+        .args([
+            "wallet-sim",
+            "aplus",
+            "pay",
+            "--wallet",
+            wallet,
+            "--gateway",
+            &format!("http://{addr}"),
+            "--code",
+            &code,
+        ])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn aplus_wallet_simulator_approve_decline_and_timeout_leave_the_three_ledgers_agreeing() {
+    let dir = temp_dir("aplus-wallet-sim");
+    let (mut sim, ledger_path, wallet_sim, wallet, config_path) = aplus_stack(
+        &dir,
+        "[by_amount]\n\"5100\" = { kind = \"decline\", code = \"51\" }\n\"7777\" = { kind = \"never_answer\" }\n",
+    );
+    let gateway = Child::spawn(&["serve", "--config", config_path.to_str().unwrap()]);
+    let addr: SocketAddr = gateway
+        .wait_for("qrbridge gateway listening on")
+        .parse()
+        .unwrap();
+    gateway.wait_for("ready");
+    let doc = openapi::Doc::load(&PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/spec/schemes/aplus.openapi.yaml"
+    )));
+    // The user scans three dynamic codes; the wallet debits and notifies each.
+    let pay = |amount: &str| -> String {
+        let code = qrbridge::scheme::aplus::dynamic_code(SGQR_STATIC, amount).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_qrbridge"))
+            .args([
+                "wallet-sim",
+                "aplus",
+                "pay",
+                "--wallet",
+                &wallet,
+                "--gateway",
+                &format!("http://{addr}"),
+                "--code",
+                &code,
+            ])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(out.status.success(), "{stdout}");
+        assert!(stdout.contains("userInitiatedPay: S"), "{stdout}");
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with("notifyPayment "))
+            .unwrap_or_else(|| panic!("{stdout}"));
+        assert!(line.ends_with(": S"), "{stdout}");
+        // What the simulator sent and what the gateway answered, against the OpenAPI document.
+        let mut checked = 0;
+        for l in stdout.lines() {
+            let mut parts = l.splitn(3, ' ');
+            let (Some(dir), Some(api), Some(body)) = (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            let schema = match (dir, api) {
+                ("sent", "userInitiatedPay") => "UserInitiatedPayRequest",
+                ("sent", "notifyPayment") => "NotifyPaymentRequest",
+                ("answer", "userInitiatedPay") => "UserInitiatedPayResponse",
+                ("answer", "notifyPayment") => "ResultOnly",
+                _ => continue,
+            };
+            let v: Value = serde_json::from_str(body).unwrap();
+            doc.validate(schema, &v)
+                .unwrap_or_else(|e| panic!("{dir} {api} {v}: {e:?}"));
+            checked += 1;
+        }
+        assert_eq!(checked, 4, "{stdout}");
+        line.split_whitespace().nth(1).unwrap().to_owned()
+    };
+    let approved = pay("12.50");
+    let declined = pay("51.00");
+    let timed_out = pay("77.77");
+    // The approved payment stays debited; the other two come back through our cancelPayment.
+    for id in [&declined, &timed_out] {
+        let mut entry = Value::Null;
+        for _ in 0..600 {
+            entry = wallet_entry(&wallet, id);
+            if entry["state"] == "CANCELLED" {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(entry["state"], "CANCELLED", "{entry}");
+        assert_eq!(entry["credited"], entry["debited"], "{entry}");
+    }
+    let kept = wallet_entry(&wallet, &approved);
+    assert_eq!(
+        (kept["state"].as_str(), kept["credited"].as_u64()),
+        (Some("DEBITED"), Some(0))
+    );
+    let ledger = wallet_ledger(&wallet);
+    assert_eq!(ledger["netDebited"]["MYR"], kept["debited"], "{ledger}");
+    // The journal (the gateway's inquiry, the demo client is the wallet's client id).
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let statuses: Vec<String> = rt.block_on(async {
+        let mut out = Vec::new();
+        for id in [&approved, &declined, &timed_out] {
+            let (s, v) = post(
+                addr,
+                "/v1/payments/inquiry",
+                json!({"paymentRequestId": id}),
+            )
+            .await;
+            assert_eq!(s, 200, "{v}");
+            out.push(v["paymentStatus"].as_str().unwrap().to_owned());
+        }
+        out
+    });
+    assert_eq!(statuses, ["SUCCESS", "FAIL", "REVERSED"]);
+    // The acquirer's ledger: one authorisation each, approved / declined / reversed.
+    drop(gateway);
+    drop(wallet_sim);
+    sim.signal("-INT");
+    assert!(sim.wait_exit().success());
+    let ledger: Value =
+        serde_json::from_str(&std::fs::read_to_string(&ledger_path).unwrap()).unwrap();
+    let mut seen: Vec<(u64, String)> = ledger["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["processing_code"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("00")
+        })
+        .map(|e| {
+            (
+                e["amount"].as_u64().unwrap(),
+                e["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            (1250, "approved".to_owned()),
+            (5100, "declined".to_owned()),
+            (7777, "reversed".to_owned())
+        ],
+        "{ledger}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn aplus_sigkill_during_the_authorisation_then_restart_cancels_on_the_wallet() {
+    let dir = temp_dir("aplus-crash");
+    // The acquirer answers after 3 s: the gateway is killed with the 0200 in flight.
+    let (mut sim, ledger_path, wallet_sim, wallet, config_path) =
+        aplus_stack(&dir, "default = { kind = \"delay\", ms = 3000 }\n");
+    let serve = || {
+        let g = Child::spawn(&["serve", "--config", config_path.to_str().unwrap()]);
+        let addr: SocketAddr = g.wait_for("qrbridge gateway listening on").parse().unwrap();
+        g.wait_for("ready");
+        (g, addr)
+    };
+    let (gateway, addr) = serve();
+    let w = wallet.clone();
+    let paying = std::thread::spawn(move || wallet_sim_pay(&w, addr, "12.50"));
+    // The wallet debited its user and notified; the authorisation is on its way.
+    let mut entry = Value::Null;
+    for _ in 0..300 {
+        entry = wallet_ledger(&wallet)["entries"][0].clone();
+        if entry["state"] == "DEBITED" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(entry["state"], "DEBITED", "{entry}");
+    let id = entry["paymentRequestId"].as_str().unwrap().to_owned();
+    std::thread::sleep(Duration::from_millis(800));
+    gateway.signal("-KILL");
+    drop(gateway);
+    let _ = paying.join();
+    // After the restart the unresolved payment is reversed and the wallet told to cancel.
+    let (gateway, addr) = serve();
+    let mut entry = Value::Null;
+    for _ in 0..600 {
+        entry = wallet_entry(&wallet, &id);
+        if entry["state"] == "CANCELLED" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(entry["state"], "CANCELLED", "{entry}");
+    assert_eq!(entry["credited"], entry["debited"], "{entry}");
+    assert_eq!(wallet_ledger(&wallet)["netDebited"]["MYR"], 0);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (s, v) = rt.block_on(post(
+        addr,
+        "/v1/payments/inquiry",
+        json!({"paymentRequestId": id}),
+    ));
+    assert_eq!(
+        (s, v["paymentStatus"].as_str()),
+        (200, Some("REVERSED")),
+        "{v}"
+    );
+    drop(gateway);
+    drop(wallet_sim);
+    sim.signal("-INT");
+    assert!(sim.wait_exit().success());
+    let ledger: Value =
+        serde_json::from_str(&std::fs::read_to_string(&ledger_path).unwrap()).unwrap();
+    let purchases: Vec<&Value> = ledger["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["processing_code"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("00")
+        })
+        .collect();
+    assert_eq!(purchases.len(), 1, "{ledger}");
+    assert_eq!(purchases[0]["status"], "reversed", "{ledger}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

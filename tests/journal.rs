@@ -1819,6 +1819,313 @@ fn acknowledged_writes_survive_sigkill() {
     }
 }
 
+// ---- a payment's two writes on the critical path (§6a) -------------------------------------
+
+fn open_req(request: &str, body: &[u8], payment: NewPayment) -> OpenPayment {
+    OpenPayment {
+        request: key(request),
+        body: BodyHash::of(body),
+        payment,
+        sent: acq("000042"),
+    }
+}
+
+fn finish_req(id: PaymentId, request: &str, events: Vec<PaymentEvent>) -> FinishPayment {
+    FinishPayment {
+        id,
+        events,
+        request: key(request),
+        answer: Render::new(|p: &Payment| StoredResponse {
+            status: 200,
+            body: format!("{{\"state\":\"{}\"}}", p.state.as_str()).into_bytes(),
+        }),
+    }
+}
+
+fn opened(o: Opened) -> Payment {
+    match o {
+        Opened::Sent(p) => *p,
+        Opened::Repeat(b) => panic!("expected a new payment, got {b:?}"),
+    }
+}
+
+#[test]
+fn a_payment_opens_and_finishes_in_two_commits_with_its_answer_stored() {
+    let dir = TempDir::new("two-writes");
+    let j = open(&dir.file());
+    rt().block_on(async {
+        let before = j.stats();
+        let p = opened(
+            j.open_payment(open_req("p-1", b"body", new_payment("w1", "p-1")))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(p.state, PaymentState::Sent);
+        assert_eq!(p.acquirer.stan.as_deref(), Some("000042"));
+        let s = j.snapshot().unwrap();
+        assert!(s.is_in_flight(&key("p-1")).unwrap(), "request in flight");
+        assert_eq!(s.payment(p.id).unwrap().unwrap().state, PaymentState::Sent);
+        drop(s);
+        let done = j
+            .finish_payment(finish_req(p.id, "p-1", vec![approved()]))
+            .await
+            .unwrap();
+        assert_eq!(done.state, PaymentState::Success);
+        let after = j.stats();
+        assert_eq!(
+            (after.writes - before.writes, after.commits - before.commits),
+            (2, 2)
+        );
+        let states: Vec<PaymentState> = done.history.iter().map(|c| c.state).collect();
+        assert_eq!(
+            states,
+            [
+                PaymentState::Quoted,
+                PaymentState::Sent,
+                PaymentState::Success
+            ]
+        );
+        // The stored answer was rendered from the record the write made.
+        match j.request(&key("p-1"), BodyHash::of(b"body")).await.unwrap() {
+            Some(Begin::Replay(r)) => assert_eq!(r.body, br#"{"state":"SUCCESS"}"#),
+            other => panic!("{other:?}"),
+        }
+        assert!(j.unresolved().await.unwrap().is_empty());
+    });
+}
+
+#[test]
+fn opening_a_seen_request_is_a_repeat_and_writes_nothing() {
+    let dir = TempDir::new("open-repeat");
+    let j = open(&dir.file());
+    rt().block_on(async {
+        assert_eq!(
+            j.request(&key("p-2"), BodyHash::of(b"a")).await.unwrap(),
+            None
+        );
+        let p = opened(
+            j.open_payment(open_req("p-2", b"a", new_payment("w1", "p-2")))
+                .await
+                .unwrap(),
+        );
+        let writes = j.stats().writes;
+        let again = j
+            .open_payment(open_req("p-2", b"a", new_payment("w1", "p-2")))
+            .await
+            .unwrap();
+        assert_eq!(again, Opened::Repeat(Begin::InFlight));
+        let other = j
+            .open_payment(open_req("p-2", b"b", new_payment("w1", "p-2")))
+            .await
+            .unwrap();
+        assert_eq!(other, Opened::Repeat(Begin::Inconsistent));
+        assert_eq!(
+            j.request(&key("p-2"), BodyHash::of(b"a")).await.unwrap(),
+            Some(Begin::InFlight)
+        );
+        j.finish_payment(finish_req(p.id, "p-2", vec![approved()]))
+            .await
+            .unwrap();
+        assert!(matches!(
+            j.open_payment(open_req("p-2", b"a", new_payment("w1", "p-2")))
+                .await
+                .unwrap(),
+            Opened::Repeat(Begin::Replay(_))
+        ));
+        // Refused writes count as answered writes, but nothing changed: one payment.
+        assert_eq!(j.stats().writes, writes + 4);
+        assert_eq!(j.snapshot().unwrap().payments().unwrap().len(), 1);
+    });
+}
+
+#[test]
+fn a_refused_open_leaves_no_request_and_no_usage_behind() {
+    let dir = TempDir::new("open-refused");
+    let j = open(&dir.file());
+    rt().block_on(async {
+        let limits = DailyLimits {
+            max_count: Some(1),
+            max_amount: None,
+        };
+        let first = limited("l-1", "cust-9", limits);
+        opened(j.open_payment(open_req("l-1", b"1", first)).await.unwrap());
+        let err = j
+            .open_payment(open_req("l-2", b"2", limited("l-2", "cust-9", limits)))
+            .await
+            .unwrap_err();
+        assert!(err.is_limit_exceeded(), "{err}");
+        // Nothing of the refused open: no request record (the wallet may retry it), no payment.
+        assert_eq!(
+            j.request(&key("l-2"), BodyHash::of(b"2")).await.unwrap(),
+            None
+        );
+        assert!(j.payment_by_request("w1", "l-2").await.unwrap().is_none());
+        let day = utc_day(SystemTime::now());
+        let usage = j
+            .daily_usage("w1", &CustomerId::new("cust-9"), cur("SGD"), day)
+            .await
+            .unwrap();
+        assert_eq!(usage.count, 1);
+    });
+}
+
+#[test]
+fn concurrent_opens_of_one_request_record_one_payment() {
+    let dir = TempDir::new("open-race");
+    let j = Arc::new(open(&dir.file()));
+    rt().block_on(async {
+        let barrier = Arc::new(tokio::sync::Barrier::new(30));
+        let tasks: Vec<_> = (0..30)
+            .map(|_| {
+                let j = Arc::clone(&j);
+                let barrier = Arc::clone(&barrier);
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    j.open_payment(open_req("race", b"same", new_payment("w1", "race")))
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut sent = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Opened::Sent(_) => sent += 1,
+                Opened::Repeat(Begin::InFlight) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(sent, 1);
+        assert_eq!(j.snapshot().unwrap().payments().unwrap().len(), 1);
+    });
+}
+
+#[test]
+fn a_refused_finish_changes_neither_the_payment_nor_the_request() {
+    let dir = TempDir::new("finish-refused");
+    let j = open(&dir.file());
+    rt().block_on(async {
+        let p = opened(
+            j.open_payment(open_req("f-1", b"x", new_payment("w1", "f-1")))
+                .await
+                .unwrap(),
+        );
+        // The second Approved is illegal from SUCCESS: the whole write is refused.
+        let err = j
+            .finish_payment(finish_req(p.id, "f-1", vec![approved(), approved()]))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, JournalError::IllegalTransition { .. }),
+            "{err}"
+        );
+        assert_eq!(
+            j.payment(p.id).await.unwrap().unwrap().state,
+            PaymentState::Sent
+        );
+        assert!(j.snapshot().unwrap().is_in_flight(&key("f-1")).unwrap());
+        // A request not in flight cannot be finished.
+        let err = j
+            .finish_payment(finish_req(p.id, "other", vec![approved()]))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, JournalError::NotInFlight { .. }), "{err}");
+        assert_eq!(
+            j.payment(p.id).await.unwrap().unwrap().state,
+            PaymentState::Sent
+        );
+    });
+}
+
+#[test]
+fn an_unknown_outcome_and_its_reversal_are_one_write_and_not_sent_gives_the_limits_back() {
+    let dir = TempDir::new("finish-steps");
+    let j = open(&dir.file());
+    rt().block_on(async {
+        let p = opened(
+            j.open_payment(open_req("u-1", b"u", new_payment("w1", "u-1")))
+                .await
+                .unwrap(),
+        );
+        let commits = j.stats().commits;
+        let events = vec![
+            unknown(),
+            PaymentEvent::Reversing {
+                reversal_id: Some(7),
+            },
+        ];
+        let done = j
+            .finish_payment(finish_req(p.id, "u-1", events))
+            .await
+            .unwrap();
+        assert_eq!(j.stats().commits, commits + 1);
+        assert_eq!(done.state, PaymentState::Reversing);
+        let states: Vec<PaymentState> = done.history.iter().map(|c| c.state).collect();
+        assert_eq!(
+            states,
+            [
+                PaymentState::Quoted,
+                PaymentState::Sent,
+                PaymentState::Unknown,
+                PaymentState::Reversing
+            ]
+        );
+        // Still unresolved (the reversal runs); the request is done.
+        let u = j.unresolved().await.unwrap();
+        assert_eq!(u.payments.len(), 1);
+        assert!(u.in_flight.is_empty());
+
+        let limits = DailyLimits {
+            max_count: Some(1),
+            max_amount: None,
+        };
+        let q = opened(
+            j.open_payment(open_req("n-1", b"n", limited("n-1", "cust-5", limits)))
+                .await
+                .unwrap(),
+        );
+        let not_sent = PaymentEvent::NotSent {
+            reason: "link down".to_owned(),
+        };
+        let failed = j
+            .finish_payment(finish_req(q.id, "n-1", vec![not_sent]))
+            .await
+            .unwrap();
+        assert_eq!(failed.state, PaymentState::Failed);
+        let day = utc_day(SystemTime::now());
+        let usage = j
+            .daily_usage("w1", &CustomerId::new("cust-5"), cur("SGD"), day)
+            .await
+            .unwrap();
+        assert_eq!(
+            usage.count, 0,
+            "a payment that moved no money gives its count back"
+        );
+    });
+}
+
+#[test]
+fn a_crash_between_the_two_writes_leaves_a_sent_payment_and_its_request_for_recovery() {
+    let dir = TempDir::new("two-writes-crash");
+    let id = {
+        let j = open(&dir.file());
+        let p = rt().block_on(async {
+            opened(
+                j.open_payment(open_req("c-1", b"c", new_payment("w1", "c-1")))
+                    .await
+                    .unwrap(),
+            )
+        });
+        p.id
+    };
+    let j = open(&dir.file());
+    let u = rt().block_on(j.unresolved()).unwrap();
+    assert_eq!(u.payments.len(), 1);
+    assert_eq!(u.payments[0].id, id);
+    assert_eq!(u.payments[0].state, PaymentState::Sent);
+    assert_eq!(u.in_flight, vec![key("c-1")]);
+}
+
 // ---- refunds that start at the merchant (spec/journal.md §4b) --------------------------------
 
 fn merchant_refund(payment: PaymentId, reference: &str, minor: u64) -> NewMerchantRefund {

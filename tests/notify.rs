@@ -995,9 +995,10 @@ async fn a_notice_is_committed_with_its_state_change_and_never_without_it() {
         ),
         ("aplus", Some("MSG-0001"), CLIENT)
     );
+    // An aplus wallet debited its user before the 0200: the reversal becomes its cancelPayment.
     assert_eq!(
         (n.kind, n.state, n.attempts),
-        (NoticeKind::Payment, NoticeState::Pending, 0)
+        (NoticeKind::PaymentCancel, NoticeState::Pending, 0)
     );
     assert_eq!(n.subject, pid.to_string());
     let event: Value = serde_json::from_str(&n.event).unwrap();

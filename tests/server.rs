@@ -56,6 +56,7 @@ fn id(s: &str) -> RequestId {
 fn payment(request_id: &RequestId, status: PaymentStatus) -> PaymentResponse {
     PaymentResponse {
         merchant: None,
+        scheme_ref: None,
         payment_id: id("P-1"),
         payment_request_id: request_id.clone(),
         payment_status: status,

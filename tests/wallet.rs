@@ -61,6 +61,7 @@ fn id(s: &str) -> RequestId {
 fn payment(payment_id: &str, request_id: &RequestId, status: PaymentStatus) -> PaymentResponse {
     PaymentResponse {
         merchant: None,
+        scheme_ref: None,
         payment_id: id(payment_id),
         payment_request_id: request_id.clone(),
         payment_status: status,

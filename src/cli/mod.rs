@@ -13,6 +13,7 @@ mod iso8583;
 mod reconcile;
 mod serve;
 mod wallet;
+mod wallet_sim;
 
 /// `qrbridge --version`: the crate version and the git commit it was built from.
 const VERSION: &str = concat!(
@@ -46,6 +47,9 @@ enum Command {
     Serve(serve::Args),
     /// Wallet API v1 client: signed decode, quote, pay, inquiry, cancel, refund requests.
     Wallet(wallet::Args),
+    /// Wallet-side simulators of the foreign schemes: `wallet-sim aplus serve | pay | ledger`.
+    #[command(subcommand)]
+    WalletSim(wallet_sim::WalletSimCommand),
     /// Operator tools over the journal (offline): payments, notices, manual reviews, exports.
     Admin(admin::Args),
     /// Reconcile the acquirer's settlement file against the journal (exit 0 clean, 1 breaks, 2 bad input).
@@ -84,6 +88,7 @@ pub fn run() -> ExitCode {
         Command::Reconcile(args) => reconcile::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Wallet(args) => wallet::run(args),
+        Command::WalletSim(cmd) => wallet_sim::run(cmd),
         Command::Admin(args) => admin::run(args),
         Command::Config(cmd) => config_check::run(cmd),
         Command::Completions { shell } => {

@@ -207,13 +207,16 @@ async fn serve(args: Args) -> Result<Stopped, String> {
         }
     };
     let quoter = Quoter::new(rates, config.quote_policy(), clock.clone());
-    let quotes = QuoteStore::new(clock, 1_000_000);
+    let quotes = QuoteStore::new(clock, config.memory.quotes_bytes());
 
     let journal_path = config.resolve(&config.journal.path);
     config.prepare_journal_dir().map_err(|e| e.to_string())?;
     let journal = Arc::new(
-        RedbJournal::open(JournalConfig::new(journal_path.clone()))
-            .map_err(|e| format!("journal {}: {e}", journal_path.display()))?,
+        RedbJournal::open(JournalConfig {
+            cache_bytes: config.memory.journal_cache_bytes(),
+            ..JournalConfig::new(journal_path.clone())
+        })
+        .map_err(|e| format!("journal {}: {e}", journal_path.display()))?,
     );
     let mut sims = Vec::new();
     let mut links = Vec::new();

@@ -87,7 +87,9 @@ impl<'a> MerchantQr<'a> {
     /// Parses and validates `payload` under `mode`.
     pub fn parse(payload: &'a str, mode: Mode) -> Result<MerchantQr<'a>, EmvError> {
         let ascii = check_size_and_characters(payload)?;
-        let mut q = MerchantQr {
+        // Built in the return slot (a local returned as it is), so the ~400-byte value is not
+        // copied on the way out.
+        let mut out: Result<MerchantQr<'a>, EmvError> = Ok(MerchantQr {
             payload,
             ascii,
             at: [0; 100],
@@ -102,14 +104,17 @@ impl<'a> MerchantQr<'a> {
                 mcc: None,
                 too_precise: None,
             },
+        });
+        let failed = match &mut out {
+            Ok(q) => rules::scan(q, mode == Mode::Strict).err(),
+            Err(_) => None,
         };
-        if let Err(mut e) = rules::scan(&mut q, mode == Mode::Strict) {
+        if let Some(mut e) = failed {
             if !ascii {
                 e.offset = char_offset(payload, e.offset);
             }
-            return Err(e);
-        }
-        if !ascii {
+            out = Err(e);
+        } else if !ascii && let Ok(q) = &mut out {
             let mut converted = Warnings::default();
             for w in q.warnings.iter() {
                 converted.push(Warning {
@@ -120,7 +125,7 @@ impl<'a> MerchantQr<'a> {
             converted.add_dropped(q.warnings.dropped());
             q.warnings = converted;
         }
-        Ok(q)
+        out
     }
 
     /// The payload text.

@@ -260,7 +260,12 @@ impl GuidIndex {
         let mut i = self.home(&key);
         loop {
             match self.slots.get(i)? {
-                Some((k, scheme, shaped)) if *k == key => return Some((*scheme as usize, *shaped)),
+                Some((k, scheme, shaped))
+                    if (k[0] ^ key[0]) | (k[1] ^ key[1]) | (k[2] ^ key[2]) | (k[3] ^ key[3])
+                        == 0 =>
+                {
+                    return Some((*scheme as usize, *shaped));
+                }
                 Some(_) => i = (i + 1) & mask,
                 None => return None,
             }

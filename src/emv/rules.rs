@@ -241,6 +241,7 @@ impl<'a> Scan<'_, 'a> {
         Err(err(kind, path, at, detail))
     }
 
+    #[inline]
     fn chars(&self, s: &str) -> usize {
         if self.q.ascii {
             s.len()
@@ -250,6 +251,7 @@ impl<'a> Scan<'_, 'a> {
     }
 
     /// Printable ASCII only (control characters were refused for the whole payload already).
+    #[inline]
     fn ascii_only(&mut self, path: Path, el: Element<'_>) {
         if self.q.ascii {
             return;
@@ -269,6 +271,7 @@ impl<'a> Scan<'_, 'a> {
 
     /// 59 and 60: a visible non-ASCII character (a letter, an accent) is a deviation
     /// (`non_ascii_text`); spaces and invisible characters outside ASCII (NBSP, zero-width) stay errors.
+    #[inline]
     fn text(&mut self, path: Path, el: Element<'_>) {
         if self.q.ascii {
             return;
@@ -304,6 +307,7 @@ impl<'a> Scan<'_, 'a> {
     }
 
     /// A hard maximum (amounts, percentages): over it is an error in every mode.
+    #[inline]
     fn max_len(&mut self, path: Path, el: Element<'_>, max: usize) {
         let len = self.chars(el.value);
         if len > max {
@@ -320,6 +324,7 @@ impl<'a> Scan<'_, 'a> {
     }
 
     /// A text maximum: over it is a deviation (`text_too_long`).
+    #[inline]
     fn text_max(&mut self, path: Path, el: Element<'_>, max: usize) {
         let len = self.chars(el.value);
         if len > max {

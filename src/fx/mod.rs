@@ -10,6 +10,7 @@
 //! ```text
 //! source/ (I/O) ──RateTable──► cache (moka, per pair) ──Rate──► quote (Quoter) ──Quote──► store
 //! ecb.rs: feed codec   rate.rs: tables, pairs, exact cross rates   time.rs: clock, dates
+//! base_one.rs: rates as ISO 20022 messages state them (BaseOneRate) and the amounts they give
 //! ```
 //!
 //! ```
@@ -23,7 +24,7 @@
 //! let config = CacheConfig { max_age: std::time::Duration::MAX, ..CacheConfig::daily_feed() };
 //! let rates = RateCache::new(EcbFile::new("testdata/fx/eurofxref-daily.xml"), clock.clone(), config);
 //! let quoter = Quoter::new(rates, QuotePolicy::default(), clock.clone());
-//! let store = QuoteStore::new(clock, 100_000);
+//! let store = QuoteStore::new(clock, 16 << 20); // bytes
 //!
 //! let thb = Currency::from_code("THB")?;
 //! let jpy = Currency::from_code("JPY")?;
@@ -42,6 +43,7 @@
     clippy::cast_precision_loss
 )]
 
+mod base_one;
 mod cache;
 mod ecb;
 mod error;
@@ -50,6 +52,10 @@ mod rate;
 pub mod source;
 mod store;
 
+pub use base_one::{
+    BASE_ONE_FRACTION_DIGITS, BASE_ONE_TOTAL_DIGITS, base_one_rate, convert_at, fits_base_one_rate,
+    message_rate,
+};
 pub use cache::{CacheConfig, RateCache};
 pub use ecb::{MAX_FEED_BYTES, parse as parse_ecb};
 pub use error::FxError;

@@ -44,6 +44,16 @@ impl moka::Expiry<QuoteId, Arc<Slot>> for UntilExpiry {
     }
 }
 
+/// Bytes counted per quote beyond the quote itself (moka's entry bookkeeping, the slot's `Arc`s,
+/// the shared rate source name): an allowance, checked against RSS in the soak.
+pub const QUOTE_OVERHEAD: usize = 320;
+
+/// What one stored quote weighs against the store's byte bound.
+fn quote_weight(_id: &QuoteId, _slot: &Arc<Slot>) -> u32 {
+    let bytes = std::mem::size_of::<Quote>() + std::mem::size_of::<Slot>() + QUOTE_OVERHEAD;
+    u32::try_from(bytes).unwrap_or(u32::MAX)
+}
+
 /// Issued quotes, single use.
 pub struct QuoteStore {
     quotes: moka::sync::Cache<QuoteId, Arc<Slot>>,
@@ -51,16 +61,18 @@ pub struct QuoteStore {
 }
 
 impl QuoteStore {
-    /// A store holding at most `capacity` quotes, remembering used and expired ones for
-    /// [`DEFAULT_GRACE`].
-    pub fn new(clock: Arc<dyn Clock>, capacity: u64) -> Self {
-        Self::with_grace(clock, capacity, DEFAULT_GRACE)
+    /// A store holding at most `max_bytes` of quotes (`QUOTE_OVERHEAD` plus the quote's size each; the least recently
+    /// used go first once full), remembering used and expired ones for [`DEFAULT_GRACE`].
+    pub fn new(clock: Arc<dyn Clock>, max_bytes: u64) -> Self {
+        Self::with_grace(clock, max_bytes, DEFAULT_GRACE)
     }
 
     /// As [`QuoteStore::new`], with another grace period.
-    pub fn with_grace(clock: Arc<dyn Clock>, capacity: u64, grace: Duration) -> Self {
+    pub fn with_grace(clock: Arc<dyn Clock>, max_bytes: u64, grace: Duration) -> Self {
         let quotes = moka::sync::Cache::builder()
-            .max_capacity(capacity)
+            .max_capacity(max_bytes)
+            .weigher(quote_weight)
+            .eviction_policy(moka::policy::EvictionPolicy::lru())
             .expire_after(UntilExpiry {
                 clock: Arc::clone(&clock),
                 grace,

@@ -12,8 +12,10 @@
 //! settings   Settings, ClientPolicy: deployment, clients (markup, limits), timers
 //! routing    RouteRule, route(): GUID/AID or primitive → acquirer, merchant / terminal sub-IDs
 //! decode     parse → domestic check → route → decode id (moka, expiring)
+//! caches     the in-memory stores (decodes, quoted, approvals): bounded by bytes and by time
 //! quote      decode id + amount → locked single-use quote (fx)
-//! pay        idempotency → quote → limits → journal intent → authorise → journal → answer; inquiry
+//! pay        claim → repeat? → quote → limits → link ready → open (journal write 1) → authorise
+//!            → finish (journal write 2) → answer; inquiry
 //! cancel     a reversal before the cut-off
 //! refund     partial / repeated refunds (0200, DE3 200000) at the original quote; refund inquiry
 //! merchant   refunds that start at the merchant (acquirer advice / operator) → RefundCredit notice
@@ -26,11 +28,13 @@
 //! ids        decode ids
 //! ```
 //!
-//! Order of a payment (DESIGN §3, "nothing acknowledged from memory only"): the intent (QUOTED)
-//! and SENT are durable before the 0200 is handed to the link; the outcome is durable before the
-//! wallet is answered; the answer is stored in the idempotency record.
+//! Order of a payment (DESIGN §3, "nothing acknowledged from memory only"): the request's
+//! idempotency record, the intent (QUOTED) and SENT are durable, in one commit, before the 0200 is
+//! handed to the link; the outcome and the stored answer are durable, in one commit, before the
+//! wallet is answered (spec/journal.md §6a).
 
 mod acquirer;
+mod caches;
 mod cancel;
 mod decode;
 mod errors;
@@ -69,6 +73,7 @@ use crate::payment::{
     RefundRequest, RefundResponse,
 };
 
+pub use caches::MemoryBounds;
 pub use decode::Decoded;
 pub use merchant::{MerchantRefund, MerchantRefundError, Original};
 pub use recovery::RecoveryReport;
@@ -119,6 +124,8 @@ struct Inner {
     approvals: moka::sync::Cache<PaymentId, Approval>,
     /// Queued reversal → what it undoes.
     reversals: Mutex<HashMap<ReversalId, Reverses>>,
+    /// Wallet requests being handled in this process (`once::Claim`).
+    claims: Mutex<std::collections::HashSet<crate::journal::IdempotencyKey>>,
 }
 
 /// The pipeline. Cheap to clone; implements [`Pipeline`].
@@ -177,20 +184,16 @@ impl Gateway {
             links.insert(name, link);
         }
         let cancel_window = settings.cancel_window;
+        let memory = settings.memory;
         let inner = Arc::new(Inner {
-            decodes: moka::sync::Cache::builder()
-                .max_capacity(1_000_000)
-                .time_to_live(settings.decode_ttl)
-                .build(),
-            quoted: moka::sync::Cache::builder()
-                .max_capacity(1_000_000)
-                .time_to_live(quotes_ttl(&quoter))
-                .build(),
-            approvals: moka::sync::Cache::builder()
-                .max_capacity(1_000_000)
-                .time_to_live(cancel_window.max(Duration::from_secs(1)))
-                .build(),
+            decodes: caches::merchants(memory.decodes_bytes, settings.decode_ttl),
+            quoted: caches::merchants(memory.quoted_bytes, quotes_ttl(&quoter)),
+            approvals: caches::approvals(
+                memory.approvals_bytes,
+                cancel_window.max(Duration::from_secs(1)),
+            ),
             reversals: Mutex::new(HashMap::new()),
+            claims: Mutex::new(std::collections::HashSet::new()),
             settings,
             journal,
             store,

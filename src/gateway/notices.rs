@@ -8,6 +8,8 @@
 //! * Not a payment whose pay answer carried its final state (SUCCESS, FAIL).
 //! * A refund that started at the merchant (reported by the acquirer): the wallet is asked to
 //!   credit the payer (`RefundCredit`, notice id `N-<refund id>-CREDIT`), in the payment's scheme.
+//! * A payment of a wallet that debits its user first (Alipay+ MPP, `aplus`) that ends FAILED,
+//!   REVERSED or CANCELLED: a `PaymentCancel` (the wallet's `cancelPayment`), never a result.
 //!
 //! The notice id is `N-<payment or refund id>-<state>`: one state change, one id, stable across
 //! retries and restarts (the wallet dedupes on it).
@@ -53,6 +55,25 @@ fn draft<T: serde::Serialize>(
 
 impl NoticeRules for Notices {
     fn payment(&self, before: &Payment, after: &Payment) -> Option<NoticeDraft> {
+        if crate::payment::DEBITS_FIRST.contains(&after.origin.scheme.as_str()) {
+            // The wallet debited its user before the 0200: a payment that ends without the
+            // merchant being paid (declined, failed before sending, reversed, cancelled) makes
+            // the gateway call the wallet's cancelPayment so the user is made whole.
+            if before.state == after.state
+                || !matches!(
+                    after.state,
+                    PaymentState::Failed | PaymentState::Reversed | PaymentState::Cancelled
+                )
+            {
+                return None;
+            }
+            return draft(
+                NoticeKind::PaymentCancel,
+                after.id.to_string(),
+                after.state.as_str(),
+                super::pay::response_of(after),
+            );
+        }
         if before.state == after.state
             || !matches!(
                 after.state,

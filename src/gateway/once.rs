@@ -15,7 +15,9 @@
 //! operations replay alike. The stored response marks the request done (and keeps what was sent,
 //! for an operator).
 
+use std::collections::HashSet;
 use std::future::Future;
+use std::sync::Mutex;
 
 use serde::Serialize;
 
@@ -55,10 +57,20 @@ pub(super) fn store<T: Serialize>(answer: &Answer<T>) -> StoredResponse {
         .outcome
         .as_ref()
         .map_or(200, |e| e.code().http_status().as_u16());
+    stored(status, code, message, &answer.body)
+}
+
+/// The stored form of an answer given as its parts.
+pub(super) fn stored<T: Serialize>(
+    status: u16,
+    result_code: &'static str,
+    result_message: String,
+    body: &T,
+) -> StoredResponse {
     let stored = Stored {
-        result_code: code,
-        result_message: message,
-        body: &answer.body,
+        result_code,
+        result_message,
+        body,
     };
     StoredResponse {
         status,
@@ -66,7 +78,32 @@ pub(super) fn store<T: Serialize>(answer: &Answer<T>) -> StoredResponse {
     }
 }
 
+/// A wallet request id held by one request of this process (see [`Gateway::claim`]).
+pub(super) struct Claim<'a> {
+    held: &'a Mutex<HashSet<IdempotencyKey>>,
+    key: IdempotencyKey,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        super::lock(self.held).remove(&self.key);
+    }
+}
+
 impl Gateway {
+    /// Holds `key` for one request of this process until the claim is dropped; `None` while
+    /// another request holds it. A pay reads its idempotency record instead of writing it
+    /// first (the record is written with the intent, `journal::OpenPayment`), so two
+    /// concurrent copies of one request are told apart here: the second is RETRY_LATER
+    /// instead of finding its quote consumed. At most one entry per request in progress.
+    pub(super) fn claim(&self, key: &IdempotencyKey) -> Option<Claim<'_>> {
+        let held = &self.inner.claims;
+        super::lock(held).insert(key.clone()).then(|| Claim {
+            held,
+            key: key.clone(),
+        })
+    }
+
     /// Runs `first` once per (client, `kind`, `request_id`); repeats get `replay`, which rebuilds
     /// the answer from the journaled record.
     pub(super) async fn once<T, F, R>(

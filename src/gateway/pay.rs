@@ -18,12 +18,15 @@
 
 use std::str::FromStr;
 
-use crate::acquirer::link::Outcome;
-use crate::acquirer::message::Kind;
+use std::sync::Arc;
+
+use crate::acquirer::link::{Link, LinkError, Outcome};
+use crate::acquirer::message::{Approval, Kind, Trace};
 use crate::fx::QuoteId;
 use crate::journal::{
-    AcquirerData, CustomerId, NewPayment, Origin, Payment, PaymentEvent, PaymentId, PaymentState,
-    QuoteSnapshot, RequestKind, Routing,
+    AcquirerData, Begin, BodyHash, CustomerId, FinishPayment, IdempotencyKey, NewPayment,
+    OpenPayment, Opened, Origin, Payment, PaymentEvent, PaymentId, PaymentState, QuoteSnapshot,
+    Render, RequestKind, Routing,
 };
 use crate::payment::{
     AcquirerResult, Merchant, Money, PaymentInquiryRequest, PaymentRef, PaymentRequest,
@@ -32,8 +35,9 @@ use crate::payment::{
 use crate::payment::{Answer, ApiError, Handled, RequestContext};
 
 use super::acquirer;
-use super::once::Ran;
-use super::{Gateway, Reverses, errors, ids};
+use super::once;
+use super::settings::ClientPolicy;
+use super::{Decoded, Gateway, Reverses, errors, ids};
 
 /// The wallet-facing status of a payment state.
 pub(super) fn status_of(state: PaymentState) -> PaymentStatus {
@@ -75,6 +79,7 @@ pub(super) fn response_of(p: &Payment) -> Result<PaymentResponse, ApiError> {
         payer_amount: Money(p.quote.payer_amount),
         refunded_amount: (!p.refunded.is_zero()).then_some(Money(p.refunded)),
         acquirer,
+        scheme_ref: p.origin.scheme_ref.clone(),
     })
 }
 
@@ -111,7 +116,48 @@ fn open_cause(p: &Payment) -> String {
         .unwrap_or_else(|| "the outcome is not known yet".to_owned())
 }
 
+/// A pay request checked against its quote and the client's policy; nothing consumed or
+/// written yet.
+struct Checked {
+    policy: ClientPolicy,
+    quote_id: QuoteId,
+    decoded: Arc<Decoded>,
+}
+
+/// How the acquirer's answer ends a payment: the events to journal and what the wallet is told.
+struct Ending {
+    events: Vec<PaymentEvent>,
+    /// `None`: S.
+    outcome: Option<ApiError>,
+    /// An approval, kept for a cancel inside the window.
+    approval: Option<Approval>,
+}
+
+impl Ending {
+    /// U: the answer says PROCESSING whatever the journal reached meanwhile.
+    fn is_unknown(&self) -> bool {
+        matches!(self.outcome, Some(ApiError::AcquirerTimeout { .. }))
+    }
+}
+
+/// The response to a pay from the payment as journaled; PROCESSING for an unknown outcome even
+/// if the reversal has already been acknowledged (the inquiry then shows REVERSED).
+fn answered(p: &Payment, unknown: bool) -> Result<PaymentResponse, ApiError> {
+    let mut body = response_of(p)?;
+    if unknown {
+        body.payment_status = PaymentStatus::Processing;
+    }
+    Ok(body)
+}
+
 impl Gateway {
+    /// `pay`: one request id, one payment, at most two durable writes before the answer.
+    ///
+    /// ```text
+    /// claim the request id in this process (a concurrent twin: RETRY_LATER)
+    /// → read its idempotency record: a repeat is answered from the payment as it is now
+    /// → check → link ready → consume the quote → open (write 1) → authorise → finish (write 2)
+    /// ```
     pub(super) async fn pay_quote(
         &self,
         ctx: RequestContext,
@@ -125,84 +171,137 @@ impl Gateway {
             stan = tracing::field::Empty,
             rrn = tracing::field::Empty,
         );
-        let first = async {
-            match tracing::Instrument::instrument(self.pay_new(&ctx, &req), span).await {
-                Ok(answer) => Ran::Answered(answer),
-                Err((e, false)) => Ran::Refused(e),
-                Err((e, true)) => Ran::Journaled(e),
-            }
+        let request_id = req.payment_request_id.as_str();
+        let key = IdempotencyKey::new(ctx.client_id.as_str(), RequestKind::Payment, request_id);
+        let body = BodyHash::of(ctx.body_sha256.as_bytes());
+        let Some(_claim) = self.claim(&key) else {
+            return Err(ApiError::RetryLater {
+                request_id: request_id.to_owned(),
+            });
         };
-        let replay = async || {
-            let p = self
-                .inner
-                .journal
-                .payment_by_request(&ctx.client_id, req.payment_request_id.as_str())
-                .await
-                .map_err(errors::journal)?
-                .ok_or_else(|| errors::internal("payment answered but not journaled"))?;
-            // The payment as it stands now: a repeat sees PROCESSING turn into REVERSED.
-            answer_of(&self.settle(p).await?)
-        };
-        self.once(
-            &ctx,
-            RequestKind::Payment,
-            req.payment_request_id.as_str(),
-            first,
-            replay,
-        )
-        .await
+        let seen = self
+            .inner
+            .journal
+            .request(&key, body)
+            .await
+            .map_err(errors::journal)?;
+        if let Some(seen) = seen {
+            return self.repeat(&ctx, &req, seen).await;
+        }
+        tracing::Instrument::instrument(self.pay_new(&ctx, &req, key, body), span).await
     }
 
-    /// A first request. `Err((e, true))`: the payment was journaled, keep the request in flight
-    /// (recovery completes it).
+    /// A request id seen before: the payment as it stands now (a repeat sees PROCESSING turn
+    /// into REVERSED), or why not.
+    async fn repeat(
+        &self,
+        ctx: &RequestContext,
+        req: &PaymentRequest,
+        seen: Begin,
+    ) -> Handled<PaymentResponse> {
+        let request_id = req.payment_request_id.as_str();
+        match seen {
+            Begin::Replay(_) => {
+                let p = self
+                    .inner
+                    .journal
+                    .payment_by_request(&ctx.client_id, request_id)
+                    .await
+                    .map_err(errors::journal)?
+                    .ok_or_else(|| errors::internal("payment answered but not journaled"))?;
+                answer_of(&self.settle(p).await?)
+            }
+            Begin::Inconsistent => Err(ApiError::RepeatRequestInconsistent {
+                request_id: request_id.to_owned(),
+            }),
+            Begin::InFlight | Begin::New => Err(ApiError::RetryLater {
+                request_id: request_id.to_owned(),
+            }),
+        }
+    }
+
+    /// A first request. Errors before [`Gateway::open`] leave nothing behind (the wallet may
+    /// retry the same request id); after it the request stays in flight and recovery ends it.
     async fn pay_new(
         &self,
         ctx: &RequestContext,
         req: &PaymentRequest,
-    ) -> Result<Answer<PaymentResponse>, (ApiError, bool)> {
-        let before = |e| (e, false);
-        let after = |e| (e, true);
-        let policy = self.policy(ctx).map_err(before)?;
-        let quote_id = QuoteId::from_str(req.quote_id.as_str())
-            .map_err(errors::fx)
-            .map_err(before)?;
-        let quotes = &self.inner.quotes;
-        let quote = quotes.get(&quote_id).map_err(errors::fx).map_err(before)?;
+        key: IdempotencyKey,
+        body: BodyHash,
+    ) -> Handled<PaymentResponse> {
+        let checked = self.check(ctx, req)?;
+        // The pay budget starts now and covers the wait for the link too.
+        let deadline = tokio::time::Instant::now() + self.inner.settings.pay_budget;
+        let link = self.ready_link(&checked).await?;
+        let intent = self.intent(ctx, req, &checked)?;
+        let (payment, trace) = match self.open(link, key.clone(), body, intent).await? {
+            Ok(sent) => sent,
+            Err(seen) => return self.repeat(ctx, req, seen).await,
+        };
+        let id = payment.id;
+        let outcome = self
+            .authorise(link, &payment, trace, &checked, deadline)
+            .await;
+        let ending = self.ending(id, outcome);
+        let payment = self.finish(&key, id, &ending).await?;
+        self.after_answer(&payment, ending)
+    }
+
+    /// Policy, quote, decoded merchant (this client's), per-transaction limit.
+    fn check(&self, ctx: &RequestContext, req: &PaymentRequest) -> Result<Checked, ApiError> {
+        let policy = self.policy(ctx)?;
+        let quote_id = QuoteId::from_str(req.quote_id.as_str()).map_err(errors::fx)?;
+        let quote = self.inner.quotes.get(&quote_id).map_err(errors::fx)?;
         let decoded = self
             .inner
             .quoted
             .get(req.quote_id.as_str())
             .filter(|d| d.client_id == ctx.client_id)
-            .ok_or_else(|| {
-                before(ApiError::OrderNotFound {
-                    what: "quote",
-                    id: req.quote_id.to_string(),
-                })
+            .ok_or_else(|| ApiError::OrderNotFound {
+                what: "quote",
+                id: req.quote_id.to_string(),
             })?;
         if let Some(max) = policy.max_per_transaction
             && quote.merchant_amount.minor() > max
         {
-            return Err(before(ApiError::AmountExceedLimit {
+            return Err(ApiError::AmountExceedLimit {
                 limit: format!(
                     "per transaction: {} is above {max} minor units",
                     quote.merchant_amount
                 ),
-            }));
+            });
         }
-        // The pay budget starts now and covers the wait for the link too. A link that is down
-        // answers F SERVICE_UNAVAILABLE before anything is journaled: the quote stays usable and
-        // the wallet may retry the same request.
-        let deadline = tokio::time::Instant::now() + self.inner.settings.pay_budget;
-        let link = self.link(&decoded.routed.acquirer).map_err(before)?;
+        Ok(Checked {
+            policy,
+            quote_id,
+            decoded,
+        })
+    }
+
+    /// The merchant's acquirer link, signed on within the pay budget. A link that is down
+    /// answers F SERVICE_UNAVAILABLE before anything is journaled: the quote stays usable.
+    async fn ready_link(&self, checked: &Checked) -> Result<&Link, ApiError> {
+        let link = self.link(&checked.decoded.routed.acquirer)?;
         link.ready(self.inner.settings.pay_budget)
             .await
-            .map_err(|e| before(errors::link(None, &e)))?;
-        let quote = quotes
-            .consume(&quote_id)
-            .map_err(errors::fx)
-            .map_err(before)?;
-        let j = &self.inner.journal;
-        let intent = NewPayment {
+            .map_err(|e| errors::link(None, &e))?;
+        Ok(link)
+    }
+
+    /// Consumes the quote (single use) and describes the payment to journal.
+    fn intent(
+        &self,
+        ctx: &RequestContext,
+        req: &PaymentRequest,
+        checked: &Checked,
+    ) -> Result<NewPayment, ApiError> {
+        let quote = self
+            .inner
+            .quotes
+            .consume(&checked.quote_id)
+            .map_err(errors::fx)?;
+        let decoded = &checked.decoded;
+        Ok(NewPayment {
             client_id: ctx.client_id.clone(),
             request_id: req.payment_request_id.to_string(),
             customer: CustomerId::new(req.customer_id.expose()),
@@ -214,56 +313,83 @@ impl Gateway {
                 scheme: decoded.routed.matched.clone(),
                 qr_reference: decoded.reference_label.clone(),
             },
-            limits: policy.daily,
+            limits: checked.policy.daily,
             origin: Origin::new(ctx.scheme, ctx.scheme_ref.clone())
                 .with_request_id(&ctx.request_id),
             merchant: decoded.merchant(),
-        };
-        let payment = j
-            .record_intent(intent)
-            .await
-            .map_err(errors::journal)
-            .map_err(before)?;
-        let id = payment.id;
-        tracing::Span::current().record("payment_id", tracing::field::display(id));
-        let purchase = acquirer::purchase(
-            &payment,
-            Kind::Purchase,
-            quote.merchant_amount,
-            quote.payer_amount,
-            req.payment_request_id.as_str(),
-        );
+        })
+    }
+
+    /// Write 1: the request in flight, the intent (daily limits) and SENT with the trace of the
+    /// 0200 about to leave. `Err(seen)`: the request id was used meanwhile (nothing written).
+    async fn open(
+        &self,
+        link: &Link,
+        request: IdempotencyKey,
+        body: BodyHash,
+        payment: NewPayment,
+    ) -> Result<Result<(Payment, Trace), Begin>, ApiError> {
         let trace = link.next_trace();
-        tracing::Span::current().record("stan", trace.stan.de11().as_str());
-        j.update_payment(
-            id,
-            PaymentEvent::Sent {
-                acquirer: acquirer::data_of(&trace),
-            },
-        )
-        .await
-        .map_err(errors::journal)
-        .map_err(after)?;
-        let in_flight = crate::telemetry::metrics::global().in_flight(&decoded.routed.acquirer);
+        let open = OpenPayment {
+            request,
+            body,
+            payment,
+            sent: acquirer::data_of(&trace),
+        };
+        match self
+            .inner
+            .journal
+            .open_payment(open)
+            .await
+            .map_err(errors::journal)?
+        {
+            Opened::Sent(p) => {
+                let span = tracing::Span::current();
+                span.record("payment_id", tracing::field::display(p.id));
+                span.record("stan", trace.stan.de11().as_str());
+                Ok(Ok((*p, trace)))
+            }
+            Opened::Repeat(seen) => Ok(Err(seen)),
+        }
+    }
+
+    /// The 0200 over the link, within what is left of the pay budget.
+    async fn authorise(
+        &self,
+        link: &Link,
+        payment: &Payment,
+        trace: Trace,
+        checked: &Checked,
+        deadline: tokio::time::Instant,
+    ) -> Result<Outcome, LinkError> {
+        let purchase = acquirer::purchase(
+            payment,
+            Kind::Purchase,
+            payment.quote.merchant_amount,
+            payment.quote.payer_amount,
+            &payment.request_id,
+        );
+        let metrics = crate::telemetry::metrics::global();
+        let in_flight = metrics.in_flight(&checked.decoded.routed.acquirer);
         in_flight.inc();
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let outcome = link.authorise_traced(&purchase, trace, left).await;
         in_flight.dec();
-        let unknown = |e: ApiError| (errors::unknown_outcome(format!("payment {id}"), &e), true);
-        let (payment, outcome_error) = match outcome {
-            Err(e) => {
-                let p = j
-                    .update_payment(
-                        id,
-                        PaymentEvent::NotSent {
-                            reason: e.to_string(),
-                        },
-                    )
-                    .await
-                    .map_err(errors::journal)
-                    .map_err(unknown)?;
-                (p, Some(errors::link(Some(id), &e)))
-            }
+        outcome
+    }
+
+    /// What the link's answer means for the payment and the wallet. An unknown outcome's
+    /// reversal is watched from here on (its resolution moves the payment on).
+    fn ending(&self, id: PaymentId, outcome: Result<Outcome, LinkError>) -> Ending {
+        match outcome {
+            // The link handed nothing to a connection (it went down meanwhile): F, no reversal.
+            Err(e) => Ending {
+                events: vec![PaymentEvent::NotSent {
+                    reason: e.to_string(),
+                }],
+                outcome: Some(errors::link(Some(id), &e)),
+                approval: None,
+            },
             Ok(Outcome::Approved(a)) => {
                 tracing::Span::current().record("rrn", a.rrn.as_str());
                 let data = AcquirerData {
@@ -273,13 +399,11 @@ impl Gateway {
                     auth_code: a.auth_code.clone(),
                     response_code: Some(a.code.as_str().to_owned()),
                 };
-                let p = j
-                    .update_payment(id, PaymentEvent::Approved { acquirer: data })
-                    .await
-                    .map_err(errors::journal)
-                    .map_err(unknown)?;
-                self.inner.approvals.insert(id, a);
-                (p, None)
+                Ending {
+                    events: vec![PaymentEvent::Approved { acquirer: data }],
+                    outcome: None,
+                    approval: Some(a),
+                }
             }
             Ok(Outcome::Declined(d)) => {
                 let code = d.code.as_str().to_owned();
@@ -287,85 +411,103 @@ impl Gateway {
                     response_code: Some(code.clone()),
                     ..AcquirerData::default()
                 };
-                let p = j
-                    .update_payment(id, PaymentEvent::Declined { acquirer: data })
-                    .await
-                    .map_err(errors::journal)
-                    .map_err(unknown)?;
-                (
-                    p,
-                    Some(ApiError::AcquirerDeclined {
+                Ending {
+                    events: vec![PaymentEvent::Declined { acquirer: data }],
+                    outcome: Some(ApiError::AcquirerDeclined {
                         response_code: code,
                     }),
-                )
+                    approval: None,
+                }
             }
             Ok(Outcome::Unknown(u)) => {
-                let p = self
-                    .record_unknown(id, u.cause.to_string(), u.stan.de11(), u.reversal)
-                    .await
-                    .map_err(unknown)?;
-                (
-                    p,
-                    Some(ApiError::AcquirerTimeout {
-                        payment_id: id.to_string(),
-                        cause: u.cause.to_string(),
-                    }),
-                )
-            }
-        };
-        let mut body = response_of(&payment).map_err(after)?;
-        if matches!(outcome_error, Some(ApiError::AcquirerTimeout { .. })) {
-            // The answer to this pay is "unknown, inquire": PROCESSING even if the reversal has
-            // already been acknowledged (the inquiry then shows REVERSED).
-            body.payment_status = PaymentStatus::Processing;
-        }
-        Ok(Answer {
-            body,
-            outcome: outcome_error,
-        })
-    }
-
-    /// UNKNOWN, then REVERSING with the queued reversal (or MANUAL_REVIEW without one).
-    async fn record_unknown(
-        &self,
-        id: PaymentId,
-        cause: String,
-        stan: String,
-        reversal: Option<crate::acquirer::reversal::ReversalId>,
-    ) -> Result<Payment, ApiError> {
-        let j = &self.inner.journal;
-        j.update_payment(
-            id,
-            PaymentEvent::Unknown {
-                cause,
-                acquirer: AcquirerData {
-                    stan: Some(stan),
-                    ..AcquirerData::default()
-                },
-            },
-        )
-        .await
-        .map_err(errors::journal)?;
-        let Some(rid) = reversal else {
-            return self
-                .apply(
-                    id,
-                    PaymentEvent::ManualReview {
+                let cause = u.cause.to_string();
+                let unknown = PaymentEvent::Unknown {
+                    cause: cause.clone(),
+                    acquirer: AcquirerData {
+                        stan: Some(u.stan.de11()),
+                        ..AcquirerData::default()
+                    },
+                };
+                // UNKNOWN, then REVERSING with the queued reversal (MANUAL_REVIEW without one).
+                let next = match u.reversal {
+                    Some(rid) => {
+                        self.track(rid, Reverses::Payment(id));
+                        PaymentEvent::Reversing {
+                            reversal_id: Some(rid.0),
+                        }
+                    }
+                    None => PaymentEvent::ManualReview {
                         note: "the reversal could not be queued".to_owned(),
                     },
-                )
-                .await;
+                };
+                Ending {
+                    events: vec![unknown, next],
+                    outcome: Some(ApiError::AcquirerTimeout {
+                        payment_id: id.to_string(),
+                        cause,
+                    }),
+                    approval: None,
+                }
+            }
+        }
+    }
+
+    /// Write 2: the outcome and the request completed with the answer, before the wallet is
+    /// answered. A failure leaves the request in flight (recovery ends it): U.
+    async fn finish(
+        &self,
+        request: &IdempotencyKey,
+        id: PaymentId,
+        ending: &Ending,
+    ) -> Result<Payment, ApiError> {
+        let unknown = ending.is_unknown();
+        let (status, code, message) = match &ending.outcome {
+            None => (200, "SUCCESS", String::new()),
+            Some(e) => (
+                e.code().http_status().as_u16(),
+                e.code().as_str(),
+                e.to_string(),
+            ),
         };
-        self.track(rid, Reverses::Payment(id));
-        let p = self
-            .apply(
-                id,
-                PaymentEvent::Reversing {
-                    reversal_id: Some(rid.0),
-                },
-            )
-            .await?;
-        self.settle(p).await
+        let answer = Render::new(move |p: &Payment| match answered(p, unknown) {
+            Ok(body) => once::stored(status, code, message, &body),
+            Err(e) => once::stored(status, code, format!("{message} ({e})"), &()),
+        });
+        let finish = FinishPayment {
+            id,
+            events: ending.events.clone(),
+            request: request.clone(),
+            answer,
+        };
+        self.inner
+            .journal
+            .finish_payment(finish)
+            .await
+            .map_err(|e| errors::unknown_outcome(format!("payment {id}"), &errors::journal(e)))
+    }
+
+    /// The answer, from the journaled payment; an approval is kept for a cancel.
+    fn after_answer(&self, payment: &Payment, ending: Ending) -> Handled<PaymentResponse> {
+        let unknown = ending.is_unknown();
+        if let Some(a) = ending.approval {
+            self.inner.approvals.insert(payment.id, a);
+        }
+        if unknown && payment.state == PaymentState::Reversing {
+            // The reversal may have been acknowledged before the payment reached REVERSING
+            // (its resolution found nothing to move then): bring the record up to date, off
+            // the answer's path.
+            let gateway = self.clone();
+            let p = payment.clone();
+            tokio::spawn(async move {
+                if let Err(e) = gateway.settle(p).await {
+                    tracing::warn!("settling a reversed payment: {e}");
+                }
+            });
+        }
+        Ok(Answer {
+            body: answered(payment, unknown)?,
+            outcome: ending.outcome,
+        })
     }
 
     pub(super) async fn find_payment(

@@ -26,6 +26,8 @@ pub struct Settings {
     pub pay_budget: Duration,
     /// How long after the payment a cancel is still a reversal (after it: CANCEL_WINDOW_EXCEED).
     pub cancel_window: Duration,
+    /// Byte bounds of the in-memory stores (`[memory]`).
+    pub memory: super::MemoryBounds,
 }
 
 /// One wallet client's pricing and limits (amounts in minor units of the deployment currency).

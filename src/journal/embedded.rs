@@ -11,6 +11,7 @@ use std::time::Duration;
 use redb::{Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable};
 
 use super::codec;
+use super::critical::{FinishPayment, OpenPayment, Opened};
 use super::idempotency::{Begin, BodyHash, IdempotencyKey, StoredResponse};
 use super::ids::{CustomerId, PaymentId, RefundId};
 use super::outbox::{NoticeOutcome, NoticeRules, OutboxNotice};
@@ -44,7 +45,13 @@ pub struct JournalConfig {
     pub idempotency_retention: Duration,
     /// Where timestamps come from.
     pub clock: Arc<dyn Clock>,
+    /// redb's page cache, bytes (default 32 MiB; redb's own default is 1 GiB). Reads of pages not
+    /// cached go to the file (the OS page cache).
+    pub cache_bytes: usize,
 }
+
+/// The default size of redb's page cache: 32 MiB.
+pub const DEFAULT_CACHE_BYTES: usize = 32 << 20;
 
 impl JournalConfig {
     /// Defaults for a journal at `path`.
@@ -54,6 +61,7 @@ impl JournalConfig {
             max_batch: 256,
             idempotency_retention: Duration::from_secs(7 * 24 * 3600),
             clock: Arc::new(SystemClock),
+            cache_bytes: DEFAULT_CACHE_BYTES,
         }
     }
 }
@@ -64,6 +72,7 @@ impl std::fmt::Debug for JournalConfig {
             .field("path", &self.path)
             .field("max_batch", &self.max_batch)
             .field("idempotency_retention", &self.idempotency_retention)
+            .field("cache_bytes", &self.cache_bytes)
             .finish_non_exhaustive()
     }
 }
@@ -106,7 +115,10 @@ impl RedbJournal {
     /// never exposes a half-written transaction).
     pub fn open(config: JournalConfig) -> Result<Self, JournalError> {
         create_private(&config.path)?;
-        let db = Database::create(&config.path).map_err(|e| JournalError::storage("open", e))?;
+        let db = Database::builder()
+            .set_cache_size(config.cache_bytes)
+            .create(&config.path)
+            .map_err(|e| JournalError::storage("open", e))?;
         let txn = db
             .begin_write()
             .map_err(|e| JournalError::storage("begin write", e))?;
@@ -563,6 +575,21 @@ impl Snapshot {
             .is_some())
     }
 
+    /// What the idempotency record of `key` says to a request with body `body` (replay,
+    /// inconsistent, in flight), or `None` when there is none: a read, nothing is stored.
+    pub fn request(
+        &self,
+        key: &IdempotencyKey,
+        body: BodyHash,
+    ) -> Result<Option<Begin>, JournalError> {
+        let rec: Option<super::idempotency::IdempotencyRecord> = self.record(
+            writer::IDEMPOTENCY,
+            RecordKind::Idempotency,
+            &key.to_bytes()?,
+        )?;
+        Ok(rec.map(|r| writer::seen(r, body)))
+    }
+
     /// Whether an idempotency record exists for `key` (in flight or completed, not purged).
     pub fn has_request(&self, key: &IdempotencyKey) -> Result<bool, JournalError> {
         Ok(self
@@ -664,6 +691,41 @@ impl Journal for RedbJournal {
                 _ => None,
             })
         })
+    }
+
+    fn open_payment(&self, open: OpenPayment) -> JournalFuture<'_, Opened> {
+        Box::pin(async move {
+            expect(
+                self.write(Op::OpenPayment(Box::new(open))).await?,
+                |d| match d {
+                    Done::Steps(mut steps) => steps.pop().map(|p| Opened::Sent(Box::new(p))),
+                    Done::Begin(b) => Some(Opened::Repeat(b)),
+                    _ => None,
+                },
+            )
+        })
+    }
+
+    fn finish_payment(&self, finish: FinishPayment) -> JournalFuture<'_, Payment> {
+        Box::pin(async move {
+            expect(
+                self.write(Op::FinishPayment(Box::new(finish))).await?,
+                |d| match d {
+                    Done::Steps(mut steps) => steps.pop(),
+                    _ => None,
+                },
+            )
+        })
+    }
+
+    fn request<'a>(
+        &'a self,
+        key: &'a IdempotencyKey,
+        body: BodyHash,
+    ) -> JournalFuture<'a, Option<Begin>> {
+        Box::pin(std::future::ready(
+            self.snapshot().and_then(|s| s.request(key, body)),
+        ))
     }
 
     fn update_payment(&self, id: PaymentId, event: PaymentEvent) -> JournalFuture<'_, Payment> {

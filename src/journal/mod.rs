@@ -23,6 +23,7 @@
 //!
 //! ```text
 //! mod.rs        the Journal trait, Unresolved
+//! critical.rs   a payment's two writes on the critical path: OpenPayment, FinishPayment
 //! payment.rs    Payment, PaymentState, PaymentEvent: the state machine (pure)
 //! refund.rs     Refund, RefundState, RefundEvent, payer_share (pure)
 //! idempotency.rs keys, body hashes, Begin, stored responses
@@ -70,6 +71,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub(crate) mod codec;
+mod critical;
 mod embedded;
 mod error;
 pub mod events;
@@ -82,8 +84,10 @@ mod reversal;
 mod writer;
 
 pub use codec::{OLDEST_RECORD_VERSION, RECORD_VERSION};
+pub use critical::{FinishPayment, OpenPayment, Opened, Render};
 pub use embedded::{
-    FORMAT_VERSION, JournalConfig, JournalStats, PURGE_LIMIT, RedbJournal, Snapshot,
+    DEFAULT_CACHE_BYTES, FORMAT_VERSION, JournalConfig, JournalStats, PURGE_LIMIT, RedbJournal,
+    Snapshot,
 };
 pub use error::{JournalError, RecordKind};
 pub use idempotency::{Begin, BodyHash, IdempotencyKey, RequestKind, StoredResponse};
@@ -145,6 +149,22 @@ pub trait Journal: crate::acquirer::reversal::ReversalStore + Send + Sync + 'sta
     /// (client id, request id): a second is [`JournalError::Duplicate`]. The customer's daily
     /// limits are checked and used in the same transaction ([`JournalError::LimitExceeded`]).
     fn record_intent(&self, new: NewPayment) -> JournalFuture<'_, Payment>;
+    /// The first of a payment's two durable writes on the critical path (spec/journal.md §6a):
+    /// the wallet request in flight, the intent (as [`Journal::record_intent`]: duplicate and
+    /// daily limits checked) and SENT with the 0200's trace, in one transaction. A request seen
+    /// before is [`Opened::Repeat`] and writes nothing; a refused intent writes nothing either.
+    fn open_payment(&self, open: OpenPayment) -> JournalFuture<'_, Opened>;
+    /// The second: the outcome event(s) and the request completed with the answer rendered from
+    /// the new record, in one transaction. The request must be in flight
+    /// ([`JournalError::NotInFlight`]); any refused event refuses the whole write.
+    fn finish_payment(&self, finish: FinishPayment) -> JournalFuture<'_, Payment>;
+    /// What a wallet request's idempotency record says to a request with `body`, or `None`
+    /// without one. A read: nothing is stored (a pay looks before it consumes its quote).
+    fn request<'a>(
+        &'a self,
+        key: &'a IdempotencyKey,
+        body: BodyHash,
+    ) -> JournalFuture<'a, Option<Begin>>;
     /// Applies a state-machine event to a payment.
     fn update_payment(&self, id: PaymentId, event: PaymentEvent) -> JournalFuture<'_, Payment>;
     /// Reserves a refund (state PENDING) if the payment's non-failed refunds plus this one stay

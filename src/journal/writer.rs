@@ -22,6 +22,7 @@ use redb::{Database, Durability, ReadableTable, Table, TableDefinition, WriteTra
 use ring::rand::SystemRandom;
 
 use super::codec::{self, composite};
+use super::critical::{FinishPayment, OpenPayment};
 use super::idempotency::{
     Begin, BodyHash, IdempotencyKey, IdempotencyRecord, IdempotencyState, StoredResponse,
 };
@@ -106,6 +107,10 @@ pub(crate) fn open_key(tag: u8, rest: &[u8]) -> Vec<u8> {
 pub(crate) enum Op {
     Intent(Box<NewPayment>),
     Payment(PaymentId, PaymentEvent),
+    /// Idempotency begin + intent + SENT (`critical.rs`).
+    OpenPayment(Box<OpenPayment>),
+    /// Outcome events + idempotency complete (`critical.rs`).
+    FinishPayment(Box<FinishPayment>),
     Refund(NewRefund),
     RefundEvent(RefundId, RefundEvent),
     Begin(IdempotencyKey, BodyHash),
@@ -130,6 +135,8 @@ pub(crate) enum Op {
 #[derive(Debug)]
 pub(crate) enum Done {
     Payment(Box<Payment>),
+    /// A payment after each of the states one op moved it through, in order (each is logged).
+    Steps(Vec<Payment>),
     Refund(Box<Refund>),
     Begin(Begin),
     Unit,
@@ -233,6 +240,11 @@ pub(crate) fn run(db: Arc<Database>, rx: Receiver<Request>, config: WriterConfig
                     // Each durable state change is logged (and counted) once, here.
                     match &result {
                         Ok(Done::Payment(p)) => crate::journal::events::payment_changed(p),
+                        Ok(Done::Steps(steps)) => {
+                            steps
+                                .iter()
+                                .for_each(crate::journal::events::payment_changed);
+                        }
                         Ok(Done::Refund(r)) => crate::journal::events::refund_changed(r),
                         Ok(Done::Notice(n)) => crate::journal::events::notice_changed(n),
                         _ => {}
@@ -312,6 +324,40 @@ pub(crate) fn meta_table(
         .map_err(|e| JournalError::storage("open table meta", e))
 }
 
+/// A checked payment intent, not written yet.
+struct Intent {
+    payment: Payment,
+    /// (client id, request id).
+    request: Vec<u8>,
+    usage_key: Vec<u8>,
+    /// The customer's daily usage with this payment added.
+    usage_bytes: Vec<u8>,
+}
+
+/// A payment's checked state change(s), not written yet.
+struct Transition {
+    /// The payment after each event.
+    steps: Vec<Payment>,
+    notices: Vec<OutboxNotice>,
+    /// The daily usage to write back: (key, encoded usage).
+    release: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+/// What an existing idempotency record says to a request with body `hash`.
+pub(crate) fn seen(rec: IdempotencyRecord, hash: BodyHash) -> Begin {
+    match rec {
+        rec if rec.body_hash != hash.0 => Begin::Inconsistent,
+        IdempotencyRecord {
+            state: IdempotencyState::InFlight,
+            ..
+        } => Begin::InFlight,
+        IdempotencyRecord {
+            state: IdempotencyState::Done { response, .. },
+            ..
+        } => Begin::Replay(response),
+    }
+}
+
 struct Tables<'t> {
     payments: Table<'t, Bytes, Bytes>,
     payment_requests: Table<'t, Bytes, Bytes>,
@@ -364,6 +410,8 @@ impl<'t> Tables<'t> {
             Op::Payment(id, event) => self
                 .payment_event(id, event, ctx)
                 .map(|p| Done::Payment(Box::new(p))),
+            Op::OpenPayment(open) => self.open_payment(*open, ctx),
+            Op::FinishPayment(finish) => self.finish_payment(*finish, ctx).map(Done::Steps),
             Op::Refund(new) => self.refund(new, ctx).map(|r| Done::Refund(Box::new(r))),
             Op::RefundEvent(id, event) => self
                 .refund_event(id, event, ctx)
@@ -436,6 +484,14 @@ impl<'t> Tables<'t> {
     }
 
     fn intent(&mut self, new: NewPayment, ctx: &Ctx<'_>) -> Result<Payment, JournalError> {
+        let intent = self.check_intent(new, ctx)?;
+        self.write_intent(&intent, &intent.payment)?;
+        Ok(intent.payment)
+    }
+
+    /// Everything `record_intent` checks and computes, before any write: a duplicate request,
+    /// a zero amount, the daily limits; the new payment in QUOTED.
+    fn check_intent(&self, new: NewPayment, ctx: &Ctx<'_>) -> Result<Intent, JournalError> {
         let request = composite(&[&new.client_id, &new.request_id])?;
         if new.quote.merchant_amount.is_zero() {
             return Err(JournalError::Invalid {
@@ -486,23 +542,100 @@ impl<'t> Tables<'t> {
         usage.amount = usage.amount.saturating_add(minor);
         let usage_bytes = codec::encode(RecordKind::Payment, &usage)?;
         let id = PaymentId::generate(ctx.now, ctx.rng)?;
-        let payment = Payment::new(id, new, ctx.now_ms);
+        Ok(Intent {
+            payment: Payment::new(id, new, ctx.now_ms),
+            request,
+            usage_key,
+            usage_bytes,
+        })
+    }
+
+    /// Writes a checked intent with `record` as the payment's record (the intent itself, or the
+    /// intent already moved on to SENT).
+    fn write_intent(&mut self, intent: &Intent, record: &Payment) -> Result<(), JournalError> {
         // Encode before the first write, so a refusal leaves nothing behind.
-        let bytes = codec::encode(RecordKind::Payment, &payment)?;
-        let key = id.key();
+        let bytes = codec::encode(RecordKind::Payment, record)?;
+        let key = record.id.key();
         self.payments
             .insert(key.as_slice(), bytes.as_slice())
             .map_err(st("write payment"))?;
         self.payment_requests
-            .insert(request.as_slice(), key.as_slice())
+            .insert(intent.request.as_slice(), key.as_slice())
             .map_err(st("write payment request"))?;
-        self.open
-            .insert(open_key(OPEN_PAYMENT, &key).as_slice(), ())
-            .map_err(st("write open"))?;
+        self.mark_open(OPEN_PAYMENT, &key, record.state.is_unresolved())?;
         self.usage
-            .insert(usage_key.as_slice(), usage_bytes.as_slice())
+            .insert(intent.usage_key.as_slice(), intent.usage_bytes.as_slice())
             .map_err(st("write daily usage"))?;
-        Ok(payment)
+        Ok(())
+    }
+
+    /// The first write of a payment (`critical.rs`): the request in flight, the intent and SENT,
+    /// or what an earlier request with this key says (nothing written).
+    fn open_payment(&mut self, open: OpenPayment, ctx: &Ctx<'_>) -> Result<Done, JournalError> {
+        let kb = open.request.to_bytes()?;
+        if let Some(rec) = self.load_request(&kb)? {
+            return Ok(Done::Begin(seen(rec, open.body)));
+        }
+        let intent = self.check_intent(open.payment, ctx)?;
+        let quoted = intent.payment.clone();
+        let change = self.transition(
+            &quoted,
+            vec![PaymentEvent::Sent {
+                acquirer: open.sent,
+            }],
+            ctx,
+        )?;
+        let rec = IdempotencyRecord {
+            body_hash: open.body.0.to_vec(),
+            created_at_ms: ctx.now_ms,
+            state: IdempotencyState::InFlight,
+        };
+        let rec_bytes = codec::encode(RecordKind::Idempotency, &rec)?;
+        let sent = change
+            .steps
+            .last()
+            .cloned()
+            .unwrap_or_else(|| quoted.clone());
+        self.write_intent(&intent, &sent)?;
+        self.write_effects(&change, ctx)?;
+        self.idempotency
+            .insert(kb.as_slice(), rec_bytes.as_slice())
+            .map_err(st("write idempotency"))?;
+        self.open
+            .insert(open_key(OPEN_REQUEST, &kb).as_slice(), ())
+            .map_err(st("write open"))?;
+        let mut steps = vec![quoted];
+        steps.extend(change.steps);
+        Ok(Done::Steps(steps))
+    }
+
+    /// The second write of a payment (`critical.rs`): its outcome event(s) and the request
+    /// completed with the answer rendered from the new record.
+    fn finish_payment(
+        &mut self,
+        finish: FinishPayment,
+        ctx: &Ctx<'_>,
+    ) -> Result<Vec<Payment>, JournalError> {
+        let kb = finish.request.to_bytes()?;
+        let mut rec = match self.load_request(&kb)? {
+            Some(rec) if rec.state == IdempotencyState::InFlight => rec,
+            _ => {
+                return Err(JournalError::NotInFlight {
+                    key: finish.request.to_string(),
+                });
+            }
+        };
+        let before = self.load_payment(finish.id)?;
+        let change = self.transition(&before, finish.events, ctx)?;
+        let after = change.steps.last().unwrap_or(&before);
+        rec.state = IdempotencyState::Done {
+            response: finish.answer.render(after),
+            completed_at_ms: ctx.now_ms,
+        };
+        let rec_bytes = codec::encode(RecordKind::Idempotency, &rec)?;
+        self.write_transition(&change, ctx)?;
+        self.write_done(&kb, &rec_bytes, ctx)?;
+        Ok(change.steps)
     }
 
     fn load_usage(&self, key: &[u8]) -> Result<DailyUsage, JournalError> {
@@ -519,44 +652,90 @@ impl<'t> Tables<'t> {
         ctx: &Ctx<'_>,
     ) -> Result<Payment, JournalError> {
         let before = self.load_payment(id)?;
-        let next = before.apply(event, ctx.now_ms)?;
-        let notice = match ctx.rules.as_ref().and_then(|r| r.payment(&before, &next)) {
-            Some(draft) => self.draft_notice(
-                draft,
-                &next.client_id,
-                &next.origin,
-                next.id.to_string(),
-                ctx,
-            )?,
-            None => None,
-        };
+        let change = self.transition(&before, vec![event], ctx)?;
+        self.write_transition(&change, ctx)?;
+        change
+            .steps
+            .into_iter()
+            .last()
+            .ok_or_else(|| JournalError::Invalid {
+                what: "payment event",
+                detail: "no event".to_owned(),
+            })
+    }
+
+    /// `events` applied to `before` in order, with the notices each step creates and the daily
+    /// limits given back if the payment stops counting against them; nothing written yet.
+    fn transition(
+        &self,
+        before: &Payment,
+        events: Vec<PaymentEvent>,
+        ctx: &Ctx<'_>,
+    ) -> Result<Transition, JournalError> {
+        let mut steps: Vec<Payment> = Vec::with_capacity(events.len());
+        let mut notices = Vec::new();
+        for event in events {
+            let from = steps.last().unwrap_or(before);
+            let next = from.apply(event, ctx.now_ms)?;
+            if let Some(draft) = ctx.rules.as_ref().and_then(|r| r.payment(from, &next))
+                && let Some(n) = self.draft_notice(
+                    draft,
+                    &next.client_id,
+                    &next.origin,
+                    next.id.to_string(),
+                    ctx,
+                )?
+                && !notices
+                    .iter()
+                    .any(|m: &OutboxNotice| m.notice_id == n.notice_id)
+            {
+                notices.push(n);
+            }
+            steps.push(next);
+        }
+        let last = steps.last().unwrap_or(before);
         // A payment that ends without moving money gives its share of the daily limits back.
-        let release = if counts_against_limits(before.state) && !counts_against_limits(next.state) {
+        let release = if counts_against_limits(before.state) && !counts_against_limits(last.state) {
             let key = usage_key(
-                &next.client_id,
-                next.customer.expose(),
-                next.quote.merchant_amount.currency().code(),
-                next.created_at_ms / 86_400_000,
+                &last.client_id,
+                last.customer.expose(),
+                last.quote.merchant_amount.currency().code(),
+                last.created_at_ms / 86_400_000,
             )?;
             let mut usage = self.load_usage(&key)?;
             usage.count = usage.count.saturating_sub(1);
             usage.amount = usage
                 .amount
-                .saturating_sub(next.quote.merchant_amount.minor());
+                .saturating_sub(last.quote.merchant_amount.minor());
             Some((key, codec::encode(RecordKind::Payment, &usage)?))
         } else {
             None
         };
-        self.store_payment(&next)?;
-        if let Some((key, bytes)) = release {
+        Ok(Transition {
+            steps,
+            notices,
+            release,
+        })
+    }
+
+    fn write_transition(&mut self, t: &Transition, ctx: &Ctx<'_>) -> Result<(), JournalError> {
+        if let Some(last) = t.steps.last() {
+            self.store_payment(last)?;
+        }
+        self.write_effects(t, ctx)
+    }
+
+    /// What a state change writes besides the payment: the daily usage given back, notices.
+    fn write_effects(&mut self, t: &Transition, ctx: &Ctx<'_>) -> Result<(), JournalError> {
+        if let Some((key, bytes)) = &t.release {
             self.usage
                 .insert(key.as_slice(), bytes.as_slice())
                 .map_err(st("write daily usage"))?;
         }
-        if let Some(n) = notice {
-            self.insert_notice(&n, ctx)?;
+        for n in &t.notices {
+            self.insert_notice(n, ctx)?;
         }
-        Ok(next)
+        Ok(())
     }
 
     // ---- refunds --------------------------------------------------------------------------
@@ -777,15 +956,7 @@ impl<'t> Tables<'t> {
     ) -> Result<Begin, JournalError> {
         let kb = key.to_bytes()?;
         match self.load_request(&kb)? {
-            Some(rec) if rec.body_hash != hash.0 => Ok(Begin::Inconsistent),
-            Some(IdempotencyRecord {
-                state: IdempotencyState::InFlight,
-                ..
-            }) => Ok(Begin::InFlight),
-            Some(IdempotencyRecord {
-                state: IdempotencyState::Done { response, .. },
-                ..
-            }) => Ok(Begin::Replay(response)),
+            Some(rec) => Ok(seen(rec, hash)),
             None => {
                 let rec = IdempotencyRecord {
                     body_hash: hash.0.to_vec(),
@@ -824,15 +995,20 @@ impl<'t> Tables<'t> {
             completed_at_ms: ctx.now_ms,
         };
         let bytes = codec::encode(RecordKind::Idempotency, &rec)?;
+        self.write_done(&kb, &bytes, ctx)
+    }
+
+    /// Stores a completed request record (`bytes`), schedules its expiry, closes it in `open`.
+    fn write_done(&mut self, kb: &[u8], bytes: &[u8], ctx: &Ctx<'_>) -> Result<(), JournalError> {
         self.idempotency
-            .insert(kb.as_slice(), bytes.as_slice())
+            .insert(kb, bytes)
             .map_err(st("write idempotency"))?;
-        let expiry = [ctx.now_ms.to_be_bytes().as_slice(), &kb].concat();
+        let expiry = [ctx.now_ms.to_be_bytes().as_slice(), kb].concat();
         self.expiry
             .insert(expiry.as_slice(), ())
             .map_err(st("write idempotency expiry"))?;
         self.open
-            .remove(open_key(OPEN_REQUEST, &kb).as_slice())
+            .remove(open_key(OPEN_REQUEST, kb).as_slice())
             .map_err(st("write open"))?;
         Ok(())
     }

@@ -432,7 +432,7 @@ async fn deliver(shared: &Shared, n: &OutboxNotice) -> Result<Delivered, Failure
         Ok(Some(m)) => m,
         Err(e) => return Err(Failure::retry(format!("not rendered: {e}"))),
     };
-    let request = outbound(message).map_err(|refused| Failure {
+    let request = outbound(message.clone()).map_err(|refused| Failure {
         reason: refused,
         permanent: true,
     })?;
@@ -441,6 +441,9 @@ async fn deliver(shared: &Shared, n: &OutboxNotice) -> Result<Delivered, Failure
         .post(request, shared.policy.attempt_timeout)
         .await
         .map_err(Failure::retry)?;
+    scheme
+        .verify_answer(&notice, &message, &answer.headers, &answer.body)
+        .map_err(|e| Failure::retry(format!("the wallet's answer is not authentic: {e}")))?;
     if scheme.acknowledged(answer.status, &answer.headers, &answer.body) {
         Ok(Delivered::Acknowledged)
     } else if let Some(reason) = scheme.refused(answer.status, &answer.headers, &answer.body) {

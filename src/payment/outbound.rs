@@ -17,6 +17,12 @@
 
 use super::ops::{PaymentResponse, RefundResponse};
 
+/// The schemes (registry names) whose wallets debit their user *before* the gateway authorises
+/// (Alipay+ MPP merchant-presented mode: `notifyPayment` S comes first). For their payments the
+/// wallet is told no result; a payment that ends without the merchant being paid (FAILED,
+/// REVERSED, CANCELLED) makes a [`WalletCall::PaymentCancel`] so the user is made whole.
+pub const DEBITS_FIRST: &[&str] = &["aplus"];
+
 /// What the gateway asks or tells a wallet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum WalletCall {

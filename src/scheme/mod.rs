@@ -12,7 +12,7 @@
 //! ```text
 //! mod.rs      Scheme (the trait), Registry, Inbound / Outbound, Dispatch, Notice
 //! native/     Wallet API v1: /v1/...  JSON envelope, HMAC-SHA256 / Ed25519 signatures
-//! aplus/      Alipay+-shaped MPP interface: /schemes/aplus/v1/payments/<name>, RSA-SHA256
+//! aplus/      the Alipay+ side of the Alipay+ MPP API: /schemes/aplus/aps/api/v1/payments/<name>, RSA256
 //! iso20022/   Nexus-shaped: quotes (JSON), pacs.008 in, pacs.002 out (XML)
 //! ```
 //!
@@ -185,6 +185,19 @@ pub trait Scheme: std::fmt::Debug + Send + Sync + 'static {
     /// The signed message that makes `notice`'s call to the wallet, or `Ok(None)` when this client
     /// takes no such calls (no endpoint configured).
     fn notification(&self, notice: &Notice) -> Result<Option<NoticeMessage>, ApiError>;
+
+    /// Checks the wallet's reply to `message` is authentic (a scheme whose wallets sign their
+    /// answers verifies the signature here); `Err` says why not, and the attempt is retried.
+    /// Default: nothing to check.
+    fn verify_answer(
+        &self,
+        _notice: &Notice,
+        _message: &NoticeMessage,
+        _headers: &HeaderMap,
+        _body: &[u8],
+    ) -> Result<(), String> {
+        Ok(())
+    }
 
     /// True when the wallet's reply acknowledges the call (only then is it marked sent).
     fn acknowledged(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> bool;

@@ -76,7 +76,7 @@ pub fn quoting() -> (Quoter, QuoteStore, Arc<ManualClock>) {
         },
     );
     let quoter = Quoter::new(rates, QuotePolicy::default(), clock.clone());
-    let quotes = QuoteStore::new(clock.clone(), 10_000);
+    let quotes = QuoteStore::new(clock.clone(), 16 << 20);
     (quoter, quotes, clock)
 }
 
@@ -124,5 +124,6 @@ pub fn sg_settings(clients: &[&str], routes: Vec<RouteRule>) -> Settings {
         decode_ttl: Duration::from_secs(600),
         pay_budget: Duration::from_millis(1500),
         cancel_window: Duration::from_secs(1800),
+        memory: Default::default(),
     }
 }

@@ -105,6 +105,10 @@ pub trait Driver: Send + Sync + Sized + 'static {
     const CODE_MALFORMED: &'static str;
     const CODE_OVERSIZE: &'static str;
     const CODE_INCONSISTENT: &'static str;
+    /// Whether the wallet can ask for a refund in this scheme. Where refunds start only at the
+    /// merchant (ISO 20022: a pacs.004 goes from us to the wallet) the battery's refund test does
+    /// not apply and the scheme tests its outbound return itself.
+    const WALLET_REFUNDS: bool = true;
     /// The scheme under test: authentication on for `wallet-my`, notifications to `notify_url`.
     fn scheme(notify_url: &str) -> Arc<dyn Scheme>;
     /// A wallet client of the server at `addr`.
@@ -481,6 +485,10 @@ pub async fn cancel<D: Driver>() {
 }
 
 pub async fn refund<D: Driver>() {
+    if !D::WALLET_REFUNDS {
+        eprintln!("{}: no wallet-initiated refunds in this scheme", D::NAME);
+        return;
+    }
     let env = Env::<D>::start().await;
     let paid = env
         .wallet

@@ -87,6 +87,11 @@ pub struct Message {
 }
 
 impl Message {
+    /// The heap memory this message holds (its buffers' capacities), for caches bounded by bytes.
+    pub fn heap_bytes(&self) -> usize {
+        self.data.capacity() + self.fields.capacity() * std::mem::size_of::<(u8, u32, u32)>()
+    }
+
     /// An empty message of type `mti`.
     pub fn new(mti: Mti) -> Self {
         Message {

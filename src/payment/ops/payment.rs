@@ -119,6 +119,11 @@ pub struct PaymentResponse {
     /// after a restart).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merchant: Option<Merchant>,
+    /// What the scheme journaled with the original request (`RequestContext::scheme_ref`; the
+    /// iso20022 scheme's pacs.008 identifiers, for its pacs.028 answer). Opaque to the gateway and
+    /// never serialised: a scheme's own reference is not part of any wire answer.
+    #[serde(skip)]
+    pub scheme_ref: Option<String>,
 }
 
 impl WireFields for PaymentResponse {

@@ -1,18 +1,23 @@
-//! The aplus scheme: an interface shaped like the Alipay+ mobile-payment-provider API for
-//! merchant-presented codes (not certified by, nor affiliated with, Alipay+).
+//! The aplus scheme: the Alipay+ side of the Alipay+ MPP API for merchant-presented codes, so a
+//! wallet (a Mobile Payment Provider, MPP) built to that API connects by changing its base URL to
+//! `<gateway>/schemes/aplus` (not certified by, nor affiliated with, Alipay+).
 //!
-//! In: `POST /schemes/aplus/v1/payments/<name>` (`userInitiatedPay`, `pay`, `inquiryPayment`,
-//! `cancelPayment`, `refund`, `inquiryRefund`), JSON bodies whose values are all strings, signed
-//! RSA256 over `"<METHOD> <path>\n<client-id>.<request-time>.<body>"`.
+//! In (wallet → gateway): `POST /schemes/aplus/aps/api/v1/payments/userInitiatedPay` (the scanned
+//! code → the order, the quote and a `paymentRequestId` we assign) and `.../notifyPayment` (the
+//! wallet debited its user, or not: S sends the authorisation to the acquirer through the canonical
+//! pay). JSON bodies whose values are all strings, signed RSA256 over
+//! `"<METHOD> <path>\n<client-id>.<request-time>.<body>"`.
 //! Out: `{"result":{resultStatus,resultCode,resultMessage}, ...}` signed the same way with our key
-//! (`response-time`); notifications `notifyPayment` / `notifyRefund` POSTed to the client's
-//! `notify_url`, signed like a request from us.
-//! Errors: every canonical [`ApiError`] has one aplus result code (`transformers::code_of`); HTTP 200
-//! for business results, 401/403/404/405/408/413/415 for refusals.
-//! Spec: `spec/schemes/aplus.md`.
+//! (`response-time`); and (gateway → wallet, through the journal's outbox and the `notify` room)
+//! `cancelPayment` when the domestic side failed after the wallet debited its user, `refund` for a
+//! merchant refund, `inquiryPayment`, each POSTed to the client's `wallet_api_url` + the API name,
+//! signed like a request from us, the wallet's signed answer verified with its key.
+//! Errors: every canonical [`ApiError`] has one Alipay+ result code (`transformers::code_of`);
+//! HTTP 200 for business results, 401/403/404/405/408/413/415 for refusals.
+//! Spec: `spec/schemes/aplus.md`, `spec/schemes/aplus.openapi.yaml`.
 //!
 //! ```text
-//! mod.rs           configuration, routes, authentication, the pipeline calls, notifications
+//! mod.rs           configuration, routes, authentication, orders, the pipeline calls, outbound calls
 //! transformers.rs  wire types (Aplus*), conversions, result codes
 //! sign.rs          RSA256 (ring), the signature header, PEM keys, ISO 8601 times
 //! ```
@@ -32,14 +37,14 @@ use serde::Serialize;
 
 use super::{
     BoxFuture, Dispatch, Inbound, Notice, NoticeEvent, NoticeMessage, Outbound, Peer, Scheme,
-    SchemeConfigError, SchemeSettings,
+    SchemeConfigError, SchemeSettings, WalletCall,
 };
 use crate::money::{Amount, Currency};
-use crate::payment::{Answer, Handled, RequestContext};
+use crate::payment::{Answer, RequestContext};
 use crate::payment::{ApiError, Side};
 use crate::payment::{
-    DecodeRequest, PaymentInquiryRequest, PaymentRef, PaymentStatus, QuoteRequest, RequestId,
-    ResultStatus,
+    CustomerId, DecodeRequest, PaymentInquiryRequest, PaymentRef, PaymentRequest, QuoteRequest,
+    RequestId, ResultStatus,
 };
 use crate::scheme::native::auth::{AuthFault, ReplayGuard, body_digest};
 use crate::scheme::parse_json;
@@ -48,24 +53,27 @@ use sign::{
     AplusPublicKey, AplusSignatureHeader, AplusSigner, format_time, parse_time, string_to_sign,
 };
 use transformers::{
-    AplusCancelPaymentRequest, AplusCancelPaymentResponse, AplusFault, AplusInquiryPaymentRequest,
-    AplusInquiryRefundRequest, AplusNotifyAck, AplusNotifyPayment, AplusNotifyRefund,
-    AplusPayRequest, AplusPaymentResponse, AplusRefundRequest, AplusRefundResponse, AplusResult,
-    AplusRoute, AplusUserInitiatedPayRequest, AplusUserInitiatedPayResponse, result_of,
+    AplusFault, AplusNotifyPaymentRequest, AplusPaymentCall, AplusRef, AplusRefundCall,
+    AplusResult, AplusResultOnly, AplusRoute, AplusUserInitiatedPayRequest,
+    AplusUserInitiatedPayResponse, AplusWalletApi, result_of, unknown_fields,
 };
 
 /// The registry name.
 pub const NAME: &str = "aplus";
-/// The path prefix.
+/// The path prefix: a wallet's base URL is `<gateway>/schemes/aplus`.
 pub const PREFIX: &str = "/schemes/aplus/";
-/// Routes live under this path.
-pub const ROUTES: &str = "/schemes/aplus/v1/payments/";
-/// The JSON content type of requests, responses and notifications.
+/// The official API paths live under this path.
+pub const ROUTES: &str = "/schemes/aplus/aps/api/v1/payments/";
+/// The JSON content type of requests, responses and calls.
 pub const CONTENT_TYPE: &str = "application/json; charset=UTF-8";
 /// Default `request-time` window (± this).
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(300);
-/// How long the amounts of a quote made by userInitiatedPay are kept for the pay check.
-pub const QUOTE_MEMORY: Duration = Duration::from_secs(3600);
+/// The longest an order made by userInitiatedPay is remembered (its quote's expiry ends it sooner).
+pub const ORDER_MEMORY: Duration = Duration::from_secs(3600);
+/// The byte bound of each of the two order memories (orders, scans).
+pub const ORDER_BYTES: u64 = 64 * 1024 * 1024;
+/// The demo client's wallet currency when `[schemes.aplus]` gives it none.
+pub const DEMO_PAY_TO_CURRENCY: &str = "MYR";
 
 /// Header names.
 pub mod headers {
@@ -82,12 +90,63 @@ pub mod headers {
 /// One wallet client of the aplus scheme.
 #[derive(Debug)]
 pub struct AplusClient {
-    /// Its RSA public keys by `keyVersion`.
+    /// Its RSA public keys by `keyVersion` (its requests and its answers to our calls).
     pub keys: BTreeMap<u32, AplusPublicKey>,
-    /// Where its notifications go (none: it resolves by inquiry).
-    pub notify_url: Option<String>,
-    /// Its wallet currency when userInitiatedPay has no `payToCurrency`.
+    /// Where its APIs are (`https://wallet.example/aps/api/v1/payments/`): the API name is
+    /// appended (`cancelPayment`, `refund`, `inquiryPayment`).
+    pub wallet_api_url: Option<String>,
+    /// Its wallet currency: what `payToAmount` is in.
     pub pay_to_currency: Option<Currency>,
+}
+
+/// A payment order userInitiatedPay handed out, until the wallet notifies its result (memory only,
+/// bounded in bytes and time; see the spec for what a restart means for it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AplusPendingOrder {
+    /// Who scanned.
+    pub client_id: String,
+    /// The canonical quote behind it.
+    pub quote_id: RequestId,
+    /// The user.
+    pub customer_id: CustomerId,
+    /// Merchant currency.
+    pub payment_amount: Amount,
+    /// Wallet currency.
+    pub pay_to_amount: Amount,
+    /// The wallet's `passThroughInfo`, kept with the order.
+    pub pass_through_info: Option<String>,
+    /// Its key in the scan memory (a repeat scan of a paid order is refused).
+    pub scan_key: String,
+}
+
+impl AplusPendingOrder {
+    fn weight(&self) -> usize {
+        128 + self.client_id.len()
+            + self.quote_id.as_str().len()
+            + self.customer_id.expose().len()
+            + self.pass_through_info.as_ref().map_or(0, String::len)
+            + self.scan_key.len()
+    }
+}
+
+/// A scan answered with an order: a repeat within the code's validity gets the same answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AplusScan {
+    /// Who scanned (a repeat by another user is REPEAT_REQ_INCONSISTENT).
+    pub customer_id: String,
+    /// The answer's body.
+    pub answer: Vec<u8>,
+    /// Until when (the order's expiry).
+    pub until: SystemTime,
+    /// The order it made (`paymentRequestId`), once the wallet notified S for it: a repeat is
+    /// refused (`ORDER_IS_CLOSED`), the code was paid.
+    pub paid: Option<String>,
+}
+
+impl AplusScan {
+    fn weight(&self) -> usize {
+        64 + self.customer_id.len() + self.answer.len()
+    }
 }
 
 /// The aplus scheme.
@@ -97,8 +156,10 @@ pub struct Aplus {
     signer: Option<(u32, AplusSigner)>,
     window: Duration,
     replay: ReplayGuard,
-    /// (client id, quote id) → (merchant amount, wallet amount) of quotes userInitiatedPay made.
-    quotes: Cache<(String, String), (Amount, Amount)>,
+    /// Our `paymentRequestId` → the order, until the wallet's notification.
+    orders: Cache<String, Arc<AplusPendingOrder>>,
+    /// (client, code value[, user, amount]) → the answer, for repeats of userInitiatedPay.
+    scans: Cache<String, Arc<AplusScan>>,
 }
 
 impl std::fmt::Debug for Aplus {
@@ -194,6 +255,18 @@ impl Aplus {
             (None, Some(_)) => return Err(config_error("signing_key_pem", "missing")),
             (None, None) => None,
         };
+        if let Some(demo) = &settings.demo_client {
+            // The demo wallet pays in MYR unless its table says otherwise (the banner's
+            // walkthrough sends the official body: codeValue and customerId only).
+            let client = clients.entry(demo.clone()).or_insert_with(|| AplusClient {
+                keys: BTreeMap::new(),
+                wallet_api_url: None,
+                pay_to_currency: None,
+            });
+            if client.pay_to_currency.is_none() {
+                client.pay_to_currency = Currency::from_code(DEMO_PAY_TO_CURRENCY).ok();
+            }
+        }
         if settings.demo_client.is_none() {
             if signer.is_none() {
                 return Err(config_error(
@@ -207,6 +280,12 @@ impl Aplus {
                     "missing: at least one key",
                 ));
             }
+            if let Some((id, _)) = clients.iter().find(|(_, c)| c.pay_to_currency.is_none()) {
+                return Err(config_error(
+                    format!("clients.{id}.pay_to_currency"),
+                    "missing: the wallet's currency (what payToAmount is in)",
+                ));
+            }
         }
         Ok(Aplus {
             demo_client: settings.demo_client.clone(),
@@ -214,9 +293,19 @@ impl Aplus {
             signer,
             window,
             replay: ReplayGuard::new(window, 1_000_000),
-            quotes: Cache::builder()
-                .max_capacity(200_000)
-                .time_to_live(QUOTE_MEMORY)
+            orders: Cache::builder()
+                .max_capacity(ORDER_BYTES)
+                .weigher(|k: &String, o: &Arc<AplusPendingOrder>| {
+                    u32::try_from(k.len() + o.weight()).unwrap_or(u32::MAX)
+                })
+                .time_to_live(ORDER_MEMORY)
+                .build(),
+            scans: Cache::builder()
+                .max_capacity(ORDER_BYTES)
+                .weigher(|k: &String, s: &Arc<AplusScan>| {
+                    u32::try_from(k.len() + s.weight()).unwrap_or(u32::MAX)
+                })
+                .time_to_live(ORDER_MEMORY)
                 .build(),
         })
     }
@@ -232,7 +321,7 @@ impl Aplus {
             .ok_or_else(|| config_error(&prefix, "must be a table"))?;
         let mut client = AplusClient {
             keys: BTreeMap::new(),
-            notify_url: None,
+            wallet_api_url: None,
             pay_to_currency: None,
         };
         for (key, value) in table {
@@ -251,17 +340,20 @@ impl Aplus {
                         client.keys.insert(v, key);
                     }
                 }
-                "notify_url" => {
+                "wallet_api_url" => {
                     let url = value
                         .as_str()
                         .ok_or_else(|| config_error(&name, "must be a URL (string)"))?;
-                    if url_path(url).is_none() {
+                    if url_path(url).is_none() || !url.ends_with('/') {
                         return Err(config_error(
                             &name,
-                            format!("{url:?} is not an http:// or https:// URL"),
+                            format!(
+                                "{url:?} is not an http:// or https:// URL ending in / \
+                                 (the API name is appended: .../cancelPayment)"
+                            ),
                         ));
                     }
-                    client.notify_url = Some(url.to_owned());
+                    client.wallet_api_url = Some(url.to_owned());
                 }
                 "pay_to_currency" => {
                     let code = value
@@ -275,7 +367,7 @@ impl Aplus {
                 other => {
                     return Err(config_error(
                         format!("{prefix}.{other}"),
-                        "unknown key (public_keys, notify_url, pay_to_currency)",
+                        "unknown key (public_keys, wallet_api_url, pay_to_currency)",
                     ));
                 }
             }
@@ -403,7 +495,7 @@ impl Aplus {
             let e = ApiError::NotFound {
                 path: req.path.to_owned(),
             };
-            return unsigned(result_of(&e.into(), AplusRoute::Pay));
+            return unsigned(result_of(&e.into()));
         };
         if req.method != "POST" {
             let e = ApiError::MethodNotAllowed {
@@ -411,7 +503,7 @@ impl Aplus {
                 path: req.path.to_owned(),
                 allowed: "POST",
             };
-            let mut refused = unsigned(result_of(&e.into(), route));
+            let mut refused = unsigned(result_of(&e.into()));
             refused.headers.push(("allow", "POST".to_owned()));
             return refused;
         }
@@ -421,7 +513,7 @@ impl Aplus {
                 if e.side() != Side::Wallet {
                     tracing::warn!("aplus: {e}");
                 }
-                return unsigned(result_of(&e.into(), route));
+                return unsigned(result_of(&e.into()));
             }
         };
         let ctx = RequestContext {
@@ -437,8 +529,8 @@ impl Aplus {
         let (status, body) = match self.answer(&req, route, ctx, dispatch).await {
             Ok(reply) => reply,
             Err(fault) => {
-                let (status, result) = result_of(&fault, route);
-                (status, json(&serde_json::json!({ "result": result })))
+                let (status, result) = result_of(&fault);
+                (status, json(&AplusResultOnly { result }))
             }
         };
         let headers = if signed {
@@ -475,90 +567,107 @@ impl Aplus {
         {
             return Err(AplusFault::MediaType { got: ct.to_owned() });
         }
-        let body = req.body;
-        Ok(match route {
+        let value: serde_json::Value = parse_json(req.body)?;
+        let unknown = unknown_fields(&value, route.known_fields());
+        if !unknown.is_empty() {
+            // Alipay+ adds fields over time: a wallet sending one must not be refused.
+            tracing::info!(api = route.name(), fields = ?unknown, "aplus: unknown fields ignored");
+        }
+        match route {
             AplusRoute::UserInitiatedPay => {
-                let r: AplusUserInitiatedPayRequest = parse_json(body)?;
-                self.user_initiated_pay(ctx, r, &dispatch).await
+                let r: AplusUserInitiatedPayRequest = parse_json(req.body)?;
+                r.check()?;
+                Ok(self.user_initiated_pay(ctx, r, &dispatch).await)
             }
-            AplusRoute::Pay => {
-                let r: AplusPayRequest = parse_json(body)?;
-                self.pay(ctx, r, &dispatch).await?
+            AplusRoute::NotifyPayment => {
+                let r: AplusNotifyPaymentRequest = parse_json(req.body)?;
+                r.check()?;
+                self.notify_payment(ctx, r, &dispatch).await
             }
-            AplusRoute::InquiryPayment => {
-                let r: AplusInquiryPaymentRequest = parse_json(body)?;
-                let r = PaymentInquiryRequest::try_from(r)?;
-                let handled = dispatch.run(|p| p.inquire_payment(ctx, r)).await;
-                render(handled, route, AplusPaymentResponse::failed, |a, result| {
-                    AplusPaymentResponse::of(&a.body, result, true)
-                })
-            }
-            AplusRoute::CancelPayment => {
-                let r: AplusCancelPaymentRequest = parse_json(body)?;
-                let r = r.into();
-                let handled = dispatch.run(|p| p.cancel(ctx, r)).await;
-                render(
-                    handled,
-                    route,
-                    AplusCancelPaymentResponse::failed,
-                    |a, result| AplusCancelPaymentResponse::of(&a.body, result),
-                )
-            }
-            AplusRoute::Refund => {
-                let r: AplusRefundRequest = parse_json(body)?;
-                let r = r.into();
-                let handled = dispatch.run(|p| p.refund(ctx, r)).await;
-                render(handled, route, AplusRefundResponse::failed, |a, result| {
-                    AplusRefundResponse::of(&a.body, result, false)
-                })
-            }
-            AplusRoute::InquiryRefund => {
-                let r: AplusInquiryRefundRequest = parse_json(body)?;
-                let r = r.try_into()?;
-                let handled = dispatch.run(|p| p.inquire_refund(ctx, r)).await;
-                render(handled, route, AplusRefundResponse::failed, |a, result| {
-                    AplusRefundResponse::of(&a.body, result, true)
-                })
-            }
-        })
+        }
     }
 
-    /// Canonical decode, then (when the amount is known) canonical quote. The canonical request
-    /// ids are derived from the body hash: `aplus-d-<hash>` and `aplus-q-<hash>`.
+    /// The repeat keys of a scan: (client, code) for a dynamic code (the official idempotency:
+    /// the code value within its validity), (client, code, user, amount) for a static one.
+    fn scan_keys(client: &str, r: &AplusUserInitiatedPayRequest) -> (String, String) {
+        let dynamic = format!("{client}\u{0}{}", r.code_value.as_str());
+        let amount = r
+            .order_amount
+            .map(|a| a.amount().to_string())
+            .unwrap_or_default();
+        let fixed = format!("{dynamic}\u{0}{}\u{0}{amount}", r.customer_id.expose());
+        (dynamic, fixed)
+    }
+
+    /// A repeat of a scan answered before, still valid: its answer, or REPEAT_REQ_INCONSISTENT
+    /// for another user.
+    fn repeat_scan(
+        &self,
+        client: &str,
+        r: &AplusUserInitiatedPayRequest,
+        now: SystemTime,
+    ) -> Option<Result<Vec<u8>, AplusFault>> {
+        let (dynamic, fixed) = Self::scan_keys(client, r);
+        let scan = self
+            .scans
+            .get(&dynamic)
+            .or_else(|| self.scans.get(&fixed))
+            .filter(|s| s.until > now)?;
+        if scan.customer_id != r.customer_id.expose() {
+            return Some(Err(ApiError::RepeatRequestInconsistent {
+                request_id: format!(
+                    "codeValue (scanned by another customerId within the code's validity, {})",
+                    format_rfc3339(scan.until)
+                ),
+            }
+            .into()));
+        }
+        if let Some(id) = &scan.paid {
+            return Some(Err(AplusFault::Closed {
+                payment_request_id: id.clone(),
+                reason: "the wallet already notified its result for this code's order".to_owned(),
+            }));
+        }
+        Some(Ok(scan.answer.clone()))
+    }
+
+    /// Canonical decode, then canonical quote; the order gets our `paymentRequestId`.
     async fn user_initiated_pay(
         &self,
         ctx: RequestContext,
         r: AplusUserInitiatedPayRequest,
         dispatch: &Dispatch,
     ) -> (StatusCode, Vec<u8>) {
-        let route = AplusRoute::UserInitiatedPay;
-        let fail = |e: ApiError| {
-            let (status, result) = result_of(&e.into(), route);
+        let fail = |e: AplusFault| {
+            let (status, result) = result_of(&e);
             (status, json(&AplusUserInitiatedPayResponse::failed(result)))
         };
-        let currency = match r.pay_to_currency.map(|c| c.0).or_else(|| {
-            self.clients
-                .get(&ctx.client_id)
-                .and_then(|c| c.pay_to_currency)
-        }) {
-            Some(c) => c,
-            None => {
-                return fail(ApiError::param(
-                    "payToCurrency",
-                    "missing, and no pay_to_currency is configured for this client",
-                ));
-            }
+        let now = SystemTime::now();
+        match self.repeat_scan(&ctx.client_id, &r, now) {
+            Some(Ok(answer)) => return (StatusCode::OK, answer),
+            Some(Err(e)) => return fail(e),
+            None => {}
+        }
+        let fail = |e: ApiError| fail(e.into());
+        let Some(currency) = self
+            .clients
+            .get(&ctx.client_id)
+            .and_then(|c| c.pay_to_currency)
+        else {
+            return fail(ApiError::Unavailable {
+                reason: format!(
+                    "client {} has no pay_to_currency configured in [schemes.aplus.clients]",
+                    ctx.client_id
+                ),
+            });
         };
-        let hash = ctx
-            .body_sha256
-            .get(..40)
-            .unwrap_or(&ctx.body_sha256)
-            .to_owned();
-        let ids = (
-            RequestId::new(format!("aplus-d-{hash}")),
-            RequestId::new(format!("aplus-q-{hash}")),
-        );
-        let (Ok(decode_id), Ok(quote_id)) = ids else {
+        // Fresh canonical ids for each new scan (a repeat was answered above).
+        let seed = body_digest(format!("{}|{}|{now:?}", ctx.client_id, ctx.body_sha256).as_bytes());
+        let seed = seed.get(..40).unwrap_or(&seed);
+        let (Ok(decode_id), Ok(quote_id)) = (
+            RequestId::new(format!("aplus-d-{seed}")),
+            RequestId::new(format!("aplus-q-{seed}")),
+        ) else {
             return fail(ApiError::Unknown {
                 side: Side::Gateway,
                 reason: "derived request id refused".to_owned(),
@@ -579,12 +688,11 @@ impl Aplus {
             Ok(body) => body,
             Err(e) => return fail(e),
         };
-        let order_amount = r.order_amount.map(|a| a.amount());
-        if decoded.amount.is_none() && order_amount.is_none() {
-            // A static code: the payer enters the amount, the wallet asks again with orderAmount.
+        if decoded.amount.is_none() && r.order_amount.is_none() {
+            // A static code without the amount: the order only (our extension; spec §3.1).
             return (
                 StatusCode::OK,
-                json(&AplusUserInitiatedPayResponse::of(&decoded, None, None)),
+                json(&AplusUserInitiatedPayResponse::order_only(&decoded)),
             );
         }
         let quote = QuoteRequest {
@@ -602,92 +710,201 @@ impl Aplus {
             Ok(body) => body,
             Err(e) => return fail(e),
         };
-        self.quotes.insert(
-            (client, quoted.quote_id.to_string()),
-            (quoted.merchant_amount.0, quoted.payer_amount.0),
+        let digest = body_digest(quoted.quote_id.as_str().as_bytes());
+        let Ok(payment_request_id) =
+            RequestId::new(format!("APR{}", digest.get(..40).unwrap_or(&digest)))
+        else {
+            return fail(ApiError::Unknown {
+                side: Side::Gateway,
+                reason: "derived paymentRequestId refused".to_owned(),
+            });
+        };
+        let answer = json(&AplusUserInitiatedPayResponse::of(
+            &decoded,
+            &quoted,
+            payment_request_id.clone(),
+            format_time(now),
+        ));
+        let until = parse_time(&quoted.expires_at).unwrap_or(now + Duration::from_secs(60));
+        let (dynamic, fixed) = Self::scan_keys(&client, &r);
+        let key = if decoded.amount.is_some() {
+            dynamic
+        } else {
+            fixed
+        };
+        self.orders.insert(
+            payment_request_id.to_string(),
+            Arc::new(AplusPendingOrder {
+                client_id: client.clone(),
+                quote_id: quoted.quote_id.clone(),
+                customer_id: r.customer_id.clone(),
+                payment_amount: quoted.merchant_amount.0,
+                pay_to_amount: quoted.payer_amount.0,
+                pass_through_info: r.pass_through_info.clone(),
+                scan_key: key.clone(),
+            }),
         );
-        let start = format_time(SystemTime::now());
-        (
-            StatusCode::OK,
-            json(&AplusUserInitiatedPayResponse::of(
-                &decoded,
-                order_amount,
-                Some((&quoted, start)),
-            )),
-        )
+        self.scans.insert(
+            key,
+            Arc::new(AplusScan {
+                customer_id: r.customer_id.expose().to_owned(),
+                answer: answer.clone(),
+                until,
+                paid: None,
+            }),
+        );
+        (StatusCode::OK, answer)
     }
 
-    /// Checks the amounts against the quote, then canonical pay.
-    async fn pay(
+    /// The wallet's result for our order: S sends the authorisation (canonical pay); F closes
+    /// the order. Answered S once processed, whatever the acquirer said: a decline or a reversal
+    /// reaches the wallet as our `cancelPayment` (spec §4).
+    async fn notify_payment(
         &self,
         ctx: RequestContext,
-        r: AplusPayRequest,
+        r: AplusNotifyPaymentRequest,
         dispatch: &Dispatch,
     ) -> Result<(StatusCode, Vec<u8>), AplusFault> {
-        let key = (ctx.client_id.clone(), r.payment_quote.quote_id.to_string());
-        match self.quotes.get(&key) {
-            Some((merchant, payer)) => {
-                let check = |field: &str, sent: Amount, quoted: Amount| {
-                    if sent == quoted {
-                        Ok(())
-                    } else {
-                        Err(ApiError::param(
-                            field,
-                            format!("{sent} is not the quote's {quoted} (quote {})", key.1),
-                        ))
-                    }
-                };
-                check("paymentAmount", r.payment_amount.amount(), merchant)?;
-                check("payToAmount", r.pay_to_amount.amount(), payer)?;
-            }
-            None => {
-                // Not a quote we remember: only a repeat of an existing payment may go on (the
-                // pipeline replays it, or refuses a different body).
-                let ask = PaymentInquiryRequest {
-                    payment: PaymentRef::RequestId(r.payment_request_id.clone()),
-                };
-                let inquiry_ctx = ctx.clone();
-                if dispatch
-                    .run(|p| p.inquire_payment(inquiry_ctx, ask))
-                    .await
-                    .is_err()
-                {
-                    return Err(ApiError::param(
-                        "paymentQuote.quoteId",
-                        format!(
-                            "quote {} was not issued to this client by userInitiatedPay in the last {} min",
-                            key.1,
-                            QUOTE_MEMORY.as_secs() / 60
-                        ),
-                    )
-                    .into());
-                }
-            }
+        let id = r.payment_request_id.clone();
+        let order = self
+            .orders
+            .get(id.as_str())
+            .filter(|o| o.client_id == ctx.client_id);
+        let Some(order) = order else {
+            // Not an open order: a repeat of a notification whose payment is journaled (the
+            // answer is S again), or no order of ours.
+            let ask = PaymentInquiryRequest {
+                payment: PaymentRef::RequestId(id.clone()),
+            };
+            return match dispatch.run(|p| p.inquire_payment(ctx, ask)).await {
+                Ok(_) => Ok(processed()),
+                Err(ApiError::OrderNotFound { .. }) => Err(closed(
+                    &id,
+                    "no open payment order with this paymentRequestId (never issued, expired, \
+                     closed by an F notification, or issued before a restart)",
+                )),
+                Err(e) => Err(e.into()),
+            };
+        };
+        let same = |field: &str, sent: Option<Amount>, ours: Amount| match sent {
+            Some(sent) if sent != ours => Err(ApiError::param(
+                field,
+                format!("{sent} is not the order's {ours} (paymentRequestId {id})"),
+            )),
+            _ => Ok(()),
+        };
+        same(
+            "paymentAmount",
+            r.payment_amount.map(|a| a.amount()),
+            order.payment_amount,
+        )?;
+        same(
+            "payToAmount",
+            r.pay_to_amount.map(|a| a.amount()),
+            order.pay_to_amount,
+        )?;
+        if let Some(c) = &r.customer_id
+            && c.expose() != order.customer_id.expose()
+        {
+            return Err(
+                ApiError::param("customerId", "is not the user who scanned the code").into(),
+            );
         }
-        let canonical = (&r).into();
-        let handled = dispatch.run(|p| p.pay(ctx, canonical)).await;
-        Ok(render(
-            handled,
-            AplusRoute::Pay,
-            AplusPaymentResponse::failed,
-            |a, result| {
-                // A replayed U whose payment has since reached its end says the end.
-                let result = match (result.result_status, a.body.payment_status) {
-                    (ResultStatus::U, s) if s != PaymentStatus::Processing => {
-                        transformers::payment_result(&a.body)
-                    }
-                    _ => result,
-                };
-                AplusPaymentResponse::of(&a.body, result, false)
-            },
-        ))
+        if r.payment_result.result_status != ResultStatus::S {
+            tracing::info!(
+                payment_request_id = %id,
+                code = %r.payment_result.result_code,
+                "aplus: the wallet did not debit its user; order closed"
+            );
+            self.orders.invalidate(id.as_str());
+            // The user may scan the code again.
+            self.scans.invalidate(&order.scan_key);
+            return Ok(processed());
+        }
+        let mut ctx = ctx;
+        ctx.body_sha256 = r.digest();
+        ctx.scheme_ref = Some(
+            AplusRef {
+                payment_request_id: id.clone(),
+                payment_id: r.payment_id.clone(),
+            }
+            .encode(),
+        );
+        let pay = PaymentRequest {
+            payment_request_id: id.clone(),
+            quote_id: order.quote_id.clone(),
+            customer_id: order.customer_id.clone(),
+        };
+        let handled = dispatch.run(|p| p.pay(ctx, pay)).await;
+        if handled.is_ok()
+            && let Some(scan) = self.scans.get(&order.scan_key)
+        {
+            // The code is paid (or being resolved): a repeat scan is refused from now on.
+            self.scans.insert(
+                order.scan_key.clone(),
+                Arc::new(AplusScan {
+                    paid: Some(id.to_string()),
+                    ..(*scan).clone()
+                }),
+            );
+        }
+        match handled {
+            Ok(answer) => {
+                match &answer.outcome {
+                    None => tracing::info!(payment_request_id = %id, "aplus: authorised"),
+                    Some(e) => tracing::info!(
+                        payment_request_id = %id,
+                        "aplus: not authorised ({e}); the wallet's payment is cancelled through cancelPayment"
+                    ),
+                }
+                Ok(processed())
+            }
+            // Refused before anything reached the acquirer, for good: the order is closed and
+            // the wallet must give its user the money back itself.
+            Err(
+                e @ (ApiError::QuoteExpired { .. }
+                | ApiError::QuoteConsumed { .. }
+                | ApiError::OrderNotFound { .. }
+                | ApiError::AmountExceedLimit { .. }
+                | ApiError::MerchantNotRoutable { .. }),
+            ) => {
+                tracing::warn!(payment_request_id = %id, "aplus: order closed after the wallet's debit: {e}");
+                self.orders.invalidate(id.as_str());
+                Err(closed(&id, &e.to_string()))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
-    fn notice_body(notice: &Notice) -> Vec<u8> {
-        match &notice.event {
-            NoticeEvent::Payment(p) => json(&AplusNotifyPayment::of(&notice.notice_id, p)),
-            NoticeEvent::Refund(r) => json(&AplusNotifyRefund::of(&notice.notice_id, r)),
+    fn reference(notice: &Notice) -> Option<AplusRef> {
+        if let Some(r) = notice.scheme_ref.as_deref().and_then(AplusRef::decode) {
+            return Some(r);
         }
+        match &notice.event {
+            NoticeEvent::Payment(p) => Some(AplusRef {
+                payment_request_id: p.payment_request_id.clone(),
+                payment_id: None,
+            }),
+            NoticeEvent::Refund(_) => None,
+        }
+    }
+}
+
+/// `{"result": SUCCESS}`: the notification was processed.
+fn processed() -> (StatusCode, Vec<u8>) {
+    (
+        StatusCode::OK,
+        json(&AplusResultOnly {
+            result: AplusResult::success(),
+        }),
+    )
+}
+
+/// F `ORDER_IS_CLOSED` for a notification we cannot act on.
+fn closed(id: &RequestId, why: &str) -> AplusFault {
+    AplusFault::Closed {
+        payment_request_id: id.to_string(),
+        reason: why.to_owned(),
     }
 }
 
@@ -699,46 +916,12 @@ fn json<T: Serialize>(value: &T) -> Vec<u8> {
     })
 }
 
-/// A handled canonical call as an aplus response: `ok` builds it from the answer and the result its
-/// outcome means, `failed` from a result alone.
-fn render<T, R: Serialize>(
-    handled: Handled<T>,
-    route: AplusRoute,
-    failed: impl FnOnce(AplusResult) -> R,
-    ok: impl FnOnce(&Answer<T>, AplusResult) -> R,
-) -> (StatusCode, Vec<u8>) {
-    match handled {
-        Ok(answer) => {
-            let (status, result) = match &answer.outcome {
-                None => (StatusCode::OK, AplusResult::success()),
-                Some(e) => {
-                    if e.side() != Side::Wallet {
-                        tracing::info!("aplus {}: {e}", route.name());
-                    }
-                    (
-                        transformers::http_of(e),
-                        transformers::code_of(e, route).result(e.to_string()),
-                    )
-                }
-            };
-            (status, json(&ok(&answer, result)))
-        }
-        Err(e) => {
-            if e.side() != Side::Wallet {
-                tracing::warn!("aplus {}: {e}", route.name());
-            }
-            let (status, result) = result_of(&AplusFault::Api(e), route);
-            (status, json(&failed(result)))
-        }
-    }
-}
-
 fn unsigned((status, result): (StatusCode, AplusResult)) -> Outbound {
     Outbound {
         status,
         content_type: CONTENT_TYPE,
         headers: Vec::new(),
-        body: json(&serde_json::json!({ "result": result })),
+        body: json(&AplusResultOnly { result }),
     }
 }
 
@@ -752,6 +935,16 @@ pub fn url_path(url: &str) -> Option<&str> {
         return None;
     }
     rest.get(at..)
+}
+
+/// The wallet's `result` in an answer to one of our calls.
+fn answer_result(status: StatusCode, body: &[u8]) -> Option<AplusResult> {
+    if status != StatusCode::OK {
+        return None;
+    }
+    serde_json::from_slice::<AplusResultOnly>(body)
+        .ok()
+        .map(|a| a.result)
 }
 
 impl Scheme for Aplus {
@@ -771,32 +964,72 @@ impl Scheme for Aplus {
         Box::pin(self.respond(req, dispatch))
     }
 
-    fn refuse(&self, req: &Inbound<'_>, error: &ApiError) -> Outbound {
-        let route = req
-            .path
-            .strip_prefix(ROUTES)
-            .and_then(AplusRoute::from_name)
-            .unwrap_or(AplusRoute::Pay);
-        let (status, result) = (
-            transformers::http_of(error),
-            transformers::code_of(error, route),
-        );
+    fn refuse(&self, _req: &Inbound<'_>, error: &ApiError) -> Outbound {
+        let (status, result) = (transformers::http_of(error), transformers::code_of(error));
         unsigned((status, result.result(error.to_string())))
     }
 
+    fn calls(&self) -> &'static [WalletCall] {
+        &[
+            WalletCall::PaymentCancel,
+            WalletCall::PaymentInquiry,
+            WalletCall::RefundCredit,
+        ]
+    }
+
     fn notification(&self, notice: &Notice) -> Result<Option<NoticeMessage>, ApiError> {
-        let Some(url) = self
+        let internal = |reason: String| ApiError::Unknown {
+            side: Side::Gateway,
+            reason,
+        };
+        let (api, body) = match (notice.call, &notice.event) {
+            (WalletCall::PaymentCancel | WalletCall::PaymentInquiry, NoticeEvent::Payment(_)) => {
+                let of = Self::reference(notice)
+                    .ok_or_else(|| internal("no paymentRequestId for the call".to_owned()))?;
+                let api = if notice.call == WalletCall::PaymentCancel {
+                    AplusWalletApi::CancelPayment
+                } else {
+                    AplusWalletApi::InquiryPayment
+                };
+                let call = AplusPaymentCall {
+                    payment_request_id: of.payment_request_id,
+                    payment_id: of.payment_id,
+                };
+                (api, json(&call))
+            }
+            (WalletCall::RefundCredit, NoticeEvent::Refund(r)) => {
+                let of = Self::reference(notice).ok_or_else(|| {
+                    internal(format!(
+                        "refund {}: the payment's aplus reference (scheme_ref) is missing",
+                        r.refund_id
+                    ))
+                })?;
+                let call = AplusRefundCall::of(r, &of, format_time(SystemTime::now()));
+                (AplusWalletApi::Refund, json(&call))
+            }
+            (call, _) => {
+                return Err(internal(format!(
+                    "aplus makes no {call} call with this event"
+                )));
+            }
+        };
+        let base = self
             .clients
             .get(&notice.client_id)
-            .and_then(|c| c.notify_url.as_deref())
-        else {
-            return Ok(None);
+            .and_then(|c| c.wallet_api_url.as_deref());
+        let Some(base) = base else {
+            return match notice.call {
+                WalletCall::PaymentInquiry => Ok(None),
+                _ => Err(internal(format!(
+                    "client {} has no wallet_api_url: {} cannot be called (an operator must act)",
+                    notice.client_id,
+                    api.name()
+                ))),
+            };
         };
-        let path = url_path(url).ok_or_else(|| ApiError::Unknown {
-            side: Side::Gateway,
-            reason: format!("notify_url {url:?} has no path"),
-        })?;
-        let body = Self::notice_body(notice);
+        let url = format!("{base}{}", api.name());
+        let path = url_path(&url)
+            .ok_or_else(|| internal(format!("wallet_api_url {base:?} has no path")))?;
         let headers = self.sign(
             "POST",
             path,
@@ -805,35 +1038,120 @@ impl Scheme for Aplus {
             &body,
         );
         Ok(Some(NoticeMessage {
-            url: url.to_owned(),
+            url,
             content_type: CONTENT_TYPE,
             headers,
             body,
         }))
     }
 
+    fn verify_answer(
+        &self,
+        notice: &Notice,
+        message: &NoticeMessage,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<(), String> {
+        if self.demo_client.is_some() {
+            return Ok(());
+        }
+        let client = self
+            .clients
+            .get(&notice.client_id)
+            .ok_or_else(|| format!("client {} is not configured", notice.client_id))?;
+        let header = |name: &str| -> Result<&str, String> {
+            headers
+                .get(name)
+                .ok_or_else(|| format!("the wallet's answer has no {name} header"))?
+                .to_str()
+                .map_err(|_| format!("the wallet's {name} header is not visible ASCII"))
+        };
+        let client_id = header(headers::CLIENT_ID)?;
+        if client_id != notice.client_id {
+            return Err(format!(
+                "the wallet's answer is signed as {client_id:?}, not {:?}",
+                notice.client_id
+            ));
+        }
+        let time = header(headers::RESPONSE_TIME)?;
+        let signature =
+            AplusSignatureHeader::parse(header(headers::SIGNATURE)?).map_err(|e| e.to_string())?;
+        let key = client
+            .keys
+            .get(&signature.key_version)
+            .ok_or_else(|| format!("no key version {} for the wallet", signature.key_version))?;
+        let path = url_path(&message.url).unwrap_or("/");
+        let signed = string_to_sign("POST", path, client_id, time, body);
+        if key.verify(&signed, &signature.signature) {
+            Ok(())
+        } else {
+            Err("the wallet's answer signature does not verify".to_owned())
+        }
+    }
+
+    fn acknowledged(&self, status: StatusCode, _headers: &HeaderMap, body: &[u8]) -> bool {
+        answer_result(status, body).is_some_and(|r| r.result_status == ResultStatus::S)
+    }
+
+    fn refused(&self, status: StatusCode, _headers: &HeaderMap, body: &[u8]) -> Option<String> {
+        answer_result(status, body)
+            .filter(|r| r.result_status == ResultStatus::F)
+            .map(|r| format!("{} {}", r.result_code, r.result_message))
+    }
+
     fn demo_walkthrough(&self, base: &str, code: &str) -> Option<String> {
         if !self.is_demo() {
             return None;
         }
+        let dynamic = dynamic_code(code, "12.50")?;
+        let other = dynamic_code(code, "8.80")?;
         let ct = "-H 'content-type: application/json'";
         Some(format!(
             r#"
- The same through the aplus scheme (Alipay+-shaped; unsigned in the demo):
+ The same merchant as an Alipay+ MPP wallet sees it (base URL {base}/schemes/aplus; unsigned in
+ the demo; the demo wallet pays in MYR): it scans a dynamic code of SGD 12.50 (userInitiatedPay,
+ answered with the order and our paymentRequestId), debits its user, and notifies (notifyPayment
+ S), which sends the authorisation to the acquirer:
 
 A={base}{ROUTES}
-R=$(curl -s -X POST ${{A}}userInitiatedPay {ct} -d '{{"codeValue":"{code}","customerId":"my-customer-1","payToCurrency":"MYR","orderAmount":{{"currency":"SGD","value":"1250"}}}}'); echo "$R"; QUOTE_ID=$(echo "$R" | sed -E 's/.*"quoteId":"([^"]+)".*/\1/'); MYR=$(echo "$R" | sed -E 's/.*"payToAmount":\{{"currency":"MYR","value":"([0-9]+)"\}}.*/\1/')
-PAY_ID=aplus-pay-$RANDOM; curl -s -X POST ${{A}}pay {ct} -d '{{"paymentRequestId":"'$PAY_ID'","paymentQuote":{{"quoteId":"'$QUOTE_ID'"}},"paymentAmount":{{"currency":"SGD","value":"1250"}},"payToAmount":{{"currency":"MYR","value":"'$MYR'"}},"customerId":"my-customer-1"}}'; echo
-curl -s -X POST ${{A}}inquiryPayment {ct} -d '{{"paymentRequestId":"'$PAY_ID'"}}'; echo
+R=$(curl -s -X POST ${{A}}userInitiatedPay {ct} -d '{{"codeValue":"{dynamic}","customerId":"my-customer-1"}}'); echo "$R"; PRID=$(echo "$R" | sed -E 's/.*"paymentRequestId":"([^"]+)".*/\1/')
+curl -s -X POST ${{A}}notifyPayment {ct} -d '{{"paymentRequestId":"'$PRID'","paymentId":"wallet-pay-'$RANDOM'","paymentResult":{{"resultStatus":"S","resultCode":"SUCCESS","resultMessage":"success"}}}}'; echo
+
+ The same with the MPP wallet simulator, which keeps its user's ledger and takes the gateway's
+ cancelPayment / refund on 127.0.0.1:8090 (the demo wallet's wallet_api_url):
+
+qrbridge wallet-sim aplus serve --stop-after 600 & sleep 1
+qrbridge wallet-sim aplus pay --gateway {base} --code '{other}'
+qrbridge wallet-sim aplus ledger
+qrbridge wallet-sim aplus stop
 "#
         ))
     }
+}
 
-    fn acknowledged(&self, status: StatusCode, _headers: &HeaderMap, body: &[u8]) -> bool {
-        status == StatusCode::OK
-            && serde_json::from_slice::<AplusNotifyAck>(body)
-                .is_ok_and(|a| a.result.result_status == ResultStatus::S)
+/// The dynamic form of an EMVCo static code: point of initiation `12`, amount `amount` (tag 54),
+/// a new CRC. `None` when `code` is not a well-formed ASCII TLV string.
+pub fn dynamic_code(code: &str, amount: &str) -> Option<String> {
+    let mut out = String::new();
+    let mut rest = code;
+    while !rest.is_empty() {
+        let id = rest.get(..2)?;
+        let len: usize = rest.get(2..4)?.parse().ok()?;
+        let value = rest.get(4..4 + len)?;
+        rest = rest.get(4 + len..)?;
+        match id {
+            "01" => out.push_str("010212"),
+            "54" | "63" => {}
+            _ => out.push_str(&format!("{id}{len:02}{value}")),
+        }
+        if id == "53" {
+            out.push_str(&format!("54{:02}{amount}", amount.len()));
+        }
     }
+    out.push_str("6304");
+    let crc = crc::Crc::<u16>::new(&crc::CRC_16_IBM_3740).checksum(out.as_bytes());
+    out.push_str(&format!("{crc:04X}"));
+    Some(out)
 }
 
 /// Builds the aplus scheme (the registry's entry point).

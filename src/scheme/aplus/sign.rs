@@ -305,7 +305,7 @@ mod tests {
         include_str!("../../../testdata/schemes/aplus/example-signature.urlencoded");
     const EXAMPLE_TO_SIGN: &[u8] =
         include_bytes!("../../../testdata/schemes/aplus/example-to-sign.txt");
-    const EXAMPLE_BODY: &[u8] = include_bytes!("../../../testdata/schemes/aplus/requests/pay.json");
+    const EXAMPLE_BODY: &[u8] = include_bytes!("../../../testdata/schemes/aplus/example-body.json");
 
     #[test]
     fn string_to_sign_matches_the_worked_example_file() {

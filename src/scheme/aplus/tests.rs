@@ -1,5 +1,6 @@
-//! Unit tests of the aplus scheme: configuration, authentication (every header error named),
-//! notifications (rendering, signature checked with the gateway's public key), acknowledgement.
+//! Unit tests of the aplus scheme: configuration, authentication (every header error named), the
+//! calls to the wallet (rendering, our signature checked with the gateway's public key, the
+//! wallet's signed answer verified), acknowledgement.
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
@@ -15,7 +16,7 @@ use crate::payment::{Money, PaymentResponse, PaymentStatus, RefundResponse, Refu
 
 const WALLET_PRIVATE: &str = include_str!("../../../testdata/schemes/aplus/wallet-my-private.pem");
 const GATEWAY_PUBLIC: &str = include_str!("../../../testdata/schemes/aplus/gateway-public.pem");
-const PATH: &str = "/schemes/aplus/v1/payments/pay";
+const PATH: &str = "/schemes/aplus/aps/api/v1/payments/notifyPayment";
 
 fn testdata() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/schemes/aplus")
@@ -30,10 +31,11 @@ signing_key_pem = "gateway-private.pem"
 signing_key_version = 2
 [clients.wallet-my]
 public_keys = { "1" = "wallet-my-public.pem", "3" = "wallet-my-public-pkcs1.pem" }
-notify_url = "http://127.0.0.1:9/aplus/notify?x=1"
+wallet_api_url = "http://127.0.0.1:9/mpp/aps/api/v1/payments/"
 pay_to_currency = "MYR"
 [clients.other]
 public_keys = { "1" = "gateway-public.pem" }
+pay_to_currency = "THB"
 "#;
 
 fn settings(text: &str, demo: Option<&str>) -> SchemeSettings {
@@ -83,16 +85,24 @@ fn configuration_errors_name_the_key() {
             "clients.w.public_keys.1",
         ),
         (
-            "signing_key_pem = \"gateway-private.pem\"\nsigning_key_version = 1\n[clients.w]\nnotify_url = \"ftp://x/y\"\npublic_keys = { \"1\" = \"wallet-my-public.pem\" }\n",
-            "clients.w.notify_url",
+            "signing_key_pem = \"gateway-private.pem\"\nsigning_key_version = 1\n[clients.w]\nwallet_api_url = \"ftp://x/y/\"\npublic_keys = { \"1\" = \"wallet-my-public.pem\" }\n",
+            "clients.w.wallet_api_url",
+        ),
+        (
+            "signing_key_pem = \"gateway-private.pem\"\nsigning_key_version = 1\n[clients.w]\nwallet_api_url = \"https://w.example/no-slash\"\npublic_keys = { \"1\" = \"wallet-my-public.pem\" }\n",
+            "clients.w.wallet_api_url",
         ),
         (
             "signing_key_pem = \"gateway-private.pem\"\nsigning_key_version = 1\n[clients.w]\npay_to_currency = \"XYZ\"\npublic_keys = { \"1\" = \"wallet-my-public.pem\" }\n",
             "clients.w.pay_to_currency",
         ),
         (
-            "signing_key_pem = \"gateway-private.pem\"\nsigning_key_version = 1\n[clients.w]\nnotify_url = \"https://w.example/n\"\n",
+            "signing_key_pem = \"gateway-private.pem\"\nsigning_key_version = 1\n[clients.w]\nwallet_api_url = \"https://w.example/n/\"\n",
             "clients.w.public_keys",
+        ),
+        (
+            "signing_key_pem = \"gateway-private.pem\"\nsigning_key_version = 1\n[clients.w]\npublic_keys = { \"1\" = \"wallet-my-public.pem\" }\n",
+            "clients.w.pay_to_currency",
         ),
         (
             "signing_key_pem = \"gateway-private.pem\"\nsigning_key_version = 1\n[clients.w]\nfoo = 1\n",
@@ -112,16 +122,25 @@ fn demo_mode_needs_no_keys_and_says_so() {
     assert!(s.is_demo());
     assert!(!scheme().is_demo());
     assert_eq!(s.prefix(), "/schemes/aplus/");
-    // The banner's walkthrough (run by hand against `qrbridge serve`: userInitiatedPay → pay →
-    // inquiryPayment all S) only in the demo.
-    let walk = s.demo_walkthrough("http://127.0.0.1:1", "CODE").unwrap();
-    for route in ["userInitiatedPay", "pay", "inquiryPayment"] {
+    // The demo wallet pays in MYR without any configuration.
+    assert_eq!(
+        s.clients
+            .get("demo-wallet")
+            .and_then(|c| c.pay_to_currency)
+            .map(|c| c.code()),
+        Some("MYR")
+    );
+    // The banner's walkthrough (run against `qrbridge serve` by tests/gateway.rs:
+    // userInitiatedPay → notifyPayment) only in the demo, with the official paths.
+    let walk = s.demo_walkthrough("http://127.0.0.1:1", STATIC).unwrap();
+    for route in ["userInitiatedPay", "notifyPayment"] {
         assert!(walk.contains(&format!("${{A}}{route} ")), "{walk}");
     }
-    assert!(walk.contains("A=http://127.0.0.1:1/schemes/aplus/v1/payments/"));
+    assert!(walk.contains("A=http://127.0.0.1:1/schemes/aplus/aps/api/v1/payments/"));
+    assert!(walk.contains(DYNAMIC), "{walk}");
     assert!(
         scheme()
-            .demo_walkthrough("http://127.0.0.1:1", "CODE")
+            .demo_walkthrough("http://127.0.0.1:1", STATIC)
             .is_none()
     );
 }
@@ -232,10 +251,7 @@ fn every_authentication_failure_names_its_header_or_key() {
         v
     };
     let code = |r: Result<(String, bool), ApiError>| match r {
-        Err(e) => (
-            transformers::code_of(&e, AplusRoute::Pay).as_str(),
-            e.to_string(),
-        ),
+        Err(e) => (transformers::code_of(&e).as_str(), e.to_string()),
         Ok(_) => ("accepted", String::new()),
     };
     let cases: Vec<Case<'_>> = vec![
@@ -243,7 +259,7 @@ fn every_authentication_failure_names_its_header_or_key() {
             without("client-id"),
             body,
             now,
-            "CLIENT_INVALID",
+            "INVALID_CLIENT",
             "missing header client-id",
         ),
         (
@@ -264,7 +280,7 @@ fn every_authentication_failure_names_its_header_or_key() {
             replace("client-id", "nobody"),
             body,
             now,
-            "CLIENT_INVALID",
+            "INVALID_CLIENT",
             "unknown client id \"nobody\"",
         ),
         (
@@ -320,144 +336,246 @@ fn every_authentication_failure_names_its_header_or_key() {
     }
 }
 
-fn sgd(minor: u64) -> Money {
-    Money(Amount::from_minor(minor, Currency::from_code("SGD").unwrap()).unwrap())
+/// The demo's static SGQR code (`cli::serve::DEMO_CODE`).
+const STATIC: &str = "00020101021126370009SG.PAYNOW010120210201912345K0301127730011SG.COM.NETS01231201912345K991231235900021511111686614000303088686614028260008COM.GRAB0110A93FO3230Q51380007SG.SGQR0112180907512345020701.00015204581253037025802SG5917SOBA NOODLE HOUSE6009Singapore63048499";
+/// The same with point of initiation 12 and SGD 12.50, CRC by an independent Python CRC-16/CCITT-FALSE.
+const DYNAMIC: &str = "00020101021226370009SG.PAYNOW010120210201912345K0301127730011SG.COM.NETS01231201912345K991231235900021511111686614000303088686614028260008COM.GRAB0110A93FO3230Q51380007SG.SGQR0112180907512345020701.0001520458125303702540512.505802SG5917SOBA NOODLE HOUSE6009Singapore6304D0CC";
+
+#[test]
+fn the_demo_dynamic_code_is_the_static_code_with_an_amount_and_a_new_crc() {
+    assert_eq!(dynamic_code(STATIC, "12.50").as_deref(), Some(DYNAMIC));
+    assert_eq!(dynamic_code("0002", "1"), None);
 }
 
-fn myr(minor: u64) -> Money {
-    Money(Amount::from_minor(minor, Currency::from_code("MYR").unwrap()).unwrap())
+#[test]
+fn aplus_is_a_scheme_whose_wallets_debit_first() {
+    assert!(crate::payment::DEBITS_FIRST.contains(&NAME));
+    assert_eq!(
+        scheme().calls(),
+        &[
+            WalletCall::PaymentCancel,
+            WalletCall::PaymentInquiry,
+            WalletCall::RefundCredit
+        ]
+    );
 }
 
-fn id(s: &str) -> crate::payment::RequestId {
-    crate::payment::RequestId::new(s).unwrap()
+fn money(minor: u64, ccy: &str) -> Money {
+    Money(Amount::from_minor(minor, Currency::from_code(ccy).unwrap()).unwrap())
 }
 
-fn notice(client: &str, event: NoticeEvent) -> Notice {
-    Notice {
-        call: crate::payment::WalletCall::PaymentResult,
-        scheme: NAME.to_owned(),
-        client_id: client.to_owned(),
+fn id(s: &str) -> RequestId {
+    RequestId::new(s).unwrap()
+}
+
+fn payment(status: PaymentStatus) -> PaymentResponse {
+    PaymentResponse {
         scheme_ref: None,
-        notice_id: "N-1".to_owned(),
+        merchant: None,
+        payment_id: id("P9"),
+        payment_request_id: id("APR0001"),
+        payment_status: status,
+        merchant_amount: money(1250, "SGD"),
+        payer_amount: money(4314, "MYR"),
+        refunded_amount: None,
+        acquirer: None,
+    }
+}
+
+fn notice(call: WalletCall, event: NoticeEvent, scheme_ref: Option<String>) -> Notice {
+    Notice {
+        call,
+        scheme: NAME.to_owned(),
+        client_id: "wallet-my".to_owned(),
+        scheme_ref,
+        notice_id: "N-P9-FAILED".to_owned(),
         event,
     }
 }
 
-fn check_signed(m: &NoticeMessage, path: &str, client: &str) -> Value {
-    let h: BTreeMap<&str, &str> = m.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    assert_eq!(h["client-id"], client);
-    let time = h["request-time"];
-    let at = sign::parse_time(time).unwrap();
-    let age = SystemTime::now().duration_since(at).unwrap_or_default();
-    assert!(age < Duration::from_secs(60), "request-time is now");
-    let sig = sign::AplusSignatureHeader::parse(h["signature"]).unwrap();
-    assert_eq!(sig.key_version, 2, "our signing_key_version");
-    let key = sign::AplusPublicKey::from_pem(GATEWAY_PUBLIC).unwrap();
-    let message = sign::string_to_sign("POST", path, client, time, &m.body);
-    assert!(
-        key.verify(&message, &sig.signature),
-        "signature verifies with gateway-public.pem"
-    );
+/// Checks our signature on a call with the gateway's public key (ring, independent of `sign.rs`'s
+/// signer) and returns the body as JSON.
+fn check_signed(m: &NoticeMessage, path: &str) -> Value {
+    let h = header_map(&m.headers);
+    assert_eq!(h.get("client-id").unwrap(), "wallet-my");
+    let time = h.get("request-time").unwrap().to_str().unwrap();
+    let sig = h.get("signature").unwrap().to_str().unwrap();
+    let parsed = AplusSignatureHeader::parse(sig).unwrap();
+    assert_eq!(parsed.key_version, 2);
+    let key = AplusPublicKey::from_pem(GATEWAY_PUBLIC).unwrap();
+    let message = sign::string_to_sign("POST", path, "wallet-my", time, &m.body);
+    assert!(key.verify(&message, &parsed.signature), "our signature");
     serde_json::from_slice(&m.body).unwrap()
 }
 
 #[test]
-fn payment_notification_is_rendered_and_signed_for_the_notify_url() {
-    let s = scheme();
-    let p = PaymentResponse {
-        merchant: None,
-        payment_id: id("P9"),
-        payment_request_id: id("pay-9"),
-        payment_status: PaymentStatus::Reversed,
-        merchant_amount: sgd(7777),
-        payer_amount: myr(26843),
-        refunded_amount: None,
-        acquirer: None,
+fn a_failed_payment_becomes_a_signed_cancel_payment_to_the_wallet() {
+    let reference = transformers::AplusRef {
+        payment_request_id: id("APR0001"),
+        payment_id: Some(transformers::AplusWalletId::new("mpp-2026-0001").unwrap()),
     };
-    let m = s
-        .notification(&notice("wallet-my", NoticeEvent::Payment(Box::new(p))))
-        .unwrap()
-        .unwrap();
-    assert_eq!(m.url, "http://127.0.0.1:9/aplus/notify?x=1");
-    assert!(m.content_type.starts_with("application/json"));
-    let v = check_signed(&m, "/aplus/notify?x=1", "wallet-my");
+    let n = notice(
+        WalletCall::PaymentCancel,
+        NoticeEvent::Payment(Box::new(payment(PaymentStatus::Fail))),
+        Some(reference.encode()),
+    );
+    let m = scheme().notification(&n).unwrap().unwrap();
+    assert_eq!(
+        m.url,
+        "http://127.0.0.1:9/mpp/aps/api/v1/payments/cancelPayment"
+    );
+    let v = check_signed(&m, "/mpp/aps/api/v1/payments/cancelPayment");
     assert_eq!(
         v,
-        json!({
-            "notifyType": "PAYMENT_RESULT",
-            "notifyId": "N-1",
-            "paymentId": "P9",
-            "paymentRequestId": "pay-9",
-            "paymentResult": {"resultStatus":"F","resultCode":"PROCESS_FAIL",
-                "resultMessage":"the acquirer did not answer in time; the payment was reversed, nothing charged"},
-            "paymentStatus": "REVERSED",
-            "paymentAmount": {"currency":"SGD","value":"7777"},
-            "payToAmount": {"currency":"MYR","value":"26843"}
-        })
+        json!({"paymentRequestId": "APR0001", "paymentId": "mpp-2026-0001"})
     );
+    // Without the stored reference, the payment's own request id still names the order.
+    let n = notice(
+        WalletCall::PaymentInquiry,
+        NoticeEvent::Payment(Box::new(payment(PaymentStatus::Processing))),
+        None,
+    );
+    let m = scheme().notification(&n).unwrap().unwrap();
+    assert!(m.url.ends_with("/inquiryPayment"), "{}", m.url);
+    let v = check_signed(&m, "/mpp/aps/api/v1/payments/inquiryPayment");
+    assert_eq!(v, json!({"paymentRequestId": "APR0001"}));
 }
 
 #[test]
-fn refund_notification_is_rendered_and_signed() {
-    let s = scheme();
-    let r = RefundResponse {
-        refund_id: id("R1"),
-        refund_request_id: id("rf-1"),
-        payment_id: id("P1"),
+fn a_refund_credit_becomes_the_alipay_plus_refund_call() {
+    let refund = RefundResponse {
+        refund_id: id("R7"),
+        refund_request_id: id("merchant-refund-7"),
+        payment_id: id("P9"),
         refund_status: RefundStatus::Success,
-        refund_amount: sgd(500),
-        payer_refund_amount: myr(1726),
+        refund_amount: money(500, "SGD"),
+        payer_refund_amount: money(1726, "MYR"),
     };
-    let m = s
-        .notification(&notice("wallet-my", NoticeEvent::Refund(r)))
-        .unwrap()
-        .unwrap();
-    let v = check_signed(&m, "/aplus/notify?x=1", "wallet-my");
-    assert_eq!(v["notifyType"], "REFUND_RESULT");
-    assert_eq!(v["refundRequestId"], "rf-1");
-    assert_eq!(v["refundResult"]["resultStatus"], "S");
-    assert_eq!(v["refundAmount"], json!({"currency":"SGD","value":"500"}));
+    let reference = transformers::AplusRef {
+        payment_request_id: id("APR0001"),
+        payment_id: None,
+    };
+    let n = notice(
+        WalletCall::RefundCredit,
+        NoticeEvent::Refund(refund.clone()),
+        Some(reference.encode()),
+    );
+    let m = scheme().notification(&n).unwrap().unwrap();
+    let v = check_signed(&m, "/mpp/aps/api/v1/payments/refund");
+    assert_eq!(v["refundRequestId"], "R7");
+    assert_eq!(v["paymentRequestId"], "APR0001");
+    assert_eq!(
+        v["refundAmount"],
+        json!({"currency": "SGD", "value": "500"})
+    );
     assert_eq!(
         v["refundToAmount"],
-        json!({"currency":"MYR","value":"1726"})
+        json!({"currency": "MYR", "value": "1726"})
     );
-    // A client without notify_url takes no notifications.
-    let r2 = RefundResponse {
-        refund_id: id("R2"),
-        refund_request_id: id("rf-2"),
-        payment_id: id("P1"),
-        refund_status: RefundStatus::Fail,
-        refund_amount: sgd(1),
-        payer_refund_amount: myr(3),
+    assert!(v["refundRequestTime"].as_str().unwrap().ends_with('Z'));
+    // Without the payment's reference the call cannot name the order: an error (retried, then
+    // parked for an operator), never a call with a guessed id.
+    let n = notice(WalletCall::RefundCredit, NoticeEvent::Refund(refund), None);
+    assert!(scheme().notification(&n).is_err());
+}
+
+#[test]
+fn a_client_without_wallet_api_url_cannot_be_asked_to_cancel() {
+    let n = Notice {
+        client_id: "other".to_owned(),
+        ..notice(
+            WalletCall::PaymentCancel,
+            NoticeEvent::Payment(Box::new(payment(PaymentStatus::Reversed))),
+            None,
+        )
     };
-    assert!(
-        s.notification(&notice("other", NoticeEvent::Refund(r2)))
-            .unwrap()
-            .is_none()
-    );
+    let e = scheme().notification(&n).unwrap_err();
+    assert!(e.to_string().contains("wallet_api_url"), "{e}");
+    // An inquiry it cannot take is simply not needed.
+    let n = Notice {
+        call: WalletCall::PaymentInquiry,
+        ..n
+    };
+    assert_eq!(scheme().notification(&n).unwrap(), None);
+}
+
+/// The wallet's answer signed with its key, as `qrbridge wallet-sim aplus` signs it.
+fn wallet_answer(path: &str, body: &[u8], spoil: bool) -> HeaderMap {
+    let time = now_text(SystemTime::now());
+    let key = sign::AplusSigner::from_pem(WALLET_PRIVATE).unwrap();
+    let mut signature = key
+        .sign(&sign::string_to_sign(
+            "POST",
+            path,
+            "wallet-my",
+            &time,
+            body,
+        ))
+        .unwrap();
+    if spoil {
+        signature[0] ^= 1;
+    }
+    header_map(&[
+        ("client-id", "wallet-my".to_owned()),
+        ("response-time", time),
+        (
+            "signature",
+            AplusSignatureHeader {
+                key_version: 1,
+                signature,
+            }
+            .format(),
+        ),
+    ])
 }
 
 #[test]
-fn only_a_200_with_result_status_s_acknowledges() {
+fn the_wallets_answer_must_carry_its_signature_and_result_s() {
     let s = scheme();
-    let h = HeaderMap::new();
+    let n = notice(
+        WalletCall::PaymentCancel,
+        NoticeEvent::Payment(Box::new(payment(PaymentStatus::Fail))),
+        None,
+    );
+    let m = s.notification(&n).unwrap().unwrap();
+    let path = "/mpp/aps/api/v1/payments/cancelPayment";
     let ok = br#"{"result":{"resultStatus":"S","resultCode":"SUCCESS","resultMessage":"success"}}"#;
-    assert!(s.acknowledged(StatusCode::OK, &h, ok));
-    assert!(s.acknowledged(
-        StatusCode::OK,
-        &h,
-        br#"{"result":{"resultStatus":"S"},"x":1}"#
-    ));
-    assert!(!s.acknowledged(StatusCode::ACCEPTED, &h, ok));
-    assert!(!s.acknowledged(StatusCode::OK, &h, br#"{"result":{"resultStatus":"F"}}"#));
-    assert!(!s.acknowledged(StatusCode::OK, &h, br#"{"result":{"resultStatus":"U"}}"#));
-    assert!(!s.acknowledged(StatusCode::OK, &h, b"OK"));
+    assert_eq!(
+        s.verify_answer(&n, &m, &wallet_answer(path, ok, false), ok),
+        Ok(())
+    );
+    assert!(
+        s.verify_answer(&n, &m, &wallet_answer(path, ok, true), ok)
+            .is_err()
+    );
+    assert!(s.verify_answer(&n, &m, &HeaderMap::new(), ok).is_err());
+    // Signed over another path (another API): refused.
+    assert!(
+        s.verify_answer(&n, &m, &wallet_answer("/other", ok, false), ok)
+            .is_err()
+    );
+    assert!(s.acknowledged(StatusCode::OK, &HeaderMap::new(), ok));
+    // resultMessage may be absent or null (the docs' optional fields).
+    let bare =
+        br#"{"result":{"resultStatus":"S","resultCode":"SUCCESS","resultMessage":null},"x":1}"#;
+    assert!(s.acknowledged(StatusCode::OK, &HeaderMap::new(), bare));
+    let f = br#"{"result":{"resultStatus":"F","resultCode":"ORDER_NOT_EXIST"}}"#;
+    assert!(!s.acknowledged(StatusCode::OK, &HeaderMap::new(), f));
+    assert_eq!(
+        s.refused(StatusCode::OK, &HeaderMap::new(), f).as_deref(),
+        Some("ORDER_NOT_EXIST ")
+    );
+    let u = br#"{"result":{"resultStatus":"U","resultCode":"UNKNOWN_EXCEPTION"}}"#;
+    assert!(!s.acknowledged(StatusCode::OK, &HeaderMap::new(), u));
+    assert_eq!(s.refused(StatusCode::OK, &HeaderMap::new(), u), None);
+    assert!(!s.acknowledged(StatusCode::BAD_GATEWAY, &HeaderMap::new(), ok));
 }
 
 #[test]
-fn url_paths_are_what_notification_signatures_cover() {
-    assert_eq!(url_path("https://w.example/a/b?c=d"), Some("/a/b?c=d"));
-    assert_eq!(url_path("http://127.0.0.1:8080/n"), Some("/n"));
+fn url_paths_are_what_call_signatures_cover() {
+    assert_eq!(url_path("https://w.example/a/b?x=1"), Some("/a/b?x=1"));
+    assert_eq!(url_path("http://127.0.0.1:9/n"), Some("/n"));
     assert_eq!(url_path("https://w.example"), None);
-    assert_eq!(url_path("ftp://w.example/x"), None);
+    assert_eq!(url_path("ftp://w.example/n"), None);
+    assert_eq!(url_path("https:///n"), None);
 }

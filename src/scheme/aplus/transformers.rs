@@ -1,7 +1,11 @@
-//! The aplus scheme on the wire: its request and response types (all prefixed `Aplus`, JSON,
-//! camelCase, every value a JSON string or an object of strings), their conversion to and from the
-//! canonical operations, and the one mapping of canonical outcomes to aplus result codes.
-//! Written form: `spec/schemes/aplus.md`.
+//! The aplus scheme on the wire: the Alipay+ MPP API's request and response types (all prefixed
+//! `Aplus`, JSON, camelCase, every value a JSON string or an object of strings), their conversion
+//! to and from the canonical operations, and the one mapping of canonical outcomes to Alipay+
+//! result codes. Written form: `spec/schemes/aplus.md`.
+//!
+//! Requests from wallets are read leniently, as the Alipay+ docs ask of every party: optional
+//! fields may be absent or `null`, and fields we do not know are ignored (and logged by name,
+//! [`unknown_fields`]), never refused.
 
 use hyper::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -9,50 +13,29 @@ use serde::{Deserialize, Serialize};
 use crate::money::{Amount, Currency};
 use crate::payment::ApiError;
 use crate::payment::{
-    AcquirerResult, CancelRequest, CancelResponse, CodeType, CodeValue, CustomerId, DecodeResponse,
-    Money, PaymentInquiryRequest, PaymentRef, PaymentRequest, PaymentResponse, PaymentStatus,
-    QuoteResponse, RefundInquiryRequest, RefundRef, RefundRequest, RefundResponse, RefundStatus,
-    RequestId, ResultStatus, Text,
+    CodeValue, CustomerId, DecodeResponse, Money, QuoteResponse, RefundResponse, RequestId,
+    ResultStatus,
 };
 use crate::scheme::native::auth::AuthFault;
 
-/// The aplus routes: `POST /schemes/aplus/v1/payments/<name>`.
+/// The inbound APIs (wallet → gateway): `POST /schemes/aplus/aps/api/v1/payments/<name>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AplusRoute {
-    /// `userInitiatedPay`: the scanned code (and the amount, for static codes) → order and quote.
+    /// `userInitiatedPay`: the scanned code → the order, the quote and our `paymentRequestId`.
     UserInitiatedPay,
-    /// `pay`: pay a quote.
-    Pay,
-    /// `inquiryPayment`.
-    InquiryPayment,
-    /// `cancelPayment`.
-    CancelPayment,
-    /// `refund`.
-    Refund,
-    /// `inquiryRefund`.
-    InquiryRefund,
+    /// `notifyPayment`: the wallet's result (it debited its user, or not) for our order.
+    NotifyPayment,
 }
 
 impl AplusRoute {
     /// Every route.
-    pub const ALL: [AplusRoute; 6] = [
-        AplusRoute::UserInitiatedPay,
-        AplusRoute::Pay,
-        AplusRoute::InquiryPayment,
-        AplusRoute::CancelPayment,
-        AplusRoute::Refund,
-        AplusRoute::InquiryRefund,
-    ];
+    pub const ALL: [AplusRoute; 2] = [AplusRoute::UserInitiatedPay, AplusRoute::NotifyPayment];
 
-    /// The last path segment.
+    /// The last path segment (the official API name).
     pub fn name(self) -> &'static str {
         match self {
             AplusRoute::UserInitiatedPay => "userInitiatedPay",
-            AplusRoute::Pay => "pay",
-            AplusRoute::InquiryPayment => "inquiryPayment",
-            AplusRoute::CancelPayment => "cancelPayment",
-            AplusRoute::Refund => "refund",
-            AplusRoute::InquiryRefund => "inquiryRefund",
+            AplusRoute::NotifyPayment => "notifyPayment",
         }
     }
 
@@ -61,16 +44,51 @@ impl AplusRoute {
         AplusRoute::ALL.into_iter().find(|r| r.name() == name)
     }
 
-    /// True for the refund routes (their "in process" code is `REFUND_IN_PROCESS`).
-    pub fn is_refund(self) -> bool {
+    /// The top-level fields the official request of this API has (others are ignored, logged).
+    pub fn known_fields(self) -> &'static [&'static str] {
         match self {
-            AplusRoute::Refund | AplusRoute::InquiryRefund => true,
-            AplusRoute::UserInitiatedPay
-            | AplusRoute::Pay
-            | AplusRoute::InquiryPayment
-            | AplusRoute::CancelPayment => false,
+            AplusRoute::UserInitiatedPay => AplusUserInitiatedPayRequest::FIELDS,
+            AplusRoute::NotifyPayment => AplusNotifyPaymentRequest::FIELDS,
         }
     }
+}
+
+/// The calls the gateway makes to a wallet (gateway → wallet): each POSTed to the client's
+/// `wallet_api_url` followed by the official API name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AplusWalletApi {
+    /// `inquiryPayment`: what became of this order on your side.
+    InquiryPayment,
+    /// `cancelPayment`: cancel this payment and make your user whole.
+    CancelPayment,
+    /// `refund`: credit this refund to your user.
+    Refund,
+}
+
+impl AplusWalletApi {
+    /// The official API name.
+    pub fn name(self) -> &'static str {
+        match self {
+            AplusWalletApi::InquiryPayment => "inquiryPayment",
+            AplusWalletApi::CancelPayment => "cancelPayment",
+            AplusWalletApi::Refund => "refund",
+        }
+    }
+}
+
+/// The names of the top-level fields of `value` (a JSON object) that are not in `known` (at most
+/// 16, each cut to 64 characters: they go to the log).
+pub fn unknown_fields(value: &serde_json::Value, known: &[&str]) -> Vec<String> {
+    value
+        .as_object()
+        .map(|o| {
+            o.keys()
+                .filter(|k| !known.contains(&k.as_str()))
+                .take(16)
+                .map(|k| k.chars().take(64).collect())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Every aplus result code.
@@ -86,8 +104,8 @@ pub enum AplusCode {
     InvalidSignature,
     /// The client has no public key with that `keyVersion`.
     KeyNotFound,
-    /// Unknown `client-id`.
-    ClientInvalid,
+    /// Unknown `client-id` (Alipay+ `INVALID_CLIENT`).
+    InvalidClient,
     /// `request-time` unreadable or outside ±5 min of our clock.
     RequestTimeInvalid,
     /// Same request id, different body.
@@ -118,8 +136,8 @@ pub enum AplusCode {
     OrderNotExist,
     /// The payment was cancelled.
     OrderIsClosed,
-    /// No such route.
-    NotFound,
+    /// No such API under the prefix (Alipay+ `INVALID_API`).
+    InvalidApi,
     /// The route takes `POST` only.
     MethodNotSupported,
     /// The body is not `application/json`.
@@ -137,7 +155,7 @@ impl AplusCode {
             AplusCode::AccessDenied => "ACCESS_DENIED",
             AplusCode::InvalidSignature => "INVALID_SIGNATURE",
             AplusCode::KeyNotFound => "KEY_NOT_FOUND",
-            AplusCode::ClientInvalid => "CLIENT_INVALID",
+            AplusCode::InvalidClient => "INVALID_CLIENT",
             AplusCode::RequestTimeInvalid => "REQUEST_TIME_INVALID",
             AplusCode::RepeatReqInconsistent => "REPEAT_REQ_INCONSISTENT",
             AplusCode::PaymentInProcess => "PAYMENT_IN_PROCESS",
@@ -153,7 +171,7 @@ impl AplusCode {
             AplusCode::RefundAmountExceed => "REFUND_AMOUNT_EXCEED",
             AplusCode::OrderNotExist => "ORDER_NOT_EXIST",
             AplusCode::OrderIsClosed => "ORDER_IS_CLOSED",
-            AplusCode::NotFound => "NOT_FOUND",
+            AplusCode::InvalidApi => "INVALID_API",
             AplusCode::MethodNotSupported => "METHOD_NOT_SUPPORTED",
             AplusCode::MediaTypeNotAcceptable => "MEDIA_TYPE_NOT_ACCEPTABLE",
             AplusCode::UnknownException => "UNKNOWN_EXCEPTION",
@@ -171,7 +189,7 @@ impl AplusCode {
             | AplusCode::AccessDenied
             | AplusCode::InvalidSignature
             | AplusCode::KeyNotFound
-            | AplusCode::ClientInvalid
+            | AplusCode::InvalidClient
             | AplusCode::RequestTimeInvalid
             | AplusCode::RepeatReqInconsistent
             | AplusCode::InvalidCode
@@ -185,7 +203,7 @@ impl AplusCode {
             | AplusCode::RefundAmountExceed
             | AplusCode::OrderNotExist
             | AplusCode::OrderIsClosed
-            | AplusCode::NotFound
+            | AplusCode::InvalidApi
             | AplusCode::MethodNotSupported
             | AplusCode::MediaTypeNotAcceptable => ResultStatus::F,
         }
@@ -211,6 +229,13 @@ pub enum AplusFault {
         /// As sent.
         got: String,
     },
+    /// A notification for a payment order we cannot act on (`ORDER_IS_CLOSED`).
+    Closed {
+        /// Our id of the order.
+        payment_request_id: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl From<ApiError> for AplusFault {
@@ -226,6 +251,14 @@ impl std::fmt::Display for AplusFault {
             AplusFault::MediaType { got } => {
                 write!(f, "content-type: must be application/json, got {got:?}")
             }
+            AplusFault::Closed {
+                payment_request_id,
+                reason,
+            } => write!(
+                f,
+                "paymentRequestId {payment_request_id}: the order is closed ({reason}); \
+                 nothing was sent to the merchant's acquirer: give your user the money back"
+            ),
         }
     }
 }
@@ -239,18 +272,14 @@ pub fn decline_code(response_code: &str) -> AplusCode {
     }
 }
 
-/// The aplus code of a canonical error on `route`.
-pub fn code_of(e: &ApiError, route: AplusRoute) -> AplusCode {
-    let in_process = if route.is_refund() {
-        AplusCode::RefundInProcess
-    } else {
-        AplusCode::PaymentInProcess
-    };
+/// The aplus code of a canonical error.
+pub fn code_of(e: &ApiError) -> AplusCode {
+    let in_process = AplusCode::PaymentInProcess;
     match e {
         ApiError::ParamIllegal { .. } => AplusCode::ParamIllegal,
         ApiError::AccessDenied { .. } => AplusCode::AccessDenied,
         ApiError::InvalidSignature(fault) => match fault {
-            AuthFault::MissingHeader("client-id") => AplusCode::ClientInvalid,
+            AuthFault::MissingHeader("client-id") => AplusCode::InvalidClient,
             AuthFault::MissingHeader("request-time") => AplusCode::RequestTimeInvalid,
             AuthFault::MissingHeader(_) => AplusCode::InvalidSignature,
             AuthFault::MalformedHeader {
@@ -260,9 +289,9 @@ pub fn code_of(e: &ApiError, route: AplusRoute) -> AplusCode {
             AuthFault::MalformedHeader {
                 header: "client-id",
                 ..
-            } => AplusCode::ClientInvalid,
+            } => AplusCode::InvalidClient,
             AuthFault::MalformedHeader { .. } => AplusCode::InvalidSignature,
-            AuthFault::UnknownClient(_) => AplusCode::ClientInvalid,
+            AuthFault::UnknownClient(_) => AplusCode::InvalidClient,
             AuthFault::UnknownKey { .. } => AplusCode::KeyNotFound,
             AuthFault::StaleRequestTime { .. } => AplusCode::RequestTimeInvalid,
             AuthFault::Mismatch | AuthFault::Replayed => AplusCode::InvalidSignature,
@@ -282,7 +311,7 @@ pub fn code_of(e: &ApiError, route: AplusRoute) -> AplusCode {
         ApiError::RequestTooLarge { .. } | ApiError::RequestTimeout { .. } => {
             AplusCode::ParamIllegal
         }
-        ApiError::NotFound { .. } => AplusCode::NotFound,
+        ApiError::NotFound { .. } => AplusCode::InvalidApi,
         ApiError::MethodNotAllowed { .. } => AplusCode::MethodNotSupported,
         ApiError::Unavailable { .. } => AplusCode::ProcessFail,
         ApiError::Unknown { .. } => AplusCode::UnknownException,
@@ -319,27 +348,37 @@ pub fn http_of(e: &ApiError) -> StatusCode {
     }
 }
 
-/// The HTTP status and `result` of a fault on `route`.
-pub fn result_of(fault: &AplusFault, route: AplusRoute) -> (StatusCode, AplusResult) {
+/// The HTTP status and `result` of a fault.
+pub fn result_of(fault: &AplusFault) -> (StatusCode, AplusResult) {
     match fault {
-        AplusFault::Api(e) => (http_of(e), code_of(e, route).result(e.to_string())),
+        AplusFault::Api(e) => (http_of(e), code_of(e).result(e.to_string())),
         AplusFault::MediaType { .. } => (
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AplusCode::MediaTypeNotAcceptable.result(fault.to_string()),
+        ),
+        AplusFault::Closed { .. } => (
+            StatusCode::OK,
+            AplusCode::OrderIsClosed.result(fault.to_string()),
         ),
     }
 }
 
 /// `{"resultStatus","resultCode","resultMessage"}`.
+/// Read leniently (a wallet's `result` may omit `resultMessage`, send it `null`, or add fields).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct AplusResult {
     /// S / F / U.
     pub result_status: ResultStatus,
     /// `SUCCESS`, `PARAM_ILLEGAL`, ...
     pub result_code: String,
     /// What was wrong and where.
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub result_message: String,
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
 }
 
 impl AplusResult {
@@ -349,7 +388,11 @@ impl AplusResult {
     }
 }
 
-/// Money: `{"currency":"SGD","value":"1250"}`, value in minor units of the currency's ISO 4217
+// ---------------------------------------------------------------------------------------------
+// The models: Amount, Merchant, Order, Quote
+// ---------------------------------------------------------------------------------------------
+
+/// `Amount`: `{"currency":"SGD","value":"1250"}`, value in minor units of the currency's ISO 4217
 /// exponent, as a string of digits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -387,27 +430,7 @@ impl Serialize for AplusCurrency {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// userInitiatedPay
-// ---------------------------------------------------------------------------------------------
-
-/// `userInitiatedPay` request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct AplusUserInitiatedPayRequest {
-    /// The scanned code, as scanned.
-    pub code_value: CodeValue,
-    /// The payer at the wallet.
-    pub customer_id: CustomerId,
-    /// The wallet's currency; defaults to the client's `pay_to_currency`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pay_to_currency: Option<AplusCurrency>,
-    /// The amount the payer entered (static codes), in the merchant currency.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub order_amount: Option<AplusAmount>,
-}
-
-/// `merchantAddress`.
+/// `Address` (in `Merchant.merchantAddress`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AplusAddress {
@@ -417,10 +440,12 @@ pub struct AplusAddress {
     pub city: String,
 }
 
-/// `merchant`.
+/// `Merchant`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AplusMerchant {
+    /// The merchant id of the routed domestic template.
+    pub reference_merchant_id: String,
     /// EMV 59.
     pub merchant_name: String,
     /// EMV 52.
@@ -428,29 +453,26 @@ pub struct AplusMerchant {
     pub merchant_mcc: String,
     /// EMV 58 and 60.
     pub merchant_address: AplusAddress,
-    /// The merchant id of the routed template.
-    pub merchant_id: String,
 }
 
-/// `order`.
+/// `Order`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AplusOrder {
     /// `"<merchant name> (<domestic scheme>)"`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub order_description: Option<String>,
+    pub order_description: String,
+    /// The amount to pay in the merchant currency (absent: a static code, the payer enters it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_amount: Option<AplusAmount>,
     /// The merchant.
     pub merchant: AplusMerchant,
-    /// The amount to pay in the merchant currency (dynamic code, or the amount the payer entered).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub order_amount: Option<AplusAmount>,
 }
 
-/// `paymentQuote` in a response.
+/// `Quote` (`paymentQuote`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AplusQuote {
-    /// Single-use: pay with it.
+    /// The quote.
     pub quote_id: RequestId,
     /// `SGD/MYR`: merchant currency / wallet currency.
     pub quote_currency_pair: String,
@@ -458,7 +480,7 @@ pub struct AplusQuote {
     pub quote_price: String,
     /// When the quote was made (ISO 8601).
     pub quote_start_time: String,
-    /// Pay before this (ISO 8601).
+    /// When it ends (ISO 8601).
     pub quote_expiry_time: String,
 }
 
@@ -479,27 +501,72 @@ impl AplusQuote {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// userInitiatedPay (wallet → gateway)
+// ---------------------------------------------------------------------------------------------
+
+/// `userInitiatedPay` request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AplusUserInitiatedPayRequest {
+    /// The scanned code, as scanned (≤ 512 characters).
+    pub code_value: CodeValue,
+    /// The user at the wallet (≤ 64 characters).
+    pub customer_id: CustomerId,
+    /// Key-value information the wallet passes through (≤ 20000 characters): kept with the order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pass_through_info: Option<String>,
+    /// Our extension for EMVCo static codes: the amount the user entered, in the merchant
+    /// currency. Absent (the official request): the code's own amount.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_amount: Option<AplusAmount>,
+}
+
+impl AplusUserInitiatedPayRequest {
+    /// The top-level fields we read.
+    pub const FIELDS: &'static [&'static str] =
+        &["codeValue", "customerId", "passThroughInfo", "orderAmount"];
+    /// The official bound of `passThroughInfo`.
+    pub const MAX_PASS_THROUGH: usize = 20_000;
+
+    /// The checks serde cannot express.
+    pub fn check(&self) -> Result<(), ApiError> {
+        if let Some(p) = &self.pass_through_info
+            && p.chars().count() > Self::MAX_PASS_THROUGH
+        {
+            return Err(ApiError::param(
+                "passThroughInfo",
+                format!("longer than {} characters", Self::MAX_PASS_THROUGH),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// `userInitiatedPay` response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AplusUserInitiatedPayResponse {
     /// The result.
     pub result: AplusResult,
-    /// `STATIC` (the payer enters the amount) or `DYNAMIC`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub code_type: Option<String>,
-    /// The domestic scheme of the routed template (`SGQR`, `PAYNOW`, ...).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub code_scheme: Option<String>,
+    /// Our id of the payment order: the wallet notifies its result for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_request_id: Option<RequestId>,
     /// The order.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order: Option<AplusOrder>,
-    /// The quote (when the amount is known).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub payment_quote: Option<AplusQuote>,
-    /// The amount the payer pays in the wallet currency (when the amount is known).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// What the merchant receives, in the merchant currency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_amount: Option<AplusAmount>,
+    /// What the wallet debits its user, in the wallet currency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pay_to_amount: Option<AplusAmount>,
+    /// The rate behind `payToAmount`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_quote: Option<AplusQuote>,
+    /// The wallet must notify its result before this (ISO 8601); after it, the order is closed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_expiry_time: Option<String>,
 }
 
 impl AplusUserInitiatedPayResponse {
@@ -507,717 +574,349 @@ impl AplusUserInitiatedPayResponse {
     pub fn failed(result: AplusResult) -> Self {
         AplusUserInitiatedPayResponse {
             result,
-            code_type: None,
-            code_scheme: None,
-            order: None,
-            payment_quote: None,
-            pay_to_amount: None,
-        }
-    }
-
-    /// From a decode (and the quote, when there is one).
-    pub fn of(
-        d: &DecodeResponse,
-        order_amount: Option<Amount>,
-        quote: Option<(&QuoteResponse, String)>,
-    ) -> Self {
-        let code_type = match d.code_type {
-            CodeType::Static => "STATIC",
-            CodeType::Dynamic => "DYNAMIC",
-        };
-        let order_amount = quote
-            .as_ref()
-            .map(|(q, _)| q.merchant_amount)
-            .or(d.amount)
-            .or(order_amount.map(Money));
-        AplusUserInitiatedPayResponse {
-            result: AplusResult::success(),
-            code_type: Some(code_type.to_owned()),
-            code_scheme: Some(d.scheme.clone()),
-            order: Some(AplusOrder {
-                order_description: Some(format!("{} ({})", d.merchant.name, d.scheme)),
-                merchant: AplusMerchant {
-                    merchant_name: d.merchant.name.clone(),
-                    merchant_mcc: d.merchant.mcc.clone(),
-                    merchant_address: AplusAddress {
-                        region: d.merchant.country.clone(),
-                        city: d.merchant.city.clone(),
-                    },
-                    merchant_id: d.merchant.merchant_id.clone(),
-                },
-                order_amount: order_amount.map(AplusAmount),
-            }),
-            pay_to_amount: quote.as_ref().map(|(q, _)| AplusAmount(q.payer_amount)),
-            payment_quote: quote.map(|(q, start)| AplusQuote::of(q, start)),
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// pay, inquiryPayment, cancelPayment
-// ---------------------------------------------------------------------------------------------
-
-/// `paymentQuote` in a pay request: the quote id decides; the other fields are echoed back by
-/// wallets and not checked.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct AplusQuoteRef {
-    /// From userInitiatedPay.
-    pub quote_id: RequestId,
-    /// Echo (not checked).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub quote_currency_pair: Option<String>,
-    /// Echo (not checked).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub quote_price: Option<String>,
-    /// Echo (not checked).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub quote_start_time: Option<String>,
-    /// Echo (not checked).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub quote_expiry_time: Option<String>,
-}
-
-/// `pay` request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct AplusPayRequest {
-    /// The wallet's idempotent request id.
-    pub payment_request_id: RequestId,
-    /// The quote to pay.
-    pub payment_quote: AplusQuoteRef,
-    /// In the merchant currency: must equal the quote's.
-    pub payment_amount: AplusAmount,
-    /// In the wallet currency: must equal the quote's.
-    pub pay_to_amount: AplusAmount,
-    /// The payer (the one who called userInitiatedPay).
-    pub customer_id: CustomerId,
-    /// When the wallet created the payment (ISO 8601, informational).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub payment_request_time: Option<String>,
-}
-
-impl From<&AplusPayRequest> for PaymentRequest {
-    fn from(r: &AplusPayRequest) -> Self {
-        PaymentRequest {
-            payment_request_id: r.payment_request_id.clone(),
-            quote_id: r.payment_quote.quote_id.clone(),
-            customer_id: r.customer_id.clone(),
-        }
-    }
-}
-
-/// `inquiryPayment` request: exactly one of the two ids.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct AplusInquiryPaymentRequest {
-    /// The wallet's request id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub payment_request_id: Option<RequestId>,
-    /// Our payment id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub payment_id: Option<RequestId>,
-}
-
-impl TryFrom<AplusInquiryPaymentRequest> for PaymentInquiryRequest {
-    type Error = ApiError;
-    fn try_from(r: AplusInquiryPaymentRequest) -> Result<Self, ApiError> {
-        let payment = match (r.payment_request_id, r.payment_id) {
-            (Some(id), None) => PaymentRef::RequestId(id),
-            (None, Some(id)) => PaymentRef::PaymentId(id),
-            (Some(_), Some(_)) => {
-                return Err(ApiError::param(
-                    "paymentId",
-                    "give paymentRequestId or paymentId, not both",
-                ));
-            }
-            (None, None) => {
-                return Err(ApiError::param(
-                    "paymentRequestId",
-                    "missing: give paymentRequestId or paymentId",
-                ));
-            }
-        };
-        Ok(PaymentInquiryRequest { payment })
-    }
-}
-
-/// `cancelPayment` request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct AplusCancelPaymentRequest {
-    /// The wallet's request id of the payment.
-    pub payment_request_id: RequestId,
-}
-
-impl From<AplusCancelPaymentRequest> for CancelRequest {
-    fn from(r: AplusCancelPaymentRequest) -> Self {
-        CancelRequest {
-            payment_request_id: r.payment_request_id,
-        }
-    }
-}
-
-/// The acquirer's answer (ISO 8583 fields).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AplusAcquirerResult {
-    /// DE11.
-    pub stan: String,
-    /// DE37.
-    pub rrn: String,
-    /// DE38.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub auth_code: Option<String>,
-    /// DE39.
-    pub response_code: String,
-}
-
-impl From<&AcquirerResult> for AplusAcquirerResult {
-    fn from(a: &AcquirerResult) -> Self {
-        AplusAcquirerResult {
-            stan: a.stan.clone(),
-            rrn: a.rrn.clone(),
-            auth_code: a.auth_code.clone(),
-            response_code: a.response_code.clone(),
-        }
-    }
-}
-
-/// `paymentStatus` text.
-pub fn payment_status(s: PaymentStatus) -> &'static str {
-    match s {
-        PaymentStatus::Success => "SUCCESS",
-        PaymentStatus::Fail => "FAIL",
-        PaymentStatus::Processing => "PROCESSING",
-        PaymentStatus::Reversed => "REVERSED",
-        PaymentStatus::Cancelled => "CANCELLED",
-    }
-}
-
-/// The result a payment's status means (inquiry `paymentResult`, notifications).
-pub fn payment_result(p: &PaymentResponse) -> AplusResult {
-    match p.payment_status {
-        PaymentStatus::Success => AplusResult::success(),
-        PaymentStatus::Fail => match &p.acquirer {
-            Some(a) => decline_code(&a.response_code).result(format!(
-                "declined by the acquirer (response code {})",
-                a.response_code
-            )),
-            None => AplusCode::ProcessFail.result("failed before reaching the acquirer"),
-        },
-        PaymentStatus::Processing => {
-            AplusCode::PaymentInProcess.result("the outcome is not known yet; inquire again later")
-        }
-        PaymentStatus::Reversed => AplusCode::ProcessFail.result(
-            "the acquirer did not answer in time; the payment was reversed, nothing charged",
-        ),
-        PaymentStatus::Cancelled => {
-            AplusCode::OrderIsClosed.result("the payment was cancelled, nothing charged")
-        }
-    }
-}
-
-/// `pay` and `inquiryPayment` response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AplusPaymentResponse {
-    /// The result of this request.
-    pub result: AplusResult,
-    /// inquiryPayment only: the result of the payment asked about.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub payment_result: Option<AplusResult>,
-    /// Our payment id.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub payment_id: Option<RequestId>,
-    /// The wallet's request id.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub payment_request_id: Option<RequestId>,
-    /// `SUCCESS`, `FAIL`, `PROCESSING`, `REVERSED`, `CANCELLED`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub payment_status: Option<String>,
-    /// Merchant currency.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub payment_amount: Option<AplusAmount>,
-    /// Wallet currency.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pay_to_amount: Option<AplusAmount>,
-    /// Refunded so far, merchant currency (inquiry).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refunded_amount: Option<AplusAmount>,
-    /// The acquirer's answer, once there is one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub acquirer_result: Option<AplusAcquirerResult>,
-}
-
-impl AplusPaymentResponse {
-    /// Only a result.
-    pub fn failed(result: AplusResult) -> Self {
-        AplusPaymentResponse {
-            result,
-            payment_result: None,
-            payment_id: None,
             payment_request_id: None,
-            payment_status: None,
+            order: None,
             payment_amount: None,
             pay_to_amount: None,
-            refunded_amount: None,
-            acquirer_result: None,
+            payment_quote: None,
+            payment_expiry_time: None,
         }
     }
 
-    /// A canonical payment with this request's `result`.
-    pub fn of(p: &PaymentResponse, result: AplusResult, with_payment_result: bool) -> Self {
-        AplusPaymentResponse {
-            result,
-            payment_result: with_payment_result.then(|| payment_result(p)),
-            payment_id: Some(p.payment_id.clone()),
-            payment_request_id: Some(p.payment_request_id.clone()),
-            payment_status: Some(payment_status(p.payment_status).to_owned()),
-            payment_amount: Some(AplusAmount(p.merchant_amount)),
-            pay_to_amount: Some(AplusAmount(p.payer_amount)),
-            refunded_amount: p.refunded_amount.map(AplusAmount),
-            acquirer_result: p.acquirer.as_ref().map(AplusAcquirerResult::from),
+    /// The order of a decoded code, without a payment (a static code, no amount yet).
+    pub fn order_only(d: &DecodeResponse) -> Self {
+        AplusUserInitiatedPayResponse {
+            order: Some(order_of(d, d.amount)),
+            ..Self::failed(AplusResult::success())
+        }
+    }
+
+    /// The payment order: decode, quote, our `paymentRequestId`, its expiry.
+    pub fn of(
+        d: &DecodeResponse,
+        q: &QuoteResponse,
+        payment_request_id: RequestId,
+        start: String,
+    ) -> Self {
+        AplusUserInitiatedPayResponse {
+            result: AplusResult::success(),
+            payment_request_id: Some(payment_request_id),
+            order: Some(order_of(d, Some(q.merchant_amount))),
+            payment_amount: Some(AplusAmount(q.merchant_amount)),
+            pay_to_amount: Some(AplusAmount(q.payer_amount)),
+            payment_expiry_time: Some(q.expires_at.clone()),
+            payment_quote: Some(AplusQuote::of(q, start)),
         }
     }
 }
 
-/// `cancelPayment` response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AplusCancelPaymentResponse {
-    /// S: cancelled; U: the reversal is still running (inquire); F: not cancellable.
-    pub result: AplusResult,
-    /// Our payment id.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub payment_id: Option<RequestId>,
-    /// The wallet's request id.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub payment_request_id: Option<RequestId>,
-    /// `CANCELLED`, or `PROCESSING` while the reversal runs (or the payment's current status).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub payment_status: Option<String>,
-}
-
-impl AplusCancelPaymentResponse {
-    /// Only a result.
-    pub fn failed(result: AplusResult) -> Self {
-        AplusCancelPaymentResponse {
-            result,
-            payment_id: None,
-            payment_request_id: None,
-            payment_status: None,
-        }
-    }
-
-    /// A canonical cancel answer with `result`.
-    pub fn of(c: &CancelResponse, result: AplusResult) -> Self {
-        AplusCancelPaymentResponse {
-            result,
-            payment_id: Some(c.payment_id.clone()),
-            payment_request_id: Some(c.payment_request_id.clone()),
-            payment_status: Some(payment_status(c.payment_status).to_owned()),
-        }
+fn order_of(d: &DecodeResponse, amount: Option<Money>) -> AplusOrder {
+    AplusOrder {
+        order_description: format!("{} ({})", d.merchant.name, d.scheme),
+        order_amount: amount.map(AplusAmount),
+        merchant: AplusMerchant {
+            reference_merchant_id: d.merchant.merchant_id.clone(),
+            merchant_name: d.merchant.name.clone(),
+            merchant_mcc: d.merchant.mcc.clone(),
+            merchant_address: AplusAddress {
+                region: d.merchant.country.clone(),
+                city: d.merchant.city.clone(),
+            },
+        },
     }
 }
 
 // ---------------------------------------------------------------------------------------------
-// refund, inquiryRefund
+// notifyPayment (wallet → gateway)
 // ---------------------------------------------------------------------------------------------
 
-/// `refund` request.
+/// An id the wallet assigned (its `paymentId`): 1–64 visible ASCII characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct AplusWalletId(String);
+
+impl AplusWalletId {
+    /// Checks `s`.
+    pub fn new(s: impl Into<String>) -> Result<Self, String> {
+        let s = s.into();
+        if s.is_empty() || s.len() > 64 || !s.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(format!(
+                "must be 1 to 64 visible ASCII characters, got {} characters",
+                s.chars().count()
+            ));
+        }
+        Ok(AplusWalletId(s))
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for AplusWalletId {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        AplusWalletId::new(s)
+    }
+}
+
+impl From<AplusWalletId> for String {
+    fn from(id: AplusWalletId) -> String {
+        id.0
+    }
+}
+
+/// `notifyPayment` request: the wallet's result for our payment order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct AplusRefundRequest {
-    /// The wallet's idempotent request id.
+#[serde(rename_all = "camelCase")]
+pub struct AplusNotifyPaymentRequest {
+    /// S: the wallet debited its user; F: it did not (U is not allowed here).
+    pub payment_result: AplusResult,
+    /// Our id, from userInitiatedPay.
+    pub payment_request_id: RequestId,
+    /// The wallet's id of the payment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<AplusWalletId>,
+    /// When the payment reached its final state at the wallet (ISO 8601; informational).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_time: Option<String>,
+    /// Merchant currency: must equal the order's when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_amount: Option<AplusAmount>,
+    /// Wallet currency: must equal the order's when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pay_to_amount: Option<AplusAmount>,
+    /// The user: must equal the order's when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<CustomerId>,
+}
+
+impl AplusNotifyPaymentRequest {
+    /// The top-level fields we read.
+    pub const FIELDS: &'static [&'static str] = &[
+        "paymentResult",
+        "paymentRequestId",
+        "paymentId",
+        "paymentTime",
+        "paymentAmount",
+        "payToAmount",
+        "customerId",
+    ];
+
+    /// The checks serde cannot express.
+    pub fn check(&self) -> Result<(), ApiError> {
+        if self.payment_result.result_status == ResultStatus::U {
+            return Err(ApiError::param(
+                "paymentResult.resultStatus",
+                "must be S or F in a notification (U is not a result)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The idempotency digest: the fields the Alipay+ docs check for consistency on a repeat
+    /// (`paymentResult`, `paymentId`, `paymentAmount`, `payToAmount`, `customerId`), so a repeat
+    /// that differs only in other fields is the same notification.
+    pub fn digest(&self) -> String {
+        let amount =
+            |a: &Option<AplusAmount>| a.map(|a| a.amount().to_string()).unwrap_or_default();
+        let key = format!(
+            "{:?}|{}|{}|{}|{}|{}",
+            self.payment_result.result_status,
+            self.payment_result.result_code,
+            self.payment_id
+                .as_ref()
+                .map(AplusWalletId::as_str)
+                .unwrap_or(""),
+            amount(&self.payment_amount),
+            amount(&self.pay_to_amount),
+            self.customer_id.as_ref().map(|c| c.expose()).unwrap_or(""),
+        );
+        crate::scheme::native::auth::body_digest(key.as_bytes())
+    }
+}
+
+/// The answer to `notifyPayment`, and a wallet's answer to `cancelPayment`: `{"result": ...}`
+/// (other fields ignored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AplusResultOnly {
+    /// The result.
+    pub result: AplusResult,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Calls to the wallet (gateway → wallet)
+// ---------------------------------------------------------------------------------------------
+
+/// What the scheme keeps with a payment (the canonical `scheme_ref`, opaque to the pipeline): the
+/// ids the calls to the wallet about it carry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AplusRef {
+    /// Our `paymentRequestId`.
+    pub payment_request_id: RequestId,
+    /// The wallet's `paymentId`, from its notification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<AplusWalletId>,
+}
+
+impl AplusRef {
+    /// As stored.
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// From a stored `scheme_ref`.
+    pub fn decode(s: &str) -> Option<AplusRef> {
+        serde_json::from_str(s).ok()
+    }
+}
+
+/// `cancelPayment` and `inquiryPayment` requests (gateway → wallet).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AplusPaymentCall {
+    /// Our id of the payment order.
+    pub payment_request_id: RequestId,
+    /// The wallet's id, when it told us.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<AplusWalletId>,
+}
+
+/// `refund` request (gateway → wallet): credit a merchant refund to the user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AplusRefundCall {
+    /// Our refund id (the wallet's idempotency key).
     pub refund_request_id: RequestId,
-    /// Our payment id.
-    pub payment_id: RequestId,
+    /// Our id of the refunded payment order.
+    pub payment_request_id: RequestId,
+    /// The wallet's id of the payment, when it told us.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<AplusWalletId>,
     /// In the merchant currency.
     pub refund_amount: AplusAmount,
-    /// Why (at most 256 characters).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refund_reason: Option<Text>,
-}
-
-impl From<AplusRefundRequest> for RefundRequest {
-    fn from(r: AplusRefundRequest) -> Self {
-        RefundRequest {
-            refund_request_id: r.refund_request_id,
-            payment_id: r.payment_id,
-            refund_amount: r.refund_amount.0,
-            reason: r.refund_reason,
-        }
-    }
-}
-
-/// `inquiryRefund` request: exactly one of the two ids.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct AplusInquiryRefundRequest {
-    /// The wallet's request id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refund_request_id: Option<RequestId>,
-    /// Our refund id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refund_id: Option<RequestId>,
-}
-
-impl TryFrom<AplusInquiryRefundRequest> for RefundInquiryRequest {
-    type Error = ApiError;
-    fn try_from(r: AplusInquiryRefundRequest) -> Result<Self, ApiError> {
-        let refund = match (r.refund_request_id, r.refund_id) {
-            (Some(id), None) => RefundRef::RequestId(id),
-            (None, Some(id)) => RefundRef::RefundId(id),
-            (Some(_), Some(_)) => {
-                return Err(ApiError::param(
-                    "refundId",
-                    "give refundRequestId or refundId, not both",
-                ));
-            }
-            (None, None) => {
-                return Err(ApiError::param(
-                    "refundRequestId",
-                    "missing: give refundRequestId or refundId",
-                ));
-            }
-        };
-        Ok(RefundInquiryRequest { refund })
-    }
-}
-
-/// `refundStatus` text.
-pub fn refund_status(s: RefundStatus) -> &'static str {
-    match s {
-        RefundStatus::Success => "SUCCESS",
-        RefundStatus::Fail => "FAIL",
-        RefundStatus::Processing => "PROCESSING",
-    }
-}
-
-/// The result a refund's status means (inquiry `refundResult`, notifications).
-pub fn refund_result(r: &RefundResponse) -> AplusResult {
-    match r.refund_status {
-        RefundStatus::Success => AplusResult::success(),
-        RefundStatus::Fail => AplusCode::ProcessFail.result("the refund failed, nothing refunded"),
-        RefundStatus::Processing => {
-            AplusCode::RefundInProcess.result("the outcome is not known yet; inquire again later")
-        }
-    }
-}
-
-/// `refund` and `inquiryRefund` response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AplusRefundResponse {
-    /// The result of this request.
-    pub result: AplusResult,
-    /// inquiryRefund only: the result of the refund asked about.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refund_result: Option<AplusResult>,
-    /// Our refund id.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refund_id: Option<RequestId>,
-    /// The wallet's request id.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refund_request_id: Option<RequestId>,
-    /// The refunded payment.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub payment_id: Option<RequestId>,
-    /// `SUCCESS`, `FAIL`, `PROCESSING`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refund_status: Option<String>,
-    /// Merchant currency.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refund_amount: Option<AplusAmount>,
-    /// Wallet currency, at the payment's rate.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refund_to_amount: Option<AplusAmount>,
-}
-
-impl AplusRefundResponse {
-    /// Only a result.
-    pub fn failed(result: AplusResult) -> Self {
-        AplusRefundResponse {
-            result,
-            refund_result: None,
-            refund_id: None,
-            refund_request_id: None,
-            payment_id: None,
-            refund_status: None,
-            refund_amount: None,
-            refund_to_amount: None,
-        }
-    }
-
-    /// A canonical refund with this request's `result`.
-    pub fn of(r: &RefundResponse, result: AplusResult, with_refund_result: bool) -> Self {
-        AplusRefundResponse {
-            result,
-            refund_result: with_refund_result.then(|| refund_result(r)),
-            refund_id: Some(r.refund_id.clone()),
-            refund_request_id: Some(r.refund_request_id.clone()),
-            payment_id: Some(r.payment_id.clone()),
-            refund_status: Some(refund_status(r.refund_status).to_owned()),
-            refund_amount: Some(AplusAmount(r.refund_amount)),
-            refund_to_amount: Some(AplusAmount(r.payer_refund_amount)),
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// notifications
-// ---------------------------------------------------------------------------------------------
-
-/// `notifyPayment` body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AplusNotifyPayment {
-    /// `PAYMENT_RESULT`.
-    pub notify_type: &'static str,
-    /// Our notice id (stable across retries: dedupe on it).
-    pub notify_id: String,
-    /// Our payment id.
-    pub payment_id: RequestId,
-    /// The wallet's request id.
-    pub payment_request_id: RequestId,
-    /// The payment's result.
-    pub payment_result: AplusResult,
-    /// `SUCCESS`, `FAIL`, `REVERSED`, `CANCELLED`.
-    pub payment_status: String,
-    /// Merchant currency.
-    pub payment_amount: AplusAmount,
-    /// Wallet currency.
-    pub pay_to_amount: AplusAmount,
-    /// The acquirer's answer, when there is one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub acquirer_result: Option<AplusAcquirerResult>,
-}
-
-impl AplusNotifyPayment {
-    /// From a canonical payment.
-    pub fn of(notify_id: &str, p: &PaymentResponse) -> Self {
-        AplusNotifyPayment {
-            notify_type: "PAYMENT_RESULT",
-            notify_id: notify_id.to_owned(),
-            payment_id: p.payment_id.clone(),
-            payment_request_id: p.payment_request_id.clone(),
-            payment_result: payment_result(p),
-            payment_status: payment_status(p.payment_status).to_owned(),
-            payment_amount: AplusAmount(p.merchant_amount),
-            pay_to_amount: AplusAmount(p.payer_amount),
-            acquirer_result: p.acquirer.as_ref().map(AplusAcquirerResult::from),
-        }
-    }
-}
-
-/// `notifyRefund` body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AplusNotifyRefund {
-    /// `REFUND_RESULT`.
-    pub notify_type: &'static str,
-    /// Our notice id.
-    pub notify_id: String,
-    /// Our refund id.
-    pub refund_id: RequestId,
-    /// The wallet's request id.
-    pub refund_request_id: RequestId,
-    /// The refunded payment.
-    pub payment_id: RequestId,
-    /// The refund's result.
-    pub refund_result: AplusResult,
-    /// `SUCCESS`, `FAIL`.
-    pub refund_status: String,
-    /// Merchant currency.
-    pub refund_amount: AplusAmount,
-    /// Wallet currency.
+    /// What the user gets back, in the wallet currency (at the payment's rate): our extension.
     pub refund_to_amount: AplusAmount,
+    /// When we asked (ISO 8601).
+    pub refund_request_time: String,
 }
 
-impl AplusNotifyRefund {
-    /// From a canonical refund.
-    pub fn of(notify_id: &str, r: &RefundResponse) -> Self {
-        AplusNotifyRefund {
-            notify_type: "REFUND_RESULT",
-            notify_id: notify_id.to_owned(),
-            refund_id: r.refund_id.clone(),
-            refund_request_id: r.refund_request_id.clone(),
-            payment_id: r.payment_id.clone(),
-            refund_result: refund_result(r),
-            refund_status: refund_status(r.refund_status).to_owned(),
+impl AplusRefundCall {
+    /// From a canonical refund of the payment `of`.
+    pub fn of(r: &RefundResponse, of: &AplusRef, now: String) -> Self {
+        AplusRefundCall {
+            refund_request_id: r.refund_id.clone(),
+            payment_request_id: of.payment_request_id.clone(),
+            payment_id: of.payment_id.clone(),
             refund_amount: AplusAmount(r.refund_amount),
             refund_to_amount: AplusAmount(r.payer_refund_amount),
+            refund_request_time: now,
         }
     }
 }
 
-/// The wallet's answer to a notification: `{"result": {"resultStatus": "S", ...}}` (other fields
-/// ignored; the answer's own signature is not required).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct AplusNotifyAck {
-    /// The wallet's result.
-    pub result: AplusAckResult,
-}
-
-/// The part of the wallet's `result` an acknowledgement needs.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// The wallet's answer to `inquiryPayment`: `result` is the inquiry's; `paymentResult` what became
+/// of the payment (S debited, F not, U not known yet).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct AplusAckResult {
-    /// `S` acknowledges.
-    pub result_status: ResultStatus,
+pub struct AplusInquiryPaymentAnswer {
+    /// The inquiry's result.
+    pub result: AplusResult,
+    /// The payment's result.
+    #[serde(default)]
+    pub payment_result: Option<AplusResult>,
+    /// The wallet's payment id.
+    #[serde(default)]
+    pub payment_id: Option<AplusWalletId>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::scheme::parse_json;
-    use std::time::Duration;
+    use serde_json::json;
 
-    fn id(s: &str) -> RequestId {
-        RequestId::new(s).unwrap()
+    #[test]
+    fn the_official_user_initiated_pay_body_parses_with_pass_through_info_and_extras_ignored() {
+        let body = include_bytes!("../../../testdata/schemes/aplus/requests/userInitiatedPay.json");
+        let r: AplusUserInitiatedPayRequest = parse_json(body).unwrap();
+        assert_eq!(r.customer_id.expose(), "my-customer-1");
+        assert!(r.pass_through_info.is_some());
+        assert_eq!(r.order_amount, None);
+        // Optional fields null; a field Alipay+ may add tomorrow: accepted, and named for the log.
+        let v = json!({"codeValue": "000201", "customerId": "c", "passThroughInfo": null,
+                       "orderAmount": null, "newAlipayPlusField": {"a": "b"}});
+        let r: AplusUserInitiatedPayRequest = parse_json(v.to_string().as_bytes()).unwrap();
+        assert_eq!((r.pass_through_info, r.order_amount), (None, None));
+        assert_eq!(
+            unknown_fields(&v, AplusRoute::UserInitiatedPay.known_fields()),
+            vec!["newAlipayPlusField".to_owned()]
+        );
+        // A required field missing is named.
+        let e =
+            parse_json::<AplusUserInitiatedPayRequest>(br#"{"codeValue":"000201"}"#).unwrap_err();
+        assert!(e.to_string().contains("customerId"), "{e}");
+        let long = AplusUserInitiatedPayRequest {
+            pass_through_info: Some("x".repeat(20_001)),
+            ..r_min()
+        };
+        assert!(
+            long.check()
+                .unwrap_err()
+                .to_string()
+                .contains("passThroughInfo")
+        );
     }
 
-    fn sgd(minor: u64) -> Money {
-        Money(Amount::from_minor(minor, Currency::from_code("SGD").unwrap()).unwrap())
-    }
-
-    fn myr(minor: u64) -> Money {
-        Money(Amount::from_minor(minor, Currency::from_code("MYR").unwrap()).unwrap())
-    }
-
-    fn every_error() -> Vec<ApiError> {
-        use crate::payment::Side;
-        vec![
-            ApiError::param("x", "y"),
-            ApiError::AccessDenied { reason: "r".into() },
-            ApiError::InvalidSignature(AuthFault::Mismatch),
-            ApiError::RepeatRequestInconsistent {
-                request_id: "r".into(),
-            },
-            ApiError::RetryLater {
-                request_id: "r".into(),
-            },
-            ApiError::QrInvalid { detail: "d".into() },
-            ApiError::QrNotSupported { reason: "r".into() },
-            ApiError::MerchantNotRoutable { reason: "r".into() },
-            ApiError::QuoteExpired {
-                quote_id: "q".into(),
-                expired_at: "t".into(),
-            },
-            ApiError::QuoteConsumed {
-                quote_id: "q".into(),
-            },
-            ApiError::RateUnavailable {
-                pair: "p".into(),
-                reason: "r".into(),
-            },
-            ApiError::AmountExceedLimit { limit: "l".into() },
-            ApiError::AcquirerDeclined {
-                response_code: "05".into(),
-            },
-            ApiError::AcquirerTimeout {
-                payment_id: "p".into(),
-                cause: "no answer".into(),
-            },
-            ApiError::CancelWindowExceed {
-                payment_id: "p".into(),
-                cut_off: "c".into(),
-            },
-            ApiError::RefundAmountExceed {
-                payment_id: "p".into(),
-                requested: "r".into(),
-                refundable: "f".into(),
-            },
-            ApiError::OrderNotFound {
-                what: "payment",
-                id: "p".into(),
-            },
-            ApiError::RequestTooLarge { limit: 1 },
-            ApiError::RequestTimeout {
-                after: Duration::from_secs(1),
-            },
-            ApiError::NotFound { path: "/x".into() },
-            ApiError::MethodNotAllowed {
-                method: "GET".into(),
-                path: "/x".into(),
-                allowed: "POST",
-            },
-            ApiError::Unavailable { reason: "r".into() },
-            ApiError::Unknown {
-                side: Side::Gateway,
-                reason: "r".into(),
-            },
-        ]
+    fn r_min() -> AplusUserInitiatedPayRequest {
+        parse_json(br#"{"codeValue":"000201","customerId":"c"}"#).unwrap()
     }
 
     #[test]
-    fn unknown_outcomes_stay_u_and_only_success_is_s() {
-        // The canonical S/F/U must survive the translation: a U never becomes F.
-        for e in every_error() {
-            for route in AplusRoute::ALL {
-                let code = code_of(&e, route);
-                assert_eq!(
-                    code.status(),
-                    e.code().status(),
-                    "{e:?} on {route:?} became {}",
-                    code.as_str()
-                );
-            }
-        }
+    fn notify_payment_reads_the_official_body_and_refuses_a_u_result() {
+        let body = include_bytes!("../../../testdata/schemes/aplus/requests/notifyPayment.json");
+        let r: AplusNotifyPaymentRequest = parse_json(body).unwrap();
+        assert_eq!(r.payment_result.result_status, ResultStatus::S);
+        assert!(r.check().is_ok());
+        assert_eq!(r.payment_amount.unwrap().amount().minor(), 1250);
+        // The digest covers the fields the docs check on a repeat, not the others.
+        let mut later = r.clone();
+        later.payment_time = Some("2026-12-05T21:00:00Z".to_owned());
+        assert_eq!(later.digest(), r.digest());
+        let mut other = r.clone();
+        other.payment_id = Some(AplusWalletId::new("another").unwrap());
+        assert_ne!(other.digest(), r.digest());
+        let u = json!({"paymentRequestId": "APR1",
+                       "paymentResult": {"resultStatus": "U", "resultCode": "PAYMENT_IN_PROCESS"}});
+        let r: AplusNotifyPaymentRequest = parse_json(u.to_string().as_bytes()).unwrap();
+        assert!(
+            r.check()
+                .unwrap_err()
+                .to_string()
+                .contains("paymentResult.resultStatus")
+        );
     }
 
     #[test]
-    fn business_results_are_http_200_and_refusals_are_4xx() {
-        for e in every_error() {
-            let http = http_of(&e);
-            let refusal = matches!(
-                e,
-                ApiError::ParamIllegal { .. }
-                    | ApiError::InvalidSignature(_)
-                    | ApiError::AccessDenied { .. }
-                    | ApiError::NotFound { .. }
-                    | ApiError::MethodNotAllowed { .. }
-                    | ApiError::RequestTooLarge { .. }
-                    | ApiError::RequestTimeout { .. }
-            );
-            assert_eq!(http.is_client_error(), refusal, "{e:?}");
-            assert_eq!(http == StatusCode::OK, !refusal, "{e:?}");
-        }
-    }
-
-    #[test]
-    fn named_codes_for_the_cases_wallets_act_on() {
-        let r = AplusRoute::Pay;
-        let cases: [(ApiError, &str); 9] = [
-            (
-                ApiError::AcquirerDeclined {
-                    response_code: "51".into(),
-                },
-                "USER_BALANCE_NOT_ENOUGH",
-            ),
-            (
-                ApiError::AcquirerTimeout {
-                    payment_id: "p".into(),
-                    cause: "no answer".into(),
-                },
-                "PAYMENT_IN_PROCESS",
-            ),
-            (
-                ApiError::InvalidSignature(AuthFault::Replayed),
-                "INVALID_SIGNATURE",
-            ),
+    fn official_result_codes_for_the_cases_wallets_act_on() {
+        use std::time::Duration;
+        let cases = [
             (
                 ApiError::InvalidSignature(AuthFault::UnknownClient("c".into())),
-                "CLIENT_INVALID",
+                "INVALID_CLIENT",
+                StatusCode::UNAUTHORIZED,
             ),
             (
-                ApiError::InvalidSignature(AuthFault::UnknownKey {
-                    client_id: "c".into(),
-                    algorithm: "RSA256",
-                    key_version: 9,
-                }),
-                "KEY_NOT_FOUND",
+                ApiError::NotFound { path: "/x".into() },
+                "INVALID_API",
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                ApiError::param("customerId", "missing"),
+                "PARAM_ILLEGAL",
+                StatusCode::BAD_REQUEST,
             ),
             (
                 ApiError::InvalidSignature(AuthFault::StaleRequestTime {
@@ -1226,176 +925,57 @@ mod tests {
                     window: Duration::from_secs(300),
                 }),
                 "REQUEST_TIME_INVALID",
+                StatusCode::UNAUTHORIZED,
             ),
             (
                 ApiError::RepeatRequestInconsistent {
                     request_id: "r".into(),
                 },
                 "REPEAT_REQ_INCONSISTENT",
+                StatusCode::OK,
             ),
             (
-                ApiError::OrderNotFound {
-                    what: "payment",
-                    id: "p".into(),
+                ApiError::AcquirerTimeout {
+                    payment_id: "p".into(),
+                    cause: "c".into(),
                 },
-                "ORDER_NOT_EXIST",
-            ),
-            (
-                ApiError::QrInvalid {
-                    detail: "crc".into(),
-                },
-                "INVALID_CODE",
+                "PAYMENT_IN_PROCESS",
+                StatusCode::OK,
             ),
         ];
-        for (e, want) in cases {
-            assert_eq!(code_of(&e, r).as_str(), want, "{e:?}");
+        for (e, code, http) in cases {
+            let status = e.code().status();
+            let shown = format!("{e:?}");
+            let (got_http, result) = result_of(&AplusFault::Api(e));
+            assert_eq!(
+                (result.result_code.as_str(), got_http),
+                (code, http),
+                "{shown}"
+            );
+            // The canonical S/F/U survives: a U never becomes F.
+            assert_eq!(result.result_status, status, "{shown}");
         }
+        let (http, closed) = result_of(&AplusFault::Closed {
+            payment_request_id: "APR1".into(),
+            reason: "quote expired".into(),
+        });
         assert_eq!(
-            code_of(
-                &ApiError::AcquirerTimeout {
-                    payment_id: "p".into(),
-                    cause: "no answer".into(),
-                },
-                AplusRoute::Refund
-            )
-            .as_str(),
-            "REFUND_IN_PROCESS"
+            (http, closed.result_code.as_str()),
+            (StatusCode::OK, "ORDER_IS_CLOSED")
         );
-        let (http, res) = result_of(
-            &AplusFault::MediaType {
-                got: "text/plain".into(),
-            },
-            r,
-        );
-        assert_eq!(http, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-        assert_eq!(res.result_code, "MEDIA_TYPE_NOT_ACCEPTABLE");
-        assert!(res.result_message.contains("text/plain"));
+        assert!(closed.result_message.contains("APR1"));
     }
 
     #[test]
-    fn pay_request_parses_with_amounts_as_strings_and_names_bad_fields() {
-        let body = include_bytes!("../../../testdata/schemes/aplus/requests/pay.json");
-        let r: AplusPayRequest = parse_json(body).unwrap();
-        assert_eq!(r.payment_amount.amount().minor(), 1250);
-        assert_eq!(r.pay_to_amount.amount().currency().code(), "MYR");
-        let canonical = PaymentRequest::from(&r);
-        assert_eq!(canonical.quote_id.as_str(), "Q-EXAMPLE-1");
-        assert_eq!(canonical.payment_request_id.as_str(), "pay-20261121-0001");
-        for (bad, field) in [
-            (
-                r#"{"paymentRequestId":"p","paymentQuote":{"quoteId":"q"},"paymentAmount":{"currency":"SGD","value":1250},"payToAmount":{"currency":"MYR","value":"1"},"customerId":"c"}"#,
-                "paymentAmount",
-            ),
-            (
-                r#"{"paymentRequestId":"p","paymentQuote":{"quoteId":"q"},"paymentAmount":{"currency":"SGD","value":"12.50"},"payToAmount":{"currency":"MYR","value":"1"},"customerId":"c"}"#,
-                "paymentAmount",
-            ),
-            (
-                r#"{"paymentRequestId":"p","paymentQuote":{"quoteId":"q","x":"1"},"paymentAmount":{"currency":"SGD","value":"1"},"payToAmount":{"currency":"MYR","value":"1"},"customerId":"c"}"#,
-                "paymentQuote",
-            ),
-            (
-                r#"{"paymentRequestId":"p p","paymentQuote":{"quoteId":"q"},"paymentAmount":{"currency":"SGD","value":"1"},"payToAmount":{"currency":"MYR","value":"1"},"customerId":"c"}"#,
-                "paymentRequestId",
-            ),
-            (
-                r#"{"paymentRequestId":"p","paymentQuote":{"quoteId":"q"},"paymentAmount":{"currency":"SGD","value":"1"},"payToAmount":{"currency":"XYZ","value":"1"},"customerId":"c"}"#,
-                "payToAmount",
-            ),
-        ] {
-            match parse_json::<AplusPayRequest>(bad.as_bytes()) {
-                Err(ApiError::ParamIllegal { field: f, reason }) => {
-                    assert!(f.starts_with(field), "{bad}: field {f} ({reason})")
-                }
-                other => panic!("{bad}: {other:?}"),
-            }
-        }
-    }
-
-    #[test]
-    fn inquiry_needs_exactly_one_id() {
-        let both = AplusInquiryPaymentRequest {
-            payment_request_id: Some(id("a")),
-            payment_id: Some(id("b")),
+    fn the_stored_reference_round_trips() {
+        let r = AplusRef {
+            payment_request_id: RequestId::new("APR1").unwrap(),
+            payment_id: Some(AplusWalletId::new("w-1").unwrap()),
         };
-        assert!(PaymentInquiryRequest::try_from(both).is_err());
-        let none = AplusInquiryPaymentRequest {
-            payment_request_id: None,
-            payment_id: None,
-        };
-        assert!(matches!(
-            PaymentInquiryRequest::try_from(none),
-            Err(ApiError::ParamIllegal { field, .. }) if field == "paymentRequestId"
-        ));
-        let one = AplusInquiryPaymentRequest {
-            payment_request_id: None,
-            payment_id: Some(id("b")),
-        };
-        assert_eq!(
-            PaymentInquiryRequest::try_from(one).unwrap().payment,
-            PaymentRef::PaymentId(id("b"))
-        );
-        let r: AplusInquiryRefundRequest = parse_json(br#"{"refundRequestId":"r-1"}"#).unwrap();
-        assert_eq!(
-            RefundInquiryRequest::try_from(r).unwrap().refund,
-            RefundRef::RequestId(id("r-1"))
-        );
-    }
-
-    fn payment(status: PaymentStatus, de39: Option<&str>) -> PaymentResponse {
-        PaymentResponse {
-            merchant: None,
-            payment_id: id("P1"),
-            payment_request_id: id("pay-1"),
-            payment_status: status,
-            merchant_amount: sgd(1250),
-            payer_amount: myr(4314),
-            refunded_amount: None,
-            acquirer: de39.map(|c| AcquirerResult {
-                stan: "000001".into(),
-                rrn: "123456789012".into(),
-                auth_code: None,
-                response_code: c.into(),
-            }),
-        }
-    }
-
-    #[test]
-    fn payment_responses_render_every_field_as_a_string() {
-        let p = payment(PaymentStatus::Fail, Some("51"));
-        let v = serde_json::to_value(AplusPaymentResponse::of(&p, AplusResult::success(), true))
-            .unwrap();
-        assert_eq!(
-            v,
-            serde_json::json!({
-                "result": {"resultStatus":"S","resultCode":"SUCCESS","resultMessage":"success"},
-                "paymentResult": {"resultStatus":"F","resultCode":"USER_BALANCE_NOT_ENOUGH",
-                    "resultMessage":"declined by the acquirer (response code 51)"},
-                "paymentId":"P1","paymentRequestId":"pay-1","paymentStatus":"FAIL",
-                "paymentAmount":{"currency":"SGD","value":"1250"},
-                "payToAmount":{"currency":"MYR","value":"4314"},
-                "acquirerResult":{"stan":"000001","rrn":"123456789012","responseCode":"51"}
-            })
-        );
-        for (status, code) in [
-            (PaymentStatus::Success, "SUCCESS"),
-            (PaymentStatus::Processing, "PAYMENT_IN_PROCESS"),
-            (PaymentStatus::Reversed, "PROCESS_FAIL"),
-            (PaymentStatus::Cancelled, "ORDER_IS_CLOSED"),
-        ] {
-            assert_eq!(payment_result(&payment(status, None)).result_code, code);
-        }
-    }
-
-    #[test]
-    fn refund_request_maps_to_canonical() {
-        let r: AplusRefundRequest = parse_json(
-            br#"{"refundRequestId":"rf-1","paymentId":"P1","refundAmount":{"currency":"SGD","value":"500"},"refundReason":"broken"}"#,
-        )
-        .unwrap();
-        let c = RefundRequest::from(r);
-        assert_eq!(c.refund_amount, sgd(500));
-        assert_eq!(c.reason.unwrap().as_str(), "broken");
-        assert_eq!(c.payment_id.as_str(), "P1");
+        assert_eq!(AplusRef::decode(&r.encode()), Some(r));
+        assert_eq!(AplusRef::decode("MSG-0001"), None);
+        assert!(AplusWalletId::new("").is_err());
+        assert!(AplusWalletId::new("a b").is_err());
+        assert!(AplusWalletId::new("x".repeat(65)).is_err());
     }
 }

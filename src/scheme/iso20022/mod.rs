@@ -1,8 +1,9 @@
 //! The `iso20022` scheme, shaped like the Nexus cross-border instant-payment model: quotes fetched
 //! with `GET /schemes/iso20022/v1/quotes?...` (JSON, decimal amounts), a pacs.008 posted to
-//! `/schemes/iso20022/v1/payments` answered with a pacs.002 (ACCC, RJCT with a reason code, ACWP
-//! while unknown), a pacs.028 for the status, a camt.056 to cancel (camt.029 back), a pacs.004 to
-//! refund (pacs.002 back), and pushed pacs.002 notifications for final states.
+//! `/schemes/iso20022/v1/payments` answered with a pacs.002 (ACCC, RJCT with a reason code, PDNG
+//! while unknown), a pacs.028 for the status, a camt.056 to cancel (camt.029 back), pushed pacs.002
+//! notifications for final states, and pacs.004 returns *sent to* the wallet for refunds that
+//! started at the merchant (the wallet acknowledges each with a pacs.002).
 //!
 //! In: [`Inbound`] under `/schemes/iso20022/`. Out: [`Outbound`] (XML or, for quotes, JSON),
 //! signed like the native scheme's (`client-id`, `response-time`, `signature`).
@@ -36,23 +37,23 @@ use serde::Deserialize;
 
 use super::{
     BoxFuture, Dispatch, Inbound, Notice, NoticeEvent, NoticeMessage, Outbound, Scheme,
-    SchemeConfigError, SchemeSettings,
+    SchemeConfigError, SchemeSettings, WalletCall,
 };
 use crate::payment::{Answer, Handled, RequestContext};
 use crate::payment::{ApiError, Side};
 use crate::payment::{
     CancelRequest, DecodeRequest, Money, PaymentInquiryRequest, PaymentRef, PaymentRequest,
-    QuoteRequest, RefundRequest, RequestId,
+    PaymentResponse, QuoteRequest, RequestId,
 };
 use crate::scheme::native::auth::{
     AuthConfig, Authenticated, Authenticator, ClientKey, Credentials, Secret, body_digest, headers,
 };
 use crate::time::format_rfc3339;
 use transformers::{
-    Iso20022Camt056, Iso20022CancelRequest, Iso20022Fault, Iso20022Original, Iso20022Pacs004,
-    Iso20022Pacs008, Iso20022Pacs028, Iso20022Payment, Iso20022Quote, Iso20022QuoteQuery,
-    Iso20022Reason, Iso20022Ref, Iso20022Resolution, Iso20022Return, Iso20022Status,
-    Iso20022StatusRequest, Iso20022Terms, Iso20022TxSts,
+    Iso20022Camt056, Iso20022CancelRequest, Iso20022Fault, Iso20022Original, Iso20022Pacs008,
+    Iso20022Pacs028, Iso20022Payment, Iso20022Profile, Iso20022Quote, Iso20022QuoteQuery,
+    Iso20022Reason, Iso20022Ref, Iso20022Resolution, Iso20022Status, Iso20022StatusRequest,
+    Iso20022Terms, Iso20022TxSts,
 };
 
 /// The registry name.
@@ -74,8 +75,6 @@ pub enum Iso20022Route {
     Status,
     /// `POST /schemes/iso20022/v1/cancellations` camt.056 → camt.029.
     Cancellations,
-    /// `POST /schemes/iso20022/v1/returns` pacs.004 → pacs.002.
-    Returns,
 }
 
 impl Iso20022Route {
@@ -86,7 +85,6 @@ impl Iso20022Route {
             "v1/payments" => Some(Iso20022Route::Payments),
             "v1/payments/status" => Some(Iso20022Route::Status),
             "v1/cancellations" => Some(Iso20022Route::Cancellations),
-            "v1/returns" => Some(Iso20022Route::Returns),
             _ => None,
         }
     }
@@ -95,10 +93,9 @@ impl Iso20022Route {
     pub fn method(self) -> &'static str {
         match self {
             Iso20022Route::Quotes => "GET",
-            Iso20022Route::Payments
-            | Iso20022Route::Status
-            | Iso20022Route::Cancellations
-            | Iso20022Route::Returns => "POST",
+            Iso20022Route::Payments | Iso20022Route::Status | Iso20022Route::Cancellations => {
+                "POST"
+            }
         }
     }
 
@@ -109,7 +106,6 @@ impl Iso20022Route {
             Iso20022Route::Payments => Some(transformers::MSG_PACS008),
             Iso20022Route::Status => Some(transformers::MSG_PACS028),
             Iso20022Route::Cancellations => Some(transformers::MSG_CAMT056),
-            Iso20022Route::Returns => Some(transformers::MSG_PACS004),
         }
     }
 }
@@ -132,6 +128,8 @@ struct ClientTable {
     key_version: Option<u32>,
     #[serde(default)]
     notify_url: Option<String>,
+    #[serde(default)]
+    profile: Option<String>,
 }
 
 impl std::fmt::Debug for ClientTable {
@@ -143,14 +141,16 @@ impl std::fmt::Debug for ClientTable {
             )
             .field("key_version", &self.key_version)
             .field("notify_url", &self.notify_url)
+            .field("profile", &self.profile)
             .finish()
     }
 }
 
-/// Where a client's notifications go.
+/// Where a client's notifications go, and which message profile it speaks.
 #[derive(Debug, Clone)]
 struct Client {
     notify_url: Option<String>,
+    profile: Iso20022Profile,
 }
 
 /// The ISO 20022 scheme.
@@ -204,6 +204,15 @@ impl Iso20022 {
             if let Some(url) = &c.notify_url {
                 crate::http_client::target(url).map_err(|e| error(key("notify_url"), e))?;
             }
+            let profile = match c.profile.as_deref() {
+                None => Iso20022Profile::Cbpr,
+                Some(p) => Iso20022Profile::parse(p).ok_or_else(|| {
+                    error(
+                        key("profile"),
+                        format!("must be \"cbpr\" or \"nexus\", got {p:?}"),
+                    )
+                })?,
+            };
             let version = c.key_version.unwrap_or(1);
             match &c.hmac_key_base64 {
                 Some(b64) => {
@@ -231,6 +240,7 @@ impl Iso20022 {
                 id.clone(),
                 Client {
                     notify_url: c.notify_url.clone(),
+                    profile,
                 },
             );
         }
@@ -254,6 +264,13 @@ impl Iso20022 {
                 .build(),
             sequence: AtomicU64::new(0),
         })
+    }
+
+    /// The message profile of a client (CBPR+-style unless configured otherwise).
+    fn profile(&self, client_id: &str) -> Iso20022Profile {
+        self.clients
+            .get(client_id)
+            .map_or(Iso20022Profile::Cbpr, |c| c.profile)
     }
 
     fn context(
@@ -300,7 +317,6 @@ impl Iso20022 {
             Iso20022Route::Payments => self.pay(&req, &who, dispatch).await,
             Iso20022Route::Status => self.status(&req, &who, dispatch).await,
             Iso20022Route::Cancellations => self.cancel(&req, &who, dispatch).await,
-            Iso20022Route::Returns => self.return_payment(&req, &who, dispatch).await,
         };
         if let Some(sig) = self
             .auth
@@ -359,9 +375,10 @@ impl Iso20022 {
             };
             let ctx = self.context(req, who, hash, None);
             let quoted = answered(dispatch.run(|p| p.quote(ctx, quote_req)).await)?;
-            let terms = Iso20022Quote::terms(&decoded, &quoted)?;
-            self.terms.insert(quoted.quote_id.to_string(), terms);
-            Ok::<_, ApiError>(Iso20022Quote::new(&decoded, &quoted))
+            let quote = Iso20022Quote::new(&decoded, &quoted, self.profile(&who.client_id))?;
+            self.terms
+                .insert(quoted.quote_id.to_string(), quote.terms(&quoted)?);
+            Ok::<_, ApiError>(quote)
         }
         .await;
         match result.and_then(|q| {
@@ -381,10 +398,11 @@ impl Iso20022 {
     }
 
     async fn pay(&self, req: &Inbound<'_>, who: &Authenticated, dispatch: Dispatch) -> Outbound {
+        let profile = self.profile(&who.client_id);
         let payment = match read_document::<Iso20022Pacs008, Iso20022Payment>(
             req,
-            Iso20022Route::Payments,
-            transformers::NS_PACS008,
+            profile.pacs008_message(),
+            profile.pacs008_namespace(),
             "FIToFICstmrCdtTrf",
         ) {
             Ok(r) => r,
@@ -392,15 +410,20 @@ impl Iso20022 {
         };
         let original = Iso20022Original {
             msg_id: payment.msg_id.clone(),
-            msg_nm_id: transformers::MSG_PACS008,
+            msg_nm_id: profile.pacs008_message(),
             instr_id: None,
             end_to_end_id: Some(payment.end_to_end_id.clone()),
             uetr: Some(payment.uetr.to_string()),
         };
         let created_at = payment.accepted_at.clone();
-        let ctx = self.context(req, who, body_digest(req.body), Some(payment.scheme_ref()));
+        let ctx = self.context(
+            req,
+            who,
+            body_digest(req.body),
+            Some(payment.scheme_ref(profile)),
+        );
         if let Some(terms) = self.terms.get(payment.quote_id.as_str())
-            && let Err(fault) = payment.agrees_with(&terms)
+            && let Err(fault) = payment.agrees_with(&terms, profile)
         {
             // A body that disagrees with its quote, under a UETR that was already paid, is
             // another body for the same request id: say so rather than what disagrees.
@@ -447,7 +470,7 @@ impl Iso20022 {
                     info: outcome.as_ref().map(ToString::to_string),
                     accepted_at: Some(payment.accepted_at.clone()),
                     reference: Some(body.payment_id.to_string()),
-                    amount: Some(body.merchant_amount.0),
+                    amount: Some(settlement_amount(profile, &body)),
                 };
                 xml(
                     outcome.as_ref().map_or(StatusCode::OK, http_status),
@@ -461,14 +484,17 @@ impl Iso20022 {
     async fn status(&self, req: &Inbound<'_>, who: &Authenticated, dispatch: Dispatch) -> Outbound {
         let request = match read_document::<Iso20022Pacs028, Iso20022StatusRequest>(
             req,
-            Iso20022Route::Status,
+            transformers::MSG_PACS028,
             transformers::NS_PACS028,
             "FIToFIPmtStsReq",
         ) {
             Ok(r) => r,
             Err(refused) => return refused,
         };
-        let original = Iso20022Original {
+        // What the wallet says the original was; once the payment is found, what we journaled
+        // with its pacs.008 (so the answer names the original MsgId even when the pacs.028
+        // leaves OrgnlGrpInf out).
+        let mut original = Iso20022Original {
             msg_id: request
                 .orgnl_msg_id
                 .clone()
@@ -485,6 +511,15 @@ impl Iso20022 {
         };
         match dispatch.run(|p| p.inquire_payment(ctx, by)).await {
             Ok(Answer { body, .. }) => {
+                if let Some(journaled) = Iso20022Ref::from_json(body.scheme_ref.as_deref())
+                    .filter(|r| r.uetr == request.uetr.as_str())
+                {
+                    original.msg_nm_id =
+                        Iso20022Profile::of_message(&journaled.msg_nm_id).pacs008_message();
+                    original.msg_id = journaled.msg_id;
+                    original.end_to_end_id = journaled.end_to_end_id.or(original.end_to_end_id);
+                }
+                let profile = Iso20022Profile::of_message(original.msg_nm_id);
                 let (tx_sts, reason) = transformers::payment_status(&body);
                 let status = Iso20022Status {
                     tx_sts,
@@ -492,7 +527,7 @@ impl Iso20022 {
                     info: None,
                     accepted_at: None,
                     reference: Some(body.payment_id.to_string()),
-                    amount: Some(body.merchant_amount.0),
+                    amount: Some(settlement_amount(profile, &body)),
                 };
                 xml(
                     StatusCode::OK,
@@ -506,7 +541,7 @@ impl Iso20022 {
     async fn cancel(&self, req: &Inbound<'_>, who: &Authenticated, dispatch: Dispatch) -> Outbound {
         let request = match read_document::<Iso20022Camt056, Iso20022CancelRequest>(
             req,
-            Iso20022Route::Cancellations,
+            transformers::MSG_CAMT056,
             transformers::NS_CAMT056,
             "FIToFIPmtCxlReq",
         ) {
@@ -520,21 +555,25 @@ impl Iso20022 {
         };
         let (status, result, info) = match dispatch.run(|p| p.cancel(ctx, cancel)).await {
             Ok(Answer { body, outcome }) => {
-                let result = match (transformers::resolution(body.payment_status), &outcome) {
+                let (result, why) = transformers::resolution(body.payment_status);
+                let result = match (result, &outcome) {
                     (Iso20022Resolution::Rjcr(_), Some(e)) => {
-                        Iso20022Resolution::Rjcr(transformers::reason_for(e).1)
+                        Iso20022Resolution::Rjcr(transformers::cancellation_reason_for(e))
                     }
                     (r, _) => r,
                 };
                 (
                     outcome.as_ref().map_or(StatusCode::OK, http_status),
                     result,
-                    outcome.as_ref().map(ToString::to_string),
+                    outcome
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .or(why.map(str::to_owned)),
                 )
             }
             Err(e) => (
                 http_status(&e),
-                Iso20022Resolution::Rjcr(transformers::reason_for(&e).1),
+                Iso20022Resolution::Rjcr(transformers::cancellation_reason_for(&e)),
                 Some(e.to_string()),
             ),
         };
@@ -544,71 +583,11 @@ impl Iso20022 {
         )
     }
 
-    async fn return_payment(
-        &self,
-        req: &Inbound<'_>,
-        who: &Authenticated,
-        dispatch: Dispatch,
-    ) -> Outbound {
-        let ret = match read_document::<Iso20022Pacs004, Iso20022Return>(
-            req,
-            Iso20022Route::Returns,
-            transformers::NS_PACS004,
-            "PmtRtr",
-        ) {
-            Ok(r) => r,
-            Err(refused) => return refused,
-        };
-        let original = Iso20022Original {
-            msg_id: ret.msg_id.clone(),
-            msg_nm_id: transformers::MSG_PACS004,
-            instr_id: Some(ret.rtr_id.to_string()),
-            end_to_end_id: ret.orgnl_end_to_end_id.clone(),
-            uetr: Some(ret.uetr.to_string()),
-        };
-        let created_at = ret.created_at.clone();
-        let ctx = self.context(req, who, body_digest(req.body), Some(ret.scheme_ref()));
-        let by = PaymentInquiryRequest {
-            payment: PaymentRef::RequestId(ret.uetr.clone()),
-        };
-        let payment_id = match dispatch.run(|p| p.inquire_payment(ctx.clone(), by)).await {
-            Ok(Answer { body, .. }) => body.payment_id,
-            Err(e) => return tx_error(&original, &e, &created_at),
-        };
-        let refund = RefundRequest {
-            refund_request_id: ret.rtr_id.clone(),
-            payment_id,
-            refund_amount: Money(ret.amount),
-            reason: ret.reason.clone(),
-        };
-        match dispatch.run(|p| p.refund(ctx, refund)).await {
-            Ok(Answer { body, outcome }) => {
-                let (tx_sts, reason) = transformers::refund_status(&body);
-                let status = Iso20022Status {
-                    tx_sts,
-                    reason: outcome
-                        .as_ref()
-                        .map(|e| transformers::reason_for(e).1)
-                        .or(reason),
-                    info: outcome.as_ref().map(ToString::to_string),
-                    accepted_at: None,
-                    reference: Some(body.refund_id.to_string()),
-                    amount: Some(body.refund_amount.0),
-                };
-                xml(
-                    outcome.as_ref().map_or(StatusCode::OK, http_status),
-                    transformers::render_pacs002(&original, &status, &created_at),
-                )
-            }
-            Err(e) => tx_error(&original, &e, &created_at),
-        }
-    }
-
     fn render_notice(&self, notice: &Notice) -> Result<Vec<u8>, ApiError> {
         let r = Iso20022Ref::from_json(notice.scheme_ref.as_deref());
         let now = format_rfc3339(SystemTime::now());
-        match &notice.event {
-            NoticeEvent::Payment(p) => {
+        match (notice.call, &notice.event) {
+            (WalletCall::PaymentResult, NoticeEvent::Payment(p)) => {
                 let (tx_sts, reason) = transformers::payment_status(p);
                 let original = Iso20022Original::from_ref(
                     r,
@@ -621,31 +600,51 @@ impl Iso20022 {
                     info: None,
                     accepted_at: None,
                     reference: Some(p.payment_id.to_string()),
-                    amount: Some(p.merchant_amount.0),
+                    amount: Some(settlement_amount(
+                        Iso20022Profile::of_message(original.msg_nm_id),
+                        p,
+                    )),
                 };
                 transformers::render_pacs002(&original, &status, &now)
             }
-            NoticeEvent::Refund(refund) => {
-                let (tx_sts, reason) = transformers::refund_status(refund);
-                let mut original = Iso20022Original::from_ref(r, "", transformers::MSG_PACS004);
-                if original.instr_id.is_none() {
-                    original.instr_id = Some(refund.refund_request_id.to_string());
-                }
-                if original.uetr.as_deref() == Some("") {
-                    original.uetr = None;
-                }
-                let status = Iso20022Status {
-                    tx_sts,
-                    reason,
-                    info: None,
-                    accepted_at: None,
-                    reference: Some(refund.refund_id.to_string()),
-                    amount: Some(refund.refund_amount.0),
-                };
-                transformers::render_pacs002(&original, &status, &now)
+            (WalletCall::RefundCredit, NoticeEvent::Refund(refund)) => {
+                transformers::render_pacs004(refund, r.as_ref(), None, &now)
             }
+            (call, _) => Err(ApiError::Unknown {
+                side: Side::Gateway,
+                reason: format!("iso20022 does not make the call {call} with this event"),
+            }),
         }
     }
+}
+
+/// The wallet's reply, when it is a pacs.002 rejecting our message: what it says.
+fn rejection(body: &[u8]) -> Option<String> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return None;
+    }
+    let report = transformers::parse_pacs002(body).ok()?.report;
+    let (sts, why) = match &report.tx_inf_and_sts {
+        Some(tx) => (tx.tx_sts.as_str(), tx.sts_rsn_inf.as_ref()),
+        None => (
+            report
+                .orgnl_grp_inf_and_sts
+                .grp_sts
+                .as_deref()
+                .unwrap_or(""),
+            report.orgnl_grp_inf_and_sts.sts_rsn_inf.as_ref(),
+        ),
+    };
+    (sts == "RJCT").then(|| {
+        let code = why
+            .and_then(|w| w.rsn.as_ref())
+            .and_then(|r| r.code())
+            .unwrap_or("no reason");
+        let info = why.and_then(|w| w.addtl_inf.as_deref()).unwrap_or("");
+        format!("the wallet rejected it (pacs.002 RJCT {code} {info})")
+            .trim_end()
+            .to_owned()
+    })
 }
 
 fn answered<T>(handled: Handled<T>) -> Result<T, ApiError> {
@@ -673,7 +672,7 @@ fn http_status(e: &ApiError) -> StatusCode {
 /// `route`, in the form the sender's message expects.
 fn read_document<W, T>(
     req: &Inbound<'_>,
-    route: Iso20022Route,
+    msg_nm_id: &'static str,
     namespace: &str,
     root: &str,
 ) -> Result<T, Outbound>
@@ -684,7 +683,16 @@ where
     check_xml_content_type(req)
         .and_then(|()| transformers::parse_document::<W>(req.body, namespace, root))
         .and_then(T::try_from)
-        .map_err(|fault| group_fault(route, &fault, req.received_at))
+        .map_err(|fault| group_fault(msg_nm_id, &fault, req.received_at))
+}
+
+/// `OrgnlTxRef/IntrBkSttlmAmt` of a pacs.002: the original's settlement amount, in the merchant's
+/// currency (CBPR+) or the payer's (Nexus).
+fn settlement_amount(profile: Iso20022Profile, p: &PaymentResponse) -> crate::money::Amount {
+    match profile {
+        Iso20022Profile::Cbpr => p.merchant_amount.0,
+        Iso20022Profile::Nexus => p.payer_amount.0,
+    }
 }
 
 fn check_xml_content_type(req: &Inbound<'_>) -> Result<(), Iso20022Fault> {
@@ -741,11 +749,11 @@ fn tx_error(original: &Iso20022Original, e: &ApiError, created_at: &str) -> Outb
     )
 }
 
-fn group_fault(route: Iso20022Route, fault: &Iso20022Fault, at: SystemTime) -> Outbound {
+fn group_fault(msg_nm_id: &'static str, fault: &Iso20022Fault, at: SystemTime) -> Outbound {
     xml(
         status_code(fault.http),
         transformers::render_group_refusal(
-            route.message().unwrap_or(transformers::MSG_PACS008),
+            msg_nm_id,
             Iso20022Reason::Code(fault.code),
             &fault.message(),
             &format_rfc3339(at),
@@ -853,7 +861,7 @@ I={base}{PREFIX}v1
 R=$(curl -s "$I/quotes?codeValue={code}&customerId=my-customer-1&sourceCurrency=MYR&amount=12.50&destinationCurrency=SGD"); echo "$R"
 {quote_id}; {myr}; {rate}; {name}; {account}
 UETR=$(cat /proc/sys/kernel/random/uuid 2>/dev/null || uuidgen | tr A-F a-f); NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-curl -s -X POST $I/payments {xml} "<Document xmlns='{ns}pacs.008.001.08'><FIToFICstmrCdtTrf><GrpHdr><MsgId>DEMO-$RANDOM</MsgId><CreDtTm>$NOW</CreDtTm><NbOfTxs>1</NbOfTxs><SttlmInf><SttlmMtd>CLRG</SttlmMtd></SttlmInf></GrpHdr><CdtTrfTxInf><PmtId><EndToEndId>DEMO-E2E-1</EndToEndId><UETR>$UETR</UETR></PmtId><IntrBkSttlmAmt Ccy='SGD'>12.50</IntrBkSttlmAmt><AccptncDtTm>$NOW</AccptncDtTm><InstdAmt Ccy='MYR'>$MYR</InstdAmt><XchgRate>$RATE</XchgRate><ChrgBr>SLEV</ChrgBr><DbtrAcct><Id><Othr><Id>my-customer-1</Id></Othr></Id></DbtrAcct><Cdtr><Nm>$NAME</Nm></Cdtr><CdtrAcct><Id><Othr><Id>$ACCOUNT</Id></Othr></Id></CdtrAcct><RmtInf><Strd><AddtlRmtInf>QUOTE/$QUOTE_ID</AddtlRmtInf></Strd></RmtInf></CdtTrfTxInf></FIToFICstmrCdtTrf></Document>"; echo
+curl -s -X POST $I/payments {xml} "<Document xmlns='{ns}pacs.008.001.08'><FIToFICstmrCdtTrf><GrpHdr><MsgId>DEMO-$RANDOM</MsgId><CreDtTm>$NOW</CreDtTm><NbOfTxs>1</NbOfTxs><SttlmInf><SttlmMtd>CLRG</SttlmMtd></SttlmInf></GrpHdr><CdtTrfTxInf><PmtId><EndToEndId>DEMO-E2E-1</EndToEndId><UETR>$UETR</UETR></PmtId><IntrBkSttlmAmt Ccy='SGD'>12.50</IntrBkSttlmAmt><AccptncDtTm>$NOW</AccptncDtTm><InstdAmt Ccy='MYR'>$MYR</InstdAmt><XchgRate>$RATE</XchgRate><ChrgBr>SLEV</ChrgBr><Dbtr><Nm>DEMO PAYER</Nm></Dbtr><DbtrAcct><Id><Othr><Id>my-customer-1</Id></Othr></Id></DbtrAcct><DbtrAgt><FinInstnId><BICFI>MYWLMYKLXXX</BICFI></FinInstnId></DbtrAgt><CdtrAgt><FinInstnId/></CdtrAgt><Cdtr><Nm>$NAME</Nm></Cdtr><CdtrAcct><Id><Othr><Id>$ACCOUNT</Id></Othr></Id></CdtrAcct><RmtInf><Strd><AddtlRmtInf>QUOTE/$QUOTE_ID</AddtlRmtInf></Strd></RmtInf></CdtTrfTxInf></FIToFICstmrCdtTrf></Document>"; echo
 curl -s -X POST $I/payments/status {xml} "<Document xmlns='{ns}pacs.028.001.03'><FIToFIPmtStsReq><GrpHdr><MsgId>DEMO-STS-1</MsgId><CreDtTm>$NOW</CreDtTm></GrpHdr><TxInf><OrgnlUETR>$UETR</OrgnlUETR></TxInf></FIToFIPmtStsReq></Document>"; echo
 "#,
             quote_id = field("QUOTE_ID", r#""quoteId":"([^"]+)""#),
@@ -867,9 +875,25 @@ curl -s -X POST $I/payments/status {xml} "<Document xmlns='{ns}pacs.028.001.03'>
         ))
     }
 
-    /// HTTP 200, 202 or 204: the wallet has the notification.
-    fn acknowledged(&self, status: StatusCode, _headers: &HeaderMap, _body: &[u8]) -> bool {
-        matches!(status.as_u16(), 200 | 202 | 204)
+    /// The calls: a payment's final state (pacs.002) and a refund credited to the payer
+    /// (pacs.004, a payment return from us to the wallet).
+    fn calls(&self) -> &'static [WalletCall] {
+        &[WalletCall::PaymentResult, WalletCall::RefundCredit]
+    }
+
+    /// HTTP 200, 202 or 204, with no body or with a pacs.002 that does not reject it (`ACCC`,
+    /// `ACSC`, `ACSP`, ...): the wallet has the message.
+    fn acknowledged(&self, status: StatusCode, _headers: &HeaderMap, body: &[u8]) -> bool {
+        matches!(status.as_u16(), 200 | 202 | 204) && rejection(body).is_none()
+    }
+
+    /// A 2xx pacs.002 with `RJCT` (transaction or group level): the wallet will not take this
+    /// message (a return it refuses); parked with its reason, never retried.
+    fn refused(&self, status: StatusCode, _headers: &HeaderMap, body: &[u8]) -> Option<String> {
+        if !status.is_success() {
+            return None;
+        }
+        rejection(body)
     }
 }
 

@@ -163,6 +163,7 @@ fn terms() -> Iso20022Terms {
         merchant_amount: amount(1250, "SGD"),
         payer_amount: amount(4042, "MYR"),
         rate: "3.23360".parse().unwrap(),
+        source_rate: Some("0.3092528451".parse().unwrap()),
         account: "111116866140003".to_owned(),
         name: "SOBA NOODLE HOUSE".to_owned(),
     }
@@ -171,8 +172,20 @@ fn terms() -> Iso20022Terms {
 #[test]
 fn a_pacs008_must_agree_with_its_quote_or_is_refused_with_the_reason_and_element() {
     let p = payment();
-    assert_eq!(p.agrees_with(&terms()), Ok(()));
-    let refused = |t: Iso20022Terms| p.agrees_with(&t).unwrap_err();
+    assert_eq!(p.agrees_with(&terms(), Iso20022Profile::Cbpr), Ok(()));
+    // The same document in the Nexus profile: settlement and rate in the other direction.
+    let f = p.agrees_with(&terms(), Iso20022Profile::Nexus).unwrap_err();
+    assert_eq!(
+        (f.code, f.path.as_str()),
+        ("AM03", "FIToFICstmrCdtTrf/CdtTrfTxInf/IntrBkSttlmAmt/@Ccy")
+    );
+    let nexus = Iso20022Payment {
+        settlement: amount(4042, "MYR"),
+        rate: "0.3092528451".parse().unwrap(),
+        ..payment()
+    };
+    assert_eq!(nexus.agrees_with(&terms(), Iso20022Profile::Nexus), Ok(()));
+    let refused = |t: Iso20022Terms| p.agrees_with(&t, Iso20022Profile::Cbpr).unwrap_err();
     let f = refused(Iso20022Terms {
         merchant_amount: amount(1251, "SGD"),
         ..terms()
@@ -227,16 +240,13 @@ fn the_other_example_documents_read() {
         parse_document(&fixture("valid/camt056.xml"), NS_CAMT056, "FIToFIPmtCxlReq").unwrap();
     let c = Iso20022CancelRequest::try_from(c).unwrap();
     assert_eq!(c.assignment_id, "MYWALLET-CXL-0001");
+    assert_eq!(
+        c.assigner.agt.unwrap().fin_instn_id.bicfi.as_deref(),
+        Some("MYWLMYKLXXX")
+    );
     assert_eq!(c.cxl_id.as_deref(), Some("CXL-0001"));
     assert_eq!(c.uetr.as_str(), "6f1c2b3a-4d5e-4f60-8a7b-9c0d1e2f3a4b");
 
-    let r: Iso20022Pacs004 =
-        parse_document(&fixture("valid/pacs004.xml"), NS_PACS004, "PmtRtr").unwrap();
-    let r = Iso20022Return::try_from(r).unwrap();
-    assert_eq!(r.rtr_id.as_str(), "refund-1");
-    assert_eq!(r.amount, amount(500, "SGD"));
-    assert_eq!(r.created_at, "2026-11-21T11:00:00Z");
-    assert_eq!(r.reason.unwrap().as_str(), "CUST returned goods");
     // A pacs.028 posted where a pacs.008 is expected is refused, naming what was found.
     let wrong = parse_document::<Iso20022Pacs008>(
         &fixture("valid/pacs028.xml"),
@@ -268,7 +278,7 @@ fn every_error_has_a_status_and_reason() {
         payment_id: "p".to_owned(),
         cause: "no answer".to_owned(),
     });
-    assert_eq!(s, Iso20022TxSts::Acwp);
+    assert_eq!(s, Iso20022TxSts::Pdng);
     let (_, r) = reason_for(&ApiError::RepeatRequestInconsistent {
         request_id: "x".to_owned(),
     });
@@ -288,6 +298,7 @@ fn every_error_has_a_status_and_reason() {
 fn response(status: PaymentStatus, code: &str) -> PaymentResponse {
     PaymentResponse {
         merchant: None,
+        scheme_ref: None,
         payment_id: RequestId::new("7d1c2b3a-4d5e-4f60-8a7b-9c0d1e2f3a4b").unwrap(),
         payment_request_id: RequestId::new("6f1c2b3a-4d5e-4f60-8a7b-9c0d1e2f3a4b").unwrap(),
         payment_status: status,
@@ -370,7 +381,7 @@ fn a_pacs002_is_deterministic_and_reads_back() {
 fn payment_states_map_to_statuses_and_reasons() {
     let s = |st| payment_status(&response(st, "00"));
     assert_eq!(s(PaymentStatus::Success), (Iso20022TxSts::Accc, None));
-    assert_eq!(s(PaymentStatus::Processing), (Iso20022TxSts::Acwp, None));
+    assert_eq!(s(PaymentStatus::Processing), (Iso20022TxSts::Pdng, None));
     assert_eq!(
         s(PaymentStatus::Reversed),
         (Iso20022TxSts::Rjct, Some(Iso20022Reason::Code("AB03")))
@@ -380,12 +391,37 @@ fn payment_states_map_to_statuses_and_reasons() {
         (Iso20022TxSts::Rjct, Some(Iso20022Reason::Code("FOCR")))
     );
     assert_eq!(
-        resolution(PaymentStatus::Cancelled),
+        resolution(PaymentStatus::Cancelled).0,
         Iso20022Resolution::Cncl
     );
     assert_eq!(
-        resolution(PaymentStatus::Processing),
+        resolution(PaymentStatus::Processing).0,
         Iso20022Resolution::Pdcr
+    );
+    // Rejections carry ExternalPaymentCancellationRejection1Code values with their meaning:
+    // nothing to cancel is a narrative, a settled payment the agent's decision.
+    let (r, why) = resolution(PaymentStatus::Fail);
+    assert_eq!(r, Iso20022Resolution::Rjcr(Iso20022Reason::Code("NARR")));
+    assert!(why.is_some());
+    assert_eq!(
+        resolution(PaymentStatus::Success).0,
+        Iso20022Resolution::Rjcr(Iso20022Reason::Code("AGNT"))
+    );
+    assert_eq!(
+        cancellation_reason_for(&ApiError::OrderNotFound {
+            what: "payment",
+            id: "x".to_owned()
+        }),
+        Iso20022Reason::Code("NOOR")
+    );
+    // In a pacs.002 an unknown original is AG09 (NOOR is not a status reason).
+    assert_eq!(
+        reason_for(&ApiError::OrderNotFound {
+            what: "payment",
+            id: "x".to_owned()
+        })
+        .1,
+        Iso20022Reason::Code("AG09")
     );
 }
 
@@ -476,7 +512,7 @@ fn a_notification_is_a_signed_pacs002_the_wallet_can_verify() {
         call: crate::payment::WalletCall::PaymentResult,
         scheme: NAME.to_owned(),
         client_id: "wallet-my".to_owned(),
-        scheme_ref: Some(p.scheme_ref()),
+        scheme_ref: Some(p.scheme_ref(Iso20022Profile::Cbpr)),
         notice_id: "n-1".to_owned(),
         event: NoticeEvent::Payment(Box::new(response(PaymentStatus::Reversed, ""))),
     };
@@ -524,16 +560,15 @@ fn a_notification_is_a_signed_pacs002_the_wallet_can_verify() {
     );
     assert_eq!(tx.orgnl_end_to_end_id.as_deref(), Some("MYWALLET-E2E-0001"));
 
-    // A refund's final state names the return by its RtrId.
-    let ret: Iso20022Pacs004 =
-        parse_document(&fixture("valid/pacs004.xml"), NS_PACS004, "PmtRtr").unwrap();
-    let ret = Iso20022Return::try_from(ret).unwrap();
+    // A refund that started at the merchant goes out as a pacs.004 from us: the original named
+    // from the journaled reference, the refund in both currencies, the rate that links them.
     let refund = Notice {
-        scheme_ref: Some(ret.scheme_ref()),
+        call: crate::payment::WalletCall::RefundCredit,
+        scheme_ref: Some(p.scheme_ref(Iso20022Profile::Cbpr)),
         event: NoticeEvent::Refund(RefundResponse {
-            refund_id: RequestId::new("r-9").unwrap(),
-            refund_request_id: RequestId::new("refund-1").unwrap(),
-            payment_id: RequestId::new("p-1").unwrap(),
+            refund_id: RequestId::new("8a1c2b3a-4d5e-4f60-8a7b-9c0d1e2f3a4b").unwrap(),
+            refund_request_id: RequestId::new("merchant-refund-1").unwrap(),
+            payment_id: RequestId::new("7d1c2b3a-4d5e-4f60-8a7b-9c0d1e2f3a4b").unwrap(),
             refund_status: crate::payment::RefundStatus::Success,
             refund_amount: Money(amount(500, "SGD")),
             payer_refund_amount: Money(amount(1617, "MYR")),
@@ -541,12 +576,46 @@ fn a_notification_is_a_signed_pacs002_the_wallet_can_verify() {
         ..notice.clone()
     };
     let msg = scheme.notification(&refund).unwrap().unwrap();
-    let doc = parse_pacs002(&msg.body).unwrap().report;
-    assert_eq!(doc.orgnl_grp_inf_and_sts.orgnl_msg_nm_id, "pacs.004.001.09");
-    let tx = doc.tx_inf_and_sts.unwrap();
+    let again = scheme.notification(&refund).unwrap().unwrap();
+    let doc = parse_pacs004(&msg.body).unwrap().rtr;
     assert_eq!(
-        (tx.tx_sts.as_str(), tx.orgnl_instr_id.as_deref()),
-        ("ACCC", Some("refund-1"))
+        doc.grp_hdr.msg_id,
+        parse_pacs004(&again.body).unwrap().rtr.grp_hdr.msg_id,
+        "a retry carries the same MsgId"
+    );
+    let tx = doc.tx;
+    assert_eq!(tx.rtr_id, "8a1c2b3a4d5e4f608a7b9c0d1e2f3a4b");
+    assert_eq!(tx.orgnl_clr_sys_ref, "7d1c2b3a4d5e4f608a7b9c0d1e2f3a4b");
+    assert_eq!(
+        tx.orgnl_grp_inf.as_ref().map(|g| g.orgnl_msg_id.as_str()),
+        Some("MYWALLET20261121-0001")
+    );
+    assert_eq!(
+        tx.orgnl_uetr.as_deref(),
+        Some("6f1c2b3a-4d5e-4f60-8a7b-9c0d1e2f3a4b")
+    );
+    assert_eq!(
+        (
+            tx.rtrd_intr_bk_sttlm_amt.value.as_str(),
+            tx.rtrd_instd_amt.value.as_str()
+        ),
+        ("5.00", "16.17")
+    );
+    assert_eq!(tx.xchg_rate.as_deref(), Some("3.234"));
+    assert_eq!(tx.rtr_rsn_inf.rsn.unwrap().cd.as_deref(), Some("MS02"));
+    // Wallet-side refunds do not exist in this scheme: a RefundResult is not one of its calls.
+    assert!(
+        !scheme
+            .calls()
+            .contains(&crate::payment::WalletCall::RefundResult)
+    );
+    assert!(
+        scheme
+            .notification(&Notice {
+                call: crate::payment::WalletCall::RefundResult,
+                ..refund.clone()
+            })
+            .is_err()
     );
 
     // No endpoint, no notification.
@@ -574,6 +643,37 @@ fn only_2xx_answers_acknowledge_a_notification() {
             "{code}"
         );
     }
+    // The wallet's pacs.002 about our pacs.004: ACCC acknowledges, RJCT is a definite refusal.
+    let original = Iso20022Original {
+        msg_id: "QRB0123".to_owned(),
+        msg_nm_id: MSG_PACS004,
+        instr_id: Some("8a1c2b3a4d5e4f608a7b9c0d1e2f3a4b".to_owned()),
+        end_to_end_id: None,
+        uetr: None,
+    };
+    let report = |tx_sts, reason| {
+        let status = Iso20022Status {
+            tx_sts,
+            reason,
+            info: None,
+            accepted_at: None,
+            reference: None,
+            amount: None,
+        };
+        render_pacs002(&original, &status, "2026-11-21T11:00:00Z").unwrap()
+    };
+    let ok = report(Iso20022TxSts::Accc, None);
+    assert!(scheme.acknowledged(StatusCode::OK, &h, &ok));
+    assert_eq!(scheme.refused(StatusCode::OK, &h, &ok), None);
+    let no = report(Iso20022TxSts::Rjct, Some(Iso20022Reason::Code("AC04")));
+    assert!(!scheme.acknowledged(StatusCode::OK, &h, &no));
+    let why = scheme.refused(StatusCode::OK, &h, &no).unwrap();
+    assert!(why.contains("RJCT AC04"), "{why}");
+    // A 500 is retried whatever its body says.
+    assert_eq!(
+        scheme.refused(StatusCode::INTERNAL_SERVER_ERROR, &h, &no),
+        None
+    );
 }
 
 #[test]
@@ -616,7 +716,12 @@ fn routes_and_their_methods() {
     );
     assert_eq!(Iso20022Route::from_path("/schemes/iso20022/v1/pay"), None);
     assert_eq!(Iso20022Route::Quotes.method(), "GET");
-    assert_eq!(Iso20022Route::Returns.method(), "POST");
+    assert_eq!(Iso20022Route::Cancellations.method(), "POST");
+    // A wallet does not send us returns: a pacs.004 goes the other way (we send it).
+    assert_eq!(
+        Iso20022Route::from_path("/schemes/iso20022/v1/returns"),
+        None
+    );
 }
 
 #[test]

@@ -9,9 +9,9 @@
 //! Iso20022Pacs008   FIToFICstmrCdtTrf          in   → Iso20022Payment (canonical pay + terms)
 //! Iso20022Pacs028   FIToFIPmtStsReq            in   → Iso20022StatusRequest
 //! Iso20022Camt056   FIToFIPmtCxlReq            in   → Iso20022CancelRequest
-//! Iso20022Pacs004   PmtRtr                     in   → Iso20022Return
 //! Iso20022Pacs002   FIToFIPmtStsRpt            out  ← payment / return status, refusals
 //! Iso20022Camt029   RsltnOfInvstgtn            out  ← cancel result
+//! Iso20022Pacs004   PmtRtr                     out  ← a refund credited to the payer (RefundCredit)
 //! Iso20022QuoteQuery / Iso20022Quote           GET query in, JSON out
 //! ```
 
@@ -24,7 +24,7 @@ use crate::money::{Amount, Currency};
 use crate::payment::ApiError;
 use crate::payment::{
     CodeValue, CustomerId, DecodeResponse, Money, PaymentResponse, PaymentStatus, QuoteResponse,
-    RefundResponse, RefundStatus, RequestId, Text,
+    RefundResponse, RefundStatus, RequestId,
 };
 use crate::scheme::native::auth::{AuthFault, body_digest};
 use crate::time::{Syntax, parse_date_time};
@@ -40,7 +40,7 @@ pub const NS_PACS008: &str = "urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08";
 pub const NS_PACS002: &str = "urn:iso:std:iso:20022:tech:xsd:pacs.002.001.10";
 /// `pacs.028.001.03`: FI to FI payment status request.
 pub const NS_PACS028: &str = "urn:iso:std:iso:20022:tech:xsd:pacs.028.001.03";
-/// `pacs.004.001.09`: payment return.
+/// `pacs.004.001.09`: payment return (we send it: a refund that started at the merchant).
 pub const NS_PACS004: &str = "urn:iso:std:iso:20022:tech:xsd:pacs.004.001.09";
 /// `camt.056.001.08`: FI to FI payment cancellation request.
 pub const NS_CAMT056: &str = "urn:iso:std:iso:20022:tech:xsd:camt.056.001.08";
@@ -49,7 +49,72 @@ pub const NS_CAMT029: &str = "urn:iso:std:iso:20022:tech:xsd:camt.029.001.09";
 
 /// The message identifier of a pacs.008 (what `OrgnlMsgNmId` says).
 pub const MSG_PACS008: &str = "pacs.008.001.08";
-/// The message identifier of a pacs.004.
+/// `pacs.008.001.11`: the version the BIS Nexus guidelines name (the `nexus` profile).
+pub const NS_PACS008_NEXUS: &str = "urn:iso:std:iso:20022:tech:xsd:pacs.008.001.11";
+/// Its message identifier.
+pub const MSG_PACS008_NEXUS: &str = "pacs.008.001.11";
+/// `pacs.002.001.13`: the status report version the Nexus guidelines name.
+pub const NS_PACS002_NEXUS: &str = "urn:iso:std:iso:20022:tech:xsd:pacs.002.001.13";
+
+/// A wallet client's message profile (`profile` in its configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Iso20022Profile {
+    /// CBPR+-style (the default): pacs.008.001.08 / pacs.002.001.10; `IntrBkSttlmAmt` in the
+    /// merchant's currency, `XchgRate` payer units per merchant unit (`InstdAmt` = settlement ×
+    /// rate).
+    #[default]
+    Cbpr,
+    /// BIS Nexus-style: pacs.008.001.11 / pacs.002.001.13; `IntrBkSttlmAmt` in the *source*
+    /// (payer's) currency and `XchgRate` destination units per source unit, applied to it to
+    /// give what the merchant is credited.
+    Nexus,
+}
+
+impl Iso20022Profile {
+    /// From the configuration value.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "cbpr" => Some(Iso20022Profile::Cbpr),
+            "nexus" => Some(Iso20022Profile::Nexus),
+            _ => None,
+        }
+    }
+
+    /// The pacs.008 namespace this profile reads.
+    pub fn pacs008_namespace(self) -> &'static str {
+        match self {
+            Iso20022Profile::Cbpr => NS_PACS008,
+            Iso20022Profile::Nexus => NS_PACS008_NEXUS,
+        }
+    }
+
+    /// The pacs.008 message identifier this profile reads.
+    pub fn pacs008_message(self) -> &'static str {
+        match self {
+            Iso20022Profile::Cbpr => MSG_PACS008,
+            Iso20022Profile::Nexus => MSG_PACS008_NEXUS,
+        }
+    }
+
+    /// The profile of a journaled original message identifier.
+    pub fn of_message(msg_nm_id: &str) -> Self {
+        if msg_nm_id == MSG_PACS008_NEXUS {
+            Iso20022Profile::Nexus
+        } else {
+            Iso20022Profile::Cbpr
+        }
+    }
+}
+
+/// The pacs.002 namespace answering a message: pacs.002.001.13 for the Nexus pacs.008, else
+/// pacs.002.001.10.
+pub fn pacs002_namespace(orgnl_msg_nm_id: &str) -> &'static str {
+    match Iso20022Profile::of_message(orgnl_msg_nm_id) {
+        Iso20022Profile::Nexus => NS_PACS002_NEXUS,
+        Iso20022Profile::Cbpr => NS_PACS002,
+    }
+}
+/// The message identifier of a pacs.004 (what the wallet's pacs.002 about it says).
 pub const MSG_PACS004: &str = "pacs.004.001.09";
 /// The message identifier of a pacs.028.
 pub const MSG_PACS028: &str = "pacs.028.001.03";
@@ -118,12 +183,45 @@ pub struct Iso20022Account {
     pub id: Iso20022AccountId,
 }
 
-/// `FinInstnId`.
+/// `FinInstnId` (the elements we read and echo, in schema order; all optional in the schema).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Iso20022FinInstnId {
     /// `BICFI`.
     #[serde(rename = "BICFI", default, skip_serializing_if = "Option::is_none")]
     pub bicfi: Option<String>,
+    /// `LEI`.
+    #[serde(rename = "LEI", default, skip_serializing_if = "Option::is_none")]
+    pub lei: Option<String>,
+    /// `Nm`.
+    #[serde(rename = "Nm", default, skip_serializing_if = "Option::is_none")]
+    pub nm: Option<String>,
+    /// `Othr` (`Id`).
+    #[serde(rename = "Othr", default, skip_serializing_if = "Option::is_none")]
+    pub othr: Option<Iso20022Other>,
+}
+
+/// A party or an agent (`Party40Choice`): `Assgnr`, `Assgne` of a case assignment.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Iso20022PartyOrAgent {
+    /// `Pty`.
+    #[serde(rename = "Pty", default, skip_serializing_if = "Option::is_none")]
+    pub pty: Option<Iso20022Party>,
+    /// `Agt`.
+    #[serde(rename = "Agt", default, skip_serializing_if = "Option::is_none")]
+    pub agt: Option<Iso20022Agent>,
+}
+
+impl Iso20022PartyOrAgent {
+    /// Exactly one of `Pty` and `Agt` (the schema's choice).
+    fn check(&self, path: &str) -> Result<(), Iso20022Fault> {
+        match (&self.pty, &self.agt) {
+            (Some(_), None) | (None, Some(_)) => Ok(()),
+            _ => Err(Iso20022Fault::format(
+                path,
+                "must hold exactly one of Pty and Agt",
+            )),
+        }
+    }
 }
 
 /// An agent: `DbtrAgt`, `CdtrAgt`.
@@ -279,16 +377,16 @@ pub struct Iso20022CdtTrfTxInf {
     #[serde(rename = "ChrgBr")]
     pub chrg_br: String,
     /// `Dbtr`.
-    #[serde(rename = "Dbtr", default)]
+    #[serde(rename = "Dbtr")]
     pub dbtr: Iso20022Party,
     /// `DbtrAcct`: `Id/Othr/Id` is the payer's id at the wallet.
     #[serde(rename = "DbtrAcct")]
     pub dbtr_acct: Iso20022Account,
     /// `DbtrAgt`.
-    #[serde(rename = "DbtrAgt", default)]
+    #[serde(rename = "DbtrAgt")]
     pub dbtr_agt: Iso20022Agent,
     /// `CdtrAgt`.
-    #[serde(rename = "CdtrAgt", default)]
+    #[serde(rename = "CdtrAgt")]
     pub cdtr_agt: Iso20022Agent,
     /// `Cdtr`: the merchant's name as quoted.
     #[serde(rename = "Cdtr")]
@@ -310,6 +408,9 @@ pub struct Iso20022Terms {
     pub payer_amount: Amount,
     /// The quoted `exchangeRate` (payer units per merchant unit).
     pub rate: Decimal,
+    /// The BaseOneRate in the source direction (merchant units per payer unit), for Nexus-profile
+    /// documents; `None` when no such rate gives the merchant amount back.
+    pub source_rate: Option<Decimal>,
     /// The creditor account (merchant id from the QR).
     pub account: String,
     /// The creditor name.
@@ -424,8 +525,13 @@ impl TryFrom<Iso20022Pacs008> for Iso20022Payment {
 }
 
 impl Iso20022Payment {
-    /// Checks the transaction against the quote's terms; the first disagreement is the refusal.
-    pub fn agrees_with(&self, terms: &Iso20022Terms) -> Result<(), Iso20022Fault> {
+    /// Checks the transaction against the quote's terms in `profile`'s directions; the first
+    /// disagreement is the refusal.
+    pub fn agrees_with(
+        &self,
+        terms: &Iso20022Terms,
+        profile: Iso20022Profile,
+    ) -> Result<(), Iso20022Fault> {
         let amount = |path: &str, got: Amount, want: Amount| {
             if got.currency() != want.currency() {
                 return Err(Iso20022Fault::terms(
@@ -451,13 +557,21 @@ impl Iso20022Payment {
             }
             Ok(())
         };
-        amount("IntrBkSttlmAmt", self.settlement, terms.merchant_amount)?;
+        let (settlement, rate) = match profile {
+            Iso20022Profile::Cbpr => (terms.merchant_amount, Some(terms.rate)),
+            Iso20022Profile::Nexus => (terms.payer_amount, terms.source_rate),
+        };
+        amount("IntrBkSttlmAmt", self.settlement, settlement)?;
         amount("InstdAmt", self.instructed, terms.payer_amount)?;
-        if self.rate != terms.rate {
+        if Some(self.rate) != rate {
             return Err(Iso20022Fault::terms(
                 "AM09",
                 format!("{TX}/XchgRate"),
-                format!("the quote's rate is {}, got {}", terms.rate, self.rate),
+                format!(
+                    "the quote's rate is {}, got {}",
+                    rate.map_or_else(|| "not expressible".to_owned(), |r| r.to_string()),
+                    self.rate
+                ),
             ));
         }
         if self.creditor_account != terms.account {
@@ -484,10 +598,10 @@ impl Iso20022Payment {
     }
 
     /// What the gateway journals with the payment for its notifications.
-    pub fn scheme_ref(&self) -> String {
+    pub fn scheme_ref(&self, profile: Iso20022Profile) -> String {
         Iso20022Ref {
             msg_id: self.msg_id.clone(),
-            msg_nm_id: MSG_PACS008.to_owned(),
+            msg_nm_id: profile.pacs008_message().to_owned(),
             end_to_end_id: Some(self.end_to_end_id.clone()),
             uetr: self.uetr.as_str().to_owned(),
             rtr_id: None,
@@ -614,11 +728,16 @@ pub fn rate(s: &str, path: &str) -> Result<Decimal, Iso20022Fault> {
     if d.is_zero() {
         return Err(bad("must be greater than zero"));
     }
+    if !crate::fx::fits_base_one_rate(d) {
+        return Err(bad(
+            "not a BaseOneRate (at most 11 digits, at most 10 of them after the point)",
+        ));
+    }
     Ok(d)
 }
 
 // ---------------------------------------------------------------------------------------------
-// pacs.028, camt.056, pacs.004 (inbound).
+// pacs.028, camt.056 (inbound).
 
 /// `Document` of a pacs.028.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -650,15 +769,12 @@ pub struct Iso20022OrgnlGrpInf {
     pub orgnl_msg_nm_id: String,
 }
 
-/// A transaction reference to an original pacs.008 (`TxInf` of pacs.028 / camt.056 / pacs.004).
+/// A transaction reference to an original pacs.008 (`TxInf` of pacs.028 / camt.056).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Iso20022OrgnlTx {
     /// `CxlId` (camt.056).
     #[serde(rename = "CxlId", default, skip_serializing_if = "Option::is_none")]
     pub cxl_id: Option<String>,
-    /// `RtrId` (pacs.004): the canonical refund request id.
-    #[serde(rename = "RtrId", default, skip_serializing_if = "Option::is_none")]
-    pub rtr_id: Option<String>,
     /// `OrgnlGrpInf`.
     #[serde(
         rename = "OrgnlGrpInf",
@@ -676,19 +792,9 @@ pub struct Iso20022OrgnlTx {
     /// `OrgnlUETR`: the payment.
     #[serde(rename = "OrgnlUETR")]
     pub orgnl_uetr: String,
-    /// `RtrdIntrBkSttlmAmt` (pacs.004): the refund amount, merchant currency.
-    #[serde(
-        rename = "RtrdIntrBkSttlmAmt",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub rtrd_intr_bk_sttlm_amt: Option<Iso20022Amount>,
     /// `CxlRsnInf` (camt.056).
     #[serde(rename = "CxlRsnInf", default, skip_serializing_if = "Option::is_none")]
     pub cxl_rsn_inf: Option<Iso20022RsnInf>,
-    /// `RtrRsnInf` (pacs.004).
-    #[serde(rename = "RtrRsnInf", default, skip_serializing_if = "Option::is_none")]
-    pub rtr_rsn_inf: Option<Iso20022RsnInf>,
 }
 
 /// A validated pacs.028: which payment.
@@ -736,12 +842,18 @@ pub struct Iso20022Camt056 {
     pub request: Iso20022CxlReq,
 }
 
-/// `Assgnmt`.
+/// `Assgnmt` (`CaseAssignment5`): all four elements are mandatory in the schema.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Iso20022Assgnmt {
     /// `Id`.
     #[serde(rename = "Id")]
     pub id: String,
+    /// `Assgnr`: who assigns the case (the sender of the message).
+    #[serde(rename = "Assgnr")]
+    pub assgnr: Iso20022PartyOrAgent,
+    /// `Assgne`: to whom (the receiver).
+    #[serde(rename = "Assgne")]
+    pub assgne: Iso20022PartyOrAgent,
     /// `CreDtTm`.
     #[serde(rename = "CreDtTm")]
     pub cre_dt_tm: String,
@@ -771,6 +883,10 @@ pub struct Iso20022CxlReq {
 pub struct Iso20022CancelRequest {
     /// `Assgnmt/Id`.
     pub assignment_id: String,
+    /// `Assgnmt/Assgnr`: the wallet's side (the camt.029 is assigned back to it).
+    pub assigner: Iso20022PartyOrAgent,
+    /// `Assgnmt/Assgne`: us, as the wallet names us (the camt.029's assigner).
+    pub assignee: Iso20022PartyOrAgent,
     /// `TxInf/CxlId`, when given.
     pub cxl_id: Option<String>,
     /// `TxInf/OrgnlUETR`.
@@ -784,122 +900,18 @@ impl TryFrom<Iso20022Camt056> for Iso20022CancelRequest {
     fn try_from(doc: Iso20022Camt056) -> Result<Self, Iso20022Fault> {
         let r = doc.request;
         let assignment_id = max35(&r.assgnmt.id, "FIToFIPmtCxlReq/Assgnmt/Id")?;
+        r.assgnmt.assgnr.check("FIToFIPmtCxlReq/Assgnmt/Assgnr")?;
+        r.assgnmt.assgne.check("FIToFIPmtCxlReq/Assgnmt/Assgne")?;
         date_time(&r.assgnmt.cre_dt_tm, "FIToFIPmtCxlReq/Assgnmt/CreDtTm")?;
         let tx = one_tx(r.undrlyg.tx, "FIToFIPmtCxlReq/Undrlyg/TxInf")?;
         Ok(Iso20022CancelRequest {
             assignment_id,
+            assigner: r.assgnmt.assgnr,
+            assignee: r.assgnmt.assgne,
             cxl_id: tx.cxl_id,
             uetr: uetr(&tx.orgnl_uetr, "FIToFIPmtCxlReq/Undrlyg/TxInf/OrgnlUETR")?,
             orgnl_end_to_end_id: tx.orgnl_end_to_end_id,
         })
-    }
-}
-
-/// `Document` of a pacs.004.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Iso20022Pacs004 {
-    /// `PmtRtr`.
-    #[serde(rename = "PmtRtr")]
-    pub rtr: Iso20022PmtRtr,
-}
-
-/// `PmtRtr`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Iso20022PmtRtr {
-    /// `GrpHdr`.
-    #[serde(rename = "GrpHdr")]
-    pub grp_hdr: Iso20022GrpHdr,
-    /// `TxInf` (exactly one).
-    #[serde(rename = "TxInf", default)]
-    pub tx: Vec<Iso20022OrgnlTx>,
-}
-
-/// A validated pacs.004: refund `amount` of the payment `uetr` with request id `rtr_id`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Iso20022Return {
-    /// `GrpHdr/MsgId`.
-    pub msg_id: String,
-    /// `GrpHdr/CreDtTm`, verbatim.
-    pub created_at: String,
-    /// `TxInf/RtrId`: the canonical refund request id.
-    pub rtr_id: RequestId,
-    /// `TxInf/OrgnlUETR`.
-    pub uetr: RequestId,
-    /// `TxInf/OrgnlEndToEndId`, when given.
-    pub orgnl_end_to_end_id: Option<String>,
-    /// `TxInf/RtrdIntrBkSttlmAmt`.
-    pub amount: Amount,
-    /// `TxInf/RtrRsnInf`: `Rsn/Cd` and `AddtlInf` as the canonical refund reason.
-    pub reason: Option<Text>,
-}
-
-impl TryFrom<Iso20022Pacs004> for Iso20022Return {
-    type Error = Iso20022Fault;
-    fn try_from(doc: Iso20022Pacs004) -> Result<Self, Iso20022Fault> {
-        let r = doc.rtr;
-        let msg_id = max35(&r.grp_hdr.msg_id, "PmtRtr/GrpHdr/MsgId")?;
-        date_time(&r.grp_hdr.cre_dt_tm, "PmtRtr/GrpHdr/CreDtTm")?;
-        if r.grp_hdr.nb_of_txs.as_deref() != Some("1") {
-            return Err(Iso20022Fault::format(
-                "PmtRtr/GrpHdr/NbOfTxs",
-                "must be 1 (one return per message)",
-            ));
-        }
-        let tx = one_tx(r.tx, "PmtRtr/TxInf")?;
-        let rtr_id = match &tx.rtr_id {
-            Some(id) => RequestId::new(max35(id, "PmtRtr/TxInf/RtrId")?)
-                .map_err(|e| Iso20022Fault::content("PmtRtr/TxInf/RtrId", e))?,
-            None => return Err(Iso20022Fault::format("PmtRtr/TxInf/RtrId", "missing")),
-        };
-        let amount = match &tx.rtrd_intr_bk_sttlm_amt {
-            Some(a) => a.to_amount("PmtRtr/TxInf/RtrdIntrBkSttlmAmt")?,
-            None => {
-                return Err(Iso20022Fault::format(
-                    "PmtRtr/TxInf/RtrdIntrBkSttlmAmt",
-                    "missing",
-                ));
-            }
-        };
-        let reason = match &tx.rtr_rsn_inf {
-            None => None,
-            Some(inf) => {
-                let text = [
-                    inf.rsn.as_ref().and_then(Iso20022Rsn::code),
-                    inf.addtl_inf.as_deref(),
-                ]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join(" ");
-                Some(
-                    Text::try_from(text)
-                        .map_err(|e| Iso20022Fault::content("PmtRtr/TxInf/RtrRsnInf", e))?,
-                )
-            }
-        };
-        Ok(Iso20022Return {
-            msg_id,
-            created_at: r.grp_hdr.cre_dt_tm,
-            rtr_id,
-            uetr: uetr(&tx.orgnl_uetr, "PmtRtr/TxInf/OrgnlUETR")?,
-            orgnl_end_to_end_id: tx.orgnl_end_to_end_id,
-            amount,
-            reason,
-        })
-    }
-}
-
-impl Iso20022Return {
-    /// What the gateway journals with the refund for its notification.
-    pub fn scheme_ref(&self) -> String {
-        Iso20022Ref {
-            msg_id: self.msg_id.clone(),
-            msg_nm_id: MSG_PACS004.to_owned(),
-            end_to_end_id: self.orgnl_end_to_end_id.clone(),
-            uetr: self.uetr.as_str().to_owned(),
-            rtr_id: Some(self.rtr_id.as_str().to_owned()),
-        }
-        .to_json()
     }
 }
 
@@ -913,8 +925,8 @@ pub enum Iso20022TxSts {
     Accc,
     /// Rejected: nothing was charged (or it was undone).
     Rjct,
-    /// Accepted, outcome not known yet (U): query with a pacs.028 or wait for the notification.
-    Acwp,
+    /// Pending, outcome not known yet (U): query with a pacs.028 or wait for the notification.
+    Pdng,
 }
 
 impl Iso20022TxSts {
@@ -923,7 +935,7 @@ impl Iso20022TxSts {
         match self {
             Iso20022TxSts::Accc => "ACCC",
             Iso20022TxSts::Rjct => "RJCT",
-            Iso20022TxSts::Acwp => "ACWP",
+            Iso20022TxSts::Pdng => "PDNG",
         }
     }
 }
@@ -980,7 +992,7 @@ pub const REASON_CANCELLED: Iso20022Reason = Iso20022Reason::Code("FOCR");
 /// The status and reason for every canonical error (the table of `spec/schemes/iso20022.md`).
 pub fn reason_for(error: &ApiError) -> (Iso20022TxSts, Iso20022Reason) {
     use Iso20022Reason::{Code, Proprietary};
-    use Iso20022TxSts::{Acwp, Rjct};
+    use Iso20022TxSts::{Pdng, Rjct};
     match error {
         ApiError::ParamIllegal { .. } => (Rjct, Code("FF01")),
         ApiError::AccessDenied { .. } => (Rjct, Code("AG01")),
@@ -996,7 +1008,7 @@ pub fn reason_for(error: &ApiError) -> (Iso20022TxSts, Iso20022Reason) {
             | AuthFault::Replayed,
         ) => (Rjct, Proprietary("INVALID_SIGNATURE")),
         ApiError::RepeatRequestInconsistent { .. } => (Rjct, Code("AM05")),
-        ApiError::RetryLater { .. } => (Acwp, Proprietary("RETRY_LATER")),
+        ApiError::RetryLater { .. } => (Pdng, Proprietary("RETRY_LATER")),
         ApiError::QrInvalid { .. } => (Rjct, Proprietary("QR_INVALID")),
         ApiError::QrNotSupported { .. } => (Rjct, Code("AG03")),
         ApiError::MerchantNotRoutable { .. } => (Rjct, Code("CNOR")),
@@ -1005,20 +1017,23 @@ pub fn reason_for(error: &ApiError) -> (Iso20022TxSts, Iso20022Reason) {
         ApiError::RateUnavailable { .. } => (Rjct, Proprietary("RATE_UNAVAILABLE")),
         ApiError::AmountExceedLimit { .. } => (Rjct, Code("AM02")),
         ApiError::AcquirerDeclined { response_code } => (Rjct, decline_reason(response_code)),
-        ApiError::AcquirerTimeout { .. } => (Acwp, Proprietary("ACQUIRER_TIMEOUT")),
+        ApiError::AcquirerTimeout { .. } => (Pdng, Proprietary("ACQUIRER_TIMEOUT")),
         ApiError::CancelWindowExceed { .. } => (Rjct, Code("TM01")),
         ApiError::RefundAmountExceed { .. } => (Rjct, Code("AM09")),
-        ApiError::OrderNotFound { .. } => (Rjct, Code("NOOR")),
+        ApiError::OrderNotFound {
+            what: "payment", ..
+        } => (Rjct, Code("AG09")),
+        ApiError::OrderNotFound { .. } => (Rjct, Proprietary("ORDER_NOT_FOUND")),
         ApiError::RequestTooLarge { .. } => (Rjct, Proprietary("REQUEST_TOO_LARGE")),
         ApiError::RequestTimeout { .. } => (Rjct, Proprietary("REQUEST_TIMEOUT")),
         ApiError::NotFound { .. } => (Rjct, Proprietary("NOT_FOUND")),
         ApiError::MethodNotAllowed { .. } => (Rjct, Proprietary("METHOD_NOT_ALLOWED")),
         ApiError::Unavailable { .. } => (Rjct, Proprietary("SERVICE_UNAVAILABLE")),
-        ApiError::Unknown { .. } => (Acwp, Proprietary("UNKNOWN_EXCEPTION")),
+        ApiError::Unknown { .. } => (Pdng, Proprietary("UNKNOWN_EXCEPTION")),
     }
 }
 
-/// A payment's status as `TxSts` and reason (no reason for ACCC and plain ACWP).
+/// A payment's status as `TxSts` and reason (no reason for ACCC and plain PDNG).
 pub fn payment_status(p: &PaymentResponse) -> (Iso20022TxSts, Option<Iso20022Reason>) {
     match p.payment_status {
         PaymentStatus::Success => (Iso20022TxSts::Accc, None),
@@ -1032,7 +1047,7 @@ pub fn payment_status(p: &PaymentResponse) -> (Iso20022TxSts, Option<Iso20022Rea
                     }),
             ),
         ),
-        PaymentStatus::Processing => (Iso20022TxSts::Acwp, None),
+        PaymentStatus::Processing => (Iso20022TxSts::Pdng, None),
         PaymentStatus::Reversed => (Iso20022TxSts::Rjct, Some(REASON_REVERSED)),
         PaymentStatus::Cancelled => (Iso20022TxSts::Rjct, Some(REASON_CANCELLED)),
     }
@@ -1043,7 +1058,7 @@ pub fn refund_status(r: &RefundResponse) -> (Iso20022TxSts, Option<Iso20022Reaso
     match r.refund_status {
         RefundStatus::Success => (Iso20022TxSts::Accc, None),
         RefundStatus::Fail => (Iso20022TxSts::Rjct, Some(Iso20022Reason::Code("MS03"))),
-        RefundStatus::Processing => (Iso20022TxSts::Acwp, None),
+        RefundStatus::Processing => (Iso20022TxSts::Pdng, None),
     }
 }
 
@@ -1246,7 +1261,7 @@ pub fn render_pacs002(
         status.reference.as_deref().unwrap_or(""),
     ]);
     let doc = Iso20022Pacs002 {
-        xmlns: NS_PACS002.to_owned(),
+        xmlns: pacs002_namespace(original.msg_nm_id).to_owned(),
         report: Iso20022StsRpt {
             grp_hdr: Iso20022RptHdr {
                 msg_id,
@@ -1283,7 +1298,7 @@ pub fn render_group_refusal(
     created_at: &str,
 ) -> Result<Vec<u8>, ApiError> {
     let doc = Iso20022Pacs002 {
-        xmlns: NS_PACS002.to_owned(),
+        xmlns: pacs002_namespace(msg_nm_id).to_owned(),
         report: Iso20022StsRpt {
             grp_hdr: Iso20022RptHdr {
                 msg_id: report_msg_id(&[NOT_PROVIDED, msg_nm_id, reason.as_str(), created_at]),
@@ -1301,9 +1316,10 @@ pub fn render_group_refusal(
     render_document(&doc)
 }
 
-/// Reads a pacs.002 (the wallet's side: tests, the driver).
+/// Reads a pacs.002 (the wallet's side: tests, the driver): version 10, or 13 (Nexus).
 pub fn parse_pacs002(body: &[u8]) -> Result<Iso20022Pacs002, Iso20022Fault> {
     parse_document(body, NS_PACS002, "FIToFIPmtStsRpt")
+        .or_else(|e| parse_document(body, NS_PACS002_NEXUS, "FIToFIPmtStsRpt").map_err(|_| e))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1390,14 +1406,35 @@ pub enum Iso20022Resolution {
     Rjcr(Iso20022Reason),
 }
 
-/// The resolution for a canonical payment status after a cancel.
-pub fn resolution(status: PaymentStatus) -> Iso20022Resolution {
+/// The resolution for a canonical payment status after a cancel, and what `AddtlInf` says when
+/// the cancellation is rejected. Rejection reasons come from ExternalPaymentCancellationRejection1Code
+/// (`spec/schemes/iso20022.md` §10): a payment that was already undone or never settled has no
+/// code of its own there, so it is `NARR` with the narrative.
+pub fn resolution(status: PaymentStatus) -> (Iso20022Resolution, Option<&'static str>) {
     match status {
-        PaymentStatus::Cancelled => Iso20022Resolution::Cncl,
-        PaymentStatus::Processing => Iso20022Resolution::Pdcr,
-        PaymentStatus::Reversed => Iso20022Resolution::Rjcr(REASON_REVERSED),
-        PaymentStatus::Fail => Iso20022Resolution::Rjcr(Iso20022Reason::Code("ARDT")),
-        PaymentStatus::Success => Iso20022Resolution::Rjcr(Iso20022Reason::Code("NOAS")),
+        PaymentStatus::Cancelled => (Iso20022Resolution::Cncl, None),
+        PaymentStatus::Processing => (Iso20022Resolution::Pdcr, None),
+        PaymentStatus::Reversed => (
+            Iso20022Resolution::Rjcr(Iso20022Reason::Code("NARR")),
+            Some("the payment was already reversed after an unknown outcome: nothing to cancel"),
+        ),
+        PaymentStatus::Fail => (
+            Iso20022Resolution::Rjcr(Iso20022Reason::Code("NARR")),
+            Some("the payment was rejected: nothing to cancel"),
+        ),
+        PaymentStatus::Success => (
+            Iso20022Resolution::Rjcr(Iso20022Reason::Code("AGNT")),
+            Some("the payment stays settled"),
+        ),
+    }
+}
+
+/// The ExternalPaymentCancellationRejection1Code for a canonical error answering a cancel.
+pub fn cancellation_reason_for(error: &ApiError) -> Iso20022Reason {
+    match error {
+        ApiError::OrderNotFound { .. } => Iso20022Reason::Code("NOOR"),
+        ApiError::CancelWindowExceed { .. } => Iso20022Reason::Code("AGNT"),
+        _ => Iso20022Reason::Code("NARR"),
     }
 }
 
@@ -1408,10 +1445,12 @@ pub fn render_camt029(
     info: Option<String>,
     created_at: &str,
 ) -> Result<Vec<u8>, ApiError> {
-    let (conf, reason) = match result {
-        Iso20022Resolution::Cncl => ("CNCL", None),
-        Iso20022Resolution::Pdcr => ("PDCR", None),
-        Iso20022Resolution::Rjcr(r) => ("RJCR", Some(r)),
+    // `Sts/Conf` is an ExternalInvestigationExecutionConfirmation1Code (CNCL, PDCR, RJCR);
+    // `TxCxlSts` a CancellationIndividualStatus1Code (ACCR, PDCR, RJCR).
+    let (conf, tx_cxl_sts, reason) = match result {
+        Iso20022Resolution::Cncl => ("CNCL", "ACCR", None),
+        Iso20022Resolution::Pdcr => ("PDCR", "PDCR", None),
+        Iso20022Resolution::Rjcr(r) => ("RJCR", "RJCR", Some(r)),
     };
     let doc = Iso20022Camt029 {
         xmlns: NS_CAMT029.to_owned(),
@@ -1423,6 +1462,8 @@ pub fn render_camt029(
                     conf,
                     reason.map_or("", Iso20022Reason::as_str),
                 ]),
+                assgnr: request.assignee.clone(),
+                assgne: request.assigner.clone(),
                 cre_dt_tm: created_at.to_owned(),
             },
             sts: Iso20022InvstgtnSts {
@@ -1433,7 +1474,7 @@ pub fn render_camt029(
                     cxl_sts_id: request.cxl_id.clone(),
                     orgnl_end_to_end_id: request.orgnl_end_to_end_id.clone(),
                     orgnl_uetr: request.uetr.as_str().to_owned(),
-                    tx_cxl_sts: conf.to_owned(),
+                    tx_cxl_sts: tx_cxl_sts.to_owned(),
                     cxl_sts_rsn_inf: rsn_inf(reason, info),
                 },
             },
@@ -1585,7 +1626,8 @@ pub struct Iso20022Quote {
     pub source_currency: String,
     /// The merchant's currency.
     pub destination_currency: String,
-    /// `XchgRate`: payer units per merchant unit (the effective rate after rounding).
+    /// `XchgRate`: payer units per merchant unit, the BaseOneRate that gives `instructedAmount`
+    /// back from `interbankSettlementAmount` (`crate::fx::message_rate`).
     pub exchange_rate: String,
     /// The reference mid rate.
     pub mid_rate: String,
@@ -1597,25 +1639,48 @@ pub struct Iso20022Quote {
     pub interbank_settlement_amount: Iso20022JsonAmount,
     /// `Cdtr`, `CdtrAcct`.
     pub creditor: Iso20022Creditor,
+    /// Nexus profile: what the merchant is credited, in its currency (`IntrBkSttlmAmt` ×
+    /// `XchgRate`); absent in the CBPR+ profile, where it is `interbankSettlementAmount`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination_amount: Option<Iso20022JsonAmount>,
     /// The exact `AddtlRmtInf` text to send.
     pub remittance_information: String,
 }
 
 impl Iso20022Quote {
-    /// The quote from the canonical decode and quote.
-    pub fn new(decode: &DecodeResponse, quote: &QuoteResponse) -> Self {
+    /// The quote from the canonical decode and quote. `exchangeRate` is the BaseOneRate that
+    /// turns the merchant amount into the payer amount (`crate::fx::message_rate`): a quote whose
+    /// amounts no such rate reproduces is refused (`AmountExceedLimit`; only amounts far beyond a
+    /// QR payment get there).
+    pub fn new(
+        decode: &DecodeResponse,
+        quote: &QuoteResponse,
+        profile: Iso20022Profile,
+    ) -> Result<Self, ApiError> {
         let Money(merchant) = quote.merchant_amount;
         let Money(payer) = quote.payer_amount;
-        Iso20022Quote {
+        let (from, to, settlement) = match profile {
+            Iso20022Profile::Cbpr => (merchant, payer, merchant),
+            Iso20022Profile::Nexus => (payer, merchant, payer),
+        };
+        let rate = crate::fx::message_rate(from, to).ok_or_else(|| {
+            ApiError::AmountExceedLimit {
+                limit: format!(
+                    "{from} → {to}: no exchange rate of at most 11 digits (BaseOneRate) gives this amount back"
+                ),
+            }
+        })?;
+        Ok(Iso20022Quote {
             quote_id: quote.quote_id.to_string(),
             expires_at: quote.expires_at.clone(),
             source_currency: payer.currency().code().to_owned(),
             destination_currency: merchant.currency().code().to_owned(),
-            exchange_rate: quote.effective_rate.clone(),
+            exchange_rate: rate.to_string(),
             mid_rate: quote.mid_rate.clone(),
             markup_bps: quote.markup_bps,
             instructed_amount: payer.into(),
-            interbank_settlement_amount: merchant.into(),
+            interbank_settlement_amount: settlement.into(),
+            destination_amount: (profile == Iso20022Profile::Nexus).then(|| merchant.into()),
             creditor: Iso20022Creditor {
                 name: decode.merchant.name.clone(),
                 city: decode.merchant.city.clone(),
@@ -1624,27 +1689,153 @@ impl Iso20022Quote {
                 account: decode.merchant.merchant_id.clone(),
             },
             remittance_information: format!("{QUOTE_PREFIX}{}", quote.quote_id),
-        }
+        })
     }
 
-    /// The terms a pacs.008 naming this quote must agree with.
-    pub fn terms(
-        decode: &DecodeResponse,
-        quote: &QuoteResponse,
-    ) -> Result<Iso20022Terms, ApiError> {
-        let rate = Decimal::from_str(&quote.effective_rate).map_err(|e| ApiError::Unknown {
-            side: crate::payment::Side::Gateway,
-            reason: format!(
-                "quote rate {:?} is not a decimal: {e}",
-                quote.effective_rate
-            ),
-        })?;
+    /// The terms a pacs.008 naming this quote must agree with (in both profiles' directions).
+    pub fn terms(&self, quote: &QuoteResponse) -> Result<Iso20022Terms, ApiError> {
+        let rate = crate::fx::message_rate(quote.merchant_amount.0, quote.payer_amount.0)
+            .unwrap_or_default();
         Ok(Iso20022Terms {
             merchant_amount: quote.merchant_amount.0,
             payer_amount: quote.payer_amount.0,
             rate,
-            account: decode.merchant.merchant_id.clone(),
-            name: decode.merchant.name.clone(),
+            source_rate: crate::fx::message_rate(quote.payer_amount.0, quote.merchant_amount.0),
+            account: self.creditor.account.clone(),
+            name: self.creditor.name.clone(),
         })
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// pacs.004 (outbound): a refund that started at the merchant, credited back to the payer. A
+// payment return goes from the creditor's side (us) to the debtor's side (the wallet).
+
+/// `Document` of a pacs.004.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Iso20022Pacs004 {
+    /// `xmlns`.
+    #[serde(rename = "@xmlns", default)]
+    pub xmlns: String,
+    /// `PmtRtr`.
+    #[serde(rename = "PmtRtr")]
+    pub rtr: Iso20022PmtRtr,
+}
+
+/// `PmtRtr`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Iso20022PmtRtr {
+    /// `GrpHdr` (`MsgId`, `CreDtTm`, `NbOfTxs` 1, `SttlmInf/SttlmMtd` CLRG).
+    #[serde(rename = "GrpHdr")]
+    pub grp_hdr: Iso20022GrpHdr,
+    /// `TxInf`: the one return.
+    #[serde(rename = "TxInf")]
+    pub tx: Iso20022RtrTx,
+}
+
+/// `OrgnlGrpInf` of a returned transaction.
+pub type Iso20022RtrOrgnlGrpInf = Iso20022OrgnlGrpInf;
+
+/// `PmtRtr/TxInf` (the elements we write, in schema order).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Iso20022RtrTx {
+    /// `RtrId`: our refund id without hyphens (the wallet's pacs.002 names it as `OrgnlInstrId`).
+    #[serde(rename = "RtrId")]
+    pub rtr_id: String,
+    /// `OrgnlGrpInf`: the pacs.008 being returned.
+    #[serde(
+        rename = "OrgnlGrpInf",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub orgnl_grp_inf: Option<Iso20022RtrOrgnlGrpInf>,
+    /// `OrgnlEndToEndId`.
+    #[serde(
+        rename = "OrgnlEndToEndId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub orgnl_end_to_end_id: Option<String>,
+    /// `OrgnlUETR`.
+    #[serde(rename = "OrgnlUETR", default, skip_serializing_if = "Option::is_none")]
+    pub orgnl_uetr: Option<String>,
+    /// `OrgnlClrSysRef`: our payment id without hyphens (the `ClrSysRef` of our pacs.002).
+    #[serde(rename = "OrgnlClrSysRef")]
+    pub orgnl_clr_sys_ref: String,
+    /// `RtrdIntrBkSttlmAmt`: the refund in the merchant's currency.
+    #[serde(rename = "RtrdIntrBkSttlmAmt")]
+    pub rtrd_intr_bk_sttlm_amt: Iso20022Amount,
+    /// `RtrdInstdAmt`: what the payer gets back, in the payer's currency.
+    #[serde(rename = "RtrdInstdAmt")]
+    pub rtrd_instd_amt: Iso20022Amount,
+    /// `XchgRate`: the BaseOneRate from the merchant amount to the payer amount.
+    #[serde(rename = "XchgRate", default, skip_serializing_if = "Option::is_none")]
+    pub xchg_rate: Option<String>,
+    /// `ChrgBr`: `SLEV`.
+    #[serde(rename = "ChrgBr")]
+    pub chrg_br: String,
+    /// `RtrRsnInf`.
+    #[serde(rename = "RtrRsnInf")]
+    pub rtr_rsn_inf: Iso20022RsnInf,
+}
+
+/// The ExternalReturnReason1Code of a refund credit: `NARR` with the merchant's reason when there
+/// is one, `MS02` (reason not specified by the end customer) otherwise.
+pub fn return_reason(reason: Option<&str>) -> (Iso20022Reason, Option<String>) {
+    match reason.map(str::trim).filter(|r| !r.is_empty()) {
+        Some(r) => (Iso20022Reason::Code("NARR"), Some(r.to_owned())),
+        None => (Iso20022Reason::Code("MS02"), None),
+    }
+}
+
+/// Renders the pacs.004 that credits `refund` back to the payer. `original` is what the scheme
+/// journaled with the payment (`None`: only our ids are known). `MsgId` depends only on the
+/// refund, so every retry carries the same one (the wallet dedupes on it).
+pub fn render_pacs004(
+    refund: &RefundResponse,
+    original: Option<&Iso20022Ref>,
+    reason: Option<&str>,
+    created_at: &str,
+) -> Result<Vec<u8>, ApiError> {
+    let Money(merchant) = refund.refund_amount;
+    let Money(payer) = refund.payer_refund_amount;
+    let (rsn, info) = return_reason(reason);
+    let rtr_id = refund.refund_id.as_str().replace('-', "");
+    let doc = Iso20022Pacs004 {
+        xmlns: NS_PACS004.to_owned(),
+        rtr: Iso20022PmtRtr {
+            grp_hdr: Iso20022GrpHdr {
+                msg_id: report_msg_id(&["pacs.004", refund.refund_id.as_str()]),
+                cre_dt_tm: created_at.to_owned(),
+                nb_of_txs: Some("1".to_owned()),
+                sttlm_inf: Some(Iso20022SttlmInf {
+                    sttlm_mtd: "CLRG".to_owned(),
+                }),
+            },
+            tx: Iso20022RtrTx {
+                rtr_id,
+                orgnl_grp_inf: original.map(|o| Iso20022OrgnlGrpInf {
+                    orgnl_msg_id: o.msg_id.clone(),
+                    orgnl_msg_nm_id: o.msg_nm_id.clone(),
+                }),
+                orgnl_end_to_end_id: original.and_then(|o| o.end_to_end_id.clone()),
+                orgnl_uetr: original.map(|o| o.uetr.clone()),
+                orgnl_clr_sys_ref: refund.payment_id.as_str().replace('-', ""),
+                rtrd_intr_bk_sttlm_amt: merchant.into(),
+                rtrd_instd_amt: payer.into(),
+                xchg_rate: crate::fx::message_rate(merchant, payer).map(|r| r.to_string()),
+                chrg_br: "SLEV".to_owned(),
+                rtr_rsn_inf: Iso20022RsnInf {
+                    rsn: Some(rsn.to_rsn()),
+                    addtl_inf: info.map(|s| s.chars().take(105).collect()),
+                },
+            },
+        },
+    };
+    render_document(&doc)
+}
+
+/// Reads a pacs.004 (the wallet's side: tests, the simulator).
+pub fn parse_pacs004(body: &[u8]) -> Result<Iso20022Pacs004, Iso20022Fault> {
+    parse_document(body, NS_PACS004, "PmtRtr")
 }
