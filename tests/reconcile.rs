@@ -272,7 +272,13 @@ fn reconcile(run: &Run, settlement: &str) -> (i32, Value) {
         b"",
     );
     let code = out.status.code().unwrap();
-    let report = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    // A report that is not JSON carries the command's stderr, so a failure says why.
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        json!({
+            "stdout": String::from_utf8_lossy(&out.stdout),
+            "stderr": String::from_utf8_lossy(&out.stderr),
+        })
+    });
     (code, report)
 }
 
@@ -285,6 +291,10 @@ fn a_day_of_payments_reconciles_and_one_altered_line_or_deleted_entry_is_exactly
         .build()
         .unwrap();
     let run = rt.block_on(run_day(&dir));
+    // The gateway's background tasks (deliverer, link, recovery) hold the journal until their
+    // runtime is gone; `reconcile` opens the file itself, so close them first (a busy machine
+    // once ran `reconcile` while they still held it: exit 2, "journal in use").
+    drop(rt);
 
     // Clean: 3 sales (20.00, 15.00, 30.00), 2 refunds (10.00 wallet, 5.00 merchant; the duplicate
     // advice settles once), 1 reversal (77.77): 6 matched, nothing else.

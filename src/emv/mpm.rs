@@ -1,16 +1,10 @@
-//! `MerchantQr`: a parsed, validated EMVCo merchant-presented QR payload, and the parse pipeline.
+//! `MerchantQr`: a parsed, validated EMVCo merchant-presented QR payload.
 //!
 //! Parse, don't validate: the only way to obtain a `MerchantQr` is [`MerchantQr::parse`] (or
-//! [`parse`](super::parse)), which runs every check in `spec/emv.md`:
-//!
-//! 1. size and characters: ≤ 512 characters, no control characters (CR/LF included);
-//! 2. root framing: IDs and lengths two digits, lengths 01–99, no length past the end, no duplicate,
-//!    00 first, 63 last;
-//! 3. CRC: 63 has length 04, 4 hex digits (either case), and equals CRC-16/CCITT-FALSE of the UTF-8
-//!    bytes through "6304";
-//! 4. template framing (26–51, 62, 64, 80–99, 62.50–99 and a scheme's nested sub-templates), and
-//!    recognition of the national scheme, which picks the profile;
-//! 5. semantic rules of EMVCo MPM v1.1 (`rules.rs`), some relaxed to warnings by the profile.
+//! [`parse`](super::parse)), which checks the size and characters (≤ 512 characters, no control
+//! characters) in one vectorised pass over the bytes and then runs the one pass of `rules.rs`:
+//! root framing, the CRC, template framing, scheme recognition and every semantic rule of
+//! `spec/emv.md`, reporting as if they ran in that order (spec §6).
 //!
 //! The parser borrows from the payload and does not allocate.
 

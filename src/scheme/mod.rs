@@ -106,7 +106,7 @@ pub enum Peer {
 pub struct Inbound<'a> {
     /// `GET`, `POST`, ...
     pub method: &'a str,
-    /// The path (`/schemes/aplus/v1/payments/pay`).
+    /// The path (`/schemes/aplus/aps/api/v1/payments/notifyPayment`).
     pub path: &'a str,
     /// The query string without `?`, if any.
     pub query: Option<&'a str>,

@@ -381,6 +381,7 @@ enum Spoil {
 /// Acquirer simulator + gateway + server (aplus) + notice deliverer + the test wallet.
 struct Env {
     addr: SocketAddr,
+    gateway: Gateway,
     sim: Simulator,
     journal: Arc<RedbJournal>,
     wallet: Wallet,
@@ -494,6 +495,7 @@ impl Env {
         .unwrap();
         Env {
             addr,
+            gateway,
             sim,
             journal,
             wallet,
@@ -1245,4 +1247,58 @@ async fn a_refund_advice_from_the_acquirer_credits_the_aplus_wallet_once() {
         env.wallet.calls()
     );
     assert_eq!(env.payment_state(&id).await, Some(PaymentState::Refunded));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merchant_refund_reaches_the_wallet_as_the_refund_call_and_credits_the_user() {
+    use qrbridge::gateway::{MerchantRefund, Original};
+    let env = Env::start().await;
+    let order = env.scan(&code(APPROVE), "cust-1").await;
+    let id = order.v["paymentRequestId"].as_str().unwrap().to_owned();
+    env.debit_and_notify(&order, "mpp-pay-r").await;
+    let payment = env
+        .journal
+        .payment_by_request(CLIENT, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    let sgd = qrbridge::money::Currency::from_code("SGD").unwrap();
+    // The merchant refunds SGD 5.00 at its acquirer (issue 14's path: advice or operator).
+    env.gateway
+        .merchant_refund(MerchantRefund {
+            acquirer: "sg".to_owned(),
+            original: Original::Payment(payment.id),
+            merchant_id: None,
+            reference: "M-REFUND-1".to_owned(),
+            amount: qrbridge::money::Amount::from_minor(500, sgd).unwrap(),
+            reason: "returned goods".to_owned(),
+            trace: Default::default(),
+        })
+        .await
+        .unwrap();
+    let call = env.wallet.wait_for("refund").await;
+    assert_eq!(call.body["paymentRequestId"], id.as_str());
+    assert_eq!(call.body["paymentId"], "mpp-pay-r");
+    assert_eq!(
+        call.body["refundAmount"],
+        json!({"currency": "SGD", "value": "500"})
+    );
+    let credit: i64 = call.body["refundToAmount"]["value"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(call.body["refundToAmount"]["currency"], "MYR");
+    let pay_to: i64 = order.v["payToAmount"]["value"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(credit > 0 && credit < pay_to, "{credit} of {pay_to}");
+    assert_eq!(env.wallet.balance(&id), -pay_to + credit);
+    crate::openapi::Doc::load(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("spec/schemes/aplus.openapi.yaml"),
+    )
+    .validate("RefundCall", &call.body)
+    .unwrap();
 }

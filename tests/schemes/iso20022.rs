@@ -1375,3 +1375,51 @@ async fn a_nexus_pacs008_in_the_source_currency_is_accepted_and_paid() {
     assert_eq!(status, 400);
     assert_eq!(Iso20022Driver::refused(status, &bytes).code, "FF01");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_the_acquirer_originates_reaches_the_wallet_as_a_pacs004_naming_the_payment() {
+    use qrbridge::acquirer::sim::{RefundOrder, Target};
+    let env = Env::<Iso20022Driver>::start().await;
+    let w = &env.wallet;
+    let paid = w
+        .pay(SGQR_STATIC, Some(APPROVE), "pay-merchant-refund")
+        .await;
+    assert_eq!(paid.result, Sfu::S);
+    let rrn = env.ledger().entries[0].rrn.clone();
+    // The merchant refunds SGD 5.00 at its acquirer: a 0220 advice on the link.
+    let advice = env
+        .sim
+        .refund(RefundOrder {
+            target: Target::Rrn(rrn),
+            amount: 500,
+            reference: None,
+        })
+        .await;
+    assert_eq!(advice.response_code.as_deref(), Some("00"), "{advice:?}");
+    let ret = env
+        .inbox
+        .wait_for(|r| parse_pacs004(&r.body).ok().map(|d| (r.clone(), d)))
+        .await;
+    // Signed, and recorded by the driver (so validated against pacs.004.001.09 at the end).
+    assert!(matches!(
+        w.read_notice(&ret.0.headers, &ret.0.body),
+        Ok(Noticed::Refund { result: Sfu::S, .. })
+    ));
+    let tx = ret.1.rtr.tx;
+    assert_eq!(
+        tx.orgnl_uetr.as_deref(),
+        Some(uetr("pay-merchant-refund").as_str())
+    );
+    assert_eq!(
+        tx.orgnl_grp_inf.map(|g| g.orgnl_msg_id),
+        Some("pay-merchant-refund".to_owned())
+    );
+    assert_eq!(
+        (
+            tx.rtrd_intr_bk_sttlm_amt.ccy.as_str(),
+            tx.rtrd_intr_bk_sttlm_amt.value.as_str()
+        ),
+        ("SGD", "5.00")
+    );
+    assert_eq!(tx.rtrd_instd_amt.ccy, "MYR");
+}
