@@ -2561,3 +2561,37 @@ fn reversal_ids_and_stan_blocks_are_unique_across_two_instances() {
     assert_eq!(blocks, want);
     assert_eq!(a.pending().unwrap().len(), 8);
 }
+
+/// Regression (found by the reconcile load run after the two-write pay path landed): a payment
+/// opened SENT in one write is found by its 0200's trace at once, so an advice racing the outcome
+/// is not "unknown payment".
+#[test]
+fn a_payment_opened_sent_in_one_write_is_found_by_its_rrn_and_trace() {
+    let dir = TempDir::new("opened-refs");
+    let j = with_rules(&dir.file());
+    rt().block_on(async {
+        let p = opened(
+            j.open_payment(open_req("p-o", b"body", new_payment("w1", "p-o")))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(p.state, PaymentState::Sent);
+        for reference in ["632510000042", "0000421121104500"] {
+            let found = j.payment_by_acquirer_ref("sim", reference).await.unwrap();
+            assert_eq!(found.map(|f| f.id), Some(p.id), "{reference}");
+        }
+        // Its outcome is still open: a merchant refund is refused as not refundable (the advice
+        // handler leaves such an advice unanswered), and nothing changes.
+        let e = j
+            .record_merchant_refund(merchant_refund(p.id, "M-open", 100))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e,
+            JournalError::NotRefundable {
+                payment: p.id,
+                state: PaymentState::Sent
+            }
+        );
+    });
+}

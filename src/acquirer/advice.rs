@@ -221,14 +221,15 @@ pub fn advice_response(advice: &Message, code: &ResponseCode) -> Message {
     m
 }
 
-/// An advice being handled: resolves to the DE39 of the 0230.
-pub type AdviceFuture = Pin<Box<dyn Future<Output = ResponseCode> + Send + 'static>>;
+/// An advice being handled: resolves to the DE39 of the 0230, or `None` to leave it unanswered
+/// for now (the acquirer repeats it: e.g. the payment's own outcome is not journaled yet).
+pub type AdviceFuture = Pin<Box<dyn Future<Output = Option<ResponseCode>> + Send + 'static>>;
 
 /// Acts on refund advices for one link (the gateway's, per acquirer). It must answer `00` only
 /// once the refund is durable, and answer a repeat of an accepted advice `00` without a second
 /// effect.
 pub trait AdviceHandler: Send + Sync + 'static {
-    /// Handles one refund advice; resolves to the DE39 to answer.
+    /// Handles one refund advice; resolves to the DE39 to answer, or `None`: not answered now.
     fn refund_advice(&self, advice: RefundAdvice) -> AdviceFuture;
 }
 

@@ -12,6 +12,9 @@
 //! admin review list                         payments in MANUAL_REVIEW
 //! admin review resolve ID --outcome approved|reversed --note TEXT
 //! admin export [--format jsonl|csv] [--since T] [--until T]
+//! admin merchant-refund ID --amount MINOR --reference REF [--reason TEXT]
+//!                                           a refund the merchant made at the acquirer (SUCCESS,
+//!                                           the wallet credited when the gateway next runs)
 //! ```
 //! Times (`T`) are RFC 3339 (`2026-12-05T00:00:00Z`) or a date (`2026-12-05`, UTC midnight).
 
@@ -24,8 +27,8 @@ use serde_json::{Value, json};
 
 use qrbridge::config::Config;
 use qrbridge::journal::{
-    Journal, JournalConfig, NoticeState, OutboxNotice, Payment, PaymentEvent, PaymentId,
-    PaymentState, RedbJournal, Refund,
+    Journal, JournalConfig, NewMerchantRefund, NoticeState, OutboxNotice, Payment, PaymentEvent,
+    PaymentId, PaymentState, RedbJournal, Refund,
 };
 
 #[derive(ClapArgs)]
@@ -58,6 +61,23 @@ enum Command {
     },
     /// Export payments of a period (JSON lines or CSV).
     Export(ExportArgs),
+    /// Record a refund the merchant made at the acquirer, for one that the acquirer could not
+    /// send as an advice (an operator acting for it): journaled SUCCESS with the wallet's
+    /// REFUND_CREDIT notice, delivered when the gateway next runs. A repeat of the reference
+    /// changes nothing.
+    MerchantRefund {
+        /// The payment id.
+        id: String,
+        /// Minor units of the payment's merchant currency.
+        #[arg(long)]
+        amount: u64,
+        /// The acquirer's reference for the refund (its RRN, or a ticket): one refund per reference.
+        #[arg(long)]
+        reference: String,
+        /// Why (kept with the refund).
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -303,6 +323,43 @@ fn execute(args: Args) -> Result<(), Fail> {
             println!("{}", payment_json(&p));
             Ok(())
         }
+        Command::MerchantRefund {
+            id,
+            amount,
+            reference,
+            reason,
+        } => {
+            let pid = PaymentId::from_str(&id)
+                .map_err(|_| Fail(format!("{id:?} is not a payment id"), 1))?;
+            let p = snapshot()?
+                .payment(pid)
+                .map_err(read)?
+                .ok_or_else(|| Fail(format!("no payment {id}"), 1))?;
+            let amount =
+                qrbridge::money::Amount::from_minor(amount, p.quote.merchant_amount.currency())
+                    .map_err(|e| usage(format!("--amount: {e}")))?;
+            let rt = runtime()?;
+            let recorded = rt
+                .block_on(journal.record_merchant_refund(NewMerchantRefund {
+                    payment_id: pid,
+                    acquirer: p.routing.acquirer.clone(),
+                    merchant_id: None,
+                    reference: reference.clone(),
+                    amount,
+                    reason,
+                    trace: qrbridge::journal::AcquirerData::default(),
+                }))
+                .map_err(|e| Fail(format!("payment {id}: {e}"), 1))?;
+            println!("{}", refund_json(&recorded.refund));
+            if recorded.repeat {
+                eprintln!("reference {reference} was recorded before: nothing changed");
+            } else {
+                eprintln!(
+                    "refund recorded; the wallet is asked to credit the payer when the gateway next runs"
+                );
+            }
+            Ok(())
+        }
         Command::Export(e) => {
             let filter = Filter {
                 since: e.since,
@@ -448,6 +505,7 @@ fn refund_json(r: &Refund) -> Value {
         "rrn": r.acquirer.rrn,
         "responseCode": r.acquirer.response_code,
         "note": r.note,
+        "initiator": serde_json::to_value(&r.initiator).unwrap_or(Value::Null),
         "createdAt": rfc3339(r.created_at_ms),
     })
 }

@@ -66,8 +66,16 @@ pub enum MerchantRefundError {
     /// No payment of this acquirer is known by that id or RRN.
     #[error("no payment {0} on this acquirer")]
     UnknownPayment(String),
-    /// The payment moved no money that could be refunded (failed, reversed, cancelled) or its
-    /// outcome is still open.
+    /// The payment's own outcome is still open (QUOTED, SENT, UNKNOWN, REVERSING): not decided
+    /// now. An advice is left unanswered, so the acquirer repeats it.
+    #[error("payment {payment} is {state}: its own outcome is still open")]
+    Open {
+        /// The payment.
+        payment: PaymentId,
+        /// Its state.
+        state: PaymentState,
+    },
+    /// The payment moved no money that could be refunded (failed, reversed, cancelled).
     #[error("payment {payment} cannot be refunded in state {state}")]
     NotRefundable {
         /// The payment.
@@ -106,7 +114,9 @@ impl MerchantRefundError {
                 codes::invalid_amount()
             }
             MerchantRefundError::Inconsistent(_) => codes::duplicate(),
-            MerchantRefundError::Unavailable(_) => codes::malfunction(),
+            MerchantRefundError::Unavailable(_) | MerchantRefundError::Open { .. } => {
+                codes::malfunction()
+            }
         }
     }
 
@@ -114,6 +124,9 @@ impl MerchantRefundError {
         match e {
             JournalError::NotFound { .. } => {
                 MerchantRefundError::UnknownPayment(original.to_owned())
+            }
+            JournalError::NotRefundable { payment, state } if state.is_unresolved() => {
+                MerchantRefundError::Open { payment, state }
             }
             JournalError::NotRefundable { payment, state } => {
                 MerchantRefundError::NotRefundable { payment, state }
@@ -225,7 +238,7 @@ impl AdviceHandler for Advices {
             match inner {
                 Some(inner) => Gateway { inner }.refund_advice(&acquirer, advice).await,
                 // Shutting down: not accepted now; the acquirer repeats it.
-                None => codes::malfunction(),
+                None => Some(codes::malfunction()),
             }
         })
     }
@@ -233,10 +246,11 @@ impl AdviceHandler for Advices {
 
 impl Gateway {
     /// A refund advice (0220 / 0221) from `acquirer`'s link: the merchant refund it reports,
-    /// journaled with its wallet credit; the DE39 to answer (`00` once durable, or why not).
-    pub async fn refund_advice(&self, acquirer: &str, a: RefundAdvice) -> ResponseCode {
+    /// journaled with its wallet credit; the DE39 to answer (`00` once durable, or why not), or
+    /// `None` while the payment's own outcome is still open (the acquirer repeats the advice).
+    pub async fn refund_advice(&self, acquirer: &str, a: RefundAdvice) -> Option<ResponseCode> {
         let Ok(amount) = Amount::from_minor(a.amount, a.currency) else {
-            return codes::invalid_amount();
+            return Some(codes::invalid_amount());
         };
         let refund = MerchantRefund {
             acquirer: acquirer.to_owned(),
@@ -267,7 +281,16 @@ impl Gateway {
         match self.merchant_refund(refund).await {
             Ok(r) => {
                 count(if r.repeat { "repeat" } else { "accepted" });
-                codes::accepted()
+                Some(codes::accepted())
+            }
+            Err(e @ MerchantRefundError::Open { .. }) => {
+                count("pending");
+                tracing::info!(
+                    acquirer,
+                    rrn = %a.rrn,
+                    "refund advice left unanswered for now: {e}; the acquirer repeats it"
+                );
+                None
             }
             Err(e) => {
                 let code = e.response_code();
@@ -292,7 +315,7 @@ impl Gateway {
                         code.as_str()
                     );
                 }
-                code
+                Some(code)
             }
         }
     }

@@ -591,6 +591,8 @@ impl<'k> Tables<'k> {
         self.payments
             .insert(key.as_slice(), bytes.as_slice())
             .map_err(st("write payment"))?;
+        // An intent written already SENT carries its trace: index it for the acquirer's advices.
+        self.index_refs(record)?;
         self.payment_requests
             .insert(intent.request.as_slice(), key.as_slice())
             .map_err(st("write payment request"))?;

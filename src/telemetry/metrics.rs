@@ -87,7 +87,8 @@ pub struct Metrics {
     /// `qrbridge_notifications_total{outcome}`: sent, failed (an attempt), parked.
     pub notifications: Family<OutcomeLabels, Counter>,
     /// `qrbridge_refund_advices_total{outcome}`: the acquirer's refund advices by our answer:
-    /// accepted, repeat (accepted before), refused (12, 13, 25, 30, 94), not_accepted (96).
+    /// accepted, repeat (accepted before), refused (12, 13, 25, 30, 94), not_accepted (96),
+    /// pending (left unanswered: the payment's own outcome is still open).
     pub refund_advices: Family<OutcomeLabels, Counter>,
     /// `qrbridge_outbox_pending` (read when scraped).
     pub outbox_pending: Gauge,

@@ -1188,6 +1188,67 @@ async fn an_independent_rsa_implementation_signs_what_we_accept_and_verifies_wha
     );
 }
 
+/// Issue 14 end to end: the acquirer (the simulator) sends a refund advice for an aplus payment
+/// over the ISO 8583 link; the gateway answers 0230 00 and calls the wallet's `refund` with the
+/// payment's MPP references; the advice sent again is answered 00 and the user is credited once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_advice_from_the_acquirer_credits_the_aplus_wallet_once() {
+    use qrbridge::acquirer::sim::{RefundOrder, Target};
+    let env = Env::start().await;
+    let order = env.scan(&code(APPROVE), "cust-1").await;
+    assert_eq!(order.status(), "S", "{}", order.v);
+    let id = order.v["paymentRequestId"].as_str().unwrap().to_owned();
+    let acked = env.debit_and_notify(&order, "mpp-pay-77").await;
+    assert_eq!(acked.status(), "S", "{}", acked.v);
+    let pay_to: i64 = order.v["payToAmount"]["value"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(env.wallet.balance(&id), -pay_to);
+    let rrn = purchases(&env.sim)[0].rrn.clone();
+    // The whole 12.50: the payer gets back exactly what it paid.
+    let first = env
+        .sim
+        .refund(RefundOrder {
+            target: Target::Rrn(rrn.clone()),
+            amount: 1250,
+            reference: None,
+        })
+        .await;
+    assert_eq!(first.response_code.as_deref(), Some("00"), "{first:?}");
+    let again = env
+        .sim
+        .refund(RefundOrder {
+            target: Target::Rrn(rrn),
+            amount: 1250,
+            reference: Some(first.rrn.clone()),
+        })
+        .await;
+    assert_eq!(again.response_code.as_deref(), Some("00"), "{again:?}");
+    let call = env.wallet.wait_for("refund").await;
+    assert_eq!(call.body["paymentRequestId"], id.as_str(), "{}", call.body);
+    assert_eq!(call.body["paymentId"], "mpp-pay-77", "{}", call.body);
+    assert_eq!(
+        call.body["refundAmount"],
+        json!({"currency": "SGD", "value": "1250"})
+    );
+    assert_eq!(
+        call.body["refundToAmount"]["value"],
+        pay_to.to_string(),
+        "{}",
+        call.body
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        env.wallet.balance(&id),
+        0,
+        "credited once: {:?}",
+        env.wallet.calls()
+    );
+    assert_eq!(env.payment_state(&id).await, Some(PaymentState::Refunded));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_merchant_refund_reaches_the_wallet_as_the_refund_call_and_credits_the_user() {
     use qrbridge::gateway::{MerchantRefund, Original};

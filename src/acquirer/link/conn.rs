@@ -388,7 +388,15 @@ fn advice_in(shared: &Arc<Shared>, msg: Message, tx: &mpsc::Sender<Vec<u8>>) {
         let _permit = permit;
         let limit = shared.config.timers.request;
         match tokio::time::timeout(limit, handler.refund_advice(advice)).await {
-            Ok(code) => {
+            Ok(None) => {
+                bump(&shared.counters.advices_unanswered);
+                tracing::info!(
+                    "acquirer link: advice RRN {} left unanswered for now (the payment's outcome \
+                     is still open); the acquirer repeats it",
+                    msg.text(37).unwrap_or("?")
+                );
+            }
+            Ok(Some(code)) => {
                 if !send(&shared, &advice::advice_response(&msg, &code), &tx) {
                     bump(&shared.counters.advices_unanswered);
                     tracing::warn!(
