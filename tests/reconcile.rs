@@ -338,6 +338,29 @@ fn a_day_of_payments_reconciles_and_one_altered_line_or_deleted_entry_is_exactly
     assert_eq!(breaks.len(), 1, "{report:#}");
     assert_eq!(breaks[0]["kind"], "amount_mismatch");
     assert_eq!(breaks[0]["rrn"], run.rrn_1500.as_str());
+    // The same break as CSV: a header and one row naming the kind and the RRN, both sides quoted
+    // when they hold a comma.
+    let file = run.dir.join("settlement-csv.csv");
+    std::fs::write(&file, &altered).unwrap();
+    let out = common::run_qrbridge(
+        &[
+            "reconcile",
+            "--journal",
+            run.journal.to_str().unwrap(),
+            "--settlement",
+            file.to_str().unwrap(),
+            "--csv",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.split_terminator("\r\n").collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(lines[0], "date,acquirer,kind,rrn,journal,acquirer_record");
+    let cells: Vec<&str> = lines[1].splitn(5, ',').collect();
+    assert_eq!(cells[2], "amount_mismatch", "{text}");
+    assert_eq!(cells[3], run.rrn_1500, "{text}");
 
     // A damaged file (a line altered, the trailer not) or one cut short is bad input, not a break.
     let damaged: String = altered

@@ -1,4 +1,4 @@
-//! `qrbridge reconcile --journal PATH --settlement PATH [--json]`: the acquirer's end-of-day
+//! `qrbridge reconcile --journal PATH --settlement PATH [--json | --csv]`: the acquirer's end-of-day
 //! settlement file against the journal (spec/settlement.md). Exit 0: no breaks; 1: breaks; 2: bad
 //! input (a file missing or damaged, a journal held by a running gateway).
 
@@ -18,8 +18,11 @@ pub struct Args {
     #[arg(long)]
     settlement: PathBuf,
     /// Print the report as JSON instead of a table.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "csv")]
     json: bool,
+    /// Print the breaks as CSV (RFC 4180), one per line, instead of a table.
+    #[arg(long)]
+    csv: bool,
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -33,6 +36,8 @@ pub fn run(args: Args) -> ExitCode {
                         return ExitCode::from(2);
                     }
                 }
+            } else if args.csv {
+                print!("{}", reconcile::csv(&r));
             } else {
                 print!("{}", reconcile::table(&r));
             }

@@ -404,6 +404,33 @@ pub fn reconcile(payments: &[Payment], refunds: &[Refund], file: &Settlement) ->
     }
 }
 
+/// The breaks as CSV (RFC 4180: a header line, CRLF line ends, fields quoted when they hold a
+/// comma, quote or line break): the work list an operations team loads into its own tools. The
+/// totals and the FX margin are in the table and the JSON.
+pub fn csv(r: &Report) -> String {
+    fn field(s: &str) -> String {
+        if s.contains([',', '"', '\r', '\n']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_owned()
+        }
+    }
+    let mut out = String::from("date,acquirer,kind,rrn,journal,acquirer_record\r\n");
+    for b in &r.breaks {
+        let row = [
+            field(&r.date),
+            field(&r.acquirer),
+            b.kind.as_str().to_owned(),
+            field(&b.rrn),
+            field(b.journal.as_deref().unwrap_or("")),
+            field(b.acquirer.as_deref().unwrap_or("")),
+        ];
+        out.push_str(&row.join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
 /// The report as a table for a terminal.
 pub fn table(r: &Report) -> String {
     use std::fmt::Write as _;
@@ -457,4 +484,31 @@ pub fn table(r: &Report) -> String {
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_fields_that_need_it_and_ends_lines_with_crlf() {
+        let r = Report {
+            date: "20261205".into(),
+            acquirer: "sim, Bangkok".into(),
+            matched: 0,
+            breaks: vec![Break {
+                kind: BreakKind::OnlyAtAcquirer,
+                rrn: "633921000003".into(),
+                journal: None,
+                acquirer: Some("SALE SGD 20.00 (\"record\" 3)".into()),
+            }],
+            totals: BTreeMap::new(),
+            fx_margin: BTreeMap::new(),
+        };
+        assert_eq!(
+            csv(&r),
+            "date,acquirer,kind,rrn,journal,acquirer_record\r\n\
+             20261205,\"sim, Bangkok\",only_at_acquirer,633921000003,,\"SALE SGD 20.00 (\"\"record\"\" 3)\"\r\n"
+        );
+    }
 }
