@@ -818,30 +818,7 @@ impl<'k> Tables<'k> {
             });
         }
         let merchant = payment.quote.merchant_amount;
-        if new.amount.currency() != merchant.currency() {
-            return Err(JournalError::Invalid {
-                what: "refund amount",
-                detail: format!(
-                    "{} is not the payment's currency {}",
-                    new.amount.currency(),
-                    merchant.currency()
-                ),
-            });
-        }
-        if new.amount.is_zero() {
-            return Err(JournalError::Invalid {
-                what: "refund amount",
-                detail: "zero".to_owned(),
-            });
-        }
-        let remaining = payment.refundable();
-        if new.amount.minor() > remaining {
-            return Err(JournalError::RefundExceedsPayment {
-                payment: payment.id,
-                requested: new.amount.minor(),
-                remaining,
-            });
-        }
+        check_refund_amount(&payment, new.amount)?;
         let before = payment.refunds_reserved.minor();
         let payer = payment.quote.payer_amount;
         let payer_minor = payer_share(merchant.minor(), payer.minor(), before, new.amount.minor())
@@ -1408,30 +1385,7 @@ impl Tables<'_> {
             });
         }
         let merchant = payment.quote.merchant_amount;
-        if new.amount.currency() != merchant.currency() {
-            return Err(JournalError::Invalid {
-                what: "refund amount",
-                detail: format!(
-                    "{} is not the payment's currency {}",
-                    new.amount.currency(),
-                    merchant.currency()
-                ),
-            });
-        }
-        if new.amount.is_zero() {
-            return Err(JournalError::Invalid {
-                what: "refund amount",
-                detail: "zero".to_owned(),
-            });
-        }
-        let remaining = payment.refundable();
-        if new.amount.minor() > remaining {
-            return Err(JournalError::RefundExceedsPayment {
-                payment: payment.id,
-                requested: new.amount.minor(),
-                remaining,
-            });
-        }
+        check_refund_amount(&payment, new.amount)?;
         let invalid = |detail: String| JournalError::Invalid {
             what: "refund amount",
             detail,
@@ -1524,4 +1478,35 @@ impl Tables<'_> {
             repeat: false,
         })
     }
+}
+
+/// A refund's amount against its payment, for wallet and merchant refunds alike: the payment's
+/// currency, not zero, within what is left after every non-failed refund.
+fn check_refund_amount(payment: &Payment, amount: Amount) -> Result<(), JournalError> {
+    let merchant = payment.quote.merchant_amount;
+    if amount.currency() != merchant.currency() {
+        return Err(JournalError::Invalid {
+            what: "refund amount",
+            detail: format!(
+                "{} is not the payment's currency {}",
+                amount.currency(),
+                merchant.currency()
+            ),
+        });
+    }
+    if amount.is_zero() {
+        return Err(JournalError::Invalid {
+            what: "refund amount",
+            detail: "zero".to_owned(),
+        });
+    }
+    let remaining = payment.refundable();
+    if amount.minor() > remaining {
+        return Err(JournalError::RefundExceedsPayment {
+            payment: payment.id,
+            requested: amount.minor(),
+            remaining,
+        });
+    }
+    Ok(())
 }
