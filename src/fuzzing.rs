@@ -250,11 +250,22 @@ pub fn native_request(data: &[u8]) {
     };
     let _ = SignatureHeader::parse(text);
     if let Some(t) = parse_request_time(text) {
+        // We write request times to the millisecond; a wallet may send more digits. What we write
+        // reads back as itself, and differs from what was read by less than a millisecond.
+        let written = request_time(t);
+        let back = parse_request_time(&written);
         assert_eq!(
-            parse_request_time(&request_time(t)),
-            Some(t),
+            back.map(request_time).as_deref(),
+            Some(written.as_str()),
             "request time round trip changed it"
         );
+        if let Some(b) = back {
+            let gap = t.duration_since(b).or_else(|_| b.duration_since(t));
+            assert!(
+                gap.is_ok_and(|g| g < std::time::Duration::from_millis(1)),
+                "request time {text:?} written as {written} moved by a millisecond or more"
+            );
+        }
     }
 }
 
