@@ -168,7 +168,6 @@ pub struct Registry {
     schemes: Vec<NationalScheme>,
     profiles: Vec<Profile>,
     guids: Vec<(String, usize)>,
-    primitives: Vec<(u8, usize)>,
     accounts: Vec<AccountMatch>,
     empty: Profile,
     /// The GUIDs, upper-cased, in an open-addressed table (the parse path's lookup).
@@ -413,7 +412,12 @@ impl Registry {
                         "primitive {p} is not a merchant account ID 02-25"
                     )));
                 }
-                reg.primitives.push((p, i));
+                // The first scheme listing a primitive ID keeps it.
+                if let Some(slot) = reg.primitive_index.get_mut(p as usize)
+                    && *slot == 0
+                {
+                    *slot = i as u16 + 1;
+                }
             }
             if let Some(a) = s.matcher.account {
                 if a.templates.iter().any(|t| !(26..=51).contains(t)) {
@@ -447,13 +451,6 @@ impl Registry {
             });
         }
         reg.guid_index = GuidIndex::build(&reg.guids);
-        for &(p, i) in &reg.primitives {
-            if let Some(slot) = reg.primitive_index.get_mut(p as usize)
-                && *slot == 0
-            {
-                *slot = i as u16 + 1;
-            }
-        }
         for a in &reg.accounts {
             for &t in &a.templates {
                 reg.account_templates |= 1u64 << t;

@@ -140,11 +140,13 @@ impl<'a> Scan<'_, 'a> {
             }
             count += 1;
             last = el.id;
+            if el.id == ids::CRC {
+                // Kept whatever else happens: the CRC is checked before a template's fault is
+                // reported.
+                self.kept.crc = Some(el);
+            }
             if self.template_fault.is_none() {
                 self.element(el);
-            } else if el.id == ids::CRC {
-                // The CRC is checked before a template's fault is reported.
-                self.kept.crc = Some(el);
             }
         }
         if count == 0 {
@@ -454,10 +456,6 @@ impl<'a> Scan<'_, 'a> {
             }
             ids::ADDITIONAL_DATA => self.additional_data(el),
             ids::LANGUAGE => self.language(el),
-            ids::CRC => {
-                self.kept.crc = Some(el);
-                self.ascii_only(path, el);
-            }
             _ => self.ascii_only(path, el),
         }
     }
@@ -515,49 +513,34 @@ impl<'a> Scan<'_, 'a> {
     ) -> Framed {
         let mut seen: u128 = 0;
         let mut tokens = Tokens::new(el.value, el.value_at(), self.q.ascii);
-        loop {
-            let fault = match tokens.fast() {
-                Some(sub) => {
-                    let bit = 1u128 << sub.id;
-                    if seen & bit == 0 {
-                        seen |= bit;
-                        each(self, sub);
-                        continue;
-                    }
-                    err(
-                        ErrorKind::Duplicate,
-                        path.child(sub.id),
-                        sub.at,
-                        Detail::Repeated,
-                    )
-                }
+        let fault = loop {
+            let sub = match tokens.fast() {
+                Some(sub) => sub,
                 None => match tokens.next() {
                     None => return Framed::Ok,
-                    Some(Ok(sub)) => {
-                        let bit = 1u128 << sub.id;
-                        if seen & bit == 0 {
-                            seen |= bit;
-                            each(self, sub);
-                            continue;
-                        }
-                        err(
-                            ErrorKind::Duplicate,
-                            path.child(sub.id),
-                            sub.at,
-                            Detail::Repeated,
-                        )
-                    }
+                    Some(Ok(sub)) => sub,
                     Some(Err(f)) => {
                         let at = f.id.map_or(path, |id| path.child(id));
-                        err(f.kind, at, f.at, f.detail)
+                        break err(f.kind, at, f.at, f.detail);
                     }
                 },
             };
-            if may_be_opaque && !self.strict && !starts_with_00(el, self.q.ascii) {
-                return Framed::Opaque;
+            let bit = 1u128 << sub.id;
+            if seen & bit != 0 {
+                break err(
+                    ErrorKind::Duplicate,
+                    path.child(sub.id),
+                    sub.at,
+                    Detail::Repeated,
+                );
             }
-            return Framed::Fault(fault);
+            seen |= bit;
+            each(self, sub);
+        };
+        if may_be_opaque && !self.strict && !starts_with_00(el, self.q.ascii) {
+            return Framed::Opaque;
         }
+        Framed::Fault(fault)
     }
 
     /// Findings to undo if a template turns out opaque.
