@@ -48,6 +48,7 @@ use crate::payment::{
 };
 use crate::scheme::native::auth::{AuthFault, ReplayGuard, body_digest};
 use crate::scheme::parse_json;
+use crate::telemetry::metrics;
 use crate::time::format_rfc3339;
 use sign::{
     AplusPublicKey, AplusSignatureHeader, AplusSigner, format_time, parse_time, string_to_sign,
@@ -776,13 +777,18 @@ impl Aplus {
             let ask = PaymentInquiryRequest {
                 payment: PaymentRef::RequestId(id.clone()),
             };
+            let debited = r.payment_result.result_status == ResultStatus::S;
             return match dispatch.run(|p| p.inquire_payment(ctx, ask)).await {
                 Ok(_) => Ok(processed()),
-                Err(ApiError::OrderNotFound { .. }) => Err(closed(
-                    &id,
-                    "no open payment order with this paymentRequestId (never issued, expired, \
-                     closed by an F notification, or issued before a restart)",
-                )),
+                Err(ApiError::OrderNotFound { .. }) => {
+                    let why = "no open payment order with this paymentRequestId (never issued, \
+                               expired, closed by an F notification, or issued before a restart)";
+                    Err(if debited {
+                        refused_after_debit(&id, "not_open", why)
+                    } else {
+                        closed(&id, why)
+                    })
+                }
                 Err(e) => Err(e.into()),
             };
         };
@@ -868,9 +874,8 @@ impl Aplus {
                 | ApiError::AmountExceedLimit { .. }
                 | ApiError::MerchantNotRoutable { .. }),
             ) => {
-                tracing::warn!(payment_request_id = %id, "aplus: order closed after the wallet's debit: {e}");
                 self.orders.invalidate(id.as_str());
-                Err(closed(&id, &e.to_string()))
+                Err(refused_after_debit(&id, "refused", &e.to_string()))
             }
             Err(e) => Err(e.into()),
         }
@@ -906,6 +911,20 @@ fn closed(id: &RequestId, why: &str) -> AplusFault {
         payment_request_id: id.to_string(),
         reason: why.to_owned(),
     }
+}
+
+/// F `ORDER_IS_CLOSED` for a notification that the wallet debited its user (S) for an order we
+/// do not authorise: nothing reached the acquirer and the wallet must give its user the money
+/// back. Logged and counted (`qrbridge_debits_refused_total{scheme="aplus",reason}`, `reason`
+/// `not_open` or `refused`).
+fn refused_after_debit(id: &RequestId, reason: &'static str, why: &str) -> AplusFault {
+    tracing::warn!(
+        payment_request_id = %id,
+        reason,
+        "aplus: the wallet debited its user for an order we refuse ({why}): it must give the money back"
+    );
+    metrics::global().debit_refused(NAME, reason);
+    closed(id, why)
 }
 
 /// JSON bytes; on the (impossible for these types) serialisation failure, an UNKNOWN_EXCEPTION.
