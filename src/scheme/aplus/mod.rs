@@ -467,24 +467,12 @@ impl Aplus {
         let Some((version, signer)) = &self.signer else {
             return Vec::new();
         };
-        let time = format_time(SystemTime::now());
-        let message = string_to_sign(method, path, client_id, &time, body);
-        let Some(signature) = signer.sign(&message) else {
-            tracing::error!("aplus: signing failed");
-            return Vec::new();
-        };
-        vec![
-            (headers::CLIENT_ID, client_id.to_owned()),
-            (time_header, time),
-            (
-                headers::SIGNATURE,
-                AplusSignatureHeader {
-                    key_version: *version,
-                    signature,
-                }
-                .format(),
-            ),
-        ]
+        signer
+            .signed_headers(*version, method, path, client_id, time_header, body)
+            .unwrap_or_else(|| {
+                tracing::error!("aplus: signing failed");
+                Vec::new()
+            })
     }
 
     async fn respond(&self, req: Inbound<'_>, dispatch: Dispatch) -> Outbound {
