@@ -32,6 +32,7 @@ use std::time::{Duration, SystemTime};
 
 use hyper::StatusCode;
 use hyper::header::HeaderMap;
+use moka::policy::EvictionPolicy;
 use moka::sync::Cache;
 use serde::Serialize;
 
@@ -177,6 +178,23 @@ impl std::fmt::Debug for Aplus {
     }
 }
 
+/// One of the order memories: at most `max_bytes` ([`ORDER_BYTES`]) by weight, the least recently used out
+/// first once full (as the gateway's caches: a new order is always admitted, never refused by a
+/// frequency estimate), each entry for at most [`ORDER_MEMORY`].
+fn order_memory<V: Send + Sync + 'static>(
+    max_bytes: u64,
+    weight: fn(&V) -> usize,
+) -> Cache<String, Arc<V>> {
+    Cache::builder()
+        .max_capacity(max_bytes)
+        .weigher(move |k: &String, v: &Arc<V>| {
+            u32::try_from(k.len() + weight(v)).unwrap_or(u32::MAX)
+        })
+        .eviction_policy(EvictionPolicy::lru())
+        .time_to_live(ORDER_MEMORY)
+        .build()
+}
+
 fn config_error(key: impl Into<String>, reason: impl Into<String>) -> SchemeConfigError {
     SchemeConfigError {
         scheme: NAME,
@@ -294,20 +312,8 @@ impl Aplus {
             signer,
             window,
             replay: ReplayGuard::new(window, 1_000_000),
-            orders: Cache::builder()
-                .max_capacity(ORDER_BYTES)
-                .weigher(|k: &String, o: &Arc<AplusPendingOrder>| {
-                    u32::try_from(k.len() + o.weight()).unwrap_or(u32::MAX)
-                })
-                .time_to_live(ORDER_MEMORY)
-                .build(),
-            scans: Cache::builder()
-                .max_capacity(ORDER_BYTES)
-                .weigher(|k: &String, s: &Arc<AplusScan>| {
-                    u32::try_from(k.len() + s.weight()).unwrap_or(u32::MAX)
-                })
-                .time_to_live(ORDER_MEMORY)
-                .build(),
+            orders: order_memory(ORDER_BYTES, AplusPendingOrder::weight),
+            scans: order_memory(ORDER_BYTES, AplusScan::weight),
         })
     }
 
