@@ -112,8 +112,6 @@ pub enum AplusCode {
     RepeatReqInconsistent,
     /// The payment's outcome is not known yet: inquire.
     PaymentInProcess,
-    /// The refund's outcome is not known yet: inquire.
-    RefundInProcess,
     /// The code is not a valid EMVCo merchant code, or not one of this market.
     InvalidCode,
     /// No acquirer serves the merchant in the code.
@@ -159,7 +157,6 @@ impl AplusCode {
             AplusCode::RequestTimeInvalid => "REQUEST_TIME_INVALID",
             AplusCode::RepeatReqInconsistent => "REPEAT_REQ_INCONSISTENT",
             AplusCode::PaymentInProcess => "PAYMENT_IN_PROCESS",
-            AplusCode::RefundInProcess => "REFUND_IN_PROCESS",
             AplusCode::InvalidCode => "INVALID_CODE",
             AplusCode::MerchantNotRegistered => "MERCHANT_NOT_REGISTERED",
             AplusCode::QuoteExpired => "QUOTE_EXPIRED",
@@ -182,9 +179,7 @@ impl AplusCode {
     pub fn status(self) -> ResultStatus {
         match self {
             AplusCode::Success => ResultStatus::S,
-            AplusCode::PaymentInProcess
-            | AplusCode::RefundInProcess
-            | AplusCode::UnknownException => ResultStatus::U,
+            AplusCode::PaymentInProcess | AplusCode::UnknownException => ResultStatus::U,
             AplusCode::ParamIllegal
             | AplusCode::AccessDenied
             | AplusCode::InvalidSignature
