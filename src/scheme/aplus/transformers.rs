@@ -768,7 +768,8 @@ impl AplusRef {
     }
 }
 
-/// `cancelPayment` and `inquiryPayment` requests (gateway → wallet).
+/// `cancelPayment` and `inquiryPayment` requests (gateway → wallet). Deviation (spec §5): the
+/// official requests also carry `acquirerId` and `pspId`, which the gateway has none of and omits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AplusPaymentCall {
@@ -779,7 +780,9 @@ pub struct AplusPaymentCall {
     pub payment_id: Option<AplusWalletId>,
 }
 
-/// `refund` request (gateway → wallet): credit a merchant refund to the user.
+/// `refund` request (gateway → wallet): credit a merchant refund to the user. Deviation (spec
+/// §5): the official request requires `acquirerId`, `pspId` and `paymentId`; the first two are
+/// omitted, `paymentId` too when the wallet's notification gave none.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AplusRefundCall {
