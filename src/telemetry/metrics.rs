@@ -61,6 +61,17 @@ pub struct CurrencyLabels {
     pub currency: String,
 }
 
+/// `scheme`, `reason`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DebitLabels {
+    /// A scheme whose wallets debit first (`payment::DEBITS_FIRST`: `aplus`).
+    pub scheme: String,
+    /// `not_open` (no open order: expired, closed, never issued, or issued before a restart) or
+    /// `refused` (the order's pay was refused before the acquirer: quote expired or used, a
+    /// limit, the route).
+    pub reason: String,
+}
+
 /// Every series.
 pub struct Metrics {
     registry: Registry,
@@ -104,6 +115,10 @@ pub struct Metrics {
     pub journal_batch: Histogram,
     /// `qrbridge_journal_failed_batches_total`.
     pub journal_failed_batches: Counter,
+    /// `qrbridge_debits_refused_total{scheme,reason}`: a wallet notified that it debited its user
+    /// for an order we then refused (nothing reached the acquirer; the wallet must give the
+    /// money back).
+    pub debits_refused: Family<DebitLabels, Counter>,
 }
 
 /// Latency buckets, seconds: 0.5 ms to 30 s.
@@ -238,6 +253,13 @@ impl Metrics {
             "Journal commits that failed (their writes were refused)",
             journal_failed_batches.clone(),
         );
+        let debits_refused = Family::<DebitLabels, Counter>::default();
+        registry.register(
+            "debits_refused",
+            "Wallet debits notified for an order then refused (nothing sent to the acquirer; the \
+             wallet must give the money back), by scheme and reason: not_open, refused",
+            debits_refused.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -259,6 +281,7 @@ impl Metrics {
             journal_commit,
             journal_batch,
             journal_failed_batches,
+            debits_refused,
         }
     }
 
@@ -285,6 +308,16 @@ impl Metrics {
         self.notifications
             .get_or_create(&OutcomeLabels {
                 outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts one wallet debit refused after the fact (`reason`: `not_open`, `refused`).
+    pub fn debit_refused(&self, scheme: &str, reason: &str) {
+        self.debits_refused
+            .get_or_create(&DebitLabels {
+                scheme: scheme.to_owned(),
+                reason: reason.to_owned(),
             })
             .inc();
     }

@@ -854,6 +854,41 @@ async fn an_f_notification_closes_the_order_and_nothing_is_sent() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_debit_notified_for_an_order_we_do_not_hold_is_refused_and_counted() {
+    let env = Env::start().await;
+    let counted = || {
+        qrbridge::telemetry::metrics::global()
+            .debits_refused
+            .get_or_create(&qrbridge::telemetry::metrics::DebitLabels {
+                scheme: "aplus".to_owned(),
+                reason: "not_open".to_owned(),
+            })
+            .get()
+    };
+    let before = counted();
+    let late = env
+        .send(
+            "notifyPayment",
+            json!({"paymentRequestId": "APR-not-held", "paymentId": "mpp-pay-late",
+                   "paymentResult": {"resultStatus": "S", "resultCode": "SUCCESS"}}),
+        )
+        .await;
+    assert_eq!(
+        (late.status(), late.code()),
+        ("F", "ORDER_IS_CLOSED"),
+        "{}",
+        late.v
+    );
+    assert!(purchases(&env.sim).is_empty());
+    // The user's money is with the wallet and no merchant is paid: an operator sees it counted.
+    assert!(counted() > before, "not counted");
+    assert!(
+        qrbridge::telemetry::metrics::render()
+            .contains("qrbridge_debits_refused_total{scheme=\"aplus\",reason=\"not_open\"}")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_are_in_alipay_plus_form_and_leave_no_trace() {
     let env = Env::start().await;
     let body = include_bytes!("../../testdata/schemes/aplus/requests/userInitiatedPay.json");

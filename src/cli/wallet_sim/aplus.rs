@@ -388,23 +388,8 @@ impl Wallet {
         let Some((version, key)) = &self.key else {
             return Vec::new();
         };
-        let time = format_time(SystemTime::now());
-        let Some(signature) = key.sign(&string_to_sign("POST", path, &self.client_id, &time, body))
-        else {
-            return Vec::new();
-        };
-        vec![
-            ("client-id", self.client_id.clone()),
-            (time_header, time),
-            (
-                "signature",
-                AplusSignatureHeader {
-                    key_version: *version,
-                    signature,
-                }
-                .format(),
-            ),
-        ]
+        key.signed_headers(*version, "POST", path, &self.client_id, time_header, body)
+            .unwrap_or_default()
     }
 
     /// cancelPayment gives the user back what was debited (whatever the order's status, as the

@@ -32,6 +32,7 @@ use std::time::{Duration, SystemTime};
 
 use hyper::StatusCode;
 use hyper::header::HeaderMap;
+use moka::policy::EvictionPolicy;
 use moka::sync::Cache;
 use serde::Serialize;
 
@@ -48,6 +49,7 @@ use crate::payment::{
 };
 use crate::scheme::native::auth::{AuthFault, ReplayGuard, body_digest};
 use crate::scheme::parse_json;
+use crate::telemetry::metrics;
 use crate::time::format_rfc3339;
 use sign::{
     AplusPublicKey, AplusSignatureHeader, AplusSigner, format_time, parse_time, string_to_sign,
@@ -176,6 +178,23 @@ impl std::fmt::Debug for Aplus {
     }
 }
 
+/// One of the order memories: at most `max_bytes` ([`ORDER_BYTES`]) by weight, the least recently used out
+/// first once full (as the gateway's caches: a new order is always admitted, never refused by a
+/// frequency estimate), each entry for at most [`ORDER_MEMORY`].
+fn order_memory<V: Send + Sync + 'static>(
+    max_bytes: u64,
+    weight: fn(&V) -> usize,
+) -> Cache<String, Arc<V>> {
+    Cache::builder()
+        .max_capacity(max_bytes)
+        .weigher(move |k: &String, v: &Arc<V>| {
+            u32::try_from(k.len() + weight(v)).unwrap_or(u32::MAX)
+        })
+        .eviction_policy(EvictionPolicy::lru())
+        .time_to_live(ORDER_MEMORY)
+        .build()
+}
+
 fn config_error(key: impl Into<String>, reason: impl Into<String>) -> SchemeConfigError {
     SchemeConfigError {
         scheme: NAME,
@@ -293,20 +312,8 @@ impl Aplus {
             signer,
             window,
             replay: ReplayGuard::new(window, 1_000_000),
-            orders: Cache::builder()
-                .max_capacity(ORDER_BYTES)
-                .weigher(|k: &String, o: &Arc<AplusPendingOrder>| {
-                    u32::try_from(k.len() + o.weight()).unwrap_or(u32::MAX)
-                })
-                .time_to_live(ORDER_MEMORY)
-                .build(),
-            scans: Cache::builder()
-                .max_capacity(ORDER_BYTES)
-                .weigher(|k: &String, s: &Arc<AplusScan>| {
-                    u32::try_from(k.len() + s.weight()).unwrap_or(u32::MAX)
-                })
-                .time_to_live(ORDER_MEMORY)
-                .build(),
+            orders: order_memory(ORDER_BYTES, AplusPendingOrder::weight),
+            scans: order_memory(ORDER_BYTES, AplusScan::weight),
         })
     }
 
@@ -466,24 +473,12 @@ impl Aplus {
         let Some((version, signer)) = &self.signer else {
             return Vec::new();
         };
-        let time = format_time(SystemTime::now());
-        let message = string_to_sign(method, path, client_id, &time, body);
-        let Some(signature) = signer.sign(&message) else {
-            tracing::error!("aplus: signing failed");
-            return Vec::new();
-        };
-        vec![
-            (headers::CLIENT_ID, client_id.to_owned()),
-            (time_header, time),
-            (
-                headers::SIGNATURE,
-                AplusSignatureHeader {
-                    key_version: *version,
-                    signature,
-                }
-                .format(),
-            ),
-        ]
+        signer
+            .signed_headers(*version, method, path, client_id, time_header, body)
+            .unwrap_or_else(|| {
+                tracing::error!("aplus: signing failed");
+                Vec::new()
+            })
     }
 
     async fn respond(&self, req: Inbound<'_>, dispatch: Dispatch) -> Outbound {
@@ -776,13 +771,18 @@ impl Aplus {
             let ask = PaymentInquiryRequest {
                 payment: PaymentRef::RequestId(id.clone()),
             };
+            let debited = r.payment_result.result_status == ResultStatus::S;
             return match dispatch.run(|p| p.inquire_payment(ctx, ask)).await {
                 Ok(_) => Ok(processed()),
-                Err(ApiError::OrderNotFound { .. }) => Err(closed(
-                    &id,
-                    "no open payment order with this paymentRequestId (never issued, expired, \
-                     closed by an F notification, or issued before a restart)",
-                )),
+                Err(ApiError::OrderNotFound { .. }) => {
+                    let why = "no open payment order with this paymentRequestId (never issued, \
+                               expired, closed by an F notification, or issued before a restart)";
+                    Err(if debited {
+                        refused_after_debit(&id, "not_open", why)
+                    } else {
+                        closed(&id, why)
+                    })
+                }
                 Err(e) => Err(e.into()),
             };
         };
@@ -868,9 +868,8 @@ impl Aplus {
                 | ApiError::AmountExceedLimit { .. }
                 | ApiError::MerchantNotRoutable { .. }),
             ) => {
-                tracing::warn!(payment_request_id = %id, "aplus: order closed after the wallet's debit: {e}");
                 self.orders.invalidate(id.as_str());
-                Err(closed(&id, &e.to_string()))
+                Err(refused_after_debit(&id, "refused", &e.to_string()))
             }
             Err(e) => Err(e.into()),
         }
@@ -906,6 +905,20 @@ fn closed(id: &RequestId, why: &str) -> AplusFault {
         payment_request_id: id.to_string(),
         reason: why.to_owned(),
     }
+}
+
+/// F `ORDER_IS_CLOSED` for a notification that the wallet debited its user (S) for an order we
+/// do not authorise: nothing reached the acquirer and the wallet must give its user the money
+/// back. Logged and counted (`qrbridge_debits_refused_total{scheme="aplus",reason}`, `reason`
+/// `not_open` or `refused`).
+fn refused_after_debit(id: &RequestId, reason: &'static str, why: &str) -> AplusFault {
+    tracing::warn!(
+        payment_request_id = %id,
+        reason,
+        "aplus: the wallet debited its user for an order we refuse ({why}): it must give the money back"
+    );
+    metrics::global().debit_refused(NAME, reason);
+    closed(id, why)
 }
 
 /// JSON bytes; on the (impossible for these types) serialisation failure, an UNKNOWN_EXCEPTION.

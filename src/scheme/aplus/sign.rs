@@ -278,6 +278,34 @@ impl AplusSigner {
             .ok()?;
         Some(sig)
     }
+
+    /// The three headers of a message signed now with this key as `key_version`: `client-id`,
+    /// `time_header` (`request-time` on a request, `response-time` on an answer) and `signature`,
+    /// over `"<method> <path>\n<client-id>.<time>.<body>"`. `None` only if signing fails.
+    pub fn signed_headers(
+        &self,
+        key_version: u32,
+        method: &str,
+        path: &str,
+        client_id: &str,
+        time_header: &'static str,
+        body: &[u8],
+    ) -> Option<Vec<(&'static str, String)>> {
+        let time = format_time(std::time::SystemTime::now());
+        let signature = self.sign(&string_to_sign(method, path, client_id, &time, body))?;
+        Some(vec![
+            (super::headers::CLIENT_ID, client_id.to_owned()),
+            (time_header, time),
+            (
+                super::headers::SIGNATURE,
+                AplusSignatureHeader {
+                    key_version,
+                    signature,
+                }
+                .format(),
+            ),
+        ])
+    }
 }
 
 /// Times of this scheme: read as ISO 8601 with seconds, an optional fraction (1–9 digits) and a

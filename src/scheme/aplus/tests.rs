@@ -579,3 +579,26 @@ fn url_paths_are_what_call_signatures_cover() {
     assert_eq!(url_path("ftp://w.example/n"), None);
     assert_eq!(url_path("https:///n"), None);
 }
+
+#[test]
+fn a_full_order_memory_admits_every_new_order_and_lets_the_oldest_go() {
+    // 50 orders of weight 100 fit; each new one must be remembered (the wallet debits its user
+    // for it), the least recently used going first.
+    let memory = super::order_memory::<String>(5_000, String::len);
+    for i in 0..200_u32 {
+        let key = format!("APR{i:04}");
+        // Earlier orders are read (as notifyPayment reads them): frequency must not keep them.
+        for j in i.saturating_sub(5)..i {
+            let _ = memory.get(&format!("APR{j:04}"));
+        }
+        memory.insert(key.clone(), Arc::new("x".repeat(93)));
+        memory.run_pending_tasks();
+        assert!(memory.contains_key(&key), "order {i} was not admitted");
+    }
+    assert!(!memory.contains_key("APR0000"));
+    assert!(
+        memory.weighted_size() <= 5_000,
+        "{}",
+        memory.weighted_size()
+    );
+}

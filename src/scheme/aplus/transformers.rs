@@ -112,8 +112,6 @@ pub enum AplusCode {
     RepeatReqInconsistent,
     /// The payment's outcome is not known yet: inquire.
     PaymentInProcess,
-    /// The refund's outcome is not known yet: inquire.
-    RefundInProcess,
     /// The code is not a valid EMVCo merchant code, or not one of this market.
     InvalidCode,
     /// No acquirer serves the merchant in the code.
@@ -159,7 +157,6 @@ impl AplusCode {
             AplusCode::RequestTimeInvalid => "REQUEST_TIME_INVALID",
             AplusCode::RepeatReqInconsistent => "REPEAT_REQ_INCONSISTENT",
             AplusCode::PaymentInProcess => "PAYMENT_IN_PROCESS",
-            AplusCode::RefundInProcess => "REFUND_IN_PROCESS",
             AplusCode::InvalidCode => "INVALID_CODE",
             AplusCode::MerchantNotRegistered => "MERCHANT_NOT_REGISTERED",
             AplusCode::QuoteExpired => "QUOTE_EXPIRED",
@@ -182,9 +179,7 @@ impl AplusCode {
     pub fn status(self) -> ResultStatus {
         match self {
             AplusCode::Success => ResultStatus::S,
-            AplusCode::PaymentInProcess
-            | AplusCode::RefundInProcess
-            | AplusCode::UnknownException => ResultStatus::U,
+            AplusCode::PaymentInProcess | AplusCode::UnknownException => ResultStatus::U,
             AplusCode::ParamIllegal
             | AplusCode::AccessDenied
             | AplusCode::InvalidSignature
@@ -773,7 +768,8 @@ impl AplusRef {
     }
 }
 
-/// `cancelPayment` and `inquiryPayment` requests (gateway → wallet).
+/// `cancelPayment` and `inquiryPayment` requests (gateway → wallet). Deviation (spec §5): the
+/// official requests also carry `acquirerId` and `pspId`, which the gateway has none of and omits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AplusPaymentCall {
@@ -784,7 +780,9 @@ pub struct AplusPaymentCall {
     pub payment_id: Option<AplusWalletId>,
 }
 
-/// `refund` request (gateway → wallet): credit a merchant refund to the user.
+/// `refund` request (gateway → wallet): credit a merchant refund to the user. Deviation (spec
+/// §5): the official request requires `acquirerId`, `pspId` and `paymentId`; the first two are
+/// omitted, `paymentId` too when the wallet's notification gave none.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AplusRefundCall {
