@@ -377,7 +377,7 @@ impl Iso20022 {
             let quoted = answered(dispatch.run(|p| p.quote(ctx, quote_req)).await)?;
             let quote = Iso20022Quote::new(&decoded, &quoted, self.profile(&who.client_id))?;
             self.terms
-                .insert(quoted.quote_id.to_string(), quote.terms(&quoted)?);
+                .insert(quoted.quote_id.to_string(), quote.terms(&quoted));
             Ok::<_, ApiError>(quote)
         }
         .await;

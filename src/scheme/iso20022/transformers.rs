@@ -1693,17 +1693,17 @@ impl Iso20022Quote {
     }
 
     /// The terms a pacs.008 naming this quote must agree with (in both profiles' directions).
-    pub fn terms(&self, quote: &QuoteResponse) -> Result<Iso20022Terms, ApiError> {
+    pub fn terms(&self, quote: &QuoteResponse) -> Iso20022Terms {
         let rate = crate::fx::message_rate(quote.merchant_amount.0, quote.payer_amount.0)
             .unwrap_or_default();
-        Ok(Iso20022Terms {
+        Iso20022Terms {
             merchant_amount: quote.merchant_amount.0,
             payer_amount: quote.payer_amount.0,
             rate,
             source_rate: crate::fx::message_rate(quote.payer_amount.0, quote.merchant_amount.0),
             account: self.creditor.account.clone(),
             name: self.creditor.name.clone(),
-        })
+        }
     }
 }
 
