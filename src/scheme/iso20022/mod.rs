@@ -7,6 +7,10 @@
 //!
 //! In: [`Inbound`] under `/schemes/iso20022/`. Out: [`Outbound`] (XML or, for quotes, JSON),
 //! signed like the native scheme's (`client-id`, `response-time`, `signature`).
+//! Our extensions (spec "(extension)"): the quote route and its JSON, the `QUOTE/<quoteId>`
+//! reference, the transport (routes, HTTP statuses, signatures), group-level pacs.002 refusals of
+//! a pacs.028 or camt.056, and every `Rsn/Prtry` code; messages, elements and `Rsn/Cd` codes are
+//! ISO 20022's.
 //! Errors: a document that cannot be read is a 400 group-level pacs.002 (`FF01`, `CH16`); one
 //! that disagrees with its quote a 422 (`AM09`, `AM03`, `AC03`, `BE01`); pipeline errors map to
 //! status and reason codes in [`transformers::reason_for`].
@@ -67,7 +71,8 @@ const JSON: &str = "application/json";
 /// The routes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Iso20022Route {
-    /// `GET  /schemes/iso20022/v1/quotes?...` → JSON quote.
+    /// `GET  /schemes/iso20022/v1/quotes?...` → JSON quote (our extension: not an ISO 20022
+    /// message, nor the Nexus quotes API).
     Quotes,
     /// `POST /schemes/iso20022/v1/payments` pacs.008 → pacs.002.
     Payments,

@@ -121,7 +121,8 @@ pub const MSG_PACS028: &str = "pacs.028.001.03";
 /// The message identifier of a camt.056.
 pub const MSG_CAMT056: &str = "camt.056.001.08";
 
-/// The prefix of the quote reference in `RmtInf/Strd/AddtlRmtInf`.
+/// The prefix of the quote reference in `RmtInf/Strd/AddtlRmtInf` (our extension: Nexus carries
+/// its quote id in `AddtlRmtInf` too, the `QUOTE/` form is ours).
 pub const QUOTE_PREFIX: &str = "QUOTE/";
 /// `OrgnlMsgId` when the original message could not be read.
 pub const NOT_PROVIDED: &str = "NOTPROVIDED";
@@ -943,9 +944,9 @@ impl Iso20022TxSts {
 /// A status reason: an ISO 20022 external code (`Rsn/Cd`) or one of ours (`Rsn/Prtry`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Iso20022Reason {
-    /// `Rsn/Cd`.
+    /// `Rsn/Cd`: a code of the ISO external code set the element names (spec §10).
     Code(&'static str),
-    /// `Rsn/Prtry`.
+    /// `Rsn/Prtry`: our extension, a Wallet API result code (or a finer one of ours).
     Proprietary(&'static str),
 }
 
@@ -1492,7 +1493,7 @@ pub fn parse_camt029(body: &[u8]) -> Result<Iso20022Camt029, Iso20022Fault> {
 // Quotes: the GET query and the JSON answer.
 
 /// `GET /schemes/iso20022/v1/quotes?codeValue=..&customerId=..&sourceCurrency=MYR
-/// [&amount=12.50&destinationCurrency=SGD]`.
+/// [&amount=12.50&destinationCurrency=SGD]` (our extension, spec §4).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Iso20022QuoteQuery {
     /// The scanned code.
@@ -1614,7 +1615,8 @@ pub struct Iso20022Creditor {
     pub account: String,
 }
 
-/// The quote, as JSON.
+/// The quote, as JSON (our extension, spec §4; the amounts and rate are those the pacs.008
+/// must carry).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Iso20022Quote {
