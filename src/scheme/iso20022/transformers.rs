@@ -759,7 +759,7 @@ pub struct Iso20022StsReq {
     pub tx: Vec<Iso20022OrgnlTx>,
 }
 
-/// `OrgnlGrpInf`.
+/// `OrgnlGrpInf` (of a pacs.028 / camt.056 transaction, and of a pacs.004 return).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Iso20022OrgnlGrpInf {
     /// `OrgnlMsgId`.
@@ -1735,9 +1735,6 @@ pub struct Iso20022PmtRtr {
     pub tx: Iso20022RtrTx,
 }
 
-/// `OrgnlGrpInf` of a returned transaction.
-pub type Iso20022RtrOrgnlGrpInf = Iso20022OrgnlGrpInf;
-
 /// `PmtRtr/TxInf` (the elements we write, in schema order).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Iso20022RtrTx {
@@ -1750,7 +1747,7 @@ pub struct Iso20022RtrTx {
         default,
         skip_serializing_if = "Option::is_none"
     )]
-    pub orgnl_grp_inf: Option<Iso20022RtrOrgnlGrpInf>,
+    pub orgnl_grp_inf: Option<Iso20022OrgnlGrpInf>,
     /// `OrgnlEndToEndId`.
     #[serde(
         rename = "OrgnlEndToEndId",
