@@ -1237,6 +1237,7 @@ pub fn report_msg_id(parts: &[&str]) -> String {
     format!("QRB{}", &digest[..32])
 }
 
+/// `Rsn` and `AddtlInf` (cut to its 105 characters, `Max105Text`); `None` when neither is given.
 fn rsn_inf(reason: Option<Iso20022Reason>, info: Option<String>) -> Option<Iso20022RsnInf> {
     if reason.is_none() && info.is_none() {
         return None;
@@ -1824,10 +1825,7 @@ pub fn render_pacs004(
                 rtrd_instd_amt: payer.into(),
                 xchg_rate: crate::fx::message_rate(merchant, payer).map(|r| r.to_string()),
                 chrg_br: "SLEV".to_owned(),
-                rtr_rsn_inf: Iso20022RsnInf {
-                    rsn: Some(rsn.to_rsn()),
-                    addtl_inf: info.map(|s| s.chars().take(105).collect()),
-                },
+                rtr_rsn_inf: rsn_inf(Some(rsn), info).unwrap_or_default(),
             },
         },
     };
