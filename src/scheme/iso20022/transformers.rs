@@ -474,8 +474,7 @@ impl TryFrom<Iso20022Pacs008> for Iso20022Payment {
             }
             None => return Err(Iso20022Fault::format(format!("{hdr}/SttlmInf"), "missing")),
         }
-        let mut txs = t.tx.into_iter();
-        let (Some(tx), None) = (txs.next(), txs.next()) else {
+        let Some(tx) = exactly_one(t.tx) else {
             return Err(Iso20022Fault::format(
                 TX,
                 "exactly one CdtTrfTxInf is required",
@@ -613,12 +612,12 @@ impl Iso20022Payment {
 
 fn quote_reference(rmt: &Iso20022RmtInf) -> Result<RequestId, Iso20022Fault> {
     let path = format!("{TX}/RmtInf/Strd/AddtlRmtInf");
-    let mut found = rmt
+    let found = rmt
         .strd
         .iter()
         .flat_map(|s| s.addtl_rmt_inf.iter())
         .filter_map(|s| s.strip_prefix(QUOTE_PREFIX));
-    let (Some(id), None) = (found.next(), found.next()) else {
+    let Some(id) = exactly_one(found) else {
         return Err(Iso20022Fault::format(
             path,
             format!("exactly one {QUOTE_PREFIX}<quoteId> is required"),
@@ -811,12 +810,17 @@ pub struct Iso20022StatusRequest {
     pub orgnl_end_to_end_id: Option<String>,
 }
 
-fn one_tx(txs: Vec<Iso20022OrgnlTx>, path: &str) -> Result<Iso20022OrgnlTx, Iso20022Fault> {
-    let mut it = txs.into_iter();
+/// The one item, or `None` when there are none or several.
+fn exactly_one<I: IntoIterator>(items: I) -> Option<I::Item> {
+    let mut it = items.into_iter();
     match (it.next(), it.next()) {
-        (Some(tx), None) => Ok(tx),
-        _ => Err(Iso20022Fault::format(path, "exactly one is required")),
+        (Some(item), None) => Some(item),
+        _ => None,
     }
+}
+
+fn one_tx(txs: Vec<Iso20022OrgnlTx>, path: &str) -> Result<Iso20022OrgnlTx, Iso20022Fault> {
+    exactly_one(txs).ok_or_else(|| Iso20022Fault::format(path, "exactly one is required"))
 }
 
 impl TryFrom<Iso20022Pacs028> for Iso20022StatusRequest {
