@@ -8,7 +8,7 @@
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
-use crate::money::Amount;
+use crate::money::{Amount, Rounding};
 
 /// The most digits a BaseOneRate has.
 pub const BASE_ONE_TOTAL_DIGITS: u32 = 11;
@@ -57,19 +57,11 @@ pub fn base_one_rate(rate: Decimal) -> Option<Decimal> {
     (!r.is_zero() && fits_base_one_rate(r)).then_some(r)
 }
 
-/// `amount × rate` in `to`'s currency, rounded half-up to its exponent. `None` on overflow or
-/// when the result is not a valid amount.
+/// `amount × rate` in `to`'s currency, rounded half-up to its exponent
+/// ([`Amount::from_decimal`]). `None` on overflow or when the result is not a valid amount.
 pub fn convert_at(amount: Amount, rate: Decimal, to: crate::money::Currency) -> Option<Amount> {
     let product = amount.to_decimal().checked_mul(rate)?;
-    let rounded = product.round_dp_with_strategy(
-        u32::from(to.exponent()),
-        RoundingStrategy::MidpointAwayFromZero,
-    );
-    Amount::parse(
-        &format!("{rounded:.prec$}", prec = usize::from(to.exponent())),
-        to,
-    )
-    .ok()
+    Amount::from_decimal(product, to, Rounding::HalfUp).ok()
 }
 
 /// The BaseOneRate that converts `from` into `to` in a message: `to / from` rounded to the grid,

@@ -7,6 +7,10 @@
 //!
 //! In: [`Inbound`] under `/schemes/iso20022/`. Out: [`Outbound`] (XML or, for quotes, JSON),
 //! signed like the native scheme's (`client-id`, `response-time`, `signature`).
+//! Our extensions (spec "(extension)"): the quote route and its JSON, the `QUOTE/<quoteId>`
+//! reference, the transport (routes, HTTP statuses, signatures), group-level pacs.002 refusals of
+//! a pacs.028 or camt.056, and every `Rsn/Prtry` code; messages, elements and `Rsn/Cd` codes are
+//! ISO 20022's.
 //! Errors: a document that cannot be read is a 400 group-level pacs.002 (`FF01`, `CH16`); one
 //! that disagrees with its quote a 422 (`AM09`, `AM03`, `AC03`, `BE01`); pipeline errors map to
 //! status and reason codes in [`transformers::reason_for`].
@@ -67,7 +71,8 @@ const JSON: &str = "application/json";
 /// The routes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Iso20022Route {
-    /// `GET  /schemes/iso20022/v1/quotes?...` → JSON quote.
+    /// `GET  /schemes/iso20022/v1/quotes?...` → JSON quote (our extension: not an ISO 20022
+    /// message, nor the Nexus quotes API).
     Quotes,
     /// `POST /schemes/iso20022/v1/payments` pacs.008 → pacs.002.
     Payments,
@@ -157,8 +162,9 @@ struct Client {
 pub struct Iso20022 {
     auth: Authenticator,
     clients: BTreeMap<String, Client>,
-    /// Quote id → the terms the quote gave (a pacs.008 naming it must agree). Kept as long as a
-    /// quote can live; a quote not found here (restart) is left to the pipeline.
+    /// Quote id → the terms the quote gave (a pacs.008 naming it must agree): at most
+    /// [`TERMS_BYTES`], least recently used out first, each for [`TERMS_TTL`] ([`terms_store`]).
+    /// A quote not found here (restart, eviction) is left to the pipeline, with a warning.
     terms: moka::sync::Cache<String, Iso20022Terms>,
     sequence: AtomicU64,
 }
@@ -170,6 +176,35 @@ impl std::fmt::Debug for Iso20022 {
             .field("clients", &self.clients.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
+}
+
+/// The byte bound of the quote-terms store: 16 MiB (the gateway's own quote store's default).
+pub const TERMS_BYTES: u64 = 16 << 20;
+/// How long a quote's terms are kept: an hour, longer than any quote lives by default.
+pub const TERMS_TTL: Duration = Duration::from_secs(3600);
+/// Bytes counted per terms entry for moka's own bookkeeping (as `gateway::caches`).
+const TERMS_OVERHEAD: usize = 256;
+
+/// What one entry weighs: its key, the terms with the strings they hold, and moka's bookkeeping.
+fn terms_weight(quote_id: &String, terms: &Iso20022Terms) -> u32 {
+    let bytes = quote_id.capacity()
+        + std::mem::size_of::<Iso20022Terms>()
+        + terms.account.capacity()
+        + terms.name.capacity()
+        + TERMS_OVERHEAD;
+    u32::try_from(bytes).unwrap_or(u32::MAX)
+}
+
+/// The quote-terms store: bounded by bytes and by time, LRU so that a fresh quote's terms are
+/// always admitted (moka's default TinyLFU admission may refuse a new key once the store is full,
+/// and a pacs.008 would then go unchecked against its quote).
+fn terms_store(max_bytes: u64, ttl: Duration) -> moka::sync::Cache<String, Iso20022Terms> {
+    moka::sync::Cache::builder()
+        .max_capacity(max_bytes)
+        .weigher(terms_weight)
+        .eviction_policy(moka::policy::EvictionPolicy::lru())
+        .time_to_live(ttl)
+        .build()
 }
 
 /// Builds the scheme from `[schemes.iso20022]` (the registry's constructor).
@@ -258,10 +293,7 @@ impl Iso20022 {
         Ok(Iso20022 {
             auth,
             clients,
-            terms: moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(Duration::from_secs(3600))
-                .build(),
+            terms: terms_store(TERMS_BYTES, TERMS_TTL),
             sequence: AtomicU64::new(0),
         })
     }
@@ -377,7 +409,7 @@ impl Iso20022 {
             let quoted = answered(dispatch.run(|p| p.quote(ctx, quote_req)).await)?;
             let quote = Iso20022Quote::new(&decoded, &quoted, self.profile(&who.client_id))?;
             self.terms
-                .insert(quoted.quote_id.to_string(), quote.terms(&quoted)?);
+                .insert(quoted.quote_id.to_string(), quote.terms(&quoted));
             Ok::<_, ApiError>(quote)
         }
         .await;
@@ -422,7 +454,16 @@ impl Iso20022 {
             body_digest(req.body),
             Some(payment.scheme_ref(profile)),
         );
-        if let Some(terms) = self.terms.get(payment.quote_id.as_str())
+        let terms = self.terms.get(payment.quote_id.as_str());
+        if terms.is_none() {
+            tracing::warn!(
+                quote_id = payment.quote_id.as_str(),
+                uetr = payment.uetr.as_str(),
+                "iso20022: the quote's terms are not held (restart or eviction): the pacs.008 is \
+                 not checked against them, the pipeline decides"
+            );
+        }
+        if let Some(terms) = terms
             && let Err(fault) = payment.agrees_with(&terms, profile)
         {
             // A body that disagrees with its quote, under a UETR that was already paid, is

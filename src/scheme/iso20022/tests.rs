@@ -170,6 +170,28 @@ fn terms() -> Iso20022Terms {
 }
 
 #[test]
+fn the_terms_store_stays_within_its_bytes_and_always_admits_a_fresh_quote() {
+    let bound: u64 = 64 << 10;
+    let store = terms_store(bound, std::time::Duration::from_secs(600));
+    let one = u64::from(terms_weight(&format!("{:036}", 0), &terms()));
+    assert!(one > 300, "an entry weighs what it holds: {one}");
+    for i in 0..5_000 {
+        store.insert(format!("{i:036}"), terms());
+    }
+    store.run_pending_tasks();
+    assert!(
+        store.weighted_size() <= bound,
+        "{} > {bound}",
+        store.weighted_size()
+    );
+    // LRU: the newest quotes' terms are held (TinyLFU would refuse new keys once full).
+    for i in 4_990..5_000 {
+        assert!(store.contains_key(&format!("{i:036}")), "{i}");
+    }
+    assert!(!store.contains_key(&format!("{:036}", 0)));
+}
+
+#[test]
 fn a_pacs008_must_agree_with_its_quote_or_is_refused_with_the_reason_and_element() {
     let p = payment();
     assert_eq!(p.agrees_with(&terms(), Iso20022Profile::Cbpr), Ok(()));

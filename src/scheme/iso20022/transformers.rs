@@ -121,7 +121,8 @@ pub const MSG_PACS028: &str = "pacs.028.001.03";
 /// The message identifier of a camt.056.
 pub const MSG_CAMT056: &str = "camt.056.001.08";
 
-/// The prefix of the quote reference in `RmtInf/Strd/AddtlRmtInf`.
+/// The prefix of the quote reference in `RmtInf/Strd/AddtlRmtInf` (our extension: Nexus carries
+/// its quote id in `AddtlRmtInf` too, the `QUOTE/` form is ours).
 pub const QUOTE_PREFIX: &str = "QUOTE/";
 /// `OrgnlMsgId` when the original message could not be read.
 pub const NOT_PROVIDED: &str = "NOTPROVIDED";
@@ -473,8 +474,7 @@ impl TryFrom<Iso20022Pacs008> for Iso20022Payment {
             }
             None => return Err(Iso20022Fault::format(format!("{hdr}/SttlmInf"), "missing")),
         }
-        let mut txs = t.tx.into_iter();
-        let (Some(tx), None) = (txs.next(), txs.next()) else {
+        let Some(tx) = exactly_one(t.tx) else {
             return Err(Iso20022Fault::format(
                 TX,
                 "exactly one CdtTrfTxInf is required",
@@ -612,12 +612,12 @@ impl Iso20022Payment {
 
 fn quote_reference(rmt: &Iso20022RmtInf) -> Result<RequestId, Iso20022Fault> {
     let path = format!("{TX}/RmtInf/Strd/AddtlRmtInf");
-    let mut found = rmt
+    let found = rmt
         .strd
         .iter()
         .flat_map(|s| s.addtl_rmt_inf.iter())
         .filter_map(|s| s.strip_prefix(QUOTE_PREFIX));
-    let (Some(id), None) = (found.next(), found.next()) else {
+    let Some(id) = exactly_one(found) else {
         return Err(Iso20022Fault::format(
             path,
             format!("exactly one {QUOTE_PREFIX}<quoteId> is required"),
@@ -758,7 +758,7 @@ pub struct Iso20022StsReq {
     pub tx: Vec<Iso20022OrgnlTx>,
 }
 
-/// `OrgnlGrpInf`.
+/// `OrgnlGrpInf` (of a pacs.028 / camt.056 transaction, and of a pacs.004 return).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Iso20022OrgnlGrpInf {
     /// `OrgnlMsgId`.
@@ -810,12 +810,17 @@ pub struct Iso20022StatusRequest {
     pub orgnl_end_to_end_id: Option<String>,
 }
 
-fn one_tx(txs: Vec<Iso20022OrgnlTx>, path: &str) -> Result<Iso20022OrgnlTx, Iso20022Fault> {
-    let mut it = txs.into_iter();
+/// The one item, or `None` when there are none or several.
+fn exactly_one<I: IntoIterator>(items: I) -> Option<I::Item> {
+    let mut it = items.into_iter();
     match (it.next(), it.next()) {
-        (Some(tx), None) => Ok(tx),
-        _ => Err(Iso20022Fault::format(path, "exactly one is required")),
+        (Some(item), None) => Some(item),
+        _ => None,
     }
+}
+
+fn one_tx(txs: Vec<Iso20022OrgnlTx>, path: &str) -> Result<Iso20022OrgnlTx, Iso20022Fault> {
+    exactly_one(txs).ok_or_else(|| Iso20022Fault::format(path, "exactly one is required"))
 }
 
 impl TryFrom<Iso20022Pacs028> for Iso20022StatusRequest {
@@ -943,9 +948,9 @@ impl Iso20022TxSts {
 /// A status reason: an ISO 20022 external code (`Rsn/Cd`) or one of ours (`Rsn/Prtry`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Iso20022Reason {
-    /// `Rsn/Cd`.
+    /// `Rsn/Cd`: a code of the ISO external code set the element names (spec §10).
     Code(&'static str),
-    /// `Rsn/Prtry`.
+    /// `Rsn/Prtry`: our extension, a Wallet API result code (or a finer one of ours).
     Proprietary(&'static str),
 }
 
@@ -1236,6 +1241,7 @@ pub fn report_msg_id(parts: &[&str]) -> String {
     format!("QRB{}", &digest[..32])
 }
 
+/// `Rsn` and `AddtlInf` (cut to its 105 characters, `Max105Text`); `None` when neither is given.
 fn rsn_inf(reason: Option<Iso20022Reason>, info: Option<String>) -> Option<Iso20022RsnInf> {
     if reason.is_none() && info.is_none() {
         return None;
@@ -1492,7 +1498,7 @@ pub fn parse_camt029(body: &[u8]) -> Result<Iso20022Camt029, Iso20022Fault> {
 // Quotes: the GET query and the JSON answer.
 
 /// `GET /schemes/iso20022/v1/quotes?codeValue=..&customerId=..&sourceCurrency=MYR
-/// [&amount=12.50&destinationCurrency=SGD]`.
+/// [&amount=12.50&destinationCurrency=SGD]` (our extension, spec §4).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Iso20022QuoteQuery {
     /// The scanned code.
@@ -1614,7 +1620,8 @@ pub struct Iso20022Creditor {
     pub account: String,
 }
 
-/// The quote, as JSON.
+/// The quote, as JSON (our extension, spec §4; the amounts and rate are those the pacs.008
+/// must carry).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Iso20022Quote {
@@ -1693,17 +1700,17 @@ impl Iso20022Quote {
     }
 
     /// The terms a pacs.008 naming this quote must agree with (in both profiles' directions).
-    pub fn terms(&self, quote: &QuoteResponse) -> Result<Iso20022Terms, ApiError> {
+    pub fn terms(&self, quote: &QuoteResponse) -> Iso20022Terms {
         let rate = crate::fx::message_rate(quote.merchant_amount.0, quote.payer_amount.0)
             .unwrap_or_default();
-        Ok(Iso20022Terms {
+        Iso20022Terms {
             merchant_amount: quote.merchant_amount.0,
             payer_amount: quote.payer_amount.0,
             rate,
             source_rate: crate::fx::message_rate(quote.payer_amount.0, quote.merchant_amount.0),
             account: self.creditor.account.clone(),
             name: self.creditor.name.clone(),
-        })
+        }
     }
 }
 
@@ -1733,9 +1740,6 @@ pub struct Iso20022PmtRtr {
     pub tx: Iso20022RtrTx,
 }
 
-/// `OrgnlGrpInf` of a returned transaction.
-pub type Iso20022RtrOrgnlGrpInf = Iso20022OrgnlGrpInf;
-
 /// `PmtRtr/TxInf` (the elements we write, in schema order).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Iso20022RtrTx {
@@ -1748,7 +1752,7 @@ pub struct Iso20022RtrTx {
         default,
         skip_serializing_if = "Option::is_none"
     )]
-    pub orgnl_grp_inf: Option<Iso20022RtrOrgnlGrpInf>,
+    pub orgnl_grp_inf: Option<Iso20022OrgnlGrpInf>,
     /// `OrgnlEndToEndId`.
     #[serde(
         rename = "OrgnlEndToEndId",
@@ -1825,10 +1829,7 @@ pub fn render_pacs004(
                 rtrd_instd_amt: payer.into(),
                 xchg_rate: crate::fx::message_rate(merchant, payer).map(|r| r.to_string()),
                 chrg_br: "SLEV".to_owned(),
-                rtr_rsn_inf: Iso20022RsnInf {
-                    rsn: Some(rsn.to_rsn()),
-                    addtl_inf: info.map(|s| s.chars().take(105).collect()),
-                },
+                rtr_rsn_inf: rsn_inf(Some(rsn), info).unwrap_or_default(),
             },
         },
     };
