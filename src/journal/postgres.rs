@@ -10,8 +10,8 @@
 //! `REPEATABLE READ READ ONLY` transaction per [`Snapshot`] on a bounded pool of connections.
 //!
 //! The `postgres` client is synchronous (it drives its own small runtime); a query made from a
-//! tokio task runs on a short-lived scoped thread so the async runtime is never blocked inside
-//! another runtime.
+//! tokio task runs outside the async runtime (`off_runtime`: `block_in_place` on the server's
+//! multi-threaded runtime, a scoped thread on a current-thread one), never inside it.
 
 use std::fmt;
 use std::sync::{Arc, Condvar, Mutex};
@@ -132,16 +132,22 @@ fn pg(op: &'static str) -> impl Fn(postgres::Error) -> JournalError {
     move |e| JournalError::storage(op, e)
 }
 
-/// Runs `f` where the synchronous client may block: directly on a plain thread, on a scoped
-/// thread when called from inside a tokio runtime.
+/// Runs `f` where the synchronous client may block (it drives a runtime of its own, which must
+/// not start inside another): directly on a plain thread; on a multi-threaded tokio runtime (the
+/// server's) through [`tokio::task::block_in_place`], which hands this worker's other tasks to
+/// another thread and leaves the runtime for the call, so no thread is created per query; on a
+/// current-thread runtime (tests, one-shot CLI commands), where `block_in_place` is not allowed,
+/// on a short-lived scoped thread, one at a time since the runtime's only thread waits for it.
 fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
-    if tokio::runtime::Handle::try_current().is_err() {
-        return f();
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Err(_) => f(),
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        Ok(_) => std::thread::scope(|s| match s.spawn(f).join() {
+            Ok(t) => t,
+            Err(p) => std::panic::resume_unwind(p),
+        }),
     }
-    std::thread::scope(|s| match s.spawn(f).join() {
-        Ok(t) => t,
-        Err(p) => std::panic::resume_unwind(p),
-    })
 }
 
 /// Applies every migration this build knows and the database lacks; returns the versions
