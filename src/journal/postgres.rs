@@ -61,7 +61,7 @@ pub struct PgConfig {
     pub password: Option<String>,
     /// Read connections at most (snapshots wait for a free one); the writer has one more.
     pub readers: usize,
-    /// Connect timeout.
+    /// Connect timeout; also the longest a snapshot waits for a free read connection.
     pub connect_timeout: Duration,
 }
 
@@ -349,7 +349,11 @@ impl PgReaders {
         })
     }
 
+    /// A free connection, a new one while fewer than `readers` are open, or else the first one
+    /// given back within `connect_timeout` (after that, `Storage`: the wait is bounded, and a
+    /// caller waiting here holds a thread).
     fn take(&self) -> Result<Client, JournalError> {
+        let deadline = std::time::Instant::now() + self.config.connect_timeout;
         let mut g = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         loop {
             if let Some(c) = g.0.pop() {
@@ -368,9 +372,25 @@ impl PgReaders {
                     self.freed.notify_one();
                 });
             }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                tracing::warn!(
+                    readers = self.config.readers,
+                    "journal: no free PostgreSQL read connection within {:?}",
+                    self.config.connect_timeout
+                );
+                return Err(JournalError::storage(
+                    "take a read connection",
+                    format!(
+                        "all {} busy for {:?}",
+                        self.config.readers.max(1),
+                        self.config.connect_timeout
+                    ),
+                ));
+            }
             g = self
                 .freed
-                .wait_timeout(g, self.config.connect_timeout)
+                .wait_timeout(g, left)
                 .map(|(g, _)| g)
                 .unwrap_or_else(|p| p.into_inner().0);
         }
