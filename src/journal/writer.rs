@@ -492,12 +492,19 @@ impl<'k> Tables<'k> {
 
     fn store_payment(&mut self, p: &Payment) -> Result<(), JournalError> {
         let bytes = codec::encode(RecordKind::Payment, p)?;
-        let key = p.id.key();
+        self.put_payment(p, &bytes)?;
+        self.mark_open(OPEN_PAYMENT, &p.id.key(), p.state.is_unresolved())
+    }
+
+    /// Every write of a payment record goes through here: the record (`bytes`, encoded by the
+    /// caller before its first write) and its acquirer references, indexed as soon as the
+    /// payment carries them (an intent written already SENT carries its trace) so an acquirer's
+    /// advice finds it.
+    fn put_payment(&mut self, p: &Payment, bytes: &[u8]) -> Result<(), JournalError> {
         self.payments
-            .insert(key.as_slice(), bytes.as_slice())
+            .insert(p.id.key().as_slice(), bytes)
             .map_err(st("write payment"))?;
-        self.index_refs(p)?;
-        self.mark_open(OPEN_PAYMENT, &key, p.state.is_unresolved())
+        self.index_refs(p)
     }
 
     /// Keeps the index of unresolved records in step with a record's state.
@@ -588,11 +595,7 @@ impl<'k> Tables<'k> {
         // Encode before the first write, so a refusal leaves nothing behind.
         let bytes = codec::encode(RecordKind::Payment, record)?;
         let key = record.id.key();
-        self.payments
-            .insert(key.as_slice(), bytes.as_slice())
-            .map_err(st("write payment"))?;
-        // An intent written already SENT carries its trace: index it for the acquirer's advices.
-        self.index_refs(record)?;
+        self.put_payment(record, &bytes)?;
         self.payment_requests
             .insert(intent.request.as_slice(), key.as_slice())
             .map_err(st("write payment request"))?;
@@ -874,9 +877,7 @@ impl<'k> Tables<'k> {
         self.open
             .insert(open_key(OPEN_REFUND, &key).as_slice(), ())
             .map_err(st("write open"))?;
-        self.payments
-            .insert(pkey.as_slice(), payment_bytes.as_slice())
-            .map_err(st("write payment"))?;
+        self.put_payment(&payment, &payment_bytes)?;
         Ok(refund)
     }
 
