@@ -820,29 +820,7 @@ impl<'k> Tables<'k> {
                 state: payment.state,
             });
         }
-        let merchant = payment.quote.merchant_amount;
-        check_refund_amount(&payment, new.amount)?;
-        let before = payment.refunds_reserved.minor();
-        let payer = payment.quote.payer_amount;
-        let payer_minor = payer_share(merchant.minor(), payer.minor(), before, new.amount.minor())
-            .ok_or_else(|| JournalError::Invalid {
-                what: "refund amount",
-                detail: "payer share out of range".to_owned(),
-            })?;
-        let payer_amount = Amount::from_minor(payer_minor, payer.currency()).map_err(|e| {
-            JournalError::Invalid {
-                what: "refund amount",
-                detail: e.to_string(),
-            }
-        })?;
-        payment.refunds_reserved =
-            payment
-                .refunds_reserved
-                .checked_add(new.amount)
-                .map_err(|e| JournalError::Invalid {
-                    what: "refund amount",
-                    detail: e.to_string(),
-                })?;
+        let payer_amount = reserve_refund_amount(&mut payment, new.amount)?;
         payment.updated_at_ms = ctx.now_ms;
         let id = RefundId::generate(ctx.now, ctx.rng)?;
         let refund = Refund {
@@ -900,10 +878,6 @@ impl<'k> Tables<'k> {
             None => None,
         };
         let mut payment = self.load_payment(refund.payment_id)?;
-        let invalid = |e: crate::money::AmountError| JournalError::Invalid {
-            what: "refund amount",
-            detail: e.to_string(),
-        };
         match next.state {
             RefundState::Success => {
                 if !matches!(
@@ -916,24 +890,13 @@ impl<'k> Tables<'k> {
                         event: "RefundApproved",
                     });
                 }
-                payment.refunded = payment
-                    .refunded
-                    .checked_add(refund.amount)
-                    .map_err(invalid)?;
-                let state = if payment.refunded.minor() >= payment.quote.merchant_amount.minor() {
-                    PaymentState::Refunded
-                } else {
-                    PaymentState::PartiallyRefunded
-                };
-                if state != payment.state {
-                    payment.enter(state, ctx.now_ms);
-                }
+                add_refunded(&mut payment, refund.amount, ctx.now_ms)?;
             }
             RefundState::Failed => {
                 payment.refunds_reserved = payment
                     .refunds_reserved
                     .checked_sub(refund.amount)
-                    .map_err(invalid)?;
+                    .map_err(refund_amount_invalid)?;
             }
             RefundState::Pending | RefundState::Unknown => {}
         }
@@ -1385,34 +1348,8 @@ impl Tables<'_> {
                 state: payment.state,
             });
         }
-        let merchant = payment.quote.merchant_amount;
-        check_refund_amount(&payment, new.amount)?;
-        let invalid = |detail: String| JournalError::Invalid {
-            what: "refund amount",
-            detail,
-        };
-        let before = payment.refunds_reserved.minor();
-        let payer = payment.quote.payer_amount;
-        let payer_minor = payer_share(merchant.minor(), payer.minor(), before, new.amount.minor())
-            .ok_or_else(|| invalid("payer share out of range".to_owned()))?;
-        let payer_amount = Amount::from_minor(payer_minor, payer.currency())
-            .map_err(|e| invalid(e.to_string()))?;
-        payment.refunds_reserved = payment
-            .refunds_reserved
-            .checked_add(new.amount)
-            .map_err(|e| invalid(e.to_string()))?;
-        payment.refunded = payment
-            .refunded
-            .checked_add(new.amount)
-            .map_err(|e| invalid(e.to_string()))?;
-        let state = if payment.refunded.minor() >= merchant.minor() {
-            PaymentState::Refunded
-        } else {
-            PaymentState::PartiallyRefunded
-        };
-        if state != payment.state {
-            payment.enter(state, ctx.now_ms);
-        }
+        let payer_amount = reserve_refund_amount(&mut payment, new.amount)?;
+        add_refunded(&mut payment, new.amount, ctx.now_ms)?;
         payment.updated_at_ms = ctx.now_ms;
         let id = RefundId::generate(ctx.now, ctx.rng)?;
         let refund = Refund {
@@ -1478,6 +1415,52 @@ impl Tables<'_> {
             refund,
             repeat: false,
         })
+    }
+}
+
+/// Reserves `amount` of `payment` for a refund, wallet or merchant: checked against what is left
+/// ([`check_refund_amount`]); returns the payer's share of it, in the payer's currency.
+fn reserve_refund_amount(payment: &mut Payment, amount: Amount) -> Result<Amount, JournalError> {
+    check_refund_amount(payment, amount)?;
+    let merchant = payment.quote.merchant_amount;
+    let payer = payment.quote.payer_amount;
+    let before = payment.refunds_reserved.minor();
+    let payer_minor = payer_share(merchant.minor(), payer.minor(), before, amount.minor())
+        .ok_or_else(|| JournalError::Invalid {
+            what: "refund amount",
+            detail: "payer share out of range".to_owned(),
+        })?;
+    let payer_amount =
+        Amount::from_minor(payer_minor, payer.currency()).map_err(refund_amount_invalid)?;
+    payment.refunds_reserved = payment
+        .refunds_reserved
+        .checked_add(amount)
+        .map_err(refund_amount_invalid)?;
+    Ok(payer_amount)
+}
+
+/// A refund of `amount` done: the payment's refunded total grows, and it enters REFUNDED once
+/// all of it is refunded, PARTIALLY_REFUNDED before.
+fn add_refunded(payment: &mut Payment, amount: Amount, now_ms: u64) -> Result<(), JournalError> {
+    payment.refunded = payment
+        .refunded
+        .checked_add(amount)
+        .map_err(refund_amount_invalid)?;
+    let state = if payment.refunded.minor() >= payment.quote.merchant_amount.minor() {
+        PaymentState::Refunded
+    } else {
+        PaymentState::PartiallyRefunded
+    };
+    if state != payment.state {
+        payment.enter(state, now_ms);
+    }
+    Ok(())
+}
+
+fn refund_amount_invalid(e: crate::money::AmountError) -> JournalError {
+    JournalError::Invalid {
+        what: "refund amount",
+        detail: e.to_string(),
     }
 }
 
