@@ -132,6 +132,16 @@ fn pg(op: &'static str) -> impl Fn(postgres::Error) -> JournalError {
     move |e| JournalError::storage(op, e)
 }
 
+/// Column `i` of a row read for `op`: a column of another type than ours (a table altered by
+/// hand) is a `Storage` error naming the op, not a panic (`Row::get` panics).
+fn col<'a, T: postgres::types::FromSql<'a>>(
+    op: &'static str,
+    r: &'a postgres::Row,
+    i: usize,
+) -> Result<T, JournalError> {
+    r.try_get(i).map_err(pg(op))
+}
+
 /// Runs `f` where the synchronous client may block (it drives a runtime of its own, which must
 /// not start inside another): directly on a plain thread; on a multi-threaded tokio runtime (the
 /// server's) through [`tokio::task::block_in_place`], which hands this worker's other tasks to
@@ -164,12 +174,12 @@ pub fn migrate(config: &PgConfig) -> Result<Vec<i32>, JournalError> {
              name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
         )
         .map_err(pg("create journal_schema"))?;
-        let applied: Vec<i32> = txn
+        let applied = txn
             .query("SELECT version FROM journal_schema ORDER BY version", &[])
             .map_err(pg("read journal_schema"))?
             .iter()
-            .map(|r| r.get(0))
-            .collect();
+            .map(|r| col::<i32>("read journal_schema", r, 0))
+            .collect::<Result<Vec<_>, _>>()?;
         let newest = MIGRATIONS.iter().map(|m| m.0).max().unwrap_or(0);
         if let Some(&v) = applied.iter().find(|&&v| v > newest) {
             return Err(JournalError::UnsupportedFormat {
@@ -197,19 +207,18 @@ pub fn migrate(config: &PgConfig) -> Result<Vec<i32>, JournalError> {
 
 /// The schema versions applied to the database (empty when never migrated).
 pub fn schema_versions(client: &mut Client) -> Result<Vec<i32>, JournalError> {
-    let exists: bool = client
+    let row = client
         .query_one("SELECT to_regclass('journal_schema') IS NOT NULL", &[])
-        .map_err(pg("read journal_schema"))?
-        .get(0);
-    if !exists {
+        .map_err(pg("read journal_schema"))?;
+    if !col::<bool>("read journal_schema", &row, 0)? {
         return Ok(Vec::new());
     }
-    Ok(client
+    client
         .query("SELECT version FROM journal_schema ORDER BY version", &[])
         .map_err(pg("read journal_schema"))?
         .iter()
-        .map(|r| r.get(0))
-        .collect())
+        .map(|r| col("read journal_schema", r, 0))
+        .collect()
 }
 
 /// One transaction's tables on PostgreSQL.
@@ -232,9 +241,10 @@ fn table(t: Tbl) -> String {
 
 fn kv_get(c: &mut impl GenericClient, t: Tbl, key: &[u8]) -> Result<Option<Vec<u8>>, JournalError> {
     let sql = format!("SELECT v FROM {} WHERE k = $1", table(t));
-    Ok(c.query_opt(sql.as_str(), &[&key])
+    c.query_opt(sql.as_str(), &[&key])
         .map_err(pg("read"))?
-        .map(|r| r.get(0)))
+        .map(|r| col("read", &r, 0))
+        .transpose()
 }
 
 fn kv_scan(
@@ -258,7 +268,9 @@ fn kv_scan(
         None => c.query(sql.as_str(), &[&lo]),
     }
     .map_err(pg("read range"))?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    rows.iter()
+        .map(|r| Ok((col("read range", r, 0)?, col("read range", r, 1)?)))
+        .collect()
 }
 
 impl<C: GenericClient + Send> KvRead for PgKv<C> {
