@@ -148,7 +148,7 @@ fn col<'a, T: postgres::types::FromSql<'a>>(
 /// another thread and leaves the runtime for the call, so no thread is created per query; on a
 /// current-thread runtime (tests, one-shot CLI commands), where `block_in_place` is not allowed,
 /// on a short-lived scoped thread, one at a time since the runtime's only thread waits for it.
-fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+pub(crate) fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current().map(|h| h.runtime_flavor()) {
         Err(_) => f(),
