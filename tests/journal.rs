@@ -766,29 +766,33 @@ fn daily_limits_count_amount_and_give_back_what_did_not_move_money() {
 fn concurrent_payments_never_overshoot_a_daily_limit() {
     let dir = TempDir::new("limits-race");
     let j = Arc::new(open(&dir.file()));
-    rt().block_on(async {
-        let limits = DailyLimits {
-            max_count: Some(5),
-            max_amount: None,
-        };
-        let tasks: Vec<_> = (0..30)
-            .map(|i| {
-                let j = Arc::clone(&j);
-                tokio::spawn(async move {
-                    j.record_intent(limited(&format!("c{i}"), "carol", limits))
-                        .await
-                })
+    rt().block_on(thirty_intents_race_a_limit_of_five(&[j]));
+}
+
+/// Thirty intents of one customer with a daily limit of five payments, all at once, dealt to
+/// `journals` in turn: exactly five are recorded, every other one is refused for the limit.
+async fn thirty_intents_race_a_limit_of_five(journals: &[Arc<RedbJournal>]) {
+    let limits = DailyLimits {
+        max_count: Some(5),
+        max_amount: None,
+    };
+    let tasks: Vec<_> = (0..30)
+        .map(|i| {
+            let j = Arc::clone(&journals[i % journals.len()]);
+            tokio::spawn(async move {
+                j.record_intent(limited(&format!("c{i}"), "carol", limits))
+                    .await
             })
-            .collect();
-        let mut ok = 0;
-        for t in tasks {
-            match t.await.unwrap() {
-                Ok(_) => ok += 1,
-                Err(e) => assert!(e.is_limit_exceeded(), "{e}"),
-            }
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(e) => assert!(e.is_limit_exceeded(), "{e}"),
         }
-        assert_eq!(ok, 5);
-    });
+    }
+    assert_eq!(ok, 5);
 }
 
 // ---- refunds ------------------------------------------------------------------------------
@@ -2499,33 +2503,7 @@ fn two_instances_never_overshoot_a_daily_limit() {
         return;
     };
     let (a, b, _dir) = two_instances("twolimit");
-    rt().block_on(async {
-        let limits = DailyLimits {
-            max_count: Some(5),
-            max_amount: None,
-        };
-        let tasks: Vec<_> = (0..30)
-            .map(|i| {
-                let j = if i % 2 == 0 {
-                    Arc::clone(&a)
-                } else {
-                    Arc::clone(&b)
-                };
-                tokio::spawn(async move {
-                    j.record_intent(limited(&format!("c{i}"), "carol", limits))
-                        .await
-                })
-            })
-            .collect();
-        let mut ok = 0;
-        for t in tasks {
-            match t.await.unwrap() {
-                Ok(_) => ok += 1,
-                Err(e) => assert!(e.is_limit_exceeded(), "{e}"),
-            }
-        }
-        assert_eq!(ok, 5);
-    });
+    rt().block_on(thirty_intents_race_a_limit_of_five(&[a, b]));
 }
 
 #[test]

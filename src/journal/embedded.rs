@@ -199,14 +199,10 @@ impl RedbJournal {
             super::postgres::migrate(&pg)?;
         }
         let store_pg = pg.clone();
-        let (client, versions) = std::thread::scope(|s| {
-            s.spawn(|| -> Result<_, JournalError> {
-                let mut client = store_pg.connect()?;
-                let versions = super::postgres::schema_versions(&mut client)?;
-                Ok((client, versions))
-            })
-            .join()
-            .unwrap_or_else(|_| Err(JournalError::Closed))
+        let (client, versions) = super::postgres::off_runtime(|| -> Result<_, JournalError> {
+            let mut client = store_pg.connect()?;
+            let versions = super::postgres::schema_versions(&mut client)?;
+            Ok((client, versions))
         })?;
         let newest = super::postgres::MIGRATIONS
             .iter()

@@ -10,8 +10,8 @@
 //! `REPEATABLE READ READ ONLY` transaction per [`Snapshot`] on a bounded pool of connections.
 //!
 //! The `postgres` client is synchronous (it drives its own small runtime); a query made from a
-//! tokio task runs on a short-lived scoped thread so the async runtime is never blocked inside
-//! another runtime.
+//! tokio task runs outside the async runtime (`off_runtime`: `block_in_place` on the server's
+//! multi-threaded runtime, a scoped thread on a current-thread one), never inside it.
 
 use std::fmt;
 use std::sync::{Arc, Condvar, Mutex};
@@ -61,7 +61,7 @@ pub struct PgConfig {
     pub password: Option<String>,
     /// Read connections at most (snapshots wait for a free one); the writer has one more.
     pub readers: usize,
-    /// Connect timeout.
+    /// Connect timeout; also the longest a snapshot waits for a free read connection.
     pub connect_timeout: Duration,
 }
 
@@ -132,16 +132,32 @@ fn pg(op: &'static str) -> impl Fn(postgres::Error) -> JournalError {
     move |e| JournalError::storage(op, e)
 }
 
-/// Runs `f` where the synchronous client may block: directly on a plain thread, on a scoped
-/// thread when called from inside a tokio runtime.
-fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
-    if tokio::runtime::Handle::try_current().is_err() {
-        return f();
+/// Column `i` of a row read for `op`: a column of another type than ours (a table altered by
+/// hand) is a `Storage` error naming the op, not a panic (`Row::get` panics).
+fn col<'a, T: postgres::types::FromSql<'a>>(
+    op: &'static str,
+    r: &'a postgres::Row,
+    i: usize,
+) -> Result<T, JournalError> {
+    r.try_get(i).map_err(pg(op))
+}
+
+/// Runs `f` where the synchronous client may block (it drives a runtime of its own, which must
+/// not start inside another): directly on a plain thread; on a multi-threaded tokio runtime (the
+/// server's) through [`tokio::task::block_in_place`], which hands this worker's other tasks to
+/// another thread and leaves the runtime for the call, so no thread is created per query; on a
+/// current-thread runtime (tests, one-shot CLI commands), where `block_in_place` is not allowed,
+/// on a short-lived scoped thread, one at a time since the runtime's only thread waits for it.
+pub(crate) fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Err(_) => f(),
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        Ok(_) => std::thread::scope(|s| match s.spawn(f).join() {
+            Ok(t) => t,
+            Err(p) => std::panic::resume_unwind(p),
+        }),
     }
-    std::thread::scope(|s| match s.spawn(f).join() {
-        Ok(t) => t,
-        Err(p) => std::panic::resume_unwind(p),
-    })
 }
 
 /// Applies every migration this build knows and the database lacks; returns the versions
@@ -158,12 +174,12 @@ pub fn migrate(config: &PgConfig) -> Result<Vec<i32>, JournalError> {
              name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
         )
         .map_err(pg("create journal_schema"))?;
-        let applied: Vec<i32> = txn
+        let applied = txn
             .query("SELECT version FROM journal_schema ORDER BY version", &[])
             .map_err(pg("read journal_schema"))?
             .iter()
-            .map(|r| r.get(0))
-            .collect();
+            .map(|r| col::<i32>("read journal_schema", r, 0))
+            .collect::<Result<Vec<_>, _>>()?;
         let newest = MIGRATIONS.iter().map(|m| m.0).max().unwrap_or(0);
         if let Some(&v) = applied.iter().find(|&&v| v > newest) {
             return Err(JournalError::UnsupportedFormat {
@@ -191,19 +207,18 @@ pub fn migrate(config: &PgConfig) -> Result<Vec<i32>, JournalError> {
 
 /// The schema versions applied to the database (empty when never migrated).
 pub fn schema_versions(client: &mut Client) -> Result<Vec<i32>, JournalError> {
-    let exists: bool = client
+    let row = client
         .query_one("SELECT to_regclass('journal_schema') IS NOT NULL", &[])
-        .map_err(pg("read journal_schema"))?
-        .get(0);
-    if !exists {
+        .map_err(pg("read journal_schema"))?;
+    if !col::<bool>("read journal_schema", &row, 0)? {
         return Ok(Vec::new());
     }
-    Ok(client
+    client
         .query("SELECT version FROM journal_schema ORDER BY version", &[])
         .map_err(pg("read journal_schema"))?
         .iter()
-        .map(|r| r.get(0))
-        .collect())
+        .map(|r| col("read journal_schema", r, 0))
+        .collect()
 }
 
 /// One transaction's tables on PostgreSQL.
@@ -226,9 +241,10 @@ fn table(t: Tbl) -> String {
 
 fn kv_get(c: &mut impl GenericClient, t: Tbl, key: &[u8]) -> Result<Option<Vec<u8>>, JournalError> {
     let sql = format!("SELECT v FROM {} WHERE k = $1", table(t));
-    Ok(c.query_opt(sql.as_str(), &[&key])
+    c.query_opt(sql.as_str(), &[&key])
         .map_err(pg("read"))?
-        .map(|r| r.get(0)))
+        .map(|r| col("read", &r, 0))
+        .transpose()
 }
 
 fn kv_scan(
@@ -252,7 +268,9 @@ fn kv_scan(
         None => c.query(sql.as_str(), &[&lo]),
     }
     .map_err(pg("read range"))?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    rows.iter()
+        .map(|r| Ok((col("read range", r, 0)?, col("read range", r, 1)?)))
+        .collect()
 }
 
 impl<C: GenericClient + Send> KvRead for PgKv<C> {
@@ -343,7 +361,11 @@ impl PgReaders {
         })
     }
 
+    /// A free connection, a new one while fewer than `readers` are open, or else the first one
+    /// given back within `connect_timeout` (after that, `Storage`: the wait is bounded, and a
+    /// caller waiting here holds a thread).
     fn take(&self) -> Result<Client, JournalError> {
+        let deadline = std::time::Instant::now() + self.config.connect_timeout;
         let mut g = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         loop {
             if let Some(c) = g.0.pop() {
@@ -362,9 +384,25 @@ impl PgReaders {
                     self.freed.notify_one();
                 });
             }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                tracing::warn!(
+                    readers = self.config.readers,
+                    "journal: no free PostgreSQL read connection within {:?}",
+                    self.config.connect_timeout
+                );
+                return Err(JournalError::storage(
+                    "take a read connection",
+                    format!(
+                        "all {} busy for {:?}",
+                        self.config.readers.max(1),
+                        self.config.connect_timeout
+                    ),
+                ));
+            }
             g = self
                 .freed
-                .wait_timeout(g, self.config.connect_timeout)
+                .wait_timeout(g, left)
                 .map(|(g, _)| g)
                 .unwrap_or_else(|p| p.into_inner().0);
         }

@@ -492,12 +492,19 @@ impl<'k> Tables<'k> {
 
     fn store_payment(&mut self, p: &Payment) -> Result<(), JournalError> {
         let bytes = codec::encode(RecordKind::Payment, p)?;
-        let key = p.id.key();
+        self.put_payment(p, &bytes)?;
+        self.mark_open(OPEN_PAYMENT, &p.id.key(), p.state.is_unresolved())
+    }
+
+    /// Every write of a payment record goes through here: the record (`bytes`, encoded by the
+    /// caller before its first write) and its acquirer references, indexed as soon as the
+    /// payment carries them (an intent written already SENT carries its trace) so an acquirer's
+    /// advice finds it.
+    fn put_payment(&mut self, p: &Payment, bytes: &[u8]) -> Result<(), JournalError> {
         self.payments
-            .insert(key.as_slice(), bytes.as_slice())
+            .insert(p.id.key().as_slice(), bytes)
             .map_err(st("write payment"))?;
-        self.index_refs(p)?;
-        self.mark_open(OPEN_PAYMENT, &key, p.state.is_unresolved())
+        self.index_refs(p)
     }
 
     /// Keeps the index of unresolved records in step with a record's state.
@@ -588,11 +595,7 @@ impl<'k> Tables<'k> {
         // Encode before the first write, so a refusal leaves nothing behind.
         let bytes = codec::encode(RecordKind::Payment, record)?;
         let key = record.id.key();
-        self.payments
-            .insert(key.as_slice(), bytes.as_slice())
-            .map_err(st("write payment"))?;
-        // An intent written already SENT carries its trace: index it for the acquirer's advices.
-        self.index_refs(record)?;
+        self.put_payment(record, &bytes)?;
         self.payment_requests
             .insert(intent.request.as_slice(), key.as_slice())
             .map_err(st("write payment request"))?;
@@ -817,29 +820,7 @@ impl<'k> Tables<'k> {
                 state: payment.state,
             });
         }
-        let merchant = payment.quote.merchant_amount;
-        check_refund_amount(&payment, new.amount)?;
-        let before = payment.refunds_reserved.minor();
-        let payer = payment.quote.payer_amount;
-        let payer_minor = payer_share(merchant.minor(), payer.minor(), before, new.amount.minor())
-            .ok_or_else(|| JournalError::Invalid {
-                what: "refund amount",
-                detail: "payer share out of range".to_owned(),
-            })?;
-        let payer_amount = Amount::from_minor(payer_minor, payer.currency()).map_err(|e| {
-            JournalError::Invalid {
-                what: "refund amount",
-                detail: e.to_string(),
-            }
-        })?;
-        payment.refunds_reserved =
-            payment
-                .refunds_reserved
-                .checked_add(new.amount)
-                .map_err(|e| JournalError::Invalid {
-                    what: "refund amount",
-                    detail: e.to_string(),
-                })?;
+        let payer_amount = reserve_refund_amount(&mut payment, new.amount)?;
         payment.updated_at_ms = ctx.now_ms;
         let id = RefundId::generate(ctx.now, ctx.rng)?;
         let refund = Refund {
@@ -874,9 +855,7 @@ impl<'k> Tables<'k> {
         self.open
             .insert(open_key(OPEN_REFUND, &key).as_slice(), ())
             .map_err(st("write open"))?;
-        self.payments
-            .insert(pkey.as_slice(), payment_bytes.as_slice())
-            .map_err(st("write payment"))?;
+        self.put_payment(&payment, &payment_bytes)?;
         Ok(refund)
     }
 
@@ -899,10 +878,6 @@ impl<'k> Tables<'k> {
             None => None,
         };
         let mut payment = self.load_payment(refund.payment_id)?;
-        let invalid = |e: crate::money::AmountError| JournalError::Invalid {
-            what: "refund amount",
-            detail: e.to_string(),
-        };
         match next.state {
             RefundState::Success => {
                 if !matches!(
@@ -915,24 +890,13 @@ impl<'k> Tables<'k> {
                         event: "RefundApproved",
                     });
                 }
-                payment.refunded = payment
-                    .refunded
-                    .checked_add(refund.amount)
-                    .map_err(invalid)?;
-                let state = if payment.refunded.minor() >= payment.quote.merchant_amount.minor() {
-                    PaymentState::Refunded
-                } else {
-                    PaymentState::PartiallyRefunded
-                };
-                if state != payment.state {
-                    payment.enter(state, ctx.now_ms);
-                }
+                add_refunded(&mut payment, refund.amount, ctx.now_ms)?;
             }
             RefundState::Failed => {
                 payment.refunds_reserved = payment
                     .refunds_reserved
                     .checked_sub(refund.amount)
-                    .map_err(invalid)?;
+                    .map_err(refund_amount_invalid)?;
             }
             RefundState::Pending | RefundState::Unknown => {}
         }
@@ -1384,34 +1348,8 @@ impl Tables<'_> {
                 state: payment.state,
             });
         }
-        let merchant = payment.quote.merchant_amount;
-        check_refund_amount(&payment, new.amount)?;
-        let invalid = |detail: String| JournalError::Invalid {
-            what: "refund amount",
-            detail,
-        };
-        let before = payment.refunds_reserved.minor();
-        let payer = payment.quote.payer_amount;
-        let payer_minor = payer_share(merchant.minor(), payer.minor(), before, new.amount.minor())
-            .ok_or_else(|| invalid("payer share out of range".to_owned()))?;
-        let payer_amount = Amount::from_minor(payer_minor, payer.currency())
-            .map_err(|e| invalid(e.to_string()))?;
-        payment.refunds_reserved = payment
-            .refunds_reserved
-            .checked_add(new.amount)
-            .map_err(|e| invalid(e.to_string()))?;
-        payment.refunded = payment
-            .refunded
-            .checked_add(new.amount)
-            .map_err(|e| invalid(e.to_string()))?;
-        let state = if payment.refunded.minor() >= merchant.minor() {
-            PaymentState::Refunded
-        } else {
-            PaymentState::PartiallyRefunded
-        };
-        if state != payment.state {
-            payment.enter(state, ctx.now_ms);
-        }
+        let payer_amount = reserve_refund_amount(&mut payment, new.amount)?;
+        add_refunded(&mut payment, new.amount, ctx.now_ms)?;
         payment.updated_at_ms = ctx.now_ms;
         let id = RefundId::generate(ctx.now, ctx.rng)?;
         let refund = Refund {
@@ -1477,6 +1415,52 @@ impl Tables<'_> {
             refund,
             repeat: false,
         })
+    }
+}
+
+/// Reserves `amount` of `payment` for a refund, wallet or merchant: checked against what is left
+/// ([`check_refund_amount`]); returns the payer's share of it, in the payer's currency.
+fn reserve_refund_amount(payment: &mut Payment, amount: Amount) -> Result<Amount, JournalError> {
+    check_refund_amount(payment, amount)?;
+    let merchant = payment.quote.merchant_amount;
+    let payer = payment.quote.payer_amount;
+    let before = payment.refunds_reserved.minor();
+    let payer_minor = payer_share(merchant.minor(), payer.minor(), before, amount.minor())
+        .ok_or_else(|| JournalError::Invalid {
+            what: "refund amount",
+            detail: "payer share out of range".to_owned(),
+        })?;
+    let payer_amount =
+        Amount::from_minor(payer_minor, payer.currency()).map_err(refund_amount_invalid)?;
+    payment.refunds_reserved = payment
+        .refunds_reserved
+        .checked_add(amount)
+        .map_err(refund_amount_invalid)?;
+    Ok(payer_amount)
+}
+
+/// A refund of `amount` done: the payment's refunded total grows, and it enters REFUNDED once
+/// all of it is refunded, PARTIALLY_REFUNDED before.
+fn add_refunded(payment: &mut Payment, amount: Amount, now_ms: u64) -> Result<(), JournalError> {
+    payment.refunded = payment
+        .refunded
+        .checked_add(amount)
+        .map_err(refund_amount_invalid)?;
+    let state = if payment.refunded.minor() >= payment.quote.merchant_amount.minor() {
+        PaymentState::Refunded
+    } else {
+        PaymentState::PartiallyRefunded
+    };
+    if state != payment.state {
+        payment.enter(state, now_ms);
+    }
+    Ok(())
+}
+
+fn refund_amount_invalid(e: crate::money::AmountError) -> JournalError {
+    JournalError::Invalid {
+        what: "refund amount",
+        detail: e.to_string(),
     }
 }
 
