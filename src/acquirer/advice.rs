@@ -32,11 +32,6 @@ pub const ADVICE_RESPONSE: Mti = Mti::ADVICE_RESPONSE;
 pub mod codes {
     use super::ResponseCode;
 
-    fn code(text: &[u8; 2]) -> ResponseCode {
-        // Two ASCII digits: always a valid code.
-        ResponseCode::parse(text).unwrap_or(ResponseCode::APPROVED)
-    }
-
     /// `00` accepted (journaled; also the answer to a repeat of an accepted advice).
     pub fn accepted() -> ResponseCode {
         ResponseCode::APPROVED
@@ -44,11 +39,11 @@ pub mod codes {
     /// `12` invalid transaction: not a refund, or the payment moved no money that can be refunded
     /// (declined, reversed, cancelled) or its outcome is still open.
     pub fn invalid_transaction() -> ResponseCode {
-        code(b"12")
+        ResponseCode::INVALID_TRANSACTION
     }
     /// `13` invalid amount: more than is left of the payment, zero, or not its currency.
     pub fn invalid_amount() -> ResponseCode {
-        code(b"13")
+        ResponseCode::INVALID_AMOUNT
     }
     /// `25` unable to locate the original: no payment of ours matches DE90.
     pub fn original_not_found() -> ResponseCode {
@@ -56,15 +51,15 @@ pub mod codes {
     }
     /// `30` format error: a mandatory field missing or malformed.
     pub fn format_error() -> ResponseCode {
-        code(b"30")
+        ResponseCode::FORMAT_ERROR
     }
     /// `94` duplicate transmission: the refund's DE37 was used before for another refund.
     pub fn duplicate() -> ResponseCode {
-        code(b"94")
+        ResponseCode::DUPLICATE_TRANSMISSION
     }
     /// `96` system malfunction: not accepted now (the journal could not record it); repeat it.
     pub fn malfunction() -> ResponseCode {
-        code(b"96")
+        ResponseCode::SYSTEM_MALFUNCTION
     }
 }
 

@@ -469,8 +469,18 @@ impl ResponseCode {
     pub const APPROVED: ResponseCode = ResponseCode(*b"00");
     /// Do not honour.
     pub const DO_NOT_HONOUR: ResponseCode = ResponseCode(*b"05");
+    /// Invalid transaction.
+    pub const INVALID_TRANSACTION: ResponseCode = ResponseCode(*b"12");
+    /// Invalid amount.
+    pub const INVALID_AMOUNT: ResponseCode = ResponseCode(*b"13");
     /// Unable to locate the original (answer to a reversal of an unknown transaction).
     pub const ORIGINAL_NOT_FOUND: ResponseCode = ResponseCode(*b"25");
+    /// Format error.
+    pub const FORMAT_ERROR: ResponseCode = ResponseCode(*b"30");
+    /// Duplicate transmission.
+    pub const DUPLICATE_TRANSMISSION: ResponseCode = ResponseCode(*b"94");
+    /// System malfunction.
+    pub const SYSTEM_MALFUNCTION: ResponseCode = ResponseCode(*b"96");
 
     /// From two alphanumeric ASCII characters.
     pub fn parse(text: &[u8]) -> Option<Self> {

@@ -322,8 +322,7 @@ fn authorise(state: &Arc<State>, msg: &Message) -> Action {
         Behaviour::Delay { ms } => approve(Duration::from_millis(*ms)),
         Behaviour::AnswerLate => approve(Duration::from_millis(cfg.late_ms)),
         Behaviour::Decline { code } => {
-            let rc = ResponseCode::parse(code.as_bytes())
-                .unwrap_or(ResponseCode::parse(b"05").unwrap_or(ResponseCode::APPROVED));
+            let rc = ResponseCode::parse(code.as_bytes()).unwrap_or(ResponseCode::DO_NOT_HONOUR);
             (
                 Action::Reply(response_to(msg, &rc), jitter),
                 rc.as_str().to_owned(),
