@@ -335,7 +335,7 @@ fn authorise(state: &Arc<State>, msg: &Message) -> Action {
         Behaviour::Garbage => (Action::Garbage, String::new(), None, Status::Unanswered),
     };
     let text = |n| msg.text(n).unwrap_or_default().to_owned();
-    lock(&state.ledger).entries.push(Entry {
+    lock(&state.ledger).record(Entry {
         stan: text(11),
         transmitted: text(7),
         terminal: text(41),
