@@ -13,6 +13,12 @@
 //! An advice is store-and-forward: the acquirer has already done it (the merchant is debited) and
 //! repeats it until we answer; we answer only after it is durable, and a repeat gets the same
 //! answer without a second effect.
+//!
+//! The MTIs, processing code `20`, the DE39 codes and the DE90 layout are ISO 8583:1987's. Ours
+//! (our profile's extensions, marked as such in spec/acquirer-iso8583.md §3a): DE90 naming our
+//! 0200 by its STAN and DE7, DE37 as the acquirer's one-refund-per-reference key (`94` when reused
+//! for another refund), DE42 checked against the payment's merchant, and no 0230 at all while an
+//! advice cannot be decided yet (the acquirer's repeats carry it).
 
 use std::future::Future;
 use std::pin::Pin;
