@@ -43,7 +43,8 @@ pub mod codes {
         ResponseCode::APPROVED
     }
     /// `12` invalid transaction: not a refund, or the payment moved no money that can be refunded
-    /// (declined, reversed, cancelled) or its outcome is still open.
+    /// (declined, reversed, cancelled, or in manual review). A payment whose own outcome is still
+    /// open gets no answer at all (the acquirer repeats the advice).
     pub fn invalid_transaction() -> ResponseCode {
         ResponseCode::INVALID_TRANSACTION
     }

@@ -286,12 +286,8 @@ impl Gateway {
             }
             Err(e) => {
                 let code = e.response_code();
-                count(if matches!(e, MerchantRefundError::Unavailable(_)) {
-                    "not_accepted"
-                } else {
-                    "refused"
-                });
                 if matches!(e, MerchantRefundError::Unavailable(_)) {
+                    count("not_accepted");
                     tracing::error!(
                         acquirer,
                         rrn = %a.rrn,
@@ -299,6 +295,7 @@ impl Gateway {
                         code.as_str()
                     );
                 } else {
+                    count("refused");
                     tracing::warn!(
                         acquirer,
                         rrn = %a.rrn,
