@@ -159,7 +159,7 @@ async fn settled(journal: &RedbJournal) {
 /// The simulator's settlement file of today; closes the day (server, gateway, journal, simulator).
 async fn close_day(day: Day) -> (String, PathBuf, qrbridge::acquirer::sim::Ledger) {
     let now = qrbridge::time::fields::UtcFields::now();
-    let date = format!("{:04}{:02}{:02}", now.year, now.month, now.dom);
+    let date = now.yyyymmdd();
     let ledger = day.sim.ledger();
     let settlement = ledger
         .settlement(&date, "acquirer-sim", &format!("{date}235900"))

@@ -163,8 +163,7 @@ pub fn major(minor: i128, currency: Currency) -> String {
 }
 
 fn day_of(ms: u64) -> String {
-    let f = UtcFields::from_unix(ms / 1000);
-    format!("{:04}{:02}{:02}", f.year, f.month, f.dom)
+    UtcFields::from_unix(ms / 1000).yyyymmdd()
 }
 
 /// The payer-currency margin of `merchant` minor units charged as `payer` minor units at `p`'s
