@@ -211,16 +211,10 @@ impl RefundAdvice {
     }
 }
 
-/// The 0230 answering `advice`: its DE3, 4, 7, 11, 32, 37, 41, 42, 49 and 90 echoed, DE39 `code`.
+/// The 0230 answering `advice` (a 0220 or 0221): its DE3, 4, 7, 11, 32, 37, 41, 42, 49 and 90
+/// echoed, DE39 `code`.
 pub fn advice_response(advice: &Message, code: &ResponseCode) -> Message {
-    let mut m = Message::new(ADVICE_RESPONSE);
-    for n in [3u8, 4, 7, 11, 32, 37, 41, 42, 49, 90] {
-        if let Some(v) = advice.get(n) {
-            m.set(n, v);
-        }
-    }
-    m.set(39, code.as_str());
-    m
+    super::message::response_echoing(advice, &[3, 4, 7, 11, 32, 37, 41, 42, 49, 90], code)
 }
 
 /// An advice being handled: resolves to the DE39 of the 0230, or `None` to leave it unanswered
