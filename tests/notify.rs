@@ -35,7 +35,7 @@ use qrbridge::scheme::native::Native;
 use qrbridge::scheme::native::auth::{
     AuthConfig, ClientKey, Credentials, Secret, verify_notification_hmac,
 };
-use qrbridge::server::{Limits, RunningServer, ServerConfig, Transport};
+use qrbridge::server::RunningServer;
 use qrbridge::tls::pki::Pki;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
@@ -373,35 +373,13 @@ fn sim_config() -> SimConfig {
 async fn fixture(client: &str) -> Fixture {
     let dir = temp_dir("gw");
     let (sim, link) = stack::acquirer(sim_config()).await;
-    let (quoter, quotes, _clock) = stack::quoting();
     let journal =
         Arc::new(RedbJournal::open(JournalConfig::new(dir.join("journal.redb"))).unwrap());
     let settings = stack::sg_settings(
         &[CLIENT, QUIET],
         vec![stack::route("SG.PAYNOW", 2, None, 20)],
     );
-    let (gateway, _) = Gateway::start(
-        settings,
-        journal.clone(),
-        quoter,
-        quotes,
-        vec![("sg".to_owned(), link)],
-    )
-    .await
-    .unwrap();
-    gateway.ready(Duration::from_secs(10)).await.unwrap();
-    let server = RunningServer::start(
-        ServerConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            transport: Transport::PlaintextLoopback,
-            limits: Limits::default(),
-            auth: AuthConfig::off(client),
-        },
-        Arc::new(gateway.clone()),
-        gateway.readiness(),
-    )
-    .await
-    .unwrap();
+    let (gateway, server) = stack::serve_gateway(settings, journal.clone(), link, client).await;
     Fixture {
         addr: server.local_addr(),
         _sim: sim,

@@ -20,8 +20,7 @@ use qrbridge::acquirer::sim::{
 };
 use qrbridge::gateway::Gateway;
 use qrbridge::journal::{JournalConfig, RedbJournal};
-use qrbridge::scheme::native::auth::AuthConfig;
-use qrbridge::server::{Limits, RunningServer, ServerConfig, Transport};
+use qrbridge::server::RunningServer;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -119,32 +118,10 @@ async fn open_day(dir: &Path, refunds: RefundPolicy) -> Day {
         .insert("7777".to_owned(), Behaviour::NeverAnswer);
     config.refunds = refunds;
     let (sim, link) = stack::acquirer(config).await;
-    let (quoter, quotes, _clock) = stack::quoting();
     let path = dir.join("journal.redb");
     let journal = Arc::new(RedbJournal::open(JournalConfig::new(&path)).unwrap());
     let settings = stack::sg_settings(&[CLIENT], vec![stack::route("SG.PAYNOW", 2, None, 20)]);
-    let (gateway, _) = Gateway::start(
-        settings,
-        journal.clone(),
-        quoter,
-        quotes,
-        vec![("sg".to_owned(), link)],
-    )
-    .await
-    .unwrap();
-    gateway.ready(Duration::from_secs(10)).await.unwrap();
-    let server = RunningServer::start(
-        ServerConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            transport: Transport::PlaintextLoopback,
-            limits: Limits::default(),
-            auth: AuthConfig::off(CLIENT),
-        },
-        Arc::new(gateway.clone()),
-        gateway.readiness(),
-    )
-    .await
-    .unwrap();
+    let (gateway, server) = stack::serve_gateway(settings, journal.clone(), link, CLIENT).await;
     let addr = server.local_addr();
     Day {
         sim,
@@ -182,7 +159,7 @@ async fn settled(journal: &RedbJournal) {
 /// The simulator's settlement file of today; closes the day (server, gateway, journal, simulator).
 async fn close_day(day: Day) -> (String, PathBuf, qrbridge::acquirer::sim::Ledger) {
     let now = qrbridge::time::fields::UtcFields::now();
-    let date = format!("{:04}{:02}{:02}", now.year, now.month, now.dom);
+    let date = now.yyyymmdd();
     let ledger = day.sim.ledger();
     let settlement = ledger
         .settlement(&date, "acquirer-sim", &format!("{date}235900"))

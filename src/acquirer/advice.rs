@@ -13,6 +13,12 @@
 //! An advice is store-and-forward: the acquirer has already done it (the merchant is debited) and
 //! repeats it until we answer; we answer only after it is durable, and a repeat gets the same
 //! answer without a second effect.
+//!
+//! The MTIs, processing code `20`, the DE39 codes and the DE90 layout are ISO 8583:1987's. Ours
+//! (our profile's extensions, marked as such in spec/acquirer-iso8583.md §3a): DE90 naming our
+//! 0200 by its STAN and DE7, DE37 as the acquirer's one-refund-per-reference key (`94` when reused
+//! for another refund), DE42 checked against the payment's merchant, and no 0230 at all while an
+//! advice cannot be decided yet (the acquirer's repeats carry it).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -32,23 +38,19 @@ pub const ADVICE_RESPONSE: Mti = Mti::ADVICE_RESPONSE;
 pub mod codes {
     use super::ResponseCode;
 
-    fn code(text: &[u8; 2]) -> ResponseCode {
-        // Two ASCII digits: always a valid code.
-        ResponseCode::parse(text).unwrap_or(ResponseCode::APPROVED)
-    }
-
     /// `00` accepted (journaled; also the answer to a repeat of an accepted advice).
     pub fn accepted() -> ResponseCode {
         ResponseCode::APPROVED
     }
     /// `12` invalid transaction: not a refund, or the payment moved no money that can be refunded
-    /// (declined, reversed, cancelled) or its outcome is still open.
+    /// (declined, reversed, cancelled, or in manual review). A payment whose own outcome is still
+    /// open gets no answer at all (the acquirer repeats the advice).
     pub fn invalid_transaction() -> ResponseCode {
-        code(b"12")
+        ResponseCode::INVALID_TRANSACTION
     }
     /// `13` invalid amount: more than is left of the payment, zero, or not its currency.
     pub fn invalid_amount() -> ResponseCode {
-        code(b"13")
+        ResponseCode::INVALID_AMOUNT
     }
     /// `25` unable to locate the original: no payment of ours matches DE90.
     pub fn original_not_found() -> ResponseCode {
@@ -56,15 +58,15 @@ pub mod codes {
     }
     /// `30` format error: a mandatory field missing or malformed.
     pub fn format_error() -> ResponseCode {
-        code(b"30")
+        ResponseCode::FORMAT_ERROR
     }
     /// `94` duplicate transmission: the refund's DE37 was used before for another refund.
     pub fn duplicate() -> ResponseCode {
-        code(b"94")
+        ResponseCode::DUPLICATE_TRANSMISSION
     }
     /// `96` system malfunction: not accepted now (the journal could not record it); repeat it.
     pub fn malfunction() -> ResponseCode {
-        code(b"96")
+        ResponseCode::SYSTEM_MALFUNCTION
     }
 }
 
@@ -209,16 +211,10 @@ impl RefundAdvice {
     }
 }
 
-/// The 0230 answering `advice`: its DE3, 4, 7, 11, 32, 37, 41, 42, 49 and 90 echoed, DE39 `code`.
+/// The 0230 answering `advice` (a 0220 or 0221): its DE3, 4, 7, 11, 32, 37, 41, 42, 49 and 90
+/// echoed, DE39 `code`.
 pub fn advice_response(advice: &Message, code: &ResponseCode) -> Message {
-    let mut m = Message::new(ADVICE_RESPONSE);
-    for n in [3u8, 4, 7, 11, 32, 37, 41, 42, 49, 90] {
-        if let Some(v) = advice.get(n) {
-            m.set(n, v);
-        }
-    }
-    m.set(39, code.as_str());
-    m
+    super::message::response_echoing(advice, &[3, 4, 7, 11, 32, 37, 41, 42, 49, 90], code)
 }
 
 /// An advice being handled: resolves to the DE39 of the 0230, or `None` to leave it unanswered

@@ -450,8 +450,18 @@ pub fn network_request(function: NetworkFunction, terminal: &Terminal, trace: &T
 /// A response copying the echoed fields of `request` (3, 4, 7, 11, 32, 37, 41, 42, 49, 70, 90) and
 /// setting DE39 — what an acquirer (the simulator) sends.
 pub fn response_to(request: &Message, code: &ResponseCode) -> Message {
+    response_echoing(
+        request,
+        &[3, 4, 6, 7, 11, 32, 37, 41, 42, 49, 51, 70, 90],
+        code,
+    )
+}
+
+/// A response to `request` (its response MTI) copying those of `fields` it carries and setting
+/// DE39 to `code`.
+pub fn response_echoing(request: &Message, fields: &[u8], code: &ResponseCode) -> Message {
     let mut m = Message::new(request.mti().response());
-    for n in [3u8, 4, 6, 7, 11, 32, 37, 41, 42, 49, 51, 70, 90] {
+    for &n in fields {
         if let Some(v) = request.get(n) {
             m.set(n, v);
         }
@@ -469,8 +479,18 @@ impl ResponseCode {
     pub const APPROVED: ResponseCode = ResponseCode(*b"00");
     /// Do not honour.
     pub const DO_NOT_HONOUR: ResponseCode = ResponseCode(*b"05");
+    /// Invalid transaction.
+    pub const INVALID_TRANSACTION: ResponseCode = ResponseCode(*b"12");
+    /// Invalid amount.
+    pub const INVALID_AMOUNT: ResponseCode = ResponseCode(*b"13");
     /// Unable to locate the original (answer to a reversal of an unknown transaction).
     pub const ORIGINAL_NOT_FOUND: ResponseCode = ResponseCode(*b"25");
+    /// Format error.
+    pub const FORMAT_ERROR: ResponseCode = ResponseCode(*b"30");
+    /// Duplicate transmission.
+    pub const DUPLICATE_TRANSMISSION: ResponseCode = ResponseCode(*b"94");
+    /// System malfunction.
+    pub const SYSTEM_MALFUNCTION: ResponseCode = ResponseCode(*b"96");
 
     /// From two alphanumeric ASCII characters.
     pub fn parse(text: &[u8]) -> Option<Self> {

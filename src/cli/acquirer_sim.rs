@@ -116,8 +116,8 @@ fn run_inner(args: Args) -> Result<(), String> {
         sim.stop().await;
         if let Some(path) = &args.settlement {
             let now = qrbridge::time::fields::UtcFields::now();
-            let date = format!("{:04}{:02}{:02}", now.year, now.month, now.dom);
-            let created = format!("{date}{}", &now.de7()[4..]);
+            let date = now.yyyymmdd();
+            let created = format!("{date}{}", now.de12());
             let file = book.settlement(&date, "acquirer-sim", &created).render();
             std::fs::write(path, file).map_err(|e| format!("{}: {e}", path.display()))?;
         }

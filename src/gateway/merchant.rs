@@ -15,7 +15,7 @@
 
 use std::sync::{Arc, Weak};
 
-use crate::acquirer::advice::{AdviceFuture, AdviceHandler, RefundAdvice, codes};
+use crate::acquirer::advice::{AdviceFuture, AdviceHandler, OriginalData, RefundAdvice, codes};
 use crate::acquirer::message::ResponseCode;
 use crate::journal::{
     AcquirerData, JournalError, MerchantRefundRecorded, NewMerchantRefund, PaymentId, PaymentState,
@@ -32,12 +32,7 @@ pub enum Original {
     /// The RRN (DE37) of the payment's 0200 on the acquirer's link.
     Rrn(String),
     /// The STAN (DE11) and DE7 of the payment's 0200, as an advice's DE90 names it.
-    Trace {
-        /// DE11, 6 digits.
-        stan: String,
-        /// DE7, `MMDDhhmmss`.
-        transmitted: String,
-    },
+    Trace(OriginalData),
 }
 
 /// A refund the merchant made at its acquirer.
@@ -168,10 +163,10 @@ impl Gateway {
         let (payment_id, named) = match &refund.original {
             Original::Payment(id) => (Some(*id), id.to_string()),
             Original::Rrn(rrn) => by_ref(rrn.clone(), format!("with RRN {rrn}")).await?,
-            Original::Trace { stan, transmitted } => {
+            Original::Trace(o) => {
                 by_ref(
-                    format!("{stan}{transmitted}"),
-                    format!("with STAN {stan} at {transmitted}"),
+                    o.trace_key(),
+                    format!("with STAN {} at {}", o.stan, o.transmitted),
                 )
                 .await?
             }
@@ -254,10 +249,7 @@ impl Gateway {
         };
         let refund = MerchantRefund {
             acquirer: acquirer.to_owned(),
-            original: Original::Trace {
-                stan: a.original.stan.clone(),
-                transmitted: a.original.transmitted.clone(),
-            },
+            original: Original::Trace(a.original.clone()),
             merchant_id: Some(a.merchant_id.clone()).filter(|m| !m.is_empty()),
             reference: a.rrn.clone(),
             amount,
@@ -294,12 +286,8 @@ impl Gateway {
             }
             Err(e) => {
                 let code = e.response_code();
-                count(if matches!(e, MerchantRefundError::Unavailable(_)) {
-                    "not_accepted"
-                } else {
-                    "refused"
-                });
                 if matches!(e, MerchantRefundError::Unavailable(_)) {
+                    count("not_accepted");
                     tracing::error!(
                         acquirer,
                         rrn = %a.rrn,
@@ -307,6 +295,7 @@ impl Gateway {
                         code.as_str()
                     );
                 } else {
+                    count("refused");
                     tracing::warn!(
                         acquirer,
                         rrn = %a.rrn,

@@ -86,6 +86,25 @@ pub struct Side {
     pub net: i128,
 }
 
+impl Side {
+    /// Counts one record of `kind` and `amount` minor units.
+    fn add(&mut self, kind: RecordType, amount: u64) {
+        match kind {
+            RecordType::Sale => {
+                self.sales += 1;
+                self.sales_amount += amount;
+                self.net += i128::from(amount);
+            }
+            RecordType::Refund => {
+                self.refunds += 1;
+                self.refunds_amount += amount;
+                self.net -= i128::from(amount);
+            }
+            RecordType::Reversal => self.reversals += 1,
+        }
+    }
+}
+
 /// Totals of one merchant currency, each side.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct CurrencyTotals {
@@ -144,8 +163,7 @@ pub fn major(minor: i128, currency: Currency) -> String {
 }
 
 fn day_of(ms: u64) -> String {
-    let f = UtcFields::from_unix(ms / 1000);
-    format!("{:04}{:02}{:02}", f.year, f.month, f.dom)
+    UtcFields::from_unix(ms / 1000).yyyymmdd()
 }
 
 /// The payer-currency margin of `merchant` minor units charged as `payer` minor units at `p`'s
@@ -294,19 +312,7 @@ pub fn reconcile(payments: &[Payment], refunds: &[Refund], file: &Settlement) ->
             .journal;
         match it.expect {
             Expect::Record(kind) => {
-                match kind {
-                    RecordType::Sale => {
-                        side.sales += 1;
-                        side.sales_amount += it.amount;
-                        side.net += i128::from(it.amount);
-                    }
-                    RecordType::Refund => {
-                        side.refunds += 1;
-                        side.refunds_amount += it.amount;
-                        side.net -= i128::from(it.amount);
-                    }
-                    RecordType::Reversal => side.reversals += 1,
-                }
+                side.add(kind, it.amount);
                 let same = candidates
                     .iter()
                     .copied()
@@ -336,7 +342,7 @@ pub fn reconcile(payments: &[Payment], refunds: &[Refund], file: &Settlement) ->
                     used[i] = true;
                     if file.records[i].kind == RecordType::Reversal {
                         matched += 1;
-                        side.reversals += 1;
+                        side.add(RecordType::Reversal, it.amount);
                     } else {
                         brk(BreakKind::StateMismatch, Some(i));
                     }
@@ -362,19 +368,7 @@ pub fn reconcile(payments: &[Payment], refunds: &[Refund], file: &Settlement) ->
             .entry(r.currency.code().to_owned())
             .or_default()
             .acquirer;
-        match r.kind {
-            RecordType::Sale => {
-                side.sales += 1;
-                side.sales_amount += r.amount;
-                side.net += i128::from(r.amount);
-            }
-            RecordType::Refund => {
-                side.refunds += 1;
-                side.refunds_amount += r.amount;
-                side.net -= i128::from(r.amount);
-            }
-            RecordType::Reversal => side.reversals += 1,
-        }
+        side.add(r.kind, r.amount);
         if !used[i] {
             breaks.push(Break {
                 kind: BreakKind::OnlyAtAcquirer,

@@ -80,10 +80,7 @@ pub fn new_request_id() -> String {
             .unwrap_or_default();
         nanos.to_be_bytes()
     });
-    uuid::Builder::from_random_bytes(bytes)
-        .into_uuid()
-        .hyphenated()
-        .to_string()
+    super::random::uuid_v4_of(bytes)
 }
 
 /// The ids of a request, from its headers.

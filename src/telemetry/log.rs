@@ -143,6 +143,23 @@ impl Pairs<'_> {
 /// `s` as a JSON string literal.
 fn escape_into(out: &mut String, s: &str) {
     out.push('"');
+    escape_chars(out, s);
+    out.push('"');
+}
+
+/// Writes what it is given JSON-escaped into the string (no quotes): a `Debug` or `Display`
+/// value is formatted straight into the span's text, without a string of its own first.
+struct Escaping<'a>(&'a mut String);
+
+impl fmt::Write for Escaping<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        escape_chars(self.0, s);
+        Ok(())
+    }
+}
+
+/// The characters of `s`, JSON-escaped (no quotes).
+fn escape_chars(out: &mut String, s: &str) {
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
@@ -156,7 +173,6 @@ fn escape_into(out: &mut String, s: &str) {
             c => out.push(c),
         }
     }
-    out.push('"');
 }
 
 impl Visit for Pairs<'_> {
@@ -167,9 +183,9 @@ impl Visit for Pairs<'_> {
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.key(field);
-        let mut text = String::new();
-        let _ = write!(text, "{value:?}");
-        escape_into(self.out, &text);
+        self.out.push('"');
+        let _ = write!(Escaping(self.out), "{value:?}");
+        self.out.push('"');
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {

@@ -48,12 +48,15 @@ pub fn random16() -> Option<[u8; 16]> {
 
 /// A random (v4) UUID, hyphenated; `None` when the OS generator fails.
 pub fn uuid_v4() -> Option<String> {
-    random16().map(|bytes| {
-        uuid::Builder::from_random_bytes(bytes)
-            .into_uuid()
-            .hyphenated()
-            .to_string()
-    })
+    random16().map(uuid_v4_of)
+}
+
+/// `bytes` as a (v4) UUID, hyphenated (the version and variant bits set over them).
+pub fn uuid_v4_of(bytes: [u8; 16]) -> String {
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .hyphenated()
+        .to_string()
 }
 
 #[cfg(test)]

@@ -76,6 +76,11 @@ impl UtcFields {
     pub fn de13(&self) -> String {
         format!("{:02}{:02}", self.month, self.dom)
     }
+
+    /// The date as `YYYYMMDD` (a settlement file's business date).
+    pub fn yyyymmdd(&self) -> String {
+        format!("{:04}{:02}{:02}", self.year, self.month, self.dom)
+    }
 }
 
 #[cfg(test)]
@@ -90,6 +95,7 @@ mod tests {
         assert_eq!(t.de7(), "1121101530");
         assert_eq!(t.de12(), "101530");
         assert_eq!(t.de13(), "1121");
+        assert_eq!(t.yyyymmdd(), "20261121");
         assert_eq!(t.ordinal, 325);
         // 2024-12-31 is day 366 of a leap year; 2000-03-01 follows a leap day.
         assert_eq!(UtcFields::from_unix(1_735_603_200).ordinal, 366);

@@ -14,9 +14,11 @@ use qrbridge::acquirer::reversal::RetryPolicy;
 use qrbridge::acquirer::sim::{SimConfig, Simulator};
 use qrbridge::fx::source::StaticSource;
 use qrbridge::fx::{CacheConfig, QuotePolicy, QuoteStore, Quoter, RateCache, parse_ecb};
-use qrbridge::gateway::{ClientPolicy, Matcher, RouteRule, Settings};
-use qrbridge::journal::DailyLimits;
+use qrbridge::gateway::{ClientPolicy, Gateway, Matcher, RouteRule, Settings};
+use qrbridge::journal::{DailyLimits, Journal};
 use qrbridge::money::Currency;
+use qrbridge::scheme::native::auth::AuthConfig;
+use qrbridge::server::{Limits, RunningServer, ServerConfig, Transport};
 use qrbridge::time::ManualClock;
 use qrbridge::tls;
 use qrbridge::tls::pki::Pki;
@@ -126,6 +128,41 @@ pub fn sg_settings(clients: &[&str], routes: Vec<RouteRule>) -> Settings {
         cancel_window: Duration::from_secs(1800),
         memory: Default::default(),
     }
+}
+
+/// A gateway on `journal` paying through `link` (acquirer `sg`), quoting as [`quoting`], ready;
+/// and its wallet server on 127.0.0.1:0 (plaintext, authentication off: every request is
+/// `client`'s).
+pub async fn serve_gateway(
+    settings: Settings,
+    journal: Arc<dyn Journal>,
+    link: LinkConfig,
+    client: &str,
+) -> (Gateway, RunningServer) {
+    let (quoter, quotes, _clock) = quoting();
+    let (gateway, _) = Gateway::start(
+        settings,
+        journal,
+        quoter,
+        quotes,
+        vec![("sg".to_owned(), link)],
+    )
+    .await
+    .unwrap();
+    gateway.ready(Duration::from_secs(10)).await.unwrap();
+    let server = RunningServer::start(
+        ServerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            transport: Transport::PlaintextLoopback,
+            limits: Limits::default(),
+            auth: AuthConfig::off(client),
+        },
+        Arc::new(gateway.clone()),
+        gateway.readiness(),
+    )
+    .await
+    .unwrap();
+    (gateway, server)
 }
 
 /// The journal at `path` on this run's engine: redb, or PostgreSQL when

@@ -275,14 +275,12 @@ fn dispatch(shared: &Arc<Shared>, msg: Message, tx: &mpsc::Sender<Vec<u8>>) {
     }
     if !msg.mti().is_response() {
         if msg.mti() == Mti::NETWORK_REQUEST {
-            // The acquirer's own echo: answer it.
-            let answer = message::response_to(&msg, &ResponseCode::APPROVED);
-            let mut wire = Vec::new();
-            if let Ok(payload) = iso8583::encode(&answer, shared.spec())
-                && shared.config.framing.wrap(&payload, &mut wire).is_ok()
-            {
-                let _ = tx.try_send(wire);
-            }
+            // The acquirer's own echo: answer it (unanswered, it echoes again or reconnects).
+            let _ = send(
+                shared,
+                &message::response_to(&msg, &ResponseCode::APPROVED),
+                tx,
+            );
         } else {
             bump(&shared.counters.unmatched);
             tracing::warn!("acquirer link: unexpected request {} dropped", msg.mti());

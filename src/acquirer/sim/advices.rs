@@ -205,7 +205,7 @@ pub(super) async fn originate(state: &Arc<State>, order: RefundOrder) -> RefundE
     {
         e.refunded += entry.amount;
     }
-    ledger.refunds.push(entry.clone());
+    ledger.record_refund(entry.clone());
     entry
 }
 

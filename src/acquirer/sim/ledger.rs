@@ -1,4 +1,10 @@
 //! The simulator's ledger: every financial request it saw and what became of it, exportable as JSON.
+//!
+//! Bounded: the simulator also runs inside the embedded demo gateway for as long as that runs, so
+//! the ledger keeps the last [`MAX_LINES`] 0200s and the last [`MAX_LINES`] refund advices; past
+//! that the oldest tenth is dropped at once and counted (`forgotten_entries`,
+//! `forgotten_refunds`). A reversal or refund for a forgotten 0200 is treated as one for an
+//! unknown payment, and the settlement file covers what is kept.
 
 use serde::Serialize;
 
@@ -97,7 +103,21 @@ pub struct RefundEntry {
     pub outcome: RefundOutcome,
 }
 
-/// All entries in arrival order.
+/// The most 0200s, and the most refund advices, the ledger keeps (each line a few hundred bytes).
+pub const MAX_LINES: usize = 100_000;
+
+/// Pushes `line`, first dropping the oldest tenth of `lines` if they hold [`MAX_LINES`];
+/// counts what it drops in `forgotten`.
+fn push_bounded<T>(lines: &mut Vec<T>, forgotten: &mut u64, line: T) {
+    if lines.len() >= MAX_LINES {
+        let oldest = MAX_LINES / 10;
+        lines.drain(..oldest);
+        *forgotten += oldest as u64;
+    }
+    lines.push(line);
+}
+
+/// All entries in arrival order (the last [`MAX_LINES`] of each kind).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Ledger {
     /// Entries.
@@ -106,9 +126,23 @@ pub struct Ledger {
     pub unmatched_reversals: u32,
     /// Refund advices sent, in order (a duplicate is its own line).
     pub refunds: Vec<RefundEntry>,
+    /// Oldest entries dropped to keep [`MAX_LINES`].
+    pub forgotten_entries: u64,
+    /// Oldest refund advice lines dropped to keep [`MAX_LINES`].
+    pub forgotten_refunds: u64,
 }
 
 impl Ledger {
+    /// Records a 0200 (dropping the oldest entries past [`MAX_LINES`]).
+    pub fn record(&mut self, entry: Entry) {
+        push_bounded(&mut self.entries, &mut self.forgotten_entries, entry);
+    }
+
+    /// Records a refund advice sent (dropping the oldest lines past [`MAX_LINES`]).
+    pub fn record_refund(&mut self, refund: RefundEntry) {
+        push_bounded(&mut self.refunds, &mut self.forgotten_refunds, refund);
+    }
+
     /// The entry for an original transaction (STAN, DE7, terminal).
     pub fn find_mut(
         &mut self,
@@ -192,5 +226,23 @@ impl Ledger {
     /// Pretty JSON.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ledger_keeps_the_newest_lines_and_counts_the_dropped() {
+        let mut lines = Vec::new();
+        let mut forgotten = 0;
+        for n in 0..=MAX_LINES {
+            push_bounded(&mut lines, &mut forgotten, n);
+        }
+        assert_eq!(forgotten, (MAX_LINES / 10) as u64);
+        assert_eq!(lines.len(), MAX_LINES - MAX_LINES / 10 + 1);
+        assert_eq!(lines.first(), Some(&(MAX_LINES / 10)));
+        assert_eq!(lines.last(), Some(&MAX_LINES));
     }
 }

@@ -322,8 +322,7 @@ fn authorise(state: &Arc<State>, msg: &Message) -> Action {
         Behaviour::Delay { ms } => approve(Duration::from_millis(*ms)),
         Behaviour::AnswerLate => approve(Duration::from_millis(cfg.late_ms)),
         Behaviour::Decline { code } => {
-            let rc = ResponseCode::parse(code.as_bytes())
-                .unwrap_or(ResponseCode::parse(b"05").unwrap_or(ResponseCode::APPROVED));
+            let rc = ResponseCode::parse(code.as_bytes()).unwrap_or(ResponseCode::DO_NOT_HONOUR);
             (
                 Action::Reply(response_to(msg, &rc), jitter),
                 rc.as_str().to_owned(),
@@ -336,7 +335,7 @@ fn authorise(state: &Arc<State>, msg: &Message) -> Action {
         Behaviour::Garbage => (Action::Garbage, String::new(), None, Status::Unanswered),
     };
     let text = |n| msg.text(n).unwrap_or_default().to_owned();
-    lock(&state.ledger).entries.push(Entry {
+    lock(&state.ledger).record(Entry {
         stan: text(11),
         transmitted: text(7),
         terminal: text(41),
