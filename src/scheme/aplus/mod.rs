@@ -37,15 +37,15 @@ use moka::sync::Cache;
 use serde::Serialize;
 
 use super::{
-    BoxFuture, Dispatch, Inbound, Notice, NoticeEvent, NoticeMessage, Outbound, Peer, Scheme,
-    SchemeConfigError, SchemeSettings, WalletCall,
+    BoxFuture, Dispatch, Inbound, InquiryAnswer, Notice, NoticeEvent, NoticeMessage, Outbound,
+    Peer, Scheme, SchemeConfigError, SchemeSettings, WalletCall,
 };
 use crate::money::{Amount, Currency};
 use crate::payment::{Answer, RequestContext};
 use crate::payment::{ApiError, Side};
 use crate::payment::{
-    CustomerId, DecodeRequest, PaymentInquiryRequest, PaymentRef, PaymentRequest, QuoteRequest,
-    RequestId, ResultStatus,
+    CustomerId, DecodeRequest, Money, OrderRequest, OrderResultRequest, QuoteRequest, RequestId,
+    ResultStatus, WalletResult,
 };
 use crate::scheme::native::auth::{AuthFault, ReplayGuard, body_digest};
 use crate::scheme::parse_json;
@@ -55,8 +55,8 @@ use sign::{
     AplusPublicKey, AplusSignatureHeader, AplusSigner, format_time, parse_time, string_to_sign,
 };
 use transformers::{
-    AplusFault, AplusNotifyPaymentRequest, AplusPaymentCall, AplusRef, AplusRefundCall,
-    AplusResult, AplusResultOnly, AplusRoute, AplusUserInitiatedPayRequest,
+    AplusFault, AplusInquiryPaymentAnswer, AplusNotifyPaymentRequest, AplusPaymentCall, AplusRef,
+    AplusRefundCall, AplusResult, AplusResultOnly, AplusRoute, AplusUserInitiatedPayRequest,
     AplusUserInitiatedPayResponse, AplusWalletApi, result_of, unknown_fields,
 };
 
@@ -697,6 +697,7 @@ impl Aplus {
             payer_currency: currency,
         };
         let client = ctx.client_id.clone();
+        let order_ctx = ctx.clone();
         let quoted = match dispatch
             .run(|p| p.quote(ctx, quote))
             .await
@@ -714,6 +715,28 @@ impl Aplus {
                 reason: "derived paymentRequestId refused".to_owned(),
             });
         };
+        // The order is durable before the wallet sees it (spec §4): ORDERED in the journal, with
+        // its inquiry due at paymentExpiryTime.
+        let order = OrderRequest {
+            payment_request_id: payment_request_id.clone(),
+            quote_id: quoted.quote_id.clone(),
+            customer_id: r.customer_id.clone(),
+        };
+        let mut order_ctx = order_ctx;
+        order_ctx.scheme_ref = Some(
+            AplusRef {
+                payment_request_id: payment_request_id.clone(),
+                payment_id: None,
+            }
+            .encode(),
+        );
+        if let Err(e) = dispatch
+            .run(|p| p.order(order_ctx, order))
+            .await
+            .and_then(Answer::into_success)
+        {
+            return fail(e);
+        }
         let answer = json(&AplusUserInitiatedPayResponse::of(
             &decoded,
             &quoted,
@@ -751,9 +774,10 @@ impl Aplus {
         (StatusCode::OK, answer)
     }
 
-    /// The wallet's result for our order: S sends the authorisation (canonical pay); F closes
-    /// the order. Answered S once processed, whatever the acquirer said: a decline or a reversal
-    /// reaches the wallet as our `cancelPayment` (spec §4).
+    /// The wallet's result for our order: S sends the authorisation (the canonical order
+    /// result, from the journaled order: it survives a restart); F closes the order. Answered S
+    /// once processed, whatever the acquirer said: a decline or a reversal reaches the wallet as
+    /// our `cancelPayment` (spec §4).
     async fn notify_payment(
         &self,
         ctx: RequestContext,
@@ -761,85 +785,87 @@ impl Aplus {
         dispatch: &Dispatch,
     ) -> Result<(StatusCode, Vec<u8>), AplusFault> {
         let id = r.payment_request_id.clone();
+        let debited = r.payment_result.result_status == ResultStatus::S;
+        let mut ctx = ctx;
+        ctx.body_sha256 = r.digest();
+        // The wallet's paymentId, kept with the payment for cancelPayment / refund.
+        ctx.scheme_ref = r.payment_id.as_ref().map(|pid| {
+            AplusRef {
+                payment_request_id: id.clone(),
+                payment_id: Some(pid.clone()),
+            }
+            .encode()
+        });
+        let result = if debited {
+            WalletResult::Debited
+        } else {
+            WalletResult::NotDebited {
+                reason: r.payment_result.result_code.clone(),
+            }
+        };
+        let settle = OrderResultRequest {
+            payment_request_id: id.clone(),
+            result,
+            merchant_amount: r.payment_amount.map(|a| Money(a.amount())),
+            payer_amount: r.pay_to_amount.map(|a| Money(a.amount())),
+            customer_id: r.customer_id.clone(),
+        };
+        let client = ctx.client_id.clone();
+        let handled = dispatch.run(|p| p.order_result(ctx, settle)).await;
         let order = self
             .orders
             .get(id.as_str())
-            .filter(|o| o.client_id == ctx.client_id);
-        let Some(order) = order else {
-            // Not an open order: a repeat of a notification whose payment is journaled (the
-            // answer is S again), or no order of ours.
-            let ask = PaymentInquiryRequest {
-                payment: PaymentRef::RequestId(id.clone()),
-            };
-            let debited = r.payment_result.result_status == ResultStatus::S;
-            return match dispatch.run(|p| p.inquire_payment(ctx, ask)).await {
-                Ok(_) => Ok(processed()),
-                Err(ApiError::OrderNotFound { .. }) => {
-                    let why = "no open payment order with this paymentRequestId (never issued, \
-                               expired, closed by an F notification, or issued before a restart)";
-                    Err(if debited {
-                        refused_after_debit(&id, "not_open", why)
-                    } else {
-                        closed(&id, why)
-                    })
+            .filter(|o| o.client_id == client);
+        match handled {
+            Ok(answer) => {
+                if let Some(order) = &order {
+                    self.remember_result(&id, order, debited);
                 }
-                Err(e) => Err(e.into()),
-            };
-        };
-        let same = |field: &str, sent: Option<Amount>, ours: Amount| match sent {
-            Some(sent) if sent != ours => Err(ApiError::param(
-                field,
-                format!("{sent} is not the order's {ours} (paymentRequestId {id})"),
-            )),
-            _ => Ok(()),
-        };
-        same(
-            "paymentAmount",
-            r.payment_amount.map(|a| a.amount()),
-            order.payment_amount,
-        )?;
-        same(
-            "payToAmount",
-            r.pay_to_amount.map(|a| a.amount()),
-            order.pay_to_amount,
-        )?;
-        if let Some(c) = &r.customer_id
-            && c.expose() != order.customer_id.expose()
-        {
-            return Err(
-                ApiError::param("customerId", "is not the user who scanned the code").into(),
-            );
-        }
-        if r.payment_result.result_status != ResultStatus::S {
-            tracing::info!(
-                payment_request_id = %id,
-                code = %r.payment_result.result_code,
-                "aplus: the wallet did not debit its user; order closed"
-            );
-            self.orders.invalidate(id.as_str());
-            // The user may scan the code again.
-            self.scans.invalidate(&order.scan_key);
-            return Ok(processed());
-        }
-        let mut ctx = ctx;
-        ctx.body_sha256 = r.digest();
-        ctx.scheme_ref = Some(
-            AplusRef {
-                payment_request_id: id.clone(),
-                payment_id: r.payment_id.clone(),
+                if !debited {
+                    tracing::info!(
+                        payment_request_id = %id,
+                        code = %r.payment_result.result_code,
+                        "aplus: the wallet did not debit its user; order closed"
+                    );
+                } else {
+                    match &answer.outcome {
+                        None => tracing::info!(payment_request_id = %id, "aplus: authorised"),
+                        Some(e) => tracing::info!(
+                            payment_request_id = %id,
+                            "aplus: not authorised ({e}); the wallet's payment is cancelled through cancelPayment"
+                        ),
+                    }
+                }
+                Ok(processed())
             }
-            .encode(),
-        );
-        let pay = PaymentRequest {
-            payment_request_id: id.clone(),
-            quote_id: order.quote_id.clone(),
-            customer_id: order.customer_id.clone(),
-        };
-        let handled = dispatch.run(|p| p.pay(ctx, pay)).await;
-        if handled.is_ok()
-            && let Some(scan) = self.scans.get(&order.scan_key)
-        {
-            // The code is paid (or being resolved): a repeat scan is refused from now on.
+            // Never issued, or closed (by an F, the wallet's answer to our inquiry, or our
+            // cancel): nothing reaches the acquirer; a debited user must be given the money back.
+            Err(ApiError::OrderNotFound { what, .. }) => {
+                let why = if what == "payment order" {
+                    "no payment order with this paymentRequestId was issued to this client"
+                } else {
+                    "the payment order is closed (the wallet's earlier result, its answer to our \
+                     inquiryPayment, or our cancelPayment)"
+                };
+                Err(if debited {
+                    refused_after_debit(&id, "not_open", why)
+                } else {
+                    closed(&id, why)
+                })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Keeps the scan memory in step with the wallet's result: a paid code's repeat scan is
+    /// refused; after an F the user may scan again.
+    fn remember_result(&self, id: &RequestId, order: &AplusPendingOrder, debited: bool) {
+        if !debited {
+            self.orders.invalidate(id.as_str());
+            self.scans.invalidate(&order.scan_key);
+            return;
+        }
+        if let Some(scan) = self.scans.get(&order.scan_key) {
             self.scans.insert(
                 order.scan_key.clone(),
                 Arc::new(AplusScan {
@@ -847,31 +873,6 @@ impl Aplus {
                     ..(*scan).clone()
                 }),
             );
-        }
-        match handled {
-            Ok(answer) => {
-                match &answer.outcome {
-                    None => tracing::info!(payment_request_id = %id, "aplus: authorised"),
-                    Some(e) => tracing::info!(
-                        payment_request_id = %id,
-                        "aplus: not authorised ({e}); the wallet's payment is cancelled through cancelPayment"
-                    ),
-                }
-                Ok(processed())
-            }
-            // Refused before anything reached the acquirer, for good: the order is closed and
-            // the wallet must give its user the money back itself.
-            Err(
-                e @ (ApiError::QuoteExpired { .. }
-                | ApiError::QuoteConsumed { .. }
-                | ApiError::OrderNotFound { .. }
-                | ApiError::AmountExceedLimit { .. }
-                | ApiError::MerchantNotRoutable { .. }),
-            ) => {
-                self.orders.invalidate(id.as_str());
-                Err(refused_after_debit(&id, "refused", &e.to_string()))
-            }
-            Err(e) => Err(e.into()),
         }
     }
 
@@ -1100,6 +1101,31 @@ impl Scheme for Aplus {
         } else {
             Err("the wallet's answer signature does not verify".to_owned())
         }
+    }
+
+    fn inquiry_answer(
+        &self,
+        notice: &Notice,
+        status: StatusCode,
+        _headers: &HeaderMap,
+        body: &[u8],
+    ) -> Option<InquiryAnswer> {
+        if status != StatusCode::OK {
+            return None;
+        }
+        let answer: AplusInquiryPaymentAnswer = serde_json::from_slice(body).ok()?;
+        let result = answer.wallet_result();
+        let scheme_ref = match (&answer.payment_id, Self::reference(notice)) {
+            (Some(pid), Some(of)) if result == WalletResult::Debited => Some(
+                AplusRef {
+                    payment_request_id: of.payment_request_id,
+                    payment_id: Some(pid.clone()),
+                }
+                .encode(),
+            ),
+            _ => None,
+        };
+        Some(InquiryAnswer { result, scheme_ref })
     }
 
     fn acknowledged(&self, status: StatusCode, _headers: &HeaderMap, body: &[u8]) -> bool {

@@ -14,7 +14,7 @@ use crate::money::{Amount, Currency};
 use crate::payment::ApiError;
 use crate::payment::{
     CodeValue, CustomerId, DecodeResponse, Money, QuoteResponse, RefundResponse, RequestId,
-    ResultStatus,
+    ResultStatus, WalletResult,
 };
 use crate::scheme::native::auth::AuthFault;
 
@@ -828,6 +828,50 @@ pub struct AplusInquiryPaymentAnswer {
     /// The wallet's payment id.
     #[serde(default)]
     pub payment_id: Option<AplusWalletId>,
+    /// `SUCCESS`, `FAIL`, `PROCESSING`, `CANCELLED` (`PENDING`): the payment status some
+    /// Alipay+ inquiry answers carry instead of (or besides) `paymentResult`; read when present.
+    #[serde(default)]
+    pub payment_status: Option<String>,
+}
+
+impl AplusInquiryPaymentAnswer {
+    /// What became of the order: `paymentResult` S debited, F not; or `paymentStatus` SUCCESS
+    /// debited, FAIL / CANCELLED not; an inquiry answered F `ORDER_NOT_EXIST` (the wallet never
+    /// saw the order) not debited; anything else (U, PROCESSING, PENDING, another F) not known.
+    pub fn wallet_result(&self) -> WalletResult {
+        let unknown = |why: String| WalletResult::Unknown { reason: why };
+        match self.result.result_status {
+            ResultStatus::S => {}
+            ResultStatus::F if self.result.result_code == "ORDER_NOT_EXIST" => {
+                return WalletResult::NotDebited {
+                    reason: "ORDER_NOT_EXIST".to_owned(),
+                };
+            }
+            _ => {
+                return unknown(format!(
+                    "inquiryPayment answered {:?} {}",
+                    self.result.result_status, self.result.result_code
+                ));
+            }
+        }
+        if let Some(p) = &self.payment_result {
+            return match p.result_status {
+                ResultStatus::S => WalletResult::Debited,
+                ResultStatus::F => WalletResult::NotDebited {
+                    reason: p.result_code.clone(),
+                },
+                ResultStatus::U => unknown(format!("paymentResult U {}", p.result_code)),
+            };
+        }
+        match self.payment_status.as_deref() {
+            Some("SUCCESS") => WalletResult::Debited,
+            Some(s @ ("FAIL" | "CANCELLED")) => WalletResult::NotDebited {
+                reason: s.to_owned(),
+            },
+            Some(other) => unknown(format!("paymentStatus {other}")),
+            None => unknown("neither paymentResult nor paymentStatus".to_owned()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -870,6 +914,66 @@ mod tests {
 
     fn r_min() -> AplusUserInitiatedPayRequest {
         parse_json(br#"{"codeValue":"000201","customerId":"c"}"#).unwrap()
+    }
+
+    #[test]
+    fn an_inquiry_answer_says_debited_not_debited_or_not_known() {
+        let read = |v: serde_json::Value| {
+            serde_json::from_value::<AplusInquiryPaymentAnswer>(v)
+                .unwrap()
+                .wallet_result()
+        };
+        let ok = json!({"resultStatus": "S", "resultCode": "SUCCESS", "resultMessage": "success"});
+        // paymentResult, as the MPP side's inquiryPayment answers.
+        assert_eq!(
+            read(json!({"result": ok, "paymentResult": ok, "paymentId": "W-1"})),
+            WalletResult::Debited
+        );
+        assert_eq!(
+            read(json!({"result": ok, "paymentResult":
+                {"resultStatus": "F", "resultCode": "USER_BALANCE_NOT_ENOUGH"}})),
+            WalletResult::NotDebited {
+                reason: "USER_BALANCE_NOT_ENOUGH".to_owned()
+            }
+        );
+        assert!(matches!(
+            read(json!({"result": ok, "paymentResult":
+                {"resultStatus": "U", "resultCode": "PAYMENT_IN_PROCESS"}})),
+            WalletResult::Unknown { .. }
+        ));
+        // paymentStatus, as other Alipay+ inquiry answers carry it.
+        assert_eq!(
+            read(json!({"result": ok, "paymentStatus": "SUCCESS"})),
+            WalletResult::Debited
+        );
+        assert_eq!(
+            read(json!({"result": ok, "paymentStatus": "FAIL"})),
+            WalletResult::NotDebited {
+                reason: "FAIL".to_owned()
+            }
+        );
+        assert!(matches!(
+            read(json!({"result": ok, "paymentStatus": "PROCESSING"})),
+            WalletResult::Unknown { .. }
+        ));
+        // The wallet never saw the order: nothing was debited.
+        assert_eq!(
+            read(json!({"result": {"resultStatus": "F", "resultCode": "ORDER_NOT_EXIST"}})),
+            WalletResult::NotDebited {
+                reason: "ORDER_NOT_EXIST".to_owned()
+            }
+        );
+        // The inquiry itself failed or is unknown, or says nothing: not known.
+        for v in [
+            json!({"result": {"resultStatus": "U", "resultCode": "UNKNOWN_EXCEPTION"}}),
+            json!({"result": {"resultStatus": "F", "resultCode": "PARAM_ILLEGAL"}}),
+            json!({"result": ok}),
+        ] {
+            assert!(
+                matches!(read(v.clone()), WalletResult::Unknown { .. }),
+                "{v}"
+            );
+        }
     }
 
     #[test]
