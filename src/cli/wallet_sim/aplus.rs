@@ -49,6 +49,20 @@ pub enum AplusCommand {
     Serve(ServeArgs),
     /// Ask a running wallet to scan a code: userInitiatedPay, show the order, debit, notify.
     Pay(PayArgs),
+    /// Ask a running wallet to send (again) its notifyPayment for a payment it debited (the
+    /// Alipay+ docs have the wallet repeat it until the answer is S; after `pay --result
+    /// silent`, the notification that was lost).
+    Notify {
+        /// The wallet (`http://127.0.0.1:8090`).
+        #[arg(long, default_value = "http://127.0.0.1:8090")]
+        wallet: String,
+        /// The gateway's address.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        gateway: String,
+        /// Our order's id (from the gateway's userInitiatedPay answer).
+        #[arg(long)]
+        payment_request_id: String,
+    },
     /// Print a running wallet's ledger (JSON).
     Ledger {
         /// The wallet (`http://127.0.0.1:8090`).
@@ -172,6 +186,29 @@ pub fn run(cmd: AplusCommand) -> ExitCode {
     let done = match cmd {
         AplusCommand::Serve(a) => rt.block_on(serve(a)),
         AplusCommand::Pay(a) => rt.block_on(pay(a)),
+        AplusCommand::Notify {
+            wallet,
+            gateway,
+            payment_request_id,
+        } => rt.block_on(async move {
+            let v = call(
+                &wallet,
+                Method::POST,
+                "/sim/notify",
+                &json!({"gateway": gateway, "paymentRequestId": payment_request_id}),
+            )
+            .await?;
+            println!("sent notifyPayment {}", v["sent"]);
+            println!(
+                "notifyPayment {payment_request_id} (paymentId {}): {}",
+                v["sent"]["paymentId"].as_str().unwrap_or("?"),
+                v["notify"]["result"]["resultStatus"]
+                    .as_str()
+                    .unwrap_or("?")
+            );
+            println!("answer notifyPayment {}", v["notify"]);
+            Ok(())
+        }),
         AplusCommand::Ledger { wallet } => rt.block_on(async move {
             let v = call(&wallet, Method::GET, "/sim/ledger", &Value::Null).await?;
             println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
@@ -311,6 +348,7 @@ impl Wallet {
             (Method::GET, "/sim/ledger") => Ok(self.ledger()),
             (Method::POST, "/sim/mode") => self.set_mode(&parsed()),
             (Method::POST, "/sim/scan") => self.scan(&parsed()).await,
+            (Method::POST, "/sim/notify") => self.renotify(&parsed()).await,
             (Method::POST, "/sim/stop") => {
                 self.stop.notify_one();
                 Ok(json!({"stopping": true}))
@@ -586,6 +624,38 @@ impl Wallet {
                   "paymentId": payment_id,
                   "sent": {"userInitiatedPay": scan, "notifyPayment": notify}}),
         )
+    }
+
+    /// The wallet (re)sends its notifyPayment S for an entry it debited.
+    async fn renotify(&self, v: &Value) -> Result<Value, String> {
+        let gateway = v["gateway"].as_str().ok_or("gateway missing")?;
+        let id = v["paymentRequestId"]
+            .as_str()
+            .ok_or("paymentRequestId missing")?;
+        let entry = self
+            .entries
+            .lock()
+            .map_err(|_| "ledger unavailable".to_owned())?
+            .iter()
+            .find(|e| e.payment_request_id == id)
+            .cloned()
+            .ok_or_else(|| format!("no payment {id} in the ledger"))?;
+        if entry.state != "DEBITED" {
+            return Err(format!(
+                "payment {id} is {}: nothing to notify",
+                entry.state
+            ));
+        }
+        let notify = json!({
+            "paymentRequestId": id,
+            "paymentId": entry.payment_id,
+            "paymentTime": format_time(SystemTime::now()),
+            "paymentResult": result("S", "SUCCESS", "success"),
+            "payToAmount": {"currency": entry.currency, "value": entry.debited.to_string()},
+            "customerId": entry.customer_id,
+        });
+        let notified = self.post(gateway, "notifyPayment", &notify).await?;
+        Ok(json!({"notify": notified, "sent": notify}))
     }
 
     async fn post(&self, gateway: &str, api: &str, body: &Value) -> Result<Value, String> {
