@@ -53,6 +53,9 @@ const BODY_LIMIT: u64 = 64 * 1024;
 const APPROVE: &str = "12.50";
 const DECLINE: &str = "51.00";
 const NO_ANSWER: &str = "77.77";
+/// The ids Alipay+ would assign (configured): ours as the acquiring side, the wallet's.
+const ACQUIRER_ID: &str = "1022188000000000001";
+const PSP_ID: &str = "1022172000000000001";
 
 fn pem(text: &str, label: &str) -> Vec<u8> {
     let begin = format!("-----BEGIN {label}-----");
@@ -475,10 +478,13 @@ impl Env {
             r#"
             signing_key_pem = "gateway-private.pem"
             signing_key_version = 1
+            acquirer_id = "{ACQUIRER_ID}"
+            payment_notify_url = "https://gw.example/schemes/aplus/aps/api/v1/payments/notifyPayment"
             [clients.wallet-my]
             public_keys = {{ "1" = "wallet-my-public.pem" }}
             wallet_api_url = "{}"
             pay_to_currency = "MYR"
+            psp_id = "{PSP_ID}"
             "#,
             wallet.base
         )
@@ -707,6 +713,19 @@ async fn dynamic_code_notified_s_is_authorised_and_the_three_ledgers_agree() {
     assert_eq!(order.v["payToAmount"]["currency"], "MYR");
     assert_eq!(order.v["paymentQuote"]["quoteCurrencyPair"], "SGD/MYR");
     assert!(order.v["paymentExpiryTime"].is_string());
+    // The ids Alipay+ assigns the two sides, and where to notify: as configured.
+    assert_eq!(
+        (
+            order.v["acquirerId"].as_str(),
+            order.v["pspId"].as_str(),
+            order.v["paymentNotifyUrl"].as_str()
+        ),
+        (
+            Some(ACQUIRER_ID),
+            Some(PSP_ID),
+            Some("https://gw.example/schemes/aplus/aps/api/v1/payments/notifyPayment")
+        )
+    );
     // Nothing reaches the acquirer before the wallet's notification.
     assert!(purchases(&env.sim).is_empty());
     let acked = env.debit_and_notify(&order, "mpp-pay-1").await;
@@ -792,7 +811,8 @@ async fn a_decline_after_the_debit_makes_the_gateway_cancel_on_the_wallet() {
     let cancel = env.wallet.wait_for("cancelPayment").await;
     assert_eq!(
         cancel.body,
-        json!({"paymentRequestId": id, "paymentId": "mpp-pay-51"})
+        json!({"acquirerId": ACQUIRER_ID, "pspId": PSP_ID, "paymentRequestId": id,
+               "paymentId": "mpp-pay-51"})
     );
     // The user is whole; the merchant was not paid; the journal's notice is SENT.
     assert_eq!(env.wallet.balance(&id), 0);
@@ -846,6 +866,13 @@ async fn an_acquirer_timeout_is_reversed_then_cancelled_on_the_wallet() {
     assert_eq!(purchases(&env.sim)[0].status, Status::Reversed);
     let cancel = env.wallet.wait_for("cancelPayment").await;
     assert_eq!(cancel.body["paymentRequestId"], id.as_str());
+    assert_eq!(
+        (
+            cancel.body["acquirerId"].as_str(),
+            cancel.body["pspId"].as_str()
+        ),
+        (Some(ACQUIRER_ID), Some(PSP_ID))
+    );
     assert_eq!(env.wallet.balance(&id), 0);
 }
 

@@ -55,9 +55,10 @@ use sign::{
     AplusPublicKey, AplusSignatureHeader, AplusSigner, format_time, parse_time, string_to_sign,
 };
 use transformers::{
-    AplusFault, AplusInquiryPaymentAnswer, AplusNotifyPaymentRequest, AplusPaymentCall, AplusRef,
-    AplusRefundCall, AplusResult, AplusResultOnly, AplusRoute, AplusUserInitiatedPayRequest,
-    AplusUserInitiatedPayResponse, AplusWalletApi, result_of, unknown_fields,
+    AplusFault, AplusIds, AplusInquiryPaymentAnswer, AplusNotifyPaymentRequest, AplusPaymentCall,
+    AplusRef, AplusRefundCall, AplusResult, AplusResultOnly, AplusRoute,
+    AplusUserInitiatedPayRequest, AplusUserInitiatedPayResponse, AplusWalletApi, result_of,
+    unknown_fields,
 };
 
 /// The registry name.
@@ -99,6 +100,10 @@ pub struct AplusClient {
     pub wallet_api_url: Option<String>,
     /// Its wallet currency: what `payToAmount` is in.
     pub pay_to_currency: Option<Currency>,
+    /// The id Alipay+ assigned to this wallet (`pspId`), sent in our answers and calls.
+    pub psp_id: Option<String>,
+    /// Where this wallet sends notifyPayment (`paymentNotifyUrl`), when not the gateway's.
+    pub payment_notify_url: Option<String>,
 }
 
 /// A payment order userInitiatedPay handed out, until the wallet notifies its result (memory only,
@@ -154,6 +159,10 @@ impl AplusScan {
 /// The aplus scheme.
 pub struct Aplus {
     demo_client: Option<String>,
+    /// The acquiring side's id (`acquirerId`), sent in our answers and calls when configured.
+    acquirer_id: Option<String>,
+    /// Where wallets send notifyPayment (`paymentNotifyUrl`), when configured.
+    payment_notify_url: Option<String>,
     clients: BTreeMap<String, AplusClient>,
     signer: Option<(u32, AplusSigner)>,
     window: Duration,
@@ -222,7 +231,51 @@ fn key_version(key: &str, text: &str) -> Result<u32, SchemeConfigError> {
     }
 }
 
+/// An id Alipay+ assigns (`acquirerId`, `pspId`): 1 to 64 visible ASCII characters.
+fn alipay_id(key: &str, value: &toml::Value) -> Result<String, SchemeConfigError> {
+    let id = value
+        .as_str()
+        .ok_or_else(|| config_error(key, "must be a string"))?;
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(config_error(
+            key,
+            format!("{id:?} is not an id of 1 to 64 visible ASCII characters"),
+        ));
+    }
+    Ok(id.to_owned())
+}
+
+/// Where a wallet sends notifyPayment: an http(s) URL (≤ 1024 characters).
+fn notify_url(key: &str, value: &toml::Value) -> Result<String, SchemeConfigError> {
+    let url = value
+        .as_str()
+        .ok_or_else(|| config_error(key, "must be a URL (string)"))?;
+    if url_path(url).is_none() || url.len() > 1024 {
+        return Err(config_error(
+            key,
+            format!("{url:?} is not an http:// or https:// URL with a path"),
+        ));
+    }
+    Ok(url.to_owned())
+}
+
 impl Aplus {
+    /// `acquirerId` and `pspId` for `client`, as configured.
+    fn ids(&self, client: &str) -> AplusIds {
+        AplusIds {
+            acquirer_id: self.acquirer_id.clone(),
+            psp_id: self.clients.get(client).and_then(|c| c.psp_id.clone()),
+        }
+    }
+
+    /// `paymentNotifyUrl` for `client`: its own, else the gateway's.
+    fn notify_url_of(&self, client: &str) -> Option<String> {
+        self.clients
+            .get(client)
+            .and_then(|c| c.payment_notify_url.clone())
+            .or_else(|| self.payment_notify_url.clone())
+    }
+
     /// Builds the scheme from `[schemes.aplus]` (see `spec/schemes/aplus.md` §Configuration).
     pub fn new(settings: &SchemeSettings) -> Result<Aplus, SchemeConfigError> {
         let base = settings.base_dir.as_path();
@@ -230,6 +283,8 @@ impl Aplus {
         let mut signing_version = None;
         let mut window = DEFAULT_WINDOW;
         let mut clients = BTreeMap::new();
+        let mut acquirer_id = None;
+        let mut payment_notify_url = None;
         for (key, value) in &settings.table {
             match key.as_str() {
                 "signing_key_pem" => {
@@ -252,6 +307,8 @@ impl Aplus {
                         .ok_or_else(|| config_error(key, "must be an integer from 1 to 3600"))?;
                     window = Duration::from_secs(v);
                 }
+                "acquirer_id" => acquirer_id = Some(alipay_id(key, value)?),
+                "payment_notify_url" => payment_notify_url = Some(notify_url(key, value)?),
                 "clients" => {
                     let table = value
                         .as_table()
@@ -263,7 +320,8 @@ impl Aplus {
                 other => {
                     return Err(config_error(
                         other,
-                        "unknown key (signing_key_pem, signing_key_version, time_window_secs, clients)",
+                        "unknown key (signing_key_pem, signing_key_version, time_window_secs, \
+                         acquirer_id, payment_notify_url, clients)",
                     ));
                 }
             }
@@ -281,6 +339,8 @@ impl Aplus {
                 keys: BTreeMap::new(),
                 wallet_api_url: None,
                 pay_to_currency: None,
+                psp_id: None,
+                payment_notify_url: None,
             });
             if client.pay_to_currency.is_none() {
                 client.pay_to_currency = Currency::from_code(DEMO_PAY_TO_CURRENCY).ok();
@@ -308,6 +368,8 @@ impl Aplus {
         }
         Ok(Aplus {
             demo_client: settings.demo_client.clone(),
+            acquirer_id,
+            payment_notify_url,
             clients,
             signer,
             window,
@@ -330,6 +392,8 @@ impl Aplus {
             keys: BTreeMap::new(),
             wallet_api_url: None,
             pay_to_currency: None,
+            psp_id: None,
+            payment_notify_url: None,
         };
         for (key, value) in table {
             let name = format!("{prefix}.{key}");
@@ -371,10 +435,15 @@ impl Aplus {
                             .map_err(|e| config_error(&name, e.to_string()))?,
                     );
                 }
+                "psp_id" => client.psp_id = Some(alipay_id(&name, value)?),
+                "payment_notify_url" => {
+                    client.payment_notify_url = Some(notify_url(&name, value)?);
+                }
                 other => {
                     return Err(config_error(
                         format!("{prefix}.{other}"),
-                        "unknown key (public_keys, wallet_api_url, pay_to_currency)",
+                        "unknown key (public_keys, wallet_api_url, pay_to_currency, psp_id, \
+                         payment_notify_url)",
                     ));
                 }
             }
@@ -737,12 +806,16 @@ impl Aplus {
         {
             return fail(e);
         }
-        let answer = json(&AplusUserInitiatedPayResponse::of(
-            &decoded,
-            &quoted,
-            payment_request_id.clone(),
-            format_time(now),
-        ));
+        let answer = json(&AplusUserInitiatedPayResponse {
+            ids: self.ids(&client),
+            payment_notify_url: self.notify_url_of(&client),
+            ..AplusUserInitiatedPayResponse::of(
+                &decoded,
+                &quoted,
+                payment_request_id.clone(),
+                format_time(now),
+            )
+        });
         let until = parse_time(&quoted.expires_at).unwrap_or(now + Duration::from_secs(60));
         let (dynamic, fixed) = Self::scan_keys(&client, &r);
         let key = if decoded.amount.is_some() {
@@ -1006,6 +1079,7 @@ impl Scheme for Aplus {
                     AplusWalletApi::InquiryPayment
                 };
                 let call = AplusPaymentCall {
+                    ids: self.ids(&notice.client_id),
                     payment_request_id: of.payment_request_id,
                     payment_id: of.payment_id,
                 };
@@ -1018,7 +1092,12 @@ impl Scheme for Aplus {
                         r.refund_id
                     ))
                 })?;
-                let call = AplusRefundCall::of(r, &of, format_time(SystemTime::now()));
+                let call = AplusRefundCall::of(
+                    r,
+                    &of,
+                    self.ids(&notice.client_id),
+                    format_time(SystemTime::now()),
+                );
                 (AplusWalletApi::Refund, json(&call))
             }
             (call, _) => {
