@@ -230,7 +230,11 @@ fn iso20022_wallet_simulator_pays_cancels_takes_returns_and_the_three_ledgers_ag
 
     // 1. Approved (the acquirer's first approval: it refunds 40 % of it, SGD 5.00, by advice).
     let paid = pay(&my, &g, "12.50", &[]);
-    assert_eq!((paid["http"].as_u64(), paid["txSts"].as_str()), (Some(200), Some("ACCC")), "{paid}");
+    assert_eq!(
+        (paid["http"].as_u64(), paid["txSts"].as_str()),
+        (Some(200), Some("ACCC")),
+        "{paid}"
+    );
     let uetr_paid = paid["uetr"].as_str().unwrap().to_owned();
     let debited = paid["entry"]["debited"].as_u64().unwrap();
     assert_eq!(paid["entry"]["state"], "SETTLED", "{paid}");
@@ -277,18 +281,28 @@ fn iso20022_wallet_simulator_pays_cancels_takes_returns_and_the_three_ledgers_ag
         &my,
         &["status", "--gateway", &g, "--uetr", &uetr_paid],
     ));
-    assert_eq!((s["http"].as_u64(), s["txSts"].as_str()), (Some(200), Some("ACCC")), "{s}");
+    assert_eq!(
+        (s["http"].as_u64(), s["txSts"].as_str()),
+        (Some(200), Some("ACCC")),
+        "{s}"
+    );
 
     // 6. A Nexus-profile wallet pays SGD 150.00 from EUR (pacs.008.001.11 → pacs.002.001.13).
     let nexus = pay(&eu, &g, "150.00", &["--currency", "EUR"]);
     assert_eq!(nexus["txSts"], "ACCC", "{nexus}");
     assert_eq!(nexus["debited"]["ccy"], "EUR", "{nexus}");
-    assert_eq!(nexus["entry"]["merchantAmount"]["value"], "150.00", "{nexus}");
+    assert_eq!(
+        nexus["entry"]["merchantAmount"]["value"], "150.00",
+        "{nexus}"
+    );
 
     // 7. A wallet that rejects returns: an operator's merchant refund (`admin merchant-refund`,
     //    gateway stopped) of SGD 2.00 reaches it after the restart and is refused (RJCT AC04):
     //    the notice is parked for an operator, the payer's balance unchanged.
-    wallet_sim(&my, &["mode", "--returns", "RJCT", "--reject-reason", "AC04"]);
+    wallet_sim(
+        &my,
+        &["mode", "--returns", "RJCT", "--reject-reason", "AC04"],
+    );
     gateway.signal("-INT");
     assert!(gateway.wait_exit().success());
     let clr = e["clrSysRef"].as_str().unwrap().to_owned();
@@ -317,7 +331,10 @@ fn iso20022_wallet_simulator_pays_cancels_takes_returns_and_the_three_ledgers_ag
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(refused, 1);
-    assert_eq!(entry(&my, &uetr_paid)["credited"].as_u64(), Some(first_return));
+    assert_eq!(
+        entry(&my, &uetr_paid)["credited"].as_u64(),
+        Some(first_return)
+    );
     // Let the deliverer record the refusal before the journal is read.
     std::thread::sleep(Duration::from_millis(500));
     drop(gateway);
@@ -327,7 +344,10 @@ fn iso20022_wallet_simulator_pays_cancels_takes_returns_and_the_three_ledgers_ag
     let payment = journal_payment(&config, &clr);
     assert_eq!(payment["refunded"], "700", "{payment}");
     assert_eq!(payment["state"], "PARTIALLY_REFUNDED", "{payment}");
-    assert_eq!(payment["payerAmount"]["value"].as_str().unwrap(), debited.to_string());
+    assert_eq!(
+        payment["payerAmount"]["value"].as_str().unwrap(),
+        debited.to_string()
+    );
     let refunds = payment["refunds"].as_array().unwrap();
     assert_eq!(refunds.len(), 2, "{payment}");
     let advice = refunds.iter().find(|r| r["amount"] == "500").unwrap();
@@ -340,7 +360,10 @@ fn iso20022_wallet_simulator_pays_cancels_takes_returns_and_the_three_ledgers_ag
     let parked: Vec<&Value> = notices.iter().filter(|n| n["state"] == "PARKED").collect();
     assert_eq!(parked.len(), 1, "{payment}");
     assert!(
-        parked[0]["lastError"].as_str().unwrap().contains("RJCT AC04"),
+        parked[0]["lastError"]
+            .as_str()
+            .unwrap()
+            .contains("RJCT AC04"),
         "{}",
         parked[0]
     );
@@ -352,7 +375,11 @@ fn iso20022_wallet_simulator_pays_cancels_takes_returns_and_the_three_ledgers_ag
 
     // The wallet's books: what stays debited is payment 1 less its one return.
     let books = ledger(&my);
-    assert_eq!(books["netDebited"]["MYR"].as_u64(), Some(debited - first_return), "{books}");
+    assert_eq!(
+        books["netDebited"]["MYR"].as_u64(),
+        Some(debited - first_return),
+        "{books}"
+    );
     assert_eq!(books["unmatchedNotifications"], 0, "{books}");
     assert_eq!(books["badSignatures"], 0, "{books}");
 
@@ -369,8 +396,18 @@ fn iso20022_wallet_simulator_pays_cancels_takes_returns_and_the_three_ledgers_ag
         .as_array()
         .unwrap()
         .iter()
-        .filter(|e| e["processing_code"].as_str().unwrap_or("").starts_with("00"))
-        .map(|e| (e["amount"].as_u64().unwrap(), e["status"].as_str().unwrap().to_owned()))
+        .filter(|e| {
+            e["processing_code"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("00")
+        })
+        .map(|e| {
+            (
+                e["amount"].as_u64().unwrap(),
+                e["status"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     seen.sort();
     assert_eq!(
@@ -386,7 +423,10 @@ fn iso20022_wallet_simulator_pays_cancels_takes_returns_and_the_three_ledgers_ag
     let advices = book["refunds"].as_array().unwrap();
     assert_eq!(advices.len(), 1, "{book}");
     assert_eq!(
-        (advices[0]["amount"].as_u64(), advices[0]["response_code"].as_str()),
+        (
+            advices[0]["amount"].as_u64(),
+            advices[0]["response_code"].as_str()
+        ),
         (Some(500), Some("00"))
     );
 

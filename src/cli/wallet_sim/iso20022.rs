@@ -597,7 +597,11 @@ impl Wallet {
             _ => Err(format!("no {path}")),
         };
         match v {
-            Ok(v) => reply(StatusCode::OK, "application/json", v.to_string().into_bytes()),
+            Ok(v) => reply(
+                StatusCode::OK,
+                "application/json",
+                v.to_string().into_bytes(),
+            ),
             Err(e) => reply(
                 StatusCode::BAD_REQUEST,
                 "application/json",
@@ -655,7 +659,11 @@ impl Wallet {
     ) -> Response<Full<Bytes>> {
         let mode = self.mode();
         if mode.down {
-            return reply(StatusCode::SERVICE_UNAVAILABLE, "text/plain", b"down".to_vec());
+            return reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                b"down".to_vec(),
+            );
         }
         tokio::time::sleep(mode.delay).await;
         if let Err(e) = self.verify_notification(path, headers, body) {
@@ -759,8 +767,7 @@ impl Wallet {
             end_to_end_id: tx.orgnl_end_to_end_id.clone(),
             uetr: tx.orgnl_uetr.clone(),
         };
-        let refuse =
-            |code: &'static str, info: String| (Iso20022TxSts::Rjct, Some(code), info);
+        let refuse = |code: &'static str, info: String| (Iso20022TxSts::Rjct, Some(code), info);
         let reason = tx
             .rtr_rsn_inf
             .rsn
@@ -769,7 +776,10 @@ impl Wallet {
             .unwrap_or("")
             .to_owned();
         let (tx_sts, code, info) = if mode.returns == Iso20022TxSts::Rjct {
-            refuse(mode.reject_reason, "the wallet is set to reject returns".to_owned())
+            refuse(
+                mode.reject_reason,
+                "the wallet is set to reject returns".to_owned(),
+            )
         } else {
             let amount = minor(&tx.rtrd_instd_amt.ccy, &tx.rtrd_instd_amt.value);
             let outcome = self.with_entry(tx.orgnl_uetr.as_deref(), |e| {
@@ -1069,8 +1079,10 @@ impl Wallet {
             .await?;
         self.record("received", format!("answer to status {uetr}"), &body);
         let (tx_sts, reason) = self.apply_answer(uetr, &body, false);
-        Ok(json!({"uetr": uetr, "http": status.as_u16(), "txSts": tx_sts, "reason": reason,
-                  "entry": self.entry(uetr)}))
+        Ok(
+            json!({"uetr": uetr, "http": status.as_u16(), "txSts": tx_sts, "reason": reason,
+                  "entry": self.entry(uetr)}),
+        )
     }
 
     /// `POST /sim/cancel`: a camt.056 for `uetr`; a camt.029 `CNCL` gives the payer back what
@@ -1137,8 +1149,10 @@ impl Wallet {
                 (sts, String::new(), reason)
             }
         };
-        Ok(json!({"uetr": uetr, "http": status.as_u16(), "conf": conf, "txCxlSts": tx_cxl_sts,
-                  "reason": reason, "entry": self.entry(uetr)}))
+        Ok(
+            json!({"uetr": uetr, "http": status.as_u16(), "conf": conf, "txCxlSts": tx_cxl_sts,
+                  "reason": reason, "entry": self.entry(uetr)}),
+        )
     }
 
     /// The pacs.008 paying `quote`, in the client's profile: CBPR+ (pacs.008.001.08, settlement
@@ -1166,9 +1180,8 @@ impl Wallet {
                 "SHAR",
             ),
         };
-        let amt = |a: &iso::Iso20022JsonAmount| {
-            format!("Ccy=\"{}\">{}", esc(&a.ccy), esc(&a.value))
-        };
+        let amt =
+            |a: &iso::Iso20022JsonAmount| format!("Ccy=\"{}\">{}", esc(&a.ccy), esc(&a.value));
         format!(
             r#"<?xml version="1.0" encoding="UTF-8"?>
 <Document xmlns="{NS}{version}"><FIToFICstmrCdtTrf><GrpHdr><MsgId>{msg_id}</MsgId><CreDtTm>{t}</CreDtTm><NbOfTxs>1</NbOfTxs><SttlmInf><SttlmMtd>CLRG</SttlmMtd></SttlmInf></GrpHdr><CdtTrfTxInf><PmtId>{pmt_id}</PmtId><IntrBkSttlmAmt {sttlm}</IntrBkSttlmAmt><AccptncDtTm>{t}</AccptncDtTm><InstdAmt {instd}</InstdAmt><XchgRate>{rate}</XchgRate><ChrgBr>{chrg_br}</ChrgBr><Dbtr><Nm>{debtor}</Nm></Dbtr><DbtrAcct><Id><Othr><Id>{customer}</Id></Othr></Id></DbtrAcct><DbtrAgt><FinInstnId><BICFI>{bic}</BICFI></FinInstnId></DbtrAgt><CdtrAgt><FinInstnId/></CdtrAgt><Cdtr><Nm>{name}</Nm></Cdtr><CdtrAcct><Id><Othr><Id>{account}</Id></Othr></Id></CdtrAcct><RmtInf><Strd><AddtlRmtInf>{rmt}</AddtlRmtInf></Strd></RmtInf></CdtTrfTxInf></FIToFICstmrCdtTrf></Document>
@@ -1206,9 +1219,11 @@ impl Wallet {
         if let Some(d) = v["down"].as_bool() {
             m.down = d;
         }
-        Ok(json!({"returns": m.returns.as_str(), "rejectReason": m.reject_reason,
+        Ok(
+            json!({"returns": m.returns.as_str(), "rejectReason": m.reject_reason,
                   "delayMs": u64::try_from(m.delay.as_millis()).unwrap_or(u64::MAX),
-                  "down": m.down}))
+                  "down": m.down}),
+        )
     }
 
     fn entry(&self, uetr: &str) -> Value {
@@ -1313,7 +1328,11 @@ async fn pay(a: PayArgs) -> Result<(), String> {
         s(&q["creditor"]["name"]),
     );
     match v.get("error") {
-        Some(e) => println!("pacs.008 {} uetr {}: not answered: {e}", s(&v["msgId"]), s(&v["uetr"])),
+        Some(e) => println!(
+            "pacs.008 {} uetr {}: not answered: {e}",
+            s(&v["msgId"]),
+            s(&v["uetr"])
+        ),
         None => println!(
             "pacs.008 {} uetr {}: HTTP {} pacs.002 {}{}",
             s(&v["msgId"]),
