@@ -264,8 +264,11 @@ fn iso20022_wallet_simulator_pays_cancels_takes_returns_and_the_three_ledgers_ag
         (Some("CNCL"), Some("ACCR")),
         "{c}"
     );
+    // The camt.029 accepts; the funds come back as a pacs.004 FOCR, which credits the payer.
     let e = wait_entry(&my, &uetr_cancelled, |e| e["state"] == "CANCELLED");
     assert_eq!(e["credited"], e["debited"], "{e}");
+    assert_eq!(e["returns"].as_array().map(Vec::len), Some(1), "{e}");
+    assert_eq!(e["returns"][0]["reason"], "FOCR", "{e}");
 
     // 4. The merchant's refund of payment 1 (the acquirer's 0220 advice) reaches the wallet as a
     //    pacs.004, which it acknowledges (ACCC) and credits once.
@@ -273,6 +276,7 @@ fn iso20022_wallet_simulator_pays_cancels_takes_returns_and_the_three_ledgers_ag
         e["returns"].as_array().is_some_and(|r| !r.is_empty())
     });
     let first_return = e["returns"][0]["amount"].as_u64().unwrap();
+    assert_eq!(e["returns"][0]["reason"], "MS02", "a merchant refund: {e}");
     assert_eq!(e["credited"].as_u64(), Some(first_return), "{e}");
     assert_eq!(e["state"], "SETTLED", "{e}");
 

@@ -13,8 +13,9 @@
 //!
 //! The choreography is the debtor agent's: the payer is debited before the pacs.008 goes out (a
 //! credit transfer), and credited back when the payment ends rejected (`RJCT` in the answer, in a
-//! pacs.028 answer or in a pushed pacs.002), reversed (`RJCT AB03`), cancelled (camt.029 `CNCL`,
-//! or a pushed `RJCT FOCR`), or when a return (pacs.004) comes.
+//! pacs.028 answer or in a pushed pacs.002), reversed after a pending answer (`RJCT AB03`), or when
+//! a return (pacs.004) comes: a refund the merchant made (`MS02`), or the funds of a payment
+//! cancelled by our camt.056 (`FOCR`; the camt.029 `CNCL` only says the cancellation is accepted).
 //!
 //! With `--key` (a file holding the client's HMAC-SHA256 key in base64, as the gateway's
 //! `hmac_key_base64`) the wallet signs its requests, verifies the gateway's answers (and does not
@@ -169,8 +170,8 @@ pub struct TxArgs {
     /// The gateway's address.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     gateway: String,
-    /// The payment's UETR (as `pay` printed it).
-    #[arg(long)]
+    /// The payment's UETR (as `pay` printed it); `last`: the wallet's latest payment.
+    #[arg(long, default_value = "last")]
     uetr: String,
 }
 
@@ -793,15 +794,20 @@ impl Wallet {
                 if e.returns.iter().any(|r| r.rtr_id == tx.rtr_id) {
                     return (Iso20022TxSts::Accc, None, "already credited".to_owned());
                 }
-                if e.state != "SETTLED" || e.credited + amount > e.debited {
+                if e.state != "SETTLED" {
+                    return refuse(
+                        "FF12",
+                        format!("the payment is {}, not settled: nothing to return", e.state),
+                    );
+                }
+                if e.credited + amount > e.debited {
                     return refuse(
                         "AM09",
                         format!(
-                            "{ccy} {} back on {} debited, {} credited ({})",
+                            "{ccy} {} back on {} debited, {} credited",
                             decimal(ccy, amount),
                             decimal(ccy, e.debited),
                             decimal(ccy, e.credited),
-                            e.state
                         ),
                     );
                 }
@@ -809,6 +815,10 @@ impl Wallet {
                     return refuse("NARR", format!("more than {MAX_RETURNS} returns"));
                 }
                 e.credited += amount;
+                if reason == "FOCR" {
+                    // The whole payment back after our camt.056 was accepted.
+                    e.state = "CANCELLED".to_owned();
+                }
                 e.returns.push(Return {
                     rtr_id: tx.rtr_id.clone(),
                     msg_id: rtr.grp_hdr.msg_id.clone(),
@@ -1045,10 +1055,23 @@ impl Wallet {
         (tx_sts, reason)
     }
 
+    /// `uetr`, or for `last` the UETR of the latest payment.
+    fn uetr(&self, uetr: &str) -> Result<String, String> {
+        if uetr != "last" {
+            return Ok(uetr.to_owned());
+        }
+        self.books
+            .lock()
+            .ok()
+            .and_then(|b| b.entries.back().map(|e| e.uetr.clone()))
+            .ok_or_else(|| "no payment yet".to_owned())
+    }
+
     /// `POST /sim/status`: a pacs.028 for `uetr`.
     async fn status(&self, v: &Value) -> Result<Value, String> {
         let gateway = v["gateway"].as_str().ok_or("gateway missing")?;
-        let uetr = v["uetr"].as_str().ok_or("uetr missing")?;
+        let uetr = self.uetr(v["uetr"].as_str().ok_or("uetr missing")?)?;
+        let uetr = uetr.as_str();
         let known = self.with_entry(Some(uetr), |e| (e.msg_id.clone(), e.end_to_end_id.clone()));
         let msg_id = self.next_id("S");
         let original = match &known {
@@ -1085,11 +1108,12 @@ impl Wallet {
         )
     }
 
-    /// `POST /sim/cancel`: a camt.056 for `uetr`; a camt.029 `CNCL` gives the payer back what
-    /// was debited.
+    /// `POST /sim/cancel`: a camt.056 for `uetr`. A camt.029 `CNCL` says the cancellation is
+    /// accepted; the payer is credited when the funds come back (the gateway's pacs.004 `FOCR`).
     async fn cancel(&self, v: &Value) -> Result<Value, String> {
         let gateway = v["gateway"].as_str().ok_or("gateway missing")?;
-        let uetr = v["uetr"].as_str().ok_or("uetr missing")?;
+        let uetr = self.uetr(v["uetr"].as_str().ok_or("uetr missing")?)?;
+        let uetr = uetr.as_str();
         let known = self.with_entry(Some(uetr), |e| (e.msg_id.clone(), e.end_to_end_id.clone()));
         let id = self.next_id("C");
         let original = match &known {
@@ -1131,10 +1155,9 @@ impl Wallet {
                     .map(str::to_owned);
                 if tx.orgnl_uetr == uetr {
                     self.with_entry(Some(uetr), |e| {
+                        // CNCL: the cancellation is accepted; the funds come back with the
+                        // gateway's pacs.004 (FOCR), which credits the payer.
                         e.last_status = format!("camt.029 {}", doc.resolution.sts.conf);
-                        if doc.resolution.sts.conf == "CNCL" && tx.tx_cxl_sts == "ACCR" {
-                            e.credit_back("CANCELLED");
-                        }
                     });
                 }
                 (
@@ -1371,7 +1394,7 @@ async fn tx_call(a: TxArgs, path: &str) -> Result<(), String> {
     } else {
         println!(
             "pacs.028 uetr {}: HTTP {} pacs.002 {} {}",
-            a.uetr,
+            s(&v["uetr"]),
             v["http"],
             s(&v["txSts"]),
             s(&v["reason"])
