@@ -1389,7 +1389,7 @@ fn serve_runs_the_embedded_demo_and_its_banner_flow_pays() {
         );
         let out = Command::new("timeout")
             .args(["120", "bash", "-c", &script])
-            .env("PATH", path)
+            .env("PATH", &path)
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -1402,6 +1402,25 @@ fn serve_runs_the_embedded_demo_and_its_banner_flow_pays() {
         );
         assert!(stdout.contains("\"state\": \"DEBITED\""), "{stdout}");
         assert!(stdout.contains("stopped http://127.0.0.1:8090"), "{stdout}");
+        // The iso20022 walkthrough with the ISO 20022 wallet simulator, verbatim: it pays (ACCC),
+        // asks the status (ACCC) and cancels (CNCL); its ledger shows the payer made whole.
+        let script = block("qrbridge wallet-sim iso20022 serve");
+        let out = Command::new("timeout")
+            .args(["120", "bash", "-c", &script])
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{script}\n{stdout}");
+        assert!(stdout.contains("SOBA NOODLE HOUSE"), "{stdout}");
+        assert_eq!(
+            stdout.matches(": HTTP 200 pacs.002 ACCC").count(),
+            2,
+            "pay and status: {stdout}"
+        );
+        assert!(stdout.contains("camt.029 CNCL ACCR"), "{stdout}");
+        assert!(stdout.contains("\"state\": \"CANCELLED\""), "{stdout}");
+        assert!(stdout.contains("stopped http://127.0.0.1:8091"), "{stdout}");
     } else {
         eprintln!("notice: curl or bash missing; the banner's script was not run");
     }
