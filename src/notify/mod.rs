@@ -336,7 +336,29 @@ async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     while tasks.join_next().await.is_some() {}
 }
 
+/// How long a notice is leased to this instance before it is sent, on a shared journal: the
+/// attempt's bound twice plus 5 s. An instance that dies holding it leaves it due again after this.
+fn notice_lease(policy: &NotifyPolicy) -> u64 {
+    ms(policy.attempt_timeout)
+        .saturating_mul(2)
+        .saturating_add(5_000)
+}
+
 async fn attempt(shared: &Shared, n: OutboxNotice) {
+    let n = if shared.journal.instance().is_some() {
+        // Several instances work one outbox: only the one holding the lease sends.
+        let until = now_ms().saturating_add(notice_lease(&shared.policy));
+        match shared.journal.claim_notice(&n.notice_id, until).await {
+            Ok(Some(claimed)) => claimed,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!("notice {}: leasing it: {e}", n.notice_id);
+                return;
+            }
+        }
+    } else {
+        n
+    };
     let c = &shared.counters;
     c.attempts.fetch_add(1, Ordering::Relaxed);
     let outcome = match deliver(shared, &n).await {
