@@ -626,6 +626,7 @@ async fn settle_order(
             order.request_id
         )));
     };
+    let debited = result == WalletResult::Debited;
     let settle = OrderResultRequest {
         payment_request_id,
         result,
@@ -635,12 +636,20 @@ async fn settle_order(
     };
     match Arc::clone(orders).order_result(ctx, settle).await {
         Ok(_) => Ok(Delivered::Acknowledged),
-        // Closed meanwhile (the wallet said F, or we cancelled): nothing left to settle.
+        // Closed meanwhile (the wallet said F, or we cancelled): nothing left to settle. A debit
+        // it reports for such an order reaches no acquirer: the wallet must give the money back
+        // (logged and counted, as a notifyPayment S for a closed order is).
         Err(ApiError::OrderNotFound { .. }) => {
-            tracing::warn!(
-                payment_id = %id,
-                "inquiry: the wallet's answer came for an order closed meanwhile"
-            );
+            if debited {
+                tracing::warn!(
+                    payment_id = %id,
+                    "inquiry: the wallet reports a debit for an order closed meanwhile: it must \
+                     give its user the money back"
+                );
+                crate::telemetry::metrics::global().debit_refused(scheme.name(), "not_open");
+            } else {
+                tracing::info!(payment_id = %id, "inquiry: the order was closed meanwhile");
+            }
             Ok(Delivered::Acknowledged)
         }
         Err(e) => Err(Failure::retry(format!("settling the order: {e}"))),
