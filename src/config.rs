@@ -279,6 +279,9 @@ pub struct NotificationsSection {
     pub attempt_timeout_ms: u64,
     /// Most attempts in flight.
     pub concurrency: usize,
+    /// Most inquiries about a payment order without a result before it is cancelled on the
+    /// wallet's side (Alipay+ MPP inquiryPayment, then cancelPayment).
+    pub max_inquiries: u32,
     /// Extra CA certificates (PEM) for wallets' notify URLs, besides the public roots.
     pub extra_ca_pem: Option<PathBuf>,
 }
@@ -293,6 +296,7 @@ impl Default for NotificationsSection {
             max_age_secs: p.max_age.as_secs(),
             attempt_timeout_ms: ms(p.attempt_timeout),
             concurrency: p.concurrency,
+            max_inquiries: p.max_inquiries,
             extra_ca_pem: None,
         }
     }
@@ -470,6 +474,19 @@ pub struct JournalSection {
     /// `postgres`: read connections at most (default 4; the writer has one more).
     #[serde(default = "default_pg_readers")]
     pub readers: usize,
+    /// `postgres`: this instance's name, unique among the instances sharing the database (its
+    /// unresolved records are owned by it; a restart under the same name recovers them at once).
+    /// Default: a random name per process (its records are taken over after the lease).
+    #[serde(default)]
+    pub instance: Option<String>,
+    /// `postgres`: how long an instance's records stay its own without a heartbeat, in
+    /// milliseconds (default 15000, at least 1000); another instance takes them over after it.
+    #[serde(default = "default_lease_ms")]
+    pub lease_ms: u64,
+}
+
+fn default_lease_ms() -> u64 {
+    15_000
 }
 
 fn default_pg_readers() -> usize {
@@ -831,6 +848,24 @@ impl Config {
         let mut pg = crate::journal::postgres::PgConfig::new(url);
         pg.password = password;
         pg.readers = j.readers.clamp(1, 64);
+        if j.lease_ms < 1_000 {
+            return Err(invalid("journal.lease_ms", "at least 1000 (1 s)"));
+        }
+        pg.lease = std::time::Duration::from_millis(j.lease_ms);
+        if let Some(name) = &j.instance {
+            let ok = !name.is_empty()
+                && name.len() <= 64
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+            if !ok {
+                return Err(invalid(
+                    "journal.instance",
+                    "1 to 64 characters: letters, digits, '-', '_', '.'",
+                ));
+            }
+            pg.instance = Some(name.clone());
+        }
         Ok(Some(pg))
     }
 
@@ -992,10 +1027,14 @@ impl Config {
             errs.push(invalid("clients", "at least one [[clients]] is needed"));
         }
         let n = &self.notifications;
-        if n.first_delay_ms == 0 || n.attempt_timeout_ms == 0 || n.concurrency == 0 {
+        if n.first_delay_ms == 0
+            || n.attempt_timeout_ms == 0
+            || n.concurrency == 0
+            || n.max_inquiries == 0
+        {
             errs.push(invalid(
                 "notifications",
-                "first_delay_ms, attempt_timeout_ms and concurrency must be above 0",
+                "first_delay_ms, attempt_timeout_ms, concurrency and max_inquiries must be above 0",
             ));
         }
         if n.max_age_secs == 0 || n.max_delay_secs.saturating_mul(1000) < n.first_delay_ms {
@@ -1349,6 +1388,7 @@ impl Config {
             max_age: Duration::from_secs(n.max_age_secs),
             attempt_timeout: Duration::from_millis(n.attempt_timeout_ms),
             concurrency: n.concurrency,
+            max_inquiries: n.max_inquiries,
             extra_ca_pem: n.extra_ca_pem.as_ref().map(|p| self.resolve(p)),
         }
     }

@@ -278,8 +278,14 @@ async fn serve(args: Args) -> Result<Stopped, String> {
         }
         None => None,
     };
-    let deliverer = Deliverer::start(journal.clone(), server.schemes(), config.notify_policy())
-        .map_err(|e| e.to_string())?;
+    // The deliverer settles payment orders with the wallets' answers to inquiries (aplus).
+    let deliverer = Deliverer::start_settling(
+        journal.clone(),
+        server.schemes(),
+        config.notify_policy(),
+        Some(Arc::new(gateway.clone())),
+    )
+    .map_err(|e| e.to_string())?;
     let addr = server.local_addr();
     if demo {
         print!(
@@ -334,6 +340,13 @@ async fn serve(args: Args) -> Result<Stopped, String> {
         op.stop();
     }
     drop(gateway);
+    if let Some(name) = journal.instance().map(|i| i.name.clone()) {
+        // A clean stop: the other instances may take whatever is still open at once.
+        match qrbridge::journal::Journal::retire(&*journal).await {
+            Ok(_) => println!("journal instance {name} retired"),
+            Err(e) => eprintln!("journal instance {name}: retiring: {e}"),
+        }
+    }
     for sim in sims {
         sim.stop().await;
     }

@@ -16,12 +16,15 @@
 //! quote      decode id + amount → locked single-use quote (fx)
 //! pay        claim → repeat? → quote → limits → link ready → open (journal write 1) → authorise
 //!            → finish (journal write 2) → answer; inquiry
+//! order      payment orders of debits-first wallets (Alipay+ MPP): order, then the wallet's result
 //! cancel     a reversal before the cut-off
 //! refund     partial / repeated refunds (0200, DE3 200000) at the original quote; refund inquiry
 //! merchant   refunds that start at the merchant (acquirer advice / operator) → RefundCredit notice
 //! reversal   the journal as the links' reversal store, reporting resolutions
 //! notices    which state changes notify the wallet (journal NoticeRules), and what they say
 //! recovery   what start-up does with the journal's unresolved records
+//! takeover   shared journal: heartbeat, and recovery of a dead instance's records after its lease
+//! shared     shared journal: decodes and quotes any instance may use
 //! reconcile  the acquirer's settlement file against the journal (pure; `qrbridge reconcile`)
 //! acquirer   canonical Purchase from the decoded merchant and the quote
 //! errors     room errors → ApiError
@@ -42,6 +45,7 @@ mod ids;
 mod merchant;
 pub mod notices;
 mod once;
+mod order;
 mod pay;
 mod quote;
 pub mod reconcile;
@@ -50,6 +54,8 @@ mod refund;
 mod reversal;
 mod routing;
 mod settings;
+mod shared;
+mod takeover;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -68,14 +74,15 @@ use crate::journal::{
 use crate::payment::Readiness;
 use crate::payment::{ApiError, BoxFuture, Handled, Pipeline, RequestContext};
 use crate::payment::{
-    CancelRequest, CancelResponse, DecodeRequest, DecodeResponse, PaymentInquiryRequest,
-    PaymentRequest, PaymentResponse, QuoteRequest, QuoteResponse, RefundInquiryRequest,
-    RefundRequest, RefundResponse,
+    CancelRequest, CancelResponse, DecodeRequest, DecodeResponse, OrderRequest, OrderResultRequest,
+    PaymentInquiryRequest, PaymentRequest, PaymentResponse, QuoteRequest, QuoteResponse,
+    RefundInquiryRequest, RefundRequest, RefundResponse,
 };
 
 pub use caches::MemoryBounds;
 pub use decode::Decoded;
 pub use merchant::{MerchantRefund, MerchantRefundError, Original};
+pub use order::ORDER_INQUIRY_GRACE;
 pub use recovery::RecoveryReport;
 pub use reversal::WatchedStore;
 pub use routing::{Matcher, RouteRule, Routed, route};
@@ -172,7 +179,9 @@ impl Gateway {
         // Before recovery: what recovery resolves notifies the wallet too.
         journal.set_notice_rules(notices::rules());
         let (store, resolved) = WatchedStore::new(Arc::clone(&journal));
-        let unresolved = journal.unresolved().await?;
+        // On a shared journal only this instance's own (a restart under its name); the others'
+        // are taken over when their lease expires (`takeover.rs`).
+        let unresolved = journal.unresolved_mine().await?;
         let mut links = HashMap::new();
         for (name, config) in acquirers {
             let link = Link::start(config, Arc::clone(&store) as Arc<dyn ReversalStore>).map_err(
@@ -209,6 +218,10 @@ impl Gateway {
         let report = gateway.recover(unresolved).await?;
         tokio::spawn(watch_reversals(Arc::downgrade(&gateway.inner), resolved));
         tokio::spawn(purge_idempotency(Arc::downgrade(&gateway.inner)));
+        if let Some(me) = gateway.inner.journal.instance() {
+            let lease = Duration::from_millis(me.lease_ms);
+            tokio::spawn(takeover::run(Arc::downgrade(&gateway.inner), lease));
+        }
         Ok((gateway, report))
     }
 
@@ -511,5 +524,21 @@ impl Pipeline for Gateway {
         req: RefundInquiryRequest,
     ) -> BoxFuture<'static, Handled<RefundResponse>> {
         Box::pin(async move { self.inquire_refund_of(ctx, req).await })
+    }
+
+    fn order(
+        self: Arc<Self>,
+        ctx: RequestContext,
+        req: OrderRequest,
+    ) -> BoxFuture<'static, Handled<PaymentResponse>> {
+        Box::pin(async move { self.make_order(ctx, req).await })
+    }
+
+    fn order_result(
+        self: Arc<Self>,
+        ctx: RequestContext,
+        req: OrderResultRequest,
+    ) -> BoxFuture<'static, Handled<PaymentResponse>> {
+        Box::pin(async move { self.wallet_result(ctx, req).await })
     }
 }

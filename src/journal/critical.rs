@@ -29,6 +29,12 @@ pub struct OpenPayment {
     /// The trace of the 0200 about to be handed to the link (STAN, DE7, RRN): the payment is
     /// SENT when the write returns.
     pub sent: AcquirerData,
+    /// The quote was shared through the journal (several instances): this write consumes it
+    /// (single use across instances) and is refused with [`JournalError::QuoteUsed`] when it is
+    /// gone — used, expired or never shared.
+    ///
+    /// [`JournalError::QuoteUsed`]: super::JournalError::QuoteUsed
+    pub shared_quote: bool,
 }
 
 /// What [`open_payment`](super::Journal::open_payment) did.
@@ -74,4 +80,20 @@ pub struct FinishPayment {
     pub request: IdempotencyKey,
     /// Its answer, from the payment as the events leave it.
     pub answer: Render,
+}
+
+/// The first write of a payment order's authorisation (a debits-first scheme, Alipay+ MPP): the
+/// wallet debited its user, so the order moves ORDERED → SENT with the trace of the 0200 about to
+/// leave, and the wallet's request is stored in flight, in one transaction. It ends with
+/// [`FinishPayment`] as a pay does.
+#[derive(Debug, Clone)]
+pub struct DebitOrder {
+    /// The order's request (kind `payment`, the order's request id): stored in flight.
+    pub request: IdempotencyKey,
+    /// SHA-256 of what the wallet said.
+    pub body: BodyHash,
+    /// The scheme's reference with the wallet's payment id (replaces the order's), if any.
+    pub scheme_ref: Option<String>,
+    /// The trace of the 0200 about to be handed to the link.
+    pub sent: AcquirerData,
 }
