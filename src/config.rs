@@ -279,6 +279,9 @@ pub struct NotificationsSection {
     pub attempt_timeout_ms: u64,
     /// Most attempts in flight.
     pub concurrency: usize,
+    /// Most inquiries about a payment order without a result before it is cancelled on the
+    /// wallet's side (Alipay+ MPP inquiryPayment, then cancelPayment).
+    pub max_inquiries: u32,
     /// Extra CA certificates (PEM) for wallets' notify URLs, besides the public roots.
     pub extra_ca_pem: Option<PathBuf>,
 }
@@ -293,6 +296,7 @@ impl Default for NotificationsSection {
             max_age_secs: p.max_age.as_secs(),
             attempt_timeout_ms: ms(p.attempt_timeout),
             concurrency: p.concurrency,
+            max_inquiries: p.max_inquiries,
             extra_ca_pem: None,
         }
     }
@@ -1023,10 +1027,14 @@ impl Config {
             errs.push(invalid("clients", "at least one [[clients]] is needed"));
         }
         let n = &self.notifications;
-        if n.first_delay_ms == 0 || n.attempt_timeout_ms == 0 || n.concurrency == 0 {
+        if n.first_delay_ms == 0
+            || n.attempt_timeout_ms == 0
+            || n.concurrency == 0
+            || n.max_inquiries == 0
+        {
             errs.push(invalid(
                 "notifications",
-                "first_delay_ms, attempt_timeout_ms and concurrency must be above 0",
+                "first_delay_ms, attempt_timeout_ms, concurrency and max_inquiries must be above 0",
             ));
         }
         if n.max_age_secs == 0 || n.max_delay_secs.saturating_mul(1000) < n.first_delay_ms {
@@ -1380,6 +1388,7 @@ impl Config {
             max_age: Duration::from_secs(n.max_age_secs),
             attempt_timeout: Duration::from_millis(n.attempt_timeout_ms),
             concurrency: n.concurrency,
+            max_inquiries: n.max_inquiries,
             extra_ca_pem: n.extra_ca_pem.as_ref().map(|p| self.resolve(p)),
         }
     }

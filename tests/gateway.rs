@@ -1389,7 +1389,7 @@ fn serve_runs_the_embedded_demo_and_its_banner_flow_pays() {
         );
         let out = Command::new("timeout")
             .args(["120", "bash", "-c", &script])
-            .env("PATH", path)
+            .env("PATH", &path)
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -1402,6 +1402,25 @@ fn serve_runs_the_embedded_demo_and_its_banner_flow_pays() {
         );
         assert!(stdout.contains("\"state\": \"DEBITED\""), "{stdout}");
         assert!(stdout.contains("stopped http://127.0.0.1:8090"), "{stdout}");
+        // The iso20022 walkthrough with the ISO 20022 wallet simulator, verbatim: it pays (ACCC),
+        // asks the status (ACCC) and cancels (CNCL); its ledger shows the payer made whole.
+        let script = block("qrbridge wallet-sim iso20022 serve");
+        let out = Command::new("timeout")
+            .args(["120", "bash", "-c", &script])
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{script}\n{stdout}");
+        assert!(stdout.contains("SOBA NOODLE HOUSE"), "{stdout}");
+        assert_eq!(
+            stdout.matches(": HTTP 200 pacs.002 ACCC").count(),
+            2,
+            "pay and status: {stdout}"
+        );
+        assert!(stdout.contains("camt.029 CNCL ACCR"), "{stdout}");
+        assert!(stdout.contains("\"state\": \"CANCELLED\""), "{stdout}");
+        assert!(stdout.contains("stopped http://127.0.0.1:8091"), "{stdout}");
     } else {
         eprintln!("notice: curl or bash missing; the banner's script was not run");
     }
@@ -2973,6 +2992,275 @@ fn aplus_sigkill_during_the_authorisation_then_restart_cancels_on_the_wallet() {
         .collect();
     assert_eq!(purchases.len(), 1, "{ledger}");
     assert_eq!(purchases[0]["status"], "reversed", "{ledger}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `qrbridge wallet-sim aplus <args>`: its stdout (the command must succeed).
+fn wallet_sim(args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_qrbridge"))
+        .args(["wallet-sim", "aplus"])
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The wallet simulator scans a dynamic code of `amount` and does `result` (S, F, silent,
+/// abandon): our paymentRequestId.
+fn wallet_sim_scan(wallet: &str, addr: SocketAddr, amount: &str, result: &str) -> String {
+    let code = qrbridge::scheme::aplus::dynamic_code(SGQR_STATIC, amount).unwrap();
+    let gateway = format!("http://{addr}");
+    let out = wallet_sim(&[
+        "pay",
+        "--wallet",
+        wallet,
+        "--gateway",
+        &gateway,
+        "--code",
+        &code,
+        "--result",
+        result,
+    ]);
+    assert!(out.contains("userInitiatedPay: S"), "{out}");
+    let answer = out
+        .lines()
+        .find_map(|l| l.strip_prefix("answer userInitiatedPay "))
+        .unwrap_or_else(|| panic!("{out}"));
+    let v: Value = serde_json::from_str(answer).unwrap();
+    v["paymentRequestId"].as_str().unwrap().to_owned()
+}
+
+/// Short orders (quotes of 2 s: the inquiry is due about 7 s after a scan) and quick retries.
+fn quick_orders(config_path: &std::path::Path) {
+    let text = std::fs::read_to_string(config_path).unwrap();
+    let text = text
+        .replace("quote_lifetime_secs = 120", "quote_lifetime_secs = 2")
+        .replace("first_delay_ms = 1000", "first_delay_ms = 200")
+        .replace("max_delay_secs = 600", "max_delay_secs = 2");
+    assert!(text.contains("quote_lifetime_secs = 2"), "{text}");
+    std::fs::write(config_path, text).unwrap();
+}
+
+/// The journal's word on an order (the demo client is the wallet's client id): paymentStatus.
+fn journal_status(addr: SocketAddr, id: &str) -> String {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (s, v) = rt.block_on(post(
+        addr,
+        "/v1/payments/inquiry",
+        json!({"paymentRequestId": id}),
+    ));
+    assert_eq!(s, 200, "{v}");
+    v["paymentStatus"].as_str().unwrap().to_owned()
+}
+
+/// Polls the journal (through the gateway) until the order's status is `want` (at most 60 s).
+fn wait_journal(addr: SocketAddr, id: &str, want: &str) {
+    let mut last = String::new();
+    for _ in 0..600 {
+        last = journal_status(addr, id);
+        if last == want {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{id}: {last}, never {want}");
+}
+
+/// The acquirer simulator's purchases after it stopped: (amount, status), sorted.
+fn acquirer_purchases(ledger_path: &std::path::Path) -> Vec<(u64, String)> {
+    let ledger: Value =
+        serde_json::from_str(&std::fs::read_to_string(ledger_path).unwrap()).unwrap();
+    let mut seen: Vec<(u64, String)> = ledger["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["processing_code"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("00")
+        })
+        .map(|e| {
+            (
+                e["amount"].as_u64().unwrap(),
+                e["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    seen.sort();
+    seen
+}
+
+#[test]
+fn aplus_silent_wallet_is_inquired_then_paid_or_closed_and_the_three_ledgers_agree() {
+    let dir = temp_dir("aplus-silent");
+    let (mut sim, ledger_path, wallet_sim_child, wallet, config_path) = aplus_stack(&dir, "");
+    quick_orders(&config_path);
+    let gateway = Child::spawn(&["serve", "--config", config_path.to_str().unwrap()]);
+    let addr: SocketAddr = gateway
+        .wait_for("qrbridge gateway listening on")
+        .parse()
+        .unwrap();
+    gateway.wait_for("ready");
+    // One user pays but the wallet's notification is lost; another walks away.
+    let paid = wallet_sim_scan(&wallet, addr, "12.50", "silent");
+    let walked = wallet_sim_scan(&wallet, addr, "8.80", "abandon");
+    assert_eq!(journal_status(addr, &paid), "PROCESSING");
+    // At the orders' expiry the gateway asks the wallet (inquiryPayment): the debit it reports
+    // is authorised; the order it never saw (ORDER_NOT_EXIST) is closed.
+    wait_journal(addr, &paid, "SUCCESS");
+    wait_journal(addr, &walked, "FAIL");
+    let kept = wallet_entry(&wallet, &paid);
+    assert_eq!(
+        (kept["state"].as_str(), kept["credited"].as_u64()),
+        (Some("DEBITED"), Some(0)),
+        "{kept}"
+    );
+    assert_eq!(wallet_entry(&wallet, &walked), Value::Null);
+    assert_eq!(wallet_ledger(&wallet)["netDebited"]["MYR"], kept["debited"]);
+    drop(gateway);
+    drop(wallet_sim_child);
+    sim.signal("-INT");
+    assert!(sim.wait_exit().success());
+    assert_eq!(
+        acquirer_purchases(&ledger_path),
+        [(1250, "approved".to_owned())]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn aplus_sigkill_after_the_order_after_a_decline_and_during_the_inquiry_then_the_three_ledgers_agree()
+ {
+    let dir = temp_dir("aplus-kill-steps");
+    let (mut sim, ledger_path, wallet_sim_child, wallet, config_path) = aplus_stack(
+        &dir,
+        "[by_amount]\n\"5100\" = { kind = \"decline\", code = \"51\" }\n",
+    );
+    quick_orders(&config_path);
+    let wallet_addr: SocketAddr = wallet.trim_start_matches("http://").parse().unwrap();
+    let serve = || {
+        let g = Child::spawn(&["serve", "--config", config_path.to_str().unwrap()]);
+        let addr: SocketAddr = g.wait_for("qrbridge gateway listening on").parse().unwrap();
+        g.wait_for("ready");
+        (g, addr)
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mode = |m: Value| {
+        let (s, v) = rt.block_on(post(wallet_addr, "/sim/mode", m));
+        assert_eq!(s, 200, "{v}");
+    };
+
+    // 1. Killed after the order: the wallet debited, its notification did not arrive. After the
+    //    restart its notification (repeated, as the docs ask) finds the journaled order.
+    let (gateway, addr) = serve();
+    let ordered = wallet_sim_scan(&wallet, addr, "12.50", "silent");
+    gateway.signal("-KILL");
+    drop(gateway);
+    let (gateway, addr) = serve();
+    let gw = format!("http://{addr}");
+    let out = wallet_sim(&[
+        "notify",
+        "--wallet",
+        &wallet,
+        "--gateway",
+        &gw,
+        "--payment-request-id",
+        &ordered,
+    ]);
+    assert!(out.contains(": S"), "{out}");
+    wait_journal(addr, &ordered, "SUCCESS");
+
+    // 2. Killed after a decline, before the cancel reached the wallet (it is down).
+    mode(json!({"down": true}));
+    let gateway_url = format!("http://{addr}");
+    let code = qrbridge::scheme::aplus::dynamic_code(SGQR_STATIC, "51.00").unwrap();
+    let out = wallet_sim(&[
+        "pay",
+        "--wallet",
+        &wallet,
+        "--gateway",
+        &gateway_url,
+        "--code",
+        &code,
+    ]);
+    let declined = out
+        .lines()
+        .find_map(|l| l.strip_prefix("notifyPayment "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{out}"))
+        .to_owned();
+    wait_journal(addr, &declined, "FAIL");
+    assert_eq!(wallet_entry(&wallet, &declined)["state"], "DEBITED");
+    gateway.signal("-KILL");
+    drop(gateway);
+    mode(json!({"down": false}));
+
+    // 3. Killed during the inquiry: the wallet is silent about a debit and slow to answer the
+    //    inquiry (due ~7 s after the scan), so the gateway dies with it in flight.
+    let (gateway, addr) = serve();
+    mode(json!({"delayMs": 3000}));
+    let inquired = wallet_sim_scan(&wallet, addr, "23.40", "silent");
+    std::thread::sleep(Duration::from_millis(8_500));
+    gateway.signal("-KILL");
+    drop(gateway);
+    mode(json!({"delayMs": 0}));
+    let (gateway, addr) = serve();
+
+    // After the restarts: the cancel reaches the wallet (the user is whole), the inquiry is asked
+    // again and the debit it reports is authorised.
+    let mut entry = Value::Null;
+    for _ in 0..600 {
+        entry = wallet_entry(&wallet, &declined);
+        if entry["state"] == "CANCELLED" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(entry["state"], "CANCELLED", "{entry}");
+    assert_eq!(entry["credited"], entry["debited"], "{entry}");
+    wait_journal(addr, &inquired, "SUCCESS");
+    // Three ledgers: the wallet kept two debits and gave one back; the journal has two payments
+    // approved and one declined; the acquirer saw exactly those three authorisations.
+    let kept: u64 = [&ordered, &inquired]
+        .iter()
+        .map(|id| {
+            let e = wallet_entry(&wallet, id);
+            assert_eq!(
+                (e["state"].as_str(), e["credited"].as_u64()),
+                (Some("DEBITED"), Some(0)),
+                "{e}"
+            );
+            e["debited"].as_u64().unwrap()
+        })
+        .sum();
+    assert_eq!(wallet_ledger(&wallet)["netDebited"]["MYR"], kept);
+    assert_eq!(journal_status(addr, &ordered), "SUCCESS");
+    assert_eq!(journal_status(addr, &declined), "FAIL");
+    drop(gateway);
+    drop(wallet_sim_child);
+    sim.signal("-INT");
+    assert!(sim.wait_exit().success());
+    assert_eq!(
+        acquirer_purchases(&ledger_path),
+        [
+            (1250, "approved".to_owned()),
+            (2340, "approved".to_owned()),
+            (5100, "declined".to_owned())
+        ]
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -2773,3 +2773,167 @@ fn a_payment_opened_sent_in_one_write_is_found_by_its_rrn_and_trace() {
         );
     });
 }
+
+// ---- payment orders (a debits-first wallet: Alipay+ MPP) -------------------------------------
+
+fn aplus_order(client: &str, request: &str) -> NewPayment {
+    let mut order = new_payment(client, request);
+    order.origin = Origin::new(
+        "aplus",
+        Some(format!("{{\"paymentRequestId\":\"{request}\"}}")),
+    );
+    order.limits = DailyLimits {
+        max_count: Some(1),
+        max_amount: None,
+    };
+    order
+}
+
+#[test]
+fn an_order_is_durable_with_its_inquiry_due_and_moves_on_only_by_the_wallets_result() {
+    let dir = TempDir::new("orders");
+    let inquire_at = 4_000_000_000_000;
+    let order_id = {
+        let j = with_rules(&dir.file());
+        rt().block_on(async {
+            let order = j
+                .record_order(aplus_order("w1", "APR1"), inquire_at)
+                .await
+                .unwrap();
+            assert_eq!(order.state, PaymentState::Ordered);
+            // The customer's one payment a day is taken by the order.
+            let refused = j.record_order(aplus_order("w1", "APR2"), inquire_at).await;
+            assert!(refused.unwrap_err().is_limit_exceeded());
+            order.id
+        })
+    };
+    // After a restart: the order is in the journal, not among what recovery acts on, and its
+    // inquiry is due at the order's inquiry time, not before.
+    let j = with_rules(&dir.file());
+    rt().block_on(async {
+        let found = j.payment_by_request("w1", "APR1").await.unwrap().unwrap();
+        assert_eq!((found.id, found.state), (order_id, PaymentState::Ordered));
+        assert!(j.unresolved().await.unwrap().payments.is_empty());
+        let inquiry = j
+            .snapshot()
+            .unwrap()
+            .notice(&format!("N-{order_id}-INQUIRY"))
+            .unwrap()
+            .expect("the inquiry notice was committed with the order");
+        assert_eq!(inquiry.kind, NoticeKind::PaymentInquiry);
+        assert_eq!(inquiry.next_attempt_at_ms, inquire_at);
+        assert!(j.due_notices(inquire_at - 1, 10).await.unwrap().is_empty());
+        assert_eq!(j.due_notices(inquire_at, 10).await.unwrap().len(), 1);
+
+        // The wallet debited its user: ORDERED → SENT with the wallet's reference, the request in
+        // flight; a second debit of the same request is a repeat and writes nothing.
+        let key = IdempotencyKey::new("w1", RequestKind::Payment, "APR1");
+        let debit = DebitOrder {
+            request: key.clone(),
+            body: BodyHash::of(b"notify-1"),
+            scheme_ref: Some("{\"paymentId\":\"W-1\"}".to_owned()),
+            sent: acq("000001"),
+        };
+        let Opened::Sent(sent) = j.debit_order(debit.clone()).await.unwrap() else {
+            panic!("not sent");
+        };
+        assert_eq!(sent.state, PaymentState::Sent);
+        assert_eq!(
+            sent.origin.scheme_ref.as_deref(),
+            Some("{\"paymentId\":\"W-1\"}")
+        );
+        assert_eq!(
+            j.debit_order(debit).await.unwrap(),
+            Opened::Repeat(Begin::InFlight)
+        );
+        let states: Vec<_> = sent.history.iter().map(|c| c.state).collect();
+        assert_eq!(states, vec![PaymentState::Ordered, PaymentState::Sent]);
+        // A declined authorisation of a debited order makes the wallet's cancelPayment.
+        let finished = j
+            .finish_payment(FinishPayment {
+                id: sent.id,
+                events: vec![PaymentEvent::Declined {
+                    acquirer: AcquirerData {
+                        response_code: Some("05".to_owned()),
+                        ..AcquirerData::default()
+                    },
+                }],
+                request: key,
+                answer: Render::new(|_| StoredResponse {
+                    status: 200,
+                    body: b"{}".to_vec(),
+                }),
+            })
+            .await
+            .unwrap();
+        assert_eq!(finished.state, PaymentState::Failed);
+        let cancel = j
+            .snapshot()
+            .unwrap()
+            .notice(&format!("N-{}-FAILED", sent.id))
+            .unwrap()
+            .expect("cancel notice");
+        assert_eq!(cancel.kind, NoticeKind::PaymentCancel);
+
+        // Another order (the declined one gave the day's allowance back): the wallet says F → CLOSED,
+        // no notice; a debit afterwards is refused (the order is closed).
+        let other = j
+            .record_order(aplus_order("w1", "APR3"), inquire_at)
+            .await
+            .unwrap();
+        let closed = j
+            .update_payment(
+                other.id,
+                PaymentEvent::Closed {
+                    reason: "USER_BALANCE_NOT_ENOUGH".to_owned(),
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(closed.state, PaymentState::Closed);
+        let late = j
+            .debit_order(DebitOrder {
+                request: IdempotencyKey::new("w1", RequestKind::Payment, "APR3"),
+                body: BodyHash::of(b"late"),
+                scheme_ref: None,
+                sent: acq("000002"),
+            })
+            .await;
+        assert!(
+            matches!(late, Err(JournalError::IllegalTransition { .. })),
+            "{late:?}"
+        );
+        // An order whose result stays unknown is cancelled on the wallet's side.
+        let third = j
+            .record_order(aplus_order("w1", "APR4"), inquire_at)
+            .await
+            .unwrap();
+        let cancelled = j
+            .update_payment(
+                third.id,
+                PaymentEvent::OrderCancelled {
+                    reason: "no result after 10 inquiries".to_owned(),
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(cancelled.state, PaymentState::Cancelled);
+        let notice = j
+            .snapshot()
+            .unwrap()
+            .notice(&format!("N-{}-CANCELLED", third.id))
+            .unwrap()
+            .expect("cancel notice for the unknown order");
+        assert_eq!(notice.kind, NoticeKind::PaymentCancel);
+        // No order of an unknown request.
+        let none = j
+            .debit_order(DebitOrder {
+                request: IdempotencyKey::new("w1", RequestKind::Payment, "NOPE"),
+                body: BodyHash::of(b"x"),
+                scheme_ref: None,
+                sent: acq("000003"),
+            })
+            .await;
+        assert!(none.unwrap_err().is_not_found());
+    });
+}

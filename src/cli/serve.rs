@@ -278,8 +278,14 @@ async fn serve(args: Args) -> Result<Stopped, String> {
         }
         None => None,
     };
-    let deliverer = Deliverer::start(journal.clone(), server.schemes(), config.notify_policy())
-        .map_err(|e| e.to_string())?;
+    // The deliverer settles payment orders with the wallets' answers to inquiries (aplus).
+    let deliverer = Deliverer::start_settling(
+        journal.clone(),
+        server.schemes(),
+        config.notify_policy(),
+        Some(Arc::new(gateway.clone())),
+    )
+    .map_err(|e| e.to_string())?;
     let addr = server.local_addr();
     if demo {
         print!(

@@ -16,6 +16,7 @@
 //! quote      decode id + amount → locked single-use quote (fx)
 //! pay        claim → repeat? → quote → limits → link ready → open (journal write 1) → authorise
 //!            → finish (journal write 2) → answer; inquiry
+//! order      payment orders of debits-first wallets (Alipay+ MPP): order, then the wallet's result
 //! cancel     a reversal before the cut-off
 //! refund     partial / repeated refunds (0200, DE3 200000) at the original quote; refund inquiry
 //! merchant   refunds that start at the merchant (acquirer advice / operator) → RefundCredit notice
@@ -44,6 +45,7 @@ mod ids;
 mod merchant;
 pub mod notices;
 mod once;
+mod order;
 mod pay;
 mod quote;
 pub mod reconcile;
@@ -72,14 +74,15 @@ use crate::journal::{
 use crate::payment::Readiness;
 use crate::payment::{ApiError, BoxFuture, Handled, Pipeline, RequestContext};
 use crate::payment::{
-    CancelRequest, CancelResponse, DecodeRequest, DecodeResponse, PaymentInquiryRequest,
-    PaymentRequest, PaymentResponse, QuoteRequest, QuoteResponse, RefundInquiryRequest,
-    RefundRequest, RefundResponse,
+    CancelRequest, CancelResponse, DecodeRequest, DecodeResponse, OrderRequest, OrderResultRequest,
+    PaymentInquiryRequest, PaymentRequest, PaymentResponse, QuoteRequest, QuoteResponse,
+    RefundInquiryRequest, RefundRequest, RefundResponse,
 };
 
 pub use caches::MemoryBounds;
 pub use decode::Decoded;
 pub use merchant::{MerchantRefund, MerchantRefundError, Original};
+pub use order::ORDER_INQUIRY_GRACE;
 pub use recovery::RecoveryReport;
 pub use reversal::WatchedStore;
 pub use routing::{Matcher, RouteRule, Routed, route};
@@ -521,5 +524,21 @@ impl Pipeline for Gateway {
         req: RefundInquiryRequest,
     ) -> BoxFuture<'static, Handled<RefundResponse>> {
         Box::pin(async move { self.inquire_refund_of(ctx, req).await })
+    }
+
+    fn order(
+        self: Arc<Self>,
+        ctx: RequestContext,
+        req: OrderRequest,
+    ) -> BoxFuture<'static, Handled<PaymentResponse>> {
+        Box::pin(async move { self.make_order(ctx, req).await })
+    }
+
+    fn order_result(
+        self: Arc<Self>,
+        ctx: RequestContext,
+        req: OrderResultRequest,
+    ) -> BoxFuture<'static, Handled<PaymentResponse>> {
+        Box::pin(async move { self.wallet_result(ctx, req).await })
     }
 }

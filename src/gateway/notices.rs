@@ -10,6 +10,9 @@
 //!   credit the payer (`RefundCredit`, notice id `N-<refund id>-CREDIT`), in the payment's scheme.
 //! * A payment of a wallet that debits its user first (Alipay+ MPP, `aplus`) that ends FAILED,
 //!   REVERSED or CANCELLED: a `PaymentCancel` (the wallet's `cancelPayment`), never a result.
+//! * A payment order of such a wallet (ORDERED): a `PaymentInquiry` (the wallet's
+//!   `inquiryPayment`, notice id `N-<payment id>-INQUIRY`), due at the order's expiry; the
+//!   deliverer drops it (NOT_NEEDED) if the wallet's result came first.
 //!
 //! The notice id is `N-<payment or refund id>-<state>`: one state change, one id, stable across
 //! retries and restarts (the wallet dedupes on it).
@@ -101,6 +104,20 @@ impl NoticeRules for Notices {
             after.id.to_string(),
             after.state.as_str(),
             super::refund::response_of(after),
+        )
+    }
+
+    fn order(&self, order: &Payment) -> Option<NoticeDraft> {
+        // An order of a wallet that debits first: if no result came by the order's expiry (the
+        // notice is due then), the wallet is asked what became of it (inquiryPayment).
+        if !crate::payment::DEBITS_FIRST.contains(&order.origin.scheme.as_str()) {
+            return None;
+        }
+        draft(
+            NoticeKind::PaymentInquiry,
+            order.id.to_string(),
+            "INQUIRY",
+            super::pay::response_of(order),
         )
     }
 

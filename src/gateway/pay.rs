@@ -45,10 +45,11 @@ pub(super) fn status_of(state: PaymentState) -> PaymentStatus {
         PaymentState::Success | PaymentState::PartiallyRefunded | PaymentState::Refunded => {
             PaymentStatus::Success
         }
-        PaymentState::Failed => PaymentStatus::Fail,
+        PaymentState::Failed | PaymentState::Closed => PaymentStatus::Fail,
         PaymentState::Reversed => PaymentStatus::Reversed,
         PaymentState::Cancelled => PaymentStatus::Cancelled,
-        PaymentState::Quoted
+        PaymentState::Ordered
+        | PaymentState::Quoted
         | PaymentState::Sent
         | PaymentState::Unknown
         | PaymentState::Reversing
@@ -118,17 +119,17 @@ fn open_cause(p: &Payment) -> String {
 
 /// A pay request checked against its quote and the client's policy; nothing consumed or
 /// written yet.
-struct Checked {
-    policy: ClientPolicy,
-    quote_id: QuoteId,
-    decoded: Arc<Decoded>,
+pub(super) struct Checked {
+    pub(super) policy: ClientPolicy,
+    pub(super) quote_id: QuoteId,
+    pub(super) decoded: Arc<Decoded>,
     /// A quote made on another instance, found in the shared journal (not in this process's
     /// quote store): the journal consumes it with the payment's first write.
-    shared: Option<QuoteSnapshot>,
+    pub(super) shared: Option<QuoteSnapshot>,
 }
 
 /// How the acquirer's answer ends a payment: the events to journal and what the wallet is told.
-struct Ending {
+pub(super) struct Ending {
     events: Vec<PaymentEvent>,
     /// `None`: S.
     outcome: Option<ApiError>,
@@ -242,16 +243,18 @@ impl Gateway {
             Err(seen) => return self.repeat(ctx, req, seen).await,
         };
         let id = payment.id;
-        let outcome = self
-            .authorise(link, &payment, trace, &checked, deadline)
-            .await;
+        let outcome = self.authorise(link, &payment, trace, deadline).await;
         let ending = self.ending(id, outcome);
         let payment = self.finish(&key, id, &ending).await?;
         self.after_answer(&payment, ending)
     }
 
     /// Policy, quote, decoded merchant (this client's), per-transaction limit.
-    async fn check(&self, ctx: &RequestContext, req: &PaymentRequest) -> Result<Checked, ApiError> {
+    pub(super) async fn check(
+        &self,
+        ctx: &RequestContext,
+        req: &PaymentRequest,
+    ) -> Result<Checked, ApiError> {
         let policy = self.policy(ctx)?;
         let quote_id = QuoteId::from_str(req.quote_id.as_str()).map_err(errors::fx)?;
         let (merchant_amount, decoded, shared) = match self.inner.quotes.get(&quote_id) {
@@ -315,7 +318,7 @@ impl Gateway {
     }
 
     /// Consumes the quote (single use) and describes the payment to journal.
-    fn intent(
+    pub(super) fn intent(
         &self,
         ctx: &RequestContext,
         req: &PaymentRequest,
@@ -388,12 +391,11 @@ impl Gateway {
     }
 
     /// The 0200 over the link, within what is left of the pay budget.
-    async fn authorise(
+    pub(super) async fn authorise(
         &self,
         link: &Link,
         payment: &Payment,
         trace: Trace,
-        checked: &Checked,
         deadline: tokio::time::Instant,
     ) -> Result<Outcome, LinkError> {
         let purchase = acquirer::purchase(
@@ -404,7 +406,7 @@ impl Gateway {
             &payment.request_id,
         );
         let metrics = crate::telemetry::metrics::global();
-        let in_flight = metrics.in_flight(&checked.decoded.routed.acquirer);
+        let in_flight = metrics.in_flight(&payment.routing.acquirer);
         in_flight.inc();
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let outcome = link.authorise_traced(&purchase, trace, left).await;
@@ -414,7 +416,7 @@ impl Gateway {
 
     /// What the link's answer means for the payment and the wallet. An unknown outcome's
     /// reversal is watched from here on (its resolution moves the payment on).
-    fn ending(&self, id: PaymentId, outcome: Result<Outcome, LinkError>) -> Ending {
+    pub(super) fn ending(&self, id: PaymentId, outcome: Result<Outcome, LinkError>) -> Ending {
         match outcome {
             // The link handed nothing to a connection (it went down meanwhile): F, no reversal.
             Err(e) => Ending {
@@ -488,7 +490,7 @@ impl Gateway {
 
     /// Write 2: the outcome and the request completed with the answer, before the wallet is
     /// answered. A failure leaves the request in flight (recovery ends it): U.
-    async fn finish(
+    pub(super) async fn finish(
         &self,
         request: &IdempotencyKey,
         id: PaymentId,
@@ -521,7 +523,11 @@ impl Gateway {
     }
 
     /// The answer, from the journaled payment; an approval is kept for a cancel.
-    fn after_answer(&self, payment: &Payment, ending: Ending) -> Handled<PaymentResponse> {
+    pub(super) fn after_answer(
+        &self,
+        payment: &Payment,
+        ending: Ending,
+    ) -> Handled<PaymentResponse> {
         let unknown = ending.is_unknown();
         if let Some(a) = ending.approval {
             self.inner.approvals.insert(payment.id, a);

@@ -193,8 +193,9 @@ fn payment_item(p: &Payment) -> Option<Item> {
             Expect::Record(RecordType::Sale)
         }
         PaymentState::Reversed | PaymentState::Cancelled => Expect::ReversalOrNothing,
-        PaymentState::Failed => Expect::Nothing,
-        PaymentState::Quoted
+        PaymentState::Failed | PaymentState::Closed => Expect::Nothing,
+        PaymentState::Ordered
+        | PaymentState::Quoted
         | PaymentState::Sent
         | PaymentState::Unknown
         | PaymentState::Reversing

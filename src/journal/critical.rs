@@ -81,3 +81,19 @@ pub struct FinishPayment {
     /// Its answer, from the payment as the events leave it.
     pub answer: Render,
 }
+
+/// The first write of a payment order's authorisation (a debits-first scheme, Alipay+ MPP): the
+/// wallet debited its user, so the order moves ORDERED → SENT with the trace of the 0200 about to
+/// leave, and the wallet's request is stored in flight, in one transaction. It ends with
+/// [`FinishPayment`] as a pay does.
+#[derive(Debug, Clone)]
+pub struct DebitOrder {
+    /// The order's request (kind `payment`, the order's request id): stored in flight.
+    pub request: IdempotencyKey,
+    /// SHA-256 of what the wallet said.
+    pub body: BodyHash,
+    /// The scheme's reference with the wallet's payment id (replaces the order's), if any.
+    pub scheme_ref: Option<String>,
+    /// The trace of the 0200 about to be handed to the link.
+    pub sent: AcquirerData,
+}

@@ -15,7 +15,7 @@ use super::lease::{Instance, InstanceRecord, Lease, Owners, SharedKey};
 use super::postgres::{PgConfig, PgReaders, PgStore};
 
 use super::codec;
-use super::critical::{FinishPayment, OpenPayment, Opened};
+use super::critical::{DebitOrder, FinishPayment, OpenPayment, Opened};
 use super::idempotency::{Begin, BodyHash, IdempotencyKey, StoredResponse};
 use super::ids::{CustomerId, PaymentId, RefundId};
 use super::outbox::{NoticeOutcome, NoticeRules, OutboxNotice};
@@ -814,6 +814,31 @@ impl Journal for RedbJournal {
                 Done::Payment(p) => Some(*p),
                 _ => None,
             })
+        })
+    }
+
+    fn record_order(&self, new: NewPayment, inquire_at_ms: u64) -> JournalFuture<'_, Payment> {
+        Box::pin(async move {
+            expect(
+                self.write(Op::Order(Box::new(new), inquire_at_ms)).await?,
+                |d| match d {
+                    Done::Payment(p) => Some(*p),
+                    _ => None,
+                },
+            )
+        })
+    }
+
+    fn debit_order(&self, debit: DebitOrder) -> JournalFuture<'_, Opened> {
+        Box::pin(async move {
+            expect(
+                self.write(Op::DebitOrder(Box::new(debit))).await?,
+                |d| match d {
+                    Done::Steps(mut steps) => steps.pop().map(|p| Opened::Sent(Box::new(p))),
+                    Done::Begin(b) => Some(Opened::Repeat(b)),
+                    _ => None,
+                },
+            )
         })
     }
 

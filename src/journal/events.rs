@@ -55,12 +55,41 @@ pub fn payment_changed(p: &Payment) {
         PaymentState::Success | PaymentState::Failed | PaymentState::Unknown
     ) && matches!(previous, "SENT" | "QUOTED")
     {
-        // Intent to outcome, from the record's own times (ms).
-        let ms = p.updated_at_ms.saturating_sub(p.created_at_ms);
+        // Intent to outcome, from the record's own times (ms); an order's time waiting for the
+        // wallet's result is not the gateway's.
+        let intent = p
+            .history
+            .iter()
+            .find(|c| matches!(c.state, PaymentState::Quoted | PaymentState::Sent))
+            .map_or(p.created_at_ms, |c| c.at_ms);
+        let ms = p.updated_at_ms.saturating_sub(intent);
         m.payment_duration
             .observe(std::time::Duration::from_millis(ms).as_secs_f64());
     }
     match p.state {
+        PaymentState::Ordered => line!(
+            debug,
+            amount = %p.quote.merchant_amount,
+            "payment order recorded: waiting for the wallet's result"
+        ),
+        PaymentState::Closed => {
+            m.payment("order_closed");
+            line!(
+                info,
+                note,
+                "payment order closed: the wallet did not debit its user"
+            );
+        }
+        PaymentState::Cancelled if previous == "ORDERED" => {
+            // A person may need to look: the wallet never told us whether it debited its user.
+            m.payment("order_cancelled");
+            line!(
+                warn,
+                note,
+                "payment order cancelled: the wallet's result stayed unknown; it is asked to \
+                 cancel (cancelPayment) so a debited user is made whole"
+            );
+        }
         PaymentState::Quoted => line!(debug, amount = %p.quote.merchant_amount, "payment recorded"),
         PaymentState::Sent => line!(debug, "authorisation (0200) sent"),
         PaymentState::Success if previous == "SENT" => {

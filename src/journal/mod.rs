@@ -88,7 +88,7 @@ mod reversal;
 mod writer;
 
 pub use codec::{OLDEST_RECORD_VERSION, RECORD_VERSION};
-pub use critical::{FinishPayment, OpenPayment, Opened, Render};
+pub use critical::{DebitOrder, FinishPayment, OpenPayment, Opened, Render};
 pub use embedded::{
     DEFAULT_CACHE_BYTES, FORMAT_VERSION, JournalConfig, JournalStats, PURGE_LIMIT, RedbJournal,
     Snapshot,
@@ -154,6 +154,16 @@ pub trait Journal: crate::acquirer::reversal::ReversalStore + Send + Sync + 'sta
     /// (client id, request id): a second is [`JournalError::Duplicate`]. The customer's daily
     /// limits are checked and used in the same transaction ([`JournalError::LimitExceeded`]).
     fn record_intent(&self, new: NewPayment) -> JournalFuture<'_, Payment>;
+    /// Records a payment order (state ORDERED) for a wallet that debits its user first and pays
+    /// later (Alipay+ MPP): one per (client id, request id), daily limits checked and used as
+    /// for an intent; the notice the rules make for it ([`NoticeRules::order`], an inquiry) is
+    /// committed with it, due at `inquire_at_ms`.
+    fn record_order(&self, new: NewPayment, inquire_at_ms: u64) -> JournalFuture<'_, Payment>;
+    /// The wallet debited its user for an ORDERED payment: ORDERED → SENT and the request in
+    /// flight, in one transaction ([`DebitOrder`]); finished by [`Journal::finish_payment`]. A
+    /// request seen before is [`Opened::Repeat`] (nothing written); no order is `NotFound`; an
+    /// order no longer ORDERED is `IllegalTransition`.
+    fn debit_order(&self, debit: DebitOrder) -> JournalFuture<'_, Opened>;
     /// The first of a payment's two durable writes on the critical path (spec/journal.md §6a):
     /// the wallet request in flight, the intent (as [`Journal::record_intent`]: duplicate and
     /// daily limits checked) and SENT with the 0200's trace, in one transaction. A request seen

@@ -138,6 +138,11 @@ pub trait NoticeRules: Send + Sync + 'static {
     fn refund_credit(&self, _payment: &Payment, _refund: &Refund) -> Option<NoticeDraft> {
         None
     }
+    /// A payment order was recorded (ORDERED): the notice to send when its expiry passes
+    /// (none by default). It is committed with the order, due at the order's inquiry time.
+    fn order(&self, _order: &Payment) -> Option<NoticeDraft> {
+        None
+    }
 }
 
 /// A notice in the outbox.

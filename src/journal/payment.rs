@@ -1,6 +1,9 @@
 //! The payment record and its state machine (`spec/journal.md` §3).
 //!
 //! ```text
+//! ORDERED ─Debited─► SENT   (a debits-first scheme's order: the wallet debited its user)
+//!   ├─Closed─► CLOSED          (the wallet did not debit: no money moved anywhere)
+//!   └─OrderCancelled─► CANCELLED (the wallet's result stayed unknown: it is asked to cancel)
 //! QUOTED ─Sent─► SENT ─Approved─► SUCCESS ─refund ok─► PARTIALLY_REFUNDED ─refunds = original─► REFUNDED
 //!   │              │                 │        (one refund of the whole amount: SUCCESS ─► REFUNDED)
 //!   NotSent        ├─Declined─► FAILED   (SENT ─NotSent─► FAILED too: the link sent nothing)
@@ -30,6 +33,12 @@ use crate::payment::Merchant;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PaymentState {
+    /// A payment order handed to a wallet that debits its user first (Alipay+ MPP), waiting for
+    /// its result: nothing sent to the acquirer, nothing debited that we know of.
+    Ordered,
+    /// An order the wallet did not pay (it said so, or its answer to our inquiry did): no money
+    /// moved anywhere.
+    Closed,
     /// Intent recorded; nothing sent to the acquirer yet.
     Quoted,
     /// The authorisation is about to be, or has been, handed to the acquirer link.
@@ -58,6 +67,8 @@ impl PaymentState {
     /// The wire name (`PARTIALLY_REFUNDED`).
     pub fn as_str(self) -> &'static str {
         match self {
+            PaymentState::Ordered => "ORDERED",
+            PaymentState::Closed => "CLOSED",
             PaymentState::Quoted => "QUOTED",
             PaymentState::Sent => "SENT",
             PaymentState::Success => "SUCCESS",
@@ -73,7 +84,8 @@ impl PaymentState {
     }
 
     /// Whether the outcome is still open and recovery must act on it (SENT, UNKNOWN, REVERSING;
-    /// QUOTED too: nothing was sent, and recovery marks it failed).
+    /// QUOTED too: nothing was sent, and recovery marks it failed). Not ORDERED: its inquiry
+    /// notice, due at the order's expiry, resolves it.
     pub fn is_unresolved(self) -> bool {
         matches!(
             self,
@@ -249,7 +261,10 @@ pub fn utc_day(t: std::time::SystemTime) -> u64 {
 pub(crate) fn counts_against_limits(state: PaymentState) -> bool {
     !matches!(
         state,
-        PaymentState::Failed | PaymentState::Reversed | PaymentState::Cancelled
+        PaymentState::Failed
+            | PaymentState::Reversed
+            | PaymentState::Cancelled
+            | PaymentState::Closed
     )
 }
 
@@ -324,13 +339,32 @@ pub struct Payment {
     pub created_at_ms: u64,
     /// Last change, ms since the Unix epoch.
     pub updated_at_ms: u64,
-    /// Every state entered, in order (starting with QUOTED).
+    /// Every state entered, in order (starting with QUOTED, or ORDERED for an order).
     pub history: Vec<StateChange>,
 }
 
 /// What happened to a payment. Each event applies in some states only (see the module diagram).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PaymentEvent {
+    /// ORDERED → SENT: the wallet debited its user (its notification, or its answer to our
+    /// inquiry); the authorisation is about to be handed to the link (durable before it is sent).
+    Debited {
+        /// The scheme's reference, now with the wallet's own payment id (replaces the order's).
+        scheme_ref: Option<String>,
+        /// Whatever is known of the 0200 already.
+        acquirer: AcquirerData,
+    },
+    /// ORDERED → CLOSED: the wallet did not debit its user.
+    Closed {
+        /// Why (the wallet's result code).
+        reason: String,
+    },
+    /// ORDERED → CANCELLED: the wallet's result stayed unknown past the inquiry bound; it is
+    /// asked to cancel (so a user it did debit is made whole).
+    OrderCancelled {
+        /// Why.
+        reason: String,
+    },
     /// QUOTED → SENT: about to hand the authorisation to the link (durable before it is sent).
     Sent {
         /// Whatever is known of the message already.
@@ -391,6 +425,9 @@ impl PaymentEvent {
     /// The event's name, for errors.
     pub fn name(&self) -> &'static str {
         match self {
+            PaymentEvent::Debited { .. } => "Debited",
+            PaymentEvent::Closed { .. } => "Closed",
+            PaymentEvent::OrderCancelled { .. } => "OrderCancelled",
             PaymentEvent::Sent { .. } => "Sent",
             PaymentEvent::NotSent { .. } => "NotSent",
             PaymentEvent::Approved { .. } => "Approved",
@@ -432,6 +469,17 @@ impl Payment {
         }
     }
 
+    /// A new payment (as [`Payment::new`] made it) as a payment order in state ORDERED (a
+    /// debits-first scheme: the wallet pays later).
+    pub(crate) fn into_ordered(mut self) -> Self {
+        self.state = PaymentState::Ordered;
+        self.history = vec![StateChange {
+            state: PaymentState::Ordered,
+            at_ms: self.created_at_ms,
+        }];
+        self
+    }
+
     /// The payment after `event`, or [`JournalError::IllegalTransition`] (and no change).
     pub fn apply(&self, event: PaymentEvent, now_ms: u64) -> Result<Payment, JournalError> {
         use PaymentEvent as E;
@@ -443,6 +491,9 @@ impl Payment {
         };
         let mut next = self.clone();
         let state = match (self.state, &event) {
+            (S::Ordered, E::Debited { .. }) => S::Sent,
+            (S::Ordered, E::Closed { .. }) => S::Closed,
+            (S::Ordered, E::OrderCancelled { .. }) => S::Cancelled,
             (S::Quoted, E::Sent { .. }) => S::Sent,
             (S::Quoted | S::Sent, E::NotSent { .. }) => S::Failed,
             (S::Sent, E::Approved { .. }) => S::Success,
@@ -474,6 +525,16 @@ impl Payment {
             _ => return Err(illegal()),
         };
         match event {
+            E::Debited {
+                scheme_ref,
+                acquirer,
+            } => {
+                if scheme_ref.is_some() {
+                    next.origin.scheme_ref = scheme_ref;
+                }
+                next.acquirer.merge(acquirer);
+            }
+            E::Closed { reason } | E::OrderCancelled { reason } => next.note = Some(reason),
             E::Sent { acquirer } | E::Approved { acquirer } | E::Declined { acquirer } => {
                 next.acquirer.merge(acquirer);
             }

@@ -22,7 +22,7 @@ use redb::{Database, Durability, TableDefinition, WriteTransaction};
 use ring::rand::SystemRandom;
 
 use super::codec::{self, composite};
-use super::critical::{FinishPayment, OpenPayment};
+use super::critical::{DebitOrder, FinishPayment, OpenPayment};
 use super::idempotency::{
     Begin, BodyHash, IdempotencyKey, IdempotencyRecord, IdempotencyState, StoredResponse,
 };
@@ -117,6 +117,10 @@ pub(crate) fn open_key(tag: u8, rest: &[u8]) -> Vec<u8> {
 #[derive(Debug)]
 pub(crate) enum Op {
     Intent(Box<NewPayment>),
+    /// A payment order (ORDERED) and its inquiry notice, due at the given ms.
+    Order(Box<NewPayment>, u64),
+    /// ORDERED → SENT + idempotency in flight (`critical.rs`).
+    DebitOrder(Box<DebitOrder>),
     Payment(PaymentId, PaymentEvent),
     /// Idempotency begin + intent + SENT (`critical.rs`).
     OpenPayment(Box<OpenPayment>),
@@ -505,6 +509,10 @@ impl<'k> Tables<'k> {
     fn apply(&mut self, op: Op, ctx: &mut Ctx<'_>) -> Result<Done, JournalError> {
         match op {
             Op::Intent(new) => self.intent(*new, ctx).map(|p| Done::Payment(Box::new(p))),
+            Op::Order(new, inquire_at_ms) => self
+                .order(*new, inquire_at_ms, ctx)
+                .map(|p| Done::Payment(Box::new(p))),
+            Op::DebitOrder(debit) => self.debit_order(*debit, ctx),
             Op::Payment(id, event) => self
                 .payment_event(id, event, ctx)
                 .map(|p| Done::Payment(Box::new(p))),
@@ -600,6 +608,89 @@ impl<'k> Tables<'k> {
         let intent = self.check_intent(new, ctx)?;
         self.write_intent(&intent, &intent.payment)?;
         Ok(intent.payment)
+    }
+
+    /// A payment order: checked as an intent (duplicate, zero amount, daily limits), recorded
+    /// ORDERED, with the notice the rules make for it due at `inquire_at_ms`.
+    fn order(
+        &mut self,
+        new: NewPayment,
+        inquire_at_ms: u64,
+        ctx: &Ctx<'_>,
+    ) -> Result<Payment, JournalError> {
+        let mut intent = self.check_intent(new, ctx)?;
+        intent.payment = intent.payment.into_ordered();
+        let order = intent.payment.clone();
+        let notice = match ctx.rules.as_ref().and_then(|r| r.order(&order)) {
+            Some(draft) => self
+                .draft_notice(
+                    draft,
+                    &order.client_id,
+                    &order.origin,
+                    order.id.to_string(),
+                    ctx,
+                )?
+                .map(|mut n| {
+                    n.next_attempt_at_ms = inquire_at_ms.max(ctx.now_ms);
+                    n
+                }),
+            None => None,
+        };
+        self.write_intent(&intent, &order)?;
+        if let Some(n) = &notice {
+            self.insert_notice(n, ctx)?;
+        }
+        Ok(order)
+    }
+
+    /// The wallet debited its user for an order: ORDERED → SENT (with the notices the rules
+    /// make) and the request in flight, or what an earlier request with this key says.
+    fn debit_order(&mut self, debit: DebitOrder, ctx: &Ctx<'_>) -> Result<Done, JournalError> {
+        let kb = debit.request.to_bytes()?;
+        if let Some(rec) = self.load_request(&kb)? {
+            return Ok(Done::Begin(seen(rec, debit.body)));
+        }
+        let request = composite(&[&debit.request.client_id, &debit.request.request_id])?;
+        let id = match self
+            .payment_requests
+            .get(request.as_slice())
+            .map_err(st("read payment request"))?
+        {
+            Some(g) => PaymentId::from_key(g.value()).ok_or_else(|| JournalError::Corrupt {
+                kind: RecordKind::Payment,
+                key: codec::key_text(&request),
+                detail: "payment request index names no payment id".to_owned(),
+            })?,
+            None => {
+                return Err(JournalError::NotFound {
+                    kind: RecordKind::Payment,
+                    key: debit.request.to_string(),
+                });
+            }
+        };
+        let before = self.load_payment(id)?;
+        let change = self.transition(
+            &before,
+            vec![PaymentEvent::Debited {
+                scheme_ref: debit.scheme_ref,
+                acquirer: debit.sent,
+            }],
+            ctx,
+        )?;
+        let rec = IdempotencyRecord {
+            body_hash: debit.body.0.to_vec(),
+            created_at_ms: ctx.now_ms,
+            state: IdempotencyState::InFlight,
+        };
+        let rec_bytes = codec::encode(RecordKind::Idempotency, &rec)?;
+        self.write_transition(&change, ctx)?;
+        self.idempotency
+            .insert(kb.as_slice(), rec_bytes.as_slice())
+            .map_err(st("write idempotency"))?;
+        self.open
+            .insert(open_key(OPEN_REQUEST, &kb).as_slice(), ())
+            .map_err(st("write open"))?;
+        Ok(Done::Steps(change.steps))
     }
 
     /// Everything `record_intent` checks and computes, before any write: a duplicate request,

@@ -32,8 +32,11 @@ use ring::rand::{SecureRandom, SystemRandom};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::journal::{Journal, NoticeKind, NoticeOutcome, OutboxNotice, Retry};
-use crate::scheme::{Notice, NoticeEvent, Scheme, WalletCall};
+use crate::journal::{
+    Journal, NoticeKind, NoticeOutcome, OutboxNotice, PaymentId, PaymentState, Retry,
+};
+use crate::payment::{ApiError, OrderResultRequest, Pipeline, RequestContext, WalletResult};
+use crate::scheme::{InquiryAnswer, Notice, NoticeEvent, NoticeMessage, Scheme, WalletCall};
 
 pub use client::{MAX_ANSWER_BYTES, NotifyClient, WalletAnswer, outbound};
 
@@ -50,6 +53,11 @@ pub struct NotifyPolicy {
     pub attempt_timeout: Duration,
     /// Most attempts in flight at once (default 8).
     pub concurrency: usize,
+    /// Most inquiries about a payment order (a debits-first wallet that sent no result by the
+    /// order's expiry) before the order is cancelled on the wallet's side (default 10: about
+    /// 8 min of backoff from a 1 s first delay). Counts answers that say nothing definite
+    /// (processing, U, unreadable, not authentic) and attempts without an answer.
+    pub max_inquiries: u32,
     /// Extra CA certificates (PEM) trusted for wallets' notify URLs, besides the webpki roots.
     pub extra_ca_pem: Option<PathBuf>,
 }
@@ -62,6 +70,7 @@ impl Default for NotifyPolicy {
             max_age: Duration::from_secs(24 * 3600),
             attempt_timeout: Duration::from_secs(10),
             concurrency: 8,
+            max_inquiries: 10,
             extra_ca_pem: None,
         }
     }
@@ -138,6 +147,9 @@ impl Counters {
 struct Shared {
     journal: Arc<dyn Journal>,
     schemes: Vec<Arc<dyn Scheme>>,
+    /// The pipeline that settles payment orders with the wallet's answer to an inquiry; without
+    /// it an inquiry is only delivered.
+    orders: Option<Arc<dyn Pipeline>>,
     policy: NotifyPolicy,
     client: NotifyClient,
     rng: SystemRandom,
@@ -188,6 +200,24 @@ impl Deliverer {
         schemes: Vec<Arc<dyn Scheme>>,
         policy: NotifyPolicy,
     ) -> Result<Deliverer, NotifyError> {
+        Self::start_settling(journal, schemes, policy, None)
+    }
+
+    /// As [`Deliverer::start`], and the wallet's answer to an inquiry about a payment order
+    /// (`PaymentInquiry`) settles the order through `orders` ([`Pipeline::order_result`]):
+    /// debited → authorised, not debited → closed, still unknown after
+    /// [`NotifyPolicy::max_inquiries`] → cancelled on the wallet's side.
+    pub fn start_settling(
+        journal: Arc<dyn Journal>,
+        schemes: Vec<Arc<dyn Scheme>>,
+        policy: NotifyPolicy,
+        orders: Option<Arc<dyn Pipeline>>,
+    ) -> Result<Deliverer, NotifyError> {
+        if policy.max_inquiries == 0 {
+            return Err(NotifyError::Policy(
+                "max_inquiries must be at least 1".to_owned(),
+            ));
+        }
         if policy.concurrency == 0 {
             return Err(NotifyError::Policy(
                 "concurrency must be at least 1".to_owned(),
@@ -202,6 +232,7 @@ impl Deliverer {
         let shared = Arc::new(Shared {
             journal,
             schemes,
+            orders,
             policy,
             client,
             rng: SystemRandom::new(),
@@ -390,17 +421,56 @@ async fn attempt(shared: &Shared, n: OutboxNotice) {
     }
 }
 
+/// One call made and answered, authentic.
+struct Exchanged {
+    scheme: Arc<dyn Scheme>,
+    notice: Notice,
+    answer: WalletAnswer,
+}
+
 async fn deliver(shared: &Shared, n: &OutboxNotice) -> Result<Delivered, Failure> {
-    let scheme = shared
+    if n.kind == NoticeKind::PaymentInquiry
+        && let Some(orders) = &shared.orders
+    {
+        return settle_order(shared, orders, n).await;
+    }
+    let Some(x) = exchange(shared, n).await? else {
+        return Ok(Delivered::NotNeeded);
+    };
+    let (scheme, answer) = (&x.scheme, &x.answer);
+    if scheme.acknowledged(answer.status, &answer.headers, &answer.body) {
+        Ok(Delivered::Acknowledged)
+    } else if let Some(reason) = scheme.refused(answer.status, &answer.headers, &answer.body) {
+        Err(Failure {
+            reason: format!("refused by the wallet: {reason}"),
+            permanent: true,
+        })
+    } else {
+        Err(Failure::retry(format!(
+            "HTTP {} from the wallet is not an acknowledgement",
+            answer.status.as_u16()
+        )))
+    }
+}
+
+fn scheme_of(shared: &Shared, n: &OutboxNotice) -> Result<Arc<dyn Scheme>, Failure> {
+    shared
         .schemes
         .iter()
         .find(|s| s.name() == n.scheme)
+        .cloned()
         .ok_or_else(|| {
             Failure::retry(format!(
                 "scheme {:?} is not served by this gateway",
                 n.scheme
             ))
-        })?;
+        })
+}
+
+/// Renders `n` in its scheme, POSTs it and checks the answer is authentic; `None` when the client
+/// takes no such call.
+async fn exchange(shared: &Shared, n: &OutboxNotice) -> Result<Option<Exchanged>, Failure> {
+    let scheme = scheme_of(shared, n)?;
     let unreadable = |e: serde_json::Error| Failure {
         reason: format!("stored {:?} event unreadable: {e}", n.kind),
         permanent: true,
@@ -438,7 +508,7 @@ async fn deliver(shared: &Shared, n: &OutboxNotice) -> Result<Delivered, Failure
         notice_id: n.notice_id.clone(),
         event,
     };
-    let message = match scheme.notification(&notice) {
+    let message: NoticeMessage = match scheme.notification(&notice) {
         // A credit is money owed to the payer: a client without an endpoint for it needs a person.
         Ok(None) if call == WalletCall::RefundCredit => {
             return Err(Failure {
@@ -450,7 +520,7 @@ async fn deliver(shared: &Shared, n: &OutboxNotice) -> Result<Delivered, Failure
                 permanent: true,
             });
         }
-        Ok(None) => return Ok(Delivered::NotNeeded),
+        Ok(None) => return Ok(None),
         Ok(Some(m)) => m,
         Err(e) => return Err(Failure::retry(format!("not rendered: {e}"))),
     };
@@ -466,18 +536,114 @@ async fn deliver(shared: &Shared, n: &OutboxNotice) -> Result<Delivered, Failure
     scheme
         .verify_answer(&notice, &message, &answer.headers, &answer.body)
         .map_err(|e| Failure::retry(format!("the wallet's answer is not authentic: {e}")))?;
-    if scheme.acknowledged(answer.status, &answer.headers, &answer.body) {
-        Ok(Delivered::Acknowledged)
-    } else if let Some(reason) = scheme.refused(answer.status, &answer.headers, &answer.body) {
-        Err(Failure {
-            reason: format!("refused by the wallet: {reason}"),
-            permanent: true,
+    Ok(Some(Exchanged {
+        scheme,
+        notice,
+        answer,
+    }))
+}
+
+/// An inquiry about a payment order (spec/schemes/aplus.md §4): asked only while the order is
+/// still ORDERED (the wallet's result may have come first: NOT_NEEDED); the wallet's answer
+/// settles the order through the pipeline. An answer that says nothing definite is asked again
+/// with backoff, up to `max_inquiries`; then the order is cancelled on the wallet's side.
+async fn settle_order(
+    shared: &Shared,
+    orders: &Arc<dyn Pipeline>,
+    n: &OutboxNotice,
+) -> Result<Delivered, Failure> {
+    let permanent = |reason: String| Failure {
+        reason,
+        permanent: true,
+    };
+    let id: PaymentId = n
+        .subject
+        .parse()
+        .map_err(|_| permanent(format!("inquiry about {:?}: not a payment id", n.subject)))?;
+    let order = shared
+        .journal
+        .payment(id)
+        .await
+        .map_err(|e| Failure::retry(format!("reading payment {id}: {e}")))?
+        .ok_or_else(|| permanent(format!("payment {id} is not in the journal")))?;
+    if order.state != PaymentState::Ordered {
+        return Ok(Delivered::NotNeeded);
+    }
+    let scheme = scheme_of(shared, n)?;
+    let asked: Result<InquiryAnswer, String> = match exchange(shared, n).await {
+        Ok(Some(x)) => x
+            .scheme
+            .inquiry_answer(
+                &x.notice,
+                x.answer.status,
+                &x.answer.headers,
+                &x.answer.body,
+            )
+            .ok_or_else(|| {
+                format!(
+                    "HTTP {} from the wallet is not an inquiry answer",
+                    x.answer.status.as_u16()
+                )
+            }),
+        Ok(None) => Err(format!(
+            "client {} takes no inquiryPayment calls (no endpoint)",
+            n.client_id
+        )),
+        Err(f) => Err(f.reason),
+    };
+    let tries = n.attempts.saturating_add(1);
+    let (result, scheme_ref) = match asked {
+        Ok(InquiryAnswer {
+            result: WalletResult::Unknown { reason },
+            ..
         })
-    } else {
-        Err(Failure::retry(format!(
-            "HTTP {} from the wallet is not an acknowledgement",
-            answer.status.as_u16()
-        )))
+        | Err(reason) => {
+            if tries < shared.policy.max_inquiries {
+                return Err(Failure::retry(format!(
+                    "no result for the order yet ({tries} of {} inquiries): {reason}",
+                    shared.policy.max_inquiries
+                )));
+            }
+            let reason = format!("no result from the wallet after {tries} inquiries: {reason}");
+            (WalletResult::Unknown { reason }, None)
+        }
+        Ok(a) => (a.result, a.scheme_ref),
+    };
+    let ctx = RequestContext {
+        client_id: n.client_id.clone(),
+        body_sha256: crate::scheme::native::auth::body_digest(
+            format!("{}|{result:?}", n.notice_id).as_bytes(),
+        ),
+        received_at: std::time::SystemTime::now(),
+        unauthenticated_demo: false,
+        scheme: scheme.name(),
+        scheme_ref,
+        request_id: n.request_id.clone().unwrap_or_else(|| n.notice_id.clone()),
+    };
+    let Ok(payment_request_id) = crate::payment::RequestId::new(order.request_id.clone()) else {
+        return Err(permanent(format!(
+            "payment {id}: request id {:?} unusable",
+            order.request_id
+        )));
+    };
+    let settle = OrderResultRequest {
+        payment_request_id,
+        result,
+        merchant_amount: None,
+        payer_amount: None,
+        customer_id: None,
+    };
+    match Arc::clone(orders).order_result(ctx, settle).await {
+        Ok(_) => Ok(Delivered::Acknowledged),
+        // Closed meanwhile (the wallet said F, or we cancelled): nothing left to settle.
+        Err(ApiError::OrderNotFound { .. }) => {
+            tracing::warn!(
+                payment_id = %id,
+                "inquiry: the wallet's answer came for an order closed meanwhile"
+            );
+            Ok(Delivered::Acknowledged)
+        }
+        Err(e) => Err(Failure::retry(format!("settling the order: {e}"))),
     }
 }
 

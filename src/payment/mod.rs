@@ -23,5 +23,5 @@ pub mod pipeline;
 
 pub use error::{ApiError, AuthFault, ResultCode, Side};
 pub use ops::*;
-pub use outbound::{DEBITS_FIRST, Notice, NoticeEvent, WalletCall};
+pub use outbound::{DEBITS_FIRST, InquiryAnswer, Notice, NoticeEvent, WalletCall};
 pub use pipeline::{Answer, BoxFuture, Handled, Pipeline, Readiness, RequestContext, always_ready};

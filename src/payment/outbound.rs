@@ -15,7 +15,7 @@
 //! A scheme declares the calls it can make (`Scheme::calls`); a notice of a call its scheme
 //! cannot make is parked with that reason, never dropped.
 
-use super::ops::{PaymentResponse, RefundResponse};
+use super::ops::{PaymentResponse, RefundResponse, WalletResult};
 
 /// The schemes (registry names) whose wallets debit their user *before* the gateway authorises
 /// (Alipay+ MPP merchant-presented mode: `notifyPayment` S comes first). For their payments the
@@ -93,4 +93,15 @@ pub enum NoticeEvent {
     Payment(Box<PaymentResponse>),
     /// A refund's final state (SUCCESS, FAIL, REVERSED).
     Refund(RefundResponse),
+}
+
+/// A wallet's answer to a [`WalletCall::PaymentInquiry`] about a payment order, as its scheme
+/// reads it: what became of the order on the wallet's side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InquiryAnswer {
+    /// Debited, not debited, or not known yet (processing, or an answer that says nothing).
+    pub result: WalletResult,
+    /// What the scheme keeps with the payment now (e.g. with the wallet's payment id), if the
+    /// answer taught it anything.
+    pub scheme_ref: Option<String>,
 }

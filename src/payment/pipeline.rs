@@ -14,9 +14,9 @@ use std::time::SystemTime;
 
 use super::error::ApiError;
 use super::ops::{
-    CancelRequest, CancelResponse, DecodeRequest, DecodeResponse, PaymentInquiryRequest,
-    PaymentRequest, PaymentResponse, QuoteRequest, QuoteResponse, RefundInquiryRequest,
-    RefundRequest, RefundResponse,
+    CancelRequest, CancelResponse, DecodeRequest, DecodeResponse, OrderRequest, OrderResultRequest,
+    PaymentInquiryRequest, PaymentRequest, PaymentResponse, QuoteRequest, QuoteResponse,
+    RefundInquiryRequest, RefundRequest, RefundResponse,
 };
 
 /// Who is calling and what exactly they sent (for idempotency: client id + request id + body hash).
@@ -128,6 +128,32 @@ pub trait Pipeline: Send + Sync + 'static {
         ctx: RequestContext,
         req: RefundInquiryRequest,
     ) -> BoxFuture<'static, Handled<RefundResponse>>;
+    /// Make a durable payment order for a quote (a wallet that debits its user first: Alipay+
+    /// MPP). The answer is the order as a payment (PROCESSING). Default: refused (a pipeline
+    /// without orders).
+    fn order(
+        self: Arc<Self>,
+        _ctx: RequestContext,
+        _req: OrderRequest,
+    ) -> BoxFuture<'static, Handled<PaymentResponse>> {
+        Box::pin(std::future::ready(Err(no_orders())))
+    }
+    /// The wallet's result for an order: debited → authorise (as a pay does); not debited →
+    /// the order closes; unknown → the order is cancelled on the wallet's side. A repeat is
+    /// answered from the payment as it stands. Default: refused.
+    fn order_result(
+        self: Arc<Self>,
+        _ctx: RequestContext,
+        _req: OrderResultRequest,
+    ) -> BoxFuture<'static, Handled<PaymentResponse>> {
+        Box::pin(std::future::ready(Err(no_orders())))
+    }
+}
+
+fn no_orders() -> ApiError {
+    ApiError::Unavailable {
+        reason: "this pipeline takes no payment orders".to_owned(),
+    }
 }
 
 /// The gateway's readiness predicate: `Ok(())` when ready, `Err(reason)` otherwise. Called on every

@@ -41,7 +41,7 @@ pub use dispatch::{Dispatch, InFlight, InFlightGuard};
 pub use json::parse_json;
 
 use crate::payment::ApiError;
-pub use crate::payment::{Notice, NoticeEvent, WalletCall};
+pub use crate::payment::{InquiryAnswer, Notice, NoticeEvent, WalletCall};
 
 /// The registry: every scheme the gateway can speak, by name. Adding a scheme is one line here.
 /// The native scheme (Wallet API v1) is not listed: the server builds it from `[server]` and
@@ -206,6 +206,19 @@ pub trait Scheme: std::fmt::Debug + Send + Sync + 'static {
     /// will change (the wallet will not credit this refund, say): the notice is parked at once with
     /// the reason for an operator. `None` (the default): retried with backoff.
     fn refused(&self, _status: StatusCode, _headers: &HeaderMap, _body: &[u8]) -> Option<String> {
+        None
+    }
+
+    /// What the wallet's authentic reply to a [`WalletCall::PaymentInquiry`] says became of the
+    /// order (read only when the deliverer settles orders). `None` (the default): the reply says
+    /// nothing usable, and the inquiry is asked again (up to the deliverer's bound).
+    fn inquiry_answer(
+        &self,
+        _notice: &Notice,
+        _status: StatusCode,
+        _headers: &HeaderMap,
+        _body: &[u8],
+    ) -> Option<InquiryAnswer> {
         None
     }
 

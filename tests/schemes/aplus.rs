@@ -53,6 +53,9 @@ const BODY_LIMIT: u64 = 64 * 1024;
 const APPROVE: &str = "12.50";
 const DECLINE: &str = "51.00";
 const NO_ANSWER: &str = "77.77";
+/// The ids Alipay+ would assign (configured): ours as the acquiring side, the wallet's.
+const ACQUIRER_ID: &str = "1022188000000000001";
+const PSP_ID: &str = "1022172000000000001";
 
 fn pem(text: &str, label: &str) -> Vec<u8> {
     let begin = format!("-----BEGIN {label}-----");
@@ -172,6 +175,8 @@ enum Mode {
     Answer,
     /// HTTP 503, unsigned (down).
     Down,
+    /// inquiryPayment: still in process (result S, paymentResult U); other calls as `Answer`.
+    Processing,
 }
 
 /// One call the gateway made to the wallet, its signature verified.
@@ -248,7 +253,7 @@ impl Wallet {
         ) {
             Err(e) => (
                 401,
-                json!({"resultStatus":"F","resultCode":"INVALID_SIGNATURE","resultMessage":e}),
+                json!({"result": {"resultStatus":"F","resultCode":"INVALID_SIGNATURE","resultMessage":e}}),
             ),
             Ok(()) => {
                 let v: Value = serde_json::from_slice(&body).unwrap();
@@ -256,16 +261,13 @@ impl Wallet {
                     .strip_prefix(WALLET_API_PATH)
                     .unwrap_or(&path)
                     .to_owned();
-                self.apply(&api, &v);
+                let extra = self.apply(&api, &v);
                 self.calls.lock().unwrap().push(Call { api, body: v });
                 self.arrived.notify_waiters();
-                (
-                    200,
-                    json!({"resultStatus":"S","resultCode":"SUCCESS","resultMessage":"success"}),
-                )
+                extra
             }
         };
-        let out = serde_json::to_vec(&json!({ "result": result })).unwrap();
+        let out = serde_json::to_vec(&result).unwrap();
         let time = time_text(SystemTime::now());
         let mut sig = vec![0; key.public().modulus_len()];
         key.sign(
@@ -296,14 +298,37 @@ impl Wallet {
         r
     }
 
-    /// The wallet's side of a call: a cancel gives the user back what was debited (once); a
-    /// refund credits `refundToAmount` (once per refundRequestId).
-    fn apply(&self, api: &str, v: &Value) {
+    /// The wallet's side of a call, and its answer (HTTP status, body): a cancel gives the user
+    /// back what was debited (once); a refund credits `refundToAmount` (once per
+    /// refundRequestId); an inquiry says whether the user was debited (the ledger), or that the
+    /// payment is still in process (`Mode::Processing`), or that there is no such payment.
+    fn apply(&self, api: &str, v: &Value) -> (u16, Value) {
+        let ok = json!({"resultStatus":"S","resultCode":"SUCCESS","resultMessage":"success"});
         let id = v["paymentRequestId"].as_str().unwrap_or("").to_owned();
         let mut ledger = self.ledger.lock().unwrap();
         match api {
             "cancelPayment" => {
                 ledger.insert(id, 0);
+            }
+            "inquiryPayment" if *self.mode.lock().unwrap() == Mode::Processing => {
+                return (
+                    200,
+                    json!({"result": ok, "paymentRequestId": id,
+                           "paymentResult": {"resultStatus":"U","resultCode":"PAYMENT_IN_PROCESS","resultMessage":"in process"}}),
+                );
+            }
+            "inquiryPayment" => {
+                return match ledger.get(&id) {
+                    Some(debited) if *debited < 0 => (
+                        200,
+                        json!({"result": ok, "paymentRequestId": id, "paymentResult": ok,
+                               "paymentId": format!("mpp-inq-{}", &id[3..11])}),
+                    ),
+                    _ => (
+                        200,
+                        json!({"result": {"resultStatus":"F","resultCode":"ORDER_NOT_EXIST","resultMessage":"no such payment"}}),
+                    ),
+                };
             }
             "refund" => {
                 let refund = v["refundRequestId"].as_str().unwrap().to_owned();
@@ -320,6 +345,7 @@ impl Wallet {
             }
             _ => {}
         }
+        (200, json!({ "result": ok }))
     }
 
     fn debit(&self, id: &str, minor: i64) {
@@ -382,6 +408,8 @@ enum Spoil {
 struct Env {
     addr: SocketAddr,
     gateway: Gateway,
+    /// The quoting clock: set back to make an order whose expiry (and inquiry) is near.
+    clock: Arc<qrbridge::time::ManualClock>,
     sim: Simulator,
     journal: Arc<RedbJournal>,
     wallet: Wallet,
@@ -430,7 +458,7 @@ impl Env {
             .by_amount
             .insert(minor(NO_ANSWER), Behaviour::NeverAnswer);
         let (sim, link) = stack::acquirer(sim_config).await;
-        let (quoter, quotes, _clock) = stack::quoting();
+        let (quoter, quotes, clock) = stack::quoting();
         let journal =
             Arc::new(RedbJournal::open(JournalConfig::new(dir.join("journal.redb"))).unwrap());
         let settings = stack::sg_settings(&[CLIENT], stack::sg_routes());
@@ -450,10 +478,13 @@ impl Env {
             r#"
             signing_key_pem = "gateway-private.pem"
             signing_key_version = 1
+            acquirer_id = "{ACQUIRER_ID}"
+            payment_notify_url = "https://gw.example/schemes/aplus/aps/api/v1/payments/notifyPayment"
             [clients.wallet-my]
             public_keys = {{ "1" = "wallet-my-public.pem" }}
             wallet_api_url = "{}"
             pay_to_currency = "MYR"
+            psp_id = "{PSP_ID}"
             "#,
             wallet.base
         )
@@ -482,20 +513,24 @@ impl Env {
         .await
         .unwrap();
         let addr = server.local_addr();
-        let deliverer = Deliverer::start(
+        // The deliverer settles orders with the wallet's answers to inquiries, as `serve` does.
+        let deliverer = Deliverer::start_settling(
             journal.clone(),
             server.schemes(),
             NotifyPolicy {
                 first_delay: Duration::from_millis(50),
                 max_delay: Duration::from_millis(500),
                 attempt_timeout: Duration::from_secs(5),
+                max_inquiries: 3,
                 ..NotifyPolicy::default()
             },
+            Some(Arc::new(gateway.clone())),
         )
         .unwrap();
         Env {
             addr,
             gateway,
+            clock,
             sim,
             journal,
             wallet,
@@ -610,6 +645,17 @@ impl Env {
         .await
     }
 
+    /// Scans with the quoting clock set back, so that the order's expiry (its quote's) is 1 s
+    /// away and the gateway's inquiry (`ORDER_INQUIRY_GRACE` after it) is due in about 6 s.
+    async fn scan_expiring(&self, code: &str, customer: &str) -> Got {
+        let lifetime = qrbridge::fx::QuotePolicy::default().lifetime;
+        self.clock
+            .set(SystemTime::now() - lifetime + Duration::from_secs(1));
+        let got = self.scan(code, customer).await;
+        self.clock.set(SystemTime::now());
+        got
+    }
+
     async fn payment_state(&self, id: &str) -> Option<PaymentState> {
         self.journal
             .payment_by_request(CLIENT, id)
@@ -667,6 +713,19 @@ async fn dynamic_code_notified_s_is_authorised_and_the_three_ledgers_agree() {
     assert_eq!(order.v["payToAmount"]["currency"], "MYR");
     assert_eq!(order.v["paymentQuote"]["quoteCurrencyPair"], "SGD/MYR");
     assert!(order.v["paymentExpiryTime"].is_string());
+    // The ids Alipay+ assigns the two sides, and where to notify: as configured.
+    assert_eq!(
+        (
+            order.v["acquirerId"].as_str(),
+            order.v["pspId"].as_str(),
+            order.v["paymentNotifyUrl"].as_str()
+        ),
+        (
+            Some(ACQUIRER_ID),
+            Some(PSP_ID),
+            Some("https://gw.example/schemes/aplus/aps/api/v1/payments/notifyPayment")
+        )
+    );
     // Nothing reaches the acquirer before the wallet's notification.
     assert!(purchases(&env.sim).is_empty());
     let acked = env.debit_and_notify(&order, "mpp-pay-1").await;
@@ -752,7 +811,8 @@ async fn a_decline_after_the_debit_makes_the_gateway_cancel_on_the_wallet() {
     let cancel = env.wallet.wait_for("cancelPayment").await;
     assert_eq!(
         cancel.body,
-        json!({"paymentRequestId": id, "paymentId": "mpp-pay-51"})
+        json!({"acquirerId": ACQUIRER_ID, "pspId": PSP_ID, "paymentRequestId": id,
+               "paymentId": "mpp-pay-51"})
     );
     // The user is whole; the merchant was not paid; the journal's notice is SENT.
     assert_eq!(env.wallet.balance(&id), 0);
@@ -806,6 +866,13 @@ async fn an_acquirer_timeout_is_reversed_then_cancelled_on_the_wallet() {
     assert_eq!(purchases(&env.sim)[0].status, Status::Reversed);
     let cancel = env.wallet.wait_for("cancelPayment").await;
     assert_eq!(cancel.body["paymentRequestId"], id.as_str());
+    assert_eq!(
+        (
+            cancel.body["acquirerId"].as_str(),
+            cancel.body["pspId"].as_str()
+        ),
+        (Some(ACQUIRER_ID), Some(PSP_ID))
+    );
     assert_eq!(env.wallet.balance(&id), 0);
 }
 
@@ -830,7 +897,8 @@ async fn an_f_notification_closes_the_order_and_nothing_is_sent() {
             .contains(&id)
     );
     assert!(purchases(&env.sim).is_empty());
-    assert_eq!(env.payment_state(&id).await, None);
+    // The order was journaled when scanned; the F closed it (no money moved anywhere).
+    assert_eq!(env.payment_state(&id).await, Some(PaymentState::Closed));
     // The user did not pay: the code may be scanned again, a new order.
     let again = env.scan(&code(APPROVE), "cust-1").await;
     assert_eq!(again.status(), "S", "{}", again.v);
@@ -1336,4 +1404,108 @@ async fn a_merchant_refund_reaches_the_wallet_as_the_refund_call_and_credits_the
     )
     .validate("RefundCall", &call.body)
     .unwrap();
+}
+
+// ---- the wallet is silent: inquiryPayment at the order's expiry ------------------------------
+
+fn pay_to(order: &Got) -> i64 {
+    order.v["payToAmount"]["value"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_wallet_that_debited_is_inquired_at_the_expiry_and_the_payment_authorised() {
+    let env = Env::start().await;
+    let order = env.scan_expiring(&code(APPROVE), "cust-1").await;
+    assert_eq!(order.status(), "S", "{}", order.v);
+    let id = order.v["paymentRequestId"].as_str().unwrap().to_owned();
+    // The wallet debits its user; its notification never arrives.
+    env.wallet.debit(&id, pay_to(&order));
+    assert_eq!(env.payment_state(&id).await, Some(PaymentState::Ordered));
+    let inquiry = env.wallet.wait_for("inquiryPayment").await;
+    assert_eq!(inquiry.body["paymentRequestId"], id.as_str());
+    // The wallet says it debited: the authorisation goes to the acquirer, as after a notify S.
+    env.wait_state(&id, PaymentState::Success).await;
+    let p = purchases(&env.sim);
+    assert_eq!(
+        (p.len(), p[0].amount, p[0].status),
+        (1, 1250, Status::Approved)
+    );
+    let payment = env
+        .journal
+        .payment_by_request(CLIENT, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    let wallet_id = format!("mpp-inq-{}", &id[3..11]);
+    assert!(
+        payment
+            .origin
+            .scheme_ref
+            .as_deref()
+            .unwrap()
+            .contains(&wallet_id),
+        "the wallet's paymentId from its answer is kept: {payment:?}"
+    );
+    // Three ledgers: the user paid once, the merchant was paid once, nothing to cancel.
+    assert_eq!(env.wallet.balance(&id), -pay_to(&order));
+    assert!(env.wallet.calls().iter().all(|c| c.api != "cancelPayment"));
+    // The notification arriving late after all is the same debit: processed, no second 0200.
+    let late = env.notify(&order, "S", &wallet_id).await;
+    assert_eq!(late.status(), "S", "{}", late.v);
+    assert_eq!(purchases(&env.sim).len(), 1);
+    // One that names another wallet payment is not the same debit.
+    let other = env.notify(&order, "S", "mpp-someone-else").await;
+    assert_eq!(other.code(), "REPEAT_REQ_INCONSISTENT", "{}", other.v);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_the_wallet_never_paid_is_closed_after_the_inquiry_and_a_late_debit_refused() {
+    let env = Env::start().await;
+    let order = env.scan_expiring(&code(APPROVE), "cust-1").await;
+    let id = order.v["paymentRequestId"].as_str().unwrap().to_owned();
+    // The user walked away: the wallet has no such payment (ORDER_NOT_EXIST).
+    env.wait_state(&id, PaymentState::Closed).await;
+    assert!(env.wallet.calls().iter().any(|c| c.api == "inquiryPayment"));
+    assert!(env.wallet.calls().iter().all(|c| c.api != "cancelPayment"));
+    assert!(purchases(&env.sim).is_empty());
+    // A debit notified after the order closed reaches no acquirer; the wallet must give it back.
+    let late = env.debit_and_notify(&order, "mpp-late").await;
+    assert_eq!(
+        (late.status(), late.code()),
+        ("F", "ORDER_IS_CLOSED"),
+        "{}",
+        late.v
+    );
+    assert!(purchases(&env.sim).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_whose_result_stays_unknown_is_cancelled_on_the_wallet_after_the_last_inquiry() {
+    let env = Env::start().await;
+    *env.wallet.mode.lock().unwrap() = Mode::Processing;
+    let order = env.scan_expiring(&code(APPROVE), "cust-1").await;
+    let id = order.v["paymentRequestId"].as_str().unwrap().to_owned();
+    env.wallet.debit(&id, pay_to(&order));
+    // Asked max_inquiries (3) times, always "in process": the order is cancelled on the wallet's
+    // side, so the user it debited is made whole; the merchant was never paid.
+    env.wait_state(&id, PaymentState::Cancelled).await;
+    let cancel = env.wallet.wait_for("cancelPayment").await;
+    assert_eq!(cancel.body["paymentRequestId"], id.as_str());
+    let inquiries = env
+        .wallet
+        .calls()
+        .iter()
+        .filter(|c| c.api == "inquiryPayment")
+        .count();
+    assert_eq!(inquiries, 3);
+    assert_eq!(env.wallet.balance(&id), 0);
+    assert!(purchases(&env.sim).is_empty());
+    // The wallet's notification after the cancel is refused (and counted): nothing is sent.
+    let late = env.notify(&order, "S", "mpp-too-late").await;
+    assert_eq!(late.code(), "ORDER_IS_CLOSED", "{}", late.v);
+    assert!(purchases(&env.sim).is_empty());
 }

@@ -477,6 +477,23 @@ impl Driver for Iso20022Driver {
             .unwrap()
             .push(("notification".to_owned(), body.to_vec()));
         if let Ok(ret) = parse_pacs004(body) {
+            let reason = ret.rtr.tx.rtr_rsn_inf.rsn.as_ref().and_then(|r| r.code());
+            if reason == Some("FOCR") {
+                // The funds of a payment cancelled by our camt.056 (a return following a
+                // cancellation request): the payment's final state.
+                let u = ret.rtr.tx.orgnl_uetr.clone().ok_or("no OrgnlUETR")?;
+                let request_id = self
+                    .ids
+                    .lock()
+                    .unwrap()
+                    .get(&u)
+                    .cloned()
+                    .ok_or(format!("UETR {u} was not sent by this wallet"))?;
+                return Ok(Noticed::Payment {
+                    request_id,
+                    status: Final::Cancelled,
+                });
+            }
             // A return from the gateway: the payer is credited (RefundCredit).
             return Ok(Noticed::Refund {
                 refund_request_id: ret.rtr.tx.rtr_id,

@@ -6,6 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod aplus;
+#[path = "../common/child.rs"]
+mod child;
 #[path = "../common/openapi.rs"]
 mod openapi;
 #[path = "../common/stack.rs"]
@@ -13,6 +15,7 @@ mod stack;
 
 mod harness;
 mod iso20022;
+mod iso20022_sim;
 mod native;
 mod xsd;
 

@@ -5,7 +5,9 @@
 //! `inquiryPayment` under `/aps/api/v1/payments/`, the gateway's `wallet_api_url`), a bounded
 //! in-memory ledger of its users' money, and control endpoints: `POST /sim/scan` (the user scans a
 //! code: userInitiatedPay to the gateway, the order shown, the user debited, notifyPayment),
-//! `GET /sim/ledger`, `POST /sim/mode` (answer S / F / U, be slow, be down).
+//! `GET /sim/ledger`, `POST /sim/mode` (answer S / F / U, be slow, be down, answer inquiries
+//! "still processing"). A scan may also debit without notifying (`silent`: the gateway must
+//! inquire) or be abandoned (no debit, no notification).
 //! `pay` asks a running wallet to scan a code and prints the order and the gateway's answers;
 //! `ledger` prints its ledger.
 //!
@@ -47,6 +49,20 @@ pub enum AplusCommand {
     Serve(ServeArgs),
     /// Ask a running wallet to scan a code: userInitiatedPay, show the order, debit, notify.
     Pay(PayArgs),
+    /// Ask a running wallet to send (again) its notifyPayment for a payment it debited (the
+    /// Alipay+ docs have the wallet repeat it until the answer is S; after `pay --result
+    /// silent`, the notification that was lost).
+    Notify {
+        /// The wallet (`http://127.0.0.1:8090`).
+        #[arg(long, default_value = "http://127.0.0.1:8090")]
+        wallet: String,
+        /// The gateway's address.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        gateway: String,
+        /// Our order's id (from the gateway's userInitiatedPay answer).
+        #[arg(long)]
+        payment_request_id: String,
+    },
     /// Print a running wallet's ledger (JSON).
     Ledger {
         /// The wallet (`http://127.0.0.1:8090`).
@@ -108,7 +124,9 @@ pub struct PayArgs {
     /// The user.
     #[arg(long, default_value = "my-customer-1")]
     customer: String,
-    /// What the wallet reports: S (it debited its user) or F (it did not).
+    /// What the wallet does: S (it debits its user and notifies), F (it does not debit, and
+    /// notifies F), `silent` (it debits its user but its notification never leaves: the gateway
+    /// must inquire), `abandon` (the user walks away: no debit, no notification).
     #[arg(long, default_value = "S")]
     result: String,
 }
@@ -117,6 +135,9 @@ pub struct PayArgs {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Mode {
     answer: String,
+    /// `processing`: inquiryPayment answers that the payment is still in process (result S,
+    /// paymentResult U), whatever the ledger says; `ledger` (default): what the ledger says.
+    inquiry: String,
     delay: Duration,
     down: bool,
 }
@@ -165,6 +186,29 @@ pub fn run(cmd: AplusCommand) -> ExitCode {
     let done = match cmd {
         AplusCommand::Serve(a) => rt.block_on(serve(a)),
         AplusCommand::Pay(a) => rt.block_on(pay(a)),
+        AplusCommand::Notify {
+            wallet,
+            gateway,
+            payment_request_id,
+        } => rt.block_on(async move {
+            let v = call(
+                &wallet,
+                Method::POST,
+                "/sim/notify",
+                &json!({"gateway": gateway, "paymentRequestId": payment_request_id}),
+            )
+            .await?;
+            println!("sent notifyPayment {}", v["sent"]);
+            println!(
+                "notifyPayment {payment_request_id} (paymentId {}): {}",
+                v["sent"]["paymentId"].as_str().unwrap_or("?"),
+                v["notify"]["result"]["resultStatus"]
+                    .as_str()
+                    .unwrap_or("?")
+            );
+            println!("answer notifyPayment {}", v["notify"]);
+            Ok(())
+        }),
         AplusCommand::Ledger { wallet } => rt.block_on(async move {
             let v = call(&wallet, Method::GET, "/sim/ledger", &Value::Null).await?;
             println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
@@ -207,6 +251,7 @@ async fn serve(a: ServeArgs) -> Result<(), String> {
         gateway_key,
         mode: Mutex::new(Mode {
             answer: a.answer,
+            inquiry: "ledger".to_owned(),
             delay: Duration::from_millis(a.delay_ms),
             down: a.down,
         }),
@@ -303,6 +348,7 @@ impl Wallet {
             (Method::GET, "/sim/ledger") => Ok(self.ledger()),
             (Method::POST, "/sim/mode") => self.set_mode(&parsed()),
             (Method::POST, "/sim/scan") => self.scan(&parsed()).await,
+            (Method::POST, "/sim/notify") => self.renotify(&parsed()).await,
             (Method::POST, "/sim/stop") => {
                 self.stop.notify_one();
                 Ok(json!({"stopping": true}))
@@ -329,6 +375,7 @@ impl Wallet {
     ) -> Response<Full<Bytes>> {
         let mode = self.mode.lock().map(|m| m.clone()).unwrap_or(Mode {
             answer: "U".to_owned(),
+            inquiry: "ledger".to_owned(),
             delay: Duration::ZERO,
             down: true,
         });
@@ -350,6 +397,11 @@ impl Wallet {
                     }
                     "U" => {
                         json!({"result": result("U", "UNKNOWN_EXCEPTION", "the simulator answers U")})
+                    }
+                    _ if api == "inquiryPayment" && mode.inquiry == "processing" => {
+                        json!({"result": result("S", "SUCCESS", "success"),
+                               "paymentResult": result("U", "PAYMENT_IN_PROCESS", "in process"),
+                               "paymentRequestId": v["paymentRequestId"]})
                     }
                     _ => self.apply(api, &v),
                 }
@@ -463,13 +515,21 @@ impl Wallet {
             }
             m.answer = a.to_owned();
         }
+        if let Some(i) = v["inquiry"].as_str() {
+            if !["ledger", "processing"].contains(&i) {
+                return Err(format!("inquiry {i:?}: ledger or processing"));
+            }
+            m.inquiry = i.to_owned();
+        }
         if let Some(d) = v["delayMs"].as_u64() {
             m.delay = Duration::from_millis(d.min(120_000));
         }
         if let Some(d) = v["down"].as_bool() {
             m.down = d;
         }
-        Ok(json!({"answer": m.answer, "delayMs": m.delay.as_millis() as u64, "down": m.down}))
+        Ok(
+            json!({"answer": m.answer, "inquiry": m.inquiry, "delayMs": m.delay.as_millis() as u64, "down": m.down}),
+        )
     }
 
     fn ledger(&self) -> Value {
@@ -493,6 +553,11 @@ impl Wallet {
         let code = v["codeValue"].as_str().ok_or("codeValue missing")?;
         let customer = v["customerId"].as_str().unwrap_or("my-customer-1");
         let wanted = v["result"].as_str().unwrap_or("S");
+        if !["S", "F", "silent", "abandon"].contains(&wanted) {
+            return Err(format!("result {wanted:?}: S, F, silent or abandon"));
+        }
+        // silent: debited, but the notification never leaves; abandon: the user walks away.
+        let debits = matches!(wanted, "S" | "silent");
         let scan = json!({"codeValue": code, "customerId": customer});
         let order = self.post(gateway, "userInitiatedPay", &scan).await?;
         if order["result"]["resultStatus"] != "S" || order.get("paymentRequestId").is_none() {
@@ -507,13 +572,20 @@ impl Wallet {
             .as_str()
             .and_then(|s| s.parse().ok())
             .ok_or("payToAmount unreadable")?;
+        if wanted == "abandon" {
+            println!(
+                "userInitiatedPay {id}: the user walked away (nothing debited, no notification)"
+            );
+            return Ok(json!({"order": order, "paymentRequestId": id,
+                             "sent": {"userInitiatedPay": scan}}));
+        }
         let n = self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let payment_id = format!("{}-{n:08}", self.client_id);
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() >= MAX_ENTRIES {
                 entries.pop_front();
             }
-            let debited = if wanted == "S" { debit } else { 0 };
+            let debited = if debits { debit } else { 0 };
             entries.push_back(Entry {
                 payment_request_id: id.clone(),
                 payment_id: payment_id.clone(),
@@ -521,14 +593,16 @@ impl Wallet {
                 currency,
                 debited,
                 credited: 0,
-                state: if wanted == "S" {
-                    "DEBITED"
-                } else {
-                    "NOT_DEBITED"
-                }
-                .to_owned(),
+                state: if debits { "DEBITED" } else { "NOT_DEBITED" }.to_owned(),
                 refunds: Vec::new(),
             });
+        }
+        if wanted == "silent" {
+            println!("userInitiatedPay {id}: debited {debit}; the notification is lost (silent)");
+            return Ok(
+                json!({"order": order, "paymentRequestId": id, "paymentId": payment_id,
+                             "sent": {"userInitiatedPay": scan}}),
+            );
         }
         let code = if wanted == "S" {
             "SUCCESS"
@@ -550,6 +624,38 @@ impl Wallet {
                   "paymentId": payment_id,
                   "sent": {"userInitiatedPay": scan, "notifyPayment": notify}}),
         )
+    }
+
+    /// The wallet (re)sends its notifyPayment S for an entry it debited.
+    async fn renotify(&self, v: &Value) -> Result<Value, String> {
+        let gateway = v["gateway"].as_str().ok_or("gateway missing")?;
+        let id = v["paymentRequestId"]
+            .as_str()
+            .ok_or("paymentRequestId missing")?;
+        let entry = self
+            .entries
+            .lock()
+            .map_err(|_| "ledger unavailable".to_owned())?
+            .iter()
+            .find(|e| e.payment_request_id == id)
+            .cloned()
+            .ok_or_else(|| format!("no payment {id} in the ledger"))?;
+        if entry.state != "DEBITED" {
+            return Err(format!(
+                "payment {id} is {}: nothing to notify",
+                entry.state
+            ));
+        }
+        let notify = json!({
+            "paymentRequestId": id,
+            "paymentId": entry.payment_id,
+            "paymentTime": format_time(SystemTime::now()),
+            "paymentResult": result("S", "SUCCESS", "success"),
+            "payToAmount": {"currency": entry.currency, "value": entry.debited.to_string()},
+            "customerId": entry.customer_id,
+        });
+        let notified = self.post(gateway, "notifyPayment", &notify).await?;
+        Ok(json!({"notify": notified, "sent": notify}))
     }
 
     async fn post(&self, gateway: &str, api: &str, body: &Value) -> Result<Value, String> {

@@ -5,6 +5,7 @@
 use std::process::ExitCode;
 
 pub mod aplus;
+pub mod iso20022;
 
 /// The scheme to simulate.
 #[derive(clap::Subcommand)]
@@ -13,11 +14,16 @@ pub enum WalletSimCommand {
     /// user, notifies (notifyPayment), and serves cancelPayment / refund / inquiryPayment.
     #[command(subcommand)]
     Aplus(aplus::AplusCommand),
+    /// An ISO 20022 wallet (the payer's PSP, CBPR+ or Nexus profile): asks quotes, sends pacs.008,
+    /// pacs.028 and camt.056, takes our pacs.002 notifications and pacs.004 returns.
+    #[command(subcommand)]
+    Iso20022(iso20022::Iso20022Command),
 }
 
 /// Runs a simulator command.
 pub fn run(cmd: WalletSimCommand) -> ExitCode {
     match cmd {
         WalletSimCommand::Aplus(c) => aplus::run(c),
+        WalletSimCommand::Iso20022(c) => iso20022::run(c),
     }
 }

@@ -9,16 +9,19 @@
 //! qr        POST /v1/qr/decode
 //! quote     POST /v1/quotes
 //! payment   POST /v1/payments, /v1/payments/inquiry, /v1/payments/cancel
+//! order     payment orders of debits-first wallets (Alipay+ MPP): no wire form of their own
 //! refund    POST /v1/refunds, /v1/refunds/inquiry
 //! ```
 
 mod fields;
+mod order;
 mod payment;
 mod qr;
 mod quote;
 mod refund;
 
 pub use fields::{CodeValue, CustomerId, Money, RequestId, Text};
+pub use order::{OrderRequest, OrderResultRequest, WalletResult};
 pub use payment::{
     AcquirerResult, CancelRequest, CancelResponse, PaymentInquiryRequest, PaymentRef,
     PaymentRequest, PaymentResponse, PaymentStatus,

@@ -37,15 +37,15 @@ use moka::sync::Cache;
 use serde::Serialize;
 
 use super::{
-    BoxFuture, Dispatch, Inbound, Notice, NoticeEvent, NoticeMessage, Outbound, Peer, Scheme,
-    SchemeConfigError, SchemeSettings, WalletCall,
+    BoxFuture, Dispatch, Inbound, InquiryAnswer, Notice, NoticeEvent, NoticeMessage, Outbound,
+    Peer, Scheme, SchemeConfigError, SchemeSettings, WalletCall,
 };
 use crate::money::{Amount, Currency};
 use crate::payment::{Answer, RequestContext};
 use crate::payment::{ApiError, Side};
 use crate::payment::{
-    CustomerId, DecodeRequest, PaymentInquiryRequest, PaymentRef, PaymentRequest, QuoteRequest,
-    RequestId, ResultStatus,
+    CustomerId, DecodeRequest, Money, OrderRequest, OrderResultRequest, QuoteRequest, RequestId,
+    ResultStatus, WalletResult,
 };
 use crate::scheme::native::auth::{AuthFault, ReplayGuard, body_digest};
 use crate::scheme::parse_json;
@@ -55,9 +55,10 @@ use sign::{
     AplusPublicKey, AplusSignatureHeader, AplusSigner, format_time, parse_time, string_to_sign,
 };
 use transformers::{
-    AplusFault, AplusNotifyPaymentRequest, AplusPaymentCall, AplusRef, AplusRefundCall,
-    AplusResult, AplusResultOnly, AplusRoute, AplusUserInitiatedPayRequest,
-    AplusUserInitiatedPayResponse, AplusWalletApi, result_of, unknown_fields,
+    AplusFault, AplusIds, AplusInquiryPaymentAnswer, AplusNotifyPaymentRequest, AplusPaymentCall,
+    AplusRef, AplusRefundCall, AplusResult, AplusResultOnly, AplusRoute,
+    AplusUserInitiatedPayRequest, AplusUserInitiatedPayResponse, AplusWalletApi, result_of,
+    unknown_fields,
 };
 
 /// The registry name.
@@ -99,6 +100,10 @@ pub struct AplusClient {
     pub wallet_api_url: Option<String>,
     /// Its wallet currency: what `payToAmount` is in.
     pub pay_to_currency: Option<Currency>,
+    /// The id Alipay+ assigned to this wallet (`pspId`), sent in our answers and calls.
+    pub psp_id: Option<String>,
+    /// Where this wallet sends notifyPayment (`paymentNotifyUrl`), when not the gateway's.
+    pub payment_notify_url: Option<String>,
 }
 
 /// A payment order userInitiatedPay handed out, until the wallet notifies its result (memory only,
@@ -154,6 +159,10 @@ impl AplusScan {
 /// The aplus scheme.
 pub struct Aplus {
     demo_client: Option<String>,
+    /// The acquiring side's id (`acquirerId`), sent in our answers and calls when configured.
+    acquirer_id: Option<String>,
+    /// Where wallets send notifyPayment (`paymentNotifyUrl`), when configured.
+    payment_notify_url: Option<String>,
     clients: BTreeMap<String, AplusClient>,
     signer: Option<(u32, AplusSigner)>,
     window: Duration,
@@ -222,7 +231,51 @@ fn key_version(key: &str, text: &str) -> Result<u32, SchemeConfigError> {
     }
 }
 
+/// An id Alipay+ assigns (`acquirerId`, `pspId`): 1 to 64 visible ASCII characters.
+fn alipay_id(key: &str, value: &toml::Value) -> Result<String, SchemeConfigError> {
+    let id = value
+        .as_str()
+        .ok_or_else(|| config_error(key, "must be a string"))?;
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(config_error(
+            key,
+            format!("{id:?} is not an id of 1 to 64 visible ASCII characters"),
+        ));
+    }
+    Ok(id.to_owned())
+}
+
+/// Where a wallet sends notifyPayment: an http(s) URL (≤ 1024 characters).
+fn notify_url(key: &str, value: &toml::Value) -> Result<String, SchemeConfigError> {
+    let url = value
+        .as_str()
+        .ok_or_else(|| config_error(key, "must be a URL (string)"))?;
+    if url_path(url).is_none() || url.len() > 1024 {
+        return Err(config_error(
+            key,
+            format!("{url:?} is not an http:// or https:// URL with a path"),
+        ));
+    }
+    Ok(url.to_owned())
+}
+
 impl Aplus {
+    /// `acquirerId` and `pspId` for `client`, as configured.
+    fn ids(&self, client: &str) -> AplusIds {
+        AplusIds {
+            acquirer_id: self.acquirer_id.clone(),
+            psp_id: self.clients.get(client).and_then(|c| c.psp_id.clone()),
+        }
+    }
+
+    /// `paymentNotifyUrl` for `client`: its own, else the gateway's.
+    fn notify_url_of(&self, client: &str) -> Option<String> {
+        self.clients
+            .get(client)
+            .and_then(|c| c.payment_notify_url.clone())
+            .or_else(|| self.payment_notify_url.clone())
+    }
+
     /// Builds the scheme from `[schemes.aplus]` (see `spec/schemes/aplus.md` §Configuration).
     pub fn new(settings: &SchemeSettings) -> Result<Aplus, SchemeConfigError> {
         let base = settings.base_dir.as_path();
@@ -230,6 +283,8 @@ impl Aplus {
         let mut signing_version = None;
         let mut window = DEFAULT_WINDOW;
         let mut clients = BTreeMap::new();
+        let mut acquirer_id = None;
+        let mut payment_notify_url = None;
         for (key, value) in &settings.table {
             match key.as_str() {
                 "signing_key_pem" => {
@@ -252,6 +307,8 @@ impl Aplus {
                         .ok_or_else(|| config_error(key, "must be an integer from 1 to 3600"))?;
                     window = Duration::from_secs(v);
                 }
+                "acquirer_id" => acquirer_id = Some(alipay_id(key, value)?),
+                "payment_notify_url" => payment_notify_url = Some(notify_url(key, value)?),
                 "clients" => {
                     let table = value
                         .as_table()
@@ -263,7 +320,8 @@ impl Aplus {
                 other => {
                     return Err(config_error(
                         other,
-                        "unknown key (signing_key_pem, signing_key_version, time_window_secs, clients)",
+                        "unknown key (signing_key_pem, signing_key_version, time_window_secs, \
+                         acquirer_id, payment_notify_url, clients)",
                     ));
                 }
             }
@@ -281,6 +339,8 @@ impl Aplus {
                 keys: BTreeMap::new(),
                 wallet_api_url: None,
                 pay_to_currency: None,
+                psp_id: None,
+                payment_notify_url: None,
             });
             if client.pay_to_currency.is_none() {
                 client.pay_to_currency = Currency::from_code(DEMO_PAY_TO_CURRENCY).ok();
@@ -308,6 +368,8 @@ impl Aplus {
         }
         Ok(Aplus {
             demo_client: settings.demo_client.clone(),
+            acquirer_id,
+            payment_notify_url,
             clients,
             signer,
             window,
@@ -330,6 +392,8 @@ impl Aplus {
             keys: BTreeMap::new(),
             wallet_api_url: None,
             pay_to_currency: None,
+            psp_id: None,
+            payment_notify_url: None,
         };
         for (key, value) in table {
             let name = format!("{prefix}.{key}");
@@ -371,10 +435,15 @@ impl Aplus {
                             .map_err(|e| config_error(&name, e.to_string()))?,
                     );
                 }
+                "psp_id" => client.psp_id = Some(alipay_id(&name, value)?),
+                "payment_notify_url" => {
+                    client.payment_notify_url = Some(notify_url(&name, value)?);
+                }
                 other => {
                     return Err(config_error(
                         format!("{prefix}.{other}"),
-                        "unknown key (public_keys, wallet_api_url, pay_to_currency)",
+                        "unknown key (public_keys, wallet_api_url, pay_to_currency, psp_id, \
+                         payment_notify_url)",
                     ));
                 }
             }
@@ -697,6 +766,7 @@ impl Aplus {
             payer_currency: currency,
         };
         let client = ctx.client_id.clone();
+        let order_ctx = ctx.clone();
         let quoted = match dispatch
             .run(|p| p.quote(ctx, quote))
             .await
@@ -714,12 +784,38 @@ impl Aplus {
                 reason: "derived paymentRequestId refused".to_owned(),
             });
         };
-        let answer = json(&AplusUserInitiatedPayResponse::of(
-            &decoded,
-            &quoted,
-            payment_request_id.clone(),
-            format_time(now),
-        ));
+        // The order is durable before the wallet sees it (spec §4): ORDERED in the journal, with
+        // its inquiry due at paymentExpiryTime.
+        let order = OrderRequest {
+            payment_request_id: payment_request_id.clone(),
+            quote_id: quoted.quote_id.clone(),
+            customer_id: r.customer_id.clone(),
+        };
+        let mut order_ctx = order_ctx;
+        order_ctx.scheme_ref = Some(
+            AplusRef {
+                payment_request_id: payment_request_id.clone(),
+                payment_id: None,
+            }
+            .encode(),
+        );
+        if let Err(e) = dispatch
+            .run(|p| p.order(order_ctx, order))
+            .await
+            .and_then(Answer::into_success)
+        {
+            return fail(e);
+        }
+        let answer = json(&AplusUserInitiatedPayResponse {
+            ids: self.ids(&client),
+            payment_notify_url: self.notify_url_of(&client),
+            ..AplusUserInitiatedPayResponse::of(
+                &decoded,
+                &quoted,
+                payment_request_id.clone(),
+                format_time(now),
+            )
+        });
         let until = parse_time(&quoted.expires_at).unwrap_or(now + Duration::from_secs(60));
         let (dynamic, fixed) = Self::scan_keys(&client, &r);
         let key = if decoded.amount.is_some() {
@@ -751,9 +847,10 @@ impl Aplus {
         (StatusCode::OK, answer)
     }
 
-    /// The wallet's result for our order: S sends the authorisation (canonical pay); F closes
-    /// the order. Answered S once processed, whatever the acquirer said: a decline or a reversal
-    /// reaches the wallet as our `cancelPayment` (spec §4).
+    /// The wallet's result for our order: S sends the authorisation (the canonical order
+    /// result, from the journaled order: it survives a restart); F closes the order. Answered S
+    /// once processed, whatever the acquirer said: a decline or a reversal reaches the wallet as
+    /// our `cancelPayment` (spec §4).
     async fn notify_payment(
         &self,
         ctx: RequestContext,
@@ -761,85 +858,87 @@ impl Aplus {
         dispatch: &Dispatch,
     ) -> Result<(StatusCode, Vec<u8>), AplusFault> {
         let id = r.payment_request_id.clone();
+        let debited = r.payment_result.result_status == ResultStatus::S;
+        let mut ctx = ctx;
+        ctx.body_sha256 = r.digest();
+        // The wallet's paymentId, kept with the payment for cancelPayment / refund.
+        ctx.scheme_ref = r.payment_id.as_ref().map(|pid| {
+            AplusRef {
+                payment_request_id: id.clone(),
+                payment_id: Some(pid.clone()),
+            }
+            .encode()
+        });
+        let result = if debited {
+            WalletResult::Debited
+        } else {
+            WalletResult::NotDebited {
+                reason: r.payment_result.result_code.clone(),
+            }
+        };
+        let settle = OrderResultRequest {
+            payment_request_id: id.clone(),
+            result,
+            merchant_amount: r.payment_amount.map(|a| Money(a.amount())),
+            payer_amount: r.pay_to_amount.map(|a| Money(a.amount())),
+            customer_id: r.customer_id.clone(),
+        };
+        let client = ctx.client_id.clone();
+        let handled = dispatch.run(|p| p.order_result(ctx, settle)).await;
         let order = self
             .orders
             .get(id.as_str())
-            .filter(|o| o.client_id == ctx.client_id);
-        let Some(order) = order else {
-            // Not an open order: a repeat of a notification whose payment is journaled (the
-            // answer is S again), or no order of ours.
-            let ask = PaymentInquiryRequest {
-                payment: PaymentRef::RequestId(id.clone()),
-            };
-            let debited = r.payment_result.result_status == ResultStatus::S;
-            return match dispatch.run(|p| p.inquire_payment(ctx, ask)).await {
-                Ok(_) => Ok(processed()),
-                Err(ApiError::OrderNotFound { .. }) => {
-                    let why = "no open payment order with this paymentRequestId (never issued, \
-                               expired, closed by an F notification, or issued before a restart)";
-                    Err(if debited {
-                        refused_after_debit(&id, "not_open", why)
-                    } else {
-                        closed(&id, why)
-                    })
+            .filter(|o| o.client_id == client);
+        match handled {
+            Ok(answer) => {
+                if let Some(order) = &order {
+                    self.remember_result(&id, order, debited);
                 }
-                Err(e) => Err(e.into()),
-            };
-        };
-        let same = |field: &str, sent: Option<Amount>, ours: Amount| match sent {
-            Some(sent) if sent != ours => Err(ApiError::param(
-                field,
-                format!("{sent} is not the order's {ours} (paymentRequestId {id})"),
-            )),
-            _ => Ok(()),
-        };
-        same(
-            "paymentAmount",
-            r.payment_amount.map(|a| a.amount()),
-            order.payment_amount,
-        )?;
-        same(
-            "payToAmount",
-            r.pay_to_amount.map(|a| a.amount()),
-            order.pay_to_amount,
-        )?;
-        if let Some(c) = &r.customer_id
-            && c.expose() != order.customer_id.expose()
-        {
-            return Err(
-                ApiError::param("customerId", "is not the user who scanned the code").into(),
-            );
-        }
-        if r.payment_result.result_status != ResultStatus::S {
-            tracing::info!(
-                payment_request_id = %id,
-                code = %r.payment_result.result_code,
-                "aplus: the wallet did not debit its user; order closed"
-            );
-            self.orders.invalidate(id.as_str());
-            // The user may scan the code again.
-            self.scans.invalidate(&order.scan_key);
-            return Ok(processed());
-        }
-        let mut ctx = ctx;
-        ctx.body_sha256 = r.digest();
-        ctx.scheme_ref = Some(
-            AplusRef {
-                payment_request_id: id.clone(),
-                payment_id: r.payment_id.clone(),
+                if !debited {
+                    tracing::info!(
+                        payment_request_id = %id,
+                        code = %r.payment_result.result_code,
+                        "aplus: the wallet did not debit its user; order closed"
+                    );
+                } else {
+                    match &answer.outcome {
+                        None => tracing::info!(payment_request_id = %id, "aplus: authorised"),
+                        Some(e) => tracing::info!(
+                            payment_request_id = %id,
+                            "aplus: not authorised ({e}); the wallet's payment is cancelled through cancelPayment"
+                        ),
+                    }
+                }
+                Ok(processed())
             }
-            .encode(),
-        );
-        let pay = PaymentRequest {
-            payment_request_id: id.clone(),
-            quote_id: order.quote_id.clone(),
-            customer_id: order.customer_id.clone(),
-        };
-        let handled = dispatch.run(|p| p.pay(ctx, pay)).await;
-        if handled.is_ok()
-            && let Some(scan) = self.scans.get(&order.scan_key)
-        {
-            // The code is paid (or being resolved): a repeat scan is refused from now on.
+            // Never issued, or closed (by an F, the wallet's answer to our inquiry, or our
+            // cancel): nothing reaches the acquirer; a debited user must be given the money back.
+            Err(ApiError::OrderNotFound { what, .. }) => {
+                let why = if what == "payment order" {
+                    "no payment order with this paymentRequestId was issued to this client"
+                } else {
+                    "the payment order is closed (the wallet's earlier result, its answer to our \
+                     inquiryPayment, or our cancelPayment)"
+                };
+                Err(if debited {
+                    refused_after_debit(&id, "not_open", why)
+                } else {
+                    closed(&id, why)
+                })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Keeps the scan memory in step with the wallet's result: a paid code's repeat scan is
+    /// refused; after an F the user may scan again.
+    fn remember_result(&self, id: &RequestId, order: &AplusPendingOrder, debited: bool) {
+        if !debited {
+            self.orders.invalidate(id.as_str());
+            self.scans.invalidate(&order.scan_key);
+            return;
+        }
+        if let Some(scan) = self.scans.get(&order.scan_key) {
             self.scans.insert(
                 order.scan_key.clone(),
                 Arc::new(AplusScan {
@@ -847,31 +946,6 @@ impl Aplus {
                     ..(*scan).clone()
                 }),
             );
-        }
-        match handled {
-            Ok(answer) => {
-                match &answer.outcome {
-                    None => tracing::info!(payment_request_id = %id, "aplus: authorised"),
-                    Some(e) => tracing::info!(
-                        payment_request_id = %id,
-                        "aplus: not authorised ({e}); the wallet's payment is cancelled through cancelPayment"
-                    ),
-                }
-                Ok(processed())
-            }
-            // Refused before anything reached the acquirer, for good: the order is closed and
-            // the wallet must give its user the money back itself.
-            Err(
-                e @ (ApiError::QuoteExpired { .. }
-                | ApiError::QuoteConsumed { .. }
-                | ApiError::OrderNotFound { .. }
-                | ApiError::AmountExceedLimit { .. }
-                | ApiError::MerchantNotRoutable { .. }),
-            ) => {
-                self.orders.invalidate(id.as_str());
-                Err(refused_after_debit(&id, "refused", &e.to_string()))
-            }
-            Err(e) => Err(e.into()),
         }
     }
 
@@ -1005,6 +1079,7 @@ impl Scheme for Aplus {
                     AplusWalletApi::InquiryPayment
                 };
                 let call = AplusPaymentCall {
+                    ids: self.ids(&notice.client_id),
                     payment_request_id: of.payment_request_id,
                     payment_id: of.payment_id,
                 };
@@ -1017,7 +1092,12 @@ impl Scheme for Aplus {
                         r.refund_id
                     ))
                 })?;
-                let call = AplusRefundCall::of(r, &of, format_time(SystemTime::now()));
+                let call = AplusRefundCall::of(
+                    r,
+                    &of,
+                    self.ids(&notice.client_id),
+                    format_time(SystemTime::now()),
+                );
                 (AplusWalletApi::Refund, json(&call))
             }
             (call, _) => {
@@ -1100,6 +1180,31 @@ impl Scheme for Aplus {
         } else {
             Err("the wallet's answer signature does not verify".to_owned())
         }
+    }
+
+    fn inquiry_answer(
+        &self,
+        notice: &Notice,
+        status: StatusCode,
+        _headers: &HeaderMap,
+        body: &[u8],
+    ) -> Option<InquiryAnswer> {
+        if status != StatusCode::OK {
+            return None;
+        }
+        let answer: AplusInquiryPaymentAnswer = serde_json::from_slice(body).ok()?;
+        let result = answer.wallet_result();
+        let scheme_ref = match (&answer.payment_id, Self::reference(notice)) {
+            (Some(pid), Some(of)) if result == WalletResult::Debited => Some(
+                AplusRef {
+                    payment_request_id: of.payment_request_id,
+                    payment_id: Some(pid.clone()),
+                }
+                .encode(),
+            ),
+            _ => None,
+        };
+        Some(InquiryAnswer { result, scheme_ref })
     }
 
     fn acknowledged(&self, status: StatusCode, _headers: &HeaderMap, body: &[u8]) -> bool {

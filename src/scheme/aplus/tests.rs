@@ -97,6 +97,22 @@ fn configuration_errors_name_the_key() {
             "clients.w.pay_to_currency",
         ),
         (
+            "signing_key_pem = \"gateway-private.pem\"\nsigning_key_version = 1\nacquirer_id = \"\"\n",
+            "acquirer_id",
+        ),
+        (
+            "signing_key_pem = \"gateway-private.pem\"\nsigning_key_version = 1\npayment_notify_url = \"gw.example/notify\"\n",
+            "payment_notify_url",
+        ),
+        (
+            "signing_key_pem = \"gateway-private.pem\"\nsigning_key_version = 1\n[clients.w]\npsp_id = \"has space\"\npublic_keys = { \"1\" = \"wallet-my-public.pem\" }\n",
+            "clients.w.psp_id",
+        ),
+        (
+            "signing_key_pem = \"gateway-private.pem\"\nsigning_key_version = 1\n[clients.w]\npayment_notify_url = 7\npublic_keys = { \"1\" = \"wallet-my-public.pem\" }\n",
+            "clients.w.payment_notify_url",
+        ),
+        (
             "signing_key_pem = \"gateway-private.pem\"\nsigning_key_version = 1\n[clients.w]\nwallet_api_url = \"https://w.example/n/\"\n",
             "clients.w.public_keys",
         ),

@@ -14,7 +14,7 @@ use crate::money::{Amount, Currency};
 use crate::payment::ApiError;
 use crate::payment::{
     CodeValue, CustomerId, DecodeResponse, Money, QuoteResponse, RefundResponse, RequestId,
-    ResultStatus,
+    ResultStatus, WalletResult,
 };
 use crate::scheme::native::auth::AuthFault;
 
@@ -559,9 +559,15 @@ pub struct AplusUserInitiatedPayResponse {
     /// The rate behind `payToAmount`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_quote: Option<AplusQuote>,
-    /// The wallet must notify its result before this (ISO 8601); after it, the order is closed.
+    /// The wallet must notify its result before this (ISO 8601); after it, the gateway asks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_expiry_time: Option<String>,
+    /// `acquirerId` and `pspId`, when configured.
+    #[serde(flatten)]
+    pub ids: AplusIds,
+    /// Where the wallet sends its notifyPayment, when configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_notify_url: Option<String>,
 }
 
 impl AplusUserInitiatedPayResponse {
@@ -575,6 +581,8 @@ impl AplusUserInitiatedPayResponse {
             pay_to_amount: None,
             payment_quote: None,
             payment_expiry_time: None,
+            ids: AplusIds::default(),
+            payment_notify_url: None,
         }
     }
 
@@ -601,6 +609,8 @@ impl AplusUserInitiatedPayResponse {
             pay_to_amount: Some(AplusAmount(q.payer_amount)),
             payment_expiry_time: Some(q.expires_at.clone()),
             payment_quote: Some(AplusQuote::of(q, start)),
+            ids: AplusIds::default(),
+            payment_notify_url: None,
         }
     }
 }
@@ -768,11 +778,28 @@ impl AplusRef {
     }
 }
 
-/// `cancelPayment` and `inquiryPayment` requests (gateway → wallet). Deviation (spec §5): the
-/// official requests also carry `acquirerId` and `pspId`, which the gateway has none of and omits.
+/// The ids Alipay+ assigns to the two sides of a payment, as configured for the gateway
+/// (`acquirerId`: the acquiring side, us) and for each wallet (`pspId`), and where the wallet
+/// notifies (`paymentNotifyUrl`). Each is sent only when configured.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AplusIds {
+    /// The acquiring side's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acquirer_id: Option<String>,
+    /// The wallet's (MPP's) id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub psp_id: Option<String>,
+}
+
+/// `cancelPayment` and `inquiryPayment` requests (gateway → wallet), with `acquirerId` and `pspId`
+/// when configured (spec §5: omitted otherwise, a deviation from the official request).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AplusPaymentCall {
+    /// `acquirerId`, `pspId`, when configured.
+    #[serde(flatten)]
+    pub ids: AplusIds,
     /// Our id of the payment order.
     pub payment_request_id: RequestId,
     /// The wallet's id, when it told us.
@@ -780,12 +807,15 @@ pub struct AplusPaymentCall {
     pub payment_id: Option<AplusWalletId>,
 }
 
-/// `refund` request (gateway → wallet): credit a merchant refund to the user. Deviation (spec
-/// §5): the official request requires `acquirerId`, `pspId` and `paymentId`; the first two are
-/// omitted, `paymentId` too when the wallet's notification gave none.
+/// `refund` request (gateway → wallet): credit a merchant refund to the user. The official
+/// request requires `acquirerId`, `pspId` and `paymentId`: the first two are sent when configured,
+/// `paymentId` when the wallet gave one (spec §5: otherwise omitted, a deviation).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AplusRefundCall {
+    /// `acquirerId`, `pspId`, when configured.
+    #[serde(flatten)]
+    pub ids: AplusIds,
     /// Our refund id (the wallet's idempotency key).
     pub refund_request_id: RequestId,
     /// Our id of the refunded payment order.
@@ -803,8 +833,9 @@ pub struct AplusRefundCall {
 
 impl AplusRefundCall {
     /// From a canonical refund of the payment `of`.
-    pub fn of(r: &RefundResponse, of: &AplusRef, now: String) -> Self {
+    pub fn of(r: &RefundResponse, of: &AplusRef, ids: AplusIds, now: String) -> Self {
         AplusRefundCall {
+            ids,
             refund_request_id: r.refund_id.clone(),
             payment_request_id: of.payment_request_id.clone(),
             payment_id: of.payment_id.clone(),
@@ -828,6 +859,50 @@ pub struct AplusInquiryPaymentAnswer {
     /// The wallet's payment id.
     #[serde(default)]
     pub payment_id: Option<AplusWalletId>,
+    /// `SUCCESS`, `FAIL`, `PROCESSING`, `CANCELLED` (`PENDING`): the payment status some
+    /// Alipay+ inquiry answers carry instead of (or besides) `paymentResult`; read when present.
+    #[serde(default)]
+    pub payment_status: Option<String>,
+}
+
+impl AplusInquiryPaymentAnswer {
+    /// What became of the order: `paymentResult` S debited, F not; or `paymentStatus` SUCCESS
+    /// debited, FAIL / CANCELLED not; an inquiry answered F `ORDER_NOT_EXIST` (the wallet never
+    /// saw the order) not debited; anything else (U, PROCESSING, PENDING, another F) not known.
+    pub fn wallet_result(&self) -> WalletResult {
+        let unknown = |why: String| WalletResult::Unknown { reason: why };
+        match self.result.result_status {
+            ResultStatus::S => {}
+            ResultStatus::F if self.result.result_code == "ORDER_NOT_EXIST" => {
+                return WalletResult::NotDebited {
+                    reason: "ORDER_NOT_EXIST".to_owned(),
+                };
+            }
+            _ => {
+                return unknown(format!(
+                    "inquiryPayment answered {:?} {}",
+                    self.result.result_status, self.result.result_code
+                ));
+            }
+        }
+        if let Some(p) = &self.payment_result {
+            return match p.result_status {
+                ResultStatus::S => WalletResult::Debited,
+                ResultStatus::F => WalletResult::NotDebited {
+                    reason: p.result_code.clone(),
+                },
+                ResultStatus::U => unknown(format!("paymentResult U {}", p.result_code)),
+            };
+        }
+        match self.payment_status.as_deref() {
+            Some("SUCCESS") => WalletResult::Debited,
+            Some(s @ ("FAIL" | "CANCELLED")) => WalletResult::NotDebited {
+                reason: s.to_owned(),
+            },
+            Some(other) => unknown(format!("paymentStatus {other}")),
+            None => unknown("neither paymentResult nor paymentStatus".to_owned()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -870,6 +945,66 @@ mod tests {
 
     fn r_min() -> AplusUserInitiatedPayRequest {
         parse_json(br#"{"codeValue":"000201","customerId":"c"}"#).unwrap()
+    }
+
+    #[test]
+    fn an_inquiry_answer_says_debited_not_debited_or_not_known() {
+        let read = |v: serde_json::Value| {
+            serde_json::from_value::<AplusInquiryPaymentAnswer>(v)
+                .unwrap()
+                .wallet_result()
+        };
+        let ok = json!({"resultStatus": "S", "resultCode": "SUCCESS", "resultMessage": "success"});
+        // paymentResult, as the MPP side's inquiryPayment answers.
+        assert_eq!(
+            read(json!({"result": ok, "paymentResult": ok, "paymentId": "W-1"})),
+            WalletResult::Debited
+        );
+        assert_eq!(
+            read(json!({"result": ok, "paymentResult":
+                {"resultStatus": "F", "resultCode": "USER_BALANCE_NOT_ENOUGH"}})),
+            WalletResult::NotDebited {
+                reason: "USER_BALANCE_NOT_ENOUGH".to_owned()
+            }
+        );
+        assert!(matches!(
+            read(json!({"result": ok, "paymentResult":
+                {"resultStatus": "U", "resultCode": "PAYMENT_IN_PROCESS"}})),
+            WalletResult::Unknown { .. }
+        ));
+        // paymentStatus, as other Alipay+ inquiry answers carry it.
+        assert_eq!(
+            read(json!({"result": ok, "paymentStatus": "SUCCESS"})),
+            WalletResult::Debited
+        );
+        assert_eq!(
+            read(json!({"result": ok, "paymentStatus": "FAIL"})),
+            WalletResult::NotDebited {
+                reason: "FAIL".to_owned()
+            }
+        );
+        assert!(matches!(
+            read(json!({"result": ok, "paymentStatus": "PROCESSING"})),
+            WalletResult::Unknown { .. }
+        ));
+        // The wallet never saw the order: nothing was debited.
+        assert_eq!(
+            read(json!({"result": {"resultStatus": "F", "resultCode": "ORDER_NOT_EXIST"}})),
+            WalletResult::NotDebited {
+                reason: "ORDER_NOT_EXIST".to_owned()
+            }
+        );
+        // The inquiry itself failed or is unknown, or says nothing: not known.
+        for v in [
+            json!({"result": {"resultStatus": "U", "resultCode": "UNKNOWN_EXCEPTION"}}),
+            json!({"result": {"resultStatus": "F", "resultCode": "PARAM_ILLEGAL"}}),
+            json!({"result": ok}),
+        ] {
+            assert!(
+                matches!(read(v.clone()), WalletResult::Unknown { .. }),
+                "{v}"
+            );
+        }
     }
 
     #[test]

@@ -628,6 +628,13 @@ impl Iso20022 {
         let r = Iso20022Ref::from_json(notice.scheme_ref.as_deref());
         let now = format_rfc3339(SystemTime::now());
         match (notice.call, &notice.event) {
+            // A settled payment cancelled at the wallet's request: its funds go back as a return
+            // (pacs.004 FOCR), not as a rejection of a payment the wallet saw settled.
+            (WalletCall::PaymentResult, NoticeEvent::Payment(p))
+                if p.payment_status == crate::payment::PaymentStatus::Cancelled =>
+            {
+                transformers::render_cancellation_return(p, r.as_ref(), &now)
+            }
             (WalletCall::PaymentResult, NoticeEvent::Payment(p)) => {
                 let (tx_sts, reason) = transformers::payment_status(p);
                 let original = Iso20022Original::from_ref(
@@ -887,6 +894,7 @@ impl Scheme for Iso20022 {
         if !self.is_demo() {
             return None;
         }
+        let raw = code;
         let code = transformers::form_encode(code);
         let ns = "urn:iso:std:iso:20022:tech:xsd:";
         let xml = "-H 'content-type: application/xml' --data-binary";
@@ -904,6 +912,18 @@ R=$(curl -s "$I/quotes?codeValue={code}&customerId=my-customer-1&sourceCurrency=
 UETR=$(cat /proc/sys/kernel/random/uuid 2>/dev/null || uuidgen | tr A-F a-f); NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 curl -s -X POST $I/payments {xml} "<Document xmlns='{ns}pacs.008.001.08'><FIToFICstmrCdtTrf><GrpHdr><MsgId>DEMO-$RANDOM</MsgId><CreDtTm>$NOW</CreDtTm><NbOfTxs>1</NbOfTxs><SttlmInf><SttlmMtd>CLRG</SttlmMtd></SttlmInf></GrpHdr><CdtTrfTxInf><PmtId><EndToEndId>DEMO-E2E-1</EndToEndId><UETR>$UETR</UETR></PmtId><IntrBkSttlmAmt Ccy='SGD'>12.50</IntrBkSttlmAmt><AccptncDtTm>$NOW</AccptncDtTm><InstdAmt Ccy='MYR'>$MYR</InstdAmt><XchgRate>$RATE</XchgRate><ChrgBr>SLEV</ChrgBr><Dbtr><Nm>DEMO PAYER</Nm></Dbtr><DbtrAcct><Id><Othr><Id>my-customer-1</Id></Othr></Id></DbtrAcct><DbtrAgt><FinInstnId><BICFI>MYWLMYKLXXX</BICFI></FinInstnId></DbtrAgt><CdtrAgt><FinInstnId/></CdtrAgt><Cdtr><Nm>$NAME</Nm></Cdtr><CdtrAcct><Id><Othr><Id>$ACCOUNT</Id></Othr></Id></CdtrAcct><RmtInf><Strd><AddtlRmtInf>QUOTE/$QUOTE_ID</AddtlRmtInf></Strd></RmtInf></CdtTrfTxInf></FIToFICstmrCdtTrf></Document>"; echo
 curl -s -X POST $I/payments/status {xml} "<Document xmlns='{ns}pacs.028.001.03'><FIToFIPmtStsReq><GrpHdr><MsgId>DEMO-STS-1</MsgId><CreDtTm>$NOW</CreDtTm></GrpHdr><TxInf><OrgnlUETR>$UETR</OrgnlUETR></TxInf></FIToFIPmtStsReq></Document>"; echo
+
+ The same with the ISO 20022 wallet simulator, the payer's PSP: it asks the quote, debits its
+ payer, sends the pacs.008 and reads the pacs.002, then asks the status (pacs.028) and cancels
+ (camt.056 → camt.029 CNCL; the funds come back as our pacs.004 FOCR); it takes our pacs.002
+ notifications and pacs.004 returns on 127.0.0.1:8091 (the demo wallet's notify_url):
+
+qrbridge wallet-sim iso20022 serve --stop-after 600 & sleep 1
+qrbridge wallet-sim iso20022 pay --gateway {base} --code '{raw}' --amount 12.50
+qrbridge wallet-sim iso20022 status --gateway {base}
+qrbridge wallet-sim iso20022 cancel --gateway {base}; sleep 1
+qrbridge wallet-sim iso20022 ledger
+qrbridge wallet-sim iso20022 stop
 "#,
             quote_id = field("QUOTE_ID", r#""quoteId":"([^"]+)""#),
             myr = field(

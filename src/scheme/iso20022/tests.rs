@@ -640,6 +640,32 @@ fn a_notification_is_a_signed_pacs002_the_wallet_can_verify() {
             .is_err()
     );
 
+    // A settled payment cancelled at the wallet's request: its funds go back as a pacs.004
+    // FOCR (return following a cancellation request), the whole payment, not as a RJCT of a
+    // payment the wallet saw settled.
+    let cancelled = Notice {
+        event: NoticeEvent::Payment(Box::new(response(PaymentStatus::Cancelled, ""))),
+        ..notice.clone()
+    };
+    let msg = scheme.notification(&cancelled).unwrap().unwrap();
+    assert!(parse_pacs002(&msg.body).is_err());
+    let ret = parse_pacs004(&msg.body).unwrap().rtr.tx;
+    let p = response(PaymentStatus::Cancelled, "");
+    assert_eq!(ret.rtr_id, p.payment_id.as_str().replace('-', ""));
+    assert_eq!(ret.orgnl_clr_sys_ref, ret.rtr_id);
+    assert_eq!(ret.rtr_rsn_inf.rsn.unwrap().cd.as_deref(), Some("FOCR"));
+    assert_eq!(
+        (
+            ret.rtrd_intr_bk_sttlm_amt.to_amount("x").unwrap(),
+            ret.rtrd_instd_amt.to_amount("x").unwrap()
+        ),
+        (p.merchant_amount.0, p.payer_amount.0)
+    );
+    assert_eq!(
+        ret.orgnl_uetr.as_deref(),
+        Some("6f1c2b3a-4d5e-4f60-8a7b-9c0d1e2f3a4b")
+    );
+
     // No endpoint, no notification.
     let other = Notice {
         client_id: "wallet-th".to_owned(),
@@ -783,4 +809,30 @@ fn the_demo_walkthrough_is_offered_only_in_demo_mode_with_the_code_url_encoded()
     );
     assert!(walk.contains("codeValue=A%20B%26C&"), "{walk}");
     assert!(walk.contains("pacs.008.001.08") && walk.contains("pacs.028.001.03"));
+}
+
+#[test]
+fn each_return_cause_has_its_external_return_reason_code() {
+    use transformers::{Iso20022ReturnCause as Cause, return_reason};
+    assert_eq!(
+        return_reason(Cause::MerchantRefund { reason: None }),
+        (Iso20022Reason::Code("MS02"), None)
+    );
+    assert_eq!(
+        return_reason(Cause::MerchantRefund { reason: Some("  ") }),
+        (Iso20022Reason::Code("MS02"), None)
+    );
+    assert_eq!(
+        return_reason(Cause::MerchantRefund {
+            reason: Some("goods returned")
+        }),
+        (
+            Iso20022Reason::Code("NARR"),
+            Some("goods returned".to_owned())
+        )
+    );
+    assert_eq!(
+        return_reason(Cause::Cancellation),
+        (Iso20022Reason::Code("FOCR"), None)
+    );
 }

@@ -1783,12 +1783,32 @@ pub struct Iso20022RtrTx {
     pub rtr_rsn_inf: Iso20022RsnInf,
 }
 
-/// The ExternalReturnReason1Code of a refund credit: `NARR` with the merchant's reason when there
-/// is one, `MS02` (reason not specified by the end customer) otherwise.
-pub fn return_reason(reason: Option<&str>) -> (Iso20022Reason, Option<String>) {
-    match reason.map(str::trim).filter(|r| !r.is_empty()) {
-        Some(r) => (Iso20022Reason::Code("NARR"), Some(r.to_owned())),
-        None => (Iso20022Reason::Code("MS02"), None),
+/// Why we return money to the payer: the cause behind a pacs.004's `RtrRsnInf`
+/// (ExternalReturnReason1Code, spec/schemes/iso20022.md §10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Iso20022ReturnCause<'a> {
+    /// A refund the merchant made at its acquirer (the acquirer's advice, or an operator acting
+    /// for it): `MS02` (reason not specified by the end customer — the merchant), or `NARR` with
+    /// the merchant's reason when one is given.
+    MerchantRefund {
+        /// The merchant's reason, if any.
+        reason: Option<&'a str>,
+    },
+    /// The wallet's cancellation request (camt.056) accepted for a settled payment: `FOCR`
+    /// (return following a cancellation request) — the funds of the whole payment go back.
+    Cancellation,
+}
+
+/// The ExternalReturnReason1Code (and `AddtlInf`) of a return with this cause.
+pub fn return_reason(cause: Iso20022ReturnCause<'_>) -> (Iso20022Reason, Option<String>) {
+    match cause {
+        Iso20022ReturnCause::MerchantRefund { reason } => {
+            match reason.map(str::trim).filter(|r| !r.is_empty()) {
+                Some(r) => (Iso20022Reason::Code("NARR"), Some(r.to_owned())),
+                None => (Iso20022Reason::Code("MS02"), None),
+            }
+        }
+        Iso20022ReturnCause::Cancellation => (Iso20022Reason::Code("FOCR"), None),
     }
 }
 
@@ -1801,15 +1821,50 @@ pub fn render_pacs004(
     reason: Option<&str>,
     created_at: &str,
 ) -> Result<Vec<u8>, ApiError> {
-    let Money(merchant) = refund.refund_amount;
-    let Money(payer) = refund.payer_refund_amount;
-    let (rsn, info) = return_reason(reason);
-    let rtr_id = refund.refund_id.as_str().replace('-', "");
+    render_return(
+        refund.refund_id.as_str(),
+        refund.payment_id.as_str(),
+        (refund.refund_amount.0, refund.payer_refund_amount.0),
+        Iso20022ReturnCause::MerchantRefund { reason },
+        original,
+        created_at,
+    )
+}
+
+/// Renders the pacs.004 that returns a cancelled payment's funds to the payer after its camt.056
+/// was accepted (`FOCR`): `RtrId` is the payment id without hyphens, the amounts the whole
+/// payment's; `MsgId` depends only on the payment (as a refund's on the refund: the ids differ).
+pub fn render_cancellation_return(
+    payment: &PaymentResponse,
+    original: Option<&Iso20022Ref>,
+    created_at: &str,
+) -> Result<Vec<u8>, ApiError> {
+    render_return(
+        payment.payment_id.as_str(),
+        payment.payment_id.as_str(),
+        (payment.merchant_amount.0, payment.payer_amount.0),
+        Iso20022ReturnCause::Cancellation,
+        original,
+        created_at,
+    )
+}
+
+/// One pacs.004: `id` (a refund's or a payment's id) gives `RtrId` and the `MsgId`; the amounts
+/// are (merchant's currency, payer's currency).
+fn render_return(
+    id: &str,
+    payment_id: &str,
+    (merchant, payer): (Amount, Amount),
+    cause: Iso20022ReturnCause<'_>,
+    original: Option<&Iso20022Ref>,
+    created_at: &str,
+) -> Result<Vec<u8>, ApiError> {
+    let (rsn, info) = return_reason(cause);
     let doc = Iso20022Pacs004 {
         xmlns: NS_PACS004.to_owned(),
         rtr: Iso20022PmtRtr {
             grp_hdr: Iso20022GrpHdr {
-                msg_id: report_msg_id(&["pacs.004", refund.refund_id.as_str()]),
+                msg_id: report_msg_id(&["pacs.004", id]),
                 cre_dt_tm: created_at.to_owned(),
                 nb_of_txs: Some("1".to_owned()),
                 sttlm_inf: Some(Iso20022SttlmInf {
@@ -1817,14 +1872,14 @@ pub fn render_pacs004(
                 }),
             },
             tx: Iso20022RtrTx {
-                rtr_id,
+                rtr_id: id.replace('-', ""),
                 orgnl_grp_inf: original.map(|o| Iso20022OrgnlGrpInf {
                     orgnl_msg_id: o.msg_id.clone(),
                     orgnl_msg_nm_id: o.msg_nm_id.clone(),
                 }),
                 orgnl_end_to_end_id: original.and_then(|o| o.end_to_end_id.clone()),
                 orgnl_uetr: original.map(|o| o.uetr.clone()),
-                orgnl_clr_sys_ref: refund.payment_id.as_str().replace('-', ""),
+                orgnl_clr_sys_ref: payment_id.replace('-', ""),
                 rtrd_intr_bk_sttlm_amt: merchant.into(),
                 rtrd_instd_amt: payer.into(),
                 xchg_rate: crate::fx::message_rate(merchant, payer).map(|r| r.to_string()),
