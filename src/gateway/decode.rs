@@ -13,6 +13,7 @@ use crate::emv::{self, Initiation, Role, Tip};
 use crate::money::{Amount, Currency};
 use crate::payment::{Answer, ApiError, Handled, RequestContext};
 use crate::payment::{CodeType, DecodeRequest, DecodeResponse, Merchant, Money};
+use crate::time::fields::UtcFields;
 use crate::time::format_rfc3339;
 
 use super::routing::{self, Routed};
@@ -121,15 +122,17 @@ impl Gateway {
         let qr = emv::parse(req.code_value.as_str()).map_err(|e| errors::qr_invalid(&e))?;
         // Warnings (deviations from EMVCo v1.1) do not stop a payable code.
         payable(&qr, &s.country, s.currency)?;
-        let today: String = format_rfc3339(SystemTime::now())
-            .chars()
-            .filter(char::is_ascii_digit)
-            .take(8)
-            .collect();
+        // Today's date (YYYYMMDD, UTC) only when the code carries an expiry date at all.
+        let mut today: Option<String> = None;
         if let Some(expiry) = qr
             .accounts()
             .filter_map(|a| a.role(Role::Expiry))
-            .find(|e| e.len() == 8 && e.bytes().all(|b| b.is_ascii_digit()) && **e < *today)
+            .filter(|e| e.len() == 8 && e.bytes().all(|b| b.is_ascii_digit()))
+            .find(|e| {
+                *e < today
+                    .get_or_insert_with(|| UtcFields::now().yyyymmdd())
+                    .as_str()
+            })
         {
             return Err(ApiError::QrNotSupported {
                 reason: format!("the code expired on {expiry} (YYYYMMDD)"),

@@ -47,22 +47,29 @@ pub struct Routed {
     pub matched: String,
 }
 
+/// How an account is named in a refusal and in `Routed::matched`: its GUID / AID, or `ID nn`.
+fn label(account: &crate::emv::MerchantAccount<'_>) -> String {
+    let guid = if account.is_template() {
+        account.guid()
+    } else {
+        None
+    };
+    match guid {
+        Some(g) => g.to_owned(),
+        None if account.is_opaque() => format!("ID {:02} (content not TLV)", account.id()),
+        None => format!("ID {:02}", account.id()),
+    }
+}
+
 /// Picks the route for `qr`, or says why there is none.
 pub fn route(rules: &[RouteRule], qr: &MerchantQr<'_>) -> Result<Routed, String> {
     let mut best: Option<(u32, Routed)> = None;
-    let mut seen = Vec::new();
     for account in qr.accounts() {
         let guid = if account.is_template() {
             account.guid()
         } else {
             None
         };
-        let label = match guid {
-            Some(g) => g.to_owned(),
-            None if account.is_opaque() => format!("ID {:02} (content not TLV)", account.id()),
-            None => format!("ID {:02}", account.id()),
-        };
-        seen.push(label.clone());
         for rule in rules {
             let merchant_id = match &rule.matcher {
                 Matcher::Guid(g) if guid.is_some_and(|x| x.eq_ignore_ascii_case(g)) => {
@@ -83,9 +90,10 @@ pub fn route(rules: &[RouteRule], qr: &MerchantQr<'_>) -> Result<Routed, String>
                 .terminal_id_sub
                 .and_then(|t| account.sub(t))
                 .map(str::to_owned);
+            let matched = label(&account);
             let scheme = account
                 .scheme()
-                .map_or_else(|| label.clone(), |s| s.name.clone());
+                .map_or_else(|| matched.clone(), |s| s.name.clone());
             best = Some((
                 rule.priority,
                 Routed {
@@ -93,12 +101,14 @@ pub fn route(rules: &[RouteRule], qr: &MerchantQr<'_>) -> Result<Routed, String>
                     merchant_id: merchant_id.to_owned(),
                     terminal_id,
                     scheme,
-                    matched: label.clone(),
+                    matched,
                 },
             ));
         }
     }
     best.map(|(_, r)| r).ok_or_else(|| {
+        // Only a refusal names every account seen.
+        let seen: Vec<String> = qr.accounts().map(|a| label(&a)).collect();
         if seen.is_empty() {
             "the code carries no merchant account".to_owned()
         } else {

@@ -77,8 +77,18 @@ impl Gateway {
                 return;
             }
         };
-        watched.retain(|name, _| owners.open.contains_key(name));
-        for owner in owners.open.keys().filter(|o| **o != me) {
+        // Owners of open records, and registered instances with nothing open (a dead one's
+        // record is removed the same way, so records of past processes do not pile up).
+        let mut names: Vec<&String> = owners
+            .open
+            .keys()
+            .chain(owners.instances.iter().map(|r| &r.name))
+            .filter(|o| **o != me)
+            .collect();
+        names.sort();
+        names.dedup();
+        watched.retain(|name, _| names.contains(&name));
+        for owner in names {
             let record = owners.instances.iter().find(|r| r.name == *owner);
             let seen = record.map(|r| (r.token.clone(), r.seq));
             let lease = Duration::from_millis(record.map_or(0, |r| r.lease_ms));

@@ -24,7 +24,9 @@ use super::ops::{
 pub struct RequestContext {
     /// The authenticated client id (by signature, certificate, or the demo client).
     pub client_id: String,
-    /// Lower-case hex SHA-256 of the body bytes as received.
+    /// Lower-case hex SHA-256 of the body bytes as received, for the operations that keep
+    /// requests by request id (pay, cancel, refund); a scheme may leave it empty for the others
+    /// (decode, quote, inquiries), which never read it.
     pub body_sha256: String,
     /// When the server received the request.
     pub received_at: SystemTime,

@@ -84,9 +84,11 @@ mod tests {
     }
 }
 
-/// How a scheme calls the pipeline: each call runs in its own task (a disconnect or the request
-/// deadline never cancels a payment midway), counted for shutdown, bounded by the request deadline
-/// (past it the caller gets U: "processing goes on, query before retrying").
+/// How a scheme calls the pipeline: a call that changes state runs in its own task (a disconnect
+/// or the request deadline never cancels a payment midway, [`Dispatch::run`]); a read-only call
+/// runs in the request's task ([`Dispatch::run_inline`]). Each is counted for shutdown and bounded
+/// by the request deadline (past it the caller gets U: "processing goes on, query before
+/// retrying").
 #[derive(Clone)]
 pub struct Dispatch {
     pipeline: Arc<dyn Pipeline>,
@@ -120,7 +122,9 @@ impl Dispatch {
         }
     }
 
-    /// Runs one pipeline call in its own task and waits for it until the deadline.
+    /// Runs one pipeline call in its own task and waits for it until the deadline: for the calls
+    /// that change state (pay, cancel, refund), which must run to their end even when the wallet
+    /// disconnects or the deadline passes.
     pub async fn run<T, F>(&self, call: F) -> Handled<T>
     where
         T: Send + 'static,
@@ -138,13 +142,7 @@ impl Dispatch {
             span,
         ));
         let handled = match tokio::time::timeout_at(self.deadline, task).await {
-            Err(_) => Err(ApiError::Unknown {
-                side: Side::Gateway,
-                reason: format!(
-                    "no answer within {} ms; processing goes on: query before retrying",
-                    self.timeout.as_millis()
-                ),
-            }),
+            Err(_) => Err(self.late()),
             Ok(Err(join)) => {
                 tracing::error!("handler task failed: {join}");
                 Err(ApiError::Unknown {
@@ -154,14 +152,46 @@ impl Dispatch {
             }
             Ok(Ok(handled)) => handled,
         };
-        // The result code, for the request metrics.
-        crate::telemetry::correlation::set_result_code(match &handled {
-            Ok(answer) => answer
-                .outcome
-                .as_ref()
-                .map_or("SUCCESS", |e| e.code().as_str()),
-            Err(e) => e.code().as_str(),
-        });
-        handled
+        counted(handled)
     }
+
+    /// Runs one pipeline call in the request's own task, until the deadline: for the calls that
+    /// only read, or keep nothing a wallet could be left waiting on if they stopped midway
+    /// (decode, quote, the inquiries). Dropping them there loses nothing, and it saves a task
+    /// and its wake-ups per request (issue 16, defect 6).
+    pub async fn run_inline<T, F>(&self, call: F) -> Handled<T>
+    where
+        F: FnOnce(Arc<dyn Pipeline>) -> BoxFuture<'static, Handled<T>>,
+    {
+        let _counted = self.handlers.enter();
+        let work = call(Arc::clone(&self.pipeline));
+        let handled = match tokio::time::timeout_at(self.deadline, work).await {
+            Err(_) => Err(self.late()),
+            Ok(handled) => handled,
+        };
+        counted(handled)
+    }
+
+    /// The answer past the deadline: U, processing may go on.
+    fn late(&self) -> ApiError {
+        ApiError::Unknown {
+            side: Side::Gateway,
+            reason: format!(
+                "no answer within {} ms; processing goes on: query before retrying",
+                self.timeout.as_millis()
+            ),
+        }
+    }
+}
+
+/// Records the result code of a handled call, for the request metrics, and returns it.
+fn counted<T>(handled: Handled<T>) -> Handled<T> {
+    crate::telemetry::correlation::set_result_code(match &handled {
+        Ok(answer) => answer
+            .outcome
+            .as_ref()
+            .map_or("SUCCESS", |e| e.code().as_str()),
+        Err(e) => e.code().as_str(),
+    });
+    handled
 }

@@ -4,6 +4,7 @@
 //! scheme in its own form, or as a native error when no scheme owns the path. Nothing here can
 //! panic on input.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -101,30 +102,35 @@ pub(crate) async fn handle<A: Pipeline>(
         reply.headers_mut().insert(REQUEST_ID_HEADER, v);
     }
     let status = reply.status();
-    let (scheme, route) = match scheme {
-        Some(name) if status != StatusCode::NOT_FOUND => (name, path.clone()),
-        Some(name) => (name, "unmatched".to_owned()),
-        None if matches!(path.as_str(), "/healthz" | "/readyz" | "/metrics") => {
-            ("none", path.clone())
-        }
-        None => ("none", "unmatched".to_owned()),
+    // Labels borrow what they can: a known route's path and the result code are static text.
+    let route: Cow<'static, str> = match scheme {
+        Some(_) if status == StatusCode::NOT_FOUND => Cow::Borrowed("unmatched"),
+        Some(_) => Cow::Owned(path.clone()),
+        None => match path.as_str() {
+            "/healthz" => Cow::Borrowed("/healthz"),
+            "/readyz" => Cow::Borrowed("/readyz"),
+            "/metrics" => Cow::Borrowed("/metrics"),
+            _ => Cow::Borrowed("unmatched"),
+        },
     };
-    let code = pipeline_code.map_or_else(|| format!("HTTP_{}", status.as_u16()), str::to_owned);
+    let scheme = Cow::Borrowed(scheme.unwrap_or("none"));
+    let code: Cow<'static, str> = match pipeline_code {
+        Some(c) => Cow::Borrowed(c),
+        None => Cow::Owned(format!("HTTP_{}", status.as_u16())),
+    };
     let elapsed = started.elapsed();
     let m = metrics::global();
+    let labels = RouteLabels { scheme, route };
+    m.request_duration
+        .get_or_create(&labels)
+        .observe(elapsed.as_secs_f64());
     m.requests
         .get_or_create(&RequestLabels {
-            scheme: scheme.to_owned(),
-            route: route.clone(),
+            scheme: labels.scheme,
+            route: labels.route,
             result_code: code.clone(),
         })
         .inc();
-    m.request_duration
-        .get_or_create(&RouteLabels {
-            scheme: scheme.to_owned(),
-            route,
-        })
-        .observe(elapsed.as_secs_f64());
     span.in_scope(|| {
         tracing::debug!(
             status = status.as_u16(),

@@ -9,6 +9,7 @@
 //! `route="unmatched"`), result codes from `spec/errors.md`, acquirers and currencies from the
 //! configuration.
 
+use std::borrow::Cow;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -23,21 +24,21 @@ use prometheus_client::registry::{Registry, Unit};
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     /// `native`, `aplus`, `iso20022`, or `none` (health, metrics, unmatched paths).
-    pub scheme: String,
+    pub scheme: Cow<'static, str>,
     /// The path of the route (`/v1/payments`), or `unmatched`.
-    pub route: String,
+    pub route: Cow<'static, str>,
     /// The result code (`SUCCESS`, `ACQUIRER_DECLINED`, ...) or `HTTP_<status>` when the scheme
     /// refused the request before the pipeline (e.g. `HTTP_401`).
-    pub result_code: String,
+    pub result_code: Cow<'static, str>,
 }
 
 /// `scheme`, `route`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
     /// As in [`RequestLabels`].
-    pub scheme: String,
+    pub scheme: Cow<'static, str>,
     /// As in [`RequestLabels`].
-    pub route: String,
+    pub route: Cow<'static, str>,
 }
 
 /// One label.

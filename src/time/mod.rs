@@ -211,29 +211,56 @@ fn utc(t: SystemTime) -> OffsetDateTime {
         .unwrap_or_else(|_| PrimitiveDateTime::MAX.assume_utc())
 }
 
+/// `YYYY-MM-DDThh:mm:ss` with room for a suffix. Digits are written by hand: `format!` with six
+/// padded integers cost about 4,000 instructions, and every decode and quote answer carries a
+/// timestamp (issue 16). The calendar itself is the `time` crate's.
 fn whole_seconds(at: OffsetDateTime) -> String {
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-        at.year(),
-        u8::from(at.month()),
-        at.day(),
-        at.hour(),
-        at.minute(),
-        at.second()
-    )
+    let mut s = String::with_capacity(24);
+    push_digits(&mut s, u32::try_from(at.year()).unwrap_or(0), 4);
+    s.push('-');
+    push_digits(&mut s, u32::from(u8::from(at.month())), 2);
+    s.push('-');
+    push_digits(&mut s, u32::from(at.day()), 2);
+    s.push('T');
+    push_digits(&mut s, u32::from(at.hour()), 2);
+    s.push(':');
+    push_digits(&mut s, u32::from(at.minute()), 2);
+    s.push(':');
+    push_digits(&mut s, u32::from(at.second()), 2);
+    s
+}
+
+/// `v` in decimal, zero-padded to at least `width` digits (as `{:0width$}`).
+fn push_digits(out: &mut String, v: u32, width: usize) {
+    let mut buf = [b'0'; 10];
+    let mut i = buf.len();
+    let mut n = v;
+    while n > 0 {
+        i -= 1;
+        buf[i] = b'0' + u8::try_from(n % 10).unwrap_or(0);
+        n /= 10;
+    }
+    let start = i.min(buf.len().saturating_sub(width));
+    out.extend(buf[start..].iter().map(|&b| char::from(b)));
 }
 
 /// Formats a time as an RFC 3339 UTC timestamp with whole seconds: `2026-11-20T00:00:00Z`.
 /// Times before 1970 print as the epoch.
 pub fn format_rfc3339(t: SystemTime) -> String {
-    format!("{}Z", whole_seconds(utc(t)))
+    let mut s = whole_seconds(utc(t));
+    s.push('Z');
+    s
 }
 
 /// Formats a time as RFC 3339 UTC with milliseconds: `2026-11-21T10:40:00.123Z` (the
 /// `request-time` / `response-time` of the schemes). Times before 1970 print as the epoch.
 pub fn format_rfc3339_millis(t: SystemTime) -> String {
     let at = utc(t);
-    format!("{}.{:03}Z", whole_seconds(at), at.millisecond())
+    let mut s = whole_seconds(at);
+    s.push('.');
+    push_digits(&mut s, u32::from(at.millisecond()), 3);
+    s.push('Z');
+    s
 }
 
 /// `later - earlier`, or zero when `later` is not later.
@@ -261,6 +288,37 @@ mod tests {
             );
             assert_eq!(format_rfc3339(t), format!("{s}T00:00:00Z"));
         }
+    }
+
+    #[test]
+    fn timestamps_format_as_the_time_crate_does() {
+        // The reference: the `time` crate's calendar fields through `format!`'s padding.
+        let reference = |at: OffsetDateTime| {
+            format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+                at.year(),
+                u8::from(at.month()),
+                at.day(),
+                at.hour(),
+                at.minute(),
+                at.second(),
+                at.millisecond()
+            )
+        };
+        // Instants spread over 1970 to 9999, each with some milliseconds.
+        let mut secs: u64 = 0;
+        for i in 0..2_000u64 {
+            let t = UNIX_EPOCH + Duration::from_millis(secs * 1000 + (i * 7) % 1000);
+            let want = reference(utc(t));
+            assert_eq!(format_rfc3339_millis(t), want, "{secs}");
+            assert_eq!(format_rfc3339(t), format!("{}Z", &want[..19]), "{secs}");
+            secs = (secs + 126_229_871 + i * 86_399) % 253_402_300_800;
+        }
+        assert_eq!(
+            format_rfc3339(UNIX_EPOCH + Duration::from_secs(253_402_300_799)),
+            "9999-12-31T23:59:59Z"
+        );
+        assert_eq!(format_rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
     }
 
     #[test]

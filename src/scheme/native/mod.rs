@@ -141,18 +141,15 @@ impl Native {
             ));
         }
         let body = req.body;
+        let d = (&dispatch, route.runs_inline());
         match route {
-            Route::Decode => call(body, ctx, &dispatch, <dyn Pipeline>::decode).await,
-            Route::Quote => call(body, ctx, &dispatch, <dyn Pipeline>::quote).await,
-            Route::Pay => call(body, ctx, &dispatch, <dyn Pipeline>::pay).await,
-            Route::PaymentInquiry => {
-                call(body, ctx, &dispatch, <dyn Pipeline>::inquire_payment).await
-            }
-            Route::Cancel => call(body, ctx, &dispatch, <dyn Pipeline>::cancel).await,
-            Route::Refund => call(body, ctx, &dispatch, <dyn Pipeline>::refund).await,
-            Route::RefundInquiry => {
-                call(body, ctx, &dispatch, <dyn Pipeline>::inquire_refund).await
-            }
+            Route::Decode => call(body, ctx, d, <dyn Pipeline>::decode).await,
+            Route::Quote => call(body, ctx, d, <dyn Pipeline>::quote).await,
+            Route::Pay => call(body, ctx, d, <dyn Pipeline>::pay).await,
+            Route::PaymentInquiry => call(body, ctx, d, <dyn Pipeline>::inquire_payment).await,
+            Route::Cancel => call(body, ctx, d, <dyn Pipeline>::cancel).await,
+            Route::Refund => call(body, ctx, d, <dyn Pipeline>::refund).await,
+            Route::RefundInquiry => call(body, ctx, d, <dyn Pipeline>::inquire_refund).await,
         }
     }
 
@@ -182,7 +179,11 @@ impl Native {
         };
         let ctx = RequestContext {
             client_id: who.client_id.clone(),
-            body_sha256: body_digest(req.body),
+            body_sha256: if route.keeps_requests() {
+                body_digest(req.body)
+            } else {
+                String::new()
+            },
             received_at: req.received_at,
             unauthenticated_demo: self.auth.is_off(),
             scheme: NAME,
@@ -269,11 +270,12 @@ impl Scheme for Native {
 type Operation<R, T> = fn(Arc<dyn Pipeline>, RequestContext, R) -> BoxFuture<'static, Handled<T>>;
 
 /// One native route: the JSON body parsed into the operation's request, the pipeline called
-/// through `dispatch`, the canonical answer rendered.
+/// through `dispatch` (in the request's task when `inline`, [`Route::runs_inline`]), the
+/// canonical answer rendered.
 async fn call<R, T>(
     body: &[u8],
     ctx: RequestContext,
-    dispatch: &Dispatch,
+    (dispatch, inline): (&Dispatch, bool),
     op: Operation<R, T>,
 ) -> Result<NativeReply, ApiError>
 where
@@ -281,7 +283,12 @@ where
     T: serde::Serialize + Send + 'static,
 {
     let r = parse_json(body)?;
-    Ok(render(dispatch.run(|p| op(p, ctx, r)).await))
+    let handled = if inline {
+        dispatch.run_inline(|p| op(p, ctx, r)).await
+    } else {
+        dispatch.run(|p| op(p, ctx, r)).await
+    };
+    Ok(render(handled))
 }
 
 /// Builds the native scheme from its credentials, shared for the server.

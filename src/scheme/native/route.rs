@@ -49,6 +49,33 @@ impl Route {
         "POST"
     }
 
+    /// Whether the gateway keeps this route's requests by (client id, request id) and compares
+    /// a repeat's body with the first one's (`RequestContext::body_sha256`): pay, cancel and
+    /// refund. Decode, quote and the inquiries keep nothing by request id, so their body is not
+    /// hashed (a SHA-256 of the body was a tenth of a decode's instructions).
+    pub fn keeps_requests(self) -> bool {
+        match self {
+            Route::Pay | Route::Cancel | Route::Refund => true,
+            Route::Decode | Route::Quote | Route::PaymentInquiry | Route::RefundInquiry => false,
+        }
+    }
+
+    /// Whether the pipeline call runs in the request's own task ([`crate::scheme::Dispatch::run_inline`]):
+    /// decode and quote, which only parse, price and remember in memory, with nothing to leave
+    /// half done if the wallet goes away. Pay, cancel and refund change the journal and the
+    /// acquirer's books, and an inquiry may settle a reversal: they run in a task of their own,
+    /// to their end.
+    pub fn runs_inline(self) -> bool {
+        match self {
+            Route::Decode | Route::Quote => true,
+            Route::Pay
+            | Route::PaymentInquiry
+            | Route::Cancel
+            | Route::Refund
+            | Route::RefundInquiry => false,
+        }
+    }
+
     /// The route at `path`, if any.
     pub fn from_path(path: &str) -> Option<Route> {
         Route::ALL.into_iter().find(|r| r.path() == path)
