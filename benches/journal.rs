@@ -113,6 +113,7 @@ async fn pay(j: &RedbJournal, flow: Flow, request: String) {
                 body,
                 payment: payment(request),
                 sent: sent_trace(),
+                shared_quote: false,
             };
             let Opened::Sent(p) = ok(j.open_payment(open).await) else {
                 unreachable!("a new request id")

@@ -39,6 +39,22 @@ fn money(minor: u64, code: &str) -> Result<Money, ApiError> {
         .map_err(|e| ApiError::param("value", e.to_string()))
 }
 
+/// A payment of SGD 12.50 that succeeded.
+fn succeeded(r: RequestId) -> Handled<PaymentResponse> {
+    Ok(Answer::ok(PaymentResponse {
+        merchant: None,
+        scheme_ref: None,
+        payment_id: RequestId::new("01a1fe39-60f7-7e64-8e68-c97a0ee2d865")
+            .map_err(|e| ApiError::param("id", e))?,
+        payment_request_id: r,
+        payment_status: PaymentStatus::Success,
+        merchant_amount: money(1250, "SGD")?,
+        payer_amount: money(4042, "MYR")?,
+        refunded_amount: None,
+        acquirer: None,
+    }))
+}
+
 fn nope<T>() -> Handled<T> {
     Err(ApiError::NotFound { path: "-".into() })
 }
@@ -74,19 +90,16 @@ impl Pipeline for Instant200 {
             let r = match req.payment {
                 PaymentRef::RequestId(r) | PaymentRef::PaymentId(r) => r,
             };
-            Ok(Answer::ok(PaymentResponse {
-                merchant: None,
-                scheme_ref: None,
-                payment_id: RequestId::new("01a1fe39-60f7-7e64-8e68-c97a0ee2d865")
-                    .map_err(|e| ApiError::param("id", e))?,
-                payment_request_id: r,
-                payment_status: PaymentStatus::Success,
-                merchant_amount: money(1250, "SGD")?,
-                payer_amount: money(4042, "MYR")?,
-                refunded_amount: None,
-                acquirer: None,
-            }))
+            succeeded(r)
         })
+    }
+    /// aplus `notifyPayment` S: the order's result, settled at once (no journal, no acquirer).
+    fn order_result(
+        self: Arc<Self>,
+        _: RequestContext,
+        req: OrderResultRequest,
+    ) -> BoxFuture<'static, Handled<PaymentResponse>> {
+        Box::pin(async move { succeeded(req.payment_request_id) })
     }
     fn cancel(
         self: Arc<Self>,

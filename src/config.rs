@@ -474,6 +474,19 @@ pub struct JournalSection {
     /// `postgres`: read connections at most (default 4; the writer has one more).
     #[serde(default = "default_pg_readers")]
     pub readers: usize,
+    /// `postgres`: this instance's name, unique among the instances sharing the database (its
+    /// unresolved records are owned by it; a restart under the same name recovers them at once).
+    /// Default: a random name per process (its records are taken over after the lease).
+    #[serde(default)]
+    pub instance: Option<String>,
+    /// `postgres`: how long an instance's records stay its own without a heartbeat, in
+    /// milliseconds (default 15000, at least 1000); another instance takes them over after it.
+    #[serde(default = "default_lease_ms")]
+    pub lease_ms: u64,
+}
+
+fn default_lease_ms() -> u64 {
+    15_000
 }
 
 fn default_pg_readers() -> usize {
@@ -835,6 +848,24 @@ impl Config {
         let mut pg = crate::journal::postgres::PgConfig::new(url);
         pg.password = password;
         pg.readers = j.readers.clamp(1, 64);
+        if j.lease_ms < 1_000 {
+            return Err(invalid("journal.lease_ms", "at least 1000 (1 s)"));
+        }
+        pg.lease = std::time::Duration::from_millis(j.lease_ms);
+        if let Some(name) = &j.instance {
+            let ok = !name.is_empty()
+                && name.len() <= 64
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+            if !ok {
+                return Err(invalid(
+                    "journal.instance",
+                    "1 to 64 characters: letters, digits, '-', '_', '.'",
+                ));
+            }
+            pg.instance = Some(name.clone());
+        }
         Ok(Some(pg))
     }
 

@@ -342,14 +342,40 @@ pub fn aplus_request(data: &[u8]) {
     let _ = sign::AplusPublicKey::from_pem(text);
 }
 
-/// Raw bytes → the `iso20022` scheme's parsers (pacs.008, pacs.028, camt.056, the wallet's
-/// pacs.002 and the quote query): must never panic; an accepted pacs.008's amounts must print back to themselves,
-/// and the pacs.002 answering it must read back with its identifiers.
+/// Raw bytes → the `iso20022` scheme's parsers (pacs.008 in both profiles, pacs.028, camt.056,
+/// the wallet's pacs.002 and the quote query; and the wallet side's readers of our pacs.004 and
+/// camt.029, which the wallet simulator uses): must never panic; an accepted pacs.008's amounts
+/// must print back to themselves, and the pacs.002 answering it must read back with its
+/// identifiers.
 pub fn iso20022_request(data: &[u8]) {
     use crate::scheme::iso20022::transformers as iso;
-    let payment =
-        iso::parse_document::<iso::Iso20022Pacs008>(data, iso::NS_PACS008, "FIToFICstmrCdtTrf")
-            .and_then(iso::Iso20022Payment::try_from);
+    for (namespace, msg_nm_id) in [
+        (iso::NS_PACS008, iso::MSG_PACS008),
+        (iso::NS_PACS008_NEXUS, iso::MSG_PACS008_NEXUS),
+    ] {
+        iso20022_pacs008(data, namespace, msg_nm_id);
+    }
+    let _ = iso::parse_document::<iso::Iso20022Pacs028>(data, iso::NS_PACS028, "FIToFIPmtStsReq")
+        .and_then(iso::Iso20022StatusRequest::try_from);
+    let _ = iso::parse_document::<iso::Iso20022Camt056>(data, iso::NS_CAMT056, "FIToFIPmtCxlReq")
+        .and_then(iso::Iso20022CancelRequest::try_from);
+    // The wallet's pacs.002 acknowledging (or rejecting) a pacs.004 we sent.
+    let _ = iso::parse_pacs002(data);
+    // What a wallet (the simulator) reads from us.
+    if let Ok(ret) = iso::parse_pacs004(data) {
+        let _ = ret.rtr.tx.rtrd_instd_amt.to_amount("RtrdInstdAmt");
+    }
+    let _ = iso::parse_camt029(data);
+    if let Ok(query) = std::str::from_utf8(data) {
+        let _ = iso::Iso20022QuoteQuery::try_from(query);
+    }
+}
+
+/// One pacs.008 version: read, and if accepted, its amounts and the pacs.002 answering it.
+fn iso20022_pacs008(data: &[u8], namespace: &str, msg_nm_id: &'static str) {
+    use crate::scheme::iso20022::transformers as iso;
+    let payment = iso::parse_document::<iso::Iso20022Pacs008>(data, namespace, "FIToFICstmrCdtTrf")
+        .and_then(iso::Iso20022Payment::try_from);
     if let Ok(p) = payment {
         for a in [p.settlement, p.instructed] {
             let again = Amount::parse(&a.to_decimal_string(), a.currency());
@@ -357,7 +383,7 @@ pub fn iso20022_request(data: &[u8]) {
         }
         let original = iso::Iso20022Original {
             msg_id: p.msg_id.clone(),
-            msg_nm_id: iso::MSG_PACS008,
+            msg_nm_id,
             instr_id: None,
             end_to_end_id: Some(p.end_to_end_id.clone()),
             uetr: Some(p.uetr.to_string()),
@@ -384,14 +410,5 @@ pub fn iso20022_request(data: &[u8]) {
             tx.as_ref().and_then(|t| t.orgnl_end_to_end_id.clone()),
             Some(p.end_to_end_id.clone())
         );
-    }
-    let _ = iso::parse_document::<iso::Iso20022Pacs028>(data, iso::NS_PACS028, "FIToFIPmtStsReq")
-        .and_then(iso::Iso20022StatusRequest::try_from);
-    let _ = iso::parse_document::<iso::Iso20022Camt056>(data, iso::NS_CAMT056, "FIToFIPmtCxlReq")
-        .and_then(iso::Iso20022CancelRequest::try_from);
-    // The wallet's pacs.002 acknowledging (or rejecting) a pacs.004 we sent.
-    let _ = iso::parse_pacs002(data);
-    if let Ok(query) = std::str::from_utf8(data) {
-        let _ = iso::Iso20022QuoteQuery::try_from(query);
     }
 }

@@ -1544,6 +1544,40 @@ impl Drop for Child {
     }
 }
 
+/// The example configuration for a `qrbridge serve` child process on loopback against the
+/// simulator at `sim_addr` (plaintext, authentication off for `wallet-my-01`, bundled rates,
+/// reversal answers within 1 s).
+fn serve_config(sim_addr: &str) -> String {
+    // Without the example's [schemes.*] tables: their key files are placeholders.
+    let example = example_config();
+    let without_schemes = example.split("\n[schemes.").next().unwrap().to_owned();
+    without_schemes
+        .replace("0.0.0.0:8443", "127.0.0.1:0")
+        .replace("transport = \"tls\"", "transport = \"plaintext-loopback\"")
+        .replace("auth = \"signatures\"", "auth = \"off\"")
+        .replace(
+            "# demo_client = \"demo-wallet\"",
+            "demo_client = \"wallet-my-01\"",
+        )
+        .replace("acquirer.example.sg:8583", sim_addr)
+        .replace(
+            "server_name = \"acquirer.example.sg\"",
+            "server_name = \"localhost\"",
+        )
+        .replace("certs/acquirer-ca.pem", "pki/ca.pem")
+        .replace("certs/qrbridge-client.pem", "pki/client.pem")
+        .replace("certs/qrbridge-client.key", "pki/client.key")
+        .replace(
+            "reversal_answer_timeout_ms = 10000",
+            "reversal_answer_timeout_ms = 1000",
+        )
+        .replace(
+            "rates_file = \"testdata/fx/eurofxref-daily.xml\"",
+            "# bundled rates",
+        )
+        .replace("max_age_secs = 345600", "max_age_secs = 0")
+}
+
 #[test]
 fn sigkill_with_payments_in_flight_then_restart_leaves_journal_and_ledger_agreeing() {
     let dir = temp_dir("crash");
@@ -1566,34 +1600,7 @@ fn sigkill_with_payments_in_flight_then_restart_leaves_journal_and_ledger_agreei
         ledger_path.to_str().unwrap(),
     ]);
     let sim_addr = sim.wait_for("acquirer simulator listening on");
-    // Without the example's [schemes.*] tables: their key files are placeholders.
-    let example = example_config();
-    let without_schemes = example.split("\n[schemes.").next().unwrap().to_owned();
-    let config = without_schemes
-        .replace("0.0.0.0:8443", "127.0.0.1:0")
-        .replace("transport = \"tls\"", "transport = \"plaintext-loopback\"")
-        .replace("auth = \"signatures\"", "auth = \"off\"")
-        .replace(
-            "# demo_client = \"demo-wallet\"",
-            "demo_client = \"wallet-my-01\"",
-        )
-        .replace("acquirer.example.sg:8583", &sim_addr)
-        .replace(
-            "server_name = \"acquirer.example.sg\"",
-            "server_name = \"localhost\"",
-        )
-        .replace("certs/acquirer-ca.pem", "pki/ca.pem")
-        .replace("certs/qrbridge-client.pem", "pki/client.pem")
-        .replace("certs/qrbridge-client.key", "pki/client.key")
-        .replace(
-            "reversal_answer_timeout_ms = 10000",
-            "reversal_answer_timeout_ms = 1000",
-        )
-        .replace(
-            "rates_file = \"testdata/fx/eurofxref-daily.xml\"",
-            "# bundled rates",
-        )
-        .replace("max_age_secs = 345600", "max_age_secs = 0");
+    let config = serve_config(&sim_addr);
     let config_path = dir.join("gateway.toml");
     std::fs::write(&config_path, config).unwrap();
     // The journal's directory must exist (journal.create_dir is false in the example).
@@ -1769,6 +1776,294 @@ fn sigkill_with_payments_in_flight_then_restart_leaves_journal_and_ledger_agreei
     }
     assert_eq!(seen_processing, 0, "every payment resolved: {states:?}");
     eprintln!("after the crash: {states:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Two instances on one PostgreSQL journal: spread requests, SIGKILL one, the other takes over
+// ---------------------------------------------------------------------------------------------
+
+/// The PostgreSQL server for the tests, or `None` with a notice (a failure under
+/// `QRBRIDGE_REQUIRE_PEERS=1`: scripts/test starts one).
+fn pg_url_for(test: &str) -> Option<String> {
+    match std::env::var("QRBRIDGE_TEST_PG_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    {
+        Some(url) => Some(url),
+        None if std::env::var("QRBRIDGE_REQUIRE_PEERS").as_deref() == Ok("1") => {
+            panic!("QRBRIDGE_REQUIRE_PEERS=1 but QRBRIDGE_TEST_PG_URL is not set")
+        }
+        None => {
+            eprintln!(
+                "notice: {test} skipped: no PostgreSQL (set QRBRIDGE_TEST_PG_URL, or run scripts/test)"
+            );
+            None
+        }
+    }
+}
+
+/// A payment's 0200s in the simulator's ledger, found by its request id in DE48 sub-field 03.
+fn ledger_entries<'a>(entries: &'a [Value], request_id: &str) -> Vec<&'a Value> {
+    entries
+        .iter()
+        .filter(|e| {
+            let de48 = e["private_data"].as_str().unwrap_or("");
+            de48.contains(&format!("03{:02}{request_id}", request_id.len()))
+        })
+        .collect()
+}
+
+#[test]
+fn two_instances_on_one_postgres_journal_survive_a_sigkill_of_one() {
+    let Some(url) = pg_url_for("two_instances_on_one_postgres_journal_survive_a_sigkill_of_one")
+    else {
+        return;
+    };
+    let dir = temp_dir("two");
+    let schema = format!("two_{}", std::process::id());
+    {
+        let mut admin = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
+        admin
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+            ))
+            .unwrap();
+    }
+    std::fs::write(
+        dir.join("sim.toml"),
+        "default = { kind = \"delay\", ms = 300 }\n",
+    )
+    .unwrap();
+    let pki = dir.join("pki");
+    let ledger_path = dir.join("ledger.json");
+    let mut sim = Child::spawn(&[
+        "acquirer-sim",
+        "--listen",
+        "127.0.0.1:0",
+        "--pki-dir",
+        pki.to_str().unwrap(),
+        "--config",
+        dir.join("sim.toml").to_str().unwrap(),
+        "--ledger",
+        ledger_path.to_str().unwrap(),
+    ]);
+    let sim_addr = sim.wait_for("acquirer simulator listening on");
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let db = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+    let serve = |name: &str| {
+        let config = serve_config(&sim_addr)
+            .replace(
+                "# engine = \"redb\"",
+                "engine = \"postgres\"\nurl = \"DB_URL\"\nmigrate = true\n#",
+            )
+            .replace("DB_URL", &db)
+            .replace("# instance = \"gw-1\"", &format!("instance = \"{name}\""))
+            .replace("# lease_ms = 15000", "lease_ms = 2000")
+            .replace("127.0.0.1:9464", "127.0.0.1:0");
+        let path = dir.join(format!("{name}.toml"));
+        std::fs::write(&path, config).unwrap();
+        let g = Child::spawn(&["serve", "--config", path.to_str().unwrap()]);
+        let addr: SocketAddr = g.wait_for("qrbridge gateway listening on").parse().unwrap();
+        g.wait_for("ready");
+        (g, addr)
+    };
+    let (mut a, a_addr) = serve("a");
+    let (b, b_addr) = serve("b");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    // Decode on one instance, quote on the other: the quote id is usable on either.
+    let quote_on = |decode_at: SocketAddr, quote_at: SocketAddr| async move {
+        let (s, d) = post(
+            decode_at,
+            "/v1/qr/decode",
+            json!({"decodeRequestId":"d","customerId":"c","codeValue":SGQR_STATIC,"payerCurrency":"MYR"}),
+        )
+        .await;
+        assert_eq!(s, 200, "{d}");
+        let (s, q) = post(
+            quote_at,
+            "/v1/quotes",
+            json!({"quoteRequestId":"q","decodeId":d["decodeId"],"amount":{"currency":"SGD","value":"1000"},"payerCurrency":"MYR"}),
+        )
+        .await;
+        assert_eq!(s, 200, "{q}");
+        q["quoteId"].as_str().unwrap().to_owned()
+    };
+    let pay = |at: SocketAddr, id: String, quote: String| async move {
+        post(
+            at,
+            "/v1/payments",
+            json!({"paymentRequestId":id,"quoteId":quote,"customerId":"c"}),
+        )
+        .await
+    };
+    // What each wallet was told: request id → payment status answered.
+    let mut answered: HashMap<String, String> = HashMap::new();
+    let mut ids: Vec<String> = Vec::new();
+    let killed_on_a: Vec<String> = (0..6).map(|i| format!("two-a-{i}")).collect();
+    rt.block_on(async {
+        // Before the crash, answered: quoted on one, paid on the other, both ways.
+        for i in 0..4 {
+            let (d, q, p) = if i % 2 == 0 {
+                (a_addr, b_addr, a_addr)
+            } else {
+                (b_addr, a_addr, b_addr)
+            };
+            let id = format!("two-pre-{i}");
+            let quote = quote_on(d, q).await;
+            let (s, v) = pay(p, id.clone(), quote).await;
+            assert_eq!((s, &v["paymentStatus"]), (200, &json!("SUCCESS")), "{id}: {v}");
+            answered.insert(id.clone(), "SUCCESS".to_owned());
+            ids.push(id);
+        }
+        // A quote paid twice, on each instance: the second is refused, nothing authorised.
+        let quote = quote_on(a_addr, a_addr).await;
+        let (_, first) = pay(b_addr, "two-once-1".to_owned(), quote.clone()).await;
+        assert_eq!(first["paymentStatus"], "SUCCESS", "{first}");
+        answered.insert("two-once-1".to_owned(), "SUCCESS".to_owned());
+        ids.push("two-once-1".to_owned());
+        let (_, again) = pay(a_addr, "two-once-2".to_owned(), quote).await;
+        assert_eq!(code(&again), "QUOTE_CONSUMED", "{again}");
+        ids.push("two-once-2".to_owned());
+        // The same pay sent to both at once: one payment, authorised once.
+        let quote = quote_on(b_addr, a_addr).await;
+        let (x, y) = tokio::join!(
+            pay(a_addr, "two-twin".to_owned(), quote.clone()),
+            pay(b_addr, "two-twin".to_owned(), quote)
+        );
+        let statuses = [x.1["paymentStatus"].clone(), y.1["paymentStatus"].clone()];
+        assert!(
+            statuses.iter().any(|s| s == "SUCCESS"),
+            "one of the twins is the payment: {x:?} {y:?}"
+        );
+        for (_, v) in [&x, &y] {
+            assert!(
+                v["paymentStatus"] == "SUCCESS" || code(v) == "RETRY_LATER",
+                "the other is told to retry (or sees the same payment): {v}"
+            );
+        }
+        answered.insert("two-twin".to_owned(), "SUCCESS".to_owned());
+        ids.push("two-twin".to_owned());
+
+        // Under load: payments in flight on A (the simulator holds each 0200 for 300 ms) and
+        // on B; A is killed while its are in flight.
+        let mut on_b = Vec::new();
+        let mut quotes = Vec::new();
+        for i in 0..12 {
+            let (d, q) = if i % 2 == 0 { (a_addr, b_addr) } else { (b_addr, a_addr) };
+            quotes.push(quote_on(d, q).await);
+        }
+        for (i, quote) in quotes.into_iter().enumerate() {
+            if i < killed_on_a.len() {
+                let id = killed_on_a[i].clone();
+                ids.push(id.clone());
+                let body = json!({"paymentRequestId":id,"quoteId":quote,"customerId":"c"}).to_string();
+                tokio::spawn(async move {
+                    // The connection dies with A: no answer is expected.
+                    let _ = tokio::time::timeout(Duration::from_secs(5), async move {
+                        if let Ok(mut s) = TcpStream::connect(a_addr).await {
+                            let req = format!(
+                                "POST /v1/payments HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                                body.len()
+                            );
+                            let _ = s.write_all(req.as_bytes()).await;
+                            let mut buf = Vec::new();
+                            let _ = s.read_to_end(&mut buf).await;
+                        }
+                    })
+                    .await;
+                });
+            } else {
+                let id = format!("two-b-{i}");
+                ids.push(id.clone());
+                on_b.push((id.clone(), tokio::spawn(pay(b_addr, id, quote))));
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        a.signal("-KILL");
+        a.wait_exit();
+        for (id, task) in on_b {
+            let (s, v) = task.await.unwrap();
+            assert_eq!(s, 200, "{id}: {v}");
+            answered.insert(id, v["paymentStatus"].as_str().unwrap_or("").to_owned());
+        }
+    });
+    // B alone now: A's payments are taken over after A's lease (2 s) and finished or reversed.
+    let mut states = HashMap::new();
+    rt.block_on(async {
+        for id in &ids {
+            let mut last = Value::Null;
+            for _ in 0..600 {
+                let (s, v) = post(
+                    b_addr,
+                    "/v1/payments/inquiry",
+                    json!({"paymentRequestId": id}),
+                )
+                .await;
+                last = v;
+                if s == 404 || last["paymentStatus"] != "PROCESSING" {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let state = last["paymentStatus"]
+                .as_str()
+                .unwrap_or("ABSENT")
+                .to_owned();
+            states.insert(id.clone(), state);
+        }
+    });
+    drop(b);
+    sim.signal("-INT");
+    assert!(sim.wait_exit().success());
+    let ledger: Value =
+        serde_json::from_str(&std::fs::read_to_string(&ledger_path).unwrap()).unwrap();
+    let entries = ledger["entries"].as_array().unwrap();
+    let mut mismatches = Vec::new();
+    for id in &ids {
+        let mine = ledger_entries(entries, id);
+        if mine.len() > 1 {
+            mismatches.push(format!("{id}: {} authorisations", mine.len()));
+        }
+        let ledger_status = mine
+            .first()
+            .map_or("none", |e| e["status"].as_str().unwrap_or(""));
+        let state = states[id].as_str();
+        let agree = matches!(
+            (state, ledger_status),
+            ("SUCCESS", "approved")
+                | ("REVERSED", "reversed")
+                | ("REVERSED", "none")
+                | ("FAIL", "none")
+                | ("ABSENT", "none")
+        );
+        if !agree {
+            mismatches.push(format!("{id}: journal {state}, simulator {ledger_status}"));
+        }
+        if let Some(told) = answered.get(id)
+            && told != state
+        {
+            mismatches.push(format!(
+                "{id}: the wallet was told {told}, the journal says {state}"
+            ));
+        }
+    }
+    for id in &killed_on_a {
+        // Every payment of the dead instance is finished or reversed by the other.
+        assert_ne!(states[id], "PROCESSING", "{id}: {states:?}");
+    }
+    assert_eq!(mismatches, Vec::<String>::new(), "{states:?}");
+    assert!(
+        killed_on_a.iter().any(|id| states[id] != "ABSENT"),
+        "some payments were in flight on the killed instance: {states:?}"
+    );
+    eprintln!("two instances, after the SIGKILL of one: {states:?}");
+    let mut admin = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
+    let _ = admin.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -84,7 +84,11 @@ fn pg_for(path: &Path) -> postgres::PgConfig {
         .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
         .unwrap();
     let sep = if url.contains('?') { '&' } else { '?' };
-    postgres::PgConfig::new(format!("{url}{sep}options=-c%20search_path%3D{schema}"))
+    let mut pg = postgres::PgConfig::new(format!("{url}{sep}options=-c%20search_path%3D{schema}"));
+    // One instance name per path: a reopened journal is the same instance restarted (it owns
+    // its unresolved records, as a redb file's reopening does).
+    pg.instance = Some(schema);
+    pg
 }
 
 fn open(path: &Path) -> RedbJournal {
@@ -1886,6 +1890,7 @@ fn open_req(request: &str, body: &[u8], payment: NewPayment) -> OpenPayment {
         body: BodyHash::of(body),
         payment,
         sent: acq("000042"),
+        shared_quote: false,
     }
 }
 
@@ -2431,8 +2436,12 @@ fn two_instances(tag: &str) -> (Arc<RedbJournal>, Arc<RedbJournal>, TempDir) {
     let dir = TempDir::new(tag);
     let pg = pg_for(&dir.file());
     postgres::migrate(&pg).unwrap();
-    let a = RedbJournal::open_postgres(pg.clone(), JournalConfig::new(dir.file()), false).unwrap();
-    let b = RedbJournal::open_postgres(pg, JournalConfig::new(dir.file()), false).unwrap();
+    let named = |name: &str| {
+        let mut pg = pg.clone();
+        pg.instance = Some(name.to_owned());
+        RedbJournal::open_postgres(pg, JournalConfig::new(dir.file()), false).unwrap()
+    };
+    let (a, b) = (named("a"), named("b"));
     (Arc::new(a), Arc::new(b), dir)
 }
 
@@ -2537,7 +2546,198 @@ fn reversal_ids_and_stan_blocks_are_unique_across_two_instances() {
     // Blocks of 10 from 1: the eight firsts are 1, 11, ..., 71 in some order.
     let want: HashSet<u64> = (0..8).map(|k| 1 + 10 * k).collect();
     assert_eq!(blocks, want);
-    assert_eq!(a.pending().unwrap().len(), 8);
+    // Each instance works the reversals it queued (its own, by lease).
+    assert_eq!(a.pending().unwrap().len(), 4);
+    assert_eq!(b.pending().unwrap().len(), 4);
+}
+
+// ---- leases and takeover (spec/journal.md §12) ---------------------------------------------
+
+fn lease_of(l: Lease) -> InstanceRecord {
+    match l {
+        Lease::Held(r) => r,
+        Lease::Lost(found) => panic!("lease lost: {found:?}"),
+    }
+}
+
+#[test]
+fn a_live_instance_keeps_its_records_and_a_silent_one_is_taken_over() {
+    let Some(_) = pg_server("a_live_instance_keeps_its_records_and_a_silent_one_is_taken_over")
+    else {
+        return;
+    };
+    let (a, b, _dir) = two_instances("takeover");
+    rt().block_on(async {
+        let p = opened(
+            a.open_payment(open_req("t-1", b"{}", new_payment("w1", "t-1")))
+                .await
+                .unwrap(),
+        );
+        let rev = a.enqueue(new_reversal("000777")).unwrap();
+        let owners = b.owners().await.unwrap();
+        assert_eq!(owners.open.get("a"), Some(&3), "{owners:?}"); // payment, request, reversal
+        assert!(b.unresolved_mine().await.unwrap().is_empty());
+        assert_eq!(b.pending().unwrap(), vec![]);
+        assert!(!b.may_drive(rev));
+        assert!(a.may_drive(rev));
+        let seen = owners.instances.iter().find(|r| r.name == "a").unwrap();
+        let seen = (seen.token.clone(), seen.seq);
+        // A beats: what B saw is stale, so B takes nothing.
+        lease_of(a.heartbeat().await.unwrap());
+        assert!(b.take_over("a", Some(seen)).await.unwrap().is_empty());
+        assert_eq!(a.unresolved_mine().await.unwrap().payments.len(), 1);
+        // A goes silent: B takes exactly what B saw unchanged.
+        let owners = b.owners().await.unwrap();
+        let rec = owners.instances.iter().find(|r| r.name == "a").unwrap();
+        let taken = b
+            .take_over("a", Some((rec.token.clone(), rec.seq)))
+            .await
+            .unwrap();
+        assert_eq!(
+            taken.payments.iter().map(|p| p.id).collect::<Vec<_>>(),
+            vec![p.id]
+        );
+        assert_eq!(taken.in_flight, vec![key("t-1")]);
+        assert_eq!(
+            taken.reversals.iter().map(|r| r.id).collect::<Vec<_>>(),
+            vec![rev]
+        );
+        assert_eq!(b.owners().await.unwrap().open.get("b"), Some(&3));
+        assert_eq!(b.pending().unwrap().len(), 1);
+        assert!(b.may_drive(rev) && !a.may_drive(rev));
+        // A wakes up: its lease is gone, and it owns nothing.
+        assert!(matches!(a.heartbeat().await.unwrap(), Lease::Lost(None)));
+        assert!(a.unresolved_mine().await.unwrap().is_empty());
+        // Registered again, its new records are its own again.
+        lease_of(a.register().await.unwrap());
+        a.open_payment(open_req("t-2", b"{}", new_payment("w1", "t-2")))
+            .await
+            .unwrap();
+        assert_eq!(a.unresolved_mine().await.unwrap().payments.len(), 1);
+        // Taking over oneself or a live owner does nothing.
+        assert!(b.take_over("b", None).await.unwrap().is_empty());
+        assert!(b.take_over("a", None).await.unwrap().is_empty());
+    });
+}
+
+#[test]
+fn a_retired_instances_records_are_taken_at_once() {
+    let Some(_) = pg_server("a_retired_instances_records_are_taken_at_once") else {
+        return;
+    };
+    let (a, b, _dir) = two_instances("retire");
+    rt().block_on(async {
+        a.open_payment(open_req("r-1", b"{}", new_payment("w1", "r-1")))
+            .await
+            .unwrap();
+        assert!(a.retire().await.unwrap());
+        let owners = b.owners().await.unwrap();
+        assert!(owners.instances.iter().all(|r| r.name != "a"), "{owners:?}");
+        let taken = b.take_over("a", None).await.unwrap();
+        assert_eq!(taken.payments.len(), 1);
+        assert_eq!(taken.in_flight, vec![key("r-1")]);
+    });
+}
+
+#[test]
+fn one_instance_at_a_time_holds_a_notice() {
+    let Some(_) = pg_server("one_instance_at_a_time_holds_a_notice") else {
+        return;
+    };
+    let dir = TempDir::new("claim");
+    let pg = pg_for(&dir.file());
+    postgres::migrate(&pg).unwrap();
+    let named = |name: &str| {
+        let mut pg = pg.clone();
+        pg.instance = Some(name.to_owned());
+        let j = RedbJournal::open_postgres(pg, JournalConfig::new(dir.file()), false).unwrap();
+        j.set_notice_rules(qrbridge::gateway::notices::rules());
+        Arc::new(j)
+    };
+    let (a, b) = (named("a"), named("b"));
+    rt().block_on(async {
+        let mut intent = new_payment("w1", "n-1");
+        intent.origin = Origin::new("aplus", Some("PAY-REF-8".to_owned()));
+        let p = a.record_intent(intent).await.unwrap();
+        let p = a.update_payment(p.id, sent()).await.unwrap();
+        let p = a.update_payment(p.id, approved()).await.unwrap();
+        a.record_merchant_refund(merchant_refund(p.id, "M00000000002", 100))
+            .await
+            .unwrap();
+        let due = a.due_notices(u64::MAX - 1, 10).await.unwrap();
+        assert!(!due.is_empty());
+        let id = due[0].notice_id.clone();
+        let until = unix_now_ms() + 60_000;
+        let (x, y) = tokio::join!(a.claim_notice(&id, until), b.claim_notice(&id, until));
+        let held = [x.unwrap(), y.unwrap()];
+        assert_eq!(held.iter().filter(|n| n.is_some()).count(), 1, "{held:?}");
+        // Leased: due for nobody until the lease ends, then due again for anyone.
+        assert!(
+            b.due_notices(unix_now_ms(), 10)
+                .await
+                .unwrap()
+                .iter()
+                .all(|n| n.notice_id != id)
+        );
+        assert!(
+            b.due_notices(until, 10)
+                .await
+                .unwrap()
+                .iter()
+                .any(|n| n.notice_id == id)
+        );
+    });
+}
+
+#[test]
+fn a_shared_quote_pays_once_on_any_instance() {
+    let Some(_) = pg_server("a_shared_quote_pays_once_on_any_instance") else {
+        return;
+    };
+    let (a, b, _dir) = two_instances("sharedquote");
+    rt().block_on(async {
+        let first = new_payment("w1", "q-1");
+        let quote_id = first.quote.quote_id.clone();
+        let later = unix_now_ms() + 60_000;
+        let key_q = SharedKey::Quote(quote_id.clone());
+        a.share(key_q.clone(), b"payload".to_vec(), later)
+            .await
+            .unwrap();
+        assert_eq!(
+            b.shared(&key_q, unix_now_ms()).await.unwrap(),
+            Some(b"payload".to_vec())
+        );
+        assert_eq!(b.shared(&key_q, later).await.unwrap(), None, "expired");
+        let mut open = open_req("q-1", b"{}", first);
+        open.shared_quote = true;
+        opened(b.open_payment(open).await.unwrap());
+        // Used: an empty payload until it expires, and a second payment is refused.
+        assert_eq!(
+            a.shared(&key_q, unix_now_ms()).await.unwrap(),
+            Some(Vec::new())
+        );
+        let mut second = new_payment("w1", "q-2");
+        second.quote.quote_id = quote_id;
+        let mut open = open_req("q-2", b"{}", second);
+        open.shared_quote = true;
+        let e = a.open_payment(open).await.unwrap_err();
+        assert!(matches!(e, JournalError::QuoteUsed { .. }), "{e}");
+        assert!(a.payment_by_request("w1", "q-2").await.unwrap().is_none());
+        // A quote never shared is refused too (another instance cannot vouch for it).
+        let mut open = open_req("q-3", b"{}", new_payment("w1", "q-3"));
+        open.shared_quote = true;
+        assert!(matches!(
+            a.open_payment(open).await.unwrap_err(),
+            JournalError::QuoteUsed { .. }
+        ));
+    });
+}
+
+fn unix_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
 }
 
 /// Regression (found by the reconcile load run after the two-write pay path landed): a payment

@@ -147,6 +147,12 @@ pub trait ReversalStore: Send + Sync + 'static {
     fn note_late_response(&self, id: ReversalId, code: String) -> Result<(), StoreError>;
     /// One reversal.
     fn get(&self, id: ReversalId) -> Result<Option<ReversalRecord>, StoreError>;
+    /// Whether this process may transmit the reversal now (default: yes). A store shared by
+    /// several processes says no once another owns it (it took the reversal over); the link
+    /// asks before every attempt and stops driving one it does not own.
+    fn may_drive(&self, _id: ReversalId) -> bool {
+        true
+    }
     /// Every Pending reversal (resumed at link start).
     fn pending(&self) -> Result<Vec<ReversalRecord>, StoreError>;
     /// Reserves `count` message numbers of UTC day `day` (days since 1970-01-01) for `scope` (a

@@ -446,6 +446,8 @@ fn select<'a>(all: &'a [Payment], f: &Filter) -> Result<Vec<&'a Payment>, Fail> 
 }
 
 const STATES: &[&str] = &[
+    "ORDERED",
+    "CLOSED",
     "QUOTED",
     "SENT",
     "SUCCESS",

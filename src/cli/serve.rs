@@ -340,6 +340,13 @@ async fn serve(args: Args) -> Result<Stopped, String> {
         op.stop();
     }
     drop(gateway);
+    if let Some(name) = journal.instance().map(|i| i.name.clone()) {
+        // A clean stop: the other instances may take whatever is still open at once.
+        match qrbridge::journal::Journal::retire(&*journal).await {
+            Ok(_) => println!("journal instance {name} retired"),
+            Err(e) => eprintln!("journal instance {name}: retiring: {e}"),
+        }
+    }
     for sim in sims {
         sim.stop().await;
     }

@@ -194,6 +194,9 @@ impl Gateway {
             amount: decoded.amount.map(Money),
             expires_at: format_rfc3339(expires_at),
         };
+        if self.shares() {
+            self.share_decode(&decode_id, &decoded, expires_at).await?;
+        }
         self.inner.decodes.insert(decode_id, Arc::new(decoded));
         Ok(Answer::ok(body))
     }

@@ -95,6 +95,9 @@ pub fn journal(e: JournalError) -> ApiError {
             reason: format!("payment {payment} is {state} and cannot be refunded"),
         };
     }
+    if let JournalError::QuoteUsed { quote_id } = e {
+        return ApiError::QuoteConsumed { quote_id };
+    }
     if e.is_unavailable() {
         return ApiError::Unavailable {
             reason: format!("journal: {e}"),

@@ -23,6 +23,8 @@
 //! reversal   the journal as the links' reversal store, reporting resolutions
 //! notices    which state changes notify the wallet (journal NoticeRules), and what they say
 //! recovery   what start-up does with the journal's unresolved records
+//! takeover   shared journal: heartbeat, and recovery of a dead instance's records after its lease
+//! shared     shared journal: decodes and quotes any instance may use
 //! reconcile  the acquirer's settlement file against the journal (pure; `qrbridge reconcile`)
 //! acquirer   canonical Purchase from the decoded merchant and the quote
 //! errors     room errors → ApiError
@@ -52,6 +54,8 @@ mod refund;
 mod reversal;
 mod routing;
 mod settings;
+mod shared;
+mod takeover;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -175,7 +179,9 @@ impl Gateway {
         // Before recovery: what recovery resolves notifies the wallet too.
         journal.set_notice_rules(notices::rules());
         let (store, resolved) = WatchedStore::new(Arc::clone(&journal));
-        let unresolved = journal.unresolved().await?;
+        // On a shared journal only this instance's own (a restart under its name); the others'
+        // are taken over when their lease expires (`takeover.rs`).
+        let unresolved = journal.unresolved_mine().await?;
         let mut links = HashMap::new();
         for (name, config) in acquirers {
             let link = Link::start(config, Arc::clone(&store) as Arc<dyn ReversalStore>).map_err(
@@ -212,6 +218,10 @@ impl Gateway {
         let report = gateway.recover(unresolved).await?;
         tokio::spawn(watch_reversals(Arc::downgrade(&gateway.inner), resolved));
         tokio::spawn(purge_idempotency(Arc::downgrade(&gateway.inner)));
+        if let Some(me) = gateway.inner.journal.instance() {
+            let lease = Duration::from_millis(me.lease_ms);
+            tokio::spawn(takeover::run(Arc::downgrade(&gateway.inner), lease));
+        }
         Ok((gateway, report))
     }
 

@@ -52,7 +52,15 @@ impl Gateway {
             quote_id: req.quote_id,
             customer_id: req.customer_id,
         };
-        let checked = self.check(&ctx, &pay)?;
+        let checked = self.check(&ctx, &pay).await?;
+        // An aplus order is made in the same request as its decode and quote (userInitiatedPay),
+        // so its quote is this instance's; a quote found only in a shared journal is not consumed
+        // by `record_order` (single use is enforced by `open_payment`), so it is not taken here.
+        if checked.shared.is_some() {
+            return Err(errors::internal(
+                "an order's quote must be this instance's (it was found only in the shared journal)",
+            ));
+        }
         let expires = self
             .inner
             .quotes

@@ -123,6 +123,9 @@ pub(super) struct Checked {
     pub(super) policy: ClientPolicy,
     pub(super) quote_id: QuoteId,
     pub(super) decoded: Arc<Decoded>,
+    /// A quote made on another instance, found in the shared journal (not in this process's
+    /// quote store): the journal consumes it with the payment's first write.
+    pub(super) shared: Option<QuoteSnapshot>,
 }
 
 /// How the acquirer's answer ends a payment: the events to journal and what the wallet is told.
@@ -230,7 +233,7 @@ impl Gateway {
         key: IdempotencyKey,
         body: BodyHash,
     ) -> Handled<PaymentResponse> {
-        let checked = self.check(ctx, req)?;
+        let checked = self.check(ctx, req).await?;
         // The pay budget starts now and covers the wait for the link too.
         let deadline = tokio::time::Instant::now() + self.inner.settings.pay_budget;
         let link = self.ready_link(&checked).await?;
@@ -247,37 +250,60 @@ impl Gateway {
     }
 
     /// Policy, quote, decoded merchant (this client's), per-transaction limit.
-    pub(super) fn check(
+    pub(super) async fn check(
         &self,
         ctx: &RequestContext,
         req: &PaymentRequest,
     ) -> Result<Checked, ApiError> {
         let policy = self.policy(ctx)?;
         let quote_id = QuoteId::from_str(req.quote_id.as_str()).map_err(errors::fx)?;
-        let quote = self.inner.quotes.get(&quote_id).map_err(errors::fx)?;
-        let decoded = self
-            .inner
-            .quoted
-            .get(req.quote_id.as_str())
+        let (merchant_amount, decoded, shared) = match self.inner.quotes.get(&quote_id) {
+            Ok(quote) => (
+                quote.merchant_amount,
+                self.inner.quoted.get(req.quote_id.as_str()),
+                None,
+            ),
+            // Quoted on another instance of a shared journal.
+            Err(crate::fx::FxError::QuoteNotFound { .. }) if self.shares() => {
+                match self.shared_quote(req.quote_id.as_str()).await? {
+                    Some(found) if found.expires_at <= std::time::SystemTime::now() => {
+                        return Err(ApiError::QuoteExpired {
+                            quote_id: req.quote_id.to_string(),
+                            expired_at: crate::time::format_rfc3339(found.expires_at),
+                        });
+                    }
+                    Some(found) => (
+                        found.quote.merchant_amount,
+                        Some(found.decoded),
+                        Some(found.quote),
+                    ),
+                    None => {
+                        return Err(errors::fx(crate::fx::FxError::QuoteNotFound {
+                            id: req.quote_id.to_string(),
+                        }));
+                    }
+                }
+            }
+            Err(e) => return Err(errors::fx(e)),
+        };
+        let decoded = decoded
             .filter(|d| d.client_id == ctx.client_id)
             .ok_or_else(|| ApiError::OrderNotFound {
                 what: "quote",
                 id: req.quote_id.to_string(),
             })?;
         if let Some(max) = policy.max_per_transaction
-            && quote.merchant_amount.minor() > max
+            && merchant_amount.minor() > max
         {
             return Err(ApiError::AmountExceedLimit {
-                limit: format!(
-                    "per transaction: {} is above {max} minor units",
-                    quote.merchant_amount
-                ),
+                limit: format!("per transaction: {merchant_amount} is above {max} minor units"),
             });
         }
         Ok(Checked {
             policy,
             quote_id,
             decoded,
+            shared,
         })
     }
 
@@ -298,17 +324,24 @@ impl Gateway {
         req: &PaymentRequest,
         checked: &Checked,
     ) -> Result<NewPayment, ApiError> {
-        let quote = self
-            .inner
-            .quotes
-            .consume(&checked.quote_id)
-            .map_err(errors::fx)?;
+        let quote = match &checked.shared {
+            // The journal consumes it (`OpenPayment::shared_quote`).
+            Some(snapshot) => snapshot.clone(),
+            None => {
+                let local = self
+                    .inner
+                    .quotes
+                    .consume(&checked.quote_id)
+                    .map_err(errors::fx)?;
+                QuoteSnapshot::of(&local)
+            }
+        };
         let decoded = &checked.decoded;
         Ok(NewPayment {
             client_id: ctx.client_id.clone(),
             request_id: req.payment_request_id.to_string(),
             customer: CustomerId::new(req.customer_id.expose()),
-            quote: QuoteSnapshot::of(&quote),
+            quote,
             routing: Routing {
                 acquirer: decoded.routed.acquirer.clone(),
                 merchant_id: decoded.routed.merchant_id.clone(),
@@ -338,6 +371,7 @@ impl Gateway {
             body,
             payment,
             sent: acquirer::data_of(&trace),
+            shared_quote: self.shares(),
         };
         match self
             .inner

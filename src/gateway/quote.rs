@@ -22,12 +22,14 @@ impl Gateway {
             what: "decode",
             id: req.decode_id.to_string(),
         };
-        let decoded = self
-            .inner
-            .decodes
-            .get(req.decode_id.as_str())
-            .filter(|d| d.client_id == ctx.client_id)
-            .ok_or_else(not_found)?;
+        let decoded = match self.inner.decodes.get(req.decode_id.as_str()) {
+            Some(d) => Some(d),
+            // Decoded on another instance of a shared journal.
+            None if self.shares() => self.shared_decode(req.decode_id.as_str()).await?,
+            None => None,
+        }
+        .filter(|d| d.client_id == ctx.client_id)
+        .ok_or_else(not_found)?;
         let amount = match (decoded.amount, req.amount) {
             (Some(fixed), None) => fixed,
             (Some(fixed), Some(Money(asked))) if asked == fixed => fixed,
@@ -81,6 +83,9 @@ impl Gateway {
                 currency: req.payer_currency.code().to_owned(),
             })
             .set(age.as_secs_f64());
+        if self.shares() {
+            self.share_quote(&quote, &decoded).await?;
+        }
         let quote = self.inner.quotes.insert(quote);
         let id = quote.id.to_string();
         self.inner.quoted.insert(id.clone(), Arc::clone(&decoded));

@@ -71,6 +71,10 @@ impl ReversalStore for WatchedStore {
         self.journal.pending()
     }
 
+    fn may_drive(&self, id: ReversalId) -> bool {
+        self.journal.may_drive(id)
+    }
+
     fn reserve_stans(&self, scope: &str, day: u64, count: u32) -> Result<u64, StoreError> {
         self.journal.reserve_stans(scope, day, count)
     }

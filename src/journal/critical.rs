@@ -29,6 +29,12 @@ pub struct OpenPayment {
     /// The trace of the 0200 about to be handed to the link (STAN, DE7, RRN): the payment is
     /// SENT when the write returns.
     pub sent: AcquirerData,
+    /// The quote was shared through the journal (several instances): this write consumes it
+    /// (single use across instances) and is refused with [`JournalError::QuoteUsed`] when it is
+    /// gone — used, expired or never shared.
+    ///
+    /// [`JournalError::QuoteUsed`]: super::JournalError::QuoteUsed
+    pub shared_quote: bool,
 }
 
 /// What [`open_payment`](super::Journal::open_payment) did.

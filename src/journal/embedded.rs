@@ -11,6 +11,7 @@ use std::time::Duration;
 use redb::{Database, ReadableDatabase, ReadableTable};
 
 use super::kv::{Entry, KvRead, RedbRead, Tbl};
+use super::lease::{Instance, InstanceRecord, Lease, Owners, SharedKey};
 use super::postgres::{PgConfig, PgReaders, PgStore};
 
 use super::codec;
@@ -105,6 +106,8 @@ pub struct RedbJournal {
     writer: Option<JoinHandle<()>>,
     rules: Arc<Mutex<Option<Arc<dyn NoticeRules>>>>,
     noticed: Arc<tokio::sync::Notify>,
+    /// This process on a shared journal (PostgreSQL); `None` on redb.
+    instance: Option<Instance>,
 }
 
 /// Where the journal's tables live.
@@ -170,6 +173,7 @@ impl RedbJournal {
             counters: Arc::clone(&counters),
             rules: Arc::clone(&rules),
             noticed: Arc::clone(&noticed),
+            instance: None,
         };
         let writer = std::thread::Builder::new()
             .name("journal-writer".to_owned())
@@ -183,6 +187,7 @@ impl RedbJournal {
             writer: Some(writer),
             rules,
             noticed,
+            instance: None,
         })
     }
 
@@ -222,6 +227,17 @@ impl RedbJournal {
         let counters = Arc::new(writer::Counters::default());
         let rules = Arc::new(Mutex::new(None));
         let noticed = Arc::new(tokio::sync::Notify::new());
+        let rng = ring::rand::SystemRandom::new();
+        let instance = Instance {
+            name: pg
+                .instance
+                .clone()
+                .unwrap_or_else(|| format!("gw-{}", &super::lease::random_hex(&rng)[..8])),
+            token: super::lease::random_hex(&rng),
+            lease_ms: u64::try_from(pg.lease.as_millis())
+                .unwrap_or(u64::MAX)
+                .max(1),
+        };
         let writer_config = WriterConfig {
             max_batch: journal.max_batch,
             retention: journal.idempotency_retention,
@@ -229,8 +245,11 @@ impl RedbJournal {
             counters: Arc::clone(&counters),
             rules: Arc::clone(&rules),
             noticed: Arc::clone(&noticed),
+            instance: Some(instance.clone()),
         };
-        let store = PgStore::new(pg.clone(), client);
+        let mut store = PgStore::new(pg.clone(), client);
+        // Registered before anything else is written: the lease record exists from the start.
+        super::postgres::off_runtime(|| writer::register(&mut store, &writer_config))?;
         let writer = std::thread::Builder::new()
             .name("journal-writer".to_owned())
             .spawn(move || writer::run(Box::new(store), rx, writer_config))
@@ -243,7 +262,13 @@ impl RedbJournal {
             writer: Some(writer),
             rules,
             noticed,
+            instance: Some(instance),
         })
+    }
+
+    /// This process on a shared journal (its name owns the records it works); `None` on redb.
+    pub fn instance(&self) -> Option<&Instance> {
+        self.instance.as_ref()
     }
 
     /// Installs the rules that decide which payment and refund state changes create a notice
@@ -354,8 +379,42 @@ impl RedbJournal {
     }
 
     /// Every pending reversal, in id order.
+    /// On a shared journal, only this instance's (others' are taken over through their leases).
     pub(crate) fn pending_reversals(&self) -> Result<Vec<ReversalRecord>, JournalError> {
-        Ok(self.snapshot()?.unresolved()?.reversals)
+        Ok(self.unresolved_mine_now()?.reversals)
+    }
+
+    /// Everything unresolved this process must act on: all of it on redb, the records its
+    /// instance name owns on a shared journal.
+    fn unresolved_mine_now(&self) -> Result<Unresolved, JournalError> {
+        let snapshot = self.snapshot()?;
+        match &self.instance {
+            None => snapshot.unresolved(),
+            Some(me) => snapshot.unresolved_where(|_, owner| owner == me.name.as_bytes()),
+        }
+    }
+
+    /// Whether this process may work the reversal `id` now: always on redb; on a shared journal
+    /// while its instance owns it.
+    pub(crate) fn owns_reversal(&self, id: u64) -> Result<bool, JournalError> {
+        let Some(me) = &self.instance else {
+            return Ok(true);
+        };
+        let key = writer::open_key(writer::OPEN_REVERSAL, &id.to_be_bytes());
+        Ok(self
+            .snapshot()?
+            .kv
+            .get(Tbl::Open, &key)?
+            .is_some_and(|owner| owner == me.name.as_bytes()))
+    }
+
+    fn lease_write(&self, op: Op) -> JournalFuture<'_, Lease> {
+        Box::pin(async move {
+            expect(self.write(op).await?, |d| match d {
+                Done::Lease(l) => Some(*l),
+                _ => None,
+            })
+        })
     }
 }
 
@@ -653,8 +712,43 @@ impl Snapshot {
 
     /// Everything recovery must act on, from the `open` index (not a scan of all records).
     pub fn unresolved(&self) -> Result<Unresolved, JournalError> {
+        self.unresolved_where(|_, _| true)
+    }
+
+    /// Who owns the unresolved records, and the instances' lease records (shared journal).
+    pub fn owners(&self) -> Result<Owners, JournalError> {
+        let mut out = Owners::default();
+        for (k, v) in self.all(Tbl::Instances)? {
+            out.instances
+                .push(codec::decode::<InstanceRecord>(RecordKind::Meta, &k, &v)?);
+        }
+        for (_, v) in self.all(Tbl::Open)? {
+            *out.open
+                .entry(String::from_utf8_lossy(&v).into_owned())
+                .or_default() += 1;
+        }
+        Ok(out)
+    }
+
+    /// A shared decode or quote still before its expiry at `now_ms`: its payload.
+    pub fn shared(&self, key: &SharedKey, now_ms: u64) -> Result<Option<Vec<u8>>, JournalError> {
+        Ok(self.kv.get(Tbl::Shared, &key.bytes())?.and_then(|v| {
+            super::lease::split_shared(&v)
+                .filter(|(at, _)| *at > now_ms)
+                .map(|(_, p)| p.to_vec())
+        }))
+    }
+
+    /// What [`Snapshot::unresolved`] gives, for the `open` entries `keep(key, owner)` accepts.
+    pub(crate) fn unresolved_where(
+        &self,
+        keep: impl Fn(&[u8], &[u8]) -> bool,
+    ) -> Result<Unresolved, JournalError> {
         let mut out = Unresolved::default();
-        for (k, _) in self.all(Tbl::Open)? {
+        for (k, v) in self.all(Tbl::Open)? {
+            if !keep(&k, &v) {
+                continue;
+            }
             let key = k.as_slice();
             let bad = || corrupt_key(RecordKind::Meta, key);
             match key.split_first() {
@@ -963,5 +1057,95 @@ impl Journal for RedbJournal {
 
     fn requeue_notice<'a>(&'a self, notice_id: &'a str) -> JournalFuture<'a, OutboxNotice> {
         Box::pin(RedbJournal::requeue_notice(self, notice_id))
+    }
+
+    fn instance(&self) -> Option<&Instance> {
+        self.instance.as_ref()
+    }
+
+    fn unresolved_mine(&self) -> JournalFuture<'_, Unresolved> {
+        Box::pin(std::future::ready(self.unresolved_mine_now()))
+    }
+
+    fn heartbeat(&self) -> JournalFuture<'_, Lease> {
+        self.lease_write(Op::Heartbeat)
+    }
+
+    fn register(&self) -> JournalFuture<'_, Lease> {
+        self.lease_write(Op::Register)
+    }
+
+    fn retire(&self) -> JournalFuture<'_, bool> {
+        Box::pin(async move {
+            expect(self.write(Op::Retire).await?, |d| match d {
+                Done::Flag(b) => Some(b),
+                _ => None,
+            })
+        })
+    }
+
+    fn owners(&self) -> JournalFuture<'_, Owners> {
+        Box::pin(std::future::ready(self.snapshot().and_then(|s| s.owners())))
+    }
+
+    fn take_over<'a>(
+        &'a self,
+        owner: &'a str,
+        seen: Option<(String, u64)>,
+    ) -> JournalFuture<'a, Unresolved> {
+        Box::pin(async move {
+            let keys = expect(
+                self.write(Op::TakeOver(owner.to_owned(), seen)).await?,
+                |d| match d {
+                    Done::Keys(k) => Some(k),
+                    _ => None,
+                },
+            )?;
+            if keys.is_empty() {
+                return Ok(Unresolved::default());
+            }
+            let keys: std::collections::HashSet<Vec<u8>> = keys.into_iter().collect();
+            self.snapshot()?.unresolved_where(|k, _| keys.contains(k))
+        })
+    }
+
+    fn claim_notice<'a>(
+        &'a self,
+        notice_id: &'a str,
+        until_ms: u64,
+    ) -> JournalFuture<'a, Option<OutboxNotice>> {
+        Box::pin(async move {
+            if self.instance.is_none() {
+                // One process: nobody to share the outbox with.
+                return self.snapshot()?.notice(notice_id);
+            }
+            expect(
+                self.write(Op::ClaimNotice(notice_id.to_owned(), until_ms))
+                    .await?,
+                |d| match d {
+                    Done::MaybeNotice(n) => Some(n.map(|n| *n)),
+                    _ => None,
+                },
+            )
+        })
+    }
+
+    fn share(&self, key: SharedKey, payload: Vec<u8>, expires_at_ms: u64) -> JournalFuture<'_, ()> {
+        Box::pin(async move {
+            expect(
+                self.write(Op::Share(key.bytes(), expires_at_ms, payload))
+                    .await?,
+                |d| match d {
+                    Done::Unit => Some(()),
+                    _ => None,
+                },
+            )
+        })
+    }
+
+    fn shared<'a>(&'a self, key: &'a SharedKey, now_ms: u64) -> JournalFuture<'a, Option<Vec<u8>>> {
+        Box::pin(std::future::ready(
+            self.snapshot().and_then(|s| s.shared(key, now_ms)),
+        ))
     }
 }

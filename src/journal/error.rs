@@ -55,6 +55,13 @@ pub enum JournalError {
         /// Client id and request id.
         key: String,
     },
+    /// A shared quote (several instances on one journal) is no longer there to be used: a
+    /// payment used it already, or it expired (wallet result QUOTE_CONSUMED).
+    #[error("quote {quote_id} was used already or has expired")]
+    QuoteUsed {
+        /// The quote.
+        quote_id: String,
+    },
     /// The payment is not in a state where `event` applies.
     #[error("payment {payment}: {event} is not allowed in state {from}")]
     IllegalTransition {
@@ -164,6 +171,7 @@ impl JournalError {
                 | JournalError::NotRefundable { .. }
                 | JournalError::RefundExceedsPayment { .. }
                 | JournalError::NotInFlight { .. }
+                | JournalError::QuoteUsed { .. }
         )
     }
 

@@ -16,9 +16,9 @@ use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, Table, WriteTransactio
 
 use super::JournalError;
 use super::writer::{
-    DAILY_USAGE, IDEMPOTENCY, IDEMPOTENCY_EXPIRY, MERCHANT_REFUNDS, META, NOTICES, NOTICES_DUE,
-    NOTICES_PARKED, OPEN, PAYMENT_REFS, PAYMENT_REFUNDS, PAYMENT_REQUESTS, PAYMENTS,
-    REFUND_REQUESTS, REFUNDS, REVERSALS,
+    DAILY_USAGE, IDEMPOTENCY, IDEMPOTENCY_EXPIRY, INSTANCES, MERCHANT_REFUNDS, META, NOTICES,
+    NOTICES_DUE, NOTICES_PARKED, OPEN, PAYMENT_REFS, PAYMENT_REFUNDS, PAYMENT_REQUESTS, PAYMENTS,
+    REFUND_REQUESTS, REFUNDS, REVERSALS, SHARED, SHARED_EXPIRY,
 };
 
 type Bytes = &'static [u8];
@@ -42,6 +42,9 @@ pub(crate) enum Tbl {
     Meta,
     MerchantRefunds,
     PaymentRefs,
+    Instances,
+    Shared,
+    SharedExpiry,
 }
 
 impl Tbl {
@@ -64,6 +67,9 @@ impl Tbl {
             Tbl::Meta => "meta",
             Tbl::MerchantRefunds => "merchant_refunds",
             Tbl::PaymentRefs => "payment_refs",
+            Tbl::Instances => "instances",
+            Tbl::Shared => "shared",
+            Tbl::SharedExpiry => "shared_expiry",
         }
     }
 }
@@ -143,6 +149,8 @@ impl<'t> RedbTables<'t> {
             (Tbl::Notices, NOTICES),
             (Tbl::MerchantRefunds, MERCHANT_REFUNDS),
             (Tbl::PaymentRefs, PAYMENT_REFS),
+            (Tbl::Instances, INSTANCES),
+            (Tbl::Shared, SHARED),
         ] {
             bytes.push((t, RefCell::new(txn.open_table(def).map_err(o)?)));
         }
@@ -153,6 +161,7 @@ impl<'t> RedbTables<'t> {
             (Tbl::Expiry, IDEMPOTENCY_EXPIRY),
             (Tbl::NoticesDue, NOTICES_DUE),
             (Tbl::NoticesParked, NOTICES_PARKED),
+            (Tbl::SharedExpiry, SHARED_EXPIRY),
         ] {
             units.push((t, RefCell::new(txn.open_table(def).map_err(o)?)));
         }
@@ -359,6 +368,8 @@ fn bytes_def(t: Tbl) -> Option<redb::TableDefinition<'static, Bytes, Bytes>> {
         Tbl::Notices => NOTICES,
         Tbl::MerchantRefunds => MERCHANT_REFUNDS,
         Tbl::PaymentRefs => PAYMENT_REFS,
+        Tbl::Instances => INSTANCES,
+        Tbl::Shared => SHARED,
         _ => return None,
     })
 }
@@ -370,6 +381,7 @@ fn unit_def(t: Tbl) -> Option<redb::TableDefinition<'static, Bytes, ()>> {
         Tbl::Expiry => IDEMPOTENCY_EXPIRY,
         Tbl::NoticesDue => NOTICES_DUE,
         Tbl::NoticesParked => NOTICES_PARKED,
+        Tbl::SharedExpiry => SHARED_EXPIRY,
         _ => return None,
     })
 }

@@ -29,6 +29,7 @@
 //! idempotency.rs keys, body hashes, Begin, stored responses
 //! reversal.rs   stored reversals; ReversalStore for RedbJournal
 //! outbox.rs     Origin (scheme + reference), the notice outbox, NoticeRules
+//! lease.rs      instances and their leases on a shared journal; shared decodes and quotes
 //! ids.rs        PaymentId, RefundId (UUIDv7), CustomerId (redacted)
 //! codec.rs      record encoding (version byte + JSON), key layout
 //! writer.rs     tables; the group-commit writer thread and every write op
@@ -78,6 +79,7 @@ pub mod events;
 mod idempotency;
 mod ids;
 mod kv;
+mod lease;
 mod outbox;
 mod payment;
 pub mod postgres;
@@ -94,6 +96,7 @@ pub use embedded::{
 pub use error::{JournalError, RecordKind};
 pub use idempotency::{Begin, BodyHash, IdempotencyKey, RequestKind, StoredResponse};
 pub use ids::{CustomerId, PaymentId, RefundId};
+pub use lease::{Instance, InstanceRecord, Lease, Owners, SharedKey};
 pub use outbox::{
     NATIVE_SCHEME, NoticeDraft, NoticeKind, NoticeOutcome, NoticeRules, NoticeState, Origin,
     OutboxNotice, Retry,
@@ -259,6 +262,42 @@ pub trait Journal: crate::acquirer::reversal::ReversalStore + Send + Sync + 'sta
     ) -> JournalFuture<'a, OutboxNotice>;
     /// Puts a PARKED notice back to PENDING, due now (an operator's decision).
     fn requeue_notice<'a>(&'a self, notice_id: &'a str) -> JournalFuture<'a, OutboxNotice>;
+
+    // ---- several instances on one journal (§12, `lease.rs`) --------------------------------
+
+    /// This process's instance on a shared journal (PostgreSQL); `None` when one process owns
+    /// the journal (redb), which then has no leases, owners or shared decodes.
+    fn instance(&self) -> Option<&Instance>;
+    /// What start-up recovery acts on: [`Journal::unresolved`] on redb; on a shared journal only
+    /// the records this instance's name owns (others' are taken over when their lease expires).
+    fn unresolved_mine(&self) -> JournalFuture<'_, Unresolved>;
+    /// Creates or replaces this instance's lease record (a restart under the same name).
+    fn register(&self) -> JournalFuture<'_, Lease>;
+    /// Renews this instance's lease, or says it was lost.
+    fn heartbeat(&self) -> JournalFuture<'_, Lease>;
+    /// Removes this instance's lease record (a clean stop): others may take its records at once.
+    fn retire(&self) -> JournalFuture<'_, bool>;
+    /// Who owns the unresolved records; the instances' lease records.
+    fn owners(&self) -> JournalFuture<'_, Owners>;
+    /// Takes every unresolved record of `owner` over if its lease record still shows `seen`
+    /// (token, seq) — or is still absent — and returns them for recovery; nothing when the owner
+    /// proved alive meanwhile.
+    fn take_over<'a>(
+        &'a self,
+        owner: &'a str,
+        seen: Option<(String, u64)>,
+    ) -> JournalFuture<'a, Unresolved>;
+    /// Leases a due PENDING notice to this instance until `until_ms` before it is sent; `None`
+    /// when it is not due any more (another instance holds it). On redb: the notice as it is.
+    fn claim_notice<'a>(
+        &'a self,
+        notice_id: &'a str,
+        until_ms: u64,
+    ) -> JournalFuture<'a, Option<OutboxNotice>>;
+    /// Stores a decode or quote for every instance until `expires_at_ms` (durable on return).
+    fn share(&self, key: SharedKey, payload: Vec<u8>, expires_at_ms: u64) -> JournalFuture<'_, ()>;
+    /// A shared decode or quote not yet expired at `now_ms` (nor consumed, for a quote).
+    fn shared<'a>(&'a self, key: &'a SharedKey, now_ms: u64) -> JournalFuture<'a, Option<Vec<u8>>>;
 }
 
 /// Milliseconds since the Unix epoch (0 before it, saturating far after it).

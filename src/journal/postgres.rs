@@ -31,7 +31,10 @@ const MIGRATE_LOCK: i64 = 0x7172_626d;
 
 /// Schema migrations shipped in the binary: (version, name, SQL). Applied in order, each once,
 /// recorded in `journal_schema`.
-pub const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "journal tables", MIGRATION_1)];
+pub const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "journal tables", MIGRATION_1),
+    (2, "instance leases, shared decodes and quotes", MIGRATION_2),
+];
 
 const MIGRATION_1: &str = "
 CREATE TABLE journal_payments (k bytea PRIMARY KEY, v bytea NOT NULL);
@@ -52,6 +55,15 @@ CREATE TABLE journal_merchant_refunds (k bytea PRIMARY KEY, v bytea NOT NULL);
 CREATE TABLE journal_payment_refs (k bytea PRIMARY KEY, v bytea NOT NULL);
 ";
 
+const MIGRATION_2: &str = "
+CREATE TABLE journal_instances (k bytea PRIMARY KEY, v bytea NOT NULL);
+CREATE TABLE journal_shared (k bytea PRIMARY KEY, v bytea NOT NULL);
+CREATE TABLE journal_shared_expiry (k bytea PRIMARY KEY, v bytea NOT NULL);
+";
+
+/// The default lease of an instance on its records: 15 s.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(15);
+
 /// How to reach the database. The password is kept apart from the URL and never printed.
 #[derive(Clone)]
 pub struct PgConfig {
@@ -63,6 +75,14 @@ pub struct PgConfig {
     pub readers: usize,
     /// Connect timeout; also the longest a snapshot waits for a free read connection.
     pub connect_timeout: Duration,
+    /// This instance's name, which owns the unresolved records it works (spec/journal.md §12):
+    /// unique per running process; a process restarted under the same name recovers its own
+    /// records at once. `None`: a random name (`gw-` + 8 hex digits), so a restart's records
+    /// are taken over like a dead instance's, after the lease.
+    pub instance: Option<String>,
+    /// How long an instance's records stay its own without a heartbeat (default 15 s; it beats
+    /// every third of it).
+    pub lease: Duration,
 }
 
 impl PgConfig {
@@ -73,6 +93,8 @@ impl PgConfig {
             password: None,
             readers: 4,
             connect_timeout: Duration::from_secs(5),
+            instance: None,
+            lease: DEFAULT_LEASE,
         }
     }
 
@@ -102,6 +124,8 @@ impl fmt::Debug for PgConfig {
             .field("url", &self.redacted())
             .field("password", &self.password.as_ref().map(|_| "***"))
             .field("readers", &self.readers)
+            .field("instance", &self.instance)
+            .field("lease", &self.lease)
             .finish()
     }
 }

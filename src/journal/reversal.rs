@@ -246,6 +246,18 @@ impl ReversalStore for RedbJournal {
         self.pending_reversals().map_err(store_error)
     }
 
+    fn may_drive(&self, id: ReversalId) -> bool {
+        match self.owns_reversal(id.0) {
+            Ok(mine) => mine,
+            Err(e) => {
+                // Unknown: keep driving (a reversal sent twice is a repeat the acquirer expects;
+                // one not sent is a payment left open).
+                tracing::warn!("reversal {}: reading its owner: {e}", id.0);
+                true
+            }
+        }
+    }
+
     fn reserve_stans(&self, scope: &str, day: u64, count: u32) -> Result<u64, StoreError> {
         match self
             .write_blocking(Op::Stans(scope.to_owned(), day, count))

@@ -28,6 +28,9 @@ use super::idempotency::{
 };
 use super::ids::{PaymentId, RefundId};
 use super::kv::{H, Kv, RedbTables, Tbl};
+use super::lease::{
+    Instance, InstanceRecord, Lease, SharedKey, shared_expiry_key, shared_value, split_shared,
+};
 use super::outbox::{
     NoticeDraft, NoticeOutcome, NoticeRules, NoticeState, Origin, OutboxNotice, due_key,
 };
@@ -79,6 +82,13 @@ pub(crate) const MERCHANT_REFUNDS: TableDefinition<Bytes, Bytes> =
 /// (acquirer, RRN of the payment's 0200) and (acquirer, its STAN ‖ DE7) → payment id: how an
 /// acquirer's advice (DE90, or an operator with the RRN) finds a payment.
 pub(crate) const PAYMENT_REFS: TableDefinition<Bytes, Bytes> = TableDefinition::new("payment_refs");
+/// instance name → its lease record (`lease.rs`): who works the journal (shared engines only).
+pub(crate) const INSTANCES: TableDefinition<Bytes, Bytes> = TableDefinition::new("instances");
+/// `D`‖decode id, `Q`‖quote id → expiry ms (8 bytes big-endian) ‖ payload: decodes and quotes
+/// any instance may use (shared engines only).
+pub(crate) const SHARED: TableDefinition<Bytes, Bytes> = TableDefinition::new("shared");
+/// expiry ms (8 bytes big-endian) ‖ shared key → (): what purge removes, oldest first.
+pub(crate) const SHARED_EXPIRY: TableDefinition<Bytes, ()> = TableDefinition::new("shared_expiry");
 
 pub(crate) const OPEN_PAYMENT: u8 = b'P';
 pub(crate) const OPEN_REFUND: u8 = b'R';
@@ -134,6 +144,20 @@ pub(crate) enum Op {
     Stans(String, u64, u32),
     /// A refund that started at the merchant (journal §4b).
     MerchantRefund(Box<NewMerchantRefund>),
+    /// This instance's lease record, created or replaced (`lease.rs`).
+    Register,
+    /// This instance's lease renewed, if it is still its own.
+    Heartbeat,
+    /// Every unresolved record of `owner` becomes this instance's, if the owner's lease record
+    /// still shows what the caller saw (token, seq) — or is still absent.
+    TakeOver(String, Option<(String, u64)>),
+    /// This instance's lease record removed (a clean stop): its records may be taken at once.
+    Retire,
+    /// A due PENDING notice leased to this instance until `until_ms` (its next attempt time
+    /// moves there, so no other instance finds it due meanwhile).
+    ClaimNotice(String, u64),
+    /// A shared decode or quote: (key, expiry ms, payload).
+    Share(Vec<u8>, u64, Vec<u8>),
 }
 
 /// What a write produced.
@@ -150,6 +174,10 @@ pub(crate) enum Done {
     Reversal(u64),
     Notice(Box<OutboxNotice>),
     MerchantRefund(Box<MerchantRefundRecorded>),
+    Lease(Box<Lease>),
+    /// `open` keys.
+    Keys(Vec<Vec<u8>>),
+    MaybeNotice(Option<Box<OutboxNotice>>),
 }
 
 /// Where to send the answer: an async caller awaits a oneshot, a blocking caller a channel.
@@ -188,6 +216,8 @@ pub(crate) struct WriterConfig {
     pub(crate) rules: Arc<Mutex<Option<Arc<dyn NoticeRules>>>>,
     /// Signalled after a commit that created a notice.
     pub(crate) noticed: Arc<tokio::sync::Notify>,
+    /// This process on a shared journal (`None` on redb: no owners, no leases).
+    pub(crate) instance: Option<Instance>,
 }
 
 /// The writer's counters (read through `RedbJournal::stats`).
@@ -225,6 +255,7 @@ pub(crate) fn run(mut store: Box<dyn Store>, rx: Receiver<Request>, config: Writ
             retention: config.retention,
             rules,
             noticed: Cell::new(false),
+            instance: config.instance.as_ref(),
         };
         let (ops, replies): (Vec<Op>, Vec<Reply>) =
             batch.drain(..).map(|r| (r.op, r.reply)).unzip();
@@ -278,6 +309,24 @@ pub(crate) fn run(mut store: Box<dyn Store>, rx: Receiver<Request>, config: Writ
     }
 }
 
+/// Registers the writer's instance (`Op::Register`) in a transaction of its own, before the
+/// writer thread starts (not counted in the writer's statistics).
+pub(crate) fn register(store: &mut dyn Store, config: &WriterConfig) -> Result<(), JournalError> {
+    let rng = SystemRandom::new();
+    let now = config.clock.now();
+    let mut ctx = Ctx {
+        now,
+        now_ms: super::unix_ms(now),
+        rng: &rng,
+        retention: config.retention,
+        rules: None,
+        noticed: Cell::new(false),
+        instance: config.instance.as_ref(),
+    };
+    let mut results = commit_batch(store, vec![Op::Register], &mut ctx)?;
+    results.pop().unwrap_or(Err(JournalError::Closed)).map(drop)
+}
+
 struct Ctx<'a> {
     now: SystemTime,
     now_ms: u64,
@@ -286,6 +335,7 @@ struct Ctx<'a> {
     rules: Option<Arc<dyn NoticeRules>>,
     /// Whether this batch created a notice.
     noticed: Cell<bool>,
+    instance: Option<&'a Instance>,
 }
 
 fn commit_batch(
@@ -295,8 +345,9 @@ fn commit_batch(
 ) -> Result<Vec<Result<Done, JournalError>>, JournalError> {
     let mut results = Vec::with_capacity(ops.len());
     let mut ops = Some(ops);
+    let owner = ctx.instance.map_or(&[][..], |i| i.name.as_bytes());
     store.write(&mut |kv| {
-        let mut t = Tables::over(kv);
+        let mut t = Tables::over(kv, owner);
         for op in ops.take().unwrap_or_default() {
             let result = t.apply(op, ctx);
             if let Err(e) = &result
@@ -407,6 +458,11 @@ struct Tables<'k> {
     meta: H<'k, u64>,
     merchant_refunds: H<'k, Bytes>,
     payment_refs: H<'k, Bytes>,
+    instances: H<'k, Bytes>,
+    shared: H<'k, Bytes>,
+    shared_expiry: H<'k, ()>,
+    /// The value of every `open` entry written: this instance's name (empty on redb).
+    owner: &'k [u8],
 }
 
 /// Names the op that failed in a storage error.
@@ -419,7 +475,7 @@ fn st(op: &'static str) -> impl Fn(JournalError) -> JournalError {
 
 impl<'k> Tables<'k> {
     /// The journal's tables in the transaction `kv` (any engine).
-    fn over(kv: &'k dyn Kv) -> Self {
+    fn over(kv: &'k dyn Kv, owner: &'k [u8]) -> Self {
         Tables {
             payments: H::new(kv, Tbl::Payments),
             payment_requests: H::new(kv, Tbl::PaymentRequests),
@@ -437,7 +493,17 @@ impl<'k> Tables<'k> {
             meta: H::new(kv, Tbl::Meta),
             merchant_refunds: H::new(kv, Tbl::MerchantRefunds),
             payment_refs: H::new(kv, Tbl::PaymentRefs),
+            instances: H::new(kv, Tbl::Instances),
+            shared: H::new(kv, Tbl::Shared),
+            shared_expiry: H::new(kv, Tbl::SharedExpiry),
+            owner,
         }
+    }
+
+    /// Marks `key` unresolved in `open`, owned by this instance.
+    fn open_insert(&mut self, key: &[u8]) -> Result<(), JournalError> {
+        let owner = self.owner;
+        self.open.insert(key, owner).map_err(st("write open"))
     }
 
     fn apply(&mut self, op: Op, ctx: &mut Ctx<'_>) -> Result<Done, JournalError> {
@@ -480,6 +546,16 @@ impl<'k> Tables<'k> {
             Op::MerchantRefund(new) => self
                 .merchant_refund(*new, ctx)
                 .map(|r| Done::MerchantRefund(Box::new(r))),
+            Op::Register => self.register(ctx).map(|r| Done::Lease(Box::new(r))),
+            Op::Heartbeat => self.heartbeat(ctx).map(|r| Done::Lease(Box::new(r))),
+            Op::TakeOver(owner, seen) => self.take_over(&owner, seen, ctx).map(Done::Keys),
+            Op::Retire => self.retire(ctx).map(Done::Flag),
+            Op::ClaimNotice(id, until) => self
+                .claim_notice(&id, until, ctx)
+                .map(|n| Done::MaybeNotice(n.map(Box::new))),
+            Op::Share(key, expires, payload) => {
+                self.share(&key, expires, &payload).map(|()| Done::Unit)
+            }
         }
     }
 
@@ -519,9 +595,7 @@ impl<'k> Tables<'k> {
     fn mark_open(&mut self, prefix: u8, key: &[u8], unresolved: bool) -> Result<(), JournalError> {
         let open = open_key(prefix, key);
         if unresolved {
-            self.open
-                .insert(open.as_slice(), ())
-                .map_err(st("write open"))?;
+            self.open_insert(&open)?;
         } else {
             self.open
                 .remove(open.as_slice())
@@ -704,7 +778,32 @@ impl<'k> Tables<'k> {
         if let Some(rec) = self.load_request(&kb)? {
             return Ok(Done::Begin(seen(rec, open.body)));
         }
+        let quote = SharedKey::Quote(open.payment.quote.quote_id.clone()).bytes();
+        let shared_quote = if open.shared_quote {
+            let found = self
+                .shared
+                .get(quote.as_slice())
+                .map_err(st("read shared"))?;
+            let expires = found
+                .as_ref()
+                .and_then(|g| split_shared(g.value()))
+                .filter(|(at, payload)| *at > ctx.now_ms && !payload.is_empty())
+                .map(|(at, _)| at)
+                .ok_or_else(|| JournalError::QuoteUsed {
+                    quote_id: open.payment.quote.quote_id.clone(),
+                })?;
+            Some(expires)
+        } else {
+            None
+        };
         let intent = self.check_intent(open.payment, ctx)?;
+        if let Some(expires) = shared_quote {
+            // Single use across instances: the first payment's write consumes it (an empty
+            // payload until it expires, so a second pay hears "used", not "unknown").
+            self.shared
+                .insert(quote.as_slice(), shared_value(expires, &[]).as_slice())
+                .map_err(st("write shared"))?;
+        }
         let quoted = intent.payment.clone();
         let change = self.transition(
             &quoted,
@@ -729,9 +828,7 @@ impl<'k> Tables<'k> {
         self.idempotency
             .insert(kb.as_slice(), rec_bytes.as_slice())
             .map_err(st("write idempotency"))?;
-        self.open
-            .insert(open_key(OPEN_REQUEST, &kb).as_slice(), ())
-            .map_err(st("write open"))?;
+        self.open_insert(&open_key(OPEN_REQUEST, &kb))?;
         let mut steps = vec![quoted];
         steps.extend(change.steps);
         Ok(Done::Steps(steps))
@@ -943,9 +1040,7 @@ impl<'k> Tables<'k> {
         self.payment_refunds
             .insert([pkey, key].concat().as_slice(), ())
             .map_err(st("write payment refunds"))?;
-        self.open
-            .insert(open_key(OPEN_REFUND, &key).as_slice(), ())
-            .map_err(st("write open"))?;
+        self.open_insert(&open_key(OPEN_REFUND, &key))?;
         self.put_payment(&payment, &payment_bytes)?;
         Ok(refund)
     }
@@ -1033,9 +1128,7 @@ impl<'k> Tables<'k> {
                 self.idempotency
                     .insert(kb.as_slice(), bytes.as_slice())
                     .map_err(st("write idempotency"))?;
-                self.open
-                    .insert(open_key(OPEN_REQUEST, &kb).as_slice(), ())
-                    .map_err(st("write open"))?;
+                self.open_insert(&open_key(OPEN_REQUEST, &kb))?;
                 Ok(Begin::New)
             }
         }
@@ -1098,7 +1191,45 @@ impl<'k> Tables<'k> {
         }
     }
 
+    /// Stores a shared decode or quote until `expires_at_ms`.
+    fn share(
+        &mut self,
+        key: &[u8],
+        expires_at_ms: u64,
+        payload: &[u8],
+    ) -> Result<(), JournalError> {
+        self.shared
+            .insert(key, shared_value(expires_at_ms, payload).as_slice())
+            .map_err(st("write shared"))?;
+        self.shared_expiry
+            .insert(shared_expiry_key(expires_at_ms, key).as_slice(), ())
+            .map_err(st("write shared expiry"))
+    }
+
+    /// Removes shared decodes and quotes past their expiry, at most `limit`.
+    fn purge_shared(&mut self, limit: usize, ctx: &Ctx<'_>) -> Result<usize, JournalError> {
+        let end = ctx.now_ms.to_be_bytes();
+        let expired = self
+            .shared_expiry
+            .scan(None, Some(end.as_slice()), limit)
+            .map_err(st("read shared expiry"))?;
+        for (k, _) in &expired {
+            self.shared_expiry
+                .remove(k.as_slice())
+                .map_err(st("write shared expiry"))?;
+            if let Some(key) = k.get(8..) {
+                self.shared.remove(key).map_err(st("write shared"))?;
+            }
+        }
+        Ok(expired.len())
+    }
+
     fn purge(&mut self, limit: usize, ctx: &Ctx<'_>) -> Result<usize, JournalError> {
+        let shared = self.purge_shared(limit, ctx)?;
+        if shared == limit {
+            return Ok(shared);
+        }
+        let limit = limit - shared;
         let retention_ms = u64::try_from(ctx.retention.as_millis()).unwrap_or(u64::MAX);
         let cutoff = ctx.now_ms.saturating_sub(retention_ms);
         let end = cutoff.to_be_bytes();
@@ -1119,7 +1250,137 @@ impl<'k> Tables<'k> {
                     .map_err(st("write idempotency"))?;
             }
         }
-        Ok(expired.len())
+        Ok(shared + expired.len())
+    }
+
+    // ---- leases (lease.rs) ----------------------------------------------------------------
+
+    fn me<'c>(&self, ctx: &Ctx<'c>) -> Result<&'c Instance, JournalError> {
+        ctx.instance.ok_or_else(|| JournalError::Invalid {
+            what: "lease",
+            detail: "this journal is not shared: it has no instances".to_owned(),
+        })
+    }
+
+    fn load_instance(&self, name: &str) -> Result<Option<InstanceRecord>, JournalError> {
+        match self
+            .instances
+            .get(name.as_bytes())
+            .map_err(st("read instance"))?
+        {
+            Some(g) => codec::decode(RecordKind::Meta, name.as_bytes(), g.value()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn store_instance(&mut self, r: &InstanceRecord) -> Result<(), JournalError> {
+        let bytes = codec::encode(RecordKind::Meta, r)?;
+        self.instances
+            .insert(r.name.as_bytes(), bytes.as_slice())
+            .map_err(st("write instance"))
+    }
+
+    /// Creates (or replaces: a restart under the same name) this instance's lease record. The
+    /// records its name owns stay its own: a restarted instance recovers them at once.
+    fn register(&mut self, ctx: &Ctx<'_>) -> Result<Lease, JournalError> {
+        let me = self.me(ctx)?;
+        let seq = self
+            .load_instance(&me.name)?
+            .map_or(0, |r| r.seq)
+            .saturating_add(1);
+        let rec = InstanceRecord {
+            name: me.name.clone(),
+            token: me.token.clone(),
+            seq,
+            lease_ms: me.lease_ms,
+            started_at_ms: ctx.now_ms,
+            heartbeat_at_ms: ctx.now_ms,
+            pid: std::process::id(),
+        };
+        self.store_instance(&rec)?;
+        Ok(Lease::Held(rec))
+    }
+
+    fn heartbeat(&mut self, ctx: &Ctx<'_>) -> Result<Lease, JournalError> {
+        let me = self.me(ctx)?;
+        match self.load_instance(&me.name)? {
+            Some(mut rec) if rec.token == me.token => {
+                rec.seq = rec.seq.saturating_add(1);
+                rec.heartbeat_at_ms = ctx.now_ms;
+                rec.lease_ms = me.lease_ms;
+                self.store_instance(&rec)?;
+                Ok(Lease::Held(rec))
+            }
+            other => Ok(Lease::Lost(other)),
+        }
+    }
+
+    fn retire(&mut self, ctx: &Ctx<'_>) -> Result<bool, JournalError> {
+        let me = self.me(ctx)?;
+        match self.load_instance(&me.name)? {
+            Some(rec) if rec.token == me.token => self
+                .instances
+                .remove(me.name.as_bytes())
+                .map(|r| r.is_some())
+                .map_err(st("write instance")),
+            _ => Ok(false),
+        }
+    }
+
+    /// Takes every `open` entry of `owner` if its lease record still shows `seen` (the (token,
+    /// seq) the caller watched for longer than its lease), or is absent as the caller saw it.
+    /// Returns the keys taken (none when the owner proved alive).
+    fn take_over(
+        &mut self,
+        owner: &str,
+        seen: Option<(String, u64)>,
+        ctx: &Ctx<'_>,
+    ) -> Result<Vec<Vec<u8>>, JournalError> {
+        let me = self.me(ctx)?;
+        if owner == me.name {
+            return Ok(Vec::new());
+        }
+        let now = self.load_instance(owner)?.map(|r| (r.token, r.seq));
+        if now.is_some() && now != seen {
+            return Ok(Vec::new());
+        }
+        let mut taken = Vec::new();
+        for (k, v) in self
+            .open
+            .scan(None, None, usize::MAX)
+            .map_err(st("read open"))?
+        {
+            if v == owner.as_bytes() {
+                self.open_insert(&k)?;
+                taken.push(k);
+            }
+        }
+        if now.is_some() {
+            self.instances
+                .remove(owner.as_bytes())
+                .map_err(st("write instance"))?;
+        }
+        Ok(taken)
+    }
+
+    /// Leases a due PENDING notice until `until_ms`; `None` when it is not due (another instance
+    /// holds it, or it was delivered meanwhile).
+    fn claim_notice(
+        &mut self,
+        id: &str,
+        until_ms: u64,
+        ctx: &Ctx<'_>,
+    ) -> Result<Option<OutboxNotice>, JournalError> {
+        let Some(before) = self.load_notice(id)? else {
+            return Ok(None);
+        };
+        if before.state != NoticeState::Pending || before.next_attempt_at_ms > ctx.now_ms {
+            return Ok(None);
+        }
+        let mut next = before.clone();
+        next.next_attempt_at_ms = until_ms.max(ctx.now_ms);
+        self.store_notice(&next, Some(&before))?;
+        Ok(Some(next))
     }
 
     // ---- reversals ------------------------------------------------------------------------
@@ -1138,9 +1399,7 @@ impl<'k> Tables<'k> {
         self.meta
             .insert(NEXT_REVERSAL, id.saturating_add(1))
             .map_err(st("write meta"))?;
-        self.open
-            .insert(open_key(OPEN_REVERSAL, &id.to_be_bytes()).as_slice(), ())
-            .map_err(st("write open"))?;
+        self.open_insert(&open_key(OPEN_REVERSAL, &id.to_be_bytes()))?;
         Ok(id)
     }
 

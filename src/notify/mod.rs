@@ -336,7 +336,29 @@ async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     while tasks.join_next().await.is_some() {}
 }
 
+/// How long a notice is leased to this instance before it is sent, on a shared journal: the
+/// attempt's bound twice plus 5 s. An instance that dies holding it leaves it due again after this.
+fn notice_lease(policy: &NotifyPolicy) -> u64 {
+    ms(policy.attempt_timeout)
+        .saturating_mul(2)
+        .saturating_add(5_000)
+}
+
 async fn attempt(shared: &Shared, n: OutboxNotice) {
+    let n = if shared.journal.instance().is_some() {
+        // Several instances work one outbox: only the one holding the lease sends.
+        let until = now_ms().saturating_add(notice_lease(&shared.policy));
+        match shared.journal.claim_notice(&n.notice_id, until).await {
+            Ok(Some(claimed)) => claimed,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!("notice {}: leasing it: {e}", n.notice_id);
+                return;
+            }
+        }
+    } else {
+        n
+    };
     let c = &shared.counters;
     c.attempts.fetch_add(1, Ordering::Relaxed);
     let outcome = match deliver(shared, &n).await {
@@ -604,6 +626,7 @@ async fn settle_order(
             order.request_id
         )));
     };
+    let debited = result == WalletResult::Debited;
     let settle = OrderResultRequest {
         payment_request_id,
         result,
@@ -613,12 +636,20 @@ async fn settle_order(
     };
     match Arc::clone(orders).order_result(ctx, settle).await {
         Ok(_) => Ok(Delivered::Acknowledged),
-        // Closed meanwhile (the wallet said F, or we cancelled): nothing left to settle.
+        // Closed meanwhile (the wallet said F, or we cancelled): nothing left to settle. A debit
+        // it reports for such an order reaches no acquirer: the wallet must give the money back
+        // (logged and counted, as a notifyPayment S for a closed order is).
         Err(ApiError::OrderNotFound { .. }) => {
-            tracing::warn!(
-                payment_id = %id,
-                "inquiry: the wallet's answer came for an order closed meanwhile"
-            );
+            if debited {
+                tracing::warn!(
+                    payment_id = %id,
+                    "inquiry: the wallet reports a debit for an order closed meanwhile: it must \
+                     give its user the money back"
+                );
+                crate::telemetry::metrics::global().debit_refused(scheme.name(), "not_open");
+            } else {
+                tracing::info!(payment_id = %id, "inquiry: the order was closed meanwhile");
+            }
             Ok(Delivered::Acknowledged)
         }
         Err(e) => Err(Failure::retry(format!("settling the order: {e}"))),

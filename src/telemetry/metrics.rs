@@ -116,6 +116,12 @@ pub struct Metrics {
     pub journal_batch: Histogram,
     /// `qrbridge_journal_failed_batches_total`.
     pub journal_failed_batches: Counter,
+    /// `qrbridge_journal_takeovers_total`: unresolved records (payments, refunds, requests,
+    /// reversals) this instance took over from an instance whose lease expired (shared journal).
+    pub journal_takeovers: Counter,
+    /// `qrbridge_journal_lease_lost_total`: heartbeats that found this instance's lease taken
+    /// (another instance took its work over, or another process runs under its name).
+    pub journal_lease_lost: Counter,
     /// `qrbridge_debits_refused_total{scheme,reason}`: a wallet notified that it debited its user
     /// for an order we then refused (nothing reached the acquirer; the wallet must give the
     /// money back).
@@ -254,6 +260,18 @@ impl Metrics {
             "Journal commits that failed (their writes were refused)",
             journal_failed_batches.clone(),
         );
+        let journal_takeovers = Counter::default();
+        registry.register(
+            "journal_takeovers",
+            "Unresolved journal records taken over from an instance whose lease expired",
+            journal_takeovers.clone(),
+        );
+        let journal_lease_lost = Counter::default();
+        registry.register(
+            "journal_lease_lost",
+            "Heartbeats that found this instance's journal lease taken by another",
+            journal_lease_lost.clone(),
+        );
         let debits_refused = Family::<DebitLabels, Counter>::default();
         registry.register(
             "debits_refused",
@@ -282,6 +300,8 @@ impl Metrics {
             journal_commit,
             journal_batch,
             journal_failed_batches,
+            journal_takeovers,
+            journal_lease_lost,
             debits_refused,
         }
     }

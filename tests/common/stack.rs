@@ -191,6 +191,9 @@ pub fn open_journal(path: &std::path::Path) -> qrbridge::journal::RedbJournal {
         .unwrap();
     });
     let sep = if url.contains('?') { '&' } else { '?' };
-    let pg = PgConfig::new(format!("{url}{sep}options=-c%20search_path%3D{schema}"));
+    let mut pg = PgConfig::new(format!("{url}{sep}options=-c%20search_path%3D{schema}"));
+    // One instance name per path: reopening it is the same instance restarting (it recovers its
+    // own records at once, as a reopened redb file does).
+    pg.instance = Some(schema);
     RedbJournal::open_postgres(pg, JournalConfig::new(path), true).unwrap()
 }

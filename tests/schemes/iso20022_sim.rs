@@ -255,6 +255,8 @@ fn iso20022_wallet_simulator_pays_cancels_takes_returns_and_the_three_ledgers_ag
     let cancelled = pay(&my, &g, "20.00", &[]);
     assert_eq!(cancelled["txSts"], "ACCC", "{cancelled}");
     let uetr_cancelled = cancelled["uetr"].as_str().unwrap().to_owned();
+    // The wallet is down (503) while the funds come back: the gateway retries until it is up.
+    wallet_sim(&my, &["mode", "--down", "true"]);
     let c = result_of(&wallet_sim(
         &my,
         &["cancel", "--gateway", &g, "--uetr", &uetr_cancelled],
@@ -264,6 +266,14 @@ fn iso20022_wallet_simulator_pays_cancels_takes_returns_and_the_three_ledgers_ag
         (Some("CNCL"), Some("ACCR")),
         "{c}"
     );
+    std::thread::sleep(Duration::from_millis(1500));
+    let e = entry(&my, &uetr_cancelled);
+    assert_eq!(
+        (e["state"].as_str(), e["credited"].as_u64()),
+        (Some("SETTLED"), Some(0)),
+        "{e}"
+    );
+    wallet_sim(&my, &["mode", "--down", "false"]);
     // The camt.029 accepts; the funds come back as a pacs.004 FOCR, which credits the payer.
     let e = wait_entry(&my, &uetr_cancelled, |e| e["state"] == "CANCELLED");
     assert_eq!(e["credited"], e["debited"], "{e}");
@@ -376,6 +386,24 @@ fn iso20022_wallet_simulator_pays_cancels_takes_returns_and_the_three_ledgers_ag
         .filter(|n| n["kind"] == "REFUNDCREDIT" && n["state"] == "SENT")
         .count();
     assert_eq!(sent_credits, 1, "{payment}");
+
+    // Payment 3: CANCELLED, its pacs.004 FOCR delivered after the wallet came back (retried).
+    let clr_cancelled = entry(&my, &uetr_cancelled)["clrSysRef"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let p3 = journal_payment(&config, &clr_cancelled);
+    assert_eq!(p3["state"], "CANCELLED", "{p3}");
+    let n = &p3["notices"][0];
+    assert_eq!(
+        (n["kind"].as_str(), n["state"].as_str()),
+        (Some("PAYMENT"), Some("SENT")),
+        "{p3}"
+    );
+    assert!(
+        n["attempts"].as_u64().unwrap() >= 2,
+        "retried while the wallet was down: {p3}"
+    );
 
     // The wallet's books: what stays debited is payment 1 less its one return.
     let books = ledger(&my);

@@ -36,7 +36,9 @@ use super::iso8583::{self, CodecError, Message, Mti, Spec};
 use super::message::{
     self, Answer, Approval, Decline, MessageError, Purchase, ReversalReason, Stan, Terminal, Trace,
 };
-use super::reversal::{NewReversal, RetryPolicy, ReversalId, ReversalStore, StoreError};
+use super::reversal::{
+    NewReversal, RetryPolicy, ReversalId, ReversalRecord, ReversalStore, StoreError,
+};
 use crate::time::fields as clock;
 
 /// At most this many acquirer advices are handled at once per link; more are left unanswered
@@ -649,6 +651,34 @@ impl Link {
                 shutdown,
                 supervisor,
             }),
+        })
+    }
+
+    /// Drives a pending reversal this link's process did not start: one taken over from
+    /// another process sharing the store (its attempts so far count toward the bound). Refused
+    /// (`Codec`) when the stored request does not decode.
+    pub fn resume(&self, record: &ReversalRecord) -> Result<(), LinkError> {
+        let request = iso8583::decode(&record.reversal.request, self.shared.spec())
+            .map_err(LinkError::Codec)?;
+        let done = record
+            .attempts
+            .iter()
+            .filter(|a| saf::transmitted(&a.result))
+            .count() as u32;
+        tokio::spawn(saf::drive(
+            Arc::clone(&self.shared),
+            record.id,
+            request,
+            done,
+        ));
+        Ok(())
+    }
+
+    /// Whether a stored reversal was built for this link: its DE32 is this link's acquiring
+    /// institution (false when it does not decode).
+    pub fn carries(&self, record: &ReversalRecord) -> bool {
+        iso8583::decode(&record.reversal.request, self.shared.spec()).is_ok_and(|m| {
+            m.text(32) == Some(self.shared.config.terminal.acquiring_institution.as_str())
         })
     }
 

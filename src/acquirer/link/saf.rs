@@ -18,7 +18,15 @@ fn now_ms() -> u64 {
 }
 
 fn still_pending(shared: &Shared, id: ReversalId) -> bool {
-    matches!(shared.store.get(id), Ok(Some(r)) if r.state == ReversalState::Pending)
+    let pending = matches!(shared.store.get(id), Ok(Some(r)) if r.state == ReversalState::Pending);
+    if pending && !shared.store.may_drive(id) {
+        tracing::warn!(
+            reversal_id = id.0,
+            "reversal owned by another instance now (it took this one's work over): not sent from here"
+        );
+        return false;
+    }
+    pending
 }
 
 /// Whether an attempt put bytes on the wire (only those count toward the attempt bound).
