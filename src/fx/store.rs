@@ -56,7 +56,8 @@ fn quote_weight(_id: &QuoteId, _slot: &Arc<Slot>) -> u32 {
 
 /// Issued quotes, single use.
 pub struct QuoteStore {
-    quotes: moka::sync::Cache<QuoteId, Arc<Slot>>,
+    /// foldhash: quote ids are ours (random); moka rehashes every key as it evicts once full.
+    quotes: moka::sync::Cache<QuoteId, Arc<Slot>, foldhash::fast::RandomState>,
     clock: Arc<dyn Clock>,
 }
 
@@ -77,7 +78,7 @@ impl QuoteStore {
                 clock: Arc::clone(&clock),
                 grace,
             })
-            .build();
+            .build_with_hasher(foldhash::fast::RandomState::default());
         QuoteStore { quotes, clock }
     }
 

@@ -80,24 +80,37 @@ pub fn approval_bytes(a: &Approval) -> usize {
     size_of::<Approval>() + opt(a.auth_code.as_ref()) + a.rrn.capacity() + a.request.heap_bytes()
 }
 
+/// The caches' hasher: foldhash, seeded per cache. Once a cache is full, every insert evicts, and
+/// moka's hash table rehashes all its keys whenever a tenth of its slots are tombstones; with the
+/// standard SipHash that was a fifth of the server's CPU in a decode load run (perf, issue 16) and
+/// made decodes slower than before the caches were bounded. The keys are ids the gateway made
+/// (random), and a lookup with a wallet's id inserts nothing, so a fast seeded hash is enough.
+pub type Hasher = foldhash::fast::RandomState;
+
 /// Decoded merchants by id (decode ids, quote ids).
-pub fn merchants(max_bytes: u64, ttl: Duration) -> Cache<String, Arc<Decoded>> {
+pub type Merchants = Cache<String, Arc<Decoded>, Hasher>;
+
+/// Approvals by payment id.
+pub type Approvals = Cache<PaymentId, Approval, Hasher>;
+
+/// Decoded merchants by id (decode ids, quote ids).
+pub fn merchants(max_bytes: u64, ttl: Duration) -> Merchants {
     Cache::builder()
         .max_capacity(max_bytes)
         .weigher(|k: &String, d: &Arc<Decoded>| weight(k.capacity() + decoded_bytes(d)))
         .eviction_policy(EvictionPolicy::lru())
         .time_to_live(ttl)
-        .build()
+        .build_with_hasher(Hasher::default())
 }
 
 /// Approvals by payment id.
-pub fn approvals(max_bytes: u64, ttl: Duration) -> Cache<PaymentId, Approval> {
+pub fn approvals(max_bytes: u64, ttl: Duration) -> Approvals {
     Cache::builder()
         .max_capacity(max_bytes)
         .weigher(|_: &PaymentId, a: &Approval| weight(size_of::<PaymentId>() + approval_bytes(a)))
         .eviction_policy(EvictionPolicy::lru())
         .time_to_live(ttl)
-        .build()
+        .build_with_hasher(Hasher::default())
 }
 
 #[cfg(test)]

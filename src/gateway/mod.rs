@@ -65,7 +65,7 @@ use tokio::sync::mpsc;
 
 use crate::acquirer::iso8583::Message;
 use crate::acquirer::link::{Link, LinkConfig, LinkError};
-use crate::acquirer::message::{Approval, Terminal};
+use crate::acquirer::message::Terminal;
 use crate::acquirer::reversal::{ReversalId, ReversalState, ReversalStore};
 use crate::fx::{QuoteStore, Quoter};
 use crate::journal::{
@@ -124,11 +124,11 @@ struct Inner {
     /// DE32 / DE41 per acquirer (to rebuild a journaled 0200).
     terminals: HashMap<String, Terminal>,
     /// decode id → decoded merchant.
-    decodes: moka::sync::Cache<String, Arc<Decoded>>,
+    decodes: caches::Merchants,
     /// quote id → the decoded merchant it prices.
-    quoted: moka::sync::Cache<String, Arc<Decoded>>,
+    quoted: caches::Merchants,
     /// Approved payments still inside the cancel window: what a cancel reverses.
-    approvals: moka::sync::Cache<PaymentId, Approval>,
+    approvals: caches::Approvals,
     /// Queued reversal → what it undoes.
     reversals: Mutex<HashMap<ReversalId, Reverses>>,
     /// Wallet requests being handled in this process (`once::Claim`).
