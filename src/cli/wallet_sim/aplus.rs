@@ -16,7 +16,6 @@
 //! signed.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,7 +25,6 @@ use std::time::{Duration, SystemTime};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use qrbridge::http_client::{HttpClient, OutboundRequest, target};
 use qrbridge::scheme::aplus::sign::{
     AplusPublicKey, AplusSignatureHeader, AplusSigner, format_time, string_to_sign,
@@ -266,36 +264,14 @@ async fn serve(a: ServeArgs) -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     println!("aplus wallet simulator listening on {addr}");
     println!("wallet APIs (the gateway's wallet_api_url): http://{addr}{API_PATH}");
-    let accept = async {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                continue;
-            };
-            let w = wallet.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req| {
-                    let w = w.clone();
-                    async move { Ok::<_, Infallible>(w.handle(req).await) }
-                });
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(tcp), service);
-                let _ = tokio::time::timeout(Duration::from_secs(120), conn).await;
-            });
-        }
-    };
-    let stop = async {
-        match a.stop_after {
-            Some(s) => tokio::time::sleep(Duration::from_secs(s)).await,
-            None => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    };
-    tokio::select! {
-        () = accept => {}
-        () = stop => {}
-        () = wallet.stop.notified() => {}
-    }
+    super::serve_until(
+        listener,
+        wallet.clone(),
+        |w, req| async move { w.handle(req).await },
+        a.stop_after,
+        &wallet.stop,
+    )
+    .await;
     let ledger = wallet.ledger();
     println!("{}", serde_json::to_string(&ledger).unwrap_or_default());
     Ok(())

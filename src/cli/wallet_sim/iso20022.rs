@@ -23,7 +23,6 @@
 //! embedded demo, authentication off) nothing is signed or checked.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,7 +34,6 @@ use base64::Engine as _;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use qrbridge::http_client::{HttpClient, OutboundRequest, target};
 use qrbridge::money::{Amount, Currency};
 use qrbridge::scheme::iso20022::transformers::{
@@ -419,36 +417,14 @@ async fn serve(a: ServeArgs) -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     println!("iso20022 wallet simulator listening on {addr}");
     println!("notify_url (the gateway's, for this client): http://{addr}{NOTIFY_PATH}");
-    let accept = async {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                continue;
-            };
-            let w = wallet.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req| {
-                    let w = w.clone();
-                    async move { Ok::<_, Infallible>(w.handle(req).await) }
-                });
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(tcp), service);
-                let _ = tokio::time::timeout(Duration::from_secs(120), conn).await;
-            });
-        }
-    };
-    let stop = async {
-        match a.stop_after {
-            Some(s) => tokio::time::sleep(Duration::from_secs(s)).await,
-            None => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    };
-    tokio::select! {
-        () = accept => {}
-        () = stop => {}
-        () = wallet.stop.notified() => {}
-    }
+    super::serve_until(
+        listener,
+        wallet.clone(),
+        |w, req| async move { w.handle(req).await },
+        a.stop_after,
+        &wallet.stop,
+    )
+    .await;
     println!("{}", wallet.ledger());
     Ok(())
 }
