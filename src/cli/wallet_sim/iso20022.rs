@@ -845,6 +845,28 @@ impl Wallet {
         format!("SIM{tag}{:X}{n:06}", self.run)
     }
 
+    /// POSTs one of our documents to the gateway's `path` (under `GATEWAY_PATH`), logging it as
+    /// `what` and the answer as "answer to `what`" in the message log.
+    async fn post_document(
+        &self,
+        gateway: &str,
+        path: &str,
+        what: String,
+        document: Vec<u8>,
+    ) -> Result<(StatusCode, Vec<u8>), String> {
+        self.record("sent", what.clone(), &document);
+        let (status, body) = self
+            .send(
+                gateway,
+                Method::POST,
+                &format!("{GATEWAY_PATH}{path}"),
+                document,
+            )
+            .await?;
+        self.record("received", format!("answer to {what}"), &body);
+        Ok((status, body))
+    }
+
     /// A signed request to the gateway (`path_and_query` under its base URL); the answer's
     /// status and body, its signature checked.
     async fn send(
@@ -975,21 +997,14 @@ impl Wallet {
             }
             books.entries.push_back(entry);
         }
-        self.record("sent", format!("pay {uetr}"), &document);
         let sent = self
-            .send(
-                gateway,
-                Method::POST,
-                &format!("{GATEWAY_PATH}/payments"),
-                document,
-            )
+            .post_document(gateway, "/payments", format!("pay {uetr}"), document)
             .await;
         let mut out = json!({"quoted": true, "quote": quote, "uetr": uetr, "msgId": msg_id,
                              "debited": {"ccy": quote.instructed_amount.ccy,
                                          "value": quote.instructed_amount.value}});
         match sent {
             Ok((status, body)) => {
-                self.record("received", format!("answer to pay {uetr}"), &body);
                 let (tx_sts, reason) = self.apply_answer(&uetr, &body, true);
                 out["http"] = json!(status.as_u16());
                 out["txSts"] = json!(tx_sts);
@@ -1067,16 +1082,14 @@ impl Wallet {
             u = esc(uetr)
         )
         .into_bytes();
-        self.record("sent", format!("status {uetr}"), &document);
         let (status, body) = self
-            .send(
+            .post_document(
                 gateway,
-                Method::POST,
-                &format!("{GATEWAY_PATH}/payments/status"),
+                "/payments/status",
+                format!("status {uetr}"),
                 document,
             )
             .await?;
-        self.record("received", format!("answer to status {uetr}"), &body);
         let (tx_sts, reason) = self.apply_answer(uetr, &body, false);
         Ok(
             json!({"uetr": uetr, "http": status.as_u16(), "txSts": tx_sts, "reason": reason,
@@ -1110,16 +1123,14 @@ impl Wallet {
             u = esc(uetr)
         )
         .into_bytes();
-        self.record("sent", format!("cancel {uetr}"), &document);
         let (status, body) = self
-            .send(
+            .post_document(
                 gateway,
-                Method::POST,
-                &format!("{GATEWAY_PATH}/cancellations"),
+                "/cancellations",
+                format!("cancel {uetr}"),
                 document,
             )
             .await?;
-        self.record("received", format!("answer to cancel {uetr}"), &body);
         let (conf, tx_cxl_sts, reason) = match iso::parse_camt029(&body) {
             Ok(doc) => {
                 let tx = &doc.resolution.cxl_dtls.tx;
