@@ -275,6 +275,7 @@ fn settings(table: &str, base: PathBuf, demo_client: Option<&str>) -> SchemeSett
         table: toml::from_str(table).unwrap_or_default(),
         demo_client: demo_client.map(str::to_owned),
         base_dir: base,
+        replay_bytes: qrbridge::scheme::native::auth::REPLAY_DEFAULT_BYTES,
     }
 }
 

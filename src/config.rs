@@ -520,6 +520,8 @@ pub struct MemorySection {
     pub approvals_mib: u64,
     /// redb's page cache (redb's own default would be 1 GiB).
     pub journal_cache_mib: u64,
+    /// Each signing scheme's replay guard (accepted signatures, kept 2 × window + 1 min).
+    pub replay_mib: u64,
 }
 
 impl Default for MemorySection {
@@ -533,6 +535,7 @@ impl Default for MemorySection {
             approvals_mib: mib(bounds.approvals_bytes),
             journal_cache_mib: u64::try_from(crate::journal::DEFAULT_CACHE_BYTES >> 20)
                 .unwrap_or(32),
+            replay_mib: crate::scheme::native::auth::REPLAY_DEFAULT_BYTES >> 20,
         }
     }
 }
@@ -541,14 +544,20 @@ impl MemorySection {
     /// The largest bound accepted, MiB (16 GiB).
     pub const MAX_MIB: u64 = 16 << 10;
 
-    fn keys(&self) -> [(&'static str, u64); 5] {
+    fn keys(&self) -> [(&'static str, u64); 6] {
         [
             ("memory.decodes_mib", self.decodes_mib),
             ("memory.quotes_mib", self.quotes_mib),
             ("memory.quoted_mib", self.quoted_mib),
             ("memory.approvals_mib", self.approvals_mib),
             ("memory.journal_cache_mib", self.journal_cache_mib),
+            ("memory.replay_mib", self.replay_mib),
         ]
+    }
+
+    /// Each signing scheme's replay guard, bytes.
+    pub fn replay_bytes(&self) -> u64 {
+        self.replay_mib << 20
     }
 
     /// The pipeline's stores.
@@ -1311,7 +1320,7 @@ impl Config {
             };
             Transport::Tls(TlsSettings { identity, mutual })
         };
-        let auth = match &s.demo_client {
+        let mut auth = match &s.demo_client {
             Some(c) if s.auth == "off" => AuthConfig::off(c.clone()),
             _ => {
                 let mut creds = Credentials::new();
@@ -1330,6 +1339,7 @@ impl Config {
                 AuthConfig::signatures(creds)
             }
         };
+        auth.replay_bytes = self.memory.replay_bytes();
         Ok(ServerConfig {
             listen: self.listen()?,
             transport,
@@ -1362,6 +1372,7 @@ impl Config {
                 table: table.cloned().unwrap_or_default(),
                 demo_client: demo_client.clone(),
                 base_dir: self.base_dir.clone(),
+                replay_bytes: self.memory.replay_bytes(),
             };
             out.push(
                 (entry.build)(&settings)

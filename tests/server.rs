@@ -997,6 +997,63 @@ async fn bad_stale_replayed_and_missing_signatures_are_401_never_5xx() {
 }
 
 #[tokio::test]
+async fn a_full_replay_guard_refuses_new_signatures_with_503_and_forgets_none() {
+    // Room for 16 signatures (one per shard): the guard fills after a few dozen requests.
+    let mut cfg = config(Transport::PlaintextLoopback);
+    cfg.auth.replay_bytes = 16 * auth::REPLAY_ENTRY_BYTES;
+    let r = start_with(cfg, health::always_ready()).await;
+    let mut c = connect(&r, false).await;
+    let path = "/v1/payments/inquiry";
+    let mut accepted = Vec::new();
+    let mut full = None;
+    for i in 0..200 {
+        let body = format!(r#"{{"paymentRequestId":"PR-{i}"}}"#).into_bytes();
+        let headers = signed_headers("POST", path, &now(), &body);
+        let reply = send(&mut c, "POST", path, &headers, &body).await.unwrap();
+        match reply.status {
+            StatusCode::OK => accepted.push((headers, body)),
+            StatusCode::SERVICE_UNAVAILABLE => {
+                full = Some(reply);
+                break;
+            }
+            other => panic!("request {i}: {other} {}", reply.message()),
+        }
+    }
+    let full = full.expect("the guard never filled");
+    assert_eq!(full.code(), "SERVICE_UNAVAILABLE");
+    assert!(
+        full.message().contains("replay memory is full"),
+        "{}",
+        full.message()
+    );
+    assert!(
+        !accepted.is_empty() && accepted.len() <= 16,
+        "{}",
+        accepted.len()
+    );
+    // Nothing of the refused request reached the API; every accepted signature is still
+    // remembered: sent again, each is a replay, not a new request.
+    assert_eq!(r.api.calls.lock().unwrap().len(), accepted.len());
+    for (headers, body) in &accepted {
+        let again = send(&mut c, "POST", path, headers, body).await.unwrap();
+        assert_eq!(again.status, StatusCode::UNAUTHORIZED);
+        assert!(
+            again.message().contains("already used"),
+            "{}",
+            again.message()
+        );
+    }
+    assert_eq!(r.api.calls.lock().unwrap().len(), accepted.len());
+    let metrics = qrbridge::telemetry::metrics::render();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("qrbridge_replay_memory_full_total{scheme=\"native\"}")),
+        "the refusal is counted"
+    );
+}
+
+#[tokio::test]
 async fn demo_mode_needs_no_signature_and_attributes_calls_to_the_demo_client() {
     let mut cfg = config(Transport::PlaintextLoopback);
     cfg.auth = AuthConfig::off("demo-wallet");

@@ -55,6 +55,13 @@ pub enum AuthFault {
     /// This exact signature was already accepted once.
     #[error("signature already used: a replayed request")]
     Replayed,
+    /// The signature verifies but the replay guard is full: it cannot be remembered, so the
+    /// request is refused (answered as [`ApiError::Unavailable`], never as a bad signature).
+    #[error(
+        "the gateway's replay memory is full: a new signature cannot be remembered, so the \
+         request was not processed; retry later"
+    )]
+    ReplayMemoryFull,
 }
 
 /// Who failed: drives logging and alerting, never the wire text.
@@ -89,7 +96,7 @@ pub enum ApiError {
     },
     /// Request authentication failed (missing, malformed, stale, replayed or wrong signature).
     #[error("{0}")]
-    InvalidSignature(#[from] AuthFault),
+    InvalidSignature(AuthFault),
     /// Same request id, different body.
     #[error("request id {request_id} was already used with a different body")]
     RepeatRequestInconsistent {
@@ -425,6 +432,19 @@ impl std::fmt::Display for ResultCode {
     }
 }
 
+impl From<AuthFault> for ApiError {
+    /// A refused signature; a full replay guard is the gateway's state, not the wallet's fault:
+    /// [`ApiError::Unavailable`] (503 `SERVICE_UNAVAILABLE`, nothing was done).
+    fn from(f: AuthFault) -> Self {
+        match f {
+            AuthFault::ReplayMemoryFull => ApiError::Unavailable {
+                reason: f.to_string(),
+            },
+            f => ApiError::InvalidSignature(f),
+        }
+    }
+}
+
 impl ApiError {
     /// The result code for this error.
     pub fn code(&self) -> ResultCode {
@@ -533,6 +553,16 @@ mod tests {
             assert_eq!(e.side(), Side::Wallet);
             assert!(e.to_result().0.is_client_error(), "{e}");
         }
+    }
+
+    #[test]
+    fn a_full_replay_memory_is_the_gateways_503_and_other_faults_stay_401() {
+        let full = ApiError::from(AuthFault::ReplayMemoryFull);
+        assert_eq!(full.code(), ResultCode::ServiceUnavailable);
+        assert_eq!(full.side(), Side::Gateway);
+        assert!(full.to_string().contains("replay memory is full"), "{full}");
+        let replayed = ApiError::from(AuthFault::Replayed);
+        assert_eq!(replayed.code(), ResultCode::InvalidSignature);
     }
 
     #[test]

@@ -75,6 +75,8 @@ pub struct SchemeSettings {
     pub demo_client: Option<String>,
     /// Where relative paths in `table` are resolved from.
     pub base_dir: std::path::PathBuf,
+    /// The bound of the scheme's replay guard, bytes (`[memory] replay_mib`).
+    pub replay_bytes: u64,
 }
 
 /// A scheme's configuration is unusable.

@@ -73,6 +73,13 @@ pub struct DebitLabels {
     pub reason: String,
 }
 
+/// One label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SchemeLabels {
+    /// `native`, `aplus` or `iso20022`.
+    pub scheme: Cow<'static, str>,
+}
+
 /// Every series.
 pub struct Metrics {
     registry: Registry,
@@ -126,6 +133,10 @@ pub struct Metrics {
     /// for an order we then refused (nothing reached the acquirer; the wallet must give the
     /// money back).
     pub debits_refused: Family<DebitLabels, Counter>,
+    /// `qrbridge_replay_memory_full_total{scheme}`: signed requests refused (503) because the
+    /// scheme's replay guard was full (`[memory] replay_mib`): it never forgets a signature still
+    /// inside its lifetime to make room.
+    pub replay_memory_full: Family<SchemeLabels, Counter>,
 }
 
 /// Latency buckets, seconds: 0.5 ms to 30 s.
@@ -279,6 +290,13 @@ impl Metrics {
              wallet must give the money back), by scheme and reason: not_open, refused",
             debits_refused.clone(),
         );
+        let replay_memory_full = Family::<SchemeLabels, Counter>::default();
+        registry.register(
+            "replay_memory_full",
+            "Signed requests refused because the scheme's replay guard was full ([memory] \
+             replay_mib too small for the traffic, or a signed client flooding)",
+            replay_memory_full.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -303,7 +321,17 @@ impl Metrics {
             journal_takeovers,
             journal_lease_lost,
             debits_refused,
+            replay_memory_full,
         }
+    }
+
+    /// Counts one signed request refused because the scheme's replay guard was full.
+    pub fn replay_memory_full(&self, scheme: &'static str) {
+        self.replay_memory_full
+            .get_or_create(&SchemeLabels {
+                scheme: Cow::Borrowed(scheme),
+            })
+            .inc();
     }
 
     /// Counts one payment outcome.

@@ -494,6 +494,7 @@ impl Env {
             table,
             demo_client: None,
             base_dir: testdata(),
+            replay_bytes: qrbridge::scheme::native::auth::REPLAY_DEFAULT_BYTES,
         })
         .unwrap();
         let server = RunningServer::start_with_schemes(

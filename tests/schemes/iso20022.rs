@@ -336,6 +336,7 @@ impl Driver for Iso20022Driver {
             table: toml::from_str(&table).unwrap(),
             demo_client: None,
             base_dir: ".".into(),
+            replay_bytes: qrbridge::scheme::native::auth::REPLAY_DEFAULT_BYTES,
         })
         .unwrap()
     }
@@ -844,6 +845,7 @@ fn the_demo_banners_documents_are_schema_valid() {
         table: toml::from_str(&format!("[clients.{CLIENT}]\n")).unwrap(),
         demo_client: Some(CLIENT.to_owned()),
         base_dir: ".".into(),
+        replay_bytes: qrbridge::scheme::native::auth::REPLAY_DEFAULT_BYTES,
     })
     .unwrap();
     let banner = scheme
@@ -1226,6 +1228,7 @@ impl Driver for NexusDriver {
             table: toml::from_str(&table).unwrap(),
             demo_client: None,
             base_dir: ".".into(),
+            replay_bytes: qrbridge::scheme::native::auth::REPLAY_DEFAULT_BYTES,
         })
         .unwrap()
     }

@@ -47,7 +47,7 @@ use crate::payment::{
     CustomerId, DecodeRequest, Money, OrderRequest, OrderResultRequest, QuoteRequest, RequestId,
     ResultStatus, WalletResult,
 };
-use crate::scheme::native::auth::{AuthFault, ReplayGuard, body_digest};
+use crate::scheme::native::auth::{AuthFault, ReplayGuard, Seen, body_digest};
 use crate::scheme::parse_json;
 use crate::telemetry::metrics;
 use crate::time::format_rfc3339;
@@ -373,7 +373,7 @@ impl Aplus {
             clients,
             signer,
             window,
-            replay: ReplayGuard::new(window, 1_000_000),
+            replay: ReplayGuard::new(window, settings.replay_bytes, NAME),
             orders: order_memory(ORDER_BYTES, AplusPendingOrder::weight),
             scans: order_memory(ORDER_BYTES, AplusScan::weight),
         })
@@ -523,8 +523,10 @@ impl Aplus {
                 ),
             });
         }
-        if !self.replay.first_use(client_id, &signature.signature) {
-            return Err(AuthFault::Replayed.into());
+        match self.replay.first_use(client_id, &signature.signature) {
+            Seen::First => {}
+            Seen::Replay => return Err(AuthFault::Replayed.into()),
+            Seen::Full => return Err(AuthFault::ReplayMemoryFull.into()),
         }
         Ok((client_id.to_owned(), true))
     }

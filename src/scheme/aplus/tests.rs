@@ -43,6 +43,7 @@ fn settings(text: &str, demo: Option<&str>) -> SchemeSettings {
         table: table(text),
         demo_client: demo.map(str::to_owned),
         base_dir: testdata(),
+        replay_bytes: crate::scheme::native::auth::REPLAY_DEFAULT_BYTES,
     }
 }
 

@@ -290,6 +290,8 @@ pub fn code_of(e: &ApiError) -> AplusCode {
             AuthFault::UnknownKey { .. } => AplusCode::KeyNotFound,
             AuthFault::StaleRequestTime { .. } => AplusCode::RequestTimeInvalid,
             AuthFault::Mismatch | AuthFault::Replayed => AplusCode::InvalidSignature,
+            // Turned into ApiError::Unavailable by From<AuthFault>; mapped as that is.
+            AuthFault::ReplayMemoryFull => AplusCode::ProcessFail,
         },
         ApiError::RepeatRequestInconsistent { .. } => AplusCode::RepeatReqInconsistent,
         ApiError::RetryLater { .. } => in_process,

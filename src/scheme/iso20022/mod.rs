@@ -288,6 +288,8 @@ impl Iso20022 {
         if let Some(secs) = table.window_secs {
             auth.window = Duration::from_secs(secs);
         }
+        auth.replay_bytes = settings.replay_bytes;
+        auth.scheme = NAME;
         let auth =
             Authenticator::new(auth).map_err(|e| error("clients".to_owned(), e.to_string()))?;
         Ok(Iso20022 {

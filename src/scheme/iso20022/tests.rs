@@ -489,6 +489,7 @@ fn settings(table: &str, demo: Option<&str>) -> SchemeSettings {
         table: toml::from_str(table).unwrap(),
         demo_client: demo.map(str::to_owned),
         base_dir: PathBuf::from("."),
+        replay_bytes: crate::scheme::native::auth::REPLAY_DEFAULT_BYTES,
     }
 }
 

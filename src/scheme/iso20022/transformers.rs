@@ -1012,6 +1012,10 @@ pub fn reason_for(error: &ApiError) -> (Iso20022TxSts, Iso20022Reason) {
             | AuthFault::Mismatch
             | AuthFault::Replayed,
         ) => (Rjct, Proprietary("INVALID_SIGNATURE")),
+        // Turned into ApiError::Unavailable by From<AuthFault>; mapped as that is.
+        ApiError::InvalidSignature(AuthFault::ReplayMemoryFull) => {
+            (Rjct, Proprietary("SERVICE_UNAVAILABLE"))
+        }
         ApiError::RepeatRequestInconsistent { .. } => (Rjct, Code("AM05")),
         ApiError::RetryLater { .. } => (Pdng, Proprietary("RETRY_LATER")),
         ApiError::QrInvalid { .. } => (Rjct, Proprietary("QR_INVALID")),

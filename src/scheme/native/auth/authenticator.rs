@@ -11,7 +11,7 @@ use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 use super::canonical::{Direction, canonical_string};
 use super::credentials::{AuthConfig, AuthConfigError, AuthMode, ClientKey};
 use super::header::{Algorithm, SignatureHeader};
-use super::replay::ReplayGuard;
+use super::replay::{ReplayGuard, Seen};
 use super::{AuthFault, headers};
 use super::{parse_request_time, request_time};
 use crate::time::{Clock, format_rfc3339};
@@ -134,7 +134,7 @@ impl Authenticator {
             }
         }
         Ok(Authenticator {
-            replay: ReplayGuard::new(config.window, config.replay_capacity),
+            replay: ReplayGuard::new(config.window, config.replay_bytes, config.scheme),
             mode: config.mode,
             keys,
             window: config.window,
@@ -204,8 +204,10 @@ impl Authenticator {
         if !ok {
             return Err(AuthFault::Mismatch);
         }
-        if !self.replay.first_use(client_id, &header.signature) {
-            return Err(AuthFault::Replayed);
+        match self.replay.first_use(client_id, &header.signature) {
+            Seen::First => {}
+            Seen::Replay => return Err(AuthFault::Replayed),
+            Seen::Full => return Err(AuthFault::ReplayMemoryFull),
         }
         Ok(Authenticated {
             client_id: client_id.to_owned(),

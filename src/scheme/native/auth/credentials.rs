@@ -85,8 +85,11 @@ pub struct AuthConfig {
     pub mode: AuthMode,
     /// Accepted distance between `request-time` and our clock (default 5 minutes).
     pub window: Duration,
-    /// How many accepted signatures the replay guard can hold (default 1,000,000).
-    pub replay_capacity: u64,
+    /// Bytes the replay guard may hold (default 32 MiB, `[memory] replay_mib`); full, it refuses
+    /// new signatures (503) rather than forget one inside its lifetime.
+    pub replay_bytes: u64,
+    /// The scheme this configuration authenticates for (labels the replay guard's log and metric).
+    pub scheme: &'static str,
     /// Where "now" comes from.
     pub clock: Arc<dyn Clock>,
     /// Our Ed25519 key for signing responses to Ed25519 clients (PKCS#8), and its version. HMAC
@@ -99,7 +102,8 @@ impl std::fmt::Debug for AuthConfig {
         f.debug_struct("AuthConfig")
             .field("mode", &self.mode)
             .field("window", &self.window)
-            .field("replay_capacity", &self.replay_capacity)
+            .field("replay_bytes", &self.replay_bytes)
+            .field("scheme", &self.scheme)
             .field("response_key", &self.response_key.as_ref().map(|(v, _)| v))
             .finish()
     }
@@ -111,7 +115,8 @@ impl AuthConfig {
         AuthConfig {
             mode: AuthMode::Signatures(credentials),
             window: Duration::from_secs(300),
-            replay_capacity: 1_000_000,
+            replay_bytes: super::replay::DEFAULT_BYTES,
+            scheme: "native",
             clock: Arc::new(SystemClock),
             response_key: None,
         }

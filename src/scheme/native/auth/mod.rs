@@ -6,7 +6,7 @@
 //! credentials    per-client keys (HMAC-SHA256, Ed25519) by version; AuthMode; AuthConfig
 //! canonical      the string to sign (six lines) and the body digest
 //! header         the `signature` header: algorithm, keyVersion, base64 signature
-//! replay         moka cache of accepted signatures (lifetime > the window)
+//! replay         accepted signatures, bounded by bytes and time (lifetime > the window)
 //! authenticator  verifies requests, signs responses
 //! wallet         the wallet's side: sign a request, verify a response or a notification
 //! ```
@@ -33,7 +33,9 @@ pub use authenticator::{Authenticated, Authenticator, ResponseSignature, SignedP
 pub use canonical::{Direction, body_digest, canonical_string};
 pub use credentials::{AuthConfig, AuthConfigError, AuthMode, ClientKey, Credentials};
 pub use header::{Algorithm, SignatureHeader};
-pub use replay::ReplayGuard;
+pub use replay::{
+    DEFAULT_BYTES as REPLAY_DEFAULT_BYTES, ENTRY_BYTES as REPLAY_ENTRY_BYTES, ReplayGuard, Seen,
+};
 pub use wallet::{
     generate_ed25519_pkcs8, sign_request_ed25519, sign_request_hmac, verify_notification_ed25519,
     verify_notification_hmac, verify_response_ed25519, verify_response_hmac,
