@@ -383,7 +383,7 @@ fn json_logs_metrics_and_admin_follow_a_decline_a_timeout_and_a_parked_notice() 
     assert_eq!(
         value(
             &after,
-            "qrbridge_acquirer_link_up{acquirer=\"sg-acquirer\"}"
+            "qrbridge_acquirer_link_up{acquirer=\"sg-acquirer\",link=\"0\"}"
         ),
         1.0
     );

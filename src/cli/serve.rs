@@ -148,6 +148,7 @@ async fn link_config(
         max_attempts: a.reversal_max_attempts,
         ..RetryPolicy::default()
     };
+    c.links = a.links;
     Ok(c)
 }
 
@@ -359,10 +360,15 @@ fn install_probe(gateway: &Gateway, journal: &Arc<RedbJournal>) {
     let weak_journal = Arc::downgrade(journal);
     qrbridge::telemetry::metrics::set_probe(Arc::new(move |m| {
         if let Some(g) = weak_gateway.upgrade() {
-            for (name, up) in g.link_states() {
-                m.link_up
-                    .get_or_create(&qrbridge::telemetry::metrics::AcquirerLabels { acquirer: name })
-                    .set(i64::from(up));
+            for (name, members) in g.link_states() {
+                for (i, up) in members.into_iter().enumerate() {
+                    m.link_up
+                        .get_or_create(&qrbridge::telemetry::metrics::LinkLabels {
+                            acquirer: name.clone(),
+                            link: i.to_string(),
+                        })
+                        .set(i64::from(up));
+                }
             }
         }
         let Some(j) = weak_journal.upgrade() else {
