@@ -115,9 +115,18 @@ pub(super) async fn drive(shared: Arc<Shared>, id: ReversalId, request: Message,
     }
 }
 
-/// A 0410 arrived after its attempt's deadline: it still acknowledges the reversal.
+/// A 0410 arrived after its attempt's deadline: it still acknowledges the reversal (and is
+/// recorded), unless another attempt's 0410 already acknowledged it (with a pool, the attempts may
+/// have gone out on different connections, so both answers can come back).
 pub(super) fn late_acknowledgement(shared: &Shared, id: ReversalId, code: String) {
     let number = match shared.store.get(id) {
+        Ok(Some(r)) if matches!(r.state, ReversalState::Acknowledged { .. }) => {
+            tracing::debug!(
+                reversal_id = id.0,
+                "late 0410 for a reversal already acknowledged"
+            );
+            return;
+        }
         Ok(Some(r)) => r.attempts.len() as u32,
         _ => 0,
     };
