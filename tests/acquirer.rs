@@ -1215,3 +1215,47 @@ fn the_acquirers_advices_on_any_connection_of_the_pool_are_answered_on_that_conn
         );
     });
 }
+
+#[test]
+fn a_reversal_repeated_on_another_connection_of_the_pool_is_acknowledged_once() {
+    use qrbridge::acquirer::reversal::ReversalStore;
+    run(async {
+        // The 0200 gets no answer; the 0400 is answered after 1.5 s (past the 400 ms the link
+        // waits), so a 0401 goes out on the other connection and is answered at once; then the
+        // late 0410 to the 0400 arrives on the first.
+        let mut cfg = triggers(&[(7_777, Behaviour::NeverAnswer)]);
+        cfg.late_ms = 1_500;
+        cfg.late_reversals = 1;
+        let f = fixture_with(cfg, |c| c.links = 2).await;
+        all_signed_on(&f.link).await;
+        let outcome = f
+            .link
+            .authorise_within(&purchase(7_777), Duration::from_millis(300))
+            .await
+            .unwrap();
+        let r = settled(&f.store, &outcome).await;
+        assert_eq!(r.state, ReversalState::Acknowledged { code: "00".into() });
+        for _ in 0..500 {
+            if f.link.stats().late >= 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(f.link.stats().late, 1, "the late 0410 came back");
+        let Outcome::Unknown(u) = &outcome else {
+            unreachable!()
+        };
+        let r = f.store.get(u.reversal.unwrap()).unwrap().unwrap();
+        assert_eq!(r.state, ReversalState::Acknowledged { code: "00".into() });
+        let results: Vec<_> = r.attempts.iter().map(|a| &a.result).collect();
+        assert_eq!(results.len(), 2, "{results:?}");
+        assert!(
+            !results
+                .iter()
+                .any(|a| matches!(a, AttemptResult::LateAcknowledged(_))),
+            "the late 0410 recorded again after the 0401's: {results:?}"
+        );
+        // The two transmissions went out on the two connections.
+        assert_eq!(f.sim.ledger().entries[0].reversal_messages, 2);
+    });
+}

@@ -45,6 +45,7 @@ struct State {
     config: SimConfig,
     ledger: Mutex<Ledger>,
     drops_left: AtomicU32,
+    late_reversals_left: AtomicU32,
     auth_codes: AtomicU64,
     connections: AtomicU64,
     handshake_failures: AtomicU64,
@@ -107,6 +108,7 @@ impl Simulator {
         let addr = listener.local_addr()?;
         let state = Arc::new(State {
             drops_left: AtomicU32::new(config.drop_reversals),
+            late_reversals_left: AtomicU32::new(config.late_reversals),
             config,
             ledger: Mutex::new(Ledger::default()),
             auth_codes: AtomicU64::new(0),
@@ -426,5 +428,14 @@ fn reverse(state: &State, msg: &Message) -> Action {
             }
         }
     };
-    Action::Reply(response_to(msg, &code), Duration::ZERO)
+    let late = state
+        .late_reversals_left
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+        .is_ok();
+    let delay = if late {
+        Duration::from_millis(state.config.late_ms)
+    } else {
+        Duration::ZERO
+    };
+    Action::Reply(response_to(msg, &code), delay)
 }
