@@ -240,9 +240,19 @@ async fn serve(args: Args) -> Result<Stopped, String> {
         tracing::error!(
             error = %e,
             action = "check the acquirer's address, certificates and reachability; payments \
-                      answer U until the link signs on, and /readyz says not ready",
+                      are refused (F SERVICE_UNAVAILABLE) until the link signs on, and /readyz \
+                      says not ready",
             "acquirer link not signed on at start"
         );
+    }
+    for (name, members) in gateway.link_states() {
+        if members.len() > 1 {
+            let up = members.iter().filter(|m| **m).count();
+            println!(
+                "acquirer {name}: a pool of {} links, {up} signed on",
+                members.len()
+            );
+        }
     }
     let readiness = gateway.readiness();
     // The native scheme with its clients' notify URLs, then the registry's schemes. The deliverer
