@@ -1,5 +1,7 @@
-//! Acquirer benchmarks: ISO 8583 encode + decode of a 0200, and authorisations over one TLS link
-//! against the simulator on loopback with 1, 4, 16 and 64 in flight, timed inside the runtime. Prints the link's connection reuse.
+//! Acquirer benchmarks: ISO 8583 encode + decode of a 0200, and authorisations over a TLS link
+//! against the simulator on loopback, timed inside the runtime: one connection with 1, 4, 16 and 64
+//! in flight, and pools of 2 and 4 connections (`links`) with 16 and 64 in flight, side by side in
+//! one run. Prints each link's connection reuse.
 //!
 //! Run briefly: `cargo bench --bench acquirer -- --measurement-time 3 --warm-up-time 1`
 
@@ -94,71 +96,100 @@ fn link(c: &mut Criterion) {
     ) else {
         return;
     };
-    let Some((sim, link)) = rt.block_on(async {
-        let sim = Simulator::start("127.0.0.1:0".parse().ok()?, server, SimConfig::default())
+    let Some(sim) = rt.block_on(async {
+        Simulator::start("127.0.0.1:0".parse().ok()?, server, SimConfig::default())
             .await
-            .ok()?;
-        let cfg = LinkConfig::new(sim.addr().to_string(), "localhost", client, terminal());
-        let link = Link::start(cfg, Arc::new(MemoryReversalStore::new())).ok()?;
-        link.ready(Duration::from_secs(10)).await.ok()?;
-        Some((sim, link))
+            .ok()
     }) else {
-        eprintln!("bench setup failed");
+        eprintln!("bench setup failed: simulator");
         return;
     };
     let Some(p) = purchase(1_000) else { return };
 
     let mut g = c.benchmark_group("link_authorise");
     g.throughput(Throughput::Elements(1));
-    // Every authorisation runs inside the runtime's worker threads (spawned), as the gateway's do:
-    // timing from the bench thread with `block_on` adds a cross-thread wake-up per await.
-    for in_flight in [1u64, 4, 16, 64] {
-        let name = if in_flight == 1 {
-            "sequential".to_owned()
-        } else {
-            format!("{in_flight}_in_flight")
+    for (links, in_flights) in [
+        (1usize, &[1u64, 4, 16, 64][..]),
+        (2, &[16, 64]),
+        (4, &[16, 64]),
+    ] {
+        let Some(link) = rt.block_on(async {
+            let mut cfg = LinkConfig::new(
+                sim.addr().to_string(),
+                "localhost",
+                client.clone(),
+                terminal(),
+            );
+            cfg.links = links;
+            let link = Link::start(cfg, Arc::new(MemoryReversalStore::new())).ok()?;
+            // Every member signed on before timing (bounded).
+            for _ in 0..1000 {
+                if link.ready_links() == (links, links) {
+                    return Some(link);
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            None
+        }) else {
+            eprintln!("bench setup failed: a pool of {links} did not sign on");
+            return;
         };
-        g.bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                let (link, p) = (link.clone(), p.clone());
-                let run = async move {
-                    let start = Instant::now();
-                    let mut set = tokio::task::JoinSet::new();
-                    for k in 0..in_flight {
-                        // `iters` split over `in_flight` callers, each sequential.
-                        let n = iters / in_flight + u64::from(k < iters % in_flight);
-                        let (link, p) = (link.clone(), p.clone());
-                        set.spawn(async move {
-                            for _ in 0..n {
-                                let ok =
-                                    matches!(link.authorise(&p).await, Ok(Outcome::Approved(_)));
-                                assert!(ok, "authorisation not approved");
-                            }
-                        });
-                    }
-                    while let Some(r) = set.join_next().await {
-                        assert!(r.is_ok(), "an authorising task failed");
-                    }
-                    start.elapsed()
-                };
-                rt.block_on(async { tokio::spawn(run).await.unwrap_or_default() })
-            })
-        });
+        for &in_flight in in_flights {
+            let name = match (links, in_flight) {
+                (1, 1) => "sequential".to_owned(),
+                (1, n) => format!("{n}_in_flight"),
+                (l, n) => format!("{l}_links_{n}_in_flight"),
+            };
+            g.bench_function(name, |b| {
+                b.iter_custom(|iters| {
+                    rt.block_on(async {
+                        tokio::spawn(authorise(link.clone(), p.clone(), iters, in_flight))
+                            .await
+                            .unwrap_or_default()
+                    })
+                })
+            });
+        }
+        let s = link.stats();
+        let reuse = 1.0 - s.connects as f64 / s.authorisations.max(1) as f64;
+        eprintln!(
+            "link of {links}: {} authorisations over {} TLS connection(s): connection reuse {:.4} %; \
+             unmatched {}; per member {:?}",
+            s.authorisations,
+            s.connects,
+            reuse * 100.0,
+            s.unmatched,
+            link.members()
+                .iter()
+                .map(|m| m.stats.authorisations)
+                .collect::<Vec<_>>()
+        );
     }
     g.finish();
-
-    let s = link.stats();
-    let reuse = 1.0 - s.connects as f64 / s.authorisations.max(1) as f64;
-    eprintln!(
-        "link: {} authorisations over {} TLS connection(s): connection reuse {:.4} %; unmatched {}, sim ledger {} entries",
-        s.authorisations,
-        s.connects,
-        reuse * 100.0,
-        s.unmatched,
-        sim.ledger().entries.len()
-    );
-    drop(link);
+    eprintln!("sim ledger {} entries", sim.ledger().entries.len());
     drop(sim);
+}
+
+/// `iters` authorisations split over `in_flight` callers, each sequential, every one inside the
+/// runtime's workers (spawned), as the gateway's are: timing from the bench thread with
+/// `block_on` adds a cross-thread wake-up per await.
+async fn authorise(link: Link, p: Purchase, iters: u64, in_flight: u64) -> Duration {
+    let start = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for k in 0..in_flight {
+        let n = iters / in_flight + u64::from(k < iters % in_flight);
+        let (link, p) = (link.clone(), p.clone());
+        set.spawn(async move {
+            for _ in 0..n {
+                let ok = matches!(link.authorise(&p).await, Ok(Outcome::Approved(_)));
+                assert!(ok, "authorisation not approved");
+            }
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        assert!(r.is_ok(), "an authorising task failed");
+    }
+    start.elapsed()
 }
 
 criterion_group!(benches, codec, link);

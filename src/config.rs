@@ -362,6 +362,9 @@ pub struct AcquirerSection {
     /// 0400 + 0401s before manual review.
     #[serde(default = "reversal_attempts")]
     pub reversal_max_attempts: u32,
+    /// Connections in the link's pool, 1 to 16 (same address and DE32 / DE41, one STAN sequence).
+    #[serde(default = "one_link")]
+    pub links: usize,
 }
 
 fn localhost() -> String {
@@ -375,6 +378,9 @@ fn reversal_ms() -> u64 {
 }
 fn reversal_attempts() -> u32 {
     10
+}
+fn one_link() -> usize {
+    1
 }
 
 /// `[[routes]]`.
@@ -1139,6 +1145,16 @@ impl Config {
                         ));
                     }
                 }
+            }
+            if !(1..=crate::acquirer::link::MAX_LINKS).contains(&a.links) {
+                errs.push(invalid(
+                    key("links"),
+                    format!(
+                        "must be 1 to {} connections, got {}",
+                        crate::acquirer::link::MAX_LINKS,
+                        a.links
+                    ),
+                ));
             }
             if a.terminal_id.len() != 8 || !a.terminal_id.bytes().all(|b| b.is_ascii_alphanumeric())
             {

@@ -896,51 +896,366 @@ fn cancelling_an_approved_payment_reverses_it_at_the_acquirer() {
 
 #[test]
 fn stans_and_rrns_stay_unique_when_the_link_restarts_on_the_same_journal() {
+    run(unique_stans_over_three_lives(1));
+}
+
+#[test]
+fn stans_and_rrns_stay_unique_across_a_pool_of_three_and_its_restarts() {
+    run(unique_stans_over_three_lives(3));
+}
+
+/// Three process lives on one journal (closed and reopened), each with a link of `links`
+/// connections paying 30 (10 at a time): no STAN or RRN repeats across the pool or the lives.
+async fn unique_stans_over_three_lives(links: usize) {
     use qrbridge::journal::{JournalConfig, RedbJournal};
-    run(async {
-        let pki = Pki::generate(&["localhost"], "qrbridge-test").unwrap();
-        let sim = Simulator::start(
-            "127.0.0.1:0".parse().unwrap(),
-            sim_tls(&pki),
-            SimConfig::default(),
-        )
-        .await
-        .unwrap();
-        let dir = std::env::temp_dir().join(format!("qrbridge-stan-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        // Three process lives on one journal (closed and reopened): each signs on and pays 30.
-        for _life in 0..3 {
-            let journal =
-                Arc::new(RedbJournal::open(JournalConfig::new(dir.join("journal.redb"))).unwrap());
-            let link = Link::start(link_config(&pki, sim.addr()), journal.clone()).unwrap();
-            link.ready(Duration::from_secs(10)).await.unwrap();
-            for n in 0..30 {
-                let outcome = link.authorise(&purchase(1000 + n)).await.unwrap();
+    let pki = Pki::generate(&["localhost"], "qrbridge-test").unwrap();
+    let sim = Simulator::start(
+        "127.0.0.1:0".parse().unwrap(),
+        sim_tls(&pki),
+        SimConfig::default(),
+    )
+    .await
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!("qrbridge-stan-{}-{links}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for _life in 0..3 {
+        let journal =
+            Arc::new(RedbJournal::open(JournalConfig::new(dir.join("journal.redb"))).unwrap());
+        let mut cfg = link_config(&pki, sim.addr());
+        cfg.links = links;
+        let link = Link::start(cfg, journal.clone()).unwrap();
+        all_signed_on(&link).await;
+        for batch in 0..3u64 {
+            let mut tasks = tokio::task::JoinSet::new();
+            for n in 0..10 {
+                let link = link.clone();
+                tasks.spawn(async move { link.authorise(&purchase(1000 + batch * 10 + n)).await });
+            }
+            while let Some(outcome) = tasks.join_next().await {
+                let outcome = outcome.unwrap().unwrap();
                 assert!(matches!(outcome, Outcome::Approved(_)), "{outcome:?}");
             }
-            drop(link);
-            // The link's tasks let go of the journal before it is reopened.
-            let mut journal = journal;
-            for _ in 0..500 {
-                match Arc::try_unwrap(journal) {
-                    Ok(j) => {
-                        drop(j);
-                        break;
-                    }
-                    Err(still) => journal = still,
+        }
+        drop(link);
+        // The link's tasks let go of the journal before it is reopened.
+        let mut journal = journal;
+        for _ in 0..500 {
+            match Arc::try_unwrap(journal) {
+                Ok(j) => {
+                    drop(j);
+                    break;
                 }
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                Err(still) => journal = still,
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    let ledger = sim.ledger();
+    assert_eq!(ledger.entries.len(), 90);
+    let stans: std::collections::HashSet<_> =
+        ledger.entries.iter().map(|e| e.stan.clone()).collect();
+    let rrns: std::collections::HashSet<_> = ledger.entries.iter().map(|e| e.rrn.clone()).collect();
+    assert_eq!(
+        stans.len(),
+        90,
+        "STANs repeated across the pool or restarts"
+    );
+    assert_eq!(rrns.len(), 90, "RRNs repeated across the pool or restarts");
+    let connections: std::collections::HashSet<_> =
+        ledger.entries.iter().map(|e| e.connection).collect();
+    assert_eq!(
+        connections.len(),
+        3 * links,
+        "every connection of every life carried 0200s"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// --- a pool of links ----------------------------------------------------------------------------
+
+/// Waits (bounded) until every connection of the link's pool is signed on.
+async fn all_signed_on(link: &Link) {
+    for _ in 0..1000 {
+        let (ready, size) = link.ready_links();
+        if ready == size {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the pool never signed on whole: {:?}", link.members());
+}
+
+fn per_connection(sim: &Simulator) -> std::collections::BTreeMap<u64, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for e in &sim.ledger().entries {
+        *counts.entry(e.connection).or_insert(0) += 1;
+    }
+    counts
+}
+
+#[test]
+fn a_pool_of_three_spreads_authorisations_over_every_connection_with_one_stan_sequence() {
+    run(async {
+        let cfg = SimConfig {
+            jitter_ms: 20,
+            ..SimConfig::default()
+        };
+        let f = fixture_with(cfg, |c| c.links = 3).await;
+        all_signed_on(&f.link).await;
+        assert_eq!(
+            f.sim.stats().connections,
+            3,
+            "one TLS connection per member"
+        );
+        // One at a time: every member is idle, so they take turns.
+        for n in 0..30 {
+            let outcome = f.link.authorise(&purchase(2_000 + n)).await.unwrap();
+            assert!(matches!(outcome, Outcome::Approved(_)), "{outcome:?}");
+        }
+        let counts = per_connection(&f.sim);
+        assert_eq!(counts.len(), 3, "{counts:?}");
+        assert!(counts.values().all(|&n| n == 10), "{counts:?}");
+        // Many at once: each still reaches its own caller, spread over the three.
+        let mut tasks = tokio::task::JoinSet::new();
+        for n in 0..300u64 {
+            let link = f.link.clone();
+            tasks.spawn(async move { (n, link.authorise(&purchase(5_000 + n)).await) });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            let (n, outcome) = joined.unwrap();
+            let Outcome::Approved(a) = outcome.unwrap() else {
+                panic!("{n} not approved")
+            };
+            assert_eq!(f.sim.ledger().by_rrn(&a.rrn).unwrap().amount, 5_000 + n);
+        }
+        let ledger = f.sim.ledger();
+        assert_eq!(ledger.entries.len(), 330);
+        let stans: std::collections::HashSet<_> = ledger.entries.iter().map(|e| &e.stan).collect();
+        assert_eq!(stans.len(), 330, "one STAN sequence for the pool");
+        let counts = per_connection(&f.sim);
+        assert!(counts.values().all(|&n| n > 10), "{counts:?}");
+        let members = f.link.members();
+        assert_eq!(members.len(), 3);
+        for m in &members {
+            assert!(m.ready && m.stats.sign_ons == 1, "{m:?}");
+            assert!(m.stats.authorisations > 10, "{m:?}");
+        }
+        assert_eq!(f.link.stats().authorisations, 330);
+        assert_eq!(f.link.stats().unmatched, 0);
+    });
+}
+
+#[test]
+fn when_one_connection_of_the_pool_drops_payments_go_on_over_the_others_and_its_own_are_reversed() {
+    run(async {
+        // Six authorisations held by the acquirer for 3 s, two on each connection.
+        let held: Vec<u64> = (7_001..=7_006).collect();
+        let pairs: Vec<_> = held
+            .iter()
+            .map(|&a| (a, Behaviour::Delay { ms: 3_000 }))
+            .collect();
+        let f = fixture_with(triggers(&pairs), |c| c.links = 3).await;
+        all_signed_on(&f.link).await;
+        let mut waiting = Vec::new();
+        for (k, &amount) in held.iter().enumerate() {
+            let link = f.link.clone();
+            waiting.push((
+                amount,
+                tokio::spawn(async move { link.authorise(&purchase(amount)).await }),
+            ));
+            // Sent before the next one is picked: the pool balances them.
+            for _ in 0..500 {
+                if f.sim.ledger().entries.len() > k {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
             }
         }
-        let ledger = sim.ledger();
-        assert_eq!(ledger.entries.len(), 90);
-        let stans: std::collections::HashSet<_> =
-            ledger.entries.iter().map(|e| e.stan.clone()).collect();
-        let rrns: std::collections::HashSet<_> =
-            ledger.entries.iter().map(|e| e.rrn.clone()).collect();
-        assert_eq!(stans.len(), 90, "STANs repeated across restarts");
-        assert_eq!(rrns.len(), 90, "RRNs repeated across restarts");
-        let _ = std::fs::remove_dir_all(&dir);
+        let counts = per_connection(&f.sim);
+        assert!(
+            counts.len() == 3 && counts.values().all(|&n| n == 2),
+            "{counts:?}"
+        );
+        // The acquirer drops the connection of the first one.
+        let dropped = f.sim.ledger().entries[0].connection;
+        assert!(f.sim.close_connection(dropped));
+        let on_dropped: Vec<u64> = f
+            .sim
+            .ledger()
+            .entries
+            .iter()
+            .filter(|e| e.connection == dropped)
+            .map(|e| e.amount)
+            .collect();
+        let mut lost = Vec::new();
+        let mut others = Vec::new();
+        for (amount, task) in waiting {
+            if on_dropped.contains(&amount) {
+                lost.push(task.await.unwrap().unwrap());
+            } else {
+                others.push(task);
+            }
+        }
+        // Its own are unknown (sent, then the connection went) and reversed over the others.
+        for outcome in &lost {
+            let Outcome::Unknown(u) = outcome else {
+                panic!("{outcome:?}")
+            };
+            assert_eq!(u.cause, UnknownCause::ConnectionLost);
+            let r = settled(&f.store, outcome).await;
+            assert_eq!(r.state, ReversalState::Acknowledged { code: "00".into() });
+        }
+        // Meanwhile new payments go on, none refused, none unknown.
+        let mut tasks = tokio::task::JoinSet::new();
+        for n in 0..30u64 {
+            let link = f.link.clone();
+            tasks.spawn(async move { link.authorise(&purchase(8_000 + n)).await });
+        }
+        while let Some(outcome) = tasks.join_next().await {
+            let outcome = outcome.unwrap().unwrap();
+            assert!(matches!(outcome, Outcome::Approved(_)), "{outcome:?}");
+        }
+        // The ones held on the other connections are answered as usual.
+        for task in others {
+            let outcome = task.await.unwrap().unwrap();
+            assert!(matches!(outcome, Outcome::Approved(_)), "{outcome:?}");
+        }
+        let ledger = f.sim.ledger();
+        for amount in &on_dropped {
+            let e = ledger.entries.iter().find(|e| e.amount == *amount).unwrap();
+            assert_eq!(e.status, Status::Reversed, "{e:?}");
+        }
+        assert_eq!(
+            ledger
+                .entries
+                .iter()
+                .filter(|e| e.status == Status::Reversed)
+                .count(),
+            2
+        );
+        // The dropped member reconnected.
+        all_signed_on(&f.link).await;
+        assert!(f.link.stats().connects >= 4);
+    });
+}
+
+#[test]
+fn with_every_connection_of_the_pool_down_an_authorisation_is_refused_at_once() {
+    run(async {
+        let f = fixture_with(SimConfig::default(), |c| {
+            c.links = 3;
+            // Down for longer than any deadline below.
+            c.timers.reconnect_min = Duration::from_secs(60);
+            c.timers.reconnect_max = Duration::from_secs(60);
+        })
+        .await;
+        all_signed_on(&f.link).await;
+        f.sim.stop().await;
+        for _ in 0..1000 {
+            if f.link.members().iter().all(|m| m.last_error.is_some()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(!f.link.is_ready());
+        assert_eq!(f.link.ready_links(), (0, 3));
+        // Refused without waiting for its 30 s deadline: nothing reached the acquirer.
+        let err = tokio::time::timeout(
+            Duration::from_secs(10),
+            f.link
+                .authorise_within(&purchase(9_001), Duration::from_secs(30)),
+        )
+        .await
+        .expect("refused at once, not after the deadline")
+        .unwrap_err();
+        assert!(matches!(err, LinkError::NotConnected { .. }), "{err}");
+        assert_eq!(f.store.all().len(), 0, "no reversal for a 0200 never sent");
+    });
+}
+
+#[test]
+fn the_acquirers_advices_on_any_connection_of_the_pool_are_answered_on_that_connection() {
+    use qrbridge::acquirer::advice::{AdviceFuture, AdviceHandler, RefundAdvice, codes};
+    use qrbridge::acquirer::sim::{RefundOrder, RefundOutcome, Target};
+    struct AcceptAll;
+    impl AdviceHandler for AcceptAll {
+        fn refund_advice(&self, _advice: RefundAdvice) -> AdviceFuture {
+            Box::pin(async { Some(codes::accepted()) })
+        }
+    }
+    run(async {
+        let f = fixture_with(SimConfig::default(), |c| c.links = 3).await;
+        all_signed_on(&f.link).await;
+        f.link.set_advice_handler(Arc::new(AcceptAll));
+        let Outcome::Approved(a) = f.link.authorise(&purchase(10_000)).await.unwrap() else {
+            panic!("not approved")
+        };
+        for _ in 0..6 {
+            let entry = f
+                .sim
+                .refund(RefundOrder {
+                    target: Target::Rrn(a.rrn.clone()),
+                    amount: 100,
+                    reference: None,
+                })
+                .await;
+            assert_eq!(entry.outcome, RefundOutcome::Accepted, "{entry:?}");
+            assert_eq!(
+                entry.transmissions, 1,
+                "answered on the connection it came on"
+            );
+        }
+        let members = f.link.members();
+        assert!(
+            members
+                .iter()
+                .all(|m| m.stats.advices == 2 && m.stats.advices_accepted == 2),
+            "{members:?}"
+        );
+    });
+}
+
+#[test]
+fn a_reversal_repeated_on_another_connection_of_the_pool_is_acknowledged_once() {
+    use qrbridge::acquirer::reversal::ReversalStore;
+    run(async {
+        // The 0200 gets no answer; the 0400 is answered after 1.5 s (past the 400 ms the link
+        // waits), so a 0401 goes out on the other connection and is answered at once; then the
+        // late 0410 to the 0400 arrives on the first.
+        let mut cfg = triggers(&[(7_777, Behaviour::NeverAnswer)]);
+        cfg.late_ms = 1_500;
+        cfg.late_reversals = 1;
+        let f = fixture_with(cfg, |c| c.links = 2).await;
+        all_signed_on(&f.link).await;
+        let outcome = f
+            .link
+            .authorise_within(&purchase(7_777), Duration::from_millis(300))
+            .await
+            .unwrap();
+        let r = settled(&f.store, &outcome).await;
+        assert_eq!(r.state, ReversalState::Acknowledged { code: "00".into() });
+        for _ in 0..500 {
+            if f.link.stats().late >= 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(f.link.stats().late, 1, "the late 0410 came back");
+        let Outcome::Unknown(u) = &outcome else {
+            unreachable!()
+        };
+        let r = f.store.get(u.reversal.unwrap()).unwrap().unwrap();
+        assert_eq!(r.state, ReversalState::Acknowledged { code: "00".into() });
+        let results: Vec<_> = r.attempts.iter().map(|a| &a.result).collect();
+        assert_eq!(results.len(), 2, "{results:?}");
+        assert!(
+            !results
+                .iter()
+                .any(|a| matches!(a, AttemptResult::LateAcknowledged(_))),
+            "the late 0410 recorded again after the 0401's: {results:?}"
+        );
+        // The two transmissions went out on the two connections.
+        assert_eq!(f.sim.ledger().entries[0].reversal_messages, 2);
     });
 }

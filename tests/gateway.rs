@@ -123,7 +123,18 @@ async fn fixture_at(
     tweak: impl FnOnce(&mut Settings),
     tls_and_signatures: bool,
 ) -> (Fixture, qrbridge::gateway::RecoveryReport) {
-    let (sim, link, sim_tls) = stack::acquirer_tls(sim_config()).await;
+    fixture_links(dir, tweak, tls_and_signatures, 1).await
+}
+
+/// As [`fixture_at`], the gateway's link a pool of `links` connections.
+async fn fixture_links(
+    dir: PathBuf,
+    tweak: impl FnOnce(&mut Settings),
+    tls_and_signatures: bool,
+    links: usize,
+) -> (Fixture, qrbridge::gateway::RecoveryReport) {
+    let (sim, mut link, sim_tls) = stack::acquirer_tls(sim_config()).await;
+    link.links = links;
     let direct_link = qrbridge::acquirer::link::Link::start(
         link.clone(),
         Arc::new(qrbridge::acquirer::reversal::MemoryReversalStore::new()),
@@ -1015,6 +1026,7 @@ fn the_example_configuration_loads_and_maps_onto_the_rooms() {
         "connect_timeout_ms",
         "reversal_answer_timeout_ms",
         "reversal_max_attempts",
+        "links",
         "guid",
         "primitive",
         "acquirer",
@@ -2455,6 +2467,65 @@ async fn a_pay_while_the_acquirer_is_down_is_f_service_unavailable_and_leaves_no
         "a 0400 for a 0200 never sent"
     );
     assert!(ledger.entries.iter().all(|e| e.reversal_messages == 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_of_three_links_spreads_pays_and_refuses_them_at_once_when_every_link_is_down() {
+    let (mut f, _) = fixture_links(temp_dir("gw-pool"), |_| {}, false, 3).await;
+    for _ in 0..500 {
+        if f.gateway.link_states()[0].1 == [true; 3] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        f.gateway.link_states(),
+        vec![("sg".to_owned(), vec![true; 3])]
+    );
+    let mut quotes = Vec::new();
+    for _ in 0..6 {
+        quotes.push(quote_for(&f, SGQR_STATIC, Some(1000)).await);
+    }
+    // One at a time: the three links take turns.
+    for (i, q) in quotes.iter().enumerate().take(3) {
+        let (s, v) = pay(&f, &format!("pay-pool-{i}"), q).await;
+        assert_eq!((s, status(&v)), (200, "S"), "{v}");
+    }
+    let connections: std::collections::HashSet<_> = f
+        .sim
+        .ledger()
+        .entries
+        .iter()
+        .map(|e| e.connection)
+        .collect();
+    assert_eq!(connections.len(), 3, "{}", f.sim.ledger().to_json());
+    stop_acquirer(&mut f).await;
+    for _ in 0..200 {
+        if (f.gateway.readiness())().is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let reason = (f.gateway.readiness())().unwrap_err();
+    assert!(reason.contains("0 of 3 links"), "{reason}");
+    for (i, q) in quotes.iter().enumerate().skip(3) {
+        let request = format!("pay-pool-{i}");
+        let started = std::time::Instant::now();
+        let (s, v) = pay(&f, &request, q).await;
+        // At once or within the pay budget (1.5 s), with generous room for a loaded machine.
+        assert!(
+            started.elapsed() < Duration::from_secs(6),
+            "{request}: answered after {:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            (s, status(&v), code(&v)),
+            (503, "F", "SERVICE_UNAVAILABLE"),
+            "{v}"
+        );
+    }
+    let open = f.gateway.journal().unresolved().await.unwrap();
+    assert!(open.is_empty(), "left open: {open:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

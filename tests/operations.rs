@@ -383,7 +383,7 @@ fn json_logs_metrics_and_admin_follow_a_decline_a_timeout_and_a_parked_notice() 
     assert_eq!(
         value(
             &after,
-            "qrbridge_acquirer_link_up{acquirer=\"sg-acquirer\"}"
+            "qrbridge_acquirer_link_up{acquirer=\"sg-acquirer\",link=\"0\"}"
         ),
         1.0
     );
@@ -571,7 +571,7 @@ fn config_check_reports_every_mistake_of_a_file_with_its_key_and_line() {
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("valid"), "{out}");
 
-    // Seven mistakes: (text, replacement, key path the error must name).
+    // Eight mistakes: (text, replacement, key path the error must name).
     let mistakes = [
         (
             "currency = \"SGD\"",
@@ -593,6 +593,7 @@ fn config_check_reports_every_mistake_of_a_file_with_its_key_and_line() {
             "terminal_id = \"QRB1\"",
             "acquirers[0].terminal_id",
         ),
+        ("links = 1 ", "links = 17 ", "acquirers[0].links"),
         ("concurrency = 8", "concurrency = 0", "notifications"),
         (
             "[journal]",
@@ -614,7 +615,7 @@ fn config_check_reports_every_mistake_of_a_file_with_its_key_and_line() {
         .lines()
         .filter(|l| l.starts_with(path.to_str().unwrap()))
         .collect();
-    assert_eq!(problems.len(), 7, "{err}");
+    assert_eq!(problems.len(), 8, "{err}");
     for (_, to, key) in mistakes {
         // The line of the mistake, found here in the text written.
         let first = to.lines().last().unwrap();

@@ -16,7 +16,8 @@
 //! advice     acquirer-originated refund advices (0220/0221) and our 0230; the AdviceHandler trait
 //! reversal   store-and-forward queue behind the ReversalStore trait; in-memory store; retry policy
 //! settlement the acquirer's end-of-day settlement file (CSV with trailer totals): write, parse
-//! link/      TLS client: sign-on, echo, reconnect, matching, STAN, deadlines, reversal driver
+//! link/      TLS client (a pool of 1..16 connections): sign-on, echo, reconnect, matching, STAN,
+//!            deadlines, reversal driver
 //! sim/       acquirer simulator: TLS server, behaviours, ledger (JSON)
 //! ```
 //!

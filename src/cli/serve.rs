@@ -148,6 +148,7 @@ async fn link_config(
         max_attempts: a.reversal_max_attempts,
         ..RetryPolicy::default()
     };
+    c.links = a.links;
     Ok(c)
 }
 
@@ -239,9 +240,19 @@ async fn serve(args: Args) -> Result<Stopped, String> {
         tracing::error!(
             error = %e,
             action = "check the acquirer's address, certificates and reachability; payments \
-                      answer U until the link signs on, and /readyz says not ready",
+                      are refused (F SERVICE_UNAVAILABLE) until the link signs on, and /readyz \
+                      says not ready",
             "acquirer link not signed on at start"
         );
+    }
+    for (name, members) in gateway.link_states() {
+        if members.len() > 1 {
+            let up = members.iter().filter(|m| **m).count();
+            println!(
+                "acquirer {name}: a pool of {} links, {up} signed on",
+                members.len()
+            );
+        }
     }
     let readiness = gateway.readiness();
     // The native scheme with its clients' notify URLs, then the registry's schemes. The deliverer
@@ -359,10 +370,15 @@ fn install_probe(gateway: &Gateway, journal: &Arc<RedbJournal>) {
     let weak_journal = Arc::downgrade(journal);
     qrbridge::telemetry::metrics::set_probe(Arc::new(move |m| {
         if let Some(g) = weak_gateway.upgrade() {
-            for (name, up) in g.link_states() {
-                m.link_up
-                    .get_or_create(&qrbridge::telemetry::metrics::AcquirerLabels { acquirer: name })
-                    .set(i64::from(up));
+            for (name, members) in g.link_states() {
+                for (i, up) in members.into_iter().enumerate() {
+                    m.link_up
+                        .get_or_create(&qrbridge::telemetry::metrics::LinkLabels {
+                            acquirer: name.clone(),
+                            link: i.to_string(),
+                        })
+                        .set(i64::from(up));
+                }
             }
         }
         let Some(j) = weak_journal.upgrade() else {

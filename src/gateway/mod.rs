@@ -225,14 +225,15 @@ impl Gateway {
         Ok((gateway, report))
     }
 
-    /// Ready when every acquirer link is signed on.
+    /// Ready when every acquirer link is signed on: at least one connection of each pool.
     pub fn readiness(&self) -> Readiness {
         let weak = Arc::downgrade(&self.inner);
         Arc::new(move || {
             let inner = weak.upgrade().ok_or_else(|| "gateway stopped".to_owned())?;
             match inner.links.iter().find(|(_, l)| !l.is_ready()) {
                 Some((name, link)) => Err(format!(
-                    "acquirer {name} not signed on{}",
+                    "acquirer {name} not signed on (0 of {} links){}",
+                    link.ready_links().1,
                     link.last_error()
                         .map(|e| format!(" ({e})"))
                         .unwrap_or_default()
@@ -260,13 +261,17 @@ impl Gateway {
         WeakGateway(Arc::downgrade(&self.inner))
     }
 
-    /// Each acquirer link by name, and whether it is signed on now (for the metrics).
-    pub fn link_states(&self) -> Vec<(String, bool)> {
-        let mut out: Vec<(String, bool)> = self
+    /// Each acquirer link by name, and whether each connection of its pool is signed on now (for
+    /// the metrics).
+    pub fn link_states(&self) -> Vec<(String, Vec<bool>)> {
+        let mut out: Vec<(String, Vec<bool>)> = self
             .inner
             .links
             .iter()
-            .map(|(name, link)| (name.clone(), link.is_ready()))
+            .map(|(name, link)| {
+                let members = link.members().into_iter().map(|m| m.ready).collect();
+                (name.clone(), members)
+            })
             .collect();
         out.sort();
         out

@@ -55,6 +55,15 @@ pub struct AcquirerLabels {
     pub acquirer: String,
 }
 
+/// `acquirer`, `link`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LinkLabels {
+    /// The acquirer's name in `[[acquirers]]`.
+    pub acquirer: String,
+    /// The connection's index in the acquirer's pool (`links`), from `"0"`.
+    pub link: String,
+}
+
 /// One label.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CurrencyLabels {
@@ -97,8 +106,8 @@ pub struct Metrics {
     pub reversals: Family<OutcomeLabels, Counter>,
     /// `qrbridge_manual_review_total`: payments and refunds that entered MANUAL_REVIEW.
     pub manual_review: Counter,
-    /// `qrbridge_acquirer_link_up{acquirer}` (read when scraped).
-    pub link_up: Family<AcquirerLabels, Gauge>,
+    /// `qrbridge_acquirer_link_up{acquirer,link}`: each connection of the pool (read when scraped).
+    pub link_up: Family<LinkLabels, Gauge>,
     /// `qrbridge_acquirer_in_flight{acquirer}`: authorisations waiting for their answer.
     pub acquirer_in_flight: Family<AcquirerLabels, Gauge>,
     /// `qrbridge_reversal_queue_depth` (read when scraped).
@@ -196,10 +205,10 @@ impl Metrics {
             "Payments and refunds that entered MANUAL_REVIEW (a person must act)",
             manual_review.clone(),
         );
-        let link_up = Family::<AcquirerLabels, Gauge>::default();
+        let link_up = Family::<LinkLabels, Gauge>::default();
         registry.register(
             "acquirer_link_up",
-            "1 when the acquirer link is signed on, 0 otherwise",
+            "1 when this connection of the acquirer's link pool is signed on, 0 otherwise",
             link_up.clone(),
         );
         let acquirer_in_flight = Family::<AcquirerLabels, Gauge>::default();

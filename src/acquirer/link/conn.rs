@@ -1,6 +1,7 @@
-//! One connection at a time: connect (TCP + TLS), sign on, then read, write and echo until something
-//! fails; then tear down (every caller still waiting learns the connection was lost) and reconnect
-//! with exponential backoff.
+//! One connection of the pool, one at a time: connect (TCP + TLS), sign on, then read, write and
+//! echo until something fails; then tear down (every caller still waiting on it learns the
+//! connection was lost) and reconnect with exponential backoff. Each pool member runs its own
+//! [`supervise`]; they share the STAN sequence, the reversal store and the advice handler.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -11,51 +12,73 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::{Exchange, LateKind, LinkError, Shared, Waiter, bump, lock};
+use super::{Exchange, LateKind, LinkError, Route, Shared, Waiter, bump, lock};
 use crate::acquirer::advice::{self, RefundAdvice};
 use crate::acquirer::frame::FrameReader;
 use crate::acquirer::iso8583::{self, Message, Mti};
 use crate::acquirer::message::{self, NetworkFunction, ResponseCode};
 
-/// Runs until the link is shut down.
-pub(super) async fn supervise(shared: Arc<Shared>) {
+/// Runs pool member `i` until the link is shut down.
+pub(super) async fn supervise(shared: Arc<Shared>, i: usize) {
     let timers = shared.config.timers;
+    let pool = shared.conns.len();
     let mut backoff = timers.reconnect_min;
     let mut down = shared.shutdown.subscribe();
     loop {
         if shared.is_shut_down() {
             return;
         }
-        let (signed_on, error) = connect_and_run(&shared).await;
+        let (signed_on, error) = connect_and_run(&shared, i).await;
         if shared.is_shut_down() {
-            tracing::info!(acquirer_addr = %shared.config.addr, "acquirer link closed (shutdown)");
+            tracing::info!(acquirer_addr = %shared.config.addr, link = i, "acquirer link closed (shutdown)");
             return;
         }
-        tracing::error!(
-            acquirer_addr = %shared.config.addr,
-            error = %error,
-            was_signed_on = signed_on,
-            retry_in_ms = u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX),
-            action = "payments answer U (reversed later) while the link is down; check the \
-                      acquirer's host, port, certificates and its own status",
-            "acquirer link DOWN"
-        );
+        let ready = shared.ready_count();
+        let retry_in_ms = u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX);
+        if ready == 0 {
+            tracing::error!(
+                acquirer_addr = %shared.config.addr,
+                link = i,
+                links = pool,
+                links_ready = ready,
+                error = %error,
+                was_signed_on = signed_on,
+                retry_in_ms,
+                action = "no connection to the acquirer is signed on: payments are refused \
+                          (F SERVICE_UNAVAILABLE) and reversals wait; check the acquirer's host, \
+                          port, certificates and its own status",
+                "acquirer link DOWN"
+            );
+        } else {
+            tracing::warn!(
+                acquirer_addr = %shared.config.addr,
+                link = i,
+                links = pool,
+                links_ready = ready,
+                error = %error,
+                was_signed_on = signed_on,
+                retry_in_ms,
+                "acquirer link: one connection of the pool DOWN; the others carry the traffic"
+            );
+        }
+        *lock(&shared.conn(i).last_error) = Some(error.clone());
         *lock(&shared.last_error) = Some(error);
         if signed_on {
             backoff = timers.reconnect_min;
         }
-        *lock(&shared.retry_at) = Some(Instant::now() + backoff);
+        *lock(&shared.conn(i).retry_at) = Some(Instant::now() + backoff);
         tokio::select! {
             _ = tokio::time::sleep(backoff) => {}
             _ = super::until(&mut down, true) => return,
         }
-        *lock(&shared.retry_at) = None;
+        *lock(&shared.conn(i).retry_at) = None;
         backoff = backoff.saturating_mul(2).min(timers.reconnect_max);
     }
 }
 
-/// One connection's life; returns whether it signed on, and why it ended.
-async fn connect_and_run(shared: &Arc<Shared>) -> (bool, LinkError) {
+/// One connection's life (pool member `i`); returns whether it signed on, and why it ended.
+async fn connect_and_run(shared: &Arc<Shared>, i: usize) -> (bool, LinkError) {
+    let conn = shared.conn(i);
     let addr = shared.config.addr.clone();
     let limit = shared.config.timers.connect;
     let tcp = match tokio::time::timeout(limit, TcpStream::connect(&addr)).await {
@@ -91,24 +114,31 @@ async fn connect_and_run(shared: &Arc<Shared>) -> (bool, LinkError) {
         }
         Err(_) => return (false, LinkError::ConnectTimeout { addr }),
     };
-    bump(&shared.counters.connects);
+    bump(&conn.counters.connects);
     let (rd, wr) = tokio::io::split(tls);
     let (tx, rx) = mpsc::channel::<Vec<u8>>(4096);
-    let mut writer = tokio::spawn(released(Arc::clone(shared), write_loop(wr, rx)));
+    let mut writer = tokio::spawn(released(Arc::clone(shared), i, write_loop(wr, rx)));
     let mut reader = tokio::spawn(released(
         Arc::clone(shared),
-        read_loop(rd, Arc::clone(shared), tx.clone()),
+        i,
+        read_loop(rd, Arc::clone(shared), i, tx.clone()),
     ));
-    *lock(&shared.outbox) = Some(tx);
+    *lock(&conn.outbox) = Some(tx);
     // If this future is dropped (link shut down), the I/O tasks must not outlive it.
     let _io = AbortOnDrop([reader.abort_handle(), writer.abort_handle()]);
 
-    let result = match network(shared, NetworkFunction::SignOn).await {
+    let result = match network(shared, i, NetworkFunction::SignOn).await {
         Ok(()) => {
-            bump(&shared.counters.sign_ons);
-            shared.ready.send_replace(true);
-            tracing::info!(acquirer_addr = %addr, "acquirer link signed on");
-            (true, monitor(shared, &mut reader, &mut writer).await)
+            bump(&conn.counters.sign_ons);
+            shared.set_ready(i, true);
+            tracing::info!(
+                acquirer_addr = %addr,
+                link = i,
+                links = shared.conns.len(),
+                links_ready = shared.ready_count(),
+                "acquirer link signed on"
+            );
+            (true, monitor(shared, i, &mut reader, &mut writer).await)
         }
         Err(e) => {
             // A refused client certificate shows up as a TLS alert on the first read: prefer it.
@@ -122,11 +152,11 @@ async fn connect_and_run(shared: &Arc<Shared>) -> (bool, LinkError) {
     };
 
     // Teardown: no new requests, stop I/O, release every waiter (they see ConnectionLost).
-    shared.ready.send_replace(false);
-    *lock(&shared.outbox) = None;
+    shared.set_ready(i, false);
+    *lock(&conn.outbox) = None;
     reader.abort();
     writer.abort();
-    lock(&shared.inflight).clear();
+    lock(&conn.inflight).clear();
     result
 }
 
@@ -144,18 +174,21 @@ impl Drop for AbortOnDrop {
 /// waiter at once (they learn the connection was lost) instead of letting them run to their deadlines.
 async fn released(
     shared: Arc<Shared>,
+    i: usize,
     io: impl std::future::Future<Output = LinkError>,
 ) -> LinkError {
     let error = io.await;
-    shared.ready.send_replace(false);
-    *lock(&shared.outbox) = None;
-    lock(&shared.inflight).retain(|_, w| !matches!(w, Waiter::Waiting(_)));
+    shared.set_ready(i, false);
+    let conn = shared.conn(i);
+    *lock(&conn.outbox) = None;
+    lock(&conn.inflight).retain(|_, w| !matches!(w, Waiter::Waiting(_)));
     error
 }
 
 /// Watches the reader and writer and sends echoes when idle.
 async fn monitor(
     shared: &Arc<Shared>,
+    i: usize,
     reader: &mut tokio::task::JoinHandle<LinkError>,
     writer: &mut tokio::task::JoinHandle<LinkError>,
 ) -> LinkError {
@@ -168,10 +201,10 @@ async fn monitor(
             _ = super::until(&mut down, true) => return LinkError::Shutdown,
             _ = tokio::time::sleep(idle / 2) => {
                 let now_ms = shared.started.elapsed().as_millis() as u64;
-                let last = shared.last_rx_ms.load(Ordering::Relaxed);
+                let last = shared.conn(i).last_rx_ms.load(Ordering::Relaxed);
                 if now_ms.saturating_sub(last) >= idle.as_millis() as u64 {
-                    bump(&shared.counters.echoes);
-                    if let Err(e) = network(shared, NetworkFunction::Echo).await {
+                    bump(&shared.conn(i).counters.echoes);
+                    if let Err(e) = network(shared, i, NetworkFunction::Echo).await {
                         return e;
                     }
                 }
@@ -180,8 +213,12 @@ async fn monitor(
     }
 }
 
-/// Sends an 0800 and requires an 0810 with DE39 = 00.
-async fn network(shared: &Arc<Shared>, function: NetworkFunction) -> Result<(), LinkError> {
+/// Sends an 0800 on pool member `i` and requires an 0810 with DE39 = 00 on it.
+async fn network(
+    shared: &Arc<Shared>,
+    i: usize,
+    function: NetworkFunction,
+) -> Result<(), LinkError> {
     let what = match function {
         NetworkFunction::SignOn => "sign-on",
         NetworkFunction::SignOff => "sign-off",
@@ -190,7 +227,7 @@ async fn network(shared: &Arc<Shared>, function: NetworkFunction) -> Result<(), 
     let request = message::network_request(function, &shared.config.terminal, &shared.trace());
     let deadline = Instant::now() + shared.config.timers.sign_on;
     match shared
-        .exchange(&request, deadline, false, LateKind::Network)
+        .exchange(&request, deadline, Route::On(i), LateKind::Network)
         .await
     {
         Exchange::Answer(r) => match r.get(39).and_then(ResponseCode::parse) {
@@ -232,12 +269,14 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     LinkError::Shutdown
 }
 
-/// Reads frames and hands each response to its waiter.
+/// Reads frames of pool member `i` and hands each response to its waiter there.
 async fn read_loop<R: AsyncRead + Unpin>(
     mut rd: R,
     shared: Arc<Shared>,
+    i: usize,
     tx: mpsc::Sender<Vec<u8>>,
 ) -> LinkError {
+    let conn = shared.conn(i);
     let mut frames = FrameReader::new(shared.config.framing, shared.config.max_frame);
     let mut buf = vec![0u8; 16 * 1024];
     loop {
@@ -246,7 +285,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
             Ok(n) => n,
             Err(e) => return LinkError::Io(Arc::new(e)),
         };
-        shared.last_rx_ms.store(
+        conn.last_rx_ms.store(
             shared.started.elapsed().as_millis() as u64,
             Ordering::Relaxed,
         );
@@ -258,9 +297,9 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 Err(e) => return LinkError::Frame(e),
             };
             match decoded {
-                Ok(msg) => dispatch(&shared, msg, &tx),
+                Ok(msg) => dispatch(&shared, i, msg, &tx),
                 Err(e) => {
-                    bump(&shared.counters.undecodable);
+                    bump(&conn.counters.undecodable);
                     tracing::warn!("acquirer link: undecodable frame dropped: {e}");
                 }
             }
@@ -268,11 +307,14 @@ async fn read_loop<R: AsyncRead + Unpin>(
     }
 }
 
-fn dispatch(shared: &Arc<Shared>, msg: Message, tx: &mpsc::Sender<Vec<u8>>) {
+/// One message that came on `conn`: a response goes to its waiter on that connection; an
+/// acquirer's request is answered on it.
+fn dispatch(shared: &Arc<Shared>, i: usize, msg: Message, tx: &mpsc::Sender<Vec<u8>>) {
     if advice::is_advice(msg.mti()) {
-        advice_in(shared, msg, tx);
+        advice_in(shared, i, msg, tx);
         return;
     }
+    let conn = shared.conn(i);
     if !msg.mti().is_response() {
         if msg.mti() == Mti::NETWORK_REQUEST {
             // The acquirer's own echo: answer it (unanswered, it echoes again or reconnects).
@@ -282,24 +324,24 @@ fn dispatch(shared: &Arc<Shared>, msg: Message, tx: &mpsc::Sender<Vec<u8>>) {
                 tx,
             );
         } else {
-            bump(&shared.counters.unmatched);
+            bump(&conn.counters.unmatched);
             tracing::warn!("acquirer link: unexpected request {} dropped", msg.mti());
         }
         return;
     }
     let Some(key) = super::Key::of(msg.mti(), &msg) else {
-        bump(&shared.counters.unmatched);
+        bump(&conn.counters.unmatched);
         tracing::warn!("acquirer link: {} without STAN/DE7/DE41 dropped", msg.mti());
         return;
     };
-    let waiter = lock(&shared.inflight).remove(&key);
+    let waiter = lock(&conn.inflight).remove(&key);
     let code = msg.text(39).unwrap_or("--").to_owned();
     match waiter {
         Some(Waiter::Waiting(tx)) => {
             let _ = tx.send(msg);
         }
         Some(Waiter::Late(LateKind::Authorisation, id)) => {
-            bump(&shared.counters.late);
+            bump(&conn.counters.late);
             tracing::warn!(
                 "acquirer link: late {} (DE39 {code}) after the reversal started; ignored",
                 msg.mti()
@@ -311,14 +353,14 @@ fn dispatch(shared: &Arc<Shared>, msg: Message, tx: &mpsc::Sender<Vec<u8>>) {
             }
         }
         Some(Waiter::Late(LateKind::Reversal, id)) => {
-            bump(&shared.counters.late);
+            bump(&conn.counters.late);
             if let Some(id) = id {
                 super::saf::late_acknowledgement(shared, id, code);
             }
         }
         Some(Waiter::Late(LateKind::Network, _)) => {}
         None => {
-            bump(&shared.counters.unmatched);
+            bump(&conn.counters.unmatched);
             tracing::warn!(
                 "acquirer link: {} STAN {} matches nothing in flight; dropped",
                 msg.mti(),
@@ -346,10 +388,11 @@ fn send(shared: &Shared, msg: &Message, tx: &mpsc::Sender<Vec<u8>>) -> bool {
 /// a refund advice goes to the handler, which answers `00` only once the refund is durable. Not
 /// answered (the acquirer repeats it, and a repeat is handled like the first): without a handler,
 /// with too many in flight, or when the handler has not decided within the request timer.
-fn advice_in(shared: &Arc<Shared>, msg: Message, tx: &mpsc::Sender<Vec<u8>>) {
-    bump(&shared.counters.advices);
+fn advice_in(shared: &Arc<Shared>, i: usize, msg: Message, tx: &mpsc::Sender<Vec<u8>>) {
+    let conn = shared.conn(i);
+    bump(&conn.counters.advices);
     let unanswered = |why: &str| {
-        bump(&shared.counters.advices_unanswered);
+        bump(&conn.counters.advices_unanswered);
         tracing::warn!(
             "acquirer link: {} STAN {} RRN {} not answered: {why} (the acquirer repeats it)",
             msg.mti(),
@@ -387,7 +430,7 @@ fn advice_in(shared: &Arc<Shared>, msg: Message, tx: &mpsc::Sender<Vec<u8>>) {
         let limit = shared.config.timers.request;
         match tokio::time::timeout(limit, handler.refund_advice(advice)).await {
             Ok(None) => {
-                bump(&shared.counters.advices_unanswered);
+                bump(&shared.conn(i).counters.advices_unanswered);
                 tracing::info!(
                     "acquirer link: advice RRN {} left unanswered for now (the payment's outcome \
                      is still open); the acquirer repeats it",
@@ -396,7 +439,7 @@ fn advice_in(shared: &Arc<Shared>, msg: Message, tx: &mpsc::Sender<Vec<u8>>) {
             }
             Ok(Some(code)) => {
                 if !send(&shared, &advice::advice_response(&msg, &code), &tx) {
-                    bump(&shared.counters.advices_unanswered);
+                    bump(&shared.conn(i).counters.advices_unanswered);
                     tracing::warn!(
                         "acquirer link: the 0230 ({}) to RRN {} was not sent: the connection is \
                          gone (the acquirer repeats the advice)",
@@ -404,11 +447,11 @@ fn advice_in(shared: &Arc<Shared>, msg: Message, tx: &mpsc::Sender<Vec<u8>>) {
                         msg.text(37).unwrap_or("?")
                     );
                 } else if code == advice::codes::accepted() {
-                    bump(&shared.counters.advices_accepted);
+                    bump(&shared.conn(i).counters.advices_accepted);
                 }
             }
             Err(_) => {
-                bump(&shared.counters.advices_unanswered);
+                bump(&shared.conn(i).counters.advices_unanswered);
                 tracing::warn!(
                     "acquirer link: advice RRN {} not decided within {limit:?}; not answered (the \
                      acquirer repeats it)",

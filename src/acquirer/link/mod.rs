@@ -1,13 +1,22 @@
-//! The link to the domestic acquirer: one persistent TLS 1.3 connection with mutual TLS, many
-//! requests in flight on it, each matched to its caller by STAN + DE7 + DE41 (and the response MTI).
+//! The link to the domestic acquirer: a pool of [`LinkConfig::links`] persistent TLS 1.3
+//! connections with mutual TLS (one by default) to the same endpoint, under one DE32 / DE41 and one
+//! STAN sequence; many requests in flight on each, each matched to its caller by STAN + DE7 + DE41
+//! (and the response MTI) on the connection that sent it.
 //!
-//! * Connect → sign-on (0800, DE70 = 001) before any request; echo (0800, DE70 = 301) when the link
-//!   has been idle; reconnect with exponential backoff after any failure.
+//! * Each connection on its own: connect → sign-on (0800, DE70 = 001) before any request; echo
+//!   (0800, DE70 = 301) when it has been idle; reconnect with exponential backoff after any failure.
+//! * An authorisation goes to a signed-on connection with the fewest requests waiting (ties taken
+//!   in turn); a connection that is down is skipped; only when none is signed on is it refused
+//!   (`NotConnected`, nothing sent). The link is ready while at least one connection is.
+//! * Reversals (0400 / 0401) go out on any signed-on connection of the pool, so a reversal is never
+//!   held behind a dead connection while another is up.
 //! * A response that matches nothing waiting is logged and dropped, never handed to another caller.
-//! * The acquirer may originate too: an 0800 echo (answered 0810) and refund advices (0220 / 0221,
-//!   `acquirer::advice`), handed to the installed [`AdviceHandler`] and answered 0230 with its
-//!   decision, at most [`MAX_ADVICES_IN_FLIGHT`] at once, each within [`Timers::request`].
-//! * STAN unique per link per UTC day, across restarts too (blocks reserved in the store, `stan.rs`).
+//! * The acquirer may originate too, on any connection: an 0800 echo (answered 0810) and refund
+//!   advices (0220 / 0221, `acquirer::advice`), handed to the installed [`AdviceHandler`] and
+//!   answered 0230 with its decision on the connection they came on, at most
+//!   [`MAX_ADVICES_IN_FLIGHT`] at once per link (pool), each within [`Timers::request`].
+//! * STAN unique per DE32 / DE41 per UTC day across every connection of the pool, and across
+//!   restarts too (blocks reserved in the store, `stan.rs`).
 //! * [`Link::authorise`] has a deadline. If nothing was sent, the caller gets a [`LinkError`] (nothing
 //!   reached the acquirer). Once bytes may have reached the acquirer, every failure (deadline,
 //!   connection lost, an unusable answer) gives [`Outcome::Unknown`] and a reversal is queued in the
@@ -21,7 +30,7 @@ mod stan;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -41,9 +50,12 @@ use super::reversal::{
 };
 use crate::time::fields as clock;
 
-/// At most this many acquirer advices are handled at once per link; more are left unanswered
-/// (the acquirer repeats them) and counted.
+/// At most this many acquirer advices are handled at once per link (all its connections); more
+/// are left unanswered (the acquirer repeats them) and counted.
 pub const MAX_ADVICES_IN_FLIGHT: usize = 64;
+
+/// The most connections one link (pool) may hold.
+pub const MAX_LINKS: usize = 16;
 
 /// Timers of the link (see `spec/acquirer-iso8583.md`, "Timers and retries").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +106,8 @@ pub struct LinkConfig {
     pub timers: Timers,
     /// Reversal repeats.
     pub reversal: RetryPolicy,
+    /// Connections in the pool, 1 to [`MAX_LINKS`] (all to `addr`, one STAN sequence).
+    pub links: usize,
 }
 
 impl LinkConfig {
@@ -113,6 +127,7 @@ impl LinkConfig {
             max_frame: DEFAULT_MAX_FRAME,
             timers: Timers::default(),
             reversal: RetryPolicy::default(),
+            links: 1,
         }
     }
 }
@@ -125,6 +140,7 @@ impl fmt::Debug for LinkConfig {
             .field("terminal", &self.terminal)
             .field("framing", &self.framing)
             .field("timers", &self.timers)
+            .field("links", &self.links)
             .finish_non_exhaustive()
     }
 }
@@ -310,7 +326,7 @@ pub enum Outcome {
     Unknown(Unknown),
 }
 
-/// Counters of one link (since it started).
+/// Counters of one link, or of one connection of its pool (since it started).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LinkStats {
     /// TLS connections established.
@@ -354,6 +370,57 @@ fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
 
+impl Counters {
+    fn stats(&self) -> LinkStats {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        LinkStats {
+            connects: get(&self.connects),
+            sign_ons: get(&self.sign_ons),
+            authorisations: get(&self.authorisations),
+            echoes: get(&self.echoes),
+            unmatched: get(&self.unmatched),
+            undecodable: get(&self.undecodable),
+            late: get(&self.late),
+            advices: get(&self.advices),
+            advices_accepted: get(&self.advices_accepted),
+            advices_unanswered: get(&self.advices_unanswered),
+        }
+    }
+}
+
+impl std::ops::Add for LinkStats {
+    type Output = LinkStats;
+    fn add(self, o: LinkStats) -> LinkStats {
+        LinkStats {
+            connects: self.connects + o.connects,
+            sign_ons: self.sign_ons + o.sign_ons,
+            authorisations: self.authorisations + o.authorisations,
+            echoes: self.echoes + o.echoes,
+            unmatched: self.unmatched + o.unmatched,
+            undecodable: self.undecodable + o.undecodable,
+            late: self.late + o.late,
+            advices: self.advices + o.advices,
+            advices_accepted: self.advices_accepted + o.advices_accepted,
+            advices_unanswered: self.advices_unanswered + o.advices_unanswered,
+        }
+    }
+}
+
+/// One connection of a link's pool, as [`Link::members`] reports it.
+#[derive(Debug, Clone)]
+pub struct Member {
+    /// Its index in the pool, from 0 (the `link` label of the metrics).
+    pub index: usize,
+    /// Signed on now.
+    pub ready: bool,
+    /// Requests sent on it and waiting for their answer.
+    pub in_flight: usize,
+    /// Why it last went down, if it did.
+    pub last_error: Option<LinkError>,
+    /// Its counters.
+    pub stats: LinkStats,
+}
+
 /// Matching key: response MTI, STAN, DE7, DE41.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
@@ -389,30 +456,77 @@ enum Waiter {
     Late(LateKind, Option<ReversalId>),
 }
 
+/// Where a sent request waits: its connection and its key there.
+#[derive(Debug, Clone)]
+struct Slot {
+    conn: usize,
+    key: Key,
+}
+
 enum Exchange {
     Answer(Message),
     NotSent(LinkError),
-    Lost(UnknownCause, Key),
+    Lost(UnknownCause, Slot),
+}
+
+/// Which connection a request goes out on.
+#[derive(Debug, Clone, Copy)]
+enum Route {
+    /// A signed-on one (fewest waiting); with `wait`, wait until one is signed on first.
+    Any { wait: bool },
+    /// This one (network management: its own sign-on and echoes).
+    On(usize),
+}
+
+/// One connection of the pool: its state, its waiters and its counters.
+#[derive(Default)]
+struct Conn {
+    outbox: Mutex<Option<mpsc::Sender<Vec<u8>>>>,
+    /// Signed on (and its outbox set).
+    ready: AtomicBool,
+    inflight: Mutex<HashMap<Key, Waiter>>,
+    /// Requests sent on it and still waiting (how dispatch balances the pool).
+    waiting: AtomicUsize,
+    counters: Counters,
+    last_error: Mutex<Option<LinkError>>,
+    /// While it waits to reconnect after a failure: when the next attempt starts.
+    retry_at: Mutex<Option<Instant>>,
+    last_rx_ms: AtomicU64,
+}
+
+/// Counts a request as waiting on its connection while alive.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn on(c: &'a AtomicUsize) -> Self {
+        c.fetch_add(1, Ordering::Relaxed);
+        Waiting(c)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 struct Shared {
     config: LinkConfig,
     connector: tokio_rustls::TlsConnector,
     server_name: ServerName<'static>,
-    outbox: Mutex<Option<mpsc::Sender<Vec<u8>>>>,
+    conns: Box<[Conn]>,
+    /// At least one connection is signed on.
     ready: watch::Sender<bool>,
+    /// Where the next pick starts (ties go round the pool).
+    turn: AtomicUsize,
     shutdown: watch::Sender<bool>,
-    inflight: Mutex<HashMap<Key, Waiter>>,
     stans: Mutex<stan::StanClock>,
-    /// The STAN sequence's name in the store: DE32 / DE41.
+    /// The STAN sequence's name in the store: DE32 / DE41 (one for the whole pool).
     stan_scope: String,
     store: Arc<dyn ReversalStore>,
-    counters: Counters,
+    /// The most recent connection error of any member.
     last_error: Mutex<Option<LinkError>>,
-    /// While the link waits to reconnect after a failure: when the next attempt starts.
-    retry_at: Mutex<Option<Instant>>,
     started: Instant,
-    last_rx_ms: AtomicU64,
     /// Who acts on the acquirer's advices (the gateway); none yet → advices are not answered.
     advices: Mutex<Option<Arc<dyn AdviceHandler>>>,
     /// Bounds the advices being handled at once.
@@ -438,7 +552,11 @@ impl Shared {
         let stan = lock(&self.stans).next(
             now.day,
             |day, count| self.store.reserve_stans(&self.stan_scope, day, count),
-            |s| lock(&self.inflight).keys().any(|k| k.stan == s.get()),
+            |s| {
+                self.conns
+                    .iter()
+                    .any(|c| lock(&c.inflight).keys().any(|k| k.stan == s.get()))
+            },
         );
         Trace::new(stan, &now)
     }
@@ -447,14 +565,62 @@ impl Shared {
         *self.shutdown.borrow()
     }
 
-    /// Waits until the link is signed on, at most until `deadline`; fails at once when the link is
-    /// down and its next connection attempt starts after `deadline` (an outage answers at once
-    /// instead of holding every caller for its whole deadline).
+    fn conn(&self, i: usize) -> &Conn {
+        &self.conns[i % self.conns.len()]
+    }
+
+    /// Marks connection `i` signed on or not, and the link ready while any connection is.
+    fn set_ready(&self, i: usize, up: bool) {
+        self.conn(i).ready.store(up, Ordering::SeqCst);
+        self.ready.send_if_modified(|any| {
+            let now = self.conns.iter().any(|c| c.ready.load(Ordering::SeqCst));
+            std::mem::replace(any, now) != now
+        });
+    }
+
+    /// How many connections are signed on now.
+    fn ready_count(&self) -> usize {
+        self.conns
+            .iter()
+            .filter(|c| c.ready.load(Ordering::Relaxed))
+            .count()
+    }
+
+    /// A signed-on connection with the fewest requests waiting; ties are taken in turn.
+    fn pick(&self) -> Option<usize> {
+        let n = self.conns.len();
+        if n == 1 {
+            return self.conns[0].ready.load(Ordering::Acquire).then_some(0);
+        }
+        let start = self.turn.fetch_add(1, Ordering::Relaxed);
+        let mut best: Option<(usize, usize)> = None;
+        for k in 0..n {
+            let i = (start + k) % n;
+            let c = &self.conns[i];
+            if !c.ready.load(Ordering::Acquire) {
+                continue;
+            }
+            let load = c.waiting.load(Ordering::Relaxed);
+            if best.is_none_or(|(_, l)| load < l) {
+                best = Some((i, load));
+            }
+        }
+        best.map(|(i, _)| i)
+    }
+
+    /// Waits until the link is signed on (any connection), at most until `deadline`; fails at
+    /// once when every connection is down and waits to reconnect until after `deadline` (an
+    /// outage answers at once instead of holding every caller for its whole deadline).
     async fn wait_ready(&self, deadline: Instant) -> Result<(), LinkError> {
         let not_connected = || LinkError::NotConnected {
             last: lock(&self.last_error).clone().map(Box::new),
         };
-        if !*self.ready.borrow() && lock(&self.retry_at).is_some_and(|at| at >= deadline) {
+        if !*self.ready.borrow()
+            && self
+                .conns
+                .iter()
+                .all(|c| lock(&c.retry_at).is_some_and(|at| at >= deadline))
+        {
             return Err(not_connected());
         }
         let mut rx = self.ready.subscribe();
@@ -471,15 +637,18 @@ impl Shared {
         }
     }
 
-    /// Sends `msg` and waits for its matched response until `deadline`.
+    /// Sends `msg` on a connection chosen by `route` and waits for its matched response (on that
+    /// connection) until `deadline`.
     async fn exchange(
         &self,
         msg: &Message,
         deadline: Instant,
-        need_ready: bool,
+        route: Route,
         late: LateKind,
     ) -> Exchange {
-        if need_ready && let Err(e) = self.wait_ready(deadline).await {
+        if let Route::Any { wait: true } = route
+            && let Err(e) = self.wait_ready(deadline).await
+        {
             return Exchange::NotSent(e);
         }
         let Some(key) = Key::of(msg.mti().response(), msg) else {
@@ -496,56 +665,102 @@ impl Shared {
         if let Err(e) = self.config.framing.wrap(&payload, &mut wire) {
             return Exchange::NotSent(LinkError::Frame(e));
         }
-        let Some(tx) = lock(&self.outbox).clone() else {
-            return Exchange::NotSent(LinkError::NotConnected {
+        let not_connected = || {
+            Exchange::NotSent(LinkError::NotConnected {
                 last: lock(&self.last_error).clone().map(Box::new),
-            });
+            })
+        };
+        match route {
+            Route::On(i) => match self.exchange_on(i, key, wire, deadline, late).await {
+                Ok(done) => done,
+                Err(_) => not_connected(),
+            },
+            Route::Any { .. } => {
+                // A connection picked as it goes down is skipped for the next one, once each.
+                let mut wire = Some(wire);
+                for _ in 0..self.conns.len() {
+                    let (Some(i), Some(w)) = (self.pick(), wire.take()) else {
+                        break;
+                    };
+                    match self.exchange_on(i, key.clone(), w, deadline, late).await {
+                        Err(w) => wire = Some(w),
+                        Ok(done) => return done,
+                    }
+                }
+                not_connected()
+            }
+        }
+    }
+
+    /// [`Shared::exchange`] on connection `i`. `Err(wire)` (unsent) when that connection is gone.
+    async fn exchange_on(
+        &self,
+        i: usize,
+        key: Key,
+        wire: Vec<u8>,
+        deadline: Instant,
+        late: LateKind,
+    ) -> Result<Exchange, Vec<u8>> {
+        let conn = self.conn(i);
+        let Some(tx) = lock(&conn.outbox).clone() else {
+            return Err(wire);
         };
         let (otx, mut orx) = oneshot::channel();
         {
-            let mut inflight = lock(&self.inflight);
+            let mut inflight = lock(&conn.inflight);
             // A late marker under the same key is our own earlier attempt (a 0401 repeats the 0400's
             // STAN/DE7): the new waiter replaces it. A live waiter means a STAN collision.
             if let Some(Waiter::Waiting(_)) = inflight.get(&key) {
-                return Exchange::NotSent(LinkError::Message(MessageError::Field {
+                return Ok(Exchange::NotSent(LinkError::Message(MessageError::Field {
                     field: 11,
                     reason: "STAN already in flight",
-                }));
+                })));
             }
             inflight.insert(key.clone(), Waiter::Waiting(otx));
         }
+        let _waiting = Waiting::on(&conn.waiting);
         let sent = match tokio::time::timeout_at(deadline, tx.send(wire)).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) => Err(LinkError::Closed),
+            Ok(Err(unsent)) => {
+                // The connection ended before taking it: nothing was sent, another may take it.
+                lock(&conn.inflight).remove(&key);
+                return Err(unsent.0);
+            }
             Err(_) => Err(LinkError::Busy),
         };
         if let Err(e) = sent {
-            lock(&self.inflight).remove(&key);
-            return Exchange::NotSent(e);
+            lock(&conn.inflight).remove(&key);
+            return Ok(Exchange::NotSent(e));
         }
-        match tokio::time::timeout_at(deadline, &mut orx).await {
+        if key.mti == Mti::FINANCIAL_RESPONSE {
+            bump(&conn.counters.authorisations);
+        }
+        let slot = |key| Slot { conn: i, key };
+        Ok(match tokio::time::timeout_at(deadline, &mut orx).await {
             Ok(Ok(resp)) => Exchange::Answer(resp),
-            Ok(Err(_)) => Exchange::Lost(UnknownCause::ConnectionLost, key),
+            Ok(Err(_)) => Exchange::Lost(UnknownCause::ConnectionLost, slot(key)),
             Err(_) => {
-                let mut inflight = lock(&self.inflight);
+                let mut inflight = lock(&conn.inflight);
                 if let Some(w) = inflight.get_mut(&key) {
                     *w = Waiter::Late(late, None);
-                    return Exchange::Lost(UnknownCause::Timeout, key);
+                    drop(inflight);
+                    return Ok(Exchange::Lost(UnknownCause::Timeout, slot(key)));
                 }
                 drop(inflight);
                 // The response (or the connection's end) raced the deadline.
                 match orx.try_recv() {
                     Ok(resp) => Exchange::Answer(resp),
-                    Err(_) => Exchange::Lost(UnknownCause::ConnectionLost, key),
+                    Err(_) => Exchange::Lost(UnknownCause::ConnectionLost, slot(key)),
                 }
             }
-        }
+        })
     }
 
     /// Points a late marker at the reversal now running for it.
-    fn mark_late(&self, key: &Key, id: ReversalId) {
-        if let Some(Waiter::Late(_, slot)) = lock(&self.inflight).get_mut(key) {
-            *slot = Some(id);
+    fn mark_late(&self, slot: &Slot, id: ReversalId) {
+        if let Some(Waiter::Late(_, late)) = lock(&self.conn(slot.conn).inflight).get_mut(&slot.key)
+        {
+            *late = Some(id);
         }
     }
 
@@ -573,8 +788,8 @@ impl Shared {
     }
 }
 
-/// A running link. Clones share the connection; dropping the last clone stops it (pending reversals
-/// stay in the store and resume when a link starts on the same store).
+/// A running link: its pool of connections. Clones share it; dropping the last clone stops it
+/// (pending reversals stay in the store and resume when a link starts on the same store).
 #[derive(Clone)]
 pub struct Link {
     shared: Arc<Shared>,
@@ -583,20 +798,28 @@ pub struct Link {
 
 struct Guard {
     shutdown: watch::Sender<bool>,
-    supervisor: JoinHandle<()>,
+    supervisors: Vec<JoinHandle<()>>,
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
         self.shutdown.send_replace(true);
-        self.supervisor.abort();
+        for s in &self.supervisors {
+            s.abort();
+        }
     }
 }
 
 impl Link {
-    /// Starts the link (connects in the background) and resumes the store's pending reversals.
-    /// Must be called inside a tokio runtime.
+    /// Starts the link (its [`LinkConfig::links`] connections connect in the background) and
+    /// resumes the store's pending reversals. Must be called inside a tokio runtime.
     pub fn start(config: LinkConfig, store: Arc<dyn ReversalStore>) -> Result<Link, LinkError> {
+        if !(1..=MAX_LINKS).contains(&config.links) {
+            return Err(LinkError::Config(format!(
+                "links = {}: a pool holds 1 to {MAX_LINKS} connections",
+                config.links
+            )));
+        }
         let server_name = ServerName::try_from(config.server_name.clone()).map_err(|_| {
             LinkError::Config(format!(
                 "server name {:?} is neither a DNS name nor an IP address",
@@ -612,19 +835,16 @@ impl Link {
         let shared = Arc::new(Shared {
             connector: tokio_rustls::TlsConnector::from(Arc::clone(&config.tls)),
             server_name,
+            conns: (0..config.links).map(|_| Conn::default()).collect(),
             config,
-            outbox: Mutex::new(None),
             ready: watch::Sender::new(false),
+            turn: AtomicUsize::new(0),
             shutdown: shutdown.clone(),
-            inflight: Mutex::new(HashMap::new()),
             stans: Mutex::new(stan::StanClock::new()),
             stan_scope,
             store,
-            counters: Counters::default(),
             last_error: Mutex::new(None),
-            retry_at: Mutex::new(None),
             started: Instant::now(),
-            last_rx_ms: AtomicU64::new(0),
             advices: Mutex::new(None),
             advice_slots: Arc::new(tokio::sync::Semaphore::new(MAX_ADVICES_IN_FLIGHT)),
         });
@@ -644,12 +864,14 @@ impl Link {
                 ),
             }
         }
-        let supervisor = tokio::spawn(conn::supervise(Arc::clone(&shared)));
+        let supervisors = (0..shared.conns.len())
+            .map(|i| tokio::spawn(conn::supervise(Arc::clone(&shared), i)))
+            .collect();
         Ok(Link {
             shared,
             _guard: Arc::new(Guard {
                 shutdown,
-                supervisor,
+                supervisors,
             }),
         })
     }
@@ -682,18 +904,40 @@ impl Link {
         })
     }
 
-    /// Waits until the link is signed on, at most `limit`. Fails at once (`NotConnected` with the
-    /// last connection error) when the link is down and will not try to reconnect within `limit`.
+    /// Waits until the link is signed on (at least one connection of its pool), at most `limit`.
+    /// Fails at once (`NotConnected` with the last connection error) when every connection is
+    /// down and none will try to reconnect within `limit`.
     pub async fn ready(&self, limit: Duration) -> Result<(), LinkError> {
         self.shared.wait_ready(Instant::now() + limit).await
     }
 
-    /// Whether the link is signed on now.
+    /// Whether the link is signed on now (at least one connection of its pool).
     pub fn is_ready(&self) -> bool {
         *self.shared.ready.borrow()
     }
 
-    /// The last connection error, if any.
+    /// How many connections of the pool are signed on now, and the pool's size.
+    pub fn ready_links(&self) -> (usize, usize) {
+        (self.shared.ready_count(), self.shared.conns.len())
+    }
+
+    /// Each connection of the pool: state, requests waiting, last error, counters.
+    pub fn members(&self) -> Vec<Member> {
+        self.shared
+            .conns
+            .iter()
+            .enumerate()
+            .map(|(index, c)| Member {
+                index,
+                ready: c.ready.load(Ordering::Relaxed),
+                in_flight: c.waiting.load(Ordering::Relaxed),
+                last_error: lock(&c.last_error).clone(),
+                stats: c.counters.stats(),
+            })
+            .collect()
+    }
+
+    /// The most recent connection error of any connection, if any.
     pub fn last_error(&self) -> Option<LinkError> {
         lock(&self.shared.last_error).clone()
     }
@@ -704,22 +948,13 @@ impl Link {
         *lock(&self.shared.advices) = Some(handler);
     }
 
-    /// Counters.
+    /// Counters, summed over the pool's connections ([`Link::members`] has each one's).
     pub fn stats(&self) -> LinkStats {
-        let c = &self.shared.counters;
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        LinkStats {
-            connects: get(&c.connects),
-            sign_ons: get(&c.sign_ons),
-            authorisations: get(&c.authorisations),
-            echoes: get(&c.echoes),
-            unmatched: get(&c.unmatched),
-            undecodable: get(&c.undecodable),
-            late: get(&c.late),
-            advices: get(&c.advices),
-            advices_accepted: get(&c.advices_accepted),
-            advices_unanswered: get(&c.advices_unanswered),
-        }
+        self.shared
+            .conns
+            .iter()
+            .map(|c| c.counters.stats())
+            .fold(LinkStats::default(), |a, b| a + b)
     }
 
     /// Authorises with the default deadline ([`Timers::request`]).
@@ -766,9 +1001,13 @@ impl Link {
         let trace = trace.unwrap_or_else(|| s.trace());
         let request = message::purchase_request(purchase, &s.config.terminal, &trace)
             .map_err(LinkError::Message)?;
-        bump(&s.counters.authorisations);
         let (cause, key) = match s
-            .exchange(&request, deadline, false, LateKind::Authorisation)
+            .exchange(
+                &request,
+                deadline,
+                Route::Any { wait: false },
+                LateKind::Authorisation,
+            )
             .await
         {
             Exchange::NotSent(e) => return Err(e),

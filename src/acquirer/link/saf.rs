@@ -1,12 +1,14 @@
 //! Drives one reversal: 0400, then 0401 repeats with exponential backoff until a 0410 arrives or the
 //! attempt bound is reached (→ manual review). Every attempt is recorded in the store before the next.
+//! Each attempt goes out on any signed-on connection of the pool (the acquirer matches a reversal by
+//! DE90 / DE11 / DE41, not by connection), so a dead connection never holds a reversal back.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
 
-use super::{Exchange, LateKind, Shared, UnknownCause};
+use super::{Exchange, LateKind, Route, Shared, UnknownCause};
 use crate::acquirer::iso8583::{Message, Mti};
 use crate::acquirer::reversal::{Attempt, AttemptResult, ReversalId, ReversalState};
 
@@ -53,7 +55,12 @@ pub(super) async fn drive(shared: Arc<Shared>, id: ReversalId, request: Message,
         let at_unix_ms = now_ms();
         let deadline = Instant::now() + policy.answer_timeout;
         let result = match shared
-            .exchange(&msg, deadline, true, LateKind::Reversal)
+            .exchange(
+                &msg,
+                deadline,
+                Route::Any { wait: true },
+                LateKind::Reversal,
+            )
             .await
         {
             Exchange::Answer(r) if r.mti() == Mti::REVERSAL_RESPONSE => {
@@ -61,8 +68,8 @@ pub(super) async fn drive(shared: Arc<Shared>, id: ReversalId, request: Message,
             }
             Exchange::Answer(r) => AttemptResult::Unusable(format!("{} instead of 0410", r.mti())),
             Exchange::NotSent(e) => AttemptResult::NotSent(e.to_string()),
-            Exchange::Lost(UnknownCause::Timeout, key) => {
-                shared.mark_late(&key, id);
+            Exchange::Lost(UnknownCause::Timeout, slot) => {
+                shared.mark_late(&slot, id);
                 AttemptResult::NoAnswer
             }
             Exchange::Lost(_, _) => AttemptResult::ConnectionLost,
@@ -108,9 +115,18 @@ pub(super) async fn drive(shared: Arc<Shared>, id: ReversalId, request: Message,
     }
 }
 
-/// A 0410 arrived after its attempt's deadline: it still acknowledges the reversal.
+/// A 0410 arrived after its attempt's deadline: it still acknowledges the reversal (and is
+/// recorded), unless another attempt's 0410 already acknowledged it (with a pool, the attempts may
+/// have gone out on different connections, so both answers can come back).
 pub(super) fn late_acknowledgement(shared: &Shared, id: ReversalId, code: String) {
     let number = match shared.store.get(id) {
+        Ok(Some(r)) if matches!(r.state, ReversalState::Acknowledged { .. }) => {
+            tracing::debug!(
+                reversal_id = id.0,
+                "late 0410 for a reversal already acknowledged"
+            );
+            return;
+        }
         Ok(Some(r)) => r.attempts.len() as u32,
         _ => 0,
     };

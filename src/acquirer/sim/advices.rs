@@ -209,7 +209,8 @@ pub(super) async fn originate(state: &Arc<State>, order: RefundOrder) -> RefundE
     entry
 }
 
-/// Writes `msg` on the first open connection; false when there is none.
+/// Writes `msg` on an open connection, each advice on the next in turn (the gateway must answer
+/// on whichever of its pool's connections one came); false when there is none.
 async fn send(state: &State, msg: &Message) -> bool {
     let payload = match iso8583::encode(msg, Spec::iso1987_ascii()) {
         Ok(p) => p,
@@ -222,7 +223,15 @@ async fn send(state: &State, msg: &Message) -> bool {
     if state.config.framing.wrap(&payload, &mut wire).is_err() {
         return false;
     }
-    let tx = lock(&state.conns).values().next().cloned();
+    let tx = {
+        let conns = lock(&state.conns);
+        let turn = state.advice_turn.fetch_add(1, Ordering::Relaxed);
+        let n = conns.len().max(1) as u64;
+        conns
+            .values()
+            .nth((turn % n) as usize)
+            .map(|o| o.tx.clone())
+    };
     match tx {
         Some(tx) => tx.send(wire).await.is_ok(),
         None => false,

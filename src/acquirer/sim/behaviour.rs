@@ -5,6 +5,7 @@
 //! default = { kind = "approve" }
 //! late_ms = 3000
 //! drop_reversals = 0
+//! late_reversals = 0
 //! [by_amount]
 //! "5100" = { kind = "decline", code = "51" }
 //! "7777" = { kind = "never_answer" }
@@ -80,6 +81,10 @@ pub struct SimConfig {
     /// Ignore this many reversal messages (0400/0401) before answering them.
     #[serde(default)]
     pub drop_reversals: u32,
+    /// Answer this many reversal messages (after the dropped ones) `late_ms` late instead of at
+    /// once: past the client's wait, so it repeats the reversal and both 0410s come back.
+    #[serde(default)]
+    pub late_reversals: u32,
     /// Spread answers over 0..jitter_ms (derived from the STAN), so they come back out of order.
     #[serde(default)]
     pub jitter_ms: u64,
@@ -105,6 +110,7 @@ impl Default for SimConfig {
             by_merchant: BTreeMap::new(),
             late_ms: late_ms(),
             drop_reversals: 0,
+            late_reversals: 0,
             jitter_ms: 0,
             refunds: super::RefundPolicy::default(),
         }

@@ -60,6 +60,9 @@ pub struct Entry {
     pub reversal_messages: u32,
     /// Refunded by accepted refund advices (minor units).
     pub refunded: u64,
+    /// The connection it came on (numbered from 0 in the order the simulator accepted them): a
+    /// gateway with a pool of links spreads its 0200s over several.
+    pub connection: u64,
 }
 
 /// What became of a refund advice the simulator sent.

@@ -45,19 +45,29 @@ struct State {
     config: SimConfig,
     ledger: Mutex<Ledger>,
     drops_left: AtomicU32,
+    late_reversals_left: AtomicU32,
     auth_codes: AtomicU64,
     connections: AtomicU64,
     handshake_failures: AtomicU64,
     undecodable: AtomicU64,
     dropped_reversals: AtomicU64,
     framing_errors: AtomicU64,
-    /// Open connections' writers (connection number → sender): where advices go.
-    conns: Mutex<std::collections::BTreeMap<u64, mpsc::Sender<Vec<u8>>>>,
+    /// Open connections (connection number → its writer and its closer): where advices go.
+    conns: Mutex<std::collections::BTreeMap<u64, Open>>,
+    /// Advices sent so far: each goes to the next open connection in turn.
+    advice_turn: AtomicU64,
     /// Advices waiting for their 0230: (DE11, DE7) → waiter.
     advice_waiters:
         Mutex<std::collections::HashMap<(String, String), tokio::sync::oneshot::Sender<Message>>>,
     advice_stans: AtomicU64,
     approvals_seen: AtomicU64,
+}
+
+/// An open connection: its writer, and what closes it ([`Simulator::close_connection`]).
+#[derive(Clone)]
+struct Open {
+    tx: mpsc::Sender<Vec<u8>>,
+    close: Arc<tokio::sync::Notify>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -98,6 +108,7 @@ impl Simulator {
         let addr = listener.local_addr()?;
         let state = Arc::new(State {
             drops_left: AtomicU32::new(config.drop_reversals),
+            late_reversals_left: AtomicU32::new(config.late_reversals),
             config,
             ledger: Mutex::new(Ledger::default()),
             auth_codes: AtomicU64::new(0),
@@ -109,6 +120,7 @@ impl Simulator {
             conns: Mutex::new(std::collections::BTreeMap::new()),
             advice_waiters: Mutex::new(std::collections::HashMap::new()),
             advice_stans: AtomicU64::new(1),
+            advice_turn: AtomicU64::new(0),
             approvals_seen: AtomicU64::new(0),
         });
         let task = tokio::spawn(accept_loop(
@@ -139,6 +151,23 @@ impl Simulator {
     /// Whether a gateway is connected (advices have somewhere to go).
     pub fn is_connected(&self) -> bool {
         !lock(&self.state.conns).is_empty()
+    }
+
+    /// The numbers of the connections open now (the ledger's `connection`), lowest first.
+    pub fn open_connections(&self) -> Vec<u64> {
+        lock(&self.state.conns).keys().copied().collect()
+    }
+
+    /// Closes connection `number` at once (as an acquirer's host dropping it would), leaving the
+    /// others open; false if it is not open.
+    pub fn close_connection(&self, number: u64) -> bool {
+        match lock(&self.state.conns).get(&number) {
+            Some(open) => {
+                open.close.notify_one();
+                true
+            }
+            None => false,
+        }
     }
 
     /// Counters.
@@ -191,7 +220,14 @@ async fn serve(tcp: TcpStream, acceptor: TlsAcceptor, state: Arc<State>) {
     let number = state.connections.fetch_add(1, Ordering::Relaxed);
     let (mut rd, mut wr) = tokio::io::split(tls);
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(4096);
-    lock(&state.conns).insert(number, tx.clone());
+    let close = Arc::new(tokio::sync::Notify::new());
+    lock(&state.conns).insert(
+        number,
+        Open {
+            tx: tx.clone(),
+            close: Arc::clone(&close),
+        },
+    );
     // Forget the connection whichever way this function ends.
     struct Registered(Arc<State>, u64);
     impl Drop for Registered {
@@ -222,9 +258,12 @@ async fn serve(tcp: TcpStream, acceptor: TlsAcceptor, state: Arc<State>) {
     let mut frames = FrameReader::new(framing, DEFAULT_MAX_FRAME);
     let mut buf = vec![0u8; 16 * 1024];
     loop {
-        let n = match rd.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
+        let n = tokio::select! {
+            read = rd.read(&mut buf) => match read {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            },
+            _ = close.notified() => return,
         };
         frames.push(&buf[..n]);
         loop {
@@ -238,7 +277,7 @@ async fn serve(tcp: TcpStream, acceptor: TlsAcceptor, state: Arc<State>) {
                 }
             };
             let action = match decoded {
-                Ok(msg) => handle(&state, &msg),
+                Ok(msg) => handle(&state, number, &msg),
                 Err(e) => {
                     state.undecodable.fetch_add(1, Ordering::Relaxed);
                     tracing::info!("simulator: undecodable message ignored: {e}");
@@ -276,7 +315,7 @@ async fn serve(tcp: TcpStream, acceptor: TlsAcceptor, state: Arc<State>) {
     }
 }
 
-fn handle(state: &Arc<State>, msg: &Message) -> Action {
+fn handle(state: &Arc<State>, connection: u64, msg: &Message) -> Action {
     let ok = ResponseCode::APPROVED;
     match msg.mti() {
         Mti::NETWORK_REQUEST => Action::Reply(response_to(msg, &ok), Duration::ZERO),
@@ -290,13 +329,13 @@ fn handle(state: &Arc<State>, msg: &Message) -> Action {
             }
             Action::Nothing
         }
-        Mti::FINANCIAL_REQUEST => authorise(state, msg),
+        Mti::FINANCIAL_REQUEST => authorise(state, connection, msg),
         Mti::REVERSAL | Mti::REVERSAL_REPEAT => reverse(state, msg),
         _ => Action::Nothing,
     }
 }
 
-fn authorise(state: &Arc<State>, msg: &Message) -> Action {
+fn authorise(state: &Arc<State>, connection: u64, msg: &Message) -> Action {
     let cfg = &state.config;
     let behaviour = cfg.behaviour_for(msg.text(4), msg.text(42)).clone();
     let stan = msg.text(11).unwrap_or_default();
@@ -352,6 +391,7 @@ fn authorise(state: &Arc<State>, msg: &Message) -> Action {
         status,
         reversal_messages: 0,
         refunded: 0,
+        connection,
     });
     if status == Status::Approved && text(3).starts_with("00") {
         advices::after_approval(state, text(37), text(4).parse().unwrap_or(0));
@@ -388,5 +428,14 @@ fn reverse(state: &State, msg: &Message) -> Action {
             }
         }
     };
-    Action::Reply(response_to(msg, &code), Duration::ZERO)
+    let late = state
+        .late_reversals_left
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+        .is_ok();
+    let delay = if late {
+        Duration::from_millis(state.config.late_ms)
+    } else {
+        Duration::ZERO
+    };
+    Action::Reply(response_to(msg, &code), delay)
 }
