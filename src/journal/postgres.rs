@@ -13,11 +13,12 @@
 //! tokio task runs outside the async runtime (`off_runtime`: `block_in_place` on the server's
 //! multi-threaded runtime, a scoped thread on a current-thread one), never inside it.
 
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use postgres::{Client, GenericClient, NoTls};
+use postgres::{Client, NoTls, Statement};
 
 use super::JournalError;
 use super::embedded::Snapshot;
@@ -245,17 +246,89 @@ pub fn schema_versions(client: &mut Client) -> Result<Vec<i32>, JournalError> {
         .collect()
 }
 
-/// One transaction's tables on PostgreSQL.
-struct PgKv<C> {
-    c: Mutex<C>,
+/// The statements the engine prepares, one of each per table and connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Stmt {
+    /// `SELECT v … WHERE k = $1`.
+    Get,
+    /// `SELECT k, v … WHERE k >= $1 ORDER BY k LIMIT $2`.
+    ScanFrom,
+    /// `SELECT k, v … WHERE k >= $1 AND k < $2 ORDER BY k LIMIT $3`.
+    ScanRange,
 }
 
-impl<C: GenericClient + Send> PgKv<C> {
-    fn with<T: Send>(&self, f: impl FnOnce(&mut C) -> T + Send) -> T {
-        off_runtime(|| {
-            let mut c = self.c.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut c)
-        })
+/// A connection and the statements prepared on it (each prepared on first use, then one round
+/// trip per read instead of a parse and an execute).
+pub(crate) struct Conn {
+    client: Client,
+    prepared: HashMap<(Tbl, Stmt), Statement>,
+}
+
+impl Conn {
+    pub(crate) fn new(client: Client) -> Self {
+        Conn {
+            client,
+            prepared: HashMap::new(),
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    fn statement(&mut self, t: Tbl, s: Stmt) -> Result<Statement, JournalError> {
+        if let Some(st) = self.prepared.get(&(t, s)) {
+            return Ok(st.clone());
+        }
+        let sql = match s {
+            Stmt::Get => format!("SELECT v FROM {} WHERE k = $1", table(t)),
+            Stmt::ScanFrom => format!(
+                "SELECT k, v FROM {} WHERE k >= $1 ORDER BY k LIMIT $2",
+                table(t)
+            ),
+            Stmt::ScanRange => format!(
+                "SELECT k, v FROM {} WHERE k >= $1 AND k < $2 ORDER BY k LIMIT $3",
+                table(t)
+            ),
+        };
+        let st = self.client.prepare(&sql).map_err(pg("prepare"))?;
+        self.prepared.insert((t, s), st.clone());
+        Ok(st)
+    }
+
+    fn get(&mut self, t: Tbl, key: &[u8]) -> Result<Option<Vec<u8>>, JournalError> {
+        let st = self.statement(t, Stmt::Get)?;
+        self.client
+            .query_opt(&st, &[&key])
+            .map_err(pg("read"))?
+            .map(|r| col("read", &r, 0))
+            .transpose()
+    }
+
+    fn scan(
+        &mut self,
+        t: Tbl,
+        from: Option<&[u8]>,
+        to: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Entry>, JournalError> {
+        let lo = from.unwrap_or_default();
+        // LIMIT NULL is no limit.
+        let n: Option<i64> = i64::try_from(limit).ok();
+        let rows = match to {
+            Some(hi) => {
+                let st = self.statement(t, Stmt::ScanRange)?;
+                self.client.query(&st, &[&lo, &hi, &n])
+            }
+            None => {
+                let st = self.statement(t, Stmt::ScanFrom)?;
+                self.client.query(&st, &[&lo, &n])
+            }
+        }
+        .map_err(pg("read range"))?;
+        rows.iter()
+            .map(|r| Ok((col("read range", r, 0)?, col("read range", r, 1)?)))
+            .collect()
     }
 }
 
@@ -263,43 +336,125 @@ fn table(t: Tbl) -> String {
     format!("journal_{}", t.name())
 }
 
-fn kv_get(c: &mut impl GenericClient, t: Tbl, key: &[u8]) -> Result<Option<Vec<u8>>, JournalError> {
-    let sql = format!("SELECT v FROM {} WHERE k = $1", table(t));
-    c.query_opt(sql.as_str(), &[&key])
-        .map_err(pg("read"))?
-        .map(|r| col("read", &r, 0))
-        .transpose()
+/// One table's writes in a batch not sent yet: key → `Some(value)` (put) or `None` (delete).
+type Pending = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+/// One write transaction (a writer batch) on PostgreSQL.
+///
+/// Round trips are what a batch costs here, so: the transaction and its lock start with the
+/// batch's first read (`BEGIN` and the lock in one simple query), reads are prepared statements,
+/// and writes are kept in memory (later reads of the batch see them) and sent at the end with
+/// the `COMMIT`, all in one simple query. A batch is thus 2 round trips plus one per read (a
+/// batch without reads, such as a shared decode, is 1).
+struct PgKv<'c> {
+    c: Mutex<&'c mut Conn>,
+    /// Whether `BEGIN` and the lock were sent.
+    begun: Mutex<bool>,
+    pending: Mutex<HashMap<Tbl, Pending>>,
 }
 
-fn kv_scan(
-    c: &mut impl GenericClient,
-    t: Tbl,
-    from: Option<&[u8]>,
-    to: Option<&[u8]>,
-    limit: usize,
-) -> Result<Vec<Entry>, JournalError> {
-    let lo = from.unwrap_or_default();
-    let mut sql = format!("SELECT k, v FROM {} WHERE k >= $1", table(t));
-    if to.is_some() {
-        sql.push_str(" AND k < $2");
-    }
-    sql.push_str(" ORDER BY k");
-    if limit != usize::MAX {
-        sql.push_str(&format!(" LIMIT {limit}"));
-    }
-    let rows = match to {
-        Some(hi) => c.query(sql.as_str(), &[&lo, &hi]),
-        None => c.query(sql.as_str(), &[&lo]),
-    }
-    .map_err(pg("read range"))?;
-    rows.iter()
-        .map(|r| Ok((col("read range", r, 0)?, col("read range", r, 1)?)))
-        .collect()
+/// The `BEGIN` of a write transaction and its lock, in one simple query.
+fn begin_sql() -> String {
+    format!("BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({WRITE_LOCK})")
 }
 
-impl<C: GenericClient + Send> KvRead for PgKv<C> {
+impl PgKv<'_> {
+    fn with<T: Send>(
+        &self,
+        f: impl FnOnce(&mut Conn) -> Result<T, JournalError> + Send,
+    ) -> Result<T, JournalError> {
+        off_runtime(|| {
+            let mut c = self.c.lock().unwrap_or_else(|p| p.into_inner());
+            let mut begun = self.begun.lock().unwrap_or_else(|p| p.into_inner());
+            if !*begun {
+                c.client
+                    .batch_execute(&begin_sql())
+                    .map_err(pg("lock journal"))?;
+                *begun = true;
+            }
+            f(&mut c)
+        })
+    }
+
+    fn pending<T>(&self, f: impl FnOnce(&mut HashMap<Tbl, Pending>) -> T) -> T {
+        f(&mut self.pending.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Sends the batch's writes and `COMMIT` (with `BEGIN` and the lock first when no read
+    /// sent them) in one simple query. `relaxed`: the commit does not wait for its WAL flush
+    /// (`synchronous_commit = off` for this transaction only).
+    fn commit(self, relaxed: bool) -> Result<(), JournalError> {
+        let begun = self.begun.into_inner().unwrap_or_else(|p| p.into_inner());
+        let pending = self.pending.into_inner().unwrap_or_else(|p| p.into_inner());
+        let mut sql = if begun {
+            String::new()
+        } else {
+            begin_sql() + ";"
+        };
+        if relaxed {
+            sql.push_str("SET LOCAL synchronous_commit = off;");
+        }
+        let mut tables: Vec<(Tbl, Pending)> = pending.into_iter().collect();
+        tables.sort_by_key(|(t, _)| t.name());
+        for (t, writes) in &tables {
+            write_sql(&mut sql, *t, writes);
+        }
+        sql.push_str("COMMIT");
+        let c = self.c.into_inner().unwrap_or_else(|p| p.into_inner());
+        off_runtime(|| c.client.batch_execute(&sql).map_err(pg("commit")))
+    }
+}
+
+/// Appends `t`'s writes as SQL: one `INSERT … ON CONFLICT DO UPDATE` for the puts, one
+/// `DELETE … WHERE k IN (…)` for the deletes. Bytes go in as escape-string hex literals
+/// (`E'\\x…'::bytea`: hex digits only, so nothing in a value can end the literal, whatever
+/// `standard_conforming_strings` says).
+fn write_sql(sql: &mut String, t: Tbl, writes: &Pending) {
+    use std::fmt::Write as _;
+    fn lit(sql: &mut String, b: &[u8]) {
+        sql.push_str("E'\\\\x");
+        for x in b {
+            let _ = write!(sql, "{x:02x}");
+        }
+        sql.push_str("'::bytea");
+    }
+    let puts: Vec<(&Vec<u8>, &Vec<u8>)> = writes
+        .iter()
+        .filter_map(|(k, v)| Some((k, v.as_ref()?)))
+        .collect();
+    if !puts.is_empty() {
+        let _ = write!(sql, "INSERT INTO {} (k, v) VALUES ", table(t));
+        for (i, (k, v)) in puts.into_iter().enumerate() {
+            sql.push_str(if i == 0 { "(" } else { ",(" });
+            lit(sql, k);
+            sql.push(',');
+            lit(sql, v);
+            sql.push(')');
+        }
+        sql.push_str(" ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v;");
+    }
+    let deletes: Vec<&Vec<u8>> = writes
+        .iter()
+        .filter_map(|(k, v)| v.is_none().then_some(k))
+        .collect();
+    if !deletes.is_empty() {
+        let _ = write!(sql, "DELETE FROM {} WHERE k IN (", table(t));
+        for (i, k) in deletes.into_iter().enumerate() {
+            if i > 0 {
+                sql.push(',');
+            }
+            lit(sql, k);
+        }
+        sql.push_str(");");
+    }
+}
+
+impl KvRead for PgKv<'_> {
     fn get(&self, t: Tbl, key: &[u8]) -> Result<Option<Vec<u8>>, JournalError> {
-        self.with(|c| kv_get(c, t, key))
+        if let Some(v) = self.pending(|p| p.get(&t).and_then(|w| w.get(key)).cloned()) {
+            return Ok(v);
+        }
+        self.with(|c| c.get(t, key))
     }
 
     fn scan(
@@ -309,40 +464,61 @@ impl<C: GenericClient + Send> KvRead for PgKv<C> {
         to: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<Entry>, JournalError> {
-        self.with(|c| kv_scan(c, t, from, to, limit))
+        let lo = from.unwrap_or_default();
+        let in_range = |k: &[u8]| k >= lo && to.is_none_or(|hi| k < hi);
+        // The batch's own writes in the range: each delete may hide one stored row of the first
+        // `limit`, so read that many more.
+        let mine: Vec<(Vec<u8>, Option<Vec<u8>>)> = self.pending(|p| {
+            p.get(&t).map_or_else(Vec::new, |w| {
+                w.range(lo.to_vec()..)
+                    .take_while(|(k, _)| in_range(k))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+        });
+        let hidden = mine.iter().filter(|(_, v)| v.is_none()).count();
+        let stored = self.with(|c| c.scan(t, from, to, limit.saturating_add(hidden)))?;
+        if mine.is_empty() {
+            return Ok(stored);
+        }
+        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = stored.into_iter().collect();
+        for (k, v) in mine {
+            match v {
+                Some(v) => merged.insert(k, v),
+                None => merged.remove(&k),
+            };
+        }
+        Ok(merged.into_iter().take(limit).collect())
     }
 }
 
-impl<C: GenericClient + Send> Kv for PgKv<C> {
+impl Kv for PgKv<'_> {
     fn put(&self, t: Tbl, key: &[u8], value: &[u8]) -> Result<(), JournalError> {
-        let sql = format!(
-            "INSERT INTO {} (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
-            table(t)
-        );
-        self.with(|c| {
-            c.execute(sql.as_str(), &[&key, &value])
-                .map_err(pg("write"))
-                .map(drop)
-        })
+        self.pending(|p| {
+            p.entry(t)
+                .or_default()
+                .insert(key.to_vec(), Some(value.to_vec()))
+        });
+        Ok(())
     }
 
-    fn delete(&self, t: Tbl, key: &[u8]) -> Result<bool, JournalError> {
-        let sql = format!("DELETE FROM {} WHERE k = $1", table(t));
-        self.with(|c| Ok(c.execute(sql.as_str(), &[&key]).map_err(pg("write"))? > 0))
+    fn delete(&self, t: Tbl, key: &[u8]) -> Result<(), JournalError> {
+        self.pending(|p| p.entry(t).or_default().insert(key.to_vec(), None));
+        Ok(())
     }
 }
 
 /// The writer thread's connection: each batch one transaction under [`WRITE_LOCK`].
 pub(crate) struct PgStore {
     config: PgConfig,
-    client: Option<Client>,
+    conn: Option<Conn>,
 }
 
 impl PgStore {
     pub(crate) fn new(config: PgConfig, client: Client) -> Self {
         PgStore {
             config,
-            client: Some(client),
+            conn: Some(Conn::new(client)),
         }
     }
 }
@@ -350,29 +526,42 @@ impl PgStore {
 impl Store for PgStore {
     fn write(
         &mut self,
+        relaxed: bool,
         f: &mut dyn FnMut(&dyn Kv) -> Result<(), JournalError>,
     ) -> Result<(), JournalError> {
-        if self.client.as_ref().is_none_or(Client::is_closed) {
+        if self.conn.as_ref().is_none_or(Conn::is_closed) {
             // A lost connection: reconnect for this batch (the last one failed with it).
-            self.client = Some(self.config.connect()?);
+            self.conn = Some(Conn::new(self.config.connect()?));
         }
-        let Some(client) = self.client.as_mut() else {
+        let Some(conn) = self.conn.as_mut() else {
             return Err(JournalError::Closed);
         };
-        let mut txn = client.transaction().map_err(pg("begin write"))?;
-        txn.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
-            .map_err(pg("lock journal"))?;
-        let kv = PgKv { c: Mutex::new(txn) };
-        f(&kv)?;
-        let txn = kv.c.into_inner().unwrap_or_else(|p| p.into_inner());
-        txn.commit().map_err(pg("commit"))
+        let done = {
+            let kv = PgKv {
+                c: Mutex::new(&mut *conn),
+                begun: Mutex::new(false),
+                pending: Mutex::new(HashMap::new()),
+            };
+            match f(&kv) {
+                Ok(()) => kv.commit(relaxed),
+                Err(e) => Err(e),
+            }
+        };
+        if done.is_err() {
+            // Undo whatever was sent (on a transaction never begun, or already ended by a
+            // failed COMMIT, this is a warning in the server's log, nothing more).
+            off_runtime(|| {
+                let _ = conn.client.batch_execute("ROLLBACK");
+            });
+        }
+        done
     }
 }
 
 /// The read connections: at most `readers` open, each lent to one snapshot at a time.
 pub(crate) struct PgReaders {
     config: PgConfig,
-    idle: Mutex<(Vec<Client>, usize)>,
+    idle: Mutex<(Vec<Conn>, usize)>,
     freed: Condvar,
 }
 
@@ -388,7 +577,7 @@ impl PgReaders {
     /// A free connection, a new one while fewer than `readers` are open, or else the first one
     /// given back within `connect_timeout` (after that, `Storage`: the wait is bounded, and a
     /// caller waiting here holds a thread).
-    fn take(&self) -> Result<Client, JournalError> {
+    fn take(&self) -> Result<Conn, JournalError> {
         let deadline = std::time::Instant::now() + self.config.connect_timeout;
         let mut g = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         loop {
@@ -402,7 +591,7 @@ impl PgReaders {
             if g.1 < self.config.readers.max(1) {
                 g.1 += 1;
                 drop(g);
-                return self.config.connect().inspect_err(|_| {
+                return self.config.connect().map(Conn::new).inspect_err(|_| {
                     let mut g = self.idle.lock().unwrap_or_else(|p| p.into_inner());
                     g.1 = g.1.saturating_sub(1);
                     self.freed.notify_one();
@@ -432,7 +621,7 @@ impl PgReaders {
         }
     }
 
-    fn give_back(&self, c: Option<Client>) {
+    fn give_back(&self, c: Option<Conn>) {
         let mut g = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         match c {
             Some(c) if !c.is_closed() => g.0.push(c),
@@ -446,7 +635,10 @@ impl PgReaders {
         let pool = Arc::clone(self);
         let client = off_runtime(move || {
             let mut c = pool.take()?;
-            match c.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") {
+            match c
+                .client
+                .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            {
                 Ok(()) => Ok(c),
                 Err(e) => {
                     pool.give_back(None);
@@ -463,14 +655,14 @@ impl PgReaders {
 
 /// A read snapshot; ends its transaction and returns its connection when dropped.
 struct PgRead {
-    c: Mutex<Option<Client>>,
+    c: Mutex<Option<Conn>>,
     pool: Arc<PgReaders>,
 }
 
 impl PgRead {
     fn with<T: Send>(
         &self,
-        f: impl FnOnce(&mut Client) -> Result<T, JournalError> + Send,
+        f: impl FnOnce(&mut Conn) -> Result<T, JournalError> + Send,
     ) -> Result<T, JournalError> {
         off_runtime(|| {
             let mut g = self.c.lock().unwrap_or_else(|p| p.into_inner());
@@ -481,7 +673,7 @@ impl PgRead {
 
 impl KvRead for PgRead {
     fn get(&self, t: Tbl, key: &[u8]) -> Result<Option<Vec<u8>>, JournalError> {
-        self.with(|c| kv_get(c, t, key))
+        self.with(|c| c.get(t, key))
     }
 
     fn scan(
@@ -491,7 +683,7 @@ impl KvRead for PgRead {
         to: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<Entry>, JournalError> {
-        self.with(|c| kv_scan(c, t, from, to, limit))
+        self.with(|c| c.scan(t, from, to, limit))
     }
 }
 
@@ -500,7 +692,7 @@ impl Drop for PgRead {
         let client = self.c.get_mut().unwrap_or_else(|p| p.into_inner()).take();
         let pool = Arc::clone(&self.pool);
         off_runtime(move || {
-            let back = client.and_then(|mut c| c.batch_execute("ROLLBACK").ok().map(|()| c));
+            let back = client.and_then(|mut c| c.client.batch_execute("ROLLBACK").ok().map(|()| c));
             pool.give_back(back);
         });
     }
@@ -511,5 +703,119 @@ impl Drop for PgReaders {
         // Closing a client blocks on its own runtime: never on a runtime thread.
         let idle = std::mem::take(&mut self.idle.get_mut().unwrap_or_else(|p| p.into_inner()).0);
         off_runtime(move || drop(idle));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A migrated schema of its own on the test server, or `None` (with a notice) without one.
+    fn store(test: &str) -> Option<PgStore> {
+        let Some(url) = std::env::var("QRBRIDGE_TEST_PG_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        else {
+            assert!(
+                std::env::var("QRBRIDGE_REQUIRE_PEERS").as_deref() != Ok("1"),
+                "QRBRIDGE_REQUIRE_PEERS=1 but QRBRIDGE_TEST_PG_URL is not set"
+            );
+            eprintln!("notice: {test} skipped: no PostgreSQL (set QRBRIDGE_TEST_PG_URL)");
+            return None;
+        };
+        let schema = format!("u_{test}_{}", std::process::id());
+        let mut admin = PgConfig::new(url.clone()).connect().ok()?;
+        admin
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+            ))
+            .ok()?;
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let config = PgConfig::new(format!("{url}{sep}options=-c%20search_path%3D{schema}"));
+        migrate(&config).ok()?;
+        let client = config.connect().ok()?;
+        Some(PgStore::new(config, client))
+    }
+
+    fn put_all(s: &mut PgStore, keys: &[&[u8]]) {
+        s.write(false, &mut |kv| {
+            keys.iter().try_for_each(|k| kv.put(Tbl::Open, k, b"v"))
+        })
+        .unwrap();
+    }
+
+    fn keys(entries: Vec<Entry>) -> Vec<Vec<u8>> {
+        entries.into_iter().map(|(k, _)| k).collect()
+    }
+
+    /// A batch's reads see its own writes, which reach the server only with its COMMIT: a scan
+    /// with a limit still returns the first entries when the batch deleted some of them.
+    #[test]
+    fn a_batch_reads_its_own_buffered_writes() {
+        let Some(mut s) = store("own_writes") else {
+            return;
+        };
+        put_all(&mut s, &[b"a", b"b", b"c", b"d"]);
+        s.write(false, &mut |kv| {
+            kv.delete(Tbl::Open, b"a")?;
+            kv.delete(Tbl::Open, b"b")?;
+            kv.put(Tbl::Open, b"bb", b"new")?;
+            assert_eq!(kv.get(Tbl::Open, b"a")?, None);
+            assert_eq!(kv.get(Tbl::Open, b"bb")?, Some(b"new".to_vec()));
+            assert_eq!(kv.get(Tbl::Open, b"c")?, Some(b"v".to_vec()));
+            let first2 = keys(kv.scan(Tbl::Open, None, None, 2)?);
+            assert_eq!(first2, vec![b"bb".to_vec(), b"c".to_vec()]);
+            let range = keys(kv.scan(Tbl::Open, Some(b"b"), Some(b"d"), usize::MAX)?);
+            assert_eq!(range, vec![b"bb".to_vec(), b"c".to_vec()]);
+            Ok(())
+        })
+        .unwrap();
+        s.write(false, &mut |kv| {
+            let all = keys(kv.scan(Tbl::Open, None, None, usize::MAX)?);
+            assert_eq!(all, vec![b"bb".to_vec(), b"c".to_vec(), b"d".to_vec()]);
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    /// Keys and values of any bytes (quotes, backslashes, NUL, empty) survive the commit's
+    /// literals unchanged; a relaxed batch is committed too.
+    #[test]
+    fn any_bytes_round_trip_through_the_commit() {
+        let Some(mut s) = store("any_bytes") else {
+            return;
+        };
+        let odd: Vec<u8> = (0..=255).collect();
+        let quoty = b"'); DROP TABLE journal_open; --\\".to_vec();
+        s.write(true, &mut |kv| {
+            kv.put(Tbl::Shared, &odd, &quoty)?;
+            kv.put(Tbl::Shared, &quoty, b"")
+        })
+        .unwrap();
+        s.write(false, &mut |kv| {
+            assert_eq!(kv.get(Tbl::Shared, &odd)?, Some(quoty.clone()));
+            assert_eq!(kv.get(Tbl::Shared, &quoty)?, Some(Vec::new()));
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    /// A batch that fails leaves nothing behind, and the connection serves the next batch.
+    #[test]
+    fn a_failed_batch_writes_nothing() {
+        let Some(mut s) = store("failed_batch") else {
+            return;
+        };
+        let err = s.write(false, &mut |kv| {
+            kv.put(Tbl::Open, b"x", b"v")?;
+            let _ = kv.get(Tbl::Open, b"y")?;
+            Err(JournalError::Closed)
+        });
+        assert!(err.is_err());
+        s.write(false, &mut |kv| {
+            assert_eq!(kv.get(Tbl::Open, b"x")?, None);
+            Ok(())
+        })
+        .unwrap();
     }
 }

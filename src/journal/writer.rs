@@ -344,9 +344,10 @@ fn commit_batch(
     ctx: &mut Ctx<'_>,
 ) -> Result<Vec<Result<Done, JournalError>>, JournalError> {
     let mut results = Vec::with_capacity(ops.len());
+    let relaxed = !ops.is_empty() && ops.iter().all(|op| matches!(op, Op::Share(..)));
     let mut ops = Some(ops);
     let owner = ctx.instance.map_or(&[][..], |i| i.name.as_bytes());
-    store.write(&mut |kv| {
+    store.write(relaxed, &mut |kv| {
         let mut t = Tables::over(kv, owner);
         for op in ops.take().unwrap_or_default() {
             let result = t.apply(op, ctx);
@@ -367,8 +368,14 @@ fn commit_batch(
 pub(crate) trait Store: Send {
     /// Runs `f` in one write transaction and commits it durably when `f` returns `Ok` (the
     /// commit is durable when this returns `Ok`); otherwise nothing of it is kept.
+    ///
+    /// `relaxed`: the batch only holds writes a crash of the database may lose without harm
+    /// (shared decodes and quotes, spec/journal.md §12.3): an engine may commit it without
+    /// waiting for its log flush. Later durable commits still flush it first (the log is one
+    /// sequence), so nothing durable ever depends on a lost one.
     fn write(
         &mut self,
+        relaxed: bool,
         f: &mut dyn FnMut(&dyn Kv) -> Result<(), JournalError>,
     ) -> Result<(), JournalError>;
 }
@@ -379,6 +386,7 @@ pub(crate) struct RedbStore(pub(crate) Arc<Database>);
 impl Store for RedbStore {
     fn write(
         &mut self,
+        _relaxed: bool,
         f: &mut dyn FnMut(&dyn Kv) -> Result<(), JournalError>,
     ) -> Result<(), JournalError> {
         let mut txn = self
@@ -1321,7 +1329,7 @@ impl<'k> Tables<'k> {
             Some(rec) if rec.token == me.token => self
                 .instances
                 .remove(me.name.as_bytes())
-                .map(|r| r.is_some())
+                .map(|()| true)
                 .map_err(st("write instance")),
             _ => Ok(false),
         }
