@@ -381,9 +381,8 @@ impl PgKv<'_> {
     }
 
     /// Sends the batch's writes and `COMMIT` (with `BEGIN` and the lock first when no read
-    /// sent them) in one simple query. `relaxed`: the commit does not wait for its WAL flush
-    /// (`synchronous_commit = off` for this transaction only).
-    fn commit(self, relaxed: bool) -> Result<(), JournalError> {
+    /// sent them) in one simple query.
+    fn commit(self) -> Result<(), JournalError> {
         let begun = self.begun.into_inner().unwrap_or_else(|p| p.into_inner());
         let pending = self.pending.into_inner().unwrap_or_else(|p| p.into_inner());
         let mut sql = if begun {
@@ -391,17 +390,19 @@ impl PgKv<'_> {
         } else {
             begin_sql() + ";"
         };
-        if relaxed {
-            sql.push_str("SET LOCAL synchronous_commit = off;");
-        }
-        let mut tables: Vec<(Tbl, Pending)> = pending.into_iter().collect();
-        tables.sort_by_key(|(t, _)| t.name());
-        for (t, writes) in &tables {
-            write_sql(&mut sql, *t, writes);
-        }
+        writes_sql(&mut sql, pending);
         sql.push_str("COMMIT");
         let c = self.c.into_inner().unwrap_or_else(|p| p.into_inner());
         off_runtime(|| c.client.batch_execute(&sql).map_err(pg("commit")))
+    }
+}
+
+/// Appends every table's writes as SQL (tables in name order).
+fn writes_sql(sql: &mut String, pending: HashMap<Tbl, Pending>) {
+    let mut tables: Vec<(Tbl, Pending)> = pending.into_iter().collect();
+    tables.sort_by_key(|(t, _)| t.name());
+    for (t, writes) in &tables {
+        write_sql(sql, *t, writes);
     }
 }
 
@@ -526,7 +527,6 @@ impl PgStore {
 impl Store for PgStore {
     fn write(
         &mut self,
-        relaxed: bool,
         f: &mut dyn FnMut(&dyn Kv) -> Result<(), JournalError>,
     ) -> Result<(), JournalError> {
         if self.conn.as_ref().is_none_or(Conn::is_closed) {
@@ -543,7 +543,7 @@ impl Store for PgStore {
                 pending: Mutex::new(HashMap::new()),
             };
             match f(&kv) {
-                Ok(()) => kv.commit(relaxed),
+                Ok(()) => kv.commit(),
                 Err(e) => Err(e),
             }
         };
@@ -628,6 +628,47 @@ impl PgReaders {
             _ => g.1 = g.1.saturating_sub(1),
         }
         self.freed.notify_one();
+    }
+
+    /// Stores a shared decode or quote (`shared[key]` and its `shared_expiry` entry, as the
+    /// writer's `Share` op does) in one transaction of its own on a pooled connection: one round
+    /// trip, outside the writer's queue and lock, committed with `synchronous_commit = off`
+    /// (spec/journal.md §12.3 says why both are safe: a blind write of a fresh random key, and
+    /// one a database crash may lose without harm — every durable commit that could depend on
+    /// it flushes the log past it first).
+    pub(crate) fn share(
+        self: &Arc<Self>,
+        key: &[u8],
+        expires_at_ms: u64,
+        payload: &[u8],
+    ) -> Result<(), JournalError> {
+        let mut pending: HashMap<Tbl, Pending> = HashMap::new();
+        pending.entry(Tbl::Shared).or_default().insert(
+            key.to_vec(),
+            Some(super::lease::shared_value(expires_at_ms, payload)),
+        );
+        pending.entry(Tbl::SharedExpiry).or_default().insert(
+            super::lease::shared_expiry_key(expires_at_ms, key),
+            Some(Vec::new()),
+        );
+        let mut sql = String::from("BEGIN; SET LOCAL synchronous_commit = off;");
+        writes_sql(&mut sql, pending);
+        sql.push_str("COMMIT");
+        let pool = Arc::clone(self);
+        off_runtime(move || {
+            let mut c = pool.take()?;
+            match c.client.batch_execute(&sql) {
+                Ok(()) => {
+                    pool.give_back(Some(c));
+                    Ok(())
+                }
+                Err(e) => {
+                    let back = c.client.batch_execute("ROLLBACK").ok().map(|()| c);
+                    pool.give_back(back);
+                    Err(JournalError::storage("write shared", e))
+                }
+            }
+        })
     }
 
     /// A snapshot: one `REPEATABLE READ READ ONLY` transaction on a pooled connection.
@@ -737,11 +778,29 @@ mod tests {
         Some(PgStore::new(config, client))
     }
 
-    fn put_all(s: &mut PgStore, keys: &[&[u8]]) {
-        s.write(false, &mut |kv| {
-            keys.iter().try_for_each(|k| kv.put(Tbl::Open, k, b"v"))
+    /// A shared decode or quote written outside the writer is the writer's `Share`: the entry
+    /// and its expiry entry, byte for byte, seen by the next write batch.
+    #[test]
+    fn a_direct_share_writes_what_the_share_op_writes() {
+        let Some(mut s) = store("direct_share") else {
+            return;
+        };
+        let readers = PgReaders::new(s.config.clone());
+        let payload = b"{\"q\":\"it's\"}\\\0".to_vec();
+        readers.share(b"Qabc", 7, &payload).unwrap();
+        s.write(&mut |kv| {
+            let want = super::super::lease::shared_value(7, &payload);
+            assert_eq!(kv.get(Tbl::Shared, b"Qabc")?, Some(want));
+            let exp = super::super::lease::shared_expiry_key(7, b"Qabc");
+            assert_eq!(kv.get(Tbl::SharedExpiry, &exp)?, Some(Vec::new()));
+            Ok(())
         })
         .unwrap();
+    }
+
+    fn put_all(s: &mut PgStore, keys: &[&[u8]]) {
+        s.write(&mut |kv| keys.iter().try_for_each(|k| kv.put(Tbl::Open, k, b"v")))
+            .unwrap();
     }
 
     fn keys(entries: Vec<Entry>) -> Vec<Vec<u8>> {
@@ -756,7 +815,7 @@ mod tests {
             return;
         };
         put_all(&mut s, &[b"a", b"b", b"c", b"d"]);
-        s.write(false, &mut |kv| {
+        s.write(&mut |kv| {
             kv.delete(Tbl::Open, b"a")?;
             kv.delete(Tbl::Open, b"b")?;
             kv.put(Tbl::Open, b"bb", b"new")?;
@@ -770,7 +829,7 @@ mod tests {
             Ok(())
         })
         .unwrap();
-        s.write(false, &mut |kv| {
+        s.write(&mut |kv| {
             let all = keys(kv.scan(Tbl::Open, None, None, usize::MAX)?);
             assert_eq!(all, vec![b"bb".to_vec(), b"c".to_vec(), b"d".to_vec()]);
             Ok(())
@@ -779,7 +838,7 @@ mod tests {
     }
 
     /// Keys and values of any bytes (quotes, backslashes, NUL, empty) survive the commit's
-    /// literals unchanged; a relaxed batch is committed too.
+    /// literals unchanged.
     #[test]
     fn any_bytes_round_trip_through_the_commit() {
         let Some(mut s) = store("any_bytes") else {
@@ -787,12 +846,12 @@ mod tests {
         };
         let odd: Vec<u8> = (0..=255).collect();
         let quoty = b"'); DROP TABLE journal_open; --\\".to_vec();
-        s.write(true, &mut |kv| {
+        s.write(&mut |kv| {
             kv.put(Tbl::Shared, &odd, &quoty)?;
             kv.put(Tbl::Shared, &quoty, b"")
         })
         .unwrap();
-        s.write(false, &mut |kv| {
+        s.write(&mut |kv| {
             assert_eq!(kv.get(Tbl::Shared, &odd)?, Some(quoty.clone()));
             assert_eq!(kv.get(Tbl::Shared, &quoty)?, Some(Vec::new()));
             Ok(())
@@ -806,13 +865,13 @@ mod tests {
         let Some(mut s) = store("failed_batch") else {
             return;
         };
-        let err = s.write(false, &mut |kv| {
+        let err = s.write(&mut |kv| {
             kv.put(Tbl::Open, b"x", b"v")?;
             let _ = kv.get(Tbl::Open, b"y")?;
             Err(JournalError::Closed)
         });
         assert!(err.is_err());
-        s.write(false, &mut |kv| {
+        s.write(&mut |kv| {
             assert_eq!(kv.get(Tbl::Open, b"x")?, None);
             Ok(())
         })

@@ -344,10 +344,9 @@ fn commit_batch(
     ctx: &mut Ctx<'_>,
 ) -> Result<Vec<Result<Done, JournalError>>, JournalError> {
     let mut results = Vec::with_capacity(ops.len());
-    let relaxed = !ops.is_empty() && ops.iter().all(|op| matches!(op, Op::Share(..)));
     let mut ops = Some(ops);
     let owner = ctx.instance.map_or(&[][..], |i| i.name.as_bytes());
-    store.write(relaxed, &mut |kv| {
+    store.write(&mut |kv| {
         let mut t = Tables::over(kv, owner);
         for op in ops.take().unwrap_or_default() {
             let result = t.apply(op, ctx);
@@ -368,14 +367,8 @@ fn commit_batch(
 pub(crate) trait Store: Send {
     /// Runs `f` in one write transaction and commits it durably when `f` returns `Ok` (the
     /// commit is durable when this returns `Ok`); otherwise nothing of it is kept.
-    ///
-    /// `relaxed`: the batch only holds writes a crash of the database may lose without harm
-    /// (shared decodes and quotes, spec/journal.md §12.3): an engine may commit it without
-    /// waiting for its log flush. Later durable commits still flush it first (the log is one
-    /// sequence), so nothing durable ever depends on a lost one.
     fn write(
         &mut self,
-        relaxed: bool,
         f: &mut dyn FnMut(&dyn Kv) -> Result<(), JournalError>,
     ) -> Result<(), JournalError>;
 }
@@ -386,7 +379,6 @@ pub(crate) struct RedbStore(pub(crate) Arc<Database>);
 impl Store for RedbStore {
     fn write(
         &mut self,
-        _relaxed: bool,
         f: &mut dyn FnMut(&dyn Kv) -> Result<(), JournalError>,
     ) -> Result<(), JournalError> {
         let mut txn = self
