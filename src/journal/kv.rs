@@ -97,6 +97,12 @@ pub(crate) trait Kv: KvRead {
     fn put(&self, t: Tbl, key: &[u8], value: &[u8]) -> Result<(), JournalError>;
     /// Removes `key` (if it is there).
     fn delete(&self, t: Tbl, key: &[u8]) -> Result<(), JournalError>;
+    /// A hint: the batch is about to read these keys. An engine whose reads are round trips
+    /// may fetch them all at once and answer the reads from what it fetched (PostgreSQL);
+    /// redb's reads are local and ignore it.
+    fn prefetch(&self, _keys: &[(Tbl, Vec<u8>)]) -> Result<(), JournalError> {
+        Ok(())
+    }
 }
 
 fn bounds<'a>(from: Option<&'a [u8]>, to: Option<&'a [u8]>) -> (Bound<&'a [u8]>, Bound<&'a [u8]>) {

@@ -351,6 +351,8 @@ struct PgKv<'c> {
     /// Whether `BEGIN` and the lock were sent.
     begun: Mutex<bool>,
     pending: Mutex<HashMap<Tbl, Pending>>,
+    /// What [`Kv::prefetch`] read under the lock: key → value, or `None` for absent.
+    fetched: Mutex<HashMap<(Tbl, Vec<u8>), Option<Vec<u8>>>>,
 }
 
 /// The `BEGIN` of a write transaction and its lock, in one simple query.
@@ -397,6 +399,17 @@ impl PgKv<'_> {
     }
 }
 
+/// Appends `b` as an escape-string hex literal, `E'\\x…'::bytea`: hex digits only, so nothing
+/// in a value can end the literal, whatever `standard_conforming_strings` says.
+fn bytea_lit(sql: &mut String, b: &[u8]) {
+    use std::fmt::Write as _;
+    sql.push_str("E'\\\\x");
+    for x in b {
+        let _ = write!(sql, "{x:02x}");
+    }
+    sql.push_str("'::bytea");
+}
+
 /// Appends every table's writes as SQL (tables in name order).
 fn writes_sql(sql: &mut String, pending: HashMap<Tbl, Pending>) {
     let mut tables: Vec<(Tbl, Pending)> = pending.into_iter().collect();
@@ -407,18 +420,9 @@ fn writes_sql(sql: &mut String, pending: HashMap<Tbl, Pending>) {
 }
 
 /// Appends `t`'s writes as SQL: one `INSERT … ON CONFLICT DO UPDATE` for the puts, one
-/// `DELETE … WHERE k IN (…)` for the deletes. Bytes go in as escape-string hex literals
-/// (`E'\\x…'::bytea`: hex digits only, so nothing in a value can end the literal, whatever
-/// `standard_conforming_strings` says).
+/// `DELETE … WHERE k IN (…)` for the deletes, bytes as [`bytea_lit`] literals.
 fn write_sql(sql: &mut String, t: Tbl, writes: &Pending) {
     use std::fmt::Write as _;
-    fn lit(sql: &mut String, b: &[u8]) {
-        sql.push_str("E'\\\\x");
-        for x in b {
-            let _ = write!(sql, "{x:02x}");
-        }
-        sql.push_str("'::bytea");
-    }
     let puts: Vec<(&Vec<u8>, &Vec<u8>)> = writes
         .iter()
         .filter_map(|(k, v)| Some((k, v.as_ref()?)))
@@ -427,9 +431,9 @@ fn write_sql(sql: &mut String, t: Tbl, writes: &Pending) {
         let _ = write!(sql, "INSERT INTO {} (k, v) VALUES ", table(t));
         for (i, (k, v)) in puts.into_iter().enumerate() {
             sql.push_str(if i == 0 { "(" } else { ",(" });
-            lit(sql, k);
+            bytea_lit(sql, k);
             sql.push(',');
-            lit(sql, v);
+            bytea_lit(sql, v);
             sql.push(')');
         }
         sql.push_str(" ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v;");
@@ -444,10 +448,30 @@ fn write_sql(sql: &mut String, t: Tbl, writes: &Pending) {
             if i > 0 {
                 sql.push(',');
             }
-            lit(sql, k);
+            bytea_lit(sql, k);
         }
         sql.push_str(");");
     }
+}
+
+/// Bytes from PostgreSQL's hex text output (`\x` then two hex digits a byte).
+fn unhex(text: Option<&str>) -> Result<Vec<u8>, JournalError> {
+    let bad = || JournalError::storage("read", "a bytea value not in hex output format");
+    let hex = text.and_then(|t| t.strip_prefix("\\x")).ok_or_else(bad)?;
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    };
+    hex.as_bytes()
+        .chunks(2)
+        .map(|p| match p {
+            [h, l] => Some(digit(*h)? << 4 | digit(*l)?),
+            _ => None,
+        })
+        .collect::<Option<Vec<u8>>>()
+        .ok_or_else(bad)
 }
 
 impl KvRead for PgKv<'_> {
@@ -455,6 +479,11 @@ impl KvRead for PgKv<'_> {
         if let Some(v) = self.pending(|p| p.get(&t).and_then(|w| w.get(key)).cloned()) {
             return Ok(v);
         }
+        let fetched = self.fetched.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(v) = fetched.get(&(t, key.to_vec())) {
+            return Ok(v.clone());
+        }
+        drop(fetched);
         self.with(|c| c.get(t, key))
     }
 
@@ -507,6 +536,79 @@ impl Kv for PgKv<'_> {
         self.pending(|p| p.entry(t).or_default().insert(key.to_vec(), None));
         Ok(())
     }
+
+    /// Reads every key in one simple query — with `BEGIN` and the lock in front when this is
+    /// the batch's first statement, so a batch that only prefetches is one round trip before
+    /// its commit. The values read under the lock stay valid for the batch: every other write
+    /// to these tables takes the same lock (a shared decode or quote, written without it, is a
+    /// fresh key no batch reads before its writer has answered).
+    fn prefetch(&self, keys: &[(Tbl, Vec<u8>)]) -> Result<(), JournalError> {
+        use std::fmt::Write as _;
+        let mut by_table: BTreeMap<&'static str, (Tbl, Vec<&[u8]>)> = BTreeMap::new();
+        for (t, k) in keys {
+            by_table
+                .entry(t.name())
+                .or_insert((*t, Vec::new()))
+                .1
+                .push(k);
+        }
+        let tables: Vec<(Tbl, Vec<&[u8]>)> = by_table.into_values().collect();
+        let mut select = String::new();
+        for (i, (t, ks)) in tables.iter().enumerate() {
+            if i > 0 {
+                select.push_str(" UNION ALL ");
+            }
+            let _ = write!(
+                select,
+                "SELECT {i} AS journal_table, k, v FROM {} WHERE k IN (",
+                table(*t)
+            );
+            for (j, k) in ks.iter().enumerate() {
+                if j > 0 {
+                    select.push(',');
+                }
+                bytea_lit(&mut select, k);
+            }
+            select.push(')');
+        }
+        let rows = off_runtime(|| {
+            let mut c = self.c.lock().unwrap_or_else(|p| p.into_inner());
+            let mut begun = self.begun.lock().unwrap_or_else(|p| p.into_inner());
+            let mut sql = if *begun {
+                String::new()
+            } else {
+                begin_sql() + ";"
+            };
+            sql.push_str("SET LOCAL bytea_output = 'hex';");
+            sql.push_str(&select);
+            *begun = true;
+            c.client.simple_query(&sql).map_err(pg("read"))
+        })?;
+        let mut fetched = self.fetched.lock().unwrap_or_else(|p| p.into_inner());
+        for (t, ks) in &tables {
+            for k in ks {
+                fetched.insert((*t, k.to_vec()), None);
+            }
+        }
+        for row in rows {
+            // The lock's row (a `void` column) comes back too.
+            let postgres::SimpleQueryMessage::Row(r) = row else {
+                continue;
+            };
+            if r.columns().first().map(|c| c.name()) != Some("journal_table") {
+                continue;
+            }
+            let i: Option<usize> = r.get(0).and_then(|i| i.parse().ok());
+            let Some((t, _)) = i.and_then(|i| tables.get(i)) else {
+                return Err(JournalError::storage(
+                    "read",
+                    "a prefetched row of no table",
+                ));
+            };
+            fetched.insert((*t, unhex(r.get(1))?), Some(unhex(r.get(2))?));
+        }
+        Ok(())
+    }
 }
 
 /// The writer thread's connection: each batch one transaction under [`WRITE_LOCK`].
@@ -541,6 +643,7 @@ impl Store for PgStore {
                 c: Mutex::new(&mut *conn),
                 begun: Mutex::new(false),
                 pending: Mutex::new(HashMap::new()),
+                fetched: Mutex::new(HashMap::new()),
             };
             match f(&kv) {
                 Ok(()) => kv.commit(),
@@ -857,6 +960,67 @@ mod tests {
             Ok(())
         })
         .unwrap();
+    }
+
+    /// Prefetched keys answer the batch's reads (present, absent, any bytes), its own writes
+    /// still come first, and a prefetch as the batch's first statement takes the lock.
+    #[test]
+    fn prefetched_reads_answer_like_the_table() {
+        let Some(mut s) = store("prefetch") else {
+            return;
+        };
+        let odd: Vec<u8> = (0..=255).rev().collect();
+        s.write(&mut |kv| {
+            kv.put(Tbl::Open, b"a", &odd)?;
+            kv.put(Tbl::Shared, &odd, b"")
+        })
+        .unwrap();
+        s.write(&mut |kv| {
+            kv.prefetch(&[
+                (Tbl::Open, b"a".to_vec()),
+                (Tbl::Open, b"absent".to_vec()),
+                (Tbl::Shared, odd.clone()),
+            ])?;
+            assert_eq!(kv.get(Tbl::Open, b"a")?, Some(odd.clone()));
+            assert_eq!(kv.get(Tbl::Open, b"absent")?, None);
+            assert_eq!(kv.get(Tbl::Shared, &odd)?, Some(Vec::new()));
+            kv.delete(Tbl::Open, b"a")?;
+            kv.put(Tbl::Open, b"absent", b"now")?;
+            assert_eq!(kv.get(Tbl::Open, b"a")?, None);
+            assert_eq!(kv.get(Tbl::Open, b"absent")?, Some(b"now".to_vec()));
+            Ok(())
+        })
+        .unwrap();
+        let mut c = s.config.connect().unwrap();
+        let locks = c
+            .query_one(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'",
+                &[],
+            )
+            .unwrap()
+            .get::<_, i64>(0);
+        assert_eq!(locks, 0, "the batch's lock ends with it");
+        s.write(&mut |kv| {
+            assert_eq!(kv.get(Tbl::Open, b"a")?, None);
+            assert_eq!(kv.get(Tbl::Open, b"absent")?, Some(b"now".to_vec()));
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn unhex_reads_hex_output_and_refuses_anything_else() {
+        assert_eq!(unhex(Some("\\x00ff7A")).unwrap(), vec![0, 255, 122]);
+        assert_eq!(unhex(Some("\\x")).unwrap(), Vec::<u8>::new());
+        for bad in [
+            None,
+            Some("00ff"),
+            Some("\\x0"),
+            Some("\\xzz"),
+            Some("\\000"),
+        ] {
+            assert!(unhex(bad).is_err(), "{bad:?}");
+        }
     }
 
     /// A batch that fails leaves nothing behind, and the connection serves the next batch.
