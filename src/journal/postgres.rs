@@ -339,6 +339,9 @@ fn table(t: Tbl) -> String {
 /// One table's writes in a batch not sent yet: key → `Some(value)` (put) or `None` (delete).
 type Pending = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 
+/// What a batch prefetched: (table, key) → value, `None` for absent.
+type Fetched = HashMap<(Tbl, Vec<u8>), Option<Vec<u8>>>;
+
 /// One write transaction (a writer batch) on PostgreSQL.
 ///
 /// Round trips are what a batch costs here, so: the transaction and its lock start with the
@@ -352,7 +355,7 @@ struct PgKv<'c> {
     begun: Mutex<bool>,
     pending: Mutex<HashMap<Tbl, Pending>>,
     /// What [`Kv::prefetch`] read under the lock: key → value, or `None` for absent.
-    fetched: Mutex<HashMap<(Tbl, Vec<u8>), Option<Vec<u8>>>>,
+    fetched: Mutex<Fetched>,
 }
 
 /// The `BEGIN` of a write transaction and its lock, in one simple query.
