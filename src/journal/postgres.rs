@@ -298,11 +298,23 @@ impl Conn {
 
     fn get(&mut self, t: Tbl, key: &[u8]) -> Result<Option<Vec<u8>>, JournalError> {
         let st = self.statement(t, Stmt::Get)?;
-        self.client
-            .query_opt(&st, &[&key])
-            .map_err(pg("read"))?
+        let row = self.client.query_opt(&st, &[&key]);
+        self.forget_on_error(row, "read")?
             .map(|r| col("read", &r, 0))
             .transpose()
+    }
+
+    /// `r`'s error as `Storage` for `op`; a failed statement also empties the cache of prepared
+    /// ones, so a table changed under them (by hand) costs one failed batch, not every later one.
+    fn forget_on_error<T>(
+        &mut self,
+        r: Result<T, postgres::Error>,
+        op: &'static str,
+    ) -> Result<T, JournalError> {
+        r.map_err(|e| {
+            self.prepared.clear();
+            JournalError::storage(op, e)
+        })
     }
 
     fn scan(
@@ -324,8 +336,8 @@ impl Conn {
                 let st = self.statement(t, Stmt::ScanFrom)?;
                 self.client.query(&st, &[&lo, &n])
             }
-        }
-        .map_err(pg("read range"))?;
+        };
+        let rows = self.forget_on_error(rows, "read range")?;
         rows.iter()
             .map(|r| Ok((col("read range", r, 0)?, col("read range", r, 1)?)))
             .collect()
@@ -1122,6 +1134,30 @@ mod tests {
         }
         let g = readers.idle.lock().unwrap();
         assert_eq!((g.0.len(), g.1), (1, 1), "one connection, back in the pool");
+    }
+
+    /// A statement that fails empties the connection's cache of prepared statements, so a
+    /// table changed under them by hand is prepared afresh by the next read.
+    #[test]
+    fn a_failed_read_forgets_the_prepared_statements() {
+        let Some(s) = store("forget") else {
+            return;
+        };
+        let mut c = Conn::new(s.config.connect().unwrap());
+        assert_eq!(c.get(Tbl::Open, b"a").unwrap(), None);
+        assert_eq!(c.prepared.len(), 1);
+        c.client
+            .batch_execute("ALTER TABLE journal_open ALTER COLUMN v TYPE text USING ''")
+            .unwrap();
+        assert!(
+            c.get(Tbl::Open, b"a").is_err(),
+            "cached plan must not change result type"
+        );
+        assert!(c.prepared.is_empty());
+        c.client
+            .batch_execute("ALTER TABLE journal_open ALTER COLUMN v TYPE bytea USING ''")
+            .unwrap();
+        assert_eq!(c.get(Tbl::Open, b"a").unwrap(), None);
     }
 
     #[test]
