@@ -1131,6 +1131,18 @@ impl Journal for RedbJournal {
     }
 
     fn share(&self, key: SharedKey, payload: Vec<u8>, expires_at_ms: u64) -> JournalFuture<'_, ()> {
+        if let Engine::Postgres(readers) = &self.engine {
+            // Not through the writer: a blind write of a fresh key needs neither its lock nor
+            // its fsync (spec/journal.md §12.3).
+            if self.tx.is_none() {
+                return Box::pin(std::future::ready(Err(JournalError::Closed)));
+            }
+            return Box::pin(std::future::ready(readers.share(
+                &key.bytes(),
+                expires_at_ms,
+                &payload,
+            )));
+        }
         Box::pin(async move {
             expect(
                 self.write(Op::Share(key.bytes(), expires_at_ms, payload))

@@ -95,8 +95,14 @@ pub(crate) trait KvRead {
 pub(crate) trait Kv: KvRead {
     /// Stores `value` under `key` (replacing any value).
     fn put(&self, t: Tbl, key: &[u8], value: &[u8]) -> Result<(), JournalError>;
-    /// Removes `key`; whether it was there.
-    fn delete(&self, t: Tbl, key: &[u8]) -> Result<bool, JournalError>;
+    /// Removes `key` (if it is there).
+    fn delete(&self, t: Tbl, key: &[u8]) -> Result<(), JournalError>;
+    /// A hint: the batch is about to read these keys. An engine whose reads are round trips
+    /// may fetch them all at once and answer the reads from what it fetched (PostgreSQL);
+    /// redb's reads are local and ignore it.
+    fn prefetch(&self, _keys: &[(Tbl, Vec<u8>)]) -> Result<(), JournalError> {
+        Ok(())
+    }
 }
 
 fn bounds<'a>(from: Option<&'a [u8]>, to: Option<&'a [u8]>) -> (Bound<&'a [u8]>, Bound<&'a [u8]>) {
@@ -320,26 +326,26 @@ impl Kv for RedbTables<'_> {
         Ok(())
     }
 
-    fn delete(&self, t: Tbl, key: &[u8]) -> Result<bool, JournalError> {
+    fn delete(&self, t: Tbl, key: &[u8]) -> Result<(), JournalError> {
         if let Some(b) = self.bytes(t) {
-            return Ok(b.borrow_mut().remove(key).map_err(st("write"))?.is_some());
+            return b.borrow_mut().remove(key).map(drop).map_err(st("write"));
         }
         if let Some(u) = self.units(t) {
-            return Ok(u.borrow_mut().remove(key).map_err(st("write"))?.is_some());
+            return u.borrow_mut().remove(key).map(drop).map_err(st("write"));
         }
         match t {
-            Tbl::Reversals => Ok(self
+            Tbl::Reversals => self
                 .reversals
                 .borrow_mut()
                 .remove(u64_key(t, key)?)
-                .map_err(st("write reversal"))?
-                .is_some()),
-            _ => Ok(self
+                .map(drop)
+                .map_err(st("write reversal")),
+            _ => self
                 .meta
                 .borrow_mut()
                 .remove(meta_key(key)?)
-                .map_err(st("write meta"))?
-                .is_some()),
+                .map(drop)
+                .map_err(st("write meta")),
         }
     }
 }
@@ -457,9 +463,9 @@ impl<'k, V> H<'k, V> {
         }
     }
 
-    /// Removes `key`; `Some(())` if it was there.
-    pub(crate) fn remove(&mut self, key: impl KeyArg) -> Result<Option<()>, JournalError> {
-        Ok(self.kv.delete(self.t, &key.bytes())?.then_some(()))
+    /// Removes `key` (if it is there).
+    pub(crate) fn remove(&mut self, key: impl KeyArg) -> Result<(), JournalError> {
+        self.kv.delete(self.t, &key.bytes())
     }
 
     /// Entries with keys in `[from, to)`, in key order, at most `limit`.
