@@ -2723,13 +2723,14 @@ fn a_shared_quote_pays_once_on_any_instance() {
         let e = a.open_payment(open).await.unwrap_err();
         assert!(matches!(e, JournalError::QuoteUsed { .. }), "{e}");
         assert!(a.payment_by_request("w1", "q-2").await.unwrap().is_none());
-        // A quote never shared is refused too (another instance cannot vouch for it).
-        let mut open = open_req("q-3", b"{}", new_payment("w1", "q-3"));
+        // A quote with no shared record (never shared, purged, or an unflushed share lost in a
+        // database crash) is refused as unknown, not as used: no payment consumed it.
+        let mut third = new_payment("w1", "q-3");
+        third.quote.quote_id = "019a8f3e-0000-7000-8000-00000000ffff".to_owned();
+        let mut open = open_req("q-3", b"{}", third);
         open.shared_quote = true;
-        assert!(matches!(
-            a.open_payment(open).await.unwrap_err(),
-            JournalError::QuoteUsed { .. }
-        ));
+        let e = a.open_payment(open).await.unwrap_err();
+        assert!(matches!(e, JournalError::QuoteNotShared { .. }), "{e:?}");
     });
 }
 

@@ -98,6 +98,12 @@ pub fn journal(e: JournalError) -> ApiError {
     if let JournalError::QuoteUsed { quote_id } = e {
         return ApiError::QuoteConsumed { quote_id };
     }
+    if let JournalError::QuoteNotShared { quote_id } = e {
+        return ApiError::OrderNotFound {
+            what: "quote",
+            id: quote_id,
+        };
+    }
     if e.is_unavailable() {
         return ApiError::Unavailable {
             reason: format!("journal: {e}"),

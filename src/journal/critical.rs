@@ -30,10 +30,11 @@ pub struct OpenPayment {
     /// SENT when the write returns.
     pub sent: AcquirerData,
     /// The quote was shared through the journal (several instances): this write consumes it
-    /// (single use across instances) and is refused with [`JournalError::QuoteUsed`] when it is
-    /// gone — used, expired or never shared.
+    /// (single use across instances) and is refused with [`JournalError::QuoteUsed`] when it was
+    /// used or has expired, [`JournalError::QuoteNotShared`] when there is no record of it.
     ///
     /// [`JournalError::QuoteUsed`]: super::JournalError::QuoteUsed
+    /// [`JournalError::QuoteNotShared`]: super::JournalError::QuoteNotShared
     pub shared_quote: bool,
 }
 

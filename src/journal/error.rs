@@ -62,6 +62,18 @@ pub enum JournalError {
         /// The quote.
         quote_id: String,
     },
+    /// A quote this write should consume from the shared journal is not there at all: it
+    /// expired and was purged, or (PostgreSQL, spec/journal.md §12.3) the database lost it in a
+    /// crash before its unflushed share reached the disk. Nothing was paid with it (wallet
+    /// result ORDER_NOT_FOUND: quote again).
+    #[error(
+        "quote {quote_id} is not in the shared journal (expired and purged, or lost in a \
+         database crash before it was flushed): quote again"
+    )]
+    QuoteNotShared {
+        /// The quote.
+        quote_id: String,
+    },
     /// The payment is not in a state where `event` applies.
     #[error("payment {payment}: {event} is not allowed in state {from}")]
     IllegalTransition {
@@ -172,6 +184,7 @@ impl JournalError {
                 | JournalError::RefundExceedsPayment { .. }
                 | JournalError::NotInFlight { .. }
                 | JournalError::QuoteUsed { .. }
+                | JournalError::QuoteNotShared { .. }
         )
     }
 

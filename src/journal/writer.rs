@@ -839,9 +839,12 @@ impl<'k> Tables<'k> {
                 .shared
                 .get(quote.as_slice())
                 .map_err(st("read shared"))?;
-            let expires = found
-                .as_ref()
-                .and_then(|g| split_shared(g.value()))
+            let Some(found) = found else {
+                return Err(JournalError::QuoteNotShared {
+                    quote_id: open.payment.quote.quote_id.clone(),
+                });
+            };
+            let expires = split_shared(found.value())
                 .filter(|(at, payload)| *at > ctx.now_ms && !payload.is_empty())
                 .map(|(at, _)| at)
                 .ok_or_else(|| JournalError::QuoteUsed {
