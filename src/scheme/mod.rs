@@ -168,6 +168,13 @@ pub trait Scheme: std::fmt::Debug + Send + Sync + 'static {
     /// True when authentication is off for a demo client (the banner must say so).
     fn is_demo(&self) -> bool;
 
+    /// The route's path as static text when `path` is one of this scheme's routes, so the
+    /// request metrics find their series without building labels (`None`, the default: the
+    /// server labels the request with a copy of its path).
+    fn route_label(&self, _path: &str) -> Option<&'static str> {
+        None
+    }
+
     /// Serves one request under [`Scheme::prefix`]: routing (404/405 in the scheme's own form),
     /// authentication, parsing, the pipeline call through `dispatch`, the signed response.
     fn serve<'a>(&'a self, req: Inbound<'a>, dispatch: Dispatch) -> BoxFuture<'a, Outbound>;

@@ -190,7 +190,7 @@ impl Native {
             scheme_ref: None,
             request_id: req.request_id.to_owned(),
         };
-        tracing::Span::current().record("client_id", ctx.client_id.as_str());
+        crate::telemetry::correlation::record_client_id(&ctx.client_id);
         let native = match self.answer(&req, route, ctx, dispatch).await {
             Ok(r) => r,
             Err(e) => NativeReply::from(&e),
@@ -225,6 +225,10 @@ impl Scheme for Native {
 
     fn is_demo(&self) -> bool {
         self.auth.is_off()
+    }
+
+    fn route_label(&self, path: &str) -> Option<&'static str> {
+        Route::from_path(path).map(Route::path)
     }
 
     fn serve<'a>(&'a self, req: Inbound<'a>, dispatch: Dispatch) -> BoxFuture<'a, Outbound> {
