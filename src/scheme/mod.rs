@@ -122,12 +122,13 @@ pub struct Inbound<'a> {
     pub request_id: &'a str,
 }
 
-impl Inbound<'_> {
-    /// The path with its query, as a signature covers it.
-    pub fn target(&self) -> String {
+impl<'a> Inbound<'a> {
+    /// The path with its query, as a signature covers it (the path itself, borrowed, when there
+    /// is no query).
+    pub fn target(&self) -> std::borrow::Cow<'a, str> {
         match self.query {
-            Some(q) => format!("{}?{q}", self.path),
-            None => self.path.to_owned(),
+            Some(q) => std::borrow::Cow::Owned(format!("{}?{q}", self.path)),
+            None => std::borrow::Cow::Borrowed(self.path),
         }
     }
 

@@ -22,6 +22,7 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFi
 use tracing_subscriber::registry::LookupSpan;
 
 use super::correlation::{self, RequestScope};
+use super::json::{push_escaped as escape_chars, push_str as escape_into};
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -266,13 +267,6 @@ impl Pairs<'_> {
     }
 }
 
-/// `s` as a JSON string literal.
-fn escape_into(out: &mut String, s: &str) {
-    out.push('"');
-    escape_chars(out, s);
-    out.push('"');
-}
-
 /// Writes what it is given JSON-escaped into the string (no quotes): a `Debug` or `Display`
 /// value is formatted straight into the span's text, without a string of its own first.
 struct Escaping<'a>(&'a mut String);
@@ -282,32 +276,6 @@ impl fmt::Write for Escaping<'_> {
         escape_chars(self.0, s);
         Ok(())
     }
-}
-
-/// The characters of `s`, JSON-escaped (no quotes). Runs of characters that need no escape are
-/// copied whole (a request id, a path: most of them never need one).
-fn escape_chars(out: &mut String, s: &str) {
-    let mut plain = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let escaped = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0..0x20 => "",
-            _ => continue,
-        };
-        // `i` is at an ASCII byte, so both slices end on character boundaries.
-        out.push_str(s.get(plain..i).unwrap_or_default());
-        if escaped.is_empty() {
-            let _ = write!(out, "\\u{:04x}", b);
-        } else {
-            out.push_str(escaped);
-        }
-        plain = i + 1;
-    }
-    out.push_str(s.get(plain..).unwrap_or_default());
 }
 
 impl Visit for Pairs<'_> {
