@@ -20,7 +20,7 @@
 use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use hyper::header::HeaderMap;
+use hyper::header::{HeaderMap, HeaderName};
 
 /// The request header and response header.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -186,11 +186,12 @@ pub fn new_request_id() -> String {
 
 /// The ids of a request, from its headers.
 pub fn from_headers(headers: &HeaderMap) -> Correlation {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let trace_id = header(TRACEPARENT_HEADER)
-        .and_then(trace_id)
-        .map(str::to_owned);
-    let request_id = match header(REQUEST_ID_HEADER).map(str::trim) {
+    // Names made once: a lookup by `&str` parses the name first, on every request.
+    const REQUEST_ID: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
+    const TRACEPARENT: HeaderName = HeaderName::from_static(TRACEPARENT_HEADER);
+    let header = |name: &HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let trace_id = header(&TRACEPARENT).and_then(trace_id).map(str::to_owned);
+    let request_id = match header(&REQUEST_ID).map(str::trim) {
         Some(v) if valid_request_id(v) => v.to_owned(),
         _ => trace_id.clone().unwrap_or_else(new_request_id),
     };
