@@ -301,12 +301,18 @@ fn json_logs_metrics_and_admin_follow_a_decline_a_timeout_and_a_parked_notice() 
         .replace("max_delay_secs = 600", "max_delay_secs = 1")
         .replace("max_age_secs = 86400", "max_age_secs = 2")
         .replace("format = \"auto\"", "format = \"json\"")
+        // The access lines (debug) of the server only.
+        .replace(
+            "filter = \"info\"",
+            "filter = \"info,qrbridge::server::router=debug\"",
+        )
         .replace("listen = \"127.0.0.1:9464\"", "listen = \"127.0.0.1:0\"");
     for needle in [
         "pay_budget_ms = 1000",
         "http://127.0.0.1:9/notify",
         "max_age_secs = 2",
         "format = \"json\"",
+        "qrbridge::server::router=debug",
     ] {
         assert!(config.contains(needle), "the example changed: {needle}");
     }
@@ -470,6 +476,28 @@ fn json_logs_metrics_and_admin_follow_a_decline_a_timeout_and_a_parked_notice() 
             .any(|v| v["stan"].as_str().is_some_and(|s| s.len() == 6)),
         "a STAN on the decline's lines"
     );
+
+    // Each request's access line (debug): route, status, result code, latency, and the request's
+    // context as the outermost span (a context, not a tracing span: spec/operations.md §1.1).
+    let access = |request_id: &str| {
+        logs.iter()
+            .find(|v| v["message"] == "answered" && v["spans"][0]["request_id"] == request_id)
+            .unwrap_or_else(|| panic!("no access line for {request_id}"))
+    };
+    let declined_line = access("req-decline-1");
+    assert_eq!(declined_line["level"], "DEBUG");
+    assert_eq!(declined_line["route"], "/v1/payments", "{declined_line}");
+    assert_eq!(declined_line["result_code"], "ACQUIRER_DECLINED");
+    assert!(declined_line["status"].is_u64() && declined_line["elapsed_ms"].is_u64());
+    let request = &declined_line["spans"][0];
+    assert_eq!(request["name"], "request");
+    assert_eq!(request["method"], "POST");
+    assert_eq!(request["path"], "/v1/payments");
+    assert_eq!(request["scheme"], "native");
+    assert_eq!(request["client_id"], "wallet-my-01");
+    let decode_line = access("req-decline-1-decode");
+    assert_eq!(decode_line["route"], "/v1/qr/decode");
+    assert_eq!(decode_line["result_code"], "SUCCESS");
 
     // Offline admin: the parked notice is listed, requeued, then pending.
     let journal = dir.join("data/journal.redb");

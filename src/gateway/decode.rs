@@ -111,6 +111,17 @@ fn payable(qr: &emv::MerchantQr<'_>, country: &str, currency: Currency) -> Resul
     Ok(())
 }
 
+/// EMV 52 as its four digits (`format!` cost a decode as much as the routing of its code).
+fn mcc_digits(mcc: u16) -> String {
+    if mcc > 9999 {
+        return format!("{mcc:04}");
+    }
+    [1000, 100, 10, 1]
+        .iter()
+        .map(|unit| char::from(b'0' + u8::try_from(mcc / unit % 10).unwrap_or(0)))
+        .collect()
+}
+
 impl Gateway {
     pub(super) async fn decode_code(
         &self,
@@ -171,9 +182,7 @@ impl Gateway {
             name: qr.name().unwrap_or_default().to_owned(),
             city: qr.city().unwrap_or_default().to_owned(),
             country: qr.country().to_owned(),
-            mcc: qr
-                .mcc()
-                .map_or_else(|| "0000".to_owned(), |m| format!("{m:04}")),
+            mcc: qr.mcc().map_or_else(|| "0000".to_owned(), mcc_digits),
             amount,
             reference_label,
             fee: qr.tip(),
@@ -199,5 +208,17 @@ impl Gateway {
         }
         self.inner.decodes.insert(decode_id, Arc::new(decoded));
         Ok(Answer::ok(body))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mccs_are_four_digits() {
+        for mcc in [0u16, 7, 42, 999, 5812, 9999, 10_000, u16::MAX] {
+            assert_eq!(mcc_digits(mcc), format!("{mcc:04}"));
+        }
     }
 }

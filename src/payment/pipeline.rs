@@ -38,7 +38,7 @@ pub struct RequestContext {
     /// pacs.008 MsgId); opaque to the pipeline.
     pub scheme_ref: Option<String>,
     /// The HTTP request id (`x-request-id`, taken from the wallet or made by the server;
-    /// spec/operations.md §2): in the log span of the request and in the journal records it makes.
+    /// spec/operations.md §2): in the log context of the request and in the journal records it makes.
     pub request_id: String,
 }
 

@@ -132,13 +132,15 @@ impl Dispatch {
     {
         let guard = self.handlers.enter();
         let work = call(Arc::clone(&self.pipeline));
-        // The handler task keeps the request's span: its log lines carry the request id.
+        // The handler task keeps the request's log context (its lines carry the request id) and
+        // any span the caller is in.
+        let request = crate::telemetry::correlation::current();
         let span = tracing::Span::current();
         let task = tokio::spawn(tracing::Instrument::instrument(
-            async move {
+            crate::telemetry::correlation::within(request, async move {
                 let _counted = guard;
                 work.await
-            },
+            }),
             span,
         ));
         let handled = match tokio::time::timeout_at(self.deadline, task).await {

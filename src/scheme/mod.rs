@@ -124,12 +124,13 @@ pub struct Inbound<'a> {
     pub request_id: &'a str,
 }
 
-impl Inbound<'_> {
-    /// The path with its query, as a signature covers it.
-    pub fn target(&self) -> String {
+impl<'a> Inbound<'a> {
+    /// The path with its query, as a signature covers it (the path itself, borrowed, when there
+    /// is no query).
+    pub fn target(&self) -> std::borrow::Cow<'a, str> {
         match self.query {
-            Some(q) => format!("{}?{q}", self.path),
-            None => self.path.to_owned(),
+            Some(q) => std::borrow::Cow::Owned(format!("{}?{q}", self.path)),
+            None => std::borrow::Cow::Borrowed(self.path),
         }
     }
 
@@ -169,6 +170,13 @@ pub trait Scheme: std::fmt::Debug + Send + Sync + 'static {
 
     /// True when authentication is off for a demo client (the banner must say so).
     fn is_demo(&self) -> bool;
+
+    /// The route's path as static text when `path` is one of this scheme's routes, so the
+    /// request metrics find their series without building labels (`None`, the default: the
+    /// server labels the request with a copy of its path).
+    fn route_label(&self, _path: &str) -> Option<&'static str> {
+        None
+    }
 
     /// Serves one request under [`Scheme::prefix`]: routing (404/405 in the scheme's own form),
     /// authentication, parsing, the pipeline call through `dispatch`, the signed response.

@@ -23,8 +23,8 @@ use crate::payment::Pipeline;
 use crate::scheme::InFlight;
 use crate::scheme::native::transformers::NativeReply;
 use crate::scheme::{Dispatch, Inbound, Outbound, Peer, Scheme};
-use crate::telemetry::correlation::{self, REQUEST_ID_HEADER, RESULT_CODE};
-use crate::telemetry::metrics::{self, RequestLabels, RouteLabels};
+use crate::telemetry::correlation::{self, REQUEST_ID_HEADER, RequestScope};
+use crate::telemetry::metrics;
 
 /// What every request needs, shared by all connections.
 pub(crate) struct Shared<A> {
@@ -71,90 +71,105 @@ fn outbound(o: Outbound) -> Reply {
 }
 
 /// Handles one request. Never fails: every outcome is a response. Every response carries the
-/// request's id as `x-request-id`; the request runs in a `request` span (request id, trace id,
-/// method, path, scheme, client id) and is counted in the request metrics.
+/// request's id as `x-request-id`; the request runs in its log context (request id, trace id,
+/// method, path, scheme, client id: [`RequestScope`]) and is counted in the request metrics.
 pub(crate) async fn handle<A: Pipeline>(
     shared: Arc<Shared<A>>,
     peer: Arc<PeerIdentity>,
     req: Request<Incoming>,
 ) -> Reply {
     let ids = correlation::from_headers(req.headers());
-    let path = req.uri().path().to_owned();
-    let span = tracing::info_span!(
-        "request",
-        request_id = %ids.request_id,
-        trace_id = ids.trace_id.as_deref().unwrap_or(""),
-        method = %req.method(),
-        path = %path,
-        scheme = tracing::field::Empty,
-        client_id = tracing::field::Empty,
-    );
-    let started = Instant::now();
-    let routed =
-        tracing::Instrument::instrument(route(shared, &peer, req, &ids.request_id), span.clone());
-    let ((mut reply, scheme), pipeline_code) = RESULT_CODE
-        .scope(std::cell::Cell::new(None), async {
-            let out = routed.await;
-            (out, RESULT_CODE.with(std::cell::Cell::get))
-        })
-        .await;
-    if let Ok(v) = HeaderValue::from_str(&ids.request_id) {
+    let scope = Arc::new(RequestScope::new(
+        ids,
+        req.method().clone(),
+        req.uri().path().to_owned(),
+    ));
+    let this = Arc::clone(&scope);
+    correlation::scoped(scope, async move {
+        let started = Instant::now();
+        let (reply, scheme) = route(shared, &peer, req, &this).await;
+        answered(&this, reply, scheme, started)
+    })
+    .await
+}
+
+/// The request's id on its answer, its metrics, and its access line (at `debug`).
+fn answered(
+    scope: &RequestScope,
+    mut reply: Reply,
+    scheme: Option<(&'static str, Option<&'static str>)>,
+    started: Instant,
+) -> Reply {
+    if let Ok(v) = HeaderValue::from_str(&scope.request_id) {
         reply.headers_mut().insert(REQUEST_ID_HEADER, v);
     }
     let status = reply.status();
     // Labels borrow what they can: a known route's path and the result code are static text.
     let route: Cow<'static, str> = match scheme {
         Some(_) if status == StatusCode::NOT_FOUND => Cow::Borrowed("unmatched"),
-        Some(_) => Cow::Owned(path.clone()),
-        None => match path.as_str() {
+        Some((_, Some(label))) => Cow::Borrowed(label),
+        Some((_, None)) => Cow::Owned(scope.path.clone()),
+        None => match scope.path.as_str() {
             "/healthz" => Cow::Borrowed("/healthz"),
             "/readyz" => Cow::Borrowed("/readyz"),
             "/metrics" => Cow::Borrowed("/metrics"),
             _ => Cow::Borrowed("unmatched"),
         },
     };
-    let scheme = Cow::Borrowed(scheme.unwrap_or("none"));
-    let code: Cow<'static, str> = match pipeline_code {
+    let code = match scope.result_code() {
         Some(c) => Cow::Borrowed(c),
-        None => Cow::Owned(format!("HTTP_{}", status.as_u16())),
+        None => http_code(status),
     };
     let elapsed = started.elapsed();
-    let m = metrics::global();
-    let labels = RouteLabels { scheme, route };
-    m.request_duration
-        .get_or_create(&labels)
-        .observe(elapsed.as_secs_f64());
-    m.requests
-        .get_or_create(&RequestLabels {
-            scheme: labels.scheme,
-            route: labels.route,
-            result_code: code.clone(),
-        })
-        .inc();
-    span.in_scope(|| {
-        tracing::debug!(
-            status = status.as_u16(),
-            result_code = %code,
-            elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
-            "answered"
-        );
-    });
+    let scheme = scheme.map_or("none", |(name, _)| name);
+    tracing::debug!(
+        status = status.as_u16(),
+        route = %route,
+        result_code = %code,
+        elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        "answered"
+    );
+    metrics::observe_request(scheme, route, code, elapsed);
     reply
 }
+
+/// `HTTP_<status>`: the result code of a request answered before the pipeline (static text for
+/// the statuses the server and the schemes answer with).
+fn http_code(status: StatusCode) -> Cow<'static, str> {
+    Cow::Borrowed(match status.as_u16() {
+        200 => "HTTP_200",
+        400 => "HTTP_400",
+        401 => "HTTP_401",
+        403 => "HTTP_403",
+        404 => "HTTP_404",
+        405 => "HTTP_405",
+        408 => "HTTP_408",
+        413 => "HTTP_413",
+        415 => "HTTP_415",
+        429 => "HTTP_429",
+        500 => "HTTP_500",
+        503 => "HTTP_503",
+        other => return Cow::Owned(format!("HTTP_{other}")),
+    })
+}
+
+/// The scheme that served a request and its route's static label (both `None` for health,
+/// metrics and unknown paths).
+type Served = Option<(&'static str, Option<&'static str>)>;
 
 async fn route<A: Pipeline>(
     shared: Arc<Shared<A>>,
     peer: &PeerIdentity,
     req: Request<Incoming>,
-    request_id: &str,
-) -> (Reply, Option<&'static str>) {
-    let path = req.uri().path().to_owned();
-    match path.as_str() {
+    scope: &RequestScope,
+) -> (Reply, Served) {
+    let path = scope.path.as_str();
+    match path {
         "/healthz" | "/readyz" | "/metrics" => {
             if req.method() != Method::GET {
                 let mut refused = native_error(&ApiError::MethodNotAllowed {
                     method: req.method().to_string(),
-                    path,
+                    path: path.to_owned(),
                     allowed: "GET",
                 });
                 refused
@@ -167,7 +182,12 @@ async fn route<A: Pipeline>(
             }
             if path == "/metrics" {
                 if !shared.serve_metrics {
-                    return (native_error(&ApiError::NotFound { path }), None);
+                    return (
+                        native_error(&ApiError::NotFound {
+                            path: path.to_owned(),
+                        }),
+                        None,
+                    );
                 }
                 return (metrics_response(), None);
             }
@@ -190,13 +210,19 @@ async fn route<A: Pipeline>(
                 .find(|s| path.starts_with(s.prefix()))
                 .cloned()
             else {
-                return (native_error(&ApiError::NotFound { path }), None);
+                return (
+                    native_error(&ApiError::NotFound {
+                        path: path.to_owned(),
+                    }),
+                    None,
+                );
             };
             let name = scheme.name();
-            tracing::Span::current().record("scheme", name);
+            correlation::record_scheme(name);
+            let label = scheme.route_label(path);
             (
-                to_scheme(shared, peer, scheme, req, request_id).await,
-                Some(name),
+                to_scheme(shared, peer, scheme, req, scope).await,
+                Some((name, label)),
             )
         }
     }
@@ -217,7 +243,7 @@ async fn to_scheme<A: Pipeline>(
     peer: &PeerIdentity,
     scheme: Arc<dyn Scheme>,
     req: Request<Incoming>,
-    request_id: &str,
+    scope: &RequestScope,
 ) -> Reply {
     // request_timeout is at most a day (checked at start), so this cannot overflow in practice;
     // checked all the same.
@@ -232,18 +258,15 @@ async fn to_scheme<A: Pipeline>(
         PeerIdentity::Client(id) => Peer::Certified(id.clone()),
         PeerIdentity::Unmapped(fp) => Peer::Unmapped(fp.clone()),
     };
-    let method = parts.method.as_str().to_owned();
-    let path = parts.uri.path().to_owned();
-    let query = parts.uri.query().map(str::to_owned);
     let head = Inbound {
-        method: &method,
-        path: &path,
-        query: query.as_deref(),
+        method: parts.method.as_str(),
+        path: &scope.path,
+        query: parts.uri.query(),
         headers: &parts.headers,
         body: &[],
         peer: &peer,
         received_at,
-        request_id,
+        request_id: &scope.request_id,
     };
 
     let max = shared.limits.max_body_bytes;

@@ -1,6 +1,6 @@
 //! Request correlation: every request gets one request id, taken from the wallet when it sends a
 //! usable one, made here otherwise, returned as `x-request-id` on every response, carried in the
-//! request's log span and into the journal records the request creates.
+//! request's log context and into the journal records the request creates.
 //!
 //! Which id (spec/operations.md §2):
 //! 1. `x-request-id`, when 1 to 128 visible ASCII characters (`!` to `~`);
@@ -8,9 +8,19 @@
 //!    zeros), so the gateway's logs join the wallet's trace;
 //! 3. else a new random UUID.
 //!
-//! A `traceparent` is also kept as `trace_id` in the log span whichever id wins.
+//! A `traceparent` is also kept as `trace_id` in the request's log context whichever id wins.
+//!
+//! The log context of a request is a [`RequestScope`] held in a task-local for the request's
+//! future (and handed to the handler task it spawns), not a `tracing` span: the log formatter
+//! (`telemetry::log`) writes it into each line emitted inside the request, as the `request` entry
+//! of `spans`. A span per request cost about a quarter of a `GET /healthz`'s instructions even
+//! when no line was written (issue 16, defect 6, `scripts/decode-cost`); this costs one
+//! allocation, and the formatting is paid only for lines actually written.
 
-use hyper::header::HeaderMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use hyper::header::{HeaderMap, HeaderName};
 
 /// The request header and response header.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -20,14 +30,105 @@ pub const TRACEPARENT_HEADER: &str = "traceparent";
 pub const MAX_REQUEST_ID_LEN: usize = 128;
 
 tokio::task_local! {
-    /// The result code of the pipeline call of the current request: the server scopes it around
-    /// each request, the scheme's dispatcher sets it (for `qrbridge_http_requests_total`).
-    pub static RESULT_CODE: std::cell::Cell<Option<&'static str>>;
+    /// The request being served by the current task: the server scopes it around each request,
+    /// [`crate::scheme::Dispatch`] hands it to the handler task it spawns.
+    static REQUEST: Arc<RequestScope>;
+}
+
+/// One request's log context (the `request` entry of a log line's `spans`: request id, trace id,
+/// method, path, then scheme and client id once known) and its result code for the metrics.
+#[derive(Debug)]
+pub struct RequestScope {
+    /// The request id (returned as `x-request-id`).
+    pub request_id: String,
+    /// The W3C trace id, when a valid `traceparent` came in.
+    pub trace_id: Option<String>,
+    /// The HTTP method.
+    pub method: hyper::Method,
+    /// The request's path (no query).
+    pub path: String,
+    scheme: OnceLock<&'static str>,
+    client_id: OnceLock<String>,
+    result_code: Mutex<Option<&'static str>>,
+}
+
+impl RequestScope {
+    /// A request with these ids, before routing.
+    pub fn new(ids: Correlation, method: hyper::Method, path: String) -> Self {
+        RequestScope {
+            request_id: ids.request_id,
+            trace_id: ids.trace_id,
+            method,
+            path,
+            scheme: OnceLock::new(),
+            client_id: OnceLock::new(),
+            result_code: Mutex::new(None),
+        }
+    }
+
+    /// The scheme serving it, once routed.
+    pub fn scheme(&self) -> Option<&'static str> {
+        self.scheme.get().copied()
+    }
+
+    /// The authenticated client, once known.
+    pub fn client_id(&self) -> Option<&str> {
+        self.client_id.get().map(String::as_str)
+    }
+
+    /// The result code of its pipeline call (the last one, if a scheme made several).
+    pub fn result_code(&self) -> Option<&'static str> {
+        self.result_code.lock().map_or(None, |c| *c)
+    }
+}
+
+/// Runs `f` as the request `scope`: lines logged inside carry its context, and
+/// [`set_result_code`] and the `record_*` functions reach it.
+pub async fn scoped<F: Future>(scope: Arc<RequestScope>, f: F) -> F::Output {
+    REQUEST.scope(scope, f).await
+}
+
+/// Runs `f` inside `scope` when there is one (a handler task spawned for a request).
+pub async fn within<F: Future>(scope: Option<Arc<RequestScope>>, f: F) -> F::Output {
+    match scope {
+        Some(scope) => REQUEST.scope(scope, f).await,
+        None => f.await,
+    }
+}
+
+/// The request the current task serves, if any.
+pub fn current() -> Option<Arc<RequestScope>> {
+    REQUEST.try_with(Arc::clone).ok()
+}
+
+/// Calls `f` with the request the current task serves, if any (no reference count taken).
+pub fn with_current<R>(f: impl FnOnce(&RequestScope) -> R) -> Option<R> {
+    REQUEST.try_with(|s| f(s)).ok()
 }
 
 /// Records the current request's result code (nothing outside a request).
 pub fn set_result_code(code: &'static str) {
-    let _ = RESULT_CODE.try_with(|c| c.set(Some(code)));
+    with_current(|s| {
+        if let Ok(mut c) = s.result_code.lock() {
+            *c = Some(code);
+        }
+    });
+}
+
+/// Records the scheme serving the current request (the first one recorded stays).
+pub fn record_scheme(name: &'static str) {
+    with_current(|s| {
+        let _ = s.scheme.set(name);
+    });
+}
+
+/// Records the authenticated client of the current request (the first one recorded stays).
+pub fn record_client_id(id: &str) {
+    with_current(|s| {
+        if s.client_id.get().is_none() {
+            let _ = s.client_id.set(id.to_owned());
+        }
+    });
 }
 
 /// The ids of one request.
@@ -85,11 +186,12 @@ pub fn new_request_id() -> String {
 
 /// The ids of a request, from its headers.
 pub fn from_headers(headers: &HeaderMap) -> Correlation {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let trace_id = header(TRACEPARENT_HEADER)
-        .and_then(trace_id)
-        .map(str::to_owned);
-    let request_id = match header(REQUEST_ID_HEADER).map(str::trim) {
+    // Names made once: a lookup by `&str` parses the name first, on every request.
+    const REQUEST_ID: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
+    const TRACEPARENT: HeaderName = HeaderName::from_static(TRACEPARENT_HEADER);
+    let header = |name: &HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let trace_id = header(&TRACEPARENT).and_then(trace_id).map(str::to_owned);
+    let request_id = match header(&REQUEST_ID).map(str::trim) {
         Some(v) if valid_request_id(v) => v.to_owned(),
         _ => trace_id.clone().unwrap_or_else(new_request_id),
     };

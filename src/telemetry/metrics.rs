@@ -396,6 +396,80 @@ pub fn global() -> &'static Metrics {
     METRICS.get_or_init(Metrics::new)
 }
 
+/// The request series of one (scheme, route, result code), all static text.
+type RequestSeries = (Histogram, Counter);
+
+/// Most static label sets a thread keeps resolved (the route tables and result codes make far
+/// fewer; past it, requests are counted through the labels).
+const MAX_RESOLVED: usize = 1024;
+
+thread_local! {
+    static RESOLVED: std::cell::RefCell<
+        std::collections::HashMap<(&'static str, &'static str, &'static str), RequestSeries, foldhash::fast::RandomState>,
+    > = std::cell::RefCell::new(std::collections::HashMap::default());
+}
+
+/// Counts one answered request and its latency (`http_requests_total`,
+/// `http_request_duration_seconds`). When the route and the result code are static text (known
+/// routes, pipeline result codes), each thread finds the two series once and keeps them: no label
+/// set built, hashed and looked up under the families' locks on every request (issue 16, defect
+/// 6). Other requests (a scheme's route without a static label) go through the labels.
+pub fn observe_request(
+    scheme: &'static str,
+    route: Cow<'static, str>,
+    code: Cow<'static, str>,
+    elapsed: std::time::Duration,
+) {
+    let seconds = elapsed.as_secs_f64();
+    if let (Cow::Borrowed(route), Cow::Borrowed(code)) = (&route, &code) {
+        let counted = RESOLVED.with(|resolved| {
+            let mut resolved = resolved.borrow_mut();
+            let key = (scheme, *route, *code);
+            if let Some((duration, count)) = resolved.get(&key) {
+                duration.observe(seconds);
+                count.inc();
+                return true;
+            }
+            if resolved.len() >= MAX_RESOLVED {
+                return false;
+            }
+            let series = request_series(scheme, Cow::Borrowed(route), Cow::Borrowed(code));
+            series.0.observe(seconds);
+            series.1.inc();
+            resolved.insert(key, series);
+            true
+        });
+        if counted {
+            return;
+        }
+    }
+    let (duration, count) = request_series(scheme, route, code);
+    duration.observe(seconds);
+    count.inc();
+}
+
+fn request_series(
+    scheme: &'static str,
+    route: Cow<'static, str>,
+    code: Cow<'static, str>,
+) -> RequestSeries {
+    let m = global();
+    let labels = RouteLabels {
+        scheme: Cow::Borrowed(scheme),
+        route,
+    };
+    let duration = m.request_duration.get_or_create(&labels).clone();
+    let count = m
+        .requests
+        .get_or_create(&RequestLabels {
+            scheme: labels.scheme,
+            route: labels.route,
+            result_code: code,
+        })
+        .clone();
+    (duration, count)
+}
+
 /// What refreshes the scraped gauges.
 pub type Probe = Arc<dyn Fn(&Metrics) + Send + Sync>;
 

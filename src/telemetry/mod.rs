@@ -3,8 +3,9 @@
 //! ```text
 //! log.rs          structured logging (tracing + tracing-subscriber): human on a terminal, JSON
 //!                 lines otherwise or when configured; RUST_LOG-style filters; the `[log]` table
+//! json.rs         JSON string literals written by hand, escaped as serde_json does
 //! correlation.rs  request ids (x-request-id, W3C traceparent): accepted, generated, returned;
-//!                 the result code of the current request (for the request metrics)
+//!                 the current request's log context and result code (RequestScope)
 //! metrics.rs      the Prometheus series served at GET /metrics (prometheus-client)
 //! random.rs       random 16-byte ids (request ids, decode ids), OS randomness drawn in blocks
 //! ```
@@ -14,6 +15,7 @@
 //! Spec: `spec/operations.md` (every log event that needs a human, every metric, the alerts).
 
 pub mod correlation;
+pub mod json;
 pub mod log;
 pub mod metrics;
 pub mod random;

@@ -23,10 +23,24 @@ fn check_id(what: &str, s: &str) -> Result<(), String> {
     }
 }
 
+/// Serializes string newtypes as their text, borrowed (`serde(into = "String")` copies the
+/// string before writing it: an allocation per id in every answer).
+macro_rules! serialize_as_str {
+    ($($t:ty),*) => {$(
+        impl Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+    )*};
+}
+
+serialize_as_str!(RequestId, CustomerId, CodeValue);
+
 /// A wallet's idempotent request id, or one of our ids (decode, quote, payment, refund):
 /// 1–64 characters of `A-Z a-z 0-9 - _ . :`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "String")]
 pub struct RequestId(String);
 
 impl RequestId {
@@ -64,8 +78,8 @@ impl std::fmt::Display for RequestId {
 
 /// The payer's id at the wallet (1–64 printable ASCII characters). A payer identifier: `Debug`
 /// prints it redacted; use [`CustomerId::expose`] deliberately.
-#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Clone, PartialEq, Eq, Hash, Deserialize)]
+#[serde(try_from = "String")]
 pub struct CustomerId(String);
 
 impl CustomerId {
@@ -104,8 +118,8 @@ impl From<CustomerId> for String {
 }
 
 /// The scanned QR payload, 1–512 characters (the EMV maximum). Its content is the parser's job.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
 pub struct CodeValue(String);
 
 impl CodeValue {
@@ -173,12 +187,20 @@ struct MoneyWire {
 }
 
 impl Serialize for Money {
+    /// The same object as [`MoneyWire`], without a string of its own for either field.
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        MoneyWire {
-            currency: self.0.currency().code().to_owned(),
-            value: self.0.minor().to_string(),
+        use serde::ser::SerializeStruct;
+        /// The minor units as a JSON string, written straight from the integer.
+        struct Digits(u64);
+        impl Serialize for Digits {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(&self.0)
+            }
         }
-        .serialize(s)
+        let mut wire = s.serialize_struct("MoneyWire", 2)?;
+        wire.serialize_field("currency", self.0.currency().code())?;
+        wire.serialize_field("value", &Digits(self.0.minor()))?;
+        wire.end()
     }
 }
 

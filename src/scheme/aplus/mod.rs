@@ -591,7 +591,7 @@ impl Aplus {
             scheme_ref: None,
             request_id: req.request_id.to_owned(),
         };
-        tracing::Span::current().record("client_id", ctx.client_id.as_str());
+        crate::telemetry::correlation::record_client_id(&ctx.client_id);
         let (status, body) = match self.answer(&req, route, ctx, dispatch).await {
             Ok(reply) => reply,
             Err(fault) => {

@@ -314,7 +314,7 @@ impl Iso20022 {
         body_sha256: String,
         scheme_ref: Option<String>,
     ) -> RequestContext {
-        tracing::Span::current().record("client_id", who.client_id.as_str());
+        crate::telemetry::correlation::record_client_id(&who.client_id);
         RequestContext {
             client_id: who.client_id.clone(),
             body_sha256,

@@ -26,7 +26,7 @@ use crate::scheme::native::auth::{
 };
 use crate::scheme::parse_json;
 pub use route::Route;
-use transformers::{NativeReply, render};
+use transformers::{NativeReply, parse_decode, render, render_decode};
 
 /// The registry name.
 pub const NAME: &str = "native";
@@ -143,13 +143,40 @@ impl Native {
         let body = req.body;
         let d = (&dispatch, route.runs_inline());
         match route {
-            Route::Decode => call(body, ctx, d, <dyn Pipeline>::decode).await,
-            Route::Quote => call(body, ctx, d, <dyn Pipeline>::quote).await,
-            Route::Pay => call(body, ctx, d, <dyn Pipeline>::pay).await,
-            Route::PaymentInquiry => call(body, ctx, d, <dyn Pipeline>::inquire_payment).await,
-            Route::Cancel => call(body, ctx, d, <dyn Pipeline>::cancel).await,
-            Route::Refund => call(body, ctx, d, <dyn Pipeline>::refund).await,
-            Route::RefundInquiry => call(body, ctx, d, <dyn Pipeline>::inquire_refund).await,
+            Route::Decode => {
+                call(
+                    body,
+                    ctx,
+                    d,
+                    <dyn Pipeline>::decode,
+                    (parse_decode, render_decode),
+                )
+                .await
+            }
+            Route::Quote => call(body, ctx, d, <dyn Pipeline>::quote, (parse_json, render)).await,
+            Route::Pay => call(body, ctx, d, <dyn Pipeline>::pay, (parse_json, render)).await,
+            Route::PaymentInquiry => {
+                call(
+                    body,
+                    ctx,
+                    d,
+                    <dyn Pipeline>::inquire_payment,
+                    (parse_json, render),
+                )
+                .await
+            }
+            Route::Cancel => call(body, ctx, d, <dyn Pipeline>::cancel, (parse_json, render)).await,
+            Route::Refund => call(body, ctx, d, <dyn Pipeline>::refund, (parse_json, render)).await,
+            Route::RefundInquiry => {
+                call(
+                    body,
+                    ctx,
+                    d,
+                    <dyn Pipeline>::inquire_refund,
+                    (parse_json, render),
+                )
+                .await
+            }
         }
     }
 
@@ -190,7 +217,7 @@ impl Native {
             scheme_ref: None,
             request_id: req.request_id.to_owned(),
         };
-        tracing::Span::current().record("client_id", ctx.client_id.as_str());
+        crate::telemetry::correlation::record_client_id(&ctx.client_id);
         let native = match self.answer(&req, route, ctx, dispatch).await {
             Ok(r) => r,
             Err(e) => NativeReply::from(&e),
@@ -225,6 +252,10 @@ impl Scheme for Native {
 
     fn is_demo(&self) -> bool {
         self.auth.is_off()
+    }
+
+    fn route_label(&self, path: &str) -> Option<&'static str> {
+        Route::from_path(path).map(Route::path)
     }
 
     fn serve<'a>(&'a self, req: Inbound<'a>, dispatch: Dispatch) -> BoxFuture<'a, Outbound> {
@@ -266,29 +297,37 @@ impl Scheme for Native {
     }
 }
 
+/// Reads a route's request from its JSON body.
+type Parse<R> = fn(&[u8]) -> Result<R, ApiError>;
+
+/// Renders a route's answer.
+type Render<T> = fn(Handled<T>) -> NativeReply;
+
 /// A canonical operation of the pipeline (`<dyn Pipeline>::pay`, ...).
 type Operation<R, T> = fn(Arc<dyn Pipeline>, RequestContext, R) -> BoxFuture<'static, Handled<T>>;
 
 /// One native route: the JSON body parsed into the operation's request, the pipeline called
 /// through `dispatch` (in the request's task when `inline`, [`Route::runs_inline`]), the
-/// canonical answer rendered.
+/// canonical answer rendered. `wire` reads and writes the JSON: serde ([`parse_json`],
+/// [`render`]), or a route's own fast path that gives the same result (the decode's).
 async fn call<R, T>(
     body: &[u8],
     ctx: RequestContext,
     (dispatch, inline): (&Dispatch, bool),
     op: Operation<R, T>,
+    (parse, rendering): (Parse<R>, Render<T>),
 ) -> Result<NativeReply, ApiError>
 where
     R: serde::de::DeserializeOwned,
     T: serde::Serialize + Send + 'static,
 {
-    let r = parse_json(body)?;
+    let r = parse(body)?;
     let handled = if inline {
         dispatch.run_inline(|p| op(p, ctx, r)).await
     } else {
         dispatch.run(|p| op(p, ctx, r)).await
     };
-    Ok(render(handled))
+    Ok(rendering(handled))
 }
 
 /// Builds the native scheme from its credentials, shared for the server.
