@@ -218,13 +218,7 @@ pub fn run(cmd: AplusCommand) -> ExitCode {
             Ok(())
         }),
     };
-    match done {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(1)
-        }
-    }
+    super::exit(done)
 }
 
 fn read_pem(path: &PathBuf) -> Result<String, String> {
@@ -654,31 +648,9 @@ impl Wallet {
     }
 }
 
-/// A request to a running wallet's control endpoints.
+/// A request to a running wallet's control endpoints (an answer within 60 s).
 async fn call(wallet: &str, method: Method, path: &str, body: &Value) -> Result<Value, String> {
-    let t = target(&format!("{}{path}", wallet.trim_end_matches('/')))?;
-    let bytes = if body.is_null() {
-        Vec::new()
-    } else {
-        body.to_string().into_bytes()
-    };
-    let answer = HttpClient::new(None)
-        .with_timeouts(Duration::from_secs(5), Duration::from_secs(60))
-        .send(OutboundRequest {
-            method,
-            target: t,
-            content_type: (!bytes.is_empty()).then_some("application/json"),
-            headers: Vec::new(),
-            body: bytes,
-        })
-        .await
-        .map_err(|e| format!("{wallet}: {e}"))?;
-    let v: Value = serde_json::from_slice(&answer.body)
-        .map_err(|e| format!("{wallet}: answer not JSON: {e}"))?;
-    if answer.status != StatusCode::OK {
-        return Err(format!("{wallet}{path}: {}", v["error"]));
-    }
-    Ok(v)
+    super::call(wallet, method, path, body, Duration::from_secs(60), None).await
 }
 
 async fn pay(a: PayArgs) -> Result<(), String> {

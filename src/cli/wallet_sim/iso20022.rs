@@ -338,13 +338,7 @@ pub fn run(cmd: Iso20022Command) -> ExitCode {
             Ok(())
         }),
     };
-    match done {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(1)
-        }
-    }
+    super::exit(done)
 }
 
 fn return_status(s: &str) -> Result<Iso20022TxSts, String> {
@@ -470,17 +464,6 @@ fn decimal(ccy: &str, minor_units: u64) -> String {
         .ok()
         .and_then(|c| Amount::from_minor(minor_units, c).ok())
         .map_or_else(|| minor_units.to_string(), Amount::to_decimal_string)
-}
-
-/// A version 4 UUID from the system's random source.
-fn uuid_v4() -> Result<String, String> {
-    let mut bytes = [0u8; 16];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
-        .map_err(|_| "no random bytes".to_owned())?;
-    Ok(uuid::Builder::from_random_bytes(bytes)
-        .into_uuid()
-        .hyphenated()
-        .to_string())
 }
 
 /// A pacs.002's transaction status, reason and OrgnlUETR; for a group-level report, `GrpSts`
@@ -966,7 +949,7 @@ impl Wallet {
         let quote: Iso20022Quote =
             serde_json::from_slice(&body).map_err(|e| format!("the quote is not one: {e}"))?;
         let (_, debit) = minor(&quote.instructed_amount.ccy, &quote.instructed_amount.value)?;
-        let uetr = uuid_v4()?;
+        let uetr = qrbridge::telemetry::random::uuid_v4().ok_or("no random bytes")?;
         let msg_id = self.next_id("P");
         let end_to_end_id = format!("E2E{}", &msg_id[3..]);
         let document = self.pacs008(&msg_id, &end_to_end_id, &uetr, &quote, customer);
@@ -1058,22 +1041,27 @@ impl Wallet {
             .ok_or_else(|| "no payment yet".to_owned())
     }
 
+    /// The original references (OrgnlGrpInf, OrgnlEndToEndId) of the payment `uetr` names, for a
+    /// pacs.028 or camt.056 TxInf; empty when the ledger does not hold it.
+    fn original_refs(&self, uetr: &str) -> String {
+        match self.with_entry(Some(uetr), |e| (e.msg_id.clone(), e.end_to_end_id.clone())) {
+            Some((m, e2e)) => format!(
+                "<OrgnlGrpInf><OrgnlMsgId>{}</OrgnlMsgId><OrgnlMsgNmId>{}</OrgnlMsgNmId></OrgnlGrpInf><OrgnlEndToEndId>{}</OrgnlEndToEndId>",
+                esc(&m),
+                self.profile.pacs008_message(),
+                esc(&e2e)
+            ),
+            None => String::new(),
+        }
+    }
+
     /// `POST /sim/status`: a pacs.028 for `uetr`.
     async fn status(&self, v: &Value) -> Result<Value, String> {
         let gateway = v["gateway"].as_str().ok_or("gateway missing")?;
         let uetr = self.uetr(v["uetr"].as_str().ok_or("uetr missing")?)?;
         let uetr = uetr.as_str();
-        let known = self.with_entry(Some(uetr), |e| (e.msg_id.clone(), e.end_to_end_id.clone()));
         let msg_id = self.next_id("S");
-        let original = match &known {
-            Some((m, e2e)) => format!(
-                "<OrgnlGrpInf><OrgnlMsgId>{}</OrgnlMsgId><OrgnlMsgNmId>{}</OrgnlMsgNmId></OrgnlGrpInf><OrgnlEndToEndId>{}</OrgnlEndToEndId>",
-                esc(m),
-                self.profile.pacs008_message(),
-                esc(e2e)
-            ),
-            None => String::new(),
-        };
+        let original = self.original_refs(uetr);
         let document = format!(
             r#"<?xml version="1.0" encoding="UTF-8"?>
 <Document xmlns="{NS}pacs.028.001.03"><FIToFIPmtStsReq><GrpHdr><MsgId>{msg_id}</MsgId><CreDtTm>{t}</CreDtTm></GrpHdr><TxInf>{original}<OrgnlUETR>{u}</OrgnlUETR></TxInf></FIToFIPmtStsReq></Document>
@@ -1103,17 +1091,8 @@ impl Wallet {
         let gateway = v["gateway"].as_str().ok_or("gateway missing")?;
         let uetr = self.uetr(v["uetr"].as_str().ok_or("uetr missing")?)?;
         let uetr = uetr.as_str();
-        let known = self.with_entry(Some(uetr), |e| (e.msg_id.clone(), e.end_to_end_id.clone()));
         let id = self.next_id("C");
-        let original = match &known {
-            Some((m, e2e)) => format!(
-                "<OrgnlGrpInf><OrgnlMsgId>{}</OrgnlMsgId><OrgnlMsgNmId>{}</OrgnlMsgNmId></OrgnlGrpInf><OrgnlEndToEndId>{}</OrgnlEndToEndId>",
-                esc(m),
-                self.profile.pacs008_message(),
-                esc(e2e)
-            ),
-            None => String::new(),
-        };
+        let original = self.original_refs(uetr);
         let document = format!(
             r#"<?xml version="1.0" encoding="UTF-8"?>
 <Document xmlns="{NS}camt.056.001.08"><FIToFIPmtCxlReq><Assgnmt><Id>{id}</Id><Assgnr><Agt><FinInstnId><BICFI>{bic}</BICFI></FinInstnId></Agt></Assgnr><Assgne><Agt><FinInstnId><Nm>QRBRIDGE</Nm></FinInstnId></Agt></Assgne><CreDtTm>{t}</CreDtTm></Assgnmt><Undrlyg><TxInf><CxlId>{id}</CxlId>{original}<OrgnlUETR>{u}</OrgnlUETR><CxlRsnInf><Rsn><Cd>CUST</Cd></Rsn></CxlRsnInf></TxInf></Undrlyg></FIToFIPmtCxlReq></Document>
@@ -1264,32 +1243,18 @@ impl Wallet {
     }
 }
 
-/// A request to a running wallet's control endpoints.
+/// A request to a running wallet's control endpoints (an answer within 90 s, its message log up
+/// to 64 MiB).
 async fn call(wallet: &str, method: Method, path: &str, body: &Value) -> Result<Value, String> {
-    let t = target(&format!("{}{path}", wallet.trim_end_matches('/')))?;
-    let bytes = if body.is_null() {
-        Vec::new()
-    } else {
-        body.to_string().into_bytes()
-    };
-    let answer = HttpClient::new(None)
-        .with_timeouts(Duration::from_secs(5), Duration::from_secs(90))
-        .with_max_answer_bytes(64 << 20)
-        .send(OutboundRequest {
-            method,
-            target: t,
-            content_type: (!bytes.is_empty()).then_some("application/json"),
-            headers: Vec::new(),
-            body: bytes,
-        })
-        .await
-        .map_err(|e| format!("{wallet}: {e}"))?;
-    let v: Value = serde_json::from_slice(&answer.body)
-        .map_err(|e| format!("{wallet}: answer not JSON: {e}"))?;
-    if answer.status != StatusCode::OK {
-        return Err(format!("{wallet}{path}: {}", v["error"]));
-    }
-    Ok(v)
+    super::call(
+        wallet,
+        method,
+        path,
+        body,
+        Duration::from_secs(90),
+        Some(64 << 20),
+    )
+    .await
 }
 
 fn show_entry(e: &Value) {

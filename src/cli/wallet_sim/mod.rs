@@ -10,8 +10,10 @@ use std::time::Duration;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::{Request, Response};
+use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use qrbridge::http_client::{HttpClient, OutboundRequest, target};
+use serde_json::Value;
 
 pub mod aplus;
 pub mod iso20022;
@@ -27,6 +29,56 @@ pub enum WalletSimCommand {
     /// pacs.028 and camt.056, takes our pacs.002 notifications and pacs.004 returns.
     #[command(subcommand)]
     Iso20022(iso20022::Iso20022Command),
+}
+
+/// The exit code of a simulator command: 0, or 1 with the error on stderr.
+pub(crate) fn exit(done: Result<(), String>) -> ExitCode {
+    match done {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// A request to a running simulator's control endpoints (`/sim/...`): `body` as JSON (none when
+/// null), the JSON answer, or the simulator's `error` when it is not 200. `answer_timeout` bounds
+/// the wait; `max_answer_bytes` raises the client's default answer limit.
+pub(crate) async fn call(
+    wallet: &str,
+    method: Method,
+    path: &str,
+    body: &Value,
+    answer_timeout: Duration,
+    max_answer_bytes: Option<usize>,
+) -> Result<Value, String> {
+    let t = target(&format!("{}{path}", wallet.trim_end_matches('/')))?;
+    let bytes = if body.is_null() {
+        Vec::new()
+    } else {
+        body.to_string().into_bytes()
+    };
+    let mut client = HttpClient::new(None).with_timeouts(Duration::from_secs(5), answer_timeout);
+    if let Some(max) = max_answer_bytes {
+        client = client.with_max_answer_bytes(max);
+    }
+    let answer = client
+        .send(OutboundRequest {
+            method,
+            target: t,
+            content_type: (!bytes.is_empty()).then_some("application/json"),
+            headers: Vec::new(),
+            body: bytes,
+        })
+        .await
+        .map_err(|e| format!("{wallet}: {e}"))?;
+    let v: Value = serde_json::from_slice(&answer.body)
+        .map_err(|e| format!("{wallet}: answer not JSON: {e}"))?;
+    if answer.status != StatusCode::OK {
+        return Err(format!("{wallet}{path}: {}", v["error"]));
+    }
+    Ok(v)
 }
 
 /// Runs a simulator command.
