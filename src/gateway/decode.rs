@@ -134,15 +134,13 @@ impl Gateway {
         // Warnings (deviations from EMVCo v1.1) do not stop a payable code.
         payable(&qr, &s.country, s.currency)?;
         // Today's date (YYYYMMDD, UTC) only when the code carries an expiry date at all.
-        let mut today: Option<String> = None;
+        let mut today: Option<[u8; 8]> = None;
         if let Some(expiry) = qr
             .accounts()
             .filter_map(|a| a.role(Role::Expiry))
             .filter(|e| e.len() == 8 && e.bytes().all(|b| b.is_ascii_digit()))
             .find(|e| {
-                *e < today
-                    .get_or_insert_with(|| UtcFields::now().yyyymmdd())
-                    .as_str()
+                e.as_bytes() < &today.get_or_insert_with(|| UtcFields::now().yyyymmdd_digits())[..]
             })
         {
             return Err(ApiError::QrNotSupported {

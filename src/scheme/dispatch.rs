@@ -2,17 +2,28 @@
 //! connections) so that shutdown can wait for it ([`InFlight`]).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::payment::{ApiError, BoxFuture, Handled, Pipeline, Side};
 
 /// A counter of running tasks that can be awaited down to zero. Cloning shares the counter.
+///
+/// An atomic count, and a [`Notify`] woken only when the count falls to zero: entering and
+/// leaving cost an atomic add each on the request path (a `watch` channel, before, took its lock
+/// and woke its waiters' list on every change: ≈ 900 instructions per request, issue 16).
 #[derive(Debug, Clone)]
 pub struct InFlight {
-    count: Arc<watch::Sender<usize>>,
+    shared: Arc<Counter>,
+}
+
+#[derive(Debug, Default)]
+struct Counter {
+    count: AtomicUsize,
+    idle: Notify,
 }
 
 impl Default for InFlight {
@@ -25,28 +36,35 @@ impl InFlight {
     /// Zero tasks.
     pub fn new() -> Self {
         InFlight {
-            count: Arc::new(watch::channel(0).0),
+            shared: Arc::new(Counter::default()),
         }
     }
 
     /// Counts one task until the guard is dropped.
     pub fn enter(&self) -> InFlightGuard {
-        self.count.send_modify(|n| *n += 1);
+        self.shared.count.fetch_add(1, Ordering::AcqRel);
         InFlightGuard {
-            count: self.count.clone(),
+            shared: self.shared.clone(),
         }
     }
 
     /// How many are running now.
     pub fn count(&self) -> usize {
-        *self.count.borrow()
+        self.shared.count.load(Ordering::Acquire)
     }
 
     /// Waits until none is running.
     pub async fn wait_idle(&self) {
-        let mut rx = self.count.subscribe();
-        // The sender lives in `self`, so `wait_for` cannot fail while we hold it.
-        let _ = rx.wait_for(|n| *n == 0).await;
+        loop {
+            // Registered before the count is read: a guard dropped in between still wakes us.
+            let idle = self.shared.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            if self.count() == 0 {
+                return;
+            }
+            idle.await;
+        }
     }
 
     /// Waits until none is running or `limit` passed; true when idle.
@@ -58,12 +76,14 @@ impl InFlight {
 /// Decrements the counter when dropped (also when the task panics or is aborted).
 #[derive(Debug)]
 pub struct InFlightGuard {
-    count: Arc<watch::Sender<usize>>,
+    shared: Arc<Counter>,
 }
 
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
-        self.count.send_modify(|n| *n = n.saturating_sub(1));
+        if self.shared.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.shared.idle.notify_waiters();
+        }
     }
 }
 
@@ -81,6 +101,26 @@ mod tests {
         assert!(!f.wait_idle_within(Duration::from_millis(10)).await);
         drop(b);
         assert!(f.wait_idle_within(Duration::from_secs(5)).await);
+    }
+
+    #[tokio::test]
+    async fn a_waiter_wakes_when_the_last_guard_drops_later() {
+        let f = InFlight::new();
+        let guards: Vec<_> = (0..3).map(|_| f.enter()).collect();
+        let waiter = tokio::spawn({
+            let f = f.clone();
+            async move { f.wait_idle_within(Duration::from_secs(5)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiter.is_finished(), "idle with three guards alive");
+        let again = f.enter();
+        drop(guards);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiter.is_finished(), "idle with one guard alive");
+        assert_eq!(f.count(), 1);
+        drop(again);
+        assert!(matches!(waiter.await, Ok(true)));
+        assert_eq!(f.count(), 0);
     }
 }
 

@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use hyper::StatusCode;
-use hyper::header::HeaderMap;
+use hyper::header::{HeaderMap, HeaderName};
 
 pub use crate::payment::{BoxFuture, Pipeline};
 pub use dispatch::{Dispatch, InFlight, InFlightGuard};
@@ -124,6 +124,9 @@ pub struct Inbound<'a> {
     pub request_id: &'a str,
 }
 
+/// `content-type`, for [`Inbound::header`].
+pub static CONTENT_TYPE: HeaderName = hyper::header::CONTENT_TYPE;
+
 impl<'a> Inbound<'a> {
     /// The path with its query, as a signature covers it (the path itself, borrowed, when there
     /// is no query).
@@ -134,14 +137,16 @@ impl<'a> Inbound<'a> {
         }
     }
 
-    /// A header's value as visible ASCII; `Err` names the header when it is not.
-    pub fn header(&self, name: &'static str) -> Result<Option<&str>, ApiError> {
+    /// A header's value as visible ASCII; `Err` names the header when it is not. The name is a
+    /// `HeaderName` made once (e.g. [`CONTENT_TYPE`]): looking up by `&str` would validate the
+    /// name on every request.
+    pub fn header(&self, name: &'static HeaderName) -> Result<Option<&str>, ApiError> {
         match self.headers.get(name) {
             None => Ok(None),
             Some(v) => v
                 .to_str()
                 .map(Some)
-                .map_err(|_| ApiError::param(name, "not visible ASCII")),
+                .map_err(|_| ApiError::param(name.as_str(), "not visible ASCII")),
         }
     }
 }

@@ -81,11 +81,47 @@ impl UtcFields {
     pub fn yyyymmdd(&self) -> String {
         format!("{:04}{:02}{:02}", self.year, self.month, self.dom)
     }
+
+    /// The same eight digits without a heap string (a decode compares a code's expiry date with
+    /// today's on every request: `format!` cost it ≈ 1,000 instructions). Years past 9999 are
+    /// written as 9999, the latest date eight digits hold.
+    pub fn yyyymmdd_digits(&self) -> [u8; 8] {
+        let year = self.year.min(9999);
+        let mut out = [b'0'; 8];
+        let mut put = |at: usize, width: usize, mut v: u64| {
+            for i in (at..at + width).rev() {
+                out[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        put(0, 4, year);
+        put(4, 2, u64::from(self.month));
+        put(6, 2, u64::from(self.dom));
+        out
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digits_by_hand_match_the_formatted_date() {
+        // Every day from 1970 to 2200, and a few far-off instants.
+        let mut day = 0u64;
+        while day < 84_000 {
+            let f = UtcFields::from_unix(day * 86_400 + 43_210);
+            assert_eq!(f.yyyymmdd_digits(), f.yyyymmdd().as_bytes(), "day {day}");
+            day += 1;
+        }
+        let last = UtcFields::from_unix(u64::MAX);
+        assert_eq!(&last.yyyymmdd_digits(), b"99991231");
+        let far = UtcFields {
+            year: 12_345,
+            ..UtcFields::from_unix(0)
+        };
+        assert_eq!(&far.yyyymmdd_digits(), b"99990101");
+    }
 
     #[test]
     fn known_instants_break_down_correctly() {

@@ -625,7 +625,7 @@ impl Aplus {
         ctx: RequestContext,
         dispatch: Dispatch,
     ) -> Result<(StatusCode, Vec<u8>), AplusFault> {
-        if let Some(ct) = req.header("content-type")?
+        if let Some(ct) = req.header(&crate::scheme::CONTENT_TYPE)?
             && !ct
                 .trim_start()
                 .to_ascii_lowercase()

@@ -747,7 +747,7 @@ fn settlement_amount(profile: Iso20022Profile, p: &PaymentResponse) -> crate::mo
 
 fn check_xml_content_type(req: &Inbound<'_>) -> Result<(), Iso20022Fault> {
     let ct = req
-        .header("content-type")
+        .header(&crate::scheme::CONTENT_TYPE)
         .map_err(|_| Iso20022Fault::format("content-type", "not visible ASCII"))?;
     match ct {
         None => Ok(()),

@@ -129,7 +129,7 @@ impl Native {
         ctx: RequestContext,
         dispatch: Dispatch,
     ) -> Result<NativeReply, ApiError> {
-        if let Some(ct) = req.header("content-type")?
+        if let Some(ct) = req.header(&crate::scheme::CONTENT_TYPE)?
             && !ct
                 .trim_start()
                 .to_ascii_lowercase()
@@ -352,10 +352,10 @@ pub fn authenticate(
             });
         }
     };
-    let header = |name: &'static str| {
+    let header = |name: &'static hyper::header::HeaderName| {
         req.header(name).map_err(|_| {
             ApiError::InvalidSignature(crate::scheme::native::auth::AuthFault::MalformedHeader {
-                header: name,
+                header: name.as_str(),
                 reason: "not visible ASCII".to_owned(),
             })
         })
@@ -363,9 +363,9 @@ pub fn authenticate(
     let parts = SignedParts {
         method: req.method,
         path: target,
-        client_id: header(headers::CLIENT_ID)?,
-        request_time: header(headers::REQUEST_TIME)?,
-        signature: header(headers::SIGNATURE)?,
+        client_id: header(&headers::CLIENT_ID_NAME)?,
+        request_time: header(&headers::REQUEST_TIME_NAME)?,
+        signature: header(&headers::SIGNATURE_NAME)?,
         body: req.body,
     };
     let mut who = auth.verify(&parts)?;

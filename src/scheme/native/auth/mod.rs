@@ -51,6 +51,14 @@ pub mod headers {
     pub const RESPONSE_TIME: &str = "response-time";
     /// `algorithm=...,keyVersion=N,signature=<base64>`.
     pub const SIGNATURE: &str = "signature";
+
+    use hyper::header::HeaderName;
+    /// [`CLIENT_ID`] as a header name made once: a lookup by `&str` validates the name each time.
+    pub static CLIENT_ID_NAME: HeaderName = HeaderName::from_static(CLIENT_ID);
+    /// [`REQUEST_TIME`] as a header name made once.
+    pub static REQUEST_TIME_NAME: HeaderName = HeaderName::from_static(REQUEST_TIME);
+    /// [`SIGNATURE`] as a header name made once.
+    pub static SIGNATURE_NAME: HeaderName = HeaderName::from_static(SIGNATURE);
 }
 
 #[cfg(test)]
