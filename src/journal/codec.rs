@@ -74,7 +74,7 @@ pub(crate) fn key_text(key: &[u8]) -> String {
     if key.iter().all(|b| (0x20..0x7f).contains(b)) {
         String::from_utf8_lossy(key).into_owned()
     } else {
-        key.iter().map(|b| format!("{b:02x}")).collect()
+        hex::encode(key)
     }
 }
 
@@ -148,11 +148,22 @@ pub(crate) mod decimal {
 pub(crate) mod hex {
     use super::*;
 
+    /// Lower-case hex in one buffer. (It was a `format!` and a `String` per byte: a stored
+    /// reversal's 0400 is ≈ 200 bytes, written with every payment, ≈ 2 % of the gateway's CPU
+    /// under 64 payment flows; issue 16.)
     pub(crate) fn serialize<S: Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&format_args!(
-            "{}",
-            b.iter().map(|b| format!("{b:02x}")).collect::<String>()
-        ))
+        s.serialize_str(&encode(b))
+    }
+
+    /// `b` as lower-case hex digits, two a byte.
+    pub(crate) fn encode(b: &[u8]) -> String {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = String::with_capacity(b.len() * 2);
+        for &byte in b {
+            out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+            out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+        }
+        out
     }
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
@@ -176,6 +187,25 @@ pub(crate) mod hex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_is_two_lower_case_digits_a_byte_and_reads_back() {
+        let all: Vec<u8> = (0..=255).collect();
+        let text = hex::encode(&all);
+        let formatted: String = all.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(text, formatted);
+        let json = serde_json::to_string(&Wrapped { b: all.clone() }).unwrap();
+        assert_eq!(json, format!("{{\"b\":\"{formatted}\"}}"));
+        let back: Wrapped = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.b, all);
+        assert_eq!(hex::encode(&[]), "");
+    }
+
+    #[derive(Serialize, Deserialize)]
+    struct Wrapped {
+        #[serde(with = "hex")]
+        b: Vec<u8>,
+    }
 
     #[test]
     fn composite_keys_split_back_into_their_parts() {

@@ -800,10 +800,10 @@ fn corrupt_key(kind: RecordKind, key: &[u8]) -> JournalError {
 }
 
 fn expect<T>(done: Done, pick: impl FnOnce(Done) -> Option<T>) -> Result<T, JournalError> {
-    let text = format!("{done:?}");
-    pick(done).ok_or(JournalError::Storage {
+    let kind = done.kind();
+    pick(done).ok_or_else(|| JournalError::Storage {
         op: "writer answer",
-        detail: format!("unexpected {text}"),
+        detail: format!("unexpected answer {kind}"),
     })
 }
 
@@ -1159,5 +1159,30 @@ impl Journal for RedbJournal {
         Box::pin(std::future::ready(
             self.snapshot().and_then(|s| s.shared(key, now_ms)),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unexpected_writer_answer_is_named_not_rendered() {
+        let picked = expect(Done::Count(3), |d| match d {
+            Done::Flag(f) => Some(f),
+            _ => None,
+        });
+        match picked {
+            Err(JournalError::Storage { op, detail }) => {
+                assert_eq!(op, "writer answer");
+                assert_eq!(detail, "unexpected answer Count");
+            }
+            other => panic!("wanted a storage error, got {other:?}"),
+        }
+        let picked = expect(Done::Flag(true), |d| match d {
+            Done::Flag(f) => Some(f),
+            _ => None,
+        });
+        assert!(matches!(picked, Ok(true)));
     }
 }

@@ -180,6 +180,29 @@ pub(crate) enum Done {
     MaybeNotice(Option<Box<OutboxNotice>>),
 }
 
+impl Done {
+    /// The variant's name, for an "unexpected answer" error: formatting the whole answer with
+    /// `Debug` before every pick cost each journal write a full rendering of its payment
+    /// (issue 16: ≈ 3 % of the gateway's CPU under 64 payment flows).
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Done::Payment(_) => "Payment",
+            Done::Steps(_) => "Steps",
+            Done::Refund(_) => "Refund",
+            Done::Begin(_) => "Begin",
+            Done::Unit => "Unit",
+            Done::Flag(_) => "Flag",
+            Done::Count(_) => "Count",
+            Done::Reversal(_) => "Reversal",
+            Done::Notice(_) => "Notice",
+            Done::MerchantRefund(_) => "MerchantRefund",
+            Done::Lease(_) => "Lease",
+            Done::Keys(_) => "Keys",
+            Done::MaybeNotice(_) => "MaybeNotice",
+        }
+    }
+}
+
 /// Where to send the answer: an async caller awaits a oneshot, a blocking caller a channel.
 pub(crate) enum Reply {
     Async(tokio::sync::oneshot::Sender<Result<Done, JournalError>>),
