@@ -77,15 +77,20 @@ fn link_config(pki: &Pki, addr: SocketAddr) -> LinkConfig {
     c
 }
 
+/// A simulator on a free loopback port, serving with `pki`'s server certificate.
+async fn start_sim(pki: &Pki, config: SimConfig) -> Simulator {
+    Simulator::start("127.0.0.1:0".parse().unwrap(), sim_tls(pki), config)
+        .await
+        .unwrap()
+}
+
 async fn fixture(config: SimConfig) -> Fixture {
     fixture_with(config, |_| {}).await
 }
 
 async fn fixture_with(config: SimConfig, tweak: impl FnOnce(&mut LinkConfig)) -> Fixture {
     let pki = Pki::generate(&["localhost"], "qrbridge-test").unwrap();
-    let sim = Simulator::start("127.0.0.1:0".parse().unwrap(), sim_tls(&pki), config)
-        .await
-        .unwrap();
+    let sim = start_sim(&pki, config).await;
     let store = Arc::new(MemoryReversalStore::new());
     let mut cfg = link_config(&pki, sim.addr());
     tweak(&mut cfg);
@@ -501,13 +506,7 @@ fn a_client_certificate_from_another_ca_is_refused() {
     run(async {
         let pki = Pki::generate(&["localhost"], "qrbridge-test").unwrap();
         let stranger = Pki::generate(&["localhost"], "stranger").unwrap();
-        let sim = Simulator::start(
-            "127.0.0.1:0".parse().unwrap(),
-            sim_tls(&pki),
-            SimConfig::default(),
-        )
-        .await
-        .unwrap();
+        let sim = start_sim(&pki, SimConfig::default()).await;
         let mut cfg = link_config(&pki, sim.addr());
         // Trusts the right server, but presents a certificate the acquirer's CA never issued.
         cfg.tls =
@@ -529,13 +528,7 @@ fn a_server_certificate_from_another_ca_is_refused() {
     run(async {
         let pki = Pki::generate(&["localhost"], "qrbridge-test").unwrap();
         let impostor = Pki::generate(&["localhost"], "qrbridge-test").unwrap();
-        let sim = Simulator::start(
-            "127.0.0.1:0".parse().unwrap(),
-            sim_tls(&impostor),
-            SimConfig::default(),
-        )
-        .await
-        .unwrap();
+        let sim = start_sim(&impostor, SimConfig::default()).await;
         let link = Link::start(
             link_config(&pki, sim.addr()),
             Arc::new(MemoryReversalStore::new()),
@@ -672,13 +665,7 @@ fn pending_reversals_in_the_store_resume_when_a_link_starts() {
 
     run(async {
         let pki = Pki::generate(&["localhost"], "qrbridge-test").unwrap();
-        let sim = Simulator::start(
-            "127.0.0.1:0".parse().unwrap(),
-            sim_tls(&pki),
-            SimConfig::default(),
-        )
-        .await
-        .unwrap();
+        let sim = start_sim(&pki, SimConfig::default()).await;
         // A reversal left pending by an earlier run (e.g. recovered from the journal).
         let cfg = link_config(&pki, sim.addr());
         let at = UtcFields::from_unix(1_795_256_130);
@@ -909,13 +896,7 @@ fn stans_and_rrns_stay_unique_across_a_pool_of_three_and_its_restarts() {
 async fn unique_stans_over_three_lives(links: usize) {
     use qrbridge::journal::{JournalConfig, RedbJournal};
     let pki = Pki::generate(&["localhost"], "qrbridge-test").unwrap();
-    let sim = Simulator::start(
-        "127.0.0.1:0".parse().unwrap(),
-        sim_tls(&pki),
-        SimConfig::default(),
-    )
-    .await
-    .unwrap();
+    let sim = start_sim(&pki, SimConfig::default()).await;
     let dir = std::env::temp_dir().join(format!("qrbridge-stan-{}-{links}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();

@@ -144,11 +144,12 @@ pub(crate) mod decimal {
     }
 }
 
-/// Serde for byte strings: lower-case hex.
+/// Lower-case hex, the journal's one encoding of bytes as text: serde for byte strings in
+/// records, `bytea` literals and output on PostgreSQL, keys in error texts, lease tokens.
 pub(crate) mod hex {
     use super::*;
 
-    /// Lower-case hex in one buffer. (It was a `format!` and a `String` per byte: a stored
+    /// Serde: `b` as lower-case hex. (Each byte was a `format!` and a `String`: a stored
     /// reversal's 0400 is ≈ 200 bytes, written with every payment, ≈ 2 % of the gateway's CPU
     /// under 64 payment flows; issue 16.)
     pub(crate) fn serialize<S: Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
@@ -157,30 +158,45 @@ pub(crate) mod hex {
 
     /// `b` as lower-case hex digits, two a byte.
     pub(crate) fn encode(b: &[u8]) -> String {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut out = String::with_capacity(b.len() * 2);
+        push(&mut out, b);
+        out
+    }
+
+    /// Appends `b` to `out` as lower-case hex digits.
+    pub(crate) fn push(out: &mut String, b: &[u8]) {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        out.reserve(b.len() * 2);
         for &byte in b {
             out.push(char::from(DIGITS[usize::from(byte >> 4)]));
             out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
         }
-        out
     }
 
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let text = std::borrow::Cow::<str>::deserialize(d)?;
-        let bytes = text.as_bytes();
-        if bytes.len() % 2 != 0 {
-            return Err(serde::de::Error::custom("odd number of hex digits"));
-        }
-        bytes
+    /// The bytes of an even number of hex digits (either case); `None` for anything else.
+    pub(crate) fn decode(text: &str) -> Option<Vec<u8>> {
+        let digit = |c: u8| match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        };
+        text.as_bytes()
             .chunks(2)
-            .map(|pair| {
-                std::str::from_utf8(pair)
-                    .ok()
-                    .and_then(|p| u8::from_str_radix(p, 16).ok())
-                    .ok_or_else(|| serde::de::Error::custom("not hex"))
+            .map(|p| match p {
+                [h, l] => Some(digit(*h)? << 4 | digit(*l)?),
+                _ => None,
             })
             .collect()
+    }
+
+    /// Serde: bytes from hex text.
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = std::borrow::Cow::<str>::deserialize(d)?;
+        if text.len() % 2 != 0 {
+            return Err(serde::de::Error::custom("odd number of hex digits"));
+        }
+        decode(&text).ok_or_else(|| serde::de::Error::custom("not hex"))
     }
 }
 

@@ -97,6 +97,11 @@ pub(crate) trait Kv: KvRead {
     fn put(&self, t: Tbl, key: &[u8], value: &[u8]) -> Result<(), JournalError>;
     /// Removes `key` (if it is there).
     fn delete(&self, t: Tbl, key: &[u8]) -> Result<(), JournalError>;
+    /// Whether [`Kv::prefetch`] does anything here: the writer builds a batch's read keys
+    /// only for an engine that uses them (PostgreSQL), not on redb's hot path.
+    fn prefetches(&self) -> bool {
+        false
+    }
     /// A hint: the batch is about to read these keys. An engine whose reads are round trips
     /// may fetch them all at once and answer the reads from what it fetched (PostgreSQL);
     /// redb's reads are local and ignore it.

@@ -123,5 +123,5 @@ pub(crate) fn shared_expiry_key(expires_at_ms: u64, key: &[u8]) -> Vec<u8> {
 pub(crate) fn random_hex(rng: &ring::rand::SystemRandom) -> String {
     let mut b = [0u8; 8];
     let _ = ring::rand::SecureRandom::fill(rng, &mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    super::codec::hex::encode(&b)
 }

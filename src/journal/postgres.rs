@@ -417,11 +417,8 @@ impl PgKv<'_> {
 /// Appends `b` as an escape-string hex literal, `E'\\x…'::bytea`: hex digits only, so nothing
 /// in a value can end the literal, whatever `standard_conforming_strings` says.
 fn bytea_lit(sql: &mut String, b: &[u8]) {
-    use std::fmt::Write as _;
     sql.push_str("E'\\\\x");
-    for x in b {
-        let _ = write!(sql, "{x:02x}");
-    }
+    super::codec::hex::push(sql, b);
     sql.push_str("'::bytea");
 }
 
@@ -482,20 +479,7 @@ fn text<I: postgres::row::RowIndex + fmt::Display>(
 fn unhex(text: Option<&str>) -> Result<Vec<u8>, JournalError> {
     let bad = || JournalError::storage("read", "a bytea value not in hex output format");
     let hex = text.and_then(|t| t.strip_prefix("\\x")).ok_or_else(bad)?;
-    let digit = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    };
-    hex.as_bytes()
-        .chunks(2)
-        .map(|p| match p {
-            [h, l] => Some(digit(*h)? << 4 | digit(*l)?),
-            _ => None,
-        })
-        .collect::<Option<Vec<u8>>>()
-        .ok_or_else(bad)
+    super::codec::hex::decode(hex).ok_or_else(bad)
 }
 
 impl KvRead for PgKv<'_> {
@@ -566,6 +550,10 @@ impl Kv for PgKv<'_> {
     /// its commit. The values read under the lock stay valid for the batch: every other write
     /// to these tables takes the same lock (a shared decode or quote, written without it, is a
     /// fresh key no batch reads before its writer has answered).
+    fn prefetches(&self) -> bool {
+        true
+    }
+
     fn prefetch(&self, keys: &[(Tbl, Vec<u8>)]) -> Result<(), JournalError> {
         use std::fmt::Write as _;
         let mut by_table: BTreeMap<&'static str, (Tbl, Vec<&[u8]>)> = BTreeMap::new();

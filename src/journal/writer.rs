@@ -371,9 +371,12 @@ fn commit_batch(
     let owner = ctx.instance.map_or(&[][..], |i| i.name.as_bytes());
     store.write(&mut |kv| {
         let ops = ops.take().unwrap_or_default();
-        let reads: Vec<(Tbl, Vec<u8>)> = ops.iter().flat_map(|op| op.reads(ctx.now_ms)).collect();
-        if !reads.is_empty() {
-            kv.prefetch(&reads)?;
+        if kv.prefetches() {
+            let reads: Vec<(Tbl, Vec<u8>)> =
+                ops.iter().flat_map(|op| op.reads(ctx.now_ms)).collect();
+            if !reads.is_empty() {
+                kv.prefetch(&reads)?;
+            }
         }
         let mut t = Tables::over(kv, owner);
         for op in ops {

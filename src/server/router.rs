@@ -94,12 +94,7 @@ pub(crate) async fn handle<A: Pipeline>(
 }
 
 /// The request's id on its answer, its metrics, and its access line (at `debug`).
-fn answered(
-    scope: &RequestScope,
-    mut reply: Reply,
-    scheme: Option<(&'static str, Option<&'static str>)>,
-    started: Instant,
-) -> Reply {
+fn answered(scope: &RequestScope, mut reply: Reply, scheme: Served, started: Instant) -> Reply {
     if let Ok(v) = HeaderValue::from_str(&scope.request_id) {
         reply.headers_mut().insert(REQUEST_ID_HEADER, v);
     }
